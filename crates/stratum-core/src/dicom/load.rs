@@ -1,0 +1,356 @@
+//! Builds a [`Volume`] from a [`Series`]: sorts and checks positions, picks
+//! the narrowest exact voxel type, and decodes every frame in parallel
+//! straight into the volume buffer.
+
+use std::path::Path;
+
+use dicom_pixeldata::PixelDecoder;
+use ndarray::Array3;
+use rayon::prelude::*;
+
+use super::header::{first_line, transfer_syntax_name};
+use super::scan::{Series, SliceRef};
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use crate::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
+
+/// A volume as loaded from DICOM, with the true position of every slice
+/// (the geometry's slice step is their average; see [`crate::resample`]).
+#[derive(Clone, Debug)]
+pub struct LoadedSeries {
+    pub volume: Volume,
+    /// ImagePositionPatient of each slice, in volume order.
+    pub positions: Vec<[f64; 3]>,
+    /// Warnings raised while loading (duplicates dropped, ...).
+    pub notes: Vec<String>,
+}
+
+/// Decodes a series into a volume.
+pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries> {
+    if let Some(p) = series
+        .problems
+        .iter()
+        .find(|p| p.contains("cannot be placed") || p.contains("mosaic"))
+    {
+        return Err(CoreError::NotAVolume(p.clone()));
+    }
+    let orientation = series
+        .orientation
+        .ok_or_else(|| CoreError::NotAVolume("ImageOrientationPatient is missing".into()))?;
+    if series.slices.is_empty() {
+        return Err(CoreError::NotAVolume("the series has no images".into()));
+    }
+    if let Some(h) = series.files.iter().find(|h| h.samples_per_pixel != 1) {
+        return Err(CoreError::Unsupported {
+            path: h.path.clone(),
+            what: format!("a colour image ({} samples per pixel)", h.samples_per_pixel),
+            hint: "a scan volume needs greyscale images".into(),
+        });
+    }
+
+    // Duplicate positions: keep the first, verify the others are identical.
+    let mut kept: Vec<SliceRef> = Vec::with_capacity(series.slices.len());
+    let mut duplicates: Vec<(usize, SliceRef)> = Vec::new();
+    for s in &series.slices {
+        match kept.last() {
+            Some(last) if norm(sub(last.position, s.position)) < 0.01 => {
+                duplicates.push((kept.len() - 1, s.clone()));
+            }
+            _ => kept.push(s.clone()),
+        }
+    }
+    if kept.len() < 2 {
+        return Err(CoreError::NotAVolume(format!(
+            "only {} distinct slice position{} ({} images); a volume needs at least 2",
+            kept.len(),
+            if kept.len() == 1 { "" } else { "s" },
+            series.slices.len()
+        )));
+    }
+
+    let rows = series.rows as usize;
+    let cols = series.columns as usize;
+    let n = kept.len();
+    let row_dir = normalize([orientation[0], orientation[1], orientation[2]]);
+    let col_dir = normalize([orientation[3], orientation[4], orientation[5]]);
+    let first = kept[0].position;
+    let last = kept[n - 1].position;
+    let stack = sub(last, first);
+    let step = norm(stack) / (n - 1) as f64;
+    let ps = series.pixel_spacing.unwrap_or([1.0, 1.0]);
+    let geometry = Geometry {
+        origin: first,
+        spacing: [ps[1], ps[0], step],
+        direction: [row_dir, col_dir, normalize(stack)],
+    };
+
+    let kind = choose_type(series, &kept);
+    progress.begin("decoding slices", n as u64);
+    let voxels = match kind {
+        Kind::U8 => Voxels::U8(decode_all::<u8>(series, &kept, rows, cols, progress)?),
+        Kind::U16 => Voxels::U16(decode_all::<u16>(series, &kept, rows, cols, progress)?),
+        Kind::F32 => Voxels::F32(decode_all::<f32>(series, &kept, rows, cols, progress)?),
+        Kind::I16 => match decode_all::<i16>(series, &kept, rows, cols, progress) {
+            Err(CoreError::Invalid(_)) => {
+                // A value outside i16 (rare: 16-bit signed data with an offset).
+                progress.begin("decoding slices (32-bit)", n as u64);
+                Voxels::I32(decode_all::<i32>(series, &kept, rows, cols, progress)?)
+            }
+            other => Voxels::I16(other?),
+        },
+    };
+
+    let mut notes = Vec::new();
+    if !duplicates.is_empty() {
+        progress.begin("checking duplicate slices", duplicates.len() as u64);
+        for (k, dup) in &duplicates {
+            let a = decode_one_f64(series, &kept[*k], rows, cols)?;
+            let b = decode_one_f64(series, dup, rows, cols)?;
+            if a != b {
+                return Err(CoreError::NotAVolume(format!(
+                    "two different images lie at the same position ({:.2} mm along the stack): {} and {}; the folder mixes scans, pick the files of one scan",
+                    dup.distance,
+                    series.slice_file_name(&kept[*k]),
+                    series.slice_file_name(dup)
+                )));
+            }
+            progress.advance(1);
+        }
+        notes.push(format!(
+            "{} duplicate image{} (same position, identical pixels) ignored",
+            duplicates.len(),
+            if duplicates.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(LoadedSeries {
+        volume: Volume::new(voxels, geometry, series.modality.clone()),
+        positions: kept.iter().map(|s| s.position).collect(),
+        notes,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    U8,
+    I16,
+    U16,
+    F32,
+}
+
+/// The narrowest type that holds every possible rescaled value exactly;
+/// i16 is tried optimistically when the theoretical range is wider.
+fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for s in slices {
+        let h = series.file_of(s);
+        if s.slope.fract() != 0.0 || s.intercept.fract() != 0.0 {
+            return Kind::F32;
+        }
+        let bits = h.bits_stored.clamp(1, 32) as i32;
+        let (smin, smax) = if h.pixel_representation == 1 {
+            (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+        } else {
+            (0.0, 2f64.powi(bits) - 1.0)
+        };
+        let a = smin * s.slope + s.intercept;
+        let b = smax * s.slope + s.intercept;
+        lo = lo.min(a.min(b));
+        hi = hi.max(a.max(b));
+    }
+    if lo >= 0.0 && hi <= 255.0 {
+        Kind::U8
+    } else if lo >= i16::MIN as f64 && hi <= i16::MAX as f64 {
+        Kind::I16
+    } else if lo >= 0.0 && hi <= u16::MAX as f64 {
+        Kind::U16
+    } else if hi - lo > 2f64.powi(24) {
+        Kind::F32
+    } else {
+        Kind::I16
+    }
+}
+
+/// Output voxel types: conversion from a rescaled value, exact or refused.
+trait Store: Copy + Default + Send + Sync + 'static {
+    fn store(v: f64) -> Option<Self>;
+}
+macro_rules! store_int {
+    ($($t:ty),*) => {$(impl Store for $t {
+        #[inline]
+        fn store(v: f64) -> Option<Self> {
+            if v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64 { Some(v as $t) } else { None }
+        }
+    })*};
+}
+store_int!(u8, i16, u16, i32);
+impl Store for f32 {
+    #[inline]
+    fn store(v: f64) -> Option<Self> {
+        Some(v as f32)
+    }
+}
+
+fn decode_all<T: Store>(
+    series: &Series,
+    slices: &[SliceRef],
+    rows: usize,
+    cols: usize,
+    progress: &Progress,
+) -> Result<Array3<T>> {
+    let plane = rows * cols;
+    let mut data: Vec<T> = vec![T::default(); plane * slices.len()];
+    // Hand each file the output planes of its frames, so a multi-frame file
+    // is opened once and every plane is written by exactly one task.
+    let mut per_file: Vec<Vec<(&SliceRef, &mut [T])>> =
+        (0..series.files.len()).map(|_| Vec::new()).collect();
+    for (s, out) in slices.iter().zip(data.chunks_mut(plane)) {
+        per_file[s.file].push((s, out));
+    }
+    per_file
+        .into_par_iter()
+        .filter(|jobs| !jobs.is_empty())
+        .try_for_each(|jobs| -> Result<()> {
+            progress.check()?;
+            let path = &series.files[jobs[0].0.file].path;
+            let obj = open(path)?;
+            for (s, out) in jobs {
+                progress.check()?;
+                decode_frame_into(&obj, path, s, out)?;
+                progress.advance(1);
+            }
+            Ok(())
+        })?;
+    Array3::from_shape_vec((slices.len(), rows, cols), data)
+        .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
+}
+
+fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
+    dicom_object::open_file(path).map_err(|e| CoreError::NotDicom {
+        path: path.to_path_buf(),
+        reason: first_line(&e.to_string()),
+    })
+}
+
+fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Result<Vec<f32>> {
+    let path = &series.files[s.file].path;
+    let obj = open(path)?;
+    let mut out = vec![0f32; rows * cols];
+    decode_frame_into(&obj, path, s, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one frame, applies the modality rescale and writes it to `out`.
+fn decode_frame_into<T: Store>(
+    obj: &dicom_object::DefaultDicomObject,
+    path: &Path,
+    s: &SliceRef,
+    out: &mut [T],
+) -> Result<()> {
+    use dicom_dictionary_std::tags;
+    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        return Err(CoreError::NoPixelData {
+            path: path.to_path_buf(),
+        });
+    }
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    let decoded = obj
+        .decode_pixel_data_frame(s.frame)
+        .map_err(|e| CoreError::Decode {
+            path: path.to_path_buf(),
+            transfer_syntax: transfer_syntax_name(&ts),
+            reason: first_line(&e.to_string()),
+        })?;
+    let bits_alloc = decoded.bits_allocated();
+    let bits_stored = decoded.bits_stored().clamp(1, bits_alloc.max(1));
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let bytes = decoded.data();
+    let n = out.len();
+    let need = n * (bits_alloc as usize).div_ceil(8);
+    if bytes.len() < need {
+        return Err(CoreError::Decode {
+            path: path.to_path_buf(),
+            transfer_syntax: transfer_syntax_name(&ts),
+            reason: format!(
+                "pixel data is truncated: {} bytes, {need} expected",
+                bytes.len()
+            ),
+        });
+    }
+    let (slope, intercept) = (s.slope, s.intercept);
+    let overflow = || CoreError::Invalid("value out of range".into());
+    let shift = 32 - bits_stored as u32;
+    let extend = |raw: u32| -> f64 {
+        if signed {
+            (((raw << shift) as i32) >> shift) as f64
+        } else {
+            ((raw << shift) >> shift) as f64
+        }
+    };
+    match bits_alloc {
+        8 => {
+            for (o, &b) in out.iter_mut().zip(bytes) {
+                *o = T::store(extend(b as u32) * slope + intercept).ok_or_else(overflow)?;
+            }
+        }
+        16 => {
+            // Integer fast path: identity rescale of 16-bit samples.
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                let raw = u16::from_le_bytes([c[0], c[1]]) as u32;
+                *o = T::store(extend(raw) * slope + intercept).ok_or_else(overflow)?;
+            }
+        }
+        32 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                let v = if bits_stored == 32 {
+                    if signed {
+                        raw as i32 as f64
+                    } else {
+                        raw as f64
+                    }
+                } else {
+                    extend(raw)
+                };
+                *o = T::store(v * slope + intercept).ok_or_else(overflow)?;
+            }
+        }
+        other => {
+            return Err(CoreError::Unsupported {
+                path: path.to_path_buf(),
+                what: format!("BitsAllocated {other}"),
+                hint: "only 8, 16 and 32-bit greyscale pixels are read".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one frame of a file to rescaled values (row-major), for checks
+/// that compare codecs or inspect a single image.
+pub fn decode_frame_values(path: &Path, frame: u32) -> Result<Vec<f64>> {
+    let header = super::header::read_header(path)?;
+    let info = header.frames.get(frame as usize).ok_or_else(|| {
+        CoreError::Invalid(format!(
+            "{}: frame {frame} requested, the file has {}",
+            path.display(),
+            header.frames.len()
+        ))
+    })?;
+    let slice = SliceRef {
+        file: 0,
+        frame,
+        position: [0.0; 3],
+        distance: 0.0,
+        slope: info.slope,
+        intercept: info.intercept,
+    };
+    let obj = open(path)?;
+    let mut out = vec![0f32; (header.rows * header.columns) as usize];
+    decode_frame_into(&obj, path, &slice, &mut out)?;
+    Ok(out.into_iter().map(f64::from).collect())
+}

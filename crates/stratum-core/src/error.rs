@@ -1,0 +1,79 @@
+//! Typed errors of the core: each says what is wrong, where, and what to do.
+
+use std::path::PathBuf;
+
+/// Every failure the pipeline can report. Messages are meant for a clinician:
+/// they name the file or slice, never a patient-identifying value.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("the operation was cancelled")]
+    Cancelled,
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} does not exist")]
+    NotFound { path: PathBuf },
+
+    #[error(
+        "no DICOM images found in {path} ({ignored} other files were ignored); choose the folder that holds the scan's .dcm files, or a NIfTI file"
+    )]
+    NoImages { path: PathBuf, ignored: usize },
+
+    #[error("{path} is not a readable DICOM file: {reason}")]
+    NotDicom { path: PathBuf, reason: String },
+
+    #[error("{path}: attribute {attribute} is missing or invalid; {hint}")]
+    BadAttribute {
+        path: PathBuf,
+        attribute: &'static str,
+        hint: &'static str,
+    },
+
+    #[error("{path}: the image has no pixel data")]
+    NoPixelData { path: PathBuf },
+
+    #[error("{path}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}")]
+    Decode {
+        path: PathBuf,
+        transfer_syntax: String,
+        reason: String,
+    },
+
+    #[error("{path}: {what} is not supported ({hint})")]
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        hint: String,
+    },
+
+    #[error("the series cannot form a volume: {0}")]
+    NotAVolume(String),
+
+    #[error("no series with UID {0} was found; run `stratum inspect` to list the series")]
+    NoSuchSeries(String),
+
+    #[error("{path} is not a readable NIfTI file: {reason}")]
+    Nifti { path: PathBuf, reason: String },
+
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+impl CoreError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CoreError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

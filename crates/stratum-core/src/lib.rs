@@ -1,0 +1,22 @@
+//! Stratum's engine-free pipeline: DICOM/NIfTI volumes, series checks,
+//! anonymization. Nothing here depends on a graphics engine.
+
+// Geometry code indexes 3x3 matrices by row and column: index loops read
+// like the maths they implement.
+#![allow(clippy::needless_range_loop)]
+
+pub mod anonymize;
+pub mod checks;
+pub mod dicom;
+pub mod error;
+pub mod nifti_io;
+pub mod open;
+pub mod progress;
+pub mod resample;
+pub mod synth;
+pub mod volume;
+
+pub use error::{CoreError, Result};
+pub use open::{OpenOptions, Opened, open_volume};
+pub use progress::Progress;
+pub use volume::{Geometry, Volume, Voxels};

@@ -1,0 +1,208 @@
+//! NIfTI-1 input (.nii, .nii.gz): volumes and label maps into [`Volume`],
+//! with the sform/qform mapped from NIfTI's RAS to DICOM's LPS.
+
+use std::path::Path;
+
+use ndarray::{Array3, ArrayD};
+use nifti::{IntoNdArray, NiftiHeader, NiftiObject, NiftiType, ReaderOptions};
+
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use crate::volume::{Geometry, Volume, Voxels, norm};
+
+/// True for paths that name a NIfTI file.
+pub fn is_nifti_path(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".nii") || name.ends_with(".nii.gz")
+}
+
+/// Loads a NIfTI volume. A 4D file with several volumes yields the first.
+pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
+    let err = |reason: String| CoreError::Nifti {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.exists() {
+        return Err(CoreError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    progress.begin("reading NIfTI", 1);
+    let obj = ReaderOptions::new()
+        .read_file(path)
+        .map_err(|e| err(e.to_string()))?;
+    progress.check()?;
+    let header = obj.header().clone();
+    let dim = header.dim;
+    let ndim = dim[0] as usize;
+    if !(2..=7).contains(&ndim) {
+        return Err(err(format!("{ndim} dimensions; a volume needs 3")));
+    }
+    let (nx, ny, nz) = (
+        dim[1] as usize,
+        dim[2] as usize,
+        if ndim >= 3 { dim[3] as usize } else { 1 },
+    );
+    if nx == 0 || ny == 0 || nz == 0 {
+        return Err(err("an axis has size 0".into()));
+    }
+    let datatype = header.data_type().map_err(|e| err(e.to_string()))?;
+    let identity = header.scl_slope == 0.0 || (header.scl_slope == 1.0 && header.scl_inter == 0.0);
+    let volume = obj.into_volume();
+
+    fn to3<T: Clone>(a: ArrayD<T>, nx: usize, ny: usize, nz: usize) -> Result<Array3<T>> {
+        // NIfTI stores x fastest, so the memory order of the (x, y, z, t)
+        // Fortran-order array is exactly a C-order (t, z, y, x) array: keep
+        // the first 3D volume without copying.
+        let n = nx * ny * nz;
+        let (mut raw, _) = a.into_raw_vec_and_offset();
+        if raw.len() < n {
+            return Err(CoreError::Invalid(
+                "NIfTI data is shorter than its dimensions".into(),
+            ));
+        }
+        raw.truncate(n);
+        Array3::from_shape_vec((nz, ny, nx), raw).map_err(|e| {
+            CoreError::Invalid(format!("NIfTI data does not match its dimensions: {e}"))
+        })
+    }
+    let e = |x: nifti::NiftiError| err(x.to_string());
+    let voxels = match (datatype, identity) {
+        (NiftiType::Uint8, true) => {
+            Voxels::U8(to3(volume.into_ndarray::<u8>().map_err(e)?, nx, ny, nz)?)
+        }
+        (NiftiType::Int8 | NiftiType::Int16, true) => {
+            Voxels::I16(to3(volume.into_ndarray::<i16>().map_err(e)?, nx, ny, nz)?)
+        }
+        (NiftiType::Uint16, true) => {
+            Voxels::U16(to3(volume.into_ndarray::<u16>().map_err(e)?, nx, ny, nz)?)
+        }
+        (NiftiType::Int32 | NiftiType::Uint32, true) => {
+            Voxels::I32(to3(volume.into_ndarray::<i32>().map_err(e)?, nx, ny, nz)?)
+        }
+        (
+            NiftiType::Rgb24 | NiftiType::Rgba32 | NiftiType::Complex64 | NiftiType::Complex128,
+            _,
+        ) => {
+            return Err(err(format!("{datatype:?} data is not a scalar volume")));
+        }
+        _ => Voxels::F32(to3(volume.into_ndarray::<f32>().map_err(e)?, nx, ny, nz)?),
+    };
+    let voxels = narrow_integral_floats(voxels);
+    progress.advance(1);
+    let modality = guess_modality(&voxels);
+    Ok(Volume::new(voxels, geometry_from_header(&header), modality))
+}
+
+/// Stores integral data (float label maps, int32 CT) in the narrowest
+/// integer type that holds every value exactly.
+fn narrow_integral_floats(v: Voxels) -> Voxels {
+    let integral = match &v {
+        Voxels::F32(a) => a.iter().all(|x| x.fract() == 0.0),
+        Voxels::I32(_) => true,
+        _ => false,
+    };
+    if !integral {
+        return v;
+    }
+    let (lo, hi) = v.min_max();
+    match v {
+        Voxels::F32(a) if lo >= 0.0 && hi <= 255.0 => Voxels::U8(a.mapv(|x| x as u8)),
+        Voxels::F32(a) if lo >= i16::MIN as f64 && hi <= i16::MAX as f64 => {
+            Voxels::I16(a.mapv(|x| x as i16))
+        }
+        Voxels::I32(a) if lo >= 0.0 && hi <= 255.0 => Voxels::U8(a.mapv(|x| x as u8)),
+        Voxels::I32(a) if lo >= i16::MIN as f64 && hi <= i16::MAX as f64 => {
+            Voxels::I16(a.mapv(|x| x as i16))
+        }
+        other => other,
+    }
+}
+
+/// NIfTI does not record the modality. Values down to air (about -1000)
+/// and up past soft tissue are read as CT in Hounsfield units, so the CT
+/// presets apply; anything else is "OT".
+fn guess_modality(v: &Voxels) -> &'static str {
+    let (lo, hi) = v.min_max();
+    if (-3100.0..=-900.0).contains(&lo) && (200.0..=10000.0).contains(&hi) {
+        "CT"
+    } else {
+        "OT"
+    }
+}
+
+/// The voxel-to-LPS geometry: sform when set, else qform, else pixdim.
+pub fn geometry_from_header(h: &NiftiHeader) -> Geometry {
+    let ras = affine_ras(h);
+    // RAS -> LPS: negate the first two rows.
+    let mut m = ras;
+    for c in 0..4 {
+        m[0][c] = -m[0][c];
+        m[1][c] = -m[1][c];
+    }
+    let mut g = Geometry {
+        origin: [m[0][3], m[1][3], m[2][3]],
+        ..Geometry::default()
+    };
+    for a in 0..3 {
+        let col = [m[0][a], m[1][a], m[2][a]];
+        let len = norm(col);
+        if len > 0.0 {
+            g.spacing[a] = len;
+            g.direction[a] = [col[0] / len, col[1] / len, col[2] / len];
+        }
+    }
+    g
+}
+
+/// 3x4 voxel-to-RAS affine (rows x, y, z).
+fn affine_ras(h: &NiftiHeader) -> [[f64; 4]; 3] {
+    let pix = |i: usize| {
+        let v = h.pixdim[i] as f64;
+        if v > 0.0 { v } else { 1.0 }
+    };
+    if h.sform_code > 0 {
+        let r = |s: [f32; 4]| s.map(|v| v as f64);
+        return [r(h.srow_x), r(h.srow_y), r(h.srow_z)];
+    }
+    if h.qform_code > 0 {
+        let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let rot = [
+            [
+                a * a + b * b - c * c - d * d,
+                2.0 * (b * c - a * d),
+                2.0 * (b * d + a * c),
+            ],
+            [
+                2.0 * (b * c + a * d),
+                a * a + c * c - b * b - d * d,
+                2.0 * (c * d - a * b),
+            ],
+            [
+                2.0 * (b * d - a * c),
+                2.0 * (c * d + a * b),
+                a * a + d * d - b * b - c * c,
+            ],
+        ];
+        let s = [pix(1), pix(2), pix(3) * qfac];
+        let off = [h.quatern_x as f64, h.quatern_y as f64, h.quatern_z as f64];
+        let mut m = [[0.0; 4]; 3];
+        for r in 0..3 {
+            for col in 0..3 {
+                m[r][col] = rot[r][col] * s[col];
+            }
+            m[r][3] = off[r];
+        }
+        return m;
+    }
+    [
+        [pix(1), 0.0, 0.0, 0.0],
+        [0.0, pix(2), 0.0, 0.0],
+        [0.0, 0.0, pix(3), 0.0],
+    ]
+}

@@ -1,0 +1,90 @@
+//! One call from a path to a checked volume: what the app and the CLI use.
+
+use std::path::Path;
+
+use crate::checks::{CheckOptions, SeriesReport, check_series, check_volume, note_load};
+use crate::dicom::{Series, load_series, scan};
+use crate::error::{CoreError, Result};
+use crate::nifti_io::{is_nifti_path, load_nifti};
+use crate::progress::Progress;
+use crate::resample::resample_uniform;
+use crate::volume::Volume;
+
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Series id, UID or 1-based number; the largest series when `None`.
+    pub series: Option<String>,
+    /// Resample tilted or unevenly spaced stacks onto an orthogonal uniform grid.
+    pub resample: bool,
+}
+
+impl OpenOptions {
+    /// The defaults of the app and the CLI: largest series, resampling on.
+    pub fn new() -> Self {
+        OpenOptions {
+            series: None,
+            resample: true,
+        }
+    }
+}
+
+/// A volume ready for segmentation, with the checklist that describes it.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    pub volume: Volume,
+    pub report: SeriesReport,
+}
+
+/// Checks and loads one DICOM series: header checks, decode, pixel checks,
+/// then resampling when asked. The report is returned even when loading
+/// fails, so the caller can show why.
+pub fn inspect_series(
+    series: &Series,
+    resample: bool,
+    progress: &Progress,
+) -> (SeriesReport, Result<Volume>) {
+    let mut report = check_series(series, CheckOptions { resample });
+    let loaded = load_series(series, progress);
+    note_load(&mut report, loaded.as_ref());
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            report.sort();
+            return (report, Err(e));
+        }
+    };
+    check_volume(&mut report, &loaded.volume);
+    report.sort();
+    let volume = if resample {
+        resample_uniform(&loaded, progress)
+    } else {
+        Ok(loaded.volume)
+    };
+    (report, volume)
+}
+
+/// Opens a DICOM folder/file or a NIfTI file.
+pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Opened> {
+    if is_nifti_path(path) {
+        let volume = load_nifti(path, progress)?;
+        let report = SeriesReport {
+            series_id: "nifti".into(),
+            label: "NIfTI volume".into(),
+            checks: Vec::new(),
+        };
+        return Ok(Opened { volume, report });
+    }
+    let scan = scan(path, progress)?;
+    let series = match &opts.series {
+        Some(key) => scan.find(key)?,
+        None => scan.largest().ok_or_else(|| CoreError::NoImages {
+            path: path.to_path_buf(),
+            ignored: scan.ignored,
+        })?,
+    };
+    let (report, volume) = inspect_series(series, opts.resample, progress);
+    Ok(Opened {
+        volume: volume?,
+        report,
+    })
+}

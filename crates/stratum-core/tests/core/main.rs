@@ -1,0 +1,28 @@
+//! Integration tests of stratum-core, in one test binary.
+
+mod anonymize;
+mod bad_input;
+mod real_data;
+mod synthetic;
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Public imaging data beside the clone (`../shared/data`), or where
+/// STRATUM_SHARED_DATA points. Tests that need it fail with this message
+/// rather than pass silently.
+pub fn shared_data() -> PathBuf {
+    let p = std::env::var_os("STRATUM_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/data"));
+    assert!(
+        p.join("README.md").exists(),
+        "the real-data tests read {}: put the shared data there or set STRATUM_SHARED_DATA",
+        p.display()
+    );
+    p
+}

@@ -1,0 +1,284 @@
+//! Subcommands and their terminal output.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use stratum_core::checks::{SeriesReport, Status};
+use stratum_core::dicom::{Scan, scan};
+use stratum_core::open::inspect_series;
+use stratum_core::{Progress, Volume};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stratum",
+    version,
+    about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the series in a DICOM folder (or a NIfTI file) and check them:
+    /// completeness, spacing, tilt, metal artifacts, identifying data.
+    /// Exit code 1 when a check found an error.
+    Inspect {
+        /// DICOM folder or file, or a .nii/.nii.gz file
+        path: PathBuf,
+        /// Check only this series (id or SeriesInstanceUID from the list, or its number)
+        #[arg(long)]
+        series: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Do not resample tilted or unevenly spaced stacks (reported either way)
+        #[arg(long)]
+        no_resample: bool,
+    },
+    /// Write a de-identified copy of a DICOM folder (PS3.15 Basic Application
+    /// Level Confidentiality Profile). The input is never modified.
+    Anonymize {
+        /// DICOM folder or file to read
+        input: PathBuf,
+        /// Folder to write the anonymized files into (created if needed)
+        output: PathBuf,
+    },
+    /// Measure loading speed and memory (JSON lines in the schema of
+    /// shared/bench/peers.py, peer "rust_app").
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        what: crate::cli::BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Load a DICOM series into a volume
+    Load {
+        path: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Inspect {
+            path,
+            series,
+            json,
+            no_resample,
+        } => inspect(path, series, json, !no_resample),
+        Command::Anonymize { input, output } => anonymize(input, output),
+        Command::Bench { what } => crate::cli::bench(what),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs `work` while a terminal progress bar follows its [`Progress`].
+pub fn with_progress<T: Send>(quiet: bool, work: impl FnOnce(&Progress) -> T + Send) -> T {
+    let progress = Progress::new();
+    if quiet || !console_is_tty() {
+        return work(&progress);
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:30} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_message(progress.stage());
+                bar.set_length(progress.total());
+                bar.set_position(progress.done());
+                std::thread::sleep(Duration::from_millis(80));
+            }
+            bar.finish_and_clear();
+        });
+        let out = work(&progress);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })
+}
+
+fn console_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+fn mark(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok  ",
+        Status::Warning => "WARN",
+        Status::Error => "ERR ",
+    }
+}
+
+fn describe_volume(v: &Volume) -> String {
+    let (z, y, x) = v.dim();
+    let s = v.geometry.spacing;
+    let (lo, hi) = v.voxels.min_max();
+    format!(
+        "{x}x{y}x{z} voxels of {:.3}x{:.3}x{:.3} mm, {} ({}), values {lo}..{hi}, axes {}",
+        s[0],
+        s[1],
+        s[2],
+        v.voxels.type_name(),
+        v.modality,
+        v.geometry.orientation_code()
+    )
+}
+
+fn print_scan(scan: &Scan) {
+    println!(
+        "{} series in {} ({} non-DICOM files ignored{})",
+        scan.series.len(),
+        scan.root.display(),
+        scan.ignored,
+        if scan.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} DICOM files without an image skipped",
+                scan.skipped.len()
+            )
+        }
+    );
+    for (i, s) in scan.series.iter().enumerate() {
+        println!(
+            "  {:>2}. {}  {} images, {}x{}  [{}]",
+            i + 1,
+            s.label(),
+            s.slices.len(),
+            s.columns,
+            s.rows,
+            s.id
+        );
+    }
+}
+
+fn print_report(r: &SeriesReport) {
+    println!("\nSeries {}  [{}]", r.label, r.series_id);
+    for c in &r.checks {
+        println!(
+            "  {} {:<13} {}",
+            mark(c.status),
+            c.category.title(),
+            c.message
+        );
+    }
+}
+
+fn inspect(
+    path: PathBuf,
+    series: Option<String>,
+    json: bool,
+    resample: bool,
+) -> anyhow::Result<ExitCode> {
+    if stratum_core::nifti_io::is_nifti_path(&path) {
+        let v = with_progress(json, |p| stratum_core::nifti_io::load_nifti(&path, p))?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"kind": "nifti", "volume": volume_json(&v)})
+            );
+        } else {
+            println!("NIfTI volume: {}", describe_volume(&v));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scan = with_progress(json, |p| scan(&path, p))?;
+    let chosen: Vec<_> = match &series {
+        Some(key) => vec![scan.find(key)?],
+        None => scan.series.iter().collect(),
+    };
+    if !json {
+        print_scan(&scan);
+    }
+    let mut any_error = false;
+    let mut out = Vec::new();
+    for s in chosen {
+        let (report, volume) = with_progress(json, |p| inspect_series(s, resample, p));
+        any_error |= report.has_errors();
+        if json {
+            out.push(serde_json::json!({
+                "report": report,
+                "volume": volume.as_ref().ok().map(volume_json),
+                "error": volume.as_ref().err().map(|e| e.to_string()),
+            }));
+        } else {
+            print_report(&report);
+            match &volume {
+                Ok(v) => println!("  volume: {}", describe_volume(v)),
+                Err(e) => println!("  volume: not loaded: {e}"),
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "root": scan.root,
+                "ignored_files": scan.ignored,
+                "skipped": scan.skipped.iter().map(|(p, why)| serde_json::json!({"file": p, "reason": why})).collect::<Vec<_>>(),
+                "series": scan.series.iter().map(|s| serde_json::json!({
+                    "id": s.id, "label": s.label(), "images": s.slices.len(),
+                    "rows": s.rows, "columns": s.columns, "modality": s.modality,
+                })).collect::<Vec<_>>(),
+                "reports": out,
+            }))?
+        );
+    }
+    Ok(if any_error {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn volume_json(v: &Volume) -> serde_json::Value {
+    let (z, y, x) = v.dim();
+    serde_json::json!({
+        "size": [x, y, z],
+        "spacing_mm": v.geometry.spacing,
+        "origin_lps_mm": v.geometry.origin,
+        "direction": v.geometry.direction,
+        "type": v.voxels.type_name(),
+        "modality": v.modality,
+    })
+}
+
+fn anonymize(input: PathBuf, output: PathBuf) -> anyhow::Result<ExitCode> {
+    let summary = with_progress(false, |p| {
+        stratum_core::anonymize::anonymize(&input, &output, p)
+    })?;
+    println!(
+        "{} files anonymized into {} ({} UIDs remapped, {} non-DICOM files not copied)",
+        summary.files_written,
+        output.display(),
+        summary.uids_remapped,
+        summary.ignored
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bench(what: BenchCommand) -> anyhow::Result<ExitCode> {
+    match what {
+        BenchCommand::Load { path, runs } => crate::bench::load(&path, runs),
+    }
+}
