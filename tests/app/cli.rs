@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use stratum_core::synth::{FAKE_BIRTH_DATE, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions, write_series};
+use stratum_core::synth::{
+    FAKE_BIRTH_DATE, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions, write_series,
+};
 
 fn stratum(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stratum"))
@@ -21,7 +23,12 @@ fn text(o: &Output) -> String {
 }
 
 fn no_phi(s: &str) {
-    for secret in [FAKE_PATIENT_NAME, FAKE_PATIENT_ID, FAKE_BIRTH_DATE, "DOE^JANE"] {
+    for secret in [
+        FAKE_PATIENT_NAME,
+        FAKE_PATIENT_ID,
+        FAKE_BIRTH_DATE,
+        "DOE^JANE",
+    ] {
         assert!(!s.contains(secret), "output leaks {secret}:\n{s}");
     }
 }
@@ -29,7 +36,15 @@ fn no_phi(s: &str) {
 #[test]
 fn inspect_prints_series_and_checklist_without_phi() {
     let dir = tempfile::tempdir().unwrap();
-    write_series(dir.path(), &SynthOptions { drop_slice: Some(5), tilt_deg: 12.0, ..SynthOptions::default() }).unwrap();
+    write_series(
+        dir.path(),
+        &SynthOptions {
+            drop_slice: Some(5),
+            tilt_deg: 12.0,
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
     let out = stratum(&["inspect", dir.path().to_str().unwrap()]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "{s}");
@@ -44,13 +59,25 @@ fn inspect_prints_series_and_checklist_without_phi() {
 fn inspect_json_is_machine_readable() {
     let dir = tempfile::tempdir().unwrap();
     write_series(dir.path(), &SynthOptions::default()).unwrap();
-    let out = stratum(&["inspect", "--json", "--series", "1", dir.path().to_str().unwrap()]);
+    let out = stratum(&[
+        "inspect",
+        "--json",
+        "--series",
+        "1",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["series"].as_array().unwrap().len(), 1);
     let report = &v["reports"][0];
     assert_eq!(report["volume"]["size"], serde_json::json!([64, 48, 20]));
-    assert!(report["report"]["checks"].as_array().unwrap().iter().any(|c| c["name"] == "tilt" && c["status"] == "ok"));
+    assert!(
+        report["report"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "tilt" && c["status"] == "ok")
+    );
     no_phi(&String::from_utf8_lossy(&out.stdout));
 }
 
@@ -58,7 +85,10 @@ fn inspect_json_is_machine_readable() {
 fn inspect_exit_code_says_errors_were_found() {
     let dir = tempfile::tempdir().unwrap();
     // Two copies of one slice at the same position: not a volume.
-    let o = SynthOptions { slices: 1, ..SynthOptions::default() };
+    let o = SynthOptions {
+        slices: 1,
+        ..SynthOptions::default()
+    };
     write_series(&dir.path().join("a"), &o).unwrap();
     let out = stratum(&["inspect", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -73,7 +103,11 @@ fn inspect_of_a_missing_folder_fails_with_a_message() {
     let empty = tempfile::tempdir().unwrap();
     let out = stratum(&["inspect", empty.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("no DICOM images found"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no DICOM images found"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -82,26 +116,43 @@ fn inspect_reads_nifti() {
     let out = stratum(&["inspect", demo.to_str().unwrap()]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "{s}");
-    assert!(s.contains("122x101x112 voxels of 3.000x3.000x3.000 mm, i16 (CT)"), "{s}");
+    assert!(
+        s.contains("122x101x112 voxels of 3.000x3.000x3.000 mm, i16 (CT)"),
+        "{s}"
+    );
 }
 
 #[test]
 fn anonymize_writes_a_clean_copy_and_leaves_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
-    write_series(&input, &SynthOptions { slices: 5, ..SynthOptions::default() }).unwrap();
+    write_series(
+        &input,
+        &SynthOptions {
+            slices: 5,
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
     std::fs::write(input.join("README.txt"), "not dicom").unwrap();
     let before: Vec<Vec<u8>> = (0..5)
         .map(|k| std::fs::read(input.join(format!("slice{k:04}.dcm"))).unwrap())
         .collect();
     let out_dir = dir.path().join("out");
-    let out = stratum(&["anonymize", input.to_str().unwrap(), out_dir.to_str().unwrap()]);
+    let out = stratum(&[
+        "anonymize",
+        input.to_str().unwrap(),
+        out_dir.to_str().unwrap(),
+    ]);
     let s = text(&out);
     assert_eq!(out.status.code(), Some(0), "{s}");
     assert!(s.contains("5 files anonymized"), "{s}");
     assert!(s.contains("1 non-DICOM files not copied"), "{s}");
     for (k, b) in before.iter().enumerate() {
-        assert_eq!(&std::fs::read(input.join(format!("slice{k:04}.dcm"))).unwrap(), b);
+        assert_eq!(
+            &std::fs::read(input.join(format!("slice{k:04}.dcm"))).unwrap(),
+            b
+        );
     }
     // The copy inspects clean on privacy.
     let out = stratum(&["inspect", out_dir.to_str().unwrap()]);
