@@ -174,6 +174,7 @@ fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
 /// Output voxel types: conversion from a rescaled value, exact or refused.
 trait Store: Copy + Default + Send + Sync + 'static {
     fn store(v: f64) -> Option<Self>;
+    fn store_int(v: i64) -> Option<Self>;
 }
 macro_rules! store_int {
     ($($t:ty),*) => {$(impl Store for $t {
@@ -181,12 +182,20 @@ macro_rules! store_int {
         fn store(v: f64) -> Option<Self> {
             if v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64 { Some(v as $t) } else { None }
         }
+        #[inline]
+        fn store_int(v: i64) -> Option<Self> {
+            <$t>::try_from(v).ok()
+        }
     })*};
 }
 store_int!(u8, i16, u16, i32);
 impl Store for f32 {
     #[inline]
     fn store(v: f64) -> Option<Self> {
+        Some(v as f32)
+    }
+    #[inline]
+    fn store_int(v: i64) -> Option<Self> {
         Some(v as f32)
     }
 }
@@ -240,6 +249,18 @@ fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Re
     Ok(out)
 }
 
+/// Little-endian uncompressed transfer syntaxes, whose pixel bytes are read
+/// in place without a decoder.
+const NATIVE_LE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+/// Sample layout of a frame.
+#[derive(Clone, Copy)]
+struct Layout {
+    bits_allocated: u16,
+    bits_stored: u16,
+    signed: bool,
+}
+
 /// Decodes one frame, applies the modality rescale and writes it to `out`.
 fn decode_frame_into<T: Store>(
     obj: &dicom_object::DefaultDicomObject,
@@ -248,77 +269,123 @@ fn decode_frame_into<T: Store>(
     out: &mut [T],
 ) -> Result<()> {
     use dicom_dictionary_std::tags;
-    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+    let Some(pixel_data) = obj.element_opt(tags::PIXEL_DATA).ok().flatten() else {
         return Err(CoreError::NoPixelData {
             path: path.to_path_buf(),
         });
+    };
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    let decode_error = |reason: String| CoreError::Decode {
+        path: path.to_path_buf(),
+        transfer_syntax: transfer_syntax_name(ts),
+        reason,
+    };
+    // Fast path: uncompressed little endian, converted straight from the
+    // file's bytes (no intermediate frame buffer).
+    if NATIVE_LE.contains(&ts)
+        && let Ok(bytes) = pixel_data.to_bytes()
+    {
+        let attr = |tag| {
+            obj.element_opt(tag)
+                .ok()
+                .flatten()
+                .and_then(|e| e.to_int::<u16>().ok())
+        };
+        let bits_allocated = attr(tags::BITS_ALLOCATED).unwrap_or(16);
+        let layout = Layout {
+            bits_allocated,
+            bits_stored: attr(tags::BITS_STORED)
+                .unwrap_or(bits_allocated)
+                .clamp(1, bits_allocated.max(1)),
+            signed: attr(tags::PIXEL_REPRESENTATION) == Some(1),
+        };
+        let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
+        let start = frame_bytes * s.frame as usize;
+        let frame = bytes.get(start..start + frame_bytes).ok_or_else(|| {
+            decode_error(format!(
+                "pixel data is truncated: {} bytes, {} expected",
+                bytes.len(),
+                start + frame_bytes
+            ))
+        })?;
+        return convert(frame, layout, s, out, path);
     }
-    let ts = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_string();
     let decoded = obj
         .decode_pixel_data_frame(s.frame)
-        .map_err(|e| CoreError::Decode {
-            path: path.to_path_buf(),
-            transfer_syntax: transfer_syntax_name(&ts),
-            reason: first_line(&e.to_string()),
-        })?;
-    let bits_alloc = decoded.bits_allocated();
-    let bits_stored = decoded.bits_stored().clamp(1, bits_alloc.max(1));
-    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+        .map_err(|e| decode_error(first_line(&e.to_string())))?;
+    let bits_allocated = decoded.bits_allocated();
+    let layout = Layout {
+        bits_allocated,
+        bits_stored: decoded.bits_stored().clamp(1, bits_allocated.max(1)),
+        signed: decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed,
+    };
     let bytes = decoded.data();
-    let n = out.len();
-    let need = n * (bits_alloc as usize).div_ceil(8);
+    let need = out.len() * (bits_allocated as usize).div_ceil(8);
     if bytes.len() < need {
-        return Err(CoreError::Decode {
-            path: path.to_path_buf(),
-            transfer_syntax: transfer_syntax_name(&ts),
-            reason: format!(
-                "pixel data is truncated: {} bytes, {need} expected",
-                bytes.len()
-            ),
-        });
+        return Err(decode_error(format!(
+            "pixel data is truncated: {} bytes, {need} expected",
+            bytes.len()
+        )));
     }
-    let (slope, intercept) = (s.slope, s.intercept);
+    convert(&bytes[..need], layout, s, out, path)
+}
+
+/// Raw little-endian samples to rescaled voxels: integer arithmetic when the
+/// rescale is integral (the usual CT case), f64 otherwise.
+fn convert<T: Store>(
+    bytes: &[u8],
+    layout: Layout,
+    s: &SliceRef,
+    out: &mut [T],
+    path: &Path,
+) -> Result<()> {
     let overflow = || CoreError::Invalid("value out of range".into());
+    let Layout {
+        bits_allocated,
+        bits_stored,
+        signed,
+    } = layout;
     let shift = 32 - bits_stored as u32;
-    let extend = |raw: u32| -> f64 {
+    let extend = move |raw: u32| -> i64 {
         if signed {
-            (((raw << shift) as i32) >> shift) as f64
+            (((raw << shift) as i32) >> shift) as i64
         } else {
-            ((raw << shift) >> shift) as f64
+            ((raw << shift) >> shift) as i64
         }
     };
-    match bits_alloc {
-        8 => {
-            for (o, &b) in out.iter_mut().zip(bytes) {
-                *o = T::store(extend(b as u32) * slope + intercept).ok_or_else(overflow)?;
+    let integral = s.slope.fract() == 0.0 && s.intercept.fract() == 0.0;
+    let (slope_i, intercept_i) = (s.slope as i64, s.intercept as i64);
+    let (slope, intercept) = (s.slope, s.intercept);
+    macro_rules! run {
+        ($raw:expr, $chunk:expr) => {{
+            if integral {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
+                    *o = T::store_int(extend($raw(c)) * slope_i + intercept_i)
+                        .ok_or_else(overflow)?;
+                }
+            } else {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
+                    *o = T::store(extend($raw(c)) as f64 * slope + intercept)
+                        .ok_or_else(overflow)?;
+                }
             }
-        }
-        16 => {
-            // Integer fast path: identity rescale of 16-bit samples.
-            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                let raw = u16::from_le_bytes([c[0], c[1]]) as u32;
-                *o = T::store(extend(raw) * slope + intercept).ok_or_else(overflow)?;
-            }
-        }
-        32 => {
+        }};
+    }
+    match bits_allocated {
+        8 => run!(|c: &[u8]| c[0] as u32, 1),
+        16 => run!(|c: &[u8]| u16::from_le_bytes([c[0], c[1]]) as u32, 2),
+        32 if bits_stored == 32 => {
             for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
                 let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                let v = if bits_stored == 32 {
-                    if signed {
-                        raw as i32 as f64
-                    } else {
-                        raw as f64
-                    }
+                let v = if signed {
+                    raw as i32 as f64
                 } else {
-                    extend(raw)
+                    raw as f64
                 };
                 *o = T::store(v * slope + intercept).ok_or_else(overflow)?;
             }
         }
+        32 => run!(|c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]), 4),
         other => {
             return Err(CoreError::Unsupported {
                 path: path.to_path_buf(),
