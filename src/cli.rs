@@ -48,6 +48,9 @@ pub enum Command {
         /// Folder to write the anonymized files into (created if needed)
         output: PathBuf,
     },
+    /// Segment a scan and write printable/textured models:
+    /// load, threshold or labels, largest island, mesh, smooth, reduce, export.
+    Convert(ConvertArgs),
     /// Measure loading speed and memory (JSON lines in the schema of
     /// shared/bench/peers.py, peer "rust_app").
     #[command(hide = true)]
@@ -55,6 +58,39 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::cli::BenchCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// DICOM folder or file, or a .nii/.nii.gz file
+    pub input: PathBuf,
+    /// Output file: .stl (binary, for printing), .obj (+ .mtl + .png) or .glb
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
+    #[arg(long, conflicts_with_all = ["threshold", "labels"])]
+    preset: Option<String>,
+    /// Intensity window LO:HI (Hounsfield units for CT)
+    #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
+    threshold: Option<(f64, f64)>,
+    /// Label map (NIfTI), one mesh per label
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
+    #[arg(long, requires = "labels")]
+    names: Option<PathBuf>,
+    /// Smoothing passes (Taubin, volume-preserving); 0 keeps the raw surface
+    #[arg(long, default_value_t = 10)]
+    smooth: usize,
+    /// Fraction of triangles to remove (0.9 keeps 10%)
+    #[arg(long, default_value_t = 0.0)]
+    reduce: f64,
+    /// Keep only the largest island of each segment
+    #[arg(long)]
+    largest: bool,
+    /// Series to use when the folder holds several (default: the largest)
+    #[arg(long)]
+    series: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +112,7 @@ pub fn run(cli: Cli) -> ExitCode {
             no_resample,
         } => inspect(path, series, json, !no_resample),
         Command::Anonymize { input, output } => anonymize(input, output),
+        Command::Convert(args) => convert_cmd(args),
         Command::Bench { what } => crate::cli::bench(what),
     };
     match result {
@@ -261,6 +298,93 @@ fn volume_json(v: &Volume) -> serde_json::Value {
         "type": v.voxels.type_name(),
         "modality": v.modality,
     })
+}
+
+fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let ConvertArgs {
+        input,
+        output,
+        preset,
+        threshold,
+        labels,
+        names,
+        smooth,
+        reduce,
+        largest,
+        series,
+    } = a;
+
+    let source = match (preset, threshold, labels) {
+        (_, _, Some(path)) => stratum_core::convert::SegmentSource::Labels { path, names },
+        (_, Some((lo, hi)), _) => stratum_core::convert::SegmentSource::Threshold(lo, hi),
+        (Some(p), _, _) => stratum_core::convert::SegmentSource::Preset(
+            stratum_core::segment::Preset::parse(&p).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown preset {p:?}: use bone, soft-tissue, lungs, skin or vessels"
+                )
+            })?,
+        ),
+        (None, None, None) => {
+            stratum_core::convert::SegmentSource::Preset(stratum_core::segment::Preset::Bone)
+        }
+    };
+    if !(0.0..1.0).contains(&reduce) {
+        anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
+    }
+    let mut opts = stratum_core::convert::ConvertOptions {
+        source,
+        largest,
+        smooth_iterations: smooth,
+        reduce,
+        ..Default::default()
+    };
+    opts.open.series = series;
+    convert(input, output, opts)
+}
+
+fn parse_window(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(':').ok_or("expected LO:HI, e.g. 300:3000")?;
+    let lo: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a number"))?;
+    let hi: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a number"))?;
+    if lo > hi {
+        return Err(format!("LO ({lo}) must not exceed HI ({hi})"));
+    }
+    Ok((lo, hi))
+}
+
+fn convert(
+    input: PathBuf,
+    output: PathBuf,
+    opts: stratum_core::convert::ConvertOptions,
+) -> anyhow::Result<ExitCode> {
+    let (results, files) = with_progress(false, |p| {
+        stratum_core::convert::convert(&input, &output, &opts, p)
+    })?;
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>10}  closed",
+        "segment", "voxels mL", "mesh mL", "area cm²", "triangles"
+    );
+    for r in &results {
+        println!(
+            "{:<28} {:>12.2} {:>12.2} {:>12.1} {:>10}  {}",
+            r.name,
+            r.voxel_volume_ml,
+            r.mesh_volume_ml,
+            r.area_mm2 / 100.0,
+            r.triangles,
+            if r.watertight { "yes" } else { "NO" }
+        );
+    }
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn anonymize(input: PathBuf, output: PathBuf) -> anyhow::Result<ExitCode> {

@@ -160,3 +160,100 @@ fn anonymize_writes_a_clean_copy_and_leaves_the_input() {
     assert!(s.contains("no patient-identifying attributes found"), "{s}");
     no_phi(&s);
 }
+
+#[test]
+fn convert_builds_a_closed_bone_stl_from_dicom() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ct");
+    // The ramp phantom plus a metal disc: "bone" (>= 250 HU) is the disc and the ramp's high corner.
+    write_series(
+        &input,
+        &SynthOptions {
+            metal_slices: vec![8, 9, 10, 11],
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
+    let out = dir.path().join("bone.stl");
+    let o = stratum(&[
+        "convert",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--preset",
+        "bone",
+        "--largest",
+        "--reduce",
+        "0.5",
+    ]);
+    let s = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{s}");
+    assert!(s.contains("Bone") && s.contains("yes"), "{s}");
+    let mesh = stl_io::read_stl(&mut std::fs::File::open(&out).unwrap()).unwrap();
+    mesh.validate().unwrap();
+    no_phi(&s);
+    no_phi(&String::from_utf8_lossy(&std::fs::read(&out).unwrap()));
+}
+
+#[test]
+fn convert_demo_labels_to_textured_obj() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("organs.obj");
+    let o = stratum(&[
+        "convert",
+        demo.join("example_ct.nii.gz").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--labels",
+        demo.join("example_seg_fast_force_split.nii.gz")
+            .to_str()
+            .unwrap(),
+        "--names",
+        demo.join("labels_total_ct.tsv").to_str().unwrap(),
+        "--reduce",
+        "0.8",
+    ]);
+    let s = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{s}");
+    // Liver: 41692 voxels of 27 mm³ = 1125.7 mL.
+    let liver = s.lines().find(|l| l.starts_with("liver ")).expect(&s);
+    assert!(liver.contains("1125.68"), "{liver}");
+    assert!(!s.contains(" NO"), "every mesh closed:\n{s}");
+    assert!(dir.path().join("organs.mtl").exists() && dir.path().join("organs.png").exists());
+}
+
+#[test]
+fn convert_explains_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    write_series(
+        dir.path(),
+        &SynthOptions {
+            slices: 4,
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
+    let o = stratum(&["convert", dir.path().to_str().unwrap(), "-o", "/tmp/x.ply"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains(".stl, .obj or .glb"));
+    let o = stratum(&[
+        "convert",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "/tmp/x.stl",
+        "--threshold",
+        "5000:6000",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("segmentation is empty"), "{}", text(&o));
+    let o = stratum(&[
+        "convert",
+        dir.path().to_str().unwrap(),
+        "-o",
+        "/tmp/x.stl",
+        "--preset",
+        "cartilage",
+    ]);
+    assert!(text(&o).contains("unknown preset"));
+}

@@ -7,12 +7,17 @@
 
 pub mod anonymize;
 pub mod checks;
+pub mod convert;
 pub mod dicom;
 pub mod error;
+pub mod export;
+pub mod measure;
+pub mod mesh;
 pub mod nifti_io;
 pub mod open;
 pub mod progress;
 pub mod resample;
+pub mod segment;
 pub mod synth;
 pub mod volume;
 

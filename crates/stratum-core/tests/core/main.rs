@@ -2,7 +2,10 @@
 
 mod anonymize;
 mod bad_input;
+mod exports;
+mod meshing;
 mod real_data;
+mod segmentation;
 mod synthetic;
 
 use std::path::PathBuf;

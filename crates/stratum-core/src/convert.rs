@@ -1,0 +1,216 @@
+//! `stratum convert`: from a scan to printable models in one call
+//! (load, segment, mesh, smooth, reduce, export), shared by the CLI and
+//! the benchmarks.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{CoreError, Result};
+use crate::export::{ExportSegment, export};
+use crate::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
+use crate::open::{OpenOptions, Opened, open_volume};
+use crate::progress::Progress;
+use crate::segment::{
+    LabelMap, Mask, Preset, PresetThreshold, Tool, keep_largest, segment_colour, threshold_mask,
+};
+use crate::volume::Volume;
+
+/// Where the segments come from.
+#[derive(Clone, Debug)]
+pub enum SegmentSource {
+    Preset(Preset),
+    /// Intensity window (HU for CT).
+    Threshold(f64, f64),
+    /// A label map (NIfTI) on the scan's grid or any grid in the same
+    /// patient space, with optional names (TSV: id<TAB>name).
+    Labels {
+        path: PathBuf,
+        names: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct ConvertOptions {
+    pub source: SegmentSource,
+    /// Keep only the largest island of each segment.
+    pub largest: bool,
+    /// Taubin smoothing passes.
+    pub smooth_iterations: usize,
+    /// Fraction of triangles to remove (0.9 keeps 10%).
+    pub reduce: f64,
+    /// Gaussian pre-smoothing of the mask (mm); `None` for the raw voxel surface.
+    pub presmooth_mm: Option<f64>,
+    pub open: OpenOptions,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            source: SegmentSource::Preset(Preset::Bone),
+            largest: false,
+            smooth_iterations: 10,
+            reduce: 0.0,
+            presmooth_mm: SurfaceOptions::default().presmooth_mm,
+            open: OpenOptions::new(),
+        }
+    }
+}
+
+/// What was built for one segment.
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentResult {
+    pub name: String,
+    pub colour: [u8; 3],
+    pub voxel_volume_ml: f64,
+    pub mesh_volume_ml: f64,
+    pub area_mm2: f64,
+    pub triangles: usize,
+    pub watertight: bool,
+    #[serde(skip)]
+    pub mesh: SurfaceMesh,
+}
+
+/// The segments (name, mask) the options ask for.
+pub fn segments_for(
+    volume: &Volume,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<Vec<(String, Mask)>> {
+    let empty = Mask::empty(volume.dim(), volume.geometry);
+    let mut out = match &opts.source {
+        SegmentSource::Preset(p) => vec![(
+            p.name().to_string(),
+            PresetThreshold(*p).apply(volume, &empty, progress)?,
+        )],
+        SegmentSource::Threshold(lo, hi) => vec![(
+            format!("Threshold {lo}..{hi}"),
+            threshold_mask(volume, *lo, *hi),
+        )],
+        SegmentSource::Labels { path, names } => {
+            let lv = crate::nifti_io::load_nifti(path, progress)?;
+            let table: Vec<(u16, String)> = match names {
+                Some(n) => crate::segment::totalsegmentator_ct_names(n)?,
+                None => Vec::new(),
+            };
+            let lookup = |id: u16| table.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+            let map = LabelMap::from_volume(&lv, &lookup)?;
+            let map = if lv.dim() == volume.dim() && lv.geometry == volume.geometry {
+                map
+            } else {
+                resample_labels(&map, volume)
+            };
+            map.segments
+                .iter()
+                .map(|s| (s.name.clone(), map.mask(s.id)))
+                .filter(|(_, m)| m.count() > 0)
+                .collect()
+        }
+    };
+    if opts.largest {
+        for (_, m) in out.iter_mut() {
+            *m = keep_largest(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Nearest-neighbour transfer of a label map onto another grid through patient space.
+fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
+    let (nz, ny, nx) = map.dim();
+    let mut out = LabelMap::empty(target.dim(), target.geometry);
+    out.segments = map.segments.clone();
+    if map.segments.iter().any(|s| s.id > 255) {
+        out.labels = crate::segment::Labels::U16(ndarray::Array3::zeros(target.dim()));
+    }
+    let (tz, ty, tx) = target.dim();
+    for z in 0..tz {
+        for y in 0..ty {
+            for x in 0..tx {
+                let p = target.voxel_lps(x, y, z);
+                let i = map.geometry.lps_to_index(p).map(|v| v.round());
+                if i.iter().all(|v| *v >= 0.0)
+                    && (i[0] as usize) < nx
+                    && (i[1] as usize) < ny
+                    && (i[2] as usize) < nz
+                {
+                    let l = map.get(i[2] as usize, i[1] as usize, i[0] as usize);
+                    match &mut out.labels {
+                        crate::segment::Labels::U8(a) => a[(z, y, x)] = l as u8,
+                        crate::segment::Labels::U16(a) => a[(z, y, x)] = l,
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Builds a mesh per segment.
+pub fn build_meshes(
+    segments: &[(String, Mask)],
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    let surface = SurfaceOptions {
+        presmooth_mm: opts.presmooth_mm,
+        smooth_iterations: opts.smooth_iterations,
+        keep_ratio: (1.0 - opts.reduce).clamp(0.0, 1.0),
+    };
+    let mut out = Vec::new();
+    for (name, mask) in segments {
+        progress.check()?;
+        let voxel_volume_ml = mask.volume_ml();
+        if voxel_volume_ml == 0.0 {
+            continue;
+        }
+        let mesh = mask_surface(mask, &surface, progress)?;
+        let topo = mesh.topology();
+        out.push(SegmentResult {
+            colour: segment_colour(name, out.len() as u16 + 1),
+            name: name.clone(),
+            voxel_volume_ml,
+            mesh_volume_ml: mesh.volume_mm3() / 1000.0,
+            area_mm2: mesh.area_mm2(),
+            triangles: mesh.triangle_count(),
+            watertight: topo.is_watertight(),
+            mesh,
+        });
+    }
+    Ok(out)
+}
+
+/// Converts a scan into a model file; returns the segments and the files written.
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
+    crate::export::Format::from_path(output)?;
+    if output.exists() && input.canonicalize().ok() == output.canonicalize().ok() {
+        return Err(CoreError::Invalid(
+            "the output would overwrite the input".into(),
+        ));
+    }
+    let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
+    let segments = segments_for(&volume, opts, progress)?;
+    if segments.iter().all(|(_, m)| m.count() == 0) {
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),
+        ));
+    }
+    let results = build_meshes(&segments, opts, progress)?;
+    let parts: Vec<ExportSegment<'_>> = results
+        .iter()
+        .map(|r| ExportSegment {
+            name: &r.name,
+            colour: r.colour,
+            mesh: &r.mesh,
+        })
+        .collect();
+    progress.begin("writing", 1);
+    let files = export(output, &parts)?;
+    progress.advance(1);
+    Ok((results, files))
+}

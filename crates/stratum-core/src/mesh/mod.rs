@@ -1,0 +1,377 @@
+//! Surface meshes of segments: extraction (marching cubes on a lightly
+//! smoothed mask, or straight from the intensities), non-shrinking
+//! smoothing, decimation, normals, topology checks and measurements.
+//! Positions are LPS millimetres.
+
+mod mc;
+mod smooth;
+
+pub use mc::marching_cubes;
+pub use smooth::{laplacian_adjacency, taubin_smooth};
+
+use ndarray::{Array3, Axis, s};
+use rayon::prelude::*;
+
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use crate::segment::Mask;
+use crate::volume::{Geometry, Volume};
+use crate::with_voxels;
+
+/// An indexed triangle mesh in LPS millimetres.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SurfaceMesh {
+    pub positions: Vec<[f32; 3]>,
+    /// Unit vertex normals (empty until [`SurfaceMesh::compute_normals`]).
+    pub normals: Vec<[f32; 3]>,
+    /// Three indices per triangle, counter-clockwise seen from outside.
+    pub indices: Vec<u32>,
+}
+
+/// How to turn a mask into a surface.
+#[derive(Clone, Debug)]
+pub struct SurfaceOptions {
+    /// Gaussian blur of the mask before extraction (mm); `None` gives the
+    /// raw, voxel-accurate stair-step surface.
+    pub presmooth_mm: Option<f64>,
+    /// Taubin smoothing passes after extraction (0 = none).
+    pub smooth_iterations: usize,
+    /// Keep this fraction of the triangles (1.0 = no decimation).
+    pub keep_ratio: f64,
+}
+
+impl Default for SurfaceOptions {
+    fn default() -> Self {
+        SurfaceOptions {
+            presmooth_mm: Some(0.6),
+            smooth_iterations: 10,
+            keep_ratio: 1.0,
+        }
+    }
+}
+
+impl SurfaceMesh {
+    pub fn triangle_count(&self) -> usize {
+        self.indices.len() / 3
+    }
+
+    pub fn triangles(&self) -> impl Iterator<Item = [[f32; 3]; 3]> + '_ {
+        self.indices.chunks_exact(3).map(|t| {
+            [
+                self.positions[t[0] as usize],
+                self.positions[t[1] as usize],
+                self.positions[t[2] as usize],
+            ]
+        })
+    }
+
+    /// Enclosed volume (mm³) by signed tetrahedra; positive when the
+    /// triangles face outward.
+    pub fn volume_mm3(&self) -> f64 {
+        self.triangles()
+            .map(|[a, b, c]| {
+                let (a, b, c) = (a.map(f64::from), b.map(f64::from), c.map(f64::from));
+                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
+                    / 6.0
+            })
+            .sum()
+    }
+
+    /// Surface area (mm²).
+    pub fn area_mm2(&self) -> f64 {
+        self.triangles().map(|[a, b, c]| tri_area(a, b, c)).sum()
+    }
+
+    /// Axis-aligned bounds (min, max) in LPS mm.
+    pub fn bounds(&self) -> Option<([f32; 3], [f32; 3])> {
+        let mut it = self.positions.iter();
+        let first = *it.next()?;
+        Some(it.fold((first, first), |(lo, hi), p| {
+            (
+                [lo[0].min(p[0]), lo[1].min(p[1]), lo[2].min(p[2])],
+                [hi[0].max(p[0]), hi[1].max(p[1]), hi[2].max(p[2])],
+            )
+        }))
+    }
+
+    /// Area-weighted vertex normals.
+    pub fn compute_normals(&mut self) {
+        let mut n = vec![[0f64; 3]; self.positions.len()];
+        for t in self.indices.chunks_exact(3) {
+            let [a, b, c] = [0, 1, 2].map(|k| self.positions[t[k] as usize].map(f64::from));
+            let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+            let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+            let f = [
+                u[1] * v[2] - u[2] * v[1],
+                u[2] * v[0] - u[0] * v[2],
+                u[0] * v[1] - u[1] * v[0],
+            ];
+            for &i in t {
+                for k in 0..3 {
+                    n[i as usize][k] += f[k];
+                }
+            }
+        }
+        self.normals = n
+            .into_iter()
+            .map(|v| {
+                let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+                if l > 0.0 {
+                    [(v[0] / l) as f32, (v[1] / l) as f32, (v[2] / l) as f32]
+                } else {
+                    [0.0, 0.0, 1.0]
+                }
+            })
+            .collect();
+    }
+
+    /// Edge statistics: a closed 2-manifold has every edge in exactly two
+    /// triangles, used once in each direction.
+    pub fn topology(&self) -> Topology {
+        let mut e: Vec<(u32, u32, bool)> = self
+            .indices
+            .chunks_exact(3)
+            .flat_map(|t| [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])])
+            .map(|(a, b)| if a < b { (a, b, true) } else { (b, a, false) })
+            .collect();
+        e.par_sort_unstable();
+        let mut topo = Topology::default();
+        let mut i = 0;
+        while i < e.len() {
+            let mut j = i;
+            let mut fwd = 0;
+            while j < e.len() && (e[j].0, e[j].1) == (e[i].0, e[i].1) {
+                fwd += e[j].2 as usize;
+                j += 1;
+            }
+            let n = j - i;
+            topo.edges += 1;
+            match n {
+                1 => topo.boundary_edges += 1,
+                2 if fwd == 1 => {}
+                2 => topo.misoriented_edges += 1,
+                _ => topo.nonmanifold_edges += 1,
+            }
+            i = j;
+        }
+        topo.degenerate_triangles = self
+            .indices
+            .chunks_exact(3)
+            .filter(|t| t[0] == t[1] || t[1] == t[2] || t[0] == t[2])
+            .count();
+        topo
+    }
+
+    /// Decimates to about `keep_ratio` of the triangles with meshoptimizer,
+    /// never moving the surface by more than `max_error_mm`, then drops the
+    /// vertices no longer used. A closed mesh stays closed: when a collapse
+    /// would open or pinch it (thin structures), a gentler ratio is tried,
+    /// and the mesh is left as it was if none keeps it watertight.
+    pub fn decimate(&mut self, keep_ratio: f64, max_error_mm: f32) {
+        if keep_ratio >= 1.0 || self.indices.is_empty() {
+            return;
+        }
+        let closed = self.topology().is_watertight();
+        let mut keep = keep_ratio.max(0.0);
+        for _ in 0..5 {
+            let candidate = self.simplified(keep, max_error_mm);
+            if !closed || candidate.topology().is_watertight() {
+                *self = candidate;
+                return;
+            }
+            keep = 1.0 - (1.0 - keep) / 2.0;
+        }
+    }
+
+    fn simplified(&self, keep_ratio: f64, max_error_mm: f32) -> SurfaceMesh {
+        let target = ((self.indices.len() / 3) as f64 * keep_ratio) as usize * 3;
+        let bytes = meshopt::typed_to_bytes(&self.positions);
+        let Ok(adapter) = meshopt::VertexDataAdapter::new(bytes, 12, 0) else {
+            return self.clone();
+        };
+        let mut indices = meshopt::simplify(
+            &self.indices,
+            &adapter,
+            target,
+            max_error_mm,
+            meshopt::SimplifyOptions::ErrorAbsolute,
+            None,
+        );
+        let positions = meshopt::optimize_vertex_fetch(&mut indices, &self.positions);
+        let used = indices.iter().map(|i| *i as usize + 1).max().unwrap_or(0);
+        SurfaceMesh {
+            positions: positions[..used].to_vec(),
+            normals: Vec::new(),
+            indices,
+        }
+    }
+}
+
+pub(crate) fn tri_area(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> f64 {
+    let (a, b, c) = (a.map(f64::from), b.map(f64::from), c.map(f64::from));
+    let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+    let f = [
+        u[1] * v[2] - u[2] * v[1],
+        u[2] * v[0] - u[0] * v[2],
+        u[0] * v[1] - u[1] * v[0],
+    ];
+    0.5 * (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt()
+}
+
+/// Edge counts of a mesh; see [`SurfaceMesh::topology`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Topology {
+    pub edges: usize,
+    /// Edges of a single triangle: holes.
+    pub boundary_edges: usize,
+    /// Edges of three or more triangles.
+    pub nonmanifold_edges: usize,
+    /// Edges whose two triangles disagree on orientation.
+    pub misoriented_edges: usize,
+    pub degenerate_triangles: usize,
+}
+
+impl Topology {
+    /// Closed, manifold and consistently oriented.
+    pub fn is_watertight(&self) -> bool {
+        self.boundary_edges == 0 && self.nonmanifold_edges == 0 && self.misoriented_edges == 0
+    }
+}
+
+/// Index units (x, y, z) of a grid, offset by `origin_index`, to LPS mm.
+fn to_lps(positions: &mut [[f32; 3]], geometry: &Geometry, offset: [usize; 3]) {
+    positions.par_iter_mut().for_each(|p| {
+        let q = geometry.index_to_lps([
+            p[0] as f64 + offset[0] as f64,
+            p[1] as f64 + offset[1] as f64,
+            p[2] as f64 + offset[2] as f64,
+        ]);
+        *p = [q[0] as f32, q[1] as f32, q[2] as f32];
+    });
+}
+
+/// Makes the winding outward in patient space (a left-handed grid, e.g. a
+/// NIfTI in RAS, mirrors it).
+fn orient_outward(mesh: &mut SurfaceMesh, geometry: &Geometry) {
+    let d = geometry.direction;
+    let det = d[0][0] * (d[1][1] * d[2][2] - d[1][2] * d[2][1])
+        - d[0][1] * (d[1][0] * d[2][2] - d[1][2] * d[2][0])
+        + d[0][2] * (d[1][0] * d[2][1] - d[1][1] * d[2][0]);
+    if det < 0.0 {
+        for t in mesh.indices.chunks_exact_mut(3) {
+            t.swap(1, 2);
+        }
+    }
+}
+
+/// Separable Gaussian blur (sigma in mm per axis) of a mask crop, as f32.
+fn blur(mask: &Array3<u8>, sigma_mm: f64, spacing: [f64; 3]) -> Array3<f32> {
+    let mut f = mask.mapv(|v| v as f32);
+    // (array axis, spacing): z, y, x
+    for (axis, step) in [(0usize, spacing[2]), (1, spacing[1]), (2, spacing[0])] {
+        let sigma = sigma_mm / step;
+        if sigma < 0.05 {
+            continue;
+        }
+        let r = (3.0 * sigma).ceil() as isize;
+        let k: Vec<f32> = (-r..=r)
+            .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+            .collect();
+        let sum: f32 = k.iter().sum();
+        let k: Vec<f32> = k.iter().map(|v| v / sum).collect();
+        f.lanes_mut(Axis(axis))
+            .into_iter()
+            .par_bridge()
+            .for_each(|mut lane| {
+                let src: Vec<f32> = lane.iter().copied().collect();
+                let n = src.len() as isize;
+                for (i, o) in lane.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for (j, w) in k.iter().enumerate() {
+                        let idx = i as isize + j as isize - r;
+                        if idx >= 0 && idx < n {
+                            acc += w * src[idx as usize];
+                        }
+                    }
+                    *o = acc;
+                }
+            });
+    }
+    f
+}
+
+/// Extracts a closed surface of a mask. With `presmooth_mm`, the mask is
+/// blurred by that Gaussian sigma before the 0.5 level is taken (no stair
+/// steps); then Taubin smoothing and decimation as asked.
+pub fn mask_surface(
+    mask: &Mask,
+    opts: &SurfaceOptions,
+    progress: &Progress,
+) -> Result<SurfaceMesh> {
+    progress.begin("building surface", 3);
+    let Some(b) = mask.bounds() else {
+        return Err(CoreError::Invalid(
+            "the segment is empty: nothing to build".into(),
+        ));
+    };
+    let sigma = opts.presmooth_mm.unwrap_or(0.0);
+    let s = mask.geometry.spacing;
+    // Room for the blur around the mask.
+    let pad = |step: f64| (3.0 * sigma / step).ceil() as usize + 1;
+    let (nz, ny, nx) = mask.dim();
+    let z0 = b[0].0.saturating_sub(pad(s[2]));
+    let y0 = b[1].0.saturating_sub(pad(s[1]));
+    let x0 = b[2].0.saturating_sub(pad(s[0]));
+    let z1 = (b[0].1 + pad(s[2])).min(nz);
+    let y1 = (b[1].1 + pad(s[1])).min(ny);
+    let x1 = (b[2].1 + pad(s[0])).min(nx);
+    let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]).to_owned();
+    let field = blur(&crop, sigma, s);
+    progress.advance(1);
+    progress.check()?;
+    let f = |z: usize, y: usize, x: usize| field[(z, y, x)];
+    let (mut positions, indices) = marching_cubes(field.dim(), &f, 0.5 - 1e-4, 0.0);
+    to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
+    let mut mesh = SurfaceMesh {
+        positions,
+        normals: Vec::new(),
+        indices,
+    };
+    orient_outward(&mut mesh, &mask.geometry);
+    progress.advance(1);
+    progress.check()?;
+    if opts.smooth_iterations > 0 {
+        taubin_smooth(&mut mesh, opts.smooth_iterations, 0.5, -0.53);
+    }
+    if opts.keep_ratio < 1.0 {
+        // Half a voxel is the most decimation may move the surface.
+        let err = 0.5 * s[0].min(s[1]).min(s[2]) as f32;
+        mesh.decimate(opts.keep_ratio, err);
+    }
+    mesh.compute_normals();
+    progress.advance(1);
+    Ok(mesh)
+}
+
+/// The iso-surface `value > level` straight from the intensities (e.g. 300 HU for bone).
+pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<SurfaceMesh> {
+    progress.begin("building iso-surface", 1);
+    let (lo, _) = volume.voxels.min_max();
+    let outside = (lo.min(level) - 1.0) as f32;
+    let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
+        let f = |z: usize, y: usize, x: usize| crate::volume::VoxelType::to_f64(a[(z, y, x)]) as f32;
+        marching_cubes(a.dim(), &f, level as f32, outside)
+    });
+    to_lps(&mut positions, &volume.geometry, [0, 0, 0]);
+    let mut mesh = SurfaceMesh {
+        positions,
+        normals: Vec::new(),
+        indices,
+    };
+    orient_outward(&mut mesh, &volume.geometry);
+    mesh.compute_normals();
+    progress.advance(1);
+    Ok(mesh)
+}

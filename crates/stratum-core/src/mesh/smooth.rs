@@ -1,0 +1,66 @@
+//! Taubin λ|μ smoothing: a shrinking Laplacian step followed by an
+//! inflating one, so stair steps go while the volume stays (Taubin 1995).
+
+use rayon::prelude::*;
+
+use super::SurfaceMesh;
+
+/// Vertex neighbours in compressed rows: `(offsets, neighbours)`.
+pub fn laplacian_adjacency(mesh: &SurfaceMesh) -> (Vec<u32>, Vec<u32>) {
+    let n = mesh.positions.len();
+    let mut pairs: Vec<(u32, u32)> = mesh
+        .indices
+        .chunks_exact(3)
+        .flat_map(|t| {
+            [
+                (t[0], t[1]),
+                (t[1], t[0]),
+                (t[1], t[2]),
+                (t[2], t[1]),
+                (t[2], t[0]),
+                (t[0], t[2]),
+            ]
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    let mut offsets = vec![0u32; n + 1];
+    for (a, _) in &pairs {
+        offsets[*a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    (offsets, pairs.into_iter().map(|(_, b)| b).collect())
+}
+
+/// `iterations` pairs of steps with factors `lambda` (> 0) and `mu` (< -lambda).
+pub fn taubin_smooth(mesh: &mut SurfaceMesh, iterations: usize, lambda: f32, mu: f32) {
+    let (offsets, nbrs) = laplacian_adjacency(mesh);
+    let mut cur = mesh.positions.clone();
+    let mut next = cur.clone();
+    for _ in 0..iterations {
+        for factor in [lambda, mu] {
+            next.par_iter_mut().enumerate().for_each(|(i, out)| {
+                let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
+                let p = cur[i];
+                if e == s {
+                    *out = p;
+                    return;
+                }
+                let mut avg = [0f32; 3];
+                for &j in &nbrs[s..e] {
+                    let q = cur[j as usize];
+                    avg[0] += q[0];
+                    avg[1] += q[1];
+                    avg[2] += q[2];
+                }
+                let k = 1.0 / (e - s) as f32;
+                *out = [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c]));
+            });
+            std::mem::swap(&mut cur, &mut next);
+        }
+    }
+    mesh.positions = cur;
+    mesh.normals.clear();
+}

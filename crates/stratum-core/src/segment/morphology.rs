@@ -1,0 +1,225 @@
+//! Morphology with a ball given in millimetres (exact on anisotropic grids,
+//! through a squared Euclidean distance transform), and hole filling.
+
+use ndarray::{Array3, Axis, s};
+use rayon::prelude::*;
+
+use super::Mask;
+
+/// Squared Euclidean distance (mm²) from every voxel to the nearest voxel
+/// where `feature` is true, with per-axis spacing (x, y, z) in mm
+/// (Felzenszwalb & Huttenlocher, separable, exact).
+pub fn distance_transform_sq(feature: &Array3<u8>, spacing: [f64; 3]) -> Array3<f32> {
+    let mut d = feature.mapv(|v| if v != 0 { 0.0f32 } else { f32::INFINITY });
+    // Axis 2 is x, 1 is y, 0 is z.
+    for (axis, step) in [(2usize, spacing[0]), (1, spacing[1]), (0, spacing[2])] {
+        d.lanes_mut(Axis(axis))
+            .into_iter()
+            .par_bridge()
+            .for_each(|mut lane| {
+                let f: Vec<f32> = lane.iter().copied().collect();
+                let out = edt_1d(&f, step as f32);
+                for (o, v) in lane.iter_mut().zip(out) {
+                    *o = v;
+                }
+            });
+    }
+    d
+}
+
+/// 1D lower envelope of parabolas: out[q] = min_p f[p] + ((q - p) * step)².
+fn edt_1d(f: &[f32], step: f32) -> Vec<f32> {
+    let n = f.len();
+    let mut out = vec![f32::INFINITY; n];
+    let mut v = vec![0usize; n];
+    let mut z = vec![0f32; n + 1];
+    let mut k = 0usize;
+    let first = match f.iter().position(|x| x.is_finite()) {
+        Some(p) => p,
+        None => return out,
+    };
+    v[0] = first;
+    z[0] = f32::NEG_INFINITY;
+    z[1] = f32::INFINITY;
+    let pos = |i: usize| i as f32 * step;
+    for q in first + 1..n {
+        if !f[q].is_finite() {
+            continue;
+        }
+        loop {
+            let p = v[k];
+            let s =
+                ((f[q] + pos(q) * pos(q)) - (f[p] + pos(p) * pos(p))) / (2.0 * (pos(q) - pos(p)));
+            if s <= z[k] && k > 0 {
+                k -= 1;
+                continue;
+            }
+            if s <= z[k] {
+                // k == 0: replace the first parabola.
+                v[0] = q;
+                z[0] = f32::NEG_INFINITY;
+                z[1] = f32::INFINITY;
+                break;
+            }
+            k += 1;
+            v[k] = q;
+            z[k] = s;
+            z[k + 1] = f32::INFINITY;
+            break;
+        }
+    }
+    let mut k = 0;
+    for (q, o) in out.iter_mut().enumerate() {
+        while z[k + 1] < pos(q) {
+            k += 1;
+        }
+        let p = v[k];
+        let d = pos(q) - pos(p);
+        *o = d * d + f[p];
+    }
+    out
+}
+
+/// Crop box (z, y, x ranges) around the mask grown by `margin` voxels per axis.
+fn crop_box(mask: &Mask, margin: [usize; 3]) -> Option<[(usize, usize); 3]> {
+    let b = mask.bounds()?;
+    let (nz, ny, nx) = mask.dim();
+    let n = [nz, ny, nx];
+    Some(std::array::from_fn(|a| {
+        (
+            b[a].0.saturating_sub(margin[a]),
+            (b[a].1 + margin[a]).min(n[a]),
+        )
+    }))
+}
+
+fn margin_voxels(mask: &Mask, mm: f64) -> [usize; 3] {
+    let s = mask.geometry.spacing;
+    // (z, y, x) order
+    [
+        (mm / s[2]).ceil() as usize + 1,
+        (mm / s[1]).ceil() as usize + 1,
+        (mm / s[0]).ceil() as usize + 1,
+    ]
+}
+
+/// Grows the mask by a ball of `radius_mm`.
+pub fn dilate_mm(mask: &Mask, radius_mm: f64) -> Mask {
+    let Some(b) = crop_box(mask, margin_voxels(mask, radius_mm)) else {
+        return mask.clone();
+    };
+    let crop = mask
+        .data
+        .slice(s![b[0].0..b[0].1, b[1].0..b[1].1, b[2].0..b[2].1])
+        .to_owned();
+    let d = distance_transform_sq(&crop, mask.geometry.spacing);
+    let r2 = (radius_mm * radius_mm) as f32 * (1.0 + 1e-5);
+    let mut out = Mask::empty(mask.dim(), mask.geometry);
+    out.data
+        .slice_mut(s![b[0].0..b[0].1, b[1].0..b[1].1, b[2].0..b[2].1])
+        .assign(&d.mapv(|v| (v <= r2) as u8));
+    out
+}
+
+/// Shrinks the mask by a ball of `radius_mm` (voxels closer than that to
+/// the outside are removed).
+pub fn erode_mm(mask: &Mask, radius_mm: f64) -> Mask {
+    let Some(b) = crop_box(mask, [1, 1, 1]) else {
+        return mask.clone();
+    };
+    // Distance to the background, with the crop framed by background.
+    let crop = mask
+        .data
+        .slice(s![b[0].0..b[0].1, b[1].0..b[1].1, b[2].0..b[2].1]);
+    let (cz, cy, cx) = crop.dim();
+    let mut bg = Array3::from_elem((cz + 2, cy + 2, cx + 2), 1u8);
+    bg.slice_mut(s![1..cz + 1, 1..cy + 1, 1..cx + 1])
+        .assign(&crop.mapv(|v| (v == 0) as u8));
+    let d = distance_transform_sq(&bg, mask.geometry.spacing);
+    let r2 = (radius_mm * radius_mm) as f32 * (1.0 + 1e-5);
+    let mut out = Mask::empty(mask.dim(), mask.geometry);
+    out.data
+        .slice_mut(s![b[0].0..b[0].1, b[1].0..b[1].1, b[2].0..b[2].1])
+        .assign(
+            &d.slice(s![1..cz + 1, 1..cy + 1, 1..cx + 1])
+                .mapv(|v| (v > r2) as u8),
+        );
+    out
+}
+
+/// Fills cavities: background not connected (6-connectivity) to the
+/// border of the volume becomes foreground.
+pub fn fill_holes_3d(mask: &Mask) -> Mask {
+    let (nz, ny, nx) = mask.dim();
+    let bg = mask.data.mapv(|v| (v == 0) as u8);
+    let bg_mask = Mask {
+        data: bg,
+        geometry: mask.geometry,
+    };
+    // Seeds: every background voxel on the border faces.
+    let mut seeds = Vec::new();
+    for ((z, y, x), v) in bg_mask.data.indexed_iter() {
+        if *v != 0 && (z == 0 || y == 0 || x == 0 || z + 1 == nz || y + 1 == ny || x + 1 == nx) {
+            seeds.push((z, y, x));
+        }
+    }
+    let outside = super::components::component_at_many(&bg_mask, &seeds);
+    Mask {
+        data: outside.data.mapv(|v| (v == 0) as u8),
+        geometry: mask.geometry,
+    }
+}
+
+/// Fills holes slice by slice (axial planes, 4-connectivity in the plane).
+pub fn fill_holes_2d(mask: &Mask) -> Mask {
+    let mut out = mask.clone();
+    out.data
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .for_each(|mut plane| {
+            let (ny, nx) = plane.dim();
+            let mut outside = vec![0u8; ny * nx];
+            let mut stack: Vec<usize> = Vec::new();
+            for y in 0..ny {
+                for x in 0..nx {
+                    if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx) && plane[(y, x)] == 0 {
+                        let i = y * nx + x;
+                        if outside[i] == 0 {
+                            outside[i] = 1;
+                            stack.push(i);
+                        }
+                    }
+                }
+            }
+            while let Some(i) = stack.pop() {
+                let (y, x) = (i / nx, i % nx);
+                let mut go = |yy: usize, xx: usize| {
+                    let j = yy * nx + xx;
+                    if plane[(yy, xx)] == 0 && outside[j] == 0 {
+                        outside[j] = 1;
+                        stack.push(j);
+                    }
+                };
+                if x > 0 {
+                    go(y, x - 1);
+                }
+                if x + 1 < nx {
+                    go(y, x + 1);
+                }
+                if y > 0 {
+                    go(y - 1, x);
+                }
+                if y + 1 < ny {
+                    go(y + 1, x);
+                }
+            }
+            for y in 0..ny {
+                for x in 0..nx {
+                    if outside[y * nx + x] == 0 {
+                        plane[(y, x)] = 1;
+                    }
+                }
+            }
+        });
+    out
+}

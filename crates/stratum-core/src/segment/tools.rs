@@ -1,0 +1,421 @@
+//! The segmentation tools. Each is one small type with the same hook,
+//! [`Tool::apply`]: (volume, current mask) -> new mask, with progress.
+
+use ndarray::Zip;
+
+use super::{
+    Mask, component_at, dilate_mm, erode_mm, fill_holes_2d, fill_holes_3d, keep_largest,
+    remove_small_islands,
+};
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use crate::volume::{Volume, VoxelType};
+use crate::with_voxels;
+
+/// One segmentation effect.
+pub trait Tool: Send + Sync {
+    /// Short name for menus and logs.
+    fn name(&self) -> String;
+    /// Computes the new mask from the volume and the current mask.
+    fn apply(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask>;
+}
+
+/// Voxels with lo <= value <= hi.
+pub fn threshold_mask(volume: &Volume, lo: f64, hi: f64) -> Mask {
+    let data = with_voxels!(&volume.voxels, a => {
+        let mut m = ndarray::Array3::<u8>::zeros(a.dim());
+        Zip::from(&mut m).and(a).par_for_each(|m, v| {
+            let v = v.to_f64();
+            *m = (v >= lo && v <= hi) as u8;
+        });
+        m
+    });
+    Mask {
+        data,
+        geometry: volume.geometry,
+    }
+}
+
+/// Threshold with an intensity window.
+#[derive(Clone, Debug)]
+pub struct Threshold {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Tool for Threshold {
+    fn name(&self) -> String {
+        format!("Threshold {}..{}", self.lo, self.hi)
+    }
+    fn apply(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<Mask> {
+        progress.begin("threshold", 1);
+        let m = threshold_mask(volume, self.lo, self.hi);
+        progress.advance(1);
+        Ok(m)
+    }
+}
+
+/// Threshold presets: Hounsfield ranges for CT, intensity percentiles for MR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    Bone,
+    SoftTissue,
+    /// Air inside the body (lungs, airways, bowel gas).
+    Lungs,
+    /// The body's outer surface, filled.
+    Skin,
+    /// Contrast-enhanced vessels.
+    ContrastVessels,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::Bone,
+        Preset::SoftTissue,
+        Preset::Lungs,
+        Preset::Skin,
+        Preset::ContrastVessels,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Bone => "Bone",
+            Preset::SoftTissue => "Soft tissue",
+            Preset::Lungs => "Lungs",
+            Preset::Skin => "Skin",
+            Preset::ContrastVessels => "Contrast vessels",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Preset> {
+        match s.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
+            "bone" => Some(Preset::Bone),
+            "softtissue" | "soft" => Some(Preset::SoftTissue),
+            "lungs" | "lung" | "air" => Some(Preset::Lungs),
+            "skin" | "body" => Some(Preset::Skin),
+            "vessels" | "contrastvessels" | "contrast" => Some(Preset::ContrastVessels),
+            _ => None,
+        }
+    }
+
+    /// The intensity window on this volume: HU for CT, percentiles otherwise.
+    pub fn window(self, volume: &Volume) -> (f64, f64) {
+        if volume.is_ct() {
+            match self {
+                Preset::Bone => (250.0, 3071.0),
+                Preset::SoftTissue => (-100.0, 200.0),
+                Preset::Lungs => (-1000.0, -400.0),
+                Preset::Skin => (-300.0, 3071.0),
+                Preset::ContrastVessels => (150.0, 500.0),
+            }
+        } else {
+            let h = histogram(volume, 1024);
+            let p = |q: f64| h.percentile(q);
+            match self {
+                Preset::Bone | Preset::ContrastVessels => (p(0.97), p(1.0)),
+                Preset::SoftTissue => (p(0.60), p(0.97)),
+                Preset::Lungs => (p(0.0), p(0.15)),
+                Preset::Skin => (p(0.30), p(1.0)),
+            }
+        }
+    }
+}
+
+/// A preset, with the clean-up each one needs (lungs: only air inside the
+/// body; skin: the filled body surface).
+#[derive(Clone, Debug)]
+pub struct PresetThreshold(pub Preset);
+
+impl Tool for PresetThreshold {
+    fn name(&self) -> String {
+        self.0.name().to_string()
+    }
+    fn apply(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<Mask> {
+        let (lo, hi) = self.0.window(volume);
+        progress.begin(self.0.name(), 3);
+        let m = threshold_mask(volume, lo, hi);
+        progress.advance(1);
+        progress.check()?;
+        let out = match self.0 {
+            Preset::Skin => {
+                let body = keep_largest(&m);
+                progress.advance(1);
+                fill_holes_2d(&body)
+            }
+            Preset::Lungs => {
+                // Air connected to the outside of the body is not lung.
+                let (slo, shi) = Preset::Skin.window(volume);
+                let body = fill_holes_2d(&keep_largest(&threshold_mask(volume, slo, shi)));
+                progress.advance(1);
+                let mut out = m;
+                Zip::from(&mut out.data)
+                    .and(&body.data)
+                    .for_each(|o, b| *o &= *b);
+                out
+            }
+            _ => m,
+        };
+        progress.set_done(3);
+        Ok(out)
+    }
+}
+
+/// Region growing: the 6-connected voxels within [lo, hi] reachable from a seed.
+#[derive(Clone, Debug)]
+pub struct RegionGrow {
+    /// (z, y, x)
+    pub seed: (usize, usize, usize),
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Tool for RegionGrow {
+    fn name(&self) -> String {
+        "Region grow".into()
+    }
+    fn apply(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<Mask> {
+        progress.begin("region growing", 1);
+        let (z, y, x) = self.seed;
+        let v = volume
+            .voxels
+            .get(z, y, x)
+            .ok_or_else(|| CoreError::Invalid("the seed is outside the volume".into()))?;
+        if v < self.lo || v > self.hi {
+            return Err(CoreError::Invalid(format!(
+                "the seed's value {v} is outside the range {}..{}; pick a point inside the structure",
+                self.lo, self.hi
+            )));
+        }
+        let m = component_at(&threshold_mask(volume, self.lo, self.hi), self.seed);
+        progress.advance(1);
+        Ok(m)
+    }
+}
+
+/// Keeps the largest island.
+pub struct KeepLargest;
+impl Tool for KeepLargest {
+    fn name(&self) -> String {
+        "Keep largest island".into()
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        Ok(keep_largest(mask))
+    }
+}
+
+/// Keeps the island that holds a voxel (z, y, x).
+pub struct KeepIslandAt(pub (usize, usize, usize));
+impl Tool for KeepIslandAt {
+    fn name(&self) -> String {
+        "Keep selected island".into()
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        Ok(component_at(mask, self.0))
+    }
+}
+
+/// Removes islands smaller than a volume.
+pub struct RemoveSmallIslands {
+    pub min_mm3: f64,
+}
+impl Tool for RemoveSmallIslands {
+    fn name(&self) -> String {
+        format!("Remove islands under {} mm³", self.min_mm3)
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        Ok(remove_small_islands(mask, self.min_mm3))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MorphOp {
+    Dilate,
+    Erode,
+    /// Erode then dilate: removes thin protrusions.
+    Open,
+    /// Dilate then erode: closes small gaps.
+    Close,
+}
+
+/// Morphology with a ball of radius given in mm.
+pub struct Morphology {
+    pub op: MorphOp,
+    pub radius_mm: f64,
+}
+impl Tool for Morphology {
+    fn name(&self) -> String {
+        format!("{:?} {} mm", self.op, self.radius_mm)
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask> {
+        progress.begin("morphology", 2);
+        let r = self.radius_mm;
+        let out = match self.op {
+            MorphOp::Dilate => dilate_mm(mask, r),
+            MorphOp::Erode => erode_mm(mask, r),
+            MorphOp::Open => {
+                let e = erode_mm(mask, r);
+                progress.advance(1);
+                progress.check()?;
+                dilate_mm(&e, r)
+            }
+            MorphOp::Close => {
+                let d = dilate_mm(mask, r);
+                progress.advance(1);
+                progress.check()?;
+                erode_mm(&d, r)
+            }
+        };
+        progress.set_done(2);
+        Ok(out)
+    }
+}
+
+/// Grows (positive) or shrinks (negative) the mask by a margin in mm.
+pub struct Margin {
+    pub mm: f64,
+}
+impl Tool for Margin {
+    fn name(&self) -> String {
+        format!("Margin {:+} mm", self.mm)
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        Ok(if self.mm >= 0.0 {
+            dilate_mm(mask, self.mm)
+        } else {
+            erode_mm(mask, -self.mm)
+        })
+    }
+}
+
+/// Fills holes, in 3D or slice by slice.
+pub struct FillHoles {
+    pub per_slice: bool,
+}
+impl Tool for FillHoles {
+    fn name(&self) -> String {
+        if self.per_slice {
+            "Fill holes (per slice)".into()
+        } else {
+            "Fill holes".into()
+        }
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        Ok(if self.per_slice {
+            fill_holes_2d(mask)
+        } else {
+            fill_holes_3d(mask)
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogicOp {
+    Union,
+    Intersect,
+    Subtract,
+}
+
+/// Combines the current mask with another segment's mask.
+pub struct Logical {
+    pub op: LogicOp,
+    pub other: Mask,
+}
+impl Tool for Logical {
+    fn name(&self) -> String {
+        format!("{:?}", self.op)
+    }
+    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        if self.other.dim() != mask.dim() {
+            return Err(CoreError::Invalid(
+                "the two segments are on different grids".into(),
+            ));
+        }
+        let mut out = mask.clone();
+        Zip::from(&mut out.data)
+            .and(&self.other.data)
+            .par_for_each(|o, b| {
+                *o = match self.op {
+                    LogicOp::Union => (*o | *b) & 1,
+                    LogicOp::Intersect => *o & *b,
+                    LogicOp::Subtract => *o & (1 - (*b & 1)),
+                }
+            });
+        Ok(out)
+    }
+}
+
+/// Restricts edits to the inside (or outside) of another segment.
+pub struct MaskBy {
+    pub other: Mask,
+    pub keep_inside: bool,
+}
+impl Tool for MaskBy {
+    fn name(&self) -> String {
+        if self.keep_inside {
+            "Mask: inside".into()
+        } else {
+            "Mask: outside".into()
+        }
+    }
+    fn apply(&self, v: &Volume, mask: &Mask, p: &Progress) -> Result<Mask> {
+        let op = if self.keep_inside {
+            LogicOp::Intersect
+        } else {
+            LogicOp::Subtract
+        };
+        Logical {
+            op,
+            other: self.other.clone(),
+        }
+        .apply(v, mask, p)
+    }
+}
+
+/// Intensity histogram for the threshold UI.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    pub fn bin_width(&self) -> f64 {
+        (self.hi - self.lo) / self.counts.len().max(1) as f64
+    }
+
+    /// The value below which a fraction `q` of voxels lies.
+    pub fn percentile(&self, q: f64) -> f64 {
+        let total: u64 = self.counts.iter().sum();
+        let target = (q.clamp(0.0, 1.0) * total as f64) as u64;
+        let mut acc = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            acc += c;
+            if acc >= target && *c > 0 {
+                return self.lo + (i as f64 + 1.0) * self.bin_width();
+            }
+        }
+        self.hi
+    }
+}
+
+/// A histogram with `bins` bins over the volume's range.
+pub fn histogram(volume: &Volume, bins: usize) -> Histogram {
+    use rayon::prelude::*;
+    let bins = bins.max(1);
+    let (lo, hi) = volume.voxels.min_max();
+    let width = ((hi - lo) / bins as f64).max(f64::MIN_POSITIVE);
+    let counts = with_voxels!(&volume.voxels, a => {
+        a.as_slice_memory_order().expect("contiguous").par_chunks(1 << 16).map(|c| {
+            let mut h = vec![0u64; bins];
+            for v in c {
+                let v = v.to_f64();
+                if v.is_finite() {
+                    h[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+                }
+            }
+            h
+        }).reduce(|| vec![0u64; bins], |mut a, b| { a.iter_mut().zip(b).for_each(|(x, y)| *x += y); a })
+    });
+    Histogram { lo, hi, counts }
+}

@@ -1,0 +1,277 @@
+//! Segmentation tools on shapes with known answers.
+
+use stratum_core::Progress;
+use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_surface};
+use stratum_core::segment::*;
+use stratum_core::volume::{Geometry, Volume, Voxels};
+
+const SPACING: [f64; 3] = [0.7, 0.7, 1.4];
+
+fn geometry() -> Geometry {
+    Geometry {
+        origin: [-35.0, -35.0, -42.0],
+        spacing: SPACING,
+        ..Geometry::default()
+    }
+}
+
+fn field(f: impl Fn([f64; 3]) -> f64) -> Volume {
+    let g = geometry();
+    let a = ndarray::Array3::from_shape_fn((60, 100, 100), |(z, y, x)| {
+        f(g.index_to_lps([x as f64, y as f64, z as f64])) as i16
+    });
+    Volume::new(Voxels::I16(a), g, "CT")
+}
+
+fn ball_at(c: [f64; 3], r: f64) -> impl Fn([f64; 3]) -> bool {
+    move |p| (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2) <= r * r
+}
+
+fn mask_of(inside: impl Fn([f64; 3]) -> bool) -> Mask {
+    let v = field(|p| if inside(p) { 1.0 } else { 0.0 });
+    threshold_mask(&v, 1.0, 1.0)
+}
+
+fn ball_ml(r: f64) -> f64 {
+    4.0 / 3.0 * std::f64::consts::PI * r.powi(3) / 1000.0
+}
+
+fn two_balls_ct() -> Volume {
+    let big = ball_at([-12.0, 0.0, 0.0], 12.0);
+    let small = ball_at([18.0, 0.0, 0.0], 5.0);
+    field(move |p| if big(p) || small(p) { 700.0 } else { -1000.0 })
+}
+
+#[test]
+fn bone_preset_finds_dense_voxels() {
+    let v = two_balls_ct();
+    let (lo, hi) = Preset::Bone.window(&v);
+    assert_eq!((lo, hi), (250.0, 3071.0));
+    let m = PresetThreshold(Preset::Bone)
+        .apply(&v, &Mask::empty(v.dim(), v.geometry), &Progress::new())
+        .unwrap();
+    let expected = ball_ml(12.0) + ball_ml(5.0);
+    assert!(
+        (m.volume_ml() - expected).abs() / expected < 0.03,
+        "{} vs {expected}",
+        m.volume_ml()
+    );
+}
+
+#[test]
+fn islands_largest_at_point_and_small_removed() {
+    let v = two_balls_ct();
+    let m = threshold_mask(&v, 250.0, 3071.0);
+    let c = components(&m);
+    assert_eq!(c.sizes.len(), 2);
+    let largest = keep_largest(&m);
+    assert!((largest.volume_ml() - ball_ml(12.0)).abs() / ball_ml(12.0) < 0.03);
+    // The voxel nearest (18, 0, 0) mm is in the small ball.
+    let i = v
+        .geometry
+        .lps_to_index([18.0, 0.0, 0.0])
+        .map(|x| x.round() as usize);
+    let small = component_at(&m, (i[2], i[1], i[0]));
+    assert!((small.volume_ml() - ball_ml(5.0)).abs() / ball_ml(5.0) < 0.05);
+    let cleaned = remove_small_islands(&m, 1000.0 * ball_ml(8.0));
+    assert_eq!(cleaned.count(), largest.count());
+}
+
+#[test]
+fn region_grow_stays_in_its_island_and_range() {
+    let v = two_balls_ct();
+    let i = v
+        .geometry
+        .lps_to_index([-12.0, 0.0, 0.0])
+        .map(|x| x.round() as usize);
+    let empty = Mask::empty(v.dim(), v.geometry);
+    let m = RegionGrow {
+        seed: (i[2], i[1], i[0]),
+        lo: 500.0,
+        hi: 900.0,
+    }
+    .apply(&v, &empty, &Progress::new())
+    .unwrap();
+    assert!((m.volume_ml() - ball_ml(12.0)).abs() / ball_ml(12.0) < 0.03);
+    let e = RegionGrow {
+        seed: (0, 0, 0),
+        lo: 500.0,
+        hi: 900.0,
+    }
+    .apply(&v, &empty, &Progress::new())
+    .unwrap_err();
+    assert!(e.to_string().contains("outside the range"));
+}
+
+#[test]
+fn ball_morphology_in_mm_on_anisotropic_voxels() {
+    let m = mask_of(ball_at([0.0, 0.0, 0.0], 15.0));
+    let v = field(|_| 0.0);
+    let p = Progress::new();
+    let grown = Margin { mm: 4.2 }.apply(&v, &m, &p).unwrap();
+    assert!(
+        (grown.volume_ml() - ball_ml(19.2)).abs() / ball_ml(19.2) < 0.04,
+        "{}",
+        grown.volume_ml()
+    );
+    let shrunk = Margin { mm: -4.2 }.apply(&v, &m, &p).unwrap();
+    assert!(
+        (shrunk.volume_ml() - ball_ml(10.8)).abs() / ball_ml(10.8) < 0.06,
+        "{}",
+        shrunk.volume_ml()
+    );
+    // Opening removes a thin spike; closing fills a thin cut.
+    let spiky = mask_of(|q| {
+        ball_at([0.0, 0.0, 0.0], 15.0)(q)
+            || (q[0] > 0.0 && q[0] < 30.0 && q[1].abs() < 1.0 && q[2].abs() < 1.5)
+    });
+    let opened = Morphology {
+        op: MorphOp::Open,
+        radius_mm: 3.0,
+    }
+    .apply(&v, &spiky, &p)
+    .unwrap();
+    let tip = v
+        .geometry
+        .lps_to_index([25.0, 0.0, 0.0])
+        .map(|x| x.round() as usize);
+    assert_eq!(spiky.data[(tip[2], tip[1], tip[0])], 1);
+    assert_eq!(opened.data[(tip[2], tip[1], tip[0])], 0);
+    let cut = mask_of(|q| ball_at([0.0, 0.0, 0.0], 15.0)(q) && q[0].abs() > 1.0);
+    assert_eq!(components(&cut).sizes.len(), 2);
+    let closed = Morphology {
+        op: MorphOp::Close,
+        radius_mm: 3.0,
+    }
+    .apply(&v, &cut, &p)
+    .unwrap();
+    assert_eq!(components(&closed).sizes.len(), 1);
+}
+
+#[test]
+fn holes_are_filled_in_3d_and_per_slice() {
+    let shell =
+        mask_of(|q| ball_at([0.0, 0.0, 0.0], 15.0)(q) && !ball_at([0.0, 0.0, 0.0], 10.0)(q));
+    let v = field(|_| 0.0);
+    let filled = FillHoles { per_slice: false }
+        .apply(&v, &shell, &Progress::new())
+        .unwrap();
+    assert!((filled.volume_ml() - ball_ml(15.0)).abs() / ball_ml(15.0) < 0.03);
+    // A tube open at both ends has no 3D hole, but each slice is a ring.
+    let tube = mask_of(|q| {
+        let r = (q[0] * q[0] + q[1] * q[1]).sqrt();
+        (8.0..12.0).contains(&r) && q[2].abs() < 20.0
+    });
+    let same = FillHoles { per_slice: false }
+        .apply(&v, &tube, &Progress::new())
+        .unwrap();
+    assert_eq!(same.count(), tube.count());
+    let disks = FillHoles { per_slice: true }
+        .apply(&v, &tube, &Progress::new())
+        .unwrap();
+    assert!(disks.count() as f64 > 1.7 * tube.count() as f64);
+}
+
+#[test]
+fn logical_operations_and_masking() {
+    let a = mask_of(|q| q[0] < 5.0);
+    let b = mask_of(|q| q[0] > -5.0);
+    let v = field(|_| 0.0);
+    let p = Progress::new();
+    let union = Logical {
+        op: LogicOp::Union,
+        other: b.clone(),
+    }
+    .apply(&v, &a, &p)
+    .unwrap();
+    let inter = Logical {
+        op: LogicOp::Intersect,
+        other: b.clone(),
+    }
+    .apply(&v, &a, &p)
+    .unwrap();
+    let sub = Logical {
+        op: LogicOp::Subtract,
+        other: b.clone(),
+    }
+    .apply(&v, &a, &p)
+    .unwrap();
+    assert_eq!(union.count(), union.data.len());
+    assert_eq!(inter.count() + sub.count(), a.count());
+    let masked = MaskBy {
+        other: b,
+        keep_inside: true,
+    }
+    .apply(&v, &a, &p)
+    .unwrap();
+    assert_eq!(masked, inter);
+}
+
+#[test]
+fn histogram_percentiles() {
+    let v = field(|p| p[0] * 10.0);
+    let h = histogram(&v, 100);
+    assert_eq!(h.counts.iter().sum::<u64>() as usize, v.voxels.len());
+    let median = h.percentile(0.5);
+    assert!(median.abs() < 10.0, "{median}");
+}
+
+#[test]
+fn totalsegmentator_labels_get_names_and_anatomical_colours() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
+    let names = totalsegmentator_ct_names(&root.join("labels_total_ct.tsv")).unwrap();
+    let seg = stratum_core::nifti_io::load_nifti(
+        &root.join("example_seg_fast_force_split.nii.gz"),
+        &Progress::new(),
+    )
+    .unwrap();
+    let lookup = |id: u16| names.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+    let map = LabelMap::from_volume(&seg, &lookup).unwrap();
+    let liver = map.segments.iter().find(|s| s.id == 5).unwrap();
+    assert_eq!(liver.name, "liver");
+    assert_eq!(liver.colour, segment_colour("liver", 5));
+    assert_eq!(map.mask(5).count(), 41692);
+    assert!(map.segments.len() > 20);
+}
+
+#[test]
+fn marching_cubes_on_noise_is_closed_and_manifold() {
+    // Random values exercise every case, ambiguous faces included.
+    for seed in [0x2545F4914F6CDD1Du64, 7, 12345, 0xDEADBEEF] {
+        let mut state = seed;
+        let noise = ndarray::Array3::from_shape_fn((12, 13, 14), |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 1000) as f32 / 1000.0
+        });
+        let f = |z: usize, y: usize, x: usize| noise[(z, y, x)];
+        let (positions, indices) = marching_cubes(noise.dim(), &f, 0.5, 0.0);
+        let mesh = stratum_core::mesh::SurfaceMesh {
+            positions,
+            normals: vec![],
+            indices,
+        };
+        let topo = mesh.topology();
+        assert!(topo.is_watertight(), "seed {seed}: {topo:?}");
+        assert!(mesh.volume_mm3() > 0.0, "outward orientation");
+    }
+}
+
+#[test]
+fn default_smoothing_keeps_volume_within_one_percent() {
+    let m = mask_of(ball_at([0.0, 0.0, 0.0], 18.0));
+    let raw = mask_surface(
+        &m,
+        &SurfaceOptions {
+            presmooth_mm: Some(0.6),
+            smooth_iterations: 0,
+            keep_ratio: 1.0,
+        },
+        &Progress::new(),
+    )
+    .unwrap();
+    let smooth = mask_surface(&m, &SurfaceOptions::default(), &Progress::new()).unwrap();
+    let change = (smooth.volume_mm3() - raw.volume_mm3()).abs() / raw.volume_mm3();
+    assert!(change < 0.01, "{:.3}%", change * 100.0);
+}
