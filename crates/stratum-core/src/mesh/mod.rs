@@ -198,6 +198,7 @@ impl SurfaceMesh {
             meshopt::SimplifyOptions::ErrorAbsolute,
             None,
         );
+        remove_flat_pillows(&mut indices);
         let positions = meshopt::optimize_vertex_fetch(&mut indices, &self.positions);
         let used = indices.iter().map(|i| *i as usize + 1).max().unwrap_or(0);
         SurfaceMesh {
@@ -205,6 +206,47 @@ impl SurfaceMesh {
             normals: Vec::new(),
             indices,
         }
+    }
+}
+
+/// Removes pairs of triangles on the same three vertices with opposite
+/// winding: a flat, zero-volume "pillow" that simplification leaves where a
+/// thin sheet collapsed; it hangs on the surface by one edge and makes that
+/// edge non-manifold. Removing both keeps the rest closed.
+fn remove_flat_pillows(indices: &mut Vec<u32>) {
+    // (sorted vertices, parity of the winding, triangle index)
+    let mut keyed: Vec<([u32; 3], bool, usize)> = indices
+        .chunks_exact(3)
+        .enumerate()
+        .map(|(i, t)| {
+            let mut k = [t[0], t[1], t[2]];
+            k.sort_unstable();
+            // The winding is even when (t0, t1, t2) is a rotation of the sorted order.
+            let even = [(t[0], t[1], t[2]), (t[1], t[2], t[0]), (t[2], t[0], t[1])]
+                .contains(&(k[0], k[1], k[2]));
+            (k, even, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut drop = vec![false; indices.len() / 3];
+    let mut i = 0;
+    while i + 1 < keyed.len() {
+        if keyed[i].0 == keyed[i + 1].0 && keyed[i].1 != keyed[i + 1].1 {
+            drop[keyed[i].2] = true;
+            drop[keyed[i + 1].2] = true;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    if drop.iter().any(|d| *d) {
+        let kept: Vec<u32> = indices
+            .chunks_exact(3)
+            .zip(&drop)
+            .filter(|(_, d)| !**d)
+            .flat_map(|(t, _)| t.iter().copied())
+            .collect();
+        *indices = kept;
     }
 }
 
@@ -374,4 +416,21 @@ pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<S
     mesh.compute_normals();
     progress.advance(1);
     Ok(mesh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_pillows_are_removed_and_the_rest_kept() {
+        // A triangle and its mirror image (a pillow), plus an unrelated triangle.
+        let mut idx = vec![0, 1, 2, 2, 1, 0, 3, 4, 5];
+        remove_flat_pillows(&mut idx);
+        assert_eq!(idx, vec![3, 4, 5]);
+        // Same vertices, same winding: a real duplicate, not a pillow; kept.
+        let mut idx = vec![0, 1, 2, 1, 2, 0];
+        remove_flat_pillows(&mut idx);
+        assert_eq!(idx.len(), 6);
+    }
 }
