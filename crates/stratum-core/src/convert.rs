@@ -108,11 +108,15 @@ pub fn segments_for(
         }
     };
     if opts.largest {
-        for (_, m) in out.iter_mut() {
-            *m = keep_largest(m);
-        }
+        keep_largest_each(&mut out);
     }
     Ok(out)
+}
+
+fn keep_largest_each(segments: &mut [(String, Mask)]) {
+    for (_, m) in segments.iter_mut() {
+        *m = keep_largest(m);
+    }
 }
 
 /// Nearest-neighbour transfer of a label map onto another grid through patient space.
@@ -194,7 +198,20 @@ pub fn convert(
         ));
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
-    let segments = segments_for(&volume, opts, progress)?;
+    // Islands are dropped after the volume is freed: the scan is not needed
+    // for meshing, and this keeps peak memory near twice the voxel bytes.
+    let mut segments = segments_for(
+        &volume,
+        &ConvertOptions {
+            largest: false,
+            ..opts.clone()
+        },
+        progress,
+    )?;
+    drop(volume);
+    if opts.largest {
+        keep_largest_each(&mut segments);
+    }
     if segments.iter().all(|(_, m)| m.count() == 0) {
         return Err(CoreError::Invalid(
             "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),

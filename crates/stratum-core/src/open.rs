@@ -56,7 +56,7 @@ pub fn inspect_series(
     check_volume(&mut report, &loaded.volume);
     report.sort();
     let volume = if resample {
-        resample_uniform(&loaded, progress)
+        resample_uniform(loaded, progress)
     } else {
         Ok(loaded.volume)
     };

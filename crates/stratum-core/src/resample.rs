@@ -105,14 +105,15 @@ pub(crate) fn median(v: &[f64]) -> f64 {
 /// Resamples the loaded stack onto an orthogonal grid (row, column, normal)
 /// with a uniform step equal to the typical step. The grid covers every
 /// input voxel; voxels outside the scanned region get the volume's minimum.
-/// Returns the volume unchanged when it is already orthogonal and uniform.
-pub fn resample_uniform(loaded: &LoadedSeries, progress: &Progress) -> Result<Volume> {
+/// Returns the volume unchanged (not copied) when it is already orthogonal
+/// and uniform.
+pub fn resample_uniform(loaded: LoadedSeries, progress: &Progress) -> Result<Volume> {
     let g = &loaded.volume.geometry;
     let normal = normalize(cross(g.direction[0], g.direction[1]));
     let positions = &loaded.positions;
     let stack = StackGeometry::of(positions, normal);
     if !stack.is_tilted() && !stack.is_uneven() {
-        return Ok(loaded.volume.clone());
+        return Ok(loaded.volume);
     }
     if stack.typical_step <= 1e-6 {
         return Err(CoreError::NotAVolume(

@@ -71,13 +71,7 @@ pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
         .iter()
         .flat_map(|s| {
             s.mesh.triangles().map(|[a, b, c]| {
-                let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-                let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-                let n = [
-                    u[1] * v[2] - u[2] * v[1],
-                    u[2] * v[0] - u[0] * v[2],
-                    u[0] * v[1] - u[1] * v[0],
-                ];
+                let n = crate::mesh::triangle_cross(a, b, c);
                 let l = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
                     .sqrt()
                     .max(f32::MIN_POSITIVE);

@@ -188,110 +188,216 @@ fn share_face(a: usize, b: usize) -> bool {
 /// (nz, ny, nx) grid. `field(z, y, x)` is read for in-range indices; beyond
 /// the borders the field is `outside` (below `iso`), so the surface is
 /// always closed. Positions are in (x, y, z) index units.
+///
+/// Slabs of cube layers run in parallel and are welded on their shared grid
+/// layers; within a slab, rows of cubes with no inside corner are skipped.
 pub fn marching_cubes(
     dim: (usize, usize, usize),
     field: &(dyn Fn(usize, usize, usize) -> f32 + Sync),
     iso: f32,
     outside: f32,
 ) -> (Vec<[f32; 3]>, Vec<u32>) {
+    use rayon::prelude::*;
     debug_assert!(outside <= iso);
     let (nz, ny, nx) = dim;
-    let table = table();
-    // Padded grid: index p maps to original p - 1; beyond it the field is `outside`.
-    let (pz, py, px) = (nz + 2, ny + 2, nx + 2);
-    let value = |z: usize, y: usize, x: usize| -> f32 {
-        if z == 0 || y == 0 || x == 0 || z > nz || y > ny || x > nx {
-            outside
-        } else {
-            field(z - 1, y - 1, x - 1)
-        }
+    let g = Grid {
+        nz,
+        ny,
+        nx,
+        field,
+        iso,
+        outside,
     };
-    const NONE: u32 = u32::MAX;
-    let mut positions: Vec<[f32; 3]> = Vec::new();
-    let mut indices: Vec<u32> = Vec::new();
-    // Vertex ids of the x- and y-edges on the lower and upper layers, and of the z-edges between.
-    let plane = py * px;
-    let mut lo_xy = vec![[NONE; 2]; plane];
-    let mut hi_xy = vec![[NONE; 2]; plane];
-    let mut zed = vec![NONE; plane];
-    let mut layer_lo: Vec<f32> = (0..plane).map(|i| value(0, i / px, i % px)).collect();
-    let mut layer_hi: Vec<f32> = vec![0.0; plane];
-    for z in 0..pz - 1 {
-        for (i, v) in layer_hi.iter_mut().enumerate() {
-            *v = value(z + 1, i / px, i % px);
-        }
-        zed.iter_mut().for_each(|v| *v = NONE);
-        for y in 0..py - 1 {
-            for x in 0..px - 1 {
-                let mut vals = [0f32; 8];
-                let mut case = 0usize;
-                for (c, val) in vals.iter_mut().enumerate() {
-                    let [cx, cy, cz] = corner(c);
-                    let i = (y + cy) * px + x + cx;
-                    *val = if cz == 0 { layer_lo[i] } else { layer_hi[i] };
-                    if *val > iso {
-                        case |= 1 << c;
-                    }
-                }
-                if case == 0 || case == 255 {
-                    continue;
-                }
-                let entry = &table[case];
-                // Vertex id of an edge code, created on first use.
-                let mut vertex = |e: u8, positions: &mut Vec<[f32; 3]>| -> u32 {
-                    let (a, b) = edges()[e as usize];
-                    let (ca, cb) = (corner(a), corner(b));
-                    let axis = (0..3).find(|&k| ca[k] != cb[k]).expect("axis");
-                    let gx = x + ca[0];
-                    let gy = y + ca[1];
-                    let i = gy * px + gx;
-                    let slot: &mut u32 = match (axis, ca[2]) {
-                        (2, _) => &mut zed[i],
-                        (k, 0) => &mut lo_xy[i][k],
-                        (k, _) => &mut hi_xy[i][k],
-                    };
-                    if *slot == NONE {
-                        let (va, vb) = (vals[a], vals[b]);
-                        let t = ((iso - va) / (vb - va)).clamp(0.0, 1.0);
-                        let mut p = [gx as f32, gy as f32, (z + ca[2]) as f32];
-                        p[axis] += t;
-                        // Back to original index units (the grid was padded by one).
-                        positions.push([p[0] - 1.0, p[1] - 1.0, p[2] - 1.0]);
-                        *slot = (positions.len() - 1) as u32;
-                    }
-                    *slot
-                };
-                let mut centres = [NONE; 4];
-                for tri in &entry.tris {
-                    for &e in tri {
-                        let id = if e >= CENTROID {
-                            let k = (e - CENTROID) as usize;
-                            if centres[k] == NONE {
-                                let ids: Vec<u32> = entry.loops[k]
-                                    .iter()
-                                    .map(|&e| vertex(e, &mut positions))
-                                    .collect();
-                                let mut c = [0f32; 3];
-                                for id in &ids {
-                                    let p = positions[*id as usize];
-                                    c = [c[0] + p[0], c[1] + p[1], c[2] + p[2]];
-                                }
-                                let n = ids.len() as f32;
-                                positions.push([c[0] / n, c[1] / n, c[2] / n]);
-                                centres[k] = (positions.len() - 1) as u32;
-                            }
-                            centres[k]
-                        } else {
-                            vertex(e, &mut positions)
-                        };
-                        indices.push(id);
-                    }
+    // Cube layers 0..nz+1 of the padded grid, in slabs.
+    let layers = nz + 1;
+    let slabs = (rayon::current_num_threads() * 4).clamp(1, layers);
+    let bounds: Vec<(usize, usize)> = (0..slabs)
+        .map(|k| (k * layers / slabs, (k + 1) * layers / slabs))
+        .filter(|(a, b)| b > a)
+        .collect();
+    let parts: Vec<Slab> = bounds.par_iter().map(|&(z0, z1)| g.slab(z0, z1)).collect();
+    // Weld: a slab's bottom-layer vertices are its predecessor's top-layer ones.
+    let mut positions = Vec::with_capacity(parts.iter().map(|p| p.positions.len()).sum());
+    let mut indices = Vec::with_capacity(parts.iter().map(|p| p.indices.len()).sum());
+    let mut prev_top_global: Vec<u32> = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        let mut remap = vec![NONE; part.positions.len()];
+        if k > 0 {
+            for (key, &local) in part.bottom.iter().enumerate() {
+                if local != NONE {
+                    remap[local as usize] = prev_top_global[key];
                 }
             }
         }
-        std::mem::swap(&mut layer_lo, &mut layer_hi);
-        std::mem::swap(&mut lo_xy, &mut hi_xy);
-        hi_xy.iter_mut().for_each(|v| *v = [NONE; 2]);
+        for (local, p) in part.positions.iter().enumerate() {
+            if remap[local] == NONE {
+                remap[local] = positions.len() as u32;
+                positions.push(*p);
+            }
+        }
+        indices.extend(part.indices.iter().map(|&i| remap[i as usize]));
+        prev_top_global = part
+            .top
+            .iter()
+            .map(|&l| if l == NONE { NONE } else { remap[l as usize] })
+            .collect();
     }
     (positions, indices)
+}
+
+const NONE: u32 = u32::MAX;
+
+struct Grid<'a> {
+    nz: usize,
+    ny: usize,
+    nx: usize,
+    field: &'a (dyn Fn(usize, usize, usize) -> f32 + Sync),
+    iso: f32,
+    outside: f32,
+}
+
+/// One slab's output: vertices, triangles, and the vertex ids of the x/y
+/// edges on its bottom and top grid layers (index `(y * px + x) * 2 + axis`).
+struct Slab {
+    positions: Vec<[f32; 3]>,
+    indices: Vec<u32>,
+    bottom: Vec<u32>,
+    top: Vec<u32>,
+}
+
+impl Grid<'_> {
+    /// Values of padded grid layer `z` (index 0 and nz + 1 are outside).
+    fn layer(&self, z: usize, out: &mut [f32], rows: &mut [(usize, usize)]) {
+        let (px, py) = (self.nx + 2, self.ny + 2);
+        out.iter_mut().for_each(|v| *v = self.outside);
+        rows.iter_mut().for_each(|r| *r = (usize::MAX, 0));
+        if z == 0 || z > self.nz {
+            return;
+        }
+        for y in 1..py - 1 {
+            let row = &mut out[y * px..(y + 1) * px];
+            let (mut first, mut last) = (usize::MAX, 0);
+            for x in 1..px - 1 {
+                let v = (self.field)(z - 1, y - 1, x - 1);
+                row[x] = v;
+                if v > self.iso {
+                    first = first.min(x);
+                    last = x;
+                }
+            }
+            rows[y] = (first, last);
+        }
+    }
+
+    fn slab(&self, z0: usize, z1: usize) -> Slab {
+        let table = table();
+        let (px, py) = (self.nx + 2, self.ny + 2);
+        let plane = py * px;
+        let iso = self.iso;
+        let mut positions: Vec<[f32; 3]> = Vec::new();
+        let mut indices: Vec<u32> = Vec::new();
+        let mut lo_xy = vec![[NONE; 2]; plane];
+        let mut hi_xy = vec![[NONE; 2]; plane];
+        let mut zed = vec![NONE; plane];
+        let mut layer_lo = vec![0f32; plane];
+        let mut layer_hi = vec![0f32; plane];
+        let mut rows_lo = vec![(usize::MAX, 0usize); py];
+        let mut rows_hi = vec![(usize::MAX, 0usize); py];
+        self.layer(z0, &mut layer_lo, &mut rows_lo);
+        let mut bottom = Vec::new();
+        for z in z0..z1 {
+            self.layer(z + 1, &mut layer_hi, &mut rows_hi);
+            zed.iter_mut().for_each(|v| *v = NONE);
+            for y in 0..py - 1 {
+                // Cubes of this row can cross the surface only near inside corners.
+                let rs = [rows_lo[y], rows_lo[y + 1], rows_hi[y], rows_hi[y + 1]];
+                let first = rs.iter().map(|r| r.0).min().unwrap_or(usize::MAX);
+                if first == usize::MAX {
+                    continue;
+                }
+                let last = rs.iter().map(|r| r.1).max().unwrap_or(0);
+                for x in first.saturating_sub(1)..last.min(px - 2) + 1 {
+                    let mut vals = [0f32; 8];
+                    let mut case = 0usize;
+                    for (c, val) in vals.iter_mut().enumerate() {
+                        let [cx, cy, cz] = corner(c);
+                        let i = (y + cy) * px + x + cx;
+                        *val = if cz == 0 { layer_lo[i] } else { layer_hi[i] };
+                        if *val > iso {
+                            case |= 1 << c;
+                        }
+                    }
+                    if case == 0 || case == 255 {
+                        continue;
+                    }
+                    let entry = &table[case];
+                    // Vertex id of an edge code, created on first use.
+                    let mut vertex = |e: u8, positions: &mut Vec<[f32; 3]>| -> u32 {
+                        let (a, b) = edges()[e as usize];
+                        let (ca, cb) = (corner(a), corner(b));
+                        let axis = (0..3).find(|&k| ca[k] != cb[k]).expect("axis");
+                        let gx = x + ca[0];
+                        let gy = y + ca[1];
+                        let i = gy * px + gx;
+                        let slot: &mut u32 = match (axis, ca[2]) {
+                            (2, _) => &mut zed[i],
+                            (k, 0) => &mut lo_xy[i][k],
+                            (k, _) => &mut hi_xy[i][k],
+                        };
+                        if *slot == NONE {
+                            let (va, vb) = (vals[a], vals[b]);
+                            let t = ((iso - va) / (vb - va)).clamp(0.0, 1.0);
+                            let mut p = [gx as f32, gy as f32, (z + ca[2]) as f32];
+                            p[axis] += t;
+                            // Back to original index units (the grid was padded by one).
+                            positions.push([p[0] - 1.0, p[1] - 1.0, p[2] - 1.0]);
+                            *slot = (positions.len() - 1) as u32;
+                        }
+                        *slot
+                    };
+                    let mut centres = [NONE; 4];
+                    for tri in &entry.tris {
+                        for &e in tri {
+                            let id = if e >= CENTROID {
+                                let k = (e - CENTROID) as usize;
+                                if centres[k] == NONE {
+                                    let ids: Vec<u32> = entry.loops[k]
+                                        .iter()
+                                        .map(|&e| vertex(e, &mut positions))
+                                        .collect();
+                                    let mut c = [0f32; 3];
+                                    for id in &ids {
+                                        let p = positions[*id as usize];
+                                        c = [c[0] + p[0], c[1] + p[1], c[2] + p[2]];
+                                    }
+                                    let n = ids.len() as f32;
+                                    positions.push([c[0] / n, c[1] / n, c[2] / n]);
+                                    centres[k] = (positions.len() - 1) as u32;
+                                }
+                                centres[k]
+                            } else {
+                                vertex(e, &mut positions)
+                            };
+                            indices.push(id);
+                        }
+                    }
+                }
+            }
+            if z == z0 {
+                bottom = lo_xy.iter().flatten().copied().collect();
+            }
+            std::mem::swap(&mut layer_lo, &mut layer_hi);
+            std::mem::swap(&mut rows_lo, &mut rows_hi);
+            std::mem::swap(&mut lo_xy, &mut hi_xy);
+            hi_xy.iter_mut().for_each(|v| *v = [NONE; 2]);
+        }
+        // After the last swap, the top layer's x/y edges are in lo_xy.
+        let top = lo_xy.iter().flatten().copied().collect();
+        Slab {
+            positions,
+            indices,
+            bottom,
+            top,
+        }
+    }
 }

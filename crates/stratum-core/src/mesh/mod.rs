@@ -97,33 +97,35 @@ impl SurfaceMesh {
 
     /// Area-weighted vertex normals.
     pub fn compute_normals(&mut self) {
-        let mut n = vec![[0f64; 3]; self.positions.len()];
-        for t in self.indices.chunks_exact(3) {
-            let [a, b, c] = [0, 1, 2].map(|k| self.positions[t[k] as usize].map(f64::from));
-            let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
-            let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-            let f = [
-                u[1] * v[2] - u[2] * v[1],
-                u[2] * v[0] - u[0] * v[2],
-                u[0] * v[1] - u[1] * v[0],
-            ];
-            for &i in t {
-                for k in 0..3 {
-                    n[i as usize][k] += f[k];
-                }
-            }
-        }
-        self.normals = n
-            .into_iter()
-            .map(|v| {
-                let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                if l > 0.0 {
-                    [(v[0] / l) as f32, (v[1] / l) as f32, (v[2] / l) as f32]
-                } else {
-                    [0.0, 0.0, 1.0]
-                }
+        let faces: Vec<[f32; 3]> = self
+            .indices
+            .par_chunks_exact(3)
+            .map(|t| {
+                triangle_cross(
+                    self.positions[t[0] as usize],
+                    self.positions[t[1] as usize],
+                    self.positions[t[2] as usize],
+                )
             })
             .collect();
+        let mut n = vec![[0f32; 3]; self.positions.len()];
+        for (t, f) in self.indices.chunks_exact(3).zip(&faces) {
+            for &i in t {
+                let v = &mut n[i as usize];
+                v[0] += f[0];
+                v[1] += f[1];
+                v[2] += f[2];
+            }
+        }
+        n.par_iter_mut().for_each(|v| {
+            let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            *v = if l > 0.0 {
+                [v[0] / l, v[1] / l, v[2] / l]
+            } else {
+                [0.0, 0.0, 1.0]
+            };
+        });
+        self.normals = n;
     }
 
     /// Edge statistics: a closed 2-manifold has every edge in exactly two
@@ -250,15 +252,19 @@ fn remove_flat_pillows(indices: &mut Vec<u32>) {
     }
 }
 
-pub(crate) fn tri_area(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> f64 {
-    let (a, b, c) = (a.map(f64::from), b.map(f64::from), c.map(f64::from));
+/// (b - a) x (c - a): the triangle's normal scaled by twice its area.
+pub fn triangle_cross(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> [f32; 3] {
     let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-    let f = [
+    [
         u[1] * v[2] - u[2] * v[1],
         u[2] * v[0] - u[0] * v[2],
         u[0] * v[1] - u[1] * v[0],
-    ];
+    ]
+}
+
+pub(crate) fn tri_area(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> f64 {
+    let f = triangle_cross(a, b, c).map(f64::from);
     0.5 * (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt()
 }
 
@@ -308,36 +314,76 @@ fn orient_outward(mesh: &mut SurfaceMesh, geometry: &Geometry) {
     }
 }
 
-/// Separable Gaussian blur (sigma in mm per axis) of a mask crop, as f32.
-fn blur(mask: &Array3<u8>, sigma_mm: f64, spacing: [f64; 3]) -> Array3<f32> {
-    let mut f = mask.mapv(|v| v as f32);
-    // (array axis, spacing): z, y, x
-    for (axis, step) in [(0usize, spacing[2]), (1, spacing[1]), (2, spacing[0])] {
+/// Separable Gaussian blur (sigma in mm, per-axis spacing) of a mask crop,
+/// as f32; outside the crop counts as 0. Each pass runs over whole rows or
+/// planes at a time, parallel over slices.
+fn blur(mask: ndarray::ArrayView3<u8>, sigma_mm: f64, spacing: [f64; 3]) -> Array3<f32> {
+    let kernel = |step: f64| -> Option<(isize, Vec<f32>)> {
         let sigma = sigma_mm / step;
         if sigma < 0.05 {
-            continue;
+            return None;
         }
         let r = (3.0 * sigma).ceil() as isize;
-        let k: Vec<f32> = (-r..=r)
-            .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        let k: Vec<f64> = (-r..=r)
+            .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
             .collect();
-        let sum: f32 = k.iter().sum();
-        let k: Vec<f32> = k.iter().map(|v| v / sum).collect();
-        f.lanes_mut(Axis(axis))
-            .into_iter()
-            .par_bridge()
-            .for_each(|mut lane| {
-                let src: Vec<f32> = lane.iter().copied().collect();
-                let n = src.len() as isize;
-                for (i, o) in lane.iter_mut().enumerate() {
-                    let mut acc = 0.0;
+        let sum: f64 = k.iter().sum();
+        Some((r, k.iter().map(|v| (v / sum) as f32).collect()))
+    };
+    let (nz, ny, nx) = mask.dim();
+    let mut f = Array3::<f32>::zeros((nz, ny, nx));
+    // z first, straight from the u8 mask, so no second f32 copy is needed.
+    let zk = kernel(spacing[2]).unwrap_or((0, vec![1.0]));
+    f.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(z, mut out)| {
+            let (r, k) = (&zk.0, &zk.1);
+            for (j, w) in k.iter().enumerate() {
+                let idx = z as isize + j as isize - r;
+                if idx >= 0 && (idx as usize) < nz {
+                    ndarray::Zip::from(&mut out)
+                        .and(&mask.index_axis(Axis(0), idx as usize))
+                        .for_each(|o, m| *o += w * *m as f32);
+                }
+            }
+        });
+    // y: whole rows at a time, within each slice.
+    if let Some((r, k)) = kernel(spacing[1]) {
+        f.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .for_each(|mut plane| {
+                let src = plane.to_owned();
+                for y in 0..ny {
+                    let mut out = plane.row_mut(y);
+                    out.fill(0.0);
                     for (j, w) in k.iter().enumerate() {
-                        let idx = i as isize + j as isize - r;
-                        if idx >= 0 && idx < n {
-                            acc += w * src[idx as usize];
+                        let idx = y as isize + j as isize - r;
+                        if idx >= 0 && (idx as usize) < ny {
+                            out.scaled_add(*w, &src.row(idx as usize));
                         }
                     }
-                    *o = acc;
+                }
+            });
+    }
+    // x: along each row.
+    if let Some((r, k)) = kernel(spacing[0]) {
+        f.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .for_each(|mut plane| {
+                let mut src = vec![0f32; nx];
+                for mut row in plane.outer_iter_mut() {
+                    src.iter_mut().zip(row.iter()).for_each(|(s, v)| *s = *v);
+                    for (i, o) in row.iter_mut().enumerate() {
+                        let mut acc = 0.0;
+                        for (j, w) in k.iter().enumerate() {
+                            let idx = i as isize + j as isize - r;
+                            if idx >= 0 && (idx as usize) < nx {
+                                acc += w * src[idx as usize];
+                            }
+                        }
+                        *o = acc;
+                    }
                 }
             });
     }
@@ -369,12 +415,18 @@ pub fn mask_surface(
     let z1 = (b[0].1 + pad(s[2])).min(nz);
     let y1 = (b[1].1 + pad(s[1])).min(ny);
     let x1 = (b[2].1 + pad(s[0])).min(nx);
-    let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]).to_owned();
-    let field = blur(&crop, sigma, s);
-    progress.advance(1);
-    progress.check()?;
-    let f = |z: usize, y: usize, x: usize| field[(z, y, x)];
-    let (mut positions, indices) = marching_cubes(field.dim(), &f, 0.5 - 1e-4, 0.0);
+    let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
+    let (mut positions, indices) = if sigma > 0.0 {
+        let field = blur(crop, sigma, s);
+        progress.advance(1);
+        progress.check()?;
+        let f = |z: usize, y: usize, x: usize| field[(z, y, x)];
+        marching_cubes(field.dim(), &f, 0.5 - 1e-4, 0.0)
+    } else {
+        progress.advance(1);
+        let f = |z: usize, y: usize, x: usize| crop[(z, y, x)] as f32;
+        marching_cubes(crop.dim(), &f, 0.5, 0.0)
+    };
     to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
     let mut mesh = SurfaceMesh {
         positions,

@@ -16,7 +16,7 @@ pub struct Components {
 /// Floods the 6-connected region of `data != 0` from `seed`, setting
 /// `mark[i] = 1` for each voxel reached; returns the count.
 fn flood(
-    data: &Array3<u8>,
+    data: &ndarray::ArrayView3<u8>,
     mark: &mut [u8],
     seed: (usize, usize, usize),
     stack: &mut Vec<u32>,
@@ -69,7 +69,7 @@ fn flood(
 /// Lists the components of a mask.
 pub fn components(mask: &Mask) -> Components {
     let (_, ny, nx) = mask.dim();
-    let data = mask.data.as_standard_layout().into_owned();
+    let data = mask.data.as_standard_layout();
     let mut mark = vec![0u8; data.len()];
     let mut stack = Vec::new();
     let mut out = Components::default();
@@ -77,7 +77,7 @@ pub fn components(mask: &Mask) -> Components {
     for i in 0..src.len() {
         if src[i] != 0 && mark[i] == 0 {
             let seed = (i / (ny * nx), (i / nx) % ny, i % nx);
-            let n = flood(&data, &mut mark, seed, &mut stack);
+            let n = flood(&data.view(), &mut mark, seed, &mut stack);
             out.sizes.push(n);
             out.seeds.push(seed);
         }
@@ -86,11 +86,11 @@ pub fn components(mask: &Mask) -> Components {
 }
 
 fn flood_from(mask: &Mask, seeds: &[(usize, usize, usize)]) -> Mask {
-    let data = mask.data.as_standard_layout().into_owned();
+    let data = mask.data.as_standard_layout();
     let mut mark = vec![0u8; data.len()];
     let mut stack = Vec::new();
     for s in seeds {
-        flood(&data, &mut mark, *s, &mut stack);
+        flood(&data.view(), &mut mark, *s, &mut stack);
     }
     Mask {
         data: Array3::from_shape_vec(data.dim(), mark).expect("same shape"),

@@ -59,16 +59,33 @@ impl Mask {
 
     /// Smallest box (z, y, x ranges, end exclusive) that holds every set voxel.
     pub fn bounds(&self) -> Option<[(usize, usize); 3]> {
-        let mut lo = [usize::MAX; 3];
-        let mut hi = [0usize; 3];
-        for ((z, y, x), v) in self.data.indexed_iter() {
-            if *v != 0 {
-                for (a, i) in [z, y, x].into_iter().enumerate() {
-                    lo[a] = lo[a].min(i);
-                    hi[a] = hi[a].max(i + 1);
+        use ndarray::Axis;
+        use rayon::prelude::*;
+        type Box3 = ([usize; 3], [usize; 3]);
+        let empty: Box3 = ([usize::MAX; 3], [0; 3]);
+        let merge = |a: Box3, b: Box3| -> Box3 {
+            (
+                std::array::from_fn(|k| a.0[k].min(b.0[k])),
+                std::array::from_fn(|k| a.1[k].max(b.1[k])),
+            )
+        };
+        let (lo, hi) = self
+            .data
+            .axis_iter(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .map(|(z, plane)| {
+                let mut b = empty;
+                for (y, row) in plane.outer_iter().enumerate() {
+                    let row = row.as_slice().expect("standard layout");
+                    if let Some(x0) = row.iter().position(|v| *v != 0) {
+                        let x1 = row.iter().rposition(|v| *v != 0).unwrap_or(x0);
+                        b = merge(b, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
+                    }
                 }
-            }
-        }
+                b
+            })
+            .reduce(|| empty, merge);
         (lo[0] != usize::MAX).then(|| [(lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])])
     }
 }
