@@ -92,19 +92,7 @@ pub fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
         .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| find_sha(&v));
-    // The dataset name peers.py uses: the phantom folder (parent of dicom/).
-    let dataset = path
-        .canonicalize()
-        .ok()
-        .map(|p| {
-            if p.ends_with("dicom") {
-                p.parent().map(Path::to_path_buf).unwrap_or(p)
-            } else {
-                p
-            }
-        })
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
+    let dataset = dataset_name(path);
     println!(
         "{}",
         serde_json::json!({
@@ -147,4 +135,195 @@ fn find_sha(v: &serde_json::Value) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Runs `work` `runs` times, resetting the RSS high-water mark before each,
+/// and prints one peers.py result line with the metrics of the fastest run.
+fn measure(
+    step: &str,
+    impl_: &str,
+    dataset: &str,
+    runs: usize,
+    mut work: impl FnMut() -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<()> {
+    let mut times = Vec::new();
+    let (mut best, mut peak, mut base, mut parallelism) = (f64::INFINITY, 0.0f64, 0.0f64, f64::NAN);
+    let mut metrics = serde_json::Value::Null;
+    for _ in 0..runs.max(1) {
+        reset_peak_rss();
+        let before = rss_mb().0;
+        let cpu0 = cpu_seconds();
+        let t0 = Instant::now();
+        let m = work()?;
+        let dt = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let hwm = rss_mb().1;
+        times.push(dt);
+        if dt < best {
+            best = dt;
+            metrics = m;
+            parallelism = (cpu / dt * 100.0).round() / 100.0;
+        }
+        if hwm > peak {
+            peak = hwm;
+            base = before;
+        }
+    }
+    let (min_s, median_s) = stats(&times);
+    let mut line = serde_json::json!({
+        "kind": "result", "step": step, "peer": "rust_app", "threads": rayon::current_num_threads(),
+        "impl": impl_, "dataset": dataset, "runs": times.len(), "min_s": min_s, "median_s": median_s,
+        "times_s": times, "peak_rss_mb": peak, "base_rss_mb": base, "delta_rss_mb": peak - base,
+        "parallelism": parallelism, "ok": true,
+    });
+    if let (Some(l), Some(m)) = (line.as_object_mut(), metrics.as_object()) {
+        for (k, v) in m {
+            l.insert(k.clone(), v.clone());
+        }
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// The meshing steps of peers.py on a phantom: surface_mask, surface_iso,
+/// smooth, decimate, write_stl, and the whole pipeline.
+pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
+    use stratum_core::mesh::{SurfaceOptions, iso_surface, mask_surface, taubin_smooth};
+    use stratum_core::segment::{keep_largest, threshold_mask};
+    let p = Progress::new();
+    let dataset = dataset_name(path);
+    let scan = scan(path, &p)?;
+    let series = scan.largest().ok_or_else(|| anyhow::anyhow!("no series"))?;
+    let volume = load_series(series, &p)?.volume;
+    let voxels = volume.voxels.len() as f64;
+    let mask = keep_largest(&threshold_mask(&volume, iso, f64::INFINITY));
+    let shape = |m: &stratum_core::mesh::SurfaceMesh| serde_json::json!({"triangles": m.triangle_count(), "vertices": m.positions.len(), "area_mm2": m.area_mm2()});
+    let raw_opts = SurfaceOptions {
+        presmooth_mm: None,
+        smooth_iterations: 0,
+        keep_ratio: 1.0,
+    };
+    measure(
+        "surface_mask",
+        "marching cubes on the mask at 0.5 (parallel slabs), normals, LPS",
+        &dataset,
+        runs,
+        || {
+            let m = mask_surface(&mask, &raw_opts, &p)?;
+            let mut v = shape(&m);
+            v["mvox_per_s"] = (voxels / 1e6).into();
+            Ok(v)
+        },
+    )?;
+    measure(
+        "surface_iso",
+        "marching cubes on the intensities, normals, LPS",
+        &dataset,
+        runs,
+        || {
+            let m = iso_surface(&volume, iso, &p)?;
+            let mut v = shape(&m);
+            v["mvox_per_s"] = (voxels / 1e6).into();
+            Ok(v)
+        },
+    )?;
+    let surface = mask_surface(&mask, &raw_opts, &p)?;
+    let tris = surface.triangle_count() as f64;
+    // 20 Laplacian passes (10 Taubin lambda/mu pairs) against 20 windowed-sinc iterations.
+    let mut smoothed = surface.clone();
+    measure(
+        "smooth",
+        "Taubin, 10 lambda/mu pairs = 20 passes",
+        &dataset,
+        runs,
+        || {
+            smoothed = surface.clone();
+            taubin_smooth(&mut smoothed, 10, 0.5, -0.53);
+            let mut v = shape(&smoothed);
+            v["mtri_in_per_s"] = (tris / 1e6).into();
+            Ok(v)
+        },
+    )?;
+    let spacing = volume.geometry.spacing;
+    let max_error = 0.5 * spacing[0].min(spacing[1]).min(spacing[2]) as f32;
+    measure(
+        "decimate",
+        "meshopt simplify to 10% (error <= half a voxel), closed-mesh checks",
+        &dataset,
+        runs,
+        || {
+            let mut d = smoothed.clone();
+            d.decimate(0.1, max_error);
+            let mut v = shape(&d);
+            v["kept_fraction"] = (d.triangle_count() as f64 / tris).into();
+            v["mtri_in_per_s"] = (tris / 1e6).into();
+            v["watertight"] = d.topology().is_watertight().into();
+            Ok(v)
+        },
+    )?;
+    let dir = tempfile_dir()?;
+    let stl = dir.join("bench.stl");
+    let mut with_normals = smoothed.clone();
+    with_normals.compute_normals();
+    measure(
+        "write_stl",
+        "stl_io binary STL, atomic write",
+        &dataset,
+        runs,
+        || {
+            stratum_core::export::export(
+                &stl,
+                &[stratum_core::export::ExportSegment {
+                    name: "bone",
+                    colour: [241, 214, 145],
+                    mesh: &with_normals,
+                }],
+            )?;
+            let mb = std::fs::metadata(&stl)?.len() as f64 / 1e6;
+            Ok(
+                serde_json::json!({"triangles": with_normals.triangle_count(), "file_mb": mb, "mb_per_s": mb}),
+            )
+        },
+    )?;
+    drop((volume, mask, surface, smoothed, with_normals));
+    let out = dir.join("pipeline.stl");
+    measure(
+        "pipeline",
+        "stratum convert: load, threshold, largest, mesh (0.6 mm blur), Taubin 10, reduce 0.9, STL",
+        &dataset,
+        runs,
+        || {
+            let opts = stratum_core::convert::ConvertOptions {
+                source: stratum_core::convert::SegmentSource::Threshold(iso, 1e9),
+                largest: true,
+                reduce: 0.9,
+                ..Default::default()
+            };
+            let (r, _) = stratum_core::convert::convert(path, &out, &opts, &p)?;
+            Ok(serde_json::json!({"triangles": r.iter().map(|s| s.triangles).sum::<usize>()}))
+        },
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("stratum-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// The dataset name peers.py uses: the phantom folder (parent of dicom/).
+fn dataset_name(path: &Path) -> String {
+    path.canonicalize()
+        .ok()
+        .map(|p| {
+            if p.ends_with("dicom") {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            } else {
+                p
+            }
+        })
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
 }

@@ -101,6 +101,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Surface extraction, smoothing, decimation, STL and the whole convert pipeline
+    Mesh {
+        path: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Threshold (HU) of the bone mask and iso-surface, as peers.py --iso
+        #[arg(long, default_value_t = 300.0)]
+        iso: f64,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -404,5 +413,6 @@ fn anonymize(input: PathBuf, output: PathBuf) -> anyhow::Result<ExitCode> {
 pub fn bench(what: BenchCommand) -> anyhow::Result<ExitCode> {
     match what {
         BenchCommand::Load { path, runs } => crate::bench::load(&path, runs),
+        BenchCommand::Mesh { path, runs, iso } => crate::bench::mesh(&path, runs, iso),
     }
 }

@@ -185,15 +185,16 @@ fn share_face(a: usize, b: usize) -> bool {
 }
 
 /// Extracts the iso-surface `value > iso` of a scalar field sampled on an
-/// (nz, ny, nx) grid. `field(z, y, x)` is read for in-range indices; beyond
-/// the borders the field is `outside` (below `iso`), so the surface is
-/// always closed. Positions are in (x, y, z) index units.
+/// (nz, ny, nx) grid. `row(z, y, out)` fills `out` (length nx) with the
+/// values of row (z, y); beyond the borders the field is `outside` (below
+/// `iso`), so the surface is always closed. Positions are in (x, y, z)
+/// index units.
 ///
 /// Slabs of cube layers run in parallel and are welded on their shared grid
 /// layers; within a slab, rows of cubes with no inside corner are skipped.
 pub fn marching_cubes(
     dim: (usize, usize, usize),
-    field: &(dyn Fn(usize, usize, usize) -> f32 + Sync),
+    row: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
     iso: f32,
     outside: f32,
 ) -> (Vec<[f32; 3]>, Vec<u32>) {
@@ -204,7 +205,7 @@ pub fn marching_cubes(
         nz,
         ny,
         nx,
-        field,
+        row,
         iso,
         outside,
     };
@@ -251,7 +252,7 @@ struct Grid<'a> {
     nz: usize,
     ny: usize,
     nx: usize,
-    field: &'a (dyn Fn(usize, usize, usize) -> f32 + Sync),
+    row: &'a (dyn Fn(usize, usize, &mut [f32]) + Sync),
     iso: f32,
     outside: f32,
 }
@@ -275,16 +276,16 @@ impl Grid<'_> {
             return;
         }
         for y in 1..py - 1 {
-            let row = &mut out[y * px..(y + 1) * px];
-            let (mut first, mut last) = (usize::MAX, 0);
-            for x in 1..px - 1 {
-                let v = (self.field)(z - 1, y - 1, x - 1);
-                row[x] = v;
-                if v > self.iso {
-                    first = first.min(x);
-                    last = x;
-                }
-            }
+            let line = &mut out[y * px + 1..y * px + px - 1];
+            (self.row)(z - 1, y - 1, line);
+            let first = line
+                .iter()
+                .position(|v| *v > self.iso)
+                .map_or(usize::MAX, |x| x + 1);
+            let last = line
+                .iter()
+                .rposition(|v| *v > self.iso)
+                .map_or(0, |x| x + 1);
             rows[y] = (first, last);
         }
     }

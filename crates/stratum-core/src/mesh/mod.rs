@@ -420,11 +420,19 @@ pub fn mask_surface(
         let field = blur(crop, sigma, s);
         progress.advance(1);
         progress.check()?;
-        let f = |z: usize, y: usize, x: usize| field[(z, y, x)];
+        let f = |z: usize, y: usize, out: &mut [f32]| {
+            out.iter_mut()
+                .zip(field.slice(s![z, y, ..]))
+                .for_each(|(o, v)| *o = *v);
+        };
         marching_cubes(field.dim(), &f, 0.5 - 1e-4, 0.0)
     } else {
         progress.advance(1);
-        let f = |z: usize, y: usize, x: usize| crop[(z, y, x)] as f32;
+        let f = |z: usize, y: usize, out: &mut [f32]| {
+            out.iter_mut()
+                .zip(crop.slice(s![z, y, ..]))
+                .for_each(|(o, v)| *o = *v as f32);
+        };
         marching_cubes(crop.dim(), &f, 0.5, 0.0)
     };
     to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
@@ -455,9 +463,13 @@ pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<S
     let (lo, _) = volume.voxels.min_max();
     let outside = (lo.min(level) - 1.0) as f32;
     let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
-        let f = |z: usize, y: usize, x: usize| crate::volume::VoxelType::to_f64(a[(z, y, x)]) as f32;
-        marching_cubes(a.dim(), &f, level as f32, outside)
-    });
+    let f = |z: usize, y: usize, out: &mut [f32]| {
+                out.iter_mut()
+                    .zip(a.slice(s![z, y, ..]))
+                    .for_each(|(o, v)| *o = crate::volume::VoxelType::to_f64(*v) as f32);
+            };
+            marching_cubes(a.dim(), &f, level as f32, outside)
+        });
     to_lps(&mut positions, &volume.geometry, [0, 0, 0]);
     let mut mesh = SurfaceMesh {
         positions,

@@ -245,7 +245,11 @@ fn marching_cubes_on_noise_is_closed_and_manifold() {
             state ^= state << 17;
             (state % 1000) as f32 / 1000.0
         });
-        let f = |z: usize, y: usize, x: usize| noise[(z, y, x)];
+        let f = |z: usize, y: usize, out: &mut [f32]| {
+            out.iter_mut()
+                .zip(noise.slice(ndarray::s![z, y, ..]))
+                .for_each(|(o, v)| *o = *v);
+        };
         let (positions, indices) = marching_cubes(noise.dim(), &f, 0.5, 0.0);
         let mesh = stratum_core::mesh::SurfaceMesh {
             positions,
