@@ -139,12 +139,15 @@ fn find_sha(v: &serde_json::Value) -> Option<String> {
 
 /// Runs `work` `runs` times, resetting the RSS high-water mark before each,
 /// and prints one peers.py result line with the metrics of the fastest run.
-fn measure(
+/// `describe` turns the result of the fastest run into metrics, after the
+/// timing, so computing them (an area, a file size) is not counted.
+fn measure<R>(
     step: &str,
     impl_: &str,
     dataset: &str,
     runs: usize,
-    mut work: impl FnMut() -> anyhow::Result<serde_json::Value>,
+    mut work: impl FnMut() -> anyhow::Result<R>,
+    describe: impl Fn(&R) -> serde_json::Value,
 ) -> anyhow::Result<()> {
     let mut times = Vec::new();
     let (mut best, mut peak, mut base, mut parallelism) = (f64::INFINITY, 0.0f64, 0.0f64, f64::NAN);
@@ -154,14 +157,14 @@ fn measure(
         let before = rss_mb().0;
         let cpu0 = cpu_seconds();
         let t0 = Instant::now();
-        let m = work()?;
+        let r = work()?;
         let dt = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
         let hwm = rss_mb().1;
         times.push(dt);
         if dt < best {
             best = dt;
-            metrics = m;
+            metrics = describe(&r);
             parallelism = (cpu / dt * 100.0).round() / 100.0;
         }
         if hwm > peak {
@@ -178,7 +181,18 @@ fn measure(
     });
     if let (Some(l), Some(m)) = (line.as_object_mut(), metrics.as_object()) {
         for (k, v) in m {
-            l.insert(k.clone(), v.clone());
+            // Amounts of work become throughputs of the fastest run.
+            let rate = |name: &str| (name.to_string(), (v.as_f64().unwrap_or(0.0) / min_s).into());
+            let (k, v) = match k.as_str() {
+                "mvox" => rate("mvox_per_s"),
+                "mtri_in" => rate("mtri_in_per_s"),
+                "file_mb" => {
+                    l.insert("file_mb".into(), v.clone());
+                    rate("mb_per_s")
+                }
+                _ => (k.clone(), v.clone()),
+            };
+            l.insert(k, v);
         }
     }
     println!("{line}");
@@ -203,47 +217,49 @@ pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
         smooth_iterations: 0,
         keep_ratio: 1.0,
     };
+    let per_voxel = |m: &stratum_core::mesh::SurfaceMesh| {
+        let mut v = shape(m);
+        v["mvox"] = (voxels / 1e6).into();
+        v
+    };
     measure(
         "surface_mask",
         "marching cubes on the mask at 0.5 (parallel slabs), normals, LPS",
         &dataset,
         runs,
-        || {
-            let m = mask_surface(&mask, &raw_opts, &p)?;
-            let mut v = shape(&m);
-            v["mvox_per_s"] = (voxels / 1e6).into();
-            Ok(v)
-        },
+        || Ok(mask_surface(&mask, &raw_opts, &p)?),
+        per_voxel,
     )?;
     measure(
         "surface_iso",
         "marching cubes on the intensities, normals, LPS",
         &dataset,
         runs,
-        || {
-            let m = iso_surface(&volume, iso, &p)?;
-            let mut v = shape(&m);
-            v["mvox_per_s"] = (voxels / 1e6).into();
-            Ok(v)
-        },
+        || Ok(iso_surface(&volume, iso, &p)?),
+        per_voxel,
     )?;
     let surface = mask_surface(&mask, &raw_opts, &p)?;
     let tris = surface.triangle_count() as f64;
+    let per_tri = |m: &stratum_core::mesh::SurfaceMesh| {
+        let mut v = shape(m);
+        v["mtri_in"] = (tris / 1e6).into();
+        v
+    };
     // 20 Laplacian passes (10 Taubin lambda/mu pairs) against 20 windowed-sinc iterations.
-    let mut smoothed = surface.clone();
     measure(
         "smooth",
         "Taubin, 10 lambda/mu pairs = 20 passes",
         &dataset,
         runs,
         || {
-            smoothed = surface.clone();
-            taubin_smooth(&mut smoothed, 10, 0.5, -0.53);
-            let mut v = shape(&smoothed);
-            v["mtri_in_per_s"] = (tris / 1e6).into();
-            Ok(v)
+            let mut m = surface.clone();
+            taubin_smooth(&mut m, 10, 0.5, -0.53);
+            Ok(m)
         },
+        per_tri,
     )?;
+    let mut smoothed = surface.clone();
+    taubin_smooth(&mut smoothed, 10, 0.5, -0.53);
     let spacing = volume.geometry.spacing;
     let max_error = 0.5 * spacing[0].min(spacing[1]).min(spacing[2]) as f32;
     measure(
@@ -254,11 +270,13 @@ pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
         || {
             let mut d = smoothed.clone();
             d.decimate(0.1, max_error);
-            let mut v = shape(&d);
+            Ok(d)
+        },
+        |d| {
+            let mut v = per_tri(d);
             v["kept_fraction"] = (d.triangle_count() as f64 / tris).into();
-            v["mtri_in_per_s"] = (tris / 1e6).into();
             v["watertight"] = d.topology().is_watertight().into();
-            Ok(v)
+            v
         },
     )?;
     let dir = tempfile_dir()?;
@@ -279,11 +297,9 @@ pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
                     mesh: &with_normals,
                 }],
             )?;
-            let mb = std::fs::metadata(&stl)?.len() as f64 / 1e6;
-            Ok(
-                serde_json::json!({"triangles": with_normals.triangle_count(), "file_mb": mb, "mb_per_s": mb}),
-            )
+            Ok(std::fs::metadata(&stl)?.len() as f64 / 1e6)
         },
+        |mb| serde_json::json!({"triangles": with_normals.triangle_count(), "file_mb": mb}),
     )?;
     drop((volume, mask, surface, smoothed, with_normals));
     let out = dir.join("pipeline.stl");
@@ -299,9 +315,9 @@ pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
                 reduce: 0.9,
                 ..Default::default()
             };
-            let (r, _) = stratum_core::convert::convert(path, &out, &opts, &p)?;
-            Ok(serde_json::json!({"triangles": r.iter().map(|s| s.triangles).sum::<usize>()}))
+            Ok(stratum_core::convert::convert(path, &out, &opts, &p)?.0)
         },
+        |r| serde_json::json!({"triangles": r.iter().map(|s| s.triangles).sum::<usize>()}),
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)

@@ -267,26 +267,27 @@ struct Slab {
 }
 
 impl Grid<'_> {
-    /// Values of padded grid layer `z` (index 0 and nz + 1 are outside).
-    fn layer(&self, z: usize, out: &mut [f32], rows: &mut [(usize, usize)]) {
+    /// Values of padded grid layer `z` (index 0 and nz + 1 are outside),
+    /// and one bit per grid point, set when the value is inside, in rows of
+    /// `words` u64.
+    fn layer(&self, z: usize, out: &mut [f32], bits: &mut [u64]) {
         let (px, py) = (self.nx + 2, self.ny + 2);
+        let words = px.div_ceil(64);
         out.iter_mut().for_each(|v| *v = self.outside);
-        rows.iter_mut().for_each(|r| *r = (usize::MAX, 0));
+        bits.iter_mut().for_each(|b| *b = 0);
         if z == 0 || z > self.nz {
             return;
         }
         for y in 1..py - 1 {
             let line = &mut out[y * px + 1..y * px + px - 1];
             (self.row)(z - 1, y - 1, line);
-            let first = line
-                .iter()
-                .position(|v| *v > self.iso)
-                .map_or(usize::MAX, |x| x + 1);
-            let last = line
-                .iter()
-                .rposition(|v| *v > self.iso)
-                .map_or(0, |x| x + 1);
-            rows[y] = (first, last);
+            let row_bits = &mut bits[y * words..(y + 1) * words];
+            for (x, v) in line.iter().enumerate() {
+                if *v > self.iso {
+                    let gx = x + 1;
+                    row_bits[gx / 64] |= 1 << (gx % 64);
+                }
+            }
         }
     }
 
@@ -302,22 +303,53 @@ impl Grid<'_> {
         let mut zed = vec![NONE; plane];
         let mut layer_lo = vec![0f32; plane];
         let mut layer_hi = vec![0f32; plane];
-        let mut rows_lo = vec![(usize::MAX, 0usize); py];
-        let mut rows_hi = vec![(usize::MAX, 0usize); py];
-        self.layer(z0, &mut layer_lo, &mut rows_lo);
+        let words = px.div_ceil(64);
+        let mut bits_lo = vec![0u64; py * words];
+        let mut bits_hi = vec![0u64; py * words];
+        self.layer(z0, &mut layer_lo, &mut bits_lo);
         let mut bottom = Vec::new();
+        let mut cubes_of_row: Vec<usize> = Vec::with_capacity(px);
         for z in z0..z1 {
-            self.layer(z + 1, &mut layer_hi, &mut rows_hi);
+            self.layer(z + 1, &mut layer_hi, &mut bits_hi);
             zed.iter_mut().for_each(|v| *v = NONE);
             for y in 0..py - 1 {
-                // Cubes of this row can cross the surface only near inside corners.
-                let rs = [rows_lo[y], rows_lo[y + 1], rows_hi[y], rows_hi[y + 1]];
-                let first = rs.iter().map(|r| r.0).min().unwrap_or(usize::MAX);
-                if first == usize::MAX {
-                    continue;
+                // Cube x of this row crosses the surface unless its 8 corners
+                // agree: found 64 cubes at a time from the corner bits.
+                let rows = [
+                    &bits_lo[y * words..(y + 1) * words],
+                    &bits_lo[(y + 1) * words..(y + 2) * words],
+                    &bits_hi[y * words..(y + 1) * words],
+                    &bits_hi[(y + 1) * words..(y + 2) * words],
+                ];
+                let any = |k: usize| {
+                    if k < words {
+                        rows[0][k] | rows[1][k] | rows[2][k] | rows[3][k]
+                    } else {
+                        0
+                    }
+                };
+                let all = |k: usize| {
+                    if k < words {
+                        rows[0][k] & rows[1][k] & rows[2][k] & rows[3][k]
+                    } else {
+                        0
+                    }
+                };
+                cubes_of_row.clear();
+                for k in 0..words {
+                    let (a, a_next, b, b_next) = (any(k), any(k + 1), all(k), all(k + 1));
+                    let any_pair = a | (a >> 1) | (a_next << 63);
+                    let all_pair = b & ((b >> 1) | (b_next << 63));
+                    let mut mixed = any_pair & !all_pair;
+                    while mixed != 0 {
+                        let x = k * 64 + mixed.trailing_zeros() as usize;
+                        mixed &= mixed - 1;
+                        if x + 1 < px {
+                            cubes_of_row.push(x);
+                        }
+                    }
                 }
-                let last = rs.iter().map(|r| r.1).max().unwrap_or(0);
-                for x in first.saturating_sub(1)..last.min(px - 2) + 1 {
+                for &x in &cubes_of_row {
                     let mut vals = [0f32; 8];
                     let mut case = 0usize;
                     for (c, val) in vals.iter_mut().enumerate() {
@@ -388,7 +420,7 @@ impl Grid<'_> {
                 bottom = lo_xy.iter().flatten().copied().collect();
             }
             std::mem::swap(&mut layer_lo, &mut layer_hi);
-            std::mem::swap(&mut rows_lo, &mut rows_hi);
+            std::mem::swap(&mut bits_lo, &mut bits_hi);
             std::mem::swap(&mut lo_xy, &mut hi_xy);
             hi_xy.iter_mut().for_each(|v| *v = [NONE; 2]);
         }
