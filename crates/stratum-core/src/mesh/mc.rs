@@ -273,20 +273,33 @@ impl Grid<'_> {
     fn layer(&self, z: usize, out: &mut [f32], bits: &mut [u64]) {
         let (px, py) = (self.nx + 2, self.ny + 2);
         let words = px.div_ceil(64);
-        out.iter_mut().for_each(|v| *v = self.outside);
         bits.iter_mut().for_each(|b| *b = 0);
         if z == 0 || z > self.nz {
+            out.iter_mut().for_each(|v| *v = self.outside);
             return;
+        }
+        // Only the padding frame needs `outside`: the rows fill the rest.
+        out[..px].fill(self.outside);
+        out[(py - 1) * px..].fill(self.outside);
+        for y in 1..py - 1 {
+            out[y * px] = self.outside;
+            out[y * px + px - 1] = self.outside;
         }
         for y in 1..py - 1 {
             let line = &mut out[y * px + 1..y * px + px - 1];
             (self.row)(z - 1, y - 1, line);
-            let row_bits = &mut bits[y * words..(y + 1) * words];
-            for (x, v) in line.iter().enumerate() {
-                if *v > self.iso {
-                    let gx = x + 1;
-                    row_bits[gx / 64] |= 1 << (gx % 64);
-                }
+            // Branch-free: 64 comparisons folded into each word (the padded
+            // row starts one column before `line`).
+            let row = &out[y * px..(y + 1) * px];
+            let iso = self.iso;
+            for (w, chunk) in bits[y * words..(y + 1) * words]
+                .iter_mut()
+                .zip(row.chunks(64))
+            {
+                *w = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, v)| m | (((*v > iso) as u64) << i));
             }
         }
     }
@@ -301,6 +314,9 @@ impl Grid<'_> {
         let mut lo_xy = vec![[NONE; 2]; plane];
         let mut hi_xy = vec![[NONE; 2]; plane];
         let mut zed = vec![NONE; plane];
+        // Slots written per layer, so clearing costs what was used, not a plane.
+        let (mut touched_lo, mut touched_hi, mut touched_z): (Vec<usize>, Vec<usize>, Vec<usize>) =
+            (Vec::new(), Vec::new(), Vec::new());
         let mut layer_lo = vec![0f32; plane];
         let mut layer_hi = vec![0f32; plane];
         let words = px.div_ceil(64);
@@ -311,7 +327,9 @@ impl Grid<'_> {
         let mut cubes_of_row: Vec<usize> = Vec::with_capacity(px);
         for z in z0..z1 {
             self.layer(z + 1, &mut layer_hi, &mut bits_hi);
-            zed.iter_mut().for_each(|v| *v = NONE);
+            for i in touched_z.drain(..) {
+                zed[i] = NONE;
+            }
             for y in 0..py - 1 {
                 // Cube x of this row crosses the surface unless its 8 corners
                 // agree: found 64 cubes at a time from the corner bits.
@@ -372,12 +390,13 @@ impl Grid<'_> {
                         let gx = x + ca[0];
                         let gy = y + ca[1];
                         let i = gy * px + gx;
-                        let slot: &mut u32 = match (axis, ca[2]) {
-                            (2, _) => &mut zed[i],
-                            (k, 0) => &mut lo_xy[i][k],
-                            (k, _) => &mut hi_xy[i][k],
+                        let (slot, touched): (&mut u32, &mut Vec<usize>) = match (axis, ca[2]) {
+                            (2, _) => (&mut zed[i], &mut touched_z),
+                            (k, 0) => (&mut lo_xy[i][k], &mut touched_lo),
+                            (k, _) => (&mut hi_xy[i][k], &mut touched_hi),
                         };
                         if *slot == NONE {
+                            touched.push(i);
                             let (va, vb) = (vals[a], vals[b]);
                             let t = ((iso - va) / (vb - va)).clamp(0.0, 1.0);
                             let mut p = [gx as f32, gy as f32, (z + ca[2]) as f32];
@@ -422,7 +441,10 @@ impl Grid<'_> {
             std::mem::swap(&mut layer_lo, &mut layer_hi);
             std::mem::swap(&mut bits_lo, &mut bits_hi);
             std::mem::swap(&mut lo_xy, &mut hi_xy);
-            hi_xy.iter_mut().for_each(|v| *v = [NONE; 2]);
+            for i in touched_lo.drain(..) {
+                hi_xy[i] = [NONE; 2];
+            }
+            std::mem::swap(&mut touched_lo, &mut touched_hi);
         }
         // After the last swap, the top layer's x/y edges are in lo_xy.
         let top = lo_xy.iter().flatten().copied().collect();
