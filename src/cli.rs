@@ -88,6 +88,9 @@ pub struct ConvertArgs {
     /// Keep only the largest island of each segment
     #[arg(long)]
     largest: bool,
+    /// With .stl: one file per segment (OUT_<segment>.stl) instead of one merged file
+    #[arg(long)]
+    split: bool,
     /// Series to use when the folder holds several (default: the largest)
     #[arg(long)]
     series: Option<String>,
@@ -320,6 +323,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         smooth,
         reduce,
         largest,
+        split,
         series,
     } = a;
 
@@ -345,6 +349,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         largest,
         smooth_iterations: smooth,
         reduce,
+        split,
         ..Default::default()
     };
     opts.open.series = series;

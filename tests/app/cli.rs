@@ -224,6 +224,34 @@ fn convert_demo_labels_to_textured_obj() {
 }
 
 #[test]
+fn convert_can_write_one_stl_per_segment() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("organs.stl");
+    let o = stratum(&[
+        "convert",
+        demo.join("example_ct.nii.gz").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--labels",
+        demo.join("example_seg_fast_force_split.nii.gz")
+            .to_str()
+            .unwrap(),
+        "--names",
+        demo.join("labels_total_ct.tsv").to_str().unwrap(),
+        "--reduce",
+        "0.8",
+        "--split",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let liver = dir.path().join("organs_liver.stl");
+    let mesh = stl_io::read_stl(&mut std::fs::File::open(&liver).unwrap()).unwrap();
+    mesh.validate().unwrap();
+    assert!(dir.path().join("organs_spleen.stl").exists());
+    assert!(!out.exists(), "no merged file with --split");
+}
+
+#[test]
 fn convert_explains_bad_options() {
     let dir = tempfile::tempdir().unwrap();
     write_series(

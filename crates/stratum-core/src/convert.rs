@@ -41,6 +41,8 @@ pub struct ConvertOptions {
     pub reduce: f64,
     /// Gaussian pre-smoothing of the mask (mm); `None` for the raw voxel surface.
     pub presmooth_mm: Option<f64>,
+    /// STL only: one file per segment instead of one merged file.
+    pub split: bool,
     pub open: OpenOptions,
 }
 
@@ -52,6 +54,7 @@ impl Default for ConvertOptions {
             smooth_iterations: 10,
             reduce: 0.0,
             presmooth_mm: SurfaceOptions::default().presmooth_mm,
+            split: false,
             open: OpenOptions::new(),
         }
     }
@@ -227,7 +230,12 @@ pub fn convert(
         })
         .collect();
     progress.begin("writing", 1);
-    let files = export(output, &parts)?;
+    let files =
+        if opts.split && crate::export::Format::from_path(output)? == crate::export::Format::Stl {
+            crate::export::write_stl_each(output, &parts)?
+        } else {
+            export(output, &parts)?
+        };
     progress.advance(1);
     Ok((results, files))
 }

@@ -65,6 +65,22 @@ fn io_err(e: std::io::Error) -> String {
     e.to_string()
 }
 
+/// One binary STL per segment, named `<stem>_<segment>.stl` beside `path`.
+pub fn write_stl_each(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<PathBuf>> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (s, name) in segments.iter().zip(unique_names(segments)) {
+        let p = dir.join(format!("{stem}_{name}.stl"));
+        write_stl(&p, std::slice::from_ref(s))?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
 /// Binary STL of all segments merged (one closed shell per segment).
 pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
     let tris: Vec<stl_io::Triangle> = segments
