@@ -12,6 +12,27 @@ pub(crate) fn corner(i: usize) -> [usize; 3] {
     [i & 1, (i >> 1) & 1, (i >> 2) & 1]
 }
 
+/// What the extraction loop needs of an edge, precomputed.
+#[derive(Clone, Copy)]
+struct EdgeInfo {
+    a: usize,
+    b: usize,
+    axis: usize,
+    /// Offsets (x, y, z) of corner `a` in the cube.
+    ca: [usize; 3],
+}
+
+fn edge_infos() -> [EdgeInfo; 12] {
+    std::array::from_fn(|e| {
+        let (a, b) = edges()[e];
+        let (ca, cb) = (corner(a), corner(b));
+        let axis = (0..3)
+            .find(|&k| ca[k] != cb[k])
+            .expect("an edge runs along one axis");
+        EdgeInfo { a, b, axis, ca }
+    })
+}
+
 /// The 12 edges as corner pairs (c0 < c1, differing in one bit).
 pub(crate) fn edges() -> &'static [(usize, usize); 12] {
     static E: OnceLock<[(usize, usize); 12]> = OnceLock::new();
@@ -306,6 +327,7 @@ impl Grid<'_> {
 
     fn slab(&self, z0: usize, z1: usize) -> Slab {
         let table = table();
+        let edge_info = edge_infos();
         let (px, py) = (self.nx + 2, self.ny + 2);
         let plane = py * px;
         let iso = self.iso;
@@ -384,9 +406,7 @@ impl Grid<'_> {
                     let entry = &table[case];
                     // Vertex id of an edge code, created on first use.
                     let mut vertex = |e: u8, positions: &mut Vec<[f32; 3]>| -> u32 {
-                        let (a, b) = edges()[e as usize];
-                        let (ca, cb) = (corner(a), corner(b));
-                        let axis = (0..3).find(|&k| ca[k] != cb[k]).expect("axis");
+                        let EdgeInfo { a, b, axis, ca } = edge_info[e as usize];
                         let gx = x + ca[0];
                         let gy = y + ca[1];
                         let i = gy * px + gx;
