@@ -195,25 +195,26 @@ fn convert_builds_a_closed_bone_stl_from_dicom() {
     no_phi(&String::from_utf8_lossy(&std::fs::read(&out).unwrap()));
 }
 
+/// `stratum convert` of the demo CT with its organ labels into `out`.
+fn convert_demo_organs(out: &Path, extra: &[&str]) -> Output {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let path = |f: &str| demo.join(f).to_string_lossy().into_owned();
+    let ct = path("example_ct.nii.gz");
+    let labels = path("example_seg_fast_force_split.nii.gz");
+    let names = path("labels_total_ct.tsv");
+    let out = out.to_string_lossy().into_owned();
+    let mut args = vec![
+        "convert", &ct, "-o", &out, "--labels", &labels, "--names", &names, "--reduce", "0.8",
+    ];
+    args.extend_from_slice(extra);
+    stratum(&args)
+}
+
 #[test]
 fn convert_demo_labels_to_textured_obj() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("organs.obj");
-    let o = stratum(&[
-        "convert",
-        demo.join("example_ct.nii.gz").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--labels",
-        demo.join("example_seg_fast_force_split.nii.gz")
-            .to_str()
-            .unwrap(),
-        "--names",
-        demo.join("labels_total_ct.tsv").to_str().unwrap(),
-        "--reduce",
-        "0.8",
-    ]);
+    let o = convert_demo_organs(&out, &[]);
     let s = text(&o);
     assert_eq!(o.status.code(), Some(0), "{s}");
     // Liver: 41692 voxels of 27 mm³ = 1125.7 mL.
@@ -225,24 +226,9 @@ fn convert_demo_labels_to_textured_obj() {
 
 #[test]
 fn convert_can_write_one_stl_per_segment() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("organs.stl");
-    let o = stratum(&[
-        "convert",
-        demo.join("example_ct.nii.gz").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--labels",
-        demo.join("example_seg_fast_force_split.nii.gz")
-            .to_str()
-            .unwrap(),
-        "--names",
-        demo.join("labels_total_ct.tsv").to_str().unwrap(),
-        "--reduce",
-        "0.8",
-        "--split",
-    ]);
+    let o = convert_demo_organs(&out, &["--split"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let liver = dir.path().join("organs_liver.stl");
     let mesh = stl_io::read_stl(&mut std::fs::File::open(&liver).unwrap()).unwrap();

@@ -28,23 +28,32 @@ fn two_segments() -> (SurfaceMesh, SurfaceMesh) {
     (ball([-10.0, 0.0, 0.0], 8.0), ball([12.0, 5.0, 3.0], 6.0))
 }
 
+/// The two test segments, the second one named `second`.
+fn liver_and_kidney<'a>(
+    a: &'a SurfaceMesh,
+    b: &'a SurfaceMesh,
+    second: &'a str,
+) -> [ExportSegment<'a>; 2] {
+    [
+        ExportSegment {
+            name: "liver",
+            colour: [200, 100, 90],
+            mesh: a,
+        },
+        ExportSegment {
+            name: second,
+            colour: [180, 100, 80],
+            mesh: b,
+        },
+    ]
+}
+
 #[test]
 fn stl_reads_back_closed_with_the_same_triangles() {
     let (a, b) = two_segments();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.stl");
-    let segs = [
-        ExportSegment {
-            name: "liver",
-            colour: [200, 100, 90],
-            mesh: &a,
-        },
-        ExportSegment {
-            name: "kidney",
-            colour: [180, 100, 80],
-            mesh: &b,
-        },
-    ];
+    let segs = liver_and_kidney(&a, &b, "kidney");
     export(&path, &segs).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.starts_with(b"Stratum binary STL; mm, LPS"));
@@ -73,18 +82,7 @@ fn obj_reads_back_with_named_objects_materials_and_texture() {
     let (a, b) = two_segments();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("organs.obj");
-    let segs = [
-        ExportSegment {
-            name: "liver",
-            colour: [200, 100, 90],
-            mesh: &a,
-        },
-        ExportSegment {
-            name: "kidney left",
-            colour: [180, 100, 80],
-            mesh: &b,
-        },
-    ];
+    let segs = liver_and_kidney(&a, &b, "kidney left");
     let files = export(&path, &segs).unwrap();
     assert_eq!(files.len(), 3);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -132,18 +130,7 @@ fn glb_reads_back_with_one_node_per_segment() {
     let (a, b) = two_segments();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("organs.glb");
-    let segs = [
-        ExportSegment {
-            name: "liver",
-            colour: [200, 100, 90],
-            mesh: &a,
-        },
-        ExportSegment {
-            name: "kidney",
-            colour: [180, 100, 80],
-            mesh: &b,
-        },
-    ];
+    let segs = liver_and_kidney(&a, &b, "kidney");
     export(&path, &segs).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let glb = gltf::Gltf::from_slice(&bytes).expect("valid GLB");
