@@ -9,7 +9,7 @@ pub enum CoreError {
     #[error("the operation was cancelled")]
     Cancelled,
 
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", short(.path))]
     Io {
         path: PathBuf,
         #[source]
@@ -24,17 +24,17 @@ pub enum CoreError {
     )]
     NoImages { path: PathBuf, ignored: usize },
 
-    #[error("{path} is not a readable DICOM file: {reason}")]
+    #[error("{} is not a readable DICOM file: {reason}", short(.path))]
     NotDicom { path: PathBuf, reason: String },
 
-    #[error("{path}: attribute {attribute} is missing or invalid; {hint}")]
+    #[error("{}: attribute {attribute} is missing or invalid; {hint}", short(.path))]
     BadAttribute {
         path: PathBuf,
         attribute: &'static str,
         hint: &'static str,
     },
 
-    #[error("{path}: the image has no pixel data")]
+    #[error("{}: the image has no pixel data", short(.path))]
     NoPixelData { path: PathBuf },
 
     #[error("{path}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}")]
@@ -44,7 +44,7 @@ pub enum CoreError {
         reason: String,
     },
 
-    #[error("{path}: {what} is not supported ({hint})")]
+    #[error("{}: {what} is not supported ({hint})", short(.path))]
     Unsupported {
         path: PathBuf,
         what: String,
@@ -68,6 +68,16 @@ pub enum CoreError {
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// A file inside a scan is named by its file name only: folder names often
+/// carry the patient's name, and messages end up in logs and screenshots.
+/// (Paths the user typed, such as the folder given to `inspect`, are shown
+/// as given.)
+fn short(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
 
 impl CoreError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -129,3 +129,24 @@ fn mixed_stacks_in_one_series_uid_never_mix() {
         assert!(load_series(series, &Progress::new()).is_ok());
     }
 }
+
+#[test]
+fn errors_name_files_without_their_folders() {
+    // Folder names often carry the patient's name: messages show file names only.
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("DOE_JANE_1961");
+    write_series(
+        &series,
+        &SynthOptions {
+            no_pixels_slice: Some(1),
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
+    let s = scan(&series, &Progress::new()).unwrap();
+    let e = load_series(&s.series[0], &Progress::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("slice0001.dcm"), "{e}");
+    assert!(!e.contains("DOE_JANE"), "{e}");
+}
