@@ -6,6 +6,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod anonymize;
+pub mod atomic;
 pub mod checks;
 pub mod convert;
 pub mod dicom;

@@ -273,12 +273,3 @@ fn bilinear<T: crate::volume::VoxelType>(img: &ArrayView2<T>, x: f64, y: f64) ->
     let v11 = img[(y1, x1)].to_f64();
     Some((v00 * (1.0 - fx) + v01 * fx) * (1.0 - fy) + (v10 * (1.0 - fx) + v11 * fx) * fy)
 }
-
-/// Sanity helper for tests and checks: the LPS position a resampled voxel
-/// came from must carry the same value as the source at that position.
-pub fn max_abs_difference_at(a: &Volume, b: &Volume, points: &[[f64; 3]]) -> f64 {
-    points
-        .iter()
-        .filter_map(|p| Some((a.sample_lps(*p)? - b.sample_lps(*p)?).abs()))
-        .fold(0.0, f64::max)
-}

@@ -3,10 +3,9 @@
 //! every file's header; every write is atomic (temporary file, then rename);
 //! no patient-identifying value goes into any file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::anonymize::write_atomic;
+use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
 use crate::mesh::SurfaceMesh;
 
@@ -61,10 +60,6 @@ pub fn export(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<PathBuf
     }
 }
 
-fn io_err(e: std::io::Error) -> String {
-    e.to_string()
-}
-
 /// One binary STL per segment, named `<stem>_<segment>.stl` beside `path`.
 pub fn write_stl_each(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<PathBuf>> {
     let stem = path
@@ -110,7 +105,7 @@ pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
     // The 80-byte header (which must not start with "solid") states the convention.
     let header = "Stratum binary STL; mm, LPS";
     bytes[..header.len()].copy_from_slice(header.as_bytes());
-    write_atomic(path, |w| w.write_all(&bytes).map_err(io_err))
+    write_bytes_atomic(path, &bytes)
 }
 
 /// OBJ + MTL + PNG atlas: each segment a named object with its own
@@ -248,9 +243,9 @@ pub fn write_obj(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<Path
             reason: e.to_string(),
         })?;
     }
-    write_atomic(&png_path, |w| w.write_all(&png_bytes).map_err(io_err))?;
-    write_atomic(&mtl_path, |w| w.write_all(mtl.as_bytes()).map_err(io_err))?;
-    write_atomic(path, |w| w.write_all(text.as_bytes()).map_err(io_err))?;
+    write_bytes_atomic(&png_path, &png_bytes)?;
+    write_bytes_atomic(&mtl_path, mtl.as_bytes())?;
+    write_bytes_atomic(path, text.as_bytes())?;
     Ok(vec![path.to_path_buf(), mtl_path, png_path])
 }
 
@@ -458,7 +453,7 @@ pub fn write_glb(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomic(path, |w| w.write_all(&bytes).map_err(io_err))
+    write_bytes_atomic(path, &bytes)
 }
 
 fn srgb_to_linear(c: f32) -> f32 {
