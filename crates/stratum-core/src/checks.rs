@@ -127,22 +127,17 @@ pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
     }
 
     // Distinct positions (duplicates collapse).
-    let mut distinct: Vec<&crate::dicom::SliceRef> = Vec::new();
-    let mut dups: Vec<(String, String, f64)> = Vec::new();
-    for s in &series.slices {
-        if let Some(last) = distinct.last()
-            && (last.distance - s.distance).abs() < 0.01
-            && crate::volume::norm(crate::volume::sub(last.position, s.position)) < 0.01
-        {
-            dups.push((
-                series.slice_file_name(last),
+    let (distinct, duplicates) = series.distinct_slices();
+    let dups: Vec<(String, String, f64)> = duplicates
+        .iter()
+        .map(|(k, s)| {
+            (
+                series.slice_file_name(distinct[*k]),
                 series.slice_file_name(s),
                 s.distance,
-            ));
-            continue;
-        }
-        distinct.push(s);
-    }
+            )
+        })
+        .collect();
     let n = distinct.len();
     let (count_status, count_msg) = match n {
         0 => (

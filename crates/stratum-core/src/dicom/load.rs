@@ -49,16 +49,8 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
     }
 
     // Duplicate positions: keep the first, verify the others are identical.
-    let mut kept: Vec<SliceRef> = Vec::with_capacity(series.slices.len());
-    let mut duplicates: Vec<(usize, SliceRef)> = Vec::new();
-    for s in &series.slices {
-        match kept.last() {
-            Some(last) if norm(sub(last.position, s.position)) < 0.01 => {
-                duplicates.push((kept.len() - 1, s.clone()));
-            }
-            _ => kept.push(s.clone()),
-        }
-    }
+    let (kept, duplicates) = series.distinct_slices();
+    let kept: Vec<SliceRef> = kept.into_iter().cloned().collect();
     if kept.len() < 2 {
         return Err(CoreError::NotAVolume(format!(
             "only {} distinct slice position{} ({} images); a volume needs at least 2",

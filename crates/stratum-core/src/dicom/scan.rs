@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::header::{ImageHeader, looks_like_dicom, read_header};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
-use crate::volume::{cross, dot, normalize};
+use crate::volume::{cross, dot, norm, normalize, sub};
 
 /// (file index, frame index) pairs, and the note that explains a split.
 type Part = (Vec<(usize, u32)>, Option<String>);
@@ -59,6 +59,23 @@ impl Series {
     pub fn normal(&self) -> Option<[f64; 3]> {
         let o = self.orientation?;
         Some(normalize(cross([o[0], o[1], o[2]], [o[3], o[4], o[5]])))
+    }
+
+    /// The slices at distinct positions (within 0.01 mm), and each other
+    /// slice found at one of them with the index of that position. The one
+    /// rule the checklist and the loader share.
+    pub fn distinct_slices(&self) -> (Vec<&SliceRef>, Vec<(usize, &SliceRef)>) {
+        let mut kept: Vec<&SliceRef> = Vec::with_capacity(self.slices.len());
+        let mut duplicates = Vec::new();
+        for s in &self.slices {
+            match kept.last() {
+                Some(last) if norm(sub(last.position, s.position)) < 0.01 => {
+                    duplicates.push((kept.len() - 1, s));
+                }
+                _ => kept.push(s),
+            }
+        }
+        (kept, duplicates)
     }
 
     pub fn file_of(&self, s: &SliceRef) -> &ImageHeader {
