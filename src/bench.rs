@@ -49,41 +49,6 @@ fn stats(times: &[f64]) -> (f64, f64) {
 }
 
 pub fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
-    let threads = rayon::current_num_threads();
-    let mut times = Vec::new();
-    let mut peak = 0.0f64;
-    let mut base = 0.0f64;
-    let mut voxels = 0usize;
-    let mut voxel_bytes = 0usize;
-    let mut sha256 = String::new();
-    let mut parallelism = f64::NAN;
-    let mut best = f64::INFINITY;
-    for _ in 0..runs.max(1) {
-        let progress = Progress::new();
-        reset_peak_rss();
-        let before = rss_mb().0;
-        let cpu0 = cpu_seconds();
-        let t0 = Instant::now();
-        let scan = scan(path, &progress)?;
-        let series = scan.largest().ok_or_else(|| anyhow::anyhow!("no series"))?;
-        let loaded = load_series(series, &progress)?;
-        let dt = t0.elapsed().as_secs_f64();
-        if dt < best {
-            best = dt;
-            parallelism = ((cpu_seconds() - cpu0) / dt * 100.0).round() / 100.0;
-        }
-        let (_, hwm) = rss_mb();
-        voxels = loaded.volume.voxels.len();
-        voxel_bytes = loaded.volume.voxel_bytes();
-        sha256 = volume_sha256(&loaded.volume.voxels);
-        times.push(dt);
-        if hwm > peak {
-            peak = hwm;
-            base = before;
-        }
-        drop(loaded);
-    }
-    let (min_s, median_s) = stats(&times);
     // make_phantom.py writes the SHA-256 of the int16 HU volume beside the series.
     let reference = ["phantom.json", "../phantom.json"]
         .iter()
@@ -92,23 +57,28 @@ pub fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
         .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| find_sha(&v));
-    let dataset = dataset_name(path);
-    println!(
-        "{}",
-        serde_json::json!({
-            "kind": "result", "step": "load", "peer": "rust_app", "threads": threads,
-            "dataset": dataset, "parallelism": parallelism,
-            "impl": "stratum-core scan + load_series (dicom-rs, rayon)",
-            "runs": times.len(), "min_s": min_s, "median_s": median_s, "times_s": times,
-            "peak_rss_mb": peak, "base_rss_mb": base, "delta_rss_mb": peak - base,
-            "mvox_per_s": voxels as f64 / min_s / 1e6,
-            "voxel_mb": voxel_bytes as f64 / 1048576.0,
-            "peak_over_voxel_bytes": peak * 1048576.0 / voxel_bytes as f64,
-            "sha256": sha256,
-            "matches_reference": reference.as_ref().map(|r| *r == sha256),
-            "ok": reference.as_ref().is_none_or(|r| *r == sha256),
-        })
-    );
+    measure(
+        "load",
+        "stratum-core scan + load_series (dicom-rs, rayon)",
+        &dataset_name(path),
+        runs,
+        || {
+            let progress = Progress::new();
+            let scan = scan(path, &progress)?;
+            let series = scan.largest().ok_or_else(|| anyhow::anyhow!("no series"))?;
+            Ok(load_series(series, &progress)?.volume)
+        },
+        |volume| {
+            let sha256 = volume_sha256(&volume.voxels);
+            serde_json::json!({
+                "mvox": volume.voxels.len() as f64 / 1e6,
+                "voxel_mb": volume.voxel_bytes() as f64 / 1048576.0,
+                "matches_reference": reference.as_ref().map(|r| *r == sha256),
+                "ok": reference.as_ref().is_none_or(|r| *r == sha256),
+                "sha256": sha256,
+            })
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
