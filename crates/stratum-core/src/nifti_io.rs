@@ -91,7 +91,7 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
         }
         _ => Voxels::F32(to3(volume.into_ndarray::<f32>().map_err(e)?, nx, ny, nz)?),
     };
-    let voxels = narrow_integral_floats(voxels);
+    let voxels = narrow_integral(voxels);
     progress.advance(1);
     let modality = guess_modality(&voxels);
     Ok(Volume::new(voxels, geometry_from_header(&header), modality))
@@ -99,7 +99,7 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
 
 /// Stores integral data (float label maps, int32 CT) in the narrowest
 /// integer type that holds every value exactly.
-fn narrow_integral_floats(v: Voxels) -> Voxels {
+fn narrow_integral(v: Voxels) -> Voxels {
     let integral = match &v {
         Voxels::F32(a) => a.iter().all(|x| x.fract() == 0.0),
         Voxels::I32(_) => true,

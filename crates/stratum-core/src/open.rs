@@ -10,7 +10,7 @@ use crate::progress::Progress;
 use crate::resample::resample_uniform;
 use crate::volume::Volume;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OpenOptions {
     /// Series id, UID or 1-based number; the largest series when `None`.
     pub series: Option<String>,
@@ -21,6 +21,13 @@ pub struct OpenOptions {
 impl OpenOptions {
     /// The defaults of the app and the CLI: largest series, resampling on.
     pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// One set of defaults: a derived `Default` would turn resampling off.
+impl Default for OpenOptions {
+    fn default() -> Self {
         OpenOptions {
             series: None,
             resample: true,

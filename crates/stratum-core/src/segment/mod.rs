@@ -77,7 +77,7 @@ impl Mask {
             .map(|(z, plane)| {
                 let mut b = empty;
                 for (y, row) in plane.outer_iter().enumerate() {
-                    let row = row.as_slice().expect("standard layout");
+                    // Any memory layout: a Mask may be built from a view.
                     if let Some(x0) = row.iter().position(|v| *v != 0) {
                         let x1 = row.iter().rposition(|v| *v != 0).unwrap_or(x0);
                         b = merge(b, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
