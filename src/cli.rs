@@ -15,11 +15,46 @@ use stratum_core::{Progress, Volume};
 #[command(
     name = "stratum",
     version,
-    about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export"
+    about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export",
+    long_about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export.\n\n\
+        Without a subcommand, opens the desktop app on PATH (a DICOM folder or a \
+        NIfTI file), or on the embedded demo study when no PATH is given.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub gui: GuiArgs,
+}
+
+/// Options of the desktop app.
+#[derive(clap::Args, Debug, Default)]
+pub struct GuiArgs {
+    /// DICOM folder or file, or a .nii/.nii.gz file (the demo study when omitted)
+    pub path: Option<PathBuf>,
+    /// Open this series of the folder (id or SeriesInstanceUID, or its number)
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Once the study is loaded and its surfaces built, save the window as a
+    /// PNG here and exit (for checks and documentation)
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
+    /// Window size in logical pixels, WIDTHxHEIGHT
+    #[arg(long, default_value = "1600x1000", value_parser = parse_size)]
+    pub size: (u32, u32),
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {s}"))?;
+    let n = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("not a size: {s}"))
+    };
+    Ok((n(w)?, n(h)?))
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,8 +150,8 @@ pub enum BenchCommand {
     },
 }
 
-pub fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
+pub fn run(command: Command) -> ExitCode {
+    let result = match command {
         Command::Inspect {
             path,
             series,

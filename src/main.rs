@@ -1,5 +1,5 @@
-//! `stratum`: the command line of Stratum (inspect, anonymize; the desktop
-//! app and `convert` build on the same core).
+//! `stratum`: the desktop app (no subcommand) and the command line
+//! (inspect, anonymize, convert), all on the same core.
 
 mod bench;
 mod cli;
@@ -10,6 +10,22 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    let Some(command) = args.command else {
+        // Bevy installs its own log subscriber for the app.
+        let g = args.gui;
+        let exit = stratum::app::run(stratum::app::GuiOptions {
+            input: g.path,
+            series: g.series,
+            screenshot: g.screenshot,
+            width: g.size.0,
+            height: g.size.1,
+        });
+        return if exit.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -17,5 +33,5 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    cli::run(args)
+    cli::run(command)
 }

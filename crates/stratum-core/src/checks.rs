@@ -446,6 +446,60 @@ pub fn check_volume(report: &mut SeriesReport, volume: &Volume) {
     }
 }
 
+/// The checklist of a NIfTI volume: the format stores one complete, regular
+/// grid and no patient attributes, so only geometry and pixels are checked.
+pub fn check_nifti(volume: &Volume) -> SeriesReport {
+    let mut report = SeriesReport {
+        series_id: "nifti".into(),
+        label: "NIfTI volume".into(),
+        checks: Vec::new(),
+    };
+    let (nz, ny, nx) = volume.dim();
+    let g = &volume.geometry;
+    report.push(
+        Category::Completeness,
+        "slices",
+        Status::Ok,
+        format!("{nz} slices of {nx}x{ny}: a NIfTI file holds the whole grid"),
+    );
+    report.push(
+        Category::Consistency,
+        "spacing",
+        Status::Ok,
+        format!(
+            "uniform voxel size {:.2} x {:.2} x {:.2} mm",
+            g.spacing[0], g.spacing[1], g.spacing[2]
+        ),
+    );
+    if g.is_orthogonal() {
+        report.push(
+            Category::Orientation,
+            "orientation",
+            Status::Ok,
+            format!("axes {} (orthogonal)", g.orientation_code()),
+        );
+    } else {
+        report.push(
+            Category::Orientation,
+            "orientation",
+            Status::Warning,
+            format!(
+                "axes {} are not orthogonal (sheared grid): distances along slices may be distorted",
+                g.orientation_code()
+            ),
+        );
+    }
+    check_volume(&mut report, volume);
+    report.push(
+        Category::Privacy,
+        "identifying_data",
+        Status::Ok,
+        "NIfTI has no patient name, ID or birth date attributes (its free-text description is not read)".into(),
+    );
+    report.sort();
+    report
+}
+
 /// Share of voxels above the metal level, and the (1-based) slices that hold
 /// enough of them to matter.
 pub fn metal_slices(volume: &Volume) -> (f64, Vec<usize>) {

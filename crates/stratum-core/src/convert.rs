@@ -91,18 +91,7 @@ pub fn segments_for(
             threshold_mask(volume, *lo, *hi),
         )],
         SegmentSource::Labels { path, names } => {
-            let lv = crate::nifti_io::load_nifti(path, progress)?;
-            let table: Vec<(u16, String)> = match names {
-                Some(n) => crate::segment::totalsegmentator_ct_names(n)?,
-                None => Vec::new(),
-            };
-            let lookup = |id: u16| table.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
-            let map = LabelMap::from_volume(&lv, &lookup)?;
-            let map = if lv.dim() == volume.dim() && lv.geometry == volume.geometry {
-                map
-            } else {
-                resample_labels(&map, volume)
-            };
+            let map = load_labels_for(volume, path, names.as_deref(), progress)?;
             map.segments
                 .iter()
                 .map(|s| (s.name.clone(), map.mask(s.id)))
@@ -116,6 +105,30 @@ pub fn segments_for(
     Ok(out)
 }
 
+/// Loads a label map (NIfTI) for `volume`, names from a TSV (id<TAB>name)
+/// when given, moved onto the volume's grid when it lies on another one.
+pub fn load_labels_for(
+    volume: &Volume,
+    path: &Path,
+    names: Option<&Path>,
+    progress: &Progress,
+) -> Result<LabelMap> {
+    let lv = crate::nifti_io::load_nifti(path, progress)?;
+    let table: Vec<(u16, String)> = match names {
+        Some(n) => crate::segment::totalsegmentator_ct_names(n)?,
+        None => Vec::new(),
+    };
+    let lookup = |id: u16| table.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+    let map = LabelMap::from_volume(&lv, &lookup)?;
+    Ok(
+        if lv.dim() == volume.dim() && lv.geometry == volume.geometry {
+            map
+        } else {
+            resample_labels(&map, volume)
+        },
+    )
+}
+
 fn keep_largest_each(segments: &mut [(String, Mask)]) {
     for (_, m) in segments.iter_mut() {
         *m = keep_largest(m);
@@ -123,7 +136,7 @@ fn keep_largest_each(segments: &mut [(String, Mask)]) {
 }
 
 /// Nearest-neighbour transfer of a label map onto another grid through patient space.
-fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
+pub fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
     let (nz, ny, nx) = map.dim();
     let mut out = LabelMap::empty(target.dim(), target.geometry);
     out.segments = map.segments.clone();

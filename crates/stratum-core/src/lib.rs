@@ -20,6 +20,7 @@ pub mod progress;
 pub mod resample;
 pub mod segment;
 pub mod synth;
+pub mod view;
 pub mod volume;
 
 pub use error::{CoreError, Result};

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::checks::{CheckOptions, SeriesReport, check_series, check_volume, note_load};
+use crate::checks::{
+    CheckOptions, SeriesReport, check_nifti, check_series, check_volume, note_load,
+};
 use crate::dicom::{Series, load_series, scan};
 use crate::error::{CoreError, Result};
 use crate::nifti_io::{is_nifti_path, load_nifti};
@@ -74,11 +76,7 @@ pub fn inspect_series(
 pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Opened> {
     if is_nifti_path(path) {
         let volume = load_nifti(path, progress)?;
-        let report = SeriesReport {
-            series_id: "nifti".into(),
-            label: "NIfTI volume".into(),
-            checks: Vec::new(),
-        };
+        let report = check_nifti(&volume);
         return Ok(Opened { volume, report });
     }
     let scan = scan(path, progress)?;

@@ -129,6 +129,26 @@ impl LabelMap {
     }
 
     /// Sets the voxels of `mask` to `id`.
+    /// Clears every voxel of segment `id` (back to background).
+    pub fn erase(&mut self, id: u16) {
+        match &mut self.labels {
+            Labels::U8(a) => a.par_mapv_inplace(|v| if v as u16 == id { 0 } else { v }),
+            Labels::U16(a) => a.par_mapv_inplace(|v| if v == id { 0 } else { v }),
+        }
+    }
+
+    /// Voxel count of every label id (index = id).
+    pub fn counts(&self) -> Vec<u64> {
+        let mut counts = vec![0u64; 65536];
+        match &self.labels {
+            Labels::U8(a) => a.iter().for_each(|&v| counts[v as usize] += 1),
+            Labels::U16(a) => a.iter().for_each(|&v| counts[v as usize] += 1),
+        }
+        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+        counts.truncate(last + 1);
+        counts
+    }
+
     pub fn paint(&mut self, id: u16, mask: &Mask) {
         match &mut self.labels {
             Labels::U8(a) => ndarray::Zip::from(a).and(&mask.data).for_each(|l, m| {

@@ -179,3 +179,16 @@ fn empty_segment_is_a_clear_error() {
     let e = mask_surface(&mask, &SurfaceOptions::default(), &Progress::new()).unwrap_err();
     assert!(e.to_string().contains("empty"));
 }
+
+#[test]
+fn a_ray_through_a_sphere_hits_its_near_surface() {
+    let r = 20.0;
+    let mask = shape(|p| p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= r * r);
+    let mesh = mask_surface(&mask, &SurfaceOptions::default(), &Progress::new()).unwrap();
+    // From 100 mm anterior (-P), looking posterior through the centre.
+    let t = mesh.raycast([0.0, -100.0, 0.0], [0.0, 1.0, 0.0]).unwrap();
+    assert!((t - (100.0 - r as f32)).abs() < 1.2, "hit at {t}");
+    // A ray that passes beside the sphere, or points away, misses.
+    assert!(mesh.raycast([0.0, -100.0, 30.0], [0.0, 1.0, 0.0]).is_none());
+    assert!(mesh.raycast([0.0, -100.0, 0.0], [0.0, -1.0, 0.0]).is_none());
+}

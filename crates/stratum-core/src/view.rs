@@ -1,0 +1,291 @@
+//! Slice views for display: axial, coronal and sagittal images of a volume
+//! in radiological orientation, with a window/level, segment overlays and a
+//! threshold preview. The app draws these; nothing here knows the engine.
+//!
+//! Radiological convention: axial and coronal images show the patient's
+//! right on the left of the screen; axial images have anterior at the top;
+//! coronal and sagittal images have superior at the top; sagittal images
+//! have anterior on the left.
+
+use crate::segment::LabelMap;
+use crate::volume::{Geometry, Volume, VoxelType};
+use crate::with_voxels;
+
+/// The three standard planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Plane {
+    Axial,
+    Coronal,
+    Sagittal,
+}
+
+impl Plane {
+    pub const ALL: [Plane; 3] = [Plane::Axial, Plane::Coronal, Plane::Sagittal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Plane::Axial => "Axial",
+            Plane::Coronal => "Coronal",
+            Plane::Sagittal => "Sagittal",
+        }
+    }
+
+    /// Patient axes (0 = L, 1 = P, 2 = S) of the image columns, rows and
+    /// slices, and whether the display runs against the patient axis.
+    fn layout(self) -> [(usize, bool); 3] {
+        match self {
+            // cols toward Left, rows toward Posterior, slices toward Superior
+            Plane::Axial => [(0, false), (1, false), (2, false)],
+            // cols toward Left, rows toward Inferior, slices toward Posterior
+            Plane::Coronal => [(0, false), (2, true), (1, false)],
+            // cols toward Posterior, rows toward Inferior, slices toward Left
+            Plane::Sagittal => [(1, false), (2, true), (0, false)],
+        }
+    }
+}
+
+/// Intensity window (centre and width, in the volume's units: HU for CT).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub center: f64,
+    pub width: f64,
+}
+
+impl Window {
+    /// Maps a value to a grey level.
+    #[inline]
+    pub fn grey(&self, v: f64) -> u8 {
+        let lo = self.center - self.width / 2.0;
+        let t = ((v - lo) / self.width.max(1e-9)).clamp(0.0, 1.0);
+        (t * 255.0 + 0.5) as u8
+    }
+}
+
+/// The usual CT windows, and an automatic one for MR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowPreset {
+    SoftTissue,
+    Bone,
+    Lung,
+    Brain,
+    /// From the 1st to the 99th intensity percentile (MR, or anything).
+    Auto,
+}
+
+impl WindowPreset {
+    pub const ALL: [WindowPreset; 5] = [
+        WindowPreset::SoftTissue,
+        WindowPreset::Bone,
+        WindowPreset::Lung,
+        WindowPreset::Brain,
+        WindowPreset::Auto,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowPreset::SoftTissue => "Soft tissue",
+            WindowPreset::Bone => "Bone",
+            WindowPreset::Lung => "Lung",
+            WindowPreset::Brain => "Brain",
+            WindowPreset::Auto => "Auto",
+        }
+    }
+
+    /// The window; `auto` is the (1st, 99th) percentile pair used for `Auto`.
+    pub fn window(self, auto: (f64, f64)) -> Window {
+        match self {
+            WindowPreset::SoftTissue => Window {
+                center: 40.0,
+                width: 400.0,
+            },
+            WindowPreset::Bone => Window {
+                center: 400.0,
+                width: 1800.0,
+            },
+            WindowPreset::Lung => Window {
+                center: -600.0,
+                width: 1500.0,
+            },
+            WindowPreset::Brain => Window {
+                center: 40.0,
+                width: 80.0,
+            },
+            WindowPreset::Auto => Window {
+                center: (auto.0 + auto.1) / 2.0,
+                width: (auto.1 - auto.0).max(1.0),
+            },
+        }
+    }
+}
+
+/// How a volume's index axes map onto the display of one plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SliceLayout {
+    pub plane: Plane,
+    /// Image width and height in pixels, and the number of slices.
+    pub width: usize,
+    pub height: usize,
+    pub depth: usize,
+    /// Pixel size (mm) across and down: the image is drawn with this aspect.
+    pub pixel_mm: [f64; 2],
+    /// For cols, rows, slices: the index axis (0 = x, 1 = y, 2 = z) and
+    /// whether the display counts it backwards.
+    axes: [(usize, bool); 3],
+}
+
+impl SliceLayout {
+    /// Layout of `plane` for a volume of `dim` (z, y, x) on `geometry`.
+    /// Oblique grids use the index axis closest to each patient axis.
+    pub fn new(plane: Plane, dim: (usize, usize, usize), geometry: &Geometry) -> SliceLayout {
+        let n = [dim.2, dim.1, dim.0];
+        // For each patient axis: the index axis that points along it, and its sign.
+        let mut of_patient = [(0usize, true); 3];
+        let mut used = [false; 3];
+        for p in 0..3 {
+            let mut best = (0usize, 0.0f64);
+            for (a, d) in geometry.direction.iter().enumerate() {
+                if !used[a] && d[p].abs() > best.1.abs() {
+                    best = (a, d[p]);
+                }
+            }
+            used[best.0] = true;
+            of_patient[p] = (best.0, best.1 >= 0.0);
+        }
+        let mut axes = [(0usize, false); 3];
+        for (k, (p, against)) in plane.layout().into_iter().enumerate() {
+            let (a, positive) = of_patient[p];
+            // The display counts backwards when the index runs opposite to the
+            // direction the display wants.
+            axes[k] = (a, positive == against);
+        }
+        SliceLayout {
+            plane,
+            width: n[axes[0].0],
+            height: n[axes[1].0],
+            depth: n[axes[2].0],
+            pixel_mm: [geometry.spacing[axes[0].0], geometry.spacing[axes[1].0]],
+            axes,
+        }
+    }
+
+    fn n(&self, k: usize) -> usize {
+        [self.width, self.height, self.depth][k]
+    }
+
+    /// Voxel index (x, y, z) shown at pixel (col, row) of slice `slice`.
+    pub fn to_index(&self, col: usize, row: usize, slice: usize) -> [usize; 3] {
+        let mut idx = [0usize; 3];
+        for (k, v) in [col, row, slice].into_iter().enumerate() {
+            let (a, back) = self.axes[k];
+            idx[a] = if back { self.n(k) - 1 - v } else { v };
+        }
+        idx
+    }
+
+    /// Pixel (col, row) and slice where voxel index (x, y, z) is shown.
+    pub fn from_index(&self, idx: [usize; 3]) -> [usize; 3] {
+        let mut out = [0usize; 3];
+        for k in 0..3 {
+            let (a, back) = self.axes[k];
+            let v = idx[a].min(self.n(k) - 1);
+            out[k] = if back { self.n(k) - 1 - v } else { v };
+        }
+        out
+    }
+}
+
+/// What to paint over the grey image.
+pub struct Overlay<'a> {
+    pub labels: Option<&'a LabelMap>,
+    /// RGBA per label id (alpha 0 hides it); ids beyond the table are hidden.
+    pub colours: &'a [[u8; 4]],
+    /// Threshold preview: voxels inside [lo, hi] tinted with this colour.
+    pub preview: Option<(f64, f64, [u8; 3])>,
+}
+
+/// Renders one slice as RGBA rows (top row first), `layout.width` pixels wide.
+pub fn render_slice(
+    volume: &Volume,
+    layout: &SliceLayout,
+    slice: usize,
+    window: Window,
+    overlay: &Overlay<'_>,
+) -> Vec<u8> {
+    let (w, h) = (layout.width, layout.height);
+    let slice = slice.min(layout.depth.saturating_sub(1));
+    let mut out = vec![0u8; w * h * 4];
+    with_voxels!(&volume.voxels, a => {
+        for row in 0..h {
+            for col in 0..w {
+                let [x, y, z] = layout.to_index(col, row, slice);
+                let v = a[(z, y, x)].to_f64();
+                let g = window.grey(v);
+                let mut rgb = [g as f32; 3];
+                if let Some((lo, hi, c)) = overlay.preview
+                    && v >= lo
+                    && v <= hi
+                {
+                    blend(&mut rgb, c, 0.45);
+                }
+                if let Some(map) = overlay.labels {
+                    let l = map.get(z, y, x) as usize;
+                    if l > 0
+                        && let Some(c) = overlay.colours.get(l)
+                        && c[3] > 0
+                    {
+                        blend(&mut rgb, [c[0], c[1], c[2]], c[3] as f32 / 255.0);
+                    }
+                }
+                let o = (row * w + col) * 4;
+                out[o] = rgb[0] as u8;
+                out[o + 1] = rgb[1] as u8;
+                out[o + 2] = rgb[2] as u8;
+                out[o + 3] = 255;
+            }
+        }
+    });
+    out
+}
+
+fn blend(rgb: &mut [f32; 3], c: [u8; 3], alpha: f32) {
+    for i in 0..3 {
+        rgb[i] = rgb[i] * (1.0 - alpha) + c[i] as f32 * alpha;
+    }
+}
+
+/// The (1st, 99th) intensity percentiles, for the automatic window.
+pub fn auto_window_range(volume: &Volume) -> (f64, f64) {
+    let h = crate::segment::histogram(volume, 1024);
+    (h.percentile(0.01), h.percentile(0.99))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axial_layout_puts_patient_right_on_the_left_and_anterior_on_top() {
+        // An LPS grid: x toward Left, y toward Posterior, z toward Superior.
+        let g = Geometry::default();
+        let l = SliceLayout::new(Plane::Axial, (4, 3, 2), &g);
+        assert_eq!((l.width, l.height, l.depth), (2, 3, 4));
+        assert_eq!(l.to_index(0, 0, 1), [0, 0, 1]);
+        // Coronal: superior on top means the last slice index is row 0.
+        let c = SliceLayout::new(Plane::Coronal, (4, 3, 2), &g);
+        assert_eq!((c.width, c.height, c.depth), (2, 4, 3));
+        assert_eq!(c.to_index(1, 0, 2), [1, 2, 3]);
+        assert_eq!(c.from_index([1, 2, 3]), [1, 0, 2]);
+        // A RAS-stored grid (x toward Right) is flipped back for display.
+        let mut ras = Geometry::default();
+        ras.direction[0] = [-1.0, 0.0, 0.0];
+        let r = SliceLayout::new(Plane::Axial, (4, 3, 2), &ras);
+        assert_eq!(r.to_index(0, 0, 0), [1, 0, 0]);
+        for plane in Plane::ALL {
+            let l = SliceLayout::new(plane, (4, 3, 2), &ras);
+            for idx in [[0, 0, 0], [1, 2, 3], [1, 0, 2]] {
+                let [c, r, s] = l.from_index(idx);
+                assert_eq!(l.to_index(c, r, s), idx, "{plane:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The 3D view: an orbit camera driven by [`ViewAction`]s, a headlight that
+//! follows it, desktop mouse input, and picking on the segment surfaces
+//! (a picked point moves the slice crosshair there).
+
+use bevy::camera::Viewport;
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+
+use super::actions::{StandardView, ViewAction};
+use super::meshing::{MeshesBuilt, SegmentSurface};
+use super::segmentation::Segment;
+use super::slices::SliceState;
+use super::space::{lps_to_world, world_dir_to_lps, world_to_lps};
+
+/// The orbit camera: looks at `focus` from `distance` metres at `yaw`/`pitch`.
+#[derive(Component, Clone, Debug)]
+pub struct OrbitCamera {
+    pub focus: Vec3,
+    pub yaw: f32,
+    pub pitch: f32,
+    pub distance: f32,
+}
+
+impl Default for OrbitCamera {
+    fn default() -> Self {
+        OrbitCamera {
+            focus: Vec3::ZERO,
+            yaw: 0.0,
+            pitch: 0.0,
+            distance: 0.8,
+        }
+    }
+}
+
+impl OrbitCamera {
+    pub fn transform(&self) -> Transform {
+        let rot = Quat::from_euler(EulerRot::YXZ, self.yaw, self.pitch, 0.0);
+        Transform::from_translation(self.focus + rot * Vec3::new(0.0, 0.0, self.distance))
+            .with_rotation(rot)
+    }
+}
+
+/// The part of the window (logical pixels) left to the 3D view by the panels.
+#[derive(Resource, Clone, Copy, Debug, Default)]
+pub struct ViewRect(pub Option<Rect>);
+
+pub struct CameraPlugin;
+
+impl Plugin for CameraPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ViewRect>()
+            .insert_resource(ClearColor(Color::srgb(0.11, 0.12, 0.14)))
+            .add_systems(Startup, spawn_camera)
+            .add_systems(
+                Update,
+                (
+                    mouse_to_actions,
+                    frame_new_meshes,
+                    apply_view_actions,
+                    draw_crosshair,
+                )
+                    .chain(),
+            )
+            .add_systems(PostUpdate, apply_viewport);
+    }
+}
+
+fn spawn_camera(mut commands: Commands) {
+    let orbit = OrbitCamera::default();
+    commands
+        .spawn((
+            Name::new("3D view"),
+            Camera3d::default(),
+            Projection::Perspective(PerspectiveProjection {
+                fov: 30f32.to_radians(),
+                near: 0.002,
+                far: 20.0,
+                ..default()
+            }),
+            orbit.transform(),
+            orbit,
+            AmbientLight {
+                color: Color::WHITE,
+                brightness: 350.0,
+                ..default()
+            },
+        ))
+        .with_children(|c| {
+            // A headlight from above-left of the viewer: every side the user
+            // turns toward them is lit, with soft shading that shows shape.
+            c.spawn((
+                DirectionalLight {
+                    illuminance: 6000.0,
+                    shadow_maps_enabled: false,
+                    ..default()
+                },
+                Transform::from_xyz(-0.4, 0.6, 1.0).looking_at(Vec3::ZERO, Vec3::Y),
+            ));
+        });
+}
+
+/// Keeps the camera's viewport on the area the panels leave free.
+fn apply_viewport(
+    rect: Res<ViewRect>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    mut camera: Query<&mut Camera, With<OrbitCamera>>,
+) {
+    let (Some(r), Ok(window), Ok(mut camera)) = (rect.0, window.single(), camera.single_mut())
+    else {
+        return;
+    };
+    let s = window.scale_factor();
+    let (pw, ph) = (window.physical_width(), window.physical_height());
+    let min = UVec2::new((r.min.x * s) as u32, (r.min.y * s) as u32).min(UVec2::new(pw, ph));
+    let max = UVec2::new((r.max.x * s) as u32, (r.max.y * s) as u32).min(UVec2::new(pw, ph));
+    let size = (max - min.min(max)).max(UVec2::ONE);
+    let vp = Viewport {
+        physical_position: min,
+        physical_size: size,
+        ..default()
+    };
+    if camera
+        .viewport
+        .as_ref()
+        .map(|v| (v.physical_position, v.physical_size))
+        != Some((vp.physical_position, vp.physical_size))
+    {
+        camera.viewport = Some(vp);
+    }
+}
+
+/// Desktop mouse: left drag orbits, right or middle drag (or shift+left)
+/// pans, the wheel zooms, a click picks, a double click also recentres.
+#[allow(clippy::too_many_arguments)]
+fn mouse_to_actions(
+    buttons: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    rect: Res<ViewRect>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    camera: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    mut drag: Local<Option<(Vec2, bool)>>,
+    mut last_click: Local<Option<f64>>,
+    time: Res<Time>,
+    mut actions: MessageWriter<ViewAction>,
+) {
+    let (Ok(window), Some(view)) = (window.single(), rect.0) else {
+        return;
+    };
+    let cursor = window.cursor_position();
+    let inside = cursor.is_some_and(|c| view.contains(c));
+    let shift = keys.pressed(KeyCode::ShiftLeft) || keys.pressed(KeyCode::ShiftRight);
+    let any_pressed = [MouseButton::Left, MouseButton::Right, MouseButton::Middle]
+        .iter()
+        .any(|b| buttons.just_pressed(*b));
+    if any_pressed && inside {
+        *drag = Some((cursor.unwrap_or_default(), false));
+    }
+    let held = [MouseButton::Left, MouseButton::Right, MouseButton::Middle]
+        .iter()
+        .any(|b| buttons.pressed(*b));
+    if let Some((start, moved)) = drag.as_mut() {
+        let d = motion.delta;
+        if let Some(c) = cursor
+            && c.distance(*start) > 3.0
+        {
+            *moved = true;
+        }
+        if *moved && d != Vec2::ZERO {
+            let h = view.height().max(1.0);
+            if buttons.pressed(MouseButton::Right)
+                || buttons.pressed(MouseButton::Middle)
+                || (shift && buttons.pressed(MouseButton::Left))
+            {
+                actions.write(ViewAction::Pan(d / h));
+            } else if buttons.pressed(MouseButton::Left) {
+                actions.write(ViewAction::Orbit(-d * std::f32::consts::PI / h));
+            }
+        }
+        if buttons.just_released(MouseButton::Left) && !*moved {
+            let now = time.elapsed_secs_f64();
+            let double = last_click.is_some_and(|t| now - t < 0.4);
+            *last_click = Some(now);
+            if let (Some(c), Ok((cam, gt))) = (cursor, camera.single())
+                && let Ok(ray) = cam.viewport_to_world(gt, c)
+            {
+                actions.write(ViewAction::Pick {
+                    ray,
+                    centre: double,
+                });
+            }
+        }
+        if !held {
+            *drag = None;
+        }
+    }
+    if inside && scroll.delta.y != 0.0 {
+        let lines = match scroll.unit {
+            MouseScrollUnit::Line => scroll.delta.y,
+            MouseScrollUnit::Pixel => scroll.delta.y / 40.0,
+        };
+        actions.write(ViewAction::Zoom(0.9f32.powf(lines)));
+    }
+    if !keys.pressed(KeyCode::ControlLeft) {
+        let map = [
+            (KeyCode::Numpad1, StandardView::Anterior),
+            (KeyCode::Numpad3, StandardView::Left),
+            (KeyCode::Numpad7, StandardView::Superior),
+        ];
+        for (k, v) in map {
+            if keys.just_pressed(k) {
+                actions.write(ViewAction::Standard(v));
+            }
+        }
+        if keys.just_pressed(KeyCode::Home) {
+            actions.write(ViewAction::Reset);
+        }
+    }
+}
+
+/// Bounding box (world) of the visible surfaces.
+fn visible_bounds<'a>(
+    surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
+) -> Option<(Vec3, Vec3)> {
+    let mut lo = Vec3::splat(f32::MAX);
+    let mut hi = Vec3::splat(f32::MIN);
+    let mut any = false;
+    for (seg, surf) in surfaces {
+        if !seg.visible {
+            continue;
+        }
+        if let Some((a, b)) = surf.0.bounds() {
+            for corner in 0..8 {
+                let p = [
+                    if corner & 1 == 0 { a[0] } else { b[0] },
+                    if corner & 2 == 0 { a[1] } else { b[1] },
+                    if corner & 4 == 0 { a[2] } else { b[2] },
+                ];
+                let w = lps_to_world([p[0] as f64, p[1] as f64, p[2] as f64]);
+                lo = lo.min(w);
+                hi = hi.max(w);
+                any = true;
+            }
+        }
+    }
+    any.then_some((lo, hi))
+}
+
+fn frame_new_meshes(mut built: MessageReader<MeshesBuilt>, mut actions: MessageWriter<ViewAction>) {
+    if built.read().any(|b| b.first) {
+        actions.write(ViewAction::Reset);
+    }
+}
+
+fn apply_view_actions(
+    mut actions: MessageReader<ViewAction>,
+    mut camera: Query<(&mut OrbitCamera, &mut Transform, &Projection)>,
+    surfaces: Query<(&Segment, &SegmentSurface)>,
+    mut slices: ResMut<SliceState>,
+) {
+    let Ok((mut orbit, mut transform, projection)) = camera.single_mut() else {
+        return;
+    };
+    let fov = match projection {
+        Projection::Perspective(p) => p.fov,
+        _ => 0.5,
+    };
+    for action in actions.read() {
+        match *action {
+            ViewAction::Orbit(d) => {
+                orbit.yaw += d.x;
+                orbit.pitch = (orbit.pitch + d.y).clamp(-1.57, 1.57);
+            }
+            ViewAction::Pan(d) => {
+                let rot = transform.rotation;
+                let extent = 2.0 * orbit.distance * (fov / 2.0).tan();
+                orbit.focus += rot * Vec3::new(-d.x, d.y, 0.0) * extent;
+            }
+            ViewAction::Zoom(f) => {
+                orbit.distance = (orbit.distance * f).clamp(0.01, 10.0);
+            }
+            ViewAction::Reset | ViewAction::Standard(_) => {
+                if let Some((lo, hi)) = visible_bounds(surfaces.iter()) {
+                    let radius = (hi - lo).length() / 2.0;
+                    orbit.focus = (lo + hi) / 2.0;
+                    orbit.distance = (radius / (fov / 2.0).sin() * 1.05).max(0.02);
+                }
+                let (yaw, pitch) = match *action {
+                    ViewAction::Standard(v) => v.angles(),
+                    _ => StandardView::Anterior.angles(),
+                };
+                orbit.yaw = yaw;
+                orbit.pitch = pitch;
+            }
+            ViewAction::Pick { ray, centre } => {
+                if let Some(hit) = pick(&ray, surfaces.iter()) {
+                    if centre {
+                        orbit.focus = hit;
+                    }
+                    slices.move_to_lps(world_to_lps(hit));
+                }
+            }
+        }
+    }
+    let t = orbit.transform();
+    if *transform != t {
+        *transform = t;
+    }
+}
+
+/// The nearest visible surface point along a world ray.
+pub fn pick<'a>(
+    ray: &Ray3d,
+    surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
+) -> Option<Vec3> {
+    let o = world_to_lps(ray.origin);
+    let d = world_dir_to_lps(*ray.direction).normalize();
+    let origin = [o[0] as f32, o[1] as f32, o[2] as f32];
+    let best = surfaces
+        .filter(|(seg, _)| seg.visible && seg.opacity > 0.05)
+        .filter_map(|(_, s)| s.0.raycast(origin, d.to_array()))
+        .min_by(|a, b| a.total_cmp(b))?;
+    let p = Vec3::from(origin) + d * best;
+    Some(lps_to_world([p.x as f64, p.y as f64, p.z as f64]))
+}
+
+/// The slice crosshair in 3D: three short lines through the point.
+fn draw_crosshair(mut gizmos: Gizmos, slices: Res<SliceState>, orbit: Query<&OrbitCamera>) {
+    let Some(p) = slices.crosshair_lps() else {
+        return;
+    };
+    let c = lps_to_world(p);
+    let len = orbit.single().map(|o| o.distance * 0.04).unwrap_or(0.02);
+    gizmos.line(
+        c - Vec3::X * len,
+        c + Vec3::X * len,
+        Color::srgb(1.0, 0.3, 0.3),
+    );
+    gizmos.line(
+        c - Vec3::Y * len,
+        c + Vec3::Y * len,
+        Color::srgb(0.3, 1.0, 0.3),
+    );
+    gizmos.line(
+        c - Vec3::Z * len,
+        c + Vec3::Z * len,
+        Color::srgb(0.4, 0.6, 1.0),
+    );
+}

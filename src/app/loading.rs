@@ -1,0 +1,220 @@
+//! Loading: opens a DICOM folder or NIfTI file (or the embedded demo) in the
+//! background, checks it, and publishes the study. A folder with several
+//! series asks the user to pick one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy::window::FileDragAndDrop;
+use stratum_core::checks::SeriesReport;
+use stratum_core::convert::load_labels_for;
+use stratum_core::dicom::scan;
+use stratum_core::open::{OpenOptions, inspect_series, open_volume};
+use stratum_core::segment::{Histogram, LabelMap, histogram};
+use stratum_core::view::auto_window_range;
+use stratum_core::{CoreError, Progress, Volume};
+
+use super::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
+
+/// The open study: the scan, its checklist and its label map.
+#[derive(Resource)]
+pub struct Study {
+    pub volume: Arc<Volume>,
+    pub report: SeriesReport,
+    /// Label map on the volume's grid; edited by the segmentation tools.
+    pub labels: Arc<LabelMap>,
+    /// A title without patient data: the file name (NIfTI) or series label.
+    pub title: String,
+    pub histogram: Histogram,
+    /// 1st and 99th intensity percentiles, for the automatic window.
+    pub auto_window: (f64, f64),
+    /// Bumped on every change of `labels`, so views know to redraw.
+    pub labels_generation: u64,
+}
+
+/// Ask to open a file or folder (File ▸ Open, a dropped folder, the command line).
+#[derive(Message, Clone, Debug)]
+pub struct OpenRequest {
+    pub path: PathBuf,
+    /// Which series of a folder; `None` asks when there are several.
+    pub series: Option<String>,
+    /// A label map (NIfTI) and its names to import with the scan.
+    pub labels: Option<(PathBuf, Option<PathBuf>)>,
+}
+
+/// A folder held several series: the user picks one.
+#[derive(Resource, Default)]
+pub struct SeriesChoice {
+    pub pending: Option<(PathBuf, Vec<SeriesSummary>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SeriesSummary {
+    pub id: String,
+    pub label: String,
+    pub slices: usize,
+    pub size: String,
+}
+
+/// Sent when a new study replaced the old one (segments from its label map).
+#[derive(Message, Clone, Debug)]
+pub struct StudyLoaded {
+    pub segments: Vec<(u16, String, [u8; 3], f64)>,
+}
+
+/// What a load job produces.
+pub enum Loaded {
+    Choose(PathBuf, Vec<SeriesSummary>),
+    Study(Box<Study>),
+}
+
+pub struct LoadingPlugin;
+
+impl Plugin for LoadingPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(JobPlugin::<Loaded>::default())
+            .add_message::<OpenRequest>()
+            .add_message::<FileDragAndDrop>()
+            .add_message::<StudyLoaded>()
+            .init_resource::<SeriesChoice>()
+            .add_systems(
+                Update,
+                (open_dropped_files, start_loading, finish_loading).chain(),
+            );
+    }
+}
+
+fn open_dropped_files(
+    mut drops: MessageReader<FileDragAndDrop>,
+    mut open: MessageWriter<OpenRequest>,
+) {
+    for d in drops.read() {
+        if let FileDragAndDrop::DroppedFile { path_buf, .. } = d {
+            open.write(OpenRequest {
+                path: path_buf.clone(),
+                series: None,
+                labels: None,
+            });
+        }
+    }
+}
+
+fn start_loading(
+    mut commands: Commands,
+    mut requests: MessageReader<OpenRequest>,
+    running: Query<&JobInfo>,
+    mut notices: ResMut<Notices>,
+) {
+    for req in requests.read() {
+        if running.iter().any(|j| j.title.starts_with("Loading")) {
+            notices.error("A study is already loading: cancel it first or wait.");
+            continue;
+        }
+        let req = req.clone();
+        let title = format!("Loading {}", display_name(&req.path));
+        spawn_job(&mut commands, title, move |progress| load(&req, progress));
+    }
+}
+
+/// The last part of a path, for titles (never a full path: folders are often
+/// named after the patient).
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scan".into())
+}
+
+/// Opens a study (runs in the background).
+pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError> {
+    let is_file = req.path.is_file();
+    let nifti = stratum_core::nifti_io::is_nifti_path(&req.path);
+    let (volume, report, title) = if nifti || (is_file && req.series.is_none()) {
+        let opened = open_volume(&req.path, &OpenOptions::new(), progress)?;
+        let title = if nifti {
+            display_name(&req.path)
+        } else {
+            opened.report.label.clone()
+        };
+        (opened.volume, opened.report, title)
+    } else {
+        let found = scan(&req.path, progress)?;
+        let series = match &req.series {
+            Some(key) => found.find(key)?,
+            None if found.series.len() > 1 => {
+                let list = found
+                    .series
+                    .iter()
+                    .map(|s| SeriesSummary {
+                        id: s.id.clone(),
+                        label: s.label(),
+                        slices: s.slices.len(),
+                        size: format!("{}x{}", s.columns, s.rows),
+                    })
+                    .collect();
+                return Ok(Loaded::Choose(req.path.clone(), list));
+            }
+            None => found.largest().ok_or_else(|| CoreError::NoImages {
+                path: req.path.clone(),
+                ignored: found.ignored,
+            })?,
+        };
+        let (report, volume) = inspect_series(series, true, progress);
+        let title = series.label();
+        (volume?, report, title)
+    };
+    progress.begin("checking intensities", 1);
+    let labels = match &req.labels {
+        Some((path, names)) => load_labels_for(&volume, path, names.as_deref(), progress)?,
+        None => LabelMap::empty(volume.dim(), volume.geometry),
+    };
+    let hist = histogram(&volume, 512);
+    let auto_window = auto_window_range(&volume);
+    progress.advance(1);
+    Ok(Loaded::Study(Box::new(Study {
+        volume: Arc::new(volume),
+        report,
+        labels: Arc::new(labels),
+        title,
+        histogram: hist,
+        auto_window,
+        labels_generation: 0,
+    })))
+}
+
+fn finish_loading(
+    mut done: MessageMutator<JobDone<Loaded>>,
+    mut commands: Commands,
+    mut choice: ResMut<SeriesChoice>,
+    mut notices: ResMut<Notices>,
+    mut loaded: MessageWriter<StudyLoaded>,
+) {
+    for d in done.read() {
+        let title = d.title.clone();
+        match notices.take(&title, d.take()) {
+            Some(Loaded::Choose(path, list)) => choice.pending = Some((path, list)),
+            Some(Loaded::Study(study)) => {
+                let counts = study.labels.counts();
+                let voxel_ml = study.volume.geometry.spacing.iter().product::<f64>() / 1000.0;
+                let segments = study
+                    .labels
+                    .segments
+                    .iter()
+                    .filter_map(|s| {
+                        let n = counts.get(s.id as usize).copied().unwrap_or(0);
+                        (n > 0).then(|| (s.id, s.name.clone(), s.colour, n as f64 * voxel_ml))
+                    })
+                    .collect();
+                info!(
+                    "opened {} ({:?} voxels, {})",
+                    study.title,
+                    study.volume.dim(),
+                    study.volume.modality
+                );
+                commands.insert_resource(*study);
+                loaded.write(StudyLoaded { segments });
+            }
+            None => {}
+        }
+    }
+}

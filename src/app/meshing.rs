@@ -1,0 +1,252 @@
+//! Meshing: builds a surface per segment in the background (core marching
+//! cubes, Taubin smoothing, meshopt decimation) and gives each segment
+//! entity its Bevy mesh and material.
+
+use std::sync::Arc;
+
+use bevy::asset::RenderAssetUsages;
+use bevy::mesh::{Indices, PrimitiveTopology};
+use bevy::prelude::*;
+use rayon::prelude::*;
+use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
+use stratum_core::{CoreError, Progress};
+
+use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use super::loading::Study;
+use super::segmentation::{Segment, SurfaceStats};
+
+/// Surface settings (the "Surface" section of the tools panel).
+#[derive(Resource, Clone, Debug)]
+pub struct SurfaceSettings {
+    /// Smooth surface (mask lightly blurred before extraction) or the raw voxel surface.
+    pub smooth_surface: bool,
+    /// Taubin smoothing passes.
+    pub smooth_iterations: usize,
+    /// Fraction of triangles removed (0.5 keeps half).
+    pub reduce: f64,
+}
+
+impl Default for SurfaceSettings {
+    fn default() -> Self {
+        SurfaceSettings {
+            smooth_surface: true,
+            smooth_iterations: 10,
+            reduce: 0.5,
+        }
+    }
+}
+
+impl SurfaceSettings {
+    pub fn options(&self) -> SurfaceOptions {
+        SurfaceOptions {
+            presmooth_mm: if self.smooth_surface {
+                SurfaceOptions::default().presmooth_mm
+            } else {
+                None
+            },
+            smooth_iterations: self.smooth_iterations,
+            keep_ratio: (1.0 - self.reduce).clamp(0.01, 1.0),
+        }
+    }
+}
+
+/// Build (or rebuild) the surfaces of these segment ids; empty = all.
+#[derive(Message, Clone, Debug, Default)]
+pub struct BuildMeshes {
+    pub ids: Vec<u16>,
+}
+
+/// The built surface of a segment, in LPS mm (for picking, measuring, export).
+#[derive(Component, Clone, Debug)]
+pub struct SegmentSurface(pub Arc<SurfaceMesh>);
+
+/// What a meshing job produces.
+pub struct MeshBatch {
+    pub meshes: Vec<(u16, SurfaceMesh)>,
+}
+
+/// Sent after new surfaces were attached (the camera frames the first ones).
+#[derive(Message, Clone, Debug)]
+pub struct MeshesBuilt {
+    pub first: bool,
+}
+
+pub struct MeshingPlugin;
+
+impl Plugin for MeshingPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(JobPlugin::<MeshBatch>::default())
+            .add_message::<BuildMeshes>()
+            .add_message::<MeshesBuilt>()
+            .init_resource::<SurfaceSettings>()
+            .add_systems(
+                Update,
+                (start_meshing, attach_meshes, update_materials).chain(),
+            );
+    }
+}
+
+fn start_meshing(
+    mut commands: Commands,
+    mut requests: MessageReader<BuildMeshes>,
+    study: Option<Res<Study>>,
+    segments: Query<&Segment>,
+    settings: Res<SurfaceSettings>,
+) {
+    let Some(study) = study else {
+        requests.clear();
+        return;
+    };
+    let mut ids: Vec<u16> = Vec::new();
+    let mut all = false;
+    for r in requests.read() {
+        all |= r.ids.is_empty();
+        ids.extend(&r.ids);
+    }
+    if all {
+        ids = segments.iter().map(|s| s.id).collect();
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return;
+    }
+    let labels = study.labels.clone();
+    let opts = settings.options();
+    let title = if ids.len() == 1 {
+        let name = segments
+            .iter()
+            .find(|s| s.id == ids[0])
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        format!("Building 3D of {name}")
+    } else {
+        format!("Building 3D of {} segments", ids.len())
+    };
+    spawn_job(&mut commands, title, move |progress: &Progress| {
+        build(&labels, &ids, &opts, progress)
+    });
+}
+
+/// Builds the surfaces of `ids`, segments in parallel (each one parallel inside).
+pub fn build(
+    labels: &stratum_core::segment::LabelMap,
+    ids: &[u16],
+    opts: &SurfaceOptions,
+    progress: &Progress,
+) -> Result<MeshBatch, CoreError> {
+    if let [id] = ids {
+        let mesh = mask_surface(&labels.mask(*id), opts, progress)?;
+        return Ok(MeshBatch {
+            meshes: vec![(*id, mesh)],
+        });
+    }
+    progress.begin("building surfaces", ids.len() as u64);
+    let meshes = ids
+        .par_iter()
+        .map(|&id| {
+            progress.check()?;
+            let mask = labels.mask(id);
+            let out = if mask.count() == 0 {
+                None
+            } else {
+                Some((id, mask_surface(&mask, opts, &Progress::new())?))
+            };
+            progress.advance(1);
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, CoreError>>()?;
+    Ok(MeshBatch {
+        meshes: meshes.into_iter().flatten().collect(),
+    })
+}
+
+/// A Bevy mesh from a core surface (positions in LPS mm; the PatientSpace
+/// parent scales and rotates them).
+pub fn to_bevy_mesh(m: &SurfaceMesh) -> Mesh {
+    Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::default(),
+    )
+    .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, m.positions.clone())
+    .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, m.normals.clone())
+    .with_inserted_indices(Indices::U32(m.indices.clone()))
+}
+
+fn attach_meshes(
+    mut commands: Commands,
+    mut done: MessageMutator<JobDone<MeshBatch>>,
+    mut segments: Query<(Entity, &mut Segment, Option<&SegmentSurface>)>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut notices: ResMut<Notices>,
+    mut built: MessageWriter<MeshesBuilt>,
+) {
+    for d in done.read() {
+        let title = d.title.clone();
+        let Some(batch) = notices.take(&title, d.take()) else {
+            continue;
+        };
+        let first = segments.iter().all(|(_, _, s)| s.is_none());
+        info!("{title}: {} surfaces", batch.meshes.len());
+        for (id, mesh) in batch.meshes {
+            let Some((e, mut seg, _)) = segments.iter_mut().find(|(_, s, _)| s.id == id) else {
+                continue;
+            };
+            seg.surface = Some(SurfaceStats {
+                volume_ml: mesh.volume_mm3() / 1000.0,
+                area_mm2: mesh.area_mm2(),
+                triangles: mesh.triangle_count(),
+                watertight: mesh.topology().is_watertight(),
+            });
+            let material = materials.add(segment_material(&seg));
+            commands.entity(e).insert((
+                Mesh3d(meshes.add(to_bevy_mesh(&mesh))),
+                MeshMaterial3d(material),
+                SegmentSurface(Arc::new(mesh)),
+            ));
+        }
+        built.write(MeshesBuilt { first });
+    }
+}
+
+/// A material that reads anatomy well: matte, slightly glossy, colour from
+/// the segment, blended when the user makes it translucent.
+pub fn segment_material(seg: &Segment) -> StandardMaterial {
+    let [r, g, b] = seg.colour;
+    StandardMaterial {
+        base_color: Color::srgba_u8(r, g, b, (seg.opacity.clamp(0.0, 1.0) * 255.0) as u8),
+        perceptual_roughness: 0.55,
+        reflectance: 0.3,
+        alpha_mode: if seg.opacity < 0.999 {
+            AlphaMode::Blend
+        } else {
+            AlphaMode::Opaque
+        },
+        ..default()
+    }
+}
+
+fn update_materials(
+    changed: Query<
+        (&Segment, &MeshMaterial3d<StandardMaterial>, &mut Visibility),
+        Changed<Segment>,
+    >,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    for (seg, handle, mut vis) in changed {
+        if let Some(mut m) = materials.get_mut(&handle.0) {
+            let fresh = segment_material(seg);
+            m.base_color = fresh.base_color;
+            m.alpha_mode = fresh.alpha_mode;
+        }
+        let want = if seg.visible {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
+        if *vis != want {
+            *vis = want;
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The desktop app: Bevy + egui, one plugin per capability. Pipeline work
+//! (load, segment, mesh, export) runs as background tasks calling
+//! `stratum-core`; the frame loop only polls them.
+
+pub mod actions;
+pub mod camera;
+pub mod demo;
+pub mod export;
+pub mod jobs;
+pub mod loading;
+pub mod meshing;
+pub mod screenshot;
+pub mod segmentation;
+pub mod slices;
+pub mod space;
+pub mod ui;
+
+use std::path::PathBuf;
+
+use bevy::app::PluginGroupBuilder;
+use bevy::log::LogPlugin;
+use bevy::prelude::*;
+use bevy::window::WindowResolution;
+use bevy_egui::EguiPlugin;
+
+use loading::OpenRequest;
+
+/// The pipeline plugins: everything that works without a window or a GPU
+/// (the headless tests build an app from these and `MinimalPlugins`).
+pub struct PipelinePlugins;
+
+impl PluginGroup for PipelinePlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(jobs::JobsPlugin)
+            .add(actions::ActionsPlugin)
+            .add(space::SpacePlugin)
+            .add(loading::LoadingPlugin)
+            .add(segmentation::SegmentationPlugin)
+            .add(meshing::MeshingPlugin)
+            .add(slices::SlicesPlugin)
+            .add(export::ExportPlugin)
+    }
+}
+
+/// The view plugins: camera, panels (need rendering and egui).
+pub struct ViewPlugins;
+
+impl PluginGroup for ViewPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(camera::CameraPlugin)
+            .add(ui::UiPlugin)
+    }
+}
+
+/// How the app was started.
+#[derive(Clone, Debug, Default)]
+pub struct GuiOptions {
+    /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
+    pub input: Option<PathBuf>,
+    pub series: Option<String>,
+    pub screenshot: Option<PathBuf>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Runs the desktop app until its window closes.
+pub fn run(opts: GuiOptions) -> AppExit {
+    let request = match &opts.input {
+        Some(path) => OpenRequest {
+            path: path.clone(),
+            series: opts.series.clone(),
+            labels: None,
+        },
+        None => match demo::materialize() {
+            Ok(d) => OpenRequest {
+                path: d.ct,
+                series: None,
+                labels: Some((d.labels, Some(d.names))),
+            },
+            Err(e) => {
+                eprintln!("error: the demo study could not be written to the temp folder: {e}");
+                return AppExit::error();
+            }
+        },
+    };
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    // No file or patient name in the title: it shows in task bars and screenshots.
+                    title: "Stratum".into(),
+                    resolution: WindowResolution::new(opts.width.max(640), opts.height.max(480)),
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(LogPlugin {
+                filter: "warn,stratum=info,wgpu=error,naga=warn".into(),
+                ..default()
+            }),
+    )
+    .add_plugins(EguiPlugin::default())
+    .add_plugins(PipelinePlugins)
+    .add_plugins(ViewPlugins)
+    .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
+        open.write(request.clone());
+    });
+    if let Some(path) = opts.screenshot {
+        app.add_plugins(screenshot::ScreenshotPlugin(screenshot::ScreenshotPlan {
+            path,
+            settle_frames: 20,
+            timeout_s: 600.0,
+        }));
+    }
+    app.run()
+}

@@ -1,0 +1,89 @@
+//! `--screenshot PATH`: once the pipeline is idle (study loaded, surfaces
+//! built, no job running), render a few more frames so pipelines finish
+//! compiling, save the window to PATH and exit. Used by the CI smoke test
+//! and to make the README picture.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+
+use super::jobs::{JobInfo, Notices};
+use super::loading::Study;
+use super::meshing::SegmentSurface;
+use super::segmentation::Segment;
+
+#[derive(Resource, Clone, Debug)]
+pub struct ScreenshotPlan {
+    pub path: PathBuf,
+    /// Frames to render after the pipeline is idle.
+    pub settle_frames: u32,
+    /// Give up (and exit with an error) after this many seconds.
+    pub timeout_s: f64,
+}
+
+#[derive(Resource, Default, Debug)]
+struct ScreenshotProgress {
+    idle_frames: u32,
+    requested: bool,
+    captured: bool,
+    after_capture: u32,
+}
+
+pub struct ScreenshotPlugin(pub ScreenshotPlan);
+
+impl Plugin for ScreenshotPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(self.0.clone())
+            .init_resource::<ScreenshotProgress>()
+            .add_systems(Last, drive_screenshot);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive_screenshot(
+    mut commands: Commands,
+    plan: Res<ScreenshotPlan>,
+    mut state: ResMut<ScreenshotProgress>,
+    jobs: Query<&JobInfo>,
+    study: Option<Res<Study>>,
+    segments: Query<(&Segment, Option<&SegmentSurface>)>,
+    notices: Res<Notices>,
+    time: Res<Time<Real>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if state.captured {
+        state.after_capture += 1;
+        if state.after_capture > 2 {
+            info!("screenshot saved to {}", plan.path.display());
+            exit.write(AppExit::Success);
+        }
+        return;
+    }
+    if time.elapsed_secs_f64() > plan.timeout_s {
+        error!(
+            "screenshot: the pipeline did not finish within {} s",
+            plan.timeout_s
+        );
+        exit.write(AppExit::error());
+        return;
+    }
+    if state.requested {
+        return;
+    }
+    let failed = notices.items.iter().any(|n| n.error);
+    let meshes_ready = segments.iter().all(|(_, s)| s.is_some());
+    let idle = jobs.is_empty() && (study.is_some() || failed) && meshes_ready;
+    state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };
+    if state.idle_frames >= plan.settle_frames {
+        state.requested = true;
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(save_to_disk(plan.path.clone()))
+            .observe(
+                |_: On<ScreenshotCaptured>, mut s: ResMut<ScreenshotProgress>| {
+                    s.captured = true;
+                },
+            );
+    }
+}

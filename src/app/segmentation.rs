@@ -1,0 +1,303 @@
+//! Segments as entities, and the segmentation tools run as background jobs:
+//! threshold presets, region growing from a seed, keep-largest-island.
+//! The label map in [`Study`] holds the voxels; each segment entity holds
+//! its name, colour, opacity, visibility and volumes.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use stratum_core::Progress;
+use stratum_core::segment::{
+    KeepLargest, Mask, Preset, RegionGrow, Tool, segment_colour, threshold_mask,
+};
+
+use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use super::loading::{Study, StudyLoaded};
+use super::meshing::BuildMeshes;
+use super::space::PatientSpace;
+
+/// One segment of the study.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub id: u16,
+    pub name: String,
+    pub colour: [u8; 3],
+    pub visible: bool,
+    pub opacity: f32,
+    /// Volume from the voxels (mL).
+    pub voxel_ml: f64,
+    /// Measurements of the built surface, once there is one.
+    pub surface: Option<SurfaceStats>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SurfaceStats {
+    pub volume_ml: f64,
+    pub area_mm2: f64,
+    pub triangles: usize,
+    pub watertight: bool,
+}
+
+/// The settings of the tools panel.
+#[derive(Resource, Debug)]
+pub struct ToolSettings {
+    /// Threshold window (HU for CT).
+    pub lo: f64,
+    pub hi: f64,
+    /// Show the threshold live on the slice views.
+    pub preview: bool,
+    /// The next click on a slice places a region-growing seed.
+    pub seed_mode: bool,
+    /// The segment the island tools act on.
+    pub selected: Option<Entity>,
+}
+
+impl Default for ToolSettings {
+    fn default() -> Self {
+        ToolSettings {
+            lo: 250.0,
+            hi: 3071.0,
+            preview: false,
+            seed_mode: false,
+            selected: None,
+        }
+    }
+}
+
+/// What the user asked the tools to do.
+#[derive(Message, Clone, Debug)]
+pub enum SegmentCommand {
+    /// A new segment from the threshold window (or a preset's window).
+    Threshold {
+        name: String,
+        lo: f64,
+        hi: f64,
+    },
+    /// A new segment grown from a voxel (x, y, z) within the threshold window.
+    Grow {
+        seed: [usize; 3],
+        lo: f64,
+        hi: f64,
+    },
+    /// Keep only the largest island of a segment.
+    KeepLargest(Entity),
+    Delete(Entity),
+}
+
+/// What a tool job produces: a mask to add as a new segment or to replace one.
+pub struct SegmentEdit {
+    pub target: EditTarget,
+    pub mask: Mask,
+}
+
+pub enum EditTarget {
+    New(String),
+    Replace(u16),
+}
+
+pub struct SegmentationPlugin;
+
+impl Plugin for SegmentationPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(JobPlugin::<SegmentEdit>::default())
+            .add_message::<SegmentCommand>()
+            .init_resource::<ToolSettings>()
+            .add_systems(
+                Update,
+                (spawn_loaded_segments, run_commands, apply_edits).chain(),
+            );
+    }
+}
+
+/// Replaces the segment entities when a study is loaded.
+fn spawn_loaded_segments(
+    mut commands: Commands,
+    mut loaded: MessageReader<StudyLoaded>,
+    old: Query<Entity, With<Segment>>,
+    root: Query<Entity, With<PatientSpace>>,
+    study: Option<Res<Study>>,
+    mut tools: ResMut<ToolSettings>,
+    mut build: MessageWriter<BuildMeshes>,
+) {
+    let Some(msg) = loaded.read().last() else {
+        return;
+    };
+    for e in &old {
+        commands.entity(e).despawn();
+    }
+    tools.selected = None;
+    if let Some(study) = study {
+        let (lo, hi) = Preset::Bone.window(&study.volume);
+        tools.lo = lo;
+        tools.hi = hi;
+    }
+    let Ok(root) = root.single() else { return };
+    for (id, name, colour, ml) in &msg.segments {
+        spawn_segment(&mut commands, root, *id, name, *colour, *ml);
+    }
+    if !msg.segments.is_empty() {
+        // Explicit ids: the entities spawned above exist only after this system.
+        build.write(BuildMeshes {
+            ids: msg.segments.iter().map(|s| s.0).collect(),
+        });
+    }
+}
+
+fn spawn_segment(
+    commands: &mut Commands,
+    root: Entity,
+    id: u16,
+    name: &str,
+    colour: [u8; 3],
+    ml: f64,
+) -> Entity {
+    commands
+        .spawn((
+            Name::new(format!("segment {id}")),
+            Segment {
+                id,
+                name: name.to_string(),
+                colour,
+                visible: true,
+                opacity: 1.0,
+                voxel_ml: ml,
+                surface: None,
+            },
+            Transform::default(),
+            Visibility::default(),
+            ChildOf(root),
+        ))
+        .id()
+}
+
+fn run_commands(
+    mut commands: Commands,
+    mut requests: MessageReader<SegmentCommand>,
+    segments: Query<&Segment>,
+    study: Option<ResMut<Study>>,
+    mut notices: ResMut<Notices>,
+    mut tools: ResMut<ToolSettings>,
+) {
+    let Some(mut study) = study else {
+        requests.clear();
+        return;
+    };
+    for req in requests.read() {
+        let volume = study.volume.clone();
+        let labels = study.labels.clone();
+        match req.clone() {
+            SegmentCommand::Threshold { name, lo, hi } => {
+                spawn_job(
+                    &mut commands,
+                    format!("Segmenting {name}"),
+                    move |p: &Progress| {
+                        p.begin("threshold", 1);
+                        let mask = threshold_mask(&volume, lo, hi);
+                        p.advance(1);
+                        if mask.count() == 0 {
+                            return Err(stratum_core::CoreError::Invalid(format!(
+                                "no voxel lies between {lo:.0} and {hi:.0}: widen the window"
+                            )));
+                        }
+                        Ok(SegmentEdit {
+                            target: EditTarget::New(name),
+                            mask,
+                        })
+                    },
+                );
+            }
+            SegmentCommand::Grow { seed, lo, hi } => {
+                tools.seed_mode = false;
+                let tool = RegionGrow {
+                    seed: (seed[2], seed[1], seed[0]),
+                    lo,
+                    hi,
+                };
+                spawn_job(&mut commands, "Region growing", move |p: &Progress| {
+                    let empty = Mask::empty(volume.dim(), volume.geometry);
+                    let mask = tool.apply(&volume, &empty, p)?;
+                    Ok(SegmentEdit {
+                        target: EditTarget::New(format!("Region {lo:.0}..{hi:.0}")),
+                        mask,
+                    })
+                });
+            }
+            SegmentCommand::KeepLargest(e) => {
+                let Ok(seg) = segments.get(e) else { continue };
+                let id = seg.id;
+                spawn_job(
+                    &mut commands,
+                    format!("Keeping the largest island of {}", seg.name),
+                    move |p: &Progress| {
+                        let mask = labels.mask(id);
+                        let mask = KeepLargest.apply(&volume, &mask, p)?;
+                        Ok(SegmentEdit {
+                            target: EditTarget::Replace(id),
+                            mask,
+                        })
+                    },
+                );
+            }
+            SegmentCommand::Delete(e) => {
+                let Ok(seg) = segments.get(e) else { continue };
+                Arc::make_mut(&mut study.labels).erase(seg.id);
+                study.labels_generation += 1;
+                if tools.selected == Some(e) {
+                    tools.selected = None;
+                }
+                commands.entity(e).despawn();
+                notices.info(format!("Deleted segment {}", seg.name));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_edits(
+    mut commands: Commands,
+    mut done: MessageMutator<JobDone<SegmentEdit>>,
+    study: Option<ResMut<Study>>,
+    mut segments: Query<(Entity, &mut Segment)>,
+    root: Query<Entity, With<PatientSpace>>,
+    mut notices: ResMut<Notices>,
+    mut tools: ResMut<ToolSettings>,
+    mut build: MessageWriter<BuildMeshes>,
+) {
+    let Some(mut study) = study else {
+        done.clear();
+        return;
+    };
+    for d in done.read() {
+        let title = d.title.clone();
+        let Some(edit) = notices.take(&title, d.take()) else {
+            continue;
+        };
+        if edit.mask.dim() != study.volume.dim() {
+            notices.error(format!("{title}: the result does not fit the open study"));
+            continue;
+        }
+        let ml = edit.mask.volume_ml();
+        let labels = Arc::make_mut(&mut study.labels);
+        let id = match edit.target {
+            EditTarget::New(name) => {
+                let id = labels.add_segment(&name, &edit.mask);
+                let colour = segment_colour(&name, id);
+                if let Ok(root) = root.single() {
+                    let e = spawn_segment(&mut commands, root, id, &name, colour, ml);
+                    tools.selected = Some(e);
+                }
+                id
+            }
+            EditTarget::Replace(id) => {
+                labels.erase(id);
+                labels.paint(id, &edit.mask);
+                if let Some((_, mut seg)) = segments.iter_mut().find(|(_, s)| s.id == id) {
+                    seg.voxel_ml = ml;
+                }
+                id
+            }
+        };
+        study.labels_generation += 1;
+        build.write(BuildMeshes { ids: vec![id] });
+    }
+}

@@ -1,0 +1,298 @@
+//! Axial, coronal and sagittal slice views: window/level presets, segment
+//! overlays, a threshold preview, and one crosshair shared by the three
+//! views and the 3D view. The images come from `stratum_core::view`; this
+//! module turns them into egui textures and handles the mouse on them.
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+use stratum_core::Geometry;
+use stratum_core::view::{Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice};
+
+use super::loading::{Study, StudyLoaded};
+use super::segmentation::{Segment, SegmentCommand, ToolSettings};
+
+/// Where the crosshair is and how slices are shown.
+#[derive(Resource, Debug)]
+pub struct SliceState {
+    /// Crosshair voxel (x, y, z).
+    pub crosshair: [usize; 3],
+    pub preset: WindowPreset,
+    pub window: Window,
+    /// Opacity of the segment colours over the image.
+    pub overlay_opacity: f32,
+    grid: Option<(Geometry, (usize, usize, usize))>,
+}
+
+impl Default for SliceState {
+    fn default() -> Self {
+        SliceState {
+            crosshair: [0; 3],
+            preset: WindowPreset::SoftTissue,
+            window: WindowPreset::SoftTissue.window((0.0, 1.0)),
+            overlay_opacity: 0.45,
+            grid: None,
+        }
+    }
+}
+
+impl SliceState {
+    /// Moves the crosshair to the voxel nearest an LPS point (clamped to the grid).
+    pub fn move_to_lps(&mut self, p: [f64; 3]) {
+        let Some((g, (nz, ny, nx))) = self.grid else {
+            return;
+        };
+        let i = g.lps_to_index(p);
+        let n = [nx, ny, nz];
+        for a in 0..3 {
+            self.crosshair[a] = (i[a].round().max(0.0) as usize).min(n[a].saturating_sub(1));
+        }
+    }
+
+    /// LPS position of the crosshair.
+    pub fn crosshair_lps(&self) -> Option<[f64; 3]> {
+        let (g, _) = self.grid?;
+        let c = self.crosshair.map(|v| v as f64);
+        Some(g.index_to_lps(c))
+    }
+
+    pub fn layout(&self, plane: Plane) -> Option<SliceLayout> {
+        let (g, dim) = self.grid?;
+        Some(SliceLayout::new(plane, dim, &g))
+    }
+
+    pub fn set_preset(&mut self, preset: WindowPreset, auto: (f64, f64)) {
+        self.preset = preset;
+        self.window = preset.window(auto);
+    }
+}
+
+/// One egui texture per plane, redrawn only when what it shows changed.
+#[derive(Resource, Default)]
+pub struct SliceTextures {
+    views: Vec<(Plane, egui::TextureHandle, u64)>,
+}
+
+impl SliceTextures {
+    pub fn get(&self, plane: Plane) -> Option<&egui::TextureHandle> {
+        self.views.iter().find(|v| v.0 == plane).map(|v| &v.1)
+    }
+}
+
+pub struct SlicesPlugin;
+
+impl Plugin for SlicesPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SliceState>()
+            .init_resource::<SliceTextures>()
+            .add_systems(Update, reset_on_load);
+    }
+}
+
+fn reset_on_load(
+    mut loaded: MessageReader<StudyLoaded>,
+    study: Option<Res<Study>>,
+    mut state: ResMut<SliceState>,
+) {
+    if loaded.read().last().is_none() {
+        return;
+    }
+    let Some(study) = study else { return };
+    let v = &study.volume;
+    let (nz, ny, nx) = v.dim();
+    state.grid = Some((v.geometry, v.dim()));
+    state.crosshair = [nx / 2, ny / 2, nz / 2];
+    let preset = if v.is_ct() {
+        WindowPreset::SoftTissue
+    } else {
+        WindowPreset::Auto
+    };
+    state.set_preset(preset, study.auto_window);
+}
+
+/// The colour table of the overlay: RGBA per label id.
+pub fn overlay_colours<'a>(
+    segments: impl Iterator<Item = &'a Segment>,
+    opacity: f32,
+) -> Vec<[u8; 4]> {
+    let mut table = vec![[0u8; 4]; 1];
+    for s in segments {
+        let i = s.id as usize;
+        if table.len() <= i {
+            table.resize(i + 1, [0; 4]);
+        }
+        let a = if s.visible {
+            (opacity * 255.0) as u8
+        } else {
+            0
+        };
+        table[i] = [s.colour[0], s.colour[1], s.colour[2], a];
+    }
+    table
+}
+
+/// Redraws the slice textures whose content changed.
+pub fn update_textures(
+    ctx: &egui::Context,
+    study: &Study,
+    state: &SliceState,
+    colours: &[[u8; 4]],
+    preview: Option<(f64, f64, [u8; 3])>,
+    textures: &mut SliceTextures,
+) {
+    for plane in Plane::ALL {
+        let Some(layout) = state.layout(plane) else {
+            continue;
+        };
+        let slice = layout.from_index(state.crosshair)[2];
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (std::sync::Arc::as_ptr(&study.volume) as usize).hash(&mut h);
+            slice.hash(&mut h);
+            state.window.center.to_bits().hash(&mut h);
+            state.window.width.to_bits().hash(&mut h);
+            study.labels_generation.hash(&mut h);
+            colours.hash(&mut h);
+            preview
+                .map(|(a, b, c)| (a.to_bits(), b.to_bits(), c))
+                .hash(&mut h);
+            h.finish()
+        };
+        if textures.views.iter().any(|v| v.0 == plane && v.2 == key) {
+            continue;
+        }
+        let rgba = render_slice(
+            &study.volume,
+            &layout,
+            slice,
+            state.window,
+            &Overlay {
+                labels: Some(&study.labels),
+                colours,
+                preview,
+            },
+        );
+        let image = egui::ColorImage::from_rgba_unmultiplied([layout.width, layout.height], &rgba);
+        let options = egui::TextureOptions::LINEAR;
+        if let Some(v) = textures.views.iter_mut().find(|v| v.0 == plane) {
+            v.1.set(image, options);
+            v.2 = key;
+        } else {
+            let handle = ctx.load_texture(format!("slice-{}", plane.name()), image, options);
+            textures.views.push((plane, handle, key));
+        }
+    }
+}
+
+/// Draws one slice view into `ui` and handles the mouse on it: a click or a
+/// drag moves the crosshair (or places a region-growing seed in seed mode),
+/// the wheel steps through slices.
+pub fn slice_view(
+    ui: &mut egui::Ui,
+    plane: Plane,
+    state: &mut SliceState,
+    textures: &SliceTextures,
+    tools: &ToolSettings,
+    commands: &mut Vec<SegmentCommand>,
+    height: f32,
+) {
+    let top = ui.cursor().min.y;
+    let Some(layout) = state.layout(plane) else {
+        ui.label("No study open");
+        return;
+    };
+    let [ccol, crow, slice] = layout.from_index(state.crosshair);
+    ui.horizontal(|ui| {
+        ui.strong(plane.name());
+        ui.label(format!("{}/{}", slice + 1, layout.depth));
+    });
+    // Stay inside the panel: a view that spills past the window edge makes
+    // clip rectangles outside the render target.
+    let used = ui.cursor().min.y - top;
+    let avail = egui::vec2(
+        ui.available_width().max(1.0),
+        (height - used - 6.0).max(1.0),
+    );
+    let w_mm = layout.width as f32 * layout.pixel_mm[0] as f32;
+    let h_mm = layout.height as f32 * layout.pixel_mm[1] as f32;
+    let scale = (avail.x / w_mm).min(avail.y / h_mm).max(0.01);
+    let size = egui::vec2(w_mm * scale, h_mm * scale);
+    let (outer, response) = ui.allocate_exact_size(avail, egui::Sense::click_and_drag());
+    let rect = egui::Rect::from_center_size(outer.center(), size);
+    let painter = ui.painter_at(outer);
+    painter.rect_filled(outer, 0.0, egui::Color32::BLACK);
+    if let Some(tex) = textures.get(plane) {
+        painter.image(
+            tex.id(),
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+    }
+    // Crosshair.
+    let px = rect.min.x + (ccol as f32 + 0.5) / layout.width as f32 * rect.width();
+    let py = rect.min.y + (crow as f32 + 0.5) / layout.height as f32 * rect.height();
+    let stroke = egui::Stroke::new(
+        1.0,
+        egui::Color32::from_rgba_unmultiplied(255, 220, 60, 150),
+    );
+    painter.line_segment(
+        [egui::pos2(rect.min.x, py), egui::pos2(rect.max.x, py)],
+        stroke,
+    );
+    painter.line_segment(
+        [egui::pos2(px, rect.min.y), egui::pos2(px, rect.max.y)],
+        stroke,
+    );
+    // Orientation letters (radiological display).
+    let (left, top) = match plane {
+        Plane::Axial => ("R", "A"),
+        Plane::Coronal => ("R", "S"),
+        Plane::Sagittal => ("A", "S"),
+    };
+    let font = egui::FontId::proportional(12.0);
+    let grey = egui::Color32::from_gray(200);
+    painter.text(
+        egui::pos2(rect.min.x + 4.0, rect.center().y),
+        egui::Align2::LEFT_CENTER,
+        left,
+        font.clone(),
+        grey,
+    );
+    painter.text(
+        egui::pos2(rect.center().x, rect.min.y + 2.0),
+        egui::Align2::CENTER_TOP,
+        top,
+        font,
+        grey,
+    );
+    // Mouse.
+    let to_voxel = |pos: egui::Pos2| -> Option<[usize; 3]> {
+        if !rect.contains(pos) {
+            return None;
+        }
+        let c = ((pos.x - rect.min.x) / rect.width() * layout.width as f32) as usize;
+        let r = ((pos.y - rect.min.y) / rect.height() * layout.height as f32) as usize;
+        Some(layout.to_index(c.min(layout.width - 1), r.min(layout.height - 1), slice))
+    };
+    if (response.clicked() || response.dragged())
+        && let Some(idx) = response.interact_pointer_pos().and_then(to_voxel)
+    {
+        if tools.seed_mode && response.clicked() {
+            commands.push(SegmentCommand::Grow {
+                seed: idx,
+                lo: tools.lo,
+                hi: tools.hi,
+            });
+        }
+        state.crosshair = idx;
+    }
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll.abs() > 0.5 {
+            let step = if scroll > 0.0 { 1i64 } else { -1 };
+            let s = (slice as i64 + step).clamp(0, layout.depth as i64 - 1) as usize;
+            state.crosshair = layout.to_index(ccol, crow, s);
+        }
+    }
+}

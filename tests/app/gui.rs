@@ -1,0 +1,102 @@
+//! The real windowed binary under Xvfb with Mesa's software Vulkan: it opens
+//! the embedded demo study, builds the organs, saves a screenshot and exits.
+//! The picture must show coloured organs in the 3D view and drawn panels.
+
+use std::path::Path;
+use std::process::Command;
+
+fn saturated(p: &image::Rgba<u8>) -> bool {
+    let [r, g, b, _] = p.0;
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    max > 60 && max - min > 45
+}
+
+/// Share of pixels in [x0, x1) x [y0, y1) (fractions of the image) passing `f`.
+fn share(
+    img: &image::RgbaImage,
+    x: (f32, f32),
+    y: (f32, f32),
+    f: impl Fn(&image::Rgba<u8>) -> bool,
+) -> f64 {
+    let (w, h) = img.dimensions();
+    let (x0, x1) = ((x.0 * w as f32) as u32, (x.1 * w as f32) as u32);
+    let (y0, y1) = ((y.0 * h as f32) as u32, (y.1 * h as f32) as u32);
+    let mut n = 0u64;
+    let mut hit = 0u64;
+    for yy in y0..y1 {
+        for xx in x0..x1 {
+            n += 1;
+            hit += f(img.get_pixel(xx, yy)) as u64;
+        }
+    }
+    hit as f64 / n.max(1) as f64
+}
+
+#[test]
+fn the_app_shows_the_demo_organs_under_xvfb() {
+    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
+        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+        return;
+    }
+    assert!(
+        Path::new("/usr/bin/xvfb-run").exists(),
+        "xvfb-run is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("demo.png");
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1400x900x24"])
+        .arg(env!("CARGO_BIN_EXE_stratum"))
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--size", "1280x800"])
+        .env("WGPU_BACKEND", "vulkan")
+        .env("TMPDIR", dir.path())
+        .output()
+        .expect("run xvfb-run");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the app failed:\n{log}");
+    let img = image::open(&shot).expect("a screenshot").to_rgba8();
+    assert_eq!(img.dimensions(), (1280, 800), "{log}");
+    if let Ok(keep) = std::env::var("STRATUM_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+    // The 3D view (between the side panels, above the slice views) shows organs.
+    let organs = share(&img, (0.3, 0.7), (0.08, 0.55), saturated);
+    assert!(
+        organs > 0.03,
+        "only {:.2}% coloured pixels in the 3D view",
+        organs * 100.0
+    );
+    // The left panel has text on it (bright glyph pixels on a dark panel).
+    let text = share(&img, (0.0, 0.2), (0.05, 0.6), |p| {
+        p.0[0] > 150 && p.0[1] > 150
+    });
+    assert!(
+        text > 0.005,
+        "the study panel looks empty ({:.3}%)",
+        text * 100.0
+    );
+    // The slice views show the CT: many grey levels at the bottom.
+    let mut greys = std::collections::HashSet::new();
+    let (w, h) = img.dimensions();
+    for y in (h * 3 / 4)..h {
+        for x in (w / 4)..(w * 3 / 4) {
+            let p = img.get_pixel(x, y).0;
+            if p[0] == p[1] && p[1] == p[2] {
+                greys.insert(p[0]);
+            }
+        }
+    }
+    assert!(
+        greys.len() > 60,
+        "the slice views show {} grey levels",
+        greys.len()
+    );
+    // No patient data in the log.
+    assert!(!log.contains("PatientName"));
+}
