@@ -28,6 +28,8 @@ struct ScreenshotProgress {
     requested: bool,
     captured: bool,
     after_capture: u32,
+    /// When the pipeline went idle (s), to report the frame time of the settle frames.
+    idle_since: Option<f64>,
 }
 
 pub struct ScreenshotPlugin(pub ScreenshotPlan);
@@ -75,8 +77,21 @@ fn drive_screenshot(
     let meshes_ready = segments.iter().all(|(_, s)| s.is_some());
     let idle = jobs.is_empty() && (study.is_some() || failed) && meshes_ready;
     state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };
+    let now = time.elapsed_secs_f64();
+    if state.idle_frames == 1 {
+        info!("pipeline idle after {now:.1} s");
+        state.idle_since = Some(now);
+    }
     if state.idle_frames >= plan.settle_frames {
         state.requested = true;
+        if let Some(t0) = state.idle_since {
+            let frames = plan.settle_frames.saturating_sub(1).max(1);
+            info!(
+                "{frames} frames in {:.2} s: {:.0} ms per frame",
+                now - t0,
+                (now - t0) * 1000.0 / frames as f64
+            );
+        }
         commands
             .spawn(Screenshot::primary_window())
             .observe(save_to_disk(plan.path.clone()))

@@ -9,6 +9,7 @@ use stratum_core::Geometry;
 use stratum_core::view::{Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice};
 
 use super::loading::{Study, StudyLoaded};
+use super::meshing::SegmentSurface;
 use super::segmentation::{Segment, SegmentCommand, ToolSettings};
 
 /// Where the crosshair is and how slices are shown.
@@ -20,6 +21,8 @@ pub struct SliceState {
     pub window: Window,
     /// Opacity of the segment colours over the image.
     pub overlay_opacity: f32,
+    /// Draw the 3D surfaces' intersection with each slice.
+    pub contours: bool,
     grid: Option<(Geometry, (usize, usize, usize))>,
 }
 
@@ -30,6 +33,7 @@ impl Default for SliceState {
             preset: WindowPreset::SoftTissue,
             window: WindowPreset::SoftTissue.window((0.0, 1.0)),
             overlay_opacity: 0.45,
+            contours: true,
             grid: None,
         }
     }
@@ -70,7 +74,13 @@ impl SliceState {
 #[derive(Resource, Default)]
 pub struct SliceTextures {
     views: Vec<(Plane, egui::TextureHandle, u64)>,
+    /// Per plane: the key it was cut for, and per surface its colour and
+    /// contour segments in display coordinates (col, row).
+    contours: Vec<(Plane, u64, Vec<Contour>)>,
 }
+
+/// One surface's cut through a slice: colour and segments (col, row).
+pub type Contour = ([u8; 3], Vec<[[f32; 2]; 2]>);
 
 impl SliceTextures {
     pub fn get(&self, plane: Plane) -> Option<&egui::TextureHandle> {
@@ -184,6 +194,62 @@ pub fn update_textures(
     }
 }
 
+/// Cuts the built surfaces with the slice planes shown (only when the slice
+/// or the surfaces changed).
+pub fn update_contours(
+    state: &SliceState,
+    surfaces: &[(&Segment, &SegmentSurface)],
+    textures: &mut SliceTextures,
+) {
+    let Some((g, _)) = state.grid else { return };
+    let Some(centre) = state.crosshair_lps() else {
+        return;
+    };
+    for plane in Plane::ALL {
+        let Some(layout) = state.layout(plane) else {
+            continue;
+        };
+        let slice = layout.from_index(state.crosshair)[2];
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            slice.hash(&mut h);
+            for (seg, surf) in surfaces {
+                (std::sync::Arc::as_ptr(&surf.0) as usize).hash(&mut h);
+                (seg.visible, seg.colour).hash(&mut h);
+            }
+            h.finish()
+        };
+        if textures.contours.iter().any(|c| c.0 == plane && c.1 == key) {
+            continue;
+        }
+        let n = g.direction[layout.slice_axis()];
+        let normal = [n[0] as f32, n[1] as f32, n[2] as f32];
+        let offset = (n[0] * centre[0] + n[1] * centre[1] + n[2] * centre[2]) as f32;
+        let cuts: Vec<Contour> = surfaces
+            .iter()
+            .filter(|(seg, _)| seg.visible)
+            .map(|(seg, surf)| {
+                let lines = surf
+                    .0
+                    .plane_section(normal, offset)
+                    .into_iter()
+                    .map(|seg| {
+                        seg.map(|p| {
+                            let idx = g.lps_to_index([p[0] as f64, p[1] as f64, p[2] as f64]);
+                            let [c, r] = layout.display_of(idx);
+                            [c as f32, r as f32]
+                        })
+                    })
+                    .collect();
+                (seg.colour, lines)
+            })
+            .collect();
+        textures.contours.retain(|c| c.0 != plane);
+        textures.contours.push((plane, key, cuts));
+    }
+}
+
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
 /// drag moves the crosshair (or places a region-growing seed in seed mode),
 /// the wheel steps through slices.
@@ -228,6 +294,24 @@ pub fn slice_view(
             egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
             egui::Color32::WHITE,
         );
+    }
+    // Mesh contours: where each surface cuts this slice.
+    if state.contours
+        && let Some((_, _, cuts)) = textures.contours.iter().find(|c| c.0 == plane)
+    {
+        let to_screen = |p: [f32; 2]| {
+            egui::pos2(
+                rect.min.x + (p[0] + 0.5) / layout.width as f32 * rect.width(),
+                rect.min.y + (p[1] + 0.5) / layout.height as f32 * rect.height(),
+            )
+        };
+        for (colour, lines) in cuts {
+            let c = colour.map(|v| (v as u16 + 255).div_ceil(2) as u8);
+            let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(c[0], c[1], c[2]));
+            for [a, b] in lines {
+                painter.line_segment([to_screen(*a), to_screen(*b)], stroke);
+            }
+        }
     }
     // Crosshair.
     let px = rect.min.x + (ccol as f32 + 0.5) / layout.width as f32 * rect.width();

@@ -23,9 +23,11 @@ use super::camera::ViewRect;
 use super::export::{ExportRequest, ExportSettings};
 use super::jobs::{JobInfo, Notices};
 use super::loading::{OpenRequest, SeriesChoice, Study};
-use super::meshing::{BuildMeshes, SurfaceSettings};
+use super::meshing::{BuildMeshes, SegmentSurface, SurfaceSettings};
 use super::segmentation::{Segment, SegmentCommand, ToolSettings};
-use super::slices::{SliceState, SliceTextures, overlay_colours, slice_view, update_textures};
+use super::slices::{
+    SliceState, SliceTextures, overlay_colours, slice_view, update_contours, update_textures,
+};
 
 pub struct UiPlugin;
 
@@ -79,7 +81,15 @@ impl Default for OpenDialog {
 pub struct UiParams<'w, 's> {
     contexts: EguiContexts<'w, 's>,
     study: Option<Res<'w, Study>>,
-    segments: Query<'w, 's, (Entity, &'static mut Segment)>,
+    segments: Query<
+        'w,
+        's,
+        (
+            Entity,
+            &'static mut Segment,
+            Option<&'static SegmentSurface>,
+        ),
+    >,
     jobs: Query<'w, 's, &'static JobInfo>,
     notices: ResMut<'w, Notices>,
     tools: ResMut<'w, ToolSettings>,
@@ -106,12 +116,23 @@ fn ui_system(mut p: UiParams) -> Result {
     let ctx = p.contexts.ctx_mut()?.clone();
     // Slice textures first, so the views below draw this frame's images.
     if let Some(study) = p.study.as_deref() {
-        let colours = overlay_colours(p.segments.iter().map(|(_, s)| s), p.slices.overlay_opacity);
+        let colours = overlay_colours(
+            p.segments.iter().map(|(_, s, _)| s),
+            p.slices.overlay_opacity,
+        );
         let preview = p
             .tools
             .preview
             .then_some((p.tools.lo, p.tools.hi, [255, 200, 40]));
         update_textures(&ctx, study, &p.slices, &colours, preview, &mut p.textures);
+        if p.slices.contours {
+            let surfaces: Vec<(&Segment, &SegmentSurface)> = p
+                .segments
+                .iter()
+                .filter_map(|(_, s, m)| m.map(|m| (s, m)))
+                .collect();
+            update_contours(&p.slices, &surfaces, &mut p.textures);
+        }
     }
     let mut root = egui::Ui::new(
         ctx.clone(),
@@ -296,7 +317,8 @@ fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
 }
 
 fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
-    let mut rows: Vec<(Entity, Segment)> = p.segments.iter().map(|(e, s)| (e, s.clone())).collect();
+    let mut rows: Vec<(Entity, Segment)> =
+        p.segments.iter().map(|(e, s, _)| (e, s.clone())).collect();
     rows.sort_by_key(|(_, s)| s.id);
     if rows.is_empty() {
         ui.label("No segments yet: add one with the tools below.");
@@ -362,7 +384,7 @@ fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
         }
     }
     for (e, seg) in rows {
-        if let Ok((_, mut current)) = p.segments.get_mut(e)
+        if let Ok((_, mut current, _)) = p.segments.get_mut(e)
             && *current != seg
         {
             *current = seg;
@@ -445,7 +467,7 @@ fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     let selected = p
         .tools
         .selected
-        .and_then(|e| p.segments.get(e).ok().map(|(_, s)| (e, s.name.clone())));
+        .and_then(|e| p.segments.get(e).ok().map(|(_, s, _)| (e, s.name.clone())));
     ui.add_enabled_ui(selected.is_some(), |ui| {
         let label = match &selected {
             Some((_, n)) => format!("Keep the largest island of {n}"),
@@ -549,6 +571,10 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
         );
         ui.separator();
         ui.add(egui::Slider::new(&mut p.slices.overlay_opacity, 0.0..=1.0).text("overlay"));
+        ui.checkbox(&mut p.slices.contours, "mesh contours")
+            .on_hover_text(
+                "Draw where each 3D surface cuts the slice: check the model against the scan",
+            );
         if let Some(pos) = p.slices.crosshair_lps() {
             ui.separator();
             ui.label(format!(

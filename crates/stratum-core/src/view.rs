@@ -182,6 +182,26 @@ impl SliceLayout {
         idx
     }
 
+    /// The index axis (0 = x, 1 = y, 2 = z) the slices step along.
+    pub fn slice_axis(&self) -> usize {
+        self.axes[2].0
+    }
+
+    /// Continuous display position (col, row) of a continuous voxel index,
+    /// with pixel centres at whole numbers (for drawing over the image).
+    pub fn display_of(&self, idx: [f64; 3]) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        for k in 0..2 {
+            let (a, back) = self.axes[k];
+            out[k] = if back {
+                (self.n(k) - 1) as f64 - idx[a]
+            } else {
+                idx[a]
+            };
+        }
+        out
+    }
+
     /// Pixel (col, row) and slice where voxel index (x, y, z) is shown.
     pub fn from_index(&self, idx: [usize; 3]) -> [usize; 3] {
         let mut out = [0usize; 3];

@@ -55,6 +55,34 @@ impl SurfaceMesh {
         self.indices.len() / 3
     }
 
+    /// The segments where the plane `dot(normal, p) = offset` cuts the mesh
+    /// (LPS mm): the mesh's contour on a slice, drawn over the image to
+    /// check the model against the scan. Vertices exactly on the plane count
+    /// as above it, so no segment is produced twice.
+    pub fn plane_section(&self, normal: [f32; 3], offset: f32) -> Vec<[[f32; 3]; 2]> {
+        let dist = |p: [f32; 3]| normal[0] * p[0] + normal[1] * p[1] + normal[2] * p[2] - offset;
+        let mut out = Vec::new();
+        for t in self.indices.chunks_exact(3) {
+            let v = [0, 1, 2].map(|k| self.positions[t[k] as usize]);
+            let d = v.map(dist);
+            let above = d.map(|x| x >= 0.0);
+            if above[0] == above[1] && above[1] == above[2] {
+                continue;
+            }
+            let mut pts = [[0.0f32; 3]; 2];
+            let mut n = 0;
+            for (a, b) in [(0, 1), (1, 2), (2, 0)] {
+                if above[a] != above[b] && n < 2 {
+                    let f = d[a] / (d[a] - d[b]);
+                    pts[n] = [0, 1, 2].map(|c| v[a][c] + f * (v[b][c] - v[a][c]));
+                    n += 1;
+                }
+            }
+            out.push(pts);
+        }
+        out
+    }
+
     /// Distance along the ray `origin + t * dir` to the nearest triangle it
     /// hits (either side), or `None`. Brute force over the triangles in
     /// parallel: a click costs a few milliseconds on a 500k-triangle mesh.

@@ -192,3 +192,30 @@ fn a_ray_through_a_sphere_hits_its_near_surface() {
     assert!(mesh.raycast([0.0, -100.0, 30.0], [0.0, 1.0, 0.0]).is_none());
     assert!(mesh.raycast([0.0, -100.0, 0.0], [0.0, -1.0, 0.0]).is_none());
 }
+
+#[test]
+fn a_plane_cuts_a_sphere_mesh_along_its_circle() {
+    let r = 20.0f32;
+    let mask = shape(|p| p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= (r * r) as f64);
+    let mesh = mask_surface(&mask, &SurfaceOptions::default(), &Progress::new()).unwrap();
+    // The axial plane 5 mm above the centre: a circle of radius sqrt(r² - 25).
+    let segs = mesh.plane_section([0.0, 0.0, 1.0], 5.0);
+    assert!(segs.len() > 50, "{} segments", segs.len());
+    let want = (r * r - 25.0).sqrt();
+    let mut length = 0.0;
+    for [a, b] in &segs {
+        for p in [a, b] {
+            assert!((p[2] - 5.0).abs() < 1e-3, "off the plane: {p:?}");
+            let rad = (p[0] * p[0] + p[1] * p[1]).sqrt();
+            assert!((rad - want).abs() < 1.2, "radius {rad} vs {want}");
+        }
+        length += ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    }
+    let circumference = 2.0 * std::f32::consts::PI * want;
+    assert!(
+        (length / circumference - 1.0).abs() < 0.04,
+        "{length} vs {circumference}"
+    );
+    // A plane beside the sphere cuts nothing.
+    assert!(mesh.plane_section([0.0, 0.0, 1.0], 30.0).is_empty());
+}
