@@ -34,6 +34,16 @@ pub fn materialize() -> std::io::Result<DemoFiles> {
     })
 }
 
+/// The request that opens the demo study with its organ labels.
+pub fn open_request() -> std::io::Result<super::loading::OpenRequest> {
+    let d = materialize()?;
+    Ok(super::loading::OpenRequest {
+        path: d.ct,
+        series: None,
+        labels: Some((d.labels, Some(d.names))),
+    })
+}
+
 /// True for the path the demo CT is written to.
 pub fn is_demo(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n == "example_ct.nii.gz")

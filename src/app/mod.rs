@@ -73,12 +73,8 @@ pub fn run(opts: GuiOptions) -> AppExit {
             series: opts.series.clone(),
             labels: None,
         },
-        None => match demo::materialize() {
-            Ok(d) => OpenRequest {
-                path: d.ct,
-                series: None,
-                labels: Some((d.labels, Some(d.names))),
-            },
+        None => match demo::open_request() {
+            Ok(request) => request,
             Err(e) => {
                 eprintln!("error: the demo study could not be written to the temp folder: {e}");
                 return AppExit::error();

@@ -140,6 +140,14 @@ pub fn overlay_colours<'a>(
     table
 }
 
+/// A hash of what a view shows: the view is redrawn when it changes.
+fn key_of(parts: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
 /// Redraws the slice textures whose content changed.
 pub fn update_textures(
     ctx: &egui::Context,
@@ -154,20 +162,15 @@ pub fn update_textures(
             continue;
         };
         let slice = layout.from_index(state.crosshair)[2];
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (std::sync::Arc::as_ptr(&study.volume) as usize).hash(&mut h);
-            slice.hash(&mut h);
-            state.window.center.to_bits().hash(&mut h);
-            state.window.width.to_bits().hash(&mut h);
-            study.labels_generation.hash(&mut h);
-            colours.hash(&mut h);
-            preview
-                .map(|(a, b, c)| (a.to_bits(), b.to_bits(), c))
-                .hash(&mut h);
-            h.finish()
-        };
+        let key = key_of((
+            std::sync::Arc::as_ptr(&study.volume) as usize,
+            slice,
+            state.window.center.to_bits(),
+            state.window.width.to_bits(),
+            study.labels_generation,
+            colours,
+            preview.map(|(a, b, c)| (a.to_bits(), b.to_bits(), c)),
+        ));
         if textures.views.iter().any(|v| v.0 == plane && v.2 == key) {
             continue;
         }
@@ -210,16 +213,17 @@ pub fn update_contours(
             continue;
         };
         let slice = layout.from_index(state.crosshair)[2];
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            slice.hash(&mut h);
-            for (seg, surf) in surfaces {
-                (std::sync::Arc::as_ptr(&surf.0) as usize).hash(&mut h);
-                (seg.visible, seg.colour).hash(&mut h);
-            }
-            h.finish()
-        };
+        let shown: Vec<_> = surfaces
+            .iter()
+            .map(|(seg, surf)| {
+                (
+                    std::sync::Arc::as_ptr(&surf.0) as usize,
+                    seg.visible,
+                    seg.colour,
+                )
+            })
+            .collect();
+        let key = key_of((slice, shown));
         if textures.contours.iter().any(|c| c.0 == plane && c.1 == key) {
             continue;
         }

@@ -194,13 +194,9 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                     ui.close();
                 }
                 if ui.button("Open the demo study").clicked() {
-                    match super::demo::materialize() {
-                        Ok(d) => {
-                            p.open.write(OpenRequest {
-                                path: d.ct,
-                                series: None,
-                                labels: Some((d.labels, Some(d.names))),
-                            });
+                    match super::demo::open_request() {
+                        Ok(request) => {
+                            p.open.write(request);
                         }
                         Err(e) => p
                             .notices
