@@ -4,7 +4,8 @@
 # crate's bundled sources); the X11 and Vulkan libraries the app loads at run
 # time, Mesa's software Vulkan (lavapipe) for machines without a GPU, and
 # Xvfb for the windowed test. Bevy needs no -dev packages to build (it loads
-# X11 and Vulkan dynamically). Safe to run again: installs only what is missing.
+# X11 and Vulkan dynamically). Then ONNX Runtime for the AI models (PyPI
+# wheel, see fetch-onnxruntime.sh). Safe to run again: installs only what is missing.
 set -euo pipefail
 
 packages=(cmake g++ pkg-config
@@ -14,6 +15,10 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# pip downloads ONNX Runtime's wheel from PyPI (scripts/fetch-onnxruntime.sh).
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(python3 python3-pip)
+fi
 if ((${#missing[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,3 +30,5 @@ command -v cargo >/dev/null || {
     echo "Rust is not installed: see https://rustup.rs" >&2
     exit 1
 }
+# ONNX Runtime for the AI models, into .ort/ (ignored by git).
+"$(dirname "$0")/fetch-onnxruntime.sh"

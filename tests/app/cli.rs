@@ -271,3 +271,89 @@ fn convert_explains_bad_options() {
     ]);
     assert!(text(&o).contains("unknown preset"));
 }
+
+#[test]
+fn models_lists_the_shipped_model_and_the_runtime() {
+    let o = stratum(&["models"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("deepbrain") && t.contains("MIT"), "{t}");
+    assert!(t.contains("ONNX Runtime 1.31.1: loaded"), "{t}");
+}
+
+/// `stratum segment` writes a NIfTI label map on the scan's grid that other
+/// commands (and tools) read back: the brain meshes from it, closed.
+#[test]
+fn segment_writes_a_label_map_that_convert_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("brain.nii.gz");
+    let head = crate::shared_data().join("mr_siemens_decubitus_positions/HFS");
+    let head = head.to_str().unwrap();
+    let o = stratum(&[
+        "segment",
+        head,
+        "--model",
+        "deepbrain",
+        "-o",
+        labels.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    no_phi(&t);
+    let ml: f64 = t
+        .lines()
+        .find(|l| l.contains("Brain"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no brain volume in {t}"));
+    assert!((1100.0..1900.0).contains(&ml), "{ml} mL");
+    let stl = dir.path().join("brain.stl");
+    let o = stratum(&[
+        "convert",
+        head,
+        "-o",
+        stl.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.lines().nth(1).is_some_and(|l| l.ends_with("yes")),
+        "the brain mesh is not closed:\n{t}"
+    );
+    // The label map read back holds the same voxels (voxel mL column).
+    let back: f64 = t
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().rev().nth(4))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no volume in {t}"));
+    assert!((back - ml).abs() < 0.01 * ml, "{back} vs {ml}");
+}
+
+#[test]
+fn segment_explains_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = crate::shared_data().join("mr_siemens_decubitus_positions/HFS");
+    let head = head.to_str().unwrap();
+    let out = dir.path().join("x.nii.gz");
+    let o = stratum(&[
+        "segment",
+        head,
+        "--model",
+        "liver9000",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no model named \"liver9000\"") && text(&o).contains("deepbrain"),
+        "{}",
+        text(&o)
+    );
+    let o = stratum(&["segment", head, "--model", "deepbrain", "-o", "brain.stl"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains(".nii.gz"), "{}", text(&o));
+    assert!(!out.exists());
+}

@@ -3,3 +3,17 @@
 mod cli;
 mod gui;
 mod pipeline;
+
+/// Public imaging data beside the clone (`../shared/data`), or where
+/// STRATUM_SHARED_DATA points; tests that need it fail with this message.
+pub fn shared_data() -> std::path::PathBuf {
+    let p = std::env::var_os("STRATUM_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    assert!(
+        p.join("README.md").exists(),
+        "these tests read {}: put the shared data there or set STRATUM_SHARED_DATA",
+        p.display()
+    );
+    p
+}

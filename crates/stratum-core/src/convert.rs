@@ -28,6 +28,10 @@ pub enum SegmentSource {
         path: PathBuf,
         names: Option<PathBuf>,
     },
+    /// An AI model from the models folder (`models/<name>/`).
+    Model {
+        name: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +100,15 @@ pub fn segments_for(
                 .iter()
                 .map(|s| (s.name.clone(), map.mask(s.id)))
                 .filter(|(_, m)| m.count() > 0)
+                .collect()
+        }
+        SegmentSource::Model { name } => {
+            let model = crate::ai::find_model(&crate::ai::models_dir(), name)?;
+            let seg = crate::ai::segment_with_model(volume, &model, progress)?;
+            seg.labels
+                .segments
+                .iter()
+                .map(|s| (s.name.clone(), seg.labels.mask(s.id)))
                 .collect()
         }
     };

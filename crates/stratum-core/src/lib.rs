@@ -1,10 +1,12 @@
 //! Stratum's engine-free pipeline: DICOM/NIfTI volumes, series checks,
-//! anonymization. Nothing here depends on a graphics engine.
+//! anonymization, segmentation (incl. ONNX models), meshing, export.
+//! Nothing here depends on a graphics engine.
 
 // Geometry code indexes 3x3 matrices by row and column: index loops read
 // like the maths they implement.
 #![allow(clippy::needless_range_loop)]
 
+pub mod ai;
 pub mod anonymize;
 pub mod atomic;
 pub mod checks;

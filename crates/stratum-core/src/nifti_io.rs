@@ -8,6 +8,7 @@ use nifti::{IntoNdArray, NiftiHeader, NiftiObject, NiftiType, ReaderOptions};
 
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
+use crate::segment::{LabelMap, Labels};
 use crate::volume::{Geometry, Volume, Voxels, norm};
 
 /// True for paths that name a NIfTI file.
@@ -95,6 +96,81 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
     progress.advance(1);
     let modality = guess_modality(&voxels);
     Ok(Volume::new(voxels, geometry_from_header(&header), modality))
+}
+
+/// Writes a label map as NIfTI (`.nii` or `.nii.gz`), u8 or u16 labels,
+/// with the scan's geometry in the sform (RAS, as NIfTI wants), so other
+/// tools (ITK-SNAP, 3D Slicer, nibabel) overlay it on the scan. The write is
+/// atomic: a temporary file in the target folder, then a rename. The file
+/// holds no patient-identifying value (the description names Stratum only).
+pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
+    let werr = |reason: String| CoreError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let gz = name.ends_with(".nii.gz");
+    if !gz && !name.ends_with(".nii") {
+        return Err(werr("the file name must end in .nii or .nii.gz".into()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp{}",
+        name.trim_end_matches(".gz").trim_end_matches(".nii"),
+        std::process::id(),
+        if gz { ".nii.gz" } else { ".nii" }
+    ));
+    let g = &labels.geometry;
+    let mut header = NiftiHeader::default();
+    // voxel -> LPS columns, then LPS -> RAS (negate x and y).
+    let mut rows = [[0f32; 4]; 3];
+    for r in 0..3 {
+        let sign = if r < 2 { -1.0 } else { 1.0 };
+        for a in 0..3 {
+            rows[r][a] = (sign * g.direction[a][r] * g.spacing[a]) as f32;
+        }
+        rows[r][3] = (sign * g.origin[r]) as f32;
+    }
+    header.srow_x = rows[0];
+    header.srow_y = rows[1];
+    header.srow_z = rows[2];
+    header.sform_code = 1;
+    header.qform_code = 0;
+    header.pixdim = [
+        1.0,
+        g.spacing[0] as f32,
+        g.spacing[1] as f32,
+        g.spacing[2] as f32,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    header.xyzt_units = 2; // mm
+    header.descrip = b"Stratum label map".to_vec();
+    let writer = nifti::writer::WriterOptions::new(&tmp)
+        .reference_header(&header)
+        .compress(gz);
+    // The writer takes (x, y, z) arrays; ours are (z, y, x).
+    let result = match &labels.labels {
+        Labels::U8(a) => writer.write_nifti(&a.view().reversed_axes()),
+        Labels::U16(a) => writer.write_nifti(&a.view().reversed_axes()),
+    };
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(werr(e.to_string()));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        werr(e.to_string())
+    })
 }
 
 /// Stores integral data (float label maps, int32 CT) in the narrowest

@@ -1,0 +1,748 @@
+//! Whole-scan inference: resample the volume onto the model's grid,
+//! normalise, run the network over overlapping patches with Gaussian
+//! weighting of each patch's centre (as MONAI's `sliding_window_inference`),
+//! stitch the probabilities, resample them back to the scan's grid, take the
+//! labels and post-process them.
+
+use std::time::{Duration, Instant};
+
+use ndarray::{Array3, Axis, Zip};
+use ort::session::Session;
+use ort::value::TensorRef;
+use rayon::prelude::*;
+
+use super::manifest::{
+    Activation, GridSpec, Layout, Manifest, ModelInfo, Normalize, orientation_axes,
+};
+use super::runtime;
+use crate::error::{CoreError, Result};
+use crate::progress::Progress;
+use crate::segment::{
+    LabelMap, Labels, Mask, Segment, fill_holes_3d, keep_largest, segment_colour,
+};
+use crate::volume::{Geometry, Volume};
+
+/// Wall time of each stage, for the benchmark and the log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Opening the ONNX session.
+    pub load: Duration,
+    /// Volume onto the model grid (incl. anti-aliasing).
+    pub resample: Duration,
+    pub normalise: Duration,
+    /// Cutting patches out and laying them out for the network.
+    pub patches: Duration,
+    /// ONNX Runtime itself.
+    pub run: Duration,
+    /// Activation, Gaussian weighting and accumulation of patch outputs.
+    pub stitch: Duration,
+    /// Probabilities back onto the scan's grid, and the labels.
+    pub resample_back: Duration,
+    pub postprocess: Duration,
+}
+
+impl StageTimes {
+    /// Everything Stratum adds around the network run (session load excluded).
+    pub fn overhead(&self) -> Duration {
+        self.resample
+            + self.normalise
+            + self.patches
+            + self.stitch
+            + self.resample_back
+            + self.postprocess
+    }
+}
+
+/// The outcome of a model run on a scan.
+#[derive(Clone, Debug)]
+pub struct AiSegmentation {
+    /// Labels on the scan's grid, one segment per manifest label found.
+    pub labels: LabelMap,
+    /// Manifest labels that came out empty.
+    pub empty: Vec<String>,
+    pub model_grid: [usize; 3],
+    pub patches: usize,
+    pub times: StageTimes,
+}
+
+/// How the model grid sits on the scan: tensor axis k (D, H, W) runs along
+/// source index axis `src_axis[k]` (0 = column x, 1 = row y, 2 = slice z),
+/// reversed when `flip[k]`, with `scale[k]` source voxels per model voxel.
+/// Pixel centres map as in scikit-image's `resize`:
+/// `src = (t + 0.5) * scale - 0.5`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelGrid {
+    pub shape: [usize; 3],
+    pub src_axis: [usize; 3],
+    pub flip: [bool; 3],
+    pub scale: [f64; 3],
+    /// Source sizes along x, y, z.
+    pub src_n: [usize; 3],
+}
+
+impl ModelGrid {
+    /// The grid for a scan of `dim` (slices, rows, columns) and `geometry`:
+    /// the scan's axes are matched to the manifest's orientation (the
+    /// nearest axis for oblique scans, as nibabel's `as_closest_canonical`).
+    pub fn new(geometry: &Geometry, dim: (usize, usize, usize), m: &Manifest) -> Result<Self> {
+        let target = orientation_axes(&m.input.orientation).ok_or_else(|| {
+            CoreError::Invalid("manifest field `input.orientation` is invalid".into())
+        })?;
+        let src_n = [dim.2, dim.1, dim.0];
+        let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        let perms = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        let best = perms
+            .iter()
+            .max_by(|p, q| {
+                let score = |p: &[usize; 3]| {
+                    (0..3)
+                        .map(|k| dot(geometry.direction[p[k]], target[k]).abs())
+                        .sum::<f64>()
+                };
+                score(p).total_cmp(&score(q))
+            })
+            .copied()
+            .unwrap_or([0, 1, 2]);
+        let mut grid = ModelGrid {
+            shape: [0; 3],
+            src_axis: best,
+            flip: [false; 3],
+            scale: [1.0; 3],
+            src_n,
+        };
+        for k in 0..3 {
+            let a = best[k];
+            grid.flip[k] = dot(geometry.direction[a], target[k]) < 0.0;
+            grid.shape[k] = match &m.input.grid {
+                GridSpec::Shape(s) => s[k],
+                GridSpec::Spacing(s) => {
+                    ((src_n[a] as f64 * geometry.spacing[a] / s[k]).round() as usize).max(1)
+                }
+            };
+            grid.scale[k] = src_n[a] as f64 / grid.shape[k] as f64;
+        }
+        Ok(grid)
+    }
+
+    /// Source index (along `src_axis[k]`) of model index `t` along axis k.
+    #[inline]
+    pub fn to_src(&self, k: usize, t: f64) -> f64 {
+        let s = (t + 0.5) * self.scale[k] - 0.5;
+        if self.flip[k] {
+            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
+        } else {
+            s
+        }
+    }
+
+    /// Model index along axis k of source index `s` (along `src_axis[k]`).
+    #[inline]
+    pub fn to_model(&self, k: usize, s: f64) -> f64 {
+        let s = if self.flip[k] {
+            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
+        } else {
+            s
+        };
+        (s + 0.5) / self.scale[k] - 0.5
+    }
+}
+
+/// Linear interpolation taps (lower index, upper index, upper weight) of
+/// continuous positions, clamped to the edge.
+fn taps(positions: impl Iterator<Item = f64>, n: usize) -> Vec<(usize, usize, f32)> {
+    positions
+        .map(|p| {
+            let p = p.clamp(0.0, (n - 1) as f64);
+            let i0 = p.floor() as usize;
+            let i1 = (i0 + 1).min(n - 1);
+            (i0, i1, (p - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+/// 1D Gaussian blur along `axis` of a (z, y, x) array, edges clamped.
+fn blur_axis(a: &mut Array3<f32>, axis: usize, sigma: f64) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    if radius < 1 {
+        return;
+    }
+    let mut kernel: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
+        .collect();
+    let sum: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= sum);
+    let n = a.len_of(Axis(axis));
+    a.lanes_mut(Axis(axis))
+        .into_iter()
+        .par_bridge()
+        .for_each(|mut lane| {
+            let src: Vec<f32> = lane.to_vec();
+            for i in 0..n {
+                let mut acc = 0.0;
+                for (j, k) in kernel.iter().enumerate() {
+                    let s = (i as isize + j as isize - radius).clamp(0, n as isize - 1) as usize;
+                    acc += k * src[s];
+                }
+                lane[i] = acc;
+            }
+        });
+}
+
+/// The scan on the model grid, (D, H, W). When the model grid is coarser
+/// than the scan along an axis, the scan is first smoothed with a Gaussian of
+/// sigma (scale - 1) / 2 voxels (scikit-image's anti-aliasing), so thin
+/// bright structures do not alias.
+pub fn resample_to_grid(volume: &Volume, grid: &ModelGrid) -> Array3<f32> {
+    let mut src = volume.voxels.to_f32();
+    for k in 0..3 {
+        if grid.scale[k] > 1.0 {
+            // Source array axes are (z, y, x): source axis a lives at 2 - a.
+            blur_axis(&mut src, 2 - grid.src_axis[k], (grid.scale[k] - 1.0) / 2.0);
+        }
+    }
+    let t: Vec<Vec<(usize, usize, f32)>> = (0..3)
+        .map(|k| {
+            taps(
+                (0..grid.shape[k]).map(|i| grid.to_src(k, i as f64)),
+                grid.src_n[grid.src_axis[k]],
+            )
+        })
+        .collect();
+    let mut out = Array3::<f32>::zeros((grid.shape[0], grid.shape[1], grid.shape[2]));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(d, mut plane)| {
+            for ((h, w), v) in plane.indexed_iter_mut() {
+                let idx = [t[0][d], t[1][h], t[2][w]];
+                let mut acc = 0.0f32;
+                for corner in 0..8 {
+                    let mut xyz = [0usize; 3];
+                    let mut wgt = 1.0f32;
+                    for k in 0..3 {
+                        let (i0, i1, f) = idx[k];
+                        let up = corner >> k & 1 == 1;
+                        xyz[grid.src_axis[k]] = if up { i1 } else { i0 };
+                        wgt *= if up { f } else { 1.0 - f };
+                    }
+                    if wgt > 0.0 {
+                        acc += wgt * src[(xyz[2], xyz[1], xyz[0])];
+                    }
+                }
+                *v = acc;
+            }
+        });
+    out
+}
+
+/// Normalises the model-grid intensities in place.
+pub fn normalise(a: &mut Array3<f32>, n: &Normalize) {
+    let len = a.len().max(1) as f64;
+    let mean_std = |a: &Array3<f32>| {
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / len;
+        let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len;
+        (mean, var.sqrt().max(1e-8))
+    };
+    match *n {
+        Normalize::Max => {
+            let m = a.iter().copied().fold(f32::MIN, f32::max);
+            if m > 0.0 {
+                a.par_mapv_inplace(|v| v / m);
+            }
+        }
+        Normalize::MinMax => {
+            let (lo, hi) = a
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            let r = (hi - lo).max(1e-8);
+            a.par_mapv_inplace(|v| (v - lo) / r);
+        }
+        Normalize::ZScore => {
+            let (mean, std) = mean_std(a);
+            a.par_mapv_inplace(|v| ((v as f64 - mean) / std) as f32);
+        }
+        Normalize::PercentileZScore {
+            low,
+            high,
+            scale,
+            shift,
+        } => {
+            // Percentiles from at most ~4 M evenly strided samples.
+            let step = (a.len() / 4_000_000).max(1);
+            let mut s: Vec<f32> = a.iter().step_by(step).copied().collect();
+            let at = |s: &mut Vec<f32>, q: f64| {
+                let i = ((q / 100.0) * (s.len() - 1) as f64).round() as usize;
+                *s.select_nth_unstable_by(i, |x, y| x.total_cmp(y)).1
+            };
+            let lo = at(&mut s, low);
+            let hi = at(&mut s, high);
+            let r = (hi - lo).max(1e-8);
+            a.par_mapv_inplace(|v| ((v - lo) / r).clamp(0.0, 1.0));
+            let (mean, std) = mean_std(a);
+            a.par_mapv_inplace(|v| (scale * (v as f64 - mean) / std + shift) as f32);
+        }
+        Normalize::Ct { clip, mean, std } => {
+            a.par_mapv_inplace(|v| ((v as f64).clamp(clip[0], clip[1]) - mean) as f32 / std as f32);
+        }
+    }
+}
+
+/// Start offsets of the patches along one axis (MONAI's scan interval):
+/// windows `patch * (1 - overlap)` apart, the last one flush with the end.
+pub fn patch_starts(len: usize, patch: usize, overlap: f32) -> Vec<usize> {
+    if len <= patch {
+        return vec![0];
+    }
+    let interval = ((patch as f32 * (1.0 - overlap)).floor() as usize).max(1);
+    let n = (len - patch).div_ceil(interval) + 1;
+    let mut v: Vec<usize> = (0..n).map(|i| (i * interval).min(len - patch)).collect();
+    v.dedup();
+    v
+}
+
+/// Gaussian importance of each patch voxel: sigma 1/8 of the patch size,
+/// peak 1 at the centre (MONAI's `BlendMode.GAUSSIAN`).
+fn importance(patch: [usize; 3]) -> Array3<f32> {
+    let g = |n: usize| -> Vec<f32> {
+        let sigma = 0.125 * n as f64;
+        let c = (n as f64 - 1.0) / 2.0;
+        (0..n)
+            .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * sigma * sigma)).exp() as f32)
+            .collect()
+    };
+    let (a, b, c) = (g(patch[0]), g(patch[1]), g(patch[2]));
+    Array3::from_shape_fn((patch[0], patch[1], patch[2]), |(i, j, k)| {
+        (a[i] * b[j] * c[k]).max(1e-6)
+    })
+}
+
+/// Sliding-window inference over a normalised model-grid array (D, H, W).
+/// Returns one stitched probability map per output channel, on the same
+/// grid. Progress advances one per patch; cancel is checked between patches.
+pub fn sliding_window(
+    session: &mut Session,
+    m: &Manifest,
+    input: &Array3<f32>,
+    progress: &Progress,
+    times: &mut StageTimes,
+) -> Result<Vec<Array3<f32>>> {
+    let g = input.dim();
+    let g = [g.0, g.1, g.2];
+    let p = m.input.patch;
+    let channels = m.channels();
+    let starts: Vec<Vec<usize>> = (0..3)
+        .map(|k| patch_starts(g[k], p[k], m.input.overlap))
+        .collect();
+    let total = starts.iter().map(|s| s.len()).product::<usize>();
+    progress.begin(
+        &format!("running {} ({} patches)", m.name, total),
+        total as u64,
+    );
+
+    let input_name = match &m.input.name {
+        Some(n) => n.clone(),
+        None => session
+            .inputs()
+            .first()
+            .map(|i| i.name().to_string())
+            .ok_or_else(|| CoreError::Invalid("the ONNX model has no input".into()))?,
+    };
+    let output_name = match &m.output.name {
+        Some(n) => n.clone(),
+        None => session
+            .outputs()
+            .first()
+            .map(|o| o.name().to_string())
+            .ok_or_else(|| CoreError::Invalid("the ONNX model has no output".into()))?,
+    };
+    let shape: [i64; 5] = match m.input.layout {
+        Layout::NCDHW => [1, 1, p[0] as i64, p[1] as i64, p[2] as i64],
+        Layout::NDHWC => [1, p[0] as i64, p[1] as i64, p[2] as i64, 1],
+    };
+    let weight = importance(p);
+    let mut acc: Vec<Array3<f32>> = (0..channels).map(|_| Array3::zeros(input.dim())).collect();
+    let mut wsum = Array3::<f32>::zeros(input.dim());
+    let mut buf = vec![0f32; p[0] * p[1] * p[2]];
+    let mut probs = vec![0f32; channels * buf.len()];
+
+    for &s0 in &starts[0] {
+        for &s1 in &starts[1] {
+            for &s2 in &starts[2] {
+                progress.check()?;
+                // Patch out of the grid (zeros past its end when the grid
+                // is smaller than a patch). One channel: both layouts share
+                // the D, H, W order.
+                let t = Instant::now();
+                for d in 0..p[0] {
+                    for h in 0..p[1] {
+                        let row = &mut buf[(d * p[1] + h) * p[2]..][..p[2]];
+                        if s0 + d < g[0] && s1 + h < g[1] {
+                            let n = p[2].min(g[2] - s2);
+                            let src = input.slice(ndarray::s![s0 + d, s1 + h, s2..s2 + n]);
+                            for (o, v) in row.iter_mut().zip(src.iter()) {
+                                *o = *v;
+                            }
+                            row[n..].fill(0.0);
+                        } else {
+                            row.fill(0.0);
+                        }
+                    }
+                }
+                times.patches += t.elapsed();
+
+                let t = Instant::now();
+                let tensor = TensorRef::from_array_view((shape, &buf[..]))
+                    .map_err(|e| CoreError::Invalid(format!("model input: {e}")))?;
+                let outputs = session
+                    .run(ort::inputs![input_name.as_str() => tensor])
+                    .map_err(|e| {
+                        CoreError::Invalid(format!("{} failed on a patch: {e}", m.name))
+                    })?;
+                let out = outputs.get(output_name.as_str()).ok_or_else(|| {
+                    CoreError::Invalid(format!(
+                        "manifest field `output.name`: the model has no output {output_name:?}"
+                    ))
+                })?;
+                let (oshape, data) = out
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| CoreError::Invalid(format!("model output: {e}")))?;
+                let dims: Vec<i64> = oshape.iter().copied().collect();
+                let expect: Vec<i64> = match m.input.layout {
+                    Layout::NCDHW => vec![1, channels as i64, shape[2], shape[3], shape[4]],
+                    Layout::NDHWC => vec![1, shape[1], shape[2], shape[3], channels as i64],
+                };
+                if dims != expect {
+                    return Err(CoreError::Invalid(format!(
+                        "the model's output has shape {dims:?} but the manifest (fields `input.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
+                    )));
+                }
+                // Channel-major copy of the output.
+                let n = buf.len();
+                match m.input.layout {
+                    Layout::NCDHW => probs.copy_from_slice(&data[..channels * n]),
+                    Layout::NDHWC => {
+                        for i in 0..n {
+                            for c in 0..channels {
+                                probs[c * n + i] = data[i * channels + c];
+                            }
+                        }
+                    }
+                }
+                drop(outputs);
+                times.run += t.elapsed();
+
+                let t = Instant::now();
+                activate(&mut probs, channels, m.output.activation);
+                let (e0, e1, e2) = (
+                    p[0].min(g[0] - s0),
+                    p[1].min(g[1] - s1),
+                    p[2].min(g[2] - s2),
+                );
+                let region = ndarray::s![s0..s0 + e0, s1..s1 + e1, s2..s2 + e2];
+                let wv = weight.slice(ndarray::s![..e0, ..e1, ..e2]);
+                Zip::from(wsum.slice_mut(region))
+                    .and(&wv)
+                    .for_each(|a, &w| *a += w);
+                for (c, a) in acc.iter_mut().enumerate() {
+                    let pc =
+                        ndarray::ArrayView3::from_shape((p[0], p[1], p[2]), &probs[c * n..][..n])
+                            .expect("patch shape");
+                    Zip::from(a.slice_mut(region))
+                        .and(&wv)
+                        .and(&pc.slice(ndarray::s![..e0, ..e1, ..e2]))
+                        .for_each(|a, &w, &v| *a += w * v);
+                }
+                times.stitch += t.elapsed();
+                progress.advance(1);
+            }
+        }
+    }
+    let t = Instant::now();
+    for a in acc.iter_mut() {
+        Zip::from(a)
+            .and(&wsum)
+            .par_for_each(|a, &w| *a /= w.max(1e-12));
+    }
+    times.stitch += t.elapsed();
+    Ok(acc)
+}
+
+fn activate(probs: &mut [f32], channels: usize, act: Activation) {
+    match act {
+        Activation::None => {}
+        Activation::Sigmoid => probs
+            .iter_mut()
+            .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Softmax => {
+            let n = probs.len() / channels;
+            for i in 0..n {
+                let max = (0..channels)
+                    .map(|c| probs[c * n + i])
+                    .fold(f32::MIN, f32::max);
+                let mut sum = 0.0;
+                for c in 0..channels {
+                    let e = (probs[c * n + i] - max).exp();
+                    probs[c * n + i] = e;
+                    sum += e;
+                }
+                for c in 0..channels {
+                    probs[c * n + i] /= sum;
+                }
+            }
+        }
+    }
+}
+
+/// Labels on the scan's grid from the stitched probabilities: each channel
+/// is interpolated (trilinear) at the scan voxel, then the argmax (softmax
+/// networks) or the most probable label above the threshold.
+pub fn labels_on_scan(
+    probs: &[Array3<f32>],
+    grid: &ModelGrid,
+    dim: (usize, usize, usize),
+    m: &Manifest,
+) -> Array3<u16> {
+    // For each source axis a, the tensor axis that runs along it and the taps.
+    let mut tensor_axis = [0usize; 3];
+    for k in 0..3 {
+        tensor_axis[grid.src_axis[k]] = k;
+    }
+    let src_n = [dim.2, dim.1, dim.0];
+    let t: Vec<Vec<(usize, usize, f32)>> = (0..3)
+        .map(|a| {
+            let k = tensor_axis[a];
+            taps(
+                (0..src_n[a]).map(|s| grid.to_model(k, s as f64)),
+                grid.shape[k],
+            )
+        })
+        .collect();
+    let bg = m.output.background_channel;
+    let threshold = m.output.threshold;
+    let mut out = Array3::<u16>::zeros(dim);
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(z, mut plane)| {
+            let mut values = vec![0f32; probs.len()];
+            for ((y, x), label) in plane.indexed_iter_mut() {
+                let src = [x, y, z];
+                for (c, pc) in probs.iter().enumerate() {
+                    let mut acc = 0.0f32;
+                    for corner in 0..8 {
+                        let mut idx = [0usize; 3];
+                        let mut wgt = 1.0f32;
+                        for a in 0..3 {
+                            let (i0, i1, f) = t[a][src[a]];
+                            let up = corner >> a & 1 == 1;
+                            idx[tensor_axis[a]] = if up { i1 } else { i0 };
+                            wgt *= if up { f } else { 1.0 - f };
+                        }
+                        if wgt > 0.0 {
+                            acc += wgt * pc[(idx[0], idx[1], idx[2])];
+                        }
+                    }
+                    values[c] = acc;
+                }
+                let (best, p) = values
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .fold((0, f32::MIN), |b, (i, v)| if v > b.1 { (i, v) } else { b });
+                *label = if bg {
+                    best as u16
+                } else if p >= threshold {
+                    best as u16 + 1
+                } else {
+                    0
+                };
+            }
+        });
+    out
+}
+
+/// Runs a model over a scan: the whole path from volume to labelled segments.
+pub fn segment_with_model(
+    volume: &Volume,
+    model: &ModelInfo,
+    progress: &Progress,
+) -> Result<AiSegmentation> {
+    let m = &model.manifest;
+    let mut times = StageTimes::default();
+    if !m.modality.eq_ignore_ascii_case(&volume.modality) && volume.modality != "OT" {
+        tracing::warn!(
+            "model {} was trained on {} but the scan is {}",
+            m.name,
+            m.modality,
+            volume.modality
+        );
+    }
+    progress.begin(&format!("loading model {}", m.name), 1);
+    let t = Instant::now();
+    let mut session = runtime::open_session(&model.onnx_path(), runtime::inference_threads())?;
+    check_session(&session, m)?;
+    times.load = t.elapsed();
+    progress.check()?;
+
+    progress.begin("resampling to the model grid", 1);
+    let t = Instant::now();
+    let grid = ModelGrid::new(&volume.geometry, volume.dim(), m)?;
+    let mut input = resample_to_grid(volume, &grid);
+    times.resample = t.elapsed();
+    progress.check()?;
+    let t = Instant::now();
+    normalise(&mut input, &m.input.normalize);
+    times.normalise = t.elapsed();
+
+    let probs = sliding_window(&mut session, m, &input, progress, &mut times)?;
+    let patches = progress.total() as usize;
+    drop(input);
+
+    progress.begin("resampling labels to the scan", 1);
+    let t = Instant::now();
+    let labels = labels_on_scan(&probs, &grid, volume.dim(), m);
+    drop(probs);
+    times.resample_back = t.elapsed();
+    progress.check()?;
+
+    progress.begin("post-processing", m.output.labels.len() as u64);
+    let t = Instant::now();
+    let (labels, empty) = postprocess(labels, volume.geometry, m, progress)?;
+    times.postprocess = t.elapsed();
+    Ok(AiSegmentation {
+        labels,
+        empty,
+        model_grid: grid.shape,
+        patches,
+        times,
+    })
+}
+
+/// Checks the ONNX graph against the manifest before any work: rank,
+/// channels and (when fixed) spatial size of the input.
+pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
+    let input = match &m.input.name {
+        Some(n) => session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == n)
+            .ok_or_else(|| {
+                CoreError::Invalid(format!(
+                    "manifest field `input.name`: the model has no input {n:?} (it has {:?})",
+                    session
+                        .inputs()
+                        .iter()
+                        .map(|i| i.name())
+                        .collect::<Vec<_>>()
+                ))
+            })?,
+        None => session
+            .inputs()
+            .first()
+            .ok_or_else(|| CoreError::Invalid("the ONNX model has no input".into()))?,
+    };
+    let Some(shape) = input.dtype().tensor_shape() else {
+        return Err(CoreError::Invalid(
+            "the model's input is not a tensor".into(),
+        ));
+    };
+    let dims: Vec<i64> = shape.iter().copied().collect();
+    if dims.len() != 5 {
+        return Err(CoreError::Invalid(format!(
+            "the model's input has shape {dims:?}; Stratum runs 3D models with a 5D input (field `input.layout`)"
+        )));
+    }
+    let (c, spatial) = match m.input.layout {
+        Layout::NCDHW => (dims[1], &dims[2..5]),
+        Layout::NDHWC => (dims[4], &dims[1..4]),
+    };
+    if c != -1 && c != m.input.channels as i64 {
+        return Err(CoreError::Invalid(format!(
+            "the model's input has shape {dims:?}: {c} channels in layout {:?}, but field `input.channels` says {}",
+            m.input.layout, m.input.channels
+        )));
+    }
+    for k in 0..3 {
+        if spatial[k] != -1 && spatial[k] != m.input.patch[k] as i64 {
+            return Err(CoreError::Invalid(format!(
+                "field `input.patch` is {:?} but the model's input shape is {dims:?} (layout {:?})",
+                m.input.patch, m.input.layout
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Per label: largest component and hole filling as the manifest asks; the
+/// label map with the manifest's names and colours.
+fn postprocess(
+    labels: Array3<u16>,
+    geometry: Geometry,
+    m: &Manifest,
+    progress: &Progress,
+) -> Result<(LabelMap, Vec<String>)> {
+    let dim = labels.dim();
+    let n = m.output.labels.len();
+    let mut out = if n > 255 {
+        Labels::U16(Array3::zeros(dim))
+    } else {
+        Labels::U8(Array3::zeros(dim))
+    };
+    let mut segments = Vec::new();
+    let mut empty = Vec::new();
+    for (i, spec) in m.output.labels.iter().enumerate() {
+        progress.check()?;
+        let id = i as u16 + 1;
+        let mut mask = Mask {
+            data: labels.mapv(|v| u8::from(v == id)),
+            geometry,
+        };
+        if mask.count() == 0 {
+            empty.push(spec.name.clone());
+            progress.advance(1);
+            continue;
+        }
+        if m.postprocess.largest_component {
+            mask = keep_largest(&mask);
+        }
+        if m.postprocess.fill_holes {
+            mask = fill_holes_3d(&mask);
+        }
+        match &mut out {
+            Labels::U8(a) => Zip::from(a).and(&mask.data).for_each(|o, &v| {
+                if v != 0 {
+                    *o = id as u8
+                }
+            }),
+            Labels::U16(a) => Zip::from(a).and(&mask.data).for_each(|o, &v| {
+                if v != 0 {
+                    *o = id
+                }
+            }),
+        }
+        segments.push(Segment {
+            id,
+            name: spec.name.clone(),
+            colour: spec
+                .colour
+                .unwrap_or_else(|| segment_colour(&spec.name, id)),
+            visible: true,
+        });
+        progress.advance(1);
+    }
+    Ok((
+        LabelMap {
+            labels: out,
+            geometry,
+            segments,
+        },
+        empty,
+    ))
+}

@@ -1,0 +1,371 @@
+//! A model's manifest (`models/<name>/manifest.json`): what the network
+//! expects and what its outputs mean. Every field is checked when the model
+//! is listed, and again against the ONNX file when a session opens, so a bad
+//! manifest is an error that names the field, never a wrong segmentation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+
+/// The manifest's name inside a model folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Everything Stratum needs to run a segmentation network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Short name, used on the command line (`--model NAME`).
+    pub name: String,
+    /// One line for the model picker.
+    pub title: String,
+    /// DICOM modality the model was trained on ("CT", "MR").
+    pub modality: String,
+    /// What it segments ("brain", "abdominal organs", ...).
+    pub anatomy: String,
+    /// Licence of the weights (SPDX identifier where there is one).
+    pub licence: String,
+    /// Where the weights come from and how they were converted.
+    pub source: String,
+    /// The ONNX file, relative to the model folder.
+    #[serde(default = "default_file")]
+    pub file: String,
+    pub input: InputSpec,
+    pub output: OutputSpec,
+    #[serde(default)]
+    pub postprocess: PostProcess,
+}
+
+fn default_file() -> String {
+    "model.onnx".into()
+}
+
+/// The network's input tensor and the grid the volume is resampled onto.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Input name in the ONNX graph; the first input when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Tensor layout: "NCDHW" (PyTorch, MONAI, nnU-Net) or "NDHWC" (TensorFlow).
+    pub layout: Layout,
+    /// Input channels (image sequences); Stratum feeds one volume, so 1.
+    #[serde(default = "one_channel")]
+    pub channels: usize,
+    /// Patient direction of increasing index along the tensor's spatial axes
+    /// D, H, W, as letters (R/L, A/P, S/I): "RAS" is nibabel's canonical
+    /// array order, "LPS" DICOM's.
+    pub orientation: String,
+    /// The model grid: a fixed shape the whole scan is resized to, or a voxel
+    /// spacing in mm (D, H, W order).
+    pub grid: GridSpec,
+    /// Patch size (D, H, W) of the sliding window.
+    pub patch: [usize; 3],
+    /// Fraction of a patch shared with its neighbour (0 <= overlap < 1).
+    #[serde(default)]
+    pub overlap: f32,
+    pub normalize: Normalize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    NCDHW,
+    NDHWC,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GridSpec {
+    /// Resize the scan's field of view to this many voxels (D, H, W).
+    Shape([usize; 3]),
+    /// Resample to this voxel size in mm (D, H, W).
+    Spacing([f64; 3]),
+}
+
+/// Intensity normalisation, applied on the model grid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Normalize {
+    /// x / max(x) (deepbrain).
+    Max,
+    /// (x - min) / (max - min).
+    MinMax,
+    /// (x - mean) / std over the whole grid.
+    ZScore,
+    /// Clip to the `low` and `high` percentiles, scale to 0..1, z-score,
+    /// then `scale * x + shift` (MR; deepbet uses scale 0.226, shift 0.449).
+    PercentileZScore {
+        low: f64,
+        high: f64,
+        #[serde(default = "one")]
+        scale: f64,
+        #[serde(default)]
+        shift: f64,
+    },
+    /// Clip to `clip` (HU), then (x - mean) / std with the training set's
+    /// statistics (nnU-Net's CT scheme).
+    Ct { clip: [f64; 2], mean: f64, std: f64 },
+}
+
+fn one_channel() -> usize {
+    1
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// What the output channels hold and how they become labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Output name in the ONNX graph; the first output when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Applied to each patch's output before stitching.
+    #[serde(default)]
+    pub activation: Activation,
+    /// True when channel 0 is the background class (softmax networks): the
+    /// label is the argmax over all channels. False when every channel is one
+    /// label's probability: the label is the most probable channel whose
+    /// probability reaches `threshold`.
+    #[serde(default)]
+    pub background_channel: bool,
+    #[serde(default = "half")]
+    pub threshold: f32,
+    /// One entry per foreground channel, in channel order.
+    pub labels: Vec<LabelSpec>,
+}
+
+fn half() -> f32 {
+    0.5
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// The network already outputs probabilities.
+    #[default]
+    None,
+    Sigmoid,
+    Softmax,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub name: String,
+    /// sRGB 0..=255; a colour that reads as the anatomy when absent.
+    #[serde(default)]
+    pub colour: Option<[u8; 3]>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostProcess {
+    /// Keep each label's largest connected component.
+    #[serde(default)]
+    pub largest_component: bool,
+    /// Fill enclosed holes in each label (3D).
+    #[serde(default)]
+    pub fill_holes: bool,
+}
+
+/// A model folder with a valid manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ModelInfo {
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.manifest.file)
+    }
+}
+
+impl Manifest {
+    /// Reads and checks `dir/manifest.json`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| CoreError::io(&path, e))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| CoreError::Invalid(format!("{}: {e}", path.display())))?;
+        m.validate()
+            .map_err(|e| CoreError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok(m)
+    }
+
+    /// Checks values serde cannot: names the field that is wrong.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("field `name` is empty".into());
+        }
+        if orientation_axes(&self.input.orientation).is_none() {
+            return Err(format!(
+                "field `input.orientation` is {:?}; it needs one letter of R/L, one of A/P and one of S/I, e.g. \"RAS\"",
+                self.input.orientation
+            ));
+        }
+        if self.input.channels != 1 {
+            return Err(format!(
+                "field `input.channels` is {}; Stratum feeds the model one volume (one channel) — models that need several sequences at once are not supported yet",
+                self.input.channels
+            ));
+        }
+        if self.input.patch.contains(&0) {
+            return Err("field `input.patch` has a zero size".into());
+        }
+        match &self.input.grid {
+            GridSpec::Shape(s) if s.contains(&0) => {
+                return Err("field `input.grid.shape` has a zero size".into());
+            }
+            GridSpec::Spacing(s) if s.iter().any(|v| !(*v > 0.0 && v.is_finite())) => {
+                return Err("field `input.grid.spacing` needs three positive sizes in mm".into());
+            }
+            _ => {}
+        }
+        if !(0.0..0.95).contains(&self.input.overlap) {
+            return Err(format!(
+                "field `input.overlap` is {}; it must be at least 0 and below 0.95",
+                self.input.overlap
+            ));
+        }
+        if let Normalize::PercentileZScore { low, high, .. } = self.input.normalize
+            && !(0.0 <= low && low < high && high <= 100.0)
+        {
+            return Err("field `input.normalize` needs 0 <= low < high <= 100".into());
+        }
+        if let Normalize::Ct { clip, std, .. } = self.input.normalize
+            && (clip[0] >= clip[1] || std <= 0.0)
+        {
+            return Err("field `input.normalize` needs clip[0] < clip[1] and std > 0".into());
+        }
+        if self.output.labels.is_empty() {
+            return Err("field `output.labels` is empty".into());
+        }
+        if !(0.0..=1.0).contains(&self.output.threshold) {
+            return Err("field `output.threshold` must lie in 0..1".into());
+        }
+        if self.file.is_empty() {
+            return Err("field `file` is empty".into());
+        }
+        Ok(())
+    }
+
+    /// Output channels the network must produce.
+    pub fn channels(&self) -> usize {
+        self.output.labels.len() + usize::from(self.output.background_channel)
+    }
+}
+
+/// For each tensor axis (D, H, W): the LPS unit direction of increasing index.
+pub fn orientation_axes(code: &str) -> Option<[[f64; 3]; 3]> {
+    let chars: Vec<char> = code
+        .trim()
+        .chars()
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if chars.len() != 3 {
+        return None;
+    }
+    let mut out = [[0.0; 3]; 3];
+    let mut seen = [false; 3];
+    for (i, c) in chars.iter().enumerate() {
+        let (axis, sign) = match c {
+            'L' => (0, 1.0),
+            'R' => (0, -1.0),
+            'P' => (1, 1.0),
+            'A' => (1, -1.0),
+            'S' => (2, 1.0),
+            'I' => (2, -1.0),
+            _ => return None,
+        };
+        if seen[axis] {
+            return None;
+        }
+        seen[axis] = true;
+        out[i][axis] = sign;
+    }
+    Some(out)
+}
+
+/// The models under `dir`: one folder per model with a manifest. Folders
+/// whose manifest fails to load come back as errors (so the app can say
+/// which and why) instead of hiding the others.
+pub fn list_models(dir: &Path) -> Vec<std::result::Result<ModelInfo, String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| match Manifest::load(&d) {
+            Ok(manifest) => {
+                let info = ModelInfo { dir: d, manifest };
+                if info.onnx_path().is_file() {
+                    Ok(info)
+                } else {
+                    Err(format!(
+                        "{}: the model file {} named in field `file` is missing",
+                        info.dir.display(),
+                        info.manifest.file
+                    ))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        })
+        .collect()
+}
+
+/// The folder holding the models: `$STRATUM_MODELS`; else the first
+/// `models/` folder with something in it beside the executable (a release),
+/// in the working directory, or in the source tree this was built from (a
+/// development build run from anywhere).
+pub fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STRATUM_MODELS") {
+        return PathBuf::from(d);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("models"));
+    }
+    candidates.push(PathBuf::from("models"));
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    candidates
+        .iter()
+        .find(|m| std::fs::read_dir(m).is_ok_and(|mut e| e.next().is_some()))
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// Finds a model by name in `dir`.
+pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
+    let mut known = Vec::new();
+    for m in list_models(dir) {
+        match m {
+            Ok(info) if info.manifest.name == name => return Ok(info),
+            Ok(info) => known.push(info.manifest.name),
+            Err(e) if e.contains(&format!("{}{}", std::path::MAIN_SEPARATOR, name)) => {
+                return Err(CoreError::Invalid(e));
+            }
+            Err(_) => {}
+        }
+    }
+    Err(CoreError::Invalid(format!(
+        "no model named {name:?} in {}; installed: {}",
+        dir.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
