@@ -32,7 +32,9 @@ pub struct SurfaceMesh {
 #[derive(Clone, Debug)]
 pub struct SurfaceOptions {
     /// Gaussian blur of the mask before extraction (mm); `None` gives the
-    /// raw, voxel-accurate stair-step surface.
+    /// raw, voxel-accurate stair-step surface. With thick slices (more than
+    /// twice the pixel size) the smooth surface comes from shape-based
+    /// interpolation between the slices instead (see [`mask_surface`]).
     pub presmooth_mm: Option<f64>,
     /// Taubin smoothing passes after extraction (0 = none).
     pub smooth_iterations: usize,
@@ -431,6 +433,35 @@ fn blur(mask: ndarray::ArrayView3<u8>, sigma_mm: f64, spacing: [f64; 3]) -> Arra
     f
 }
 
+/// Shape-based interpolation for thick slices (Raya & Udupa): each slice's
+/// in-plane signed distance to the mask boundary (mm, positive inside,
+/// clamped to two slice steps), mapped so that 0.5 is the boundary. Marching
+/// cubes then interpolates the distance between slices, so the surface runs
+/// as a ramp from one slice's outline to the next instead of a terrace per
+/// slice; where the object ends, the cap lies half a slice out, as with
+/// voxels.
+fn shape_based_field(mask: &Array3<u8>, spacing: [f64; 3]) -> Array3<f32> {
+    // A huge z step keeps every distance within its own slice.
+    let in_plane = [spacing[0], spacing[1], 1e6];
+    let to_inside = crate::segment::distance_transform_sq(mask, in_plane);
+    let outside = mask.mapv(|v| u8::from(v == 0));
+    let to_outside = crate::segment::distance_transform_sq(&outside, in_plane);
+    let half = 0.5 * spacing[0].min(spacing[1]) as f32;
+    let c = 2.0 * spacing[2] as f32;
+    let mut field = to_inside;
+    ndarray::Zip::from(&mut field)
+        .and(&to_outside)
+        .par_for_each(|a, &b| {
+            let g = if *a == 0.0 {
+                b.sqrt() - half
+            } else {
+                half - a.sqrt()
+            };
+            *a = 0.5 + 0.5 * g.clamp(-c, c) / c;
+        });
+    field
+}
+
 /// Extracts a closed surface of a mask. With `presmooth_mm`, the mask is
 /// blurred by that Gaussian sigma before the 0.5 level is taken (no stair
 /// steps); then Taubin smoothing and decimation as asked.
@@ -457,7 +488,18 @@ pub fn mask_surface(
     let y1 = (b[1].1 + pad(s[1])).min(ny);
     let x1 = (b[2].1 + pad(s[0])).min(nx);
     let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
-    let (mut positions, indices) = if sigma > 0.0 {
+    let thick = s[2] > 2.0 * s[0].min(s[1]);
+    let (mut positions, indices) = if sigma > 0.0 && thick {
+        let field = shape_based_field(&crop.to_owned(), s);
+        progress.advance(1);
+        progress.check()?;
+        let f = |z: usize, y: usize, out: &mut [f32]| {
+            out.iter_mut()
+                .zip(field.slice(s![z, y, ..]))
+                .for_each(|(o, v)| *o = *v);
+        };
+        marching_cubes(field.dim(), &f, 0.5, 0.0)
+    } else if sigma > 0.0 {
         let field = blur(crop, sigma, s);
         progress.advance(1);
         progress.check()?;

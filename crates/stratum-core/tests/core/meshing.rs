@@ -219,3 +219,48 @@ fn a_plane_cuts_a_sphere_mesh_along_its_circle() {
     // A plane beside the sphere cuts nothing.
     assert!(mesh.plane_section([0.0, 0.0, 1.0], 30.0).is_empty());
 }
+
+/// Thick slices (1 x 1 x 5 mm, as a 2D MR series): the smooth surface of a
+/// ball shows no terrace per slice, and keeps the ball's volume.
+#[test]
+fn thick_slices_give_no_terraces() {
+    let geometry = Geometry {
+        spacing: [1.0, 1.0, 5.0],
+        ..Geometry::default()
+    };
+    let (nz, ny, nx) = (24, 80, 80);
+    let r = 30.0;
+    let c = [40.0, 40.0, 60.0];
+    let data = ndarray::Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
+        let p = [x as f64 - c[0], y as f64 - c[1], z as f64 * 5.0 - c[2]];
+        u8::from(p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= r * r)
+    });
+    let mask = Mask { data, geometry };
+    let mesh = mask_surface(&mask, &SurfaceOptions::default(), &Progress::new()).unwrap();
+    assert!(mesh.topology().is_watertight());
+    // Area of the surface facing straight up or down: a sphere has 2% of
+    // its area with |n_z| > 0.98; terraces put a third of it there.
+    let (mut flat, mut total) = (0.0f64, 0.0f64);
+    for [a, b, c] in mesh.triangles() {
+        let n = stratum_core::mesh::triangle_cross(a, b, c);
+        let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() as f64;
+        if len > 0.0 {
+            total += len;
+            if (n[2] as f64 / len).abs() > 0.98 {
+                flat += len;
+            }
+        }
+    }
+    let share = flat / total;
+    assert!(
+        share < 0.06,
+        "{:.1}% of the area is flat terraces",
+        share * 100.0
+    );
+    let analytic = 4.0 / 3.0 * std::f64::consts::PI * r * r * r;
+    let v = mesh.volume_mm3();
+    assert!(
+        (v / analytic - 1.0).abs() < 0.04,
+        "volume {v:.0} vs {analytic:.0} mm³"
+    );
+}
