@@ -36,6 +36,9 @@ pub struct GuiArgs {
     /// Open this series of the folder (id or SeriesInstanceUID, or its number)
     #[arg(long)]
     pub series: Option<String>,
+    /// Run this AI model (`stratum models` lists them) once the study has loaded
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
     /// Once the study is loaded and its surfaces built, save the window as a
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]

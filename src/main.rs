@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         let exit = stratum::app::run(stratum::app::GuiOptions {
             input: g.path,
             series: g.series,
+            model: g.model,
             screenshot: g.screenshot,
             width: g.size.0,
             height: g.size.1,

@@ -3,6 +3,7 @@
 //! `stratum-core`; the frame loop only polls them.
 
 pub mod actions;
+pub mod ai;
 pub mod camera;
 pub mod demo;
 pub mod export;
@@ -37,6 +38,7 @@ impl PluginGroup for PipelinePlugins {
             .add(space::SpacePlugin)
             .add(loading::LoadingPlugin)
             .add(segmentation::SegmentationPlugin)
+            .add(ai::AiPlugin)
             .add(meshing::MeshingPlugin)
             .add(slices::SlicesPlugin)
             .add(export::ExportPlugin)
@@ -60,6 +62,8 @@ pub struct GuiOptions {
     /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
     pub input: Option<PathBuf>,
     pub series: Option<String>,
+    /// An AI model to run once the study has loaded.
+    pub model: Option<String>,
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -101,6 +105,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
     .add_plugins(EguiPlugin::default())
     .add_plugins(PipelinePlugins)
     .add_plugins(ViewPlugins)
+    .insert_resource(ai::RunOnLoad(opts.model.clone()))
     .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
         open.write(request.clone());
     });

@@ -143,7 +143,7 @@ fn spawn_loaded_segments(
     }
 }
 
-fn spawn_segment(
+pub(crate) fn spawn_segment(
     commands: &mut Commands,
     root: Entity,
     id: u16,
