@@ -461,6 +461,27 @@ fn an_ai_model_adds_its_labels_as_segments_with_surfaces() {
             .any(|j| j.title.starts_with("AI: ")),
         "the model runs as a job"
     );
+    // The UI keeps its frames while the network runs (ONNX Runtime gets
+    // all cores but one).
+    let mut slowest = Duration::ZERO;
+    let mut frames = 0;
+    while app
+        .world_mut()
+        .query::<&JobInfo>()
+        .iter(app.world())
+        .any(|j| j.title.starts_with("AI: "))
+    {
+        let t = Instant::now();
+        app.update();
+        slowest = slowest.max(t.elapsed());
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(frames > 20, "the model ran in {frames} frames");
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a frame took {slowest:?} while the model ran"
+    );
     run_until_idle(&mut app, Duration::from_secs(300));
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     let segs = segments(&mut app);
