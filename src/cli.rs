@@ -39,6 +39,10 @@ pub struct GuiArgs {
     /// Run this AI model (`stratum models` lists them) once the study has loaded
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+    /// Start with a clip plane through the study centre: axial (cuts the top
+    /// away), coronal (the front), sagittal (the left) or oblique; up to three
+    #[arg(long, value_name = "PLANE", value_parser = parse_clip)]
+    pub clip: Vec<stratum::app::clip::ClipKind>,
     /// Once the study is loaded and its surfaces built, save the window as a
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]
@@ -46,6 +50,11 @@ pub struct GuiArgs {
     /// Window size in logical pixels, WIDTHxHEIGHT
     #[arg(long, default_value = "1600x1000", value_parser = parse_size)]
     pub size: (u32, u32),
+}
+
+fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
+    stratum::app::clip::ClipKind::parse(s)
+        .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

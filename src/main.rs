@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             input: g.path,
             series: g.series,
             model: g.model,
+            clip: g.clip,
             screenshot: g.screenshot,
             width: g.size.0,
             height: g.size.1,

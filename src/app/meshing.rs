@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::{CoreError, Progress};
 
+use super::clip::{ClipExtension, SegmentMaterial};
 use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use super::loading::Study;
 use super::segmentation::{Segment, SurfaceStats};
@@ -178,7 +179,7 @@ fn attach_meshes(
     mut done: MessageMutator<JobDone<MeshBatch>>,
     mut segments: Query<(Entity, &mut Segment, Option<&SegmentSurface>)>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<SegmentMaterial>>,
     mut notices: ResMut<Notices>,
     mut built: MessageWriter<MeshesBuilt>,
 ) {
@@ -211,8 +212,16 @@ fn attach_meshes(
 }
 
 /// A material that reads anatomy well: matte, slightly glossy, colour from
-/// the segment, blended when the user makes it translucent.
-pub fn segment_material(seg: &Segment) -> StandardMaterial {
+/// the segment, blended when the user makes it translucent; the clip planes
+/// fill in its extension (see `clip`).
+pub fn segment_material(seg: &Segment) -> SegmentMaterial {
+    SegmentMaterial {
+        base: base_material(seg),
+        extension: ClipExtension::default(),
+    }
+}
+
+fn base_material(seg: &Segment) -> StandardMaterial {
     let [r, g, b] = seg.colour;
     StandardMaterial {
         base_color: Color::srgba_u8(r, g, b, (seg.opacity.clamp(0.0, 1.0) * 255.0) as u8),
@@ -228,17 +237,14 @@ pub fn segment_material(seg: &Segment) -> StandardMaterial {
 }
 
 fn update_materials(
-    changed: Query<
-        (&Segment, &MeshMaterial3d<StandardMaterial>, &mut Visibility),
-        Changed<Segment>,
-    >,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    changed: Query<(&Segment, &MeshMaterial3d<SegmentMaterial>, &mut Visibility), Changed<Segment>>,
+    mut materials: ResMut<Assets<SegmentMaterial>>,
 ) {
     for (seg, handle, mut vis) in changed {
         if let Some(mut m) = materials.get_mut(&handle.0) {
-            let fresh = segment_material(seg);
-            m.base_color = fresh.base_color;
-            m.alpha_mode = fresh.alpha_mode;
+            let fresh = base_material(seg);
+            m.base.base_color = fresh.base_color;
+            m.base.alpha_mode = fresh.alpha_mode;
         }
         let want = if seg.visible {
             Visibility::Inherited

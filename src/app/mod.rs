@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod ai;
 pub mod camera;
+pub mod clip;
 pub mod demo;
 pub mod export;
 pub mod jobs;
@@ -40,6 +41,7 @@ impl PluginGroup for PipelinePlugins {
             .add(segmentation::SegmentationPlugin)
             .add(ai::AiPlugin)
             .add(meshing::MeshingPlugin)
+            .add(clip::ClipPlugin)
             .add(slices::SlicesPlugin)
             .add(export::ExportPlugin)
     }
@@ -51,6 +53,7 @@ pub struct ViewPlugins;
 impl PluginGroup for ViewPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
+            .add(clip::ClipRenderPlugin)
             .add(camera::CameraPlugin)
             .add(ui::UiPlugin)
     }
@@ -64,6 +67,8 @@ pub struct GuiOptions {
     pub series: Option<String>,
     /// An AI model to run once the study has loaded.
     pub model: Option<String>,
+    /// Clip planes to start with (at most three), through the study centre.
+    pub clip: Vec<clip::ClipKind>,
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -106,6 +111,14 @@ pub fn run(opts: GuiOptions) -> AppExit {
     .add_plugins(PipelinePlugins)
     .add_plugins(ViewPlugins)
     .insert_resource(ai::RunOnLoad(opts.model.clone()))
+    .add_systems(Startup, {
+        let kinds = opts.clip.clone();
+        move |mut actions: MessageWriter<clip::ClipAction>| {
+            for (index, kind) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
+                actions.write(clip::ClipAction::Orient { index, kind: *kind });
+            }
+        }
+    })
     .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
         open.write(request.clone());
     });

@@ -6,7 +6,9 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::Geometry;
-use stratum_core::view::{Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice};
+use stratum_core::view::{
+    ClipPlane, Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice,
+};
 
 use super::loading::{Study, StudyLoaded};
 use super::meshing::SegmentSurface;
@@ -57,6 +59,11 @@ impl SliceState {
         let (g, _) = self.grid?;
         let c = self.crosshair.map(|v| v as f64);
         Some(g.index_to_lps(c))
+    }
+
+    /// The grid of the open study.
+    pub fn geometry(&self) -> Option<Geometry> {
+        self.grid.map(|(g, _)| g)
     }
 
     pub fn layout(&self, plane: Plane) -> Option<SliceLayout> {
@@ -257,6 +264,7 @@ pub fn update_contours(
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
 /// drag moves the crosshair (or places a region-growing seed in seed mode),
 /// the wheel steps through slices.
+#[allow(clippy::too_many_arguments)]
 pub fn slice_view(
     ui: &mut egui::Ui,
     plane: Plane,
@@ -264,6 +272,7 @@ pub fn slice_view(
     textures: &SliceTextures,
     tools: &ToolSettings,
     commands: &mut Vec<SegmentCommand>,
+    clips: &[(usize, ClipPlane)],
     height: f32,
 ) {
     let top = ui.cursor().min.y;
@@ -314,6 +323,34 @@ pub fn slice_view(
             let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(c[0], c[1], c[2]));
             for [a, b] in lines {
                 painter.line_segment([to_screen(*a), to_screen(*b)], stroke);
+            }
+        }
+    }
+    // Clip planes: a dashed line where each cuts this slice, numbered.
+    if let Some(g) = state.geometry() {
+        let to_screen = |p: [f64; 2]| {
+            egui::pos2(
+                rect.min.x + (p[0] as f32 + 0.5) / layout.width as f32 * rect.width(),
+                rect.min.y + (p[1] as f32 + 0.5) / layout.height as f32 * rect.height(),
+            )
+        };
+        let colour = egui::Color32::from_rgb(90, 200, 255);
+        for (i, plane) in clips {
+            if let Some([a, b]) = plane.line_on_slice(&layout, &g, slice) {
+                let (a, b) = (to_screen(a), to_screen(b));
+                painter.extend(egui::Shape::dashed_line(
+                    &[a, b],
+                    egui::Stroke::new(1.5, colour),
+                    6.0,
+                    4.0,
+                ));
+                painter.text(
+                    a + (b - a).normalized() * 10.0,
+                    egui::Align2::CENTER_CENTER,
+                    format!("cut {}", i + 1),
+                    egui::FontId::proportional(11.0),
+                    colour,
+                );
             }
         }
     }

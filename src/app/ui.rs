@@ -21,6 +21,7 @@ use stratum_core::view::{Plane, WindowPreset};
 use super::actions::{StandardView, ViewAction};
 use super::ai::{AiModels, RunModel};
 use super::camera::ViewRect;
+use super::clip::{ClipAction, ClipKind, ClipSettings, MAX_PLANES, NotClipped};
 use super::export::{ExportRequest, ExportSettings};
 use super::jobs::{JobInfo, Notices};
 use super::loading::{OpenRequest, SeriesChoice, Study};
@@ -103,6 +104,10 @@ pub struct UiParams<'w, 's> {
     view_rect: ResMut<'w, ViewRect>,
     seg_commands: MessageWriter<'w, SegmentCommand>,
     models: ResMut<'w, AiModels>,
+    clip: Res<'w, ClipSettings>,
+    clip_actions: MessageWriter<'w, ClipAction>,
+    not_clipped: Query<'w, 's, (), With<NotClipped>>,
+    commands: Commands<'w, 's>,
     run_model: MessageWriter<'w, RunModel>,
     view_actions: MessageWriter<'w, ViewAction>,
     build: MessageWriter<'w, BuildMeshes>,
@@ -170,6 +175,8 @@ fn ui_system(mut p: UiParams) -> Result {
                     tools_panel(ui, &mut p);
                     ui.separator();
                     ai_panel(ui, &mut p);
+                    ui.separator();
+                    clip_panel(ui, &mut p);
                     ui.separator();
                     surface_panel(ui, &mut p);
                 });
@@ -372,6 +379,18 @@ fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             });
         });
         if selected {
+            let mut cut = !p.not_clipped.contains(*e);
+            if ui
+                .checkbox(&mut cut, "Cut by the clip planes")
+                .on_hover_text("Off keeps this segment whole while the planes cut the others")
+                .changed()
+            {
+                if cut {
+                    p.commands.entity(*e).remove::<NotClipped>();
+                } else {
+                    p.commands.entity(*e).insert(NotClipped);
+                }
+            }
             ui.horizontal(|ui| {
                 ui.add(egui::Slider::new(&mut seg.opacity, 0.0..=1.0).text("opacity"));
                 if ui
@@ -480,6 +499,84 @@ fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             p.seg_commands.write(SegmentCommand::KeepLargest(e));
         }
     });
+}
+
+/// Clip planes: on/off, direction, position, tilt, flip; the cut faces show
+/// the scan with the slice views' window.
+fn clip_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+    ui.heading("Clip planes");
+    let Some(study) = p.study.as_deref() else {
+        ui.label("Open a study to cut it.");
+        return;
+    };
+    // Half the diagonal of the scan: every plane position that cuts it.
+    let (nz, ny, nx) = study.volume.dim();
+    let s = study.volume.geometry.spacing;
+    let reach = 0.5
+        * ((nx as f64 * s[0]).powi(2) + (ny as f64 * s[1]).powi(2) + (nz as f64 * s[2]).powi(2))
+            .sqrt();
+    let mut actions = Vec::new();
+    for index in 0..MAX_PLANES {
+        let slot = p.clip.slots[index];
+        ui.horizontal(|ui| {
+            let mut on = slot.enabled;
+            if ui.checkbox(&mut on, format!("{}", index + 1)).changed() {
+                actions.push(ClipAction::Enable { index, on });
+            }
+            let mut kind = slot.kind;
+            egui::ComboBox::from_id_salt(("clip-kind", index))
+                .width(90.0)
+                .selected_text(kind.name())
+                .show_ui(ui, |ui| {
+                    for k in ClipKind::ALL {
+                        ui.selectable_value(&mut kind, k, k.name());
+                    }
+                });
+            if kind != slot.kind {
+                actions.push(ClipAction::Orient { index, kind });
+            }
+            if ui
+                .small_button("Flip")
+                .on_hover_text("Cut away the other side")
+                .clicked()
+            {
+                actions.push(ClipAction::Flip { index });
+            }
+        });
+        if slot.enabled {
+            let mut offset = p.clip.offset(index);
+            if ui
+                .add(
+                    egui::Slider::new(&mut offset, -reach..=reach)
+                        .text("mm")
+                        .fixed_decimals(0),
+                )
+                .changed()
+            {
+                actions.push(ClipAction::Offset { index, mm: offset });
+            }
+            ui.horizontal(|ui| {
+                ui.label("tilt");
+                for (label, pitch, yaw) in [
+                    ("▲", -10.0, 0.0),
+                    ("▼", 10.0, 0.0),
+                    ("◀", 0.0, -10.0),
+                    ("▶", 0.0, 10.0),
+                ] {
+                    if ui
+                        .small_button(label)
+                        .on_hover_text("Tilt the plane by 10°")
+                        .clicked()
+                    {
+                        actions.push(ClipAction::Tilt { index, pitch, yaw });
+                    }
+                }
+            });
+        }
+    }
+    for a in actions {
+        p.clip_actions.write(a);
+    }
 }
 
 /// AI segmentation: pick a model, read what it is for, run it.
@@ -658,6 +755,7 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     });
     let mut commands = Vec::new();
     let height = ui.available_height();
+    let clips: Vec<_> = p.clip.active().map(|(i, c)| (i, *c)).collect();
     ui.columns(3, |cols| {
         for (ui, plane) in cols.iter_mut().zip(Plane::ALL) {
             slice_view(
@@ -667,6 +765,7 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
                 &p.textures,
                 &p.tools,
                 &mut commands,
+                &clips,
                 height,
             );
         }

@@ -1,6 +1,7 @@
 //! The real windowed binary under Xvfb with Mesa's software Vulkan: it opens
-//! the embedded demo study, builds the organs, saves a screenshot and exits.
-//! The picture must show coloured organs in the 3D view and drawn panels.
+//! the embedded demo study with a coronal clip plane, builds the organs,
+//! saves a screenshot and exits. The picture must show coloured organs in
+//! the 3D view, the CT on their cut faces, and drawn panels.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,7 +17,7 @@ fn share(
     img: &image::RgbaImage,
     x: (f32, f32),
     y: (f32, f32),
-    f: impl Fn(&image::Rgba<u8>) -> bool,
+    mut f: impl FnMut(&image::Rgba<u8>) -> bool,
 ) -> f64 {
     let (w, h) = img.dimensions();
     let (x0, x1) = ((x.0 * w as f32) as u32, (x.1 * w as f32) as u32);
@@ -49,7 +50,7 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
         .arg(env!("CARGO_BIN_EXE_stratum"))
         .arg("--screenshot")
         .arg(&shot)
-        .args(["--size", "1280x800"])
+        .args(["--size", "1280x800", "--clip", "coronal"])
         .env("WGPU_BACKEND", "vulkan")
         .env("TMPDIR", dir.path())
         .output()
@@ -71,6 +72,25 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
         organs > 0.03,
         "only {:.2}% coloured pixels in the 3D view",
         organs * 100.0
+    );
+    // The coronal cut opens the organs and their cut faces show the CT:
+    // neutral grey pixels of many levels in the 3D view (without the plane:
+    // 0.05% of the view and 25 levels; the background is one flat colour).
+    let mut cut_levels = std::collections::HashSet::new();
+    let cut = share(&img, (0.3, 0.7), (0.08, 0.55), |p| {
+        let [r, g, b, _] = p.0;
+        let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+        let neutral = max - min <= 12 && max > 45;
+        if neutral {
+            cut_levels.insert((r as u16 + g as u16 + b as u16) / 3);
+        }
+        neutral
+    });
+    assert!(
+        cut > 0.005 && cut_levels.len() > 60,
+        "the cut faces do not show the scan: {:.2}% grey pixels, {} levels",
+        cut * 100.0,
+        cut_levels.len()
     );
     // The left panel has text on it (bright glyph pixels on a dark panel).
     let text = share(&img, (0.0, 0.2), (0.05, 0.6), |p| {

@@ -18,7 +18,8 @@ fn headless() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
-        .init_asset::<StandardMaterial>()
+        .init_asset::<stratum::app::clip::SegmentMaterial>()
+        .init_asset::<Image>()
         .add_plugins(PipelinePlugins);
     app.update();
     app
@@ -498,4 +499,82 @@ fn an_ai_model_adds_its_labels_as_segments_with_surfaces() {
     assert!(*meshed, "the brain has a surface");
     let study = app.world().resource::<Study>();
     assert_eq!(study.labels.mask(brain.id).volume_ml(), brain.voxel_ml);
+}
+
+/// Clip planes are actions: they reach every segment's material (planes,
+/// scan texture, back faces drawn), except a segment left whole.
+#[test]
+fn clip_actions_reach_the_segment_materials() {
+    use stratum::app::clip::{ClipAction, ClipKind, ClipSettings, NotClipped, SegmentMaterial};
+    let mut app = headless();
+    publish(&mut app, ball_study(24));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    app.world_mut().write_message(ClipAction::Orient {
+        index: 0,
+        kind: ClipKind::Axial,
+    });
+    app.world_mut()
+        .write_message(ClipAction::Offset { index: 0, mm: 4.0 });
+    app.update();
+    app.update();
+    let clip = app.world().resource::<ClipSettings>().clone();
+    assert!(clip.slots[0].enabled);
+    assert!((clip.offset(0) - 4.0).abs() < 1e-9);
+    // The ball's centre is 11.5 mm up; the plane 4 mm above it cuts the top.
+    assert!(
+        (clip.slots[0].plane.point[2] - 15.5).abs() < 1e-9,
+        "{:?}",
+        clip.slots[0]
+    );
+    let material = |app: &mut App| {
+        let (handle,) = app
+            .world_mut()
+            .query::<(&MeshMaterial3d<SegmentMaterial>,)>()
+            .single(app.world())
+            .map(|(h,)| (h.0.clone(),))
+            .expect("the ball has a material");
+        app.world()
+            .resource::<Assets<SegmentMaterial>>()
+            .get(&handle)
+            .cloned()
+            .unwrap()
+    };
+    let m = material(&mut app);
+    assert_eq!(m.extension.clip.mask, 1);
+    assert!(m.extension.scan.is_some(), "the scan texture is bound");
+    assert!(m.base.cull_mode.is_none(), "back faces show the cut");
+    // World plane: normal up (world Y = superior), offset 15.5 mm.
+    let p = m.extension.clip.planes[0];
+    assert!(
+        (p.y - 1.0).abs() < 1e-6 && (p.w - 0.0155).abs() < 1e-6,
+        "{p}"
+    );
+    // The scan texture: one texel per voxel.
+    let image = app
+        .world()
+        .resource::<Assets<Image>>()
+        .get(m.extension.scan.as_ref().unwrap())
+        .unwrap()
+        .clone();
+    assert_eq!(image.texture_descriptor.size.depth_or_array_layers, 24);
+    assert_eq!(image.data.as_ref().map(|d| d.len()), Some(24 * 24 * 24));
+
+    // Keep the ball whole: its material stops clipping.
+    let ball = app
+        .world_mut()
+        .query_filtered::<Entity, With<Segment>>()
+        .single(app.world())
+        .unwrap();
+    app.world_mut().entity_mut(ball).insert(NotClipped);
+    app.update();
+    assert_eq!(material(&mut app).extension.clip.mask, 0);
+    app.world_mut().entity_mut(ball).remove::<NotClipped>();
+    app.world_mut().write_message(ClipAction::Flip { index: 0 });
+    app.update();
+    let m = material(&mut app);
+    assert_eq!(m.extension.clip.mask, 1);
+    assert!(
+        (m.extension.clip.planes[0].y + 1.0).abs() < 1e-6,
+        "flipped: keeps the top"
+    );
 }

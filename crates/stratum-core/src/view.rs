@@ -168,6 +168,14 @@ impl SliceLayout {
         }
     }
 
+    /// The number of voxels along index axis `k` (0 = x, 1 = y, 2 = z).
+    fn n_of_axis(&self, k: usize) -> usize {
+        (0..3)
+            .find(|&i| self.axes[i].0 == k)
+            .map(|i| self.n(i))
+            .unwrap_or(1)
+    }
+
     fn n(&self, k: usize) -> usize {
         [self.width, self.height, self.depth][k]
     }
@@ -308,4 +316,140 @@ mod tests {
             }
         }
     }
+}
+
+/// A clip plane in patient space: the anatomy on the side `normal` points
+/// to is cut away; what lies where `normal · (p − point) <= 0` stays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipPlane {
+    /// Unit LPS direction.
+    pub normal: [f64; 3],
+    /// A point of the plane (LPS mm).
+    pub point: [f64; 3],
+}
+
+impl ClipPlane {
+    /// The plane through `point` with normal `normal` (normalised here).
+    pub fn new(normal: [f64; 3], point: [f64; 3]) -> ClipPlane {
+        let len = (normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]).sqrt();
+        let normal = if len > 0.0 {
+            [normal[0] / len, normal[1] / len, normal[2] / len]
+        } else {
+            [0.0, 0.0, 1.0]
+        };
+        ClipPlane { normal, point }
+    }
+
+    /// Signed distance (mm) of `p` from the plane, positive on the cut side.
+    pub fn distance(&self, p: [f64; 3]) -> f64 {
+        (0..3)
+            .map(|i| self.normal[i] * (p[i] - self.point[i]))
+            .sum()
+    }
+
+    /// Where the plane crosses slice `slice` of `layout`: the two ends (display
+    /// col, row; pixel centres at whole numbers) of its line across the image,
+    /// or `None` when it misses the slice or lies in it.
+    pub fn line_on_slice(
+        &self,
+        layout: &SliceLayout,
+        geometry: &Geometry,
+        slice: usize,
+    ) -> Option<[[f64; 2]; 2]> {
+        // In index space the plane is sum_k c_k i_k = d.
+        let mut c = [0.0; 3];
+        for (k, ck) in c.iter_mut().enumerate() {
+            *ck = geometry.spacing[k]
+                * (0..3)
+                    .map(|j| self.normal[j] * geometry.direction[k][j])
+                    .sum::<f64>();
+        }
+        let d = -self.distance(geometry.origin);
+        let a = layout.slice_axis();
+        let s = layout.to_index(0, 0, slice)[a] as f64;
+        // The two in-slice axes and their extents (pixel edges).
+        let others: Vec<usize> = (0..3).filter(|&k| k != a).collect();
+        let (u, v) = (others[0], others[1]);
+        let n = [layout.n_of_axis(u), layout.n_of_axis(v)];
+        let rest = d - c[a] * s;
+        let mut hits: Vec<[f64; 2]> = Vec::new();
+        let (lo_u, hi_u) = (-0.5, n[0] as f64 - 0.5);
+        let (lo_v, hi_v) = (-0.5, n[1] as f64 - 0.5);
+        // Edges u = const: solve for v; edges v = const: solve for u.
+        if c[v].abs() > 1e-12 {
+            for uu in [lo_u, hi_u] {
+                let vv = (rest - c[u] * uu) / c[v];
+                if (lo_v..=hi_v).contains(&vv) {
+                    hits.push([uu, vv]);
+                }
+            }
+        }
+        if c[u].abs() > 1e-12 {
+            for vv in [lo_v, hi_v] {
+                let uu = (rest - c[v] * vv) / c[u];
+                if (lo_u..=hi_u).contains(&uu) {
+                    hits.push([uu, vv]);
+                }
+            }
+        }
+        // The two hits farthest apart (corners can be found twice).
+        let mut best: Option<([f64; 2], [f64; 2], f64)> = None;
+        for i in 0..hits.len() {
+            for j in i + 1..hits.len() {
+                let dd = (hits[i][0] - hits[j][0]).powi(2) + (hits[i][1] - hits[j][1]).powi(2);
+                if best.is_none_or(|b| dd > b.2) {
+                    best = Some((hits[i], hits[j], dd));
+                }
+            }
+        }
+        let (p, q, dd) = best?;
+        if dd < 1e-9 {
+            return None;
+        }
+        let to_display = |h: [f64; 2]| {
+            let mut idx = [0.0; 3];
+            idx[a] = s;
+            idx[u] = h[0];
+            idx[v] = h[1];
+            layout.display_of(idx)
+        };
+        Some([to_display(p), to_display(q)])
+    }
+}
+
+/// Row-major 4x4 matrix taking LPS mm to the coordinates of a 3D texture of
+/// the volume (width = columns x, height = rows y, depth = slices z; texel
+/// centres at (i + 0.5) / n), for the GPU to reslice the scan anywhere.
+pub fn texture_from_lps(geometry: &Geometry, dim: (usize, usize, usize)) -> [[f64; 4]; 4] {
+    let n = [dim.2 as f64, dim.1 as f64, dim.0 as f64];
+    let o = geometry.lps_to_index([0.0; 3]);
+    let mut m = [[0.0; 4]; 4];
+    for col in 0..3 {
+        let mut e = [0.0; 3];
+        e[col] = 1.0;
+        let i = geometry.lps_to_index(e);
+        for row in 0..3 {
+            m[row][col] = (i[row] - o[row]) / n[row];
+        }
+    }
+    for row in 0..3 {
+        m[row][3] = (o[row] + 0.5) / n[row];
+    }
+    m[3][3] = 1.0;
+    m
+}
+
+/// The volume as 8-bit texels through a window (lo → 0, hi → 255), x fastest:
+/// the GPU's copy of the scan for clip-plane cut faces.
+pub fn windowed_texels(volume: &Volume, lo: f64, hi: f64) -> Vec<u8> {
+    use rayon::prelude::*;
+    let scale = 255.0 / (hi - lo).max(1e-6);
+    with_voxels!(&volume.voxels, a => {
+        let a = a.as_standard_layout();
+        a.as_slice()
+            .unwrap_or(&[])
+            .par_iter()
+            .map(|v| ((v.to_f64() - lo) * scale).clamp(0.0, 255.0).round() as u8)
+            .collect()
+    })
 }

@@ -3,6 +3,7 @@
 mod ai;
 mod anonymize;
 mod bad_input;
+mod clip;
 mod exports;
 mod meshing;
 mod real_data;

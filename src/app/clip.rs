@@ -1,0 +1,434 @@
+//! Clip planes: up to three planes cut the surfaces (per segment on or off),
+//! and where a plane opens a surface, the cut face shows the scan resliced
+//! on the plane with the slice views' window, tinted by the segment colour
+//! (see clip.wgsl). Planes change only through [`ClipAction`] messages, so
+//! the XR mode can drive them from a controller as the panel does.
+
+use bevy::asset::{RenderAssetUsages, embedded_asset};
+use bevy::image::ImageSampler;
+use bevy::pbr::{ExtendedMaterial, MaterialExtension};
+use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, Extent3d, Face, ShaderType, TextureDimension, TextureFormat,
+};
+use bevy::shader::ShaderRef;
+use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
+
+use super::loading::Study;
+use super::segmentation::Segment;
+use super::slices::SliceState;
+use super::space::{MM, lps_rotation, lps_to_world};
+
+/// The material of every segment surface.
+pub type SegmentMaterial = ExtendedMaterial<StandardMaterial, ClipExtension>;
+
+/// How many planes can cut at once.
+pub const MAX_PLANES: usize = 3;
+
+/// What a clip plane is aligned with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClipKind {
+    /// Cuts away the part above (superior).
+    Axial,
+    /// Cuts away the front (anterior).
+    Coronal,
+    /// Cuts away the patient's left.
+    Sagittal,
+    /// Any direction (tilted by the panel, or placed by a controller).
+    Oblique,
+}
+
+impl ClipKind {
+    pub const ALL: [ClipKind; 4] = [
+        ClipKind::Axial,
+        ClipKind::Coronal,
+        ClipKind::Sagittal,
+        ClipKind::Oblique,
+    ];
+
+    /// Parses "axial", "coronal", "sagittal" or "oblique".
+    pub fn parse(s: &str) -> Option<ClipKind> {
+        ClipKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ClipKind::Axial => "Axial",
+            ClipKind::Coronal => "Coronal",
+            ClipKind::Sagittal => "Sagittal",
+            ClipKind::Oblique => "Oblique",
+        }
+    }
+
+    /// The LPS normal (the side cut away).
+    pub fn normal(self) -> [f64; 3] {
+        match self {
+            ClipKind::Axial => [0.0, 0.0, 1.0],
+            ClipKind::Coronal => [0.0, -1.0, 0.0],
+            ClipKind::Sagittal => [1.0, 0.0, 0.0],
+            ClipKind::Oblique => [
+                0.0,
+                -std::f64::consts::FRAC_1_SQRT_2,
+                std::f64::consts::FRAC_1_SQRT_2,
+            ],
+        }
+    }
+}
+
+/// One of the clip planes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipSlot {
+    pub enabled: bool,
+    pub kind: ClipKind,
+    pub plane: ClipPlane,
+}
+
+/// The clip planes and how the cut faces look.
+#[derive(Resource, Clone, Debug)]
+pub struct ClipSettings {
+    pub slots: [ClipSlot; MAX_PLANES],
+    /// How much of the segment colour tints the scan on a cut face (0..1).
+    pub tint: f32,
+    /// Centre of the study (LPS mm): where planes are placed by default.
+    pub centre: [f64; 3],
+}
+
+impl Default for ClipSettings {
+    fn default() -> Self {
+        let slot = |kind: ClipKind| ClipSlot {
+            enabled: false,
+            kind,
+            plane: ClipPlane::new(kind.normal(), [0.0; 3]),
+        };
+        ClipSettings {
+            slots: [
+                slot(ClipKind::Coronal),
+                slot(ClipKind::Axial),
+                slot(ClipKind::Sagittal),
+            ],
+            tint: 0.3,
+            centre: [0.0; 3],
+        }
+    }
+}
+
+impl ClipSettings {
+    /// The active planes (index, plane).
+    pub fn active(&self) -> impl Iterator<Item = (usize, &ClipPlane)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.enabled)
+            .map(|(i, s)| (i, &s.plane))
+    }
+
+    /// Signed offset (mm) of plane `i` from the study centre along its normal.
+    pub fn offset(&self, i: usize) -> f64 {
+        -self.slots[i].plane.distance(self.centre)
+    }
+}
+
+/// Everything that changes a clip plane: the panel sends these, and so can
+/// a VR controller.
+#[derive(Message, Clone, Debug)]
+pub enum ClipAction {
+    Enable {
+        index: usize,
+        on: bool,
+    },
+    /// Align plane `index` with a standard direction, through the study centre.
+    Orient {
+        index: usize,
+        kind: ClipKind,
+    },
+    /// Put plane `index` at this offset (mm) from the study centre along its normal.
+    Offset {
+        index: usize,
+        mm: f64,
+    },
+    /// Tilt plane `index`: rotate its normal by these angles (degrees) about
+    /// the patient's left-right and its superior-inferior axes, keeping its offset.
+    Tilt {
+        index: usize,
+        pitch: f64,
+        yaw: f64,
+    },
+    /// Cut away the other side of plane `index`.
+    Flip {
+        index: usize,
+    },
+    /// Any plane (e.g. held in a hand controller): makes it oblique.
+    Set {
+        index: usize,
+        plane: ClipPlane,
+    },
+}
+
+/// Segments the planes leave whole (e.g. keep the kidney whole while the
+/// skin and bones are cut).
+#[derive(Component, Clone, Copy, Debug)]
+pub struct NotClipped;
+
+/// The uniform block of clip.wgsl.
+#[derive(Clone, Copy, Debug, Default, ShaderType, Reflect)]
+pub struct ClipUniform {
+    pub planes: [Vec4; MAX_PLANES],
+    pub tex_from_world: Mat4,
+    pub colour: Vec4,
+    pub mask: u32,
+}
+
+/// The clip part of a segment material (bindings 100-102).
+#[derive(Asset, AsBindGroup, Reflect, Debug, Clone, Default)]
+pub struct ClipExtension {
+    #[uniform(100)]
+    pub clip: ClipUniform,
+    #[texture(101, dimension = "3d")]
+    #[sampler(102)]
+    pub scan: Option<Handle<Image>>,
+}
+
+impl MaterialExtension for ClipExtension {
+    fn fragment_shader() -> ShaderRef {
+        "embedded://stratum/app/clip.wgsl".into()
+    }
+}
+
+/// The scan as a 3D texture (8-bit, through the slice views' window).
+#[derive(Resource, Default)]
+pub struct ScanTexture {
+    pub image: Option<Handle<Image>>,
+    /// Texture coordinates of world positions.
+    pub tex_from_world: Mat4,
+    key: Option<(usize, i64, i64)>,
+}
+
+/// The parts that need no renderer: settings, actions, the scan texture and
+/// the material uniforms (the headless tests run these).
+pub struct ClipPlugin;
+
+impl Plugin for ClipPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ClipSettings>()
+            .init_resource::<ScanTexture>()
+            .add_message::<ClipAction>()
+            .add_systems(
+                Update,
+                (
+                    centre_on_study,
+                    apply_actions,
+                    update_scan_texture,
+                    update_clip_uniforms,
+                )
+                    .chain(),
+            );
+    }
+}
+
+/// The material and its shader (needs the renderer).
+pub struct ClipRenderPlugin;
+
+impl Plugin for ClipRenderPlugin {
+    fn build(&self, app: &mut App) {
+        embedded_asset!(app, "clip.wgsl");
+        app.add_plugins(MaterialPlugin::<SegmentMaterial>::default());
+    }
+}
+
+/// A new study: planes go back through its centre (and off).
+fn centre_on_study(study: Option<Res<Study>>, mut clip: ResMut<ClipSettings>) {
+    let Some(study) = study else { return };
+    if !study.is_changed() {
+        return;
+    }
+    let (nz, ny, nx) = study.volume.dim();
+    let centre = study.volume.geometry.index_to_lps([
+        (nx as f64 - 1.0) / 2.0,
+        (ny as f64 - 1.0) / 2.0,
+        (nz as f64 - 1.0) / 2.0,
+    ]);
+    if centre != clip.centre {
+        clip.centre = centre;
+        for slot in clip.slots.iter_mut() {
+            slot.plane = ClipPlane::new(slot.plane.normal, centre);
+        }
+    }
+}
+
+fn apply_actions(mut actions: MessageReader<ClipAction>, mut clip: ResMut<ClipSettings>) {
+    for action in actions.read() {
+        let centre = clip.centre;
+        match *action {
+            ClipAction::Enable { index, on } if index < MAX_PLANES => {
+                clip.slots[index].enabled = on;
+            }
+            ClipAction::Orient { index, kind } if index < MAX_PLANES => {
+                let slot = &mut clip.slots[index];
+                slot.kind = kind;
+                slot.plane = ClipPlane::new(kind.normal(), centre);
+                slot.enabled = true;
+            }
+            ClipAction::Offset { index, mm } if index < MAX_PLANES => {
+                let n = clip.slots[index].plane.normal;
+                let point = [
+                    centre[0] + mm * n[0],
+                    centre[1] + mm * n[1],
+                    centre[2] + mm * n[2],
+                ];
+                clip.slots[index].plane = ClipPlane::new(n, point);
+            }
+            ClipAction::Tilt { index, pitch, yaw } if index < MAX_PLANES => {
+                let offset = clip.offset(index);
+                let n = clip.slots[index].plane.normal;
+                let v = Quat::from_rotation_z(yaw.to_radians() as f32)
+                    * Quat::from_rotation_x(pitch.to_radians() as f32)
+                    * Vec3::new(n[0] as f32, n[1] as f32, n[2] as f32);
+                let n = [v.x as f64, v.y as f64, v.z as f64];
+                let slot = &mut clip.slots[index];
+                slot.kind = ClipKind::Oblique;
+                slot.plane = ClipPlane::new(n, centre);
+                let n = slot.plane.normal;
+                slot.plane.point = [
+                    centre[0] + offset * n[0],
+                    centre[1] + offset * n[1],
+                    centre[2] + offset * n[2],
+                ];
+            }
+            ClipAction::Flip { index } if index < MAX_PLANES => {
+                let p = clip.slots[index].plane;
+                clip.slots[index].plane = ClipPlane::new(p.normal.map(|v| -v), p.point);
+            }
+            ClipAction::Set { index, plane } if index < MAX_PLANES => {
+                let slot = &mut clip.slots[index];
+                slot.kind = ClipKind::Oblique;
+                slot.plane = plane;
+                slot.enabled = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Re-uploads the scan texture when the study or the window changes.
+fn update_scan_texture(
+    study: Option<Res<Study>>,
+    slices: Res<SliceState>,
+    clip: Res<ClipSettings>,
+    mut scan: ResMut<ScanTexture>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let Some(study) = study else { return };
+    // Nothing to show until a plane cuts.
+    if clip.active().next().is_none() && scan.image.is_some() {
+        return;
+    }
+    let w = slices.window;
+    let key = (
+        std::sync::Arc::as_ptr(&study.volume) as usize,
+        (w.center * 10.0).round() as i64,
+        (w.width * 10.0).round() as i64,
+    );
+    if scan.key == Some(key) {
+        return;
+    }
+    if clip.active().next().is_none() {
+        return;
+    }
+    let (lo, hi) = (w.center - w.width / 2.0, w.center + w.width / 2.0);
+    let texels = windowed_texels(&study.volume, lo, hi);
+    let (nz, ny, nx) = study.volume.dim();
+    let mut image = Image::new(
+        Extent3d {
+            width: nx as u32,
+            height: ny as u32,
+            depth_or_array_layers: nz as u32,
+        },
+        TextureDimension::D3,
+        texels,
+        TextureFormat::R8Unorm,
+        RenderAssetUsages::RENDER_WORLD,
+    );
+    image.sampler = ImageSampler::linear();
+    match &scan.image {
+        Some(h) => {
+            let _ = images.insert(h.id(), image);
+        }
+        None => scan.image = Some(images.add(image)),
+    }
+    // world (m) -> LPS (mm) -> texture.
+    let t = texture_from_lps(&study.volume.geometry, study.volume.dim());
+    let tex_from_lps = Mat4::from_cols_array_2d(&[
+        [t[0][0] as f32, t[1][0] as f32, t[2][0] as f32, 0.0],
+        [t[0][1] as f32, t[1][1] as f32, t[2][1] as f32, 0.0],
+        [t[0][2] as f32, t[1][2] as f32, t[2][2] as f32, 0.0],
+        [t[0][3] as f32, t[1][3] as f32, t[2][3] as f32, 1.0],
+    ]);
+    let lps_from_world =
+        Mat4::from_scale(Vec3::splat(1.0 / MM)) * Mat4::from_quat(lps_rotation().inverse());
+    scan.tex_from_world = tex_from_lps * lps_from_world;
+    scan.key = Some(key);
+}
+
+/// The world-space plane (normal, offset) of an LPS clip plane.
+pub fn world_plane(p: &ClipPlane) -> Vec4 {
+    let n = lps_rotation() * Vec3::new(p.normal[0] as f32, p.normal[1] as f32, p.normal[2] as f32);
+    let q = lps_to_world(p.point);
+    n.extend(n.dot(q))
+}
+
+type SegmentParts = (
+    Ref<'static, Segment>,
+    Ref<'static, MeshMaterial3d<SegmentMaterial>>,
+    Has<NotClipped>,
+);
+
+/// Puts the planes, the scan and each segment's colour into its material.
+fn update_clip_uniforms(
+    clip: Res<ClipSettings>,
+    scan: Res<ScanTexture>,
+    segments: Query<SegmentParts>,
+    mut removed: RemovedComponents<NotClipped>,
+    added: Query<(), Added<NotClipped>>,
+    mut materials: ResMut<Assets<SegmentMaterial>>,
+    mut last_mask: Local<u8>,
+) {
+    let any_removed = removed.read().count() > 0 || !added.is_empty();
+    let global = clip.is_changed() || scan.is_changed() || any_removed;
+    let planes = {
+        let mut p = [Vec4::ZERO; MAX_PLANES];
+        for (i, plane) in clip.active() {
+            p[i] = world_plane(plane);
+        }
+        p
+    };
+    let mask: u8 = clip.active().fold(0, |m, (i, _)| m | 1 << i);
+    let force = global || mask != *last_mask;
+    *last_mask = mask;
+    for (seg, handle, exempt) in &segments {
+        if !force && !seg.is_changed() && !handle.is_changed() {
+            continue;
+        }
+        let seg_mask = if exempt { 0 } else { mask as u32 };
+        let Some(mut m) = materials.get_mut(&handle.0) else {
+            continue;
+        };
+        let [r, g, b] = seg.colour;
+        let colour = Color::srgb_u8(r, g, b).to_linear();
+        m.extension.clip = ClipUniform {
+            planes,
+            tex_from_world: scan.tex_from_world,
+            colour: Vec4::new(colour.red, colour.green, colour.blue, clip.tint),
+            mask: seg_mask,
+        };
+        m.extension.scan = scan.image.clone();
+        // The inside shows through a cut: draw back faces then.
+        m.base.cull_mode = if seg_mask != 0 {
+            None
+        } else {
+            Some(Face::Back)
+        };
+        m.base.double_sided = seg_mask != 0;
+    }
+}
