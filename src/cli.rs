@@ -160,6 +160,11 @@ pub struct ConvertArgs {
     /// Segment with an AI model (`stratum models` lists them), one mesh per label
     #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
     model: Option<String>,
+    /// Check every mesh against the scan's segment and write the report
+    /// (JSON): Dice, surface distances, volume difference, watertightness,
+    /// the smoothing and reduction used, and what failed
+    #[arg(long, value_name = "JSON")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,6 +404,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         split,
         series,
         model,
+        report,
     } = a;
 
     let source = match (preset, threshold, labels) {
@@ -427,10 +433,11 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         smooth_iterations: smooth,
         reduce,
         split,
+        validate: report.is_some(),
         ..Default::default()
     };
     opts.open.series = series;
-    convert(input, output, opts)
+    convert(input, output, opts, report)
 }
 
 fn parse_window(s: &str) -> Result<(f64, f64), String> {
@@ -453,6 +460,7 @@ fn convert(
     input: PathBuf,
     output: PathBuf,
     opts: stratum_core::convert::ConvertOptions,
+    report: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let (results, files) = with_progress(false, |p| {
         stratum_core::convert::convert(&input, &output, &opts, p)
@@ -474,6 +482,43 @@ fn convert(
     }
     for f in files {
         println!("wrote {}", f.display());
+    }
+    if let Some(path) = report {
+        let checks: Vec<_> = results
+            .iter()
+            .filter_map(|r| r.validation.clone())
+            .collect();
+        println!(
+            "\n{:<28} {:>6} {:>9} {:>9} {:>9} {:>8}  check",
+            "validation", "Dice", "mean mm", "p95 mm", "max mm", "vol %"
+        );
+        for v in &checks {
+            println!(
+                "{:<28} {:>6.3} {:>9.2} {:>9.2} {:>9.2} {:>+8.1}  {}",
+                v.segment,
+                v.dice,
+                v.surface.mean_mm,
+                v.surface.p95_mm,
+                v.surface.max_mm,
+                v.volume_diff_pct,
+                if v.flags.is_empty() { "ok" } else { "FLAGGED" }
+            );
+            for f in &v.flags {
+                println!("    {f}");
+            }
+        }
+        let json = serde_json::json!({
+            "units": "mm, mL; surface distances both ways between mesh vertices and the mask boundary",
+            "segments": checks,
+        });
+        stratum_core::atomic::write_bytes_atomic(
+            &path,
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        println!("wrote {}", path.display());
+        if checks.iter().any(|v| !v.flags.is_empty()) {
+            return Ok(ExitCode::from(1));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod export;
 pub mod jobs;
 pub mod loading;
+pub mod measurements;
 pub mod meshing;
 pub mod screenshot;
 pub mod segmentation;
@@ -42,6 +43,7 @@ impl PluginGroup for PipelinePlugins {
             .add(ai::AiPlugin)
             .add(meshing::MeshingPlugin)
             .add(clip::ClipPlugin)
+            .add(measurements::MeasurementsPlugin)
             .add(slices::SlicesPlugin)
             .add(export::ExportPlugin)
     }

@@ -25,6 +25,7 @@ use super::clip::{ClipAction, ClipKind, ClipSettings, MAX_PLANES, NotClipped};
 use super::export::{ExportRequest, ExportSettings};
 use super::jobs::{JobInfo, Notices};
 use super::loading::{OpenRequest, SeriesChoice, Study};
+use super::measurements::{Measurements, Row, ValidateAll, to_csv};
 use super::meshing::{BuildMeshes, SegmentSurface, SurfaceSettings};
 use super::segmentation::{Segment, SegmentCommand, ToolSettings};
 use super::slices::{
@@ -105,6 +106,8 @@ pub struct UiParams<'w, 's> {
     seg_commands: MessageWriter<'w, SegmentCommand>,
     models: ResMut<'w, AiModels>,
     clip: Res<'w, ClipSettings>,
+    measurements: ResMut<'w, Measurements>,
+    validate_all: MessageWriter<'w, ValidateAll>,
     clip_actions: MessageWriter<'w, ClipAction>,
     not_clipped: Query<'w, 's, (), With<NotClipped>>,
     commands: Commands<'w, 's>,
@@ -225,6 +228,13 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                     p.exit.write(AppExit::Success);
                 }
             });
+            if ui
+                .button("Measurements")
+                .on_hover_text("Volumes, areas, extents, and each surface checked against the scan")
+                .clicked()
+            {
+                p.measurements.open = !p.measurements.open;
+            }
             ui.menu_button("View", |ui| {
                 if ui.button("Reset view (Home)").clicked() {
                     p.view_actions.write(ViewAction::Reset);
@@ -358,7 +368,12 @@ fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
                 Some(s) => format!("{:.1} mL", s.volume_ml),
                 None => format!("{:.1} mL*", seg.voxel_ml),
             };
-            let label = ui.selectable_label(selected, ml);
+            let flagged = p
+                .measurements
+                .checks
+                .get(&seg.id)
+                .is_some_and(|(_, v)| !v.flags.is_empty());
+            let label = ui.selectable_label(selected, if flagged { format!("⚠ {ml}") } else { ml });
             if label.clicked() {
                 p.tools.selected = if selected { None } else { Some(*e) };
             }
@@ -499,6 +514,114 @@ fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             p.seg_commands.write(SegmentCommand::KeepLargest(e));
         }
     });
+}
+
+/// The measurements table: per segment volumes, area, extent and the check
+/// against the scan (Dice, distances, volume difference, closed), with the
+/// flagged rows marked; copyable as CSV.
+fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
+    if !p.measurements.open {
+        return;
+    }
+    let mut rows: Vec<(u16, Row)> = p
+        .segments
+        .iter()
+        .map(|(_, s, m)| {
+            let mesh = m.map(|m| m.0.clone());
+            (
+                s.id,
+                Row {
+                    name: s.name.clone(),
+                    voxel_ml: s.voxel_ml,
+                    mesh_ml: s.surface.map(|x| x.volume_ml),
+                    area_cm2: s.surface.map(|x| x.area_mm2 / 100.0),
+                    extent_mm: mesh
+                        .and_then(|m| m.bounds())
+                        .map(|(lo, hi)| [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]]),
+                    check: p.measurements.current(s.id, m).cloned(),
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+    let mut open = true;
+    let running = p
+        .jobs
+        .iter()
+        .any(|j| j.title.starts_with("Checking the surfaces"));
+    egui::Window::new("Measurements")
+        .open(&mut open)
+        .default_size([760.0, 420.0])
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!running, egui::Button::new("Check against the scan"))
+                    .on_hover_text(
+                        "Voxelise each surface and compare it with the segment: Dice, \
+                         surface distances (mean, 95th percentile, max), volume difference",
+                    )
+                    .clicked()
+                {
+                    p.validate_all.write(ValidateAll);
+                }
+                if ui.button("Copy CSV").clicked() {
+                    ui.ctx().copy_text(to_csv(&rows));
+                    p.notices.info("Measurements copied as CSV");
+                }
+                ui.label("Flag: p95 distance over one voxel diagonal, Dice < 0.90, volume off by > 5%, or not closed.");
+            });
+            ui.separator();
+            egui::ScrollArea::both().show(ui, |ui| {
+                egui::Grid::new("measurements")
+                    .striped(true)
+                    .num_columns(12)
+                    .show(ui, |ui| {
+                        for h in [
+                            "segment", "voxels mL", "mesh mL", "Δ vol %", "area cm²", "extent mm (x·y·z)",
+                            "Dice", "mean mm", "p95 mm", "max mm", "closed", "check",
+                        ] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        let na = || "–".to_string();
+                        for r in &rows {
+                            let c = r.check.as_ref();
+                            ui.label(&r.name);
+                            ui.label(format!("{:.1}", r.voxel_ml));
+                            ui.label(r.mesh_ml.map(|v| format!("{v:.1}")).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:+.1}", c.volume_diff_pct)).unwrap_or_else(na));
+                            ui.label(r.area_cm2.map(|v| format!("{v:.0}")).unwrap_or_else(na));
+                            ui.label(
+                                r.extent_mm
+                                    .map(|e| format!("{:.0} × {:.0} × {:.0}", e[0], e[1], e[2]))
+                                    .unwrap_or_else(na),
+                            );
+                            ui.label(c.map(|c| format!("{:.3}", c.dice)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.mean_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.p95_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.max_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| if c.watertight { "yes" } else { "NO" }.to_string()).unwrap_or_else(na));
+                            match c {
+                                Some(c) if c.flags.is_empty() => {
+                                    ui.colored_label(OK, "✔ ok");
+                                }
+                                Some(c) => {
+                                    ui.colored_label(WARN, "⚠ flagged")
+                                        .on_hover_text(c.flags.join("\n"));
+                                }
+                                None => {
+                                    ui.label("not checked");
+                                }
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+        });
+    if !open {
+        p.measurements.open = false;
+    }
 }
 
 /// Clip planes: on/off, direction, position, tilt, flip; the cut faces show
@@ -846,6 +969,7 @@ fn view_overlay(ctx: &egui::Context, view: egui::Rect, p: &mut UiParams) {
 }
 
 fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
+    measurements_window(ctx, p);
     open_dialog(ctx, p);
     series_dialog(ctx, p);
     export_dialog(ctx, p);

@@ -357,3 +357,48 @@ fn segment_explains_bad_requests() {
     assert!(text(&o).contains(".nii.gz"), "{}", text(&o));
     assert!(!out.exists());
 }
+
+/// `convert --report` checks each organ's mesh against its voxels and writes
+/// the numbers as JSON; flagged segments make the exit code 1.
+#[test]
+fn convert_writes_a_validation_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let o = convert_demo_organs(
+        &dir.path().join("organs.glb"),
+        &["--report", report.to_str().unwrap()],
+    );
+    let t = text(&o);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let segs = json["segments"].as_array().unwrap();
+    assert!(segs.len() >= 20, "{t}");
+    for s in segs {
+        // Organs of some size match their voxels; a 2 mL sliver of a
+        // vertebra at the scan's edge may not (and is flagged).
+        let dice = s["dice"].as_f64().unwrap();
+        if s["voxel_ml"].as_f64().unwrap() > 20.0 {
+            assert!(dice > 0.95, "{s}");
+        }
+        assert!(
+            s["surface"]["p95_mm"].as_f64().unwrap() < s["voxel_diagonal_mm"].as_f64().unwrap(),
+            "{s}"
+        );
+        assert!(s["recipe"]["smoothing_iterations"].as_u64().is_some());
+    }
+    // Thin structures shrink under smoothing: the report says so.
+    let flagged: Vec<&str> = segs
+        .iter()
+        .filter(|s| !s["flags"].as_array().unwrap().is_empty())
+        .map(|s| s["segment"].as_str().unwrap())
+        .collect();
+    assert!(
+        flagged.iter().any(|n| n.starts_with("adrenal")),
+        "{flagged:?}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "flagged segments give exit code 1:\n{t}"
+    );
+    assert!(t.contains("FLAGGED") && t.contains("Dice"), "{t}");
+}

@@ -578,3 +578,32 @@ fn clip_actions_reach_the_segment_materials() {
         "flipped: keeps the top"
     );
 }
+
+/// "Check against the scan" validates every built surface in the background;
+/// the table's CSV carries the numbers.
+#[test]
+fn checking_surfaces_against_the_scan_fills_the_measurements() {
+    use stratum::app::measurements::{Measurements, Row, ValidateAll, to_csv};
+    let mut app = headless();
+    publish(&mut app, ball_study(40));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    app.world_mut().write_message(ValidateAll);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let m = app.world().resource::<Measurements>();
+    let (_, v) = m.checks.get(&1).expect("the ball was checked");
+    assert!(v.dice > 0.95 && v.flags.is_empty(), "{v:?}");
+    assert!(m.open, "the table opens with the results");
+    let csv = to_csv(&[Row {
+        name: "ball \"b\"".into(),
+        voxel_ml: v.voxel_ml,
+        mesh_ml: Some(v.mesh_ml),
+        area_cm2: None,
+        extent_mm: Some([1.0, 2.0, 3.0]),
+        check: Some(v.clone()),
+    }]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("segment,voxel_ml,mesh_ml"));
+    assert!(lines[1].starts_with("\"ball \"\"b\"\"\","), "{}", lines[1]);
+    assert_eq!(lines[1].split(',').count(), lines[0].split(',').count());
+}

@@ -47,6 +47,9 @@ pub struct ConvertOptions {
     pub presmooth_mm: Option<f64>,
     /// STL only: one file per segment instead of one merged file.
     pub split: bool,
+    /// Check each mesh against its mask (Dice, surface distances, volume):
+    /// fills [`SegmentResult::validation`].
+    pub validate: bool,
     pub open: OpenOptions,
 }
 
@@ -59,6 +62,7 @@ impl Default for ConvertOptions {
             reduce: 0.0,
             presmooth_mm: SurfaceOptions::default().presmooth_mm,
             split: false,
+            validate: false,
             open: OpenOptions::new(),
         }
     }
@@ -76,6 +80,8 @@ pub struct SegmentResult {
     pub watertight: bool,
     #[serde(skip)]
     pub mesh: SurfaceMesh,
+    /// The mesh checked against the scan's segment, when asked for.
+    pub validation: Option<crate::measure::Validation>,
 }
 
 /// The segments (name, mask) the options ask for.
@@ -199,7 +205,20 @@ pub fn build_meshes(
         }
         let mesh = mask_surface(mask, &surface, progress)?;
         let topo = mesh.topology();
+        let validation = opts.validate.then(|| {
+            crate::measure::validate(
+                name,
+                mask,
+                &mesh,
+                crate::measure::SurfaceRecipe {
+                    presmooth_mm: surface.presmooth_mm,
+                    smoothing_iterations: surface.smooth_iterations,
+                    reduction: 1.0 - surface.keep_ratio,
+                },
+            )
+        });
         out.push(SegmentResult {
+            validation,
             colour: segment_colour(name, out.len() as u16 + 1),
             name: name.clone(),
             voxel_volume_ml,

@@ -9,6 +9,7 @@ mod meshing;
 mod real_data;
 mod segmentation;
 mod synthetic;
+mod validation;
 
 use std::path::PathBuf;
 
