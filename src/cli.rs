@@ -43,6 +43,9 @@ pub struct GuiArgs {
     /// away), coronal (the front), sagittal (the left) or oblique; up to three
     #[arg(long, value_name = "PLANE", value_parser = parse_clip)]
     pub clip: Vec<stratum::app::clip::ClipKind>,
+    /// Start with a ruler between two LPS points in mm, "L,P,S:L,P,S"
+    #[arg(long, value_name = "A:B", value_parser = parse_ruler)]
+    pub ruler: Vec<([f64; 3], [f64; 3])>,
     /// Once the study is loaded and its surfaces built, save the window as a
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]
@@ -55,6 +58,23 @@ pub struct GuiArgs {
 fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
     stratum::app::clip::ClipKind::parse(s)
         .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
+}
+
+fn parse_ruler(s: &str) -> Result<([f64; 3], [f64; 3]), String> {
+    let point = |p: &str| -> Result<[f64; 3], String> {
+        let v: Vec<f64> = p
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("{x:?} is not a number"))
+            })
+            .collect::<Result<_, _>>()?;
+        v.try_into()
+            .map_err(|_| format!("{p:?}: a point is three numbers L,P,S"))
+    };
+    let (a, b) = s.split_once(':').ok_or("expected L,P,S:L,P,S")?;
+    Ok((point(a)?, point(b)?))
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             series: g.series,
             model: g.model,
             clip: g.clip,
+            rulers: g.ruler,
             screenshot: g.screenshot,
             width: g.size.0,
             height: g.size.1,

@@ -51,7 +51,7 @@ impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ViewRect>()
             .insert_resource(ClearColor(Color::srgb(0.11, 0.12, 0.14)))
-            .add_systems(Startup, spawn_camera)
+            .add_systems(Startup, (spawn_camera, gizmos_on_top))
             .add_systems(
                 Update,
                 (
@@ -59,11 +59,19 @@ impl Plugin for CameraPlugin {
                     frame_new_meshes,
                     apply_view_actions,
                     draw_crosshair,
+                    draw_rulers,
                 )
                     .chain(),
             )
             .add_systems(PostUpdate, apply_viewport);
     }
+}
+
+/// The crosshair and the rulers are drawn over the anatomy: a ruler across
+/// an organ would otherwise vanish inside it.
+fn gizmos_on_top(mut store: ResMut<GizmoConfigStore>) {
+    let (config, _) = store.config_mut::<DefaultGizmoConfigGroup>();
+    config.depth_bias = -1.0;
 }
 
 fn spawn_camera(mut commands: Commands) {
@@ -324,6 +332,30 @@ pub fn pick<'a>(
         .min_by(|a, b| a.total_cmp(b))?;
     let p = Vec3::from(origin) + d * best;
     Some(lps_to_world([p.x as f64, p.y as f64, p.z as f64]))
+}
+
+/// Rulers in 3D: a line with a tick at each end (their lengths are drawn
+/// by the UI at the midpoints).
+fn draw_rulers(
+    mut gizmos: Gizmos,
+    rulers: Res<super::measurements::Rulers>,
+    orbit: Query<&OrbitCamera>,
+) {
+    let tick = orbit.single().map(|o| o.distance * 0.008).unwrap_or(0.003);
+    let colour = Color::srgb(1.0, 0.55, 0.15);
+    for r in &rulers.items {
+        let (a, b) = (lps_to_world(r.a), lps_to_world(r.b));
+        gizmos.line(a, b, colour);
+        gizmos.sphere(Isometry3d::from_translation(a), tick, colour);
+        gizmos.sphere(Isometry3d::from_translation(b), tick, colour);
+    }
+    if let Some(first) = rulers.first {
+        gizmos.sphere(
+            Isometry3d::from_translation(lps_to_world(first)),
+            tick * 1.5,
+            colour,
+        );
+    }
 }
 
 /// The slice crosshair in 3D: three short lines through the point.

@@ -168,3 +168,95 @@ pub fn to_csv(rows: &[Row]) -> String {
     }
     s
 }
+
+/// A straight-line distance between two points (LPS mm).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ruler {
+    pub a: [f64; 3],
+    pub b: [f64; 3],
+}
+
+impl Ruler {
+    pub fn length_mm(&self) -> f64 {
+        ((self.a[0] - self.b[0]).powi(2)
+            + (self.a[1] - self.b[1]).powi(2)
+            + (self.a[2] - self.b[2]).powi(2))
+        .sqrt()
+    }
+}
+
+/// The rulers, and the one being placed.
+#[derive(Resource, Default, Debug)]
+pub struct Rulers {
+    pub items: Vec<Ruler>,
+    /// Clicks on a surface or a slice place ruler ends.
+    pub placing: bool,
+    /// The first end of the ruler being placed.
+    pub first: Option<[f64; 3]>,
+}
+
+/// Everything that changes the rulers (the panel, the slice views, a
+/// surface pick — and later a VR controller).
+#[derive(Message, Clone, Copy, Debug, PartialEq)]
+pub enum RulerAction {
+    /// Start or stop placing rulers.
+    Place(bool),
+    /// A picked point: the first or the second end.
+    Point([f64; 3]),
+    Delete(usize),
+    Clear,
+}
+
+pub struct RulersPlugin;
+
+impl Plugin for RulersPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Rulers>()
+            .add_message::<RulerAction>()
+            .add_systems(
+                Update,
+                (ruler_points_from_picks, apply_ruler_actions).chain(),
+            );
+    }
+}
+
+/// While placing, a click on a surface in 3D is a ruler end too.
+fn ruler_points_from_picks(
+    mut picks: MessageReader<super::actions::ViewAction>,
+    rulers: Res<Rulers>,
+    surfaces: Query<(&Segment, &SegmentSurface)>,
+    mut out: MessageWriter<RulerAction>,
+) {
+    for action in picks.read() {
+        if let super::actions::ViewAction::Pick { ray, .. } = action
+            && rulers.placing
+            && let Some(hit) = super::camera::pick(ray, surfaces.iter())
+        {
+            out.write(RulerAction::Point(super::space::world_to_lps(hit)));
+        }
+    }
+}
+
+fn apply_ruler_actions(mut actions: MessageReader<RulerAction>, mut rulers: ResMut<Rulers>) {
+    for action in actions.read() {
+        match *action {
+            RulerAction::Place(on) => {
+                rulers.placing = on;
+                rulers.first = None;
+            }
+            RulerAction::Point(p) => match rulers.first.take() {
+                None => rulers.first = Some(p),
+                Some(a) => rulers.items.push(Ruler { a, b: p }),
+            },
+            RulerAction::Delete(i) => {
+                if i < rulers.items.len() {
+                    rulers.items.remove(i);
+                }
+            }
+            RulerAction::Clear => {
+                rulers.items.clear();
+                rulers.first = None;
+            }
+        }
+    }
+}

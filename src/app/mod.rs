@@ -44,6 +44,7 @@ impl PluginGroup for PipelinePlugins {
             .add(meshing::MeshingPlugin)
             .add(clip::ClipPlugin)
             .add(measurements::MeasurementsPlugin)
+            .add(measurements::RulersPlugin)
             .add(slices::SlicesPlugin)
             .add(export::ExportPlugin)
     }
@@ -71,6 +72,8 @@ pub struct GuiOptions {
     pub model: Option<String>,
     /// Clip planes to start with (at most three), through the study centre.
     pub clip: Vec<clip::ClipKind>,
+    /// Rulers to start with (LPS mm end points).
+    pub rulers: Vec<([f64; 3], [f64; 3])>,
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -113,6 +116,15 @@ pub fn run(opts: GuiOptions) -> AppExit {
     .add_plugins(PipelinePlugins)
     .add_plugins(ViewPlugins)
     .insert_resource(ai::RunOnLoad(opts.model.clone()))
+    .add_systems(Startup, {
+        let rulers = opts.rulers.clone();
+        move |mut actions: MessageWriter<measurements::RulerAction>| {
+            for (a, b) in &rulers {
+                actions.write(measurements::RulerAction::Point(*a));
+                actions.write(measurements::RulerAction::Point(*b));
+            }
+        }
+    })
     .add_systems(Startup, {
         let kinds = opts.clip.clone();
         move |mut actions: MessageWriter<clip::ClipAction>| {

@@ -11,6 +11,7 @@ use stratum_core::view::{
 };
 
 use super::loading::{Study, StudyLoaded};
+use super::measurements::{RulerAction, Rulers};
 use super::meshing::SegmentSurface;
 use super::segmentation::{Segment, SegmentCommand, ToolSettings};
 
@@ -261,6 +262,18 @@ pub fn update_contours(
     }
 }
 
+/// What a slice view draws besides the image: clip planes and rulers.
+pub struct SliceExtras<'a> {
+    pub clips: &'a [(usize, ClipPlane)],
+    pub rulers: &'a Rulers,
+}
+
+/// What a click on a slice view asks for.
+pub enum SliceEvent {
+    Segment(SegmentCommand),
+    Ruler(RulerAction),
+}
+
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
 /// drag moves the crosshair (or places a region-growing seed in seed mode),
 /// the wheel steps through slices.
@@ -271,8 +284,8 @@ pub fn slice_view(
     state: &mut SliceState,
     textures: &SliceTextures,
     tools: &ToolSettings,
-    commands: &mut Vec<SegmentCommand>,
-    clips: &[(usize, ClipPlane)],
+    extras: &SliceExtras,
+    events: &mut Vec<SliceEvent>,
     height: f32,
 ) {
     let top = ui.cursor().min.y;
@@ -335,7 +348,7 @@ pub fn slice_view(
             )
         };
         let colour = egui::Color32::from_rgb(90, 200, 255);
-        for (i, plane) in clips {
+        for (i, plane) in extras.clips {
             if let Some([a, b]) = plane.line_on_slice(&layout, &g, slice) {
                 let (a, b) = (to_screen(a), to_screen(b));
                 painter.extend(egui::Shape::dashed_line(
@@ -351,6 +364,41 @@ pub fn slice_view(
                     egui::FontId::proportional(11.0),
                     colour,
                 );
+            }
+        }
+    }
+    // Rulers lying in this slice (both ends within half a voxel of it).
+    if let Some(g) = state.geometry() {
+        let a = layout.slice_axis();
+        let here = layout.to_index(0, 0, slice)[a] as f64;
+        let to_screen = |idx: [f64; 3]| {
+            let d = layout.display_of(idx);
+            egui::pos2(
+                rect.min.x + (d[0] as f32 + 0.5) / layout.width as f32 * rect.width(),
+                rect.min.y + (d[1] as f32 + 0.5) / layout.height as f32 * rect.height(),
+            )
+        };
+        let colour = egui::Color32::from_rgb(255, 140, 40);
+        for r in &extras.rulers.items {
+            let (ia, ib) = (g.lps_to_index(r.a), g.lps_to_index(r.b));
+            if (ia[a] - here).abs() < 0.5 && (ib[a] - here).abs() < 0.5 {
+                let (pa, pb) = (to_screen(ia), to_screen(ib));
+                painter.line_segment([pa, pb], egui::Stroke::new(2.0, colour));
+                painter.circle_filled(pa, 3.0, colour);
+                painter.circle_filled(pb, 3.0, colour);
+                painter.text(
+                    pa + (pb - pa) * 0.5 + egui::vec2(0.0, -10.0),
+                    egui::Align2::CENTER_CENTER,
+                    format!("{:.1} mm", r.length_mm()),
+                    egui::FontId::proportional(12.0),
+                    colour,
+                );
+            }
+        }
+        if let Some(first) = extras.rulers.first {
+            let i = g.lps_to_index(first);
+            if (i[a] - here).abs() < 0.5 {
+                painter.circle_filled(to_screen(i), 4.0, colour);
             }
         }
     }
@@ -403,12 +451,17 @@ pub fn slice_view(
     if (response.clicked() || response.dragged())
         && let Some(idx) = response.interact_pointer_pos().and_then(to_voxel)
     {
-        if tools.seed_mode && response.clicked() {
-            commands.push(SegmentCommand::Grow {
+        if extras.rulers.placing && response.clicked() {
+            if let Some(g) = state.geometry() {
+                let p = g.index_to_lps(idx.map(|v| v as f64));
+                events.push(SliceEvent::Ruler(RulerAction::Point(p)));
+            }
+        } else if tools.seed_mode && response.clicked() {
+            events.push(SliceEvent::Segment(SegmentCommand::Grow {
                 seed: idx,
                 lo: tools.lo,
                 hi: tools.hi,
-            });
+            }));
         }
         state.crosshair = idx;
     }

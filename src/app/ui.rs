@@ -25,11 +25,12 @@ use super::clip::{ClipAction, ClipKind, ClipSettings, MAX_PLANES, NotClipped};
 use super::export::{ExportRequest, ExportSettings};
 use super::jobs::{JobInfo, Notices};
 use super::loading::{OpenRequest, SeriesChoice, Study};
-use super::measurements::{Measurements, Row, ValidateAll, to_csv};
+use super::measurements::{Measurements, Row, RulerAction, Rulers, ValidateAll, to_csv};
 use super::meshing::{BuildMeshes, SegmentSurface, SurfaceSettings};
 use super::segmentation::{Segment, SegmentCommand, ToolSettings};
 use super::slices::{
-    SliceState, SliceTextures, overlay_colours, slice_view, update_contours, update_textures,
+    SliceEvent, SliceExtras, SliceState, SliceTextures, overlay_colours, slice_view,
+    update_contours, update_textures,
 };
 
 pub struct UiPlugin;
@@ -108,6 +109,14 @@ pub struct UiParams<'w, 's> {
     clip: Res<'w, ClipSettings>,
     measurements: ResMut<'w, Measurements>,
     validate_all: MessageWriter<'w, ValidateAll>,
+    rulers: Res<'w, Rulers>,
+    ruler_actions: MessageWriter<'w, RulerAction>,
+    camera3d: Query<
+        'w,
+        's,
+        (&'static Camera, &'static GlobalTransform),
+        With<super::camera::OrbitCamera>,
+    >,
     clip_actions: MessageWriter<'w, ClipAction>,
     not_clipped: Query<'w, 's, (), With<NotClipped>>,
     commands: Commands<'w, 's>,
@@ -499,6 +508,30 @@ fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     if p.tools.seed_mode {
         ui.colored_label(WARN, "Click inside the structure on a slice view.");
     }
+    ui.horizontal(|ui| {
+        let ruler = ui
+            .selectable_label(p.rulers.placing, "📏 Ruler")
+            .on_hover_text("Click two points on a surface or a slice: the distance in mm");
+        if ruler.clicked() {
+            p.ruler_actions.write(RulerAction::Place(!p.rulers.placing));
+        }
+        if !p.rulers.items.is_empty() {
+            ui.label(format!(
+                "{} rulers (see Measurements)",
+                p.rulers.items.len()
+            ));
+        }
+    });
+    if p.rulers.placing {
+        ui.colored_label(
+            WARN,
+            if p.rulers.first.is_some() {
+                "Click the second point."
+            } else {
+                "Click the first point on a surface or a slice."
+            },
+        );
+    }
     let selected = p
         .tools
         .selected
@@ -571,6 +604,32 @@ fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
                 }
                 ui.label("Flag: p95 distance over one voxel diagonal, Dice < 0.90, volume off by > 5%, or not closed.");
             });
+            if !p.rulers.items.is_empty() {
+                ui.separator();
+                ui.strong("Rulers");
+                let mut delete = None;
+                for (i, r) in p.rulers.items.iter().enumerate() {
+                    ui.horizontal(|ui| {
+                        ui.label(format!(
+                            "{}: {:.1} mm  (L {:.0} P {:.0} S {:.0} → L {:.0} P {:.0} S {:.0})",
+                            i + 1,
+                            r.length_mm(),
+                            r.a[0],
+                            r.a[1],
+                            r.a[2],
+                            r.b[0],
+                            r.b[1],
+                            r.b[2]
+                        ));
+                        if ui.small_button("Delete").clicked() {
+                            delete = Some(i);
+                        }
+                    });
+                }
+                if let Some(i) = delete {
+                    p.ruler_actions.write(RulerAction::Delete(i));
+                }
+            }
             ui.separator();
             egui::ScrollArea::both().show(ui, |ui| {
                 egui::Grid::new("measurements")
@@ -880,6 +939,10 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     let height = ui.available_height();
     let clips: Vec<_> = p.clip.active().map(|(i, c)| (i, *c)).collect();
     ui.columns(3, |cols| {
+        let extras = SliceExtras {
+            clips: &clips,
+            rulers: &p.rulers,
+        };
         for (ui, plane) in cols.iter_mut().zip(Plane::ALL) {
             slice_view(
                 ui,
@@ -887,19 +950,60 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
                 &mut p.slices,
                 &p.textures,
                 &p.tools,
+                &extras,
                 &mut commands,
-                &clips,
                 height,
             );
         }
     });
     for c in commands {
-        p.seg_commands.write(c);
+        match c {
+            SliceEvent::Segment(c) => {
+                p.seg_commands.write(c);
+            }
+            SliceEvent::Ruler(r) => {
+                p.ruler_actions.write(r);
+            }
+        }
     }
 }
 
 /// Over the 3D view: progress of running jobs with Cancel, and notices.
 fn view_overlay(ctx: &egui::Context, view: egui::Rect, p: &mut UiParams) {
+    // Ruler lengths at their midpoints in the 3D view (the lines are gizmos).
+    if let Ok((camera, at)) = p.camera3d.single()
+        && !p.rulers.items.is_empty()
+    {
+        let painter = ctx.layer_painter(egui::LayerId::new(
+            egui::Order::Middle,
+            egui::Id::new("ruler-labels"),
+        ));
+        for r in &p.rulers.items {
+            let mid = [
+                (r.a[0] + r.b[0]) / 2.0,
+                (r.a[1] + r.b[1]) / 2.0,
+                (r.a[2] + r.b[2]) / 2.0,
+            ];
+            // Viewport coordinates already count from the window's corner.
+            if let Ok(v) = camera.world_to_viewport(at, super::space::lps_to_world(mid)) {
+                let pos = egui::pos2(v.x, v.y);
+                if view.contains(pos) {
+                    let galley = painter.layout_no_wrap(
+                        format!("{:.1} mm", r.length_mm()),
+                        egui::FontId::proportional(14.0),
+                        egui::Color32::from_rgb(255, 170, 70),
+                    );
+                    let at = pos + egui::vec2(-galley.size().x / 2.0, -galley.size().y - 6.0);
+                    painter.rect_filled(
+                        egui::Rect::from_min_size(at, galley.size()).expand(3.0),
+                        3.0,
+                        egui::Color32::from_black_alpha(170),
+                    );
+                    painter.galley(at, galley, egui::Color32::WHITE);
+                }
+            }
+        }
+    }
     let jobs: Vec<JobInfo> = p.jobs.iter().cloned().collect();
     if !jobs.is_empty() {
         egui::Area::new("jobs".into())

@@ -607,3 +607,45 @@ fn checking_surfaces_against_the_scan_fills_the_measurements() {
     assert!(lines[1].starts_with("\"ball \"\"b\"\"\","), "{}", lines[1]);
     assert_eq!(lines[1].split(',').count(), lines[0].split(',').count());
 }
+
+/// Rulers are actions: two points make one (from a slice click or a pick on
+/// a surface in 3D), several can exist, and they can be deleted.
+#[test]
+fn rulers_measure_between_picked_points() {
+    use stratum::app::actions::ViewAction;
+    use stratum::app::measurements::{RulerAction, Rulers};
+    let mut app = headless();
+    publish(&mut app, ball_study(40));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    app.world_mut().write_message(RulerAction::Place(true));
+    app.world_mut()
+        .write_message(RulerAction::Point([0.0, 0.0, 0.0]));
+    app.world_mut()
+        .write_message(RulerAction::Point([30.0, 40.0, 0.0]));
+    app.update();
+    let r = app.world().resource::<Rulers>();
+    assert_eq!(r.items.len(), 1);
+    assert!((r.items[0].length_mm() - 50.0).abs() < 1e-9);
+    // Two picks on the ball's surface in 3D, from the front and from the
+    // back along the line through its centre (20 mm, radius 18 mm): a
+    // diameter.
+    let centre = stratum::app::space::lps_to_world([20.0, 20.0, 20.0]);
+    for dir in [Vec3::NEG_Z, Vec3::Z] {
+        let origin = centre - dir * 1.0;
+        app.world_mut().write_message(ViewAction::Pick {
+            ray: Ray3d::new(origin, Dir3::new(dir).unwrap()),
+            centre: false,
+        });
+        app.update();
+    }
+    app.update();
+    let r = app.world().resource::<Rulers>();
+    assert_eq!(r.items.len(), 2, "{r:?}");
+    let d = r.items[1].length_mm();
+    assert!((d - 36.0).abs() < 1.5, "diameter {d:.2} mm");
+    app.world_mut().write_message(RulerAction::Delete(0));
+    app.update();
+    let r = app.world().resource::<Rulers>();
+    assert_eq!(r.items.len(), 1);
+    assert!((r.items[0].length_mm() - d).abs() < 1e-9);
+}
