@@ -60,6 +60,7 @@ impl Plugin for CameraPlugin {
                     apply_view_actions,
                     draw_crosshair,
                     draw_rulers,
+                    draw_clip_planes,
                 )
                     .chain(),
             )
@@ -140,6 +141,8 @@ fn apply_viewport(
 
 /// Desktop mouse: left drag orbits, right or middle drag (or shift+left)
 /// pans, the wheel zooms, a click picks, a double click also recentres.
+/// With Ctrl held, a drag works the focused clip plane instead: left drag
+/// moves it along its normal, right drag tilts it.
 #[allow(clippy::too_many_arguments)]
 fn mouse_to_actions(
     buttons: Res<ButtonInput<MouseButton>>,
@@ -153,6 +156,11 @@ fn mouse_to_actions(
     mut last_click: Local<Option<f64>>,
     time: Res<Time>,
     mut actions: MessageWriter<ViewAction>,
+    (clip, orbit, mut clip_actions): (
+        Res<super::clip::ClipSettings>,
+        Query<&OrbitCamera>,
+        MessageWriter<super::clip::ClipAction>,
+    ),
 ) {
     let (Ok(window), Some(view)) = (window.single(), rect.0) else {
         return;
@@ -176,7 +184,26 @@ fn mouse_to_actions(
         {
             *moved = true;
         }
-        if *moved && d != Vec2::ZERO {
+        let ctrl = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
+        let plane = clip.focus;
+        let plane_on = clip.slots.get(plane).is_some_and(|s| s.enabled);
+        if *moved && d != Vec2::ZERO && ctrl && plane_on {
+            let h = view.height().max(1.0);
+            if buttons.pressed(MouseButton::Left) {
+                // One view height of drag moves the plane across most of the view.
+                let mm = orbit.single().map(|o| o.distance).unwrap_or(0.5) as f64 * 1000.0;
+                clip_actions.write(super::clip::ClipAction::Move {
+                    index: plane,
+                    mm: -(d.y / h) as f64 * mm * 0.8,
+                });
+            } else if buttons.pressed(MouseButton::Right) {
+                clip_actions.write(super::clip::ClipAction::Tilt {
+                    index: plane,
+                    pitch: (d.y / h) as f64 * 90.0,
+                    yaw: (d.x / h) as f64 * 90.0,
+                });
+            }
+        } else if *moved && d != Vec2::ZERO {
             let h = view.height().max(1.0);
             if buttons.pressed(MouseButton::Right)
                 || buttons.pressed(MouseButton::Middle)
@@ -332,6 +359,40 @@ pub fn pick<'a>(
         .min_by(|a, b| a.total_cmp(b))?;
     let p = Vec3::from(origin) + d * best;
     Some(lps_to_world([p.x as f64, p.y as f64, p.z as f64]))
+}
+
+/// The active clip planes in 3D: an outline the size of the scan, the
+/// focused one brighter, so a Ctrl+drag shows what it moves.
+fn draw_clip_planes(
+    mut gizmos: Gizmos,
+    clip: Res<super::clip::ClipSettings>,
+    study: Option<Res<super::loading::Study>>,
+) {
+    let Some(study) = study else { return };
+    let (nz, ny, nx) = study.volume.dim();
+    let s = study.volume.geometry.spacing;
+    let size = (nx as f64 * s[0])
+        .max(ny as f64 * s[1])
+        .max(nz as f64 * s[2]) as f32
+        * super::space::MM;
+    for (i, plane) in clip.active() {
+        let n = (super::space::lps_rotation()
+            * Vec3::new(
+                plane.normal[0] as f32,
+                plane.normal[1] as f32,
+                plane.normal[2] as f32,
+            ))
+        .normalize();
+        let centre = lps_to_world(plane.point);
+        let rotation = Quat::from_rotation_arc(Vec3::Z, n);
+        let colour = if i == clip.focus {
+            Color::srgb(0.35, 0.8, 1.0)
+        } else {
+            Color::srgba(0.35, 0.8, 1.0, 0.5)
+        };
+        gizmos.rect(Isometry3d::new(centre, rotation), Vec2::splat(size), colour);
+        gizmos.arrow(centre, centre + n * size * 0.12, colour);
+    }
 }
 
 /// Rulers in 3D: a line with a tick at each end (their lengths are drawn

@@ -93,6 +93,8 @@ pub struct ClipSettings {
     pub tint: f32,
     /// Centre of the study (LPS mm): where planes are placed by default.
     pub centre: [f64; 3],
+    /// The plane a Ctrl+drag in the 3D view moves: the last one touched.
+    pub focus: usize,
 }
 
 impl Default for ClipSettings {
@@ -110,6 +112,7 @@ impl Default for ClipSettings {
             ],
             tint: 0.3,
             centre: [0.0; 3],
+            focus: 0,
         }
     }
 }
@@ -155,6 +158,11 @@ pub enum ClipAction {
         pitch: f64,
         yaw: f64,
     },
+    /// Move plane `index` along its normal by this many mm.
+    Move {
+        index: usize,
+        mm: f64,
+    },
     /// Cut away the other side of plane `index`.
     Flip {
         index: usize,
@@ -164,6 +172,21 @@ pub enum ClipAction {
         index: usize,
         plane: ClipPlane,
     },
+}
+
+impl ClipAction {
+    /// The plane the action is about.
+    pub fn index(&self) -> Option<usize> {
+        match *self {
+            ClipAction::Enable { index, .. }
+            | ClipAction::Orient { index, .. }
+            | ClipAction::Offset { index, .. }
+            | ClipAction::Tilt { index, .. }
+            | ClipAction::Move { index, .. }
+            | ClipAction::Flip { index }
+            | ClipAction::Set { index, .. } => Some(index),
+        }
+    }
 }
 
 /// Segments the planes leave whole (e.g. keep the kidney whole while the
@@ -260,7 +283,21 @@ fn centre_on_study(study: Option<Res<Study>>, mut clip: ResMut<ClipSettings>) {
 fn apply_actions(mut actions: MessageReader<ClipAction>, mut clip: ResMut<ClipSettings>) {
     for action in actions.read() {
         let centre = clip.centre;
+        if let Some(index) = action.index()
+            && index < MAX_PLANES
+        {
+            clip.focus = index;
+        }
         match *action {
+            ClipAction::Move { index, mm } if index < MAX_PLANES => {
+                let p = clip.slots[index].plane;
+                let point = [
+                    p.point[0] + mm * p.normal[0],
+                    p.point[1] + mm * p.normal[1],
+                    p.point[2] + mm * p.normal[2],
+                ];
+                clip.slots[index].plane = ClipPlane::new(p.normal, point);
+            }
             ClipAction::Enable { index, on } if index < MAX_PLANES => {
                 clip.slots[index].enabled = on;
             }

@@ -559,6 +559,24 @@ fn clip_actions_reach_the_segment_materials() {
     assert_eq!(image.texture_descriptor.size.depth_or_array_layers, 24);
     assert_eq!(image.data.as_ref().map(|d| d.len()), Some(24 * 24 * 24));
 
+    // A Ctrl+drag in 3D sends Move for the focused plane: 3 mm back down.
+    app.world_mut()
+        .write_message(ClipAction::Move { index: 0, mm: -3.0 });
+    app.update();
+    let clip = app.world().resource::<ClipSettings>().clone();
+    assert!((clip.offset(0) - 1.0).abs() < 1e-9, "{}", clip.offset(0));
+    assert_eq!(clip.focus, 0);
+    app.world_mut().write_message(ClipAction::Enable {
+        index: 2,
+        on: false,
+    });
+    app.update();
+    assert_eq!(
+        app.world().resource::<ClipSettings>().focus,
+        2,
+        "the last plane touched has the focus"
+    );
+
     // Keep the ball whole: its material stops clipping.
     let ball = app
         .world_mut()
