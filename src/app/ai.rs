@@ -13,7 +13,7 @@ use stratum_core::ai::{AiSegmentation, ModelInfo, list_models, models_dir, runti
 use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use super::loading::{Study, StudyLoaded};
 use super::meshing::BuildMeshes;
-use super::segmentation::{Segment, ToolSettings, spawn_segment};
+use super::segmentation::{Segment, ToolSettings, add_new_segment};
 use super::space::PatientSpace;
 
 /// The installed models and the state of ONNX Runtime.
@@ -187,11 +187,8 @@ fn apply_results(
                 name = format!("{} ({k})", s.name);
                 k += 1;
             }
-            let id = labels.add_segment(&name, &mask);
-            if let Some(entry) = labels.segments.iter_mut().find(|e| e.id == id) {
-                entry.colour = s.colour;
-            }
-            let e = spawn_segment(&mut commands, root, id, &name, s.colour, ml);
+            let (id, e) =
+                add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
             tools.selected = Some(e);
             summary.push(format!("{name} {ml:.0} mL"));
             ids.push(id);

@@ -143,6 +143,26 @@ fn spawn_loaded_segments(
     }
 }
 
+/// Adds a mask as a new segment: its voxels join the label map (over
+/// whatever was there), its entity is spawned; the colour reads as the
+/// anatomy unless one is given. Returns the id and the entity.
+pub(crate) fn add_new_segment(
+    commands: &mut Commands,
+    root: Entity,
+    labels: &mut stratum_core::segment::LabelMap,
+    name: &str,
+    colour: Option<[u8; 3]>,
+    mask: &Mask,
+) -> (u16, Entity) {
+    let id = labels.add_segment(name, mask);
+    let colour = colour.unwrap_or_else(|| segment_colour(name, id));
+    if let Some(entry) = labels.segments.iter_mut().find(|e| e.id == id) {
+        entry.colour = colour;
+    }
+    let e = spawn_segment(commands, root, id, name, colour, mask.volume_ml());
+    (id, e)
+}
+
 pub(crate) fn spawn_segment(
     commands: &mut Commands,
     root: Entity,
@@ -280,12 +300,9 @@ fn apply_edits(
         let labels = Arc::make_mut(&mut study.labels);
         let id = match edit.target {
             EditTarget::New(name) => {
-                let id = labels.add_segment(&name, &edit.mask);
-                let colour = segment_colour(&name, id);
-                if let Ok(root) = root.single() {
-                    let e = spawn_segment(&mut commands, root, id, &name, colour, ml);
-                    tools.selected = Some(e);
-                }
+                let Ok(root) = root.single() else { continue };
+                let (id, e) = add_new_segment(&mut commands, root, labels, &name, None, &edit.mask);
+                tools.selected = Some(e);
                 id
             }
             EditTarget::Replace(id) => {

@@ -488,35 +488,36 @@ pub fn mask_surface(
     let y1 = (b[1].1 + pad(s[1])).min(ny);
     let x1 = (b[2].1 + pad(s[0])).min(nx);
     let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
+    // The smooth surface is the 0.5 level of a field: shape-based
+    // interpolation for thick slices, else the blurred mask (taken a hair
+    // under 0.5, so blurred values of exactly 0.5 count as inside).
     let thick = s[2] > 2.0 * s[0].min(s[1]);
-    let (mut positions, indices) = if sigma > 0.0 && thick {
-        let field = shape_based_field(&crop.to_owned(), s);
-        progress.advance(1);
-        progress.check()?;
-        let f = |z: usize, y: usize, out: &mut [f32]| {
-            out.iter_mut()
-                .zip(field.slice(s![z, y, ..]))
-                .for_each(|(o, v)| *o = *v);
-        };
-        marching_cubes(field.dim(), &f, 0.5, 0.0)
-    } else if sigma > 0.0 {
-        let field = blur(crop, sigma, s);
-        progress.advance(1);
-        progress.check()?;
-        let f = |z: usize, y: usize, out: &mut [f32]| {
-            out.iter_mut()
-                .zip(field.slice(s![z, y, ..]))
-                .for_each(|(o, v)| *o = *v);
-        };
-        marching_cubes(field.dim(), &f, 0.5 - 1e-4, 0.0)
-    } else {
-        progress.advance(1);
-        let f = |z: usize, y: usize, out: &mut [f32]| {
-            out.iter_mut()
-                .zip(crop.slice(s![z, y, ..]))
-                .for_each(|(o, v)| *o = *v as f32);
-        };
-        marching_cubes(crop.dim(), &f, 0.5, 0.0)
+    let smooth = (sigma > 0.0).then(|| {
+        if thick {
+            (shape_based_field(&crop.to_owned(), s), 0.5)
+        } else {
+            (blur(crop, sigma, s), 0.5 - 1e-4)
+        }
+    });
+    progress.advance(1);
+    progress.check()?;
+    let (mut positions, indices) = match &smooth {
+        Some((field, level)) => {
+            let f = |z: usize, y: usize, out: &mut [f32]| {
+                out.iter_mut()
+                    .zip(field.slice(s![z, y, ..]))
+                    .for_each(|(o, v)| *o = *v);
+            };
+            marching_cubes(field.dim(), &f, *level, 0.0)
+        }
+        None => {
+            let f = |z: usize, y: usize, out: &mut [f32]| {
+                out.iter_mut()
+                    .zip(crop.slice(s![z, y, ..]))
+                    .for_each(|(o, v)| *o = *v as f32);
+            };
+            marching_cubes(crop.dim(), &f, 0.5, 0.0)
+        }
     };
     to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
     let mut mesh = SurfaceMesh {
