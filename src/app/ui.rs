@@ -637,8 +637,8 @@ fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
                     .num_columns(12)
                     .show(ui, |ui| {
                         for h in [
-                            "segment", "voxels mL", "mesh mL", "Δ vol %", "area cm²", "extent mm (x·y·z)",
-                            "Dice", "mean mm", "p95 mm", "max mm", "closed", "check",
+                            "segment", "check", "voxels mL", "mesh mL", "Δ vol %", "area cm²",
+                            "extent mm (x·y·z)", "Dice", "mean mm", "p95 mm", "max mm", "closed",
                         ] {
                             ui.strong(h);
                         }
@@ -647,20 +647,6 @@ fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
                         for r in &rows {
                             let c = r.check.as_ref();
                             ui.label(&r.name);
-                            ui.label(format!("{:.1}", r.voxel_ml));
-                            ui.label(r.mesh_ml.map(|v| format!("{v:.1}")).unwrap_or_else(na));
-                            ui.label(c.map(|c| format!("{:+.1}", c.volume_diff_pct)).unwrap_or_else(na));
-                            ui.label(r.area_cm2.map(|v| format!("{v:.0}")).unwrap_or_else(na));
-                            ui.label(
-                                r.extent_mm
-                                    .map(|e| format!("{:.0} × {:.0} × {:.0}", e[0], e[1], e[2]))
-                                    .unwrap_or_else(na),
-                            );
-                            ui.label(c.map(|c| format!("{:.3}", c.dice)).unwrap_or_else(na));
-                            ui.label(c.map(|c| format!("{:.2}", c.surface.mean_mm)).unwrap_or_else(na));
-                            ui.label(c.map(|c| format!("{:.2}", c.surface.p95_mm)).unwrap_or_else(na));
-                            ui.label(c.map(|c| format!("{:.2}", c.surface.max_mm)).unwrap_or_else(na));
-                            ui.label(c.map(|c| if c.watertight { "yes" } else { "NO" }.to_string()).unwrap_or_else(na));
                             match c {
                                 Some(c) if c.flags.is_empty() => {
                                     ui.colored_label(OK, "✔ ok");
@@ -673,6 +659,25 @@ fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
                                     ui.label("not checked");
                                 }
                             }
+                            ui.label(format!("{:.1}", r.voxel_ml));
+                            ui.label(r.mesh_ml.map(|v| format!("{v:.1}")).unwrap_or_else(na));
+                            ui.label(
+                                r.mesh_ml
+                                    .filter(|_| r.voxel_ml > 0.0)
+                                    .map(|m| format!("{:+.1}", 100.0 * (m - r.voxel_ml) / r.voxel_ml))
+                                    .unwrap_or_else(na),
+                            );
+                            ui.label(r.area_cm2.map(|v| format!("{v:.0}")).unwrap_or_else(na));
+                            ui.label(
+                                r.extent_mm
+                                    .map(|e| format!("{:.0} × {:.0} × {:.0}", e[0], e[1], e[2]))
+                                    .unwrap_or_else(na),
+                            );
+                            ui.label(c.map(|c| format!("{:.3}", c.dice)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.mean_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.p95_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| format!("{:.2}", c.surface.max_mm)).unwrap_or_else(na));
+                            ui.label(c.map(|c| if c.watertight { "yes" } else { "NO" }.to_string()).unwrap_or_else(na));
                             ui.end_row();
                         }
                     });
