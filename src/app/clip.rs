@@ -358,7 +358,7 @@ fn update_scan_texture(
 ) {
     let Some(study) = study else { return };
     // Nothing to show until a plane cuts.
-    if clip.active().next().is_none() && scan.image.is_some() {
+    if clip.active().next().is_none() {
         return;
     }
     let w = slices.window;
@@ -368,9 +368,6 @@ fn update_scan_texture(
         (w.width * 10.0).round() as i64,
     );
     if scan.key == Some(key) {
-        return;
-    }
-    if clip.active().next().is_none() {
         return;
     }
     let (lo, hi) = (w.center - w.width / 2.0, w.center + w.width / 2.0);

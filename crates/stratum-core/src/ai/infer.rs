@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::{Array3, Axis, Zip};
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::value::{Outlet, TensorRef};
 use rayon::prelude::*;
 
 use super::manifest::{
@@ -346,22 +346,12 @@ pub fn sliding_window(
         total as u64,
     );
 
-    let input_name = match &m.input.name {
-        Some(n) => n.clone(),
-        None => session
-            .inputs()
-            .first()
-            .map(|i| i.name().to_string())
-            .ok_or_else(|| CoreError::Invalid("the ONNX model has no input".into()))?,
-    };
-    let output_name = match &m.output.name {
-        Some(n) => n.clone(),
-        None => session
-            .outputs()
-            .first()
-            .map(|o| o.name().to_string())
-            .ok_or_else(|| CoreError::Invalid("the ONNX model has no output".into()))?,
-    };
+    let input_name = outlet(session.inputs(), m.input.name.as_deref(), "input")?
+        .name()
+        .to_string();
+    let output_name = outlet(session.outputs(), m.output.name.as_deref(), "output")?
+        .name()
+        .to_string();
     let shape: [i64; 5] = match m.input.layout {
         Layout::NCDHW => [1, 1, p[0] as i64, p[1] as i64, p[2] as i64],
         Layout::NDHWC => [1, p[0] as i64, p[1] as i64, p[2] as i64, 1],
@@ -628,26 +618,7 @@ pub fn segment_with_model(
 /// Checks the ONNX graph against the manifest before any work: rank,
 /// channels and (when fixed) spatial size of the input.
 pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
-    let input = match &m.input.name {
-        Some(n) => session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == n)
-            .ok_or_else(|| {
-                CoreError::Invalid(format!(
-                    "manifest field `input.name`: the model has no input {n:?} (it has {:?})",
-                    session
-                        .inputs()
-                        .iter()
-                        .map(|i| i.name())
-                        .collect::<Vec<_>>()
-                ))
-            })?,
-        None => session
-            .inputs()
-            .first()
-            .ok_or_else(|| CoreError::Invalid("the ONNX model has no input".into()))?,
-    };
+    let input = outlet(session.inputs(), m.input.name.as_deref(), "input")?;
     let Some(shape) = input.dtype().tensor_shape() else {
         return Err(CoreError::Invalid(
             "the model's input is not a tensor".into(),
@@ -678,6 +649,23 @@ pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The model's input or output (`what`) the manifest names, or its first
+/// one when the manifest names none; a name the model lacks is an error
+/// naming the manifest field and the names the model has.
+fn outlet<'s>(outlets: &'s [Outlet], name: Option<&str>, what: &str) -> Result<&'s Outlet> {
+    match name {
+        Some(n) => outlets.iter().find(|o| o.name() == n).ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "manifest field `{what}.name`: the model has no {what} {n:?} (it has {:?})",
+                outlets.iter().map(|o| o.name()).collect::<Vec<_>>()
+            ))
+        }),
+        None => outlets
+            .first()
+            .ok_or_else(|| CoreError::Invalid(format!("the ONNX model has no {what}"))),
+    }
 }
 
 /// Per label: largest component and hole filling as the manifest asks; the
