@@ -12,12 +12,12 @@ DATA="${1:-$HOME/bench-data/p512}"
 RUNS="${2:-3}"
 BENCH="${SHARED_BENCH:-../shared/bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
-cargo build --release --locked -q
+cargo build --release --locked -q -p stratum-core --example peers_bench
 out="$(mktemp -d)/mesh.jsonl"
 "$VENV/bin/python" "$BENCH/peers.py" "$DATA" --steps surface_mask,surface_iso,smooth,decimate,write_stl,pipeline \
     --threads 1,2 --runs "$RUNS" --out "$out" >/dev/null
 for t in 1 2; do
-    RAYON_NUM_THREADS=$t "$CARGO_TARGET_DIR/release/stratum" bench mesh "$DATA/dicom" --runs "$RUNS" >>"$out"
+    RAYON_NUM_THREADS=$t "$CARGO_TARGET_DIR/release/examples/peers_bench" mesh "$DATA/dicom" --runs "$RUNS" >>"$out"
 done
 "$VENV/bin/python" "$BENCH/peers.py" --table "$out"
 echo "raw results: $out"

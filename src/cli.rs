@@ -134,13 +134,6 @@ pub enum Command {
     },
     /// List the AI models installed in the models folder
     Models,
-    /// Measure loading speed and memory (JSON lines in the schema of
-    /// shared/bench/peers.py, peer "rust_app").
-    #[command(hide = true)]
-    Bench {
-        #[command(subcommand)]
-        what: crate::cli::BenchCommand,
-    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -187,25 +180,6 @@ pub struct ConvertArgs {
     report: Option<PathBuf>,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Load a DICOM series into a volume
-    Load {
-        path: PathBuf,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-    },
-    /// Surface extraction, smoothing, decimation, STL and the whole convert pipeline
-    Mesh {
-        path: PathBuf,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Threshold (HU) of the bone mask and iso-surface, as peers.py --iso
-        #[arg(long, default_value_t = 300.0)]
-        iso: f64,
-    },
-}
-
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Inspect {
@@ -223,7 +197,6 @@ pub fn run(command: Command) -> ExitCode {
             series,
         } => segment_cmd(input, model, output, series),
         Command::Models => models_cmd(),
-        Command::Bench { what } => crate::cli::bench(what),
     };
     match result {
         Ok(code) => code,
@@ -646,11 +619,4 @@ fn anonymize(input: PathBuf, output: PathBuf) -> anyhow::Result<ExitCode> {
         summary.ignored
     );
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn bench(what: BenchCommand) -> anyhow::Result<ExitCode> {
-    match what {
-        BenchCommand::Load { path, runs } => crate::bench::load(&path, runs),
-        BenchCommand::Mesh { path, runs, iso } => crate::bench::mesh(&path, runs, iso),
-    }
 }

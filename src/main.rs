@@ -1,7 +1,6 @@
 //! `stratum`: the desktop app (no subcommand) and the command line
 //! (inspect, anonymize, convert), all on the same core.
 
-mod bench;
 mod cli;
 
 use std::process::ExitCode;

@@ -31,9 +31,13 @@ macro_rules! with_voxels {
 /// Scalar voxel types a [`Voxels`] can hold.
 pub trait VoxelType: Copy + Send + Sync + PartialOrd + 'static {
     fn to_f64(self) -> f64;
+    fn to_f32(self) -> f32;
 }
 macro_rules! voxel_type {
-    ($($t:ty),*) => {$(impl VoxelType for $t { #[inline] fn to_f64(self) -> f64 { self as f64 } })*};
+    ($($t:ty),*) => {$(impl VoxelType for $t {
+        #[inline] fn to_f64(self) -> f64 { self as f64 }
+        #[inline] fn to_f32(self) -> f32 { self as f32 }
+    })*};
 }
 voxel_type!(u8, i16, u16, i32, f32);
 

@@ -7,6 +7,10 @@
 
 use std::sync::OnceLock;
 
+use ndarray::{ArrayView3, s};
+
+use crate::volume::VoxelType;
+
 /// Corner `i` of the unit cube sits at (i & 1, (i >> 1) & 1, (i >> 2) & 1).
 pub(crate) fn corner(i: usize) -> [usize; 3] {
     [i & 1, (i >> 1) & 1, (i >> 2) & 1]
@@ -15,8 +19,6 @@ pub(crate) fn corner(i: usize) -> [usize; 3] {
 /// What the extraction loop needs of an edge, precomputed.
 #[derive(Clone, Copy)]
 struct EdgeInfo {
-    a: usize,
-    b: usize,
     axis: usize,
     /// Offsets (x, y, z) of corner `a` in the cube.
     ca: [usize; 3],
@@ -29,7 +31,7 @@ fn edge_infos() -> [EdgeInfo; 12] {
         let axis = (0..3)
             .find(|&k| ca[k] != cb[k])
             .expect("an edge runs along one axis");
-        EdgeInfo { a, b, axis, ca }
+        EdgeInfo { axis, ca }
     })
 }
 
@@ -205,31 +207,38 @@ fn share_face(a: usize, b: usize) -> bool {
     })
 }
 
-/// Extracts the iso-surface `value > iso` of a scalar field sampled on an
-/// (nz, ny, nx) grid. `row(z, y, out)` fills `out` (length nx) with the
-/// values of row (z, y); beyond the borders the field is `outside` (below
-/// `iso`), so the surface is always closed. Positions are in (x, y, z)
-/// index units.
+/// Extracts the iso-surface `value > iso` of a scalar volume (z, y, x);
+/// beyond its borders the field is `outside` (below `iso`), so the surface
+/// is always closed. Positions are in (x, y, z) index units.
 ///
 /// Slabs of cube layers run in parallel and are welded on their shared grid
 /// layers; within a slab, rows of cubes with no inside corner are skipped.
-pub fn marching_cubes(
-    dim: (usize, usize, usize),
-    row: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
+/// Voxels are read in their own type: inside bits are found row by row, and
+/// values are read only at the ends of crossed edges.
+pub fn marching_cubes<T: VoxelType>(
+    volume: ArrayView3<T>,
     iso: f32,
     outside: f32,
 ) -> (Vec<[f32; 3]>, Vec<u32>) {
-    use rayon::prelude::*;
     debug_assert!(outside <= iso);
-    let (nz, ny, nx) = dim;
-    let g = Grid {
-        nz,
-        ny,
-        nx,
-        row,
+    extract(&Scalar {
+        volume,
         iso,
         outside,
-    };
+    })
+}
+
+/// The surface of a binary mask (non-zero = inside): the same mesh as
+/// [`marching_cubes`] at 0.5 on a 0/1 field, with every vertex at an edge
+/// midpoint. Positions are in (x, y, z) index units of `mask`.
+pub fn mask_marching_cubes(mask: ArrayView3<u8>) -> (Vec<[f32; 3]>, Vec<u32>) {
+    extract(&Binary { mask })
+}
+
+fn extract<F: Field>(field: &F) -> (Vec<[f32; 3]>, Vec<u32>) {
+    use rayon::prelude::*;
+    let (nz, ny, nx) = field.dim();
+    let g = Grid { ny, nx, field };
     // Cube layers 0..nz+1 of the padded grid, in slabs.
     let layers = nz + 1;
     let slabs = (rayon::current_num_threads() * 4).clamp(1, layers);
@@ -238,99 +247,264 @@ pub fn marching_cubes(
         .filter(|(a, b)| b > a)
         .collect();
     let parts: Vec<Slab> = bounds.par_iter().map(|&(z0, z1)| g.slab(z0, z1)).collect();
-    // Weld: a slab's bottom-layer vertices are its predecessor's top-layer ones.
-    let mut positions = Vec::with_capacity(parts.iter().map(|p| p.positions.len()).sum());
-    let mut indices = Vec::with_capacity(parts.iter().map(|p| p.indices.len()).sum());
-    let mut prev_top_global: Vec<u32> = Vec::new();
-    for (k, part) in parts.iter().enumerate() {
-        let mut remap = vec![NONE; part.positions.len()];
-        if k > 0 {
-            for (key, &local) in part.bottom.iter().enumerate() {
-                if local != NONE {
-                    remap[local as usize] = prev_top_global[key];
-                }
-            }
-        }
-        for (local, p) in part.positions.iter().enumerate() {
-            if remap[local] == NONE {
-                remap[local] = positions.len() as u32;
-                positions.push(*p);
-            }
-        }
-        indices.extend(part.indices.iter().map(|&i| remap[i as usize]));
-        prev_top_global = part
-            .top
-            .iter()
-            .map(|&l| if l == NONE { NONE } else { remap[l as usize] })
-            .collect();
+    weld(&parts)
+}
+
+/// Joins the slabs. Slab k's first `shared` vertices are, in the same
+/// order, the top-layer vertices of slab k - 1 (listed in `top`), so every
+/// global id is known from the counts alone and the slabs are copied in
+/// parallel.
+fn weld(parts: &[Slab]) -> (Vec<[f32; 3]>, Vec<u32>) {
+    use rayon::prelude::*;
+    // First global id of each slab's own (not shared) vertices, and first index.
+    let mut first_vertex = Vec::with_capacity(parts.len());
+    let mut first_index = Vec::with_capacity(parts.len());
+    let (mut nv, mut ni) = (0usize, 0usize);
+    for p in parts {
+        first_vertex.push(nv);
+        first_index.push(ni);
+        nv += p.positions.len() - p.shared;
+        ni += p.indices.len();
     }
+    let mut positions = vec![[0f32; 3]; nv];
+    let mut indices = vec![0u32; ni];
+    let mut position_parts = Vec::with_capacity(parts.len());
+    let mut index_parts = Vec::with_capacity(parts.len());
+    let (mut rest_p, mut rest_i) = (positions.as_mut_slice(), indices.as_mut_slice());
+    for p in parts {
+        let (a, b) = rest_p.split_at_mut(p.positions.len() - p.shared);
+        let (c, d) = rest_i.split_at_mut(p.indices.len());
+        position_parts.push(a);
+        index_parts.push(c);
+        (rest_p, rest_i) = (b, d);
+    }
+    position_parts
+        .into_par_iter()
+        .zip(index_parts)
+        .enumerate()
+        .for_each(|(k, (out_p, out_i))| {
+            let part = &parts[k];
+            out_p.copy_from_slice(&part.positions[part.shared..]);
+            let own = |l: usize| (first_vertex[k] + l - part.shared) as u32;
+            let below = k.checked_sub(1).map(|j| (&parts[j], first_vertex[j]));
+            for (o, &l) in out_i.iter_mut().zip(&part.indices) {
+                let l = l as usize;
+                *o = if l >= part.shared {
+                    own(l)
+                } else {
+                    let (prev, first) = below.expect("slab 0 shares no vertices");
+                    (first + prev.top[l] as usize - prev.shared) as u32
+                };
+            }
+        });
     (positions, indices)
 }
 
 const NONE: u32 = u32::MAX;
 
-struct Grid<'a> {
-    nz: usize,
-    ny: usize,
-    nx: usize,
-    row: &'a (dyn Fn(usize, usize, &mut [f32]) + Sync),
+/// A volume as marching cubes sees it: which voxels are inside, and where
+/// the surface crosses an edge between an inside and an outside grid point.
+/// Grid points are given in padded coordinates (x, y, z), one more than the
+/// voxel index; 0 and n + 1 lie outside the volume.
+trait Field: Sync {
+    /// (nz, ny, nx)
+    fn dim(&self) -> (usize, usize, usize);
+    /// One bit per voxel of row (z, y), set when inside, into `out`
+    /// (`nx.div_ceil(64)` words).
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]);
+    /// Where (0..1) on the edge from grid point `a` one step along `axis`
+    /// the surface crosses it.
+    fn crossing(&self, a: [usize; 3], axis: usize) -> f32;
+
+    /// Inside bits of padded grid layer `z`, in rows of `(nx + 2).div_ceil(64)`
+    /// words; `row` is scratch of `nx.div_ceil(64)` words.
+    fn layer_bits(&self, z: usize, bits: &mut [u64], row: &mut [u64]) {
+        let (nz, ny, nx) = self.dim();
+        let words = (nx + 2).div_ceil(64);
+        bits.fill(0);
+        if z == 0 || z > nz {
+            return;
+        }
+        for y in 1..=ny {
+            self.row_bits(z - 1, y - 1, row);
+            // Shift by one column into the padded row.
+            let out = &mut bits[y * words..(y + 1) * words];
+            let mut carry = 0;
+            for (o, w) in out.iter_mut().zip(row.iter().chain(std::iter::once(&0))) {
+                *o = (w << 1) | carry;
+                carry = w >> 63;
+            }
+        }
+    }
+}
+
+/// Voxels of any type against an iso value.
+struct Scalar<'a, T> {
+    volume: ArrayView3<'a, T>,
     iso: f32,
     outside: f32,
 }
 
-/// One slab's output: vertices, triangles, and the vertex ids of the x/y
-/// edges on its bottom and top grid layers (index `(y * px + x) * 2 + axis`).
-struct Slab {
-    positions: Vec<[f32; 3]>,
-    indices: Vec<u32>,
-    bottom: Vec<u32>,
-    top: Vec<u32>,
+impl<T: VoxelType> Scalar<'_, T> {
+    fn value(&self, p: [usize; 3]) -> f32 {
+        let (nz, ny, nx) = self.volume.dim();
+        let [x, y, z] = p;
+        if (1..=nx).contains(&x) && (1..=ny).contains(&y) && (1..=nz).contains(&z) {
+            self.volume[[z - 1, y - 1, x - 1]].to_f32()
+        } else {
+            self.outside
+        }
+    }
 }
 
-impl Grid<'_> {
-    /// Values of padded grid layer `z` (index 0 and nz + 1 are outside),
-    /// and one bit per grid point, set when the value is inside, in rows of
-    /// `words` u64.
-    fn layer(&self, z: usize, out: &mut [f32], bits: &mut [u64]) {
-        let (px, py) = (self.nx + 2, self.ny + 2);
-        let words = px.div_ceil(64);
-        bits.iter_mut().for_each(|b| *b = 0);
-        if z == 0 || z > self.nz {
-            out.iter_mut().for_each(|v| *v = self.outside);
-            return;
-        }
-        // Only the padding frame needs `outside`: the rows fill the rest.
-        out[..px].fill(self.outside);
-        out[(py - 1) * px..].fill(self.outside);
-        for y in 1..py - 1 {
-            out[y * px] = self.outside;
-            out[y * px + px - 1] = self.outside;
-        }
-        for y in 1..py - 1 {
-            let line = &mut out[y * px + 1..y * px + px - 1];
-            (self.row)(z - 1, y - 1, line);
-            // Branch-free: 64 comparisons folded into each word (the padded
-            // row starts one column before `line`).
-            let row = &out[y * px..(y + 1) * px];
-            let iso = self.iso;
-            for (w, chunk) in bits[y * words..(y + 1) * words]
-                .iter_mut()
-                .zip(row.chunks(64))
-            {
-                *w = chunk
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |m, (i, v)| m | (((*v > iso) as u64) << i));
+impl<T: VoxelType> Field for Scalar<'_, T> {
+    fn dim(&self) -> (usize, usize, usize) {
+        self.volume.dim()
+    }
+
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
+        let row = self.volume.slice(s![z, y, ..]);
+        let iso = self.iso;
+        match row.as_slice() {
+            // 64 comparisons into bytes (vectorised), then into one word.
+            Some(r) => out.iter_mut().zip(r.chunks(64)).for_each(|(w, c)| {
+                let mut flags = [0u8; 64];
+                for (f, v) in flags.iter_mut().zip(c) {
+                    *f = (v.to_f32() > iso) as u8;
+                }
+                *w = nonzero_bits(&flags[..c.len()]);
+            }),
+            None => {
+                out.fill(0);
+                for (x, v) in row.iter().enumerate() {
+                    out[x / 64] |= ((v.to_f32() > iso) as u64) << (x % 64);
+                }
             }
         }
     }
 
+    fn crossing(&self, a: [usize; 3], axis: usize) -> f32 {
+        let mut b = a;
+        b[axis] += 1;
+        let (va, vb) = (self.value(a), self.value(b));
+        ((self.iso - va) / (vb - va)).clamp(0.0, 1.0)
+    }
+}
+
+/// A binary mask: every crossing is an edge midpoint.
+struct Binary<'a> {
+    mask: ArrayView3<'a, u8>,
+}
+
+impl Field for Binary<'_> {
+    fn dim(&self) -> (usize, usize, usize) {
+        self.mask.dim()
+    }
+
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
+        let row = self.mask.slice(s![z, y, ..]);
+        match row.as_slice() {
+            Some(r) => out
+                .iter_mut()
+                .zip(r.chunks(64))
+                .for_each(|(w, c)| *w = nonzero_bits(c)),
+            None => {
+                out.fill(0);
+                for (x, v) in row.iter().enumerate() {
+                    out[x / 64] |= ((*v != 0) as u64) << (x % 64);
+                }
+            }
+        }
+    }
+
+    fn crossing(&self, _: [usize; 3], _: usize) -> f32 {
+        0.5
+    }
+}
+
+/// Bit i set where byte i (of up to 64) is non-zero, 8 bytes per step: the
+/// top bit of each byte of `((w & 0x7f..) + 0x7f..) | w` is set exactly
+/// when the byte is non-zero, and one multiply gathers the 8 top bits.
+fn nonzero_bits(chunk: &[u8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let mut m = 0u64;
+    for (k, part) in chunk.chunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[..part.len()].copy_from_slice(part);
+        let w = u64::from_le_bytes(b);
+        let top = (((w & LOW7) + LOW7) | w) & TOP;
+        // Top bits at 7, 15, ..., 63 -> bits 0..8 of the top byte.
+        let byte = ((top >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
+        m |= byte << (8 * k);
+    }
+    m
+}
+
+struct Grid<'a, F> {
+    ny: usize,
+    nx: usize,
+    field: &'a F,
+}
+
+/// One slab's output: vertices and triangles. Its first `shared` vertices
+/// are those of the crossed x/y edges of its bottom grid layer, in
+/// [`crossed_edges`] order; `top` lists the vertex ids of the crossed x/y
+/// edges of its top grid layer in the same order.
+struct Slab {
+    positions: Vec<[f32; 3]>,
+    indices: Vec<u32>,
+    shared: usize,
+    top: Vec<u32>,
+}
+
+/// Calls `f(x, y, axis)` for every x edge (axis 0) and y edge (axis 1) of a
+/// layer whose ends differ, row by row, x edges before y edges, by x.
+fn crossed_edges(bits: &[u64], words: usize, py: usize, mut f: impl FnMut(usize, usize, usize)) {
+    for y in 0..py {
+        let row = &bits[y * words..(y + 1) * words];
+        for k in 0..words {
+            let next = row.get(k + 1).map_or(0, |w| w << 63);
+            let mut m = row[k] ^ ((row[k] >> 1) | next);
+            // The last column has no x edge: the padding makes its bit 0
+            // and the one beyond the row too.
+            while m != 0 {
+                f(k * 64 + m.trailing_zeros() as usize, y, 0);
+                m &= m - 1;
+            }
+        }
+        if y + 1 < py {
+            let up = &bits[(y + 1) * words..(y + 2) * words];
+            for k in 0..words {
+                let mut m = row[k] ^ up[k];
+                while m != 0 {
+                    f(k * 64 + m.trailing_zeros() as usize, y, 1);
+                    m &= m - 1;
+                }
+            }
+        }
+    }
+}
+
+/// Bits x and x + 1 of a row of words.
+#[inline]
+fn pair(row: &[u64], x: usize) -> usize {
+    let (w, b) = (x / 64, x % 64);
+    let v = if b == 63 {
+        (row[w] >> 63) | ((row[w + 1] & 1) << 1)
+    } else {
+        (row[w] >> b) & 3
+    };
+    v as usize
+}
+
+impl<F: Field> Grid<'_, F> {
     fn slab(&self, z0: usize, z1: usize) -> Slab {
         let table = table();
         let edge_info = edge_infos();
+        let field = self.field;
         let (px, py) = (self.nx + 2, self.ny + 2);
         let plane = py * px;
-        let iso = self.iso;
         let mut positions: Vec<[f32; 3]> = Vec::new();
         let mut indices: Vec<u32> = Vec::new();
         let mut lo_xy = vec![[NONE; 2]; plane];
@@ -339,16 +513,25 @@ impl Grid<'_> {
         // Slots written per layer, so clearing costs what was used, not a plane.
         let (mut touched_lo, mut touched_hi, mut touched_z): (Vec<usize>, Vec<usize>, Vec<usize>) =
             (Vec::new(), Vec::new(), Vec::new());
-        let mut layer_lo = vec![0f32; plane];
-        let mut layer_hi = vec![0f32; plane];
         let words = px.div_ceil(64);
         let mut bits_lo = vec![0u64; py * words];
         let mut bits_hi = vec![0u64; py * words];
-        self.layer(z0, &mut layer_lo, &mut bits_lo);
-        let mut bottom = Vec::new();
+        let mut scratch = vec![0u64; self.nx.div_ceil(64)];
+        field.layer_bits(z0, &mut bits_lo, &mut scratch);
+        // The bottom layer's vertices first, in the order the slab below
+        // lists its top ones.
+        crossed_edges(&bits_lo, words, py, |x, y, axis| {
+            let i = y * px + x;
+            let mut p = [x as f32, y as f32, z0 as f32];
+            p[axis] += field.crossing([x, y, z0], axis);
+            positions.push([p[0] - 1.0, p[1] - 1.0, p[2] - 1.0]);
+            lo_xy[i][axis] = (positions.len() - 1) as u32;
+            touched_lo.push(i);
+        });
+        let shared = positions.len();
         let mut cubes_of_row: Vec<usize> = Vec::with_capacity(px);
         for z in z0..z1 {
-            self.layer(z + 1, &mut layer_hi, &mut bits_hi);
+            field.layer_bits(z + 1, &mut bits_hi, &mut scratch);
             for i in touched_z.drain(..) {
                 zed[i] = NONE;
             }
@@ -390,23 +573,15 @@ impl Grid<'_> {
                     }
                 }
                 for &x in &cubes_of_row {
-                    let mut vals = [0f32; 8];
-                    let mut case = 0usize;
-                    for (c, val) in vals.iter_mut().enumerate() {
-                        let [cx, cy, cz] = corner(c);
-                        let i = (y + cy) * px + x + cx;
-                        *val = if cz == 0 { layer_lo[i] } else { layer_hi[i] };
-                        if *val > iso {
-                            case |= 1 << c;
-                        }
-                    }
-                    if case == 0 || case == 255 {
-                        continue;
-                    }
+                    // Corner c = (x + (c & 1), y + (c >> 1 & 1), z + (c >> 2)).
+                    let case = pair(rows[0], x)
+                        | pair(rows[1], x) << 2
+                        | pair(rows[2], x) << 4
+                        | pair(rows[3], x) << 6;
                     let entry = &table[case];
                     // Vertex id of an edge code, created on first use.
                     let mut vertex = |e: u8, positions: &mut Vec<[f32; 3]>| -> u32 {
-                        let EdgeInfo { a, b, axis, ca } = edge_info[e as usize];
+                        let EdgeInfo { axis, ca, .. } = edge_info[e as usize];
                         let gx = x + ca[0];
                         let gy = y + ca[1];
                         let i = gy * px + gx;
@@ -417,8 +592,7 @@ impl Grid<'_> {
                         };
                         if *slot == NONE {
                             touched.push(i);
-                            let (va, vb) = (vals[a], vals[b]);
-                            let t = ((iso - va) / (vb - va)).clamp(0.0, 1.0);
+                            let t = field.crossing([gx, gy, z + ca[2]], axis);
                             let mut p = [gx as f32, gy as f32, (z + ca[2]) as f32];
                             p[axis] += t;
                             // Back to original index units (the grid was padded by one).
@@ -433,16 +607,13 @@ impl Grid<'_> {
                             let id = if e >= CENTROID {
                                 let k = (e - CENTROID) as usize;
                                 if centres[k] == NONE {
-                                    let ids: Vec<u32> = entry.loops[k]
-                                        .iter()
-                                        .map(|&e| vertex(e, &mut positions))
-                                        .collect();
                                     let mut c = [0f32; 3];
-                                    for id in &ids {
-                                        let p = positions[*id as usize];
+                                    for &e in &entry.loops[k] {
+                                        let id = vertex(e, &mut positions);
+                                        let p = positions[id as usize];
                                         c = [c[0] + p[0], c[1] + p[1], c[2] + p[2]];
                                     }
-                                    let n = ids.len() as f32;
+                                    let n = entry.loops[k].len() as f32;
                                     positions.push([c[0] / n, c[1] / n, c[2] / n]);
                                     centres[k] = (positions.len() - 1) as u32;
                                 }
@@ -455,10 +626,6 @@ impl Grid<'_> {
                     }
                 }
             }
-            if z == z0 {
-                bottom = lo_xy.iter().flatten().copied().collect();
-            }
-            std::mem::swap(&mut layer_lo, &mut layer_hi);
             std::mem::swap(&mut bits_lo, &mut bits_hi);
             std::mem::swap(&mut lo_xy, &mut hi_xy);
             for i in touched_lo.drain(..) {
@@ -466,12 +633,18 @@ impl Grid<'_> {
             }
             std::mem::swap(&mut touched_lo, &mut touched_hi);
         }
-        // After the last swap, the top layer's x/y edges are in lo_xy.
-        let top = lo_xy.iter().flatten().copied().collect();
+        // After the last swap, the top layer's bits and x/y edges are in
+        // bits_lo and lo_xy.
+        let mut top = Vec::new();
+        crossed_edges(&bits_lo, words, py, |x, y, axis| {
+            let id = lo_xy[y * px + x][axis];
+            debug_assert_ne!(id, NONE, "a crossed edge of the top layer has a vertex");
+            top.push(id);
+        });
         Slab {
             positions,
             indices,
-            bottom,
+            shared,
             top,
         }
     }

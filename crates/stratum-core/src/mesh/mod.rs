@@ -6,7 +6,7 @@
 mod mc;
 mod smooth;
 
-pub use mc::marching_cubes;
+pub use mc::{marching_cubes, mask_marching_cubes};
 pub use smooth::{laplacian_adjacency, taubin_smooth};
 
 use ndarray::{Array3, Axis, s};
@@ -138,26 +138,45 @@ impl SurfaceMesh {
         }))
     }
 
-    /// Area-weighted vertex normals.
+    /// Area-weighted vertex normals. Triangles are summed in parallel runs;
+    /// each run keeps sums for just the span of vertex ids it touches (a
+    /// surface from marching cubes or meshopt numbers its vertices in
+    /// sweep order, so the spans barely overlap), added up at the end.
     pub fn compute_normals(&mut self) {
-        let faces: Vec<[f32; 3]> = self
+        let runs = (rayon::current_num_threads() * 4).max(1);
+        let per_run = self.indices.len().div_ceil(3 * runs).max(4096) * 3;
+        let positions = &self.positions;
+        let sums: Vec<(usize, Vec<[f32; 3]>)> = self
             .indices
-            .par_chunks_exact(3)
-            .map(|t| {
-                triangle_cross(
-                    self.positions[t[0] as usize],
-                    self.positions[t[1] as usize],
-                    self.positions[t[2] as usize],
-                )
+            .par_chunks(per_run)
+            .map(|run| {
+                let (lo, hi) = run
+                    .iter()
+                    .fold((u32::MAX, 0), |(lo, hi), &i| (lo.min(i), hi.max(i)));
+                let lo = lo as usize;
+                let mut sum = vec![[0f32; 3]; hi as usize + 1 - lo];
+                for t in run.chunks_exact(3) {
+                    let f = triangle_cross(
+                        positions[t[0] as usize],
+                        positions[t[1] as usize],
+                        positions[t[2] as usize],
+                    );
+                    for &i in t {
+                        let v = &mut sum[i as usize - lo];
+                        v[0] += f[0];
+                        v[1] += f[1];
+                        v[2] += f[2];
+                    }
+                }
+                (lo, sum)
             })
             .collect();
         let mut n = vec![[0f32; 3]; self.positions.len()];
-        for (t, f) in self.indices.chunks_exact(3).zip(&faces) {
-            for &i in t {
-                let v = &mut n[i as usize];
-                v[0] += f[0];
-                v[1] += f[1];
-                v[2] += f[2];
+        for (lo, sum) in sums {
+            for (v, s) in n[lo..].iter_mut().zip(sum) {
+                v[0] += s[0];
+                v[1] += s[1];
+                v[2] += s[2];
             }
         }
         n.par_iter_mut().for_each(|v| {
@@ -502,22 +521,8 @@ pub fn mask_surface(
     progress.advance(1);
     progress.check()?;
     let (mut positions, indices) = match &smooth {
-        Some((field, level)) => {
-            let f = |z: usize, y: usize, out: &mut [f32]| {
-                out.iter_mut()
-                    .zip(field.slice(s![z, y, ..]))
-                    .for_each(|(o, v)| *o = *v);
-            };
-            marching_cubes(field.dim(), &f, *level, 0.0)
-        }
-        None => {
-            let f = |z: usize, y: usize, out: &mut [f32]| {
-                out.iter_mut()
-                    .zip(crop.slice(s![z, y, ..]))
-                    .for_each(|(o, v)| *o = *v as f32);
-            };
-            marching_cubes(crop.dim(), &f, 0.5, 0.0)
-        }
+        Some((field, level)) => marching_cubes(field.view(), *level, 0.0),
+        None => mask_marching_cubes(crop),
     };
     to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
     let mut mesh = SurfaceMesh {
@@ -547,13 +552,8 @@ pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<S
     let (lo, _) = volume.voxels.min_max();
     let outside = (lo.min(level) - 1.0) as f32;
     let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
-    let f = |z: usize, y: usize, out: &mut [f32]| {
-                out.iter_mut()
-                    .zip(a.slice(s![z, y, ..]))
-                    .for_each(|(o, v)| *o = crate::volume::VoxelType::to_f64(*v) as f32);
-            };
-            marching_cubes(a.dim(), &f, level as f32, outside)
-        });
+        marching_cubes(a.view(), level as f32, outside)
+    });
     to_lps(&mut positions, &volume.geometry, [0, 0, 0]);
     let mut mesh = SurfaceMesh {
         positions,

@@ -23,6 +23,25 @@ pub struct Mask {
     pub geometry: Geometry,
 }
 
+/// Index of the first non-zero byte; 32 bytes are tested at a time (an OR
+/// the compiler vectorises) before one block is searched.
+fn first_nonzero(s: &[u8]) -> Option<usize> {
+    let block = s
+        .chunks(32)
+        .position(|c| c.iter().fold(0, |a, b| a | b) != 0)?;
+    let start = block * 32;
+    s[start..].iter().position(|v| *v != 0).map(|i| start + i)
+}
+
+/// Index of the last non-zero byte, as [`first_nonzero`] from the end.
+fn last_nonzero(s: &[u8]) -> Option<usize> {
+    let block = s
+        .rchunks(32)
+        .position(|c| c.iter().fold(0, |a, b| a | b) != 0)?;
+    let end = s.len() - block * 32;
+    s[..end].iter().rposition(|v| *v != 0)
+}
+
 impl Mask {
     pub fn empty(dim: (usize, usize, usize), geometry: Geometry) -> Self {
         Mask {
@@ -77,9 +96,15 @@ impl Mask {
             .map(|(z, plane)| {
                 let mut b = empty;
                 for (y, row) in plane.outer_iter().enumerate() {
-                    // Any memory layout: a Mask may be built from a view.
-                    if let Some(x0) = row.iter().position(|v| *v != 0) {
-                        let x1 = row.iter().rposition(|v| *v != 0).unwrap_or(x0);
+                    let found = match row.as_slice() {
+                        Some(r) => first_nonzero(r).map(|x0| (x0, last_nonzero(r).unwrap_or(x0))),
+                        // Any memory layout: a Mask may be built from a view.
+                        None => row
+                            .iter()
+                            .position(|v| *v != 0)
+                            .map(|x0| (x0, row.iter().rposition(|v| *v != 0).unwrap_or(x0))),
+                    };
+                    if let Some((x0, x1)) = found {
                         b = merge(b, ([z, y, x0], [z + 1, y + 1, x1 + 1]));
                     }
                 }

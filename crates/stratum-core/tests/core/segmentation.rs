@@ -1,7 +1,7 @@
 //! Segmentation tools on shapes with known answers.
 
 use stratum_core::Progress;
-use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_surface};
+use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_marching_cubes, mask_surface};
 use stratum_core::segment::*;
 use stratum_core::volume::{Geometry, Volume, Voxels};
 
@@ -245,12 +245,7 @@ fn marching_cubes_on_noise_is_closed_and_manifold() {
             state ^= state << 17;
             (state % 1000) as f32 / 1000.0
         });
-        let f = |z: usize, y: usize, out: &mut [f32]| {
-            out.iter_mut()
-                .zip(noise.slice(ndarray::s![z, y, ..]))
-                .for_each(|(o, v)| *o = *v);
-        };
-        let (positions, indices) = marching_cubes(noise.dim(), &f, 0.5, 0.0);
+        let (positions, indices) = marching_cubes(noise.view(), 0.5, 0.0);
         let mesh = stratum_core::mesh::SurfaceMesh {
             positions,
             normals: vec![],
@@ -260,6 +255,135 @@ fn marching_cubes_on_noise_is_closed_and_manifold() {
         assert!(topo.is_watertight(), "seed {seed}: {topo:?}");
         assert!(mesh.volume_mm3() > 0.0, "outward orientation");
     }
+}
+
+/// xorshift noise in [0, 1000).
+fn noise(dim: (usize, usize, usize), seed: u64) -> ndarray::Array3<u16> {
+    let mut state = seed;
+    ndarray::Array3::from_shape_fn(dim, |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 1000) as u16
+    })
+}
+
+/// A mesh as a sorted list of triangles of exact positions, each rotated
+/// to start at its smallest corner (winding kept): equal for two meshes
+/// that differ only in how their vertices are numbered.
+fn triangle_set(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[[u32; 3]; 3]> {
+    let mut t: Vec<[[u32; 3]; 3]> = indices
+        .chunks_exact(3)
+        .map(|t| {
+            let c: [[u32; 3]; 3] =
+                std::array::from_fn(|k| positions[t[k] as usize].map(f32::to_bits));
+            let first = (0..3).min_by_key(|&k| c[k]).unwrap();
+            std::array::from_fn(|k| c[(first + k) % 3])
+        })
+        .collect();
+    t.sort_unstable();
+    t
+}
+
+#[test]
+fn mask_surface_is_the_half_level_of_the_mask_for_any_slab_count() {
+    // Rows of 130 voxels span three 64-bit words (cubes across both word
+    // boundaries); blobs of every size, ambiguous cases included.
+    for seed in [0x2545F4914F6CDD1Du64, 99] {
+        let mask = noise((9, 11, 130), seed).mapv(|v| (v < 450) as u8);
+        let reference = {
+            let field = mask.mapv(f32::from);
+            let (p, i) = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+                .install(|| marching_cubes(field.view(), 0.5, 0.0));
+            triangle_set(&p, &i)
+        };
+        assert!(reference.len() > 1000);
+        // Rows read through the bytes, and through a strided view (x reversed).
+        let reversed = mask.slice(ndarray::s![.., .., ..;-1]).to_owned();
+        for threads in [1, 2, 3, 7] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (p, i) = pool.install(|| mask_marching_cubes(mask.view()));
+            assert_eq!(triangle_set(&p, &i), reference, "{threads} threads");
+            let mesh = stratum_core::mesh::SurfaceMesh {
+                positions: p,
+                normals: vec![],
+                indices: i,
+            };
+            assert!(mesh.topology().is_watertight(), "{threads} threads");
+            // The same surface from a view whose rows are not contiguous.
+            let (p, i) =
+                pool.install(|| mask_marching_cubes(reversed.slice(ndarray::s![.., .., ..;-1])));
+            assert_eq!(
+                triangle_set(&p, &i),
+                reference,
+                "strided, {threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
+fn iso_surface_reads_every_voxel_type_alike() {
+    // The same values as u16, i16 and f32, and as a non-contiguous view.
+    let n = noise((7, 10, 70), 5);
+    let reference = {
+        let (p, i) = marching_cubes(n.view(), 500.0, -1.0);
+        triangle_set(&p, &i)
+    };
+    assert!(reference.len() > 500);
+    let as_i16 = n.mapv(|v| v as i16);
+    let (p, i) = marching_cubes(as_i16.view(), 500.0, -1.0);
+    assert_eq!(triangle_set(&p, &i), reference);
+    let as_f32 = n.mapv(f32::from);
+    let (p, i) = marching_cubes(as_f32.view(), 500.0, -1.0);
+    assert_eq!(triangle_set(&p, &i), reference);
+    let transposed = n.view().permuted_axes([0, 2, 1]).to_owned();
+    let (p, i) = marching_cubes(transposed.view().permuted_axes([0, 2, 1]), 500.0, -1.0);
+    assert_eq!(triangle_set(&p, &i), reference);
+}
+
+#[test]
+fn mask_bounds_match_a_voxel_by_voxel_search() {
+    for (seed, dim) in [(3u64, (6, 9, 100)), (4, (5, 7, 33)), (5, (4, 4, 64))] {
+        // Sparse: a few voxels, so some rows and planes are empty.
+        let data = noise(dim, seed).mapv(|v| (v < 3) as u8);
+        let brute = {
+            let mut lo = [usize::MAX; 3];
+            let mut hi = [0; 3];
+            for ((z, y, x), v) in data.indexed_iter() {
+                if *v != 0 {
+                    for (k, i) in [z, y, x].into_iter().enumerate() {
+                        lo[k] = lo[k].min(i);
+                        hi[k] = hi[k].max(i + 1);
+                    }
+                }
+            }
+            (lo[0] != usize::MAX).then(|| [(lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2])])
+        };
+        let g = Geometry::default();
+        let m = Mask {
+            data: data.clone(),
+            geometry: g,
+        };
+        assert_eq!(m.bounds(), brute, "seed {seed}");
+        // Rows that are not contiguous in memory.
+        let mut strided = ndarray::Array3::zeros(ndarray::ShapeBuilder::f(dim));
+        strided.assign(&data);
+        assert!(strided.slice(ndarray::s![0, 0, ..]).as_slice().is_none());
+        let m = Mask {
+            data: strided,
+            geometry: g,
+        };
+        assert_eq!(m.bounds(), brute, "seed {seed}, strided");
+    }
+    let empty = Mask::empty((3, 4, 70), Geometry::default());
+    assert_eq!(empty.bounds(), None);
 }
 
 #[test]

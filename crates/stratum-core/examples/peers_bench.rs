@@ -1,5 +1,15 @@
-//! Benchmarks printed as JSON lines in the schema of shared/bench/peers.py,
-//! so `peers.py --table` shows Stratum beside the peers.
+//! Benchmarks printed as JSON lines in the schema of shared/bench/peers.py
+//! (peer "rust_app"), so `peers.py --table` shows Stratum beside the peers.
+//! Engine-free, so it builds in release without Bevy (bench/load.sh and
+//! bench/mesh.sh run it):
+//!
+//!     cargo run --release -p stratum-core --example peers_bench -- load DICOM_DIR [--runs N]
+//!     cargo run --release -p stratum-core --example peers_bench -- mesh DICOM_DIR [--runs N] [--iso HU]
+//!
+//! `mesh` runs surface extraction from the mask and from the intensities,
+//! smoothing, decimation, STL writing and the whole convert pipeline
+//! (`--steps` picks some, as in peers.py).
+//! Threads: RAYON_NUM_THREADS.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,6 +17,38 @@ use std::time::Instant;
 
 use stratum_core::Progress;
 use stratum_core::dicom::{load_series, scan};
+
+/// The steps to time (`--steps`, as peers.py); all when not given.
+static STEPS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: peers_bench load|mesh DICOM_DIR [--runs N] [--iso HU] [--steps a,b]";
+    let (Some(what), Some(path)) = (args.first(), args.get(1)) else {
+        anyhow::bail!(usage);
+    };
+    let option = |name: &str, default: f64| -> anyhow::Result<f64> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => Ok(args
+                .get(i + 1)
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?
+                .parse()?),
+            None => Ok(default),
+        }
+    };
+    let runs = option("--runs", 3.0)? as usize;
+    if let Some(i) = args.iter().position(|a| a == "--steps") {
+        let steps = args
+            .get(i + 1)
+            .ok_or_else(|| anyhow::anyhow!("--steps needs a value"))?;
+        let _ = STEPS.set(steps.split(',').map(str::to_string).collect());
+    }
+    match what.as_str() {
+        "load" => load(path.as_ref(), runs),
+        "mesh" => mesh(path.as_ref(), runs, option("--iso", 300.0)?),
+        _ => anyhow::bail!(usage),
+    }
+}
 
 /// Resets the kernel's RSS high-water mark for this process.
 fn reset_peak_rss() {
@@ -48,7 +90,7 @@ fn stats(times: &[f64]) -> (f64, f64) {
     (t[0], t[t.len() / 2])
 }
 
-pub fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
+fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
     // make_phantom.py writes the SHA-256 of the int16 HU volume beside the series.
     let reference = ["phantom.json", "../phantom.json"]
         .iter()
@@ -119,6 +161,9 @@ fn measure<R>(
     mut work: impl FnMut() -> anyhow::Result<R>,
     describe: impl Fn(&R) -> serde_json::Value,
 ) -> anyhow::Result<()> {
+    if STEPS.get().is_some_and(|s| !s.iter().any(|s| s == step)) {
+        return Ok(());
+    }
     let mut times = Vec::new();
     let (mut best, mut peak, mut base, mut parallelism) = (f64::INFINITY, 0.0f64, 0.0f64, f64::NAN);
     let mut metrics = serde_json::Value::Null;
@@ -171,7 +216,7 @@ fn measure<R>(
 
 /// The meshing steps of peers.py on a phantom: surface_mask, surface_iso,
 /// smooth, decimate, write_stl, and the whole pipeline.
-pub fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
+fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
     use stratum_core::mesh::{SurfaceOptions, iso_surface, mask_surface, taubin_smooth};
     use stratum_core::segment::{keep_largest, threshold_mask};
     let p = Progress::new();
