@@ -32,14 +32,33 @@ macro_rules! with_voxels {
 pub trait VoxelType: Copy + Send + Sync + PartialOrd + 'static {
     fn to_f64(self) -> f64;
     fn to_f32(self) -> f32;
+    /// The largest value not above `level`, saturated to the type's range
+    /// (`level` itself for floats): for an integer `v`, `v > level` exactly
+    /// when `v > floor_of(level)`, unless `level` is below the type's range.
+    fn floor_of(level: f32) -> Self;
 }
 macro_rules! voxel_type {
     ($($t:ty),*) => {$(impl VoxelType for $t {
         #[inline] fn to_f64(self) -> f64 { self as f64 }
         #[inline] fn to_f32(self) -> f32 { self as f32 }
+        #[inline] fn floor_of(level: f32) -> Self { level.floor() as $t }
     })*};
 }
-voxel_type!(u8, i16, u16, i32, f32);
+voxel_type!(u8, i16, u16, i32);
+impl VoxelType for f32 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn floor_of(level: f32) -> Self {
+        level
+    }
+}
 
 impl Voxels {
     /// (slices, rows, columns)

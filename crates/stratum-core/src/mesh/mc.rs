@@ -365,19 +365,23 @@ impl<T: VoxelType> Field for Scalar<'_, T> {
     fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
         let row = self.volume.slice(s![z, y, ..]);
         let iso = self.iso;
+        // Compared in the voxels' own type; a level below an integer type's
+        // range puts every voxel inside.
+        let floor = T::floor_of(iso);
+        let all = floor.to_f32() > iso;
         match row.as_slice() {
             // 64 comparisons into bytes (vectorised), then into one word.
             Some(r) => out.iter_mut().zip(r.chunks(64)).for_each(|(w, c)| {
                 let mut flags = [0u8; 64];
                 for (f, v) in flags.iter_mut().zip(c) {
-                    *f = (v.to_f32() > iso) as u8;
+                    *f = (*v > floor || all) as u8;
                 }
                 *w = nonzero_bits(&flags[..c.len()]);
             }),
             None => {
                 out.fill(0);
                 for (x, v) in row.iter().enumerate() {
-                    out[x / 64] |= ((v.to_f32() > iso) as u64) << (x % 64);
+                    out[x / 64] |= ((*v > floor || all) as u64) << (x % 64);
                 }
             }
         }
@@ -601,25 +605,31 @@ impl<F: Field> Grid<'_, F> {
                         }
                         *slot
                     };
+                    // Every crossed edge is on one loop: their vertices first.
+                    let mut ids = [NONE; 12];
+                    for lp in &entry.loops {
+                        for &e in lp {
+                            ids[e as usize] = vertex(e, &mut positions);
+                        }
+                    }
                     let mut centres = [NONE; 4];
                     for tri in &entry.tris {
                         for &e in tri {
                             let id = if e >= CENTROID {
                                 let k = (e - CENTROID) as usize;
                                 if centres[k] == NONE {
-                                    let mut c = [0f32; 3];
-                                    for &e in &entry.loops[k] {
-                                        let id = vertex(e, &mut positions);
-                                        let p = positions[id as usize];
-                                        c = [c[0] + p[0], c[1] + p[1], c[2] + p[2]];
-                                    }
-                                    let n = entry.loops[k].len() as f32;
+                                    let lp = &entry.loops[k];
+                                    let c = lp.iter().fold([0f32; 3], |c, &e| {
+                                        let p = positions[ids[e as usize] as usize];
+                                        [c[0] + p[0], c[1] + p[1], c[2] + p[2]]
+                                    });
+                                    let n = lp.len() as f32;
                                     positions.push([c[0] / n, c[1] / n, c[2] / n]);
                                     centres[k] = (positions.len() - 1) as u32;
                                 }
                                 centres[k]
                             } else {
-                                vertex(e, &mut positions)
+                                ids[e as usize]
                             };
                             indices.push(id);
                         }

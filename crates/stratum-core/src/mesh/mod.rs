@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
 use crate::segment::Mask;
-use crate::volume::{Geometry, Volume};
+use crate::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
 
 /// An indexed triangle mesh in LPS millimetres.
@@ -549,10 +549,26 @@ pub fn mask_surface(
 /// The iso-surface `value > level` straight from the intensities (e.g. 300 HU for bone).
 pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<SurfaceMesh> {
     progress.begin("building iso-surface", 1);
-    let (lo, _) = volume.voxels.min_max();
-    let outside = (lo.min(level) - 1.0) as f32;
     let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
-        marching_cubes(a.view(), level as f32, outside)
+        // Beyond the volume lies one unit below its lowest face value: only
+        // edges from face voxels reach it, so the rest need not be read.
+        let (nz, ny, nx) = a.dim();
+        if a.is_empty() {
+            return Err(CoreError::Invalid("the volume is empty: nothing to build".into()));
+        }
+        let faces = [
+            a.slice(s![0, .., ..]),
+            a.slice(s![nz - 1, .., ..]),
+            a.slice(s![.., 0, ..]),
+            a.slice(s![.., ny - 1, ..]),
+            a.slice(s![.., .., 0]),
+            a.slice(s![.., .., nx - 1]),
+        ];
+        let lo = faces
+            .iter()
+            .flat_map(|f| f.iter())
+            .fold(level, |lo, v| lo.min(v.to_f64()));
+        marching_cubes(a.view(), level as f32, (lo - 1.0) as f32)
     });
     to_lps(&mut positions, &volume.geometry, [0, 0, 0]);
     let mut mesh = SurfaceMesh {

@@ -346,6 +346,24 @@ fn iso_surface_reads_every_voxel_type_alike() {
     let transposed = n.view().permuted_axes([0, 2, 1]).to_owned();
     let (p, i) = marching_cubes(transposed.view().permuted_axes([0, 2, 1]), 500.0, -1.0);
     assert_eq!(triangle_set(&p, &i), reference);
+    // Integers are compared in their own type: a fractional level, and one
+    // below the type's range (every voxel inside: the box of the volume).
+    let small = n.mapv(|v| (v / 4) as u8);
+    for level in [99.5f32, 100.0, -3.0] {
+        let (p, i) = marching_cubes(small.mapv(f32::from).view(), level, -10.0);
+        let expected = triangle_set(&p, &i);
+        let (p, i) = marching_cubes(small.view(), level, -10.0);
+        assert_eq!(triangle_set(&p, &i), expected, "level {level}");
+        if level < 0.0 {
+            let mesh = stratum_core::mesh::SurfaceMesh {
+                positions: p,
+                normals: vec![],
+                indices: i,
+            };
+            let (lo, hi) = mesh.bounds().unwrap();
+            assert!(lo.iter().all(|v| *v < 0.0) && hi[0] > 69.0, "{lo:?} {hi:?}");
+        }
+    }
 }
 
 #[test]
