@@ -238,14 +238,8 @@ fn totalsegmentator_labels_get_names_and_anatomical_colours() {
 fn marching_cubes_on_noise_is_closed_and_manifold() {
     // Random values exercise every case, ambiguous faces included.
     for seed in [0x2545F4914F6CDD1Du64, 7, 12345, 0xDEADBEEF] {
-        let mut state = seed;
-        let noise = ndarray::Array3::from_shape_fn((12, 13, 14), |_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 1000) as f32 / 1000.0
-        });
-        let (positions, indices) = marching_cubes(noise.view(), 0.5, 0.0);
+        let values = noise((12, 13, 14), seed).mapv(|v| f32::from(v) / 1000.0);
+        let (positions, indices) = marching_cubes(values.view(), 0.5, 0.0);
         let mesh = stratum_core::mesh::SurfaceMesh {
             positions,
             normals: vec![],
