@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use ndarray::{ArrayView3, s};
+use ndarray::{ArrayView1, ArrayView3, s};
 
 use crate::volume::VoxelType;
 
@@ -256,13 +256,11 @@ fn extract<F: Field>(field: &F) -> (Vec<[f32; 3]>, Vec<u32>) {
 /// parallel.
 fn weld(parts: &[Slab]) -> (Vec<[f32; 3]>, Vec<u32>) {
     use rayon::prelude::*;
-    // First global id of each slab's own (not shared) vertices, and first index.
+    // First global id of each slab's own (not shared) vertices.
     let mut first_vertex = Vec::with_capacity(parts.len());
-    let mut first_index = Vec::with_capacity(parts.len());
     let (mut nv, mut ni) = (0usize, 0usize);
     for p in parts {
         first_vertex.push(nv);
-        first_index.push(ni);
         nv += p.positions.len() - p.shared;
         ni += p.indices.len();
     }
@@ -363,28 +361,11 @@ impl<T: VoxelType> Field for Scalar<'_, T> {
     }
 
     fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
-        let row = self.volume.slice(s![z, y, ..]);
-        let iso = self.iso;
         // Compared in the voxels' own type; a level below an integer type's
         // range puts every voxel inside.
-        let floor = T::floor_of(iso);
-        let all = floor.to_f32() > iso;
-        match row.as_slice() {
-            // 64 comparisons into bytes (vectorised), then into one word.
-            Some(r) => out.iter_mut().zip(r.chunks(64)).for_each(|(w, c)| {
-                let mut flags = [0u8; 64];
-                for (f, v) in flags.iter_mut().zip(c) {
-                    *f = (*v > floor || all) as u8;
-                }
-                *w = nonzero_bits(&flags[..c.len()]);
-            }),
-            None => {
-                out.fill(0);
-                for (x, v) in row.iter().enumerate() {
-                    out[x / 64] |= ((*v > floor || all) as u64) << (x % 64);
-                }
-            }
-        }
+        let floor = T::floor_of(self.iso);
+        let all = floor.to_f32() > self.iso;
+        bits_where(self.volume.slice(s![z, y, ..]), out, |v| v > floor || all);
     }
 
     fn crossing(&self, a: [usize; 3], axis: usize) -> f32 {
@@ -406,23 +387,31 @@ impl Field for Binary<'_> {
     }
 
     fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
-        let row = self.mask.slice(s![z, y, ..]);
-        match row.as_slice() {
-            Some(r) => out
-                .iter_mut()
-                .zip(r.chunks(64))
-                .for_each(|(w, c)| *w = nonzero_bits(c)),
-            None => {
-                out.fill(0);
-                for (x, v) in row.iter().enumerate() {
-                    out[x / 64] |= ((*v != 0) as u64) << (x % 64);
-                }
-            }
-        }
+        bits_where(self.mask.slice(s![z, y, ..]), out, |v| v != 0);
     }
 
     fn crossing(&self, _: [usize; 3], _: usize) -> f32 {
         0.5
+    }
+}
+
+/// One bit per value of `row`, set where `inside` holds, into words of 64.
+fn bits_where<T: Copy>(row: ArrayView1<T>, out: &mut [u64], inside: impl Fn(T) -> bool) {
+    match row.as_slice() {
+        // 64 tests into bytes (vectorised), then into one word.
+        Some(r) => out.iter_mut().zip(r.chunks(64)).for_each(|(w, c)| {
+            let mut flags = [0u8; 64];
+            for (f, v) in flags.iter_mut().zip(c) {
+                *f = inside(*v) as u8;
+            }
+            *w = nonzero_bits(&flags[..c.len()]);
+        }),
+        None => {
+            out.fill(0);
+            for (x, v) in row.iter().enumerate() {
+                out[x / 64] |= (inside(*v) as u64) << (x % 64);
+            }
+        }
     }
 }
 
@@ -490,6 +479,14 @@ fn crossed_edges(bits: &[u64], words: usize, py: usize, mut f: impl FnMut(usize,
     }
 }
 
+/// Where the surface crosses the edge from padded grid point `a` along
+/// `axis`, in the volume's index units (the grid was padded by one).
+fn crossing_point<F: Field>(field: &F, a: [usize; 3], axis: usize) -> [f32; 3] {
+    let mut p = a.map(|v| v as f32);
+    p[axis] += field.crossing(a, axis);
+    p.map(|v| v - 1.0)
+}
+
 /// Bits x and x + 1 of a row of words.
 #[inline]
 fn pair(row: &[u64], x: usize) -> usize {
@@ -526,9 +523,7 @@ impl<F: Field> Grid<'_, F> {
         // lists its top ones.
         crossed_edges(&bits_lo, words, py, |x, y, axis| {
             let i = y * px + x;
-            let mut p = [x as f32, y as f32, z0 as f32];
-            p[axis] += field.crossing([x, y, z0], axis);
-            positions.push([p[0] - 1.0, p[1] - 1.0, p[2] - 1.0]);
+            positions.push(crossing_point(field, [x, y, z0], axis));
             lo_xy[i][axis] = (positions.len() - 1) as u32;
             touched_lo.push(i);
         });
@@ -585,7 +580,7 @@ impl<F: Field> Grid<'_, F> {
                     let entry = &table[case];
                     // Vertex id of an edge code, created on first use.
                     let mut vertex = |e: u8, positions: &mut Vec<[f32; 3]>| -> u32 {
-                        let EdgeInfo { axis, ca, .. } = edge_info[e as usize];
+                        let EdgeInfo { axis, ca } = edge_info[e as usize];
                         let gx = x + ca[0];
                         let gy = y + ca[1];
                         let i = gy * px + gx;
@@ -596,11 +591,7 @@ impl<F: Field> Grid<'_, F> {
                         };
                         if *slot == NONE {
                             touched.push(i);
-                            let t = field.crossing([gx, gy, z + ca[2]], axis);
-                            let mut p = [gx as f32, gy as f32, (z + ca[2]) as f32];
-                            p[axis] += t;
-                            // Back to original index units (the grid was padded by one).
-                            positions.push([p[0] - 1.0, p[1] - 1.0, p[2] - 1.0]);
+                            positions.push(crossing_point(field, [gx, gy, z + ca[2]], axis));
                             *slot = (positions.len() - 1) as u32;
                         }
                         *slot
