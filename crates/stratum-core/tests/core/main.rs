@@ -4,10 +4,12 @@ mod ai;
 mod anonymize;
 mod bad_input;
 mod clip;
+mod edit_history;
 mod exports;
 mod meshing;
 mod real_data;
 mod segmentation;
+mod session;
 mod synthetic;
 mod validation;
 

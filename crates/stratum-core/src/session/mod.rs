@@ -1,0 +1,313 @@
+//! Sessions: a saved study (scan reference, label map, segment table, view
+//! state, edit history) in a `name.stratum/` folder, and the autosave
+//! journal that survives a crash.
+//!
+//! Folder layout: `session.json` (format version, app version, scan
+//! reference, segment table, the app's view state, and the names of the
+//! other files), `labels.N.nii.gz` and `history.N.bin`. Each save writes
+//! new numbered data files first and `session.json` last, each atomically,
+//! then removes the previous ones: a crash at any moment leaves either the
+//! old session or the new one, never a mix.
+
+pub mod journal;
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_bytes_atomic;
+use crate::edit::diff::convert_labels;
+use crate::edit::{HistorySnapshot, LabelKind};
+use crate::error::{CoreError, Result};
+use crate::nifti_io::{load_nifti, write_labels_nifti};
+use crate::progress::Progress;
+use crate::segment::{LabelMap, Segment};
+use crate::volume::Geometry;
+
+pub use scan::{
+    ScanCheck, ScanLocation, ScanRef, ScanStatus, locate_scan, open_scan, relative_path,
+    voxel_sha256,
+};
+
+/// The session format this build writes and the newest it reads.
+pub const SESSION_FORMAT_VERSION: u32 = 1;
+const SESSION_FILE: &str = "session.json";
+
+/// Everything a session holds. `Send + Clone`: the app builds it on the
+/// main thread (clone of the label map, [`History::snapshot`]) and saves it
+/// on a background thread.
+///
+/// [`History::snapshot`]: crate::edit::History::snapshot
+#[derive(Clone, Debug)]
+pub struct SessionData {
+    /// The scan; `None` for a label map without a scan.
+    pub scan: Option<ScanRef>,
+    /// Labels, geometry and segment table (names, colours, visibility).
+    pub labels: LabelMap,
+    /// Opacity per segment id (the app's display state; 1 when absent).
+    pub opacity: BTreeMap<u16, f32>,
+    /// The app's view state (clip planes, rulers, camera, window/level,
+    /// brush settings): stored as given.
+    pub view: serde_json::Value,
+    pub history: HistorySnapshot,
+}
+
+/// An opened session and where its scan is now.
+#[derive(Clone, Debug)]
+pub struct OpenedSession {
+    pub data: SessionData,
+    /// The Stratum version that wrote it.
+    pub written_by: String,
+    /// Where the scan is (not loaded yet: see [`open_scan`]).
+    pub scan_location: Option<ScanLocation>,
+}
+
+/// One row of the segment table in session.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SegmentEntry {
+    pub id: u16,
+    pub name: String,
+    pub colour: [u8; 3],
+    pub visible: bool,
+    pub opacity: f32,
+}
+
+pub(crate) fn segment_entries(
+    segments: &[Segment],
+    opacity: &BTreeMap<u16, f32>,
+) -> Vec<SegmentEntry> {
+    segments
+        .iter()
+        .map(|s| SegmentEntry {
+            id: s.id,
+            name: s.name.clone(),
+            colour: s.colour,
+            visible: s.visible,
+            opacity: opacity.get(&s.id).copied().unwrap_or(1.0),
+        })
+        .collect()
+}
+
+pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> (Vec<Segment>, BTreeMap<u16, f32>) {
+    let opacity = entries.iter().map(|e| (e.id, e.opacity)).collect();
+    let segments = entries
+        .into_iter()
+        .map(|e| Segment {
+            id: e.id,
+            name: e.name,
+            colour: e.colour,
+            visible: e.visible,
+        })
+        .collect();
+    (segments, opacity)
+}
+
+/// The label map's geometry and storage type, exact (NIfTI keeps f32 only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LabelsEntry {
+    pub file: String,
+    /// "u8" or "u16".
+    pub kind: String,
+    pub dims: [usize; 3],
+    pub origin: [f64; 3],
+    pub spacing: [f64; 3],
+    pub direction: [[f64; 3]; 3],
+}
+
+impl LabelsEntry {
+    pub fn of(map: &LabelMap, file: String) -> LabelsEntry {
+        let (z, y, x) = map.dim();
+        let g = &map.geometry;
+        LabelsEntry {
+            file,
+            kind: match LabelKind::of(&map.labels) {
+                LabelKind::U8 => "u8".into(),
+                LabelKind::U16 => "u16".into(),
+            },
+            dims: [z, y, x],
+            origin: g.origin,
+            spacing: g.spacing,
+            direction: g.direction,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionFile {
+    format_version: u32,
+    app_version: String,
+    scan: Option<ScanRef>,
+    labels: LabelsEntry,
+    segments: Vec<SegmentEntry>,
+    history: String,
+    #[serde(default)]
+    view: serde_json::Value,
+}
+
+/// Saves `data` into the session folder `dir` (created; `name.stratum` by
+/// convention). Writes the label map (NIfTI, compressed), so it takes a
+/// second or more on a large map: run it as a background job.
+pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    let previous = read_session_file(dir).ok();
+    let n = previous
+        .as_ref()
+        .and_then(|p| save_number(&p.labels.file))
+        .map_or(1, |n| n + 1);
+    let labels_file = format!("labels.{n}.nii.gz");
+    let history_file = format!("history.{n}.bin");
+    write_labels_nifti(&dir.join(&labels_file), &data.labels)?;
+    write_bytes_atomic(&dir.join(&history_file), &data.history.to_bytes())?;
+    let mut scan = data.scan.clone();
+    if let Some(s) = &mut scan {
+        s.relative = relative_path(dir, &s.path);
+    }
+    let file = SessionFile {
+        format_version: SESSION_FORMAT_VERSION,
+        app_version: app_version.to_string(),
+        scan,
+        labels: LabelsEntry::of(&data.labels, labels_file.clone()),
+        segments: segment_entries(&data.labels.segments, &data.opacity),
+        history: history_file.clone(),
+        view: data.view.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&file)
+        .map_err(|e| CoreError::Invalid(format!("cannot write the session: {e}")))?;
+    write_bytes_atomic(&dir.join(SESSION_FILE), &json)?;
+    if let Some(p) = previous {
+        for old in [p.labels.file, p.history] {
+            if old != labels_file && old != history_file && is_plain_name(&old) {
+                let _ = std::fs::remove_file(dir.join(old));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The N of `labels.N.nii.gz`.
+fn save_number(file: &str) -> Option<u64> {
+    file.strip_prefix("labels.")?
+        .strip_suffix(".nii.gz")?
+        .parse()
+        .ok()
+}
+
+/// A file name inside the session folder (never a path elsewhere).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
+}
+
+/// Reads session.json, refusing a newer format before reading anything else
+/// (its layout may differ).
+fn read_session_file(dir: &Path) -> Result<SessionFile> {
+    let path = dir.join(SESSION_FILE);
+    if !path.exists() {
+        return Err(CoreError::NotFound { path });
+    }
+    let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
+    let bad = |reason: String| {
+        CoreError::Invalid(format!(
+            "{} is not a Stratum session: {reason}",
+            path.display()
+        ))
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let version = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| bad("it has no format_version".into()))?;
+    if version > SESSION_FORMAT_VERSION as u64 {
+        let by = value
+            .get("app_version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("a newer version");
+        return Err(CoreError::Unsupported {
+            path: dir.to_path_buf(),
+            what: format!("session format {version} (saved by Stratum {by})"),
+            hint: format!(
+                "this Stratum {} opens session formats up to {SESSION_FORMAT_VERSION}; update Stratum to open it",
+                env!("CARGO_PKG_VERSION")
+            ),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// Opens a session folder: labels, segment table, view state and history,
+/// and where the scan is now.
+pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
+    let file = read_session_file(dir)?;
+    for name in [&file.labels.file, &file.history] {
+        if !is_plain_name(name) {
+            return Err(CoreError::Invalid(format!(
+                "{} names a file outside the session folder",
+                dir.join(SESSION_FILE).display()
+            )));
+        }
+    }
+    let (segments, opacity) = split_entries(file.segments);
+    let labels = read_labels(
+        &dir.join(&file.labels.file),
+        &file.labels,
+        segments,
+        progress,
+    )?;
+    let hpath = dir.join(&file.history);
+    let bytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;
+    let history = HistorySnapshot::from_bytes(&bytes)?;
+    let scan_location = file.scan.as_ref().map(|s| locate_scan(s, dir));
+    Ok(OpenedSession {
+        data: SessionData {
+            scan: file.scan,
+            labels,
+            opacity,
+            view: file.view,
+            history,
+        },
+        written_by: file.app_version,
+        scan_location,
+    })
+}
+
+/// Loads a label map written by [`write_labels_nifti`] and restores what
+/// NIfTI does not keep exactly: the f64 geometry, the storage type and the
+/// segment table.
+pub(crate) fn read_labels(
+    path: &Path,
+    entry: &LabelsEntry,
+    segments: Vec<Segment>,
+    progress: &Progress,
+) -> Result<LabelMap> {
+    let volume = load_nifti(path, progress)?;
+    let mut map = LabelMap::from_volume(&volume, &|_| None)?;
+    let (z, y, x) = map.dim();
+    if [z, y, x] != entry.dims {
+        return Err(CoreError::Invalid(format!(
+            "{} holds {:?} voxels, its session says {:?}",
+            path.display(),
+            [z, y, x],
+            entry.dims
+        )));
+    }
+    let kind = match entry.kind.as_str() {
+        "u8" => LabelKind::U8,
+        "u16" => LabelKind::U16,
+        other => {
+            return Err(CoreError::Invalid(format!(
+                "unknown label type {other:?} for {}",
+                path.display()
+            )));
+        }
+    };
+    convert_labels(&mut map.labels, kind)?;
+    map.geometry = Geometry {
+        origin: entry.origin,
+        spacing: entry.spacing,
+        direction: entry.direction,
+    };
+    map.segments = segments;
+    Ok(map)
+}

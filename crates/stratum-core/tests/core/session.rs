@@ -1,0 +1,356 @@
+//! Sessions and the autosave journal: save/open round trip, moved and
+//! changed scans, newer formats refused, no patient identity written, and
+//! restore after a crash at every byte of the last journal record.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use stratum_core::edit::{History, HistoryConfig, Step};
+use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+use stratum_core::segment::LabelMap;
+use stratum_core::session::journal::{
+    Journal, JournalBase, discard_unsaved, find_unsaved, restore,
+};
+use stratum_core::session::{
+    ScanLocation, ScanRef, ScanStatus, SessionData, open_scan, open_session, save_session,
+};
+use stratum_core::{CoreError, Progress};
+
+use crate::edit_history::{Lcg, map, stroke};
+
+/// A scan on disk (a NIfTI file) and its reference.
+fn scan_file(dir: &Path, seed: u64) -> ScanRef {
+    let path = dir.join("scan.nii.gz");
+    write_labels_nifti(&path, &map((12, 20, 24), false, seed)).unwrap();
+    let volume = load_nifti(&path, &Progress::new()).unwrap();
+    ScanRef::new(&path, None, &volume)
+}
+
+fn view() -> serde_json::Value {
+    serde_json::json!({
+        "camera": {"yaw": 0.25, "distance": 412.5},
+        "window_level": [400.0, 40.0],
+        "clip_planes": [{"normal": [0.0, 0.0, 1.0], "offset": -12.5}],
+        "brush": {"radius_mm": 5.0, "mode": "sphere"}
+    })
+}
+
+/// A labels map with a history of three steps, the last one undone.
+fn edited(seed: u64) -> (LabelMap, History, Vec<LabelMap>) {
+    let mut m = map((12, 20, 24), true, seed);
+    let mut rng = Lcg(seed);
+    let mut h = History::default();
+    let mut states = vec![m.clone()];
+    h.push(stroke(&mut m, "Paint s1", 401, 5, &mut rng));
+    states.push(m.clone());
+    let before = m.segments.clone();
+    m.segments[1].name = "liver".into();
+    h.push(Step::segments("Rename liver", &before, &m.segments).unwrap());
+    states.push(m.clone());
+    h.push(stroke(&mut m, "Erase", 0, 4, &mut rng));
+    states.push(m.clone());
+    h.undo(&mut m).unwrap();
+    (m, h, states)
+}
+
+fn data(scan: Option<ScanRef>, m: &LabelMap, h: &History) -> SessionData {
+    SessionData {
+        scan,
+        labels: m.clone(),
+        opacity: BTreeMap::from([(401, 0.5), (403, 0.25)]),
+        view: view(),
+        history: h.snapshot().unwrap(),
+    }
+}
+
+#[test]
+fn session_round_trip_keeps_labels_table_view_history_and_undo() {
+    let root = tempfile::tempdir().unwrap();
+    let scan = scan_file(root.path(), 1);
+    let (m, h, states) = edited(2);
+    let dir = root.path().join("study.stratum");
+    save_session(&dir, &data(Some(scan.clone()), &m, &h), "0.1.0").unwrap();
+    // A second save replaces the first (numbered files, old ones removed).
+    save_session(&dir, &data(Some(scan.clone()), &m, &h), "0.1.0").unwrap();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    let d = opened.data;
+    assert_eq!(d.labels, m, "labels, geometry and segment table");
+    assert_eq!(d.opacity.get(&401), Some(&0.5));
+    assert_eq!(d.opacity.get(&402), Some(&1.0));
+    assert_eq!(d.view, view());
+    assert_eq!(opened.written_by, "0.1.0");
+    assert_eq!(
+        opened.scan_location,
+        Some(ScanLocation::Found(scan.path.clone()))
+    );
+    assert_eq!(d.scan.as_ref().unwrap().voxel_sha256, scan.voxel_sha256);
+    assert_eq!((d.history.len(), d.history.applied()), (3, 2));
+
+    let mut h = History::from_snapshot(d.history, HistoryConfig::default());
+    let mut labels = d.labels;
+    h.redo(&mut labels).unwrap().unwrap();
+    assert_eq!(labels, states[3]);
+    for state in states[..3].iter().rev() {
+        h.undo(&mut labels).unwrap().unwrap();
+        assert_eq!(&labels, state);
+    }
+    let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
+    assert_eq!(check.status, ScanStatus::Found(scan.path.clone()));
+}
+
+#[test]
+fn a_scan_that_moved_with_its_session_is_found_and_a_changed_one_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let a = root.path().join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let scan = scan_file(&a, 3);
+    let (m, h, _) = edited(4);
+    save_session(&a.join("s.stratum"), &data(Some(scan), &m, &h), "0.1.0").unwrap();
+    let b = root.path().join("b");
+    std::fs::rename(&a, &b).unwrap();
+    let dir = b.join("s.stratum");
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    let moved = b.join("scan.nii.gz");
+    assert_eq!(
+        opened.scan_location,
+        Some(ScanLocation::Moved(moved.clone()))
+    );
+    let scan = opened.data.scan.unwrap();
+    let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
+    assert_eq!(check.status, ScanStatus::Moved(moved.clone()));
+    assert!(check.volume.is_some());
+
+    // Same place, other voxels.
+    write_labels_nifti(&moved, &map((12, 20, 24), false, 99)).unwrap();
+    let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
+    assert_eq!(check.status, ScanStatus::Changed(moved.clone()));
+
+    std::fs::remove_file(&moved).unwrap();
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    assert_eq!(opened.scan_location, Some(ScanLocation::Missing));
+    let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
+    assert_eq!(check.status, ScanStatus::Missing);
+}
+
+#[test]
+fn a_session_from_a_newer_format_is_refused_with_a_clear_message() {
+    let root = tempfile::tempdir().unwrap();
+    let (m, h, _) = edited(5);
+    let dir = root.path().join("s.stratum");
+    save_session(&dir, &data(None, &m, &h), "0.1.0").unwrap();
+    let json = dir.join("session.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    v["format_version"] = 2.into();
+    v["app_version"] = "9.0.0".into();
+    v["labels"] = "a layout this build does not know".into();
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let err = open_session(&dir, &Progress::new()).unwrap_err();
+    assert!(matches!(err, CoreError::Unsupported { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("session format 2") && msg.contains("9.0.0"),
+        "{msg}"
+    );
+    assert!(msg.contains("update Stratum"), "{msg}");
+}
+
+#[test]
+fn a_session_on_a_dicom_scan_holds_no_patient_identity() {
+    use stratum_core::synth::{
+        FAKE_BIRTH_DATE, FAKE_INSTITUTION, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions,
+        write_series,
+    };
+    let root = tempfile::tempdir().unwrap();
+    let series = root.path().join("series");
+    write_series(&series, &SynthOptions::default()).unwrap();
+    let opened = stratum_core::open_volume(&series, &Default::default(), &Progress::new()).unwrap();
+    let uid = stratum_core::dicom::scan(&series, &Progress::new())
+        .unwrap()
+        .series[0]
+        .series_uid
+        .clone();
+    let scan = ScanRef::new(&series, Some(uid.clone()), &opened.volume);
+    let (nz, ny, nx) = opened.volume.dim();
+    let mut m = LabelMap::empty((nz, ny, nx), opened.volume.geometry);
+    let mut h = History::default();
+    let mut rng = Lcg(1);
+    m.segments.push(crate::edit_history::seg(1, "bone"));
+    h.push(stroke(&mut m, "Paint bone", 1, 3, &mut rng));
+    let dir = root.path().join("s.stratum");
+    save_session(&dir, &data(Some(scan.clone()), &m, &h), "0.1.0").unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [
+            FAKE_PATIENT_NAME,
+            "DOE",
+            FAKE_PATIENT_ID,
+            FAKE_BIRTH_DATE,
+            FAKE_INSTITUTION,
+        ] {
+            assert!(!text.contains(secret), "{secret} written to the session");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+    let json = std::fs::read_to_string(dir.join("session.json")).unwrap();
+    assert!(
+        json.contains(&uid),
+        "the series UID is what finds the series again"
+    );
+    let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
+    assert_eq!(check.status, ScanStatus::Found(scan.path.clone()));
+}
+
+/// A journal with several kinds of records; returns the label map after
+/// each record, the history cursor after each, and the journal folder.
+fn journaled(root: &Path) -> (Vec<LabelMap>, Vec<(usize, usize)>, std::path::PathBuf) {
+    let mut m = map((14, 33, 20), false, 11);
+    let mut h = History::default();
+    let mut rng = Lcg(4);
+    h.push(stroke(&mut m, "before the journal", 2, 3, &mut rng));
+    let base = JournalBase {
+        scan: None,
+        labels: m.clone(),
+        opacity: BTreeMap::new(),
+        view: view(),
+        history: h.snapshot().unwrap(),
+    };
+    h.attach_journal(Journal::start(root, base, "0.1.0").unwrap());
+    let mut states = vec![m.clone()];
+    let mut cursors = vec![(h.len(), h.applied())];
+    let mut note = |m: &LabelMap, h: &History| {
+        states.push(m.clone());
+        cursors.push((h.len(), h.applied()));
+    };
+    h.push(stroke(&mut m, "Paint s1", 1, 6, &mut rng));
+    note(&m, &h);
+    h.undo(&mut m).unwrap();
+    note(&m, &h);
+    h.redo(&mut m).unwrap();
+    note(&m, &h);
+    let before = m.segments.clone();
+    m.segments.push(crate::edit_history::seg(9, "new"));
+    h.push(Step::segments("Add new", &before, &m.segments).unwrap());
+    note(&m, &h);
+    h.push(stroke(&mut m, "Paint new", 9, 2, &mut rng));
+    note(&m, &h);
+    let journal = h.take_journal().unwrap();
+    journal.flush().unwrap();
+    let dir = journal.dir().to_path_buf();
+    // Dropping without discard is what a crash leaves (the records are
+    // already on disk after flush).
+    drop(journal);
+    (states, cursors, dir)
+}
+
+/// Start offsets of the journal's records.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut pos = 12;
+    while pos + 8 <= bytes.len() {
+        starts.push(pos);
+        pos += 8 + u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+    }
+    assert_eq!(pos, bytes.len());
+    starts
+}
+
+#[test]
+fn restore_replays_every_record_of_the_journal() {
+    let root = tempfile::tempdir().unwrap();
+    let (states, cursors, dir) = journaled(root.path());
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(r.records, 5);
+    assert_eq!(r.ignored_bytes, 0);
+    assert_eq!(&r.labels, states.last().unwrap());
+    assert_eq!(
+        (r.history.len(), r.history.applied()),
+        *cursors.last().unwrap()
+    );
+    assert_eq!(r.view, view());
+    // Undo keeps working back through the base history.
+    let mut h = r.history;
+    let mut m = r.labels;
+    while h.undo(&mut m).unwrap().is_some() {}
+    assert_eq!(m, map((14, 33, 20), false, 11));
+}
+
+#[test]
+fn restore_after_a_cut_at_every_byte_of_the_last_record_keeps_all_prior_records() {
+    let root = tempfile::tempdir().unwrap();
+    let (states, cursors, dir) = journaled(root.path());
+    let path = dir.join("journal.bin");
+    let full = std::fs::read(&path).unwrap();
+    let starts = record_starts(&full);
+    let last = *starts.last().unwrap();
+    let n = starts.len();
+    assert!(full.len() - last > 20, "the last record is a stroke");
+    for cut in last..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let r = restore(&dir, HistoryConfig::default(), &Progress::new())
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(r.records, n - 1, "cut at {cut}");
+        assert_eq!(r.ignored_bytes as usize, cut - last);
+        assert_eq!(r.labels, states[n - 1], "cut at {cut}");
+        assert_eq!((r.history.len(), r.history.applied()), cursors[n - 1]);
+    }
+}
+
+#[test]
+fn a_journal_with_garbage_appended_restores_every_record() {
+    let root = tempfile::tempdir().unwrap();
+    let (states, _, dir) = journaled(root.path());
+    let path = dir.join("journal.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = record_starts(&bytes).len();
+    let whole = bytes.len();
+    let mut rng = Lcg(42);
+    // A plausible frame header (small length, wrong CRC), then noise.
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&0xdead_beefu32.to_le_bytes());
+    bytes.extend((0..300).map(|_| rng.next() as u8));
+    std::fs::write(&path, &bytes).unwrap();
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(r.records, n);
+    assert_eq!(r.ignored_bytes as usize, bytes.len() - whole);
+    assert_eq!(&r.labels, states.last().unwrap());
+}
+
+#[test]
+fn unsaved_journals_are_found_and_discarded() {
+    let root = tempfile::tempdir().unwrap();
+    assert!(find_unsaved(&root.path().join("none")).unwrap().is_empty());
+    let (_, _, dir) = journaled(root.path());
+    let found = find_unsaved(root.path()).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].dir, dir);
+    assert!(found[0].journal_bytes > 12);
+    discard_unsaved(&dir).unwrap();
+    assert!(!dir.exists());
+    assert!(find_unsaved(root.path()).unwrap().is_empty());
+
+    // A journal discarded after a save leaves nothing behind.
+    let m = map((8, 8, 8), false, 1);
+    let base = JournalBase {
+        scan: None,
+        labels: m,
+        opacity: BTreeMap::new(),
+        view: serde_json::Value::Null,
+        history: Default::default(),
+    };
+    let j = Journal::start(root.path(), base, "0.1.0").unwrap();
+    j.flush().unwrap();
+    assert_eq!(find_unsaved(root.path()).unwrap().len(), 1);
+    j.discard().unwrap();
+    assert!(find_unsaved(root.path()).unwrap().is_empty());
+    // A folder that is not a journal is never removed.
+    let other = root.path().join("photos");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("a.jpg"), b"x").unwrap();
+    assert!(discard_unsaved(&other).is_err());
+    assert!(other.join("a.jpg").exists());
+}
