@@ -5,11 +5,18 @@
 //! are derived from them.
 
 pub mod bricks;
+pub mod brush;
 pub(crate) mod codec;
 pub mod diff;
+pub mod fill;
 pub mod history;
+mod nets;
 pub mod step;
+pub mod surface;
 
+pub use brush::{Brush, BrushAction, BrushShape, SliceAxis, Stroke};
 pub use diff::LabelKind;
+pub use fill::fill_between_slices;
 pub use history::{Applied, History, HistoryConfig, HistorySnapshot, StepInfo};
 pub use step::{Step, StrokeRecorder};
+pub use surface::{ChunkedSurface, SurfaceChunk, surface_nets};

@@ -164,6 +164,24 @@ impl LabelMap {
         }
     }
 
+    /// Sets one voxel's label. The map must already hold `id` (see
+    /// [`ensure_fits`](Self::ensure_fits)); a u8 map keeps the low byte.
+    #[inline]
+    pub fn set(&mut self, z: usize, y: usize, x: usize, id: u16) {
+        match &mut self.labels {
+            Labels::U8(a) => a[(z, y, x)] = id as u8,
+            Labels::U16(a) => a[(z, y, x)] = id,
+        }
+    }
+
+    /// Widens u8 labels to u16 when `id` does not fit in a byte, so an edit
+    /// with a high segment id never truncates it.
+    pub fn ensure_fits(&mut self, id: u16) {
+        if id > u8::MAX as u16 {
+            self.widen();
+        }
+    }
+
     fn widen(&mut self) {
         if let Labels::U8(a) = &self.labels {
             self.labels = Labels::U16(a.mapv(|v| v as u16));
@@ -176,6 +194,35 @@ impl LabelMap {
         {
             self.labels = Labels::U8(a.mapv(|v| v as u8));
         }
+    }
+}
+
+/// A label voxel type (u8 or u16), so edits run one generic loop over
+/// either storage.
+pub trait LabelValue: Copy + Eq + Send + Sync + 'static {
+    fn from_id(id: u16) -> Self;
+    fn id(self) -> u16;
+}
+
+impl LabelValue for u8 {
+    #[inline]
+    fn from_id(id: u16) -> Self {
+        id as u8
+    }
+    #[inline]
+    fn id(self) -> u16 {
+        self as u16
+    }
+}
+
+impl LabelValue for u16 {
+    #[inline]
+    fn from_id(id: u16) -> Self {
+        id
+    }
+    #[inline]
+    fn id(self) -> u16 {
+        self
     }
 }
 

@@ -8,7 +8,9 @@ mod morphology;
 mod tools;
 
 pub use components::{Components, component_at, components, keep_largest, remove_small_islands};
-pub use labelmap::{LabelMap, Labels, Segment, segment_colour, totalsegmentator_ct_names};
+pub use labelmap::{
+    LabelMap, LabelValue, Labels, Segment, segment_colour, totalsegmentator_ct_names,
+};
 pub use morphology::{dilate_mm, distance_transform_sq, erode_mm, fill_holes_2d, fill_holes_3d};
 pub use tools::*;
 

@@ -4,6 +4,7 @@ mod ai;
 mod anonymize;
 mod bad_input;
 mod clip;
+mod edit_brush;
 mod edit_history;
 mod exports;
 mod meshing;
