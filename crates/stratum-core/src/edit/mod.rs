@@ -18,5 +18,5 @@ pub use brush::{Brush, BrushAction, BrushShape, SliceAxis, Stroke};
 pub use diff::LabelKind;
 pub use fill::fill_between_slices;
 pub use history::{Applied, History, HistoryConfig, HistorySnapshot, StepInfo};
-pub use step::{Step, StrokeRecorder};
+pub use step::{Step, StrokeJob, StrokeRecorder};
 pub use surface::{ChunkedSurface, SurfaceChunk, surface_nets};

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::bricks::{BrickId, Region};
 use super::codec::{Dec, Enc};
 use super::diff::{
-    BrickValues, LabelKind, PackedBrick, TableDiff, diff_brick, diff_maps, read_region,
+    BrickValues, LabelKind, PackedBrick, TableDiff, diff_maps, diff_values, read_region,
 };
 use crate::error::{CoreError, Result};
 use crate::segment::{LabelMap, Segment};
@@ -381,27 +381,60 @@ impl StrokeRecorder {
     /// Ends the stroke: the XOR of each saved brick with its voxels now,
     /// compressed. `None` when the stroke changed nothing (it is then not
     /// recorded). An error when the map changed size during the stroke.
+    /// Same as `into_job(map)?.run()`.
     pub fn finish(self, map: &LabelMap) -> Result<Option<Step>> {
+        Ok(self.into_job(map)?.run())
+    }
+
+    /// Ends the stroke on the main thread at the cost of copying the
+    /// touched bricks' voxels (well under a millisecond); the diff and
+    /// compression then run in [`StrokeJob::run`], e.g. on a background
+    /// task, and the resulting step is pushed when it is done.
+    pub fn into_job(self, map: &LabelMap) -> Result<StrokeJob> {
         if map.dim() != self.dim {
             return Err(CoreError::Invalid(
                 "the label map changed size during a brush stroke".into(),
             ));
         }
-        let after = LabelKind::of(&map.labels);
-        let domain = wider(self.kind, after);
-        let saved: Vec<_> = self.saved.into_iter().collect();
-        let bricks: Vec<PackedBrick> = saved
-            .par_iter()
-            .filter_map(|(id, before)| {
-                diff_brick(*id, before, &map.labels, &id.region(self.dim), domain)
+        let bricks = self
+            .saved
+            .into_iter()
+            .map(|(id, before)| {
+                let now = read_region(&map.labels, &id.region(self.dim));
+                (id, before, now)
             })
             .collect();
-        Ok(Step::assemble(
-            self.name,
-            TableDiff::between(&self.table, &map.segments),
-            self.dim,
-            (self.kind, after),
+        Ok(StrokeJob {
+            name: self.name,
+            dim: self.dim,
+            kinds: (self.kind, LabelKind::of(&map.labels)),
+            table: TableDiff::between(&self.table, &map.segments),
             bricks,
-        ))
+        })
+    }
+}
+
+/// A finished stroke whose diff is still to be computed (`Send`).
+#[derive(Debug)]
+pub struct StrokeJob {
+    name: String,
+    dim: (usize, usize, usize),
+    kinds: (LabelKind, LabelKind),
+    table: Option<TableDiff>,
+    bricks: Vec<(BrickId, BrickValues, BrickValues)>,
+}
+
+impl StrokeJob {
+    /// XOR and compress the touched bricks (in parallel): the stroke's step,
+    /// or `None` when it changed nothing.
+    pub fn run(self) -> Option<Step> {
+        let domain = wider(self.kinds.0, self.kinds.1);
+        let dim = self.dim;
+        let packed: Vec<PackedBrick> = self
+            .bricks
+            .par_iter()
+            .filter_map(|(id, before, now)| diff_values(*id, before, now, &id.region(dim), domain))
+            .collect();
+        Step::assemble(self.name, self.table, dim, self.kinds, packed)
     }
 }

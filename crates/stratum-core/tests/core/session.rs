@@ -354,3 +354,21 @@ fn unsaved_journals_are_found_and_discarded() {
     assert!(discard_unsaved(&other).is_err());
     assert!(other.join("a.jpg").exists());
 }
+
+#[test]
+fn a_journal_record_with_a_flipped_byte_is_not_replayed() {
+    let root = tempfile::tempdir().unwrap();
+    let (states, _, dir) = journaled(root.path());
+    let path = dir.join("journal.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let starts = record_starts(&bytes);
+    let last = *starts.last().unwrap();
+    // A byte of the step's name ("Paint new"): it would still decode.
+    let name_at = last + 8 + 1 + 8;
+    assert_eq!(bytes[name_at], b'P');
+    bytes[name_at] = b'Q';
+    std::fs::write(&path, &bytes).unwrap();
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(r.records, starts.len() - 1);
+    assert_eq!(r.labels, states[starts.len() - 1]);
+}
