@@ -372,3 +372,77 @@ fn a_journal_record_with_a_flipped_byte_is_not_replayed() {
     assert_eq!(r.records, starts.len() - 1);
     assert_eq!(r.labels, states[starts.len() - 1]);
 }
+
+const CHILD_ENV: &str = "STRATUM_JOURNAL_CHILD";
+
+/// The child process of the kill -9 test: journals strokes until killed,
+/// printing how many are on disk. Started by the test below only.
+#[test]
+#[ignore = "run in a child process by a_kill_9_while_journaling_loses_at_most_the_stroke_being_written"]
+fn journal_child_writer() {
+    use std::io::Write;
+    let root = std::env::var_os(CHILD_ENV).expect("started by the kill -9 test");
+    let mut m = map((14, 33, 20), false, 21);
+    let mut h = History::default();
+    let base = JournalBase {
+        scan: None,
+        labels: m.clone(),
+        opacity: BTreeMap::new(),
+        view: view(),
+        history: Default::default(),
+    };
+    h.attach_journal(Journal::start(Path::new(&root), base, "0.1.0").unwrap());
+    let mut rng = Lcg(8);
+    for i in 0..100_000u32 {
+        h.push(stroke(&mut m, "Paint", 1 + (i % 3) as u16, 3, &mut rng));
+        h.journal().unwrap().flush().unwrap();
+        println!("journaled {}", i + 1);
+        std::io::stdout().flush().unwrap();
+    }
+}
+
+#[test]
+fn a_kill_9_while_journaling_loses_at_most_the_stroke_being_written() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let root = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "session::journal_child_writer",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut flushed = 0usize;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("journaled ") {
+            flushed = n.trim().parse().unwrap();
+            if flushed >= 25 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush runs
+    child.wait().unwrap();
+    assert!(flushed >= 25, "the child stopped after {flushed} strokes");
+    let found = find_unsaved(root.path()).unwrap();
+    assert_eq!(found.len(), 1);
+    let r = restore(&found[0].dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert!(
+        r.records >= flushed,
+        "{} of {flushed} strokes restored",
+        r.records
+    );
+    let mut m = map((14, 33, 20), false, 21);
+    let mut rng = Lcg(8);
+    for i in 0..r.records as u32 {
+        stroke(&mut m, "Paint", 1 + (i % 3) as u16, 3, &mut rng);
+    }
+    assert_eq!(r.labels, m);
+    assert_eq!(r.history.len(), r.records);
+}
