@@ -117,7 +117,25 @@ pub(crate) struct Scratch {
     field: Vec<u8>,
     cases: Vec<u8>,
     vertex: Vec<u32>,
+    /// Per cell row (y, z): whether any case in it is neither 0 nor 255.
+    busy: Vec<bool>,
+    col: Vec<u8>,
 }
+
+/// A 4-bit column value (bit dy + 2 dz) spread to the case bits of dx = 0.
+const SPREAD: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut c = 0;
+    while c < 16 {
+        let mut j = 0;
+        while j < 4 {
+            t[c] |= ((c as u8 >> j) & 1) << (2 * j);
+            j += 1;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// The map's grid, the segment and what turns index space into LPS.
 pub(crate) struct Grid {
@@ -189,47 +207,72 @@ pub(crate) fn extract<T: LabelValue>(
     let [nz, ny, nx] = grid.dim.map(|d| d as i64);
     let (mut ones, mut total) = (0usize, 0usize);
     let xr = (s0[0].max(0), (s0[0] + w[0] as i64).min(nx));
+    let flat = labels.as_slice();
     for (wz, z) in (s0[2]..s0[2] + w[2] as i64).enumerate() {
         for (wy, y) in (s0[1]..s0[1] + w[1] as i64).enumerate() {
             total += w[0];
             if z < 0 || z >= nz || y < 0 || y >= ny || xr.0 >= xr.1 {
                 continue;
             }
-            let row = labels.slice(ndarray::s![
-                z as usize,
-                y as usize,
-                xr.0 as usize..xr.1 as usize
-            ]);
             let base = wz * sz + wy * sy + (xr.0 - s0[0]) as usize;
-            for (i, v) in row.iter().enumerate() {
-                let b = u8::from(*v == seg);
-                field[base + i] = b;
-                ones += b as usize;
+            let dst = &mut field[base..base + (xr.1 - xr.0) as usize];
+            match flat {
+                // Whole rows of a standard-layout map: a straight compare
+                // the compiler vectorises.
+                Some(src) => {
+                    let start = ((z * ny + y) * nx + xr.0) as usize;
+                    let src = &src[start..start + dst.len()];
+                    dst.iter_mut()
+                        .zip(src)
+                        .for_each(|(d, v)| *d = u8::from(*v == seg));
+                }
+                None => {
+                    let row = labels.slice(ndarray::s![
+                        z as usize,
+                        y as usize,
+                        xr.0 as usize..xr.1 as usize
+                    ]);
+                    dst.iter_mut()
+                        .zip(row)
+                        .for_each(|(d, v)| *d = u8::from(*v == seg));
+                }
             }
+            ones += dst.iter().map(|b| *b as usize).sum::<usize>();
         }
     }
     if ones == 0 || ones == total {
         return out;
     }
-    // Cases of the vertex cells lo-1 .. hi (window offset 1 .. w-2).
+    // Cases of the vertex cells lo-1 .. hi (window offset 1 .. w-2), a row
+    // at a time: the four sample rows (dy, dz) of a cell row packed into a
+    // 4-bit column value, two neighbouring columns making the 8-bit case.
+    // Rows with one value throughout are flagged and skipped later.
     let v: [usize; 3] = std::array::from_fn(|k| w[k] - 3);
     let (vy, vz) = (v[0], v[0] * v[1]);
-    let corner_off: [usize; 8] =
-        std::array::from_fn(|i| (i & 1) + (i >> 1 & 1) * sy + (i >> 2 & 1) * sz);
     let cases = &mut scratch.cases;
     cases.clear();
     cases.resize(v[0] * v[1] * v[2], 0);
+    let busy = &mut scratch.busy;
+    busy.clear();
+    busy.resize(v[1] * v[2], false);
+    let col = &mut scratch.col;
+    col.resize(v[0] + 1, 0);
     for cz in 0..v[2] {
         for cy in 0..v[1] {
             let f0 = (cz + 1) * sz + (cy + 1) * sy + 1;
+            let rows = [f0, f0 + sy, f0 + sz, f0 + sy + sz].map(|r| &field[r..r + v[0] + 1]);
+            for (x, c) in col.iter_mut().enumerate() {
+                *c = rows[0][x] | rows[1][x] << 1 | rows[2][x] << 2 | rows[3][x] << 3;
+            }
             let c0 = cz * vz + cy * vy;
-            for cx in 0..v[0] {
-                let f = f0 + cx;
-                let mut case = 0u8;
-                for (i, off) in corner_off.iter().enumerate() {
-                    case |= field[f + off] << i;
-                }
-                cases[c0 + cx] = case;
+            let out_row = &mut cases[c0..c0 + v[0]];
+            if col.iter().all(|c| *c == col[0]) && (col[0] == 0 || col[0] == 15) {
+                out_row.fill(if col[0] == 0 { 0 } else { 255 });
+                continue;
+            }
+            busy[cz * v[1] + cy] = true;
+            for (x, o) in out_row.iter_mut().enumerate() {
+                *o = SPREAD[col[x] as usize] | SPREAD[col[x + 1] as usize] << 1;
             }
         }
     }
@@ -271,6 +314,9 @@ pub(crate) fn extract<T: LabelValue>(
     let mut poly: Vec<u32> = Vec::with_capacity(8);
     for cz in 1..v[2] {
         for cy in 1..v[1] {
+            if !scratch.busy[cz * v[1] + cy] {
+                continue;
+            }
             for cx in 1..v[0] {
                 let vc = cz * vz + cy * vy + cx;
                 let case = cases[vc];
