@@ -463,41 +463,35 @@ fn normal(
     fallback: [f32; 3],
     grid: &Grid,
 ) -> [f32; 3] {
-    let mut n = [0f64; 3];
+    let mut n = [0f32; 3];
     if gradient {
-        let strides = [1usize, sy, sz];
-        for i in 0..8 {
-            let d = [i & 1, i >> 1 & 1, i >> 2 & 1];
-            let wgt: f64 = (0..3)
-                .map(|k| {
-                    if d[k] == 1 {
-                        off[k] as f64
-                    } else {
-                        1.0 - off[k] as f64
+        // Window index of the cell's lowest corner (window offset 1).
+        let f0 = (c[0] + 1) + (c[1] + 1) * sy + (c[2] + 1) * sz;
+        let at = |i: usize| field[i] as f32;
+        let [ox, oy, oz] = off;
+        for (wz, dz) in [(1.0 - oz, 0), (oz, sz)] {
+            for (wy, dy) in [(1.0 - oy, 0), (oy, sy)] {
+                for (wx, dx) in [(1.0 - ox, 0), (ox, 1)] {
+                    let w = wx * wy * wz;
+                    if w == 0.0 {
+                        continue;
                     }
-                })
-                .product();
-            if wgt == 0.0 {
-                continue;
-            }
-            // Window index of the corner: cell (window offset 1) + d.
-            let f = (0..3)
-                .map(|k| (c[k] + 1 + d[k]) * strides[k])
-                .sum::<usize>();
-            for k in 0..3 {
-                let grad = field[f + strides[k]] as f64 - field[f - strides[k]] as f64;
-                n[k] -= wgt * grad;
+                    let f = f0 + dz + dy + dx;
+                    n[0] -= w * (at(f + 1) - at(f - 1));
+                    n[1] -= w * (at(f + sy) - at(f - sy));
+                    n[2] -= w * (at(f + sz) - at(f - sz));
+                }
             }
         }
     }
-    if n.iter().all(|v| v.abs() < 1e-9) {
-        n = fallback.map(|v| v as f64);
+    if n.iter().all(|v| v.abs() < 1e-6) {
+        n = fallback;
     }
     // Gradients map to LPS by the inverse's transpose.
-    let mut p = [0f64; 3];
-    for (cc, pc) in p.iter_mut().enumerate() {
-        *pc = (0..3).map(|a| grid.inv[a][cc] * n[a]).sum();
-    }
+    let n = n.map(f64::from);
+    let inv = &grid.inv;
+    let p: [f64; 3] =
+        std::array::from_fn(|cc| inv[0][cc] * n[0] + inv[1][cc] * n[1] + inv[2][cc] * n[2]);
     let l = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
     if l > 0.0 {
         p.map(|v| (v / l) as f32)
