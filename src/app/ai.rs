@@ -4,12 +4,13 @@
 //! manifest's names and colours, then meshed.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
 use stratum_core::ai::{AiSegmentation, ModelInfo, list_models, models_dir, runtime};
+use stratum_core::edit::bricks::BrickGrid;
 
+use super::history::{EditHistory, record_edit};
 use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use super::loading::{Study, StudyLoaded};
 use super::meshing::BuildMeshes;
@@ -158,6 +159,7 @@ fn apply_results(
     mut notices: ResMut<Notices>,
     mut tools: ResMut<ToolSettings>,
     mut build: MessageWriter<BuildMeshes>,
+    mut history: ResMut<EditHistory>,
 ) {
     let Some(mut study) = study else {
         done.clear();
@@ -173,27 +175,41 @@ fn apply_results(
             continue;
         }
         let Ok(root) = root.single() else { continue };
-        let labels = Arc::make_mut(&mut study.labels);
         let mut ids = Vec::new();
         let mut summary = Vec::new();
-        for s in &seg.labels.segments {
-            let mask = seg.labels.mask(s.id);
-            let ml = mask.volume_ml();
-            // Names stay unique when a model runs twice.
-            let taken = |n: &str| existing.iter().any(|e| e.name == n);
-            let mut name = s.name.clone();
-            let mut k = 2;
-            while taken(&name) {
-                name = format!("{} ({k})", s.name);
-                k += 1;
-            }
-            let (id, e) =
-                add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
-            tools.selected = Some(e);
-            summary.push(format!("{name} {ml:.0} mL"));
-            ids.push(id);
+        let full = BrickGrid::new(seg.labels.dim()).full();
+        let step = format!("AI {model}");
+        let selected = record_edit(
+            &mut history,
+            &mut notices,
+            &mut study,
+            &step,
+            full,
+            |labels| {
+                let mut selected = None;
+                for s in &seg.labels.segments {
+                    let mask = seg.labels.mask(s.id);
+                    let ml = mask.volume_ml();
+                    // Names stay unique when a model runs twice.
+                    let taken = |n: &str| existing.iter().any(|e| e.name == n);
+                    let mut name = s.name.clone();
+                    let mut k = 2;
+                    while taken(&name) {
+                        name = format!("{} ({k})", s.name);
+                        k += 1;
+                    }
+                    let (id, e) =
+                        add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
+                    selected = Some(e);
+                    summary.push(format!("{name} {ml:.0} mL"));
+                    ids.push(id);
+                }
+                selected
+            },
+        );
+        if selected.is_some() {
+            tools.selected = selected;
         }
-        study.labels_generation += 1;
         let t = &seg.times;
         notices.info(format!(
             "{model}: {} ({} patch{}, network {:.1} s, everything else {:.1} s)",

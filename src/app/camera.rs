@@ -144,7 +144,7 @@ fn apply_viewport(
 /// With Ctrl held, a drag works the focused clip plane instead: left drag
 /// moves it along its normal, right drag tilts it.
 #[allow(clippy::too_many_arguments)]
-fn mouse_to_actions(
+pub(crate) fn mouse_to_actions(
     buttons: Res<ButtonInput<MouseButton>>,
     keys: Res<ButtonInput<KeyCode>>,
     motion: Res<AccumulatedMouseMotion>,
@@ -161,10 +161,16 @@ fn mouse_to_actions(
         Query<&OrbitCamera>,
         MessageWriter<super::clip::ClipAction>,
     ),
+    brush: Option<Res<super::sculpt_view::BrushHover>>,
 ) {
     let (Ok(window), Some(view)) = (window.single(), rect.0) else {
         return;
     };
+    // A brush stroke in the 3D view owns the mouse until it ends.
+    if brush.is_some_and(|b| b.stroking) {
+        *drag = None;
+        return;
+    }
     let cursor = window.cursor_position();
     let inside = cursor.is_some_and(|c| view.contains(c));
     let shift = keys.pressed(KeyCode::ShiftLeft) || keys.pressed(KeyCode::ShiftRight);

@@ -63,10 +63,18 @@ pub struct StudyLoaded {
     pub segments: Vec<(u16, String, [u8; 3], f64)>,
 }
 
+/// Where the open study came from (what a session points to).
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct StudySource {
+    pub path: PathBuf,
+    /// The series of a DICOM folder (its id for `--series`).
+    pub series: Option<String>,
+}
+
 /// What a load job produces.
 pub enum Loaded {
     Choose(PathBuf, Vec<SeriesSummary>),
-    Study(Box<Study>),
+    Study(Box<Study>, StudySource),
 }
 
 pub struct LoadingPlugin;
@@ -105,8 +113,14 @@ fn start_loading(
     mut requests: MessageReader<OpenRequest>,
     running: Query<&JobInfo>,
     mut notices: ResMut<Notices>,
+    mut sessions: MessageWriter<super::session::OpenSession>,
 ) {
     for req in requests.read() {
+        // A session folder opens as a session (File ▸ Open, a drop, the command line).
+        if super::session::is_session(&req.path) {
+            sessions.write(super::session::OpenSession(req.path.clone()));
+            continue;
+        }
         if running.iter().any(|j| j.title.starts_with("Loading")) {
             notices.error("A study is already loading: cancel it first or wait.");
             continue;
@@ -129,6 +143,7 @@ pub fn display_name(path: &Path) -> String {
 pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError> {
     let is_file = req.path.is_file();
     let nifti = stratum_core::nifti_io::is_nifti_path(&req.path);
+    let mut series_id = None;
     let (volume, report, title) = if nifti || (is_file && req.series.is_none()) {
         let opened = open_volume(&req.path, &OpenOptions::new(), progress)?;
         let title = if nifti {
@@ -159,6 +174,7 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
                 ignored: found.ignored,
             })?,
         };
+        series_id = Some(series.id.clone());
         let (report, volume) = inspect_series(series, true, progress);
         let title = series.label();
         (volume?, report, title)
@@ -171,15 +187,21 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
     let hist = histogram(&volume, 512);
     let auto_window = auto_window_range(&volume);
     progress.advance(1);
-    Ok(Loaded::Study(Box::new(Study {
-        volume: Arc::new(volume),
-        report,
-        labels: Arc::new(labels),
-        title,
-        histogram: hist,
-        auto_window,
-        labels_generation: 0,
-    })))
+    Ok(Loaded::Study(
+        Box::new(Study {
+            volume: Arc::new(volume),
+            report,
+            labels: Arc::new(labels),
+            title,
+            histogram: hist,
+            auto_window,
+            labels_generation: 0,
+        }),
+        StudySource {
+            path: req.path.clone(),
+            series: series_id,
+        },
+    ))
 }
 
 fn finish_loading(
@@ -193,8 +215,16 @@ fn finish_loading(
         let title = d.title.clone();
         match notices.take(&title, d.take()) {
             Some(Loaded::Choose(path, list)) => choice.pending = Some((path, list)),
-            Some(Loaded::Study(study)) => {
+            Some(Loaded::Study(mut study, source)) => {
                 let counts = study.labels.counts();
+                // The segment table lists what is there: labels the file
+                // names but does not hold would come back on an undo.
+                if let Some(labels) = Arc::get_mut(&mut study.labels) {
+                    labels
+                        .segments
+                        .retain(|s| counts.get(s.id as usize).is_some_and(|&n| n > 0));
+                }
+                commands.insert_resource(source);
                 let voxel_ml = study.volume.geometry.spacing.iter().product::<f64>() / 1000.0;
                 let segments = study
                     .labels

@@ -7,13 +7,20 @@ pub mod ai;
 pub mod camera;
 pub mod clip;
 pub mod demo;
+pub mod edit_ui;
 pub mod export;
+pub mod history;
 pub mod jobs;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;
+pub mod remesh;
 pub mod screenshot;
+pub mod sculpt;
+pub mod sculpt_view;
 pub mod segmentation;
+pub mod session;
+pub mod session_view;
 pub mod slices;
 pub mod space;
 pub mod ui;
@@ -47,6 +54,10 @@ impl PluginGroup for PipelinePlugins {
             .add(measurements::RulersPlugin)
             .add(slices::SlicesPlugin)
             .add(export::ExportPlugin)
+            .add(history::HistoryPlugin)
+            .add(sculpt::SculptPlugin)
+            .add(remesh::RemeshPlugin)
+            .add(session::SessionPlugin)
     }
 }
 
@@ -58,6 +69,7 @@ impl PluginGroup for ViewPlugins {
         PluginGroupBuilder::start::<Self>()
             .add(clip::ClipRenderPlugin)
             .add(camera::CameraPlugin)
+            .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
     }
 }

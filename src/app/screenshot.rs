@@ -74,7 +74,10 @@ fn drive_screenshot(
         return;
     }
     let failed = notices.items.iter().any(|n| n.error);
-    let meshes_ready = segments.iter().all(|(_, s)| s.is_some());
+    // An empty segment (added to paint into) has no surface to wait for.
+    let meshes_ready = segments
+        .iter()
+        .all(|(seg, s)| s.is_some() || seg.voxel_ml == 0.0);
     let idle = jobs.is_empty() && (study.is_some() || failed) && meshes_ready;
     state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };
     let now = time.elapsed_secs_f64();

@@ -3,14 +3,14 @@
 //! The label map in [`Study`] holds the voxels; each segment entity holds
 //! its name, colour, opacity, visibility and volumes.
 
-use std::sync::Arc;
-
 use bevy::prelude::*;
 use stratum_core::Progress;
+use stratum_core::edit::bricks::BrickGrid;
 use stratum_core::segment::{
     KeepLargest, Mask, Preset, RegionGrow, Tool, segment_colour, threshold_mask,
 };
 
+use super::history::{EditHistory, mask_region, record_edit};
 use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use super::loading::{Study, StudyLoaded};
 use super::meshing::BuildMeshes;
@@ -197,6 +197,7 @@ fn run_commands(
     study: Option<ResMut<Study>>,
     mut notices: ResMut<Notices>,
     mut tools: ResMut<ToolSettings>,
+    mut history: ResMut<EditHistory>,
 ) {
     let Some(mut study) = study else {
         requests.clear();
@@ -204,7 +205,6 @@ fn run_commands(
     };
     for req in requests.read() {
         let volume = study.volume.clone();
-        let labels = study.labels.clone();
         match req.clone() {
             SegmentCommand::Threshold { name, lo, hi } => {
                 spawn_job(
@@ -245,6 +245,7 @@ fn run_commands(
             SegmentCommand::KeepLargest(e) => {
                 let Ok(seg) = segments.get(e) else { continue };
                 let id = seg.id;
+                let labels = study.labels.clone();
                 spawn_job(
                     &mut commands,
                     format!("Keeping the largest island of {}", seg.name),
@@ -260,8 +261,19 @@ fn run_commands(
             }
             SegmentCommand::Delete(e) => {
                 let Ok(seg) = segments.get(e) else { continue };
-                Arc::make_mut(&mut study.labels).erase(seg.id);
-                study.labels_generation += 1;
+                let id = seg.id;
+                let full = stratum_core::edit::bricks::BrickGrid::new(study.labels.dim()).full();
+                record_edit(
+                    &mut history,
+                    &mut notices,
+                    &mut study,
+                    &format!("Delete {}", seg.name),
+                    full,
+                    |labels| {
+                        labels.erase(id);
+                        labels.segments.retain(|s| s.id != id);
+                    },
+                );
                 if tools.selected == Some(e) {
                     tools.selected = None;
                 }
@@ -282,6 +294,7 @@ fn apply_edits(
     mut notices: ResMut<Notices>,
     mut tools: ResMut<ToolSettings>,
     mut build: MessageWriter<BuildMeshes>,
+    mut history: ResMut<EditHistory>,
 ) {
     let Some(mut study) = study else {
         done.clear();
@@ -297,24 +310,47 @@ fn apply_edits(
             continue;
         }
         let ml = edit.mask.volume_ml();
-        let labels = Arc::make_mut(&mut study.labels);
-        let id = match edit.target {
-            EditTarget::New(name) => {
-                let Ok(root) = root.single() else { continue };
-                let (id, e) = add_new_segment(&mut commands, root, labels, &name, None, &edit.mask);
-                tools.selected = Some(e);
-                id
-            }
-            EditTarget::Replace(id) => {
-                labels.erase(id);
-                labels.paint(id, &edit.mask);
+        let name = match &edit.target {
+            EditTarget::New(name) => format!("Add {name}"),
+            EditTarget::Replace(id) => segments
+                .iter()
+                .find(|(_, s)| s.id == *id)
+                .map(|(_, s)| format!("Keep the largest island of {}", s.name))
+                .unwrap_or_else(|| "Keep the largest island".into()),
+        };
+        // A replaced segment loses voxels anywhere: its box is not known here.
+        let region = match edit.target {
+            EditTarget::New(_) => mask_region(&edit.mask),
+            EditTarget::Replace(_) => BrickGrid::new(edit.mask.dim()).full(),
+        };
+        let Ok(root) = root.single() else { continue };
+        let (id, selected) = record_edit(
+            &mut history,
+            &mut notices,
+            &mut study,
+            &name,
+            region,
+            |labels| match edit.target {
+                EditTarget::New(name) => {
+                    let (id, e) =
+                        add_new_segment(&mut commands, root, labels, &name, None, &edit.mask);
+                    (id, Some(e))
+                }
+                EditTarget::Replace(id) => {
+                    labels.erase(id);
+                    labels.paint(id, &edit.mask);
+                    (id, None)
+                }
+            },
+        );
+        match selected {
+            Some(e) => tools.selected = Some(e),
+            None => {
                 if let Some((_, mut seg)) = segments.iter_mut().find(|(_, s)| s.id == id) {
                     seg.voxel_ml = ml;
                 }
-                id
             }
-        };
-        study.labels_generation += 1;
+        }
         build.write(BuildMeshes { ids: vec![id] });
     }
 }

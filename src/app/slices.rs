@@ -266,12 +266,15 @@ pub fn update_contours(
 pub struct SliceExtras<'a> {
     pub clips: &'a [(usize, ClipPlane)],
     pub rulers: &'a Rulers,
+    /// The brush, when brushing is on: drags paint instead of moving the crosshair.
+    pub brush: Option<&'a super::sculpt::BrushSettings>,
 }
 
 /// What a click on a slice view asks for.
 pub enum SliceEvent {
     Segment(SegmentCommand),
     Ruler(RulerAction),
+    Brush(super::sculpt::BrushAction),
 }
 
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
@@ -448,7 +451,26 @@ pub fn slice_view(
         let r = ((pos.y - rect.min.y) / rect.height() * layout.height as f32) as usize;
         Some(layout.to_index(c.min(layout.width - 1), r.min(layout.height - 1), slice))
     };
-    if (response.clicked() || response.dragged())
+    if let Some(brush) = extras.brush
+        && let Some(g) = state.geometry()
+    {
+        let lps_at = |pos: egui::Pos2| {
+            let c = (pos.x - rect.min.x) / rect.width() * layout.width as f32 - 0.5;
+            let r = (pos.y - rect.min.y) / rect.height() * layout.height as f32 - 0.5;
+            g.index_to_lps(super::sculpt_view::slice_index(&layout, slice, c, r))
+        };
+        let px_per_mm = rect.width() / w_mm;
+        super::sculpt_view::slice_brush(
+            &painter,
+            &response,
+            brush,
+            layout.plane,
+            px_per_mm,
+            rect,
+            lps_at,
+            events,
+        );
+    } else if (response.clicked() || response.dragged())
         && let Some(idx) = response.interact_pointer_pos().and_then(to_voxel)
     {
         if extras.rulers.placing && response.clicked() {

@@ -126,6 +126,7 @@ pub struct UiParams<'w, 's> {
     open: MessageWriter<'w, OpenRequest>,
     export_now: MessageWriter<'w, ExportRequest>,
     exit: MessageWriter<'w, AppExit>,
+    edit: super::edit_ui::EditUi<'w, 's>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
@@ -186,6 +187,12 @@ fn ui_system(mut p: UiParams) -> Result {
                 .show(ui, |ui| {
                     tools_panel(ui, &mut p);
                     ui.separator();
+                    let selected = p
+                        .tools
+                        .selected
+                        .and_then(|e| p.segments.get(e).ok().map(|(_, s, _)| s.name.clone()));
+                    p.edit.panels(ui, selected);
+                    ui.separator();
                     ai_panel(ui, &mut p);
                     ui.separator();
                     clip_panel(ui, &mut p);
@@ -206,6 +213,7 @@ fn ui_system(mut p: UiParams) -> Result {
     ));
     view_overlay(&ctx, view, &mut p);
     dialogs(&ctx, &mut p);
+    p.edit.dialogs_and_keys(&ctx);
     Ok(())
 }
 
@@ -232,6 +240,8 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                     p.export.open = true;
                     ui.close();
                 }
+                ui.separator();
+                p.edit.file_menu(ui);
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     p.exit.write(AppExit::Success);
@@ -947,6 +957,7 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
         let extras = SliceExtras {
             clips: &clips,
             rulers: &p.rulers,
+            brush: p.edit.brush_on_slices(),
         };
         for (ui, plane) in cols.iter_mut().zip(Plane::ALL) {
             slice_view(
@@ -968,6 +979,9 @@ fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             }
             SliceEvent::Ruler(r) => {
                 p.ruler_actions.write(r);
+            }
+            SliceEvent::Brush(b) => {
+                p.edit.brush_actions.write(b);
             }
         }
     }

@@ -3,6 +3,8 @@
 mod cli;
 mod gui;
 mod pipeline;
+mod sculpt;
+mod session;
 
 /// Public imaging data beside the clone (`../shared/data`), or where
 /// STRATUM_SHARED_DATA points; tests that need it fail with this message.

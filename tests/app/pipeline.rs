@@ -14,18 +14,20 @@ use stratum_core::segment::{LabelMap, Mask, histogram};
 use stratum_core::synth::{SynthOptions, write_series};
 use stratum_core::{Geometry, Volume, Voxels};
 
-fn headless() -> App {
+pub(crate) fn headless() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
         .init_asset::<stratum::app::clip::SegmentMaterial>()
         .init_asset::<Image>()
+        // No autosave journals from the tests in the user's data folder.
+        .insert_resource(stratum::app::session::AutosaveConfig { root: None })
         .add_plugins(PipelinePlugins);
     app.update();
     app
 }
 
-fn jobs_running(app: &mut App) -> usize {
+pub(crate) fn jobs_running(app: &mut App) -> usize {
     app.world_mut()
         .query::<&JobInfo>()
         .iter(app.world())
@@ -34,7 +36,7 @@ fn jobs_running(app: &mut App) -> usize {
 
 /// Updates until a job runs (messages pass from system to system within a
 /// frame or two, depending on the order the scheduler picks).
-fn start_jobs(app: &mut App) {
+pub(crate) fn start_jobs(app: &mut App) {
     for _ in 0..5 {
         app.update();
         if jobs_running(app) > 0 {
@@ -45,7 +47,7 @@ fn start_jobs(app: &mut App) {
 
 /// Updates until no job has run for several frames (results start follow-up
 /// jobs a frame or two later: load, then segments, then meshing).
-fn run_until_idle(app: &mut App, limit: Duration) {
+pub(crate) fn run_until_idle(app: &mut App, limit: Duration) {
     let start = Instant::now();
     let mut idle = 0;
     while idle < 6 {
@@ -63,7 +65,7 @@ fn run_until_idle(app: &mut App, limit: Duration) {
     }
 }
 
-fn segments(app: &mut App) -> Vec<(Segment, bool)> {
+pub(crate) fn segments(app: &mut App) -> Vec<(Segment, bool)> {
     let mut q = app
         .world_mut()
         .query::<(&Segment, Option<&SegmentSurface>)>();
@@ -75,7 +77,7 @@ fn segments(app: &mut App) -> Vec<(Segment, bool)> {
     v
 }
 
-fn errors(app: &App) -> Vec<String> {
+pub(crate) fn errors(app: &App) -> Vec<String> {
     app.world()
         .resource::<Notices>()
         .items
@@ -86,7 +88,7 @@ fn errors(app: &App) -> Vec<String> {
 }
 
 /// A study holding one big ball (label 1) on a `n`³ grid of 1 mm voxels.
-fn ball_study(n: usize) -> Study {
+pub(crate) fn ball_study(n: usize) -> Study {
     let g = Geometry::default();
     let c = n as f64 / 2.0;
     let r2 = (0.45 * n as f64).powi(2);
@@ -117,11 +119,12 @@ fn ball_study(n: usize) -> Study {
     }
 }
 
-fn publish(app: &mut App, study: Study) {
+pub(crate) fn publish(app: &mut App, study: Study) {
     let ml = study.labels.counts()[1] as f64 / 1000.0;
+    let colour = study.labels.segments[0].colour;
     app.world_mut().insert_resource(study);
     app.world_mut().write_message(StudyLoaded {
-        segments: vec![(1, "ball".into(), [200, 80, 60], ml)],
+        segments: vec![(1, "ball".into(), colour, ml)],
     });
 }
 

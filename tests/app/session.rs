@@ -1,0 +1,162 @@
+//! Sessions through the headless app: save, reopen (labels, history, view),
+//! and an unsaved session restored from its autosave journal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use stratum::app::PipelinePlugins;
+use stratum::app::history::{EditHistory, HistoryAction};
+use stratum::app::loading::{OpenRequest, Study};
+use stratum::app::sculpt::{AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase};
+use stratum::app::session::{AutosaveConfig, RestoreUnsaved, SaveSession, SessionState};
+use stratum::app::slices::SliceState;
+use stratum_core::segment::{LabelMap, Mask};
+
+use super::pipeline::{errors, run_until_idle, segments};
+
+fn app_with_autosave(root: Option<PathBuf>) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Mesh>()
+        .init_asset::<stratum::app::clip::SegmentMaterial>()
+        .init_asset::<Image>()
+        .insert_resource(AutosaveConfig { root })
+        .add_plugins(PipelinePlugins);
+    app.update();
+    app
+}
+
+/// A 40³ "scan" on disk (NIfTI): a bright ball (100) in 0.
+fn write_scan(dir: &Path) -> PathBuf {
+    let g = stratum_core::Geometry::default();
+    let mask = Mask {
+        data: ndarray::Array3::from_shape_fn((40, 40, 40), |(z, y, x)| {
+            let d = |v: usize| v as f64 - 20.0;
+            (d(x).powi(2) + d(y).powi(2) + d(z).powi(2) <= 14.0f64.powi(2)) as u8 * 100
+        }),
+        geometry: g,
+    };
+    let mut map = LabelMap::empty((40, 40, 40), g);
+    map.paint(100, &mask);
+    let path = dir.join("ball.nii.gz");
+    stratum_core::nifti_io::write_labels_nifti(&path, &map).unwrap();
+    path
+}
+
+fn labels(app: &App) -> LabelMap {
+    (*app.world().resource::<Study>().labels).clone()
+}
+
+/// Opens the scan, adds a segment and paints two strokes into it.
+fn open_and_paint(app: &mut App, scan: &Path) {
+    app.world_mut().write_message(OpenRequest {
+        path: scan.to_path_buf(),
+        series: None,
+        labels: None,
+    });
+    run_until_idle(app, Duration::from_secs(60));
+    assert!(errors(app).is_empty(), "{:?}", errors(app));
+    app.world_mut().write_message(AddEmptySegment);
+    app.update();
+    app.update();
+    app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 7.0;
+    for (a, b) in [
+        ([10.0, 10.0, 20.0], [30.0, 12.0, 20.0]),
+        ([20.0, 5.0, 8.0], [20.0, 30.0, 8.0]),
+    ] {
+        for (phase, p) in [
+            (StrokePhase::Begin, a),
+            (StrokePhase::Sample, b),
+            (StrokePhase::End, b),
+        ] {
+            app.world_mut().write_message(BrushAction {
+                phase,
+                tool: BrushTool::Paint,
+                point: p,
+                plane: None,
+            });
+            app.update();
+        }
+    }
+    run_until_idle(app, Duration::from_secs(60));
+    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+}
+
+#[test]
+fn a_saved_session_reopens_with_its_labels_history_and_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = write_scan(dir.path());
+    let mut app = app_with_autosave(None);
+    open_and_paint(&mut app, &scan);
+    app.world_mut().resource_mut::<SliceState>().crosshair = [7, 8, 9];
+    app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 12.5;
+    let painted = labels(&app);
+    let session = dir.path().join("case.stratum");
+    app.world_mut().write_message(SaveSession(session.clone()));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    assert!(session.join("session.json").is_file());
+    drop(app);
+
+    // `stratum case.stratum` sends an open request for the folder.
+    let mut app = app_with_autosave(None);
+    app.world_mut().write_message(OpenRequest {
+        path: session.clone(),
+        series: None,
+        labels: None,
+    });
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    assert_eq!(labels(&app), painted);
+    assert_eq!(app.world().resource::<SliceState>().crosshair, [7, 8, 9]);
+    assert_eq!(app.world().resource::<BrushSettings>().diameter_mm, 12.5);
+    let segs = segments(&mut app);
+    assert_eq!(segs.len(), 1);
+    assert!(segs[0].1, "the painted segment is meshed");
+    assert_eq!(
+        app.world().resource::<SessionState>().path.as_deref(),
+        Some(session.as_path())
+    );
+    // The history came along: three undos go back to the empty map.
+    for _ in 0..3 {
+        app.world_mut().write_message(HistoryAction::Undo);
+        app.update();
+        app.update();
+    }
+    let l = labels(&app);
+    assert!(l.segments.is_empty());
+    assert_eq!(l.counts().iter().skip(1).sum::<u64>(), 0);
+    assert!(segments(&mut app).is_empty());
+}
+
+#[test]
+fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = write_scan(dir.path());
+    let root = dir.path().join("autosave");
+    let mut app = app_with_autosave(Some(root.clone()));
+    open_and_paint(&mut app, &scan);
+    let painted = labels(&app);
+    {
+        let h = app.world().resource::<EditHistory>();
+        let journal = h.core.journal().expect("autosave runs after an edit");
+        journal.flush().unwrap();
+    }
+    // Quit without saving.
+    drop(app);
+
+    let mut app = app_with_autosave(Some(root.clone()));
+    let unsaved = app.world().resource::<SessionState>().unsaved.clone();
+    assert_eq!(unsaved.len(), 1, "the unsaved session is offered");
+    app.world_mut().write_message(RestoreUnsaved {
+        dir: unsaved[0].dir.clone(),
+        restore: true,
+    });
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    assert_eq!(labels(&app), painted);
+    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+    assert!(!unsaved[0].dir.exists(), "the restored journal is replaced");
+    assert!(app.world().resource::<SessionState>().unsaved.is_empty());
+}
