@@ -67,6 +67,11 @@ def main():
     ap.add_argument("--port", type=int, default=4242)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--no-quit", action="store_true", help="do not press B at the end")
+    ap.add_argument(
+        "--sequence",
+        action="store_true",
+        help="instead, step the right hand through each input in turn (0.5 s each)",
+    )
     args = ap.parse_args()
 
     deadline = time.monotonic() + args.timeout
@@ -85,6 +90,27 @@ def main():
 
     rec = latest
     r = RIGHT
+    if args.sequence:
+        steps = [
+            ("move right hand to (0.4, 1.0, -0.3), turned 90 deg about +y", {4: 0.4, 5: 1.0, 6: -0.3, 1: 0.7071, 3: 0.7071}),
+            ("squeeze 1.0", {19: 1.0}),
+            ("squeeze 0, trigger 1.0", {19: 0.0, 18: 1.0}),
+            ("trigger 0.5", {18: 0.5}),
+            ("trigger 0, a click", {18: 0.0, 30: True}),
+            ("a release, b click", {30: False, 32: True}),
+            ("b release, system click", {32: False, 28: True}),
+            ("system release, thumbstick (0.5, -1)", {28: False, 21: 0.5, 22: -1.0}),
+            ("thumbstick 0, right hand inactive", {21: 0.0, 22: 0.0, 27: False}),
+            ("right hand active again", {27: True}),
+        ]
+        for what, fields in steps:
+            for k, v in fields.items():
+                rec[r + k] = v
+            sock.sendall(struct.pack(RECORD, *rec))
+            print(f"{time.monotonic():.2f} sent: {what}", flush=True)
+            time.sleep(0.5)  # a human-scale pause so the app's log shows each state
+        sock.close()
+        return
     for step in range(21):
         rec[r + 4] = 0.2 + 0.02 * step  # right.pose.position.x: 0.2 -> 0.6 m
         rec[r + 27] = True  # active

@@ -13,7 +13,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Where Monado's remote driver listens (port 4242 unless its config file says otherwise).
+/// Where Monado's remote driver listens. Port 4242 unless `$XDG_CONFIG_HOME/monado/config_v0.json`
+/// says `{"remote": {"version": 0, "port": N, "view_count": 2}}`: tests that run the app in
+/// parallel give each its own XDG_CONFIG_HOME and port, and use [`RemoteRig::connect_to`].
 pub const REMOTE_ADDR: &str = "127.0.0.1:4242";
 
 /// `R_HEADER_VALUE` in `r_interface.h`: the bytes "mndrmt3\0" read as a native u64 (x86-64 and
@@ -238,8 +240,8 @@ pub enum Hand {
 /// What a test sets on a controller besides its pose; `Default` is hands off everything.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Buttons {
-    /// 0..1. Bound as `/input/squeeze/value` (Index, Touch); a boolean action reads it as
-    /// pressed above 0.7.
+    /// 0..1. `/input/squeeze/value` (Index, Touch) and Index's `/input/squeeze/force`; a
+    /// boolean action reads it as pressed above 0.7. KHR simple has no squeeze.
     pub squeeze: f32,
     /// 0..1. `/input/trigger/value`; also KHR simple's `/input/select/click` (above 0.7).
     pub trigger: f32,
@@ -332,7 +334,8 @@ impl RemoteRig {
         c.active = 1;
         c.pose = pose;
         c.squeeze_value = buttons.squeeze;
-        c.squeeze_force = 0.0;
+        // A full grip also presses: Index's /input/squeeze/force (hello_xr's grab) follows.
+        c.squeeze_force = buttons.squeeze;
         c.trigger_value = buttons.trigger;
         c.trigger_click = u8::from(buttons.trigger >= 1.0);
         c.trigger_touch = u8::from(buttons.trigger > 0.0);
@@ -460,6 +463,7 @@ mod tests {
         assert_eq!(f32_at(b, right + 52 + 16), 1.0); // right.hand_curl[4]
         assert_eq!(f32_at(b, right + 72), 0.25); // right.trigger_value
         assert_eq!(f32_at(b, right + 76), 1.0); // right.squeeze_value
+        assert_eq!(f32_at(b, right + 80), 1.0); // right.squeeze_force
         assert_eq!(f32_at(b, right + 88), -1.0); // right.thumbstick.y
         assert_eq!(b[right + 105], 1); // right.active
         assert_eq!((b[right + 110], b[right + 112], b[right + 113]), (1, 0, 1)); // b, trigger click/touch
