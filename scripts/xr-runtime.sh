@@ -40,9 +40,19 @@ if ((${#missing[@]})); then
 fi
 
 mkdir -p "$cache_root"
+# One build at a time per tarball: a second run (another test job) waits here,
+# then finds the finished runtime.
+exec 9>"$cache_root/monado-$hash.lock"
+flock 9
+if [ -f "$manifest" ]; then
+    echo "$manifest"
+    exit 0
+fi
 # Built beside the destination (same file system, so the final rename is
-# atomic); a build interrupted earlier leaves only a monado-*.tmp.* folder,
-# never a half-filled $dest.
+# atomic); a build killed earlier leaves only a monado-*.tmp.* folder, never a
+# half-filled $dest. Holding the lock, any such folder is stale (compilers
+# orphaned by a killed build may still write into it for a moment: hence || true).
+rm -rf "$cache_root/monado-$hash.tmp."* 2>/dev/null || true
 work="$(mktemp -d "$cache_root/monado-$hash.tmp.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 log="$work/build.log"
@@ -68,10 +78,11 @@ build() {
         -DBUILD_TESTING=OFF -DXRT_HAVE_SDL2=OFF &&
         cmake --build "$src/build" --target openxr_monado
 }
-if ! build >"$log" 2>&1; then
+# 9>&-: the compilers do not inherit the lock, so killing this script frees it.
+if ! build >"$log" 2>&1 9>&-; then
     tail -n 40 "$log" >&2
-    echo "xr-runtime: Monado build failed (full log above is the tail of $log)" >&2
-    trap - EXIT # keep the log to read
+    echo "xr-runtime: Monado build failed; above: the end of $log" >&2
+    trap - EXIT # keep the log to read (the next run removes it)
     exit 1
 fi
 lib="$(find "$src/build" -name libopenxr_monado.so -type f | head -n 1)"
@@ -85,7 +96,7 @@ out="$work/out"
 mkdir -p "$out/lib"
 cp "$lib" "$out/lib/"
 cp "$log" "$out/build.log"
-cat >"$out/openxr_monado.json.tmp" <<'EOF'
+cat >"$out/openxr_monado.json" <<'EOF'
 {
     "file_format_version": "1.0.0",
     "runtime": {
@@ -94,12 +105,6 @@ cat >"$out/openxr_monado.json.tmp" <<'EOF'
     }
 }
 EOF
-mv "$out/openxr_monado.json.tmp" "$out/openxr_monado.json"
-if ! mv -T "$out" "$dest" 2>/dev/null; then
-    # Another run finished first; its copy is as good as ours.
-    [ -f "$manifest" ] || {
-        echo "xr-runtime: could not move the runtime into $dest" >&2
-        exit 1
-    }
-fi
+rm -rf "$dest" # a folder without a manifest: not ours to trust
+mv -T "$out" "$dest"
 echo "$manifest"
