@@ -3,6 +3,11 @@
 mod cli;
 mod gui;
 mod pipeline;
+mod xr;
+mod xr_input;
+// A client library for the XR tests: not every helper is used by every test.
+#[allow(dead_code)]
+mod xr_remote;
 
 /// Public imaging data beside the clone (`../shared/data`), or where
 /// STRATUM_SHARED_DATA points; tests that need it fail with this message.
