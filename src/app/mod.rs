@@ -163,7 +163,10 @@ pub fn run(opts: GuiOptions) -> AppExit {
     if let Some(path) = opts.screenshot {
         app.add_plugins(screenshot::ScreenshotPlugin(screenshot::ScreenshotPlan {
             path,
-            settle_frames: 20,
+            // In VR the shot waits for the eye to have drawn the placed
+            // anatomy already (see xr::trace), and frames come at the
+            // runtime's pace: fewer settle frames.
+            settle_frames: if opts.xr { 6 } else { 20 },
             timeout_s: 600.0,
         }));
     }
