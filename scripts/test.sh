@@ -8,4 +8,12 @@ scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The XR tests run the app on a real OpenXR runtime (Monado, built once into a
+# cache outside the clone). A failed build stops here rather than skipping them.
+xr_manifest="$(scripts/xr-runtime.sh | tail -n 1)"
+[ -f "$xr_manifest" ] || {
+    echo "scripts/xr-runtime.sh did not print a runtime manifest (got '$xr_manifest')" >&2
+    exit 1
+}
+export STRATUM_XR_RUNTIME_JSON="$xr_manifest"
 cargo test --workspace --locked

@@ -50,6 +50,18 @@ pub struct GuiArgs {
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
+    /// Segment with this threshold preset as soon as the scan has loaded:
+    /// bone, soft-tissue, lungs, skin or vessels
+    #[arg(long, value_name = "NAME", value_parser = parse_preset)]
+    pub preset: Option<stratum_core::segment::Preset>,
+    /// Start in the OpenXR headset (the window stays as the spectator view);
+    /// without a runtime or headset the desktop app says what is missing
+    #[arg(long)]
+    pub xr: bool,
+    /// With --xr: write the XR session's state as JSON lines to this file
+    /// (session state, frames per eye, anatomy pose, hands, clip planes, frame times)
+    #[arg(long, value_name = "FILE", requires = "xr")]
+    pub xr_trace: Option<PathBuf>,
     /// Window size in logical pixels, WIDTHxHEIGHT
     #[arg(long, default_value = "1600x1000", value_parser = parse_size)]
     pub size: (u32, u32),
@@ -58,6 +70,11 @@ pub struct GuiArgs {
 fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
     stratum::app::clip::ClipKind::parse(s)
         .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
+}
+
+fn parse_preset(s: &str) -> Result<stratum_core::segment::Preset, String> {
+    stratum_core::segment::Preset::parse(s)
+        .ok_or_else(|| format!("{s:?}: use bone, soft-tissue, lungs, skin or vessels"))
 }
 
 fn parse_ruler(s: &str) -> Result<([f64; 3], [f64; 3]), String> {

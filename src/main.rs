@@ -19,6 +19,9 @@ fn main() -> ExitCode {
             clip: g.clip,
             rulers: g.ruler,
             screenshot: g.screenshot,
+            preset: g.preset,
+            xr: g.xr,
+            xr_trace: g.xr_trace,
             width: g.size.0,
             height: g.size.1,
         });

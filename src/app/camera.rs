@@ -1,6 +1,8 @@
 //! The 3D view: an orbit camera driven by [`ViewAction`]s, a headlight that
 //! follows it, desktop mouse input, and picking on the segment surfaces
-//! (a picked point moves the slice crosshair there).
+//! (a picked point moves the slice crosshair there and selects the
+//! segment). The orbit lives in the model frame and follows the
+//! [`AnatomyPose`], so the desktop keeps its view while XR moves the anatomy.
 
 use bevy::camera::Viewport;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
@@ -9,9 +11,9 @@ use bevy::window::PrimaryWindow;
 
 use super::actions::{StandardView, ViewAction};
 use super::meshing::{MeshesBuilt, SegmentSurface};
-use super::segmentation::Segment;
+use super::segmentation::{Segment, ToolSettings};
 use super::slices::SliceState;
-use super::space::{lps_to_world, world_dir_to_lps, world_to_lps};
+use super::space::{AnatomyPose, lps_to_world};
 
 /// The orbit camera: looks at `focus` from `distance` metres at `yaw`/`pitch`.
 #[derive(Component, Clone, Debug)]
@@ -34,10 +36,19 @@ impl Default for OrbitCamera {
 }
 
 impl OrbitCamera {
+    /// The camera in the model frame (the world at the identity pose).
     pub fn transform(&self) -> Transform {
         let rot = Quat::from_euler(EulerRot::YXZ, self.yaw, self.pitch, 0.0);
         Transform::from_translation(self.focus + rot * Vec3::new(0.0, 0.0, self.distance))
             .with_rotation(rot)
+    }
+
+    /// The camera in the world: the model-frame camera carried by the pose
+    /// (positions scaled with the anatomy, the camera itself unscaled).
+    pub fn world_transform(&self, pose: &AnatomyPose) -> Transform {
+        let t = self.transform();
+        Transform::from_translation(pose.0.transform_point(t.translation))
+            .with_rotation(pose.0.rotation * t.rotation)
     }
 }
 
@@ -261,8 +272,8 @@ pub(crate) fn mouse_to_actions(
     }
 }
 
-/// Bounding box (world) of the visible surfaces.
-fn visible_bounds<'a>(
+/// Bounding box (model frame: the world at the identity pose) of the visible surfaces.
+pub fn visible_bounds<'a>(
     surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
 ) -> Option<(Vec3, Vec3)> {
     let mut lo = Vec3::splat(f32::MAX);
@@ -298,8 +309,10 @@ fn frame_new_meshes(mut built: MessageReader<MeshesBuilt>, mut actions: MessageW
 fn apply_view_actions(
     mut actions: MessageReader<ViewAction>,
     mut camera: Query<(&mut OrbitCamera, &mut Transform, &Projection)>,
-    surfaces: Query<(&Segment, &SegmentSurface)>,
+    surfaces: Query<(Entity, &Segment, &SegmentSurface)>,
     mut slices: ResMut<SliceState>,
+    mut tools: ResMut<ToolSettings>,
+    pose: Res<AnatomyPose>,
 ) {
     let Ok((mut orbit, mut transform, projection)) = camera.single_mut() else {
         return;
@@ -323,7 +336,7 @@ fn apply_view_actions(
                 orbit.distance = (orbit.distance * f).clamp(0.01, 10.0);
             }
             ViewAction::Reset | ViewAction::Standard(_) => {
-                if let Some((lo, hi)) = visible_bounds(surfaces.iter()) {
+                if let Some((lo, hi)) = visible_bounds(surfaces.iter().map(|(_, s, m)| (s, m))) {
                     let radius = (hi - lo).length() / 2.0;
                     orbit.focus = (lo + hi) / 2.0;
                     orbit.distance = (radius / (fov / 2.0).sin() * 1.05).max(0.02);
@@ -336,16 +349,19 @@ fn apply_view_actions(
                 orbit.pitch = pitch;
             }
             ViewAction::Pick { ray, centre } => {
-                if let Some(hit) = pick(&ray, surfaces.iter()) {
+                if let Some((entity, hit)) = pick_segment(&ray, &pose, surfaces.iter()) {
                     if centre {
-                        orbit.focus = hit;
+                        orbit.focus = pose.model_from_world(hit);
                     }
-                    slices.move_to_lps(world_to_lps(hit));
+                    slices.move_to_lps(pose.world_to_lps(hit));
+                    if tools.selected != Some(entity) {
+                        tools.selected = Some(entity);
+                    }
                 }
             }
         }
     }
-    let t = orbit.transform();
+    let t = orbit.world_transform(&pose);
     if *transform != t {
         *transform = t;
     }
@@ -354,17 +370,28 @@ fn apply_view_actions(
 /// The nearest visible surface point along a world ray.
 pub fn pick<'a>(
     ray: &Ray3d,
+    pose: &AnatomyPose,
     surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
 ) -> Option<Vec3> {
-    let o = world_to_lps(ray.origin);
-    let d = world_dir_to_lps(*ray.direction).normalize();
+    pick_segment(ray, pose, surfaces.map(|(s, m)| ((), s, m))).map(|(_, p)| p)
+}
+
+/// The nearest visible surface point along a world ray, and the tag (e.g.
+/// the entity) of the segment it lies on.
+pub fn pick_segment<'a, T>(
+    ray: &Ray3d,
+    pose: &AnatomyPose,
+    surfaces: impl Iterator<Item = (T, &'a Segment, &'a SegmentSurface)>,
+) -> Option<(T, Vec3)> {
+    let o = pose.world_to_lps(ray.origin);
+    let d = pose.world_dir_to_lps(*ray.direction).normalize();
     let origin = [o[0] as f32, o[1] as f32, o[2] as f32];
-    let best = surfaces
-        .filter(|(seg, _)| seg.visible && seg.opacity > 0.05)
-        .filter_map(|(_, s)| s.0.raycast(origin, d.to_array()))
-        .min_by(|a, b| a.total_cmp(b))?;
+    let (tag, best) = surfaces
+        .filter(|(_, seg, _)| seg.visible && seg.opacity > 0.05)
+        .filter_map(|(tag, _, s)| s.0.raycast(origin, d.to_array()).map(|t| (tag, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
     let p = Vec3::from(origin) + d * best;
-    Some(lps_to_world([p.x as f64, p.y as f64, p.z as f64]))
+    Some((tag, pose.lps_to_world([p.x as f64, p.y as f64, p.z as f64])))
 }
 
 /// The active clip planes in 3D: an outline the size of the scan, the
@@ -373,6 +400,7 @@ fn draw_clip_planes(
     mut gizmos: Gizmos,
     clip: Res<super::clip::ClipSettings>,
     study: Option<Res<super::loading::Study>>,
+    pose: Res<AnatomyPose>,
 ) {
     let Some(study) = study else { return };
     let (nz, ny, nx) = study.volume.dim();
@@ -380,16 +408,15 @@ fn draw_clip_planes(
     let size = (nx as f64 * s[0])
         .max(ny as f64 * s[1])
         .max(nz as f64 * s[2]) as f32
-        * super::space::MM;
+        * super::space::MM
+        * pose.scale();
     for (i, plane) in clip.active() {
-        let n = (super::space::lps_rotation()
-            * Vec3::new(
-                plane.normal[0] as f32,
-                plane.normal[1] as f32,
-                plane.normal[2] as f32,
-            ))
-        .normalize();
-        let centre = lps_to_world(plane.point);
+        let n = pose.lps_dir_to_world(Vec3::new(
+            plane.normal[0] as f32,
+            plane.normal[1] as f32,
+            plane.normal[2] as f32,
+        ));
+        let centre = pose.lps_to_world(plane.point);
         let rotation = Quat::from_rotation_arc(Vec3::Z, n);
         let colour = if i == clip.focus {
             Color::srgb(0.35, 0.8, 1.0)
@@ -407,18 +434,19 @@ fn draw_rulers(
     mut gizmos: Gizmos,
     rulers: Res<super::measurements::Rulers>,
     orbit: Query<&OrbitCamera>,
+    pose: Res<AnatomyPose>,
 ) {
-    let tick = orbit.single().map(|o| o.distance * 0.008).unwrap_or(0.003);
+    let tick = pose.world_length(orbit.single().map(|o| o.distance * 0.008).unwrap_or(0.003));
     let colour = Color::srgb(1.0, 0.55, 0.15);
     for r in &rulers.items {
-        let (a, b) = (lps_to_world(r.a), lps_to_world(r.b));
+        let (a, b) = (pose.lps_to_world(r.a), pose.lps_to_world(r.b));
         gizmos.line(a, b, colour);
         gizmos.sphere(Isometry3d::from_translation(a), tick, colour);
         gizmos.sphere(Isometry3d::from_translation(b), tick, colour);
     }
     if let Some(first) = rulers.first {
         gizmos.sphere(
-            Isometry3d::from_translation(lps_to_world(first)),
+            Isometry3d::from_translation(pose.lps_to_world(first)),
             tick * 1.5,
             colour,
         );
@@ -426,12 +454,17 @@ fn draw_rulers(
 }
 
 /// The slice crosshair in 3D: three short lines through the point.
-fn draw_crosshair(mut gizmos: Gizmos, slices: Res<SliceState>, orbit: Query<&OrbitCamera>) {
+fn draw_crosshair(
+    mut gizmos: Gizmos,
+    slices: Res<SliceState>,
+    orbit: Query<&OrbitCamera>,
+    pose: Res<AnatomyPose>,
+) {
     let Some(p) = slices.crosshair_lps() else {
         return;
     };
-    let c = lps_to_world(p);
-    let len = orbit.single().map(|o| o.distance * 0.04).unwrap_or(0.02);
+    let c = pose.lps_to_world(p);
+    let len = pose.world_length(orbit.single().map(|o| o.distance * 0.04).unwrap_or(0.02));
     gizmos.line(
         c - Vec3::X * len,
         c + Vec3::X * len,

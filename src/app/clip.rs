@@ -17,7 +17,7 @@ use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
 use super::loading::Study;
 use super::segmentation::Segment;
 use super::slices::SliceState;
-use super::space::{MM, lps_rotation, lps_to_world};
+use super::space::{AnatomyPose, MM, lps_rotation};
 
 /// The material of every segment surface.
 pub type SegmentMaterial = ExtendedMaterial<StandardMaterial, ClipExtension>;
@@ -135,7 +135,7 @@ impl ClipSettings {
 
 /// Everything that changes a clip plane: the panel sends these, and so can
 /// a VR controller.
-#[derive(Message, Clone, Debug)]
+#[derive(Message, Clone, Debug, PartialEq)]
 pub enum ClipAction {
     Enable {
         index: usize,
@@ -223,8 +223,9 @@ impl MaterialExtension for ClipExtension {
 #[derive(Resource, Default)]
 pub struct ScanTexture {
     pub image: Option<Handle<Image>>,
-    /// Texture coordinates of world positions.
-    pub tex_from_world: Mat4,
+    /// Texture coordinates of model-frame positions (the world at the
+    /// identity pose); the pose is applied when the uniforms are written.
+    pub tex_from_model: Mat4,
     key: Option<(usize, i64, i64)>,
 }
 
@@ -391,7 +392,7 @@ fn update_scan_texture(
         }
         None => scan.image = Some(images.add(image)),
     }
-    // world (m) -> LPS (mm) -> texture.
+    // model frame (m) -> LPS (mm) -> texture.
     let t = texture_from_lps(&study.volume.geometry, study.volume.dim());
     let tex_from_lps = Mat4::from_cols_array_2d(&[
         [t[0][0] as f32, t[1][0] as f32, t[2][0] as f32, 0.0],
@@ -399,16 +400,20 @@ fn update_scan_texture(
         [t[0][2] as f32, t[1][2] as f32, t[2][2] as f32, 0.0],
         [t[0][3] as f32, t[1][3] as f32, t[2][3] as f32, 1.0],
     ]);
-    let lps_from_world =
+    let lps_from_model =
         Mat4::from_scale(Vec3::splat(1.0 / MM)) * Mat4::from_quat(lps_rotation().inverse());
-    scan.tex_from_world = tex_from_lps * lps_from_world;
+    scan.tex_from_model = tex_from_lps * lps_from_model;
     scan.key = Some(key);
 }
 
 /// The world-space plane (normal, offset) of an LPS clip plane.
-pub fn world_plane(p: &ClipPlane) -> Vec4 {
-    let n = lps_rotation() * Vec3::new(p.normal[0] as f32, p.normal[1] as f32, p.normal[2] as f32);
-    let q = lps_to_world(p.point);
+pub fn world_plane(pose: &AnatomyPose, p: &ClipPlane) -> Vec4 {
+    let n = pose.lps_dir_to_world(Vec3::new(
+        p.normal[0] as f32,
+        p.normal[1] as f32,
+        p.normal[2] as f32,
+    ));
+    let q = pose.lps_to_world(p.point);
     n.extend(n.dot(q))
 }
 
@@ -419,9 +424,11 @@ type SegmentParts = (
 );
 
 /// Puts the planes, the scan and each segment's colour into its material.
+#[allow(clippy::too_many_arguments)]
 fn update_clip_uniforms(
     clip: Res<ClipSettings>,
     scan: Res<ScanTexture>,
+    pose: Res<AnatomyPose>,
     segments: Query<SegmentParts>,
     mut removed: RemovedComponents<NotClipped>,
     added: Query<(), Added<NotClipped>>,
@@ -429,14 +436,18 @@ fn update_clip_uniforms(
     mut last_mask: Local<u8>,
 ) {
     let any_removed = removed.read().count() > 0 || !added.is_empty();
-    let global = clip.is_changed() || scan.is_changed() || any_removed;
+    // The shader cuts in world space: a moved anatomy moves its planes
+    // (and, without a plane, nothing in the uniform depends on the pose).
+    let posed = pose.is_changed() && clip.active().next().is_some();
+    let global = clip.is_changed() || scan.is_changed() || any_removed || posed;
     let planes = {
         let mut p = [Vec4::ZERO; MAX_PLANES];
         for (i, plane) in clip.active() {
-            p[i] = world_plane(plane);
+            p[i] = world_plane(&pose, plane);
         }
         p
     };
+    let tex_from_world = scan.tex_from_model * pose.0.compute_affine().inverse();
     let mask: u8 = clip.active().fold(0, |m, (i, _)| m | 1 << i);
     let force = global || mask != *last_mask;
     *last_mask = mask;
@@ -452,7 +463,7 @@ fn update_clip_uniforms(
         let colour = Color::srgb_u8(r, g, b).to_linear();
         m.extension.clip = ClipUniform {
             planes,
-            tex_from_world: scan.tex_from_world,
+            tex_from_world: Mat4::from(tex_from_world),
             colour: Vec4::new(colour.red, colour.green, colour.blue, clip.tint),
             mask: seg_mask,
         };

@@ -225,14 +225,15 @@ fn ruler_points_from_picks(
     mut picks: MessageReader<super::actions::ViewAction>,
     rulers: Res<Rulers>,
     surfaces: Query<(&Segment, &SegmentSurface)>,
+    pose: Res<super::space::AnatomyPose>,
     mut out: MessageWriter<RulerAction>,
 ) {
     for action in picks.read() {
         if let super::actions::ViewAction::Pick { ray, .. } = action
             && rulers.placing
-            && let Some(hit) = super::camera::pick(ray, surfaces.iter())
+            && let Some(hit) = super::camera::pick(ray, &pose, surfaces.iter())
         {
-            out.write(RulerAction::Point(super::space::world_to_lps(hit)));
+            out.write(RulerAction::Point(pose.world_to_lps(hit)));
         }
     }
 }

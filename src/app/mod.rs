@@ -24,6 +24,7 @@ pub mod session_view;
 pub mod slices;
 pub mod space;
 pub mod ui;
+pub mod xr;
 
 use std::path::PathBuf;
 
@@ -89,6 +90,12 @@ pub struct GuiOptions {
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
+    /// A threshold preset to segment with once the study has loaded.
+    pub preset: Option<stratum_core::segment::Preset>,
+    /// Start with an OpenXR session (the window stays as the spectator view).
+    pub xr: bool,
+    /// With `xr`: JSON lines of the session's state, one per frame.
+    pub xr_trace: Option<PathBuf>,
 }
 
 /// Runs the desktop app until its window closes.
@@ -107,51 +114,71 @@ pub fn run(opts: GuiOptions) -> AppExit {
             }
         },
     };
+    let window = WindowPlugin {
+        primary_window: Some(Window {
+            // No file or patient name in the title: it shows in task bars and screenshots.
+            title: "Stratum".into(),
+            resolution: WindowResolution::new(opts.width.max(640), opts.height.max(480)),
+            // In VR the runtime paces the frames; the window must not wait too.
+            present_mode: if opts.xr {
+                bevy::window::PresentMode::AutoNoVsync
+            } else {
+                default()
+            },
+            ..default()
+        }),
+        ..default()
+    };
+    let log = LogPlugin {
+        filter: "warn,stratum=info,wgpu=error,naga=warn,bevy_mod_openxr=info".into(),
+        ..default()
+    };
     let mut app = App::new();
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    // No file or patient name in the title: it shows in task bars and screenshots.
-                    title: "Stratum".into(),
-                    resolution: WindowResolution::new(opts.width.max(640), opts.height.max(480)),
-                    ..default()
-                }),
-                ..default()
-            })
-            .set(LogPlugin {
-                filter: "warn,stratum=info,wgpu=error,naga=warn".into(),
-                ..default()
-            }),
-    )
-    .add_plugins(EguiPlugin::default())
-    .add_plugins(PipelinePlugins)
-    .add_plugins(ViewPlugins)
-    .insert_resource(ai::RunOnLoad(opts.model.clone()))
-    .add_systems(Startup, {
-        let rulers = opts.rulers.clone();
-        move |mut actions: MessageWriter<measurements::RulerAction>| {
-            for (a, b) in &rulers {
-                actions.write(measurements::RulerAction::Point(*a));
-                actions.write(measurements::RulerAction::Point(*b));
+    if opts.xr {
+        // OpenXR creates the Vulkan device, so its plugins replace the
+        // renderer's setup; the window stays as the spectator view.
+        app.add_plugins(xr::xr_default_plugins().set(window).set(log));
+    } else {
+        app.add_plugins(DefaultPlugins.set(window).set(log));
+    }
+    app.add_plugins(EguiPlugin::default())
+        .add_plugins(PipelinePlugins)
+        .add_plugins(ViewPlugins)
+        .insert_resource(ai::RunOnLoad(opts.model.clone()))
+        .insert_resource(segmentation::PresetOnLoad(opts.preset))
+        .add_systems(Startup, {
+            let rulers = opts.rulers.clone();
+            move |mut actions: MessageWriter<measurements::RulerAction>| {
+                for (a, b) in &rulers {
+                    actions.write(measurements::RulerAction::Point(*a));
+                    actions.write(measurements::RulerAction::Point(*b));
+                }
             }
-        }
-    })
-    .add_systems(Startup, {
-        let kinds = opts.clip.clone();
-        move |mut actions: MessageWriter<clip::ClipAction>| {
-            for (index, kind) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
-                actions.write(clip::ClipAction::Orient { index, kind: *kind });
+        })
+        .add_systems(Startup, {
+            let kinds = opts.clip.clone();
+            move |mut actions: MessageWriter<clip::ClipAction>| {
+                for (index, kind) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
+                    actions.write(clip::ClipAction::Orient { index, kind: *kind });
+                }
             }
-        }
-    })
-    .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
-        open.write(request.clone());
-    });
+        })
+        .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
+            open.write(request.clone());
+        });
+    if opts.xr {
+        app.add_plugins(xr::XrPlugin {
+            trace: opts.xr_trace.clone(),
+            screenshot: opts.screenshot.is_some(),
+        });
+    }
     if let Some(path) = opts.screenshot {
         app.add_plugins(screenshot::ScreenshotPlugin(screenshot::ScreenshotPlan {
             path,
-            settle_frames: 20,
+            // In VR the shot waits for the eye to have drawn the placed
+            // anatomy already (see xr::trace), and frames come at the
+            // runtime's pace: fewer settle frames.
+            settle_frames: if opts.xr { 6 } else { 20 },
             timeout_s: 600.0,
         }));
     }

@@ -1,10 +1,11 @@
 //! `--screenshot PATH`: once the pipeline is idle (study loaded, surfaces
 //! built, no job running), render a few more frames so pipelines finish
-//! compiling, save the window to PATH and exit. Used by the CI smoke test
-//! and to make the README picture.
+//! compiling, save the window (or, in VR, the left eye: see [`ShotTarget`])
+//! to PATH and exit. Used by the CI smoke test and to make the README picture.
 
 use std::path::PathBuf;
 
+use bevy::camera::ManualTextureViewHandle;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 
@@ -20,6 +21,17 @@ pub struct ScreenshotPlan {
     pub settle_frames: u32,
     /// Give up (and exit with an error) after this many seconds.
     pub timeout_s: f64,
+}
+
+/// What the screenshot shows. The XR mode sets it: `Waiting` until it
+/// knows whether a headset view comes, then the left eye's swapchain image
+/// (a manual texture view) or the window.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShotTarget {
+    #[default]
+    Window,
+    Waiting,
+    TextureView(u32),
 }
 
 #[derive(Resource, Default, Debug)]
@@ -38,6 +50,7 @@ impl Plugin for ScreenshotPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(self.0.clone())
             .init_resource::<ScreenshotProgress>()
+            .init_resource::<ShotTarget>()
             .add_systems(Last, drive_screenshot);
     }
 }
@@ -52,6 +65,7 @@ fn drive_screenshot(
     segments: Query<(&Segment, Option<&SegmentSurface>)>,
     notices: Res<Notices>,
     time: Res<Time<Real>>,
+    target: Res<ShotTarget>,
     mut exit: MessageWriter<AppExit>,
 ) {
     if state.captured {
@@ -78,7 +92,10 @@ fn drive_screenshot(
     let meshes_ready = segments
         .iter()
         .all(|(seg, s)| s.is_some() || seg.voxel_ml == 0.0);
-    let idle = jobs.is_empty() && (study.is_some() || failed) && meshes_ready;
+    let idle = jobs.is_empty()
+        && (study.is_some() || failed)
+        && meshes_ready
+        && *target != ShotTarget::Waiting;
     state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };
     let now = time.elapsed_secs_f64();
     if state.idle_frames == 1 {
@@ -95,8 +112,15 @@ fn drive_screenshot(
                 (now - t0) * 1000.0 / frames as f64
             );
         }
+        let shot = match *target {
+            ShotTarget::TextureView(id) => {
+                info!("screenshot of the headset's left eye");
+                Screenshot::texture_view(ManualTextureViewHandle(id))
+            }
+            _ => Screenshot::primary_window(),
+        };
         commands
-            .spawn(Screenshot::primary_window())
+            .spawn(shot)
             .observe(save_to_disk(plan.path.clone()))
             .observe(
                 |_: On<ScreenshotCaptured>, mut s: ResMut<ScreenshotProgress>| {

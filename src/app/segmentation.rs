@@ -64,6 +64,11 @@ impl Default for ToolSettings {
     }
 }
 
+/// A threshold preset to segment with as soon as a study has loaded
+/// (`stratum FOLDER --preset bone`), once.
+#[derive(Resource, Debug, Default)]
+pub struct PresetOnLoad(pub Option<Preset>);
+
 /// What the user asked the tools to do.
 #[derive(Message, Clone, Debug)]
 pub enum SegmentCommand {
@@ -102,9 +107,16 @@ impl Plugin for SegmentationPlugin {
         app.add_plugins(JobPlugin::<SegmentEdit>::default())
             .add_message::<SegmentCommand>()
             .init_resource::<ToolSettings>()
+            .init_resource::<PresetOnLoad>()
             .add_systems(
                 Update,
-                (spawn_loaded_segments, run_commands, apply_edits).chain(),
+                (
+                    spawn_loaded_segments,
+                    preset_on_load,
+                    run_commands,
+                    apply_edits,
+                )
+                    .chain(),
             );
     }
 }
@@ -141,6 +153,27 @@ fn spawn_loaded_segments(
             ids: msg.segments.iter().map(|s| s.0).collect(),
         });
     }
+}
+
+fn preset_on_load(
+    mut loaded: MessageReader<StudyLoaded>,
+    mut pending: ResMut<PresetOnLoad>,
+    study: Option<Res<Study>>,
+    mut out: MessageWriter<SegmentCommand>,
+) {
+    if loaded.read().last().is_none() {
+        return;
+    }
+    let (Some(study), Some(preset)) = (study, pending.0) else {
+        return;
+    };
+    pending.0 = None;
+    let (lo, hi) = preset.window(&study.volume);
+    out.write(SegmentCommand::Threshold {
+        name: preset.name().to_string(),
+        lo,
+        hi,
+    });
 }
 
 /// Adds a mask as a new segment: its voxels join the label map (over

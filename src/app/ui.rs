@@ -118,6 +118,7 @@ pub struct UiParams<'w, 's> {
         With<super::camera::OrbitCamera>,
     >,
     clip_actions: MessageWriter<'w, ClipAction>,
+    pose: Res<'w, super::space::AnatomyPose>,
     not_clipped: Query<'w, 's, (), With<NotClipped>>,
     commands: Commands<'w, 's>,
     run_model: MessageWriter<'w, RunModel>,
@@ -1004,7 +1005,7 @@ fn view_overlay(ctx: &egui::Context, view: egui::Rect, p: &mut UiParams) {
                 (r.a[2] + r.b[2]) / 2.0,
             ];
             // Viewport coordinates already count from the window's corner.
-            if let Ok(v) = camera.world_to_viewport(at, super::space::lps_to_world(mid)) {
+            if let Ok(v) = camera.world_to_viewport(at, p.pose.lps_to_world(mid)) {
                 let pos = egui::pos2(v.x, v.y);
                 if view.contains(pos) {
                     let galley = painter.layout_no_wrap(

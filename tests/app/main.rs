@@ -5,6 +5,11 @@ mod gui;
 mod pipeline;
 mod sculpt;
 mod session;
+mod xr;
+mod xr_input;
+// A client library for the XR tests: not every helper is used by every test.
+#[allow(dead_code)]
+mod xr_remote;
 
 /// Public imaging data beside the clone (`../shared/data`), or where
 /// STRATUM_SHARED_DATA points; tests that need it fail with this message.

@@ -1,0 +1,279 @@
+//! XR diagnostics: frames rendered and submitted per eye (counted in the
+//! render world), the CPU time of each frame's update, `--xr-trace FILE`
+//! (one JSON line per frame: session state, frames per eye, anatomy pose,
+//! hands, clip planes and the segments they cut, frame times), and the
+//! choice of the screenshot's source (the left eye once it shows the
+//! anatomy, or the window when there is no headset view).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bevy::prelude::*;
+use bevy::render::{Render, RenderApp};
+use bevy_mod_openxr::init::should_run_frame_loop;
+use bevy_mod_openxr::render::XR_TEXTURE_INDEX;
+use bevy_mod_openxr::resources::{OxrCurrentSessionConfig, OxrFrameState};
+use bevy_mod_xr::camera::XrCamera;
+use bevy_mod_xr::session::{XrRenderSystems, XrState};
+
+use super::XrStatus;
+use super::rig::{HandReadout, XrInput, XrTable};
+use crate::app::clip::ClipSettings;
+use crate::app::meshing::SegmentSurface;
+use crate::app::screenshot::ShotTarget;
+use crate::app::segmentation::Segment;
+use crate::app::space::AnatomyPose;
+
+pub struct TracePlugin {
+    pub path: Option<PathBuf>,
+    pub screenshot: bool,
+}
+
+/// Frames drawn into each eye's swapchain image and handed to the runtime
+/// (shared by the main and the render world).
+#[derive(Resource, Clone, Default)]
+pub struct EyeFrames(pub Arc<[AtomicU64; 2]>);
+
+impl EyeFrames {
+    pub fn get(&self) -> [u64; 2] {
+        [
+            self.0[0].load(Ordering::Relaxed),
+            self.0[1].load(Ordering::Relaxed),
+        ]
+    }
+}
+
+/// CPU time of the main world's update (First to Last: every Stratum
+/// system and Bevy's own; not the wait for the runtime, not rendering),
+/// and the time between frames.
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct FrameTimes {
+    pub update_ms: f64,
+    pub frame_ms: f64,
+    started: Option<Instant>,
+    last_start: Option<Instant>,
+}
+
+#[derive(Resource)]
+struct TraceFile {
+    out: std::io::BufWriter<std::fs::File>,
+    t0: Instant,
+    frame: u64,
+    /// Surface bounds per segment, computed once per surface.
+    bounds: HashMap<Entity, (usize, [f32; 3], [f32; 3])>,
+}
+
+impl Plugin for TracePlugin {
+    fn build(&self, app: &mut App) {
+        let eyes = EyeFrames::default();
+        app.insert_resource(eyes.clone())
+            .init_resource::<FrameTimes>()
+            .add_systems(First, start_frame)
+            .add_systems(Last, end_frame);
+        if let Some(render) = app.get_sub_app_mut(RenderApp) {
+            render.insert_resource(eyes).add_systems(
+                Render,
+                count_eye_frames
+                    .in_set(XrRenderSystems::PostRender)
+                    .run_if(should_run_frame_loop),
+            );
+        }
+        if let Some(path) = &self.path {
+            match std::fs::File::create(path) {
+                Ok(f) => {
+                    app.insert_resource(TraceFile {
+                        out: std::io::BufWriter::new(f),
+                        t0: Instant::now(),
+                        frame: 0,
+                        bounds: HashMap::new(),
+                    })
+                    .add_systems(Last, write_trace.after(end_frame));
+                }
+                Err(e) => error!("cannot write the XR trace to {}: {e}", path.display()),
+            }
+        }
+        if self.screenshot {
+            app.insert_resource(ShotTarget::Waiting)
+                .add_systems(Update, choose_shot_target);
+        }
+    }
+}
+
+fn count_eye_frames(
+    frame: Option<Res<OxrFrameState>>,
+    cams: Query<&XrCamera>,
+    eyes: Res<EyeFrames>,
+) {
+    if !frame.is_some_and(|f| f.should_render) {
+        return;
+    }
+    for cam in &cams {
+        if let Some(n) = eyes.0.get(cam.0 as usize) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn start_frame(mut times: ResMut<FrameTimes>) {
+    let now = Instant::now();
+    if let Some(last) = times.last_start {
+        times.frame_ms = (now - last).as_secs_f64() * 1000.0;
+    }
+    times.last_start = Some(now);
+    times.started = Some(now);
+}
+
+fn end_frame(mut times: ResMut<FrameTimes>) {
+    if let Some(s) = times.started.take() {
+        times.update_ms = s.elapsed().as_secs_f64() * 1000.0;
+    }
+}
+
+/// The left eye once the anatomy lies on the table and the eye has been
+/// drawn since; the window when OpenXR is not there or the session ended.
+fn choose_shot_target(
+    state: Option<Res<XrState>>,
+    status: Res<XrStatus>,
+    table: Res<XrTable>,
+    eyes: Res<EyeFrames>,
+    mut target: ResMut<ShotTarget>,
+    mut placed_at: Local<Option<u64>>,
+) {
+    if *target != ShotTarget::Waiting {
+        return;
+    }
+    if status.unavailable.is_some() || state.is_none_or(|s| *s == XrState::Unavailable) {
+        *target = ShotTarget::Window;
+        return;
+    }
+    let left = eyes.get()[0];
+    if !table.placed {
+        *placed_at = None;
+        return;
+    }
+    let since = *placed_at.get_or_insert(left);
+    if left > since + 2 {
+        *target = ShotTarget::TextureView(XR_TEXTURE_INDEX);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_trace(
+    mut trace: ResMut<TraceFile>,
+    state: Option<Res<XrState>>,
+    status: Res<XrStatus>,
+    eyes: Res<EyeFrames>,
+    times: Res<FrameTimes>,
+    pose: Res<AnatomyPose>,
+    input: Res<XrInput>,
+    clip: Res<ClipSettings>,
+    readout: Res<HandReadout>,
+    table: Res<XrTable>,
+    config: Option<Res<OxrCurrentSessionConfig>>,
+    segments: Query<(Entity, &Segment, Option<&SegmentSurface>)>,
+) {
+    trace.frame += 1;
+    let t = trace.t0.elapsed().as_secs_f64();
+    // Bounds of each surface in LPS (cached per mesh).
+    let mut meshed = 0;
+    let mut live = Vec::new();
+    for (e, seg, surf) in &segments {
+        let Some(surf) = surf else { continue };
+        meshed += 1;
+        let key = Arc::as_ptr(&surf.0) as usize;
+        let cached = trace.bounds.get(&e).filter(|b| b.0 == key).copied();
+        let b = match cached {
+            Some(b) => b,
+            None => {
+                let Some((lo, hi)) = surf.0.bounds() else {
+                    continue;
+                };
+                trace.bounds.insert(e, (key, lo, hi));
+                (key, lo, hi)
+            }
+        };
+        if seg.visible {
+            live.push((seg.name.clone(), b.1, b.2));
+        }
+    }
+    let planes: Vec<_> = clip
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.enabled)
+        .map(|(i, s)| {
+            let cuts: Vec<&str> = live
+                .iter()
+                .filter(|(_, lo, hi)| {
+                    let d: Vec<f64> = (0..8)
+                        .map(|c| {
+                            let p = [
+                                (if c & 1 == 0 { lo[0] } else { hi[0] }) as f64,
+                                (if c & 2 == 0 { lo[1] } else { hi[1] }) as f64,
+                                (if c & 4 == 0 { lo[2] } else { hi[2] }) as f64,
+                            ];
+                            s.plane.distance(p)
+                        })
+                        .collect();
+                    d.iter().any(|v| *v > 0.0) && d.iter().any(|v| *v < 0.0)
+                })
+                .map(|(n, _, _)| n.as_str())
+                .collect();
+            serde_json::json!({
+                "index": i,
+                "held": input.gestures.held.is_some_and(|h| h.index == i),
+                "point_lps": s.plane.point,
+                "normal_lps": s.plane.normal,
+                "cuts": cuts,
+            })
+        })
+        .collect();
+    let v3 = |v: Vec3| [v.x, v.y, v.z];
+    let hands: Vec<_> = input
+        .cur
+        .hands
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "tracked": h.tracked,
+                "grip": v3(h.grip.translation),
+                "aim_forward": v3(h.aim.rotation * Vec3::NEG_Z),
+                "squeeze": h.squeeze,
+                "trigger": h.trigger,
+                "a": h.primary,
+                "b": h.secondary,
+            })
+        })
+        .collect();
+    let p = pose.0;
+    let line = serde_json::json!({
+        "t": (t * 1000.0).round() / 1000.0,
+        "frame": trace.frame,
+        "xr_state": state.map(|s| format!("{:?}", *s)),
+        "session_state": status.session_state,
+        "unavailable": status.unavailable,
+        "eye_frames": eyes.get(),
+        "view_size": config.map(|c| [c.resolution.x, c.resolution.y]),
+        "update_ms": (times.update_ms * 1000.0).round() / 1000.0,
+        "frame_ms": (times.frame_ms * 10.0).round() / 10.0,
+        "segments_meshed": meshed,
+        "on_table": table.placed,
+        "pose": {
+            "translation": v3(p.translation),
+            "rotation": [p.rotation.x, p.rotation.y, p.rotation.z, p.rotation.w],
+            "scale": p.scale.x,
+        },
+        "head": v3(input.cur.head.translation),
+        "anatomy_centre": table.bounds.map(|(lo, hi)| v3(p.transform_point((lo + hi) / 2.0))),
+        "hands": hands,
+        "planes": planes,
+        "selected": readout.selected,
+        "actions": input.last_actions,
+    });
+    let _ = writeln!(trace.out, "{line}");
+    let _ = trace.out.flush();
+}

@@ -1,0 +1,379 @@
+//! The XR controller map without a runtime: scripted snapshots of the
+//! head and both hands go through `XrGestures::map`, and the actions it
+//! returns are applied the way the app applies them.
+
+use bevy::prelude::*;
+use stratum::app::actions::ViewAction;
+use stratum::app::clip::ClipAction;
+use stratum::app::measurements::RulerAction;
+use stratum::app::space::{AnatomyPose, PoseAction};
+use stratum::app::xr::input::{
+    Hand, HandSnapshot, InputContext, ResliceAction, Table, XrAction, XrGestures, XrSnapshot,
+    table_for, table_pose,
+};
+
+fn hand_at(p: Vec3) -> HandSnapshot {
+    HandSnapshot {
+        tracked: true,
+        grip: Transform::from_translation(p),
+        aim: Transform::from_translation(p),
+        ..default()
+    }
+}
+
+fn snapshot(left: HandSnapshot, right: HandSnapshot) -> XrSnapshot {
+    XrSnapshot {
+        head: Transform::from_xyz(0.0, 1.6, 0.0),
+        hands: [left, right],
+        dt: 0.1,
+    }
+}
+
+/// Applies the pose actions as `space::apply_pose_actions` does.
+fn apply(pose: &mut AnatomyPose, home: AnatomyPose, actions: &[XrAction]) {
+    for a in actions {
+        match a {
+            XrAction::Pose(PoseAction::Apply(d)) => pose.0 = d.mul_transform(pose.0),
+            XrAction::Pose(PoseAction::Reset) => *pose = home,
+            _ => {}
+        }
+    }
+}
+
+fn ctx(pose: AnatomyPose) -> InputContext {
+    InputContext { pose, ..default() }
+}
+
+#[test]
+fn one_grip_carries_the_model_with_the_hand() {
+    let mut g = XrGestures::default();
+    let mut pose = AnatomyPose::default();
+    let point = Vec3::new(0.1, 1.0, -0.4);
+    let before_grab = pose.lps_to_world([10.0, 20.0, 30.0]);
+    let mut right = hand_at(Vec3::new(0.2, 1.1, -0.4));
+    let idle = snapshot(hand_at(Vec3::new(-0.2, 1.1, -0.4)), right);
+    right.squeeze = 1.0;
+    let closed = snapshot(idle.hands[0], right);
+    // Closing the hand moves nothing.
+    let a = g.map(&idle, &closed, &ctx(pose));
+    assert!(a.is_empty(), "{a:?}");
+    // The hand moves 10 cm right and turns 90 degrees about +Y.
+    let mut moved = right;
+    let turn = Quat::from_rotation_y(std::f32::consts::FRAC_PI_2);
+    moved.grip =
+        Transform::from_translation(right.grip.translation + Vec3::X * 0.1).with_rotation(turn);
+    let next = snapshot(idle.hands[0], moved);
+    let a = g.map(&closed, &next, &ctx(pose));
+    assert_eq!(a.len(), 1, "{a:?}");
+    // A point of the anatomy held in the hand keeps its place in the hand.
+    let local = right
+        .grip
+        .compute_affine()
+        .inverse()
+        .transform_point3(point);
+    apply(&mut pose, AnatomyPose::default(), &a);
+    let held = pose.0.transform_point(point);
+    let expected = moved.grip.transform_point(local);
+    assert!(held.abs_diff_eq(expected, 1e-5), "{held} vs {expected}");
+    // An anatomy point moved with the hand too (and by the hand's motion).
+    let after = pose.lps_to_world([10.0, 20.0, 30.0]);
+    assert!(after.distance(before_grab) > 0.05);
+    assert!((pose.scale() - 1.0).abs() < 1e-6);
+    // Opening the hand stops it.
+    let mut open = moved;
+    open.squeeze = 0.0;
+    open.grip.translation += Vec3::Y;
+    let a = g.map(&next, &snapshot(idle.hands[0], open), &ctx(pose));
+    assert!(a.is_empty(), "{a:?}");
+}
+
+#[test]
+fn two_grips_scale_about_the_hands_and_snap_to_life_size() {
+    let mut g = XrGestures::default();
+    let mut pose = AnatomyPose::default();
+    let grab = |p: Vec3| HandSnapshot {
+        squeeze: 1.0,
+        ..hand_at(p)
+    };
+    let (l0, r0) = (Vec3::new(-0.1, 1.0, -0.5), Vec3::new(0.1, 1.0, -0.5));
+    let s0 = snapshot(grab(l0), grab(r0));
+    let s_open = snapshot(hand_at(l0), hand_at(r0));
+    assert!(g.map(&s_open, &s0, &ctx(pose)).is_empty());
+    // Hands twice as far apart: twice the size, the midpoint fixed.
+    let s1 = snapshot(
+        grab(Vec3::new(-0.2, 1.0, -0.5)),
+        grab(Vec3::new(0.2, 1.0, -0.5)),
+    );
+    let a = g.map(&s0, &s1, &ctx(pose));
+    apply(&mut pose, AnatomyPose::default(), &a);
+    assert!((pose.scale() - 2.0).abs() < 1e-4, "{}", pose.scale());
+    let mid = Vec3::new(0.0, 1.0, -0.5);
+    // The point that was at the midpoint stays there.
+    assert!(pose.0.transform_point(mid).abs_diff_eq(mid, 1e-4));
+    // Back to 1.04x the start distance: snaps to exactly 1:1.
+    let s2 = snapshot(
+        grab(Vec3::new(-0.104, 1.0, -0.5)),
+        grab(Vec3::new(0.104, 1.0, -0.5)),
+    );
+    let a = g.map(&s1, &s2, &ctx(pose));
+    apply(&mut pose, AnatomyPose::default(), &a);
+    assert_eq!(pose.scale(), 1.0);
+    // Turning the line between the hands turns the model about the midpoint.
+    let s3 = snapshot(
+        grab(Vec3::new(0.0, 1.0, -0.604)),
+        grab(Vec3::new(0.0, 1.0, -0.396)),
+    );
+    let a = g.map(&s2, &s3, &ctx(pose));
+    apply(&mut pose, AnatomyPose::default(), &a);
+    let x = pose.0.rotation * Vec3::X;
+    assert!(x.abs_diff_eq(Vec3::Z, 1e-3), "{x}");
+    assert_eq!(pose.scale(), 1.0);
+    // Further apart but within the snap: still exactly life size.
+    let s4 = snapshot(
+        grab(Vec3::new(0.0, 1.0, -0.605)),
+        grab(Vec3::new(0.0, 1.0, -0.395)),
+    );
+    let a = g.map(&s3, &s4, &ctx(pose));
+    apply(&mut pose, AnatomyPose::default(), &a);
+    assert_eq!(pose.scale(), 1.0);
+}
+
+#[test]
+fn button_a_puts_a_plane_in_the_other_hand_that_follows_then_stays() {
+    let mut g = XrGestures::default();
+    let pose = AnatomyPose::default();
+    let left = HandSnapshot {
+        aim: Transform::from_xyz(0.0, 1.0, -0.3),
+        ..hand_at(Vec3::new(0.0, 1.0, -0.3))
+    };
+    let right = hand_at(Vec3::new(0.2, 1.0, -0.3));
+    let s0 = snapshot(left, right);
+    let s1 = snapshot(
+        left,
+        HandSnapshot {
+            primary: true,
+            ..right
+        },
+    );
+    let a = g.map(&s0, &s1, &ctx(pose));
+    let set = a.iter().find_map(|a| match a {
+        XrAction::Clip(ClipAction::Set { index, plane }) => Some((*index, *plane)),
+        _ => None,
+    });
+    let (index, plane) = set.expect("a plane in the left hand");
+    assert_eq!(index, 0);
+    // 5 cm ahead of the left controller (forward is -Z: LPS posterior),
+    // facing back at it.
+    let ahead = pose.world_to_lps(Vec3::new(0.0, 1.0, -0.35));
+    for i in 0..3 {
+        assert!((plane.point[i] - ahead[i]).abs() < 1e-3, "{plane:?}");
+    }
+    assert!((plane.normal[1] + 1.0).abs() < 1e-6, "{plane:?}");
+    // The plane follows the left hand while the button is up.
+    let mut moved = left;
+    moved.aim.translation.z = -0.4;
+    let s2 = snapshot(moved, right);
+    let a = g.map(&s1, &s2, &ctx(pose));
+    let Some(XrAction::Clip(ClipAction::Set { plane, .. })) = a.first() else {
+        panic!("{a:?}")
+    };
+    let at = pose.world_to_lps(Vec3::new(0.0, 1.0, -0.45));
+    assert!((plane.point[1] - at[1]).abs() < 1e-3, "{plane:?}");
+    // A second press leaves it where it is: nothing follows the hand now.
+    let s3 = snapshot(
+        moved,
+        HandSnapshot {
+            primary: true,
+            ..right
+        },
+    );
+    let a = g.map(&s2, &s3, &ctx(pose));
+    assert!(a.is_empty(), "{a:?}");
+    let s4 = snapshot(left, right);
+    assert!(g.map(&s3, &s4, &ctx(pose)).is_empty());
+    // The next press takes the next free plane; with three on, it clears them.
+    let full = InputContext {
+        planes_on: [true; 3],
+        ..ctx(pose)
+    };
+    let s5 = snapshot(
+        left,
+        HandSnapshot {
+            primary: true,
+            ..right
+        },
+    );
+    let a = g.map(&s4, &s5, &full);
+    assert_eq!(
+        a.iter()
+            .filter(|a| matches!(a, XrAction::Clip(ClipAction::Enable { on: false, .. })))
+            .count(),
+        3,
+        "{a:?}"
+    );
+}
+
+#[test]
+fn trigger_picks_along_the_aim_ray_once_per_press() {
+    let mut g = XrGestures::default();
+    let pose = AnatomyPose::default();
+    let aim = Transform::from_xyz(0.1, 1.2, 0.0).looking_to(Vec3::new(0.0, -1.0, -1.0), Vec3::Y);
+    let right = HandSnapshot {
+        aim,
+        ..hand_at(aim.translation)
+    };
+    let left = hand_at(Vec3::new(-0.2, 1.0, 0.0));
+    let s0 = snapshot(left, right);
+    let s1 = snapshot(
+        left,
+        HandSnapshot {
+            trigger: 0.9,
+            ..right
+        },
+    );
+    let a = g.map(&s0, &s1, &ctx(pose));
+    let [XrAction::View(ViewAction::Pick { ray, centre: false })] = a.as_slice() else {
+        panic!("{a:?}")
+    };
+    assert!(ray.origin.abs_diff_eq(aim.translation, 1e-6));
+    let d = Vec3::new(0.0, -1.0, -1.0).normalize();
+    assert!((*ray.direction).abs_diff_eq(d, 1e-5), "{:?}", ray.direction);
+    // Held down: no second pick.
+    assert!(g.map(&s1, &s1, &ctx(pose)).is_empty());
+    // X toggles ruler mode (then the same trigger presses place ruler ends).
+    let s2 = snapshot(
+        HandSnapshot {
+            primary: true,
+            ..left
+        },
+        right,
+    );
+    let a = g.map(&s0, &s2, &ctx(pose));
+    assert_eq!(a, vec![XrAction::Ruler(RulerAction::Place(true))]);
+    // An untracked hand picks nothing.
+    let lost = HandSnapshot {
+        tracked: false,
+        trigger: 0.9,
+        ..right
+    };
+    assert!(g.map(&s0, &snapshot(left, lost), &ctx(pose)).is_empty());
+}
+
+#[test]
+fn b_resets_and_the_table_pose_lays_the_patient_head_away_anterior_up() {
+    let head = Transform::from_xyz(0.0, 1.6, 0.0);
+    let table = table_for(&head);
+    assert!((table.top_centre.y - 1.0).abs() < 1e-6);
+    assert!(table.top_centre.z < -0.3);
+    // A 20 x 30 x 40 cm box of anatomy (model frame: x left, y superior, z anterior).
+    let bounds = (Vec3::new(-0.1, 0.5, -0.2), Vec3::new(0.1, 0.8, 0.2));
+    let home = table_pose(&table, bounds);
+    assert_eq!(home.scale(), 1.0);
+    // Superior goes away from the user (-Z), anterior up, left to the user's right.
+    let s = home.lps_dir_to_world(Vec3::Z);
+    let a = home.lps_dir_to_world(Vec3::NEG_Y);
+    let l = home.lps_dir_to_world(Vec3::X);
+    assert!(s.abs_diff_eq(Vec3::NEG_Z, 1e-5), "{s}");
+    assert!(a.abs_diff_eq(Vec3::Y, 1e-5), "{a}");
+    assert!(l.abs_diff_eq(Vec3::X, 1e-5), "{l}");
+    // It rests on the table top: its lowest point is just above it.
+    let low = home.0.transform_point(Vec3::new(0.0, 0.65, -0.2));
+    assert!((low.y - table.top_centre.y).abs() < 0.01, "{low}");
+    let centre = home.0.transform_point(Vec3::new(0.0, 0.65, 0.0));
+    assert!(centre.xz().abs_diff_eq(table.top_centre.xz(), 1e-5));
+    // Facing +X, the head goes toward +X.
+    let turned = Table {
+        along: Vec3::X,
+        ..table
+    };
+    let s = table_pose(&turned, bounds).lps_dir_to_world(Vec3::Z);
+    assert!(s.abs_diff_eq(Vec3::X, 1e-5), "{s}");
+    // B puts a moved model back.
+    let mut g = XrGestures::default();
+    let right = hand_at(Vec3::new(0.2, 1.0, -0.3));
+    let left = hand_at(Vec3::new(-0.2, 1.0, -0.3));
+    let mut pose = AnatomyPose(Transform::from_xyz(3.0, 0.0, 0.0));
+    let a = g.map(
+        &snapshot(left, right),
+        &snapshot(
+            left,
+            HandSnapshot {
+                secondary: true,
+                ..right
+            },
+        ),
+        &ctx(pose),
+    );
+    apply(&mut pose, home, &a);
+    assert_eq!(pose, home);
+    assert_eq!(Hand::Left.other(), Hand::Right);
+}
+
+#[test]
+fn the_right_thumbstick_moves_and_switches_the_slice_in_space() {
+    let mut g = XrGestures::default();
+    let pose = AnatomyPose::default();
+    let left = hand_at(Vec3::new(-0.2, 1.0, -0.3));
+    let rest = hand_at(Vec3::new(0.2, 1.0, -0.3));
+    let s0 = snapshot(left, rest);
+    // Click: show it.
+    let click = snapshot(
+        left,
+        HandSnapshot {
+            thumbstick_click: true,
+            ..rest
+        },
+    );
+    assert_eq!(
+        g.map(&s0, &click, &ctx(pose)),
+        vec![XrAction::Reslice(ResliceAction::Toggle)]
+    );
+    // Full up for 0.1 s a frame: 3 slices a frame (30 per second).
+    let up = snapshot(
+        left,
+        HandSnapshot {
+            thumbstick: Vec2::new(0.0, 1.0),
+            ..rest
+        },
+    );
+    let a = g.map(&s0, &up, &ctx(pose));
+    assert_eq!(a, vec![XrAction::Reslice(ResliceAction::Step(3))]);
+    // Half down: 1.5 slices a frame, sent as whole slices.
+    let down = snapshot(
+        left,
+        HandSnapshot {
+            thumbstick: Vec2::new(0.0, -0.5),
+            ..rest
+        },
+    );
+    let steps: i32 = (0..4)
+        .flat_map(|_| g.map(&down, &down, &ctx(pose)))
+        .map(|a| match a {
+            XrAction::Reslice(ResliceAction::Step(n)) => n,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(steps, -6);
+    // A resting thumb (inside the dead zone) moves nothing.
+    let drift = snapshot(
+        left,
+        HandSnapshot {
+            thumbstick: Vec2::new(0.05, 0.1),
+            ..rest
+        },
+    );
+    assert!(g.map(&drift, &drift, &ctx(pose)).is_empty());
+    // A flick right: the next plane, once.
+    let flick = snapshot(
+        left,
+        HandSnapshot {
+            thumbstick: Vec2::new(0.9, 0.0),
+            ..rest
+        },
+    );
+    assert_eq!(
+        g.map(&s0, &flick, &ctx(pose)),
+        vec![XrAction::Reslice(ResliceAction::NextPlane(1))]
+    );
+    assert!(g.map(&flick, &flick, &ctx(pose)).is_empty());
+}
