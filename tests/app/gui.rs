@@ -120,3 +120,167 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
     // No patient data in the log.
     assert!(!log.contains("PatientName"));
 }
+
+/// A session made in the headless app from the demo: a green stroke
+/// painted across the axial slice through the centre, and material added
+/// on the front of the liver in 3D. Returns the session folder.
+fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
+    use std::time::Duration;
+    use stratum::app::loading::{OpenRequest, Study};
+    use stratum::app::sculpt::{
+        AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase, pick_segment,
+    };
+    use stratum::app::segmentation::{Segment, ToolSettings};
+    use stratum::app::session::SaveSession;
+    use stratum_core::view::Plane;
+
+    let mut app = super::pipeline::headless();
+    let demo = stratum::app::demo::materialize().unwrap();
+    app.world_mut().write_message(OpenRequest {
+        path: demo.ct.clone(),
+        series: None,
+        labels: Some((demo.labels, Some(demo.names))),
+    });
+    super::pipeline::run_until_idle(&mut app, Duration::from_secs(900));
+    let send = |app: &mut bevy::prelude::App, tool, plane, points: &[[f64; 3]]| {
+        for (i, p) in points.iter().enumerate() {
+            let phase = if i == 0 {
+                StrokePhase::Begin
+            } else {
+                StrokePhase::Sample
+            };
+            app.world_mut().write_message(BrushAction {
+                phase,
+                tool,
+                point: *p,
+                plane,
+            });
+            app.update();
+        }
+        app.world_mut().write_message(BrushAction {
+            phase: StrokePhase::End,
+            tool,
+            point: points[points.len() - 1],
+            plane,
+        });
+        app.update();
+    };
+    let (g, (nz, ny, nx)) = {
+        let s = app.world().resource::<Study>();
+        (s.volume.geometry, s.volume.dim())
+    };
+    // Paint: a new green segment, a band across the centre axial slice.
+    app.world_mut().write_message(AddEmptySegment);
+    app.update();
+    app.update();
+    let painted = app.world().resource::<ToolSettings>().selected.unwrap();
+    {
+        let mut seg = app.world_mut().get_mut::<Segment>(painted).unwrap();
+        seg.name = "Painted".into();
+        seg.colour = [0, 255, 0];
+    }
+    app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 12.0;
+    let z = (nz / 2) as f64;
+    let band: Vec<[f64; 3]> = (0..8)
+        .map(|k| g.index_to_lps([nx as f64 * (0.2 + 0.08 * k as f64), ny as f64 * 0.5, z]))
+        .collect();
+    send(&mut app, BrushTool::Paint, Some(Plane::Axial), &band);
+    // Sculpt: add material where a ray from the front meets the liver.
+    let liver = {
+        let mut q = app.world_mut().query::<(bevy::prelude::Entity, &Segment)>();
+        q.iter(app.world())
+            .find(|(_, s)| s.name == "liver")
+            .map(|(e, s)| (e, s.id))
+            .expect("a liver")
+    };
+    app.world_mut().resource_mut::<ToolSettings>().selected = Some(liver.0);
+    let labels = app.world().resource::<Study>().labels.clone();
+    let mask = labels.mask(liver.1);
+    // A row through the liver at its middle slice, shot from the patient's
+    // right: the added material stands out of its outline in the front view.
+    let b = mask.bounds().unwrap();
+    let zc = (b[0].0 + b[0].1) / 2;
+    let mut cells: Vec<(usize, usize)> = mask
+        .data
+        .index_axis(ndarray::Axis(0), zc)
+        .indexed_iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|((y, x), _)| (y, x))
+        .collect();
+    cells.sort_unstable();
+    let (y, x) = cells[cells.len() / 2];
+    let centre = g.index_to_lps([x as f64, y as f64, zc as f64]);
+    let from = [centre[0] - 400.0, centre[1], centre[2]];
+    let hit = pick_segment(&labels, liver.1, from, [1.0, 0.0, 0.0], &[]).expect("the liver's side");
+    app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 30.0;
+    let bump: Vec<[f64; 3]> = (0..5)
+        .map(|k| [hit[0] - 6.0, hit[1], hit[2] + 4.0 * k as f64])
+        .collect();
+    send(&mut app, BrushTool::Add, None, &bump);
+    // Show only the liver and the painted segment (the session keeps it).
+    {
+        let mut q = app.world_mut().query::<&mut Segment>();
+        for mut s in q.iter_mut(app.world_mut()) {
+            s.visible = s.name == "liver" || s.name == "Painted";
+        }
+    }
+    for _ in 0..30 {
+        app.update();
+    }
+    super::pipeline::run_until_idle(&mut app, Duration::from_secs(600));
+    let session = dir.join("demo.stratum");
+    app.world_mut().write_message(SaveSession(session.clone()));
+    super::pipeline::run_until_idle(&mut app, Duration::from_secs(300));
+    assert!(
+        session.join("session.json").is_file(),
+        "{:?}",
+        super::pipeline::errors(&app)
+    );
+    session
+}
+
+#[test]
+fn a_painted_and_sculpted_session_reopens_in_the_window() {
+    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
+        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let session = painted_demo_session(dir.path());
+    let shot = dir.path().join("session.png");
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1400x900x24"])
+        .arg(env!("CARGO_BIN_EXE_stratum"))
+        .arg(&session)
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--size", "1280x800"])
+        .env("WGPU_BACKEND", "vulkan")
+        .env("STRATUM_AUTOSAVE_DIR", "off")
+        .output()
+        .expect("run xvfb-run");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the app failed:\n{log}");
+    let img = image::open(&shot).expect("a screenshot").to_rgba8();
+    if let Ok(keep) = std::env::var("STRATUM_KEEP_SESSION_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+    // The painted band shows on the slice views: green over grey.
+    let green = share(&img, (0.0, 1.0), (0.64, 1.0), |p| {
+        let [r, g, b, _] = p.0;
+        g as i32 > r as i32 + 70 && g as i32 > b as i32 + 70
+    });
+    assert!(
+        green > 0.002,
+        "only {:.3}% green pixels on the slices",
+        green * 100.0
+    );
+    // The organs (with the sculpted liver) show in the 3D view.
+    let organs = share(&img, (0.3, 0.7), (0.08, 0.55), saturated);
+    assert!(organs > 0.03, "only {:.2}% coloured pixels", organs * 100.0);
+    assert!(!log.contains("PatientName"));
+}
