@@ -169,7 +169,7 @@ pub struct RemoteData {
 // r_interface.h of Monado 25.1.0 (`gcc -I<monado>/src/xrt/{drivers/remote,include,auxiliary}`):
 // sizeof r_remote_data 376 (align 8), r_head_data 128, r_remote_controller_data 120; offsets
 // below. The sizes also show there is no implicit padding (every gap is a named _pad field),
-// which `RemoteData::to_bytes` relies on.
+// which `RemoteData::encode` relies on.
 const _: () = {
     use std::mem::{align_of, offset_of, size_of};
     assert!(size_of::<Pose>() == 28);
@@ -218,7 +218,7 @@ const _: () = {
 const RECORD: usize = std::mem::size_of::<RemoteData>();
 
 impl RemoteData {
-    pub fn to_bytes(&self) -> [u8; RECORD] {
+    pub fn encode(&self) -> [u8; RECORD] {
         // SAFETY: RemoteData is repr(C) with no implicit padding (checked above), so all of
         // its RECORD bytes are initialised and may be read as u8.
         unsafe { std::mem::transmute_copy(self) }
@@ -365,7 +365,7 @@ impl RemoteRig {
     /// Writes the whole state as one record; the runtime uses it from its next query on.
     pub fn send(&mut self) -> io::Result<()> {
         self.state.header = HEADER;
-        self.stream.write_all(&self.state.to_bytes())?;
+        self.stream.write_all(&self.state.encode())?;
         self.stream.flush()
     }
 }
@@ -401,8 +401,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let hub = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            s.write_all(&reset.to_bytes()).unwrap();
-            s.write_all(&latest.to_bytes()).unwrap();
+            s.write_all(&reset.encode()).unwrap();
+            s.write_all(&latest.encode()).unwrap();
             let mut got = Vec::new();
             let mut buf = [0u8; RECORD];
             while s.read_exact(&mut buf).is_ok() {

@@ -231,18 +231,17 @@ fn vr_panel(
                 Some(s) => format!("Starting VR… ({s:?})"),
                 None => "VR is off".to_string(),
             });
+            // The button is drawn only in the states where it applies.
             match state {
-                Some(XrState::Available) => {
-                    if ui.button("Enter VR").clicked() {
-                        status.left = false;
-                        create.write_default();
-                    }
+                Some(XrState::Available) if ui.button("Enter VR").clicked() => {
+                    status.left = false;
+                    create.write_default();
                 }
-                Some(XrState::Idle | XrState::Ready | XrState::Running) => {
-                    if ui.button("Leave VR").clicked() {
-                        status.left = true;
-                        exit.write_default();
-                    }
+                Some(XrState::Idle | XrState::Ready | XrState::Running)
+                    if ui.button("Leave VR").clicked() =>
+                {
+                    status.left = true;
+                    exit.write_default();
                 }
                 _ => {}
             }
