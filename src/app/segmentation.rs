@@ -160,8 +160,11 @@ fn preset_on_load(
     mut pending: ResMut<PresetOnLoad>,
     study: Option<Res<Study>>,
     mut out: MessageWriter<SegmentCommand>,
+    mut seen: Local<bool>,
 ) {
-    if loaded.read().last().is_none() {
+    // The study resource may arrive a frame after its message (commands).
+    *seen |= loaded.read().last().is_some();
+    if !*seen {
         return;
     }
     let (Some(study), Some(preset)) = (study, pending.0) else {

@@ -129,7 +129,7 @@ pub fn diagnose() -> String {
     };
     let no_runtime = |e: openxr::sys::Result| {
         format!(
-            "No OpenXR runtime was found{runtime_hint}: the loader says {e}. Install and \
+            "No OpenXR runtime was found{runtime_hint} (OpenXR: {e}). Install and \
              start an OpenXR runtime ({RUNTIMES}) and make it the active one, then start \
              Stratum with --xr again. The desktop view works as usual."
         )
