@@ -463,7 +463,7 @@ fn update_clip_uniforms(
         let colour = Color::srgb_u8(r, g, b).to_linear();
         m.extension.clip = ClipUniform {
             planes,
-            tex_from_world: Mat4::from(tex_from_world),
+            tex_from_world,
             colour: Vec4::new(colour.red, colour.green, colour.blue, clip.tint),
             mask: seg_mask,
         };

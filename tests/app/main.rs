@@ -5,8 +5,9 @@ mod gui;
 mod pipeline;
 mod xr;
 mod xr_input;
-// A client library for the XR tests: not every helper is used by every test.
-#[allow(dead_code)]
+// A client library for the XR tests: not every helper is used by every
+// test, and its record conversions mirror the C struct's (to_bytes on &self).
+#[allow(dead_code, clippy::wrong_self_convention)]
 mod xr_remote;
 
 /// Public imaging data beside the clone (`../shared/data`), or where

@@ -165,8 +165,8 @@ fn button_a_puts_a_plane_in_the_other_hand_that_follows_then_stays() {
     // 5 cm ahead of the left controller (forward is -Z: LPS posterior),
     // facing back at it.
     let ahead = pose.world_to_lps(Vec3::new(0.0, 1.0, -0.35));
-    for i in 0..3 {
-        assert!((plane.point[i] - ahead[i]).abs() < 1e-3, "{plane:?}");
+    for (p, a) in plane.point.iter().zip(ahead) {
+        assert!((p - a).abs() < 1e-3, "{plane:?}");
     }
     assert!((plane.normal[1] + 1.0).abs() < 1e-6, "{plane:?}");
     // The plane follows the left hand while the button is up.

@@ -232,17 +232,16 @@ fn vr_panel(
                 None => "VR is off".to_string(),
             });
             match state {
-                Some(XrState::Available) => {
-                    if ui.button("Enter VR").clicked() {
-                        status.left = false;
-                        create.write_default();
-                    }
+                // The button is drawn by the guard, in the state it belongs to.
+                Some(XrState::Available) if ui.button("Enter VR").clicked() => {
+                    status.left = false;
+                    create.write_default();
                 }
-                Some(XrState::Idle | XrState::Ready | XrState::Running) => {
-                    if ui.button("Leave VR").clicked() {
-                        status.left = true;
-                        exit.write_default();
-                    }
+                Some(XrState::Idle | XrState::Ready | XrState::Running)
+                    if ui.button("Leave VR").clicked() =>
+                {
+                    status.left = true;
+                    exit.write_default();
                 }
                 _ => {}
             }
