@@ -7,7 +7,6 @@ pub mod ai;
 pub mod camera;
 pub mod clip;
 pub mod demo;
-pub mod edit_ui;
 pub mod export;
 pub mod history;
 pub mod jobs;
