@@ -3,28 +3,21 @@
 //! `stratum-core`; the frame loop only polls them.
 
 pub mod actions;
-pub mod ai;
-pub mod camera;
-pub mod clip;
-pub mod demo;
-pub mod edit_ui;
-pub mod export;
-pub mod history;
-pub mod jobs;
-pub mod loading;
-pub mod measurements;
-pub mod meshing;
-pub mod remesh;
-pub mod screenshot;
-pub mod sculpt;
-pub mod sculpt_view;
-pub mod segmentation;
-pub mod session;
-pub mod session_view;
-pub mod slices;
-pub mod space;
+pub mod features;
+pub mod input;
+pub mod state;
 pub mod ui;
+pub mod view;
 pub mod xr;
+
+// Short paths (`crate::app::loading::Study`) for every module, wherever its
+// folder: the folders say what a module is, these keep its name.
+pub use features::{
+    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
+    segmentation, session, session_view, slices,
+};
+pub use state::{jobs, space};
+pub use view::{camera, sculpt_view};
 
 use std::path::PathBuf;
 

@@ -10,12 +10,12 @@ use stratum_core::Progress;
 use stratum_core::ai::{AiSegmentation, ModelInfo, list_models, models_dir, runtime};
 use stratum_core::edit::bricks::BrickGrid;
 
-use super::history::{EditHistory, record_edit};
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::loading::{Study, StudyLoaded};
-use super::meshing::BuildMeshes;
-use super::segmentation::{Segment, ToolSettings, add_new_segment};
-use super::space::PatientSpace;
+use crate::app::history::{EditHistory, record_edit};
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::{Study, StudyLoaded};
+use crate::app::meshing::BuildMeshes;
+use crate::app::segmentation::{Segment, ToolSettings, add_new_segment};
+use crate::app::space::PatientSpace;
 
 /// The installed models and the state of ONNX Runtime.
 #[derive(Resource, Debug)]

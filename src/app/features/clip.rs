@@ -14,10 +14,10 @@ use bevy::render::render_resource::{
 use bevy::shader::ShaderRef;
 use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
 
-use super::loading::Study;
-use super::segmentation::Segment;
-use super::slices::SliceState;
-use super::space::{AnatomyPose, MM, lps_rotation};
+use crate::app::loading::Study;
+use crate::app::segmentation::Segment;
+use crate::app::slices::SliceState;
+use crate::app::space::{AnatomyPose, MM, lps_rotation};
 
 /// The material of every segment surface.
 pub type SegmentMaterial = ExtendedMaterial<StandardMaterial, ClipExtension>;
@@ -215,7 +215,7 @@ pub struct ClipExtension {
 
 impl MaterialExtension for ClipExtension {
     fn fragment_shader() -> ShaderRef {
-        "embedded://stratum/app/clip.wgsl".into()
+        "embedded://stratum/app/features/clip.wgsl".into()
     }
 }
 

@@ -11,10 +11,10 @@ use rayon::prelude::*;
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::{CoreError, Progress};
 
-use super::clip::{ClipExtension, SegmentMaterial};
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::loading::Study;
-use super::segmentation::{Segment, SurfaceStats};
+use crate::app::clip::{ClipExtension, SegmentMaterial};
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::Study;
+use crate::app::segmentation::{Segment, SurfaceStats};
 
 /// Surface settings (the "Surface" section of the tools panel).
 #[derive(Resource, Clone, Debug)]

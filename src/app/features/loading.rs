@@ -15,7 +15,7 @@ use stratum_core::segment::{Histogram, LabelMap, histogram};
 use stratum_core::view::auto_window_range;
 use stratum_core::{CoreError, Progress, Volume};
 
-use super::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
+use crate::app::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
 
 /// The open study: the scan, its checklist and its label map.
 #[derive(Resource)]
@@ -113,12 +113,12 @@ fn start_loading(
     mut requests: MessageReader<OpenRequest>,
     running: Query<&JobInfo>,
     mut notices: ResMut<Notices>,
-    mut sessions: MessageWriter<super::session::OpenSession>,
+    mut sessions: MessageWriter<crate::app::session::OpenSession>,
 ) {
     for req in requests.read() {
         // A session folder opens as a session (File ▸ Open, a drop, the command line).
-        if super::session::is_session(&req.path) {
-            sessions.write(super::session::OpenSession(req.path.clone()));
+        if crate::app::session::is_session(&req.path) {
+            sessions.write(crate::app::session::OpenSession(req.path.clone()));
             continue;
         }
         if running.iter().any(|j| j.title.starts_with("Loading")) {

@@ -9,9 +9,9 @@ use stratum_core::Progress;
 use stratum_core::export::{ExportSegment, Format, export};
 use stratum_core::mesh::SurfaceMesh;
 
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::meshing::SegmentSurface;
-use super::segmentation::Segment;
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::meshing::SegmentSurface;
+use crate::app::segmentation::Segment;
 
 /// The export dialog's state.
 #[derive(Resource, Debug)]

@@ -10,13 +10,13 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::history::{EditHistory, HistoryAction};
+use crate::app::history::{EditHistory, HistoryAction};
 use stratum_core::edit::SliceAxis;
 
-use super::sculpt::{
+use crate::app::sculpt::{
     AddEmptySegment, BrushAction, BrushSettings, BrushTool, FillBetweenSlices, StrokeState,
 };
-use super::session::{OpenSession, RestoreUnsaved, SaveSession, SessionState};
+use crate::app::session::{OpenSession, RestoreUnsaved, SaveSession, SessionState};
 
 /// Which session dialog is open, and its path field.
 #[derive(Default)]
@@ -289,7 +289,7 @@ impl EditUi<'_, '_> {
         let scan = u
             .scan
             .as_ref()
-            .map(|s| super::loading::display_name(&s.path))
+            .map(|s| crate::app::loading::display_name(&s.path))
             .unwrap_or_else(|| "a scan".into());
         egui::Window::new("Restore the unsaved session?")
             .collapsible(false)

@@ -13,11 +13,11 @@ use bevy::prelude::*;
 use stratum_core::edit::bricks::BrickId;
 use stratum_core::edit::{ChunkedSurface, SurfaceChunk};
 
-use super::clip::SegmentMaterial;
-use super::loading::Study;
-use super::meshing::SegmentSurface;
-use super::sculpt::{StrokeEnded, StrokeState, VoxelsEdited};
-use super::segmentation::Segment;
+use crate::app::clip::SegmentMaterial;
+use crate::app::loading::Study;
+use crate::app::meshing::SegmentSurface;
+use crate::app::sculpt::{StrokeEnded, StrokeState, VoxelsEdited};
+use crate::app::segmentation::Segment;
 
 /// A Bevy mesh of one chunk (LPS mm, under the segment's entity).
 pub fn chunk_to_bevy(c: &SurfaceChunk) -> Mesh {
@@ -58,7 +58,7 @@ impl Plugin for RemeshPlugin {
             Update,
             (remesh_chunks, count_rebuilds, retire_chunks)
                 .chain()
-                .after(super::sculpt::SculptSet),
+                .after(crate::app::sculpt::SculptSet),
         );
     }
 }
@@ -87,7 +87,7 @@ fn remesh_chunks(
             };
             let material = match material {
                 Some(m) => m.0.clone(),
-                None => materials.add(super::meshing::segment_material(seg)),
+                None => materials.add(crate::app::meshing::segment_material(seg)),
             };
             let bricks: Vec<BrickId> = match live.segments.get_mut(&id) {
                 Some(s) => s.surface.update(labels, edit.region),

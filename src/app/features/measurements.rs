@@ -11,10 +11,10 @@ use stratum_core::Progress;
 use stratum_core::measure::{SurfaceRecipe, Validation, validate};
 use stratum_core::mesh::SurfaceMesh;
 
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::loading::Study;
-use super::meshing::{SegmentSurface, SurfaceSettings};
-use super::segmentation::Segment;
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::Study;
+use crate::app::meshing::{SegmentSurface, SurfaceSettings};
+use crate::app::segmentation::Segment;
 
 /// Validation results per segment id, with the surface they were made of.
 #[derive(Resource, Default)]
@@ -222,16 +222,16 @@ impl Plugin for RulersPlugin {
 
 /// While placing, a click on a surface in 3D is a ruler end too.
 fn ruler_points_from_picks(
-    mut picks: MessageReader<super::actions::ViewAction>,
+    mut picks: MessageReader<crate::app::actions::ViewAction>,
     rulers: Res<Rulers>,
     surfaces: Query<(&Segment, &SegmentSurface)>,
-    pose: Res<super::space::AnatomyPose>,
+    pose: Res<crate::app::space::AnatomyPose>,
     mut out: MessageWriter<RulerAction>,
 ) {
     for action in picks.read() {
-        if let super::actions::ViewAction::Pick { ray, .. } = action
+        if let crate::app::actions::ViewAction::Pick { ray, .. } = action
             && rulers.placing
-            && let Some(hit) = super::camera::pick(ray, &pose, surfaces.iter())
+            && let Some(hit) = crate::app::camera::pick(ray, &pose, surfaces.iter())
         {
             out.write(RulerAction::Point(pose.world_to_lps(hit)));
         }

@@ -10,10 +10,10 @@ use stratum_core::view::{
     ClipPlane, Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice,
 };
 
-use super::loading::{Study, StudyLoaded};
-use super::measurements::{RulerAction, Rulers};
-use super::meshing::SegmentSurface;
-use super::segmentation::{Segment, SegmentCommand, ToolSettings};
+use crate::app::loading::{Study, StudyLoaded};
+use crate::app::measurements::{RulerAction, Rulers};
+use crate::app::meshing::SegmentSurface;
+use crate::app::segmentation::{Segment, SegmentCommand, ToolSettings};
 
 /// Where the crosshair is and how slices are shown.
 #[derive(Resource, Debug)]
@@ -267,14 +267,14 @@ pub struct SliceExtras<'a> {
     pub clips: &'a [(usize, ClipPlane)],
     pub rulers: &'a Rulers,
     /// The brush, when brushing is on: drags paint instead of moving the crosshair.
-    pub brush: Option<&'a super::sculpt::BrushSettings>,
+    pub brush: Option<&'a crate::app::sculpt::BrushSettings>,
 }
 
 /// What a click on a slice view asks for.
 pub enum SliceEvent {
     Segment(SegmentCommand),
     Ruler(RulerAction),
-    Brush(super::sculpt::BrushAction),
+    Brush(crate::app::sculpt::BrushAction),
 }
 
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
@@ -457,10 +457,10 @@ pub fn slice_view(
         let lps_at = |pos: egui::Pos2| {
             let c = (pos.x - rect.min.x) / rect.width() * layout.width as f32 - 0.5;
             let r = (pos.y - rect.min.y) / rect.height() * layout.height as f32 - 0.5;
-            g.index_to_lps(super::sculpt_view::slice_index(&layout, slice, c, r))
+            g.index_to_lps(crate::app::sculpt_view::slice_index(&layout, slice, c, r))
         };
         let px_per_mm = rect.width() / w_mm;
-        super::sculpt_view::slice_brush(
+        crate::app::sculpt_view::slice_brush(
             &painter,
             &response,
             brush,

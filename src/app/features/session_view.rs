@@ -8,11 +8,11 @@ use bevy::prelude::*;
 use serde_json::{Value, json};
 use stratum_core::view::{ClipPlane, WindowPreset};
 
-use super::camera::OrbitCamera;
-use super::clip::{ClipKind, ClipSettings, MAX_PLANES};
-use super::measurements::{Ruler, Rulers};
-use super::sculpt::{BrushSettings, BrushTool};
-use super::segmentation::{Segment, ToolSettings};
+use crate::app::camera::OrbitCamera;
+use crate::app::clip::{ClipKind, ClipSettings, MAX_PLANES};
+use crate::app::measurements::{Ruler, Rulers};
+use crate::app::sculpt::{BrushSettings, BrushTool};
+use crate::app::segmentation::{Segment, ToolSettings};
 
 /// The id of the selected segment.
 pub fn selected_id(tools: &ToolSettings, segments: &Query<&Segment>) -> Option<u16> {
@@ -21,7 +21,7 @@ pub fn selected_id(tools: &ToolSettings, segments: &Query<&Segment>) -> Option<u
         .and_then(|e| segments.get(e).ok())
         .map(|s| s.id)
 }
-use super::slices::SliceState;
+use crate::app::slices::SliceState;
 
 /// Everything the view JSON reads and writes.
 #[derive(SystemParam)]

@@ -8,13 +8,13 @@ use bevy::window::PrimaryWindow;
 use bevy_egui::egui;
 use stratum_core::view::{Plane, SliceLayout};
 
-use super::camera::{OrbitCamera, ViewRect};
-use super::clip::{ClipSettings, NotClipped};
-use super::loading::Study;
-use super::sculpt::{BrushAction, BrushSettings, StrokePhase, pick_segment};
-use super::segmentation::{Segment, ToolSettings};
-use super::slices::SliceEvent;
-use super::space::{MM, lps_to_world, world_dir_to_lps, world_to_lps};
+use crate::app::camera::{OrbitCamera, ViewRect};
+use crate::app::clip::{ClipSettings, NotClipped};
+use crate::app::loading::Study;
+use crate::app::sculpt::{BrushAction, BrushSettings, StrokePhase, pick_segment};
+use crate::app::segmentation::{Segment, ToolSettings};
+use crate::app::slices::SliceEvent;
+use crate::app::space::{MM, lps_to_world, world_dir_to_lps, world_to_lps};
 
 /// The continuous voxel index (x, y, z) at display position (col, row) of
 /// `slice` (pixel centres at whole numbers).
@@ -117,7 +117,7 @@ impl Plugin for SculptViewPlugin {
             .add_systems(
                 Update,
                 (
-                    mouse_to_brush.before(super::camera::mouse_to_actions),
+                    mouse_to_brush.before(crate::app::input::desktop::mouse_to_actions),
                     place_ball,
                 )
                     .chain(),

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-const CT: &[u8] = include_bytes!("../../assets/demo/example_ct.nii.gz");
-const LABELS: &[u8] = include_bytes!("../../assets/demo/example_seg_fast_force_split.nii.gz");
-const NAMES: &[u8] = include_bytes!("../../assets/demo/labels_total_ct.tsv");
+const CT: &[u8] = include_bytes!("../../../assets/demo/example_ct.nii.gz");
+const LABELS: &[u8] = include_bytes!("../../../assets/demo/example_seg_fast_force_split.nii.gz");
+const NAMES: &[u8] = include_bytes!("../../../assets/demo/labels_total_ct.tsv");
 
 /// The demo files on disk (written once into the temp folder).
 pub struct DemoFiles {
@@ -35,9 +35,9 @@ pub fn materialize() -> std::io::Result<DemoFiles> {
 }
 
 /// The request that opens the demo study with its organ labels.
-pub fn open_request() -> std::io::Result<super::loading::OpenRequest> {
+pub fn open_request() -> std::io::Result<crate::app::loading::OpenRequest> {
     let d = materialize()?;
-    Ok(super::loading::OpenRequest {
+    Ok(crate::app::loading::OpenRequest {
         path: d.ct,
         series: None,
         labels: Some((d.labels, Some(d.names))),

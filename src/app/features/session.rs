@@ -18,12 +18,12 @@ use stratum_core::session::{
 };
 use stratum_core::{CoreError, Progress};
 
-use super::history::EditHistory;
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::loading::{Loaded, OpenRequest, Study, StudyLoaded, StudySource, load};
-use super::meshing::MeshesBuilt;
-use super::segmentation::Segment;
-use super::session_view::{ViewParts, apply_camera, apply_view, selected_id, view_json};
+use crate::app::history::EditHistory;
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::{Loaded, OpenRequest, Study, StudyLoaded, StudySource, load};
+use crate::app::meshing::MeshesBuilt;
+use crate::app::segmentation::Segment;
+use crate::app::session_view::{ViewParts, apply_camera, apply_view, selected_id, view_json};
 
 /// True for a session folder (it holds `session.json`).
 pub fn is_session(path: &Path) -> bool {
@@ -138,7 +138,7 @@ impl Plugin for SessionPlugin {
                     start_open,
                     start_restore,
                     finish_open,
-                    apply_pending.after(super::history::clear_on_load),
+                    apply_pending.after(crate::app::history::clear_on_load),
                     autosave,
                 )
                     .chain(),
@@ -261,7 +261,7 @@ fn finish_save(
         };
         notices.info(format!(
             "Session saved: {}",
-            super::loading::display_name(&dir)
+            crate::app::loading::display_name(&dir)
         ));
         state.path = Some(dir);
         state.saved_generation = history.generation;
@@ -325,7 +325,7 @@ fn study_for(
 fn start_open(
     mut commands: Commands,
     mut requests: MessageReader<OpenSession>,
-    running: Query<&super::jobs::JobInfo>,
+    running: Query<&crate::app::jobs::JobInfo>,
     mut notices: ResMut<Notices>,
 ) {
     for OpenSession(dir) in requests.read() {
@@ -337,7 +337,10 @@ fn start_open(
             continue;
         }
         let dir = dir.clone();
-        let title = format!("Opening session {}", super::loading::display_name(&dir));
+        let title = format!(
+            "Opening session {}",
+            crate::app::loading::display_name(&dir)
+        );
         spawn_job(&mut commands, title, move |p: &Progress| {
             let opened = open_session(&dir, p)?;
             let data = opened.data;
@@ -539,7 +542,7 @@ fn autosave(
     segments: Query<&Segment>,
     pending: Option<Res<PendingSession>>,
     parts: ViewParts,
-    stroke: Res<super::sculpt::StrokeState>,
+    stroke: Res<crate::app::sculpt::StrokeState>,
 ) {
     let (Some(root), Some(study)) = (&config.root, study) else {
         return;

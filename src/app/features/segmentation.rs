@@ -10,11 +10,11 @@ use stratum_core::segment::{
     KeepLargest, Mask, Preset, RegionGrow, Tool, segment_colour, threshold_mask,
 };
 
-use super::history::{EditHistory, mask_region, record_edit};
-use super::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use super::loading::{Study, StudyLoaded};
-use super::meshing::BuildMeshes;
-use super::space::PatientSpace;
+use crate::app::history::{EditHistory, mask_region, record_edit};
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::{Study, StudyLoaded};
+use crate::app::meshing::BuildMeshes;
+use crate::app::space::PatientSpace;
 
 /// One segment of the study.
 #[derive(Component, Clone, Debug, PartialEq)]

@@ -14,11 +14,11 @@ use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{self, Brush, BrushShape, SliceAxis, Stroke, StrokeRecorder};
 use stratum_core::view::{Plane, SliceLayout};
 
-use super::history::{EditHistory, count_changes, region_counts};
-use super::jobs::Notices;
-use super::loading::{Study, StudyLoaded};
-use super::meshing::{BuildMeshes, SegmentSurface};
-use super::segmentation::{Segment, ToolSettings};
+use crate::app::history::{EditHistory, count_changes, region_counts};
+use crate::app::jobs::Notices;
+use crate::app::loading::{Study, StudyLoaded};
+use crate::app::meshing::{BuildMeshes, SegmentSurface};
+use crate::app::segmentation::{Segment, ToolSettings};
 
 /// What a brush does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -518,7 +518,7 @@ fn add_empty_segments(
     mut commands: Commands,
     mut requests: MessageReader<AddEmptySegment>,
     study: Option<ResMut<Study>>,
-    root: Query<Entity, With<super::space::PatientSpace>>,
+    root: Query<Entity, With<crate::app::space::PatientSpace>>,
     mut tools: ResMut<ToolSettings>,
     mut history: ResMut<EditHistory>,
 ) {
@@ -541,7 +541,8 @@ fn add_empty_segments(
         let step =
             stratum_core::edit::Step::segments(format!("New {name}"), &before, &labels.segments);
         history.record(step);
-        let e = super::segmentation::spawn_segment(&mut commands, root, id, &name, colour, 0.0);
+        let e =
+            crate::app::segmentation::spawn_segment(&mut commands, root, id, &name, colour, 0.0);
         tools.selected = Some(e);
     }
 }
@@ -578,7 +579,7 @@ fn fill_between(
         let before = study.labels.counts();
         let full = stratum_core::edit::bricks::BrickGrid::new(study.labels.dim()).full();
         let overwrite = settings.overwrite;
-        let result = super::history::record_edit(
+        let result = crate::app::history::record_edit(
             &mut history,
             &mut notices,
             &mut study,

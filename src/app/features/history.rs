@@ -12,12 +12,12 @@ use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{History, Step, StrokeRecorder};
 use stratum_core::segment::LabelMap;
 
-use super::jobs::Notices;
-use super::loading::{Study, StudyLoaded};
-use super::meshing::{BuildMeshes, SegmentSurface};
-use super::sculpt::{StrokeEnded, VoxelsEdited};
-use super::segmentation::{Segment, ToolSettings, spawn_segment};
-use super::space::PatientSpace;
+use crate::app::jobs::Notices;
+use crate::app::loading::{Study, StudyLoaded};
+use crate::app::meshing::{BuildMeshes, SegmentSurface};
+use crate::app::sculpt::{StrokeEnded, VoxelsEdited};
+use crate::app::segmentation::{Segment, ToolSettings, spawn_segment};
+use crate::app::space::PatientSpace;
 
 /// The edit history of the open study.
 #[derive(Resource, Default)]
@@ -243,13 +243,13 @@ fn undo_redo(
     study: Option<ResMut<Study>>,
     mut history: ResMut<EditHistory>,
     mut notices: ResMut<Notices>,
-    stroke: Res<super::sculpt::StrokeState>,
+    stroke: Res<crate::app::sculpt::StrokeState>,
     mut segments: Query<(Entity, &mut Segment)>,
     root: Query<Entity, With<PatientSpace>>,
     mut tools: ResMut<ToolSettings>,
     mut build: MessageWriter<BuildMeshes>,
     (live, mut edited, mut ended): (
-        Res<super::remesh::LiveSurfaces>,
+        Res<crate::app::remesh::LiveSurfaces>,
         MessageWriter<VoxelsEdited>,
         MessageWriter<StrokeEnded>,
     ),

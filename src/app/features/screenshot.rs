@@ -9,10 +9,10 @@ use bevy::camera::ManualTextureViewHandle;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 
-use super::jobs::{JobInfo, Notices};
-use super::loading::Study;
-use super::meshing::SegmentSurface;
-use super::segmentation::Segment;
+use crate::app::jobs::{JobInfo, Notices};
+use crate::app::loading::Study;
+use crate::app::meshing::SegmentSurface;
+use crate::app::segmentation::Segment;
 
 #[derive(Resource, Clone, Debug)]
 pub struct ScreenshotPlan {

@@ -1,0 +1,18 @@
+//! One plugin per feature: each reads the shared state and the actions and
+//! writes its own resources and entities.
+
+pub mod ai;
+pub mod clip;
+pub mod demo;
+pub mod export;
+pub mod history;
+pub mod loading;
+pub mod measurements;
+pub mod meshing;
+pub mod remesh;
+pub mod screenshot;
+pub mod sculpt;
+pub mod segmentation;
+pub mod session;
+pub mod session_view;
+pub mod slices;

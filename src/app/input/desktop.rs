@@ -1,0 +1,133 @@
+//! Desktop input: the mouse and the view shortcuts turned into
+//! [`ViewAction`]s and [`ClipAction`](crate::app::clip::ClipAction)s, nothing
+//! else. The brush's mouse input is in `view/sculpt_view.rs`; the XR
+//! controllers' input is in `xr/input.rs`.
+
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+
+use crate::app::actions::{StandardView, ViewAction};
+use crate::app::camera::{OrbitCamera, ViewRect};
+
+/// Desktop mouse: left drag orbits, right or middle drag (or shift+left)
+/// pans, the wheel zooms, a click picks, a double click also recentres.
+/// With Ctrl held, a drag works the focused clip plane instead: left drag
+/// moves it along its normal, right drag tilts it.
+#[allow(clippy::too_many_arguments)]
+pub fn mouse_to_actions(
+    buttons: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    rect: Res<ViewRect>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    camera: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    mut drag: Local<Option<(Vec2, bool)>>,
+    mut last_click: Local<Option<f64>>,
+    time: Res<Time>,
+    mut actions: MessageWriter<ViewAction>,
+    (clip, orbit, mut clip_actions): (
+        Res<crate::app::clip::ClipSettings>,
+        Query<&OrbitCamera>,
+        MessageWriter<crate::app::clip::ClipAction>,
+    ),
+    brush: Option<Res<crate::app::sculpt_view::BrushHover>>,
+) {
+    let (Ok(window), Some(view)) = (window.single(), rect.0) else {
+        return;
+    };
+    // A brush stroke in the 3D view owns the mouse until it ends.
+    if brush.is_some_and(|b| b.stroking) {
+        *drag = None;
+        return;
+    }
+    let cursor = window.cursor_position();
+    let inside = cursor.is_some_and(|c| view.contains(c));
+    let shift = keys.pressed(KeyCode::ShiftLeft) || keys.pressed(KeyCode::ShiftRight);
+    let any_pressed = [MouseButton::Left, MouseButton::Right, MouseButton::Middle]
+        .iter()
+        .any(|b| buttons.just_pressed(*b));
+    if any_pressed && inside {
+        *drag = Some((cursor.unwrap_or_default(), false));
+    }
+    let held = [MouseButton::Left, MouseButton::Right, MouseButton::Middle]
+        .iter()
+        .any(|b| buttons.pressed(*b));
+    if let Some((start, moved)) = drag.as_mut() {
+        let d = motion.delta;
+        if let Some(c) = cursor
+            && c.distance(*start) > 3.0
+        {
+            *moved = true;
+        }
+        let ctrl = keys.pressed(KeyCode::ControlLeft) || keys.pressed(KeyCode::ControlRight);
+        let plane = clip.focus;
+        let plane_on = clip.slots.get(plane).is_some_and(|s| s.enabled);
+        if *moved && d != Vec2::ZERO && ctrl && plane_on {
+            let h = view.height().max(1.0);
+            if buttons.pressed(MouseButton::Left) {
+                // One view height of drag moves the plane across most of the view.
+                let mm = orbit.single().map(|o| o.distance).unwrap_or(0.5) as f64 * 1000.0;
+                clip_actions.write(crate::app::clip::ClipAction::Move {
+                    index: plane,
+                    mm: -(d.y / h) as f64 * mm * 0.8,
+                });
+            } else if buttons.pressed(MouseButton::Right) {
+                clip_actions.write(crate::app::clip::ClipAction::Tilt {
+                    index: plane,
+                    pitch: (d.y / h) as f64 * 90.0,
+                    yaw: (d.x / h) as f64 * 90.0,
+                });
+            }
+        } else if *moved && d != Vec2::ZERO {
+            let h = view.height().max(1.0);
+            if buttons.pressed(MouseButton::Right)
+                || buttons.pressed(MouseButton::Middle)
+                || (shift && buttons.pressed(MouseButton::Left))
+            {
+                actions.write(ViewAction::Pan(d / h));
+            } else if buttons.pressed(MouseButton::Left) {
+                actions.write(ViewAction::Orbit(-d * std::f32::consts::PI / h));
+            }
+        }
+        if buttons.just_released(MouseButton::Left) && !*moved {
+            let now = time.elapsed_secs_f64();
+            let double = last_click.is_some_and(|t| now - t < 0.4);
+            *last_click = Some(now);
+            if let (Some(c), Ok((cam, gt))) = (cursor, camera.single())
+                && let Ok(ray) = cam.viewport_to_world(gt, c)
+            {
+                actions.write(ViewAction::Pick {
+                    ray,
+                    centre: double,
+                });
+            }
+        }
+        if !held {
+            *drag = None;
+        }
+    }
+    if inside && scroll.delta.y != 0.0 {
+        let lines = match scroll.unit {
+            MouseScrollUnit::Line => scroll.delta.y,
+            MouseScrollUnit::Pixel => scroll.delta.y / 40.0,
+        };
+        actions.write(ViewAction::Zoom(0.9f32.powf(lines)));
+    }
+    if !keys.pressed(KeyCode::ControlLeft) {
+        let map = [
+            (KeyCode::Numpad1, StandardView::Anterior),
+            (KeyCode::Numpad3, StandardView::Left),
+            (KeyCode::Numpad7, StandardView::Superior),
+        ];
+        for (k, v) in map {
+            if keys.just_pressed(k) {
+                actions.write(ViewAction::Standard(v));
+            }
+        }
+        if keys.just_pressed(KeyCode::Home) {
+            actions.write(ViewAction::Reset);
+        }
+    }
+}

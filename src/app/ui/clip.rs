@@ -1,0 +1,86 @@
+//! The Clip planes panel.
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+
+use crate::app::clip::{ClipAction, ClipKind, MAX_PLANES};
+
+use super::UiParams;
+
+/// Clip planes: on/off, direction, position, tilt, flip; the cut faces show
+/// the scan with the slice views' window.
+pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+    ui.heading("Clip planes");
+    let Some(study) = p.study.as_deref() else {
+        ui.label("Open a study to cut it.");
+        return;
+    };
+    // Half the diagonal of the scan: every plane position that cuts it.
+    let (nz, ny, nx) = study.volume.dim();
+    let s = study.volume.geometry.spacing;
+    let reach = 0.5
+        * ((nx as f64 * s[0]).powi(2) + (ny as f64 * s[1]).powi(2) + (nz as f64 * s[2]).powi(2))
+            .sqrt();
+    let mut actions = Vec::new();
+    for index in 0..MAX_PLANES {
+        let slot = p.clip.slots[index];
+        ui.horizontal(|ui| {
+            let mut on = slot.enabled;
+            if ui.checkbox(&mut on, format!("{}", index + 1)).changed() {
+                actions.push(ClipAction::Enable { index, on });
+            }
+            let mut kind = slot.kind;
+            egui::ComboBox::from_id_salt(("clip-kind", index))
+                .width(90.0)
+                .selected_text(kind.name())
+                .show_ui(ui, |ui| {
+                    for k in ClipKind::ALL {
+                        ui.selectable_value(&mut kind, k, k.name());
+                    }
+                });
+            if kind != slot.kind {
+                actions.push(ClipAction::Orient { index, kind });
+            }
+            if ui
+                .small_button("Flip")
+                .on_hover_text("Cut away the other side")
+                .clicked()
+            {
+                actions.push(ClipAction::Flip { index });
+            }
+        });
+        if slot.enabled {
+            let mut offset = p.clip.offset(index);
+            if ui
+                .add(
+                    egui::Slider::new(&mut offset, -reach..=reach)
+                        .text("mm")
+                        .fixed_decimals(0),
+                )
+                .changed()
+            {
+                actions.push(ClipAction::Offset { index, mm: offset });
+            }
+            ui.horizontal(|ui| {
+                ui.label("tilt");
+                for (label, pitch, yaw) in [
+                    ("▲", -10.0, 0.0),
+                    ("▼", 10.0, 0.0),
+                    ("◀", 0.0, -10.0),
+                    ("▶", 0.0, 10.0),
+                ] {
+                    if ui
+                        .small_button(label)
+                        .on_hover_text("Tilt the plane by 10°")
+                        .clicked()
+                    {
+                        actions.push(ClipAction::Tilt { index, pitch, yaw });
+                    }
+                }
+            });
+        }
+    }
+    for a in actions {
+        p.clip_actions.write(a);
+    }
+}

@@ -1,0 +1,178 @@
+//! The dialogs: open a scan, pick a series, export.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+use stratum_core::export::Format;
+
+use crate::app::export::ExportRequest;
+use crate::app::loading::OpenRequest;
+
+use super::UiParams;
+use super::measurements::measurements_window;
+
+pub(super) fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
+    measurements_window(ctx, p);
+    open_dialog(ctx, p);
+    series_dialog(ctx, p);
+    export_dialog(ctx, p);
+}
+
+pub(super) fn open_dialog(ctx: &egui::Context, p: &mut UiParams) {
+    if !p.open_dialog.open {
+        return;
+    }
+    let mut keep_open = true;
+    let mut request = None;
+    egui::Window::new("Open a scan")
+        .open(&mut keep_open)
+        .default_width(520.0)
+        .show(ctx, |ui| {
+            ui.label("A DICOM folder (all series in it are found) or a .nii / .nii.gz file:");
+            ui.add(
+                egui::TextEdit::singleline(&mut p.open_dialog.path).desired_width(f32::INFINITY),
+            );
+            let dir = PathBuf::from(&p.open_dialog.path);
+            let browse = if dir.is_dir() {
+                dir.clone()
+            } else {
+                dir.parent()
+                    .map(|d| d.to_path_buf())
+                    .unwrap_or_else(|| "/".into())
+            };
+            ui.horizontal(|ui| {
+                if ui.button("⬆ Up").clicked()
+                    && let Some(parent) = browse.parent()
+                {
+                    p.open_dialog.path = parent.to_string_lossy().into_owned();
+                }
+                if ui.button("Open").clicked() {
+                    request = Some(PathBuf::from(&p.open_dialog.path));
+                }
+            });
+            egui::ScrollArea::vertical()
+                .max_height(300.0)
+                .show(ui, |ui| {
+                    let mut entries: Vec<(bool, PathBuf)> = std::fs::read_dir(&browse)
+                        .map(|rd| {
+                            rd.flatten()
+                                .map(|e| (e.path().is_dir(), e.path()))
+                                .filter(|(_, p)| {
+                                    !p.file_name()
+                                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                    for (is_dir, path) in entries.into_iter().take(500) {
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let label = if is_dir { format!("📁 {name}") } else { name };
+                        let r = ui.selectable_label(
+                            std::path::Path::new(&p.open_dialog.path) == path,
+                            label,
+                        );
+                        if r.clicked() {
+                            p.open_dialog.path = path.to_string_lossy().into_owned();
+                        }
+                        if r.double_clicked() {
+                            request = Some(path);
+                        }
+                    }
+                });
+        });
+    if let Some(path) = request {
+        p.open.write(OpenRequest {
+            path,
+            series: None,
+            labels: None,
+        });
+        keep_open = false;
+    }
+    p.open_dialog.open = keep_open;
+}
+
+pub(super) fn series_dialog(ctx: &egui::Context, p: &mut UiParams) {
+    let Some((path, list)) = p.series_choice.pending.clone() else {
+        return;
+    };
+    let mut keep_open = true;
+    let mut pick = None;
+    egui::Window::new("Pick a series")
+        .open(&mut keep_open)
+        .default_width(480.0)
+        .show(ctx, |ui| {
+            ui.label(format!("{} series in this folder:", list.len()));
+            egui::Grid::new("series").striped(true).show(ui, |ui| {
+                for s in &list {
+                    ui.label(&s.label);
+                    ui.label(format!("{} slices", s.slices));
+                    ui.label(&s.size);
+                    if ui.button("Open").clicked() {
+                        pick = Some(s.id.clone());
+                    }
+                    ui.end_row();
+                }
+            });
+        });
+    if let Some(id) = pick {
+        p.open.write(OpenRequest {
+            path,
+            series: Some(id),
+            labels: None,
+        });
+        keep_open = false;
+    }
+    if !keep_open {
+        p.series_choice.pending = None;
+    }
+}
+
+pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
+    if !p.export.open {
+        return;
+    }
+    let mut keep_open = true;
+    let mut go = false;
+    egui::Window::new("Export")
+        .open(&mut keep_open)
+        .default_width(460.0)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Format:");
+                ui.radio_value(
+                    &mut p.export.format,
+                    Format::Obj,
+                    "OBJ + MTL + PNG (textured)",
+                );
+                ui.radio_value(&mut p.export.format, Format::Stl, "STL (3D printing)");
+                ui.radio_value(&mut p.export.format, Format::Glb, "GLB");
+            });
+            ui.horizontal(|ui| {
+                ui.label("Folder:");
+                ui.add(egui::TextEdit::singleline(&mut p.export.folder).desired_width(300.0));
+            });
+            ui.horizontal(|ui| {
+                ui.label("Name:");
+                ui.add(egui::TextEdit::singleline(&mut p.export.name).desired_width(200.0));
+            });
+            ui.checkbox(&mut p.export.visible_only, "Only the visible segments");
+            let mut keep = (1.0 - p.export.reduce) * 100.0;
+            ui.add(egui::Slider::new(&mut keep, 5.0..=100.0).text("% triangles kept"));
+            p.export.reduce = 1.0 - keep / 100.0;
+            ui.label(format!("Writes {}", p.export.path().display()));
+            ui.label("Units: millimetres, DICOM patient (LPS) axes; no patient data is written.");
+            if ui.button("Export").clicked() {
+                go = true;
+            }
+        });
+    if go {
+        p.export_now.write(ExportRequest);
+        keep_open = false;
+    }
+    p.export.open = keep_open;
+}

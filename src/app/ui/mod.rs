@@ -1,0 +1,304 @@
+//! The panels (bevy_egui): menu bar, study and checklist on the left,
+//! segments, tools and surface settings on the right, the three slice views
+//! at the bottom, progress with Cancel over the 3D view, and the dialogs
+//! (open, series choice, export). Every error reaches the user here.
+
+mod ai;
+mod clip;
+mod dialogs;
+pub mod edit;
+mod measurements;
+mod segments;
+mod slices;
+mod study;
+mod surface;
+mod tools;
+
+use self::ai::ai_panel;
+use self::clip::clip_panel;
+use self::dialogs::dialogs;
+use self::segments::segments_panel;
+use self::slices::{slices_panel, view_overlay};
+use self::study::study_panel;
+use self::surface::surface_panel;
+use self::tools::tools_panel;
+
+use bevy::camera::CameraOutputMode;
+use bevy::camera::visibility::RenderLayers;
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+use bevy::render::render_resource::BlendState;
+use bevy_egui::{
+    EguiContexts, EguiGlobalSettings, EguiPrimaryContextPass, PrimaryEguiContext, egui,
+};
+
+use crate::app::actions::{StandardView, ViewAction};
+use crate::app::ai::{AiModels, RunModel};
+use crate::app::camera::ViewRect;
+use crate::app::clip::{ClipAction, ClipSettings, NotClipped};
+use crate::app::export::{ExportRequest, ExportSettings};
+use crate::app::jobs::{JobInfo, Notices};
+use crate::app::loading::{OpenRequest, SeriesChoice, Study};
+use crate::app::measurements::{Measurements, RulerAction, Rulers, ValidateAll};
+use crate::app::meshing::{BuildMeshes, SegmentSurface, SurfaceSettings};
+use crate::app::segmentation::{Segment, SegmentCommand, ToolSettings};
+use crate::app::slices::{
+    SliceState, SliceTextures, overlay_colours, update_contours, update_textures,
+};
+
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<OpenDialog>()
+            .add_systems(Startup, spawn_ui_camera)
+            .add_systems(EguiPrimaryContextPass, ui_system);
+    }
+}
+
+/// The panels get their own camera over the whole window (drawn after the
+/// 3D view, which only covers the area the panels leave free).
+fn spawn_ui_camera(mut commands: Commands, mut settings: ResMut<EguiGlobalSettings>) {
+    settings.auto_create_primary_context = false;
+    commands.spawn((
+        Name::new("UI"),
+        PrimaryEguiContext,
+        Camera2d,
+        RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: CameraOutputMode::Write {
+                blend_state: Some(BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    ));
+}
+
+/// File ▸ Open: a path field and a small folder browser.
+#[derive(Resource, Debug)]
+pub struct OpenDialog {
+    pub open: bool,
+    pub path: String,
+}
+
+impl Default for OpenDialog {
+    fn default() -> Self {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+        OpenDialog {
+            open: false,
+            path: home,
+        }
+    }
+}
+
+#[derive(SystemParam)]
+pub struct UiParams<'w, 's> {
+    contexts: EguiContexts<'w, 's>,
+    study: Option<Res<'w, Study>>,
+    segments: Query<
+        'w,
+        's,
+        (
+            Entity,
+            &'static mut Segment,
+            Option<&'static SegmentSurface>,
+        ),
+    >,
+    jobs: Query<'w, 's, &'static JobInfo>,
+    notices: ResMut<'w, Notices>,
+    tools: ResMut<'w, ToolSettings>,
+    surface: ResMut<'w, SurfaceSettings>,
+    slices: ResMut<'w, SliceState>,
+    textures: ResMut<'w, SliceTextures>,
+    export: ResMut<'w, ExportSettings>,
+    open_dialog: ResMut<'w, OpenDialog>,
+    series_choice: ResMut<'w, SeriesChoice>,
+    view_rect: ResMut<'w, ViewRect>,
+    seg_commands: MessageWriter<'w, SegmentCommand>,
+    models: ResMut<'w, AiModels>,
+    clip: Res<'w, ClipSettings>,
+    measurements: ResMut<'w, Measurements>,
+    validate_all: MessageWriter<'w, ValidateAll>,
+    rulers: Res<'w, Rulers>,
+    ruler_actions: MessageWriter<'w, RulerAction>,
+    camera3d: Query<
+        'w,
+        's,
+        (&'static Camera, &'static GlobalTransform),
+        With<crate::app::camera::OrbitCamera>,
+    >,
+    clip_actions: MessageWriter<'w, ClipAction>,
+    pose: Res<'w, crate::app::space::AnatomyPose>,
+    not_clipped: Query<'w, 's, (), With<NotClipped>>,
+    commands: Commands<'w, 's>,
+    run_model: MessageWriter<'w, RunModel>,
+    view_actions: MessageWriter<'w, ViewAction>,
+    build: MessageWriter<'w, BuildMeshes>,
+    open: MessageWriter<'w, OpenRequest>,
+    export_now: MessageWriter<'w, ExportRequest>,
+    exit: MessageWriter<'w, AppExit>,
+    edit: edit::EditUi<'w, 's>,
+}
+
+const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
+const WARN: egui::Color32 = egui::Color32::from_rgb(235, 170, 50);
+const ERR: egui::Color32 = egui::Color32::from_rgb(230, 80, 70);
+
+fn ui_system(mut p: UiParams) -> Result {
+    let ctx = p.contexts.ctx_mut()?.clone();
+    // Slice textures first, so the views below draw this frame's images.
+    if let Some(study) = p.study.as_deref() {
+        let colours = overlay_colours(
+            p.segments.iter().map(|(_, s, _)| s),
+            p.slices.overlay_opacity,
+        );
+        let preview = p
+            .tools
+            .preview
+            .then_some((p.tools.lo, p.tools.hi, [255, 200, 40]));
+        update_textures(&ctx, study, &p.slices, &colours, preview, &mut p.textures);
+        if p.slices.contours {
+            let surfaces: Vec<(&Segment, &SegmentSurface)> = p
+                .segments
+                .iter()
+                .filter_map(|(_, s, m)| m.map(|m| (s, m)))
+                .collect();
+            update_contours(&p.slices, &surfaces, &mut p.textures);
+        }
+    }
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "root".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    menu_bar(&mut root, &mut p);
+    egui::Panel::left("study")
+        .resizable(true)
+        .default_size(300.0)
+        .show(&mut root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| study_panel(ui, &p));
+        });
+    egui::Panel::right("segments")
+        .resizable(true)
+        .default_size(330.0)
+        .show(&mut root, |ui| {
+            // The list scrolls on its own so the tools stay in sight with
+            // a hundred organs loaded.
+            let list_height = (ui.available_height() * 0.42).max(120.0);
+            ui.heading("Segments");
+            egui::ScrollArea::vertical()
+                .id_salt("segment-list")
+                .max_height(list_height)
+                .show(ui, |ui| segments_panel(ui, &mut p));
+            ui.separator();
+            egui::ScrollArea::vertical()
+                .id_salt("tools")
+                .show(ui, |ui| {
+                    tools_panel(ui, &mut p);
+                    ui.separator();
+                    let selected = p
+                        .tools
+                        .selected
+                        .and_then(|e| p.segments.get(e).ok().map(|(_, s, _)| s.name.clone()));
+                    p.edit.panels(ui, selected);
+                    ui.separator();
+                    ai_panel(ui, &mut p);
+                    ui.separator();
+                    clip_panel(ui, &mut p);
+                    ui.separator();
+                    surface_panel(ui, &mut p);
+                });
+        });
+    // A fixed share of the window: the slice views fill whatever they get,
+    // and a panel sized by its content would collapse before a study opens.
+    let slices_height = (ctx.viewport_rect().height() * 0.36).max(200.0);
+    egui::Panel::bottom("slices")
+        .exact_size(slices_height)
+        .show(&mut root, |ui| slices_panel(ui, &mut p));
+    // What is left is the 3D view.
+    let view = root.available_rect_before_wrap();
+    p.view_rect.0 = Some(bevy::math::Rect::new(
+        view.min.x, view.min.y, view.max.x, view.max.y,
+    ));
+    view_overlay(&ctx, view, &mut p);
+    dialogs(&ctx, &mut p);
+    p.edit.dialogs_and_keys(&ctx);
+    Ok(())
+}
+
+fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
+    egui::Panel::top("menu").show(root, |ui| {
+        ui.horizontal(|ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open…").clicked() {
+                    p.open_dialog.open = true;
+                    ui.close();
+                }
+                if ui.button("Open the demo study").clicked() {
+                    match crate::app::demo::open_request() {
+                        Ok(request) => {
+                            p.open.write(request);
+                        }
+                        Err(e) => p
+                            .notices
+                            .error(format!("The demo study could not be written: {e}")),
+                    }
+                    ui.close();
+                }
+                if ui.button("Export…").clicked() {
+                    p.export.open = true;
+                    ui.close();
+                }
+                ui.separator();
+                p.edit.file_menu(ui);
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    p.exit.write(AppExit::Success);
+                }
+            });
+            if ui
+                .button("Measurements")
+                .on_hover_text("Volumes, areas, extents, and each surface checked against the scan")
+                .clicked()
+            {
+                p.measurements.open = !p.measurements.open;
+            }
+            ui.menu_button("View", |ui| {
+                if ui.button("Reset view (Home)").clicked() {
+                    p.view_actions.write(ViewAction::Reset);
+                    ui.close();
+                }
+                for v in StandardView::ALL {
+                    if ui.button(v.name()).clicked() {
+                        p.view_actions.write(ViewAction::Standard(v));
+                        ui.close();
+                    }
+                }
+            });
+            ui.separator();
+            for v in [
+                StandardView::Anterior,
+                StandardView::Left,
+                StandardView::Superior,
+            ] {
+                if ui.small_button(v.name()).clicked() {
+                    p.view_actions.write(ViewAction::Standard(v));
+                }
+            }
+            if ui.small_button("Reset").clicked() {
+                p.view_actions.write(ViewAction::Reset);
+            }
+            ui.separator();
+            match p.study.as_deref() {
+                Some(s) => ui.label(format!("{} · {}", s.title, s.volume.modality)),
+                None => ui
+                    .label("No study open: File ▸ Open, or drop a DICOM folder or NIfTI file here"),
+            };
+        });
+    });
+}

@@ -1,0 +1,157 @@
+//! The segmentation tools panel and its intensity histogram.
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+use stratum_core::segment::Preset;
+
+use crate::app::loading::Study;
+use crate::app::measurements::RulerAction;
+use crate::app::segmentation::SegmentCommand;
+
+use super::{UiParams, WARN};
+
+pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+    ui.heading("Tools");
+    let Some(study) = p.study.as_deref() else {
+        ui.label("Open a study to segment it.");
+        return;
+    };
+    ui.label("Threshold presets:");
+    ui.horizontal_wrapped(|ui| {
+        for preset in Preset::ALL {
+            if ui.button(preset.name()).clicked() {
+                let (lo, hi) = preset.window(&study.volume);
+                p.tools.lo = lo;
+                p.tools.hi = hi;
+                p.tools.preview = true;
+            }
+        }
+    });
+    histogram_plot(ui, study, p.tools.lo, p.tools.hi);
+    let (min, max) = (study.histogram.lo, study.histogram.hi);
+    ui.horizontal(|ui| {
+        ui.label("from");
+        ui.add(
+            egui::DragValue::new(&mut p.tools.lo)
+                .range(min..=max)
+                .speed(5.0),
+        );
+        ui.label("to");
+        ui.add(
+            egui::DragValue::new(&mut p.tools.hi)
+                .range(min..=max)
+                .speed(5.0),
+        );
+        if study.volume.is_ct() {
+            ui.label("HU");
+        }
+    });
+    if p.tools.lo > p.tools.hi {
+        let t = &mut *p.tools;
+        std::mem::swap(&mut t.lo, &mut t.hi);
+    }
+    ui.checkbox(&mut p.tools.preview, "Preview on the slices");
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Add segment")
+            .on_hover_text("A new segment of every voxel in the window")
+            .clicked()
+        {
+            let name = Preset::ALL
+                .iter()
+                .find(|pr| pr.window(&study.volume) == (p.tools.lo, p.tools.hi))
+                .map(|pr| pr.name().to_string())
+                .unwrap_or_else(|| format!("Threshold {:.0}..{:.0}", p.tools.lo, p.tools.hi));
+            p.seg_commands.write(SegmentCommand::Threshold {
+                name,
+                lo: p.tools.lo,
+                hi: p.tools.hi,
+            });
+            p.tools.preview = false;
+        }
+        let seed = ui
+            .selectable_label(p.tools.seed_mode, "Grow from a seed…")
+            .on_hover_text("Then click a point of the structure on a slice: the connected voxels in the window become a segment");
+        if seed.clicked() {
+            p.tools.seed_mode = !p.tools.seed_mode;
+        }
+    });
+    if p.tools.seed_mode {
+        ui.colored_label(WARN, "Click inside the structure on a slice view.");
+    }
+    ui.horizontal(|ui| {
+        let ruler = ui
+            .selectable_label(p.rulers.placing, "📏 Ruler")
+            .on_hover_text("Click two points on a surface or a slice: the distance in mm");
+        if ruler.clicked() {
+            p.ruler_actions.write(RulerAction::Place(!p.rulers.placing));
+        }
+        if !p.rulers.items.is_empty() {
+            ui.label(format!(
+                "{} rulers (see Measurements)",
+                p.rulers.items.len()
+            ));
+        }
+    });
+    if p.rulers.placing {
+        ui.colored_label(
+            WARN,
+            if p.rulers.first.is_some() {
+                "Click the second point."
+            } else {
+                "Click the first point on a surface or a slice."
+            },
+        );
+    }
+    let selected = p
+        .tools
+        .selected
+        .and_then(|e| p.segments.get(e).ok().map(|(_, s, _)| (e, s.name.clone())));
+    ui.add_enabled_ui(selected.is_some(), |ui| {
+        let label = match &selected {
+            Some((_, n)) => format!("Keep the largest island of {n}"),
+            None => "Keep the largest island (select a segment)".into(),
+        };
+        if ui.button(label).clicked()
+            && let Some((e, _)) = selected
+        {
+            p.seg_commands.write(SegmentCommand::KeepLargest(e));
+        }
+    });
+}
+
+/// The intensity histogram (log counts) with the threshold window shaded.
+pub(super) fn histogram_plot(ui: &mut egui::Ui, study: &Study, lo: f64, hi: f64) {
+    let h = &study.histogram;
+    let (rect, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 70.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, egui::Color32::from_gray(25));
+    let max = h
+        .counts
+        .iter()
+        .map(|&c| ((c + 1) as f32).ln())
+        .fold(0.0f32, f32::max)
+        .max(1.0);
+    let n = h.counts.len().max(1) as f32;
+    let x_of = |v: f64| rect.min.x + ((v - h.lo) / (h.hi - h.lo).max(1e-9)) as f32 * rect.width();
+    let (x0, x1) = (x_of(lo).max(rect.min.x), x_of(hi).min(rect.max.x));
+    if x1 > x0 {
+        painter.rect_filled(
+            egui::Rect::from_min_max(egui::pos2(x0, rect.min.y), egui::pos2(x1, rect.max.y)),
+            0.0,
+            egui::Color32::from_rgba_unmultiplied(255, 200, 40, 50),
+        );
+    }
+    for (i, &c) in h.counts.iter().enumerate() {
+        let x = rect.min.x + (i as f32 + 0.5) / n * rect.width();
+        let t = ((c + 1) as f32).ln() / max;
+        painter.line_segment(
+            [
+                egui::pos2(x, rect.max.y),
+                egui::pos2(x, rect.max.y - t * rect.height()),
+            ],
+            egui::Stroke::new(1.0, egui::Color32::from_gray(170)),
+        );
+    }
+}
