@@ -14,6 +14,7 @@ use bevy::render::render_resource::{
 use bevy::shader::ShaderRef;
 use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
 
+pub use crate::app::actions::{ClipAction, ClipKind};
 use crate::app::loading::Study;
 use crate::app::segmentation::Segment;
 use crate::app::slices::SliceState;
@@ -24,58 +25,6 @@ pub type SegmentMaterial = ExtendedMaterial<StandardMaterial, ClipExtension>;
 
 /// How many planes can cut at once.
 pub const MAX_PLANES: usize = 3;
-
-/// What a clip plane is aligned with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClipKind {
-    /// Cuts away the part above (superior).
-    Axial,
-    /// Cuts away the front (anterior).
-    Coronal,
-    /// Cuts away the patient's left.
-    Sagittal,
-    /// Any direction (tilted by the panel, or placed by a controller).
-    Oblique,
-}
-
-impl ClipKind {
-    pub const ALL: [ClipKind; 4] = [
-        ClipKind::Axial,
-        ClipKind::Coronal,
-        ClipKind::Sagittal,
-        ClipKind::Oblique,
-    ];
-
-    /// Parses "axial", "coronal", "sagittal" or "oblique".
-    pub fn parse(s: &str) -> Option<ClipKind> {
-        ClipKind::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ClipKind::Axial => "Axial",
-            ClipKind::Coronal => "Coronal",
-            ClipKind::Sagittal => "Sagittal",
-            ClipKind::Oblique => "Oblique",
-        }
-    }
-
-    /// The LPS normal (the side cut away).
-    pub fn normal(self) -> [f64; 3] {
-        match self {
-            ClipKind::Axial => [0.0, 0.0, 1.0],
-            ClipKind::Coronal => [0.0, -1.0, 0.0],
-            ClipKind::Sagittal => [1.0, 0.0, 0.0],
-            ClipKind::Oblique => [
-                0.0,
-                -std::f64::consts::FRAC_1_SQRT_2,
-                std::f64::consts::FRAC_1_SQRT_2,
-            ],
-        }
-    }
-}
 
 /// One of the clip planes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,62 +79,6 @@ impl ClipSettings {
     /// Signed offset (mm) of plane `i` from the study centre along its normal.
     pub fn offset(&self, i: usize) -> f64 {
         -self.slots[i].plane.distance(self.centre)
-    }
-}
-
-/// Everything that changes a clip plane: the panel sends these, and so can
-/// a VR controller.
-#[derive(Message, Clone, Debug, PartialEq)]
-pub enum ClipAction {
-    Enable {
-        index: usize,
-        on: bool,
-    },
-    /// Align plane `index` with a standard direction, through the study centre.
-    Orient {
-        index: usize,
-        kind: ClipKind,
-    },
-    /// Put plane `index` at this offset (mm) from the study centre along its normal.
-    Offset {
-        index: usize,
-        mm: f64,
-    },
-    /// Tilt plane `index`: rotate its normal by these angles (degrees) about
-    /// the patient's left-right and its superior-inferior axes, keeping its offset.
-    Tilt {
-        index: usize,
-        pitch: f64,
-        yaw: f64,
-    },
-    /// Move plane `index` along its normal by this many mm.
-    Move {
-        index: usize,
-        mm: f64,
-    },
-    /// Cut away the other side of plane `index`.
-    Flip {
-        index: usize,
-    },
-    /// Any plane (e.g. held in a hand controller): makes it oblique.
-    Set {
-        index: usize,
-        plane: ClipPlane,
-    },
-}
-
-impl ClipAction {
-    /// The plane the action is about.
-    pub fn index(&self) -> Option<usize> {
-        match *self {
-            ClipAction::Enable { index, .. }
-            | ClipAction::Orient { index, .. }
-            | ClipAction::Offset { index, .. }
-            | ClipAction::Tilt { index, .. }
-            | ClipAction::Move { index, .. }
-            | ClipAction::Flip { index }
-            | ClipAction::Set { index, .. } => Some(index),
-        }
     }
 }
 

@@ -7,31 +7,15 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
-use stratum_core::checks::SeriesReport;
 use stratum_core::convert::load_labels_for;
 use stratum_core::dicom::scan;
 use stratum_core::open::{OpenOptions, inspect_series, open_volume};
-use stratum_core::segment::{Histogram, LabelMap, histogram};
+use stratum_core::segment::{LabelMap, histogram};
 use stratum_core::view::auto_window_range;
-use stratum_core::{CoreError, Progress, Volume};
+use stratum_core::{CoreError, Progress};
 
 use crate::app::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
-
-/// The open study: the scan, its checklist and its label map.
-#[derive(Resource)]
-pub struct Study {
-    pub volume: Arc<Volume>,
-    pub report: SeriesReport,
-    /// Label map on the volume's grid; edited by the segmentation tools.
-    pub labels: Arc<LabelMap>,
-    /// A title without patient data: the file name (NIfTI) or series label.
-    pub title: String,
-    pub histogram: Histogram,
-    /// 1st and 99th intensity percentiles, for the automatic window.
-    pub auto_window: (f64, f64),
-    /// Bumped on every change of `labels`, so views know to redraw.
-    pub labels_generation: u64,
-}
+pub use crate::app::state::study::{Study, StudyLoaded, StudySource};
 
 /// Ask to open a file or folder (File ▸ Open, a dropped folder, the command line).
 #[derive(Message, Clone, Debug)]
@@ -55,20 +39,6 @@ pub struct SeriesSummary {
     pub label: String,
     pub slices: usize,
     pub size: String,
-}
-
-/// Sent when a new study replaced the old one (segments from its label map).
-#[derive(Message, Clone, Debug)]
-pub struct StudyLoaded {
-    pub segments: Vec<(u16, String, [u8; 3], f64)>,
-}
-
-/// Where the open study came from (what a session points to).
-#[derive(Resource, Clone, Debug, PartialEq)]
-pub struct StudySource {
-    pub path: PathBuf,
-    /// The series of a DICOM folder (its id for `--series`).
-    pub series: Option<String>,
 }
 
 /// What a load job produces.

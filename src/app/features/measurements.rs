@@ -11,6 +11,7 @@ use stratum_core::Progress;
 use stratum_core::measure::{SurfaceRecipe, Validation, validate};
 use stratum_core::mesh::SurfaceMesh;
 
+pub use crate::app::actions::RulerAction;
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::Study;
 use crate::app::meshing::{SegmentSurface, SurfaceSettings};
@@ -193,18 +194,6 @@ pub struct Rulers {
     pub placing: bool,
     /// The first end of the ruler being placed.
     pub first: Option<[f64; 3]>,
-}
-
-/// Everything that changes the rulers (the panel, the slice views, a
-/// surface pick — and later a VR controller).
-#[derive(Message, Clone, Copy, Debug, PartialEq)]
-pub enum RulerAction {
-    /// Start or stop placing rulers.
-    Place(bool),
-    /// A picked point: the first or the second end.
-    Point([f64; 3]),
-    Delete(usize),
-    Clear,
 }
 
 pub struct RulersPlugin;

@@ -14,66 +14,12 @@ use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{self, Brush, BrushShape, SliceAxis, Stroke, StrokeRecorder};
 use stratum_core::view::{Plane, SliceLayout};
 
+pub use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::history::{EditHistory, count_changes, region_counts};
 use crate::app::jobs::Notices;
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::meshing::{BuildMeshes, SegmentSurface};
 use crate::app::segmentation::{Segment, ToolSettings};
-
-/// What a brush does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BrushTool {
-    /// Add voxels to the segment (slice views).
-    Paint,
-    /// Remove voxels from the segment (slice views).
-    Erase,
-    /// Add material on the surface (3D view, XR).
-    Add,
-    /// Remove material from the surface (3D view, XR).
-    Remove,
-    /// Smooth the segment's border inside the brush.
-    Smooth,
-}
-
-impl BrushTool {
-    pub const ALL: [BrushTool; 5] = [
-        BrushTool::Paint,
-        BrushTool::Erase,
-        BrushTool::Add,
-        BrushTool::Remove,
-        BrushTool::Smooth,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BrushTool::Paint => "Paint",
-            BrushTool::Erase => "Erase",
-            BrushTool::Add => "Add",
-            BrushTool::Remove => "Remove",
-            BrushTool::Smooth => "Smooth",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<BrushTool> {
-        BrushTool::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
-    }
-
-    /// The tool the 3D view uses for this one (paint adds, erase removes).
-    pub fn in_3d(self) -> BrushTool {
-        match self {
-            BrushTool::Paint => BrushTool::Add,
-            BrushTool::Erase => BrushTool::Remove,
-            t => t,
-        }
-    }
-
-    /// True when the tool puts voxels into the segment.
-    pub fn adds(self) -> bool {
-        matches!(self, BrushTool::Paint | BrushTool::Add)
-    }
-}
 
 /// The brush panel's settings (the XR mode changes the same resource).
 #[derive(Resource, Clone, Debug, PartialEq)]
@@ -108,26 +54,6 @@ impl Default for BrushSettings {
             smooth_strength: 0.5,
         }
     }
-}
-
-/// Where a stroke is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StrokePhase {
-    Begin,
-    Sample,
-    End,
-}
-
-/// One sample of a brush stroke, from any input.
-#[derive(Message, Clone, Copy, Debug, PartialEq)]
-pub struct BrushAction {
-    pub phase: StrokePhase,
-    pub tool: BrushTool,
-    /// Brush centre, LPS mm.
-    pub point: [f64; 3],
-    /// The slice view painted on, for a 2D (disc) brush in that slice;
-    /// `None` paints a sphere (the 3D view, XR, or the sphere setting).
-    pub plane: Option<Plane>,
 }
 
 /// The core brush of a stroke: the settings at its start, a disc in the

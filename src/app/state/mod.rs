@@ -1,5 +1,8 @@
-//! What several features read: the anatomy pose under one patient-space
-//! root, and the background jobs with their notices. Imports no feature.
+//! What several features read: the study, the segments and tool settings,
+//! the anatomy pose under one patient-space root, and the background jobs
+//! with their notices. Imports no feature.
 
 pub mod jobs;
+pub mod segments;
 pub mod space;
+pub mod study;

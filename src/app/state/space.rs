@@ -4,6 +4,7 @@
 //! size in VR). The pose is one resource that the desktop camera and the XR
 //! rig both read, and that only [`PoseAction`]s change.
 
+pub use crate::app::actions::PoseAction;
 use bevy::prelude::*;
 
 /// The root entity of everything placed in patient coordinates.
@@ -95,17 +96,6 @@ impl AnatomyPose {
     pub fn world_length(&self, model_m: f32) -> f32 {
         model_m * self.scale()
     }
-}
-
-/// What the pose of the anatomy should become. The desktop panel and the XR
-/// controllers send these; nothing else moves the anatomy.
-#[derive(Message, Clone, Copy, Debug, PartialEq)]
-pub enum PoseAction {
-    /// Apply this world-space transform after the current pose (a hand's
-    /// motion, or a two-hand scale and turn about the hands' midpoint).
-    Apply(Transform),
-    /// Back to the home pose (the desktop's identity, or the XR table).
-    Reset,
 }
 
 /// The pose [`PoseAction::Reset`] returns to (the XR rig sets it to the table).

@@ -1,8 +1,8 @@
 //! The 3D view: an orbit camera driven by [`ViewAction`]s, a headlight that
-//! follows it, desktop mouse input, and picking on the segment surfaces
-//! (a picked point moves the slice crosshair there and selects the
-//! segment). The orbit lives in the model frame and follows the
-//! [`AnatomyPose`], so the desktop keeps its view while XR moves the anatomy.
+//! follows it, and picking on the segment surfaces (a picked point moves the
+//! slice crosshair there and selects the segment). The orbit lives in the
+//! model frame and follows the [`AnatomyPose`], so the desktop keeps its view
+//! while XR moves the anatomy. The mouse that drives it is `input/desktop.rs`.
 
 use bevy::camera::Viewport;
 use bevy::prelude::*;
