@@ -287,9 +287,9 @@ fn study_for(
         ScanLocation::Found(p) | ScanLocation::Moved(p) => p,
         ScanLocation::Missing => {
             return Err(CoreError::Invalid(format!(
-                "the session's scan is not at {} any more: open the scan (File ▸ Open), \
-                 then open the session again, or move the scan back",
-                scan.path.display()
+                "the session's scan ({}) is not where it was saved any more: move it back \
+                 beside the session or to its old place, then open the session again",
+                crate::app::loading::display_name(&scan.path)
             )));
         }
     };
@@ -308,8 +308,8 @@ fn study_for(
     };
     if study.volume.dim() != labels.dim() {
         return Err(CoreError::Invalid(format!(
-            "the scan at {} is not the session's: {:?} voxels, the labels have {:?}",
-            path.display(),
+            "the scan {} is not the session's: {:?} voxels, the labels have {:?}",
+            crate::app::loading::display_name(&path),
             study.volume.dim(),
             labels.dim()
         )));
