@@ -9,7 +9,9 @@ use stratum::app::PipelinePlugins;
 use stratum::app::history::{EditHistory, HistoryAction};
 use stratum::app::loading::{OpenRequest, Study};
 use stratum::app::sculpt::{AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase};
-use stratum::app::session::{AutosaveConfig, RestoreUnsaved, SaveSession, SessionState};
+use stratum::app::session::{
+    AutosaveConfig, OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
+};
 use stratum::app::slices::SliceState;
 use stratum_core::segment::{LabelMap, Mask};
 
@@ -159,4 +161,60 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
     assert!(!unsaved[0].dir.exists(), "the restored journal is replaced");
     assert!(app.world().resource::<SessionState>().unsaved.is_empty());
+}
+
+#[test]
+fn a_session_whose_scan_moved_asks_where_it_is_and_opens_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scans = dir.path().join("scans");
+    std::fs::create_dir(&scans).unwrap();
+    let scan = write_scan(&scans);
+    let mut app = app_with_autosave(None);
+    open_and_paint(&mut app, &scan);
+    let painted = labels(&app);
+    let session = dir.path().join("case.stratum");
+    app.world_mut().write_message(SaveSession(session.clone()));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    drop(app);
+
+    // The scan moves somewhere neither its old path nor the session's
+    // relative path reaches.
+    let elsewhere = dir.path().join("archive");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let moved = elsewhere.join("ball.nii.gz");
+    std::fs::rename(&scan, &moved).unwrap();
+
+    let mut app = app_with_autosave(None);
+    app.world_mut().write_message(OpenSession(session.clone()));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(
+        errors(&app).is_empty(),
+        "asked, not failed: {:?}",
+        errors(&app)
+    );
+    assert!(app.world().get_resource::<Study>().is_none());
+    let missing = app
+        .world()
+        .resource::<SessionState>()
+        .missing_scan
+        .clone()
+        .expect("the app asks where the scan is");
+    assert_eq!(missing.name, "ball.nii.gz", "named by its file name only");
+    assert_eq!(missing.session, session);
+
+    app.world_mut().write_message(OpenSessionWithScan {
+        session: session.clone(),
+        scan: moved,
+    });
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    assert_eq!(labels(&app), painted);
+    assert!(
+        app.world()
+            .resource::<SessionState>()
+            .missing_scan
+            .is_none()
+    );
+    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
 }

@@ -14,7 +14,7 @@ use stratum_core::session::journal::{
     Journal, JournalBase, Unsaved, default_autosave_root, find_unsaved, restore,
 };
 use stratum_core::session::{
-    ScanLocation, ScanRef, SessionData, locate_scan, open_session, save_session,
+    ScanLocation, ScanRef, SessionData, locate_scan, open_session, save_session, session_scan,
 };
 use stratum_core::{CoreError, Progress};
 
@@ -63,6 +63,26 @@ impl Default for AutosaveConfig {
     }
 }
 
+/// Open a session whose scan moved, with the scan at `scan` (the user
+/// pointed to it).
+#[derive(Message, Clone, Debug)]
+pub struct OpenSessionWithScan {
+    pub session: PathBuf,
+    pub scan: PathBuf,
+}
+
+/// A session asked for whose scan is neither where it was saved nor beside
+/// the session: the app asks the user where it is now.
+#[derive(Clone, Debug)]
+pub struct MissingScan {
+    pub session: PathBuf,
+    /// The scan's file or folder name (never its full path: folder names
+    /// can carry a patient's name).
+    pub name: String,
+    /// The path the user is typing.
+    pub typed: String,
+}
+
 /// The session state of the open study.
 #[derive(Resource, Default)]
 pub struct SessionState {
@@ -74,6 +94,8 @@ pub struct SessionState {
     pub scan: Option<ScanRef>,
     /// Journals of unsaved sessions found at start, offered for restore.
     pub unsaved: Vec<Unsaved>,
+    /// A session waiting for the user to say where its scan is now.
+    pub missing_scan: Option<MissingScan>,
     /// The journal's view record, to write it only when it changes.
     last_view: Option<serde_json::Value>,
     view_check: u32,
@@ -124,6 +146,7 @@ impl Plugin for SessionPlugin {
             .add_plugins(JobPlugin::<Saved>::default())
             .add_message::<SaveSession>()
             .add_message::<OpenSession>()
+            .add_message::<OpenSessionWithScan>()
             .add_message::<RestoreUnsaved>()
             .init_resource::<AutosaveConfig>()
             .init_resource::<SessionState>()
@@ -280,10 +303,15 @@ fn finish_save(
 fn study_for(
     scan: &ScanRef,
     session_dir: &Path,
+    pointed: Option<&Path>,
     labels: stratum_core::segment::LabelMap,
     progress: &Progress,
 ) -> Result<(Box<Study>, StudySource, Option<String>), CoreError> {
-    let path = match locate_scan(scan, session_dir) {
+    let located = match pointed {
+        Some(p) => ScanLocation::Found(p.to_path_buf()),
+        None => locate_scan(scan, session_dir),
+    };
+    let path = match located {
         ScanLocation::Found(p) | ScanLocation::Moved(p) => p,
         ScanLocation::Missing => {
             return Err(CoreError::Invalid(format!(
@@ -325,10 +353,17 @@ fn study_for(
 fn start_open(
     mut commands: Commands,
     mut requests: MessageReader<OpenSession>,
+    mut pointed_to: MessageReader<OpenSessionWithScan>,
     running: Query<&crate::app::jobs::JobInfo>,
+    mut state: ResMut<SessionState>,
     mut notices: ResMut<Notices>,
 ) {
-    for OpenSession(dir) in requests.read() {
+    let asked = requests.read().map(|OpenSession(dir)| (dir.clone(), None));
+    let pointed = pointed_to
+        .read()
+        .map(|m| (m.session.clone(), Some(m.scan.clone())));
+    let wanted: Vec<(PathBuf, Option<PathBuf>)> = asked.chain(pointed).collect();
+    for (dir, pointed) in wanted {
         if running
             .iter()
             .any(|j| j.title.starts_with("Opening session"))
@@ -336,7 +371,20 @@ fn start_open(
             notices.error("A session is already opening");
             continue;
         }
-        let dir = dir.clone();
+        // A scan that is neither where it was nor beside the session: ask
+        // where it is now rather than fail (session.json alone is read).
+        if pointed.is_none()
+            && let Ok(Some(scan)) = session_scan(&dir)
+            && locate_scan(&scan, &dir) == ScanLocation::Missing
+        {
+            state.missing_scan = Some(MissingScan {
+                session: dir,
+                name: crate::app::loading::display_name(&scan.path),
+                typed: String::new(),
+            });
+            continue;
+        }
+        state.missing_scan = None;
         let title = format!(
             "Opening session {}",
             crate::app::loading::display_name(&dir)
@@ -347,7 +395,8 @@ fn start_open(
             let scan = data.scan.clone().ok_or_else(|| {
                 CoreError::Invalid("the session names no scan: open the scan first".into())
             })?;
-            let (study, source, warning) = study_for(&scan, &dir, data.labels, p)?;
+            let (study, source, warning) =
+                study_for(&scan, &dir, pointed.as_deref(), data.labels, p)?;
             Ok(SessionOpened {
                 study,
                 source,
@@ -386,7 +435,7 @@ fn start_restore(
                 let scan = r.scan.clone().ok_or_else(|| {
                     CoreError::Invalid("the unsaved session names no scan".into())
                 })?;
-                let (study, source, warning) = study_for(&scan, &dir, r.labels, p)?;
+                let (study, source, warning) = study_for(&scan, &dir, None, r.labels, p)?;
                 if r.ignored_bytes > 0 {
                     info!(
                         "autosave: ignored {} bytes of a torn last record",

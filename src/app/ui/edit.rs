@@ -16,7 +16,9 @@ use stratum_core::edit::SliceAxis;
 use crate::app::sculpt::{
     AddEmptySegment, BrushAction, BrushSettings, BrushTool, FillBetweenSlices, StrokeState,
 };
-use crate::app::session::{OpenSession, RestoreUnsaved, SaveSession, SessionState};
+use crate::app::session::{
+    OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
+};
 
 /// Which session dialog is open, and its path field.
 #[derive(Default)]
@@ -33,10 +35,11 @@ pub struct EditUi<'w, 's> {
     history: Res<'w, EditHistory>,
     history_actions: MessageWriter<'w, HistoryAction>,
     stroke: Res<'w, StrokeState>,
-    session: Res<'w, SessionState>,
+    session: ResMut<'w, SessionState>,
     dialog: Local<'s, SessionDialog>,
     save: MessageWriter<'w, SaveSession>,
     open: MessageWriter<'w, OpenSession>,
+    open_with_scan: MessageWriter<'w, OpenSessionWithScan>,
     restore: MessageWriter<'w, RestoreUnsaved>,
     add_empty: MessageWriter<'w, AddEmptySegment>,
     fill: MessageWriter<'w, FillBetweenSlices>,
@@ -204,6 +207,7 @@ impl EditUi<'_, '_> {
         self.shortcuts(ctx);
         self.session_dialog(ctx);
         self.restore_dialog(ctx);
+        self.missing_scan_dialog(ctx);
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -277,6 +281,37 @@ impl EditUi<'_, '_> {
         if !keep {
             d.save = false;
             d.open = false;
+        }
+    }
+
+    /// A session's scan moved: the user says where it is now (the voxels
+    /// are still checked against the session's hash and size).
+    fn missing_scan_dialog(&mut self, ctx: &egui::Context) {
+        let Some(m) = self.session.missing_scan.as_mut() else {
+            return;
+        };
+        let mut keep = true;
+        let mut go = false;
+        egui::Window::new("Where is the scan now?")
+            .open(&mut keep)
+            .default_width(480.0)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "The session's scan ({}) is not where it was saved, nor beside the \
+                     session. Type the folder or file where it is now:",
+                    m.name
+                ));
+                ui.add(egui::TextEdit::singleline(&mut m.typed).desired_width(f32::INFINITY));
+                go = ui.button("Open the session with this scan").clicked();
+            });
+        if go && !m.typed.trim().is_empty() {
+            self.open_with_scan.write(OpenSessionWithScan {
+                session: m.session.clone(),
+                scan: PathBuf::from(m.typed.trim()),
+            });
+        }
+        if !keep {
+            self.session.missing_scan = None;
         }
     }
 

@@ -236,6 +236,13 @@ fn read_session_file(dir: &Path) -> Result<SessionFile> {
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
+/// The scan a session folder points to, read from its `session.json` alone
+/// (cheap: no labels, no history), so the app can ask where a moved scan is
+/// before it loads anything.
+pub fn session_scan(dir: &Path) -> Result<Option<ScanRef>> {
+    Ok(read_session_file(dir)?.scan)
+}
+
 /// Opens a session folder: labels, segment table, view state and history,
 /// and where the scan is now.
 pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
