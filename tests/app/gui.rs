@@ -127,9 +127,7 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
 fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     use std::time::Duration;
     use stratum::app::loading::{OpenRequest, Study};
-    use stratum::app::sculpt::{
-        AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase, pick_segment,
-    };
+    use stratum::app::sculpt::{AddEmptySegment, BrushSettings, BrushTool, pick_segment};
     use stratum::app::segmentation::{Segment, ToolSettings};
     use stratum::app::session::SaveSession;
     use stratum_core::view::Plane;
@@ -142,29 +140,6 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
         labels: Some((demo.labels, Some(demo.names))),
     });
     super::pipeline::run_until_idle(&mut app, Duration::from_secs(900));
-    let send = |app: &mut bevy::prelude::App, tool, plane, points: &[[f64; 3]]| {
-        for (i, p) in points.iter().enumerate() {
-            let phase = if i == 0 {
-                StrokePhase::Begin
-            } else {
-                StrokePhase::Sample
-            };
-            app.world_mut().write_message(BrushAction {
-                phase,
-                tool,
-                point: *p,
-                plane,
-            });
-            app.update();
-        }
-        app.world_mut().write_message(BrushAction {
-            phase: StrokePhase::End,
-            tool,
-            point: points[points.len() - 1],
-            plane,
-        });
-        app.update();
-    };
     let (g, (nz, ny, nx)) = {
         let s = app.world().resource::<Study>();
         (s.volume.geometry, s.volume.dim())
@@ -184,7 +159,7 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     let band: Vec<[f64; 3]> = (0..8)
         .map(|k| g.index_to_lps([nx as f64 * (0.2 + 0.08 * k as f64), ny as f64 * 0.5, z]))
         .collect();
-    send(&mut app, BrushTool::Paint, Some(Plane::Axial), &band);
+    super::sculpt::stroke(&mut app, BrushTool::Paint, Some(Plane::Axial), &band);
     // Sculpt: add material where a ray from the front meets the liver.
     let liver = {
         let mut q = app.world_mut().query::<(bevy::prelude::Entity, &Segment)>();
@@ -216,7 +191,7 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     let bump: Vec<[f64; 3]> = (0..5)
         .map(|k| [hit[0] - 6.0, hit[1], hit[2] + 4.0 * k as f64])
         .collect();
-    send(&mut app, BrushTool::Add, None, &bump);
+    super::sculpt::stroke(&mut app, BrushTool::Add, None, &bump);
     // Show only the liver and the painted segment (the session keeps it).
     {
         let mut q = app.world_mut().query::<&mut Segment>();

@@ -34,7 +34,8 @@ fn select(app: &mut App, id: u16) {
     app.world_mut().resource_mut::<ToolSettings>().selected = Some(e);
 }
 
-fn stroke(app: &mut App, tool: BrushTool, plane: Option<Plane>, points: &[[f64; 3]]) {
+/// Sends one stroke through the brush actions: begin, samples, end.
+pub(crate) fn stroke(app: &mut App, tool: BrushTool, plane: Option<Plane>, points: &[[f64; 3]]) {
     for (i, p) in points.iter().enumerate() {
         let phase = if i == 0 {
             StrokePhase::Begin
