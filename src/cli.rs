@@ -62,6 +62,11 @@ pub struct GuiArgs {
     /// (session state, frames per eye, anatomy pose, hands, clip planes, frame times)
     #[arg(long, value_name = "FILE", requires = "xr")]
     pub xr_trace: Option<PathBuf>,
+    /// With --xr: render each eye at WIDTHxHEIGHT instead of the size the
+    /// runtime recommends (sharper, or lighter on a slow GPU; up to the
+    /// runtime's maximum)
+    #[arg(long, value_name = "WxH", requires = "xr", value_parser = parse_size)]
+    pub eye_size: Option<(u32, u32)>,
     /// Window size in logical pixels, WIDTHxHEIGHT
     #[arg(long, default_value = "1600x1000", value_parser = parse_size)]
     pub size: (u32, u32),

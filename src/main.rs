@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             preset: g.preset,
             xr: g.xr,
             xr_trace: g.xr_trace,
+            eye_size: g.eye_size,
             width: g.size.0,
             height: g.size.1,
         });

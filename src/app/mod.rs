@@ -89,6 +89,8 @@ pub struct GuiOptions {
     pub xr: bool,
     /// With `xr`: JSON lines of the session's state, one per frame.
     pub xr_trace: Option<PathBuf>,
+    /// With `xr`: the size of each eye's image instead of the runtime's recommendation.
+    pub eye_size: Option<(u32, u32)>,
 }
 
 /// Runs the desktop app until its window closes.
@@ -163,6 +165,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         app.add_plugins(xr::XrPlugin {
             trace: opts.xr_trace.clone(),
             screenshot: opts.screenshot.is_some(),
+            eye_size: opts.eye_size,
         });
     }
     if let Some(path) = opts.screenshot {

@@ -7,6 +7,8 @@ mod sculpt;
 mod session;
 mod xr;
 mod xr_input;
+mod xr_panel;
+mod xr_pointer;
 // A client library for the XR tests: not every helper is used by every test.
 #[allow(dead_code)]
 mod xr_remote;

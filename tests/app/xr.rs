@@ -14,7 +14,7 @@ use crate::xr_remote::{Buttons, Hand, Pose, Quat, RemoteRig};
 
 const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
-fn skip() -> bool {
+pub(crate) fn skip() -> bool {
     if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
         eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
         return true;
@@ -28,7 +28,7 @@ fn skip() -> bool {
 
 /// The Monado manifest: STRATUM_XR_RUNTIME_JSON (scripts/test.sh sets it),
 /// else what scripts/xr-runtime.sh builds or finds in its cache.
-fn runtime_manifest() -> PathBuf {
+pub(crate) fn runtime_manifest() -> PathBuf {
     if let Some(p) = std::env::var_os("STRATUM_XR_RUNTIME_JSON") {
         return PathBuf::from(p);
     }
@@ -52,13 +52,13 @@ fn runtime_manifest() -> PathBuf {
 
 /// An X server of its own (killed on drop), so the app can be killed by
 /// its process id without orphaning xvfb-run's children.
-struct Display {
+pub(crate) struct Display {
     xvfb: Child,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Display {
-    fn start(number: u32) -> Display {
+    pub(crate) fn start(number: u32) -> Display {
         let name = format!(":{number}");
         let xvfb = Command::new("Xvfb")
             .args([&name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
@@ -90,7 +90,12 @@ fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 }
 
 /// The environment for the app on Monado, with its remote driver on `port`.
-fn xr_command(dir: &Path, display: &Display, port: u16, manifest: Option<&Path>) -> Command {
+pub(crate) fn xr_command(
+    dir: &Path,
+    display: &Display,
+    port: u16,
+    manifest: Option<&Path>,
+) -> Command {
     let config = dir.join("xdg/monado");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
@@ -115,17 +120,17 @@ fn xr_command(dir: &Path, display: &Display, port: u16, manifest: Option<&Path>)
     c
 }
 
-struct RunningApp {
-    child: Child,
-    trace: PathBuf,
-    log: PathBuf,
+pub(crate) struct RunningApp {
+    pub(crate) child: Child,
+    pub(crate) trace: PathBuf,
+    pub(crate) log: PathBuf,
     /// The frame of the last line a wait returned: later waits look only
     /// at newer frames.
-    seen: f64,
+    pub(crate) seen: f64,
 }
 
 impl RunningApp {
-    fn lines(&self) -> Vec<Value> {
+    pub(crate) fn lines(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.trace)
             .unwrap_or_default()
             .lines()
@@ -138,7 +143,12 @@ impl RunningApp {
     }
 
     /// Waits for a trace line that passes `f` and returns it.
-    fn wait_for(&mut self, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
         let end = Instant::now() + timeout;
         loop {
             let seen = self.seen;
@@ -166,7 +176,7 @@ impl RunningApp {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let n = s.len().saturating_sub(6000);
         let start = (n..s.len())
@@ -183,7 +193,7 @@ impl Drop for RunningApp {
     }
 }
 
-fn f(v: &Value, path: &[&str]) -> f64 {
+pub(crate) fn f(v: &Value, path: &[&str]) -> f64 {
     let mut x = v;
     for p in path {
         x = match p.parse::<usize>() {
@@ -194,7 +204,7 @@ fn f(v: &Value, path: &[&str]) -> f64 {
     x.as_f64().unwrap_or(f64::NAN)
 }
 
-fn v3(v: &Value) -> [f64; 3] {
+pub(crate) fn v3(v: &Value) -> [f64; 3] {
     [0, 1, 2].map(|i| v[i].as_f64().unwrap_or(f64::NAN))
 }
 
@@ -224,7 +234,7 @@ fn headset_session_grab_and_hand_held_plane_on_monado() {
     };
     let mut rig = RemoteRig::connect_to(
         format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(60),
+        Duration::from_secs(240),
     )
     .expect("the app's runtime listens for the remote rig");
     let head = Pose::at(0.0, 1.6, 0.0);
@@ -404,8 +414,9 @@ fn left_eye_screenshot_shows_the_anatomy() {
         .expect("run stratum");
     // The user looks down at the table, 40 degrees (the anatomy lies 45 cm
     // ahead and about 50 cm below the eyes).
-    let mut rig = RemoteRig::connect_to("127.0.0.1:4372".parse().unwrap(), Duration::from_secs(60))
-        .expect("the app's runtime listens for the remote rig");
+    let mut rig =
+        RemoteRig::connect_to("127.0.0.1:4372".parse().unwrap(), Duration::from_secs(240))
+            .expect("the app's runtime listens for the remote rig");
     let down = Quat::from_axis_angle([1.0, 0.0, 0.0], -40f32.to_radians());
     rig.set_head(Pose::at(0.0, 1.6, 0.0).rotated(down));
     rig.set_hand(Hand::Left, Pose::at(-0.2, 1.3, -0.5), Buttons::default());

@@ -103,6 +103,9 @@ pub struct InputContext {
     pub planes_on: [bool; MAX_PLANES],
     /// Trigger presses place ruler ends (the picks become ruler points).
     pub ruler_mode: bool,
+    /// The hand's laser is on the world panel (or holds a click that began
+    /// there): its trigger clicks the panel and picks nothing.
+    pub on_panel: [bool; 2],
 }
 
 /// One output of the mapper, in the order it should be written.
@@ -253,6 +256,7 @@ impl XrGestures {
         for h in [Hand::Left, Hand::Right] {
             let (p, c) = (prev.hand(h), cur.hand(h));
             if c.tracked
+                && !ctx.on_panel[h as usize]
                 && c.trigger >= TRIGGER_AT
                 && p.trigger < TRIGGER_AT
                 && let Some(ray) = c.aim_ray()

@@ -3,13 +3,18 @@
 //! there is no loader, runtime or headset, the "Enter VR" / "Leave VR"
 //! panel, and the parts: `input` (controller snapshots to actions, pure),
 //! `rig` (actions, bindings, controller spaces, the table), `label` (the
-//! readout beside the hand), `reslice` (a slice of the scan in place),
-//! `trace` (`--xr-trace` diagnostics and the left-eye screenshot).
+//! readout beside the hand), `panel` (the panel in the world) and `pointer`
+//! (its laser pointer, pure), `reslice` (a slice of the scan in place),
+//! `ruler_labels` (ruler lengths in 3D), `trace` (`--xr-trace` diagnostics
+//! and the left-eye screenshot).
 
 pub mod input;
 pub mod label;
+pub mod panel;
+pub mod pointer;
 pub mod reslice;
 pub mod rig;
+pub mod ruler_labels;
 pub mod trace;
 
 use std::path::PathBuf;
@@ -21,6 +26,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_mod_openxr::features::handtracking::HandTrackingPlugin;
 use bevy_mod_openxr::init::OxrInitPlugin;
 use bevy_mod_openxr::poll_events::{OxrEventHandlerExt, OxrEventIn};
+use bevy_mod_openxr::resources::OxrSessionConfig;
 use bevy_mod_openxr::types::{AppInfo, OxrExtensions, Version};
 use bevy_mod_xr::session::{XrCreateSessionMessage, XrRequestExitMessage, XrState};
 
@@ -49,10 +55,19 @@ pub struct XrPlugin {
     pub trace: Option<PathBuf>,
     /// `--screenshot`: capture the left eye once the study is meshed.
     pub screenshot: bool,
+    /// `--eye-size`: each eye's image size instead of the runtime's recommendation.
+    pub eye_size: Option<(u32, u32)>,
 }
 
 impl Plugin for XrPlugin {
     fn build(&self, app: &mut App) {
+        if let Some((w, h)) = self.eye_size {
+            // Read when the session is created, after the plugins are built.
+            app.insert_resource(OxrSessionConfig {
+                resolutions: Some(vec![UVec2::new(w, h)]),
+                ..default()
+            });
+        }
         app.init_resource::<XrStatus>()
             .add_systems(Update, (diagnose_once, track_state))
             .add_systems(EguiPrimaryContextPass, vr_panel)
@@ -60,7 +75,9 @@ impl Plugin for XrPlugin {
         app.add_plugins((
             rig::RigPlugin,
             label::HandLabelPlugin,
+            panel::WorldPanelPlugin,
             reslice::ReslicePlugin,
+            ruler_labels::RulerLabelPlugin,
         ))
         .add_plugins(trace::TracePlugin {
             path: self.trace.clone(),
@@ -78,6 +95,9 @@ pub struct XrStatus {
     pub session_state: Option<String>,
     /// The user pressed "Leave VR" (the session is not restarted by itself).
     pub left: bool,
+    /// The desktop panel's Enter / Leave VR button and its centre in the
+    /// window (logical pixels), for the trace.
+    pub desktop_button: Option<(&'static str, [f32; 2])>,
 }
 
 fn record_session_state(event: OxrEventIn, mut status: ResMut<XrStatus>) {
@@ -232,18 +252,29 @@ fn vr_panel(
                 None => "VR is off".to_string(),
             });
             // The button is drawn only in the states where it applies.
+            let mut button = None;
             match state {
-                Some(XrState::Available) if ui.button("Enter VR").clicked() => {
-                    status.left = false;
-                    create.write_default();
+                Some(XrState::Available) => {
+                    let r = ui.button("Enter VR");
+                    if r.clicked() {
+                        status.left = false;
+                        create.write_default();
+                    }
+                    button = Some(("Enter VR", r.rect.center()));
                 }
-                Some(XrState::Idle | XrState::Ready | XrState::Running)
-                    if ui.button("Leave VR").clicked() =>
-                {
-                    status.left = true;
-                    exit.write_default();
+                Some(XrState::Idle | XrState::Ready | XrState::Running) => {
+                    let r = ui.button("Leave VR");
+                    if r.clicked() {
+                        status.left = true;
+                        exit.write_default();
+                    }
+                    button = Some(("Leave VR", r.rect.center()));
                 }
                 _ => {}
+            }
+            let button = button.map(|(name, c)| (name, [c.x, c.y]));
+            if status.desktop_button != button {
+                status.desktop_button = button;
             }
             if matches!(state, Some(XrState::Running)) {
                 ui.separator();

@@ -46,7 +46,7 @@ impl Plugin for RigPlugin {
                 PreUpdate,
                 (
                     sync_actions.before(OxrActionSetSyncSet),
-                    (read_snapshot, map_input)
+                    (read_snapshot, super::panel::point_at_panel, map_input)
                         .chain()
                         .after(OxrActionSetSyncSet)
                         .after(XrSpaceSyncSet),
@@ -249,11 +249,24 @@ fn attach_and_spawn_spaces(
     }
 }
 
-fn forget_session(mut commands: Commands, spaces: Query<Entity, With<HandSpace>>) {
+/// A new session starts afresh: a table where the user then stands, the
+/// anatomy laid on it again, no gesture or click carried over.
+fn forget_session(
+    mut commands: Commands,
+    spaces: Query<Entity, With<HandSpace>>,
+    mut table: ResMut<XrTable>,
+    mut input: ResMut<XrInput>,
+    mut panel: ResMut<super::panel::WorldPanel>,
+) {
     // The runtime destroys the spaces with the session.
     for e in &spaces {
         commands.entity(e).despawn();
     }
+    *table = XrTable::default();
+    *input = XrInput::default();
+    panel.pointer = default();
+    panel.hit_world = None;
+    panel.placed = false;
 }
 
 fn sync_actions(actions: Option<Res<XrActions>>, mut sync: MessageWriter<OxrSyncActionSet>) {
@@ -326,6 +339,7 @@ fn map_input(
     pose: Res<AnatomyPose>,
     clip: Res<ClipSettings>,
     rulers: Res<Rulers>,
+    panel: Res<super::panel::WorldPanel>,
     mut pose_out: MessageWriter<PoseAction>,
     mut view_out: MessageWriter<ViewAction>,
     mut clip_out: MessageWriter<ClipAction>,
@@ -339,6 +353,7 @@ fn map_input(
         pose: *pose,
         planes_on: clip.slots.map(|s| s.enabled),
         ruler_mode: rulers.placing,
+        on_panel: [false, panel.pointer.owns_trigger()],
     };
     let (prev, cur) = (input.prev, input.cur);
     let actions = input.gestures.map(&prev, &cur, &ctx);
@@ -536,19 +551,22 @@ fn draw_hands(
     state: Option<Res<XrState>>,
     input: Res<XrInput>,
     rulers: Res<Rulers>,
+    panel: Res<super::panel::WorldPanel>,
 ) {
     if !state.is_some_and(|s| *s == XrState::Running) {
         return;
     }
-    for h in &input.cur.hands {
+    for (i, h) in input.cur.hands.iter().enumerate() {
         if !h.tracked {
             continue;
         }
-        draw_hand(&mut gizmos, h, rulers.placing);
+        // On the panel the laser is drawn to the point it touches instead.
+        let ray = !(i == Hand::Right as usize && panel.hit_world.is_some());
+        draw_hand(&mut gizmos, h, rulers.placing, ray);
     }
 }
 
-fn draw_hand(gizmos: &mut Gizmos, h: &HandSnapshot, ruler_mode: bool) {
+fn draw_hand(gizmos: &mut Gizmos, h: &HandSnapshot, ruler_mode: bool, ray: bool) {
     let grab = if h.grabbing() {
         Color::srgb(0.3, 1.0, 0.5)
     } else {
@@ -559,6 +577,9 @@ fn draw_hand(gizmos: &mut Gizmos, h: &HandSnapshot, ruler_mode: bool) {
         0.02,
         grab,
     );
+    if !ray {
+        return;
+    }
     let ray = if ruler_mode {
         Color::srgb(1.0, 0.55, 0.15)
     } else if h.trigger > 0.3 {

@@ -21,8 +21,10 @@ use bevy_mod_xr::camera::XrCamera;
 use bevy_mod_xr::session::{XrRenderSystems, XrState};
 
 use super::XrStatus;
+use super::panel::WorldPanel;
 use super::rig::{HandReadout, XrInput, XrTable};
 use crate::app::clip::ClipSettings;
+use crate::app::measurements::Rulers;
 use crate::app::meshing::SegmentSurface;
 use crate::app::screenshot::ShotTarget;
 use crate::app::segmentation::Segment;
@@ -175,6 +177,7 @@ fn write_trace(
     table: Res<XrTable>,
     config: Option<Res<OxrCurrentSessionConfig>>,
     segments: Query<(Entity, &Segment, Option<&SegmentSurface>)>,
+    extra: TraceExtra,
 ) {
     trace.frame += 1;
     let t = trace.t0.elapsed().as_secs_f64();
@@ -271,9 +274,45 @@ fn write_trace(
         "anatomy_centre": table.bounds.map(|(lo, hi)| v3(p.transform_point((lo + hi) / 2.0))),
         "hands": hands,
         "planes": planes,
+        "panel": panel_json(&extra.panel),
+        "desktop_button": status.desktop_button.map(|(name, at)| serde_json::json!({"label": name, "at": at})),
+        "rulers": extra.rulers.items.iter().map(|r| (r.length_mm() * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        "ruler_mode": extra.rulers.placing,
+        "visible": segments.iter().filter(|(_, s, _)| s.visible).map(|(_, s, _)| s.name.clone()).collect::<Vec<_>>(),
         "selected": readout.selected,
         "actions": input.last_actions,
     });
     let _ = writeln!(trace.out, "{line}");
     let _ = trace.out.flush();
+}
+
+/// What the trace reads beyond the pose and the hands.
+#[derive(bevy::ecs::system::SystemParam)]
+struct TraceExtra<'w> {
+    panel: Res<'w, WorldPanel>,
+    rulers: Res<'w, Rulers>,
+}
+
+/// The world panel: where it is, whether the laser is on it, and the world
+/// point of each named control (a test aims there as a user would).
+fn panel_json(panel: &WorldPanel) -> serde_json::Value {
+    let v3 = |v: Vec3| [v.x, v.y, v.z];
+    let widgets: serde_json::Map<String, serde_json::Value> = panel
+        .widgets
+        .iter()
+        .map(|(k, px)| {
+            let w = panel.quad.world_point(Vec2::from(*px));
+            (k.clone(), serde_json::json!(v3(w)))
+        })
+        .collect();
+    let r = panel.quad.transform.rotation;
+    serde_json::json!({
+        "visible": panel.visible(),
+        "pinned": panel.pinned.is_some(),
+        "centre": v3(panel.quad.transform.translation),
+        "normal": v3(r * Vec3::Z),
+        "pointer": panel.pointer.at.map(|p| [p.x, p.y]),
+        "pressed": panel.pointer.pressed,
+        "widgets": widgets,
+    })
 }

@@ -1,0 +1,461 @@
+//! The panel in the world: an egui context drawn into an image on a quad
+//! above the left wrist (or left floating where the user pinned it), clicked
+//! with the right controller's laser pointer. It holds what a user needs
+//! without taking the headset off: the segments (visibility, opacity, the
+//! selected one's volume), the clip planes on and off, ruler mode, the slice
+//! in space, reset, and Leave VR. It changes the same state and sends the
+//! same messages as the desktop panels.
+
+use std::collections::BTreeMap;
+
+use bevy::asset::RenderAssetUsages;
+use bevy::camera::RenderTarget;
+use bevy::camera::visibility::RenderLayers;
+use bevy::ecs::schedule::ScheduleLabel;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
+use bevy_egui::input::EguiInputEvent;
+use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
+use bevy_mod_xr::session::{XrRequestExitMessage, XrState};
+
+use super::XrStatus;
+use super::input::{Hand, ResliceAction};
+use super::pointer::{LaserPointer, PanelQuad};
+use super::reslice::XrReslice;
+use super::rig::{HandReadout, XrInput};
+use crate::app::clip::{ClipAction, ClipSettings, MAX_PLANES};
+use crate::app::measurements::{RulerAction, Rulers};
+use crate::app::segmentation::{Segment, ToolSettings};
+use crate::app::space::PoseAction;
+
+/// The egui pass of the world panel's context.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WorldPanelPass;
+
+pub struct WorldPanelPlugin;
+
+impl Plugin for WorldPanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<WorldPanel>()
+            .add_systems(Startup, spawn_panel)
+            .add_systems(Update, show_panel)
+            .add_systems(WorldPanelPass, draw_panel);
+    }
+}
+
+/// The image's size in egui points (= pixels: the context is not zoomed).
+pub const PIXELS: (u32, u32) = (560, 700);
+/// The quad's width in metres: 22 cm, about 2.5 pixels per millimetre,
+/// which a current headset resolves at arm's length.
+pub const WIDTH_M: f32 = 0.22;
+/// Where the panel hangs from the left controller's grip, in the grip's
+/// frame: 6 cm above it and 12 cm back toward the wrist.
+const WRIST_OFFSET: Vec3 = Vec3::new(0.0, 0.06, 0.12);
+
+/// Where the panel is, what the pointer does on it, and the centres of its
+/// named controls (panel pixels; the trace writes them, so a test can aim
+/// at a button as a user would).
+#[derive(Resource, Debug, Clone)]
+pub struct WorldPanel {
+    /// Shown at all (left Y hides and shows it).
+    pub shown: bool,
+    /// Left floating here instead of following the wrist.
+    pub pinned: Option<Transform>,
+    pub quad: PanelQuad,
+    /// The right hand's laser pointer.
+    pub pointer: LaserPointer,
+    /// Where the pointer's ray meets the panel (world), for drawing it.
+    pub hit_world: Option<Vec3>,
+    pub widgets: BTreeMap<String, [f32; 2]>,
+    /// Placed this session (the quad follows a tracked left hand).
+    pub placed: bool,
+}
+
+impl Default for WorldPanel {
+    fn default() -> Self {
+        WorldPanel {
+            shown: true,
+            pinned: None,
+            quad: PanelQuad {
+                transform: Transform::default(),
+                size_m: Vec2::new(WIDTH_M, WIDTH_M * PIXELS.1 as f32 / PIXELS.0 as f32),
+                pixels: Vec2::new(PIXELS.0 as f32, PIXELS.1 as f32),
+            },
+            pointer: LaserPointer::default(),
+            hit_world: None,
+            widgets: BTreeMap::new(),
+            placed: false,
+        }
+    }
+}
+
+impl WorldPanel {
+    /// In view this frame: shown, placed, and either pinned or on a tracked wrist.
+    pub fn visible(&self) -> bool {
+        self.shown && self.placed
+    }
+}
+
+#[derive(Component)]
+struct PanelQuadMesh;
+
+#[derive(Component)]
+pub struct PanelCamera;
+
+fn spawn_panel(
+    mut commands: Commands,
+    mut images: ResMut<Assets<Image>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+    panel: Res<WorldPanel>,
+) {
+    let mut image = Image::new_fill(
+        Extent3d {
+            width: PIXELS.0,
+            height: PIXELS.1,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        &[0, 0, 0, 0],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::all(),
+    );
+    image.texture_descriptor.usage |= TextureUsages::RENDER_ATTACHMENT;
+    let image = images.add(image);
+    commands.spawn((
+        Name::new("VR world panel"),
+        PanelCamera,
+        Camera2d,
+        Camera {
+            order: -2,
+            is_active: false,
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+        RenderTarget::Image(image.clone().into()),
+        RenderLayers::none(),
+        EguiSchedule::new(WorldPanelPass),
+    ));
+    commands.spawn((
+        Name::new("VR world panel quad"),
+        PanelQuadMesh,
+        Mesh3d(meshes.add(Rectangle::new(panel.quad.size_m.x, panel.quad.size_m.y))),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color_texture: Some(image),
+            alpha_mode: AlphaMode::Blend,
+            unlit: true,
+            double_sided: true,
+            cull_mode: None,
+            ..default()
+        })),
+        Transform::default(),
+        Visibility::Hidden,
+    ));
+}
+
+/// The panel's pose for a left grip and a head: above the wrist, its face
+/// turned to the eyes with the world's up kept up (readable however the
+/// wrist turns).
+pub fn wrist_pose(grip: &Transform, head: &Transform) -> Transform {
+    let at = grip.translation + grip.rotation * WRIST_OFFSET;
+    let mut t = Transform::from_translation(at);
+    let to_eye = head.translation - at;
+    if to_eye.length() > 1e-3 {
+        // look_to points -Z along the direction: the face (+Z) looks at the eye.
+        t.look_to(-to_eye, Vec3::Y);
+    }
+    t
+}
+
+/// Before the gestures are mapped: put the panel where it belongs this
+/// frame, follow the right aim ray on it and send egui what the pointer
+/// does. Runs in `PreUpdate` between the rig's reading and mapping, so the
+/// mapper knows whether the trigger is the panel's.
+pub fn point_at_panel(
+    state: Option<Res<XrState>>,
+    input: Res<XrInput>,
+    mut panel: ResMut<WorldPanel>,
+    camera: Query<Entity, With<PanelCamera>>,
+    mut events: MessageWriter<EguiInputEvent>,
+) {
+    let running = state.is_some_and(|s| *s == XrState::Running);
+    let left = input.cur.hand(Hand::Left);
+    let p = &mut *panel;
+    // Y on the left controller hides and shows the panel.
+    if left.secondary && !input.prev.hand(Hand::Left).secondary {
+        p.shown = !p.shown;
+    }
+    if let Some(pinned) = p.pinned {
+        p.quad.transform = pinned;
+        p.placed = running;
+    } else if running && left.tracked {
+        p.quad.transform = wrist_pose(&left.grip, &input.cur.head);
+        p.placed = true;
+    } else {
+        p.placed = false;
+    }
+    let right = input.cur.hand(Hand::Right);
+    let ray = (p.visible() && right.tracked)
+        .then(|| right.aim_ray())
+        .flatten();
+    let plane = ray.and_then(|r| p.quad.hit_plane(r));
+    let on_quad = plane.is_some_and(|(px, _)| p.quad.contains(px));
+    let px = plane.map(|(px, _)| px);
+    p.hit_world = match (plane, ray) {
+        (Some((_, t)), Some(r)) if on_quad || p.pointer.pressed => Some(r.get_point(t)),
+        _ => None,
+    };
+    let trigger = if right.tracked { right.trigger } else { 0.0 };
+    let out = p.pointer.update(px, on_quad, trigger);
+    let Ok(context) = camera.single() else { return };
+    for event in out {
+        events.write(EguiInputEvent { context, event });
+    }
+}
+
+fn show_panel(
+    panel: Res<WorldPanel>,
+    mut quad: Query<(&mut Transform, &mut Visibility), With<PanelQuadMesh>>,
+    mut camera: Query<&mut Camera, With<PanelCamera>>,
+    mut gizmos: Gizmos,
+    input: Res<XrInput>,
+) {
+    let show = panel.visible();
+    if let Ok(mut cam) = camera.single_mut()
+        && cam.is_active != show
+    {
+        cam.is_active = show;
+    }
+    let Ok((mut t, mut vis)) = quad.single_mut() else {
+        return;
+    };
+    let want = if show {
+        Visibility::Inherited
+    } else {
+        Visibility::Hidden
+    };
+    if *vis != want {
+        *vis = want;
+    }
+    if show && *t != panel.quad.transform {
+        *t = panel.quad.transform;
+    }
+    // The laser: from the right controller to where it meets the panel, with a dot.
+    if let Some(hit) = panel.hit_world {
+        let from = input.cur.hand(Hand::Right).aim.translation;
+        let colour = if panel.pointer.pressed {
+            Color::srgb(0.4, 1.0, 0.6)
+        } else {
+            Color::srgb(0.5, 0.85, 1.0)
+        };
+        gizmos.line(from, hit, colour);
+        gizmos.sphere(Isometry3d::from_translation(hit), 0.004, colour);
+    }
+}
+
+/// Bigger text and targets than on the desktop: a laser pointer at arm's
+/// length is less precise than a mouse.
+fn vr_style(style: &mut egui::Style) {
+    use egui::{FontId, TextStyle};
+    style.text_styles = [
+        (TextStyle::Heading, FontId::proportional(30.0)),
+        (TextStyle::Body, FontId::proportional(22.0)),
+        (TextStyle::Button, FontId::proportional(22.0)),
+        (TextStyle::Small, FontId::proportional(17.0)),
+        (TextStyle::Monospace, FontId::monospace(20.0)),
+    ]
+    .into();
+    style.spacing.item_spacing = egui::vec2(10.0, 10.0);
+    style.spacing.button_padding = egui::vec2(14.0, 8.0);
+    style.spacing.interact_size = egui::vec2(44.0, 38.0);
+    style.spacing.icon_width = 28.0;
+    style.spacing.icon_width_inner = 16.0;
+    style.spacing.slider_width = 190.0;
+    style.visuals.window_fill = egui::Color32::from_rgb(24, 26, 30);
+    style.visuals.panel_fill = style.visuals.window_fill;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_panel(
+    mut ctx: Query<&mut EguiContext, (With<PanelCamera>, Without<PrimaryEguiContext>)>,
+    mut panel: ResMut<WorldPanel>,
+    mut segments: Query<(Entity, &mut Segment)>,
+    mut tools: ResMut<ToolSettings>,
+    clip: Res<ClipSettings>,
+    rulers: Res<Rulers>,
+    reslice: Res<XrReslice>,
+    readout: Res<HandReadout>,
+    mut status: ResMut<XrStatus>,
+    mut styled: Local<bool>,
+    mut out: PanelOutputs,
+) {
+    let Ok(mut ctx) = ctx.single_mut() else {
+        return;
+    };
+    let ctx = ctx.get_mut().clone();
+    if !*styled {
+        ctx.all_styles_mut(vr_style);
+        // A trigger pull is not a mouse click: a hand at arm's length
+        // trembles a few pixels, and a frame in a slow runtime can take
+        // longer than egui's 0.8 s for a click (the release would then be
+        // a long press and click nothing).
+        ctx.options_mut(|o| {
+            o.input_options.max_click_dist = 16.0;
+            o.input_options.max_click_duration = 30.0;
+        });
+        *styled = true;
+    }
+    let mut widgets = BTreeMap::new();
+    // Only controls in view: rows scrolled out of the list are not there to aim at.
+    // (The interactive part of a control is its rectangle clipped to the view.)
+    let mut note = |name: &str, r: &egui::Response| {
+        let v = r.interact_rect;
+        if v.width() > 4.0 && v.height() > 4.0 {
+            let c = v.center();
+            widgets.insert(name.to_string(), [c.x, c.y]);
+        }
+    };
+    let mut rows: Vec<(Entity, Mut<Segment>)> = segments.iter_mut().collect();
+    rows.sort_by_key(|(_, s)| s.id);
+    let mut pin = None;
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "world-panel".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    egui::CentralPanel::no_frame()
+        .frame(
+            egui::Frame::NONE
+                // Opaque: blended in linear light, even 8% of the bright
+                // anatomy behind shows through a dark panel.
+                .fill(egui::Color32::from_rgb(24, 26, 30))
+                .corner_radius(16.0)
+                .inner_margin(16.0),
+        )
+        .show(&mut root, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Stratum");
+                ui.label(egui::RichText::new(&readout.scale).weak());
+            });
+            match &readout.selected {
+                Some(sel) => {
+                    ui.label(egui::RichText::new(sel).color(egui::Color32::from_rgb(255, 210, 120)))
+                }
+                None => ui.label(egui::RichText::new("Trigger on a structure to select it").weak()),
+            };
+            ui.separator();
+            ui.label(egui::RichText::new("Structures").strong());
+            egui::ScrollArea::vertical()
+                .max_height(250.0)
+                .auto_shrink([false, true])
+                .show(ui, |ui| {
+                    if rows.is_empty() {
+                        ui.label(egui::RichText::new("No segments yet").weak());
+                    }
+                    for (e, seg) in rows.iter_mut() {
+                        let selected = tools.selected == Some(*e);
+                        ui.horizontal(|ui| {
+                            let mut visible = seg.visible;
+                            let r = ui.checkbox(&mut visible, "");
+                            note(&format!("visible {}", seg.name), &r);
+                            if visible != seg.visible {
+                                seg.visible = visible;
+                            }
+                            let [r8, g8, b8] = seg.colour;
+                            let (rect, _) = ui
+                                .allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
+                            ui.painter().rect_filled(
+                                rect,
+                                4.0,
+                                egui::Color32::from_rgb(r8, g8, b8),
+                            );
+                            let r = ui.selectable_label(selected, &seg.name);
+                            note(&format!("select {}", seg.name), &r);
+                            if r.clicked() {
+                                tools.selected = if selected { None } else { Some(*e) };
+                            }
+                        });
+                        if selected {
+                            let mut opacity = seg.opacity;
+                            let r =
+                                ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("opacity"));
+                            note(&format!("opacity {}", seg.name), &r);
+                            if opacity != seg.opacity {
+                                seg.opacity = opacity;
+                            }
+                        }
+                    }
+                });
+            ui.separator();
+            ui.label(egui::RichText::new("Clip planes").strong());
+            ui.horizontal(|ui| {
+                for index in 0..MAX_PLANES {
+                    let mut on = clip.slots[index].enabled;
+                    let r = ui.toggle_value(&mut on, format!("Plane {}", index + 1));
+                    note(&format!("plane {}", index + 1), &r);
+                    if on != clip.slots[index].enabled {
+                        out.clip.write(ClipAction::Enable { index, on });
+                    }
+                }
+            });
+            ui.horizontal(|ui| {
+                let mut ruler = rulers.placing;
+                let r = ui.toggle_value(&mut ruler, "📏 Ruler");
+                note("ruler", &r);
+                if ruler != rulers.placing {
+                    out.ruler.write(RulerAction::Place(ruler));
+                }
+                let mut slice = reslice.on;
+                let r = ui.toggle_value(&mut slice, "Scan slice");
+                note("scan slice", &r);
+                if slice != reslice.on {
+                    out.reslice.write(ResliceAction::Toggle);
+                }
+            });
+            if let Some(r) = &readout.ruler {
+                ui.label(egui::RichText::new(r).color(egui::Color32::from_rgb(255, 170, 70)));
+            }
+            ui.separator();
+            ui.horizontal(|ui| {
+                let r = ui.button("⟲ Reset model");
+                note("reset", &r);
+                if r.clicked() {
+                    out.pose.write(PoseAction::Reset);
+                }
+                let pinned = panel.pinned.is_some();
+                let r = ui.button(if pinned { "Back to wrist" } else { "Pin here" });
+                note("pin", &r);
+                if r.clicked() {
+                    pin = Some(!pinned);
+                }
+            });
+            let r = ui.button(
+                egui::RichText::new("Leave VR").color(egui::Color32::from_rgb(255, 140, 120)),
+            );
+            note("leave vr", &r);
+            if r.clicked() {
+                status.left = true;
+                out.exit.write_default();
+            }
+        });
+    match pin {
+        Some(true) => panel.pinned = Some(panel.quad.transform),
+        Some(false) => panel.pinned = None,
+        None => {}
+    }
+    if panel.widgets != widgets {
+        panel.widgets = widgets;
+    }
+}
+
+/// The messages the panel sends.
+#[derive(bevy::ecs::system::SystemParam)]
+struct PanelOutputs<'w> {
+    clip: MessageWriter<'w, ClipAction>,
+    ruler: MessageWriter<'w, RulerAction>,
+    reslice: MessageWriter<'w, ResliceAction>,
+    pose: MessageWriter<'w, PoseAction>,
+    exit: MessageWriter<'w, XrRequestExitMessage>,
+}

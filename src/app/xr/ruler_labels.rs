@@ -1,0 +1,182 @@
+//! Ruler lengths in VR: each ruler's length in mm on a small label at its
+//! midpoint, turned to the eyes. One egui context paints every label into
+//! one image (a row per ruler); each label is a quad whose UVs pick its row,
+//! so eight rulers cost one small render pass, not eight.
+
+use bevy::asset::RenderAssetUsages;
+use bevy::camera::RenderTarget;
+use bevy::camera::visibility::RenderLayers;
+use bevy::ecs::schedule::ScheduleLabel;
+use bevy::mesh::VertexAttributeValues;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
+use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
+use bevy_mod_xr::session::XrState;
+
+use super::rig::XrInput;
+use crate::app::measurements::Rulers;
+use crate::app::space::AnatomyPose;
+
+/// The egui pass that paints the labels.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RulerLabelPass;
+
+pub struct RulerLabelPlugin;
+
+impl Plugin for RulerLabelPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, spawn_labels)
+            .add_systems(Update, place_labels)
+            .add_systems(RulerLabelPass, paint_labels);
+    }
+}
+
+/// Rulers labelled at once (the first ones placed; the desktop panel lists all).
+pub const ROWS: usize = 8;
+const ROW_PX: (u32, u32) = (320, 64);
+/// A label is 6.4 cm by 1.28 cm, whatever the model's scale: readable at arm's length.
+const WIDTH_M: f32 = 0.064;
+/// Above the ruler's midpoint, so the label does not hide the line.
+const LIFT_M: f32 = 0.012;
+
+#[derive(Component)]
+struct RulerLabel(usize);
+
+#[derive(Component)]
+struct RulerLabelCamera;
+
+fn spawn_labels(
+    mut commands: Commands,
+    mut images: ResMut<Assets<Image>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    let mut image = Image::new_fill(
+        Extent3d {
+            width: ROW_PX.0,
+            height: ROW_PX.1 * ROWS as u32,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        &[0, 0, 0, 0],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::all(),
+    );
+    image.texture_descriptor.usage |= TextureUsages::RENDER_ATTACHMENT;
+    let image = images.add(image);
+    commands.spawn((
+        Name::new("VR ruler labels"),
+        RulerLabelCamera,
+        Camera2d,
+        Camera {
+            order: -3,
+            is_active: false,
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+        RenderTarget::Image(image.clone().into()),
+        RenderLayers::none(),
+        EguiSchedule::new(RulerLabelPass),
+    ));
+    let material = materials.add(StandardMaterial {
+        base_color_texture: Some(image),
+        alpha_mode: AlphaMode::Blend,
+        unlit: true,
+        double_sided: true,
+        cull_mode: None,
+        ..default()
+    });
+    let h = WIDTH_M * ROW_PX.1 as f32 / ROW_PX.0 as f32;
+    for row in 0..ROWS {
+        let mut mesh = Mesh::from(Rectangle::new(WIDTH_M, h));
+        if let Some(VertexAttributeValues::Float32x2(uvs)) =
+            mesh.attribute_mut(Mesh::ATTRIBUTE_UV_0)
+        {
+            for uv in uvs.iter_mut() {
+                uv[1] = (row as f32 + uv[1]) / ROWS as f32;
+            }
+        }
+        commands.spawn((
+            Name::new(format!("VR ruler label {}", row + 1)),
+            RulerLabel(row),
+            Mesh3d(meshes.add(mesh)),
+            MeshMaterial3d(material.clone()),
+            Transform::default(),
+            Visibility::Hidden,
+        ));
+    }
+}
+
+fn place_labels(
+    state: Option<Res<XrState>>,
+    rulers: Res<Rulers>,
+    pose: Res<AnatomyPose>,
+    input: Res<XrInput>,
+    mut labels: Query<(&RulerLabel, &mut Transform, &mut Visibility)>,
+    mut camera: Query<&mut Camera, With<RulerLabelCamera>>,
+) {
+    let running = state.is_some_and(|s| *s == XrState::Running);
+    let shown = if running {
+        rulers.items.len().min(ROWS)
+    } else {
+        0
+    };
+    if let Ok(mut cam) = camera.single_mut()
+        && cam.is_active != (shown > 0)
+    {
+        cam.is_active = shown > 0;
+    }
+    let eye = input.cur.head.translation;
+    for (label, mut t, mut vis) in &mut labels {
+        let want = if label.0 < shown {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
+        if *vis != want {
+            *vis = want;
+        }
+        if label.0 >= shown {
+            continue;
+        }
+        let r = &rulers.items[label.0];
+        let mid = [
+            (r.a[0] + r.b[0]) / 2.0,
+            (r.a[1] + r.b[1]) / 2.0,
+            (r.a[2] + r.b[2]) / 2.0,
+        ];
+        let at = pose.lps_to_world(mid) + Vec3::Y * LIFT_M;
+        let mut next = Transform::from_translation(at);
+        let to_eye = eye - at;
+        if to_eye.length() > 1e-3 {
+            next.look_to(-to_eye, Vec3::Y);
+        }
+        if *t != next {
+            *t = next;
+        }
+    }
+}
+
+fn paint_labels(
+    mut ctx: Query<&mut EguiContext, (With<RulerLabelCamera>, Without<PrimaryEguiContext>)>,
+    rulers: Res<Rulers>,
+) {
+    let Ok(mut ctx) = ctx.single_mut() else {
+        return;
+    };
+    let ctx = ctx.get_mut().clone();
+    let painter = ctx.layer_painter(egui::LayerId::background());
+    let (w, h) = (ROW_PX.0 as f32, ROW_PX.1 as f32);
+    for (row, r) in rulers.items.iter().take(ROWS).enumerate() {
+        let rect = egui::Rect::from_min_size(egui::pos2(0.0, row as f32 * h), egui::vec2(w, h))
+            .shrink(3.0);
+        painter.rect_filled(rect, 12.0, egui::Color32::from_black_alpha(200));
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("{:.1} mm", r.length_mm()),
+            egui::FontId::proportional(40.0),
+            egui::Color32::from_rgb(255, 170, 70),
+        );
+    }
+}
