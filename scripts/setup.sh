@@ -3,7 +3,7 @@
 # cmake and a C++ compiler (the JPEG-LS codec, CharLS, is built from the
 # crate's bundled sources); the X11 and Vulkan libraries the app loads at run
 # time, Mesa's software Vulkan (lavapipe) for machines without a GPU, and
-# Xvfb for the windowed test; the OpenXR loader and the libraries of the
+# Xvfb and xdotool for the windowed tests; the OpenXR loader and the libraries of the
 # headless OpenXR runtime the XR tests build (scripts/xr-runtime.sh, which
 # installs its own build dependencies). Bevy needs no -dev packages to build (it loads
 # X11 and Vulkan dynamically). Then ONNX Runtime for the AI models (PyPI
@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(cmake g++ pkg-config
     xvfb xauth mesa-vulkan-drivers libvulkan1
     libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
-    libopenxr-loader1 libudev1 libglx0)
+    libopenxr-loader1 libudev1 libglx0 xdotool)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -190,3 +190,20 @@ fn the_wrist_panel_faces_the_eyes_above_the_left_hand() {
         assert!((t.translation - grip.translation).length() < 0.2);
     }
 }
+
+#[test]
+fn a_ruler_label_sits_over_the_midpoint_in_front_of_the_nearer_end() {
+    use stratum::app::xr::ruler_labels::label_point;
+    let eye = Vec3::new(0.0, 1.6, 0.0);
+    // A ruler across a body 50 cm ahead, its ends 10 cm to either side.
+    let (a, b) = (Vec3::new(-0.1, 1.1, -0.5), Vec3::new(0.1, 1.1, -0.55));
+    let p = label_point(eye, a, b);
+    let mid = (a + b) / 2.0;
+    // On the line from the eye to the midpoint (the same place in view)...
+    let along = (mid - eye).normalize();
+    assert!((p - eye).normalize().dot(along) > 0.99999);
+    // ...just nearer than the nearer end.
+    let near = eye.distance(a).min(eye.distance(b));
+    assert!((eye.distance(p) - (near - 0.01)).abs() < 1e-5);
+    assert!(eye.distance(p) < eye.distance(mid));
+}

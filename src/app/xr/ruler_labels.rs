@@ -7,9 +7,15 @@ use bevy::asset::RenderAssetUsages;
 use bevy::camera::RenderTarget;
 use bevy::camera::visibility::RenderLayers;
 use bevy::ecs::schedule::ScheduleLabel;
-use bevy::mesh::VertexAttributeValues;
+use bevy::mesh::{MeshVertexBufferLayoutRef, VertexAttributeValues};
+use bevy::pbr::{
+    ExtendedMaterial, MaterialExtension, MaterialExtensionKey, MaterialExtensionPipeline,
+};
 use bevy::prelude::*;
-use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
+use bevy::render::render_resource::{
+    AsBindGroup, CompareFunction, Extent3d, RenderPipelineDescriptor, SpecializedMeshPipelineError,
+    TextureDimension, TextureFormat, TextureUsages,
+};
 use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
 use bevy_mod_xr::session::XrState;
 
@@ -25,7 +31,8 @@ pub struct RulerLabelPlugin;
 
 impl Plugin for RulerLabelPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_labels)
+        app.add_plugins(MaterialPlugin::<LabelMaterial>::default())
+            .add_systems(Startup, spawn_labels)
             .add_systems(Update, place_labels)
             .add_systems(RulerLabelPass, paint_labels);
     }
@@ -34,13 +41,35 @@ impl Plugin for RulerLabelPlugin {
 /// Rulers labelled at once (the first ones placed; the desktop panel lists all).
 pub const ROWS: usize = 8;
 const ROW_PX: (u32, u32) = (320, 64);
-/// A label is 6.4 cm by 1.28 cm, whatever the model's scale: readable at arm's length.
-const WIDTH_M: f32 = 0.064;
+/// A label is 9 cm by 1.8 cm, whatever the model's scale: readable at arm's length.
+const WIDTH_M: f32 = 0.09;
 /// Above the ruler's midpoint, so the label does not hide the line.
 const LIFT_M: f32 = 0.012;
 
 #[derive(Component)]
 struct RulerLabel(usize);
+
+/// The labels' material: the unlit texture, drawn over whatever is in
+/// front (as the ruler lines are), so a length never hides inside the body.
+type LabelMaterial = ExtendedMaterial<StandardMaterial, OnTop>;
+
+#[derive(Asset, AsBindGroup, Reflect, Debug, Clone, Default)]
+pub struct OnTop {}
+
+impl MaterialExtension for OnTop {
+    fn specialize(
+        _pipeline: &MaterialExtensionPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        _layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialExtensionKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        if let Some(depth) = descriptor.depth_stencil.as_mut() {
+            depth.depth_compare = Some(CompareFunction::Always);
+            depth.depth_write_enabled = Some(false);
+        }
+        Ok(())
+    }
+}
 
 #[derive(Component)]
 struct RulerLabelCamera;
@@ -49,7 +78,7 @@ fn spawn_labels(
     mut commands: Commands,
     mut images: ResMut<Assets<Image>>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<LabelMaterial>>,
 ) {
     let mut image = Image::new_fill(
         Extent3d {
@@ -78,13 +107,16 @@ fn spawn_labels(
         RenderLayers::none(),
         EguiSchedule::new(RulerLabelPass),
     ));
-    let material = materials.add(StandardMaterial {
-        base_color_texture: Some(image),
-        alpha_mode: AlphaMode::Blend,
-        unlit: true,
-        double_sided: true,
-        cull_mode: None,
-        ..default()
+    let material = materials.add(ExtendedMaterial {
+        base: StandardMaterial {
+            base_color_texture: Some(image),
+            alpha_mode: AlphaMode::Blend,
+            unlit: true,
+            double_sided: true,
+            cull_mode: None,
+            ..default()
+        },
+        extension: OnTop {},
     });
     let h = WIDTH_M * ROW_PX.1 as f32 / ROW_PX.0 as f32;
     for row in 0..ROWS {
@@ -140,12 +172,8 @@ fn place_labels(
             continue;
         }
         let r = &rulers.items[label.0];
-        let mid = [
-            (r.a[0] + r.b[0]) / 2.0,
-            (r.a[1] + r.b[1]) / 2.0,
-            (r.a[2] + r.b[2]) / 2.0,
-        ];
-        let at = pose.lps_to_world(mid) + Vec3::Y * LIFT_M;
+        let at =
+            label_point(eye, pose.lps_to_world(r.a), pose.lps_to_world(r.b)) + Vec3::Y * LIFT_M;
         let mut next = Transform::from_translation(at);
         let to_eye = eye - at;
         if to_eye.length() > 1e-3 {
@@ -155,6 +183,19 @@ fn place_labels(
             *t = next;
         }
     }
+}
+
+/// Where a ruler's label goes, seen from `eye`: over the ruler's midpoint,
+/// but pulled toward the eye to just in front of the ruler's nearer end, so
+/// that it stands out of the anatomy (and sorts before it) rather than
+/// floating inside a body the ruler crosses.
+pub fn label_point(eye: Vec3, a: Vec3, b: Vec3) -> Vec3 {
+    let mid = (a + b) / 2.0;
+    let Some(dir) = (mid - eye).try_normalize() else {
+        return mid;
+    };
+    let near = eye.distance(a).min(eye.distance(b)) - 0.01;
+    eye + dir * near.max(0.05)
 }
 
 fn paint_labels(
