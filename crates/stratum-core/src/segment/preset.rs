@@ -54,7 +54,9 @@ impl Preset {
             return (lo, hi, None);
         }
         let first = threshold_mask(volume, lo, hi);
-        match half_way_level(volume, &first, lo, hi) {
+        // Edges with air or lung (under -400 HU) are another edge: the
+        // table's against air would put the level at 0 HU.
+        match half_way_level(volume, &first, -400.0, lo, hi) {
             Some(level) => {
                 // Below the preset's own floor too: a faint enhancement
                 // (150 HU against 40) has its edge at 95.
@@ -70,13 +72,13 @@ impl Preset {
 /// the tissue around it, measured along its boundary: for each boundary
 /// voxel of `mask` (a threshold `lo..hi` of `volume`), the brightest mask
 /// voxel and the darkest voxel below `lo` within two voxels give that
-/// spot's plateaus (spots next to voxels above `hi` are left out: their
-/// edge belongs to something brighter); the median of their midpoints is
-/// the level. A blurred
+/// spot's plateaus (spots next to voxels above `hi` or below `floor` are
+/// left out: their edge is with something brighter, or with air); the
+/// median of their midpoints is the level. A blurred
 /// edge crosses its midpoint where the tissue changes, wherever the
 /// scanner's window or blur put the raw threshold. `None` without a
 /// boundary with darker tissue.
-pub fn half_way_level(volume: &Volume, mask: &Mask, lo: f64, hi: f64) -> Option<f64> {
+pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64) -> Option<f64> {
     if mask.dim() != volume.dim() {
         return None;
     }
@@ -121,7 +123,7 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, lo: f64, hi: f64) -> Option<
                         continue;
                     }
                     let (mut inside, mut outside) = (f64::NEG_INFINITY, f64::INFINITY);
-                    let mut brighter = false;
+                    let mut other_edge = false;
                     for dz in -R..=R {
                         for dy in -R..=R {
                             for dx in -R..=R {
@@ -140,17 +142,17 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, lo: f64, hi: f64) -> Option<
                                 let v = value(zz, yy, xx);
                                 if m[(zz, yy, xx)] != 0 {
                                     inside = inside.max(v);
-                                } else if v < lo {
+                                } else if v < lo && v >= floor {
                                     outside = outside.min(v);
-                                } else if v > hi {
-                                    brighter = true;
+                                } else if v > hi || v < floor {
+                                    other_edge = true;
                                 }
                             }
                         }
                     }
-                    // Next to something brighter than the window (bone by
-                    // a vessel, metal by bone), the edge is that one's.
-                    if inside.is_finite() && outside.is_finite() && !brighter {
+                    // Next to something brighter than the window (bone by a
+                    // vessel, metal by bone) or to air, the edge is another.
+                    if inside.is_finite() && outside.is_finite() && !other_edge {
                         out.push((0.5 * (inside + outside)) as f32);
                     }
                 }
@@ -166,19 +168,19 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, lo: f64, hi: f64) -> Option<
     Some(mids[k] as f64)
 }
 
-/// A preset's segment with its clean-up: the window (the level found from
-/// the scan, or `lo` when the user set one), then lungs only inside the
-/// body, skin filled, and bone without the islands outside the body
-/// outline (the table, a head holder), which the note counts.
+/// A preset's segment with its clean-up: the window (with the level found
+/// from the scan, or `window` when the user set one), then lungs only
+/// inside the body, skin filled, and bone without the islands outside the
+/// body outline (the table, a head holder), which the note counts.
 pub fn preset_segment(
     volume: &Volume,
     preset: Preset,
-    lo: Option<f64>,
+    window: Option<(f64, f64)>,
     progress: &Progress,
 ) -> Result<PresetSegment> {
     progress.begin(preset.name(), 4);
-    let (lo, hi, found_level) = match lo {
-        Some(lo) => (lo, preset.window(volume).1, None),
+    let (lo, hi, found_level) = match window {
+        Some((lo, hi)) => (lo, hi, None),
         None => preset.level_window(volume),
     };
     progress.advance(1);
