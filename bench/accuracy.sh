@@ -25,7 +25,7 @@ out="$(mktemp -d)"
 "$VENV/bin/python" - "$out/demo.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"demo: {len(rows)} organs; volume off the mask by more than 5%: before {sum(abs(r['old_pct']) > 5 for r in rows)}, now {sum(abs(r['new_pct']) > 5 for r in rows)}; flagged by validation: before {sum(bool(r['old_flags']) for r in rows)}, now {sum(bool(r['new_flags']) for r in rows)}")
+print(f"demo: {len(rows)} organs; volume off the mask by more than 5%: before {sum(abs(r['old_pct']) > 5 for r in rows)}, now {sum(abs(r['new_pct']) > 5 for r in rows)}; flagged by validation: before {sum(bool(r['old_flags']) for r in rows)}, now {sum(bool(r['new_flags']) for r in rows)}, now with 80% of the triangles removed {sum(bool(r['reduced_flags']) for r in rows)}")
 for r in rows:
     if any(k in r["segment"] for k in ("adrenal", "pancreas", "iliac_artery")):
         print(f"  {r['segment']}: {r['voxel_ml']:.2f} mL, before {r['old_pct']:+.1f}%, now {r['new_pct']:+.1f}%")

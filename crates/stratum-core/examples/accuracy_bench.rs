@@ -313,6 +313,21 @@ fn demo(ct: &str, labels: &str, names: &str) -> anyhow::Result<()> {
         };
         let new = mask_surface(&mask, &opts, &p)?;
         let old = old_surface(&mask)?;
+        // As README's `convert --reduce 0.8` example builds them.
+        let reduced_opts = SurfaceOptions {
+            keep_ratio: 0.2,
+            ..opts.clone()
+        };
+        let reduced = mask_surface(&mask, &reduced_opts, &p)?;
+        let vr = stratum_core::measure::validate(
+            &seg.name,
+            &mask,
+            &reduced,
+            stratum_core::measure::SurfaceRecipe {
+                reduction: 0.8,
+                ..recipe.clone()
+            },
+        );
         let vn = stratum_core::measure::validate(&seg.name, &mask, &new, recipe.clone());
         let vo = stratum_core::measure::validate(&seg.name, &mask, &old, recipe);
         println!(
@@ -323,6 +338,7 @@ fn demo(ct: &str, labels: &str, names: &str) -> anyhow::Result<()> {
                 "new_dice": vn.dice, "old_dice": vo.dice,
                 "new_p95": vn.surface.p95_mm, "old_p95": vo.surface.p95_mm,
                 "new_flags": vn.flags, "old_flags": vo.flags,
+                "reduced_pct": vr.volume_diff_pct, "reduced_flags": vr.flags,
             })
         );
     }

@@ -102,10 +102,7 @@ pub fn intensity_surface(
     progress.check()?;
     let limit = VoxelBox::half_voxel(&mask.geometry);
     constrained_taubin(&mut mesh, opts.smooth_iterations, 0.5, -0.53, &limit);
-    if opts.keep_ratio < 1.0 {
-        let sp = mask.geometry.spacing;
-        mesh.decimate(opts.keep_ratio, 0.5 * sp[0].min(sp[1]).min(sp[2]) as f32);
-    }
+    super::decimate_keeping_volume(&mut mesh, opts.keep_ratio, &mask.geometry);
     mesh.compute_normals();
     progress.advance(1);
     Ok(mesh)
