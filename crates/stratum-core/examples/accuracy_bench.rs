@@ -8,6 +8,7 @@
 //!     accuracy_bench phantom COARSE_DIR OUT_DIR
 //!     accuracy_bench demo CT.nii.gz LABELS.nii.gz NAMES.tsv
 //!     accuracy_bench speed DICOM_DIR [--runs N]
+//!     accuracy_bench preset SCAN [NAME]   (what a preset finds and leaves out)
 //!
 //! Prints one JSON line per case.
 
@@ -29,6 +30,20 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("phantom") if args.len() == 3 => phantom(args[1].as_ref(), args[2].as_ref()),
         Some("demo") if args.len() == 4 => demo(&args[1], &args[2], &args[3]),
+        Some("preset") if args.len() >= 2 => {
+            let preset = Preset::parse(args.get(2).map_or("bone", String::as_str))
+                .ok_or_else(|| anyhow::anyhow!("unknown preset"))?;
+            let volume = open(args[1].as_ref())?;
+            let t = Instant::now();
+            let seg = preset_segment(&volume, preset, None, &Progress::new())?;
+            println!(
+                "{}",
+                serde_json::json!({"case": "preset", "preset": preset.name(), "window": [seg.lo, seg.hi],
+                    "found_level": seg.found_level, "ml": seg.mask.volume_ml(), "note": seg.note,
+                    "seconds": t.elapsed().as_secs_f64()})
+            );
+            Ok(())
+        }
         Some("speed") if args.len() >= 2 => {
             let runs = args
                 .iter()

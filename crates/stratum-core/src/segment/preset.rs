@@ -58,9 +58,15 @@ impl Preset {
         // table's against air would put the level at 0 HU.
         match half_way_level(volume, &first, -400.0, lo, hi) {
             Some(level) => {
-                // Below the preset's own floor too: a faint enhancement
-                // (150 HU against 40) has its edge at 95.
-                let level = level.min(hi - 1.0).round();
+                // Bone never below its classic 250 HU (a plastic head
+                // phantom's "bone" would pull it to 60); contrast down to
+                // half its floor: a faint enhancement (150 HU against 40)
+                // has its edge at 95.
+                let floor = match self {
+                    Preset::Bone => lo,
+                    _ => 0.5 * lo,
+                };
+                let level = level.clamp(floor, hi - 1.0).round();
                 (level, hi, Some(level))
             }
             None => (lo, hi, None),
@@ -168,6 +174,41 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64
     Some(mids[k] as f64)
 }
 
+/// The parts of the patient: the islands of the skin window (the body,
+/// and arms or legs apart from it) that are mostly soft tissue, holes
+/// filled slice by slice. The table and a head holder are islands too, but
+/// mostly dense plastic or carbon: a quarter or more of their voxels reach
+/// the bone window (`bone`), against under a tenth for a trunk or an arm.
+/// `None` when no island looks like a body.
+fn body_parts(volume: &Volume, bone: &Mask) -> Option<Mask> {
+    let (slo, shi) = Preset::Skin.window(volume);
+    let skin = threshold_mask(volume, slo, shi);
+    let c = components(&skin);
+    let largest = c.sizes.iter().copied().max()?;
+    let mut order: Vec<usize> = (0..c.sizes.len())
+        .filter(|&i| c.sizes[i] * 200 >= largest)
+        .collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(c.sizes[i]));
+    order.truncate(16);
+    let mut body = Mask::empty(skin.dim(), skin.geometry);
+    let mut any = false;
+    for i in order {
+        let part = super::component_at(&skin, c.seeds[i]);
+        let dense = Zip::from(&part.data).and(&bone.data).par_fold(
+            || 0usize,
+            |n, p, b| n + (*p & *b) as usize,
+            |a, b| a + b,
+        );
+        if dense * 4 < c.sizes[i] {
+            any = true;
+            Zip::from(&mut body.data)
+                .and(&part.data)
+                .par_for_each(|o, p| *o |= *p);
+        }
+    }
+    any.then(|| fill_holes_2d(&body))
+}
+
 /// A preset's segment with its clean-up: the window (with the level found
 /// from the scan, or `window` when the user set one), then lungs only
 /// inside the body, skin filled, and bone without the islands outside the
@@ -205,25 +246,24 @@ pub fn preset_segment(
             out
         }
         Preset::Bone if volume.is_ct() => {
-            let body = body();
+            let body = body_parts(volume, &m);
             let mut outside = m.clone();
-            Zip::from(&mut outside.data)
-                .and(&body.data)
-                .par_for_each(|o, b| *o &= 1 - (*b & 1));
-            // A body outline is one with more soft tissue than bone in it;
-            // bone alone in air (a dry skull, a phantom) has none to go by.
-            let bone_in_body = m.count() - outside.count();
-            let has_body = body.count() >= 2 * bone_in_body;
-            let islands = if has_body {
-                components(&outside)
-            } else {
-                Default::default()
+            if let Some(body) = &body {
+                Zip::from(&mut outside.data)
+                    .and(&body.data)
+                    .par_for_each(|o, b| *o &= 1 - (*b & 1));
+            }
+            let islands = match body {
+                Some(_) => components(&outside),
+                // No body to go by (bone alone in air: a dry skull, a
+                // plastic phantom): nothing is left out.
+                None => Default::default(),
             };
             let mut out = m;
             if !islands.sizes.is_empty() {
                 Zip::from(&mut out.data)
-                    .and(&body.data)
-                    .par_for_each(|o, b| *o &= *b);
+                    .and(&outside.data)
+                    .par_for_each(|o, b| *o &= 1 - *b);
                 let ml = outside.volume_ml();
                 let n = islands.sizes.len();
                 note = Some(format!(
