@@ -385,8 +385,42 @@ fn convert_writes_a_validation_report() {
         );
         assert!(s["recipe"]["smoothing_iterations"].as_u64().is_some());
     }
-    // Thin structures shrink under smoothing: the report says so.
-    let flagged: Vec<&str> = segs
+    // Thin structures (adrenal glands, ribs) keep their voxels' volume
+    // through smoothing and decimation (issue 14): nothing is flagged.
+    for s in segs {
+        let pct = s["volume_diff_pct"].as_f64().unwrap();
+        assert!(pct.abs() < 5.0, "{s}");
+    }
+    assert_eq!(o.status.code(), Some(0), "nothing flagged gives 0:\n{t}");
+    // Decimated to almost nothing, thin organs no longer overlap their
+    // voxels: the report flags them and the exit code says so.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let path = |f: &str| demo.join(f).to_string_lossy().into_owned();
+    let out = dir.path().join("organs.glb").to_string_lossy().into_owned();
+    let (ct, labels, names) = (
+        path("example_ct.nii.gz"),
+        path("example_seg_fast_force_split.nii.gz"),
+        path("labels_total_ct.tsv"),
+    );
+    let o = stratum(&[
+        "convert",
+        &ct,
+        "-o",
+        &out,
+        "--labels",
+        &labels,
+        "--names",
+        &names,
+        "--reduce",
+        "0.995",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let flagged: Vec<&str> = json["segments"]
+        .as_array()
+        .unwrap()
         .iter()
         .filter(|s| !s["flags"].as_array().unwrap().is_empty())
         .map(|s| s["segment"].as_str().unwrap())

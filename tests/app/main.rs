@@ -3,6 +3,7 @@
 mod cli;
 mod gui;
 mod pipeline;
+mod presets;
 mod sculpt;
 mod session;
 mod xr;

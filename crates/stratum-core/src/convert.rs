@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::error::{CoreError, Result};
 use crate::export::{ExportSegment, export};
-use crate::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
+use crate::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{
-    LabelMap, Mask, Preset, PresetThreshold, Tool, keep_largest, segment_colour, threshold_mask,
+    LabelMap, Mask, Preset, keep_largest, preset_segment, segment_colour, threshold_mask,
 };
 use crate::volume::Volume;
 
@@ -84,28 +84,35 @@ pub struct SegmentResult {
     pub validation: Option<crate::measure::Validation>,
 }
 
-/// The segments (name, mask) the options ask for.
+/// One segment to build: its name, its mask, and the intensity level its
+/// surface lies at when it came from a threshold of the scan.
+pub type ConvertSegment = (String, Mask, Option<f64>);
+
+/// The segments the options ask for.
 pub fn segments_for(
     volume: &Volume,
     opts: &ConvertOptions,
     progress: &Progress,
-) -> Result<Vec<(String, Mask)>> {
-    let empty = Mask::empty(volume.dim(), volume.geometry);
+) -> Result<Vec<ConvertSegment>> {
     let mut out = match &opts.source {
-        SegmentSource::Preset(p) => vec![(
-            p.name().to_string(),
-            PresetThreshold(*p).apply(volume, &empty, progress)?,
-        )],
+        SegmentSource::Preset(p) => {
+            let seg = preset_segment(volume, *p, None, progress)?;
+            if let Some(note) = &seg.note {
+                tracing::info!("{}: {note}", p.name());
+            }
+            vec![(p.name().to_string(), seg.mask, Some(seg.lo))]
+        }
         SegmentSource::Threshold(lo, hi) => vec![(
             format!("Threshold {lo}..{hi}"),
             threshold_mask(volume, *lo, *hi),
+            Some(*lo),
         )],
         SegmentSource::Labels { path, names } => {
             let map = load_labels_for(volume, path, names.as_deref(), progress)?;
             map.segments
                 .iter()
-                .map(|s| (s.name.clone(), map.mask(s.id)))
-                .filter(|(_, m)| m.count() > 0)
+                .map(|s| (s.name.clone(), map.mask(s.id), None))
+                .filter(|(_, m, _)| m.count() > 0)
                 .collect()
         }
         SegmentSource::Model { name } => {
@@ -114,7 +121,7 @@ pub fn segments_for(
             seg.labels
                 .segments
                 .iter()
-                .map(|s| (s.name.clone(), seg.labels.mask(s.id)))
+                .map(|s| (s.name.clone(), seg.labels.mask(s.id), None))
                 .collect()
         }
     };
@@ -148,8 +155,8 @@ pub fn load_labels_for(
     )
 }
 
-fn keep_largest_each(segments: &mut [(String, Mask)]) {
-    for (_, m) in segments.iter_mut() {
+fn keep_largest_each(segments: &mut [ConvertSegment]) {
+    for (_, m, _) in segments.iter_mut() {
         *m = keep_largest(m);
     }
 }
@@ -185,9 +192,11 @@ pub fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
     out
 }
 
-/// Builds a mesh per segment.
+/// Builds a mesh per segment: from the scan's intensities where a
+/// segment has a level and `volume` is given, else from its mask.
 pub fn build_meshes(
-    segments: &[(String, Mask)],
+    segments: &[ConvertSegment],
+    volume: Option<&Volume>,
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<Vec<SegmentResult>> {
@@ -197,13 +206,16 @@ pub fn build_meshes(
         keep_ratio: (1.0 - opts.reduce).clamp(0.0, 1.0),
     };
     let mut out = Vec::new();
-    for (name, mask) in segments {
+    for (name, mask, level) in segments {
         progress.check()?;
         let voxel_volume_ml = mask.volume_ml();
         if voxel_volume_ml == 0.0 {
             continue;
         }
-        let mesh = mask_surface(mask, &surface, progress)?;
+        let mesh = match (volume, level) {
+            (Some(v), Some(level)) => intensity_surface(v, mask, *level, &surface, progress)?,
+            _ => mask_surface(mask, &surface, progress)?,
+        };
         let topo = mesh.topology();
         let validation = opts.validate.then(|| {
             crate::measure::validate(
@@ -246,8 +258,10 @@ pub fn convert(
         ));
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
-    // Islands are dropped after the volume is freed: the scan is not needed
-    // for meshing, and this keeps peak memory near twice the voxel bytes.
+    // Label maps and models are meshed from their masks: the volume is
+    // freed before islands are dropped and meshes built, which keeps peak
+    // memory near twice the voxel bytes. Thresholds keep it: their
+    // surfaces come from the intensities.
     let mut segments = segments_for(
         &volume,
         &ConvertOptions {
@@ -256,16 +270,19 @@ pub fn convert(
         },
         progress,
     )?;
-    drop(volume);
+    let volume = segments
+        .iter()
+        .any(|(_, _, level)| level.is_some())
+        .then_some(volume);
     if opts.largest {
         keep_largest_each(&mut segments);
     }
-    if segments.iter().all(|(_, m)| m.count() == 0) {
+    if segments.iter().all(|(_, m, _)| m.count() == 0) {
         return Err(CoreError::Invalid(
             "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),
         ));
     }
-    let results = build_meshes(&segments, opts, progress)?;
+    let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     let parts: Vec<ExportSegment<'_>> = results
         .iter()
         .map(|r| ExportSegment {

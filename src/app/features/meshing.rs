@@ -1,6 +1,7 @@
 //! Meshing: builds a surface per segment in the background (core marching
-//! cubes, Taubin smoothing, meshopt decimation) and gives each segment
-//! entity its Bevy mesh and material.
+//! cubes, from the scan's intensities for segments made from them, Taubin
+//! smoothing held within half a voxel, meshopt decimation) and gives each
+//! segment entity its Bevy mesh and material.
 
 use std::sync::Arc;
 
@@ -8,13 +9,13 @@ use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use rayon::prelude::*;
-use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
+use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface};
 use stratum_core::{CoreError, Progress};
 
 use crate::app::clip::{ClipExtension, SegmentMaterial};
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::Study;
-use crate::app::segmentation::{Segment, SurfaceStats};
+use crate::app::segmentation::{Segment, SurfaceLevel, SurfaceStats};
 
 /// Surface settings (the "Surface" section of the tools panel).
 #[derive(Resource, Clone, Debug)]
@@ -91,7 +92,7 @@ fn start_meshing(
     mut commands: Commands,
     mut requests: MessageReader<BuildMeshes>,
     study: Option<Res<Study>>,
-    segments: Query<&Segment>,
+    segments: Query<(&Segment, Option<&SurfaceLevel>)>,
     settings: Res<SurfaceSettings>,
 ) {
     let Some(study) = study else {
@@ -105,7 +106,7 @@ fn start_meshing(
         ids.extend(&r.ids);
     }
     if all {
-        ids = segments.iter().map(|s| s.id).collect();
+        ids = segments.iter().map(|(s, _)| s.id).collect();
     }
     ids.sort_unstable();
     ids.dedup();
@@ -113,31 +114,61 @@ fn start_meshing(
         return;
     }
     let labels = study.labels.clone();
+    let volume = study.volume.clone();
     let opts = settings.options();
+    let levels: Vec<(u16, Option<f64>)> = ids
+        .iter()
+        .map(|id| {
+            let level = segments
+                .iter()
+                .find(|(s, _)| s.id == *id)
+                .and_then(|(_, l)| l.map(|l| l.0));
+            (*id, level)
+        })
+        .collect();
     let title = if ids.len() == 1 {
         let name = segments
             .iter()
-            .find(|s| s.id == ids[0])
-            .map(|s| s.name.clone())
+            .find(|(s, _)| s.id == ids[0])
+            .map(|(s, _)| s.name.clone())
             .unwrap_or_default();
         format!("Building 3D of {name}")
     } else {
         format!("Building 3D of {} segments", ids.len())
     };
     spawn_job(&mut commands, title, move |progress: &Progress| {
-        build(&labels, &ids, &opts, progress)
+        build(&labels, Some(&volume), &levels, &opts, progress)
     });
 }
 
-/// Builds the surfaces of `ids`, segments in parallel (each one parallel inside).
+/// One segment's surface: from the scan's intensities at its level when it
+/// has one (and the smooth surface is asked for), else from its mask.
+fn surface_of(
+    mask: &stratum_core::segment::Mask,
+    volume: Option<&stratum_core::volume::Volume>,
+    level: Option<f64>,
+    opts: &SurfaceOptions,
+    progress: &Progress,
+) -> Result<SurfaceMesh, CoreError> {
+    match (volume, level) {
+        (Some(v), Some(l)) if opts.presmooth_mm.is_some() => {
+            intensity_surface(v, mask, l, opts, progress)
+        }
+        _ => mask_surface(mask, opts, progress),
+    }
+}
+
+/// Builds the surfaces of the segments `ids` (each with its intensity
+/// level, if any), segments in parallel (each one parallel inside).
 pub fn build(
     labels: &stratum_core::segment::LabelMap,
-    ids: &[u16],
+    volume: Option<&stratum_core::volume::Volume>,
+    ids: &[(u16, Option<f64>)],
     opts: &SurfaceOptions,
     progress: &Progress,
 ) -> Result<MeshBatch, CoreError> {
-    if let [id] = ids {
-        let mesh = mask_surface(&labels.mask(*id), opts, progress)?;
+    if let [(id, level)] = ids {
+        let mesh = surface_of(&labels.mask(*id), volume, *level, opts, progress)?;
         return Ok(MeshBatch {
             meshes: vec![(*id, mesh)],
         });
@@ -145,13 +176,16 @@ pub fn build(
     progress.begin("building surfaces", ids.len() as u64);
     let meshes = ids
         .par_iter()
-        .map(|&id| {
+        .map(|&(id, level)| {
             progress.check()?;
             let mask = labels.mask(id);
             let out = if mask.count() == 0 {
                 None
             } else {
-                Some((id, mask_surface(&mask, opts, &Progress::new())?))
+                Some((
+                    id,
+                    surface_of(&mask, volume, level, opts, &Progress::new())?,
+                ))
             };
             progress.advance(1);
             Ok(out)

@@ -1,5 +1,6 @@
 //! Segments as entities, and the segmentation tools run as background jobs:
-//! threshold presets, region growing from a seed, keep-largest-island.
+//! threshold presets (finding their own level, named and coloured after
+//! themselves), region growing from a seed, keep-largest-island.
 //! The label map in [`Study`] holds the voxels; each segment entity holds
 //! its name, colour, opacity, visibility and volumes.
 
@@ -7,7 +8,7 @@ use bevy::prelude::*;
 use stratum_core::Progress;
 use stratum_core::edit::bricks::BrickGrid;
 use stratum_core::segment::{
-    KeepLargest, Mask, Preset, RegionGrow, Tool, segment_colour, threshold_mask,
+    KeepLargest, Mask, Preset, RegionGrow, Tool, preset_segment, segment_colour, threshold_mask,
 };
 
 use crate::app::history::{EditHistory, mask_region, record_edit};
@@ -15,7 +16,7 @@ use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::meshing::BuildMeshes;
 use crate::app::space::PatientSpace;
-pub use crate::app::state::segments::{Segment, SurfaceStats, ToolSettings};
+pub use crate::app::state::segments::{Segment, SurfaceLevel, SurfaceStats, ToolSettings};
 
 /// A threshold preset to segment with as soon as a study has loaded
 /// (`stratum FOLDER --preset bone`), once.
@@ -31,6 +32,16 @@ pub enum SegmentCommand {
         lo: f64,
         hi: f64,
     },
+    /// A new segment from a preset at this window (its level found or set
+    /// by hand), named and coloured after the preset, with its clean-up.
+    Preset {
+        preset: Preset,
+        /// `None`: the preset's own window, with the level it finds.
+        window: Option<(f64, f64)>,
+    },
+    /// Find the level of a preset that finds its own (see
+    /// [`Preset::level_window`]); the tools' window follows when found.
+    FindLevel(Preset),
     /// A new segment grown from a voxel (x, y, z) within the threshold window.
     Grow {
         seed: [usize; 3],
@@ -46,6 +57,32 @@ pub enum SegmentCommand {
 pub struct SegmentEdit {
     pub target: EditTarget,
     pub mask: Mask,
+    /// The intensity level of a new segment made from the scan (its
+    /// surface is then built from the intensities).
+    pub level: Option<f64>,
+    /// The colour of a new segment, when its tool knows it.
+    pub colour: Option<[u8; 3]>,
+    /// What the tool left out, told to the user.
+    pub note: Option<String>,
+}
+
+impl SegmentEdit {
+    fn new(target: EditTarget, mask: Mask, level: Option<f64>) -> Self {
+        SegmentEdit {
+            target,
+            mask,
+            level,
+            colour: None,
+            note: None,
+        }
+    }
+}
+
+/// A preset's level found from the scan.
+pub struct LevelFound {
+    pub preset: Preset,
+    pub window: (f64, f64),
+    pub level: Option<f64>,
 }
 
 pub enum EditTarget {
@@ -58,6 +95,7 @@ pub struct SegmentationPlugin;
 impl Plugin for SegmentationPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(JobPlugin::<SegmentEdit>::default())
+            .add_plugins(JobPlugin::<LevelFound>::default())
             .add_message::<SegmentCommand>()
             .init_resource::<ToolSettings>()
             .init_resource::<PresetOnLoad>()
@@ -68,6 +106,7 @@ impl Plugin for SegmentationPlugin {
                     preset_on_load,
                     run_commands,
                     apply_edits,
+                    apply_found_level,
                 )
                     .chain(),
             );
@@ -91,6 +130,9 @@ fn spawn_loaded_segments(
         commands.entity(e).despawn();
     }
     tools.selected = None;
+    tools.preset = None;
+    tools.found_level = None;
+    tools.finding_level = false;
     if let Some(study) = study {
         let (lo, hi) = Preset::Bone.window(&study.volume);
         tools.lo = lo;
@@ -124,11 +166,10 @@ fn preset_on_load(
         return;
     };
     pending.0 = None;
-    let (lo, hi) = preset.window(&study.volume);
-    out.write(SegmentCommand::Threshold {
-        name: preset.name().to_string(),
-        lo,
-        hi,
+    let _ = study;
+    out.write(SegmentCommand::Preset {
+        preset,
+        window: None,
     });
 }
 
@@ -208,9 +249,49 @@ fn run_commands(
                                 "no voxel lies between {lo:.0} and {hi:.0}: widen the window"
                             )));
                         }
-                        Ok(SegmentEdit {
-                            target: EditTarget::New(name),
-                            mask,
+                        Ok(SegmentEdit::new(EditTarget::New(name), mask, Some(lo)))
+                    },
+                );
+            }
+            SegmentCommand::Preset { preset, window } => {
+                spawn_job(
+                    &mut commands,
+                    format!("Segmenting {}", preset.name()),
+                    move |p: &Progress| {
+                        let seg = preset_segment(&volume, preset, window, p)?;
+                        let mut edit = SegmentEdit::new(
+                            EditTarget::New(preset.name().to_string()),
+                            seg.mask,
+                            Some(seg.lo),
+                        );
+                        edit.colour = Some(preset.colour());
+                        edit.note = seg.found_level.map(|l| {
+                            format!("level {l:.0} found half-way between the tissues at its edge")
+                        });
+                        if let Some(n) = seg.note {
+                            edit.note = Some(match edit.note {
+                                Some(a) => format!("{a}; {n}"),
+                                None => n,
+                            });
+                        }
+                        Ok(edit)
+                    },
+                );
+            }
+            SegmentCommand::FindLevel(preset) => {
+                tools.finding_level = true;
+                tools.found_level = None;
+                spawn_job(
+                    &mut commands,
+                    format!("Finding the {} level", preset.name()),
+                    move |p: &Progress| {
+                        p.begin("finding the level", 1);
+                        let (lo, hi, level) = preset.level_window(&volume);
+                        p.advance(1);
+                        Ok(LevelFound {
+                            preset,
+                            window: (lo, hi),
+                            level,
                         })
                     },
                 );
@@ -225,10 +306,11 @@ fn run_commands(
                 spawn_job(&mut commands, "Region growing", move |p: &Progress| {
                     let empty = Mask::empty(volume.dim(), volume.geometry);
                     let mask = tool.apply(&volume, &empty, p)?;
-                    Ok(SegmentEdit {
-                        target: EditTarget::New(format!("Region {lo:.0}..{hi:.0}")),
+                    Ok(SegmentEdit::new(
+                        EditTarget::New(format!("Region {lo:.0}..{hi:.0}")),
                         mask,
-                    })
+                        Some(lo),
+                    ))
                 });
             }
             SegmentCommand::KeepLargest(e) => {
@@ -241,10 +323,7 @@ fn run_commands(
                     move |p: &Progress| {
                         let mask = labels.mask(id);
                         let mask = KeepLargest.apply(&volume, &mask, p)?;
-                        Ok(SegmentEdit {
-                            target: EditTarget::Replace(id),
-                            mask,
-                        })
+                        Ok(SegmentEdit::new(EditTarget::Replace(id), mask, None))
                     },
                 );
             }
@@ -313,6 +392,10 @@ fn apply_edits(
             EditTarget::Replace(_) => BrickGrid::new(edit.mask.dim()).full(),
         };
         let Ok(root) = root.single() else { continue };
+        let note = match (&edit.target, &edit.note) {
+            (EditTarget::New(n), Some(note)) => Some(format!("{n}: {note}")),
+            _ => None,
+        };
         let (id, selected) = record_edit(
             &mut history,
             &mut notices,
@@ -321,8 +404,17 @@ fn apply_edits(
             region,
             |labels| match edit.target {
                 EditTarget::New(name) => {
-                    let (id, e) =
-                        add_new_segment(&mut commands, root, labels, &name, None, &edit.mask);
+                    let (id, e) = add_new_segment(
+                        &mut commands,
+                        root,
+                        labels,
+                        &name,
+                        edit.colour,
+                        &edit.mask,
+                    );
+                    if let Some(level) = edit.level {
+                        commands.entity(e).insert(SurfaceLevel(level));
+                    }
                     (id, Some(e))
                 }
                 EditTarget::Replace(id) => {
@@ -332,6 +424,9 @@ fn apply_edits(
                 }
             },
         );
+        if let Some(note) = note {
+            notices.info(note);
+        }
         match selected {
             Some(e) => tools.selected = Some(e),
             None => {
@@ -341,5 +436,27 @@ fn apply_edits(
             }
         }
         build.write(BuildMeshes { ids: vec![id] });
+    }
+}
+
+/// Moves the tools' window to the level a preset found, unless the user
+/// picked another preset meanwhile.
+fn apply_found_level(
+    mut done: MessageMutator<JobDone<LevelFound>>,
+    mut notices: ResMut<Notices>,
+    mut tools: ResMut<ToolSettings>,
+) {
+    for d in done.read() {
+        let title = d.title.clone();
+        let Some(found) = notices.take(&title, d.take()) else {
+            tools.finding_level = false;
+            continue;
+        };
+        if tools.preset != Some(found.preset) {
+            continue;
+        }
+        tools.finding_level = false;
+        tools.found_level = found.level;
+        (tools.lo, tools.hi) = found.window;
     }
 }

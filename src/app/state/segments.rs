@@ -2,6 +2,7 @@
 //! settings with the selected segment, read by most features and panels.
 
 use bevy::prelude::*;
+use stratum_core::segment::Preset;
 
 /// One segment of the study.
 #[derive(Component, Clone, Debug, PartialEq)]
@@ -16,6 +17,13 @@ pub struct Segment {
     /// Measurements of the built surface, once there is one.
     pub surface: Option<SurfaceStats>,
 }
+
+/// The intensity level a segment's surface lies at, on a segment made
+/// from the scan's intensities (a threshold, a preset, region growing):
+/// its surface is built from the scan at this level, within its voxels.
+/// Label maps, models and paint have none and are meshed from their mask.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct SurfaceLevel(pub f64);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SurfaceStats {
@@ -37,6 +45,14 @@ pub struct ToolSettings {
     pub seed_mode: bool,
     /// The segment the island tools act on.
     pub selected: Option<Entity>,
+    /// The preset last picked: "Add segment" makes a segment named and
+    /// coloured after it, with its clean-up, at the window shown.
+    pub preset: Option<Preset>,
+    /// The level the preset found from the scan (shown beside the window),
+    /// or `None` while it is being found or for presets that do not.
+    pub found_level: Option<f64>,
+    /// A level is being found in the background.
+    pub finding_level: bool,
 }
 
 impl Default for ToolSettings {
@@ -47,6 +63,9 @@ impl Default for ToolSettings {
             preview: false,
             seed_mode: false,
             selected: None,
+            preset: None,
+            found_level: None,
+            finding_level: false,
         }
     }
 }

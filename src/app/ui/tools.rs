@@ -19,16 +19,33 @@ pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     ui.label("Threshold presets:");
     ui.horizontal_wrapped(|ui| {
         for preset in Preset::ALL {
-            if ui.button(preset.name()).clicked() {
+            let picked = p.tools.preset == Some(preset);
+            let button = ui
+                .selectable_label(picked, preset.name())
+                .on_hover_text("Click again for a plain threshold");
+            if button.clicked() && picked {
+                p.tools.preset = None;
+                p.tools.found_level = None;
+            } else if button.clicked() {
                 let (lo, hi) = preset.window(&study.volume);
-                p.tools.lo = lo;
-                p.tools.hi = hi;
-                p.tools.preview = true;
+                let t = &mut *p.tools;
+                t.lo = lo;
+                t.hi = hi;
+                t.preview = true;
+                t.preset = Some(preset);
+                t.found_level = None;
+                t.finding_level = false;
+                if preset.finds_level(&study.volume) {
+                    p.seg_commands.write(SegmentCommand::FindLevel(preset));
+                }
             }
         }
     });
     histogram_plot(ui, study, p.tools.lo, p.tools.hi);
-    let (min, max) = (study.histogram.lo, study.histogram.hi);
+    // Wide enough for any preset's window: a window clamped to this scan's
+    // range would no longer read as the preset's.
+    let min = study.histogram.lo.min(p.tools.lo);
+    let max = study.histogram.hi.max(p.tools.hi);
     ui.horizontal(|ui| {
         ui.label("from");
         ui.add(
@@ -50,22 +67,35 @@ pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
         let t = &mut *p.tools;
         std::mem::swap(&mut t.lo, &mut t.hi);
     }
+    if let Some(preset) = p.tools.preset {
+        ui.label(level_text(
+            preset,
+            p.tools.lo,
+            p.tools.found_level,
+            p.tools.finding_level,
+        ));
+    }
     ui.checkbox(&mut p.tools.preview, "Preview on the slices");
     ui.horizontal_wrapped(|ui| {
-        if ui
-            .button("Add segment")
-            .on_hover_text("A new segment of every voxel in the window")
-            .clicked()
-        {
-            let name = Preset::ALL
-                .iter()
-                .find(|pr| pr.window(&study.volume) == (p.tools.lo, p.tools.hi))
-                .map(|pr| pr.name().to_string())
-                .unwrap_or_else(|| format!("Threshold {:.0}..{:.0}", p.tools.lo, p.tools.hi));
-            p.seg_commands.write(SegmentCommand::Threshold {
-                name,
-                lo: p.tools.lo,
-                hi: p.tools.hi,
+        let hover = match p.tools.preset {
+            Some(pr) => format!(
+                "A new segment \"{}\" of the voxels in the window, with the preset's clean-up",
+                pr.name()
+            ),
+            None => "A new segment of every voxel in the window".into(),
+        };
+        if ui.button("Add segment").on_hover_text(hover).clicked() {
+            let (lo, hi) = (p.tools.lo, p.tools.hi);
+            p.seg_commands.write(match p.tools.preset {
+                Some(preset) => SegmentCommand::Preset {
+                    preset,
+                    window: Some((lo, hi)),
+                },
+                None => SegmentCommand::Threshold {
+                    name: format!("Threshold {lo:.0}..{hi:.0}"),
+                    lo,
+                    hi,
+                },
             });
             p.tools.preview = false;
         }
@@ -118,6 +148,20 @@ pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             p.seg_commands.write(SegmentCommand::KeepLargest(e));
         }
     });
+}
+
+/// What the tools say about a preset's level: found from the scan, being
+/// found, or set by hand.
+pub fn level_text(preset: Preset, lo: f64, found: Option<f64>, finding: bool) -> String {
+    let name = preset.name();
+    match found {
+        _ if finding => format!("{name}: finding the level from this scan…"),
+        Some(l) if (l - lo).abs() < 0.5 => format!(
+            "{name}: level {l:.0}, half-way between the tissues at its edge (found from this scan; change \"from\" to set your own)"
+        ),
+        Some(l) => format!("{name}: level {lo:.0}, set by hand (the scan's own is {l:.0})"),
+        None => format!("{name}: level {lo:.0}"),
+    }
 }
 
 /// The intensity histogram (log counts) with the threshold window shaded.

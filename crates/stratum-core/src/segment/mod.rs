@@ -5,6 +5,7 @@
 mod components;
 mod labelmap;
 mod morphology;
+mod preset;
 mod tools;
 
 pub use components::{Components, component_at, components, keep_largest, remove_small_islands};
@@ -12,6 +13,7 @@ pub use labelmap::{
     LabelMap, LabelValue, Labels, Segment, segment_colour, totalsegmentator_ct_names,
 };
 pub use morphology::{dilate_mm, distance_transform_sq, erode_mm, fill_holes_2d, fill_holes_3d};
+pub use preset::{PresetSegment, half_way_level, preset_segment};
 pub use tools::*;
 
 use ndarray::Array3;

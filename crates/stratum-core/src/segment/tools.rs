@@ -122,7 +122,8 @@ impl Preset {
 }
 
 /// A preset, with the clean-up each one needs (lungs: only air inside the
-/// body; skin: the filled body surface).
+/// body; skin: the filled body surface; bone: at the level found from the
+/// scan, without islands outside the body), see [`super::preset_segment`].
 #[derive(Clone, Debug)]
 pub struct PresetThreshold(pub Preset);
 
@@ -131,32 +132,7 @@ impl Tool for PresetThreshold {
         self.0.name().to_string()
     }
     fn apply(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<Mask> {
-        let (lo, hi) = self.0.window(volume);
-        progress.begin(self.0.name(), 3);
-        let m = threshold_mask(volume, lo, hi);
-        progress.advance(1);
-        progress.check()?;
-        let out = match self.0 {
-            Preset::Skin => {
-                let body = keep_largest(&m);
-                progress.advance(1);
-                fill_holes_2d(&body)
-            }
-            Preset::Lungs => {
-                // Air connected to the outside of the body is not lung.
-                let (slo, shi) = Preset::Skin.window(volume);
-                let body = fill_holes_2d(&keep_largest(&threshold_mask(volume, slo, shi)));
-                progress.advance(1);
-                let mut out = m;
-                Zip::from(&mut out.data)
-                    .and(&body.data)
-                    .for_each(|o, b| *o &= *b);
-                out
-            }
-            _ => m,
-        };
-        progress.set_done(3);
-        Ok(out)
+        Ok(super::preset_segment(volume, self.0, None, progress)?.mask)
     }
 }
 

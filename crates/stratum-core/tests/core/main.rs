@@ -1,5 +1,6 @@
 //! Integration tests of stratum-core, in one test binary.
 
+mod accuracy;
 mod ai;
 mod anonymize;
 mod bad_input;

@@ -415,3 +415,40 @@ fn default_smoothing_keeps_volume_within_one_percent() {
     let change = (smooth.volume_mm3() - raw.volume_mm3()).abs() / raw.volume_mm3();
     assert!(change < 0.01, "{:.3}%", change * 100.0);
 }
+
+#[test]
+fn bone_preset_keeps_an_arm_apart_from_the_trunk_and_leaves_out_the_table() {
+    // Trunk (radius 12) and an arm (radius 5) beside it, air between, each
+    // soft tissue around a 1000 HU bone; under them a dense table slab.
+    let g = Geometry::default();
+    let data = ndarray::Array3::from_shape_fn((20, 40, 48), |(_, y, x)| {
+        let d = |cx: f64, cy: f64| ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt();
+        let v = if d(16.0, 16.0) <= 4.0 || d(38.0, 16.0) <= 1.5 {
+            1000
+        } else if d(16.0, 16.0) <= 12.0 || d(38.0, 16.0) <= 5.0 {
+            40
+        } else if y >= 34 {
+            800
+        } else {
+            -1000
+        };
+        v as i16
+    });
+    let v = Volume::new(Voxels::I16(data), g, "CT");
+    let seg = stratum_core::segment::preset_segment(
+        &v,
+        Preset::Bone,
+        Some((250.0, 3071.0)),
+        &Progress::new(),
+    )
+    .unwrap();
+    let trunk = std::f64::consts::PI * 16.0 * 20.0 / 1000.0;
+    // The arm's bone (about 7 voxels a slice) stays; the table (48 x 6 x 20) goes.
+    let kept = seg.mask.volume_ml();
+    assert!(
+        kept > trunk + 0.1 && kept < trunk + 0.3,
+        "{kept} mL (trunk bone {trunk})"
+    );
+    let note = seg.note.expect("says what it left out");
+    assert!(note.contains("left out 1 island"), "{note}");
+}
