@@ -13,6 +13,7 @@ with Python's struct module ('<' = x86-64 C layout here, no implicit padding).
 """
 
 import argparse
+import math
 import socket
 import struct
 import time
@@ -68,6 +69,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--no-quit", action="store_true", help="do not press B at the end")
     ap.add_argument(
+        "--hold",
+        type=float,
+        metavar="SECONDS",
+        help="instead, hold the head at (0, 1.6, 0) looking 40 degrees down and both hands "
+        "still at their reset poses for this long (a user looking at the table; for benchmarks)",
+    )
+    ap.add_argument(
         "--sequence",
         action="store_true",
         help="instead, step the right hand through each input in turn (0.5 s each)",
@@ -90,6 +98,14 @@ def main():
 
     rec = latest
     r = RIGHT
+    if args.hold is not None:
+        h = 1 + 24  # the head's centre pose: quat x y z w, then position
+        a = -40 / 180 * math.pi / 2
+        rec[h : h + 7] = [math.sin(a), 0.0, 0.0, math.cos(a), 0.0, 1.6, 0.0]
+        sock.sendall(struct.pack(RECORD, *rec))
+        time.sleep(args.hold)
+        sock.close()
+        return
     if args.sequence:
         steps = [
             ("move right hand to (0.4, 1.0, -0.3), turned 90 deg about +y", {4: 0.4, 5: 1.0, 6: -0.3, 1: 0.7071, 3: 0.7071}),
