@@ -36,12 +36,25 @@ pub trait VoxelType: Copy + Send + Sync + PartialOrd + 'static {
     /// (`level` itself for floats): for an integer `v`, `v > level` exactly
     /// when `v > floor_of(level)`, unless `level` is below the type's range.
     fn floor_of(level: f32) -> Self;
+    /// An iso-level strictly between two values of the type, and those two
+    /// values `(lo, hi)` with `lo <= iso < hi`: for integers a whole
+    /// `level` moves down half a step (`v >= level` is then `v > iso`),
+    /// for floats the values are `level` less and plus a relative epsilon.
+    fn around(level: f32) -> (f32, Self, Self);
 }
 macro_rules! voxel_type {
     ($($t:ty),*) => {$(impl VoxelType for $t {
         #[inline] fn to_f64(self) -> f64 { self as f64 }
         #[inline] fn to_f32(self) -> f32 { self as f32 }
         #[inline] fn floor_of(level: f32) -> Self { level.floor() as $t }
+        fn around(level: f32) -> (f32, Self, Self) {
+            let iso = if level.fract() == 0.0 { level - 0.5 } else { level };
+            // Saturating casts: a level outside the type's range puts
+            // every voxel on one side.
+            let lo = iso.floor() as $t;
+            let hi = (iso.floor() + 1.0) as $t;
+            (iso, lo, hi)
+        }
     })*};
 }
 voxel_type!(u8, i16, u16, i32);
@@ -57,6 +70,11 @@ impl VoxelType for f32 {
     #[inline]
     fn floor_of(level: f32) -> Self {
         level
+    }
+    fn around(level: f32) -> (f32, Self, Self) {
+        // Far above the f32 rounding of the level, far below any contrast.
+        let eps = level.abs().max(1.0) * 1e-5;
+        (level, level - eps, level + eps)
     }
 }
 

@@ -13,30 +13,44 @@ use crate::segment::Mask;
 use crate::volume::{Volume, VoxelType};
 use crate::with_voxels;
 
-/// The field whose `level` iso-surface is the segment's surface: the
-/// intensities, with every voxel of the mask lifted just above the level
-/// and every other voxel held just below it. Inside and outside are then
+/// The field whose iso-surface is the segment's surface, in the voxels'
+/// own type (no f32 copy of the scan: the field costs what the cropped
+/// scan does): the intensities, with every voxel of the mask lifted to at
+/// least `hi` and every other voxel held at most at `lo`, where
+/// `lo <= iso < hi` ([`VoxelType::around`]). Inside and outside are then
 /// exactly the mask's (its islands, holes and hand edits), and only where
 /// the surface crosses between two voxels comes from the scan.
 fn constrained_field<T: VoxelType>(
     voxels: ndarray::ArrayView3<T>,
     mask: ndarray::ArrayView3<u8>,
-    level: f32,
-    eps: f32,
-) -> Array3<f32> {
-    let mut f = Array3::<f32>::zeros(voxels.dim());
+    lo: T,
+    hi: T,
+) -> Array3<T> {
+    let mut f = Array3::<T>::from_elem(voxels.dim(), lo);
     Zip::from(&mut f)
         .and(voxels)
         .and(mask)
         .par_for_each(|o, v, m| {
-            let v = v.to_f32();
             *o = if *m != 0 {
-                v.max(level + eps)
+                if *v > hi { *v } else { hi }
+            } else if *v < lo {
+                *v
             } else {
-                v.min(level - eps)
+                lo
             };
         });
     f
+}
+
+/// Marching cubes on the constrained field of `voxels` in `crop`.
+fn constrained_mc<T: VoxelType>(
+    voxels: ndarray::ArrayView3<T>,
+    mask: ndarray::ArrayView3<u8>,
+    level: f32,
+) -> (Vec<[f32; 3]>, Vec<u32>) {
+    let (iso, lo, hi) = T::around(level);
+    let field = constrained_field(voxels, mask, lo, hi);
+    marching_cubes(field.view(), iso, lo.to_f32().min(iso))
 }
 
 /// The surface of a segment made from the scan's intensities at `level`
@@ -80,17 +94,12 @@ pub fn intensity_surface(
         (b[1].1 + 1).min(ny),
         (b[2].1 + 1).min(nx),
     );
-    let level32 = level as f32;
-    // Far above the f32 rounding of the level, far below any contrast.
-    let eps = (level32.abs().max(1.0)) * 1e-5;
     let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
-    let field = with_voxels!(&volume.voxels, a => {
-        constrained_field(a.slice(s![z0..z1, y0..y1, x0..x1]), crop, level32, eps)
+    let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
+        constrained_mc(a.slice(s![z0..z1, y0..y1, x0..x1]), crop, level as f32)
     });
     progress.advance(1);
     progress.check()?;
-    let (mut positions, indices) = marching_cubes(field.view(), level32, level32 - 2.0 * eps);
-    drop(field);
     to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
     let mut mesh = SurfaceMesh {
         positions,
