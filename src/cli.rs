@@ -157,7 +157,8 @@ pub enum Command {
 pub struct ConvertArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file
     pub input: PathBuf,
-    /// Output file: .stl (binary, for printing), .obj (+ .mtl + .png) or .glb
+    /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
     #[arg(short, long)]
     pub output: PathBuf,
     /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
@@ -195,6 +196,13 @@ pub struct ConvertArgs {
     /// the smoothing and reduction used, and what failed
     #[arg(long, value_name = "JSON")]
     report: Option<PathBuf>,
+    /// With .obj or .glb: flat segment colours instead of the scan texture
+    #[arg(long)]
+    flat: bool,
+    /// The scan texture's intensity window LO:HI (default: soft tissue,
+    /// -160:240 HU, for CT; the 1st to 99th percentile otherwise)
+    #[arg(long, value_parser = parse_window, value_name = "LO:HI", conflicts_with = "flat")]
+    texture_window: Option<(f64, f64)>,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -415,6 +423,8 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         series,
         model,
         report,
+        flat,
+        texture_window,
     } = a;
 
     let source = match (preset, threshold, labels) {
@@ -444,6 +454,8 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         reduce,
         split,
         validate: report.is_some(),
+        scan_texture: !flat,
+        texture_window,
         ..Default::default()
     };
     opts.open.series = series;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{CoreError, Result};
-use crate::export::{ExportSegment, export};
+use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
@@ -50,6 +50,11 @@ pub struct ConvertOptions {
     /// Check each mesh against its mask (Dice, surface distances, volume):
     /// fills [`SegmentResult::validation`].
     pub validate: bool,
+    /// OBJ and GLB: texture the surfaces with the scan (else flat colours).
+    pub scan_texture: bool,
+    /// The scan texture's intensity window (LO, HI); `None`: soft tissue
+    /// for CT, the 1st-99th percentile otherwise.
+    pub texture_window: Option<(f64, f64)>,
     pub open: OpenOptions,
 }
 
@@ -63,6 +68,8 @@ impl Default for ConvertOptions {
             presmooth_mm: SurfaceOptions::default().presmooth_mm,
             split: false,
             validate: false,
+            scan_texture: true,
+            texture_window: None,
             open: OpenOptions::new(),
         }
     }
@@ -239,7 +246,12 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
-    crate::export::Format::from_path(output)?;
+    let format = crate::export::Format::from_path(output)?;
+    let textured = opts.scan_texture
+        && matches!(
+            format,
+            crate::export::Format::Obj | crate::export::Format::Glb
+        );
     if output.exists() && input.canonicalize().ok() == output.canonicalize().ok() {
         return Err(CoreError::Invalid(
             "the output would overwrite the input".into(),
@@ -247,7 +259,8 @@ pub fn convert(
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
     // Islands are dropped after the volume is freed: the scan is not needed
-    // for meshing, and this keeps peak memory near twice the voxel bytes.
+    // for meshing (only for a scan texture), and this keeps peak memory
+    // near twice the voxel bytes.
     let mut segments = segments_for(
         &volume,
         &ConvertOptions {
@@ -256,7 +269,7 @@ pub fn convert(
         },
         progress,
     )?;
-    drop(volume);
+    let volume = textured.then_some(volume);
     if opts.largest {
         keep_largest_each(&mut segments);
     }
@@ -275,12 +288,21 @@ pub fn convert(
         })
         .collect();
     progress.begin("writing", 1);
-    let files =
-        if opts.split && crate::export::Format::from_path(output)? == crate::export::Format::Stl {
-            crate::export::write_stl_each(output, &parts)?
-        } else {
-            export(output, &parts)?
-        };
+    let scan = volume.as_ref().map(|v| {
+        let mut t = crate::export::ScanTexture::new(v);
+        if let Some((lo, hi)) = opts.texture_window {
+            t.window = crate::view::Window {
+                center: 0.5 * (lo + hi),
+                width: (hi - lo).max(1e-6),
+            };
+        }
+        t
+    });
+    let files = if opts.split && format == crate::export::Format::Stl {
+        crate::export::write_stl_each(output, &parts)?
+    } else {
+        export_with(output, &parts, &ExportOptions { scan })?
+    };
     progress.advance(1);
     Ok((results, files))
 }
