@@ -98,7 +98,7 @@ pub fn export_with(
     }
     let format = Format::from_path(path)?;
     let atlas = match (format, &opts.scan) {
-        (Format::Obj | Format::Glb, Some(tex)) => Some(bake_atlas(segments, tex)),
+        (Format::Obj | Format::Glb, Some(tex)) => Some(bake_atlas(segments, tex)?),
         _ => None,
     };
     match format {

@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use super::ExportSegment;
+use crate::error::{CoreError, Result};
 use crate::view::{Window, WindowPreset, auto_window_range};
 use crate::volume::Volume;
 
@@ -25,7 +26,8 @@ pub struct ScanTexture<'a> {
     /// Share of the scan's grey in each texel (0: the flat segment colour,
     /// 1: the scan only).
     pub scan_weight: f32,
-    /// Texels per cell side (two triangles per cell); at least 8.
+    /// Texels per cell side (two triangles per cell); at least 8 (the
+    /// gutters take 4).
     pub cell_px: usize,
 }
 
@@ -64,7 +66,8 @@ pub struct Atlas {
     pub uvs: Vec<Vec<[f32; 2]>>,
 }
 
-/// The largest atlas side; past it the cells shrink (down to 8 texels).
+/// The largest atlas side (8192 x 8192 RGB is 200 MB): room for 2 million
+/// triangles at 8 texels per cell.
 const MAX_SIDE: usize = 8192;
 
 /// The corners (texel units within a cell of side `c`) of the cell's two
@@ -86,20 +89,18 @@ fn chart(c: usize, half: usize) -> [[f32; 2]; 3] {
 
 /// Bakes the atlas for `segments` (their meshes' normals are used when
 /// present, else computed).
-pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Atlas {
+pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Result<Atlas> {
     let tris: usize = segments.iter().map(|s| s.mesh.triangle_count()).sum();
     let cells = tris.div_ceil(2).max(1);
-    let mut c = tex.cell_px.max(8);
-    let (mut cols, mut width);
-    loop {
-        cols = (cells as f64).sqrt().ceil() as usize;
-        width = (cols * c).next_power_of_two();
-        if width <= MAX_SIDE || c == 8 {
-            break;
-        }
-        c -= 1;
+    let c = tex.cell_px.max(8);
+    let width = (((cells as f64).sqrt().ceil() as usize) * c).next_power_of_two();
+    if width > MAX_SIDE {
+        return Err(CoreError::Invalid(format!(
+            "{tris} triangles are too many for a scan texture (at most {}): reduce the model, or export flat colours",
+            2 * (MAX_SIDE / c) * (MAX_SIDE / c)
+        )));
     }
-    cols = width / c;
+    let cols = width / c;
     let rows = cells.div_ceil(cols);
     let height = (rows * c).next_power_of_two();
 
@@ -162,12 +163,12 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Atla
                 }
             }
         });
-    Atlas {
+    Ok(Atlas {
         width,
         height,
         rgb,
         uvs,
-    }
+    })
 }
 
 /// Barycentric coordinates of `p` in triangle `t`, moved onto the triangle

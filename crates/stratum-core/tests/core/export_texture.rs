@@ -91,7 +91,7 @@ fn atlas_shows_the_scan_just_inside_the_surface() {
         "soft tissue for CT"
     );
     tex.scan_weight = 1.0;
-    let atlas = bake_atlas(&seg, &tex);
+    let atlas = bake_atlas(&seg, &tex).unwrap();
     assert_eq!(atlas.uvs[0].len(), mesh.indices.len());
     let (mut bright, mut dark) = (0, 0);
     for t in 0..mesh.triangle_count() {
@@ -112,7 +112,7 @@ fn atlas_shows_the_scan_just_inside_the_surface() {
     assert!(bright > 100 && dark > 100, "{bright} {dark}");
     // Half and half with the colour: red stays in the blend.
     tex.scan_weight = 0.5;
-    let atlas = bake_atlas(&seg, &tex);
+    let atlas = bake_atlas(&seg, &tex).unwrap();
     let uv = &atlas.uvs[0][0..3];
     let mid = [0, 1].map(|k| (uv[0][k] + uv[1][k] + uv[2][k]) / 3.0);
     let c = bilinear(&atlas, mid);
@@ -136,7 +136,7 @@ fn atlas_charts_never_share_a_texel() {
             mesh: &mesh,
         },
     ];
-    let atlas = bake_atlas(&seg, &ScanTexture::new(&ct));
+    let atlas = bake_atlas(&seg, &ScanTexture::new(&ct)).unwrap();
     let mut owner: HashMap<(i64, i64), usize> = HashMap::new();
     let mut chart = 0;
     for uvs in &atlas.uvs {
@@ -173,7 +173,7 @@ fn shared_edges_show_no_seam() {
         colour: [200, 100, 90],
         mesh: &mesh,
     }];
-    let atlas = bake_atlas(&seg, &ScanTexture::new(&ct));
+    let atlas = bake_atlas(&seg, &ScanTexture::new(&ct)).unwrap();
     let uv = &atlas.uvs[0];
     let mut edges: HashMap<(u32, u32), (usize, usize)> = HashMap::new();
     let (mut n, mut total, mut worst) = (0, 0.0f32, 0.0f32);
@@ -270,4 +270,28 @@ fn textured_obj_and_glb_carry_the_atlas() {
         mesh.indices.len()
     );
     assert_eq!(reader.read_positions().unwrap().count(), mesh.indices.len());
+}
+
+/// Past the largest atlas the export says what to do instead of writing a
+/// texture no viewer opens.
+#[test]
+fn too_many_triangles_for_the_atlas_is_refused_with_advice() {
+    let (ct, ball) = half_and_half_ball();
+    let mut many = ball.clone();
+    // 64-texel cells: room for 2 * 128 * 128 = 32768 triangles.
+    while many.triangle_count() <= 32768 {
+        many.indices.extend_from_slice(&ball.indices);
+    }
+    let seg = [ExportSegment {
+        name: "many",
+        colour: [1, 2, 3],
+        mesh: &many,
+    }];
+    let mut tex = ScanTexture::new(&ct);
+    tex.cell_px = 64;
+    let e = bake_atlas(&seg, &tex).unwrap_err().to_string();
+    assert!(
+        e.contains("too many for a scan texture (at most 32768)") && e.contains("flat colours"),
+        "{e}"
+    );
 }
