@@ -11,7 +11,7 @@
 # tests check every export with (tests/app/checkers.rs): admesh and
 # PrusaSlicer (STL, 3MF), dicom3tools' dciodvfy (anonymized DICOM), Blender
 # (OBJ + MTL + PNG), Node.js with the Khronos glTF validator from npm (GLB,
-# pinned, into .tools/npm/). Safe to run again: installs only what is missing.
+# pinned, into .tools/npm/), Chromium (the share page, headless). Safe to run again: installs only what is missing.
 set -euo pipefail
 
 packages=(cmake g++ pkg-config
@@ -19,7 +19,7 @@ packages=(cmake g++ pkg-config
     libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
     libopenxr-loader1 libudev1 libglx0)
 # The export checkers, without their recommends (Blender's alone are 1 GB).
-checkers=(admesh prusa-slicer dicom3tools blender nodejs npm)
+checkers=(admesh prusa-slicer dicom3tools blender nodejs npm chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -11,6 +11,8 @@ use stratum_core::dicom::{Scan, scan};
 use stratum_core::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
+mod share;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stratum",
@@ -135,6 +137,9 @@ pub enum Command {
     /// Segment a scan and write printable/textured models:
     /// load, threshold or labels, largest island, mesh, smooth, reduce, export.
     Convert(ConvertArgs),
+    /// Write a patient-education page: one self-contained HTML file that
+    /// opens offline, the structures in colour, tap for a name and volume
+    Share(share::ShareArgs),
     /// Segment a scan with an AI model and write the label map (NIfTI)
     Segment {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -215,6 +220,7 @@ pub fn run(command: Command) -> ExitCode {
         } => inspect(path, series, json, !no_resample),
         Command::Anonymize { input, output } => anonymize(input, output),
         Command::Convert(args) => convert_cmd(args),
+        Command::Share(args) => share::share_cmd(args),
         Command::Segment {
             input,
             model,

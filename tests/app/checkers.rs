@@ -326,3 +326,74 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Headless Chromium with the network cut off opens the share page,
+/// renders the organs in colour, and a scripted tap names one.
+#[test]
+fn share_page_opens_offline_in_chromium_and_a_tap_names_a_structure() {
+    let Some(chromium) = checker("chromium", "the share page") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("explain.html");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let o = run(Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("share")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("--names")
+        .arg(demo.join("labels_total_ct.tsv"))
+        .args(["--title", "Your abdomen", "-o"])
+        .arg(&page));
+    assert!(o.status.success(), "{}", text(&o));
+    let size = std::fs::metadata(&page).unwrap().len();
+    assert!(size < 10_000_000, "{size} bytes");
+    let url = format!("file://{}", page.display());
+    // A proxy that refuses everything: any fetch from the network fails.
+    let browser = |extra: &[&str], url: &str| {
+        run(Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--proxy-server=127.0.0.1:9",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--window-size=800,900",
+                "--virtual-time-budget=20000",
+            ])
+            .args(extra)
+            .arg(url)
+            .env("HOME", dir.path()))
+    };
+    let shot = dir.path().join("page.png");
+    let o = browser(&[&format!("--screenshot={}", shot.display())], &url);
+    assert!(shot.exists(), "{}", text(&o));
+    // The model area (below the title, above the list) holds many strongly
+    // coloured pixels: the organs, not a blank or grey canvas.
+    let img = image::open(&shot).unwrap().to_rgb8();
+    let coloured = (100..600)
+        .flat_map(|y| (0..800).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = img.get_pixel(x, y).0;
+            let (hi, lo) = (*p.iter().max().unwrap(), *p.iter().min().unwrap());
+            hi as i32 - lo as i32 > 60
+        })
+        .count();
+    assert!(coloured > 20_000, "{coloured} coloured pixels");
+    let o = browser(&["--dump-dom"], &format!("{url}#tap=400,250"));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("data-loaded=\"yes\""), "{}", text(&o));
+    let picked = dom
+        .split("<output id=\"picked\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default();
+    let (name, ml) = picked.split_once(": ").expect(picked);
+    assert!(
+        ml.ends_with(" mL")
+            && name.chars().next().is_some_and(char::is_uppercase)
+            && !name.contains('_'),
+        "{picked}"
+    );
+}

@@ -306,3 +306,45 @@ pub fn convert(
     progress.advance(1);
     Ok((results, files))
 }
+
+/// `stratum share`: the scan's segments as a self-contained patient page
+/// (flat colours, reduced as `opts` says); returns the segments.
+pub fn share(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    page: &crate::export::ShareOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    if !output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    {
+        return Err(CoreError::Invalid(format!(
+            "{}: the share page is an .html file",
+            output.display()
+        )));
+    }
+    let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
+    let segments = segments_for(&volume, opts, progress)?;
+    drop(volume);
+    if segments.iter().all(|(_, m)| m.count() == 0) {
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: nothing to show".into(),
+        ));
+    }
+    let results = build_meshes(&segments, opts, progress)?;
+    let parts: Vec<ExportSegment<'_>> = results
+        .iter()
+        .map(|r| ExportSegment {
+            name: &r.name,
+            colour: r.colour,
+            mesh: &r.mesh,
+        })
+        .collect();
+    let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
+    progress.begin("writing", 1);
+    crate::export::write_share(output, &parts, &ml, page)?;
+    progress.advance(1);
+    Ok(results)
+}

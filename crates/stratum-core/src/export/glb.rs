@@ -64,6 +64,16 @@ fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
 /// With an atlas, every mesh carries its UVs and the atlas as base-colour
 /// texture (embedded PNG).
 pub fn write_glb(path: &Path, segments: &[ExportSegment<'_>], atlas: Option<&Atlas>) -> Result<()> {
+    let bytes = glb_bytes(path, segments, atlas)?;
+    write_bytes_atomic(path, &bytes)
+}
+
+/// The bytes [`write_glb`] writes (`path` names the file in errors).
+pub(crate) fn glb_bytes(
+    path: &Path,
+    segments: &[ExportSegment<'_>],
+    atlas: Option<&Atlas>,
+) -> Result<Vec<u8>> {
     use gltf::json;
     use json::validation::Checked::Valid;
     use json::validation::USize64;
@@ -334,7 +344,7 @@ pub fn write_glb(path: &Path, segments: &[ExportSegment<'_>], atlas: Option<&Atl
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_bytes_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 fn srgb_to_linear(c: f32) -> f32 {

@@ -12,12 +12,14 @@ use crate::mesh::SurfaceMesh;
 
 mod glb;
 mod obj;
+mod share;
 mod stl;
 mod texture;
 mod threemf;
 
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
+pub use share::{ShareOptions, plain_name, write_share};
 pub use stl::write_stl;
 pub use texture::{Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;

@@ -274,3 +274,47 @@ fn unknown_extension_is_refused() {
     .unwrap_err();
     assert!(e.to_string().contains(".stl, .obj, .glb or .3mf"));
 }
+
+#[test]
+fn plain_names_read_as_a_patient_would_say_them() {
+    use stratum_core::export::plain_name;
+    assert_eq!(plain_name("kidney_left"), "Left kidney");
+    assert_eq!(plain_name("adrenal_gland_right"), "Right adrenal gland");
+    assert_eq!(plain_name("rib_right_11"), "Right rib 11");
+    assert_eq!(plain_name("vertebrae_L1"), "Vertebra L1");
+    assert_eq!(plain_name("liver"), "Liver");
+    assert_eq!(plain_name("Bone"), "Bone");
+}
+
+/// The page holds the viewer and the model inline (nothing to fetch), the
+/// clinician's text escaped, and each structure's plain name and volume.
+#[test]
+fn share_page_is_self_contained() {
+    use stratum_core::export::{ShareOptions, write_share};
+    let (a, b) = two_segments();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("explain.html");
+    let segs = liver_and_kidney(&a, &b, "kidney_left");
+    let opts = ShareOptions {
+        title: "Your <kidneys>".into(),
+        note: "See you on Monday".into(),
+    };
+    write_share(&path, &segs, &[1125.68, 137.43], &opts).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.contains("<title>Your &lt;kidneys&gt;</title>"));
+    assert!(html.contains("See you on Monday"));
+    assert!(html.contains(r#""key":"kidney_left","ml":137.4,"name":"Left kidney""#));
+    assert!(
+        html.contains("src=\"data:model/gltf-binary;base64,Z2xURg"),
+        "GLB inlined"
+    );
+    assert!(
+        html.contains("customElements.define(\"model-viewer\""),
+        "viewer inlined"
+    );
+    for fetch in ["src=\"http", "href=\"http", "src=\"//", "<link "] {
+        assert!(!html.contains(fetch), "the page fetches {fetch}");
+    }
+    let e = write_share(&dir.path().join("x.html"), &[], &[], &opts).unwrap_err();
+    assert!(e.to_string().contains("nothing to share"));
+}
