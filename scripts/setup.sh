@@ -7,27 +7,53 @@
 # headless OpenXR runtime the XR tests build (scripts/xr-runtime.sh, which
 # installs its own build dependencies). Bevy needs no -dev packages to build (it loads
 # X11 and Vulkan dynamically). Then ONNX Runtime for the AI models (PyPI
-# wheel, see fetch-onnxruntime.sh). Safe to run again: installs only what is missing.
+# wheel, see fetch-onnxruntime.sh). Then the third-party programs the app
+# tests check every export with (tests/app/checkers.rs): admesh and
+# PrusaSlicer (STL, 3MF), dicom3tools' dciodvfy (anonymized DICOM), Blender
+# (OBJ + MTL + PNG), Node.js with the Khronos glTF validator from npm (GLB,
+# pinned, into .tools/npm/), Chromium (the share page, headless). Safe to run again: installs only what is missing.
 set -euo pipefail
 
 packages=(cmake g++ pkg-config
     xvfb xauth mesa-vulkan-drivers libvulkan1
     libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
     libopenxr-loader1 libudev1 libglx0 xdotool)
+# The export checkers, without their recommends (Blender's alone are 1 GB).
+checkers=(admesh prusa-slicer dicom3tools blender nodejs npm chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+missing_checkers=()
+for p in "${checkers[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing_checkers+=("$p")
 done
 # pip downloads ONNX Runtime's wheel from PyPI (scripts/fetch-onnxruntime.sh).
 if ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3 python3-pip)
 fi
-if ((${#missing[@]})); then
+if ((${#missing[@]} + ${#missing_checkers[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "installing: ${missing[*]}"
+    echo "installing: ${missing[*]} ${missing_checkers[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    if ((${#missing[@]})); then
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # A checker that fails to install is reported and skipped by its tests
+    # (with a line saying so), not a reason to stop the build setup.
+    if ((${#missing_checkers[@]})); then
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${missing_checkers[@]}" >/dev/null ||
+            echo "warning: could not install some export checkers (${missing_checkers[*]}); their tests will skip" >&2
+    fi
+fi
+# The Khronos glTF validator (npm), pinned, into .tools/npm/ (ignored by git).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if command -v npm >/dev/null && [ ! -f "$root/.tools/npm/node_modules/gltf-validator/package.json" ]; then
+    mkdir -p "$root/.tools/npm"
+    npm install --no-audit --no-fund --silent --prefix "$root/.tools/npm" gltf-validator@2.0.0-dev.3.10 ||
+        echo "warning: could not install gltf-validator from npm; the GLB check will skip" >&2
 fi
 command -v cargo >/dev/null || {
     echo "Rust is not installed: see https://rustup.rs" >&2

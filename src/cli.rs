@@ -11,6 +11,8 @@ use stratum_core::dicom::{Scan, scan};
 use stratum_core::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
+mod share;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stratum",
@@ -140,6 +142,9 @@ pub enum Command {
     /// Segment a scan and write printable/textured models:
     /// load, threshold or labels, largest island, mesh, smooth, reduce, export.
     Convert(ConvertArgs),
+    /// Write a patient-education page: one self-contained HTML file that
+    /// opens offline, the structures in colour, tap for a name and volume
+    Share(share::ShareArgs),
     /// Segment a scan with an AI model and write the label map (NIfTI)
     Segment {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -162,7 +167,8 @@ pub enum Command {
 pub struct ConvertArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file
     pub input: PathBuf,
-    /// Output file: .stl (binary, for printing), .obj (+ .mtl + .png) or .glb
+    /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
     #[arg(short, long)]
     pub output: PathBuf,
     /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
@@ -200,6 +206,13 @@ pub struct ConvertArgs {
     /// the smoothing and reduction used, and what failed
     #[arg(long, value_name = "JSON")]
     report: Option<PathBuf>,
+    /// With .obj or .glb: flat segment colours instead of the scan texture
+    #[arg(long)]
+    flat: bool,
+    /// The scan texture's intensity window LO:HI (default: soft tissue,
+    /// -160:240 HU, for CT; the 1st to 99th percentile otherwise)
+    #[arg(long, value_parser = parse_window, value_name = "LO:HI", conflicts_with = "flat")]
+    texture_window: Option<(f64, f64)>,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -212,6 +225,7 @@ pub fn run(command: Command) -> ExitCode {
         } => inspect(path, series, json, !no_resample),
         Command::Anonymize { input, output } => anonymize(input, output),
         Command::Convert(args) => convert_cmd(args),
+        Command::Share(args) => share::share_cmd(args),
         Command::Segment {
             input,
             model,
@@ -420,6 +434,8 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         series,
         model,
         report,
+        flat,
+        texture_window,
     } = a;
 
     let source = match (preset, threshold, labels) {
@@ -449,6 +465,8 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         reduce,
         split,
         validate: report.is_some(),
+        scan_texture: !flat,
+        texture_window,
         ..Default::default()
     };
     opts.open.series = series;

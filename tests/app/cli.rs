@@ -250,7 +250,7 @@ fn convert_explains_bad_options() {
     .unwrap();
     let o = stratum(&["convert", dir.path().to_str().unwrap(), "-o", "/tmp/x.ply"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains(".stl, .obj or .glb"));
+    assert!(text(&o).contains(".stl, .obj, .glb or .3mf"));
     let o = stratum(&[
         "convert",
         dir.path().to_str().unwrap(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{CoreError, Result};
-use crate::export::{ExportSegment, export};
+use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
@@ -50,6 +50,11 @@ pub struct ConvertOptions {
     /// Check each mesh against its mask (Dice, surface distances, volume):
     /// fills [`SegmentResult::validation`].
     pub validate: bool,
+    /// OBJ and GLB: texture the surfaces with the scan (else flat colours).
+    pub scan_texture: bool,
+    /// The scan texture's intensity window (LO, HI); `None`: soft tissue
+    /// for CT, the 1st-99th percentile otherwise.
+    pub texture_window: Option<(f64, f64)>,
     pub open: OpenOptions,
 }
 
@@ -63,6 +68,8 @@ impl Default for ConvertOptions {
             presmooth_mm: SurfaceOptions::default().presmooth_mm,
             split: false,
             validate: false,
+            scan_texture: true,
+            texture_window: None,
             open: OpenOptions::new(),
         }
     }
@@ -251,17 +258,22 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
-    crate::export::Format::from_path(output)?;
+    let format = crate::export::Format::from_path(output)?;
+    let textured = opts.scan_texture
+        && matches!(
+            format,
+            crate::export::Format::Obj | crate::export::Format::Glb
+        );
     if output.exists() && input.canonicalize().ok() == output.canonicalize().ok() {
         return Err(CoreError::Invalid(
             "the output would overwrite the input".into(),
         ));
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
-    // Label maps and models are meshed from their masks: the volume is
-    // freed before islands are dropped and meshes built, which keeps peak
-    // memory near twice the voxel bytes. Thresholds keep it: their
-    // surfaces come from the intensities.
+    // Label maps and models are meshed from their masks: unless a scan
+    // texture needs it, the volume is freed before islands are dropped and
+    // meshes built, which keeps peak memory near twice the voxel bytes.
+    // Thresholds keep it: their surfaces come from the intensities.
     let mut segments = segments_for(
         &volume,
         &ConvertOptions {
@@ -270,10 +282,8 @@ pub fn convert(
         },
         progress,
     )?;
-    let volume = segments
-        .iter()
-        .any(|(_, _, level)| level.is_some())
-        .then_some(volume);
+    let volume =
+        (textured || segments.iter().any(|(_, _, level)| level.is_some())).then_some(volume);
     if opts.largest {
         keep_largest_each(&mut segments);
     }
@@ -292,12 +302,67 @@ pub fn convert(
         })
         .collect();
     progress.begin("writing", 1);
-    let files =
-        if opts.split && crate::export::Format::from_path(output)? == crate::export::Format::Stl {
-            crate::export::write_stl_each(output, &parts)?
-        } else {
-            export(output, &parts)?
-        };
+    let scan = volume.as_ref().map(|v| {
+        let mut t = crate::export::ScanTexture::new(v);
+        if let Some((lo, hi)) = opts.texture_window {
+            t.window = crate::view::Window {
+                center: 0.5 * (lo + hi),
+                width: (hi - lo).max(1e-6),
+            };
+        }
+        t
+    });
+    let files = if opts.split && format == crate::export::Format::Stl {
+        crate::export::write_stl_each(output, &parts)?
+    } else {
+        export_with(output, &parts, &ExportOptions { scan })?
+    };
     progress.advance(1);
     Ok((results, files))
+}
+
+/// `stratum share`: the scan's segments as a self-contained patient page
+/// (flat colours, reduced as `opts` says); returns the segments.
+pub fn share(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    page: &crate::export::ShareOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    if !output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    {
+        return Err(CoreError::Invalid(format!(
+            "{}: the share page is an .html file",
+            output.display()
+        )));
+    }
+    let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
+    let segments = segments_for(&volume, opts, progress)?;
+    // Threshold segments are meshed from the intensities; label maps need no scan.
+    let volume = segments
+        .iter()
+        .any(|(_, _, level)| level.is_some())
+        .then_some(volume);
+    if segments.iter().all(|(_, m, _)| m.count() == 0) {
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: nothing to show".into(),
+        ));
+    }
+    let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    let parts: Vec<ExportSegment<'_>> = results
+        .iter()
+        .map(|r| ExportSegment {
+            name: &r.name,
+            colour: r.colour,
+            mesh: &r.mesh,
+        })
+        .collect();
+    let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
+    progress.begin("writing", 1);
+    crate::export::write_share(output, &parts, &ml, page)?;
+    progress.advance(1);
+    Ok(results)
 }

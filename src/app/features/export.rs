@@ -1,15 +1,16 @@
-//! Export: writes the chosen segments' surfaces as OBJ (+MTL+PNG), STL or
-//! GLB with the core exporters, in the background.
+//! Export: writes the chosen segments' surfaces as OBJ (+MTL+PNG), STL, 3MF
+//! or GLB with the core exporters, in the background.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::export::{ExportSegment, Format, export};
+use stratum_core::export::{ExportOptions, ExportSegment, Format, ScanTexture, export_with};
 use stratum_core::mesh::SurfaceMesh;
 
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::loading::Study;
 use crate::app::meshing::SegmentSurface;
 use crate::app::segmentation::Segment;
 
@@ -25,6 +26,8 @@ pub struct ExportSettings {
     pub visible_only: bool,
     /// Further reduction at export (fraction of triangles removed).
     pub reduce: f64,
+    /// OBJ and GLB: texture the surfaces with the scan.
+    pub scan_texture: bool,
 }
 
 impl Default for ExportSettings {
@@ -39,18 +42,14 @@ impl Default for ExportSettings {
             name: "anatomy".into(),
             visible_only: true,
             reduce: 0.0,
+            scan_texture: true,
         }
     }
 }
 
 impl ExportSettings {
     pub fn path(&self) -> PathBuf {
-        let ext = match self.format {
-            Format::Obj => "obj",
-            Format::Stl => "stl",
-            Format::Glb => "glb",
-        };
-        PathBuf::from(&self.folder).join(format!("{}.{ext}", self.name))
+        PathBuf::from(&self.folder).join(format!("{}.{}", self.name, self.format.extension()))
     }
 }
 
@@ -77,6 +76,7 @@ fn start_export(
     mut requests: MessageReader<ExportRequest>,
     settings: Res<ExportSettings>,
     segments: Query<(&Segment, &SegmentSurface)>,
+    study: Option<Res<Study>>,
     mut notices: ResMut<Notices>,
 ) {
     if requests.read().last().is_none() {
@@ -94,6 +94,10 @@ fn start_export(
     }
     let path = settings.path();
     let reduce = settings.reduce;
+    let scan = settings
+        .scan_texture
+        .then(|| study.map(|s| s.volume.clone()))
+        .flatten();
     spawn_job(&mut commands, "Exporting", move |p: &Progress| {
         p.begin("exporting", parts.len() as u64 + 1);
         let reduced: Vec<SurfaceMesh> = parts
@@ -127,7 +131,10 @@ fn start_export(
                 stratum_core::CoreError::Invalid(format!("cannot create the folder: {e}"))
             })?;
         }
-        let files = export(&path, &segs)?;
+        let opts = ExportOptions {
+            scan: scan.as_deref().map(ScanTexture::new),
+        };
+        let files = export_with(&path, &segs, &opts)?;
         p.advance(1);
         Ok(Exported(files))
     });

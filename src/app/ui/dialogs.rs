@@ -142,7 +142,7 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
         .open(&mut keep_open)
         .default_width(460.0)
         .show(ctx, |ui| {
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 ui.label("Format:");
                 ui.radio_value(
                     &mut p.export.format,
@@ -150,7 +150,12 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
                     "OBJ + MTL + PNG (textured)",
                 );
                 ui.radio_value(&mut p.export.format, Format::Stl, "STL (3D printing)");
-                ui.radio_value(&mut p.export.format, Format::Glb, "GLB");
+                ui.radio_value(
+                    &mut p.export.format,
+                    Format::ThreeMf,
+                    "3MF (colour printing)",
+                );
+                ui.radio_value(&mut p.export.format, Format::Glb, "GLB (viewers, AR)");
             });
             ui.horizontal(|ui| {
                 ui.label("Folder:");
@@ -161,11 +166,22 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
                 ui.add(egui::TextEdit::singleline(&mut p.export.name).desired_width(200.0));
             });
             ui.checkbox(&mut p.export.visible_only, "Only the visible segments");
+            if matches!(p.export.format, Format::Obj | Format::Glb) {
+                ui.checkbox(
+                    &mut p.export.scan_texture,
+                    "Texture with the scan (else flat segment colours)",
+                );
+            }
             let mut keep = (1.0 - p.export.reduce) * 100.0;
             ui.add(egui::Slider::new(&mut keep, 5.0..=100.0).text("% triangles kept"));
             p.export.reduce = 1.0 - keep / 100.0;
             ui.label(format!("Writes {}", p.export.path().display()));
-            ui.label("Units: millimetres, DICOM patient (LPS) axes; no patient data is written.");
+            ui.label(match p.export.format {
+                Format::Glb => {
+                    "Units: metres, +Y superior (glTF); the LPS placement is kept. No patient data is written."
+                }
+                _ => "Units: millimetres, DICOM patient (LPS) axes; no patient data is written.",
+            });
             if ui.button("Export").clicked() {
                 go = true;
             }

@@ -125,8 +125,11 @@ fn obj_reads_back_with_named_objects_materials_and_texture() {
     assert_eq!(&buf[i..i + 3], &[180, 100, 80]);
 }
 
+/// The scene is in glTF's conventions (metres, +Y superior, +Z anterior,
+/// +X patient left, centred) and the root node's transform undone gives
+/// back the exact LPS millimetres.
 #[test]
-fn glb_reads_back_with_one_node_per_segment() {
+fn glb_is_in_metres_y_up_centred_with_lps_recoverable() {
     let (a, b) = two_segments();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("organs.glb");
@@ -135,24 +138,36 @@ fn glb_reads_back_with_one_node_per_segment() {
     let bytes = std::fs::read(&path).unwrap();
     let glb = gltf::Gltf::from_slice(&bytes).expect("valid GLB");
     let doc = &glb.document;
+    let scene = doc.default_scene().unwrap();
+    let roots: Vec<_> = scene.nodes().collect();
+    assert_eq!(roots.len(), 1, "one root node");
+    let root = &roots[0];
+    let extras: serde_json::Value =
+        serde_json::from_str(root.extras().as_ref().unwrap().get()).unwrap();
+    assert_eq!(extras["stratum"]["mesh_axes"], "LPS");
     assert!(
-        doc.as_json()
-            .asset
-            .generator
-            .as_deref()
+        extras["stratum"]["note"]
+            .as_str()
             .unwrap()
-            .contains("millimetres")
+            .contains("metres, +Y superior")
     );
-    let names: Vec<_> = doc.nodes().map(|n| n.name().unwrap().to_string()).collect();
+    let names: Vec<_> = root
+        .children()
+        .map(|n| n.name().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["liver", "kidney"]);
+    let m = root.transform().matrix();
+    let world = |p: [f32; 3]| -> [f32; 3] {
+        [0, 1, 2].map(|r| m[0][r] * p[0] + m[1][r] * p[1] + m[2][r] * p[2] + m[3][r])
+    };
     let blob = glb.blob.as_ref().unwrap();
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
     for (mesh, expect) in doc.meshes().zip([&a, &b]) {
         let prim = mesh.primitives().next().unwrap();
         let reader = prim.reader(|_| Some(blob.as_slice()));
-        assert_eq!(
-            reader.read_positions().unwrap().count(),
-            expect.positions.len()
-        );
+        let positions: Vec<[f32; 3]> = reader.read_positions().unwrap().collect();
+        // Stored positions are the exact LPS mm.
+        assert_eq!(positions, expect.positions);
         assert_eq!(
             reader.read_normals().unwrap().count(),
             expect.positions.len()
@@ -163,6 +178,85 @@ fn glb_reads_back_with_one_node_per_segment() {
         );
         let c = prim.material().pbr_metallic_roughness().base_color_factor();
         assert!(c[0] > c[2], "organ colour kept");
+        for p in positions {
+            let w = world(p);
+            for k in 0..3 {
+                lo[k] = lo[k].min(w[k]);
+                hi[k] = hi[k].max(w[k]);
+            }
+        }
+    }
+    // The balls span L -18..18 mm, P -8..11 mm, S -8..9 mm; in glTF metres
+    // X = L, Y = S, Z = -P, centred.
+    let near = |v: f32, e: f32| (v - e).abs() < 0.0011;
+    assert!(near(lo[0], -0.018) && near(hi[0], 0.018), "X {lo:?} {hi:?}");
+    assert!(
+        near(lo[1], -0.0085) && near(hi[1], 0.0085),
+        "Y {lo:?} {hi:?}"
+    );
+    assert!(
+        near(lo[2], -0.0095) && near(hi[2], 0.0095),
+        "Z {lo:?} {hi:?}"
+    );
+    // The kidney (P +5 mm, S +3 mm, L +12 mm) lies to the patient's left,
+    // behind and above the liver: +X, -Z, +Y.
+    let kidney_centre = world([12.0, 5.0, 3.0]);
+    let liver_centre = world([-10.0, 0.0, 0.0]);
+    assert!(kidney_centre[0] > liver_centre[0]);
+    assert!(kidney_centre[1] > liver_centre[1]);
+    assert!(kidney_centre[2] < liver_centre[2]);
+    // Superior is up: an LPS step of +1 mm in z is +0.001 in Y.
+    let up = world([0.0, 0.0, 1.0]);
+    let o = world([0.0, 0.0, 0.0]);
+    assert!((up[1] - o[1] - 0.001).abs() < 1e-6 && (up[0] - o[0]).abs() < 1e-7);
+}
+
+/// One object per segment, named and coloured through one base-material
+/// group, in millimetres with the mesh's own vertices and triangles.
+#[test]
+fn threemf_has_one_coloured_object_per_segment_in_mm() {
+    let (a, b) = two_segments();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("organs.3mf");
+    let segs = liver_and_kidney(&a, &b, "kidney left");
+    let files = export(&path, &segs).unwrap();
+    assert_eq!(files, std::slice::from_ref(&path));
+    // The colours, as a slicer reads them: core-namespace base materials.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("3D/model.model").unwrap(), &mut xml).unwrap();
+    let core = "\"http://schemas.microsoft.com/3dmanufacturing/core/2015/02\"";
+    assert!(xml.contains(&format!("xmlns={core}")), "{}", &xml[..300]);
+    assert!(xml.contains(&format!("xmlns:m={core}")), "{}", &xml[..300]);
+    assert!(xml.contains("unit=\"millimeter\""));
+    let base = xml
+        .find("<m:basematerials id=\"1\">")
+        .expect("base materials");
+    let liver = xml.find("<m:base name=\"liver\" displaycolor=\"#C8645A\"/>");
+    let kidney = xml.find("<m:base name=\"kidney_left\" displaycolor=\"#B46450\"/>");
+    assert!(
+        liver.is_some_and(|l| l > base) && kidney > liver,
+        "{xml:.600}"
+    );
+    let models = threemf::read(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(models.len(), 1);
+    let m = &models[0];
+    let objects = &m.resources.object;
+    assert_eq!(objects.len(), 2);
+    assert_eq!(m.build.item.len(), 2);
+    for ((o, expect), (k, name)) in objects
+        .iter()
+        .zip([&a, &b])
+        .zip([(0, "liver"), (1, "kidney_left")])
+    {
+        assert_eq!(o.name.as_deref(), Some(name));
+        assert_eq!((o.pid, o.pindex), (Some(1), Some(k)));
+        let mesh = o.mesh.as_ref().unwrap();
+        assert_eq!(mesh.vertices.vertex.len(), expect.positions.len());
+        assert_eq!(mesh.triangles.triangle.len(), expect.triangle_count());
+        let v = &mesh.vertices.vertex[0];
+        let p = expect.positions[0];
+        assert!((v.x - p[0] as f64).abs() < 1e-4 && (v.z - p[2] as f64).abs() < 1e-4);
     }
 }
 
@@ -178,5 +272,49 @@ fn unknown_extension_is_refused() {
         }],
     )
     .unwrap_err();
-    assert!(e.to_string().contains(".stl, .obj or .glb"));
+    assert!(e.to_string().contains(".stl, .obj, .glb or .3mf"));
+}
+
+#[test]
+fn plain_names_read_as_a_patient_would_say_them() {
+    use stratum_core::export::plain_name;
+    assert_eq!(plain_name("kidney_left"), "Left kidney");
+    assert_eq!(plain_name("adrenal_gland_right"), "Right adrenal gland");
+    assert_eq!(plain_name("rib_right_11"), "Right rib 11");
+    assert_eq!(plain_name("vertebrae_L1"), "Vertebra L1");
+    assert_eq!(plain_name("liver"), "Liver");
+    assert_eq!(plain_name("Bone"), "Bone");
+}
+
+/// The page holds the viewer and the model inline (nothing to fetch), the
+/// clinician's text escaped, and each structure's plain name and volume.
+#[test]
+fn share_page_is_self_contained() {
+    use stratum_core::export::{ShareOptions, write_share};
+    let (a, b) = two_segments();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("explain.html");
+    let segs = liver_and_kidney(&a, &b, "kidney_left");
+    let opts = ShareOptions {
+        title: "Your <kidneys>".into(),
+        note: "See you on Monday".into(),
+    };
+    write_share(&path, &segs, &[1125.68, 137.43], &opts).unwrap();
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.contains("<title>Your &lt;kidneys&gt;</title>"));
+    assert!(html.contains("See you on Monday"));
+    assert!(html.contains(r#""key":"kidney_left","ml":137.4,"name":"Left kidney""#));
+    assert!(
+        html.contains("src=\"data:model/gltf-binary;base64,Z2xURg"),
+        "GLB inlined"
+    );
+    assert!(
+        html.contains("customElements.define(\"model-viewer\""),
+        "viewer inlined"
+    );
+    for fetch in ["src=\"http", "href=\"http", "src=\"//", "<link "] {
+        assert!(!html.contains(fetch), "the page fetches {fetch}");
+    }
+    let e = write_share(&dir.path().join("x.html"), &[], &[], &opts).unwrap_err();
+    assert!(e.to_string().contains("nothing to share"));
 }

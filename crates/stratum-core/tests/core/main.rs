@@ -7,6 +7,7 @@ mod bad_input;
 mod clip;
 mod edit_brush;
 mod edit_history;
+mod export_texture;
 mod exports;
 mod meshing;
 mod real_data;

@@ -1,0 +1,70 @@
+//! `stratum share`: the scan's segments as one self-contained HTML page
+//! for a patient (no server, no network), with the clinician's title and note.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use stratum_core::convert::{ConvertOptions, SegmentSource};
+use stratum_core::export::ShareOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct ShareArgs {
+    /// DICOM folder or file, or a .nii/.nii.gz file
+    pub input: PathBuf,
+    /// The page to write (.html)
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Label map (NIfTI), one structure per label
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
+    #[arg(long, requires = "labels")]
+    names: Option<PathBuf>,
+    /// Segment with an AI model (`stratum models` lists them)
+    #[arg(long, conflicts_with = "labels")]
+    model: Option<String>,
+    /// A short title shown at the top (typed by the clinician)
+    #[arg(long, default_value = "")]
+    title: String,
+    /// A note shown under the title (typed by the clinician)
+    #[arg(long, default_value = "")]
+    note: String,
+    /// Fraction of triangles to remove (keeps the page small)
+    #[arg(long, default_value_t = 0.9)]
+    reduce: f64,
+}
+
+pub fn share_cmd(a: ShareArgs) -> anyhow::Result<ExitCode> {
+    let source = match (a.labels, a.model) {
+        (Some(path), _) => SegmentSource::Labels {
+            path,
+            names: a.names,
+        },
+        (None, Some(name)) => SegmentSource::Model { name },
+        (None, None) => anyhow::bail!("choose the structures: --labels FILE or --model NAME"),
+    };
+    if !(0.0..1.0).contains(&a.reduce) {
+        anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
+    }
+    let opts = ConvertOptions {
+        source,
+        reduce: a.reduce,
+        scan_texture: false,
+        ..Default::default()
+    };
+    let page = ShareOptions {
+        title: a.title,
+        note: a.note,
+    };
+    let results = super::with_progress(false, |p| {
+        stratum_core::convert::share(&a.input, &a.output, &opts, &page, p)
+    })?;
+    let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({} structures, {:.1} MB): opens offline in any current browser",
+        a.output.display(),
+        results.len(),
+        size as f64 / 1e6
+    );
+    Ok(ExitCode::SUCCESS)
+}
