@@ -5,78 +5,13 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
-use stratum_core::Geometry;
-use stratum_core::view::{
-    ClipPlane, Overlay, Plane, SliceLayout, Window, WindowPreset, render_slice,
-};
+use stratum_core::view::{ClipPlane, Overlay, Plane, WindowPreset, render_slice};
 
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::measurements::{RulerAction, Rulers};
 use crate::app::meshing::SegmentSurface;
 use crate::app::segmentation::{Segment, SegmentCommand, ToolSettings};
-
-/// Where the crosshair is and how slices are shown.
-#[derive(Resource, Debug)]
-pub struct SliceState {
-    /// Crosshair voxel (x, y, z).
-    pub crosshair: [usize; 3],
-    pub preset: WindowPreset,
-    pub window: Window,
-    /// Opacity of the segment colours over the image.
-    pub overlay_opacity: f32,
-    /// Draw the 3D surfaces' intersection with each slice.
-    pub contours: bool,
-    grid: Option<(Geometry, (usize, usize, usize))>,
-}
-
-impl Default for SliceState {
-    fn default() -> Self {
-        SliceState {
-            crosshair: [0; 3],
-            preset: WindowPreset::SoftTissue,
-            window: WindowPreset::SoftTissue.window((0.0, 1.0)),
-            overlay_opacity: 0.45,
-            contours: true,
-            grid: None,
-        }
-    }
-}
-
-impl SliceState {
-    /// Moves the crosshair to the voxel nearest an LPS point (clamped to the grid).
-    pub fn move_to_lps(&mut self, p: [f64; 3]) {
-        let Some((g, (nz, ny, nx))) = self.grid else {
-            return;
-        };
-        let i = g.lps_to_index(p);
-        let n = [nx, ny, nz];
-        for a in 0..3 {
-            self.crosshair[a] = (i[a].round().max(0.0) as usize).min(n[a].saturating_sub(1));
-        }
-    }
-
-    /// LPS position of the crosshair.
-    pub fn crosshair_lps(&self) -> Option<[f64; 3]> {
-        let (g, _) = self.grid?;
-        let c = self.crosshair.map(|v| v as f64);
-        Some(g.index_to_lps(c))
-    }
-
-    /// The grid of the open study.
-    pub fn geometry(&self) -> Option<Geometry> {
-        self.grid.map(|(g, _)| g)
-    }
-
-    pub fn layout(&self, plane: Plane) -> Option<SliceLayout> {
-        let (g, dim) = self.grid?;
-        Some(SliceLayout::new(plane, dim, &g))
-    }
-
-    pub fn set_preset(&mut self, preset: WindowPreset, auto: (f64, f64)) {
-        self.preset = preset;
-        self.window = preset.window(auto);
-    }
-}
+pub use crate::app::state::crosshair::SliceState;
 
 /// One egui texture per plane, redrawn only when what it shows changed.
 #[derive(Resource, Default)]
@@ -117,7 +52,7 @@ fn reset_on_load(
     let Some(study) = study else { return };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
-    state.grid = Some((v.geometry, v.dim()));
+    state.set_grid(v.geometry, v.dim());
     state.crosshair = [nx / 2, ny / 2, nz / 2];
     let preset = if v.is_ct() {
         WindowPreset::SoftTissue
@@ -212,7 +147,7 @@ pub fn update_contours(
     surfaces: &[(&Segment, &SegmentSurface)],
     textures: &mut SliceTextures,
 ) {
-    let Some((g, _)) = state.grid else { return };
+    let Some(g) = state.geometry() else { return };
     let Some(centre) = state.crosshair_lps() else {
         return;
     };

@@ -1,7 +1,8 @@
 //! What several features read: the study, the segments and tool settings,
-//! the anatomy pose under one patient-space root, and the background jobs
-//! with their notices. Imports no feature.
+//! the slice crosshair, the anatomy pose under one patient-space root, and
+//! the background jobs with their notices. Imports no feature.
 
+pub mod crosshair;
 pub mod jobs;
 pub mod segments;
 pub mod space;

@@ -3,55 +3,16 @@
 //! segment's level, constrained to the segment, so each vertex sits at the
 //! sub-voxel crossing of the level instead of at a mask edge's midpoint.
 
-use ndarray::{Array3, Zip, s};
+use ndarray::s;
 
 use super::constrain::{VoxelBox, constrained_taubin};
-use super::{SurfaceMesh, SurfaceOptions, marching_cubes, orient_outward, to_lps};
+use super::mc::constrained_marching_cubes;
+use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
 use crate::segment::Mask;
-use crate::volume::{Volume, VoxelType};
+use crate::volume::Volume;
 use crate::with_voxels;
-
-/// The field whose iso-surface is the segment's surface, in the voxels'
-/// own type (no f32 copy of the scan: the field costs what the cropped
-/// scan does): the intensities, with every voxel of the mask lifted to at
-/// least `hi` and every other voxel held at most at `lo`, where
-/// `lo <= iso < hi` ([`VoxelType::around`]). Inside and outside are then
-/// exactly the mask's (its islands, holes and hand edits), and only where
-/// the surface crosses between two voxels comes from the scan.
-fn constrained_field<T: VoxelType>(
-    voxels: ndarray::ArrayView3<T>,
-    mask: ndarray::ArrayView3<u8>,
-    lo: T,
-    hi: T,
-) -> Array3<T> {
-    let mut f = Array3::<T>::from_elem(voxels.dim(), lo);
-    Zip::from(&mut f)
-        .and(voxels)
-        .and(mask)
-        .par_for_each(|o, v, m| {
-            *o = if *m != 0 {
-                if *v > hi { *v } else { hi }
-            } else if *v < lo {
-                *v
-            } else {
-                lo
-            };
-        });
-    f
-}
-
-/// Marching cubes on the constrained field of `voxels` in `crop`.
-fn constrained_mc<T: VoxelType>(
-    voxels: ndarray::ArrayView3<T>,
-    mask: ndarray::ArrayView3<u8>,
-    level: f32,
-) -> (Vec<[f32; 3]>, Vec<u32>) {
-    let (iso, lo, hi) = T::around(level);
-    let field = constrained_field(voxels, mask, lo, hi);
-    marching_cubes(field.view(), iso, lo.to_f32().min(iso))
-}
 
 /// The surface of a segment made from the scan's intensities at `level`
 /// (e.g. the threshold it came from): marching cubes on the scan within
@@ -96,7 +57,7 @@ pub fn intensity_surface(
     );
     let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
     let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
-        constrained_mc(a.slice(s![z0..z1, y0..y1, x0..x1]), crop, level as f32)
+        constrained_marching_cubes(a.slice(s![z0..z1, y0..y1, x0..x1]), crop, level as f32)
     });
     progress.advance(1);
     progress.check()?;

@@ -376,6 +376,73 @@ impl<T: VoxelType> Field for Scalar<'_, T> {
     }
 }
 
+/// The scan within a segment, clamped as it is read (no copy): mask voxels
+/// count as at least `hi`, the others as at most `lo`, with
+/// `lo <= iso < hi`, so inside is exactly the mask and the crossings come
+/// from the intensities.
+struct Constrained<'a, T> {
+    volume: ArrayView3<'a, T>,
+    mask: ArrayView3<'a, u8>,
+    iso: f32,
+    lo: f32,
+    hi: f32,
+}
+
+impl<T: VoxelType> Constrained<'_, T> {
+    fn value(&self, p: [usize; 3]) -> f32 {
+        let (nz, ny, nx) = self.volume.dim();
+        let [x, y, z] = p;
+        if (1..=nx).contains(&x) && (1..=ny).contains(&y) && (1..=nz).contains(&z) {
+            let i = [z - 1, y - 1, x - 1];
+            let v = self.volume[i].to_f32();
+            if self.mask[i] != 0 {
+                v.max(self.hi)
+            } else {
+                v.min(self.lo)
+            }
+        } else {
+            self.lo.min(self.iso)
+        }
+    }
+}
+
+impl<T: VoxelType> Field for Constrained<'_, T> {
+    fn dim(&self) -> (usize, usize, usize) {
+        self.mask.dim()
+    }
+
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
+        bits_where(self.mask.slice(s![z, y, ..]), out, |m| m != 0);
+    }
+
+    fn crossing(&self, a: [usize; 3], axis: usize) -> f32 {
+        let mut b = a;
+        b[axis] += 1;
+        let (va, vb) = (self.value(a), self.value(b));
+        ((self.iso - va) / (vb - va)).clamp(0.0, 1.0)
+    }
+}
+
+/// The iso-surface of `volume` at `level` constrained to `mask` (same
+/// shape): inside is exactly the mask, and each vertex sits where the
+/// intensities cross the level between a mask voxel and its neighbour.
+/// Reads the scan in place. Positions are in (x, y, z) index units.
+pub fn constrained_marching_cubes<T: VoxelType>(
+    volume: ArrayView3<T>,
+    mask: ArrayView3<u8>,
+    level: f32,
+) -> (Vec<[f32; 3]>, Vec<u32>) {
+    debug_assert_eq!(volume.dim(), mask.dim());
+    let (iso, lo, hi) = T::around(level);
+    extract(&Constrained {
+        volume,
+        mask,
+        iso,
+        lo: lo.to_f32(),
+        hi: hi.to_f32(),
+    })
+}
+
 /// A binary mask: every crossing is an edge midpoint.
 struct Binary<'a> {
     mask: ArrayView3<'a, u8>,
