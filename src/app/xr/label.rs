@@ -3,15 +3,12 @@
 //! turned to the eyes: the scale (1:1 marked), the picked segment's name
 //! and volume, ruler mode.
 
-use bevy::asset::RenderAssetUsages;
-use bevy::camera::RenderTarget;
-use bevy::camera::visibility::RenderLayers;
 use bevy::ecs::schedule::ScheduleLabel;
 use bevy::prelude::*;
-use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
-use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
+use bevy_egui::{EguiContext, PrimaryEguiContext, egui};
 use bevy_mod_xr::session::XrState;
 
+use super::egui_quad::{facing, quad_material, set_camera, set_visible, spawn_egui_target};
 use super::input::Hand;
 use super::rig::{HandReadout, XrInput};
 
@@ -45,46 +42,20 @@ fn spawn_label(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
-    let mut image = Image::new_fill(
-        Extent3d {
-            width: SIZE.0,
-            height: SIZE.1,
-            depth_or_array_layers: 1,
-        },
-        TextureDimension::D2,
-        &[0, 0, 0, 0],
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::all(),
+    let image = spawn_egui_target(
+        &mut commands,
+        &mut images,
+        SIZE,
+        -1,
+        HandLabelPass,
+        (Name::new("VR hand label"), LabelCamera),
     );
-    image.texture_descriptor.usage |= TextureUsages::RENDER_ATTACHMENT;
-    let image = images.add(image);
-    commands.spawn((
-        Name::new("VR hand label"),
-        LabelCamera,
-        Camera2d,
-        Camera {
-            order: -1,
-            is_active: false,
-            clear_color: ClearColorConfig::Custom(Color::NONE),
-            ..default()
-        },
-        RenderTarget::Image(image.clone().into()),
-        RenderLayers::none(),
-        EguiSchedule::new(HandLabelPass),
-    ));
     let h = WIDTH_M * SIZE.1 as f32 / SIZE.0 as f32;
     commands.spawn((
         Name::new("VR hand label quad"),
         LabelQuad,
         Mesh3d(meshes.add(Rectangle::new(WIDTH_M, h))),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color_texture: Some(image),
-            alpha_mode: AlphaMode::Blend,
-            unlit: true,
-            double_sided: true,
-            cull_mode: None,
-            ..default()
-        })),
+        MeshMaterial3d(materials.add(quad_material(image))),
         Transform::default(),
         Visibility::Hidden,
     ));
@@ -98,32 +69,19 @@ fn place_label(
 ) {
     let hand = input.cur.hand(Hand::Right);
     let show = state.is_some_and(|s| *s == XrState::Running) && hand.tracked;
-    if let Ok(mut cam) = camera.single_mut()
-        && cam.is_active != show
-    {
-        cam.is_active = show;
-    }
     let Ok((mut t, mut vis)) = quad.single_mut() else {
         return;
     };
-    let want = if show {
-        Visibility::Inherited
-    } else {
-        Visibility::Hidden
-    };
-    if *vis != want {
-        *vis = want;
-    }
+    set_camera(camera.single_mut().ok(), show);
+    set_visible(&mut vis, show);
     if !show {
         return;
     }
     // 8 cm above the grip, its face turned to the head.
-    let at = hand.grip.translation + Vec3::Y * 0.08;
-    let to_eye = input.cur.head.translation - at;
-    *t = Transform::from_translation(at);
-    if to_eye.length() > 1e-3 {
-        t.look_to(-to_eye, Vec3::Y);
-    }
+    *t = facing(
+        hand.grip.translation + Vec3::Y * 0.08,
+        input.cur.head.translation,
+    );
 }
 
 fn draw_label(

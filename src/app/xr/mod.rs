@@ -2,12 +2,14 @@
 //! desktop window kept as the spectator view, what to tell the user when
 //! there is no loader, runtime or headset, the "Enter VR" / "Leave VR"
 //! panel, and the parts: `input` (controller snapshots to actions, pure),
+//! `egui_quad` (what the egui surfaces in VR share),
 //! `rig` (actions, bindings, controller spaces, the table), `label` (the
 //! readout beside the hand), `panel` (the panel in the world) and `pointer`
 //! (its laser pointer, pure), `reslice` (a slice of the scan in place),
 //! `ruler_labels` (ruler lengths in 3D), `trace` (`--xr-trace` diagnostics
 //! and the left-eye screenshot).
 
+pub mod egui_quad;
 pub mod input;
 pub mod label;
 pub mod panel;

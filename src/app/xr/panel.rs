@@ -8,17 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use bevy::asset::RenderAssetUsages;
-use bevy::camera::RenderTarget;
-use bevy::camera::visibility::RenderLayers;
 use bevy::ecs::schedule::ScheduleLabel;
 use bevy::prelude::*;
-use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
 use bevy_egui::input::EguiInputEvent;
-use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
+use bevy_egui::{EguiContext, PrimaryEguiContext, egui};
 use bevy_mod_xr::session::{XrRequestExitMessage, XrState};
 
 use super::XrStatus;
+use super::egui_quad::{facing, quad_material, set_camera, set_visible, spawn_egui_target};
 use super::input::{Hand, ResliceAction};
 use super::pointer::{LaserPointer, PanelQuad};
 use super::reslice::XrReslice;
@@ -109,45 +106,19 @@ fn spawn_panel(
     mut materials: ResMut<Assets<StandardMaterial>>,
     panel: Res<WorldPanel>,
 ) {
-    let mut image = Image::new_fill(
-        Extent3d {
-            width: PIXELS.0,
-            height: PIXELS.1,
-            depth_or_array_layers: 1,
-        },
-        TextureDimension::D2,
-        &[0, 0, 0, 0],
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::all(),
+    let image = spawn_egui_target(
+        &mut commands,
+        &mut images,
+        PIXELS,
+        -2,
+        WorldPanelPass,
+        (Name::new("VR world panel"), PanelCamera),
     );
-    image.texture_descriptor.usage |= TextureUsages::RENDER_ATTACHMENT;
-    let image = images.add(image);
-    commands.spawn((
-        Name::new("VR world panel"),
-        PanelCamera,
-        Camera2d,
-        Camera {
-            order: -2,
-            is_active: false,
-            clear_color: ClearColorConfig::Custom(Color::NONE),
-            ..default()
-        },
-        RenderTarget::Image(image.clone().into()),
-        RenderLayers::none(),
-        EguiSchedule::new(WorldPanelPass),
-    ));
     commands.spawn((
         Name::new("VR world panel quad"),
         PanelQuadMesh,
         Mesh3d(meshes.add(Rectangle::new(panel.quad.size_m.x, panel.quad.size_m.y))),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color_texture: Some(image),
-            alpha_mode: AlphaMode::Blend,
-            unlit: true,
-            double_sided: true,
-            cull_mode: None,
-            ..default()
-        })),
+        MeshMaterial3d(materials.add(quad_material(image))),
         Transform::default(),
         Visibility::Hidden,
     ));
@@ -157,14 +128,10 @@ fn spawn_panel(
 /// turned to the eyes with the world's up kept up (readable however the
 /// wrist turns).
 pub fn wrist_pose(grip: &Transform, head: &Transform) -> Transform {
-    let at = grip.translation + grip.rotation * WRIST_OFFSET;
-    let mut t = Transform::from_translation(at);
-    let to_eye = head.translation - at;
-    if to_eye.length() > 1e-3 {
-        // look_to points -Z along the direction: the face (+Z) looks at the eye.
-        t.look_to(-to_eye, Vec3::Y);
-    }
-    t
+    facing(
+        grip.translation + grip.rotation * WRIST_OFFSET,
+        head.translation,
+    )
 }
 
 /// Before the gestures are mapped: put the panel where it belongs this
@@ -221,22 +188,11 @@ fn show_panel(
     input: Res<XrInput>,
 ) {
     let show = panel.visible();
-    if let Ok(mut cam) = camera.single_mut()
-        && cam.is_active != show
-    {
-        cam.is_active = show;
-    }
     let Ok((mut t, mut vis)) = quad.single_mut() else {
         return;
     };
-    let want = if show {
-        Visibility::Inherited
-    } else {
-        Visibility::Hidden
-    };
-    if *vis != want {
-        *vis = want;
-    }
+    set_camera(camera.single_mut().ok(), show);
+    set_visible(&mut vis, show);
     if show && *t != panel.quad.transform {
         *t = panel.quad.transform;
     }

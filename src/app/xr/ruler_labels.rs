@@ -3,9 +3,6 @@
 //! one image (a row per ruler); each label is a quad whose UVs pick its row,
 //! so eight rulers cost one small render pass, not eight.
 
-use bevy::asset::RenderAssetUsages;
-use bevy::camera::RenderTarget;
-use bevy::camera::visibility::RenderLayers;
 use bevy::ecs::schedule::ScheduleLabel;
 use bevy::mesh::{MeshVertexBufferLayoutRef, VertexAttributeValues};
 use bevy::pbr::{
@@ -13,12 +10,12 @@ use bevy::pbr::{
 };
 use bevy::prelude::*;
 use bevy::render::render_resource::{
-    AsBindGroup, CompareFunction, Extent3d, RenderPipelineDescriptor, SpecializedMeshPipelineError,
-    TextureDimension, TextureFormat, TextureUsages,
+    AsBindGroup, CompareFunction, RenderPipelineDescriptor, SpecializedMeshPipelineError,
 };
-use bevy_egui::{EguiContext, EguiSchedule, PrimaryEguiContext, egui};
+use bevy_egui::{EguiContext, PrimaryEguiContext, egui};
 use bevy_mod_xr::session::XrState;
 
+use super::egui_quad::{facing, quad_material, set_camera, set_visible, spawn_egui_target};
 use super::rig::XrInput;
 use crate::app::measurements::Rulers;
 use crate::app::space::AnatomyPose;
@@ -80,42 +77,16 @@ fn spawn_labels(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<LabelMaterial>>,
 ) {
-    let mut image = Image::new_fill(
-        Extent3d {
-            width: ROW_PX.0,
-            height: ROW_PX.1 * ROWS as u32,
-            depth_or_array_layers: 1,
-        },
-        TextureDimension::D2,
-        &[0, 0, 0, 0],
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::all(),
+    let image = spawn_egui_target(
+        &mut commands,
+        &mut images,
+        (ROW_PX.0, ROW_PX.1 * ROWS as u32),
+        -3,
+        RulerLabelPass,
+        (Name::new("VR ruler labels"), RulerLabelCamera),
     );
-    image.texture_descriptor.usage |= TextureUsages::RENDER_ATTACHMENT;
-    let image = images.add(image);
-    commands.spawn((
-        Name::new("VR ruler labels"),
-        RulerLabelCamera,
-        Camera2d,
-        Camera {
-            order: -3,
-            is_active: false,
-            clear_color: ClearColorConfig::Custom(Color::NONE),
-            ..default()
-        },
-        RenderTarget::Image(image.clone().into()),
-        RenderLayers::none(),
-        EguiSchedule::new(RulerLabelPass),
-    ));
     let material = materials.add(ExtendedMaterial {
-        base: StandardMaterial {
-            base_color_texture: Some(image),
-            alpha_mode: AlphaMode::Blend,
-            unlit: true,
-            double_sided: true,
-            cull_mode: None,
-            ..default()
-        },
+        base: quad_material(image),
         extension: OnTop {},
     });
     let h = WIDTH_M * ROW_PX.1 as f32 / ROW_PX.0 as f32;
@@ -153,32 +124,17 @@ fn place_labels(
     } else {
         0
     };
-    if let Ok(mut cam) = camera.single_mut()
-        && cam.is_active != (shown > 0)
-    {
-        cam.is_active = shown > 0;
-    }
+    set_camera(camera.single_mut().ok(), shown > 0);
     let eye = input.cur.head.translation;
     for (label, mut t, mut vis) in &mut labels {
-        let want = if label.0 < shown {
-            Visibility::Inherited
-        } else {
-            Visibility::Hidden
-        };
-        if *vis != want {
-            *vis = want;
-        }
+        set_visible(&mut vis, label.0 < shown);
         if label.0 >= shown {
             continue;
         }
         let r = &rulers.items[label.0];
         let at =
             label_point(eye, pose.lps_to_world(r.a), pose.lps_to_world(r.b)) + Vec3::Y * LIFT_M;
-        let mut next = Transform::from_translation(at);
-        let to_eye = eye - at;
-        if to_eye.length() > 1e-3 {
-            next.look_to(-to_eye, Vec3::Y);
-        }
+        let next = facing(at, eye);
         if *t != next {
             *t = next;
         }
