@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use stratum_core::Progress;
-use stratum_core::convert::{ConvertOptions, SegmentSource, build_meshes, segments_for};
+use stratum_core::convert::{
+    ConvertOptions, SegmentResult, SegmentSource, build_meshes, segments_for,
+};
 use stratum_core::export::{ExportOptions, ExportSegment, ScanTexture, export_with};
 
 fn main() -> anyhow::Result<()> {
@@ -41,14 +43,7 @@ fn main() -> anyhow::Result<()> {
     let masks = segments_for(&opened.volume, &opts, &progress)?;
     // A label map: meshed from its masks, no scan needed.
     let results = build_meshes(&masks, None, &opts, &progress)?;
-    let parts: Vec<ExportSegment<'_>> = results
-        .iter()
-        .map(|r| ExportSegment {
-            name: &r.name,
-            colour: r.colour,
-            mesh: &r.mesh,
-        })
-        .collect();
+    let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     let triangles: usize = results.iter().map(|r| r.triangles).sum();
     println!(
         "{} organs, {triangles} triangles; median of {runs} runs, threads: {}\n",

@@ -91,6 +91,23 @@ pub struct SegmentResult {
     pub validation: Option<crate::measure::Validation>,
 }
 
+impl SegmentResult {
+    /// The segment as the exporters take it.
+    pub fn part(&self) -> ExportSegment<'_> {
+        ExportSegment {
+            name: &self.name,
+            colour: self.colour,
+            mesh: &self.mesh,
+        }
+    }
+}
+
+/// Whether any segment is meshed from the scan's intensities (it has a
+/// level), so the scan must be kept until the meshes are built.
+fn meshed_from_scan(segments: &[ConvertSegment]) -> bool {
+    segments.iter().any(|(_, _, level)| level.is_some())
+}
+
 /// One segment to build: its name, its mask, and the intensity level its
 /// surface lies at when it came from a threshold of the scan.
 pub type ConvertSegment = (String, Mask, Option<f64>);
@@ -282,8 +299,7 @@ pub fn convert(
         },
         progress,
     )?;
-    let volume =
-        (textured || segments.iter().any(|(_, _, level)| level.is_some())).then_some(volume);
+    let volume = (textured || meshed_from_scan(&segments)).then_some(volume);
     if opts.largest {
         keep_largest_each(&mut segments);
     }
@@ -293,14 +309,7 @@ pub fn convert(
         ));
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
-    let parts: Vec<ExportSegment<'_>> = results
-        .iter()
-        .map(|r| ExportSegment {
-            name: &r.name,
-            colour: r.colour,
-            mesh: &r.mesh,
-        })
-        .collect();
+    let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     progress.begin("writing", 1);
     let scan = volume.as_ref().map(|v| {
         let mut t = crate::export::ScanTexture::new(v);
@@ -342,24 +351,14 @@ pub fn share(
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
     let segments = segments_for(&volume, opts, progress)?;
     // Threshold segments are meshed from the intensities; label maps need no scan.
-    let volume = segments
-        .iter()
-        .any(|(_, _, level)| level.is_some())
-        .then_some(volume);
+    let volume = meshed_from_scan(&segments).then_some(volume);
     if segments.iter().all(|(_, m, _)| m.count() == 0) {
         return Err(CoreError::Invalid(
             "the segmentation is empty: nothing to show".into(),
         ));
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
-    let parts: Vec<ExportSegment<'_>> = results
-        .iter()
-        .map(|r| ExportSegment {
-            name: &r.name,
-            colour: r.colour,
-            mesh: &r.mesh,
-        })
-        .collect();
+    let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
     progress.begin("writing", 1);
     crate::export::write_share(output, &parts, &ml, page)?;

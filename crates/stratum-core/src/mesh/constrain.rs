@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::SurfaceMesh;
-use super::smooth::laplacian_adjacency;
+use super::smooth::taubin_steps;
 use crate::volume::Geometry;
 
 /// The box each vertex must stay in: within `half` voxel of its anchor
@@ -78,35 +78,10 @@ pub fn constrained_taubin(
     if iterations == 0 || mesh.positions.is_empty() {
         return;
     }
-    let (offsets, nbrs) = laplacian_adjacency(mesh);
     let anchor = mesh.positions.clone();
-    let mut cur = anchor.clone();
-    let mut next = cur.clone();
-    for _ in 0..iterations {
-        for factor in [lambda, mu] {
-            next.par_iter_mut().enumerate().for_each(|(i, out)| {
-                let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
-                let p = cur[i];
-                if e == s {
-                    *out = p;
-                    return;
-                }
-                let mut avg = [0f32; 3];
-                for &j in &nbrs[s..e] {
-                    let q = cur[j as usize];
-                    avg[0] += q[0];
-                    avg[1] += q[1];
-                    avg[2] += q[2];
-                }
-                let k = 1.0 / (e - s) as f32;
-                let moved = [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c]));
-                *out = limit.clamp(anchor[i], moved);
-            });
-            std::mem::swap(&mut cur, &mut next);
-        }
-    }
-    mesh.positions = cur;
-    mesh.normals.clear();
+    taubin_steps(mesh, iterations, lambda, mu, |i, moved| {
+        limit.clamp(anchor[i], moved)
+    });
 }
 
 /// Moves every vertex along its normal by one common distance so the

@@ -36,6 +36,19 @@ pub fn laplacian_adjacency(mesh: &SurfaceMesh) -> (Vec<u32>, Vec<u32>) {
 
 /// `iterations` pairs of steps with factors `lambda` (> 0) and `mu` (< -lambda).
 pub fn taubin_smooth(mesh: &mut SurfaceMesh, iterations: usize, lambda: f32, mu: f32) {
+    taubin_steps(mesh, iterations, lambda, mu, |_, p| p);
+}
+
+/// The Taubin steps, each vertex's new position passed through `keep`
+/// (vertex index, moved position) before the next step reads it: the
+/// identity for free smoothing, a clamp for constrained smoothing.
+pub(super) fn taubin_steps(
+    mesh: &mut SurfaceMesh,
+    iterations: usize,
+    lambda: f32,
+    mu: f32,
+    keep: impl Fn(usize, [f32; 3]) -> [f32; 3] + Sync,
+) {
     let (offsets, nbrs) = laplacian_adjacency(mesh);
     let mut cur = mesh.positions.clone();
     let mut next = cur.clone();
@@ -56,7 +69,7 @@ pub fn taubin_smooth(mesh: &mut SurfaceMesh, iterations: usize, lambda: f32, mu:
                     avg[2] += q[2];
                 }
                 let k = 1.0 / (e - s) as f32;
-                *out = [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c]));
+                *out = keep(i, [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c])));
             });
             std::mem::swap(&mut cur, &mut next);
         }
