@@ -208,35 +208,41 @@ pub(crate) fn v3(v: &Value) -> [f64; 3] {
     [0, 1, 2].map(|i| v[i].as_f64().unwrap_or(f64::NAN))
 }
 
-#[test]
-fn headset_session_grab_and_hand_held_plane_on_monado() {
-    if skip() {
-        return;
-    }
+/// `stratum --xr --xr-trace` on Monado with its remote driver on `port`,
+/// logging into `dir`, and the rig connected to it.
+pub(crate) fn start_traced(dir: &Path, display: &Display, port: u16) -> (RunningApp, RemoteRig) {
     let manifest = runtime_manifest();
-    let dir = tempfile::tempdir().unwrap();
-    let display = Display::start(71);
-    let port = 4371;
-    let trace = dir.path().join("trace.jsonl");
-    let log = dir.path().join("app.log");
-    let child = xr_command(dir.path(), &display, port, Some(&manifest))
+    let trace = dir.join("trace.jsonl");
+    let log = dir.join("app.log");
+    let child = xr_command(dir, display, port, Some(&manifest))
         .args(["--xr", "--size", "640x480", "--xr-trace"])
         .arg(&trace)
         .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("app.err")).unwrap())
+        .stderr(std::fs::File::create(dir.join("app.err")).unwrap())
         .spawn()
         .expect("start stratum");
-    let mut app = RunningApp {
+    let app = RunningApp {
         child,
         trace,
         log,
         seen: 0.0,
     };
-    let mut rig = RemoteRig::connect_to(
+    let rig = RemoteRig::connect_to(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Duration::from_secs(240),
     )
     .expect("the app's runtime listens for the remote rig");
+    (app, rig)
+}
+
+#[test]
+fn headset_session_grab_and_hand_held_plane_on_monado() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let display = Display::start(71);
+    let (mut app, mut rig) = start_traced(dir.path(), &display, 4371);
     let head = Pose::at(0.0, 1.6, 0.0);
     let left_home = Pose::at(-0.2, 1.3, -0.5);
     let right_home = Pose::at(0.2, 1.3, -0.5);

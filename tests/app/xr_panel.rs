@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::xr::{Display, RunningApp, f, runtime_manifest, skip, v3, xr_command};
+use crate::xr::{Display, RunningApp, f, skip, start_traced, v3};
 use crate::xr_remote::{Buttons, Hand, Pose, Quat, RemoteRig};
 
 /// Where the right controller stands while it points at the panel.
@@ -83,30 +83,10 @@ fn the_world_panel_clicks_leave_vr_and_the_desktop_enters_again() {
         Command::new("xdotool").arg("version").output().is_ok(),
         "xdotool is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
     );
-    let manifest = runtime_manifest();
     let dir = tempfile::tempdir().unwrap();
-    let display = Display::start(73);
-    let port = 4373;
-    let trace = dir.path().join("trace.jsonl");
-    let log = dir.path().join("app.log");
-    let child = xr_command(dir.path(), &display, port, Some(&manifest))
-        .args(["--xr", "--size", "640x480", "--xr-trace"])
-        .arg(&trace)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(dir.path().join("app.err")).unwrap())
-        .spawn()
-        .expect("start stratum");
-    let mut app = RunningApp {
-        child,
-        trace,
-        log,
-        seen: 0.0,
-    };
-    let mut rig = RemoteRig::connect_to(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(240),
-    )
-    .expect("the app's runtime listens for the remote rig");
+    // Display and port of its own: the XR tests run in parallel (xr.rs has 71-73).
+    let display = Display::start(74);
+    let (mut app, mut rig) = start_traced(dir.path(), &display, 4374);
     // The left hand held up in front of the chest: the panel hangs above it.
     rig.set_head(Pose::at(0.0, 1.6, 0.0));
     rig.set_hand(Hand::Left, Pose::at(0.0, 1.38, -0.45), Buttons::default());
