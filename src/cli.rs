@@ -41,6 +41,17 @@ pub struct GuiArgs {
     /// Run this AI model (`stratum models` lists them) once the study has loaded
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
+    /// Open a label map (NIfTI, e.g. from TotalSegmentator) with the scan:
+    /// each label becomes a segment
+    #[arg(long, value_name = "NIFTI")]
+    pub labels: Option<PathBuf>,
+    /// With --labels: the label names (TSV of value and name)
+    #[arg(long, value_name = "TSV", requires = "labels")]
+    pub names: Option<PathBuf>,
+    /// Turn the 3D view slowly about the patient's long axis (a turntable,
+    /// for a demonstration; View ▸ Turntable)
+    #[arg(long)]
+    pub turntable: bool,
     /// Start with a clip plane through the study centre: axial (cuts the top
     /// away), coronal (the front), sagittal (the left) or oblique; up to three
     #[arg(long, value_name = "PLANE", value_parser = parse_clip)]
@@ -56,6 +67,13 @@ pub struct GuiArgs {
     /// bone, soft-tissue, lungs, skin or vessels
     #[arg(long, value_name = "NAME", value_parser = parse_preset)]
     pub preset: Option<stratum_core::segment::Preset>,
+    /// What the 3D view starts with: `volume` (the scan rendered as a volume,
+    /// with the study's default preset), `volume:PRESET` (ct-bone,
+    /// ct-soft-tissue, ct-angio, ct-lung, ct-skin, mr-default or mip), or
+    /// `surfaces` (segment surfaces only). Default: the volume when the study
+    /// has no segments
+    #[arg(long, value_name = "MODE", value_parser = parse_render)]
+    pub render: Option<stratum::app::volume::RenderOnLoad>,
     /// Start in the OpenXR headset (the window stays as the spectator view);
     /// without a runtime or headset the desktop app says what is missing
     #[arg(long)]
@@ -77,6 +95,20 @@ pub struct GuiArgs {
 fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
     stratum::app::clip::ClipKind::parse(s)
         .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
+}
+
+fn parse_render(s: &str) -> Result<stratum::app::volume::RenderOnLoad, String> {
+    use stratum::app::volume::RenderOnLoad;
+    match s.split_once(':') {
+        None if s == "volume" => Ok(RenderOnLoad::Volume(None)),
+        None if s == "surfaces" => Ok(RenderOnLoad::Surfaces),
+        Some(("volume", preset)) => stratum_core::transfer::TfPreset::parse(preset)
+            .map(|p| RenderOnLoad::Volume(Some(p)))
+            .map_err(|e| e.to_string()),
+        _ => Err(format!(
+            "{s:?}: use volume, volume:PRESET (ct-bone, ct-soft-tissue, ct-angio, ct-lung, ct-skin, mr-default, mip) or surfaces"
+        )),
+    }
 }
 
 fn parse_preset(s: &str) -> Result<stratum_core::segment::Preset, String> {

@@ -14,7 +14,7 @@ pub mod xr;
 // folder: the folders say what a module is, these keep its name.
 pub use features::{
     ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
-    segmentation, session, session_view, slices,
+    segmentation, session, session_view, slices, volume,
 };
 pub use state::{jobs, space};
 pub use view::{camera, sculpt_view};
@@ -52,6 +52,7 @@ impl PluginGroup for PipelinePlugins {
             .add(sculpt::SculptPlugin)
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
+            .add(volume::VolumePlugin)
     }
 }
 
@@ -62,6 +63,7 @@ impl PluginGroup for ViewPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
             .add(clip::ClipRenderPlugin)
+            .add(volume::VolumeRenderPlugin)
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
@@ -76,6 +78,10 @@ pub struct GuiOptions {
     pub series: Option<String>,
     /// An AI model to run once the study has loaded.
     pub model: Option<String>,
+    /// A label map (and its names) to open with `input`.
+    pub labels: Option<(PathBuf, Option<PathBuf>)>,
+    /// Start with the 3D view turning.
+    pub turntable: bool,
     /// Clip planes to start with (at most three), through the study centre.
     pub clip: Vec<clip::ClipKind>,
     /// Rulers to start with (LPS mm end points).
@@ -85,6 +91,8 @@ pub struct GuiOptions {
     pub height: u32,
     /// A threshold preset to segment with once the study has loaded.
     pub preset: Option<stratum_core::segment::Preset>,
+    /// What the 3D view starts with (volume rendering, surfaces).
+    pub render: volume::RenderOnLoad,
     /// Start with an OpenXR session (the window stays as the spectator view).
     pub xr: bool,
     /// With `xr`: JSON lines of the session's state, one per frame.
@@ -99,7 +107,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         Some(path) => OpenRequest {
             path: path.clone(),
             series: opts.series.clone(),
-            labels: None,
+            labels: opts.labels.clone(),
         },
         None => match demo::open_request() {
             Ok(request) => request,
@@ -141,6 +149,8 @@ pub fn run(opts: GuiOptions) -> AppExit {
         .add_plugins(ViewPlugins)
         .insert_resource(ai::RunOnLoad(opts.model.clone()))
         .insert_resource(segmentation::PresetOnLoad(opts.preset))
+        .insert_resource(opts.render)
+        .insert_resource(camera::Turntable(opts.turntable))
         .add_systems(Startup, {
             let rulers = opts.rulers.clone();
             move |mut actions: MessageWriter<measurements::RulerAction>| {

@@ -7,6 +7,7 @@ mod pipeline;
 mod presets;
 mod sculpt;
 mod session;
+mod volume;
 mod xr;
 mod xr_input;
 mod xr_panel;

@@ -24,6 +24,7 @@ pub mod resample;
 pub mod segment;
 pub mod session;
 pub mod synth;
+pub mod transfer;
 pub mod view;
 pub mod volume;
 

@@ -121,8 +121,11 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+    // No dot before the extension but the one: the nifti writer replaces
+    // the last extension of an uncompressed path (".x.tmp.nii" would be
+    // written as ".x.nii").
     let tmp = dir.join(format!(
-        ".{}.{}.tmp{}",
+        ".{}-{}-tmp{}",
         name.trim_end_matches(".gz").trim_end_matches(".nii"),
         std::process::id(),
         if gz { ".nii.gz" } else { ".nii" }

@@ -110,6 +110,25 @@ impl MaterialExtension for ClipExtension {
     fn fragment_shader() -> ShaderRef {
         "embedded://stratum/app/features/clip.wgsl".into()
     }
+
+    /// Used where a plane cuts the segment (the material is then alpha
+    /// masked, which is what makes Bevy run a prepass fragment shader).
+    fn prepass_fragment_shader() -> ShaderRef {
+        "embedded://stratum/app/features/clip_prepass.wgsl".into()
+    }
+}
+
+/// The alpha mode of a segment surface: blended when translucent; masked
+/// (never below the cutoff) when a plane cuts it, so that the depth prepass
+/// discards what the planes cut away too; opaque otherwise.
+pub fn segment_alpha_mode(opacity: f32, clipped: bool) -> AlphaMode {
+    if opacity < 0.999 {
+        AlphaMode::Blend
+    } else if clipped {
+        AlphaMode::Mask(0.0)
+    } else {
+        AlphaMode::Opaque
+    }
 }
 
 /// The scan as a 3D texture (8-bit, through the slice views' window).
@@ -150,6 +169,7 @@ pub struct ClipRenderPlugin;
 impl Plugin for ClipRenderPlugin {
     fn build(&self, app: &mut App) {
         embedded_asset!(app, "clip.wgsl");
+        embedded_asset!(app, "clip_prepass.wgsl");
         app.add_plugins(MaterialPlugin::<SegmentMaterial>::default());
     }
 }
@@ -368,5 +388,6 @@ fn update_clip_uniforms(
             Some(Face::Back)
         };
         m.base.double_sided = seg_mask != 0;
+        m.base.alpha_mode = segment_alpha_mode(seg.opacity, seg_mask != 0);
     }
 }

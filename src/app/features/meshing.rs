@@ -81,6 +81,7 @@ impl Plugin for MeshingPlugin {
             .add_message::<BuildMeshes>()
             .add_message::<MeshesBuilt>()
             .init_resource::<SurfaceSettings>()
+            .init_resource::<SurfacesShown>()
             .add_systems(
                 Update,
                 (start_meshing, attach_meshes, update_materials).chain(),
@@ -270,17 +271,41 @@ fn base_material(seg: &Segment) -> StandardMaterial {
     }
 }
 
+/// Whether the 3D view shows the segment surfaces at all (the volume
+/// rendering panel turns them off and on without touching each segment's
+/// own visibility).
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SurfacesShown(pub bool);
+
+impl Default for SurfacesShown {
+    fn default() -> Self {
+        SurfacesShown(true)
+    }
+}
+
 fn update_materials(
-    changed: Query<(&Segment, &MeshMaterial3d<SegmentMaterial>, &mut Visibility), Changed<Segment>>,
+    segments: Query<(
+        Ref<Segment>,
+        &MeshMaterial3d<SegmentMaterial>,
+        &mut Visibility,
+    )>,
+    shown: Res<SurfacesShown>,
     mut materials: ResMut<Assets<SegmentMaterial>>,
 ) {
-    for (seg, handle, mut vis) in changed {
-        if let Some(mut m) = materials.get_mut(&handle.0) {
-            let fresh = base_material(seg);
-            m.base.base_color = fresh.base_color;
-            m.base.alpha_mode = fresh.alpha_mode;
+    let all = shown.is_changed();
+    for (seg, handle, mut vis) in segments {
+        if !all && !seg.is_changed() {
+            continue;
         }
-        let want = if seg.visible {
+        if seg.is_changed()
+            && let Some(mut m) = materials.get_mut(&handle.0)
+        {
+            let fresh = base_material(&seg);
+            m.base.base_color = fresh.base_color;
+            m.base.alpha_mode =
+                crate::app::clip::segment_alpha_mode(seg.opacity, m.extension.clip.mask != 0);
+        }
+        let want = if seg.visible && shown.0 {
             Visibility::Inherited
         } else {
             Visibility::Hidden

@@ -16,3 +16,4 @@ pub mod segmentation;
 pub mod session;
 pub mod session_view;
 pub mod slices;
+pub mod volume;

@@ -66,6 +66,8 @@ fn drive_screenshot(
     notices: Res<Notices>,
     time: Res<Time<Real>>,
     target: Res<ShotTarget>,
+    camera: Query<(&Camera, &GlobalTransform), With<crate::app::camera::OrbitCamera>>,
+    pose: Res<crate::app::space::AnatomyPose>,
     mut exit: MessageWriter<AppExit>,
 ) {
     if state.captured {
@@ -112,6 +114,11 @@ fn drive_screenshot(
                 (now - t0) * 1000.0 / frames as f64
             );
         }
+        if *target == ShotTarget::Window
+            && let Ok((camera, at)) = camera.single()
+        {
+            write_view(&plan.path, camera, at, &pose);
+        }
         let shot = match *target {
             ShotTarget::TextureView(id) => {
                 info!("screenshot of the headset's left eye");
@@ -127,5 +134,29 @@ fn drive_screenshot(
                     s.captured = true;
                 },
             );
+    }
+}
+
+/// Beside a window shot, `NAME.view.json`: the 3D view's projection, its
+/// viewport in the image and the LPS-to-world map, so a check can find
+/// where any patient point lands in the picture (no patient data in it).
+fn write_view(
+    png: &std::path::Path,
+    camera: &Camera,
+    at: &GlobalTransform,
+    pose: &crate::app::space::AnatomyPose,
+) {
+    let clip_from_world = camera.clip_from_view() * at.to_matrix().inverse();
+    let viewport = camera
+        .physical_viewport_rect()
+        .map(|r| [r.min.x, r.min.y, r.width(), r.height()]);
+    let json = serde_json::json!({
+        "clip_from_world": clip_from_world.to_cols_array(),
+        "world_from_lps": pose.patient_transform().to_matrix().to_cols_array(),
+        "viewport": viewport,
+    });
+    let path = png.with_extension("view.json");
+    if let Err(e) = stratum_core::atomic::write_bytes_atomic(&path, json.to_string().as_bytes()) {
+        warn!("the view of the screenshot was not saved: {e}");
     }
 }

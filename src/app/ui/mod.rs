@@ -13,6 +13,7 @@ mod slices;
 mod study;
 mod surface;
 mod tools;
+mod volume;
 
 use self::ai::ai_panel;
 use self::clip::clip_panel;
@@ -22,6 +23,7 @@ use self::slices::{slices_panel, view_overlay};
 use self::study::study_panel;
 use self::surface::surface_panel;
 use self::tools::tools_panel;
+use self::volume::volume_panel;
 
 use bevy::camera::CameraOutputMode;
 use bevy::camera::visibility::RenderLayers;
@@ -141,6 +143,10 @@ pub struct UiParams<'w, 's> {
     export_now: MessageWriter<'w, ExportRequest>,
     exit: MessageWriter<'w, AppExit>,
     edit: edit::EditUi<'w, 's>,
+    volume: ResMut<'w, crate::app::volume::VolumeSettings>,
+    volume_scene: Option<Res<'w, crate::app::volume::VolumeScene>>,
+    surfaces_shown: ResMut<'w, crate::app::meshing::SurfacesShown>,
+    turntable: ResMut<'w, crate::app::camera::Turntable>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
@@ -199,6 +205,9 @@ fn ui_system(mut p: UiParams) -> Result {
             egui::ScrollArea::vertical()
                 .id_salt("tools")
                 .show(ui, |ui| {
+                    // First: a study without segments shows only its volume.
+                    volume_panel(ui, &mut p);
+                    ui.separator();
                     tools_panel(ui, &mut p);
                     ui.separator();
                     let selected = p
@@ -272,6 +281,10 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                 if ui.button("Reset view (Home)").clicked() {
                     p.view_actions.write(ViewAction::Reset);
                     ui.close();
+                }
+                let mut turning = p.turntable.0;
+                if ui.checkbox(&mut turning, "Turntable").changed() {
+                    p.turntable.0 = turning;
                 }
                 for v in StandardView::ALL {
                     if ui.button(v.name()).clicked() {

@@ -60,6 +60,7 @@ pub struct CameraPlugin;
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ViewRect>()
+            .init_resource::<Turntable>()
             .insert_resource(ClearColor(Color::srgb(0.11, 0.12, 0.14)))
             .add_systems(Startup, (spawn_camera, gizmos_on_top))
             .add_systems(
@@ -67,6 +68,7 @@ impl Plugin for CameraPlugin {
                 (
                     crate::app::input::desktop::mouse_to_actions,
                     frame_new_meshes,
+                    turn_table,
                     apply_view_actions,
                     draw_crosshair,
                     draw_rulers,
@@ -177,6 +179,35 @@ pub fn visible_bounds<'a>(
     any.then_some((lo, hi))
 }
 
+/// Bounding box (model frame) of the scan's voxel grid.
+pub fn scan_bounds(study: &crate::app::loading::Study) -> (Vec3, Vec3) {
+    crate::app::volume::grid_corners(study)
+        .iter()
+        .map(|&p| lps_to_world(p))
+        .fold(
+            (Vec3::splat(f32::MAX), Vec3::splat(f32::MIN)),
+            |(lo, hi), w| (lo.min(w), hi.max(w)),
+        )
+}
+
+/// The 3D view turns about the patient's long axis (View ▸ Turntable).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Turntable(pub bool);
+
+/// Degrees per second the turntable turns.
+const TURNTABLE_DEG_S: f32 = 20.0;
+
+fn turn_table(
+    turntable: Res<Turntable>,
+    time: Res<Time<Real>>,
+    mut actions: MessageWriter<ViewAction>,
+) {
+    if turntable.0 {
+        let d = (TURNTABLE_DEG_S * time.delta_secs()).to_radians();
+        actions.write(ViewAction::Orbit(Vec2::new(d, 0.0)));
+    }
+}
+
 fn frame_new_meshes(mut built: MessageReader<MeshesBuilt>, mut actions: MessageWriter<ViewAction>) {
     if built.read().any(|b| b.first) {
         actions.write(ViewAction::Reset);
@@ -190,6 +221,7 @@ fn apply_view_actions(
     mut slices: ResMut<SliceState>,
     mut tools: ResMut<ToolSettings>,
     pose: Res<AnatomyPose>,
+    study: Option<Res<crate::app::loading::Study>>,
 ) {
     let Ok((mut orbit, mut transform, projection)) = camera.single_mut() else {
         return;
@@ -213,7 +245,11 @@ fn apply_view_actions(
                 orbit.distance = (orbit.distance * f).clamp(0.01, 10.0);
             }
             ViewAction::Reset | ViewAction::Standard(_) => {
-                if let Some((lo, hi)) = visible_bounds(surfaces.iter().map(|(_, s, m)| (s, m))) {
+                // The visible surfaces, or the scan's box when there are none
+                // (a study without segments shows its volume rendering).
+                let bounds = visible_bounds(surfaces.iter().map(|(_, s, m)| (s, m)))
+                    .or_else(|| study.as_deref().map(scan_bounds));
+                if let Some((lo, hi)) = bounds {
                     let radius = (hi - lo).length() / 2.0;
                     orbit.focus = (lo + hi) / 2.0;
                     orbit.distance = (radius / (fov / 2.0).sin() * 1.05).max(0.02);

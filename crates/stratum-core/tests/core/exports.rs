@@ -318,3 +318,31 @@ fn share_page_is_self_contained() {
     let e = write_share(&dir.path().join("x.html"), &[], &[], &opts).unwrap_err();
     assert!(e.to_string().contains("nothing to share"));
 }
+
+#[test]
+fn label_maps_write_as_uncompressed_nifti_too() {
+    // The nifti writer replaces the last extension of a .nii path: a
+    // temporary name with a dot before ".nii" was written elsewhere and the
+    // rename into place failed.
+    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::segment::{LabelMap, Labels};
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ndarray::Array3::<u8>::zeros((3, 4, 5));
+    a[[1, 2, 3]] = 7;
+    let map = LabelMap {
+        labels: Labels::U8(a),
+        geometry: stratum_core::Geometry::default(),
+        segments: Vec::new(),
+    };
+    for name in ["labels.nii", "labels.nii.gz"] {
+        let path = dir.path().join(name);
+        write_labels_nifti(&path, &map).unwrap();
+        let v = load_nifti(&path, &stratum_core::Progress::new()).unwrap();
+        assert_eq!(v.voxels.get(1, 2, 3), Some(7.0), "{name}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
+}

@@ -14,6 +14,7 @@ mod real_data;
 mod segmentation;
 mod session;
 mod synthetic;
+mod transfer;
 mod validation;
 
 use std::path::PathBuf;
