@@ -238,6 +238,7 @@ fn draw_panel(
     mut segments: Query<(Entity, &mut Segment)>,
     mut tools: ResMut<ToolSettings>,
     clip: Res<ClipSettings>,
+    mut volume: ResMut<crate::app::volume::VolumeSettings>,
     rulers: Res<Rulers>,
     reslice: Res<XrReslice>,
     readout: Res<HandReadout>,
@@ -368,6 +369,30 @@ fn draw_panel(
                 note("scan slice", &r);
                 if slice != reslice.on {
                     out.reslice.write(ResliceAction::Toggle);
+                }
+            });
+            ui.horizontal(|ui| {
+                let mut on = volume.enabled;
+                let r = ui.toggle_value(&mut on, "Volume");
+                note("volume", &r);
+                if on != volume.enabled {
+                    volume.enabled = on;
+                }
+                if volume.enabled {
+                    // One button steps through the presets: a laser is
+                    // poor at combo boxes.
+                    let r = ui
+                        .button(format!("{} ▸", volume.preset.label()))
+                        .on_hover_text("Next preset");
+                    note("volume preset", &r);
+                    if r.clicked() {
+                        use stratum_core::transfer::TfPreset;
+                        let i = TfPreset::ALL
+                            .iter()
+                            .position(|p| *p == volume.preset)
+                            .unwrap_or(0);
+                        volume.show(TfPreset::ALL[(i + 1) % TfPreset::ALL.len()]);
+                    }
                 }
             });
             if let Some(r) = &readout.ruler {

@@ -495,6 +495,7 @@ fn place_on_table(
     mut table: ResMut<XrTable>,
     mut built: MessageReader<MeshesBuilt>,
     surfaces: Query<(&Segment, &SegmentSurface)>,
+    study: Option<Res<crate::app::loading::Study>>,
     mut home: ResMut<PoseHome>,
     mut pose: MessageWriter<PoseAction>,
     mut top: Query<&mut Transform, (With<TableTop>, Without<PedestalLeg>)>,
@@ -532,7 +533,11 @@ fn place_on_table(
     if !(fresh || new_meshes || table.bounds.is_none()) {
         return;
     }
-    let Some(bounds) = visible_bounds(surfaces.iter()) else {
+    // The surfaces, or the scan's box when there are none (its volume
+    // rendering is what shows).
+    let Some(bounds) = visible_bounds(surfaces.iter())
+        .or_else(|| study.as_deref().map(crate::app::camera::scan_bounds))
+    else {
         return;
     };
     if table.bounds == Some(bounds) {
