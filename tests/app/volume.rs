@@ -384,3 +384,69 @@ fn every_preset_shows_its_tissue_on_the_demo_ct() {
         "{covered:?}"
     );
 }
+
+/// Opens `path` (with `labels`) in a headless app that starts with `on_load`
+/// and returns what the volume rendering settings became.
+fn settings_after_open(
+    path: &Path,
+    labels: Option<PathBuf>,
+    on_load: stratum::app::volume::RenderOnLoad,
+) -> stratum::app::volume::VolumeSettings {
+    let mut app = crate::pipeline::headless();
+    app.insert_resource(on_load);
+    app.world_mut()
+        .write_message(stratum::app::loading::OpenRequest {
+            path: path.to_path_buf(),
+            series: None,
+            labels: labels.map(|l| (l, None)),
+        });
+    crate::pipeline::run_until_idle(&mut app, std::time::Duration::from_secs(300));
+    assert!(
+        crate::pipeline::errors(&app).is_empty(),
+        "{:?}",
+        crate::pipeline::errors(&app)
+    );
+    app.update();
+    app.world()
+        .resource::<stratum::app::volume::VolumeSettings>()
+        .clone()
+}
+
+#[test]
+fn a_scan_without_segments_opens_with_its_volume_rendering_and_the_command_line_decides() {
+    use stratum::app::volume::RenderOnLoad;
+    use stratum_core::transfer::TfPreset;
+    let dir = tempfile::tempdir().unwrap();
+    // A CT alone: the volume, with the bone preset, in the study's range.
+    let ct = settings_after_open(&demo_ct(), None, RenderOnLoad::Auto);
+    assert!(ct.enabled);
+    assert_eq!(ct.preset, TfPreset::CtBone);
+    assert!(ct.range.0 < -500.0 && ct.range.1 > 100.0, "{:?}", ct.range);
+    // A scan that is not CT: the MR default.
+    let mut a = Array3::<u16>::zeros((12, 14, 16));
+    a[[6, 7, 8]] = 900;
+    let mr = dir.path().join("mr.nii");
+    write_scan(&mr, a, Geometry::default());
+    let s = settings_after_open(&mr, None, RenderOnLoad::Auto);
+    assert!(s.enabled);
+    assert_eq!(s.preset, TfPreset::MrDefault);
+    // With a label map its surfaces show, not the volume...
+    let mut l = Array3::<u8>::zeros((12, 14, 16));
+    l[[5, 5, 5]] = 1;
+    l[[6, 5, 5]] = 1;
+    let labels = dir.path().join("l.nii");
+    let map = LabelMap {
+        labels: Labels::U8(l),
+        geometry: Geometry::default(),
+        segments: Vec::new(),
+    };
+    write_labels_nifti(&labels, &map).unwrap();
+    let s = settings_after_open(&mr, Some(labels.clone()), RenderOnLoad::Auto);
+    assert!(!s.enabled);
+    // ...unless the command line asks for it; and `surfaces` turns it off.
+    let s = settings_after_open(&mr, Some(labels), RenderOnLoad::Volume(Some(TfPreset::Mip)));
+    assert!(s.enabled);
+    assert_eq!(s.preset, TfPreset::Mip);
+    let s = settings_after_open(&mr, None, RenderOnLoad::Surfaces);
+    assert!(!s.enabled);
+}
