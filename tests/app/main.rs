@@ -2,6 +2,7 @@
 
 mod checkers;
 mod cli;
+mod exports;
 mod gui;
 mod pipeline;
 mod presets;

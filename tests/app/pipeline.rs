@@ -397,46 +397,6 @@ fn build_3d_rebuilds_every_segment() {
     assert!(after < before, "{after} !< {before}");
 }
 
-#[test]
-fn export_writes_the_visible_segments() {
-    use stratum::app::export::{ExportRequest, ExportSettings};
-    use stratum_core::export::Format;
-    let mut app = headless();
-    publish(&mut app, ball_study(40));
-    run_until_idle(&mut app, Duration::from_secs(60));
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let mut s = app.world_mut().resource_mut::<ExportSettings>();
-        s.folder = dir.path().join("out").to_string_lossy().into_owned();
-        s.name = "ball".into();
-        s.format = Format::Stl;
-        s.reduce = 0.5;
-    }
-    app.world_mut().write_message(ExportRequest);
-    run_until_idle(&mut app, Duration::from_secs(60));
-    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
-    let path = dir.path().join("out/ball.stl");
-    let mut f = std::fs::File::open(&path).expect("the STL was written");
-    let stl = stl_io::read_stl(&mut f).unwrap();
-    let built = segments(&mut app)[0].0.surface.unwrap().triangles;
-    assert!(
-        !stl.faces.is_empty() && stl.faces.len() < built,
-        "{} of {built}",
-        stl.faces.len()
-    );
-    // Hiding the only segment leaves nothing to export: a message, no file.
-    let e = {
-        let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
-        q.single(app.world()).unwrap()
-    };
-    app.world_mut().get_mut::<Segment>(e).unwrap().visible = false;
-    app.world_mut().resource_mut::<ExportSettings>().name = "none".into();
-    app.world_mut().write_message(ExportRequest);
-    run_until_idle(&mut app, Duration::from_secs(60));
-    assert!(errors(&app).iter().any(|e| e.contains("Nothing to export")));
-    assert!(!dir.path().join("out/none.stl").exists());
-}
-
 /// The AI model runs as a job on the open study: the brain becomes a
 /// segment with the manifest's name and colour, and gets its surface.
 #[test]

@@ -345,6 +345,13 @@ pub fn half_rgba(lut: &[[f32; 4]]) -> Vec<u8> {
         .collect()
 }
 
+/// Values as little-endian half floats (one channel).
+pub fn half_values(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+        .collect()
+}
+
 /// The voxels as little-endian IEEE half floats (x fastest): 16 bits per
 /// voxel, exact for integers up to 2048 and within 2 HU above, the scan's
 /// own values for the GPU to filter and look up.

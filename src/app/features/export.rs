@@ -1,12 +1,15 @@
 //! Export: writes the chosen segments' surfaces as OBJ (+MTL+PNG), STL, 3MF
-//! or GLB with the core exporters, in the background.
+//! or GLB with the core exporters, or as a self-contained share page for a
+//! patient (File ▸ Share), in the background.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::export::{ExportOptions, ExportSegment, Format, ScanTexture, export_with};
+use stratum_core::export::{
+    ExportOptions, ExportSegment, Format, ScanTexture, ShareOptions, export_with, write_share,
+};
 use stratum_core::mesh::SurfaceMesh;
 
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
@@ -28,6 +31,12 @@ pub struct ExportSettings {
     pub reduce: f64,
     /// OBJ and GLB: texture the surfaces with the scan.
     pub scan_texture: bool,
+    /// The share dialog, and what the clinician types on the page.
+    pub share_open: bool,
+    pub share_title: String,
+    pub share_note: String,
+    /// Fraction of triangles removed for the page (keeps it small).
+    pub share_reduce: f64,
 }
 
 impl Default for ExportSettings {
@@ -43,6 +52,10 @@ impl Default for ExportSettings {
             visible_only: true,
             reduce: 0.0,
             scan_texture: true,
+            share_open: false,
+            share_title: String::new(),
+            share_note: String::new(),
+            share_reduce: 0.9,
         }
     }
 }
@@ -51,7 +64,16 @@ impl ExportSettings {
     pub fn path(&self) -> PathBuf {
         PathBuf::from(&self.folder).join(format!("{}.{}", self.name, self.format.extension()))
     }
+
+    /// Where the share page goes.
+    pub fn share_path(&self) -> PathBuf {
+        PathBuf::from(&self.folder).join(format!("{}.html", self.name))
+    }
 }
+
+/// Write the share page now with the current settings.
+#[derive(Message, Clone, Debug)]
+pub struct ShareRequest;
 
 /// Export now with the current settings.
 #[derive(Message, Clone, Debug)]
@@ -66,8 +88,9 @@ impl Plugin for ExportPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(JobPlugin::<Exported>::default())
             .add_message::<ExportRequest>()
+            .add_message::<ShareRequest>()
             .init_resource::<ExportSettings>()
-            .add_systems(Update, (start_export, finish_export));
+            .add_systems(Update, (start_export, start_share, finish_export));
     }
 }
 
@@ -82,11 +105,7 @@ fn start_export(
     if requests.read().last().is_none() {
         return;
     }
-    let parts: Vec<(String, [u8; 3], Arc<SurfaceMesh>)> = segments
-        .iter()
-        .filter(|(s, _)| s.visible || !settings.visible_only)
-        .map(|(s, m)| (s.name.clone(), s.colour, m.0.clone()))
-        .collect();
+    let parts = chosen_parts(&segments, settings.visible_only);
     if parts.is_empty() {
         notices
             .error("Nothing to export: build the 3D model of at least one visible segment first.");
@@ -100,32 +119,8 @@ fn start_export(
         .flatten();
     spawn_job(&mut commands, "Exporting", move |p: &Progress| {
         p.begin("exporting", parts.len() as u64 + 1);
-        let reduced: Vec<SurfaceMesh> = parts
-            .iter()
-            .map(|(_, _, m)| {
-                p.check()?;
-                let mut m = (**m).clone();
-                if reduce > 0.0 {
-                    let b = m
-                        .bounds()
-                        .map(|(a, b)| (b[0] - a[0]).max(b[1] - a[1]))
-                        .unwrap_or(1.0);
-                    m.decimate(1.0 - reduce, 0.005 * b);
-                    m.compute_normals();
-                }
-                p.advance(1);
-                Ok(m)
-            })
-            .collect::<Result<_, stratum_core::CoreError>>()?;
-        let segs: Vec<ExportSegment<'_>> = parts
-            .iter()
-            .zip(&reduced)
-            .map(|((name, colour, _), mesh)| ExportSegment {
-                name,
-                colour: *colour,
-                mesh,
-            })
-            .collect();
+        let reduced = reduce_all(&parts, reduce, p)?;
+        let segs = export_segments(&parts, &reduced);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 stratum_core::CoreError::Invalid(format!("cannot create the folder: {e}"))
@@ -138,6 +133,98 @@ fn start_export(
         p.advance(1);
         Ok(Exported(files))
     });
+}
+
+type Part = (String, [u8; 3], Arc<SurfaceMesh>, f64);
+
+/// The segments to write: visible ones (or all built ones).
+fn chosen_parts(segments: &Query<(&Segment, &SegmentSurface)>, visible_only: bool) -> Vec<Part> {
+    segments
+        .iter()
+        .filter(|(s, _)| s.visible || !visible_only)
+        .map(|(s, m)| (s.name.clone(), s.colour, m.0.clone(), s.voxel_ml))
+        .collect()
+}
+
+/// Copies of the meshes with `reduce` of their triangles removed.
+fn reduce_all(
+    parts: &[Part],
+    reduce: f64,
+    p: &Progress,
+) -> Result<Vec<SurfaceMesh>, stratum_core::CoreError> {
+    parts
+        .iter()
+        .map(|(_, _, m, _)| {
+            p.check()?;
+            let mut m = (**m).clone();
+            if reduce > 0.0 {
+                let b = m
+                    .bounds()
+                    .map(|(a, b)| (b[0] - a[0]).max(b[1] - a[1]))
+                    .unwrap_or(1.0);
+                m.decimate(1.0 - reduce, 0.005 * b);
+                m.compute_normals();
+            }
+            p.advance(1);
+            Ok(m)
+        })
+        .collect()
+}
+
+fn export_segments<'a>(parts: &'a [Part], meshes: &'a [SurfaceMesh]) -> Vec<ExportSegment<'a>> {
+    parts
+        .iter()
+        .zip(meshes)
+        .map(|((name, colour, _, _), mesh)| ExportSegment {
+            name,
+            colour: *colour,
+            mesh,
+        })
+        .collect()
+}
+
+/// File ▸ Share: the segments as one HTML page that opens offline (the
+/// same page as `stratum share`), with the clinician's title and note.
+fn start_share(
+    mut commands: Commands,
+    mut requests: MessageReader<ShareRequest>,
+    settings: Res<ExportSettings>,
+    segments: Query<(&Segment, &SegmentSurface)>,
+    mut notices: ResMut<Notices>,
+) {
+    if requests.read().last().is_none() {
+        return;
+    }
+    let parts = chosen_parts(&segments, settings.visible_only);
+    if parts.is_empty() {
+        notices
+            .error("Nothing to share: build the 3D model of at least one visible segment first.");
+        return;
+    }
+    let path = settings.share_path();
+    let reduce = settings.share_reduce;
+    let page = ShareOptions {
+        title: settings.share_title.clone(),
+        note: settings.share_note.clone(),
+    };
+    spawn_job(
+        &mut commands,
+        "Writing the share page",
+        move |p: &Progress| {
+            p.begin("share page", parts.len() as u64 + 1);
+            let reduced = reduce_all(&parts, reduce, p)?;
+            let segs = export_segments(&parts, &reduced);
+            let volumes: Vec<f64> = parts.iter().map(|part| part.3).collect();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    stratum_core::CoreError::Invalid(format!("cannot create the folder: {e}"))
+                })?;
+            }
+            write_share(&path, &segs, &volumes, &page)?;
+            p.advance(1);
+            Ok(Exported(vec![path]))
+        },
+    );
 }
 
 fn finish_export(mut done: MessageMutator<JobDone<Exported>>, mut notices: ResMut<Notices>) {

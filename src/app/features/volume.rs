@@ -16,12 +16,14 @@ use bevy::render::render_resource::{
     SpecializedMeshPipelineError, TextureDimension, TextureFormat,
 };
 use bevy::shader::ShaderRef;
+use stratum_core::Progress;
 use stratum_core::transfer::{
-    BrickMap, RenderMode, TfPreset, TransferFunction, half_rgba, half_texels,
+    BrickMap, RenderMode, TfPreset, TransferFunction, half_rgba, half_texels, half_values,
 };
 use stratum_core::view::texture_from_lps;
 
 use crate::app::clip::{ClipSettings, MAX_PLANES, world_plane};
+use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::space::{AnatomyPose, MM, PatientSpace};
 
@@ -107,8 +109,10 @@ pub struct VolumeScene {
     lut: Option<Handle<Image>>,
     occupancy: Option<Handle<Image>>,
     bricks: Option<BrickMap>,
-    /// The volume uploaded (by address) and the transfer function baked.
+    /// The volume uploaded (by address), the one being prepared, and the
+    /// transfer function baked.
     uploaded: Option<usize>,
+    pending: Option<usize>,
     baked: Option<TransferFunction>,
     /// Texture coordinates of LPS mm.
     tex_from_lps: Mat4,
@@ -214,10 +218,12 @@ impl Plugin for VolumeRenderPlugin {
         app.add_plugins(MaterialPlugin::<VolumeMaterial>::default())
             .init_resource::<VolumeScene>()
             .init_resource::<ViewMotion>()
+            .add_plugins(JobPlugin::<VolumeTexels>::default())
             .add_systems(
                 Update,
                 (
                     upload,
+                    finish_upload,
                     bake_transfer,
                     update_uniforms,
                     depth_prepass_on_cameras,
@@ -312,25 +318,92 @@ fn mat4_from_rows(t: [[f64; 4]; 4]) -> Mat4 {
     }))
 }
 
-/// Uploads the scan (16-bit) and its empty-space bricks when the volume is
-/// first shown for a study, and places the box under the patient root.
-#[allow(clippy::too_many_arguments)]
+/// The scan's GPU copies, prepared in the background (a 512³ scan takes
+/// seconds on two cores: not on the frame loop).
+pub struct VolumeTexels {
+    /// The volume they were made from (its address).
+    key: usize,
+    texels: Vec<u8>,
+    bricks: BrickMap,
+    /// Value range the lookup table spans.
+    span: (f64, f64),
+}
+
+/// Starts preparing the scan (16-bit texels, empty-space bricks) when the
+/// volume is first shown for a study, and keeps the box's visibility.
 fn upload(
     mut commands: Commands,
     study: Option<Res<Study>>,
     settings: Res<VolumeSettings>,
     mut scene: ResMut<VolumeScene>,
-    mut images: ResMut<Assets<Image>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<VolumeMaterial>>,
-    root: Query<Entity, With<PatientSpace>>,
     mut visibility: Query<&mut Visibility>,
 ) {
     let Some(study) = study else { return };
     let key = std::sync::Arc::as_ptr(&study.volume) as usize;
-    if settings.enabled && scene.uploaded != Some(key) {
-        let Ok(root) = root.single() else { return };
-        let started = std::time::Instant::now();
+    if settings.enabled && scene.uploaded != Some(key) && scene.pending != Some(key) {
+        scene.pending = Some(key);
+        let volume = study.volume.clone();
+        spawn_job(
+            &mut commands,
+            "Preparing the volume rendering",
+            move |p: &Progress| {
+                p.begin("16-bit copy of the scan", 2);
+                let texels = half_texels(&volume);
+                p.advance(1);
+                p.check()?;
+                let bricks = BrickMap::new(&volume, BRICK);
+                p.advance(1);
+                let (lo, hi) = volume.voxels.min_max();
+                Ok(VolumeTexels {
+                    key,
+                    texels,
+                    bricks,
+                    span: (lo, hi.max(lo + 1.0)),
+                })
+            },
+        );
+    }
+    if let Some(entity) = scene.entity
+        && let Ok(mut vis) = visibility.get_mut(entity)
+    {
+        let want = if settings.enabled && scene.uploaded == Some(key) {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
+        if *vis != want {
+            *vis = want;
+        }
+    }
+}
+
+/// Puts the prepared copies on the GPU and the box under the patient root.
+#[allow(clippy::too_many_arguments)]
+fn finish_upload(
+    mut commands: Commands,
+    mut done: MessageMutator<JobDone<VolumeTexels>>,
+    mut notices: ResMut<Notices>,
+    study: Option<Res<Study>>,
+    mut scene: ResMut<VolumeScene>,
+    mut images: ResMut<Assets<Image>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<VolumeMaterial>>,
+    root: Query<Entity, With<PatientSpace>>,
+) {
+    for d in done.read() {
+        let title = d.title.clone();
+        let outcome = d.take();
+        let Some(ready) = notices.take(&title, outcome) else {
+            scene.pending = None;
+            continue;
+        };
+        let (Some(study), Ok(root)) = (study.as_deref(), root.single()) else {
+            continue;
+        };
+        // A study opened meanwhile: its own copy is on its way.
+        if std::sync::Arc::as_ptr(&study.volume) as usize != ready.key {
+            continue;
+        }
         let volume = &study.volume;
         let (nz, ny, nx) = volume.dim();
         let mut image = Image::new(
@@ -340,13 +413,12 @@ fn upload(
                 depth_or_array_layers: nz as u32,
             },
             TextureDimension::D3,
-            half_texels(volume),
+            ready.texels,
             TextureFormat::R16Float,
             RenderAssetUsages::RENDER_WORLD,
         );
         image.sampler = ImageSampler::linear();
-        let bricks = BrickMap::new(volume, BRICK);
-        let [bx, by, bz] = bricks.dims;
+        let [bx, by, bz] = ready.bricks.dims;
         let occupancy = Image::new(
             Extent3d {
                 width: bx as u32,
@@ -354,8 +426,8 @@ fn upload(
                 depth_or_array_layers: bz as u32,
             },
             TextureDimension::D3,
-            vec![255; bx * by * bz],
-            TextureFormat::R8Unorm,
+            half_values(&vec![1.0; bx * by * bz]),
+            TextureFormat::R16Float,
             RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
         );
         let mut lut = Image::new(
@@ -370,9 +442,8 @@ fn upload(
             RenderAssetUsages::RENDER_WORLD | RenderAssetUsages::MAIN_WORLD,
         );
         lut.sampler = ImageSampler::linear();
-        scene.gpu_bytes = nx * ny * nz * 2 + bx * by * bz + LUT_SIZE * 8;
-        let (lo, hi) = volume.voxels.min_max();
-        scene.lut_span = (lo, hi.max(lo + 1.0));
+        scene.gpu_bytes = nx * ny * nz * 2 + bx * by * bz * 2 + LUT_SIZE * 8;
+        scene.lut_span = ready.span;
         scene.tex_from_lps = mat4_from_rows(texture_from_lps(&volume.geometry, volume.dim()));
         let material = VolumeMaterial {
             u: VolumeUniform::default(),
@@ -382,11 +453,11 @@ fn upload(
         };
         scene.lut = Some(material.lut.clone());
         scene.occupancy = Some(material.occupancy.clone());
-        scene.bricks = Some(bricks);
+        scene.bricks = Some(ready.bricks);
         scene.baked = None;
         let handle = materials.add(material);
         scene.material = Some(handle.clone());
-        let mesh = meshes.add(box_mesh(&grid_corners(&study)));
+        let mesh = meshes.add(box_mesh(&grid_corners(study)));
         if let Some(old) = scene.entity.take() {
             commands.entity(old).despawn();
         }
@@ -396,29 +467,19 @@ fn upload(
                 Mesh3d(mesh),
                 MeshMaterial3d(handle),
                 Transform::IDENTITY,
+                // Hidden until `upload` sees it is current and wanted.
+                Visibility::Hidden,
                 NotShadowCaster,
                 ChildOf(root),
             ))
             .id();
         scene.entity = Some(entity);
-        scene.uploaded = Some(key);
+        scene.uploaded = Some(ready.key);
+        scene.pending = None;
         info!(
-            "volume rendering: {nx}x{ny}x{nz} voxels uploaded as 16-bit ({:.0} MB on the GPU) in {:.2} s",
-            scene.gpu_bytes as f64 / 1e6,
-            started.elapsed().as_secs_f64()
+            "volume rendering: {nx}x{ny}x{nz} voxels uploaded as 16-bit ({:.0} MB on the GPU)",
+            scene.gpu_bytes as f64 / 1e6
         );
-    }
-    if let Some(entity) = scene.entity
-        && let Ok(mut vis) = visibility.get_mut(entity)
-    {
-        let want = if settings.enabled && scene.uploaded == Some(key) {
-            Visibility::Inherited
-        } else {
-            Visibility::Hidden
-        };
-        if *vis != want {
-            *vis = want;
-        }
     }
 }
 
@@ -444,7 +505,19 @@ fn bake_transfer(
         return;
     };
     let (lo, hi) = scene.lut_span;
-    let occupancy = bricks.occupancy(&tf);
+    // Per brick: 1 where the function shows something, 0 where rays skip;
+    // for MIP the brick's largest value (a ray skips what cannot beat its
+    // brightest sample so far).
+    let occupancy = if tf.mode == RenderMode::Mip {
+        half_values(&bricks.max)
+    } else {
+        let occ: Vec<f32> = bricks
+            .occupancy(&tf)
+            .into_iter()
+            .map(|o| if o > 0 { 1.0 } else { 0.0 })
+            .collect();
+        half_values(&occ)
+    };
     if let Some(mut image) = images.get_mut(&occ) {
         image.data = Some(occupancy);
     }

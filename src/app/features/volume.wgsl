@@ -4,8 +4,9 @@
 // (exact for tilted and oblique grids), cut to the crop box and the clip
 // planes, stopped at the depth of the opaque surfaces (depth prepass), and
 // composites the transfer function front to back, lit from the gradient.
-// Bricks the transfer function makes invisible are skipped whole, and the
-// ray ends once it is opaque.
+// Bricks the transfer function makes invisible are skipped whole (for MIP:
+// bricks whose largest value cannot beat the brightest sample so far), and
+// the ray ends once it is opaque.
 
 #import bevy_pbr::{
     forward_io::VertexOutput,
@@ -129,7 +130,8 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
         steps = steps + 1u;
         let q = o + t * d;
         let b = clamp(vec3<i32>(floor(q / brick)), vec3<i32>(0), nb - vec3<i32>(1));
-        if (textureLoad(occupancy, b, 0).r < 0.5) {
+        let occ = textureLoad(occupancy, b, 0).r;
+        if ((mip && occ <= brightest) || (!mip && occ < 0.5)) {
             // Nothing visible in this brick: jump to where the ray leaves it,
             // in whole steps (the samples stay on the same grid along the ray).
             let lo = vec3<f32>(b) * brick;

@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::export::Format;
 
-use crate::app::export::ExportRequest;
+use crate::app::export::{ExportRequest, ShareRequest};
 use crate::app::loading::OpenRequest;
 
 use super::UiParams;
@@ -17,6 +17,7 @@ pub(super) fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
     open_dialog(ctx, p);
     series_dialog(ctx, p);
     export_dialog(ctx, p);
+    share_dialog(ctx, p);
 }
 
 pub(super) fn open_dialog(ctx: &egui::Context, p: &mut UiParams) {
@@ -191,4 +192,61 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
         keep_open = false;
     }
     p.export.open = keep_open;
+}
+
+/// File ▸ Share: one HTML page a patient opens offline by double click
+/// (rotate, zoom, tap a structure for its name and volume), with a title
+/// and a note typed here; nothing else about the patient goes in.
+pub(super) fn share_dialog(ctx: &egui::Context, p: &mut UiParams) {
+    if !p.export.share_open {
+        return;
+    }
+    let mut keep_open = true;
+    let mut go = false;
+    egui::Window::new("Share with the patient")
+        .open(&mut keep_open)
+        .default_width(460.0)
+        .show(ctx, |ui| {
+            ui.label(
+                "One page that opens offline in any current browser, on a phone or a laptop: \
+                 the structures in their colours, to turn and zoom, a tap shows a name and volume.",
+            );
+            ui.horizontal(|ui| {
+                ui.label("Title:");
+                ui.add(
+                    egui::TextEdit::singleline(&mut p.export.share_title)
+                        .hint_text("e.g. Your kidneys")
+                        .desired_width(320.0),
+                );
+            });
+            ui.label("Note:");
+            ui.add(
+                egui::TextEdit::multiline(&mut p.export.share_note)
+                    .hint_text("A few words for the patient")
+                    .desired_rows(3)
+                    .desired_width(f32::INFINITY),
+            );
+            ui.horizontal(|ui| {
+                ui.label("Folder:");
+                ui.add(egui::TextEdit::singleline(&mut p.export.folder).desired_width(300.0));
+            });
+            ui.horizontal(|ui| {
+                ui.label("Name:");
+                ui.add(egui::TextEdit::singleline(&mut p.export.name).desired_width(200.0));
+            });
+            ui.checkbox(&mut p.export.visible_only, "Only the visible segments");
+            let mut keep = (1.0 - p.export.share_reduce) * 100.0;
+            ui.add(egui::Slider::new(&mut keep, 2.0..=100.0).text("% triangles kept"));
+            p.export.share_reduce = 1.0 - keep / 100.0;
+            ui.label(format!("Writes {}", p.export.share_path().display()));
+            ui.weak("No patient data is written; only what you type above.");
+            if ui.button("Write the page").clicked() {
+                go = true;
+            }
+        });
+    if go {
+        p.share_now.write(ShareRequest);
+        keep_open = false;
+    }
+    p.export.share_open = keep_open;
 }

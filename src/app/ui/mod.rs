@@ -141,6 +141,7 @@ pub struct UiParams<'w, 's> {
     build: MessageWriter<'w, BuildMeshes>,
     open: MessageWriter<'w, OpenRequest>,
     export_now: MessageWriter<'w, ExportRequest>,
+    share_now: MessageWriter<'w, crate::app::export::ShareRequest>,
     exit: MessageWriter<'w, AppExit>,
     edit: edit::EditUi<'w, 's>,
     volume: ResMut<'w, crate::app::volume::VolumeSettings>,
@@ -261,6 +262,14 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                 }
                 if ui.button("Export…").clicked() {
                     p.export.open = true;
+                    ui.close();
+                }
+                if ui
+                    .button("Share with the patient…")
+                    .on_hover_text("One page that opens offline in a browser")
+                    .clicked()
+                {
+                    p.export.share_open = true;
                     ui.close();
                 }
                 ui.separator();

@@ -1,0 +1,83 @@
+//! Exports from the app: the chosen segments written in the background, and
+//! File ▸ Share's page for a patient.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use stratum::app::segmentation::Segment;
+
+use crate::pipeline::{ball_study, errors, headless, publish, run_until_idle, segments};
+
+#[test]
+fn export_writes_the_visible_segments() {
+    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum_core::export::Format;
+    let mut app = headless();
+    publish(&mut app, ball_study(40));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = app.world_mut().resource_mut::<ExportSettings>();
+        s.folder = dir.path().join("out").to_string_lossy().into_owned();
+        s.name = "ball".into();
+        s.format = Format::Stl;
+        s.reduce = 0.5;
+    }
+    app.world_mut().write_message(ExportRequest);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let path = dir.path().join("out/ball.stl");
+    let mut f = std::fs::File::open(&path).expect("the STL was written");
+    let stl = stl_io::read_stl(&mut f).unwrap();
+    let built = segments(&mut app)[0].0.surface.unwrap().triangles;
+    assert!(
+        !stl.faces.is_empty() && stl.faces.len() < built,
+        "{} of {built}",
+        stl.faces.len()
+    );
+    // Hiding the only segment leaves nothing to export: a message, no file.
+    let e = {
+        let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
+        q.single(app.world()).unwrap()
+    };
+    app.world_mut().get_mut::<Segment>(e).unwrap().visible = false;
+    app.world_mut().resource_mut::<ExportSettings>().name = "none".into();
+    app.world_mut().write_message(ExportRequest);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).iter().any(|e| e.contains("Nothing to export")));
+    assert!(!dir.path().join("out/none.stl").exists());
+}
+
+#[test]
+fn file_share_writes_one_offline_page_with_what_the_clinician_typed() {
+    use stratum::app::export::{ExportSettings, ShareRequest};
+    let mut app = headless();
+    publish(&mut app, ball_study(40));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = app.world_mut().resource_mut::<ExportSettings>();
+        s.folder = dir.path().join("out").to_string_lossy().into_owned();
+        s.name = "for-the-patient".into();
+        s.share_title = "Your <ball>".into();
+        s.share_note = "A round thing.".into();
+    }
+    app.world_mut().write_message(ShareRequest);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let page = std::fs::read_to_string(dir.path().join("out/for-the-patient.html"))
+        .expect("the page was written");
+    // The viewer and the model are inside: nothing is fetched.
+    assert!(page.contains("<model-viewer"), "no viewer");
+    assert!(
+        page.contains("data:model/gltf-binary;base64,"),
+        "no inlined model"
+    );
+    assert!(!page.contains("src=\"http"), "fetches from the network");
+    // The title as typed, escaped; the segment by name with its volume.
+    assert!(page.contains("Your &lt;ball&gt;") && page.contains("A round thing."));
+    let seg = segments(&mut app)[0].0.clone();
+    assert!(page.contains(&format!("{:.1}", (seg.voxel_ml * 10.0).round() / 10.0)));
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+    assert_eq!(files.len(), 1, "one file, no temporary left");
+}
