@@ -21,7 +21,7 @@ run() {
         --screenshot "$out/$name.png" --size 1280x800 >"$out/$name.log" 2>&1
     local ms up
     ms=$(grep -o '[0-9]* ms per frame' "$out/$name.log" | grep -o '^[0-9]*')
-    up=$(grep -o 'uploaded as 16-bit ([0-9]* MB on the GPU) in [0-9.]* s' "$out/$name.log" || true)
+    up=$(grep -o 'uploaded as 16-bit ([0-9]* MB on the GPU)' "$out/$name.log" || true)
     printf '| %-28s | %6s ms | %s |\n' "$name" "$ms" "${up:--}"
 }
 echo "| view | frame | upload |"
