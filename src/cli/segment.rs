@@ -72,23 +72,21 @@ pub(super) fn segment_cmd(
     let counts = seg.labels.counts();
     let g = seg.labels.geometry;
     let voxel_ml = g.spacing.iter().product::<f64>() / 1000.0;
-    println!(
-        "{:<6} {:<28} {:>10}  pieces (largest, mL)",
-        "label", "segment", "volume mL"
-    );
+    println!("{:<6} {:<28} {:>10}", "label", "segment", "volume mL");
     for s in &seg.labels.segments {
         let n = counts.get(s.id as usize).copied().unwrap_or(0);
-        // Lesions come as several pieces: their count and sizes matter.
+        println!("{:<6} {:<28} {:>10.1}", s.id, s.name, n as f64 * voxel_ml);
+        // Lesions come as several pieces: their count and sizes matter
+        // (a line of its own, so the volume stays the row's last column).
         let pieces = stratum_core::ai::component_volumes_ml(&seg.labels.mask(s.id));
-        let largest: Vec<String> = pieces.iter().take(5).map(|v| format!("{v:.1}")).collect();
-        println!(
-            "{:<6} {:<28} {:>10.1}  {} ({})",
-            s.id,
-            s.name,
-            n as f64 * voxel_ml,
-            pieces.len(),
-            largest.join(", ")
-        );
+        if pieces.len() > 1 {
+            let largest: Vec<String> = pieces.iter().take(5).map(|v| format!("{v:.1}")).collect();
+            println!(
+                "       in {} pieces, largest (mL): {}",
+                pieces.len(),
+                largest.join(", ")
+            );
+        }
     }
     for e in &seg.empty {
         println!("       {e:<28} {:>10}", "not found");
