@@ -1,18 +1,50 @@
 #!/usr/bin/env bash
-# AI segmentation benchmark (issue 5): time per stage of a model run, in a
-# release build of the engine-free core (no Bevy to build).
-#   bench/ai.sh [SCAN] [MODEL] [RUNS]
+# AI segmentation benchmark (issues 5 and 16): time per stage of a model run
+# in a release build of the engine-free core (no Bevy to build), and the
+# accuracy figures of the shipped models.
+#   bench/ai.sh [SCAN] [MODEL] [RUNS]    one model: bench/results/ai-MODEL.jsonl
+#   bench/ai.sh --all                    deepbrain and deepbet on the four
+#       volunteer heads, liver on the demo CT and the DICOM abdomen; then
+#       bench/ai_accuracy.py: liver Dice / surface distances against
+#       TotalSegmentator, deepbet against deepbrain with overlay PNGs in
+#       bench/results/brain_*.png. Needs python3 with numpy, scipy, nibabel,
+#       pillow, pydicom ($PYTHON, e.g. a venv from models/liver/requirements.txt).
 # Defaults: the volunteer T1 head of ../shared/data, deepbrain, 5 runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scan="${1:-../shared/data/mr_siemens_decubitus_positions/HFS}"
-model="${2:-deepbrain}"
-runs="${3:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
 scripts/fetch-onnxruntime.sh
 cargo build --release --locked -q -p stratum-core --example ai_bench
+bench="$CARGO_TARGET_DIR/release/examples/ai_bench"
+heads=../shared/data/mr_siemens_decubitus_positions
+if [ "${1:-}" = "--all" ]; then
+  out=bench/results/ai-all.jsonl
+  work=$(mktemp -d)
+  : >"$out"
+  for pos in HFS HFP HFDL HFDR; do
+    for m in deepbrain deepbet; do
+      "$bench" "$heads/$pos" "$m" 1 --out "$work/${m}_$pos.nii.gz" | grep '^{' >>"$out"
+    done
+  done
+  "$bench" assets/demo/example_ct.nii.gz liver 1 --out "$work/liver_demo.nii.gz" | grep '^{' >>"$out"
+  "$bench" ../shared/data/ct_totalseg_abdomen/dicom liver 1 --out "$work/liver_dicom.nii.gz" | grep '^{' >>"$out"
+  py="${PYTHON:-python3}"
+  {
+    "$py" bench/ai_accuracy.py liver "$work/liver_demo.nii.gz" \
+      assets/demo/example_seg_fast_force_split.nii.gz assets/demo/labels_total_ct.tsv
+    "$py" bench/ai_accuracy.py liver "$work/liver_dicom.nii.gz" \
+      ../shared/data/ct_totalseg_abdomen/example_seg_dicom.nii.gz assets/demo/labels_total_ct.tsv
+    "$py" bench/ai_accuracy.py heads "$work" bench/results
+  } | tee bench/results/ai-accuracy.jsonl
+  rm -r "$work"
+  echo "raw results: $out, bench/results/ai-accuracy.jsonl"
+  exit 0
+fi
+scan="${1:-$heads/HFS}"
+model="${2:-deepbrain}"
+runs="${3:-5}"
 out="bench/results/ai-$model.jsonl"
-"$CARGO_TARGET_DIR/release/examples/ai_bench" "$scan" "$model" "$runs" | tee "$out.tmp"
+"$bench" "$scan" "$model" "$runs" | tee "$out.tmp"
 grep '^{' "$out.tmp" >"$out"
 rm "$out.tmp"
 echo "raw results: $out"

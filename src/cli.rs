@@ -11,6 +11,7 @@ use stratum_core::dicom::{Scan, scan};
 use stratum_core::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
+mod segment;
 mod share;
 
 #[derive(Parser, Debug)]
@@ -263,8 +264,8 @@ pub fn run(command: Command) -> ExitCode {
             model,
             output,
             series,
-        } => segment_cmd(input, model, output, series),
-        Command::Models => models_cmd(),
+        } => segment::segment_cmd(input, model, output, series),
+        Command::Models => segment::models_cmd(),
     };
     match result {
         Ok(code) => code,
@@ -585,97 +586,6 @@ fn convert(
             return Ok(ExitCode::from(1));
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn models_cmd() -> anyhow::Result<ExitCode> {
-    let dir = stratum_core::ai::models_dir();
-    let models = stratum_core::ai::list_models(&dir);
-    println!("models in {}:", dir.display());
-    if models.is_empty() {
-        println!("  none (a model is a folder with model.onnx and manifest.json)");
-    }
-    let mut bad = false;
-    for m in models {
-        match m {
-            Ok(info) => {
-                let m = &info.manifest;
-                println!(
-                    "  {:<16} {} [{}, {}; {}]",
-                    m.name, m.title, m.modality, m.anatomy, m.licence
-                );
-            }
-            Err(e) => {
-                bad = true;
-                println!("  (not usable) {e}");
-            }
-        }
-    }
-    match stratum_core::ai::runtime::available() {
-        Ok(()) => println!(
-            "ONNX Runtime {}: loaded",
-            stratum_core::ai::runtime::ORT_VERSION
-        ),
-        Err(e) => println!("{e}"),
-    }
-    Ok(if bad {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn segment_cmd(
-    input: PathBuf,
-    model: String,
-    output: PathBuf,
-    series: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !(name.ends_with(".nii.gz") || name.ends_with(".nii")) {
-        anyhow::bail!(
-            "the label map is written as NIfTI: give -o a name ending in .nii.gz or .nii"
-        );
-    }
-    let model = stratum_core::ai::find_model(&stratum_core::ai::models_dir(), &model)?;
-    let mut open = stratum_core::OpenOptions::new();
-    open.series = series;
-    let seg = with_progress(false, |p| {
-        let opened = stratum_core::open_volume(&input, &open, p)?;
-        let seg = stratum_core::ai::segment_with_model(&opened.volume, &model, p)?;
-        Ok::<_, stratum_core::CoreError>(seg)
-    })?;
-    stratum_core::nifti_io::write_labels_nifti(&output, &seg.labels)?;
-    let counts = seg.labels.counts();
-    let g = seg.labels.geometry;
-    let voxel_ml = g.spacing.iter().product::<f64>() / 1000.0;
-    println!("{:<6} {:<28} {:>10}", "label", "segment", "volume mL");
-    for s in &seg.labels.segments {
-        let n = counts.get(s.id as usize).copied().unwrap_or(0);
-        println!("{:<6} {:<28} {:>10.1}", s.id, s.name, n as f64 * voxel_ml);
-    }
-    for e in &seg.empty {
-        println!("       {e:<28} {:>10}", "not found");
-    }
-    let t = &seg.times;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "model grid {:?}, {} patches; ms: load {:.0}, resample {:.0}, normalise {:.0}, patches {:.0}, run {:.0}, stitch {:.0}, back {:.0}, post {:.0}",
-        seg.model_grid,
-        seg.patches,
-        ms(t.load),
-        ms(t.resample),
-        ms(t.normalise),
-        ms(t.patches),
-        ms(t.run),
-        ms(t.stitch),
-        ms(t.resample_back),
-        ms(t.postprocess)
-    );
-    println!("wrote {}", output.display());
     Ok(ExitCode::SUCCESS)
 }
 

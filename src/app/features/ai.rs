@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::ai::{AiSegmentation, ModelInfo, list_models, models_dir, runtime};
+use stratum_core::ai::{
+    AiSegmentation, ModelInfo, component_volumes_ml, list_models, models_dir, runtime,
+};
 use stratum_core::edit::bricks::BrickGrid;
 
 use crate::app::history::{EditHistory, record_edit};
@@ -76,6 +78,8 @@ pub struct RunOnLoad(pub Option<String>);
 pub struct ModelResult {
     pub model: String,
     pub seg: AiSegmentation,
+    /// The manifest's surface opacity per label name (translucent liver).
+    pub opacity: Vec<(String, f32)>,
 }
 
 pub struct AiPlugin;
@@ -141,9 +145,16 @@ fn run_models(
         let title = format!("AI: {}", model.manifest.title);
         spawn_job(&mut commands, title, move |p: &Progress| {
             let seg = stratum_core::ai::segment_with_model(&volume, &model, p)?;
+            let opacity = model
+                .manifest
+                .segment_labels()
+                .iter()
+                .filter_map(|l| Some((l.name.clone(), l.opacity?)))
+                .collect();
             Ok(ModelResult {
                 model: model.manifest.name.clone(),
                 seg,
+                opacity,
             })
         });
     }
@@ -167,7 +178,12 @@ fn apply_results(
     };
     for d in done.read() {
         let title = d.title.clone();
-        let Some(ModelResult { model, seg }) = notices.take(&title, d.take()) else {
+        let Some(ModelResult {
+            model,
+            seg,
+            opacity,
+        }) = notices.take(&title, d.take())
+        else {
             continue;
         };
         if seg.labels.dim() != study.volume.dim() {
@@ -200,8 +216,19 @@ fn apply_results(
                     }
                     let (id, e) =
                         add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
+                    if let Some((_, o)) = opacity.iter().find(|(n, _)| *n == s.name) {
+                        commands.entity(e).insert(Segment {
+                            id,
+                            name: name.clone(),
+                            colour: s.colour,
+                            visible: true,
+                            opacity: *o,
+                            voxel_ml: ml,
+                            surface: None,
+                        });
+                    }
                     selected = Some(e);
-                    summary.push(format!("{name} {ml:.0} mL"));
+                    summary.push(describe(&name, &mask));
                     ids.push(id);
                 }
                 selected
@@ -230,4 +257,20 @@ fn apply_results(
             build.write(BuildMeshes { ids });
         }
     }
+}
+
+/// "liver 1620 mL", or for a segment in several pieces (lesions) their
+/// count and sizes: "liver lesion: 3 pieces, 12.4 + 2.1 + 0.3 mL".
+pub fn describe(name: &str, mask: &stratum_core::segment::Mask) -> String {
+    let pieces = component_volumes_ml(mask);
+    if pieces.len() <= 1 {
+        return format!("{name} {:.0} mL", mask.volume_ml());
+    }
+    let shown: Vec<String> = pieces.iter().take(5).map(|v| format!("{v:.1}")).collect();
+    format!(
+        "{name}: {} pieces, {}{} mL",
+        pieces.len(),
+        shown.join(" + "),
+        if pieces.len() > 5 { " + ..." } else { "" }
+    )
 }

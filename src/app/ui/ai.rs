@@ -32,8 +32,7 @@ pub(super) fn ai_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             m.modality,
             m.anatomy,
             m.licence,
-            m.output
-                .labels
+            m.segment_labels()
                 .iter()
                 .map(|l| l.name.as_str())
                 .collect::<Vec<_>>()

@@ -12,14 +12,11 @@ use ort::value::{Outlet, TensorRef};
 use rayon::prelude::*;
 
 use super::manifest::{
-    Activation, GridSpec, Layout, Manifest, ModelInfo, Normalize, orientation_axes,
+    Activation, GridSpec, Interpolation, Layout, Manifest, Normalize, orientation_axes,
 };
-use super::runtime;
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
-use crate::segment::{
-    LabelMap, Labels, Mask, Segment, fill_holes_3d, keep_largest, segment_colour,
-};
+use crate::segment::LabelMap;
 use crate::volume::{Geometry, Volume};
 
 /// Wall time of each stage, for the benchmark and the log.
@@ -78,6 +75,7 @@ pub struct ModelGrid {
     pub scale: [f64; 3],
     /// Source sizes along x, y, z.
     pub src_n: [usize; 3],
+    pub interpolation: Interpolation,
 }
 
 impl ModelGrid {
@@ -116,6 +114,7 @@ impl ModelGrid {
             flip: [false; 3],
             scale: [1.0; 3],
             src_n,
+            interpolation: m.input.interpolation,
         };
         for k in 0..3 {
             let a = best[k];
@@ -129,6 +128,18 @@ impl ModelGrid {
             grid.scale[k] = src_n[a] as f64 / grid.shape[k] as f64;
         }
         Ok(grid)
+    }
+
+    /// The same model grid over a resampled copy of the scan that covers the
+    /// same field of view with `dim` (slices, rows, columns) voxels.
+    pub fn over(&self, dim: (usize, usize, usize)) -> ModelGrid {
+        let src_n = [dim.2, dim.1, dim.0];
+        let mut g = self.clone();
+        g.src_n = src_n;
+        for k in 0..3 {
+            g.scale[k] = src_n[g.src_axis[k]] as f64 / g.shape[k] as f64;
+        }
+        g
     }
 
     /// Source index (along `src_axis[k]`) of model index `t` along axis k.
@@ -200,7 +211,38 @@ fn blur_axis(a: &mut Array3<f32>, axis: usize, sigma: f64) {
 /// sigma (scale - 1) / 2 voxels (scikit-image's anti-aliasing), so thin
 /// bright structures do not alias.
 pub fn resample_to_grid(volume: &Volume, grid: &ModelGrid) -> Array3<f32> {
-    let mut src = volume.voxels.to_f32();
+    resample_array(volume.voxels.to_f32(), grid)
+}
+
+/// [`resample_to_grid`] of a (z, y, x) array already in f32.
+pub fn resample_array(mut src: Array3<f32>, grid: &ModelGrid) -> Array3<f32> {
+    if grid.interpolation == Interpolation::Nearest {
+        let idx: Vec<Vec<usize>> = (0..3)
+            .map(|k| {
+                let n = grid.src_n[grid.src_axis[k]];
+                (0..grid.shape[k])
+                    .map(|i| {
+                        let s = grid.to_src(k, i as f64).round();
+                        s.clamp(0.0, (n - 1) as f64) as usize
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut out = Array3::<f32>::zeros((grid.shape[0], grid.shape[1], grid.shape[2]));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(d, mut plane)| {
+                for ((h, w), v) in plane.indexed_iter_mut() {
+                    let mut xyz = [0usize; 3];
+                    xyz[grid.src_axis[0]] = idx[0][d];
+                    xyz[grid.src_axis[1]] = idx[1][h];
+                    xyz[grid.src_axis[2]] = idx[2][w];
+                    *v = src[(xyz[2], xyz[1], xyz[0])];
+                }
+            });
+        return out;
+    }
     for k in 0..3 {
         if grid.scale[k] > 1.0 {
             // Source array axes are (z, y, x): source axis a lives at 2 - a.
@@ -291,6 +333,14 @@ pub fn normalise(a: &mut Array3<f32>, n: &Normalize) {
         Normalize::Ct { clip, mean, std } => {
             a.par_mapv_inplace(|v| ((v as f64).clamp(clip[0], clip[1]) - mean) as f32 / std as f32);
         }
+        Normalize::Linear {
+            scale,
+            offset,
+            low,
+            high,
+        } => {
+            a.par_mapv_inplace(|v| (v as f64 * scale + offset).clamp(low, high) as f32);
+        }
     }
 }
 
@@ -323,6 +373,26 @@ fn importance(patch: [usize; 3]) -> Array3<f32> {
     })
 }
 
+/// Where the network's input and output windows start along one axis of a
+/// grid of `len` voxels: `(input start, output start)`, possibly negative
+/// (the window reaches past the grid and is padded). The output window of
+/// size `out` sits `(patch - out) / 2` inside the input window of size
+/// `patch`. A grid no longer than the output is covered by one window
+/// centred on it (pyliverlesionseg's centre sampling: grid voxel len / 2 at
+/// patch voxel patch / 2); a longer one by output windows `patch_starts`
+/// apart, each input window around its output window.
+pub fn window_starts(len: usize, patch: usize, out: usize, overlap: f32) -> Vec<(i64, i64)> {
+    let margin = ((patch - out) / 2) as i64;
+    if len <= out {
+        let input = (len / 2) as i64 - (patch / 2) as i64;
+        return vec![(input, input + margin)];
+    }
+    patch_starts(len, out, overlap)
+        .into_iter()
+        .map(|o| (o as i64 - margin, o as i64))
+        .collect()
+}
+
 /// Sliding-window inference over a normalised model-grid array (D, H, W).
 /// Returns one stitched probability map per output channel, on the same
 /// grid. Progress advances one per patch; cancel is checked between patches.
@@ -336,9 +406,11 @@ pub fn sliding_window(
     let g = input.dim();
     let g = [g.0, g.1, g.2];
     let p = m.input.patch;
+    let q = m.output.patch.unwrap_or(p);
+    let pad = m.input.pad_value;
     let channels = m.channels();
-    let starts: Vec<Vec<usize>> = (0..3)
-        .map(|k| patch_starts(g[k], p[k], m.input.overlap))
+    let starts: Vec<Vec<(i64, i64)>> = (0..3)
+        .map(|k| window_starts(g[k], p[k], q[k], m.input.overlap))
         .collect();
     let total = starts.iter().map(|s| s.len()).product::<usize>();
     progress.begin(
@@ -356,32 +428,44 @@ pub fn sliding_window(
         Layout::NCDHW => [1, 1, p[0] as i64, p[1] as i64, p[2] as i64],
         Layout::NDHWC => [1, p[0] as i64, p[1] as i64, p[2] as i64, 1],
     };
-    let weight = importance(p);
+    let expect: Vec<i64> = match m.input.layout {
+        Layout::NCDHW => vec![1, channels as i64, q[0] as i64, q[1] as i64, q[2] as i64],
+        Layout::NDHWC => vec![1, q[0] as i64, q[1] as i64, q[2] as i64, channels as i64],
+    };
+    let weight = importance(q);
     let mut acc: Vec<Array3<f32>> = (0..channels).map(|_| Array3::zeros(input.dim())).collect();
     let mut wsum = Array3::<f32>::zeros(input.dim());
     let mut buf = vec![0f32; p[0] * p[1] * p[2]];
-    let mut probs = vec![0f32; channels * buf.len()];
+    let nq = q[0] * q[1] * q[2];
+    let mut probs = vec![0f32; channels * nq];
+    // The part [lo, hi) of a window starting at `s` (length `n`) that lies
+    // inside the grid along axis k, as offsets into the window.
+    let inside = |k: usize, s: i64, n: usize| -> (usize, usize) {
+        let lo = (-s).clamp(0, n as i64) as usize;
+        let hi = (g[k] as i64 - s).clamp(0, n as i64) as usize;
+        (lo, hi.max(lo))
+    };
 
-    for &s0 in &starts[0] {
-        for &s1 in &starts[1] {
-            for &s2 in &starts[2] {
+    for &(i0, o0) in &starts[0] {
+        for &(i1, o1) in &starts[1] {
+            for &(i2, o2) in &starts[2] {
                 progress.check()?;
-                // Patch out of the grid (zeros past its end when the grid
-                // is smaller than a patch). One channel: both layouts share
-                // the D, H, W order.
+                // Input window out of the grid, `pad` past its edges. One
+                // channel: both layouts share the D, H, W order.
                 let t = Instant::now();
-                for d in 0..p[0] {
-                    for h in 0..p[1] {
+                buf.fill(pad);
+                let (d0, d1) = inside(0, i0, p[0]);
+                let (h0, h1) = inside(1, i1, p[1]);
+                let (w0, w1) = inside(2, i2, p[2]);
+                for d in d0..d1 {
+                    let sd = (i0 + d as i64) as usize;
+                    for h in h0..h1 {
+                        let sh = (i1 + h as i64) as usize;
                         let row = &mut buf[(d * p[1] + h) * p[2]..][..p[2]];
-                        if s0 + d < g[0] && s1 + h < g[1] {
-                            let n = p[2].min(g[2] - s2);
-                            let src = input.slice(ndarray::s![s0 + d, s1 + h, s2..s2 + n]);
-                            for (o, v) in row.iter_mut().zip(src.iter()) {
-                                *o = *v;
-                            }
-                            row[n..].fill(0.0);
-                        } else {
-                            row.fill(0.0);
+                        let sw = (i2 + w0 as i64) as usize;
+                        let src = input.slice(ndarray::s![sd, sh, sw..sw + (w1 - w0)]);
+                        for (o, v) in row[w0..w1].iter_mut().zip(src.iter()) {
+                            *o = *v;
                         }
                     }
                 }
@@ -404,23 +488,18 @@ pub fn sliding_window(
                     .try_extract_tensor::<f32>()
                     .map_err(|e| CoreError::Invalid(format!("model output: {e}")))?;
                 let dims: Vec<i64> = oshape.iter().copied().collect();
-                let expect: Vec<i64> = match m.input.layout {
-                    Layout::NCDHW => vec![1, channels as i64, shape[2], shape[3], shape[4]],
-                    Layout::NDHWC => vec![1, shape[1], shape[2], shape[3], channels as i64],
-                };
                 if dims != expect {
                     return Err(CoreError::Invalid(format!(
-                        "the model's output has shape {dims:?} but the manifest (fields `input.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
+                        "the model's output has shape {dims:?} but the manifest (fields `input.patch`, `output.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
                     )));
                 }
                 // Channel-major copy of the output.
-                let n = buf.len();
                 match m.input.layout {
-                    Layout::NCDHW => probs.copy_from_slice(&data[..channels * n]),
+                    Layout::NCDHW => probs.copy_from_slice(&data[..channels * nq]),
                     Layout::NDHWC => {
-                        for i in 0..n {
+                        for i in 0..nq {
                             for c in 0..channels {
-                                probs[c * n + i] = data[i * channels + c];
+                                probs[c * nq + i] = data[i * channels + c];
                             }
                         }
                     }
@@ -430,23 +509,42 @@ pub fn sliding_window(
 
                 let t = Instant::now();
                 activate(&mut probs, channels, m.output.activation);
-                let (e0, e1, e2) = (
-                    p[0].min(g[0] - s0),
-                    p[1].min(g[1] - s1),
-                    p[2].min(g[2] - s2),
-                );
-                let region = ndarray::s![s0..s0 + e0, s1..s1 + e1, s2..s2 + e2];
-                let wv = weight.slice(ndarray::s![..e0, ..e1, ..e2]);
+                if total == 1 && (0..3).all(|k| q[k] == g[k]) && (o0, o1, o2) == (0, 0, 0) {
+                    // One window whose output is exactly the grid (deepbet,
+                    // deepbrain): the weighted average is the output itself.
+                    times.stitch += t.elapsed();
+                    progress.advance(1);
+                    return Ok((0..channels)
+                        .map(|c| {
+                            Array3::from_shape_vec(
+                                (q[0], q[1], q[2]),
+                                probs[c * nq..][..nq].to_vec(),
+                            )
+                            .expect("patch shape")
+                        })
+                        .collect());
+                }
+                let (a0, b0) = inside(0, o0, q[0]);
+                let (a1, b1) = inside(1, o1, q[1]);
+                let (a2, b2) = inside(2, o2, q[2]);
+                let at = |o: i64, a: usize| (o + a as i64) as usize;
+                let region = ndarray::s![
+                    at(o0, a0)..at(o0, b0),
+                    at(o1, a1)..at(o1, b1),
+                    at(o2, a2)..at(o2, b2)
+                ];
+                let part = ndarray::s![a0..b0, a1..b1, a2..b2];
+                let wv = weight.slice(part);
                 Zip::from(wsum.slice_mut(region))
                     .and(&wv)
                     .for_each(|a, &w| *a += w);
                 for (c, a) in acc.iter_mut().enumerate() {
                     let pc =
-                        ndarray::ArrayView3::from_shape((p[0], p[1], p[2]), &probs[c * n..][..n])
+                        ndarray::ArrayView3::from_shape((q[0], q[1], q[2]), &probs[c * nq..][..nq])
                             .expect("patch shape");
                     Zip::from(a.slice_mut(region))
                         .and(&wv)
-                        .and(&pc.slice(ndarray::s![..e0, ..e1, ..e2]))
+                        .and(&pc.slice(part))
                         .for_each(|a, &w, &v| *a += w * v);
                 }
                 times.stitch += t.elapsed();
@@ -516,6 +614,18 @@ pub fn labels_on_scan(
         .collect();
     let bg = m.output.background_channel;
     let threshold = m.output.threshold;
+    // Background and one label: interpolation is linear, so "label beats
+    // background" at a voxel is "the interpolated difference is positive",
+    // one channel to interpolate instead of two (exactly the same labels,
+    // ties going to the background as in the argmax).
+    let diff;
+    let two = bg && probs.len() == 2;
+    let probs = if two {
+        diff = [&probs[1] - &probs[0]];
+        &diff[..]
+    } else {
+        probs
+    };
     let mut out = Array3::<u16>::zeros(dim);
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -541,6 +651,10 @@ pub fn labels_on_scan(
                     }
                     values[c] = acc;
                 }
+                if two {
+                    *label = u16::from(values[0] > 0.0);
+                    continue;
+                }
                 let (best, p) = values
                     .iter()
                     .copied()
@@ -556,63 +670,6 @@ pub fn labels_on_scan(
             }
         });
     out
-}
-
-/// Runs a model over a scan: the whole path from volume to labelled segments.
-pub fn segment_with_model(
-    volume: &Volume,
-    model: &ModelInfo,
-    progress: &Progress,
-) -> Result<AiSegmentation> {
-    let m = &model.manifest;
-    let mut times = StageTimes::default();
-    if !m.modality.eq_ignore_ascii_case(&volume.modality) && volume.modality != "OT" {
-        tracing::warn!(
-            "model {} was trained on {} but the scan is {}",
-            m.name,
-            m.modality,
-            volume.modality
-        );
-    }
-    progress.begin(&format!("loading model {}", m.name), 1);
-    let t = Instant::now();
-    let mut session = runtime::open_session(&model.onnx_path(), runtime::inference_threads())?;
-    check_session(&session, m)?;
-    times.load = t.elapsed();
-    progress.check()?;
-
-    progress.begin("resampling to the model grid", 1);
-    let t = Instant::now();
-    let grid = ModelGrid::new(&volume.geometry, volume.dim(), m)?;
-    let mut input = resample_to_grid(volume, &grid);
-    times.resample = t.elapsed();
-    progress.check()?;
-    let t = Instant::now();
-    normalise(&mut input, &m.input.normalize);
-    times.normalise = t.elapsed();
-
-    let probs = sliding_window(&mut session, m, &input, progress, &mut times)?;
-    let patches = progress.total() as usize;
-    drop(input);
-
-    progress.begin("resampling labels to the scan", 1);
-    let t = Instant::now();
-    let labels = labels_on_scan(&probs, &grid, volume.dim(), m);
-    drop(probs);
-    times.resample_back = t.elapsed();
-    progress.check()?;
-
-    progress.begin("post-processing", m.output.labels.len() as u64);
-    let t = Instant::now();
-    let (labels, empty) = postprocess(labels, volume.geometry, m, progress)?;
-    times.postprocess = t.elapsed();
-    Ok(AiSegmentation {
-        labels,
-        empty,
-        model_grid: grid.shape,
-        patches,
-        times,
-    })
 }
 
 /// Checks the ONNX graph against the manifest before any work: rank,
@@ -654,7 +711,11 @@ pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
 /// The model's input or output (`what`) the manifest names, or its first
 /// one when the manifest names none; a name the model lacks is an error
 /// naming the manifest field and the names the model has.
-fn outlet<'s>(outlets: &'s [Outlet], name: Option<&str>, what: &str) -> Result<&'s Outlet> {
+pub(crate) fn outlet<'s>(
+    outlets: &'s [Outlet],
+    name: Option<&str>,
+    what: &str,
+) -> Result<&'s Outlet> {
     match name {
         Some(n) => outlets.iter().find(|o| o.name() == n).ok_or_else(|| {
             CoreError::Invalid(format!(
@@ -666,71 +727,4 @@ fn outlet<'s>(outlets: &'s [Outlet], name: Option<&str>, what: &str) -> Result<&
             .first()
             .ok_or_else(|| CoreError::Invalid(format!("the ONNX model has no {what}"))),
     }
-}
-
-/// Per label: largest component and hole filling as the manifest asks; the
-/// label map with the manifest's names and colours.
-fn postprocess(
-    labels: Array3<u16>,
-    geometry: Geometry,
-    m: &Manifest,
-    progress: &Progress,
-) -> Result<(LabelMap, Vec<String>)> {
-    let dim = labels.dim();
-    let n = m.output.labels.len();
-    let mut out = if n > 255 {
-        Labels::U16(Array3::zeros(dim))
-    } else {
-        Labels::U8(Array3::zeros(dim))
-    };
-    let mut segments = Vec::new();
-    let mut empty = Vec::new();
-    for (i, spec) in m.output.labels.iter().enumerate() {
-        progress.check()?;
-        let id = i as u16 + 1;
-        let mut mask = Mask {
-            data: labels.mapv(|v| u8::from(v == id)),
-            geometry,
-        };
-        if mask.count() == 0 {
-            empty.push(spec.name.clone());
-            progress.advance(1);
-            continue;
-        }
-        if m.postprocess.largest_component {
-            mask = keep_largest(&mask);
-        }
-        if m.postprocess.fill_holes {
-            mask = fill_holes_3d(&mask);
-        }
-        match &mut out {
-            Labels::U8(a) => Zip::from(a).and(&mask.data).for_each(|o, &v| {
-                if v != 0 {
-                    *o = id as u8
-                }
-            }),
-            Labels::U16(a) => Zip::from(a).and(&mask.data).for_each(|o, &v| {
-                if v != 0 {
-                    *o = id
-                }
-            }),
-        }
-        segments.push(Segment {
-            id,
-            name: spec.name.clone(),
-            colour: spec
-                .colour
-                .unwrap_or_else(|| segment_colour(&spec.name, id)),
-            visible: true,
-        });
-        progress.advance(1);
-    }
-    Ok((
-        LabelMap {
-            labels: out,
-            geometry,
-            segments,
-        },
-        empty,
-    ))
 }

@@ -35,6 +35,54 @@ pub struct Manifest {
     pub output: OutputSpec,
     #[serde(default)]
     pub postprocess: PostProcess,
+    /// Networks that run after this one, each inside a box or mask that an
+    /// earlier one found (deepbet: box finder, then brain; liver, then
+    /// lesions inside the liver). Empty for a one-network model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+}
+
+/// A later network of a multi-stage model: its own ONNX file, input, output
+/// and post-processing, run on the part of the scan `region` names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub file: String,
+    pub region: Region,
+    pub input: InputSpec,
+    pub output: OutputSpec,
+    #[serde(default)]
+    pub postprocess: PostProcess,
+}
+
+/// Where a later stage runs: inside the bounding box or the mask of a label
+/// an earlier stage produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Name of a label of an earlier stage.
+    pub label: String,
+    pub kind: RegionKind,
+    /// Box: grown by this fraction of its size on each side (deepbet 0.1).
+    #[serde(default)]
+    pub margin: f64,
+    /// Mask: grown by this many mm before use (the network sees the edge).
+    #[serde(default)]
+    pub dilate_mm: f64,
+    /// Mask: the value the network sees outside the (grown) mask, after
+    /// normalisation (pyliverlesionseg: -0.5). None leaves the scan as is.
+    #[serde(default)]
+    pub outside: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionKind {
+    /// The label's bounding box: the scan is cropped to it.
+    Box,
+    /// The label's mask: cropped to its box, voxels outside set to
+    /// `outside`, and the result kept inside the mask.
+    Mask,
 }
 
 fn default_file() -> String {
@@ -66,6 +114,49 @@ pub struct InputSpec {
     #[serde(default)]
     pub overlap: f32,
     pub normalize: Normalize,
+    /// How the scan is sampled onto the grid: "linear" (with anti-aliasing,
+    /// scikit-image's `resize`) or "nearest" (PyTorch's `nearest-exact`).
+    #[serde(default)]
+    pub interpolation: Interpolation,
+    /// Steps before the model grid: resample to an isotropic spacing and
+    /// median-filter there (pyliverlesionseg: 1.5 mm, median 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefilter: Option<Prefilter>,
+    /// Crop the scan to the patient's body before anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
+    /// Value a patch holds past the edge of the grid (after normalisation).
+    #[serde(default)]
+    pub pad_value: f32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    #[default]
+    Linear,
+    Nearest,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prefilter {
+    /// Isotropic voxel size (mm) of the intermediate grid.
+    pub spacing: f64,
+    /// Edge of the cubic median window in voxels (odd, at least 1; 1 = none).
+    #[serde(default = "one_channel")]
+    pub median: usize,
+}
+
+/// Crop-to-body: the bounding box of the largest connected region brighter
+/// than `threshold` (CT: -150 HU separates the body from air and the table
+/// foam), grown by `margin_mm`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crop {
+    pub threshold: f64,
+    #[serde(default)]
+    pub margin_mm: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +197,16 @@ pub enum Normalize {
     /// Clip to `clip` (HU), then (x - mean) / std with the training set's
     /// statistics (nnU-Net's CT scheme).
     Ct { clip: [f64; 2], mean: f64, std: f64 },
+    /// clamp(x * scale + offset, low, high): fixed CT windows
+    /// (pyliverlesionseg: clip(HU / 1000, -0.2, 0.2) * 2.5 is scale 0.0025,
+    /// low -0.5, high 0.5).
+    Linear {
+        scale: f64,
+        #[serde(default)]
+        offset: f64,
+        low: f64,
+        high: f64,
+    },
 }
 
 fn one_channel() -> usize {
@@ -136,6 +237,19 @@ pub struct OutputSpec {
     pub threshold: f32,
     /// One entry per foreground channel, in channel order.
     pub labels: Vec<LabelSpec>,
+    /// Spatial size of the network's output when smaller than its input
+    /// (U-Nets with valid convolutions or shrinking upsampling): the output
+    /// covers the centre of the input patch. The input patch size when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<[usize; 3]>,
+    /// False for a helper stage whose labels only drive a later stage (a
+    /// box finder): they do not become segments.
+    #[serde(default = "yes")]
+    pub keep: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn half() -> f32 {
@@ -159,6 +273,10 @@ pub struct LabelSpec {
     /// sRGB 0..=255; a colour that reads as the anatomy when absent.
     #[serde(default)]
     pub colour: Option<[u8; 3]>,
+    /// Surface opacity in the app (0..=1), opaque when absent: an organ
+    /// drawn translucent shows what another stage found inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opacity: Option<f32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -202,62 +320,184 @@ impl Manifest {
         if self.name.trim().is_empty() {
             return Err("field `name` is empty".into());
         }
-        if orientation_axes(&self.input.orientation).is_none() {
-            return Err(format!(
-                "field `input.orientation` is {:?}; it needs one letter of R/L, one of A/P and one of S/I, e.g. \"RAS\"",
-                self.input.orientation
-            ));
-        }
-        if self.input.channels != 1 {
-            return Err(format!(
-                "field `input.channels` is {}; Stratum feeds the model one volume (one channel) — models that need several sequences at once are not supported yet",
-                self.input.channels
-            ));
-        }
-        if self.input.patch.contains(&0) {
-            return Err("field `input.patch` has a zero size".into());
-        }
-        match &self.input.grid {
-            GridSpec::Shape(s) if s.contains(&0) => {
-                return Err("field `input.grid.shape` has a zero size".into());
-            }
-            GridSpec::Spacing(s) if s.iter().any(|v| !(*v > 0.0 && v.is_finite())) => {
-                return Err("field `input.grid.spacing` needs three positive sizes in mm".into());
-            }
-            _ => {}
-        }
-        if !(0.0..0.95).contains(&self.input.overlap) {
-            return Err(format!(
-                "field `input.overlap` is {}; it must be at least 0 and below 0.95",
-                self.input.overlap
-            ));
-        }
-        if let Normalize::PercentileZScore { low, high, .. } = self.input.normalize
-            && !(0.0 <= low && low < high && high <= 100.0)
-        {
-            return Err("field `input.normalize` needs 0 <= low < high <= 100".into());
-        }
-        if let Normalize::Ct { clip, std, .. } = self.input.normalize
-            && (clip[0] >= clip[1] || std <= 0.0)
-        {
-            return Err("field `input.normalize` needs clip[0] < clip[1] and std > 0".into());
-        }
-        if self.output.labels.is_empty() {
-            return Err("field `output.labels` is empty".into());
-        }
-        if !(0.0..=1.0).contains(&self.output.threshold) {
-            return Err("field `output.threshold` must lie in 0..1".into());
-        }
         if self.file.is_empty() {
             return Err("field `file` is empty".into());
         }
+        validate_stage(&self.input, &self.output, "")?;
+        let mut known: Vec<&str> = self.output.labels.iter().map(|l| l.name.as_str()).collect();
+        for (i, s) in self.stages.iter().enumerate() {
+            let at = format!("stages[{i}].");
+            if s.file.is_empty() {
+                return Err(format!("field `{at}file` is empty"));
+            }
+            validate_stage(&s.input, &s.output, &at)?;
+            let r = &s.region;
+            if !known.contains(&r.label.as_str()) {
+                return Err(format!(
+                    "field `{at}region.label` is {:?}, which no earlier stage produces (they produce {known:?})",
+                    r.label
+                ));
+            }
+            if !(0.0..=2.0).contains(&r.margin) {
+                return Err(format!(
+                    "field `{at}region.margin` is {}; it must lie in 0..2 (a fraction of the box)",
+                    r.margin
+                ));
+            }
+            if !(0.0..=50.0).contains(&r.dilate_mm) {
+                return Err(format!(
+                    "field `{at}region.dilate_mm` is {}; it must lie in 0..50 mm",
+                    r.dilate_mm
+                ));
+            }
+            if r.kind == RegionKind::Box && (r.outside.is_some() || r.dilate_mm > 0.0) {
+                return Err(format!(
+                    "fields `{at}region.outside` and `dilate_mm` apply to kind \"mask\" only"
+                ));
+            }
+            known.extend(s.output.labels.iter().map(|l| l.name.as_str()));
+        }
         Ok(())
+    }
+
+    /// The labels that become segments (every stage's, helper stages'
+    /// left out), in stage order.
+    pub fn segment_labels(&self) -> Vec<&LabelSpec> {
+        let first = self.output.keep.then_some(&self.output.labels);
+        first
+            .into_iter()
+            .chain(
+                self.stages
+                    .iter()
+                    .filter(|s| s.output.keep)
+                    .map(|s| &s.output.labels),
+            )
+            .flatten()
+            .collect()
     }
 
     /// Output channels the network must produce.
     pub fn channels(&self) -> usize {
         self.output.labels.len() + usize::from(self.output.background_channel)
     }
+
+    /// The first network as a one-network manifest, then each later stage
+    /// as one (name, title, modality and file taken over), for code that
+    /// runs one network at a time.
+    pub fn networks(&self) -> Vec<Manifest> {
+        let first = Manifest {
+            stages: Vec::new(),
+            ..self.clone()
+        };
+        let mut out = vec![first];
+        for s in &self.stages {
+            out.push(Manifest {
+                file: s.file.clone(),
+                input: s.input.clone(),
+                output: s.output.clone(),
+                postprocess: s.postprocess.clone(),
+                stages: Vec::new(),
+                ..self.clone()
+            });
+        }
+        out
+    }
+}
+
+/// Checks one network's input and output; `at` prefixes field names
+/// ("stages[0].") so the error names the field exactly.
+fn validate_stage(
+    input: &InputSpec,
+    output: &OutputSpec,
+    at: &str,
+) -> std::result::Result<(), String> {
+    if orientation_axes(&input.orientation).is_none() {
+        return Err(format!(
+            "field `{at}input.orientation` is {:?}; it needs one letter of R/L, one of A/P and one of S/I, e.g. \"RAS\"",
+            input.orientation
+        ));
+    }
+    if input.channels != 1 {
+        return Err(format!(
+            "field `{at}input.channels` is {}; Stratum feeds the model one volume (one channel) — models that need several sequences at once are not supported yet",
+            input.channels
+        ));
+    }
+    if input.patch.contains(&0) {
+        return Err(format!("field `{at}input.patch` has a zero size"));
+    }
+    match &input.grid {
+        GridSpec::Shape(s) if s.contains(&0) => {
+            return Err(format!("field `{at}input.grid.shape` has a zero size"));
+        }
+        GridSpec::Spacing(s) if s.iter().any(|v| !(*v > 0.0 && v.is_finite())) => {
+            return Err(format!(
+                "field `{at}input.grid.spacing` needs three positive sizes in mm"
+            ));
+        }
+        _ => {}
+    }
+    if !(0.0..0.95).contains(&input.overlap) {
+        return Err(format!(
+            "field `{at}input.overlap` is {}; it must be at least 0 and below 0.95",
+            input.overlap
+        ));
+    }
+    if let Normalize::PercentileZScore { low, high, .. } = input.normalize
+        && !(0.0 <= low && low < high && high <= 100.0)
+    {
+        return Err(format!(
+            "field `{at}input.normalize` needs 0 <= low < high <= 100"
+        ));
+    }
+    if let Normalize::Ct { clip, std, .. } = input.normalize
+        && (clip[0] >= clip[1] || std <= 0.0)
+    {
+        return Err(format!(
+            "field `{at}input.normalize` needs clip[0] < clip[1] and std > 0"
+        ));
+    }
+    if let Some(l) = output
+        .labels
+        .iter()
+        .find(|l| l.opacity.is_some_and(|o| !(0.0..=1.0).contains(&o)))
+    {
+        return Err(format!(
+            "field `{at}output.labels` entry {:?}: `opacity` must lie in 0..1",
+            l.name
+        ));
+    }
+    if output.labels.is_empty() {
+        return Err(format!("field `{at}output.labels` is empty"));
+    }
+    if !(0.0..=1.0).contains(&output.threshold) {
+        return Err(format!("field `{at}output.threshold` must lie in 0..1"));
+    }
+    if let Some(q) = output.patch
+        && (q.contains(&0) || (0..3).any(|k| q[k] > input.patch[k]))
+    {
+        return Err(format!(
+            "field `{at}output.patch` is {q:?}; it must be non-zero and no larger than `input.patch` {:?}",
+            input.patch
+        ));
+    }
+    if let Some(pf) = &input.prefilter
+        && (!(pf.spacing > 0.0 && pf.spacing.is_finite()) || pf.median == 0 || pf.median % 2 == 0)
+    {
+        return Err(format!(
+            "field `{at}input.prefilter` needs a positive `spacing` (mm) and an odd `median` window (1, 3, 5...)"
+        ));
+    }
+    if let Normalize::Linear {
+        scale, low, high, ..
+    } = input.normalize
+        && !(scale.is_finite() && scale != 0.0 && low < high)
+    {
+        return Err(format!(
+            "field `{at}input.normalize` needs a non-zero `scale` and low < high"
+        ));
+    }
+    Ok(())
 }
 
 /// For each tensor axis (D, H, W): the LPS unit direction of increasing index.

@@ -1,10 +1,14 @@
 //! AI segmentation: ONNX models run through ONNX Runtime (the `ort` crate,
 //! library loaded at run time), each described by a manifest in
-//! `models/<name>/`, over the whole scan with a sliding window.
+//! `models/<name>/`, over the whole scan with a sliding window; a model may
+//! chain networks, each later one inside a box or mask an earlier one found.
 
 pub mod infer;
 pub mod manifest;
+pub mod prefilter;
 pub mod runtime;
+pub mod stages;
 
-pub use infer::{AiSegmentation, ModelGrid, StageTimes, segment_with_model};
+pub use infer::{AiSegmentation, ModelGrid, StageTimes};
 pub use manifest::{Manifest, ModelInfo, find_model, list_models, models_dir};
+pub use stages::{component_volumes_ml, segment_with_model};

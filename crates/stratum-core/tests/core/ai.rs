@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use ndarray::Array3;
 use stratum_core::ai::infer::{ModelGrid, patch_starts, resample_to_grid, sliding_window};
 use stratum_core::ai::manifest::{
-    Activation, GridSpec, InputSpec, LabelSpec, Layout, Manifest, Normalize, OutputSpec,
-    PostProcess,
+    Activation, GridSpec, InputSpec, Interpolation, LabelSpec, Layout, Manifest, Normalize,
+    OutputSpec, PostProcess,
 };
 use stratum_core::ai::{StageTimes, list_models, runtime};
 use stratum_core::segment::{Mask, erode_mm};
@@ -17,11 +17,11 @@ use stratum_core::{Geometry, OpenOptions, Progress, Volume, Voxels, open_volume}
 
 use crate::{repo, shared_data};
 
-fn tiny_model() -> PathBuf {
+pub(crate) fn tiny_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_conv3d.onnx")
 }
 
-fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
+pub(crate) fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
     Manifest {
         name: "tiny".into(),
         title: "test model".into(),
@@ -39,6 +39,10 @@ fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
             patch,
             overlap,
             normalize: Normalize::MinMax,
+            interpolation: Interpolation::Linear,
+            prefilter: None,
+            crop: None,
+            pad_value: 0.0,
         },
         output: OutputSpec {
             name: None,
@@ -48,14 +52,18 @@ fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
             labels: vec![LabelSpec {
                 name: "bright".into(),
                 colour: None,
+                opacity: None,
             }],
+            patch: None,
+            keep: true,
         },
         postprocess: PostProcess::default(),
+        stages: Vec::new(),
     }
 }
 
 /// A deterministic pattern with structure at several scales.
-fn pattern(d: usize, h: usize, w: usize) -> Array3<f32> {
+pub(crate) fn pattern(d: usize, h: usize, w: usize) -> Array3<f32> {
     let mut seed = 12345u32;
     Array3::from_shape_fn((d, h, w), |(z, y, x)| {
         seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);

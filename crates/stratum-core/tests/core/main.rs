@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod ai;
+mod ai_stages;
 mod anonymize;
 mod bad_input;
 mod clip;

@@ -7,6 +7,11 @@ local mean - 0.5 + 0.25 * (centre - local mean): after softmax, channel 1
 wins where the neighbourhood is brighter than 0.5. Spatial dimensions are
 dynamic, so the same model runs on one patch or on a whole volume.
 
+tiny_valid_conv3d.onnx is the same convolution without padding: its output
+is 2 voxels smaller than its input along each axis (a U-Net with valid
+convolutions in miniature), for the tests of an output window centred in
+the input window.
+
     pip install onnx==1.16.2 numpy==1.26.4
     python3 make_tiny_model.py
 """
@@ -20,15 +25,16 @@ centre[1, 1, 1] = 1
 w = np.stack([-mean, mean + 0.25 * (centre - mean)])[:, None]  # (2, 1, 3, 3, 3)
 b = np.array([0.5, -0.5], np.float32)
 
-graph = helper.make_graph(
-    [helper.make_node("Conv", ["x", "w", "b"], ["logits"], pads=[1] * 6, kernel_shape=[3, 3, 3])],
-    "tiny_conv3d",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "d", "h", "w"])],
-    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, "d", "h", "w"])],
-    [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="stratum tests")
-model.ir_version = 8
-onnx.checker.check_model(model)
-onnx.save(model, "tiny_conv3d.onnx")
-print("wrote tiny_conv3d.onnx")
+for name, pad, out in [("tiny_conv3d", 1, ["d", "h", "w"]), ("tiny_valid_conv3d", 0, ["do", "ho", "wo"])]:
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["logits"], pads=[pad] * 6, kernel_shape=[3, 3, 3])],
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "d", "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2, *out])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="stratum tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, f"{name}.onnx")
+    print(f"wrote {name}.onnx")
