@@ -181,7 +181,76 @@ pub fn load_labels_for(
 
 fn keep_largest_each(segments: &mut [ConvertSegment]) {
     for (_, m, _) in segments.iter_mut() {
-        *m = keep_largest(m);
+        keep_largest_in_place(m);
+    }
+}
+
+/// Keeps the largest 6-connected component of `mask`, working in the mask's
+/// own bytes (0 = out, 1 = in, 2 = seen, 3 = kept): no second full-size
+/// buffer, which is what `convert`'s peak memory was made of while the scan
+/// is held. Same result as [`keep_largest`].
+pub fn keep_largest_in_place(mask: &mut Mask) {
+    let (nz, ny, nx) = mask.dim();
+    if mask.data.as_slice_mut().is_none() {
+        *mask = keep_largest(mask);
+        return;
+    }
+    let data = mask.data.as_slice_mut().expect("standard layout");
+    for v in data.iter_mut() {
+        *v = u8::from(*v != 0);
+    }
+    let plane = ny * nx;
+    let mut queue = std::collections::VecDeque::new();
+    // Breadth first: the queue holds a wave front, not a whole component.
+    let mut fill = |data: &mut [u8], seed: usize, from: u8, to: u8| -> usize {
+        data[seed] = to;
+        queue.push_back(seed);
+        let mut n = 0;
+        while let Some(i) = queue.pop_front() {
+            n += 1;
+            let (z, y, x) = (i / plane, (i / nx) % ny, i % nx);
+            let mut visit = |j: usize| {
+                if data[j] == from {
+                    data[j] = to;
+                    queue.push_back(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - plane);
+            }
+            if z + 1 < nz {
+                visit(i + plane);
+            }
+        }
+        n
+    };
+    let mut best: Option<(usize, usize)> = None;
+    for i in 0..data.len() {
+        if data[i] == 1 {
+            let n = fill(data, i, 1, 2);
+            // `>=`: ties go to the last, as `keep_largest`'s max_by_key does.
+            if best.is_none_or(|(_, m)| n >= m) {
+                best = Some((i, n));
+            }
+        }
+    }
+    if let Some((seed, _)) = best {
+        fill(data, seed, 2, 3);
+    }
+    for v in data.iter_mut() {
+        *v = u8::from(*v == 3);
     }
 }
 
@@ -309,6 +378,12 @@ pub fn convert(
         ));
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    // The masks, and the scan unless the texture samples it, are done with:
+    // freeing them before the exporter builds its file buffers is what keeps
+    // the peak under twice the voxel bytes (heaptrack: the scan, a mask and
+    // the STL buffers were alive together at 2.16x).
+    drop(segments);
+    let volume = volume.filter(|_| textured);
     let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     progress.begin("writing", 1);
     let scan = volume.as_ref().map(|v| {
@@ -358,6 +433,9 @@ pub fn share(
         ));
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    // The page takes no texture: the scan and masks are done with.
+    drop(segments);
+    drop(volume);
     let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
     progress.begin("writing", 1);
