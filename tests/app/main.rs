@@ -3,8 +3,13 @@
 mod checkers;
 mod cli;
 mod gui;
+mod job_panic;
+mod kill9;
+mod memory;
 mod pipeline;
 mod presets;
+mod privacy;
+mod privacy_checkers;
 mod sculpt;
 mod session;
 mod xr;

@@ -37,7 +37,7 @@ pub enum CoreError {
     #[error("{}: the image has no pixel data", short(.path))]
     NoPixelData { path: PathBuf },
 
-    #[error("{path}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}")]
+    #[error("{}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}", short(.path))]
     Decode {
         path: PathBuf,
         transfer_syntax: String,

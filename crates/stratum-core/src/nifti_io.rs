@@ -200,8 +200,16 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     let dir = crate::atomic::parent_dir(path);
     crate::atomic::create_folder(dir)?;
     let stem = name.trim_end_matches(".gz").trim_end_matches(".nii");
-    // The writer picks compression from the extension: keep it last.
-    let tmp = crate::atomic::temp_path(dir, stem, if gz { ".nii.gz" } else { ".nii" });
+    // The writer replaces the extension after the last dot but one with
+    // "nii" or "nii.gz" (nifti 0.18's output_paths): give it a name whose
+    // result is our temporary name, and use that result. (A plain `.nii`
+    // target used to land at `.NAME.PID.nii`, and the rename then failed.)
+    let requested = crate::atomic::temp_path(dir, stem, if gz { ".nii.gz" } else { ".x.nii" });
+    let tmp = {
+        let mut p = requested.clone();
+        p.set_extension("");
+        p.with_extension(if gz { "nii.gz" } else { "nii" })
+    };
     let g = &labels.geometry;
     let mut header = NiftiHeader::default();
     // voxel -> LPS columns, then LPS -> RAS (negate x and y).
@@ -230,7 +238,7 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     ];
     header.xyzt_units = 2; // mm
     header.descrip = b"Stratum label map".to_vec();
-    let writer = nifti::writer::WriterOptions::new(&tmp)
+    let writer = nifti::writer::WriterOptions::new(&requested)
         .reference_header(&header)
         .compress(gz);
     // The writer takes (x, y, z) arrays; ours are (z, y, x).

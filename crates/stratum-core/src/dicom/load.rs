@@ -93,6 +93,7 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
         memory::study_bytes(voxels, bytes_per_voxel, false),
         memory::study_bytes(plane, bytes_per_voxel, false),
     )?;
+    check_native_sizes(series, &kept)?;
     progress.begin("decoding slices", n as u64);
     let voxels = match kind {
         Kind::U8 => Voxels::U8(decode_all::<u8>(series, &kept, rows, cols, progress)?),
@@ -135,6 +136,53 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
         positions: kept.iter().map(|s| s.position).collect(),
         notes,
     })
+}
+
+/// Uncompressed files must be at least as long as the frames they claim:
+/// checked from the file sizes before the volume is allocated, so a small
+/// damaged file claiming a large image is refused at once (a 2 KB file
+/// claiming 700 MB of pixels was found by fuzz/dicom_file).
+fn check_native_sizes(series: &Series, slices: &[SliceRef]) -> Result<()> {
+    let mut frames = vec![0u64; series.files.len()];
+    for s in slices {
+        frames[s.file] = frames[s.file].max(s.frame as u64 + 1);
+    }
+    for (h, &n) in series.files.iter().zip(&frames) {
+        let native = NATIVE_LE.contains(&h.transfer_syntax.as_str())
+            || h.transfer_syntax == "1.2.840.10008.1.2.2";
+        if n == 0 || !native {
+            continue;
+        }
+        let need = (h.rows as u64 * h.columns as u64)
+            .saturating_mul((h.bits_allocated as u64).div_ceil(8))
+            .saturating_mul(n);
+        let len = std::fs::metadata(&h.path)
+            .map_err(|e| CoreError::io(&h.path, e))?
+            .len();
+        if len < need {
+            // A file without pixel data says so (its header reads the same).
+            let obj = open(&h.path)?;
+            if obj
+                .element_opt(dicom_dictionary_std::tags::PIXEL_DATA)
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                return Err(CoreError::NoPixelData {
+                    path: h.path.clone(),
+                });
+            }
+            return Err(CoreError::Decode {
+                path: h.path.clone(),
+                transfer_syntax: transfer_syntax_name(&h.transfer_syntax),
+                reason: format!(
+                    "pixel data is truncated: the file holds {len} bytes, its {} x {} image needs {need}",
+                    h.columns, h.rows
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
