@@ -61,3 +61,11 @@ command -v cargo >/dev/null || {
 }
 # ONNX Runtime for the AI models, into .ort/ (ignored by git).
 "$(dirname "$0")/fetch-onnxruntime.sh"
+# The fuzzer driver (scripts/fuzz.sh, run briefly by scripts/test.sh), and the
+# privacy checker's Python packages (scripts/privacy-check.py: pydicom and the
+# PS3.15 table of dicom-anonymizer), pinned.
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version 0.13.2
+python3 -c "import pydicom, dicomanonymizer" 2>/dev/null ||
+    python3 -m pip install --quiet pydicom==3.0.2 dicom-anonymizer==2.1.0 ||
+    python3 -m pip install --quiet --break-system-packages pydicom==3.0.2 dicom-anonymizer==2.1.0 ||
+    echo "warning: could not install pydicom/dicom-anonymizer; the privacy checker test will skip" >&2

@@ -17,3 +17,9 @@ xr_manifest="$(scripts/xr-runtime.sh | tail -n 1)"
 }
 export STRATUM_XR_RUNTIME_JSON="$xr_manifest"
 cargo test --workspace --locked
+# Each fuzz target briefly on its saved corpus (fuzz/corpus/), so a
+# regression in a reader shows here; its own build cache outside the clone.
+export STRATUM_FUZZ_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
+for target in dicom_file dicom_folder nifti manifest session; do
+    scripts/fuzz.sh "$target" "${STRATUM_FUZZ_SECONDS:-45}"
+done

@@ -39,13 +39,16 @@ pub enum Action {
 
 use Action::*;
 
+#[path = "anonymize_e1.rs"]
+mod e1_2026;
+
 /// Table E.1-1 of PS3.15 (basic profile column), as (group, element, action).
 pub const BASIC_PROFILE: &[(u16, u16, Action)] = &[
     (0x0008, 0x0050, Z), // Accession Number
     (0x0018, 0x4000, X), // Acquisition Comments
-    (0x0040, 0x0555, X), // Acquisition Context Sequence
+    (0x0040, 0x0555, Z), // Acquisition Context Sequence (X; emptied instead: Type 2 in enhanced objects)
     (0x0008, 0x0022, Z), // Acquisition Date (X/Z)
-    (0x0008, 0x002A, Z), // Acquisition DateTime (X/Z/D)
+    (0x0008, 0x002A, D), // Acquisition DateTime (X/Z/D; Type 1C in enhanced objects)
     (0x0018, 0x1400, X), // Acquisition Device Processing Description (X/D)
     (0x0018, 0x9424, X), // Acquisition Protocol Description
     (0x0008, 0x0032, Z), // Acquisition Time (X/Z)
@@ -67,9 +70,9 @@ pub const BASIC_PROFILE: &[(u16, u16, Action)] = &[
     (0x0040, 0x3001, X), // Confidentiality Constraint on Patient Data Description
     (0x0070, 0x0084, Z), // Content Creator's Name
     (0x0070, 0x0086, X), // Content Creator's Identification Code Sequence
-    (0x0008, 0x0023, Z), // Content Date (Z/D)
+    (0x0008, 0x0023, D), // Content Date (Z/D; Type 1 in enhanced objects)
     (0x0040, 0xA730, X), // Content Sequence
-    (0x0008, 0x0033, Z), // Content Time (Z/D)
+    (0x0008, 0x0033, D), // Content Time (Z/D; Type 1 in enhanced objects)
     (0x0008, 0x010D, U), // Context Group Extension Creator UID
     (0x0018, 0x0010, Z), // Contrast/Bolus Agent (Z/D)
     (0x0018, 0xA003, X), // Contribution Description
@@ -85,7 +88,7 @@ pub const BASIC_PROFILE: &[(u16, u16, Action)] = &[
     (0x0008, 0x2111, X), // Derivation Description
     (0x0018, 0x700A, X), // Detector ID
     (0x0018, 0x1003, X), // Device ID
-    (0x0018, 0x1000, Z), // Device Serial Number (X/Z/D)
+    (0x0018, 0x1000, D), // Device Serial Number (X/Z/D; Type 1 in Enhanced General Equipment)
     (0x0018, 0x1002, U), // Device UID
     (0x0400, 0x0100, X), // Digital Signature UID
     (0xFFFA, 0xFFFA, X), // Digital Signatures Sequence
@@ -290,14 +293,15 @@ pub const BASIC_PROFILE: &[(u16, u16, Action)] = &[
     (0x0040, 0xA073, X), // Verifying Observer Sequence (D: names inside)
     (0x0040, 0xA027, X), // Verifying Organization
     (0x0038, 0x4000, X), // Visit Comments
-    (0x0018, 0x9074, X), // Frame Acquisition DateTime (X/D)
-    (0x0018, 0x9151, X), // Frame Reference DateTime (X/D)
+    (0x0018, 0x9074, D), // Frame Acquisition DateTime (X/D; Type 1C in enhanced frames)
+    (0x0018, 0x9151, D), // Frame Reference DateTime (X/D; Type 1C in enhanced frames)
 ];
 
 /// The profile's action for a tag, or `None` to keep it.
 pub fn action_for(tag: Tag) -> Option<Action> {
     BASIC_PROFILE
         .iter()
+        .chain(e1_2026::BASIC_PROFILE_2026)
         .find(|(g, e, _)| *g == tag.group() && *e == tag.element())
         .map(|(_, _, a)| *a)
 }
@@ -478,7 +482,7 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
             path: input.to_path_buf(),
         });
     }
-    std::fs::create_dir_all(output).map_err(|e| CoreError::io(output, e))?;
+    crate::atomic::create_folder(output)?;
     let in_abs = input.canonicalize().map_err(|e| CoreError::io(input, e))?;
     let out_abs = output
         .canonicalize()
@@ -489,10 +493,14 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
             output.display()
         )));
     }
+    // Folders a killed run left half-written (`.series-01.PID.tmp`) are
+    // removed first; they never carry a final name.
+    crate::atomic::remove_stale_temps_any(output);
     let scan = scan::scan(input, progress)?;
-    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // (source file, output folder name, output file name)
+    let mut jobs: Vec<(PathBuf, String, String)> = Vec::new();
     for (k, s) in scan.series.iter().enumerate() {
-        let dir = output.join(format!("series-{:02}", k + 1));
+        let dir = format!("series-{:02}", k + 1);
         let mut seen = std::collections::HashSet::new();
         let mut n = 0;
         for sl in &s.slices {
@@ -500,7 +508,8 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
                 n += 1;
                 jobs.push((
                     s.files[sl.file].path.clone(),
-                    dir.join(format!("IM{n:05}.dcm")),
+                    dir.clone(),
+                    format!("IM{n:05}.dcm"),
                 ));
             }
         }
@@ -508,15 +517,12 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
         for (fi, f) in s.files.iter().enumerate() {
             if !seen.contains(&fi) {
                 n += 1;
-                jobs.push((f.path.clone(), dir.join(format!("IM{n:05}.dcm"))));
+                jobs.push((f.path.clone(), dir.clone(), format!("IM{n:05}.dcm")));
             }
         }
     }
     for (i, (p, _)) in scan.skipped.iter().enumerate() {
-        jobs.push((
-            p.clone(),
-            output.join("other").join(format!("OBJ{:05}.dcm", i + 1)),
-        ));
+        jobs.push((p.clone(), "other".into(), format!("OBJ{:05}.dcm", i + 1)));
     }
     progress.begin("anonymizing", jobs.len() as u64);
     let mut uids = UidMap::default();
@@ -524,31 +530,52 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
         ignored: scan.ignored,
         ..Default::default()
     };
-    for (src, dst) in jobs {
-        progress.check()?;
-        let mut obj = match dicom_object::open_file(&src) {
-            Ok(o) => o,
-            // Unreadable files in the skipped list are left out; they were reported by the scan.
-            Err(_) => {
-                progress.advance(1);
-                continue;
-            }
-        };
-        deidentify(&mut obj, &mut uids);
-        mark_deidentified(&mut obj);
-        let new_sop = obj
-            .get(tags::SOP_INSTANCE_UID)
-            .and_then(|e| e.to_str().ok().map(|s| s.to_string()))
-            .unwrap_or_else(|| uids.map(&obj.meta().media_storage_sop_instance_uid));
-        obj.update_meta(|m| {
-            m.media_storage_sop_instance_uid = new_sop;
-        });
-        write_atomic(&dst, |w| {
-            obj.write_all(w).map_err(|e| first_line(&e.to_string()))
-        })?;
-        summary.files_written += 1;
-        summary.outputs.push(dst);
-        progress.advance(1);
+    // Each folder is written under a temporary name and renamed when whole,
+    // so after a kill at any moment a series folder is absent or complete.
+    let mut i = 0;
+    while i < jobs.len() {
+        let folder = jobs[i].1.clone();
+        let end = i + jobs[i..].iter().take_while(|j| j.1 == folder).count();
+        let tmp = crate::atomic::temp_path(output, &folder, "");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let mut written = Vec::new();
+        for (src, _, name) in &jobs[i..end] {
+            progress.check()?;
+            let opened = crate::dicom::lengths::parse_bounded(src, || {
+                dicom_object::open_file(src).map_err(|e| CoreError::NotDicom {
+                    path: src.clone(),
+                    reason: first_line(&e.to_string()),
+                })
+            });
+            let mut obj = match opened {
+                Ok(o) => o,
+                // Unreadable files in the skipped list are left out; they were reported by the scan.
+                _ => {
+                    progress.advance(1);
+                    continue;
+                }
+            };
+            deidentify(&mut obj, &mut uids);
+            mark_deidentified(&mut obj);
+            let new_sop = obj
+                .get(tags::SOP_INSTANCE_UID)
+                .and_then(|e| e.to_str().ok().map(|s| s.to_string()))
+                .unwrap_or_else(|| uids.map(&obj.meta().media_storage_sop_instance_uid));
+            obj.update_meta(|m| {
+                m.media_storage_sop_instance_uid = new_sop;
+            });
+            write_atomic(&tmp.join(name), |w| {
+                obj.write_all(w).map_err(|e| first_line(&e.to_string()))
+            })?;
+            written.push(output.join(&folder).join(name));
+            progress.advance(1);
+        }
+        if !written.is_empty() {
+            crate::atomic::replace_folder(&tmp, &output.join(&folder))?;
+        }
+        summary.files_written += written.len();
+        summary.outputs.extend(written);
+        i = end;
     }
     summary.uids_remapped = uids.len();
     Ok(summary)

@@ -382,6 +382,19 @@ pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
             format!("identifying attributes present: {what}; run `stratum anonymize` before sharing the series"),
         );
     }
+    // Anonymizing the attributes leaves the pixels as they are.
+    let burned = series.files.iter().filter(|h| h.burned_in).count();
+    if burned > 0 {
+        r.push(
+            Privacy,
+            "burned_in_text",
+            Status::Warning,
+            format!(
+                "{burned} of {} images may show identifying text in the pixels (BurnedInAnnotation is YES, or a secondary capture / screenshot); anonymizing does not remove it: check the images before sharing",
+                series.files.len()
+            ),
+        );
+    }
     r
 }
 

@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use crate::error::{CoreError, Result};
 use crate::export::{ExportOptions, ExportSegment, export_with};
-use crate::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface};
+use crate::mesh::{
+    SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_surface,
+    mask_surface,
+};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{
@@ -181,7 +184,76 @@ pub fn load_labels_for(
 
 fn keep_largest_each(segments: &mut [ConvertSegment]) {
     for (_, m, _) in segments.iter_mut() {
-        *m = keep_largest(m);
+        keep_largest_in_place(m);
+    }
+}
+
+/// Keeps the largest 6-connected component of `mask`, working in the mask's
+/// own bytes (0 = out, 1 = in, 2 = seen, 3 = kept): no second full-size
+/// buffer, which is what `convert`'s peak memory was made of while the scan
+/// is held. Same result as [`keep_largest`].
+pub fn keep_largest_in_place(mask: &mut Mask) {
+    let (nz, ny, nx) = mask.dim();
+    if mask.data.as_slice_mut().is_none() {
+        *mask = keep_largest(mask);
+        return;
+    }
+    let data = mask.data.as_slice_mut().expect("standard layout");
+    for v in data.iter_mut() {
+        *v = u8::from(*v != 0);
+    }
+    let plane = ny * nx;
+    let mut queue = std::collections::VecDeque::new();
+    // Breadth first: the queue holds a wave front, not a whole component.
+    let mut fill = |data: &mut [u8], seed: usize, from: u8, to: u8| -> usize {
+        data[seed] = to;
+        queue.push_back(seed);
+        let mut n = 0;
+        while let Some(i) = queue.pop_front() {
+            n += 1;
+            let (z, y, x) = (i / plane, (i / nx) % ny, i % nx);
+            let mut visit = |j: usize| {
+                if data[j] == from {
+                    data[j] = to;
+                    queue.push_back(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - plane);
+            }
+            if z + 1 < nz {
+                visit(i + plane);
+            }
+        }
+        n
+    };
+    let mut best: Option<(usize, usize)> = None;
+    for i in 0..data.len() {
+        if data[i] == 1 {
+            let n = fill(data, i, 1, 2);
+            // `>=`: ties go to the last, as `keep_largest`'s max_by_key does.
+            if best.is_none_or(|(_, m)| n >= m) {
+                best = Some((i, n));
+            }
+        }
+    }
+    if let Some((seed, _)) = best {
+        fill(data, seed, 2, 3);
+    }
+    for v in data.iter_mut() {
+        *v = u8::from(*v == 3);
     }
 }
 
@@ -224,48 +296,106 @@ pub fn build_meshes(
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<Vec<SegmentResult>> {
-    let surface = SurfaceOptions {
-        presmooth_mm: opts.presmooth_mm,
-        smooth_iterations: opts.smooth_iterations,
-        keep_ratio: (1.0 - opts.reduce).clamp(0.0, 1.0),
-    };
+    let surface = surface_options(opts);
     let mut out = Vec::new();
     for (name, mask, level) in segments {
         progress.check()?;
-        let voxel_volume_ml = mask.volume_ml();
-        if voxel_volume_ml == 0.0 {
+        if mask.volume_ml() == 0.0 {
             continue;
         }
         let mesh = match (volume, level) {
             (Some(v), Some(level)) => intensity_surface(v, mask, *level, &surface, progress)?,
             _ => mask_surface(mask, &surface, progress)?,
         };
-        let topo = mesh.topology();
-        let validation = opts.validate.then(|| {
-            crate::measure::validate(
-                name,
-                mask,
-                &mesh,
-                crate::measure::SurfaceRecipe {
-                    presmooth_mm: surface.presmooth_mm,
-                    smoothing_iterations: surface.smooth_iterations,
-                    reduction: 1.0 - surface.keep_ratio,
-                },
-            )
-        });
-        out.push(SegmentResult {
-            validation,
-            colour: segment_colour(name, out.len() as u16 + 1),
-            name: name.clone(),
-            voxel_volume_ml,
-            mesh_volume_ml: mesh.volume_mm3() / 1000.0,
-            area_mm2: mesh.area_mm2(),
-            triangles: mesh.triangle_count(),
-            watertight: topo.is_watertight(),
-            mesh,
-        });
+        let colour = segment_colour(name, out.len() as u16 + 1);
+        out.push(segment_result(name, mask, mesh, colour, opts));
     }
     Ok(out)
+}
+
+/// [`build_meshes`] for a caller that is done with the scan and the masks
+/// once the meshes exist: the surfaces that read the scan are extracted
+/// first, then the scan is freed, then each is smoothed and reduced (and its
+/// mask freed) in turn, so smoothing's buffers never sit beside the scan.
+pub fn build_meshes_owned(
+    segments: Vec<ConvertSegment>,
+    volume: Option<Volume>,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    let surface = surface_options(opts);
+    let mut raw = Vec::with_capacity(segments.len());
+    for (_, mask, level) in &segments {
+        progress.check()?;
+        raw.push(match (&volume, level) {
+            (Some(v), Some(level)) if mask.volume_ml() > 0.0 => {
+                Some(intensity_mesh(v, mask, *level, progress)?)
+            }
+            _ => None,
+        });
+    }
+    drop(volume);
+    let mut out = Vec::new();
+    for ((name, mask, _), raw) in segments.into_iter().zip(raw) {
+        progress.check()?;
+        if mask.volume_ml() == 0.0 {
+            continue;
+        }
+        let mesh = match raw {
+            Some(mut m) => {
+                finish_intensity_mesh(&mut m, &mask.geometry, &surface);
+                progress.advance(1);
+                m
+            }
+            None => mask_surface(&mask, &surface, progress)?,
+        };
+        let colour = segment_colour(&name, out.len() as u16 + 1);
+        out.push(segment_result(&name, &mask, mesh, colour, opts));
+    }
+    Ok(out)
+}
+
+fn surface_options(opts: &ConvertOptions) -> SurfaceOptions {
+    SurfaceOptions {
+        presmooth_mm: opts.presmooth_mm,
+        smooth_iterations: opts.smooth_iterations,
+        keep_ratio: (1.0 - opts.reduce).clamp(0.0, 1.0),
+    }
+}
+
+/// A built mesh with its figures (and its check against the mask when asked).
+fn segment_result(
+    name: &str,
+    mask: &Mask,
+    mesh: SurfaceMesh,
+    colour: [u8; 3],
+    opts: &ConvertOptions,
+) -> SegmentResult {
+    let surface = surface_options(opts);
+    let topo = mesh.topology();
+    let validation = opts.validate.then(|| {
+        crate::measure::validate(
+            name,
+            mask,
+            &mesh,
+            crate::measure::SurfaceRecipe {
+                presmooth_mm: surface.presmooth_mm,
+                smoothing_iterations: surface.smooth_iterations,
+                reduction: 1.0 - surface.keep_ratio,
+            },
+        )
+    });
+    SegmentResult {
+        validation,
+        colour,
+        name: name.to_string(),
+        voxel_volume_ml: mask.volume_ml(),
+        mesh_volume_ml: mesh.volume_mm3() / 1000.0,
+        area_mm2: mesh.area_mm2(),
+        triangles: mesh.triangle_count(),
+        watertight: topo.is_watertight(),
+        mesh,
+    }
 }
 
 /// Converts a scan into a model file; returns the segments and the files written.
@@ -308,7 +438,16 @@ pub fn convert(
             "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),
         ));
     }
-    let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    // Unless a scan texture samples it, the scan is freed once the surfaces
+    // that read it exist, and the masks once their meshes do: heaptrack
+    // found the scan, a mask and smoothing's (then the STL writer's)
+    // buffers alive together at 2.16x the voxel bytes.
+    let (results, volume) = if textured {
+        let r = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+        (r, volume)
+    } else {
+        (build_meshes_owned(segments, volume, opts, progress)?, None)
+    };
     let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     progress.begin("writing", 1);
     let scan = volume.as_ref().map(|v| {
@@ -358,6 +497,9 @@ pub fn share(
         ));
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    // The page takes no texture: the scan and masks are done with.
+    drop(segments);
+    drop(volume);
     let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
     progress.begin("writing", 1);

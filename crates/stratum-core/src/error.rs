@@ -37,7 +37,7 @@ pub enum CoreError {
     #[error("{}: the image has no pixel data", short(.path))]
     NoPixelData { path: PathBuf },
 
-    #[error("{path}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}")]
+    #[error("{}: cannot decode pixel data in transfer syntax {transfer_syntax}: {reason}", short(.path))]
     Decode {
         path: PathBuf,
         transfer_syntax: String,
@@ -62,6 +62,17 @@ pub enum CoreError {
 
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+
+    /// Refused before allocating: the study (or a header's claim) needs
+    /// more memory than the budget of [`crate::memory`] or its hard cap.
+    #[error("{what} needs about {} of memory; {hint}", crate::memory::human(*.needed))]
+    TooLarge {
+        what: String,
+        needed: u64,
+        /// The budget in bytes (0 when the hard voxel cap refused it).
+        limit: u64,
+        hint: String,
+    },
 
     #[error("{0}")]
     Invalid(String),

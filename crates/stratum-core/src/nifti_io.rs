@@ -32,6 +32,7 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
         });
     }
     progress.begin("reading NIfTI", 1);
+    check_size(path)?;
     let obj = ReaderOptions::new()
         .read_file(path)
         .map_err(|e| err(e.to_string()))?;
@@ -53,6 +54,30 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
     let datatype = header.data_type().map_err(|e| err(e.to_string()))?;
     let identity = header.scl_slope == 0.0 || (header.scl_slope == 1.0 && header.scl_inter == 0.0);
     let volume = obj.into_volume();
+    // nifti 0.18's conversion panics ("Inconsistent raw data size") on some
+    // headers whose shape does not fit their data (found by fuzz/nifti).
+    let voxels = crate::guard::catch_panic(move || {
+        read_voxels(path, volume, datatype, identity, [nx, ny, nz])
+    })
+    .map_err(|panic| err(format!("the data does not match the header ({panic})")))??;
+    let voxels = narrow_integral(voxels);
+    progress.advance(1);
+    let modality = guess_modality(&voxels);
+    Ok(Volume::new(voxels, geometry_from_header(&header), modality))
+}
+
+/// The first 3D volume of a NIfTI object's data, in the type that holds it.
+fn read_voxels(
+    path: &Path,
+    volume: nifti::InMemNiftiVolume,
+    datatype: NiftiType,
+    identity: bool,
+    [nx, ny, nz]: [usize; 3],
+) -> Result<Voxels> {
+    let err = |reason: String| CoreError::Nifti {
+        path: path.to_path_buf(),
+        reason,
+    };
 
     fn to3<T: Clone>(a: ArrayD<T>, nx: usize, ny: usize, nz: usize) -> Result<Array3<T>> {
         // NIfTI stores x fastest, so the memory order of the (x, y, z, t)
@@ -92,10 +117,66 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
         }
         _ => Voxels::F32(to3(volume.into_ndarray::<f32>().map_err(e)?, nx, ny, nz)?),
     };
-    let voxels = narrow_integral(voxels);
-    progress.advance(1);
-    let modality = guess_modality(&voxels);
-    Ok(Volume::new(voxels, geometry_from_header(&header), modality))
+    Ok(voxels)
+}
+
+/// Refuses a file whose header claims more voxels than the file holds (a
+/// plain .nii) or than memory allows, before the reader allocates them.
+fn check_size(path: &Path) -> Result<()> {
+    let err = |reason: String| CoreError::Nifti {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = NiftiHeader::from_file(path).map_err(|e| err(e.to_string()))?;
+    let dims = header.dim().map_err(|e| err(e.to_string()))?;
+    // The reader sizes the data by bitpix and converts it by datatype: a
+    // header where they disagree made nifti 0.18 panic (fuzz/nifti).
+    if let Ok(datatype) = header.data_type()
+        && datatype.size_of() * 8 != header.bitpix.max(0) as usize
+    {
+        return Err(err(format!(
+            "bitpix is {} but the data type {datatype:?} has {} bits; the header is damaged",
+            header.bitpix,
+            datatype.size_of() * 8
+        )));
+    }
+    // The reader loads every volume of a 4D+ file.
+    let voxels = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    let bytes_per_voxel = (header.bitpix.max(8) as u64).div_ceil(8);
+    let data_bytes = voxels.saturating_mul(bytes_per_voxel);
+    if !path.to_string_lossy().to_ascii_lowercase().ends_with(".gz") {
+        let len = std::fs::metadata(path)
+            .map_err(|e| CoreError::io(path, e))?
+            .len();
+        let offset = (header.vox_offset.max(0.0) as u64).max(348);
+        if offset.saturating_add(data_bytes) > len {
+            return Err(err(format!(
+                "the header describes {} voxels ({} bytes of data) but the file holds {len} bytes; the file is truncated or damaged",
+                dims.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x "),
+                data_bytes
+            )));
+        }
+    }
+    let plane = dims.iter().take(2).map(|&d| d as u64).product::<u64>();
+    // The raw data, then the voxels converted to their stored type.
+    crate::memory::ensure_fits(
+        &format!(
+            "the NIfTI volume ({} voxels)",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" x ")
+        ),
+        voxels,
+        crate::memory::study_bytes(voxels, 4, false).saturating_add(data_bytes),
+        crate::memory::study_bytes(plane, 4, false).saturating_add(plane * bytes_per_voxel),
+    )
 }
 
 /// Writes a label map as NIfTI (`.nii` or `.nii.gz`), u8 or u16 labels,
@@ -116,20 +197,19 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     if !gz && !name.ends_with(".nii") {
         return Err(werr("the file name must end in .nii or .nii.gz".into()));
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
-    // No dot before the extension but the one: the nifti writer replaces
-    // the last extension of an uncompressed path (".x.tmp.nii" would be
-    // written as ".x.nii").
-    let tmp = dir.join(format!(
-        ".{}-{}-tmp{}",
-        name.trim_end_matches(".gz").trim_end_matches(".nii"),
-        std::process::id(),
-        if gz { ".nii.gz" } else { ".nii" }
-    ));
+    let dir = crate::atomic::parent_dir(path);
+    crate::atomic::create_folder(dir)?;
+    let stem = name.trim_end_matches(".gz").trim_end_matches(".nii");
+    // The writer replaces the extension after the last dot but one with
+    // "nii" or "nii.gz" (nifti 0.18's output_paths): give it a name whose
+    // result is our temporary name, and use that result. (A plain `.nii`
+    // target used to land at `.NAME.PID.nii`, and the rename then failed.)
+    let requested = crate::atomic::temp_path(dir, stem, if gz { ".nii.gz" } else { ".x.nii" });
+    let tmp = {
+        let mut p = requested.clone();
+        p.set_extension("");
+        p.with_extension(if gz { "nii.gz" } else { "nii" })
+    };
     let g = &labels.geometry;
     let mut header = NiftiHeader::default();
     // voxel -> LPS columns, then LPS -> RAS (negate x and y).
@@ -158,7 +238,7 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     ];
     header.xyzt_units = 2; // mm
     header.descrip = b"Stratum label map".to_vec();
-    let writer = nifti::writer::WriterOptions::new(&tmp)
+    let writer = nifti::writer::WriterOptions::new(&requested)
         .reference_header(&header)
         .compress(gz);
     // The writer takes (x, y, z) arrays; ours are (z, y, x).
@@ -168,12 +248,22 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     };
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(werr(e.to_string()));
+        return Err(werr(match e {
+            nifti::NiftiError::Io(io) => crate::atomic::explain(&io, dir),
+            other => other.to_string(),
+        }));
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        werr(e.to_string())
-    })
+    // The writer does not sync: a crash after the rename must not leave a
+    // file whose blocks never reached the disk.
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            werr(crate::atomic::explain(&e, dir))
+        })?;
+    crate::atomic::commit(&tmp, path)?;
+    crate::atomic::remove_stale_temps(dir, stem);
+    Ok(())
 }
 
 /// Stores integral data (float label maps, int32 CT) in the narrowest

@@ -153,11 +153,26 @@ pub fn resample_uniform(loaded: LoadedSeries, progress: &Progress) -> Result<Vol
         .map(|o| o.1)
         .fold(f64::NEG_INFINITY, f64::max)
         .ceil();
-    let out_nx = nx + (max_x - min_x) as usize;
-    let out_ny = ny + (max_y - min_y) as usize;
+    // Saturating: a damaged header's offsets can be huge (refused below).
+    let out_nx = nx.saturating_add((max_x - min_x) as usize);
+    let out_ny = ny.saturating_add((max_y - min_y) as usize);
     let span = offs[nz - 1].2 - offs[0].2;
     let step = stack.uniform_step;
-    let out_nz = (span / step).round() as usize + 1;
+    let out_nz = ((span / step).round() as usize).saturating_add(1);
+    // The grid comes from the slices' positions, which a damaged header can
+    // spread over kilometres: refuse before allocating it.
+    let out_voxels = (out_nz as u64)
+        .saturating_mul(out_ny as u64)
+        .saturating_mul(out_nx as u64);
+    let vb = loaded.volume.voxels.bytes_per_voxel() as u64;
+    crate::memory::ensure_fits(
+        &format!("resampling onto a uniform grid ({out_nx} x {out_ny} x {out_nz} voxels)"),
+        out_voxels,
+        // The input stays alive while the grid is filled.
+        crate::memory::study_bytes(out_voxels, vb, false)
+            .saturating_add((nz * ny * nx) as u64 * vb),
+        (out_ny as u64 * out_nx as u64).saturating_mul(vb),
+    )?;
     let origin = [
         p0[0] + min_x * sx * r[0] + min_y * sy * c[0],
         p0[1] + min_x * sx * r[1] + min_y * sy * c[1],

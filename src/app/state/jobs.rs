@@ -52,7 +52,13 @@ pub fn spawn_job<T: Send + Sync + 'static>(
 ) -> Entity {
     let progress = Progress::new();
     let handle = progress.clone();
-    let task = AsyncComputeTaskPool::get().spawn(async move { work(&handle) });
+    let task = AsyncComputeTaskPool::get().spawn(async move {
+        // A panic (a bug, or a third-party codec's) ends this job with a
+        // message instead of killing the task pool's thread and leaving the
+        // job spinning; the study the job read from stays as it was.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&handle)))
+            .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())))
+    });
     commands
         .spawn((
             Job { task },
@@ -62,6 +68,19 @@ pub fn spawn_job<T: Send + Sync + 'static>(
             },
         ))
         .id()
+}
+
+/// The error a panicked job ends with: what broke, in the panic's own words,
+/// and that nothing else was lost.
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> CoreError {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no details".into());
+    CoreError::Invalid(format!(
+        "an internal error stopped it ({what}); the study and your edits are unchanged, and the app keeps running. Please report this"
+    ))
 }
 
 /// Registers the polling of jobs that produce a `T`.

@@ -61,6 +61,9 @@ pub struct ImageHeader {
     /// Names of patient-identifying attributes present with a value.
     pub identifying: Vec<&'static str>,
     pub has_private: bool,
+    /// The pixels may show identifying text: BurnedInAnnotation is YES, or
+    /// the image is a secondary capture (a screenshot, a scanned document).
+    pub burned_in: bool,
     /// True for enhanced multi-frame objects (per-frame functional groups).
     pub enhanced: bool,
 }
@@ -95,6 +98,10 @@ pub const IDENTIFYING_ATTRIBUTES: &[(Tag, &str)] = &[
     (tags::PATIENT_AGE, "PatientAge"),
     (tags::PATIENT_SEX, "PatientSex"),
 ];
+
+/// Most frames one file may claim: enhanced CT/MR files hold a few
+/// thousand; 100000 leaves room for long cine series.
+pub const MAX_FRAMES: u32 = 100_000;
 
 pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let e = obj.element_opt(tag).ok().flatten()?;
@@ -163,13 +170,15 @@ pub fn looks_like_dicom(path: &Path) -> bool {
 
 /// Opens a DICOM file and reads its header up to (not including) the pixel data.
 pub fn read_header(path: &Path) -> Result<ImageHeader> {
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| CoreError::NotDicom {
-            path: path.to_path_buf(),
-            reason: first_line(&e.to_string()),
-        })?;
+    let obj = super::lengths::parse_bounded(path, || {
+        OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(path)
+            .map_err(|e| CoreError::NotDicom {
+                path: path.to_path_buf(),
+                reason: first_line(&e.to_string()),
+            })
+    })?;
     let ts = obj
         .meta()
         .transfer_syntax()
@@ -209,7 +218,21 @@ fn header_from_object(
     if rows <= 0 || columns <= 0 {
         return Err(bad("Rows/Columns", "the image size must be positive"));
     }
+    if rows as u64 * columns as u64 > crate::memory::MAX_SIDE * crate::memory::MAX_SIDE {
+        return Err(bad(
+            "Rows/Columns",
+            "the image size is larger than DICOM allows",
+        ));
+    }
     let number_of_frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as u32;
+    // Checked before the per-frame table is built: a damaged header must
+    // not make the reader allocate billions of entries.
+    if number_of_frames > MAX_FRAMES {
+        return Err(bad(
+            "NumberOfFrames",
+            "more frames than any scan holds (the limit is 100000); the file is probably damaged",
+        ));
+    }
 
     let classic_slope = float(obj, tags::RESCALE_SLOPE)
         .filter(|s| *s != 0.0)
@@ -296,11 +319,16 @@ fn header_from_object(
         .map(|(_, name)| *name)
         .collect();
     let has_private = obj.tags().any(|t| t.group() % 2 == 1);
+    let sop_class = text(obj, tags::SOP_CLASS_UID).unwrap_or(meta_sop_class);
+    // Secondary Capture and its multi-frame variants (PS3.4 B.5).
+    let secondary_capture = sop_class.starts_with("1.2.840.10008.5.1.4.1.1.7");
+    let burned_in = secondary_capture
+        || text(obj, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"));
 
     Ok(ImageHeader {
         path: path.to_path_buf(),
         sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID).unwrap_or_default(),
-        sop_class_uid: text(obj, tags::SOP_CLASS_UID).unwrap_or(meta_sop_class),
+        sop_class_uid: sop_class,
         series_uid: text(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         study_uid: text(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
         frame_of_reference_uid: text(obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
@@ -329,6 +357,7 @@ fn header_from_object(
         frames,
         identifying,
         has_private,
+        burned_in,
         enhanced,
     })
 }

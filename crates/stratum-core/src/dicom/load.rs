@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::header::{first_line, transfer_syntax_name};
 use super::scan::{Series, SliceRef};
 use crate::error::{CoreError, Result};
+use crate::memory;
 use crate::progress::Progress;
 use crate::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
 
@@ -77,6 +78,22 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
     };
 
     let kind = choose_type(series, &kept);
+    // Refused before the voxel buffer is allocated: the size comes from
+    // headers, which may be damaged or far beyond the machine.
+    let bytes_per_voxel = match kind {
+        Kind::U8 => 1,
+        Kind::I16 | Kind::U16 => 2,
+        Kind::F32 => 4,
+    };
+    let plane = rows as u64 * cols as u64;
+    let voxels = plane.saturating_mul(n as u64);
+    memory::ensure_fits(
+        &format!("the series ({cols} x {rows} x {n} voxels)"),
+        voxels,
+        memory::study_bytes(voxels, bytes_per_voxel, false),
+        memory::study_bytes(plane, bytes_per_voxel, false),
+    )?;
+    check_native_sizes(series, &kept)?;
     progress.begin("decoding slices", n as u64);
     let voxels = match kind {
         Kind::U8 => Voxels::U8(decode_all::<u8>(series, &kept, rows, cols, progress)?),
@@ -119,6 +136,53 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
         positions: kept.iter().map(|s| s.position).collect(),
         notes,
     })
+}
+
+/// Uncompressed files must be at least as long as the frames they claim:
+/// checked from the file sizes before the volume is allocated, so a small
+/// damaged file claiming a large image is refused at once (a 2 KB file
+/// claiming 700 MB of pixels was found by fuzz/dicom_file).
+fn check_native_sizes(series: &Series, slices: &[SliceRef]) -> Result<()> {
+    let mut frames = vec![0u64; series.files.len()];
+    for s in slices {
+        frames[s.file] = frames[s.file].max(s.frame as u64 + 1);
+    }
+    for (h, &n) in series.files.iter().zip(&frames) {
+        let native = NATIVE_LE.contains(&h.transfer_syntax.as_str())
+            || h.transfer_syntax == "1.2.840.10008.1.2.2";
+        if n == 0 || !native {
+            continue;
+        }
+        let need = (h.rows as u64 * h.columns as u64)
+            .saturating_mul((h.bits_allocated as u64).div_ceil(8))
+            .saturating_mul(n);
+        let len = std::fs::metadata(&h.path)
+            .map_err(|e| CoreError::io(&h.path, e))?
+            .len();
+        if len < need {
+            // A file without pixel data says so (its header reads the same).
+            let obj = open(&h.path)?;
+            if obj
+                .element_opt(dicom_dictionary_std::tags::PIXEL_DATA)
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                return Err(CoreError::NoPixelData {
+                    path: h.path.clone(),
+                });
+            }
+            return Err(CoreError::Decode {
+                path: h.path.clone(),
+                transfer_syntax: transfer_syntax_name(&h.transfer_syntax),
+                reason: format!(
+                    "pixel data is truncated: the file holds {len} bytes, its {} x {} image needs {need}",
+                    h.columns, h.rows
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,9 +291,11 @@ fn decode_all<T: Store>(
 }
 
 fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
-    dicom_object::open_file(path).map_err(|e| CoreError::NotDicom {
-        path: path.to_path_buf(),
-        reason: first_line(&e.to_string()),
+    super::lengths::parse_bounded(path, || {
+        dicom_object::open_file(path).map_err(|e| CoreError::NotDicom {
+            path: path.to_path_buf(),
+            reason: first_line(&e.to_string()),
+        })
     })
 }
 
@@ -302,8 +368,16 @@ fn decode_frame_into<T: Store>(
         })?;
         return convert(frame, layout, s, out, path);
     }
-    let decoded = obj
-        .decode_pixel_data_frame(s.frame)
+    // dicom-transfer-syntax-registry 0.10.1's RLE decoder indexes past the
+    // end of a damaged segment (found by fuzz/dicom_file): the panic is
+    // caught here and the file reported by name.
+    let decoded = crate::guard::catch_panic(|| obj.decode_pixel_data_frame(s.frame))
+        .map_err(|panic| {
+            decode_error(format!(
+                "the decoder stopped on damaged pixel data ({})",
+                first_line(&panic)
+            ))
+        })?
         .map_err(|e| decode_error(first_line(&e.to_string())))?;
     let bits_allocated = decoded.bits_allocated();
     let layout = Layout {
@@ -408,8 +482,17 @@ pub fn decode_frame_values(path: &Path, frame: u32) -> Result<Vec<f64>> {
         slope: info.slope,
         intercept: info.intercept,
     };
+    let plane = header.rows as u64 * header.columns as u64;
+    // The decoder needs the frame about three times (compressed, decoded,
+    // converted).
+    memory::ensure_fits(
+        &format!("a {} x {} image", header.columns, header.rows),
+        plane,
+        plane.saturating_mul(12),
+        plane.saturating_mul(12),
+    )?;
     let obj = open(path)?;
-    let mut out = vec![0f32; (header.rows * header.columns) as usize];
+    let mut out = vec![0f32; plane as usize];
     decode_frame_into(&obj, path, &slice, &mut out)?;
     Ok(out.into_iter().map(f64::from).collect())
 }

@@ -1,6 +1,7 @@
 //! DICOM input: discovering series in a folder, reading headers, building volumes.
 
 pub mod header;
+pub mod lengths;
 pub mod load;
 pub mod scan;
 

@@ -133,9 +133,28 @@ pub fn write_obj(
         path: png_path.clone(),
         reason: e.to_string(),
     })?;
+    // The OBJ is written last and an older one removed first: after a kill
+    // at any moment, an OBJ present has the MTL and PNG of its own run (an
+    // interrupted overwrite leaves no OBJ rather than the old one beside a
+    // new atlas).
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(CoreError::Write {
+                path: path.to_path_buf(),
+                reason: crate::atomic::explain(&e, crate::atomic::parent_dir(path)),
+            });
+        }
+        _ => {}
+    }
+    // A failure (a full disk) takes the companions of this run with it.
     write_bytes_atomic(&png_path, &png_bytes)?;
-    write_bytes_atomic(&mtl_path, mtl.as_bytes())?;
-    write_bytes_atomic(path, text.as_bytes())?;
+    let rest = write_bytes_atomic(&mtl_path, mtl.as_bytes())
+        .and_then(|()| write_bytes_atomic(path, text.as_bytes()));
+    if let Err(e) = rest {
+        let _ = std::fs::remove_file(&mtl_path);
+        let _ = std::fs::remove_file(&png_path);
+        return Err(e);
+    }
     Ok(vec![path.to_path_buf(), mtl_path, png_path])
 }
 

@@ -11,7 +11,7 @@ use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
 use crate::segment::Mask;
-use crate::volume::Volume;
+use crate::volume::{Geometry, Volume};
 use crate::with_voxels;
 
 /// The surface of a segment made from the scan's intensities at `level`
@@ -25,6 +25,22 @@ pub fn intensity_surface(
     mask: &Mask,
     level: f64,
     opts: &SurfaceOptions,
+    progress: &Progress,
+) -> Result<SurfaceMesh> {
+    let mut mesh = intensity_mesh(volume, mask, level, progress)?;
+    finish_intensity_mesh(&mut mesh, &mask.geometry, opts);
+    progress.advance(1);
+    Ok(mesh)
+}
+
+/// The first half of [`intensity_surface`], the only one that reads the
+/// scan: the raw iso-surface in LPS mm, oriented outward. A caller meshing
+/// several segments can free the scan after this, before smoothing (what
+/// keeps `stratum convert` under twice the voxel bytes).
+pub fn intensity_mesh(
+    volume: &Volume,
+    mask: &Mask,
+    level: f64,
     progress: &Progress,
 ) -> Result<SurfaceMesh> {
     progress.begin("building surface from the scan", 3);
@@ -70,10 +86,14 @@ pub fn intensity_surface(
     orient_outward(&mut mesh, &mask.geometry);
     progress.advance(1);
     progress.check()?;
-    let limit = VoxelBox::half_voxel(&mask.geometry);
-    constrained_taubin(&mut mesh, opts.smooth_iterations, 0.5, -0.53, &limit);
-    super::decimate_keeping_volume(&mut mesh, opts.keep_ratio, &mask.geometry);
-    mesh.compute_normals();
-    progress.advance(1);
     Ok(mesh)
+}
+
+/// The second half of [`intensity_surface`]: Taubin smoothing held within
+/// half a voxel of `geometry`'s grid, decimation, normals.
+pub fn finish_intensity_mesh(mesh: &mut SurfaceMesh, geometry: &Geometry, opts: &SurfaceOptions) {
+    let limit = VoxelBox::half_voxel(geometry);
+    constrained_taubin(mesh, opts.smooth_iterations, 0.5, -0.53, &limit);
+    super::decimate_keeping_volume(mesh, opts.keep_ratio, geometry);
+    mesh.compute_normals();
 }

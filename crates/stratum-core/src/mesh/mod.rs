@@ -10,7 +10,7 @@ mod mc;
 mod smooth;
 
 pub use constrain::{VoxelBox, constrained_taubin, restore_volume};
-pub use intensity::intensity_surface;
+pub use intensity::{finish_intensity_mesh, intensity_mesh, intensity_surface};
 pub use mc::{marching_cubes, mask_marching_cubes};
 pub use smooth::{laplacian_adjacency, taubin_smooth};
 

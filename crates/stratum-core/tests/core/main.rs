@@ -10,6 +10,8 @@ mod edit_brush;
 mod edit_history;
 mod export_texture;
 mod exports;
+mod fuzz_regressions;
+mod limits;
 mod meshing;
 mod real_data;
 mod segmentation;

@@ -1,0 +1,158 @@
+//! Memory budget: what a study will need, checked before anything big is
+//! allocated, so a scan too large for the machine is refused with a clear
+//! message instead of the process being killed by the kernel.
+//!
+//! The budget is `STRATUM_MEMORY_LIMIT` when set (bytes, or with a K/M/G
+//! suffix: `512M`, `24G`), else the kernel's `MemAvailable`. On systems
+//! without `/proc/meminfo` only the hard cap applies.
+
+use crate::error::{CoreError, Result};
+
+/// Environment variable that sets the budget (tests, or a user who wants
+/// Stratum to leave room for other programs).
+pub const MEMORY_LIMIT_ENV: &str = "STRATUM_MEMORY_LIMIT";
+
+/// Largest voxel count any loader accepts, whatever the machine: 2^34
+/// (16 Gi voxels, 32 GiB of i16). A header that claims more (65535³ is
+/// 2.8e14) is refused before any allocation.
+pub const MAX_VOXELS: u64 = 1 << 34;
+
+/// Largest image side a loader accepts (DICOM's Rows/Columns are 16-bit).
+pub const MAX_SIDE: u64 = 65_535;
+
+/// The budget in bytes, and where it comes from (for the message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub bytes: u64,
+    pub source: BudgetSource,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetSource {
+    /// `STRATUM_MEMORY_LIMIT`.
+    Env,
+    /// The kernel's MemAvailable.
+    Available,
+}
+
+/// Parses `512M`, `24G`, `1.5GiB`, `1000000` (bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t.trim_end_matches('B').trim_end_matches('I');
+    let (num, mult) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some((v * mult as f64) as u64)
+}
+
+/// The kernel's MemAvailable in bytes.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The current budget: the environment's limit, else MemAvailable.
+pub fn budget() -> Option<Budget> {
+    if let Some(v) = std::env::var_os(MEMORY_LIMIT_ENV)
+        && let Some(bytes) = parse_size(&v.to_string_lossy())
+    {
+        return Some(Budget {
+            bytes,
+            source: BudgetSource::Env,
+        });
+    }
+    mem_available().map(|bytes| Budget {
+        bytes,
+        source: BudgetSource::Available,
+    })
+}
+
+/// Bytes as a person reads them: "1.5 GiB", "340 MiB".
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.0} MiB", b / (1u64 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", (b / 1024.0).ceil())
+    }
+}
+
+/// What opening a scan of `voxels` voxels of `voxel_bytes` each needs at
+/// its peak: the voxels, a resampled copy when the stack is resampled, a
+/// u8 label map and the meshes of a typical segmentation (measured: a bone
+/// surface of a 512² CT is about 1/4 of the voxel bytes).
+pub fn study_bytes(voxels: u64, voxel_bytes: u64, resample: bool) -> u64 {
+    let scan = voxels.saturating_mul(voxel_bytes);
+    let copy = if resample { scan } else { 0 };
+    scan.saturating_add(copy)
+        .saturating_add(voxels)
+        .saturating_add(scan / 4)
+}
+
+/// Refuses `what` (e.g. "the series: 512 x 512 x 4000 voxels") when it needs
+/// more than the budget or the hard cap. `per_slice` is what one slice
+/// needs, so the message can say how many slices would fit.
+pub fn ensure_fits(what: &str, voxels: u64, needed: u64, per_slice: u64) -> Result<()> {
+    if voxels > MAX_VOXELS {
+        return Err(CoreError::TooLarge {
+            what: what.to_string(),
+            needed,
+            limit: 0,
+            hint: format!(
+                "Stratum opens at most {} voxels (16 Gi); this is more than any scanner produces, so the file is probably damaged",
+                MAX_VOXELS
+            ),
+        });
+    }
+    let Some(budget) = budget() else {
+        return Ok(());
+    };
+    if needed <= budget.bytes {
+        return Ok(());
+    }
+    let source = match budget.source {
+        BudgetSource::Env => format!("the limit {MEMORY_LIMIT_ENV} sets"),
+        BudgetSource::Available => "the memory this machine has free".to_string(),
+    };
+    let fit = budget.bytes.checked_div(per_slice).unwrap_or(0);
+    let hint = if fit >= 2 {
+        format!(
+            "{source} is {}; about {fit} slices of this size would fit: open a shorter range of slices or a downsampled copy of the series (or close other programs)",
+            human(budget.bytes)
+        )
+    } else {
+        format!(
+            "{source} is {}; not even two slices of this size fit: open a downsampled copy (or close other programs)",
+            human(budget.bytes)
+        )
+    };
+    Err(CoreError::TooLarge {
+        what: what.to_string(),
+        needed,
+        limit: budget.bytes,
+        hint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_and_without_suffix() {
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("24g"), Some(24 << 30));
+        assert_eq!(parse_size("lots"), None);
+    }
+}
