@@ -307,16 +307,18 @@ fn update_scan_texture(
     }
     // model frame (m) -> LPS (mm) -> texture.
     let t = texture_from_lps(&study.volume.geometry, study.volume.dim());
-    let tex_from_lps = Mat4::from_cols_array_2d(&[
-        [t[0][0] as f32, t[1][0] as f32, t[2][0] as f32, 0.0],
-        [t[0][1] as f32, t[1][1] as f32, t[2][1] as f32, 0.0],
-        [t[0][2] as f32, t[1][2] as f32, t[2][2] as f32, 0.0],
-        [t[0][3] as f32, t[1][3] as f32, t[2][3] as f32, 1.0],
-    ]);
+    let tex_from_lps = mat4_from_rows(t);
     let lps_from_model =
         Mat4::from_scale(Vec3::splat(1.0 / MM)) * Mat4::from_quat(lps_rotation().inverse());
     scan.tex_from_model = tex_from_lps * lps_from_model;
     scan.key = Some(key);
+}
+
+/// A row-major 4x4 matrix of the core (e.g. `texture_from_lps`) as a Mat4.
+pub fn mat4_from_rows(t: [[f64; 4]; 4]) -> Mat4 {
+    Mat4::from_cols_array_2d(&std::array::from_fn(|c| {
+        std::array::from_fn(|r| t[r][c] as f32)
+    }))
 }
 
 /// The world-space plane (normal, offset) of an LPS clip plane.

@@ -121,11 +121,7 @@ fn start_export(
         p.begin("exporting", parts.len() as u64 + 1);
         let reduced = reduce_all(&parts, reduce, p)?;
         let segs = export_segments(&parts, &reduced);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                stratum_core::CoreError::Invalid(format!("cannot create the folder: {e}"))
-            })?;
-        }
+        stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
         let opts = ExportOptions {
             scan: scan.as_deref().map(ScanTexture::new),
         };
@@ -215,11 +211,7 @@ fn start_share(
             let reduced = reduce_all(&parts, reduce, p)?;
             let segs = export_segments(&parts, &reduced);
             let volumes: Vec<f64> = parts.iter().map(|part| part.3).collect();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    stratum_core::CoreError::Invalid(format!("cannot create the folder: {e}"))
-                })?;
-            }
+            stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
             write_share(&path, &segs, &volumes, &page)?;
             p.advance(1);
             Ok(Exported(vec![path]))

@@ -22,7 +22,7 @@ use stratum_core::transfer::{
 };
 use stratum_core::view::texture_from_lps;
 
-use crate::app::clip::{ClipSettings, MAX_PLANES, world_plane};
+use crate::app::clip::{ClipSettings, MAX_PLANES, mat4_from_rows, world_plane};
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::space::{AnatomyPose, MM, PatientSpace};
@@ -310,12 +310,6 @@ fn box_mesh(corners: &[[f64; 3]; 8]) -> Mesh {
     )
     .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, v)
     .with_inserted_indices(Indices::U32(indices))
-}
-
-fn mat4_from_rows(t: [[f64; 4]; 4]) -> Mat4 {
-    Mat4::from_cols_array_2d(&std::array::from_fn(|c| {
-        std::array::from_fn(|r| t[r][c] as f32)
-    }))
 }
 
 /// The scan's GPU copies, prepared in the background (a 512³ scan takes

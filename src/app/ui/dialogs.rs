@@ -158,15 +158,7 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
                 );
                 ui.radio_value(&mut p.export.format, Format::Glb, "GLB (viewers, AR)");
             });
-            ui.horizontal(|ui| {
-                ui.label("Folder:");
-                ui.add(egui::TextEdit::singleline(&mut p.export.folder).desired_width(300.0));
-            });
-            ui.horizontal(|ui| {
-                ui.label("Name:");
-                ui.add(egui::TextEdit::singleline(&mut p.export.name).desired_width(200.0));
-            });
-            ui.checkbox(&mut p.export.visible_only, "Only the visible segments");
+            destination_fields(ui, &mut p.export);
             if matches!(p.export.format, Format::Obj | Format::Glb) {
                 ui.checkbox(
                     &mut p.export.scan_texture,
@@ -226,15 +218,7 @@ pub(super) fn share_dialog(ctx: &egui::Context, p: &mut UiParams) {
                     .desired_rows(3)
                     .desired_width(f32::INFINITY),
             );
-            ui.horizontal(|ui| {
-                ui.label("Folder:");
-                ui.add(egui::TextEdit::singleline(&mut p.export.folder).desired_width(300.0));
-            });
-            ui.horizontal(|ui| {
-                ui.label("Name:");
-                ui.add(egui::TextEdit::singleline(&mut p.export.name).desired_width(200.0));
-            });
-            ui.checkbox(&mut p.export.visible_only, "Only the visible segments");
+            destination_fields(ui, &mut p.export);
             let mut keep = (1.0 - p.export.share_reduce) * 100.0;
             ui.add(egui::Slider::new(&mut keep, 2.0..=100.0).text("% triangles kept"));
             p.export.share_reduce = 1.0 - keep / 100.0;
@@ -249,4 +233,17 @@ pub(super) fn share_dialog(ctx: &egui::Context, p: &mut UiParams) {
         keep_open = false;
     }
     p.export.share_open = keep_open;
+}
+
+/// Where an export or share page goes, and which segments: both dialogs.
+fn destination_fields(ui: &mut egui::Ui, export: &mut crate::app::export::ExportSettings) {
+    ui.horizontal(|ui| {
+        ui.label("Folder:");
+        ui.add(egui::TextEdit::singleline(&mut export.folder).desired_width(300.0));
+    });
+    ui.horizontal(|ui| {
+        ui.label("Name:");
+        ui.add(egui::TextEdit::singleline(&mut export.name).desired_width(200.0));
+    });
+    ui.checkbox(&mut export.visible_only, "Only the visible segments");
 }
