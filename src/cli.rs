@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::dicom::{Scan, scan};
-use stratum_core::open::inspect_series;
+use stratum_core::open::inspect_series_subset;
 use stratum_core::{Progress, Volume};
 
 mod segment;
@@ -39,6 +39,8 @@ pub struct GuiArgs {
     /// Open this series of the folder (id or SeriesInstanceUID, or its number)
     #[arg(long)]
     pub series: Option<String>,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Run this AI model (`stratum models` lists them) once the study has loaded
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
@@ -91,6 +93,29 @@ pub struct GuiArgs {
     /// Window size in logical pixels, WIDTHxHEIGHT
     #[arg(long, default_value = "1600x1000", value_parser = parse_size)]
     pub size: (u32, u32),
+}
+
+/// Part of a DICOM series, for a study too large for the memory (the
+/// refusal says which values fit).
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct SubsetArgs {
+    /// Open only slices A-B of the DICOM series (1-based, inclusive, in
+    /// stack order)
+    #[arg(long, value_name = "A-B", value_parser = stratum_core::dicom::Subset::parse_range)]
+    pub slices: Option<(usize, usize)>,
+    /// Open a copy averaged over N x N x N voxels (2: half the resolution,
+    /// an eighth of the memory)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub downsample: Option<u32>,
+}
+
+impl SubsetArgs {
+    pub fn subset(&self) -> stratum_core::dicom::Subset {
+        stratum_core::dicom::Subset {
+            slices: self.slices,
+            downsample: self.downsample.unwrap_or(1),
+        }
+    }
 }
 
 fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
@@ -160,6 +185,8 @@ pub enum Command {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        subset: SubsetArgs,
         /// Do not resample tilted or unevenly spaced stacks (reported either way)
         #[arg(long)]
         no_resample: bool,
@@ -191,6 +218,8 @@ pub enum Command {
         /// Series to use when the folder holds several (default: the largest)
         #[arg(long)]
         series: Option<String>,
+        #[command(flatten)]
+        subset: SubsetArgs,
     },
     /// List the AI models installed in the models folder
     Models,
@@ -231,6 +260,8 @@ pub struct ConvertArgs {
     /// Series to use when the folder holds several (default: the largest)
     #[arg(long)]
     series: Option<String>,
+    #[command(flatten)]
+    subset: SubsetArgs,
     /// Segment with an AI model (`stratum models` lists them), one mesh per label
     #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
     model: Option<String>,
@@ -255,7 +286,8 @@ pub fn run(command: Command) -> ExitCode {
             series,
             json,
             no_resample,
-        } => inspect(path, series, json, !no_resample),
+            subset,
+        } => inspect(path, series, json, !no_resample, subset.subset()),
         Command::Anonymize { input, output } => anonymize(input, output),
         Command::Convert(args) => convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),
@@ -264,7 +296,8 @@ pub fn run(command: Command) -> ExitCode {
             model,
             output,
             series,
-        } => segment::segment_cmd(input, model, output, series),
+            subset,
+        } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
     };
     match result {
@@ -378,8 +411,14 @@ fn inspect(
     series: Option<String>,
     json: bool,
     resample: bool,
+    subset: stratum_core::dicom::Subset,
 ) -> anyhow::Result<ExitCode> {
     if stratum_core::nifti_io::is_nifti_path(&path) {
+        if !subset.is_whole() {
+            anyhow::bail!(
+                "--slices and --downsample open part of a DICOM series; a NIfTI file is read whole"
+            );
+        }
         let v = with_progress(json, |p| stratum_core::nifti_io::load_nifti(&path, p))?;
         if json {
             println!(
@@ -402,7 +441,8 @@ fn inspect(
     let mut any_error = false;
     let mut out = Vec::new();
     for s in chosen {
-        let (report, volume) = with_progress(json, |p| inspect_series(s, resample, p));
+        let (report, volume) =
+            with_progress(json, |p| inspect_series_subset(s, resample, &subset, p));
         any_error |= report.has_errors();
         if json {
             out.push(serde_json::json!({
@@ -465,6 +505,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         largest,
         split,
         series,
+        subset,
         model,
         report,
         flat,
@@ -503,6 +544,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     opts.open.series = series;
+    opts.open.subset = subset.subset();
     convert(input, output, opts, report)
 }
 

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         let exit = stratum::app::run(stratum::app::GuiOptions {
             input: g.path,
             series: g.series,
+            subset: g.subset.subset(),
             model: g.model,
             labels: g.labels.map(|l| (l, g.names)),
             turntable: g.turntable,

@@ -76,6 +76,8 @@ pub struct GuiOptions {
     /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
     pub input: Option<PathBuf>,
     pub series: Option<String>,
+    /// Part of the DICOM series (`--slices`, `--downsample`).
+    pub subset: stratum_core::dicom::Subset,
     /// An AI model to run once the study has loaded.
     pub model: Option<String>,
     /// A label map (and its names) to open with `input`.
@@ -108,6 +110,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
             path: path.clone(),
             series: opts.series.clone(),
             labels: opts.labels.clone(),
+            subset: opts.subset,
         },
         None => match demo::open_request() {
             Ok(request) => request,

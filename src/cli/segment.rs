@@ -50,6 +50,7 @@ pub(super) fn segment_cmd(
     model: String,
     output: PathBuf,
     series: Option<String>,
+    subset: stratum_core::dicom::Subset,
 ) -> anyhow::Result<ExitCode> {
     let name = output
         .file_name()
@@ -63,6 +64,7 @@ pub(super) fn segment_cmd(
     let model = stratum_core::ai::find_model(&stratum_core::ai::models_dir(), &model)?;
     let mut open = stratum_core::OpenOptions::new();
     open.series = series;
+    open.subset = subset;
     let seg = with_progress(false, |p| {
         let opened = stratum_core::open_volume(&input, &open, p)?;
         let seg = stratum_core::ai::segment_with_model(&opened.volume, &model, p)?;

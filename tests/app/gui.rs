@@ -138,6 +138,7 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
         path: demo.ct.clone(),
         series: None,
         labels: Some((demo.labels, Some(demo.names))),
+        subset: Default::default(),
     });
     super::pipeline::run_until_idle(&mut app, Duration::from_secs(900));
     let (g, (nz, ny, nx)) = {

@@ -29,6 +29,7 @@ fn a_panicking_job_reports_an_error_and_the_app_keeps_its_study() {
         path: dir.path().to_path_buf(),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(120));
     let before = app.world().resource::<Study>().volume.clone();

@@ -1,5 +1,6 @@
 //! A study too large for the memory budget is refused before loading, with
-//! a message that says what it needs, what the limit is and what would fit.
+//! a message that says what it needs, what the limit is and what would fit,
+//! and what it offers (a range of slices, a downsampled copy) then opens.
 
 use std::process::Command;
 
@@ -44,8 +45,69 @@ fn a_study_over_the_memory_limit_is_refused_with_what_would_fit() {
     );
     assert!(s.contains("STRATUM_MEMORY_LIMIT sets is 100 KiB"), "{s}");
     assert!(s.contains("about 9 slices of this size would fit"), "{s}");
+    assert!(s.contains("(--slices 1-9)"), "{s}");
+    assert!(s.contains("(--downsample 2)"), "{s}");
     assert!(!out.exists());
+    // What the refusal offers does fit, under the same limit.
+    for extra in [["--slices", "6-14"], ["--downsample", "2"]] {
+        let (ok, s) = stratum(&[&args[..], &extra[..]].concat(), "100K");
+        assert!(ok, "{extra:?}: {s}");
+        assert!(out.exists(), "{extra:?}");
+        std::fs::remove_file(&out).unwrap();
+    }
     let (ok, s) = stratum(&args, "64M");
     assert!(ok, "{s}");
     assert!(out.exists());
+}
+
+/// The app, under Xvfb, with a series over its memory limit: instead of an
+/// error it asks which part to open (the log says what it offers, the
+/// screenshot shows the dialog); opened with `--downsample 2` under the same
+/// limit, the study loads at half resolution.
+#[test]
+fn the_app_offers_what_fits_of_a_study_too_large_for_its_memory() {
+    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
+        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("ct");
+    write_series(&scan, &SynthOptions::default()).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let shot = dir.path().join(name);
+        let out = Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1100x800x24"])
+            .arg(env!("CARGO_BIN_EXE_stratum"))
+            .arg(&scan)
+            .arg("--screenshot")
+            .arg(&shot)
+            .args(["--size", "1000x700", "--render", "surfaces"])
+            .args(extra)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("STRATUM_MEMORY_LIMIT", "100K")
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run xvfb-run");
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "the app failed:\n{log}");
+        (image::open(&shot).expect("a screenshot").to_rgba8(), log)
+    };
+    let (img, log) = run("offer.png", &[]);
+    assert!(
+        log.contains("offering 9 of 20 slices, downsample Some(2)"),
+        "{log}"
+    );
+    assert!(!log.contains("opened "), "{log}");
+    if let Ok(keep) = std::env::var("STRATUM_KEEP_SCREENSHOT") {
+        img.save(keep).unwrap();
+    }
+    let (_, log) = run("half.png", &["--downsample", "2"]);
+    assert!(
+        log.contains("opened ") && log.contains("(10, 24, 32) voxels"),
+        "{log}"
+    );
 }

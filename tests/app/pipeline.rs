@@ -201,6 +201,7 @@ fn the_demo_study_loads_with_its_organs_and_builds_them() {
         path: demo.ct.clone(),
         series: None,
         labels: Some((demo.labels, Some(demo.names))),
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(600));
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
@@ -332,6 +333,7 @@ fn a_folder_with_two_series_asks_which_one() {
         path: dir.path().to_path_buf(),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(60));
     let (_, list) = app
@@ -347,6 +349,7 @@ fn a_folder_with_two_series_asks_which_one() {
         path: dir.path().to_path_buf(),
         series: Some(list[1].id.clone()),
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(60));
     let study = app.world().resource::<Study>();
@@ -372,6 +375,7 @@ fn bad_input_is_reported_and_nothing_is_lost() {
             path,
             series: None,
             labels: None,
+            subset: Default::default(),
         });
         run_until_idle(&mut app, Duration::from_secs(60));
     }
@@ -414,6 +418,7 @@ fn an_ai_model_adds_its_labels_as_segments_with_surfaces() {
         path: crate::shared_data().join("mr_siemens_decubitus_positions/HFS"),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(120));
     app.world_mut().write_message(RunModel(index));

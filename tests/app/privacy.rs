@@ -203,6 +203,7 @@ fn planted_identity_appears_in_no_app_message_title_report_or_session() {
         path: scan.clone(),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(120));
     let study = app.world().resource::<Study>();

@@ -56,6 +56,7 @@ fn open_and_paint(app: &mut App, scan: &Path) {
         path: scan.to_path_buf(),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(app, Duration::from_secs(60));
     assert!(errors(app).is_empty(), "{:?}", errors(app));
@@ -107,6 +108,7 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
         path: session.clone(),
         series: None,
         labels: None,
+        subset: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(60));
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));

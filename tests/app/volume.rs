@@ -399,6 +399,7 @@ fn settings_after_open(
             path: path.to_path_buf(),
             series: None,
             labels: labels.map(|l| (l, None)),
+            subset: Default::default(),
         });
     crate::pipeline::run_until_idle(&mut app, std::time::Duration::from_secs(300));
     assert!(

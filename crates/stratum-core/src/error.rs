@@ -72,6 +72,8 @@ pub enum CoreError {
         /// The budget in bytes (0 when the hard voxel cap refused it).
         limit: u64,
         hint: String,
+        /// For a DICOM series: what would fit (a range, a downsampled copy).
+        offer: Option<crate::memory::Offer>,
     },
 
     #[error("{0}")]

@@ -102,6 +102,23 @@ pub fn study_bytes(voxels: u64, voxel_bytes: u64, resample: bool) -> u64 {
 /// more than the budget or the hard cap. `per_slice` is what one slice
 /// needs, so the message can say how many slices would fit.
 pub fn ensure_fits(what: &str, voxels: u64, needed: u64, per_slice: u64) -> Result<()> {
+    check(what, voxels, needed, per_slice, None)
+}
+
+/// [`ensure_fits`] for a DICOM series of `slices` slices, which can be
+/// opened in part: the refusal carries an [`Offer`] (a range of slices, a
+/// downsampled copy) that fits, and its message names the options.
+pub fn ensure_series_fits(
+    what: &str,
+    voxels: u64,
+    needed: u64,
+    per_slice: u64,
+    slices: u64,
+) -> Result<()> {
+    check(what, voxels, needed, per_slice, Some(slices))
+}
+
+fn check(what: &str, voxels: u64, needed: u64, per_slice: u64, slices: Option<u64>) -> Result<()> {
     if voxels > MAX_VOXELS {
         return Err(CoreError::TooLarge {
             what: what.to_string(),
@@ -111,6 +128,7 @@ pub fn ensure_fits(what: &str, voxels: u64, needed: u64, per_slice: u64) -> Resu
                 "Stratum opens at most {} voxels (16 Gi); this is more than any scanner produces, so the file is probably damaged",
                 MAX_VOXELS
             ),
+            offer: None,
         });
     }
     let Some(budget) = budget() else {
@@ -124,23 +142,70 @@ pub fn ensure_fits(what: &str, voxels: u64, needed: u64, per_slice: u64) -> Resu
         BudgetSource::Available => "the memory this machine has free".to_string(),
     };
     let fit = budget.bytes.checked_div(per_slice).unwrap_or(0);
-    let hint = if fit >= 2 {
-        format!(
-            "{source} is {}; about {fit} slices of this size would fit: open a shorter range of slices or a downsampled copy of the series (or close other programs)",
+    let offer = slices.map(|n| Offer {
+        slices: fit.min(n),
+        total: n,
+        downsample: downsample_that_fits(needed, budget.bytes),
+    });
+    let hint = match (offer, fit >= 2) {
+        (Some(o), _) => {
+            let mut ways = Vec::new();
+            if o.slices >= 2 {
+                ways.push(format!(
+                    "about {} slices of this size would fit: open a range of them (--slices 1-{})",
+                    o.slices, o.slices
+                ));
+            }
+            if let Some(f) = o.downsample {
+                ways.push(format!(
+                    "a copy downsampled {f} times in each direction would fit (--downsample {f})"
+                ));
+            }
+            if ways.is_empty() {
+                ways.push("not even a downsampled copy fits".into());
+            }
+            format!(
+                "{source} is {}; {} (or close other programs)",
+                human(budget.bytes),
+                ways.join("; or ")
+            )
+        }
+        (None, true) => format!(
+            "{source} is {}; about {fit} slices of this size would fit: open a shorter range of slices or a downsampled copy of the scan, made with another tool (or close other programs)",
             human(budget.bytes)
-        )
-    } else {
-        format!(
+        ),
+        (None, false) => format!(
             "{source} is {}; not even two slices of this size fit: open a downsampled copy (or close other programs)",
             human(budget.bytes)
-        )
+        ),
     };
     Err(CoreError::TooLarge {
         what: what.to_string(),
         needed,
         limit: budget.bytes,
         hint,
+        offer,
     })
+}
+
+/// The smallest block-averaging factor (2 to 8) whose study fits: every
+/// factor divides the voxels by its cube; the decode keeps one full-size
+/// frame per thread besides.
+fn downsample_that_fits(needed: u64, budget: u64) -> Option<u32> {
+    (2u32..=8).find(|&f| needed / (f as u64).pow(3) + needed / 64 <= budget)
+}
+
+/// What would fit of a series that does not: the first `slices` slices (or
+/// any range as long), or a copy averaged over blocks of `downsample`³
+/// voxels. The app offers both; the CLI names `--slices` and `--downsample`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// How many slices of the series fit (fewer than `total`).
+    pub slices: u64,
+    /// How many slices the series has (as asked: after any range).
+    pub total: u64,
+    /// The smallest block-averaging factor that fits, if one does (up to 8).
+    pub downsample: Option<u32>,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::checks::{
     CheckOptions, SeriesReport, check_nifti, check_series, check_volume, note_load,
 };
-use crate::dicom::{Series, load_series, scan};
+use crate::dicom::{Series, Subset, load_series_subset, scan};
 use crate::error::{CoreError, Result};
 use crate::nifti_io::{is_nifti_path, load_nifti};
 use crate::progress::Progress;
@@ -18,6 +18,9 @@ pub struct OpenOptions {
     pub series: Option<String>,
     /// Resample tilted or unevenly spaced stacks onto an orthogonal uniform grid.
     pub resample: bool,
+    /// Part of a DICOM series (a range of slices, a downsampled copy) when
+    /// the whole does not fit; NIfTI files are read whole.
+    pub subset: Subset,
 }
 
 impl OpenOptions {
@@ -33,6 +36,7 @@ impl Default for OpenOptions {
         OpenOptions {
             series: None,
             resample: true,
+            subset: Subset::default(),
         }
     }
 }
@@ -52,8 +56,19 @@ pub fn inspect_series(
     resample: bool,
     progress: &Progress,
 ) -> (SeriesReport, Result<Volume>) {
+    inspect_series_subset(series, resample, &Subset::default(), progress)
+}
+
+/// [`inspect_series`] for the part of the series `subset` names (a range
+/// of slices, a downsampled copy); the header checks cover the whole.
+pub fn inspect_series_subset(
+    series: &Series,
+    resample: bool,
+    subset: &Subset,
+    progress: &Progress,
+) -> (SeriesReport, Result<Volume>) {
     let mut report = check_series(series, CheckOptions { resample });
-    let loaded = load_series(series, progress);
+    let loaded = load_series_subset(series, subset, progress);
     note_load(&mut report, loaded.as_ref());
     let loaded = match loaded {
         Ok(l) => l,
@@ -75,6 +90,14 @@ pub fn inspect_series(
 /// Opens a DICOM folder/file or a NIfTI file.
 pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Opened> {
     if is_nifti_path(path) {
+        if !opts.subset.is_whole() {
+            return Err(CoreError::Invalid(format!(
+                "{} is a NIfTI file, read whole: a range of slices or a downsampled copy can be opened from DICOM series only",
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )));
+        }
         let volume = load_nifti(path, progress)?;
         let report = check_nifti(&volume);
         return Ok(Opened { volume, report });
@@ -87,7 +110,7 @@ pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Resu
             ignored: scan.ignored,
         })?,
     };
-    let (report, volume) = inspect_series(series, opts.resample, progress);
+    let (report, volume) = inspect_series_subset(series, opts.resample, &opts.subset, progress);
     Ok(Opened {
         volume: volume?,
         report,

@@ -41,6 +41,7 @@ pub fn open_request() -> std::io::Result<crate::app::loading::OpenRequest> {
         path: d.ct,
         series: None,
         labels: Some((d.labels, Some(d.names))),
+        subset: Default::default(),
     })
 }
 

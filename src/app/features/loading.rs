@@ -8,8 +8,9 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
 use stratum_core::convert::load_labels_for;
-use stratum_core::dicom::scan;
-use stratum_core::open::{OpenOptions, inspect_series, open_volume};
+use stratum_core::dicom::{Subset, scan};
+use stratum_core::memory::Offer;
+use stratum_core::open::{OpenOptions, inspect_series_subset, open_volume};
 use stratum_core::segment::{LabelMap, histogram};
 use stratum_core::view::auto_window_range;
 use stratum_core::{CoreError, Progress};
@@ -25,12 +26,28 @@ pub struct OpenRequest {
     pub series: Option<String>,
     /// A label map (NIfTI) and its names to import with the scan.
     pub labels: Option<(PathBuf, Option<PathBuf>)>,
+    /// Part of a DICOM series (a range of slices, a downsampled copy).
+    pub subset: Subset,
 }
 
 /// A folder held several series: the user picks one.
 #[derive(Resource, Default)]
 pub struct SeriesChoice {
     pub pending: Option<(PathBuf, Vec<SeriesSummary>)>,
+    /// A series too large for the memory: what would fit, for the user to pick.
+    pub too_large: Option<TooLarge>,
+}
+
+/// A study the memory cannot hold, and what of it would fit.
+#[derive(Clone, Debug)]
+pub struct TooLarge {
+    /// The request that was refused (path, series, labels).
+    pub request: OpenRequest,
+    /// What the study needs and what is free.
+    pub message: String,
+    pub offer: Offer,
+    /// First slice of the range the dialog offers (1-based).
+    pub start: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +61,7 @@ pub struct SeriesSummary {
 /// What a load job produces.
 pub enum Loaded {
     Choose(PathBuf, Vec<SeriesSummary>),
+    TooLarge(Box<TooLarge>),
     Study(Box<Study>, StudySource),
 }
 
@@ -73,6 +91,7 @@ fn open_dropped_files(
                 path: path_buf.clone(),
                 series: None,
                 labels: None,
+                subset: Subset::default(),
             });
         }
     }
@@ -109,13 +128,46 @@ pub fn display_name(path: &Path) -> String {
         .unwrap_or_else(|| "scan".into())
 }
 
-/// Opens a study (runs in the background).
+/// Opens a study (runs in the background). A DICOM series the memory
+/// cannot hold comes back as [`Loaded::TooLarge`] with what would fit.
 pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError> {
+    match load_whole(req, progress) {
+        Err(CoreError::TooLarge {
+            what,
+            needed,
+            limit,
+            offer: Some(offer),
+            ..
+        }) => {
+            let start = (offer.total - offer.slices) / 2 + 1;
+            // The app's own words (the CLI's message names its flags).
+            let what = what.strip_prefix("the series ").unwrap_or(&what);
+            let message = format!(
+                "This series {what} needs about {} of memory; {} is free for it.",
+                stratum_core::memory::human(needed),
+                stratum_core::memory::human(limit)
+            );
+            Ok(Loaded::TooLarge(Box::new(TooLarge {
+                request: req.clone(),
+                message,
+                offer,
+                start,
+            })))
+        }
+        other => other,
+    }
+}
+
+fn load_whole(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError> {
     let is_file = req.path.is_file();
     let nifti = stratum_core::nifti_io::is_nifti_path(&req.path);
     let mut series_id = None;
     let (volume, report, title) = if nifti || (is_file && req.series.is_none()) {
-        let opened = open_volume(&req.path, &OpenOptions::new(), progress)?;
+        let opts = OpenOptions {
+            subset: req.subset,
+            ..OpenOptions::new()
+        };
+        let opened = open_volume(&req.path, &opts, progress)?;
         let title = if nifti {
             display_name(&req.path)
         } else {
@@ -145,8 +197,11 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
             })?,
         };
         series_id = Some(series.id.clone());
-        let (report, volume) = inspect_series(series, true, progress);
-        let title = series.label();
+        let (report, volume) = inspect_series_subset(series, true, &req.subset, progress);
+        let title = match req.subset.is_whole() {
+            true => series.label(),
+            false => format!("{} ({})", series.label(), req.subset.describe()),
+        };
         (volume?, report, title)
     };
     progress.begin("checking intensities", 1);
@@ -170,6 +225,7 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
         StudySource {
             path: req.path.clone(),
             series: series_id,
+            subset: req.subset,
         },
     ))
 }
@@ -185,6 +241,13 @@ fn finish_loading(
         let title = d.title.clone();
         match notices.take(&title, d.take()) {
             Some(Loaded::Choose(path, list)) => choice.pending = Some((path, list)),
+            Some(Loaded::TooLarge(t)) => {
+                info!(
+                    "the study does not fit in memory: offering {} of {} slices, downsample {:?}",
+                    t.offer.slices, t.offer.total, t.offer.downsample
+                );
+                choice.too_large = Some(*t);
+            }
             Some(Loaded::Study(mut study, source)) => {
                 let counts = study.labels.counts();
                 // The segment table lists what is there: labels the file

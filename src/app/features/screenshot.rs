@@ -64,6 +64,7 @@ fn drive_screenshot(
     study: Option<Res<Study>>,
     segments: Query<(&Segment, Option<&SegmentSurface>)>,
     notices: Res<Notices>,
+    choice: Res<crate::app::loading::SeriesChoice>,
     time: Res<Time<Real>>,
     target: Res<ShotTarget>,
     camera: Query<(&Camera, &GlobalTransform), With<crate::app::camera::OrbitCamera>>,
@@ -94,8 +95,11 @@ fn drive_screenshot(
     let meshes_ready = segments
         .iter()
         .all(|(seg, s)| s.is_some() || seg.voxel_ml == 0.0);
+    // A question for the user (which series, which part of a study too
+    // large for the memory) is as far as the pipeline goes on its own.
+    let asking = choice.pending.is_some() || choice.too_large.is_some();
     let idle = jobs.is_empty()
-        && (study.is_some() || failed)
+        && (study.is_some() || failed || asking)
         && meshes_ready
         && *target != ShotTarget::Waiting;
     state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };

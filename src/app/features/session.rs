@@ -199,10 +199,11 @@ fn index_scan_on_load(
     state.saved_generation = 0;
     state.scan = None;
     let volume = study.volume.clone();
-    let (path, series) = (source.path.clone(), source.series.clone());
+    let (path, series, subset) = (source.path.clone(), source.series.clone(), source.subset);
     spawn_job(&mut commands, "Indexing the scan", move |p: &Progress| {
         p.begin("hashing the voxels", 1);
-        let r = ScanRef::new(&path, series, &volume);
+        let mut r = ScanRef::new(&path, series, &volume);
+        r.subset = subset;
         p.advance(1);
         Ok(ScanIndexed(r, key))
     });
@@ -325,6 +326,7 @@ fn study_for(
         path: path.clone(),
         series: scan.series_uid.clone(),
         labels: None,
+        subset: scan.subset,
     };
     let (mut study, source) = match load(&req, progress)? {
         Loaded::Study(study, source) => (study, source),
@@ -333,6 +335,7 @@ fn study_for(
                 "the session's scan folder holds several series and none matches".into(),
             ));
         }
+        Loaded::TooLarge(t) => return Err(CoreError::Invalid(t.message)),
     };
     if study.volume.dim() != labels.dim() {
         return Err(CoreError::Invalid(format!(

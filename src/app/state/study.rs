@@ -37,4 +37,6 @@ pub struct StudySource {
     pub path: PathBuf,
     /// The series of a DICOM folder (its id for `--series`).
     pub series: Option<String>,
+    /// The part of the series opened (the whole unless it did not fit).
+    pub subset: stratum_core::dicom::Subset,
 }

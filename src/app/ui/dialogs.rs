@@ -16,6 +16,7 @@ pub(super) fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
     measurements_window(ctx, p);
     open_dialog(ctx, p);
     series_dialog(ctx, p);
+    super::too_large::too_large_dialog(ctx, p);
     export_dialog(ctx, p);
     share_dialog(ctx, p);
 }
@@ -91,6 +92,7 @@ pub(super) fn open_dialog(ctx: &egui::Context, p: &mut UiParams) {
             path,
             series: None,
             labels: None,
+            subset: Default::default(),
         });
         keep_open = false;
     }
@@ -125,6 +127,7 @@ pub(super) fn series_dialog(ctx: &egui::Context, p: &mut UiParams) {
             path,
             series: Some(id),
             labels: None,
+            subset: Default::default(),
         });
         keep_open = false;
     }

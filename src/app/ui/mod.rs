@@ -12,6 +12,7 @@ mod segments;
 mod slices;
 mod study;
 mod surface;
+mod too_large;
 mod tools;
 mod volume;
 

@@ -6,5 +6,5 @@ pub mod load;
 pub mod scan;
 
 pub use header::{ImageHeader, read_header};
-pub use load::{LoadedSeries, decode_frame_values, load_series};
+pub use load::{LoadedSeries, Subset, decode_frame_values, load_series, load_series_subset};
 pub use scan::{Scan, Series, SliceRef, scan};

@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::dicom::Subset;
 use crate::error::Result;
 use crate::open::{OpenOptions, open_volume};
 use crate::progress::Progress;
@@ -26,6 +27,10 @@ pub struct ScanRef {
     /// DICOM SeriesInstanceUID (to pick the series in a folder of several).
     #[serde(default)]
     pub series_uid: Option<String>,
+    /// The part of the series that was opened (a range of slices, a
+    /// downsampled copy), when the whole did not fit; absent for the whole.
+    #[serde(default, skip_serializing_if = "Subset::is_whole")]
+    pub subset: Subset,
     /// SHA-256 (hex) of the voxels as loaded: see [`voxel_sha256`].
     pub voxel_sha256: String,
     /// (slices, rows, columns).
@@ -41,6 +46,7 @@ impl ScanRef {
             path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             relative: None,
             series_uid: series_uid.filter(|s| !s.is_empty()),
+            subset: Subset::default(),
             voxel_sha256: voxel_sha256(&volume.voxels),
             dims: [z, y, x],
         }
@@ -140,6 +146,7 @@ pub fn open_scan(scan: &ScanRef, session_dir: &Path, progress: &Progress) -> Res
     };
     let opts = OpenOptions {
         series: scan.series_uid.clone(),
+        subset: scan.subset,
         ..OpenOptions::default()
     };
     let volume = open_volume(&path, &opts, progress)?.volume;

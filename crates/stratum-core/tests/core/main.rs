@@ -16,6 +16,7 @@ mod meshing;
 mod real_data;
 mod segmentation;
 mod session;
+mod subset;
 mod synthetic;
 mod transfer;
 mod validation;
