@@ -9,7 +9,9 @@
 # Crashes land in fuzz/artifacts/TARGET/ and make the script fail.
 # Limits: 2 GiB RSS and 2 GiB per allocation (the loaders refuse anything
 # bigger than STRATUM_MEMORY_LIMIT, 768M here, before allocating it), 10 s
-# per input. Runs at nice 19 with one job, so builds keep the CPU.
+# per input. Runs at nice 19 (STRATUM_FUZZ_NICE) with one job, so builds
+# keep the CPU; the 10 s limit is wall-clock, so a long run on a busy machine
+# wants STRATUM_FUZZ_NICE=0.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
@@ -25,6 +27,19 @@ command -v cargo-fuzz >/dev/null || {
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
 export STRATUM_MEMORY_LIMIT="${STRATUM_MEMORY_LIMIT:-768M}"
+# The C/C++ codecs (CharLS, built by charls-sys with cmake) get the same
+# address sanitizer and coverage as the Rust code when a clang of rustc's own
+# LLVM major version is there (its instrumentation matches rustc's ASan
+# runtime; gcc's does not): scripts/setup.sh installs it. Without it they
+# are fuzzed through, uninstrumented, and the script says so.
+llvm_major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
+if command -v "clang-$llvm_major" >/dev/null && command -v "clang++-$llvm_major" >/dev/null; then
+    export CC="clang-$llvm_major" CXX="clang++-$llvm_major"
+    export CFLAGS="-fsanitize=address -fsanitize-coverage=inline-8bit-counters,pc-table,trace-cmp"
+    export CXXFLAGS="$CFLAGS"
+else
+    echo "note: clang-$llvm_major not found: the C/C++ codecs are fuzzed without sanitizer or coverage" >&2
+fi
 # -a: debug assertions and overflow checks, so arithmetic overflow is found.
 cargo fuzz build -a "$target"
 case "$target" in
@@ -42,7 +57,7 @@ rm -f "$logdir"/fuzz-*.log
 # -jobs=1 -workers=1: libFuzzer runs the fuzzing in one child process whose
 # output goes to fuzz-0.log in the working folder. The scratch corpus comes
 # first: libFuzzer writes new inputs to the first folder.
-(cd "$logdir" && nice -n 19 "$bin" "$scratch" "$here/corpus/$target" "${dict[@]/#-dict=/-dict=$here/}" \
+(cd "$logdir" && nice -n "${STRATUM_FUZZ_NICE:-19}" "$bin" "$scratch" "$here/corpus/$target" "${dict[@]/#-dict=/-dict=$here/}" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
     -max_len=262144 -jobs=1 -workers=1 -print_final_stats=1 \
     -artifact_prefix="$here/artifacts/$target/") || true

@@ -11,7 +11,8 @@
 # tests check every export with (tests/app/checkers.rs): admesh and
 # PrusaSlicer (STL, 3MF), dicom3tools' dciodvfy (anonymized DICOM), Blender
 # (OBJ + MTL + PNG), Node.js with the Khronos glTF validator from npm (GLB,
-# pinned, into .tools/npm/), Chromium (the share page, headless). Safe to run again: installs only what is missing.
+# pinned, into .tools/npm/), Chromium (the share page, headless), and the clang
+# that instruments the C/C++ codecs for fuzzing. Safe to run again: installs only what is missing.
 set -euo pipefail
 
 packages=(cmake g++ pkg-config
@@ -20,6 +21,12 @@ packages=(cmake g++ pkg-config
     libopenxr-loader1 libudev1 libglx0 xdotool)
 # The export checkers, without their recommends (Blender's alone are 1 GB).
 checkers=(admesh prusa-slicer dicom3tools blender nodejs npm chromium)
+# The clang of rustc's own LLVM version builds the C/C++ codecs with the
+# fuzzers' address sanitizer and coverage (scripts/fuzz.sh); optional too.
+llvm_major="$(rustc -vV 2>/dev/null | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
+if [ -n "$llvm_major" ]; then
+    checkers+=("clang-$llvm_major")
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

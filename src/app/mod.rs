@@ -105,6 +105,11 @@ pub struct GuiOptions {
 
 /// Runs the desktop app until its window closes.
 pub fn run(opts: GuiOptions) -> AppExit {
+    // Beyond the core's scan, label map and meshes, the app keeps an 8-bit
+    // slice texture (1 byte a voxel) and, for volume rendering, a 16-bit
+    // copy (2): host memory on software renderers and unified-memory
+    // laptops, so the refusal before loading counts them.
+    stratum_core::memory::reserve_per_voxel(3);
     let request = match &opts.input {
         Some(path) => OpenRequest {
             path: path.clone(),

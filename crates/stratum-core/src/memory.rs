@@ -6,6 +6,8 @@
 //! suffix: `512M`, `24G`), else the kernel's `MemAvailable`. On systems
 //! without `/proc/meminfo` only the hard cap applies.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{CoreError, Result};
 
 /// Environment variable that sets the budget (tests, or a user who wants
@@ -96,6 +98,18 @@ pub fn study_bytes(voxels: u64, voxel_bytes: u64, resample: bool) -> u64 {
     scan.saturating_add(copy)
         .saturating_add(voxels)
         .saturating_add(scan / 4)
+        .saturating_add(voxels.saturating_mul(EXTRA_PER_VOXEL.load(Ordering::Relaxed)))
+}
+
+/// Bytes a voxel the program keeps beyond the core's own (see
+/// [`reserve_per_voxel`]).
+static EXTRA_PER_VOXEL: AtomicU64 = AtomicU64::new(0);
+
+/// Tells the estimate that this program keeps `bytes` more per voxel than
+/// the core does (the app: its slice and volume textures), so a study it
+/// cannot hold is refused before loading rather than after.
+pub fn reserve_per_voxel(bytes: u64) {
+    EXTRA_PER_VOXEL.store(bytes, Ordering::Relaxed);
 }
 
 /// Refuses `what` (e.g. "the series: 512 x 512 x 4000 voxels") when it needs
@@ -189,10 +203,11 @@ fn check(what: &str, voxels: u64, needed: u64, per_slice: u64, slices: Option<u6
 }
 
 /// The smallest block-averaging factor (2 to 8) whose study fits: every
-/// factor divides the voxels by its cube; the decode keeps one full-size
-/// frame per thread besides.
+/// factor divides the voxels by its cube; the decode's block sums (4 bytes
+/// a voxel) and one full-size frame per thread come on top, so the study
+/// is counted twice, and a 64th of the full size for the frames.
 fn downsample_that_fits(needed: u64, budget: u64) -> Option<u32> {
-    (2u32..=8).find(|&f| needed / (f as u64).pow(3) + needed / 64 <= budget)
+    (2u32..=8).find(|&f| needed / (f as u64).pow(3) * 2 + needed / 64 <= budget)
 }
 
 /// What would fit of a series that does not: the first `slices` slices (or
