@@ -146,24 +146,25 @@ impl<R: Read + std::io::Seek> Walker<'_, R> {
     /// The length of an explicit VR little endian header `h` (8 bytes
     /// read); reads the 4 more bytes of the long form.
     fn explicit_len(&mut self, h: &[u8; 8]) -> std::result::Result<u32, String> {
-        let vr = VR::from_binary([h[4], h[5]]);
+        // As dicom-encoding reads it: an unknown VR is UN, with the long
+        // form (a damaged VR read short let a 775 MB length through: found
+        // by fuzz/dicom_folder).
+        let vr = VR::from_binary([h[4], h[5]]).unwrap_or(VR::UN);
         let long = matches!(
             vr,
-            Some(
-                VR::OB
-                    | VR::OD
-                    | VR::OF
-                    | VR::OL
-                    | VR::OV
-                    | VR::OW
-                    | VR::SQ
-                    | VR::SV
-                    | VR::UC
-                    | VR::UN
-                    | VR::UR
-                    | VR::UT
-                    | VR::UV
-            )
+            VR::OB
+                | VR::OD
+                | VR::OF
+                | VR::OL
+                | VR::OV
+                | VR::OW
+                | VR::SQ
+                | VR::SV
+                | VR::UC
+                | VR::UN
+                | VR::UR
+                | VR::UT
+                | VR::UV
         );
         if long {
             let mut l = [0u8; 4];

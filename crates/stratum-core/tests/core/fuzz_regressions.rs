@@ -137,6 +137,17 @@ fn a_meta_element_claiming_4_gib_in_a_28_byte_file_is_refused_before_parsing() {
 }
 
 #[test]
+fn a_meta_element_with_a_damaged_vr_claiming_775_mb_is_refused_before_parsing() {
+    // dicom-encoding reads an unknown VR ("U\t" here) as UN with a 4-byte
+    // length; the walk read it short and let dicom-object zero-fill 775 MB
+    // (20 s under the sanitizer: fuzz/dicom_folder, minimised).
+    let path = data("dicom_folder-damaged-vr-claims-775mb.dcm");
+    let err = read_header(&path).unwrap_err();
+    assert!(matches!(err, CoreError::NotDicom { .. }), "{err}");
+    assert!(err.to_string().contains("claims 775040561 bytes"), "{err}");
+}
+
+#[test]
 fn a_nifti_whose_bitpix_disagrees_with_its_datatype_is_a_clear_error() {
     // nifti 0.18 sized the data by bitpix (0 here) and then panicked
     // converting it by datatype (fuzz/nifti, minimised).
