@@ -124,7 +124,10 @@ def main():
                 rows.append((structure, label, float("nan"), float("nan"), float("nan"), float("nan"), 0, "no surface"))
                 continue
             pos, idx = load_mesh(meshes, key)
-            score(label, pos, idx, f"level {c['level']:.0f} HU" if "level" in c else "")
+            note = f"level {c['level']:.0f} HU" if "level" in c else ""
+            if "crossing_noise" in c:
+                note += f", crossings jitter {c['crossing_noise']:.3f} voxel"
+            score(label, pos, idx, note)
         for mask_name, label in ((f"{structure}_old_mask", "Slicer recipe on the old-level mask"),
                                  (f"{structure}_new_mask", "Slicer recipe on the found-level mask")):
             f = meshes / f"{mask_name}.npy"

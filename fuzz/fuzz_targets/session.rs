@@ -95,6 +95,7 @@ fn genuine() -> &'static Genuine {
             scan: None,
             labels: map,
             opacity: BTreeMap::from([(1, 0.25)]),
+            surface_levels: BTreeMap::from([(1, 300.0)]),
             view: serde_json::json!({"window_level": [400.0, 40.0]}),
             history: history.snapshot().expect("snapshot"),
         };

@@ -125,6 +125,7 @@ pub(crate) fn publish(app: &mut App, study: Study) {
     app.world_mut().insert_resource(study);
     app.world_mut().write_message(StudyLoaded {
         segments: vec![(1, "ball".into(), colour, ml)],
+        levels: Default::default(),
     });
 }
 

@@ -9,6 +9,7 @@ use stratum::app::PipelinePlugins;
 use stratum::app::history::{EditHistory, HistoryAction};
 use stratum::app::loading::{OpenRequest, Study};
 use stratum::app::sculpt::{AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase};
+use stratum::app::segmentation::{Segment, SurfaceLevel};
 use stratum::app::session::{
     AutosaveConfig, OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
 };
@@ -94,6 +95,11 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     open_and_paint(&mut app, &scan);
     app.world_mut().resource_mut::<SliceState>().crosshair = [7, 8, 9];
     app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 12.5;
+    // As if the segment came from a threshold: its surface is built from
+    // the scan at this level, and must be after reopening too.
+    let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
+    let seg = q.single(app.world()).unwrap();
+    app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
     let painted = labels(&app);
     let session = dir.path().join("case.stratum");
     app.world_mut().write_message(SaveSession(session.clone()));
@@ -118,6 +124,13 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     let segs = segments(&mut app);
     assert_eq!(segs.len(), 1);
     assert!(segs[0].1, "the painted segment is meshed");
+    let mut q = app.world_mut().query::<&SurfaceLevel>();
+    let levels: Vec<f64> = q.iter(app.world()).map(|l| l.0).collect();
+    assert_eq!(
+        levels,
+        vec![50.0],
+        "the surface level came back with its segment"
+    );
     assert_eq!(
         app.world().resource::<SessionState>().path.as_deref(),
         Some(session.as_path())

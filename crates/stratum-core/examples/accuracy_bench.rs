@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use stratum_core::Progress;
 use stratum_core::mesh::{
-    SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, taubin_smooth,
+    SurfaceMesh, SurfaceOptions, intensity_mesh, intensity_surface, mask_surface, taubin_smooth,
 };
 use stratum_core::segment::{
     Mask, Preset, RegionGrow, Tool, fill_holes_3d, keep_largest, preset_segment, threshold_mask,
@@ -179,18 +179,21 @@ fn phantom(dir: &Path, out: &Path) -> anyhow::Result<()> {
         smooth_iterations: 0,
         ..opts.clone()
     };
-    let m = intensity_surface(&volume, &mask, seg.lo, &raw, &p)?;
-    write_mesh(out, "bone_unsmoothed", &m)?;
+    let unsmoothed = intensity_surface(&volume, &mask, seg.lo, &raw, &p)?;
+    write_mesh(out, "bone_unsmoothed", &unsmoothed)?;
     report(
         "bone_unsmoothed",
-        &m,
+        &unsmoothed,
         serde_json::json!({"level": seg.lo}),
         0.0,
     );
+    // How far the scan's noise moves the crossings (voxels): what decides
+    // how much smoothing the surface gets.
+    let (_, noise) = intensity_mesh(&volume, &mask, seg.lo, &p)?;
     report(
         "bone_new",
         &m,
-        serde_json::json!({"level": seg.lo, "found_level": seg.found_level, "level_seconds": level_s, "mask_ml": mask.volume_ml(), "note": seg.note}),
+        serde_json::json!({"level": seg.lo, "found_level": seg.found_level, "level_seconds": level_s, "mask_ml": mask.volume_ml(), "note": seg.note, "crossing_noise": noise}),
         s,
     );
 
@@ -253,10 +256,19 @@ fn phantom(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let m = intensity_surface(&volume, &new_k, klo, &opts, &p)?;
     let s = t.elapsed().as_secs_f64();
     write_mesh(out, "kidney_new", &m)?;
+    let unsmoothed = intensity_surface(&volume, &new_k, klo, &raw, &p)?;
+    write_mesh(out, "kidney_unsmoothed", &unsmoothed)?;
+    report(
+        "kidney_unsmoothed",
+        &unsmoothed,
+        serde_json::json!({"level": klo}),
+        0.0,
+    );
+    let (_, noise) = intensity_mesh(&volume, &new_k, klo, &p)?;
     report(
         "kidney_new",
         &m,
-        serde_json::json!({"level": klo, "found_level": kfound, "mask_ml": new_k.volume_ml()}),
+        serde_json::json!({"level": klo, "found_level": kfound, "mask_ml": new_k.volume_ml(), "crossing_noise": noise}),
         s,
     );
     write_npy_u8(&out.join("kidney_new_mask.npy"), &new_k.data)?;

@@ -154,6 +154,7 @@ fn main() {
         scan: None,
         labels: map.clone(),
         opacity: Default::default(),
+        surface_levels: Default::default(),
         view: serde_json::Value::Null,
         history: history.snapshot().unwrap(),
     };

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::error::{CoreError, Result};
 use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{
-    SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_surface,
-    mask_surface,
+    SoftField, SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh,
+    intensity_surface, mask_surface, soft_surface,
 };
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
@@ -108,12 +108,25 @@ impl SegmentResult {
 /// Whether any segment is meshed from the scan's intensities (it has a
 /// level), so the scan must be kept until the meshes are built.
 fn meshed_from_scan(segments: &[ConvertSegment]) -> bool {
-    segments.iter().any(|(_, _, level)| level.is_some())
+    segments
+        .iter()
+        .any(|(_, _, from)| matches!(from, SurfaceFrom::Level(_)))
 }
 
-/// One segment to build: its name, its mask, and the intensity level its
-/// surface lies at when it came from a threshold of the scan.
-pub type ConvertSegment = (String, Mask, Option<f64>);
+/// What a segment's surface is built from besides its mask.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SurfaceFrom {
+    /// Its voxels alone (a label map).
+    Mask,
+    /// The scan's intensities at this level (it came from a threshold).
+    Level(f64),
+    /// A model's soft output, at its 0.5 level.
+    Soft(SoftField),
+}
+
+/// One segment to build: its name, its mask, and what else its surface
+/// comes from.
+pub type ConvertSegment = (String, Mask, SurfaceFrom);
 
 /// The segments the options ask for.
 pub fn segments_for(
@@ -127,28 +140,34 @@ pub fn segments_for(
             if let Some(note) = &seg.note {
                 tracing::info!("{}: {note}", p.name());
             }
-            vec![(p.name().to_string(), seg.mask, Some(seg.lo))]
+            vec![(p.name().to_string(), seg.mask, SurfaceFrom::Level(seg.lo))]
         }
         SegmentSource::Threshold(lo, hi) => vec![(
             format!("Threshold {lo}..{hi}"),
             threshold_mask(volume, *lo, *hi),
-            Some(*lo),
+            SurfaceFrom::Level(*lo),
         )],
         SegmentSource::Labels { path, names } => {
             let map = load_labels_for(volume, path, names.as_deref(), progress)?;
             map.segments
                 .iter()
-                .map(|s| (s.name.clone(), map.mask(s.id), None))
+                .map(|s| (s.name.clone(), map.mask(s.id), SurfaceFrom::Mask))
                 .filter(|(_, m, _)| m.count() > 0)
                 .collect()
         }
         SegmentSource::Model { name } => {
             let model = crate::ai::find_model(&crate::ai::models_dir(), name)?;
-            let seg = crate::ai::segment_with_model(volume, &model, progress)?;
-            seg.labels
-                .segments
+            let mut seg = crate::ai::segment_with_model(volume, &model, progress)?;
+            let segments = std::mem::take(&mut seg.labels.segments);
+            segments
                 .iter()
-                .map(|s| (s.name.clone(), seg.labels.mask(s.id), None))
+                .map(|s| {
+                    let from = seg
+                        .soft
+                        .remove(&s.id)
+                        .map_or(SurfaceFrom::Mask, SurfaceFrom::Soft);
+                    (s.name.clone(), seg.labels.mask(s.id), from)
+                })
                 .collect()
         }
     };
@@ -289,7 +308,8 @@ pub fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
 }
 
 /// Builds a mesh per segment: from the scan's intensities where a
-/// segment has a level and `volume` is given, else from its mask.
+/// segment has a level and `volume` is given, from a model's soft output
+/// where it has one, else from its mask.
 pub fn build_meshes(
     segments: &[ConvertSegment],
     volume: Option<&Volume>,
@@ -298,13 +318,16 @@ pub fn build_meshes(
 ) -> Result<Vec<SegmentResult>> {
     let surface = surface_options(opts);
     let mut out = Vec::new();
-    for (name, mask, level) in segments {
+    for (name, mask, from) in segments {
         progress.check()?;
         if mask.volume_ml() == 0.0 {
             continue;
         }
-        let mesh = match (volume, level) {
-            (Some(v), Some(level)) => intensity_surface(v, mask, *level, &surface, progress)?,
+        let mesh = match (volume, from) {
+            (Some(v), SurfaceFrom::Level(level)) => {
+                intensity_surface(v, mask, *level, &surface, progress)?
+            }
+            (_, SurfaceFrom::Soft(field)) => soft_surface(field, mask, &surface, progress)?,
             _ => mask_surface(mask, &surface, progress)?,
         };
         let colour = segment_colour(name, out.len() as u16 + 1);
@@ -325,10 +348,10 @@ pub fn build_meshes_owned(
 ) -> Result<Vec<SegmentResult>> {
     let surface = surface_options(opts);
     let mut raw = Vec::with_capacity(segments.len());
-    for (_, mask, level) in &segments {
+    for (_, mask, from) in &segments {
         progress.check()?;
-        raw.push(match (&volume, level) {
-            (Some(v), Some(level)) if mask.volume_ml() > 0.0 => {
+        raw.push(match (&volume, from) {
+            (Some(v), SurfaceFrom::Level(level)) if mask.volume_ml() > 0.0 => {
                 Some(intensity_mesh(v, mask, *level, progress)?)
             }
             _ => None,
@@ -336,18 +359,19 @@ pub fn build_meshes_owned(
     }
     drop(volume);
     let mut out = Vec::new();
-    for ((name, mask, _), raw) in segments.into_iter().zip(raw) {
+    for ((name, mask, from), raw) in segments.into_iter().zip(raw) {
         progress.check()?;
         if mask.volume_ml() == 0.0 {
             continue;
         }
-        let mesh = match raw {
-            Some(mut m) => {
-                finish_intensity_mesh(&mut m, &mask.geometry, &surface);
+        let mesh = match (raw, from) {
+            (Some((mut m, noise)), _) => {
+                finish_intensity_mesh(&mut m, noise, &mask.geometry, &surface);
                 progress.advance(1);
                 m
             }
-            None => mask_surface(&mask, &surface, progress)?,
+            (None, SurfaceFrom::Soft(field)) => soft_surface(&field, &mask, &surface, progress)?,
+            (None, _) => mask_surface(&mask, &surface, progress)?,
         };
         let colour = segment_colour(&name, out.len() as u16 + 1);
         out.push(segment_result(&name, &mask, mesh, colour, opts));

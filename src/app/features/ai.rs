@@ -4,6 +4,7 @@
 //! manifest's names and colours, then meshed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
@@ -16,7 +17,7 @@ use crate::app::history::{EditHistory, record_edit};
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::meshing::BuildMeshes;
-use crate::app::segmentation::{Segment, ToolSettings, add_new_segment};
+use crate::app::segmentation::{Segment, SoftEdge, ToolSettings, add_new_segment};
 use crate::app::space::PatientSpace;
 
 /// The installed models and the state of ONNX Runtime.
@@ -216,6 +217,10 @@ fn apply_results(
                     }
                     let (id, e) =
                         add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
+                    // Its surface is the network's 0.5 level, not the mask's.
+                    if let Some(field) = seg.soft.get(&s.id) {
+                        commands.entity(e).insert(SoftEdge(Arc::new(field.clone())));
+                    }
                     if let Some((_, o)) = opacity.iter().find(|(n, _)| *n == s.name) {
                         commands.entity(e).insert(Segment {
                             id,

@@ -275,7 +275,10 @@ fn finish_loading(
                     study.volume.modality
                 );
                 commands.insert_resource(*study);
-                loaded.write(StudyLoaded { segments });
+                loaded.write(StudyLoaded {
+                    segments,
+                    levels: Default::default(),
+                });
             }
             None => {}
         }

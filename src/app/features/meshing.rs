@@ -1,5 +1,6 @@
 //! Meshing: builds a surface per segment in the background (core marching
-//! cubes, from the scan's intensities for segments made from them, Taubin
+//! cubes, from the scan's intensities for segments made from them, from a
+//! model's probabilities for segments a model made, Taubin
 //! smoothing held within half a voxel, meshopt decimation) and gives each
 //! segment entity its Bevy mesh and material.
 
@@ -9,13 +10,15 @@ use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use rayon::prelude::*;
-use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface};
+use stratum_core::mesh::{
+    SoftField, SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, soft_surface,
+};
 use stratum_core::{CoreError, Progress};
 
 use crate::app::clip::{ClipExtension, SegmentMaterial};
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::Study;
-use crate::app::segmentation::{Segment, SurfaceLevel, SurfaceStats};
+use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel, SurfaceStats};
 
 /// Surface settings (the "Surface" section of the tools panel).
 #[derive(Resource, Clone, Debug)]
@@ -93,7 +96,7 @@ fn start_meshing(
     mut commands: Commands,
     mut requests: MessageReader<BuildMeshes>,
     study: Option<Res<Study>>,
-    segments: Query<(&Segment, Option<&SurfaceLevel>)>,
+    segments: Query<(&Segment, Option<&SurfaceLevel>, Option<&SoftEdge>)>,
     settings: Res<SurfaceSettings>,
 ) {
     let Some(study) = study else {
@@ -107,7 +110,7 @@ fn start_meshing(
         ids.extend(&r.ids);
     }
     if all {
-        ids = segments.iter().map(|(s, _)| s.id).collect();
+        ids = segments.iter().map(|(s, _, _)| s.id).collect();
     }
     ids.sort_unstable();
     ids.dedup();
@@ -117,59 +120,75 @@ fn start_meshing(
     let labels = study.labels.clone();
     let volume = study.volume.clone();
     let opts = settings.options();
-    let levels: Vec<(u16, Option<f64>)> = ids
+    let sources: Vec<(u16, SurfaceSource)> = ids
         .iter()
         .map(|id| {
-            let level = segments
-                .iter()
-                .find(|(s, _)| s.id == *id)
-                .and_then(|(_, l)| l.map(|l| l.0));
-            (*id, level)
+            let from = match segments.iter().find(|(s, _, _)| s.id == *id) {
+                Some((_, Some(l), _)) => SurfaceSource::Level(l.0),
+                Some((_, None, Some(soft))) => SurfaceSource::Soft(soft.0.clone()),
+                _ => SurfaceSource::Mask,
+            };
+            (*id, from)
         })
         .collect();
     let title = if ids.len() == 1 {
         let name = segments
             .iter()
-            .find(|(s, _)| s.id == ids[0])
-            .map(|(s, _)| s.name.clone())
+            .find(|(s, _, _)| s.id == ids[0])
+            .map(|(s, _, _)| s.name.clone())
             .unwrap_or_default();
         format!("Building 3D of {name}")
     } else {
         format!("Building 3D of {} segments", ids.len())
     };
     spawn_job(&mut commands, title, move |progress: &Progress| {
-        build(&labels, Some(&volume), &levels, &opts, progress)
+        build(&labels, Some(&volume), &sources, &opts, progress)
     });
 }
 
-/// One segment's surface: from the scan's intensities at its level when it
-/// has one (and the smooth surface is asked for), else from its mask.
+/// What a segment's surface is built from besides its voxels.
+#[derive(Clone, Debug)]
+pub enum SurfaceSource {
+    Mask,
+    /// The scan's intensities at this level.
+    Level(f64),
+    /// The model's soft output that made it.
+    Soft(Arc<SoftField>),
+}
+
+/// One segment's surface: from the scan's intensities at its level, or
+/// from its model's probabilities, when it has them (and the smooth
+/// surface is asked for), else from its mask.
 fn surface_of(
     mask: &stratum_core::segment::Mask,
     volume: Option<&stratum_core::volume::Volume>,
-    level: Option<f64>,
+    from: &SurfaceSource,
     opts: &SurfaceOptions,
     progress: &Progress,
 ) -> Result<SurfaceMesh, CoreError> {
-    match (volume, level) {
-        (Some(v), Some(l)) if opts.presmooth_mm.is_some() => {
-            intensity_surface(v, mask, l, opts, progress)
+    if opts.presmooth_mm.is_some() {
+        match (volume, from) {
+            (Some(v), SurfaceSource::Level(l)) => {
+                return intensity_surface(v, mask, *l, opts, progress);
+            }
+            (_, SurfaceSource::Soft(field)) => return soft_surface(field, mask, opts, progress),
+            _ => {}
         }
-        _ => mask_surface(mask, opts, progress),
     }
+    mask_surface(mask, opts, progress)
 }
 
-/// Builds the surfaces of the segments `ids` (each with its intensity
-/// level, if any), segments in parallel (each one parallel inside).
+/// Builds the surfaces of the segments `ids` (each with what else it is
+/// built from), segments in parallel (each one parallel inside).
 pub fn build(
     labels: &stratum_core::segment::LabelMap,
     volume: Option<&stratum_core::volume::Volume>,
-    ids: &[(u16, Option<f64>)],
+    ids: &[(u16, SurfaceSource)],
     opts: &SurfaceOptions,
     progress: &Progress,
 ) -> Result<MeshBatch, CoreError> {
-    if let [(id, level)] = ids {
-        let mesh = surface_of(&labels.mask(*id), volume, *level, opts, progress)?;
+    if let [(id, from)] = ids {
+        let mesh = surface_of(&labels.mask(*id), volume, from, opts, progress)?;
         return Ok(MeshBatch {
             meshes: vec![(*id, mesh)],
         });
@@ -177,15 +196,15 @@ pub fn build(
     progress.begin("building surfaces", ids.len() as u64);
     let meshes = ids
         .par_iter()
-        .map(|&(id, level)| {
+        .map(|(id, from)| {
             progress.check()?;
-            let mask = labels.mask(id);
+            let mask = labels.mask(*id);
             let out = if mask.count() == 0 {
                 None
             } else {
                 Some((
-                    id,
-                    surface_of(&mask, volume, level, opts, &Progress::new())?,
+                    *id,
+                    surface_of(&mask, volume, from, opts, &Progress::new())?,
                 ))
             };
             progress.advance(1);

@@ -16,7 +16,9 @@ use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::meshing::BuildMeshes;
 use crate::app::space::PatientSpace;
-pub use crate::app::state::segments::{Segment, SurfaceLevel, SurfaceStats, ToolSettings};
+pub use crate::app::state::segments::{
+    Segment, SoftEdge, SurfaceLevel, SurfaceStats, ToolSettings,
+};
 
 /// A threshold preset to segment with as soon as a study has loaded
 /// (`stratum FOLDER --preset bone`), once.
@@ -140,7 +142,11 @@ fn spawn_loaded_segments(
     }
     let Ok(root) = root.single() else { return };
     for (id, name, colour, ml) in &msg.segments {
-        spawn_segment(&mut commands, root, *id, name, *colour, *ml);
+        let e = spawn_segment(&mut commands, root, *id, name, *colour, *ml);
+        // Before the first build below, so it meshes the saved surface.
+        if let Some(level) = msg.levels.get(id) {
+            commands.entity(e).insert(SurfaceLevel(*level));
+        }
     }
     if !msg.segments.is_empty() {
         // Explicit ids: the entities spawned above exist only after this system.

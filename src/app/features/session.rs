@@ -22,7 +22,7 @@ use crate::app::history::EditHistory;
 use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::loading::{Loaded, OpenRequest, Study, StudyLoaded, StudySource, load};
 use crate::app::meshing::MeshesBuilt;
-use crate::app::segmentation::Segment;
+use crate::app::segmentation::{Segment, SurfaceLevel};
 use crate::app::session_view::{ViewParts, apply_camera, apply_view, selected_id, view_json};
 
 /// True for a session folder (it holds `session.json`).
@@ -111,6 +111,8 @@ pub struct SessionOpened {
     history: History,
     view: serde_json::Value,
     opacity: BTreeMap<u16, f32>,
+    /// Surface levels by segment id (none from a restored journal).
+    surface_levels: BTreeMap<u16, f64>,
     /// The session folder (`None` for a restored journal).
     dir: Option<PathBuf>,
     /// The journal folder restored from (to discard once the new one runs).
@@ -235,6 +237,7 @@ fn start_save(
     state: Res<SessionState>,
     history: Res<EditHistory>,
     segments: Query<&Segment>,
+    levels: Query<(&Segment, &SurfaceLevel)>,
     parts: ViewParts,
     mut notices: ResMut<Notices>,
 ) {
@@ -256,6 +259,7 @@ fn start_save(
         };
         let labels = study.labels.clone();
         let opacity = segments.iter().map(|s| (s.id, s.opacity)).collect();
+        let surface_levels = levels.iter().map(|(s, l)| (s.id, l.0)).collect();
         let view = view_json(&parts, selected_id(&parts.tools, &segments));
         let dir = dir.clone();
         spawn_job(&mut commands, "Saving the session", move |_p: &Progress| {
@@ -263,6 +267,7 @@ fn start_save(
                 scan: Some(scan),
                 labels: (*labels).clone(),
                 opacity,
+                surface_levels,
                 view,
                 history: snapshot,
             };
@@ -407,6 +412,7 @@ fn start_open(
                 history: History::from_snapshot(data.history, HistoryConfig::default()),
                 view: data.view,
                 opacity: data.opacity,
+                surface_levels: data.surface_levels,
                 dir: Some(dir),
                 restored: None,
                 warning,
@@ -452,6 +458,7 @@ fn start_restore(
                     history: r.history,
                     view: r.view,
                     opacity: r.opacity,
+                    surface_levels: BTreeMap::new(),
                     dir: None,
                     restored: Some(dir),
                     warning,
@@ -517,7 +524,10 @@ fn finish_open(
         }
         commands.insert_resource(s.source);
         commands.insert_resource(*s.study);
-        loaded.write(StudyLoaded { segments });
+        loaded.write(StudyLoaded {
+            segments,
+            levels: s.surface_levels,
+        });
     }
 }
 

@@ -25,6 +25,13 @@ pub struct Segment {
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
 pub struct SurfaceLevel(pub f64);
 
+/// A model's soft output around a segment it made: its surface is the
+/// network's 0.5 level (`stratum_core::mesh::soft_surface`) rather than its
+/// voxels' midpoints. Not saved with a session: a reopened model segment
+/// is meshed from its mask.
+#[derive(Component, Clone, Debug)]
+pub struct SoftEdge(pub std::sync::Arc<stratum_core::mesh::SoftField>);
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SurfaceStats {
     pub volume_ml: f64,

@@ -29,6 +29,9 @@ pub struct Study {
 #[derive(Message, Clone, Debug)]
 pub struct StudyLoaded {
     pub segments: Vec<(u16, String, [u8; 3], f64)>,
+    /// The intensity level of segments whose surface is built from the
+    /// scan (a reopened session's thresholds and presets), by segment id.
+    pub levels: std::collections::BTreeMap<u16, f64>,
 }
 
 /// Where the open study came from (what a session points to).

@@ -14,7 +14,9 @@ use rayon::prelude::*;
 use super::manifest::{
     Activation, GridSpec, Interpolation, Layout, Manifest, Normalize, orientation_axes,
 };
+use super::soft::ScanTaps;
 use crate::error::{CoreError, Result};
+use crate::mesh::SoftField;
 use crate::progress::Progress;
 use crate::segment::LabelMap;
 use crate::volume::{Geometry, Volume};
@@ -55,6 +57,9 @@ impl StageTimes {
 pub struct AiSegmentation {
     /// Labels on the scan's grid, one segment per manifest label found.
     pub labels: LabelMap,
+    /// Each segment's soft edge (by segment id): its surface is the
+    /// network's 0.5 level, not its voxels' midpoints.
+    pub soft: std::collections::BTreeMap<u16, SoftField>,
     /// Manifest labels that came out empty.
     pub empty: Vec<String>,
     pub model_grid: [usize; 3],
@@ -167,7 +172,7 @@ impl ModelGrid {
 
 /// Linear interpolation taps (lower index, upper index, upper weight) of
 /// continuous positions, clamped to the edge.
-fn taps(positions: impl Iterator<Item = f64>, n: usize) -> Vec<(usize, usize, f32)> {
+pub(super) fn taps(positions: impl Iterator<Item = f64>, n: usize) -> Vec<(usize, usize, f32)> {
     positions
         .map(|p| {
             let p = p.clamp(0.0, (n - 1) as f64);
@@ -597,21 +602,7 @@ pub fn labels_on_scan(
     dim: (usize, usize, usize),
     m: &Manifest,
 ) -> Array3<u16> {
-    // For each source axis a, the tensor axis that runs along it and the taps.
-    let mut tensor_axis = [0usize; 3];
-    for k in 0..3 {
-        tensor_axis[grid.src_axis[k]] = k;
-    }
-    let src_n = [dim.2, dim.1, dim.0];
-    let t: Vec<Vec<(usize, usize, f32)>> = (0..3)
-        .map(|a| {
-            let k = tensor_axis[a];
-            taps(
-                (0..src_n[a]).map(|s| grid.to_model(k, s as f64)),
-                grid.shape[k],
-            )
-        })
-        .collect();
+    let taps = ScanTaps::new(grid, dim);
     let bg = m.output.background_channel;
     let threshold = m.output.threshold;
     // Background and one label: interpolation is linear, so "label beats
@@ -635,21 +626,7 @@ pub fn labels_on_scan(
             for ((y, x), label) in plane.indexed_iter_mut() {
                 let src = [x, y, z];
                 for (c, pc) in probs.iter().enumerate() {
-                    let mut acc = 0.0f32;
-                    for corner in 0..8 {
-                        let mut idx = [0usize; 3];
-                        let mut wgt = 1.0f32;
-                        for a in 0..3 {
-                            let (i0, i1, f) = t[a][src[a]];
-                            let up = corner >> a & 1 == 1;
-                            idx[tensor_axis[a]] = if up { i1 } else { i0 };
-                            wgt *= if up { f } else { 1.0 - f };
-                        }
-                        if wgt > 0.0 {
-                            acc += wgt * pc[(idx[0], idx[1], idx[2])];
-                        }
-                    }
-                    values[c] = acc;
+                    values[c] = taps.value(pc, src);
                 }
                 if two {
                     *label = u16::from(values[0] > 0.0);

@@ -7,6 +7,7 @@ pub mod infer;
 pub mod manifest;
 pub mod prefilter;
 pub mod runtime;
+pub mod soft;
 pub mod stages;
 
 pub use infer::{AiSegmentation, ModelGrid, StageTimes};

@@ -15,6 +15,7 @@ use super::infer::{
 use super::manifest::{Interpolation, Manifest, ModelInfo, Prefilter, Region, RegionKind};
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;
+use super::soft::soft_on_scan;
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
 use crate::segment::{
@@ -48,6 +49,7 @@ pub fn segment_with_model(
     let mut found: Vec<(String, Mask)> = Vec::new();
     let mut out = Array3::<u8>::zeros(dim);
     let mut segments = Vec::new();
+    let mut soft = std::collections::BTreeMap::new();
     let mut empty = Vec::new();
     let mut patches = 0;
     let mut model_grid = [0; 3];
@@ -122,6 +124,11 @@ pub fn segment_with_model(
                     )));
                 }
                 let sid = segments.len() as u16 + 1;
+                if let Some(mut f) = soft_on_scan(&run.probs, &run.model_grid, &mk, net, j) {
+                    // From the crop's grid onto the scan's.
+                    f.origin = [0, 1, 2].map(|a| f.origin[a] + bbox[a].0);
+                    soft.insert(sid, f);
+                }
                 Zip::from(&mut out).and(&whole.data).for_each(|o, &v| {
                     if v != 0 {
                         *o = sid as u8;
@@ -154,12 +161,14 @@ pub fn segment_with_model(
         }
         keep
     });
+    soft.retain(|id, _| segments.iter().any(|sg| sg.id == *id));
     Ok(AiSegmentation {
         labels: LabelMap {
             labels: Labels::U8(out),
             geometry: volume.geometry,
             segments,
         },
+        soft,
         empty,
         model_grid,
         patches,
@@ -167,9 +176,13 @@ pub fn segment_with_model(
     })
 }
 
-/// One network over a (cropped) scan: labels on that scan's grid.
+/// One network over a (cropped) scan: labels on that scan's grid, and the
+/// stitched probabilities on the model grid they came from (for the soft
+/// edges of the labels kept).
 struct NetworkRun {
     labels: Array3<u16>,
+    probs: Vec<Array3<f32>>,
+    model_grid: ModelGrid,
     grid: [usize; 3],
     patches: usize,
 }
@@ -240,7 +253,9 @@ fn run_network(
     progress.check()?;
     Ok(NetworkRun {
         labels,
+        probs,
         grid: grid.shape,
+        model_grid: grid,
         patches,
     })
 }

@@ -75,10 +75,23 @@ pub fn constrained_taubin(
     mu: f32,
     limit: &VoxelBox,
 ) {
-    if iterations == 0 || mesh.positions.is_empty() {
+    let anchor = mesh.positions.clone();
+    taubin_within(mesh, &anchor, iterations, lambda, mu, limit);
+}
+
+/// [`constrained_taubin`] with each vertex kept in `limit` around its own
+/// `anchor` (e.g. where the raw surface had it, before earlier passes).
+pub fn taubin_within(
+    mesh: &mut SurfaceMesh,
+    anchor: &[[f32; 3]],
+    iterations: usize,
+    lambda: f32,
+    mu: f32,
+    limit: &VoxelBox,
+) {
+    if iterations == 0 || mesh.positions.is_empty() || anchor.len() != mesh.positions.len() {
         return;
     }
-    let anchor = mesh.positions.clone();
     taubin_steps(mesh, iterations, lambda, mu, |i, moved| {
         limit.clamp(anchor[i], moved)
     });

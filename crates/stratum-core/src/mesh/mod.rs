@@ -8,11 +8,13 @@ mod constrain;
 mod intensity;
 mod mc;
 mod smooth;
+mod soft;
 
-pub use constrain::{VoxelBox, constrained_taubin, restore_volume};
-pub use intensity::{finish_intensity_mesh, intensity_mesh, intensity_surface};
+pub use constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
+pub use intensity::{crossing_noise, finish_intensity_mesh, intensity_mesh, intensity_surface};
 pub use mc::{marching_cubes, mask_marching_cubes};
 pub use smooth::{laplacian_adjacency, taubin_smooth};
+pub use soft::{SOFT_LEVEL, SoftField, soft_surface};
 
 use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;

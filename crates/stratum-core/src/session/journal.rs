@@ -115,7 +115,9 @@ impl Journal {
             created_unix: created,
             scan: base.scan.clone(),
             labels: LabelsEntry::of(&base.labels, BASE_LABELS.into()),
-            segments: segment_entries(&base.labels.segments, &base.opacity),
+            // The autosave keeps no surface levels: a restored segment is
+            // meshed from its voxels until its level is set again.
+            segments: segment_entries(&base.labels.segments, &base.opacity, &BTreeMap::new()),
             view: base.view.clone(),
         };
         let (tx, rx) = mpsc::channel();
@@ -346,7 +348,7 @@ pub struct Restored {
 /// Rebuilds the session of a journal folder: base, then every whole record.
 pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result<Restored> {
     let meta = read_meta(dir)?;
-    let (segments, mut opacity) = split_entries(meta.segments);
+    let (segments, mut opacity, _) = split_entries(meta.segments);
     let mut labels = read_labels(&dir.join(BASE_LABELS), &meta.labels, segments, progress)?;
     let hpath = dir.join(BASE_HISTORY);
     let hbytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;

@@ -48,6 +48,10 @@ pub struct SessionData {
     pub labels: LabelMap,
     /// Opacity per segment id (the app's display state; 1 when absent).
     pub opacity: BTreeMap<u16, f32>,
+    /// The intensity level per segment id whose surface is built from the
+    /// scan (a threshold, a preset, region growing): a reopened session
+    /// meshes the same surface. Absent for label maps, models and paint.
+    pub surface_levels: BTreeMap<u16, f64>,
     /// The app's view state (clip planes, rulers, camera, window/level,
     /// brush settings): stored as given.
     pub view: serde_json::Value,
@@ -72,11 +76,15 @@ pub(crate) struct SegmentEntry {
     pub colour: [u8; 3],
     pub visible: bool,
     pub opacity: f32,
+    /// See [`SessionData::surface_levels`]; sessions saved before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surface_level: Option<f64>,
 }
 
 pub(crate) fn segment_entries(
     segments: &[Segment],
     opacity: &BTreeMap<u16, f32>,
+    levels: &BTreeMap<u16, f64>,
 ) -> Vec<SegmentEntry> {
     segments
         .iter()
@@ -86,12 +94,21 @@ pub(crate) fn segment_entries(
             colour: s.colour,
             visible: s.visible,
             opacity: opacity.get(&s.id).copied().unwrap_or(1.0),
+            // A level that is not a number would not read back from JSON.
+            surface_level: levels.get(&s.id).copied().filter(|l| l.is_finite()),
         })
         .collect()
 }
 
-pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> (Vec<Segment>, BTreeMap<u16, f32>) {
+/// A segment table read back: segments, opacity and surface level per id.
+pub(crate) type SplitEntries = (Vec<Segment>, BTreeMap<u16, f32>, BTreeMap<u16, f64>);
+
+pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> SplitEntries {
     let opacity = entries.iter().map(|e| (e.id, e.opacity)).collect();
+    let levels = entries
+        .iter()
+        .filter_map(|e| Some((e.id, e.surface_level.filter(|l| l.is_finite())?)))
+        .collect();
     let segments = entries
         .into_iter()
         .map(|e| Segment {
@@ -101,7 +118,7 @@ pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> (Vec<Segment>, BTreeM
             visible: e.visible,
         })
         .collect();
-    (segments, opacity)
+    (segments, opacity, levels)
 }
 
 /// The label map's geometry and storage type, exact (NIfTI keeps f32 only).
@@ -169,7 +186,7 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         app_version: app_version.to_string(),
         scan,
         labels: LabelsEntry::of(&data.labels, labels_file.clone()),
-        segments: segment_entries(&data.labels.segments, &data.opacity),
+        segments: segment_entries(&data.labels.segments, &data.opacity, &data.surface_levels),
         history: history_file.clone(),
         view: data.view.clone(),
     };
@@ -255,7 +272,7 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
             )));
         }
     }
-    let (segments, opacity) = split_entries(file.segments);
+    let (segments, opacity, surface_levels) = split_entries(file.segments);
     let labels = read_labels(
         &dir.join(&file.labels.file),
         &file.labels,
@@ -271,6 +288,7 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
             scan: file.scan,
             labels,
             opacity,
+            surface_levels,
             view: file.view,
             history,
         },

@@ -1,8 +1,9 @@
 //! Multi-stage models and the pre-processing the liver and deepbet models
 //! need: output windows smaller than the input, centred windows, the
 //! isotropic/median pre-filter, CT windowing, crop-to-body, the new manifest
-//! fields, and a second network driven by the box or mask of the first
-//! (proved with the tiny test convolution, not a real network).
+//! fields, a second network driven by the box or mask of the first, and
+//! surfaces at the network's 0.5 level (proved with the tiny test
+//! convolution, not a real network).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use stratum_core::ai::manifest::{
 use stratum_core::ai::prefilter::{median_filter, to_isotropic};
 use stratum_core::ai::stages::{body_box, crop_volume};
 use stratum_core::ai::{ModelInfo, StageTimes, runtime, segment_with_model};
+use stratum_core::mesh::{SurfaceOptions, mask_surface, soft_surface};
 use stratum_core::segment::Mask;
 use stratum_core::{Geometry, Progress, Volume, Voxels};
 
@@ -408,4 +410,59 @@ fn lesion_count_and_volumes_come_from_connected_pieces() {
         },
     };
     assert_eq!(stratum_core::ai::component_volumes_ml(&m), vec![4.0, 1.0]);
+}
+
+/// Mean x of the surface's vertices on the face x ≈ `near` (within a
+/// voxel), away from the volume's y and z borders (where the network's
+/// zero padding moves its edge).
+fn face_x(mesh: &stratum_core::mesh::SurfaceMesh, near: f32) -> f32 {
+    let on: Vec<f32> = mesh
+        .positions
+        .iter()
+        .filter(|p| (3.0..=8.0).contains(&p[1]) && (3.0..=8.0).contains(&p[2]))
+        .filter(|p| (p[0] - near).abs() < 1.0)
+        .map(|p| p[0])
+        .collect();
+    assert!(on.len() > 10, "{} vertices on the face", on.len());
+    on.iter().sum::<f32>() / on.len() as f32
+}
+
+/// The network's soft output puts the surface where its probability is
+/// 0.5, between voxel centres: a slab whose brightness ramps through 0.5
+/// at x = 10.3, so the tiny model's label ends there, while its argmax mask
+/// can only end half-way between voxels 10 and 11.
+#[test]
+fn a_models_surface_sits_where_its_probability_is_one_half_not_at_voxel_midpoints() {
+    let data = Array3::from_shape_fn((12, 12, 24), |(_, _, x)| {
+        (0.5 - (x as f32 - 10.3) / 6.0).clamp(0.0, 1.0)
+    });
+    let v = Volume::new(Voxels::F32(data), Geometry::default(), "OT");
+    let info = ModelInfo {
+        dir: test_data(),
+        // One patch over the whole scan: no seams near the edge.
+        manifest: crate::ai::tiny_manifest([24, 24, 24], 0.0),
+    };
+    let seg = segment_with_model(&v, &info, &Progress::new()).unwrap();
+    let mask = seg.labels.mask(1);
+    assert_eq!(mask.data[(6, 6, 10)], 1);
+    assert_eq!(mask.data[(6, 6, 11)], 0);
+    let field = seg.soft.get(&1).expect("the segment keeps its soft edge");
+    let p = Progress::new();
+    let opts = SurfaceOptions::default();
+    let soft = soft_surface(field, &mask, &opts, &p).unwrap();
+    assert!(soft.topology().is_watertight());
+    let x = face_x(&soft, 10.4);
+    assert!((x - 10.3).abs() < 0.06, "soft surface at x = {x}");
+    let hard = mask_surface(&mask, &opts, &p).unwrap();
+    let x = face_x(&hard, 10.4);
+    assert!(x > 10.45, "the mask's surface at x = {x}");
+
+    // Voxels the field and the mask disagree on (an edit, or a later
+    // label painted over) get a plain mask edge, at the midpoint.
+    let mut edited = mask.clone();
+    edited.data.slice_mut(ndarray::s![.., .., 8..]).fill(0);
+    let cut = soft_surface(field, &edited, &opts, &p).unwrap();
+    assert!(cut.topology().is_watertight());
+    let x = face_x(&cut, 7.5);
+    assert!((x - 7.5).abs() < 0.06, "cut surface at x = {x}");
 }

@@ -58,6 +58,7 @@ fn data(scan: Option<ScanRef>, m: &LabelMap, h: &History) -> SessionData {
         scan,
         labels: m.clone(),
         opacity: BTreeMap::from([(401, 0.5), (403, 0.25)]),
+        surface_levels: BTreeMap::from([(401, 492.0)]),
         view: view(),
         history: h.snapshot().unwrap(),
     }
@@ -98,6 +99,33 @@ fn session_round_trip_keeps_labels_table_view_history_and_undo() {
     }
     let check = open_scan(&scan, &dir, &Progress::new()).unwrap();
     assert_eq!(check.status, ScanStatus::Found(scan.path.clone()));
+}
+
+#[test]
+fn a_reopened_session_keeps_each_segments_surface_level_and_old_sessions_have_none() {
+    let root = tempfile::tempdir().unwrap();
+    let (m, h, _) = edited(6);
+    let dir = root.path().join("s.stratum");
+    save_session(&dir, &data(None, &m, &h), "0.1.0").unwrap();
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    assert_eq!(
+        opened.data.surface_levels,
+        BTreeMap::from([(401, 492.0)]),
+        "the level a segment's surface is built at, for that segment only"
+    );
+
+    // A session written before levels were saved: no `surface_level` keys.
+    let json = dir.join("session.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = v["segments"].as_array_mut().unwrap();
+    assert!(rows.iter().any(|r| r.get("surface_level").is_some()));
+    for r in rows {
+        r.as_object_mut().unwrap().remove("surface_level");
+    }
+    std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    assert!(opened.data.surface_levels.is_empty());
+    assert_eq!(opened.data.labels, m);
 }
 
 #[test]
