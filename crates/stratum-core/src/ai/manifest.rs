@@ -3,10 +3,12 @@
 //! is listed, and again against the ONNX file when a session opens, so a bad
 //! manifest is an error that names the field, never a wrong segmentation.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::normalize::Normalize;
 use crate::error::{CoreError, Result};
 
 /// The manifest's name inside a model folder.
@@ -114,6 +116,11 @@ pub struct InputSpec {
     #[serde(default)]
     pub overlap: f32,
     pub normalize: Normalize,
+    /// Normalisation for scans of another modality, by DICOM modality
+    /// (pyliverlesionseg windows MR by its range: `{"MR": {"kind":
+    /// "range", ...}}`); `normalize` applies to every other scan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub normalize_for: BTreeMap<String, Normalize>,
     /// How the scan is sampled onto the grid: "linear" (with anti-aliasing,
     /// scikit-image's `resize`) or "nearest" (PyTorch's `nearest-exact`).
     #[serde(default)]
@@ -128,6 +135,59 @@ pub struct InputSpec {
     /// Value a patch holds past the edge of the grid (after normalisation).
     #[serde(default)]
     pub pad_value: f32,
+    /// Past the grid's ends along the patient's head-foot axis (S/I of
+    /// `orientation`): "constant" (`pad_value`, the default) or "edge" (the
+    /// first and last slice repeated, as the anatomy of a slab goes on past
+    /// it; `pad_value` still fills around the body in-plane).
+    #[serde(default, skip_serializing_if = "PadZ::is_constant")]
+    pub pad_z: PadZ,
+}
+
+impl InputSpec {
+    /// The normalisation for a scan of `modality`.
+    pub fn normalize_for_modality(&self, modality: &str) -> &Normalize {
+        self.normalize_for
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(modality))
+            .map_or(&self.normalize, |(_, n)| n)
+    }
+}
+
+/// How a window is filled past the grid's ends along z (field `pad_z`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PadZ {
+    #[default]
+    Constant,
+    Edge,
+}
+
+impl PadZ {
+    fn is_constant(&self) -> bool {
+        *self == PadZ::Constant
+    }
+}
+
+impl TryFrom<String> for PadZ {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "constant" => Ok(PadZ::Constant),
+            "edge" => Ok(PadZ::Edge),
+            _ => Err(format!(
+                "field `pad_z` is {s:?}; it must be \"constant\" (pad with `pad_value`) or \"edge\" (repeat the first and last slice)"
+            )),
+        }
+    }
+}
+
+impl From<PadZ> for String {
+    fn from(p: PadZ) -> String {
+        match p {
+            PadZ::Constant => "constant".into(),
+            PadZ::Edge => "edge".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,47 +234,8 @@ pub enum GridSpec {
     Spacing([f64; 3]),
 }
 
-/// Intensity normalisation, applied on the model grid.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Normalize {
-    /// x / max(x) (deepbrain).
-    Max,
-    /// (x - min) / (max - min).
-    MinMax,
-    /// (x - mean) / std over the whole grid.
-    ZScore,
-    /// Clip to the `low` and `high` percentiles, scale to 0..1, z-score,
-    /// then `scale * x + shift` (MR; deepbet uses scale 0.226, shift 0.449).
-    PercentileZScore {
-        low: f64,
-        high: f64,
-        #[serde(default = "one")]
-        scale: f64,
-        #[serde(default)]
-        shift: f64,
-    },
-    /// Clip to `clip` (HU), then (x - mean) / std with the training set's
-    /// statistics (nnU-Net's CT scheme).
-    Ct { clip: [f64; 2], mean: f64, std: f64 },
-    /// clamp(x * scale + offset, low, high): fixed CT windows
-    /// (pyliverlesionseg: clip(HU / 1000, -0.2, 0.2) * 2.5 is scale 0.0025,
-    /// low -0.5, high 0.5).
-    Linear {
-        scale: f64,
-        #[serde(default)]
-        offset: f64,
-        low: f64,
-        high: f64,
-    },
-}
-
 fn one_channel() -> usize {
     1
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// What the output channels hold and how they become labels.
@@ -437,24 +458,14 @@ fn validate_stage(
         }
         _ => {}
     }
+    input.normalize.validate(&format!("{at}input.normalize"))?;
+    for (modality, n) in &input.normalize_for {
+        n.validate(&format!("{at}input.normalize_for.{modality}"))?;
+    }
     if !(0.0..0.95).contains(&input.overlap) {
         return Err(format!(
             "field `{at}input.overlap` is {}; it must be at least 0 and below 0.95",
             input.overlap
-        ));
-    }
-    if let Normalize::PercentileZScore { low, high, .. } = input.normalize
-        && !(0.0 <= low && low < high && high <= 100.0)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs 0 <= low < high <= 100"
-        ));
-    }
-    if let Normalize::Ct { clip, std, .. } = input.normalize
-        && (clip[0] >= clip[1] || std <= 0.0)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs clip[0] < clip[1] and std > 0"
         ));
     }
     if let Some(l) = output
@@ -486,15 +497,6 @@ fn validate_stage(
     {
         return Err(format!(
             "field `{at}input.prefilter` needs a positive `spacing` (mm) and an odd `median` window (1, 3, 5...)"
-        ));
-    }
-    if let Normalize::Linear {
-        scale, low, high, ..
-    } = input.normalize
-        && !(scale.is_finite() && scale != 0.0 && low < high)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs a non-zero `scale` and low < high"
         ));
     }
     Ok(())

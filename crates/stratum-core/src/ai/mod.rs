@@ -5,9 +5,11 @@
 
 pub mod infer;
 pub mod manifest;
+pub mod normalize;
 pub mod prefilter;
 pub mod runtime;
 pub mod stages;
+pub mod window;
 
 pub use infer::{AiSegmentation, ModelGrid, StageTimes};
 pub use manifest::{Manifest, ModelInfo, find_model, list_models, models_dir};
