@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use ndarray::{Array3, Zip, s};
 
+use super::catalog::ModelInfo;
 use super::infer::{
     AiSegmentation, ModelGrid, StageTimes, check_session, labels_on_scan, resample_array,
     sliding_window,
 };
-use super::manifest::{Interpolation, Manifest, ModelInfo, Prefilter, Region, RegionKind};
+use super::manifest::{Interpolation, Manifest, Prefilter, Region, RegionKind};
 use super::normalize::normalise;
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;

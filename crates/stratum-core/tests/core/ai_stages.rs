@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use ndarray::Array3;
 use stratum_core::ai::infer::sliding_window;
-use stratum_core::ai::manifest::{
-    GridSpec, Manifest, Normalize, Region, RegionKind, Stage, list_models,
-};
+use stratum_core::ai::list_models;
+use stratum_core::ai::manifest::{GridSpec, Manifest, Normalize, Region, RegionKind, Stage};
 use stratum_core::ai::normalize::normalise;
 use stratum_core::ai::prefilter::{median_filter, to_isotropic};
 use stratum_core::ai::stages::{body_box, crop_volume};
