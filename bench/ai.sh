@@ -4,7 +4,10 @@
 # accuracy figures of the shipped models.
 #   bench/ai.sh [SCAN] [MODEL] [RUNS]    one model: bench/results/ai-MODEL.jsonl
 #   bench/ai.sh --all                    deepbrain and deepbet on the four
-#       volunteer heads, liver on the demo CT and the DICOM abdomen; then
+#       volunteer heads; liver on the demo CT, on a 39 mm slab cut out of it
+#       (slices 99-111, the liver's widest part: a thin scan whose full-scan
+#       answer is known), on the DICOM abdomen (a 40 mm slab) and on the MR
+#       slab (--modality MR: a NIfTI does not say it is MR); then
 #       bench/ai_accuracy.py: liver Dice / surface distances against
 #       TotalSegmentator, deepbet against deepbrain with overlay PNGs in
 #       bench/results/brain_*.png. Needs python3 with numpy, scipy, nibabel,
@@ -26,14 +29,23 @@ if [ "${1:-}" = "--all" ]; then
       "$bench" "$heads/$pos" "$m" 1 --out "$work/${m}_$pos.nii.gz" | grep '^{' >>"$out"
     done
   done
-  "$bench" assets/demo/example_ct.nii.gz liver 1 --out "$work/liver_demo.nii.gz" | grep '^{' >>"$out"
-  "$bench" ../shared/data/ct_totalseg_abdomen/dicom liver 1 --out "$work/liver_dicom.nii.gz" | grep '^{' >>"$out"
   py="${PYTHON:-python3}"
+  abd=../shared/data/ct_totalseg_abdomen
+  "$py" -c "import nibabel as n, sys; n.save(n.load(sys.argv[1]).slicer[:, :, 99:112], sys.argv[2])" \
+    assets/demo/example_ct.nii.gz "$work/demo_slab.nii.gz"
+  "$bench" assets/demo/example_ct.nii.gz liver 1 --out "$work/liver_demo.nii.gz" | grep '^{' >>"$out"
+  "$bench" "$work/demo_slab.nii.gz" liver 1 --out "$work/liver_demo_slab.nii.gz" | grep '^{' >>"$out"
+  "$bench" $abd/dicom liver 1 --out "$work/liver_dicom.nii.gz" | grep '^{' >>"$out"
+  "$bench" $abd/example_mr_sm.nii.gz liver 1 --modality MR --out "$work/liver_mr.nii.gz" | grep '^{' >>"$out"
   {
     "$py" bench/ai_accuracy.py liver "$work/liver_demo.nii.gz" \
       assets/demo/example_seg_fast_force_split.nii.gz assets/demo/labels_total_ct.tsv
+    "$py" bench/ai_accuracy.py liver "$work/liver_demo_slab.nii.gz" \
+      assets/demo/example_seg_fast_force_split.nii.gz assets/demo/labels_total_ct.tsv
     "$py" bench/ai_accuracy.py liver "$work/liver_dicom.nii.gz" \
-      ../shared/data/ct_totalseg_abdomen/example_seg_dicom.nii.gz assets/demo/labels_total_ct.tsv
+      $abd/example_seg_dicom.nii.gz assets/demo/labels_total_ct.tsv
+    "$py" bench/ai_accuracy.py liver "$work/liver_mr.nii.gz" \
+      $abd/example_seg_mr.nii.gz $abd/labels_total_mr.tsv
     "$py" bench/ai_accuracy.py heads "$work" bench/results
   } | tee bench/results/ai-accuracy.jsonl
   rm -r "$work"

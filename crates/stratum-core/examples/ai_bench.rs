@@ -1,11 +1,13 @@
 //! Time per stage of a model run (bench/ai.sh), one JSON line per run:
 //!
-//!     cargo run --release -p stratum-core --example ai_bench -- SCAN MODEL [RUNS] [--out LABELS.nii.gz]
+//!     cargo run --release -p stratum-core --example ai_bench -- SCAN MODEL [RUNS] [--out LABELS.nii.gz] [--modality MR]
 //!
 //! "overhead" is everything Stratum does around the ONNX Runtime calls
 //! (resampling, pre-filters, normalisation, patch copies, stitching,
 //! resampling back, post-processing); session loading is reported apart.
 //! With --out the last run's label map is written (for the accuracy scripts).
+//! --modality sets the scan's modality, which a NIfTI does not record (an MR
+//! NIfTI reads as "OT"), so the manifest's normalisation for it applies.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,29 +15,36 @@ use std::time::Instant;
 use stratum_core::Progress;
 use stratum_core::ai::{component_volumes_ml, find_model, models_dir, segment_with_model};
 
+/// Takes `--flag VALUE` out of the arguments.
+fn take(args: &mut Vec<String>, flag: &str) -> anyhow::Result<Option<String>> {
+    let Some(i) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    let v = args
+        .get(i + 1)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    args.drain(i..i + 2);
+    Ok(Some(v))
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let out = match args.iter().position(|a| a == "--out") {
-        Some(i) => {
-            let p = args
-                .get(i + 1)
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("--out needs a path"))?;
-            args.drain(i..i + 2);
-            Some(PathBuf::from(p))
-        }
-        None => None,
-    };
+    let out = take(&mut args, "--out")?.map(PathBuf::from);
+    let modality = take(&mut args, "--modality")?;
     let [scan, model, rest @ ..] = args.as_slice() else {
-        anyhow::bail!("usage: ai_bench SCAN MODEL [RUNS] [--out LABELS.nii.gz]");
+        anyhow::bail!("usage: ai_bench SCAN MODEL [RUNS] [--out LABELS.nii.gz] [--modality MR]");
     };
     let runs: usize = rest.first().map(|r| r.parse()).transpose()?.unwrap_or(1);
     let progress = Progress::new();
-    let opened = stratum_core::open_volume(
+    let mut opened = stratum_core::open_volume(
         &PathBuf::from(scan),
         &stratum_core::OpenOptions::new(),
         &progress,
     )?;
+    if let Some(m) = modality {
+        opened.volume.modality = m;
+    }
     let model = find_model(&models_dir(), model)?;
     let threads = stratum_core::ai::runtime::inference_threads();
     let mut last = None;

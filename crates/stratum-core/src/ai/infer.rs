@@ -11,10 +11,9 @@ use ort::session::Session;
 use ort::value::{Outlet, TensorRef};
 use rayon::prelude::*;
 
-use super::manifest::{
-    Activation, GridSpec, Interpolation, Layout, Manifest, Normalize, orientation_axes,
-};
+use super::manifest::{Activation, GridSpec, Interpolation, Layout, Manifest, orientation_axes};
 use super::soft::ScanTaps;
+use super::window::{edge_fill, fill_window, window_starts};
 use crate::error::{CoreError, Result};
 use crate::mesh::SoftField;
 use crate::progress::Progress;
@@ -289,79 +288,6 @@ pub fn resample_array(mut src: Array3<f32>, grid: &ModelGrid) -> Array3<f32> {
     out
 }
 
-/// Normalises the model-grid intensities in place.
-pub fn normalise(a: &mut Array3<f32>, n: &Normalize) {
-    let len = a.len().max(1) as f64;
-    let mean_std = |a: &Array3<f32>| {
-        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / len;
-        let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len;
-        (mean, var.sqrt().max(1e-8))
-    };
-    match *n {
-        Normalize::Max => {
-            let m = a.iter().copied().fold(f32::MIN, f32::max);
-            if m > 0.0 {
-                a.par_mapv_inplace(|v| v / m);
-            }
-        }
-        Normalize::MinMax => {
-            let (lo, hi) = a
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-            let r = (hi - lo).max(1e-8);
-            a.par_mapv_inplace(|v| (v - lo) / r);
-        }
-        Normalize::ZScore => {
-            let (mean, std) = mean_std(a);
-            a.par_mapv_inplace(|v| ((v as f64 - mean) / std) as f32);
-        }
-        Normalize::PercentileZScore {
-            low,
-            high,
-            scale,
-            shift,
-        } => {
-            // Percentiles from at most ~4 M evenly strided samples.
-            let step = (a.len() / 4_000_000).max(1);
-            let mut s: Vec<f32> = a.iter().step_by(step).copied().collect();
-            let at = |s: &mut Vec<f32>, q: f64| {
-                let i = ((q / 100.0) * (s.len() - 1) as f64).round() as usize;
-                *s.select_nth_unstable_by(i, |x, y| x.total_cmp(y)).1
-            };
-            let lo = at(&mut s, low);
-            let hi = at(&mut s, high);
-            let r = (hi - lo).max(1e-8);
-            a.par_mapv_inplace(|v| ((v - lo) / r).clamp(0.0, 1.0));
-            let (mean, std) = mean_std(a);
-            a.par_mapv_inplace(|v| (scale * (v as f64 - mean) / std + shift) as f32);
-        }
-        Normalize::Ct { clip, mean, std } => {
-            a.par_mapv_inplace(|v| ((v as f64).clamp(clip[0], clip[1]) - mean) as f32 / std as f32);
-        }
-        Normalize::Linear {
-            scale,
-            offset,
-            low,
-            high,
-        } => {
-            a.par_mapv_inplace(|v| (v as f64 * scale + offset).clamp(low, high) as f32);
-        }
-    }
-}
-
-/// Start offsets of the patches along one axis (MONAI's scan interval):
-/// windows `patch * (1 - overlap)` apart, the last one flush with the end.
-pub fn patch_starts(len: usize, patch: usize, overlap: f32) -> Vec<usize> {
-    if len <= patch {
-        return vec![0];
-    }
-    let interval = ((patch as f32 * (1.0 - overlap)).floor() as usize).max(1);
-    let n = (len - patch).div_ceil(interval) + 1;
-    let mut v: Vec<usize> = (0..n).map(|i| (i * interval).min(len - patch)).collect();
-    v.dedup();
-    v
-}
-
 /// Gaussian importance of each patch voxel: sigma 1/8 of the patch size,
 /// peak 1 at the centre (MONAI's `BlendMode.GAUSSIAN`).
 fn importance(patch: [usize; 3]) -> Array3<f32> {
@@ -376,26 +302,6 @@ fn importance(patch: [usize; 3]) -> Array3<f32> {
     Array3::from_shape_fn((patch[0], patch[1], patch[2]), |(i, j, k)| {
         (a[i] * b[j] * c[k]).max(1e-6)
     })
-}
-
-/// Where the network's input and output windows start along one axis of a
-/// grid of `len` voxels: `(input start, output start)`, possibly negative
-/// (the window reaches past the grid and is padded). The output window of
-/// size `out` sits `(patch - out) / 2` inside the input window of size
-/// `patch`. A grid no longer than the output is covered by one window
-/// centred on it (pyliverlesionseg's centre sampling: grid voxel len / 2 at
-/// patch voxel patch / 2); a longer one by output windows `patch_starts`
-/// apart, each input window around its output window.
-pub fn window_starts(len: usize, patch: usize, out: usize, overlap: f32) -> Vec<(i64, i64)> {
-    let margin = ((patch - out) / 2) as i64;
-    if len <= out {
-        let input = (len / 2) as i64 - (patch / 2) as i64;
-        return vec![(input, input + margin)];
-    }
-    patch_starts(len, out, overlap)
-        .into_iter()
-        .map(|o| (o as i64 - margin, o as i64))
-        .collect()
 }
 
 /// Sliding-window inference over a normalised model-grid array (D, H, W).
@@ -413,6 +319,7 @@ pub fn sliding_window(
     let p = m.input.patch;
     let q = m.output.patch.unwrap_or(p);
     let pad = m.input.pad_value;
+    let fill = edge_fill(&m.input)?;
     let channels = m.channels();
     let starts: Vec<Vec<(i64, i64)>> = (0..3)
         .map(|k| window_starts(g[k], p[k], q[k], m.input.overlap))
@@ -455,25 +362,11 @@ pub fn sliding_window(
         for &(i1, o1) in &starts[1] {
             for &(i2, o2) in &starts[2] {
                 progress.check()?;
-                // Input window out of the grid, `pad` past its edges. One
+                // Input window out of the grid, `pad` past its edges (or
+                // the end slices repeated along z, `input.pad_z`). One
                 // channel: both layouts share the D, H, W order.
                 let t = Instant::now();
-                buf.fill(pad);
-                let (d0, d1) = inside(0, i0, p[0]);
-                let (h0, h1) = inside(1, i1, p[1]);
-                let (w0, w1) = inside(2, i2, p[2]);
-                for d in d0..d1 {
-                    let sd = (i0 + d as i64) as usize;
-                    for h in h0..h1 {
-                        let sh = (i1 + h as i64) as usize;
-                        let row = &mut buf[(d * p[1] + h) * p[2]..][..p[2]];
-                        let sw = (i2 + w0 as i64) as usize;
-                        let src = input.slice(ndarray::s![sd, sh, sw..sw + (w1 - w0)]);
-                        for (o, v) in row[w0..w1].iter_mut().zip(src.iter()) {
-                            *o = *v;
-                        }
-                    }
-                }
+                fill_window(&mut buf, input, [i0, i1, i2], p, pad, fill);
                 times.patches += t.elapsed();
 
                 let t = Instant::now();

@@ -3,10 +3,12 @@
 //! is listed, and again against the ONNX file when a session opens, so a bad
 //! manifest is an error that names the field, never a wrong segmentation.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::normalize::Normalize;
 use crate::error::{CoreError, Result};
 
 /// The manifest's name inside a model folder.
@@ -114,6 +116,11 @@ pub struct InputSpec {
     #[serde(default)]
     pub overlap: f32,
     pub normalize: Normalize,
+    /// Normalisation for scans of another modality, by DICOM modality
+    /// (pyliverlesionseg windows MR by its range: `{"MR": {"kind":
+    /// "range", ...}}`); `normalize` applies to every other scan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub normalize_for: BTreeMap<String, Normalize>,
     /// How the scan is sampled onto the grid: "linear" (with anti-aliasing,
     /// scikit-image's `resize`) or "nearest" (PyTorch's `nearest-exact`).
     #[serde(default)]
@@ -128,6 +135,59 @@ pub struct InputSpec {
     /// Value a patch holds past the edge of the grid (after normalisation).
     #[serde(default)]
     pub pad_value: f32,
+    /// Past the grid's ends along the patient's head-foot axis (S/I of
+    /// `orientation`): "constant" (`pad_value`, the default) or "edge" (the
+    /// first and last slice repeated, as the anatomy of a slab goes on past
+    /// it; `pad_value` still fills around the body in-plane).
+    #[serde(default, skip_serializing_if = "PadZ::is_constant")]
+    pub pad_z: PadZ,
+}
+
+impl InputSpec {
+    /// The normalisation for a scan of `modality`.
+    pub fn normalize_for_modality(&self, modality: &str) -> &Normalize {
+        self.normalize_for
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(modality))
+            .map_or(&self.normalize, |(_, n)| n)
+    }
+}
+
+/// How a window is filled past the grid's ends along z (field `pad_z`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PadZ {
+    #[default]
+    Constant,
+    Edge,
+}
+
+impl PadZ {
+    fn is_constant(&self) -> bool {
+        *self == PadZ::Constant
+    }
+}
+
+impl TryFrom<String> for PadZ {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "constant" => Ok(PadZ::Constant),
+            "edge" => Ok(PadZ::Edge),
+            _ => Err(format!(
+                "field `pad_z` is {s:?}; it must be \"constant\" (pad with `pad_value`) or \"edge\" (repeat the first and last slice)"
+            )),
+        }
+    }
+}
+
+impl From<PadZ> for String {
+    fn from(p: PadZ) -> String {
+        match p {
+            PadZ::Constant => "constant".into(),
+            PadZ::Edge => "edge".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,47 +234,8 @@ pub enum GridSpec {
     Spacing([f64; 3]),
 }
 
-/// Intensity normalisation, applied on the model grid.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Normalize {
-    /// x / max(x) (deepbrain).
-    Max,
-    /// (x - min) / (max - min).
-    MinMax,
-    /// (x - mean) / std over the whole grid.
-    ZScore,
-    /// Clip to the `low` and `high` percentiles, scale to 0..1, z-score,
-    /// then `scale * x + shift` (MR; deepbet uses scale 0.226, shift 0.449).
-    PercentileZScore {
-        low: f64,
-        high: f64,
-        #[serde(default = "one")]
-        scale: f64,
-        #[serde(default)]
-        shift: f64,
-    },
-    /// Clip to `clip` (HU), then (x - mean) / std with the training set's
-    /// statistics (nnU-Net's CT scheme).
-    Ct { clip: [f64; 2], mean: f64, std: f64 },
-    /// clamp(x * scale + offset, low, high): fixed CT windows
-    /// (pyliverlesionseg: clip(HU / 1000, -0.2, 0.2) * 2.5 is scale 0.0025,
-    /// low -0.5, high 0.5).
-    Linear {
-        scale: f64,
-        #[serde(default)]
-        offset: f64,
-        low: f64,
-        high: f64,
-    },
-}
-
 fn one_channel() -> usize {
     1
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// What the output channels hold and how they become labels.
@@ -288,19 +309,6 @@ pub struct PostProcess {
     /// Fill enclosed holes in each label (3D).
     #[serde(default)]
     pub fill_holes: bool,
-}
-
-/// A model folder with a valid manifest.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelInfo {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-}
-
-impl ModelInfo {
-    pub fn onnx_path(&self) -> PathBuf {
-        self.dir.join(&self.manifest.file)
-    }
 }
 
 impl Manifest {
@@ -437,24 +445,14 @@ fn validate_stage(
         }
         _ => {}
     }
+    input.normalize.validate(&format!("{at}input.normalize"))?;
+    for (modality, n) in &input.normalize_for {
+        n.validate(&format!("{at}input.normalize_for.{modality}"))?;
+    }
     if !(0.0..0.95).contains(&input.overlap) {
         return Err(format!(
             "field `{at}input.overlap` is {}; it must be at least 0 and below 0.95",
             input.overlap
-        ));
-    }
-    if let Normalize::PercentileZScore { low, high, .. } = input.normalize
-        && !(0.0 <= low && low < high && high <= 100.0)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs 0 <= low < high <= 100"
-        ));
-    }
-    if let Normalize::Ct { clip, std, .. } = input.normalize
-        && (clip[0] >= clip[1] || std <= 0.0)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs clip[0] < clip[1] and std > 0"
         ));
     }
     if let Some(l) = output
@@ -486,15 +484,6 @@ fn validate_stage(
     {
         return Err(format!(
             "field `{at}input.prefilter` needs a positive `spacing` (mm) and an odd `median` window (1, 3, 5...)"
-        ));
-    }
-    if let Normalize::Linear {
-        scale, low, high, ..
-    } = input.normalize
-        && !(scale.is_finite() && scale != 0.0 && low < high)
-    {
-        return Err(format!(
-            "field `{at}input.normalize` needs a non-zero `scale` and low < high"
         ));
     }
     Ok(())
@@ -529,83 +518,4 @@ pub fn orientation_axes(code: &str) -> Option<[[f64; 3]; 3]> {
         out[i][axis] = sign;
     }
     Some(out)
-}
-
-/// The models under `dir`: one folder per model with a manifest. Folders
-/// whose manifest fails to load come back as errors (so the app can say
-/// which and why) instead of hiding the others.
-pub fn list_models(dir: &Path) -> Vec<std::result::Result<ModelInfo, String>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join(MANIFEST_FILE).is_file())
-        .collect();
-    dirs.sort();
-    dirs.into_iter()
-        .map(|d| match Manifest::load(&d) {
-            Ok(manifest) => {
-                let info = ModelInfo { dir: d, manifest };
-                if info.onnx_path().is_file() {
-                    Ok(info)
-                } else {
-                    Err(format!(
-                        "{}: the model file {} named in field `file` is missing",
-                        info.dir.display(),
-                        info.manifest.file
-                    ))
-                }
-            }
-            Err(e) => Err(e.to_string()),
-        })
-        .collect()
-}
-
-/// The folder holding the models: `$STRATUM_MODELS`; else the first
-/// `models/` folder with something in it beside the executable (a release),
-/// in the working directory, or in the source tree this was built from (a
-/// development build run from anywhere).
-pub fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("STRATUM_MODELS") {
-        return PathBuf::from(d);
-    }
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        candidates.push(dir.join("models"));
-    }
-    candidates.push(PathBuf::from("models"));
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    candidates
-        .iter()
-        .find(|m| std::fs::read_dir(m).is_ok_and(|mut e| e.next().is_some()))
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from("models"))
-}
-
-/// Finds a model by name in `dir`.
-pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
-    let mut known = Vec::new();
-    for m in list_models(dir) {
-        match m {
-            Ok(info) if info.manifest.name == name => return Ok(info),
-            Ok(info) => known.push(info.manifest.name),
-            Err(e) if e.contains(&format!("{}{}", std::path::MAIN_SEPARATOR, name)) => {
-                return Err(CoreError::Invalid(e));
-            }
-            Err(_) => {}
-        }
-    }
-    Err(CoreError::Invalid(format!(
-        "no model named {name:?} in {}; installed: {}",
-        dir.display(),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    )))
 }

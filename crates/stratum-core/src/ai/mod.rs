@@ -3,13 +3,17 @@
 //! `models/<name>/`, over the whole scan with a sliding window; a model may
 //! chain networks, each later one inside a box or mask an earlier one found.
 
+pub mod catalog;
 pub mod infer;
 pub mod manifest;
+pub mod normalize;
 pub mod prefilter;
 pub mod runtime;
 pub mod soft;
 pub mod stages;
+pub mod window;
 
+pub use catalog::{ModelInfo, find_model, list_models, models_dir};
 pub use infer::{AiSegmentation, ModelGrid, StageTimes};
-pub use manifest::{Manifest, ModelInfo, find_model, list_models, models_dir};
+pub use manifest::Manifest;
 pub use stages::{component_volumes_ml, segment_with_model};

@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use ndarray::{Array3, Zip, s};
 
+use super::catalog::ModelInfo;
 use super::infer::{
-    AiSegmentation, ModelGrid, StageTimes, check_session, labels_on_scan, normalise,
-    resample_array, sliding_window,
+    AiSegmentation, ModelGrid, StageTimes, check_session, labels_on_scan, resample_array,
+    sliding_window,
 };
-use super::manifest::{Interpolation, Manifest, ModelInfo, Prefilter, Region, RegionKind};
+use super::manifest::{Interpolation, Manifest, Prefilter, Region, RegionKind};
+use super::normalize::normalise;
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;
 use super::soft::soft_on_scan;
@@ -34,7 +36,12 @@ pub fn segment_with_model(
     progress: &Progress,
 ) -> Result<AiSegmentation> {
     let m = &model.manifest;
-    if !m.modality.eq_ignore_ascii_case(&volume.modality) && volume.modality != "OT" {
+    let trained = std::iter::once(&m.modality).chain(m.input.normalize_for.keys());
+    if !trained
+        .clone()
+        .any(|k| k.eq_ignore_ascii_case(&volume.modality))
+        && volume.modality != "OT"
+    {
         tracing::warn!(
             "model {} was trained on {} but the scan is {}",
             m.name,
@@ -213,18 +220,22 @@ fn run_network(
     times.resample += t.elapsed();
     progress.check()?;
     let t = Instant::now();
-    normalise(&mut input, &m.input.normalize);
     // The mask on the model grid (linear, > 0.5, as the original resizes it).
     let mask_on_grid = |mk: &Mask| {
         let mut g = grid.clone();
         g.interpolation = Interpolation::Linear;
         resample_array(mk.data.mapv(f32::from), &g).mapv(|v| v > 0.5)
     };
-    if let Some((mk, value)) = outside {
-        let inside = mask_on_grid(mk);
-        Zip::from(&mut input).and(&inside).for_each(|v, &i| {
+    let region = outside.map(|(mk, value)| (mask_on_grid(mk), value));
+    normalise(
+        &mut input,
+        m.input.normalize_for_modality(&volume.modality),
+        region.as_ref().map(|(inside, _)| inside),
+    );
+    if let Some((inside, value)) = &region {
+        Zip::from(&mut input).and(inside).for_each(|v, &i| {
             if !i {
-                *v = value;
+                *v = *value;
             }
         });
     }

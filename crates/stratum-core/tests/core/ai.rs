@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 
 use ndarray::Array3;
-use stratum_core::ai::infer::{ModelGrid, patch_starts, resample_to_grid, sliding_window};
+use stratum_core::ai::infer::{ModelGrid, resample_to_grid, sliding_window};
 use stratum_core::ai::manifest::{
     Activation, GridSpec, InputSpec, Interpolation, LabelSpec, Layout, Manifest, Normalize,
-    OutputSpec, PostProcess,
+    OutputSpec, PadZ, PostProcess,
 };
+use stratum_core::ai::window::patch_starts;
 use stratum_core::ai::{StageTimes, list_models, runtime};
 use stratum_core::segment::{Mask, erode_mm};
 use stratum_core::{Geometry, OpenOptions, Progress, Volume, Voxels, open_volume};
@@ -39,10 +40,12 @@ pub(crate) fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
             patch,
             overlap,
             normalize: Normalize::MinMax,
+            normalize_for: Default::default(),
             interpolation: Interpolation::Linear,
             prefilter: None,
             crop: None,
             pad_value: 0.0,
+            pad_z: PadZ::Constant,
         },
         output: OutputSpec {
             name: None,

@@ -8,12 +8,13 @@
 use std::path::PathBuf;
 
 use ndarray::Array3;
-use stratum_core::ai::infer::{normalise, sliding_window, window_starts};
-use stratum_core::ai::manifest::{
-    GridSpec, Manifest, Normalize, Region, RegionKind, Stage, list_models,
-};
+use stratum_core::ai::infer::sliding_window;
+use stratum_core::ai::list_models;
+use stratum_core::ai::manifest::{GridSpec, Manifest, Normalize, Region, RegionKind, Stage};
+use stratum_core::ai::normalize::normalise;
 use stratum_core::ai::prefilter::{median_filter, to_isotropic};
 use stratum_core::ai::stages::{body_box, crop_volume};
+use stratum_core::ai::window::window_starts;
 use stratum_core::ai::{ModelInfo, StageTimes, runtime, segment_with_model};
 use stratum_core::mesh::{SurfaceOptions, mask_surface, soft_surface};
 use stratum_core::segment::Mask;
@@ -135,6 +136,7 @@ fn linear_normalisation_windows_ct_numbers_as_pyliverlesionseg() {
             low: -0.5,
             high: 0.5,
         },
+        None,
     );
     let expect = [-0.5, -0.5, 0.0, 0.25, 0.5];
     for (v, e) in a.iter().zip(expect) {

@@ -3,6 +3,7 @@
 mod accuracy;
 mod ai;
 mod ai_stages;
+mod ai_window;
 mod anonymize;
 mod bad_input;
 mod clip;

@@ -1,0 +1,100 @@
+//! The installed models: the folders under the models directory that hold a
+//! valid manifest and its ONNX file, found by name for the CLI and listed
+//! (with the reason for each that fails) for the app's model picker.
+
+use std::path::{Path, PathBuf};
+
+use super::manifest::{MANIFEST_FILE, Manifest};
+use crate::error::{CoreError, Result};
+
+/// A model folder with a valid manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ModelInfo {
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.manifest.file)
+    }
+}
+
+/// The models under `dir`: one folder per model with a manifest. Folders
+/// whose manifest fails to load come back as errors (so the app can say
+/// which and why) instead of hiding the others.
+pub fn list_models(dir: &Path) -> Vec<std::result::Result<ModelInfo, String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| match Manifest::load(&d) {
+            Ok(manifest) => {
+                let info = ModelInfo { dir: d, manifest };
+                if info.onnx_path().is_file() {
+                    Ok(info)
+                } else {
+                    Err(format!(
+                        "{}: the model file {} named in field `file` is missing",
+                        info.dir.display(),
+                        info.manifest.file
+                    ))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        })
+        .collect()
+}
+
+/// The folder holding the models: `$STRATUM_MODELS`; else the first
+/// `models/` folder with something in it beside the executable (a release),
+/// in the working directory, or in the source tree this was built from (a
+/// development build run from anywhere).
+pub fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STRATUM_MODELS") {
+        return PathBuf::from(d);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("models"));
+    }
+    candidates.push(PathBuf::from("models"));
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    candidates
+        .iter()
+        .find(|m| std::fs::read_dir(m).is_ok_and(|mut e| e.next().is_some()))
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// Finds a model by name in `dir`.
+pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
+    let mut known = Vec::new();
+    for m in list_models(dir) {
+        match m {
+            Ok(info) if info.manifest.name == name => return Ok(info),
+            Ok(info) => known.push(info.manifest.name),
+            Err(e) if e.contains(&format!("{}{}", std::path::MAIN_SEPARATOR, name)) => {
+                return Err(CoreError::Invalid(e));
+            }
+            Err(_) => {}
+        }
+    }
+    Err(CoreError::Invalid(format!(
+        "no model named {name:?} in {}; installed: {}",
+        dir.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
