@@ -11,6 +11,7 @@ use crate::error::{CoreError, Result};
 use crate::mesh::SurfaceMesh;
 
 mod glb;
+mod glb_compact;
 mod obj;
 mod share;
 mod stl;

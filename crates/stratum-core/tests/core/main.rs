@@ -16,6 +16,7 @@ mod meshing;
 mod real_data;
 mod segmentation;
 mod session;
+mod share_page;
 mod synthetic;
 mod transfer;
 mod validation;
