@@ -58,6 +58,8 @@ pub struct ConvertOptions {
     /// The scan texture's intensity window (LO, HI); `None`: soft tissue
     /// for CT, the 1st-99th percentile otherwise.
     pub texture_window: Option<(f64, f64)>,
+    /// The scan texture also carries baked ambient occlusion.
+    pub ambient_occlusion: bool,
     pub open: OpenOptions,
 }
 
@@ -73,6 +75,7 @@ impl Default for ConvertOptions {
             validate: false,
             scan_texture: true,
             texture_window: None,
+            ambient_occlusion: false,
             open: OpenOptions::new(),
         }
     }
@@ -452,6 +455,7 @@ pub fn convert(
     progress.begin("writing", 1);
     let scan = volume.as_ref().map(|v| {
         let mut t = crate::export::ScanTexture::new(v);
+        t.occlusion_mm = opts.ambient_occlusion.then_some(crate::export::AO_REACH_MM);
         if let Some((lo, hi)) = opts.texture_window {
             t.window = crate::view::Window {
                 center: 0.5 * (lo + hi),
