@@ -114,6 +114,90 @@ fn export_textures_the_obj_with_the_scan_unless_turned_off() {
     assert!(flat.width() < 64, "{} px wide", flat.width());
 }
 
+/// Two balls 3 voxels apart, each its own segment, in a uniform scan.
+fn two_ball_study(n: usize) -> stratum::app::loading::Study {
+    use stratum_core::segment::{LabelMap, Mask};
+    let mut study = ball_study(n);
+    let g = study.volume.geometry;
+    let r = 0.22 * n as f64;
+    let ball = |cx: f64| Mask {
+        data: ndarray::Array3::from_shape_fn(study.volume.dim(), |(z, y, x)| {
+            let c = n as f64 / 2.0;
+            let (dx, dy, dz) = (x as f64 - cx, y as f64 - c, z as f64 - c);
+            (dx * dx + dy * dy + dz * dz <= r * r) as u8
+        }),
+        geometry: g,
+    };
+    let c = n as f64 / 2.0;
+    let mut labels = LabelMap::empty(study.volume.dim(), g);
+    labels.add_segment("left", &ball(c - r - 1.5));
+    labels.add_segment("right", &ball(c + r + 1.5));
+    study.labels = std::sync::Arc::new(labels);
+    study
+}
+
+/// Mean brightness of the texels an atlas PNG's charts cover.
+fn mean_texel(path: &std::path::Path) -> f64 {
+    let png = image::open(path).unwrap().to_luma8();
+    let lit: Vec<f64> = png
+        .pixels()
+        .map(|p| p.0[0] as f64)
+        .filter(|&l| l > 0.0)
+        .collect();
+    lit.iter().sum::<f64>() / lit.len() as f64
+}
+
+/// File ▸ Export's "Shade folds and gaps" bakes ambient occlusion into the
+/// scan texture: two balls facing each other come out darker than without.
+#[test]
+fn export_with_ambient_occlusion_darkens_the_texture() {
+    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum::app::loading::StudyLoaded;
+    use stratum_core::export::Format;
+    let mut app = headless();
+    let study = two_ball_study(40);
+    let counts = study.labels.counts();
+    let announced = study
+        .labels
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                s.id,
+                s.name.clone(),
+                s.colour,
+                counts[s.id as usize] as f64 / 1000.0,
+            )
+        })
+        .collect();
+    app.world_mut().insert_resource(study);
+    app.world_mut().write_message(StudyLoaded {
+        segments: announced,
+    });
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert_eq!(segments(&mut app).iter().filter(|(_, m)| *m).count(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (name, ao) in [("plain", false), ("shaded", true)] {
+        {
+            let mut s = app.world_mut().resource_mut::<ExportSettings>();
+            assert!(!s.ambient_occlusion || !ao, "off by default");
+            s.folder = out.to_string_lossy().into_owned();
+            s.name = name.into();
+            s.format = Format::Obj;
+            s.ambient_occlusion = ao;
+        }
+        app.world_mut().write_message(ExportRequest);
+        run_until_idle(&mut app, Duration::from_secs(60));
+        assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    }
+    let (plain, shaded) = (
+        mean_texel(&out.join("plain.png")),
+        mean_texel(&out.join("shaded.png")),
+    );
+    assert!(shaded < 0.97 * plain, "{shaded} with, {plain} without");
+}
+
 #[test]
 fn file_share_writes_one_offline_page_with_what_the_clinician_typed() {
     use stratum::app::export::{ExportSettings, ShareRequest};
