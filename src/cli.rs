@@ -277,6 +277,10 @@ pub struct ConvertArgs {
     /// -160:240 HU, for CT; the 1st to 99th percentile otherwise)
     #[arg(long, value_parser = parse_window, value_name = "LO:HI", conflicts_with = "flat")]
     texture_window: Option<(f64, f64)>,
+    /// With the scan texture: also bake ambient occlusion into it (folds and
+    /// the gaps between organs darker)
+    #[arg(long, conflicts_with = "flat")]
+    ao: bool,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -510,6 +514,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         report,
         flat,
         texture_window,
+        ao,
     } = a;
 
     let source = match (preset, threshold, labels) {
@@ -541,6 +546,7 @@ fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         validate: report.is_some(),
         scan_texture: !flat,
         texture_window,
+        ambient_occlusion: ao,
         ..Default::default()
     };
     opts.open.series = series;

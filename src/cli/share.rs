@@ -1,5 +1,6 @@
-//! `stratum share`: the scan's segments as one self-contained HTML page
-//! for a patient (no server, no network), with the clinician's title and note.
+//! `stratum share`: the scan's segments (or a saved session's) as one
+//! self-contained HTML page for a patient (no server, no network), with the
+//! clinician's title and note.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +10,9 @@ use stratum_core::export::ShareOptions;
 
 #[derive(clap::Args, Debug)]
 pub struct ShareArgs {
-    /// DICOM folder or file, or a .nii/.nii.gz file
-    pub input: PathBuf,
+    /// DICOM folder or file, or a .nii/.nii.gz file (with --session: optional,
+    /// checked to be the session's scan)
+    pub input: Option<PathBuf>,
     /// The page to write (.html)
     #[arg(short, long)]
     pub output: PathBuf,
@@ -23,6 +25,9 @@ pub struct ShareArgs {
     /// Segment with an AI model (`stratum models` lists them)
     #[arg(long, conflicts_with = "labels")]
     model: Option<String>,
+    /// A saved session folder (name.stratum): its visible segments, edits included
+    #[arg(long, conflicts_with_all = ["labels", "model"])]
+    session: Option<PathBuf>,
     /// A short title shown at the top (typed by the clinician)
     #[arg(long, default_value = "")]
     title: String,
@@ -35,29 +40,46 @@ pub struct ShareArgs {
 }
 
 pub fn share_cmd(a: ShareArgs) -> anyhow::Result<ExitCode> {
-    let source = match (a.labels, a.model) {
-        (Some(path), _) => SegmentSource::Labels {
-            path,
-            names: a.names,
-        },
-        (None, Some(name)) => SegmentSource::Model { name },
-        (None, None) => anyhow::bail!("choose the structures: --labels FILE or --model NAME"),
-    };
     if !(0.0..1.0).contains(&a.reduce) {
         anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
     }
-    let opts = ConvertOptions {
-        source,
+    // With --session the session's label map is the source: `source` stays unread.
+    let mut opts = ConvertOptions {
         reduce: a.reduce,
         scan_texture: false,
         ..Default::default()
     };
+    match (a.labels, a.model) {
+        (Some(path), _) => {
+            opts.source = SegmentSource::Labels {
+                path,
+                names: a.names,
+            }
+        }
+        (None, Some(name)) => opts.source = SegmentSource::Model { name },
+        (None, None) if a.session.is_some() => {}
+        (None, None) => {
+            anyhow::bail!("choose the structures: --labels FILE, --model NAME or --session S")
+        }
+    }
     let page = ShareOptions {
         title: a.title,
         note: a.note,
     };
-    let results = super::with_progress(false, |p| {
-        stratum_core::convert::share(&a.input, &a.output, &opts, &page, p)
+    let results = super::with_progress(false, |p| match (&a.session, &a.input) {
+        (Some(session), scan) => stratum_core::convert::share_session(
+            session,
+            scan.as_deref(),
+            &a.output,
+            &opts,
+            &page,
+            p,
+        ),
+        (None, Some(input)) => stratum_core::convert::share(input, &a.output, &opts, &page, p),
+        (None, None) => Err(stratum_core::CoreError::Invalid(
+            "name the scan (a DICOM folder or a NIfTI file), or give a saved session: --session S"
+                .into(),
+        )),
     })?;
     let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
     println!(

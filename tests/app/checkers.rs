@@ -164,7 +164,9 @@ fn threemf_opens_in_prusaslicer_with_one_object_per_segment() {
     );
 }
 
-/// The Khronos glTF validator finds no error in the GLB.
+/// The Khronos glTF validator finds no error or warning in the GLB, nor in
+/// the share page's compressed one (it cannot decode EXT_meshopt_compression
+/// and says so as information, but checks everything else).
 #[test]
 fn glb_has_no_error_in_the_khronos_validator() {
     let Some(node) = checker("node", "the GLB (glTF validator)") else {
@@ -187,8 +189,8 @@ fn glb_has_no_error_in_the_khronos_validator() {
     let path = dir.path().join("organs.glb");
     convert_demo(&path, &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/app/checkers/validate_gltf.js");
-    let o = run(Command::new(node)
-        .arg(script)
+    let o = run(Command::new(&node)
+        .arg(&script)
         .arg(&path)
         .env("NODE_PATH", &modules));
     assert!(o.status.success(), "{}", text(&o));
@@ -196,6 +198,31 @@ fn glb_has_no_error_in_the_khronos_validator() {
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(report["errors"], 0, "{report:#}");
     assert_eq!(report["warnings"], 0, "{report:#}");
+    let page = dir.path().join("explain.html");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let o = run(Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("share")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("-o")
+        .arg(&page));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new(&node)
+        .arg(&script)
+        .arg(&page)
+        .env("NODE_PATH", &modules));
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(report["errors"], 0, "{report:#}");
+    assert_eq!(report["warnings"], 0, "{report:#}");
+    assert!(
+        report["messages"]
+            .to_string()
+            .contains("EXT_meshopt_compression"),
+        "{report:#}"
+    );
 }
 
 /// Blender imports the OBJ with one object per segment, each with its
@@ -327,8 +354,33 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Headless Chromium with the network cut off opens the share page,
-/// renders the organs in colour, and a scripted tap names one.
+/// Strongly coloured pixels (the organs, not a white or grey canvas) in
+/// rows `rows` of an 800-pixel-wide screenshot.
+fn coloured_pixels(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
+    rows.flat_map(|y| (0..800).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = img.get_pixel(x, y).0;
+            let (hi, lo) = (*p.iter().max().unwrap(), *p.iter().min().unwrap());
+            hi as i32 - lo as i32 > 60
+        })
+        .count()
+}
+
+/// The structure a page names once loaded (`Name: N mL`), from its DOM.
+fn picked(dom: &str) -> String {
+    dom.split("<output id=\"picked\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Headless Chromium with the network cut off opens the share page (its
+/// model meshopt-compressed, decoded by the inlined decoder), renders the
+/// organs in colour, and a scripted tap names one; the cut takes away what
+/// it should (from the top at half depth: nothing left in the upper part of
+/// the picture, the lower part still there), and a tap passes through what
+/// the cut took away to the structure behind.
 #[test]
 fn share_page_opens_offline_in_chromium_and_a_tap_names_a_structure() {
     let Some(chromium) = checker("chromium", "the share page") else {
@@ -349,6 +401,10 @@ fn share_page_opens_offline_in_chromium_and_a_tap_names_a_structure() {
     assert!(o.status.success(), "{}", text(&o));
     let size = std::fs::metadata(&page).unwrap().len();
     assert!(size < 10_000_000, "{size} bytes");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The compressed model's decoder is inlined and handed to the viewer
+    // (the core's tests decode the model itself).
+    assert!(html.contains("meshoptDecoderLocation: URL.createObjectURL"));
     let url = format!("file://{}", page.display());
     // A proxy that refuses everything: any fetch from the network fails.
     let browser = |extra: &[&str], url: &str| {
@@ -366,34 +422,58 @@ fn share_page_opens_offline_in_chromium_and_a_tap_names_a_structure() {
             .arg(url)
             .env("HOME", dir.path()))
     };
-    let shot = dir.path().join("page.png");
-    let o = browser(&[&format!("--screenshot={}", shot.display())], &url);
-    assert!(shot.exists(), "{}", text(&o));
+    let screenshot = |name: &str, url: &str| {
+        let shot = dir.path().join(name);
+        let o = browser(&[&format!("--screenshot={}", shot.display())], url);
+        assert!(shot.exists(), "{}", text(&o));
+        if let Some(keep) = std::env::var_os("STRATUM_KEEP_SCREENSHOTS") {
+            let _ = std::fs::copy(&shot, Path::new(&keep).join(name));
+        }
+        image::open(&shot).unwrap().to_rgb8()
+    };
     // The model area (below the title, above the list) holds many strongly
     // coloured pixels: the organs, not a blank or grey canvas.
-    let img = image::open(&shot).unwrap().to_rgb8();
-    let coloured = (100..600)
-        .flat_map(|y| (0..800).map(move |x| (x, y)))
-        .filter(|&(x, y)| {
-            let p = img.get_pixel(x, y).0;
-            let (hi, lo) = (*p.iter().max().unwrap(), *p.iter().min().unwrap());
-            hi as i32 - lo as i32 > 60
-        })
-        .count();
+    let whole = screenshot("page.png", &url);
+    let coloured = coloured_pixels(&whole, 100..600);
     assert!(coloured > 20_000, "{coloured} coloured pixels");
-    let o = browser(&["--dump-dom"], &format!("{url}#tap=400,250"));
-    let dom = String::from_utf8_lossy(&o.stdout);
-    assert!(dom.contains("data-loaded=\"yes\""), "{}", text(&o));
-    let picked = dom
-        .split("<output id=\"picked\">")
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .unwrap_or_default();
-    let (name, ml) = picked.split_once(": ").expect(picked);
+    // Cut from the top at half depth: the upper part of the picture empties,
+    // the lower part stays.
+    let cut = screenshot("cut_top.png", &format!("{url}#cut=top,50"));
+    let (upper, lower) = (
+        coloured_pixels(&whole, 100..300),
+        coloured_pixels(&whole, 450..600),
+    );
+    let (cut_upper, cut_lower) = (
+        coloured_pixels(&cut, 100..300),
+        coloured_pixels(&cut, 450..600),
+    );
+    assert!(
+        upper > 10_000 && cut_upper * 10 < upper,
+        "upper part: {upper} before the cut, {cut_upper} after"
+    );
+    assert!(
+        cut_lower * 2 > lower,
+        "lower part: {lower} before the cut, {cut_lower} after"
+    );
+    let dom = |hash: &str| {
+        let o = browser(&["--dump-dom"], &format!("{url}#{hash}"));
+        let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(dom.contains("data-loaded=\"yes\""), "{}", text(&o));
+        dom
+    };
+    let front = picked(&dom("tap=400,250"));
+    let (name, ml) = front.split_once(": ").expect(&front);
     assert!(
         ml.ends_with(" mL")
             && name.chars().next().is_some_and(char::is_uppercase)
             && !name.contains('_'),
-        "{picked}"
+        "{front}"
+    );
+    // Cut from the front at half depth, the same tap reaches a structure
+    // further back.
+    let behind = picked(&dom("cut=front,50&tap=400,250"));
+    assert!(
+        behind.ends_with(" mL") && behind != front,
+        "{front} without the cut, {behind} with it"
     );
 }

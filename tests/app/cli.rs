@@ -436,3 +436,47 @@ fn convert_writes_a_validation_report() {
     );
     assert!(t.contains("FLAGGED") && t.contains("Dice"), "{t}");
 }
+
+/// `stratum share --session S` shares a saved session without naming the
+/// scan (its label map is meshed from the masks); with neither a scan nor a
+/// session it says what to give.
+#[test]
+fn share_takes_a_saved_session_without_the_scan() {
+    use stratum_core::edit::History;
+    use stratum_core::segment::{LabelMap, Mask};
+    use stratum_core::session::{SessionData, save_session};
+    let dir = tempfile::tempdir().unwrap();
+    let g = stratum_core::Geometry::default();
+    let ball = Mask {
+        data: ndarray::Array3::from_shape_fn((30, 30, 30), |(z, y, x)| {
+            let d = |v: usize| v as f64 - 15.0;
+            (d(x) * d(x) + d(y) * d(y) + d(z) * d(z) <= 100.0) as u8
+        }),
+        geometry: g,
+    };
+    let mut map = LabelMap::empty((30, 30, 30), g);
+    map.add_segment("kidney_left", &ball);
+    let session = dir.path().join("study.stratum");
+    let data = SessionData {
+        scan: None,
+        labels: map,
+        opacity: Default::default(),
+        view: serde_json::Value::Null,
+        history: History::default().snapshot().unwrap(),
+    };
+    save_session(&session, &data, "test").unwrap();
+    let page = dir.path().join("explain.html");
+    let o = stratum(&[
+        "share",
+        "--session",
+        session.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#""name":"Left kidney""#));
+    let o = stratum(&["share", "-o", page.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--session"), "{}", text(&o));
+}

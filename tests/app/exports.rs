@@ -1,5 +1,5 @@
-//! Exports from the app: the chosen segments written in the background, and
-//! File ▸ Share's page for a patient.
+//! Exports from the app: the chosen segments written in the background
+//! (flat or textured with the scan), and File ▸ Share's page for a patient.
 
 use std::time::Duration;
 
@@ -46,6 +46,156 @@ fn export_writes_the_visible_segments() {
     run_until_idle(&mut app, Duration::from_secs(60));
     assert!(errors(&app).iter().any(|e| e.contains("Nothing to export")));
     assert!(!dir.path().join("out/none.stl").exists());
+}
+
+/// The ball study with a scan that brightens from left to right inside
+/// the ball (-100 to 200 HU), so a texture that carries the scan varies.
+fn graded_ball_study(n: usize) -> stratum::app::loading::Study {
+    use stratum_core::{Volume, Voxels};
+    let mut study = ball_study(n);
+    let v = &study.volume;
+    let graded = ndarray::Array3::from_shape_fn(v.dim(), |(z, y, x)| {
+        let inside = study.labels.get(z, y, x) != 0;
+        if inside {
+            (-100 + 300 * x as i32 / n as i32) as i16
+        } else {
+            -1000
+        }
+    });
+    study.volume = std::sync::Arc::new(Volume::new(Voxels::I16(graded), v.geometry, "CT"));
+    study
+}
+
+/// File ▸ Export as OBJ with the scan texture (the default) writes the
+/// OBJ, its MTL and the PNG atlas, and the atlas carries the scan's grades;
+/// with the texture off, the PNG is one flat cell of the segment's colour.
+#[test]
+fn export_textures_the_obj_with_the_scan_unless_turned_off() {
+    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum_core::export::Format;
+    let mut app = headless();
+    publish(&mut app, graded_ball_study(40));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    {
+        let mut s = app.world_mut().resource_mut::<ExportSettings>();
+        assert!(s.scan_texture, "textured by default");
+        s.folder = out.to_string_lossy().into_owned();
+        s.name = "ball".into();
+        s.format = Format::Obj;
+        s.reduce = 0.5;
+    }
+    app.world_mut().write_message(ExportRequest);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let mtl = std::fs::read_to_string(out.join("ball.mtl")).expect("the MTL was written");
+    assert!(mtl.contains("map_Kd ball.png"), "{mtl}");
+    let obj = std::fs::read_to_string(out.join("ball.obj")).unwrap();
+    assert!(obj.lines().any(|l| l.starts_with("vt ")), "no UVs");
+    // The texels the charts cover: from dark (left) to bright (right).
+    let png = image::open(out.join("ball.png")).unwrap().to_luma8();
+    let mut lumas: Vec<u8> = png.pixels().map(|p| p.0[0]).filter(|&l| l > 0).collect();
+    lumas.sort_unstable();
+    assert!(lumas.len() > 1000, "{} texels", lumas.len());
+    let (lo, hi) = (lumas[lumas.len() / 20], lumas[lumas.len() * 19 / 20]);
+    assert!(hi - lo > 40, "the texture is flat: {lo}..{hi}");
+    {
+        let mut s = app.world_mut().resource_mut::<ExportSettings>();
+        s.scan_texture = false;
+        s.name = "flat".into();
+    }
+    app.world_mut().write_message(ExportRequest);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let flat = image::open(out.join("flat.png")).unwrap().to_rgb8();
+    let colours: std::collections::HashSet<[u8; 3]> = flat.pixels().map(|p| p.0).collect();
+    assert_eq!(colours.len(), 1, "{colours:?}");
+    assert!(flat.width() < 64, "{} px wide", flat.width());
+}
+
+/// Two balls 3 voxels apart, each its own segment, in a uniform scan.
+fn two_ball_study(n: usize) -> stratum::app::loading::Study {
+    use stratum_core::segment::{LabelMap, Mask};
+    let mut study = ball_study(n);
+    let g = study.volume.geometry;
+    let r = 0.22 * n as f64;
+    let ball = |cx: f64| Mask {
+        data: ndarray::Array3::from_shape_fn(study.volume.dim(), |(z, y, x)| {
+            let c = n as f64 / 2.0;
+            let (dx, dy, dz) = (x as f64 - cx, y as f64 - c, z as f64 - c);
+            (dx * dx + dy * dy + dz * dz <= r * r) as u8
+        }),
+        geometry: g,
+    };
+    let c = n as f64 / 2.0;
+    let mut labels = LabelMap::empty(study.volume.dim(), g);
+    labels.add_segment("left", &ball(c - r - 1.5));
+    labels.add_segment("right", &ball(c + r + 1.5));
+    study.labels = std::sync::Arc::new(labels);
+    study
+}
+
+/// Mean brightness of the texels an atlas PNG's charts cover.
+fn mean_texel(path: &std::path::Path) -> f64 {
+    let png = image::open(path).unwrap().to_luma8();
+    let lit: Vec<f64> = png
+        .pixels()
+        .map(|p| p.0[0] as f64)
+        .filter(|&l| l > 0.0)
+        .collect();
+    lit.iter().sum::<f64>() / lit.len() as f64
+}
+
+/// File ▸ Export's "Shade folds and gaps" bakes ambient occlusion into the
+/// scan texture: two balls facing each other come out darker than without.
+#[test]
+fn export_with_ambient_occlusion_darkens_the_texture() {
+    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum::app::loading::StudyLoaded;
+    use stratum_core::export::Format;
+    let mut app = headless();
+    let study = two_ball_study(40);
+    let counts = study.labels.counts();
+    let announced = study
+        .labels
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                s.id,
+                s.name.clone(),
+                s.colour,
+                counts[s.id as usize] as f64 / 1000.0,
+            )
+        })
+        .collect();
+    app.world_mut().insert_resource(study);
+    app.world_mut().write_message(StudyLoaded {
+        segments: announced,
+    });
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert_eq!(segments(&mut app).iter().filter(|(_, m)| *m).count(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (name, ao) in [("plain", false), ("shaded", true)] {
+        {
+            let mut s = app.world_mut().resource_mut::<ExportSettings>();
+            assert!(!s.ambient_occlusion || !ao, "off by default");
+            s.folder = out.to_string_lossy().into_owned();
+            s.name = name.into();
+            s.format = Format::Obj;
+            s.ambient_occlusion = ao;
+        }
+        app.world_mut().write_message(ExportRequest);
+        run_until_idle(&mut app, Duration::from_secs(60));
+        assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    }
+    let (plain, shaded) = (
+        mean_texel(&out.join("plain.png")),
+        mean_texel(&out.join("shaded.png")),
+    );
+    assert!(shaded < 0.97 * plain, "{shaded} with, {plain} without");
 }
 
 #[test]

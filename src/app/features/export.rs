@@ -31,6 +31,8 @@ pub struct ExportSettings {
     pub reduce: f64,
     /// OBJ and GLB: texture the surfaces with the scan.
     pub scan_texture: bool,
+    /// With the scan texture: bake ambient occlusion into it.
+    pub ambient_occlusion: bool,
     /// The share dialog, and what the clinician types on the page.
     pub share_open: bool,
     pub share_title: String,
@@ -52,6 +54,7 @@ impl Default for ExportSettings {
             visible_only: true,
             reduce: 0.0,
             scan_texture: true,
+            ambient_occlusion: false,
             share_open: false,
             share_title: String::new(),
             share_note: String::new(),
@@ -117,13 +120,19 @@ fn start_export(
         .scan_texture
         .then(|| study.map(|s| s.volume.clone()))
         .flatten();
+    let occlusion = settings
+        .ambient_occlusion
+        .then_some(stratum_core::export::AO_REACH_MM);
     spawn_job(&mut commands, "Exporting", move |p: &Progress| {
         p.begin("exporting", parts.len() as u64 + 1);
         let reduced = reduce_all(&parts, reduce, p)?;
         let segs = export_segments(&parts, &reduced);
         stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
         let opts = ExportOptions {
-            scan: scan.as_deref().map(ScanTexture::new),
+            scan: scan.as_deref().map(|v| ScanTexture {
+                occlusion_mm: occlusion,
+                ..ScanTexture::new(v)
+            }),
         };
         let files = export_with(&path, &segs, &opts)?;
         p.advance(1);

@@ -167,6 +167,12 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
                     &mut p.export.scan_texture,
                     "Texture with the scan (else flat segment colours)",
                 );
+                if p.export.scan_texture {
+                    ui.checkbox(
+                        &mut p.export.ambient_occlusion,
+                        "Shade folds and gaps (ambient occlusion)",
+                    );
+                }
             }
             let mut keep = (1.0 - p.export.reduce) * 100.0;
             ui.add(egui::Slider::new(&mut keep, 5.0..=100.0).text("% triangles kept"));

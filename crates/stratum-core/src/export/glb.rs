@@ -42,7 +42,7 @@ fn bounds(v: &[[f32; 3]]) -> Option<([f32; 3], [f32; 3])> {
 }
 
 /// Centre of the segments' joint bounding box, LPS mm.
-fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+pub(super) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
     let mut lo = [f64::INFINITY; 3];
     let mut hi = [f64::NEG_INFINITY; 3];
     for (a, b) in segments.iter().filter_map(|s| s.mesh.bounds()) {
@@ -347,7 +347,7 @@ pub(crate) fn glb_bytes(
     Ok(bytes)
 }
 
-fn srgb_to_linear(c: f32) -> f32 {
+pub(super) fn srgb_to_linear(c: f32) -> f32 {
     if c <= 0.04045 {
         c / 12.92
     } else {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{CoreError, Result};
 use crate::mesh::SurfaceMesh;
 
+mod ao;
 mod glb;
+mod glb_compact;
 mod obj;
 mod share;
 mod stl;
@@ -21,7 +23,7 @@ pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
 pub use share::{ShareOptions, plain_name, write_share};
 pub use stl::write_stl;
-pub use texture::{Atlas, ScanTexture, atlas_png, bake_atlas};
+pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
 
 /// How the surfaces are coloured where the format has a texture (OBJ, GLB).

@@ -1,22 +1,28 @@
 //! The patient-education share page: one self-contained HTML file (no
 //! server, no network) with Google's <model-viewer> (vendored in
-//! assets/share/, Apache-2.0, pinned) and the model inlined as a GLB: the
+//! assets/share/, Apache-2.0, pinned) and the model inlined as a GLB
+//! compressed with meshoptimizer (its decoder vendored beside it, MIT): the
 //! segments in their colours, rotate and zoom by touch or mouse, tap a
 //! structure for its plain-language name and volume, a checkbox per
-//! structure, the clinician's title and note. Nothing identifying goes in
-//! unless the clinician types it.
+//! structure, a cut (top, front or side) with a slider, the clinician's
+//! title and note. Nothing identifying goes in unless the clinician types it.
 
 use std::path::Path;
 
 use base64::Engine;
 
-use super::glb::glb_bytes;
+use super::glb_compact::glb_compact_bytes;
 use super::{ExportSegment, unique_names};
 use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
 
 /// The viewer, inlined into every page.
 const MODEL_VIEWER_JS: &str = include_str!("../../../../assets/share/model-viewer.min.js");
+
+/// meshoptimizer's decoder (npm meshoptimizer 1.3.0, the version of the C
+/// encoder the `meshopt` crate builds), handed to the viewer as the script
+/// at its `meshoptDecoderLocation`, so the compressed model decodes offline.
+const MESHOPT_DECODER_JS: &str = include_str!("../../../../assets/share/meshopt_decoder.cjs");
 
 /// What the clinician types.
 #[derive(Clone, Debug, Default)]
@@ -87,7 +93,7 @@ pub fn write_share(
             "nothing to share: no segment has a mesh".into(),
         ));
     }
-    let glb = glb_bytes(path, segments, None)?;
+    let glb = glb_compact_bytes(path, segments)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&glb);
     // Material names are the GLB's (unique) segment names: what a tap returns.
     let info: Vec<serde_json::Value> = segments
@@ -116,6 +122,11 @@ pub fn write_share(
         .replace("{{TITLE}}", &html_escape(&title))
         .replace("{{NOTE}}", &html_escape(&opts.note))
         .replace("{{INFO}}", &info)
+        .replace("{{HALF}}", &format!("{:?}", half_extent_m(segments)))
+        .replace(
+            "{{DECODER}}",
+            &MESHOPT_DECODER_JS.replace("</script", "<\\/script"),
+        )
         .replace(
             "{{VIEWER}}",
             &MODEL_VIEWER_JS.replace("</script", "<\\/script"),
@@ -124,8 +135,29 @@ pub fn write_share(
     write_bytes_atomic(path, html.as_bytes())
 }
 
-/// The page; the placeholders are filled in by [`write_share`]. The
-/// `#tap=X,Y` hash makes the page tap there once loaded (tests).
+/// Half the anatomy's extent along glTF's X (patient left), Y (superior)
+/// and Z (anterior), in metres: the GLB centres the anatomy, so it spans
+/// minus to plus this; the cut slider moves its plane across that span.
+fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for (a, b) in segments.iter().filter_map(|s| s.mesh.bounds()) {
+        for k in 0..3 {
+            lo[k] = lo[k].min(a[k] as f64);
+            hi[k] = hi[k].max(b[k] as f64);
+        }
+    }
+    if !lo[0].is_finite() {
+        return [0.0; 3];
+    }
+    // LPS (x, y, z) = (left, posterior, superior) -> glTF (left, superior, anterior).
+    let half = |k: usize| 0.0005 * (hi[k] - lo[k]);
+    [half(0), half(2), half(1)]
+}
+
+/// The page; the placeholders are filled in by [`write_share`]. The hash
+/// `#tap=X,Y` makes the page tap there once loaded, `#cut=top,50` cuts
+/// (tests; both may be given, joined by `&`).
 const PAGE: &str = r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -135,47 +167,146 @@ body{margin:0;font:16px/1.4 system-ui,sans-serif;background:#f4f4f2;color:#222}
 header{padding:10px 16px}h1{font-size:1.3em;margin:0}p.note{margin:4px 0 0}
 model-viewer{width:100%;height:70vh;background:#fff}
 #picked{display:block;min-height:1.5em;padding:6px 16px;font-weight:600}
-#list{padding:0 16px 16px;columns:14em}label{display:block}
+#cutbar{padding:0 16px 8px;display:flex;gap:.6em;align-items:center;flex-wrap:wrap}
+#depth{flex:1;min-width:8em;max-width:24em}
+#list{padding:0 16px 16px;columns:14em}label{display:block}#cutbar label{display:inline}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em}
 </style>
+<script type="text/plain" id="meshopt-decoder">{{DECODER}}</script>
+<script>
+// model-viewer decodes EXT_meshopt_compression once the script at
+// meshoptDecoderLocation has loaded (from a CDN unless told otherwise):
+// point it at the inlined copy, so nothing comes from the network.
+self.ModelViewerElement = {
+  meshoptDecoderLocation: URL.createObjectURL(new Blob(
+    [document.getElementById('meshopt-decoder').textContent], {type: 'text/javascript'})),
+};
+</script>
 <script type="module">{{VIEWER}}</script>
 </head><body>
 <header><h1>{{TITLE}}</h1><p class="note">{{NOTE}}</p></header>
 <model-viewer id="mv" camera-controls touch-action="pan-y" ar ar-modes="webxr scene-viewer quick-look"
   alt="3D model of the structures listed below" src="data:model/gltf-binary;base64,{{GLB}}"></model-viewer>
 <output id="picked">Tap a structure to see its name.</output>
+<div id="cutbar"><label for="cut">Cut away</label>
+<select id="cut"><option value="">nothing</option><option value="top">from the top</option>
+<option value="front">from the front</option><option value="side">from the side</option></select>
+<input id="depth" type="range" min="0" max="100" value="50" disabled aria-label="How deep the cut goes"></div>
 <div id="list"></div>
 <script type="module">
 const info = {{INFO}};
+// Half the anatomy's size along glTF X (patient left), Y (up), Z (front), m.
+const half = {{HALF}};
 const byKey = new Map(info.map(s => [s.key, s]));
 const mv = document.getElementById('mv');
 const picked = document.getElementById('picked');
 const list = document.getElementById('list');
+const cut = document.getElementById('cut');
+const depth = document.getElementById('depth');
+// model-viewer has no clipping of its own; the hand-over it offers to effect
+// composers gives its three.js renderer and scene (taken, then given back).
+let renderer = null, scene = null;
+mv.registerEffectComposer({
+  setRenderer(r) { renderer = r; }, setMainCamera() {}, setMainScene(s) { scene = s; },
+});
+mv.unregisterEffectComposer();
+// The cut: the axis it moves along in the anatomy's (centred, glTF) frame,
+// and the part kept, where axis coordinate <= the plane's. three.js reads
+// only `normal` and `constant` of a clipping plane.
+const AXES = {side: 0, top: 1, front: 2};
+const plane = {normal: null, constant: 0};
+let anatomy = null;
+const meshes = [];
+function placePlane() {
+  if (!anatomy || !cut.value) return;
+  const k = AXES[cut.value];
+  const frame = anatomy.parent.matrixWorld;
+  const c = half[k] * (1 - 2 * depth.value / 100);
+  const n = anatomy.position.clone().set(0, 0, 0);
+  n.setComponent(k, -1);
+  const p = anatomy.position.clone().set(0, 0, 0);
+  p.setComponent(k, c);
+  plane.normal = n.transformDirection(frame);
+  p.applyMatrix4(frame);
+  plane.constant = -plane.normal.dot(p);
+}
+function clipped(point) {
+  return cut.value !== '' && plane.normal !== null && plane.normal.dot(point) + plane.constant < 0;
+}
+function applyCut() {
+  depth.disabled = !cut.value;
+  placePlane();
+  for (const o of meshes) {
+    o.material.clippingPlanes = cut.value ? [plane] : null;
+    // Cut organs are open: show their inside too.
+    o.material.side = cut.value ? 2 : 0;
+    o.material.needsUpdate = true;
+  }
+  if (scene) scene.queueRender();
+}
 function show(x, y) {
+  // Before the first frame after loading, the nodes' and the camera's world
+  // matrices are not yet where the viewer will draw them.
+  if (scene) {
+    scene.updateMatrixWorld();
+    scene.getCamera().updateMatrixWorld();
+  }
+  placePlane();
   const m = mv.materialFromPoint(x, y);
   const s = m && byKey.get(m.name);
   picked.textContent = s ? `${s.name}: ${s.ml} mL` : 'Tap a structure to see its name.';
   return s;
 }
 mv.addEventListener('click', e => show(e.clientX, e.clientY));
+cut.addEventListener('change', applyCut);
+depth.addEventListener('input', applyCut);
 mv.addEventListener('load', () => {
+  const byName = new Map();
+  if (scene) {
+    renderer.localClippingEnabled = true;
+    anatomy = scene.getObjectByName('anatomy');
+    scene.traverse(o => {
+      if (!o.isMesh || !byKey.has(o.material.name)) return;
+      meshes.push(o);
+      byName.set(o.material.name, o);
+      // The plane follows the model wherever the viewer (or AR) puts it.
+      o.onBeforeRender = placePlane;
+      // A tap passes through what the cut took away.
+      const raycast = o.raycast;
+      o.raycast = function (ray, hits) {
+        const from = hits.length;
+        raycast.call(this, ray, hits);
+        for (let i = hits.length - 1; i >= from; i--) {
+          if (clipped(hits[i].point)) hits.splice(i, 1);
+        }
+      };
+    });
+  } else {
+    document.getElementById('cutbar').hidden = true;
+  }
   for (const s of info) {
-    const m = mv.model.materials.find(m => m.name === s.key);
+    const o = byName.get(s.key);
     const label = document.createElement('label');
     const box = document.createElement('input');
     box.type = 'checkbox'; box.checked = true;
+    // Hidden meshes are neither drawn nor hit by a tap.
     box.addEventListener('change', () => {
-      if (!m) return;
-      m.setAlphaMode(box.checked ? 'OPAQUE' : 'BLEND');
-      const c = m.pbrMetallicRoughness.baseColorFactor;
-      m.pbrMetallicRoughness.setBaseColorFactor([c[0], c[1], c[2], box.checked ? 1 : 0]);
+      if (!o) return;
+      o.visible = box.checked;
+      scene.queueRender();
     });
     const sw = document.createElement('span');
     sw.className = 'swatch'; sw.style.background = s.colour;
     label.append(box, sw, `${s.name} (${s.ml} mL)`);
     list.append(label);
   }
-  const tap = location.hash.match(/^#tap=(\d+),(\d+)$/);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const c = (hash.get('cut') || '').match(/^(top|front|side),(\d+)$/);
+  if (c) {
+    cut.value = c[1]; depth.value = c[2];
+    applyCut();
+  }
+  const tap = (hash.get('tap') || '').match(/^(\d+),(\d+)$/);
   if (tap) {
     const r = mv.getBoundingClientRect();
     show(r.left + Number(tap[1]), r.top + Number(tap[2]));

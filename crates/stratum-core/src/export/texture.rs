@@ -7,10 +7,13 @@
 //! texel of another chart; every texel of a cell belongs to the nearer of
 //! its two triangles and is filled from the nearest point of that triangle,
 //! so edges shared in 3D sample the same scan points and show no seams.
+//! Optionally each texel is darkened by baked ambient occlusion
+//! ([`super::ao`]), interpolated from the triangle's vertices.
 
 use rayon::prelude::*;
 
 use super::ExportSegment;
+use super::ao::vertex_openness;
 use crate::error::{CoreError, Result};
 use crate::view::{Window, WindowPreset, auto_window_range};
 use crate::volume::Volume;
@@ -29,7 +32,14 @@ pub struct ScanTexture<'a> {
     /// Texels per cell side (two triangles per cell); at least 8 (the
     /// gutters take 4).
     pub cell_px: usize,
+    /// Bake ambient occlusion, with rays of this reach (mm; e.g.
+    /// [`AO_REACH_MM`]); `None`: no occlusion.
+    pub occlusion_mm: Option<f64>,
 }
+
+/// How far ambient occlusion looks for surfaces around a point by default:
+/// the gap between neighbouring organs.
+pub const AO_REACH_MM: f64 = 20.0;
 
 impl<'a> ScanTexture<'a> {
     /// Defaults: the soft-tissue window for CT (the 1st-99th percentile for
@@ -51,6 +61,7 @@ impl<'a> ScanTexture<'a> {
                 .clamp(0.5, 4.0),
             scan_weight: 0.5,
             cell_px: 8,
+            occlusion_mm: None,
         }
     }
 }
@@ -104,24 +115,34 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
     let rows = cells.div_ceil(cols);
     let height = (rows * c).next_power_of_two();
 
-    // Per global triangle: segment, corner positions and normals.
+    // Per global triangle: segment, corner positions, normals and openness
+    // to the sky (ambient occlusion; 1 without it).
     struct Tri {
         seg: usize,
         p: [[f32; 3]; 3],
         n: [[f32; 3]; 3],
+        open: [f32; 3],
     }
+    let normals: Vec<std::borrow::Cow<'_, [[f32; 3]]>> = segments
+        .iter()
+        .map(|s| {
+            if s.mesh.normals.len() == s.mesh.positions.len() {
+                std::borrow::Cow::Borrowed(s.mesh.normals.as_slice())
+            } else {
+                let mut m = s.mesh.clone();
+                m.compute_normals();
+                std::borrow::Cow::Owned(m.normals)
+            }
+        })
+        .collect();
+    let openness = tex.occlusion_mm.map(|reach| {
+        let refs: Vec<&[[f32; 3]]> = normals.iter().map(|n| n.as_ref()).collect();
+        vertex_openness(segments, &refs, reach as f32)
+    });
     let mut all = Vec::with_capacity(tris);
     let mut uvs = Vec::with_capacity(segments.len());
     for (k, s) in segments.iter().enumerate() {
-        let computed;
-        let normals = if s.mesh.normals.len() == s.mesh.positions.len() {
-            &s.mesh.normals
-        } else {
-            let mut m = s.mesh.clone();
-            m.compute_normals();
-            computed = m.normals;
-            &computed
-        };
+        let normals = &normals[k];
         let mut seg_uv = Vec::with_capacity(s.mesh.indices.len());
         for t in s.mesh.indices.chunks_exact(3) {
             let g = all.len();
@@ -137,6 +158,10 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
                 seg: k,
                 p: [0, 1, 2].map(|i| s.mesh.positions[t[i] as usize]),
                 n: [0, 1, 2].map(|i| normals[t[i] as usize]),
+                open: match &openness {
+                    Some(o) => [0, 1, 2].map(|i| o[k][t[i] as usize]),
+                    None => [1.0; 3],
+                },
             });
         }
         uvs.push(seg_uv);
@@ -157,6 +182,10 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
                         let centre = [i as f32 + 0.5, j as f32 + 0.5];
                         let b = clamped_barycentric(centre, &charts[half]);
                         let texel = shade(t.p, t.n, b, segments[t.seg].colour, tex);
+                        // Occluded points keep 30 % of their light: dark, never black.
+                        let open = b[0] * t.open[0] + b[1] * t.open[1] + b[2] * t.open[2];
+                        let light = 0.3 + 0.7 * open.clamp(0.0, 1.0);
+                        let texel = texel.map(|v| (v as f32 * light).round() as u8);
                         let at = (j * width + col * c + i) * 3;
                         band[at..at + 3].copy_from_slice(&texel);
                     }

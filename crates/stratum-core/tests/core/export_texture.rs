@@ -295,3 +295,70 @@ fn too_many_triangles_for_the_atlas_is_refused_with_advice() {
         "{e}"
     );
 }
+
+/// Baked ambient occlusion darkens where another surface is near (two
+/// balls 3 mm apart: the sides facing each other) and leaves the open sides
+/// as they were; without it nothing darkens.
+#[test]
+fn ambient_occlusion_darkens_where_surfaces_face_each_other() {
+    let g = Geometry {
+        origin: [-20.0, -20.0, -20.0],
+        spacing: [1.0, 1.0, 1.0],
+        ..Geometry::default()
+    };
+    let ball = |cx: f64| {
+        let data = ndarray::Array3::from_shape_fn((41, 41, 41), |(z, y, x)| {
+            let p = g.index_to_lps([x as f64, y as f64, z as f64]);
+            ((p[0] - cx).powi(2) + p[1] * p[1] + p[2] * p[2] <= 64.0) as u8
+        });
+        mask_surface(
+            &Mask { data, geometry: g },
+            &SurfaceOptions::default(),
+            &Progress::new(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (ball(-9.5), ball(9.5));
+    let ct = Volume::new(
+        Voxels::I16(ndarray::Array3::from_elem((41, 41, 41), 40i16)),
+        g,
+        "CT",
+    );
+    let segs = [
+        ExportSegment {
+            name: "a",
+            colour: [200, 200, 200],
+            mesh: &a,
+        },
+        ExportSegment {
+            name: "b",
+            colour: [200, 200, 200],
+            mesh: &b,
+        },
+    ];
+    let mut tex = ScanTexture::new(&ct);
+    assert_eq!(tex.occlusion_mm, None, "off unless asked");
+    let plain = bake_atlas(&segs, &tex).unwrap();
+    tex.occlusion_mm = Some(stratum_core::export::AO_REACH_MM);
+    let lit = bake_atlas(&segs, &tex).unwrap();
+    let (mut facing, mut open) = (Vec::new(), Vec::new());
+    for t in 0..a.triangle_count() {
+        let uv = &plain.uvs[0][3 * t..3 * t + 3];
+        let mid = [0, 1].map(|k| (uv[0][k] + uv[1][k] + uv[2][k]) / 3.0);
+        let ratio = bilinear(&lit, mid)[1] / bilinear(&plain, mid)[1];
+        let x = centroid(&a, t)[0];
+        if x > -3.0 {
+            facing.push(ratio);
+        } else if x < -15.0 {
+            open.push(ratio);
+        }
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(facing.len() > 10 && open.len() > 10);
+    assert!(
+        mean(&facing) < 0.75,
+        "facing the other ball: {}",
+        mean(&facing)
+    );
+    assert!(mean(&open) > 0.95, "open side: {}", mean(&open));
+}

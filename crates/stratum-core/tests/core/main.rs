@@ -17,6 +17,7 @@ mod meshing;
 mod real_data;
 mod segmentation;
 mod session;
+mod share_page;
 mod subset;
 mod synthetic;
 mod transfer;
