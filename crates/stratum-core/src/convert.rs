@@ -561,7 +561,7 @@ pub fn share_session(
         let mask = map.mask(s.id);
         if mask.count() > 0 {
             colours.push(s.colour);
-            segments.push((s.name.clone(), mask, None));
+            segments.push((s.name.clone(), mask, SurfaceFrom::Mask));
         }
     }
     if segments.is_empty() {

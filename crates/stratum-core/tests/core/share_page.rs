@@ -256,6 +256,7 @@ fn share_session_shows_the_visible_segments_as_saved() {
         scan: Some(ScanRef::new(&scan_path, None, &scan)),
         labels: map.clone(),
         opacity: Default::default(),
+        surface_levels: Default::default(),
         view: Value::Null,
         history: History::default().snapshot().unwrap(),
     };
