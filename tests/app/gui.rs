@@ -53,6 +53,8 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
         .args(["--size", "1280x800", "--clip", "coronal"])
         .env("WGPU_BACKEND", "vulkan")
         .env("TMPDIR", dir.path())
+        // A journal another run left would put its Restore dialog over the view.
+        .env("STRATUM_AUTOSAVE_DIR", "off")
         .output()
         .expect("run xvfb-run");
     let log = format!(

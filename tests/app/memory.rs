@@ -87,6 +87,8 @@ fn the_app_offers_what_fits_of_a_study_too_large_for_its_memory() {
             .env("WGPU_BACKEND", "vulkan")
             .env("STRATUM_MEMORY_LIMIT", "100K")
             .env("RUST_LOG", "info")
+            // A journal another run left would put its Restore dialog over the view.
+            .env("STRATUM_AUTOSAVE_DIR", "off")
             .output()
             .expect("run xvfb-run");
         let log = format!(

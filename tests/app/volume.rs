@@ -98,6 +98,8 @@ fn render(dir: &Path, name: &str, args: &[&str]) -> Shot {
         .args(["--size", "960x640"])
         .env("WGPU_BACKEND", "vulkan")
         .env("TMPDIR", dir)
+        // A journal another run left would put its Restore dialog over the view.
+        .env("STRATUM_AUTOSAVE_DIR", "off")
         .output()
         .expect("run xvfb-run");
     let log = format!(

@@ -104,6 +104,8 @@ pub(crate) fn xr_command(
     )
     .unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_stratum"));
+    // A journal another run left would put its Restore dialog over the view.
+    c.env("STRATUM_AUTOSAVE_DIR", "off");
     c.env("DISPLAY", &display.name)
         .env("WGPU_BACKEND", "vulkan")
         .env("VK_ICD_FILENAMES", LAVAPIPE)

@@ -41,8 +41,9 @@ fn bounds(v: &[[f32; 3]]) -> Option<([f32; 3], [f32; 3])> {
     }))
 }
 
-/// Centre of the segments' joint bounding box, LPS mm.
-pub(super) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+/// The segments' joint bounding box (lowest, highest corner), LPS mm;
+/// `None` when no segment has a vertex.
+pub(super) fn joint_bounds(segments: &[ExportSegment<'_>]) -> Option<([f64; 3], [f64; 3])> {
     let mut lo = [f64::INFINITY; 3];
     let mut hi = [f64::NEG_INFINITY; 3];
     for (a, b) in segments.iter().filter_map(|s| s.mesh.bounds()) {
@@ -51,11 +52,34 @@ pub(super) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
             hi[k] = hi[k].max(b[k] as f64);
         }
     }
-    if lo[0].is_finite() {
+    lo[0].is_finite().then_some((lo, hi))
+}
+
+/// Centre of the segments' joint bounding box, LPS mm.
+pub(super) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+    joint_bounds(segments).map_or([0.0; 3], |(lo, hi)| {
         [0, 1, 2].map(|k| 0.5 * (lo[k] + hi[k]))
-    } else {
-        [0.0; 3]
+    })
+}
+
+/// A GLB container around `json` (padded to 4 bytes here) and `bin`.
+pub(super) fn glb_container(
+    mut json: Vec<u8>,
+    bin: Vec<u8>,
+) -> std::result::Result<Vec<u8>, String> {
+    while !json.len().is_multiple_of(4) {
+        json.push(b' ');
     }
+    let glb = gltf::binary::Glb {
+        header: gltf::binary::Header {
+            magic: *b"glTF",
+            version: 2,
+            length: (12 + 8 + json.len() + 8 + bin.len()) as u32,
+        },
+        json: std::borrow::Cow::Owned(json),
+        bin: Some(std::borrow::Cow::Owned(bin)),
+    };
+    glb.to_vec().map_err(|e| e.to_string())
 }
 
 /// glTF binary: one node and mesh per segment, with names, colours
@@ -324,27 +348,12 @@ pub(crate) fn glb_bytes(
         nodes: vec![anatomy],
     });
     root.scene = Some(scene);
-    let mut json_bytes = json::serialize::to_vec(&root).map_err(|e| CoreError::Write {
+    let write_err = |reason: String| CoreError::Write {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    while !json_bytes.len().is_multiple_of(4) {
-        json_bytes.push(b' ');
-    }
-    let glb = gltf::binary::Glb {
-        header: gltf::binary::Header {
-            magic: *b"glTF",
-            version: 2,
-            length: (12 + 8 + json_bytes.len() + 8 + bin.len()) as u32,
-        },
-        json: std::borrow::Cow::Owned(json_bytes),
-        bin: Some(std::borrow::Cow::Owned(bin)),
+        reason,
     };
-    let bytes = glb.to_vec().map_err(|e| CoreError::Write {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    Ok(bytes)
+    let json_bytes = json::serialize::to_vec(&root).map_err(|e| write_err(e.to_string()))?;
+    glb_container(json_bytes, bin).map_err(write_err)
 }
 
 pub(super) fn srgb_to_linear(c: f32) -> f32 {

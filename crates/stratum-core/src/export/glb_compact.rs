@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::glb::{GLB_NOTE, anatomy_centre, glb_root_transform, srgb_to_linear};
+use super::glb::{
+    GLB_NOTE, anatomy_centre, glb_container, glb_root_transform, joint_bounds, srgb_to_linear,
+};
 use super::{ExportSegment, unique_names};
 use crate::error::{CoreError, Result};
 
@@ -87,17 +89,9 @@ impl Builder {
 /// Lowest corner and grid step (mm) of the quantization grid that holds
 /// every segment's vertices.
 fn grid(segments: &[ExportSegment<'_>]) -> ([f64; 3], f64) {
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
-    for (a, b) in segments.iter().filter_map(|s| s.mesh.bounds()) {
-        for k in 0..3 {
-            lo[k] = lo[k].min(a[k] as f64);
-            hi[k] = hi[k].max(b[k] as f64);
-        }
-    }
-    if !lo[0].is_finite() {
+    let Some((lo, hi)) = joint_bounds(segments) else {
         return ([0.0; 3], 1.0);
-    }
+    };
     let extent = (0..3).map(|k| hi[k] - lo[k]).fold(0.0, f64::max);
     (lo, (extent / STEPS).max(1e-6))
 }
@@ -238,18 +232,6 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
         "scenes": [{ "name": "Stratum", "nodes": [nodes.len() - 1] }],
         "scene": 0,
     });
-    let mut json_bytes = serde_json::to_vec(&root).map_err(|e| write_err(e.to_string()))?;
-    while !json_bytes.len().is_multiple_of(4) {
-        json_bytes.push(b' ');
-    }
-    let glb = gltf::binary::Glb {
-        header: gltf::binary::Header {
-            magic: *b"glTF",
-            version: 2,
-            length: (12 + 8 + json_bytes.len() + 8 + b.bin.len()) as u32,
-        },
-        json: std::borrow::Cow::Owned(json_bytes),
-        bin: Some(std::borrow::Cow::Owned(b.bin)),
-    };
-    glb.to_vec().map_err(|e| write_err(e.to_string()))
+    let json_bytes = serde_json::to_vec(&root).map_err(|e| write_err(e.to_string()))?;
+    glb_container(json_bytes, b.bin).map_err(write_err)
 }

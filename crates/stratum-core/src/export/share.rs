@@ -139,17 +139,9 @@ pub fn write_share(
 /// and Z (anterior), in metres: the GLB centres the anatomy, so it spans
 /// minus to plus this; the cut slider moves its plane across that span.
 fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
-    for (a, b) in segments.iter().filter_map(|s| s.mesh.bounds()) {
-        for k in 0..3 {
-            lo[k] = lo[k].min(a[k] as f64);
-            hi[k] = hi[k].max(b[k] as f64);
-        }
-    }
-    if !lo[0].is_finite() {
+    let Some((lo, hi)) = super::glb::joint_bounds(segments) else {
         return [0.0; 3];
-    }
+    };
     // LPS (x, y, z) = (left, posterior, superior) -> glTF (left, superior, anterior).
     let half = |k: usize| 0.0005 * (hi[k] - lo[k]);
     [half(0), half(2), half(1)]
