@@ -3,7 +3,6 @@
 //! straight into the volume buffer.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use dicom_pixeldata::PixelDecoder;
 use ndarray::Array3;
@@ -11,6 +10,7 @@ use rayon::prelude::*;
 
 use super::header::{first_line, transfer_syntax_name};
 use super::scan::{Series, SliceRef};
+pub use super::subset::Subset;
 use crate::error::{CoreError, Result};
 use crate::memory;
 use crate::progress::Progress;
@@ -25,65 +25,6 @@ pub struct LoadedSeries {
     pub positions: Vec<[f64; 3]>,
     /// Warnings raised while loading (duplicates dropped, ...).
     pub notes: Vec<String>,
-}
-
-/// The part of a series to load when the whole does not fit in memory (or
-/// is not needed): a range of its slices, and/or a copy averaged over
-/// blocks of `downsample`³ voxels. The default is the whole series.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Subset {
-    /// First and last slice, 1-based and inclusive, in stack order (after
-    /// sorting by position; duplicates count once).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slices: Option<(usize, usize)>,
-    /// Average blocks of this many voxels along each axis (0 or 1: full
-    /// resolution). Slices past the last whole block are left out.
-    #[serde(default, skip_serializing_if = "is_full")]
-    pub downsample: u32,
-}
-
-fn is_full(f: &u32) -> bool {
-    *f <= 1
-}
-
-impl Subset {
-    /// The whole series at full resolution.
-    pub fn is_whole(&self) -> bool {
-        self.slices.is_none() && self.downsample <= 1
-    }
-
-    /// Parses `A-B` (1-based, inclusive) for `--slices`.
-    pub fn parse_range(text: &str) -> std::result::Result<(usize, usize), String> {
-        let (a, b) = text
-            .split_once(['-', ':'])
-            .ok_or_else(|| format!("{text:?}: give the first and last slice, e.g. 1-200"))?;
-        let num = |t: &str| {
-            t.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&v| v >= 1)
-                .ok_or_else(|| format!("{text:?}: slices are numbered from 1"))
-        };
-        let (a, b) = (num(a)?, num(b)?);
-        if b <= a {
-            return Err(format!(
-                "{text:?}: the last slice must come after the first"
-            ));
-        }
-        Ok((a, b))
-    }
-
-    /// A short description for titles and reports: "slices 1-200, 1/2 resolution".
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some((a, b)) = self.slices {
-            parts.push(format!("slices {a}-{b}"));
-        }
-        if self.downsample > 1 {
-            parts.push(format!("1/{} resolution", self.downsample));
-        }
-        parts.join(", ")
-    }
 }
 
 /// Decodes a series into a volume.
@@ -357,7 +298,7 @@ fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
 }
 
 /// Output voxel types: conversion from a rescaled value, exact or refused.
-trait Store: Copy + Default + Send + Sync + 'static {
+pub(super) trait Store: Copy + Default + Send + Sync + 'static {
     /// Integer voxels: a block's mean is rounded to the nearest.
     const INTEGRAL: bool = true;
     fn store(v: f64) -> Option<Self>;
@@ -390,10 +331,10 @@ impl Store for f32 {
 
 /// The frame size of a series and the block factor of its decode.
 #[derive(Clone, Copy)]
-struct Shape {
-    rows: usize,
-    cols: usize,
-    f: usize,
+pub(super) struct Shape {
+    pub rows: usize,
+    pub cols: usize,
+    pub f: usize,
 }
 
 fn decode_all<T: Store>(
@@ -403,7 +344,7 @@ fn decode_all<T: Store>(
     progress: &Progress,
 ) -> Result<Array3<T>> {
     if shape.f > 1 {
-        return decode_reduced(series, slices, shape, progress);
+        return super::subset::decode_reduced(series, slices, shape, progress);
     }
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
@@ -433,70 +374,7 @@ fn decode_all<T: Store>(
         .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
 }
 
-/// Decodes a series averaged over blocks of f x f x f voxels: each frame
-/// is decoded full size (one buffer per task), summed over f x f in-plane
-/// blocks and added into its output plane's sums, so only the small volume
-/// is ever allocated. Sums are f32: exact for u16 blocks up to 4³, within
-/// a few units in 33 million at 8³.
-fn decode_reduced<T: Store>(
-    series: &Series,
-    slices: &[SliceRef],
-    shape: Shape,
-    progress: &Progress,
-) -> Result<Array3<T>> {
-    let Shape { rows, cols, f } = shape;
-    let (ro, co, no) = (rows / f, cols / f, slices.len() / f);
-    let sums: Vec<Mutex<Vec<f32>>> = (0..no).map(|_| Mutex::new(vec![0f32; ro * co])).collect();
-    let mut per_file: Vec<Vec<(usize, &SliceRef)>> =
-        (0..series.files.len()).map(|_| Vec::new()).collect();
-    for (i, s) in slices.iter().enumerate().take(no * f) {
-        per_file[s.file].push((i / f, s));
-    }
-    per_file
-        .into_par_iter()
-        .filter(|jobs| !jobs.is_empty())
-        .try_for_each(|jobs| -> Result<()> {
-            progress.check()?;
-            let path = &series.files[jobs[0].1.file].path;
-            let obj = open(path)?;
-            let mut frame = vec![0f32; rows * cols];
-            let mut reduced = vec![0f32; ro * co];
-            for (k, s) in jobs {
-                progress.check()?;
-                decode_frame_into(&obj, path, s, &mut frame)?;
-                for (y, out_row) in reduced.chunks_exact_mut(co).enumerate() {
-                    out_row.fill(0.0);
-                    for line in frame[y * f * cols..].chunks_exact(cols).take(f) {
-                        for (o, block) in out_row.iter_mut().zip(line.chunks_exact(f)) {
-                            *o += block.iter().sum::<f32>();
-                        }
-                    }
-                }
-                let mut plane = sums[k].lock().unwrap_or_else(|e| e.into_inner());
-                for (p, r) in plane.iter_mut().zip(&reduced) {
-                    *p += r;
-                }
-                progress.advance(1);
-            }
-            Ok(())
-        })?;
-    let count = (f * f * f) as f64;
-    let mut data = Vec::with_capacity(no * ro * co);
-    for plane in sums {
-        let plane = plane.into_inner().unwrap_or_else(|e| e.into_inner());
-        for v in plane {
-            let mean = v as f64 / count;
-            let mean = if T::INTEGRAL { mean.round() } else { mean };
-            data.push(
-                T::store(mean).ok_or_else(|| CoreError::Invalid("value out of range".into()))?,
-            );
-        }
-    }
-    Array3::from_shape_vec((no, ro, co), data)
-        .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
-}
-
-fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
+pub(super) fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
     super::lengths::parse_bounded(path, || {
         dicom_object::open_file(path).map_err(|e| CoreError::NotDicom {
             path: path.to_path_buf(),
@@ -526,7 +404,7 @@ struct Layout {
 }
 
 /// Decodes one frame, applies the modality rescale and writes it to `out`.
-fn decode_frame_into<T: Store>(
+pub(super) fn decode_frame_into<T: Store>(
     obj: &dicom_object::DefaultDicomObject,
     path: &Path,
     s: &SliceRef,

@@ -4,6 +4,7 @@ pub mod header;
 pub mod lengths;
 pub mod load;
 pub mod scan;
+pub mod subset;
 
 pub use header::{ImageHeader, read_header};
 pub use load::{LoadedSeries, Subset, decode_frame_values, load_series, load_series_subset};
