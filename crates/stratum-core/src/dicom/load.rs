@@ -64,6 +64,7 @@ pub fn load_series_subset(
     let (kept, duplicates) = series.distinct_slices();
     let mut kept: Vec<SliceRef> = kept.into_iter().cloned().collect();
     let mut duplicates: Vec<(usize, &SliceRef)> = duplicates;
+    let series_slices = kept.len();
     if let Some((a, b)) = subset.slices {
         if a < 1 || b > kept.len() || b <= a {
             return Err(CoreError::Invalid(format!(
@@ -175,7 +176,7 @@ pub fn load_series_subset(
             "part of the series was opened ({}): {} of its {} slices, {} x {} voxels each",
             subset.describe(),
             n * f,
-            series.distinct_slices().0.len(),
+            series_slices,
             cols_out,
             rows_out
         ));
