@@ -1,0 +1,125 @@
+//! `stratum share`: a scan's segments, or a saved session's visible ones,
+//! meshed and written as one self-contained patient page (.html).
+
+use std::path::Path;
+
+use super::meshes::meshed_from_scan;
+use super::{
+    ConvertOptions, ConvertSegment, SegmentResult, SurfaceFrom, build_meshes, segments_for,
+};
+use crate::error::{CoreError, Result};
+use crate::export::ExportSegment;
+use crate::open::{Opened, open_volume};
+use crate::progress::Progress;
+
+/// `stratum share`: the scan's segments as a self-contained patient page
+/// (flat colours, reduced as `opts` says); returns the segments.
+pub fn share(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    page: &crate::export::ShareOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    check_page_path(output)?;
+    let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
+    let segments = segments_for(&volume, opts, progress)?;
+    // Threshold segments are meshed from the intensities; label maps need no scan.
+    let volume = meshed_from_scan(&segments).then_some(volume);
+    if segments.iter().all(|(_, m, _)| m.count() == 0) {
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: nothing to show".into(),
+        ));
+    }
+    let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
+    // The page takes no texture: the scan and masks are done with.
+    drop(segments);
+    drop(volume);
+    write_page(output, &results, page, progress)?;
+    Ok(results)
+}
+
+/// `stratum share --session S`: the visible segments of a saved session
+/// (its label map as saved, edits included; its names and colours) as a
+/// patient page. The session's labels are meshed from their masks, so the
+/// scan is not needed; `scan`, when given, must be the one the session was
+/// made on.
+pub fn share_session(
+    session: &Path,
+    scan: Option<&Path>,
+    output: &Path,
+    opts: &ConvertOptions,
+    page: &crate::export::ShareOptions,
+    progress: &Progress,
+) -> Result<Vec<SegmentResult>> {
+    check_page_path(output)?;
+    let opened = crate::session::open_session(session, progress)?;
+    if let Some(path) = scan {
+        let volume = open_volume(path, &opts.open, progress)?.volume;
+        if opened
+            .data
+            .scan
+            .as_ref()
+            .is_some_and(|r| !r.matches(&volume))
+        {
+            return Err(CoreError::Invalid(format!(
+                "{} is not the scan the session {} was made on (its voxels differ)",
+                path.display(),
+                session.display()
+            )));
+        }
+    }
+    let map = &opened.data.labels;
+    let mut colours = Vec::new();
+    let mut segments: Vec<ConvertSegment> = Vec::new();
+    for s in map.segments.iter().filter(|s| s.visible) {
+        let mask = map.mask(s.id);
+        if mask.count() > 0 {
+            colours.push(s.colour);
+            segments.push((s.name.clone(), mask, SurfaceFrom::Mask));
+        }
+    }
+    if segments.is_empty() {
+        return Err(CoreError::Invalid(format!(
+            "the session {} has no visible segment with voxels: nothing to show",
+            session.display()
+        )));
+    }
+    let mut results = build_meshes(&segments, None, opts, progress)?;
+    drop(segments);
+    // build_meshes keeps every non-empty mask in order: the colours line up.
+    for (r, c) in results.iter_mut().zip(colours) {
+        r.colour = c;
+    }
+    write_page(output, &results, page, progress)?;
+    Ok(results)
+}
+
+/// The share page is an .html file (a browser opens it by double click).
+fn check_page_path(output: &Path) -> Result<()> {
+    if output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid(format!(
+            "{}: the share page is an .html file",
+            output.display()
+        )))
+    }
+}
+
+fn write_page(
+    output: &Path,
+    results: &[SegmentResult],
+    page: &crate::export::ShareOptions,
+    progress: &Progress,
+) -> Result<()> {
+    let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
+    let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
+    progress.begin("writing", 1);
+    crate::export::write_share(output, &parts, &ml, page)?;
+    progress.advance(1);
+    Ok(())
+}

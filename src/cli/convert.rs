@@ -1,0 +1,207 @@
+//! `stratum convert`: its options (segment source, smoothing, reduction,
+//! texture, report) and the run that prints each segment's figures and
+//! writes the validation report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{SubsetArgs, with_progress};
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// DICOM folder or file, or a .nii/.nii.gz file
+    pub input: PathBuf,
+    /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
+    #[arg(long, conflicts_with_all = ["threshold", "labels"])]
+    preset: Option<String>,
+    /// Intensity window LO:HI (Hounsfield units for CT)
+    #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
+    threshold: Option<(f64, f64)>,
+    /// Label map (NIfTI), one mesh per label
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
+    #[arg(long, requires = "labels")]
+    names: Option<PathBuf>,
+    /// Smoothing passes (Taubin, volume-preserving); 0 keeps the raw surface
+    #[arg(long, default_value_t = 10)]
+    smooth: usize,
+    /// Fraction of triangles to remove (0.9 keeps 10%)
+    #[arg(long, default_value_t = 0.0)]
+    reduce: f64,
+    /// Keep only the largest island of each segment
+    #[arg(long)]
+    largest: bool,
+    /// With .stl: one file per segment (OUT_<segment>.stl) instead of one merged file
+    #[arg(long)]
+    split: bool,
+    /// Series to use when the folder holds several (default: the largest)
+    #[arg(long)]
+    series: Option<String>,
+    #[command(flatten)]
+    subset: SubsetArgs,
+    /// Segment with an AI model (`stratum models` lists them), one mesh per label
+    #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
+    model: Option<String>,
+    /// Check every mesh against the scan's segment and write the report
+    /// (JSON): Dice, surface distances, volume difference, watertightness,
+    /// the smoothing and reduction used, and what failed
+    #[arg(long, value_name = "JSON")]
+    report: Option<PathBuf>,
+    /// With .obj or .glb: flat segment colours instead of the scan texture
+    #[arg(long)]
+    flat: bool,
+    /// The scan texture's intensity window LO:HI (default: soft tissue,
+    /// -160:240 HU, for CT; the 1st to 99th percentile otherwise)
+    #[arg(long, value_parser = parse_window, value_name = "LO:HI", conflicts_with = "flat")]
+    texture_window: Option<(f64, f64)>,
+    /// With the scan texture: also bake ambient occlusion into it (folds and
+    /// the gaps between organs darker)
+    #[arg(long, conflicts_with = "flat")]
+    ao: bool,
+}
+
+pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let ConvertArgs {
+        input,
+        output,
+        preset,
+        threshold,
+        labels,
+        names,
+        smooth,
+        reduce,
+        largest,
+        split,
+        series,
+        subset,
+        model,
+        report,
+        flat,
+        texture_window,
+        ao,
+    } = a;
+
+    let source = match (preset, threshold, labels) {
+        _ if model.is_some() => stratum_core::convert::SegmentSource::Model {
+            name: model.unwrap_or_default(),
+        },
+        (_, _, Some(path)) => stratum_core::convert::SegmentSource::Labels { path, names },
+        (_, Some((lo, hi)), _) => stratum_core::convert::SegmentSource::Threshold(lo, hi),
+        (Some(p), _, _) => stratum_core::convert::SegmentSource::Preset(
+            stratum_core::segment::Preset::parse(&p).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown preset {p:?}: use bone, soft-tissue, lungs, skin or vessels"
+                )
+            })?,
+        ),
+        (None, None, None) => {
+            stratum_core::convert::SegmentSource::Preset(stratum_core::segment::Preset::Bone)
+        }
+    };
+    if !(0.0..1.0).contains(&reduce) {
+        anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
+    }
+    let mut opts = stratum_core::convert::ConvertOptions {
+        source,
+        largest,
+        smooth_iterations: smooth,
+        reduce,
+        split,
+        validate: report.is_some(),
+        scan_texture: !flat,
+        texture_window,
+        ambient_occlusion: ao,
+        ..Default::default()
+    };
+    opts.open.series = series;
+    opts.open.subset = subset.subset();
+    convert(input, output, opts, report)
+}
+
+fn parse_window(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(':').ok_or("expected LO:HI, e.g. 300:3000")?;
+    let lo: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a number"))?;
+    let hi: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a number"))?;
+    if lo > hi {
+        return Err(format!("LO ({lo}) must not exceed HI ({hi})"));
+    }
+    Ok((lo, hi))
+}
+
+fn convert(
+    input: PathBuf,
+    output: PathBuf,
+    opts: stratum_core::convert::ConvertOptions,
+    report: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let (results, files) = with_progress(false, |p| {
+        stratum_core::convert::convert(&input, &output, &opts, p)
+    })?;
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>10}  closed",
+        "segment", "voxels mL", "mesh mL", "area cm²", "triangles"
+    );
+    for r in &results {
+        println!(
+            "{:<28} {:>12.2} {:>12.2} {:>12.1} {:>10}  {}",
+            r.name,
+            r.voxel_volume_ml,
+            r.mesh_volume_ml,
+            r.area_mm2 / 100.0,
+            r.triangles,
+            if r.watertight { "yes" } else { "NO" }
+        );
+    }
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    if let Some(path) = report {
+        let checks: Vec<_> = results
+            .iter()
+            .filter_map(|r| r.validation.clone())
+            .collect();
+        println!(
+            "\n{:<28} {:>6} {:>9} {:>9} {:>9} {:>8}  check",
+            "validation", "Dice", "mean mm", "p95 mm", "max mm", "vol %"
+        );
+        for v in &checks {
+            println!(
+                "{:<28} {:>6.3} {:>9.2} {:>9.2} {:>9.2} {:>+8.1}  {}",
+                v.segment,
+                v.dice,
+                v.surface.mean_mm,
+                v.surface.p95_mm,
+                v.surface.max_mm,
+                v.volume_diff_pct,
+                if v.flags.is_empty() { "ok" } else { "FLAGGED" }
+            );
+            for f in &v.flags {
+                println!("    {f}");
+            }
+        }
+        let json = serde_json::json!({
+            "units": "mm, mL; surface distances both ways between mesh vertices and the mask boundary",
+            "segments": checks,
+        });
+        stratum_core::atomic::write_bytes_atomic(
+            &path,
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        println!("wrote {}", path.display());
+        if checks.iter().any(|v| !v.flags.is_empty()) {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
