@@ -73,6 +73,7 @@ fn genuine() -> &'static Genuine {
             scan: None,
             labels: map.clone(),
             opacity: BTreeMap::from([(2, 0.5)]),
+            surface_levels: BTreeMap::from([(2, 250.0)]),
             view: serde_json::json!({"camera": {"yaw": 0.5}, "clip": [[0.0, 0.0, 1.0, -3.0]]}),
             history: history.snapshot().expect("snapshot"),
         };

@@ -155,11 +155,30 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     let mut app = app_with_autosave(Some(root.clone()));
     open_and_paint(&mut app, &scan);
     let painted = labels(&app);
-    {
-        let h = app.world().resource::<EditHistory>();
-        let journal = h.core.journal().expect("autosave runs after an edit");
-        journal.flush().unwrap();
+    assert!(
+        app.world()
+            .resource::<EditHistory>()
+            .core
+            .journal()
+            .is_some(),
+        "autosave runs after an edit"
+    );
+    // A level set after the journal started (as a preset's segment gets):
+    // the next view record carries it (the view is compared about once a
+    // second, 60 frames).
+    let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
+    let seg = q.single(app.world()).unwrap();
+    app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
+    for _ in 0..61 {
+        app.update();
     }
+    app.world()
+        .resource::<EditHistory>()
+        .core
+        .journal()
+        .unwrap()
+        .flush()
+        .unwrap();
     // Quit without saving.
     drop(app);
 
@@ -174,6 +193,13 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     assert_eq!(labels(&app), painted);
     assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+    let mut q = app.world_mut().query::<&SurfaceLevel>();
+    let levels: Vec<f64> = q.iter(app.world()).map(|l| l.0).collect();
+    assert_eq!(
+        levels,
+        vec![50.0],
+        "the surface level came back with its segment"
+    );
     assert!(!unsaved[0].dir.exists(), "the restored journal is replaced");
     assert!(app.world().resource::<SessionState>().unsaved.is_empty());
 }

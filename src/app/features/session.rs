@@ -75,8 +75,9 @@ pub struct SessionState {
     pub unsaved: Vec<Unsaved>,
     /// A session waiting for the user to say where its scan is now.
     pub missing_scan: Option<MissingScan>,
-    /// The journal's view record, to write it only when it changes.
-    last_view: Option<serde_json::Value>,
+    /// The journal's view record (view, surface levels), to write it only
+    /// when it changes.
+    last_view: Option<(serde_json::Value, BTreeMap<u16, f64>)>,
     view_check: u32,
     /// The volume (its address) whose scan reference is known or being computed.
     indexed_for: Option<usize>,

@@ -51,6 +51,9 @@ pub struct JournalBase {
     pub scan: Option<ScanRef>,
     pub labels: LabelMap,
     pub opacity: BTreeMap<u16, f32>,
+    /// The level each segment's surface is built at from the scan (see
+    /// [`SessionData::surface_levels`](super::SessionData::surface_levels)).
+    pub surface_levels: BTreeMap<u16, f64>,
     pub view: serde_json::Value,
     pub history: HistorySnapshot,
 }
@@ -71,6 +74,10 @@ struct Meta {
 struct ViewRecord {
     view: serde_json::Value,
     opacity: BTreeMap<u16, f32>,
+    /// Absent in records written before surface levels were journaled:
+    /// those keep the levels they had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    surface_levels: Option<BTreeMap<u16, f64>>,
 }
 
 enum Msg {
@@ -115,9 +122,7 @@ impl Journal {
             created_unix: created,
             scan: base.scan.clone(),
             labels: LabelsEntry::of(&base.labels, BASE_LABELS.into()),
-            // The autosave keeps no surface levels: a restored segment is
-            // meshed from its voxels until its level is set again.
-            segments: segment_entries(&base.labels.segments, &base.opacity, &BTreeMap::new()),
+            segments: segment_entries(&base.labels.segments, &base.opacity, &base.surface_levels),
             view: base.view.clone(),
         };
         let (tx, rx) = mpsc::channel();
@@ -175,12 +180,26 @@ impl Journal {
         self.send(vec![REC_REDO]);
     }
 
-    /// Records the app's view state and segment opacities (the last one
-    /// recorded is restored). Call it when they change, not every frame.
-    pub fn record_view(&self, view: &serde_json::Value, opacity: &BTreeMap<u16, f32>) {
+    /// Records the app's view state, segment opacities and surface levels
+    /// (the last one recorded is restored). Call it when they change, not
+    /// every frame.
+    pub fn record_view(
+        &self,
+        view: &serde_json::Value,
+        opacity: &BTreeMap<u16, f32>,
+        surface_levels: &BTreeMap<u16, f64>,
+    ) {
         let rec = ViewRecord {
             view: view.clone(),
             opacity: opacity.clone(),
+            // A level that is not a number would not read back from JSON.
+            surface_levels: Some(
+                surface_levels
+                    .iter()
+                    .filter(|(_, l)| l.is_finite())
+                    .map(|(&id, &l)| (id, l))
+                    .collect(),
+            ),
         };
         if let Ok(json) = serde_json::to_vec(&rec) {
             let mut r = vec![REC_VIEW];
@@ -334,6 +353,9 @@ pub struct Restored {
     pub scan: Option<ScanRef>,
     pub labels: LabelMap,
     pub opacity: BTreeMap<u16, f32>,
+    /// Each segment's surface level, as last recorded (an unsaved
+    /// segment from a preset keeps its iso-surface after a crash).
+    pub surface_levels: BTreeMap<u16, f64>,
     pub view: serde_json::Value,
     /// The base history plus every replayed step, undo and redo; no journal
     /// attached (start a new one from this state, then discard the old).
@@ -348,7 +370,7 @@ pub struct Restored {
 /// Rebuilds the session of a journal folder: base, then every whole record.
 pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result<Restored> {
     let meta = read_meta(dir)?;
-    let (segments, mut opacity, _) = split_entries(meta.segments);
+    let (segments, mut opacity, mut surface_levels) = split_entries(meta.segments);
     let mut labels = read_labels(&dir.join(BASE_LABELS), &meta.labels, segments, progress)?;
     let hpath = dir.join(BASE_HISTORY);
     let hbytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;
@@ -373,7 +395,12 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
     let mut pos = 12usize;
     let mut records = 0;
     while let Some(payload) = frame_at(&bytes, pos) {
-        if let Err(e) = replay(payload, &mut labels, &mut history, &mut view, &mut opacity) {
+        let state = ViewState {
+            view: &mut view,
+            opacity: &mut opacity,
+            surface_levels: &mut surface_levels,
+        };
+        if let Err(e) = replay(payload, &mut labels, &mut history, state) {
             tracing::warn!("autosave replay stopped at record {}: {e}", records + 1);
             break;
         }
@@ -384,6 +411,7 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
         scan: meta.scan,
         labels,
         opacity,
+        surface_levels,
         view,
         history,
         records,
@@ -400,12 +428,18 @@ fn frame_at(bytes: &[u8], pos: usize) -> Option<&[u8]> {
     (!payload.is_empty() && crc32fast::hash(payload) == crc).then_some(payload)
 }
 
+/// What a view record replaces.
+struct ViewState<'a> {
+    view: &'a mut serde_json::Value,
+    opacity: &'a mut BTreeMap<u16, f32>,
+    surface_levels: &'a mut BTreeMap<u16, f64>,
+}
+
 fn replay(
     payload: &[u8],
     labels: &mut LabelMap,
     history: &mut History,
-    view: &mut serde_json::Value,
-    opacity: &mut BTreeMap<u16, f32>,
+    state: ViewState,
 ) -> Result<()> {
     let none = || CoreError::Invalid("an undo or redo with nothing to apply".into());
     match payload[0] {
@@ -424,8 +458,11 @@ fn replay(
         REC_VIEW => {
             let rec: ViewRecord = serde_json::from_slice(&payload[1..])
                 .map_err(|e| CoreError::Invalid(format!("an autosave view record: {e}")))?;
-            *view = rec.view;
-            *opacity = rec.opacity;
+            *state.view = rec.view;
+            *state.opacity = rec.opacity;
+            if let Some(levels) = rec.surface_levels {
+                *state.surface_levels = levels;
+            }
         }
         other => {
             return Err(CoreError::Invalid(format!(

@@ -244,6 +244,7 @@ fn journaled(root: &Path) -> (Vec<LabelMap>, Vec<(usize, usize)>, std::path::Pat
         scan: None,
         labels: m.clone(),
         opacity: BTreeMap::new(),
+        surface_levels: BTreeMap::new(),
         view: view(),
         history: h.snapshot().unwrap(),
     };
@@ -285,6 +286,44 @@ fn record_starts(bytes: &[u8]) -> Vec<usize> {
     }
     assert_eq!(pos, bytes.len());
     starts
+}
+
+#[test]
+fn an_unsaved_segments_surface_level_survives_a_crash() {
+    let root = tempfile::tempdir().unwrap();
+    let m = map((8, 10, 12), false, 5);
+    let base = JournalBase {
+        scan: None,
+        labels: m.clone(),
+        opacity: BTreeMap::from([(1, 0.5)]),
+        surface_levels: BTreeMap::from([(1, 492.0)]),
+        view: view(),
+        history: Default::default(),
+    };
+    // Levels known when the journal starts come back with no record at all.
+    let j = Journal::start(root.path(), base.clone(), "0.1.0").unwrap();
+    j.flush().unwrap();
+    let dir = j.dir().to_path_buf();
+    drop(j);
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(r.surface_levels, BTreeMap::from([(1, 492.0)]));
+    assert_eq!(r.opacity.get(&1), Some(&0.5));
+
+    // A level set later (a second preset segment) is in the last view
+    // record; a level that is not a number is left out rather than
+    // making the record unreadable.
+    let j = Journal::start(root.path(), base, "0.1.0").unwrap();
+    j.record_view(
+        &view(),
+        &BTreeMap::from([(1, 0.5), (2, 1.0)]),
+        &BTreeMap::from([(1, 492.0), (2, 90.5), (3, f64::NAN)]),
+    );
+    j.flush().unwrap();
+    let dir = j.dir().to_path_buf();
+    drop(j);
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(r.records, 1);
+    assert_eq!(r.surface_levels, BTreeMap::from([(1, 492.0), (2, 90.5)]));
 }
 
 #[test]
@@ -367,6 +406,7 @@ fn unsaved_journals_are_found_and_discarded() {
         scan: None,
         labels: m,
         opacity: BTreeMap::new(),
+        surface_levels: BTreeMap::new(),
         view: serde_json::Value::Null,
         history: Default::default(),
     };
@@ -416,6 +456,7 @@ fn journal_child_writer() {
         scan: None,
         labels: m.clone(),
         opacity: BTreeMap::new(),
+        surface_levels: BTreeMap::new(),
         view: view(),
         history: Default::default(),
     };

@@ -2,6 +2,7 @@
 //! unsaved edit and the view recorded in it as it changes, and the
 //! unsaved sessions found at start (offered for restore).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bevy::prelude::*;
@@ -10,7 +11,7 @@ use stratum_core::session::journal::{Journal, JournalBase, default_autosave_root
 use super::{PendingSession, SessionState};
 use crate::app::history::EditHistory;
 use crate::app::loading::Study;
-use crate::app::segmentation::Segment;
+use crate::app::segmentation::{Segment, SurfaceLevel};
 use crate::app::session_view::{ViewParts, selected_id, view_json};
 
 /// Where autosave journals go; `None` turns autosave off. From
@@ -48,6 +49,7 @@ pub(super) fn autosave(
     mut history: ResMut<EditHistory>,
     mut state: ResMut<SessionState>,
     segments: Query<&Segment>,
+    levels: Query<(&Segment, &SurfaceLevel)>,
     pending: Option<Res<PendingSession>>,
     parts: ViewParts,
     stroke: Res<crate::app::sculpt::StrokeState>,
@@ -58,6 +60,10 @@ pub(super) fn autosave(
     if pending.is_some() || stroke.is_active() {
         return;
     }
+    // A segment from a preset or threshold is meshed from the scan at its
+    // level: the journal keeps the levels so a restored one looks the same.
+    let surface_levels =
+        || -> BTreeMap<u16, f64> { levels.iter().map(|(s, l)| (s.id, l.0)).collect() };
     let unsaved = history.generation != state.saved_generation && !history.core.is_empty();
     if history.core.journal().is_none() && unsaved {
         let Some(scan) = state.scan.clone() else {
@@ -74,6 +80,7 @@ pub(super) fn autosave(
             scan: Some(scan),
             labels: (*study.labels).clone(),
             opacity: segments.iter().map(|s| (s.id, s.opacity)).collect(),
+            surface_levels: surface_levels(),
             view: view_json(&parts, selected_id(&parts.tools, &segments)),
             history: snapshot,
         };
@@ -90,11 +97,14 @@ pub(super) fn autosave(
     }
     state.view_check = 0;
     if let Some(j) = history.core.journal() {
-        let view = view_json(&parts, selected_id(&parts.tools, &segments));
-        if state.last_view.as_ref() != Some(&view) {
+        let now = (
+            view_json(&parts, selected_id(&parts.tools, &segments)),
+            surface_levels(),
+        );
+        if state.last_view.as_ref() != Some(&now) {
             let opacity = segments.iter().map(|s| (s.id, s.opacity)).collect();
-            j.record_view(&view, &opacity);
-            state.last_view = Some(view);
+            j.record_view(&now.0, &opacity, &now.1);
+            state.last_view = Some(now);
         }
     }
 }

@@ -194,7 +194,7 @@ pub(super) fn start_restore(
                     history: r.history,
                     view: r.view,
                     opacity: r.opacity,
-                    surface_levels: BTreeMap::new(),
+                    surface_levels: r.surface_levels,
                     dir: None,
                     restored: Some(dir),
                     warning,
