@@ -1,8 +1,9 @@
 //! Session folders and the autosave journal: `session.json`, the history
-//! file, `autosave.json` and the journal's records, each either replaced by
+//! file, the soft edges file, `autosave.json` and the journal's records,
+//! each either replaced by
 //! the input or XOR-mutated from a genuine file written at start-up (journal
-//! frames get their CRC recomputed, so the fuzzer reaches the record
-//! decoder instead of stopping at the checksum).
+//! frames and the soft edges file get their CRC recomputed, so the fuzzer
+//! reaches the decoders instead of stopping at the checksum).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ struct Genuine {
     session_json: Vec<u8>,
     history_name: String,
     history: Vec<u8>,
+    soft_name: String,
+    soft: Vec<u8>,
     journal_root: PathBuf,
     journal_dir: PathBuf,
     meta: Vec<u8>,
@@ -97,6 +100,14 @@ fn genuine() -> &'static Genuine {
             labels: map,
             opacity: BTreeMap::from([(1, 0.25)]),
             surface_levels: BTreeMap::from([(1, 300.0)]),
+            // A model's soft edge for segment 2: a ramp across a small box.
+            soft_edges: BTreeMap::from([(
+                2,
+                std::sync::Arc::new(stratum_core::mesh::SoftField {
+                    origin: [1, 2, 3],
+                    data: Array3::from_shape_fn((3, 4, 5), |(z, y, x)| (40 * x + 10 * y + z) as u8),
+                }),
+            )]),
             view: serde_json::json!({"window_level": [400.0, 40.0]}),
             history: history.snapshot().expect("snapshot"),
         };
@@ -108,9 +119,17 @@ fn genuine() -> &'static Genuine {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .find(|n| n.starts_with("history"))
             .expect("a history file");
+        let soft_name = std::fs::read_dir(&session_dir)
+            .expect("session folder")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("soft"))
+            .expect("a soft edges file");
         let g = Genuine {
             history: std::fs::read(session_dir.join(&history_name)).expect("history"),
             history_name,
+            soft: std::fs::read(session_dir.join(&soft_name)).expect("soft"),
+            soft_name,
             session_json,
             session_dir,
             meta: std::fs::read(journal_dir.join("autosave.json")).expect("meta"),
@@ -128,6 +147,7 @@ fn genuine() -> &'static Genuine {
                 ("session-json", 2, &g.session_json[..]),
                 ("autosave-json", 3, &g.meta[..]),
                 ("history", 4, &g.history[..]),
+                ("soft-edges", 5, &g.soft[..]),
             ] {
                 let mut seed = vec![mode, 0];
                 seed.extend_from_slice(bytes);
@@ -196,6 +216,7 @@ fn framed(payloads: &[&[u8]], header: &[u8]) -> Vec<u8> {
 fn reset(g: &Genuine) {
     std::fs::write(g.session_dir.join("session.json"), &g.session_json).unwrap();
     std::fs::write(g.session_dir.join(&g.history_name), &g.history).unwrap();
+    std::fs::write(g.session_dir.join(&g.soft_name), &g.soft).unwrap();
     std::fs::write(g.journal_dir.join("autosave.json"), &g.meta).unwrap();
     std::fs::write(g.journal_dir.join("journal.bin"), &g.records).unwrap();
 }
@@ -210,9 +231,9 @@ fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
     let file = |base: &[u8]| if replace { input.to_vec() } else { overlay(base, input) };
     reset(g);
     let progress = Progress::new();
-    match mode % 5 {
+    match mode % 6 {
         0 | 1 => {
-            let bytes = if mode % 5 == 1 {
+            let bytes = if mode % 6 == 1 {
                 let payloads = stratum_fuzz::split_files(input, 64);
                 framed(&payloads, &g.records[..12])
             } else {
@@ -234,6 +255,18 @@ fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
             std::fs::write(g.journal_dir.join("autosave.json"), file(&g.meta)).unwrap();
             let _ = find_unsaved(&g.journal_root);
             let _ = restore(&g.journal_dir, HistoryConfig::default(), &progress);
+        }
+        5 => {
+            let mut bytes = file(&g.soft);
+            if !replace && bytes.len() >= 4 {
+                let body = bytes.len() - 4;
+                let crc = crc32fast::hash(&bytes[..body]);
+                bytes[body..].copy_from_slice(&crc.to_le_bytes());
+            }
+            std::fs::write(g.session_dir.join(&g.soft_name), bytes).unwrap();
+            // A damaged soft edges file is a warning; the session opens.
+            let opened = open_session(&g.session_dir, &progress);
+            assert!(opened.is_ok(), "soft edges stopped a session opening: {opened:?}");
         }
         _ => {
             let bytes = file(&g.history);

@@ -462,6 +462,7 @@ fn share_takes_a_saved_session_without_the_scan() {
         labels: map,
         opacity: Default::default(),
         surface_levels: Default::default(),
+        soft_edges: Default::default(),
         view: serde_json::Value::Null,
         history: History::default().snapshot().unwrap(),
     };

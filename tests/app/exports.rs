@@ -174,6 +174,7 @@ fn export_with_ambient_occlusion_darkens_the_texture() {
     app.world_mut().write_message(StudyLoaded {
         segments: announced,
         levels: Default::default(),
+        soft: Default::default(),
     });
     run_until_idle(&mut app, Duration::from_secs(60));
     assert_eq!(segments(&mut app).iter().filter(|(_, m)| *m).count(), 2);

@@ -132,5 +132,6 @@ pub(crate) fn publish(app: &mut App, study: Study) {
     app.world_mut().write_message(StudyLoaded {
         segments: vec![(1, "ball".into(), colour, ml)],
         levels: Default::default(),
+        soft: Default::default(),
     });
 }

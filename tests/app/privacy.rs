@@ -238,6 +238,7 @@ fn planted_identity_appears_in_no_app_message_title_report_or_session() {
         labels,
         opacity: Default::default(),
         surface_levels: Default::default(),
+        soft_edges: Default::default(),
         view: serde_json::json!({}),
         history: stratum_core::edit::History::default().snapshot().unwrap(),
     };

@@ -9,7 +9,7 @@ use stratum::app::PipelinePlugins;
 use stratum::app::history::{EditHistory, HistoryAction};
 use stratum::app::loading::{OpenRequest, Study};
 use stratum::app::sculpt::{AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase};
-use stratum::app::segmentation::{Segment, SurfaceLevel};
+use stratum::app::segmentation::{Segment, SoftEdge, SurfaceLevel};
 use stratum::app::session::{
     AutosaveConfig, OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
 };
@@ -100,6 +100,14 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
     let seg = q.single(app.world()).unwrap();
     app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
+    // And as if a model had made it: its soft edge comes back with it.
+    let soft = stratum_core::mesh::SoftField {
+        origin: [2, 3, 4],
+        data: ndarray::Array3::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 50 + y * 7 + x) as u8),
+    };
+    app.world_mut()
+        .entity_mut(seg)
+        .insert(SoftEdge(std::sync::Arc::new(soft.clone())));
     let painted = labels(&app);
     let session = dir.path().join("case.stratum");
     app.world_mut().write_message(SaveSession(session.clone()));
@@ -130,6 +138,13 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
         levels,
         vec![50.0],
         "the surface level came back with its segment"
+    );
+    let mut q = app.world_mut().query::<&SoftEdge>();
+    let fields: Vec<_> = q.iter(app.world()).map(|f| (*f.0).clone()).collect();
+    assert_eq!(
+        fields,
+        vec![soft],
+        "the soft edge came back with its segment"
     );
     assert_eq!(
         app.world().resource::<SessionState>().path.as_deref(),

@@ -155,6 +155,7 @@ fn main() {
         labels: map.clone(),
         opacity: Default::default(),
         surface_levels: Default::default(),
+        soft_edges: Default::default(),
         view: serde_json::Value::Null,
         history: history.snapshot().unwrap(),
     };

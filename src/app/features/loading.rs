@@ -278,6 +278,7 @@ fn finish_loading(
                 loaded.write(StudyLoaded {
                     segments,
                     levels: Default::default(),
+                    soft: Default::default(),
                 });
             }
             None => {}

@@ -147,6 +147,9 @@ fn spawn_loaded_segments(
         if let Some(level) = msg.levels.get(id) {
             commands.entity(e).insert(SurfaceLevel(*level));
         }
+        if let Some(field) = msg.soft.get(id) {
+            commands.entity(e).insert(SoftEdge(field.clone()));
+        }
     }
     if !msg.segments.is_empty() {
         // Explicit ids: the entities spawned above exist only after this system.

@@ -32,6 +32,9 @@ pub struct StudyLoaded {
     /// The intensity level of segments whose surface is built from the
     /// scan (a reopened session's thresholds and presets), by segment id.
     pub levels: std::collections::BTreeMap<u16, f64>,
+    /// The soft edge of segments meshed from a model's probabilities (a
+    /// reopened session's model segments), by segment id.
+    pub soft: std::collections::BTreeMap<u16, std::sync::Arc<stratum_core::mesh::SoftField>>,
 }
 
 /// Where the open study came from (what a session points to).

@@ -4,16 +4,19 @@
 //!
 //! Folder layout: `session.json` (format version, app version, scan
 //! reference, segment table, the app's view state, and the names of the
-//! other files), `labels.N.nii.gz` and `history.N.bin`. Each save writes
+//! other files), `labels.N.nii.gz`, `history.N.bin` and, when a model made
+//! segments, `soft.N.bin` (their soft edges, see [`soft`]). Each save writes
 //! new numbered data files first and `session.json` last, each atomically,
 //! then removes the previous ones: a crash at any moment leaves either the
 //! old session or the new one, never a mix.
 
 pub mod journal;
 pub mod scan;
+mod soft;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +24,7 @@ use crate::atomic::write_bytes_atomic;
 use crate::edit::diff::convert_labels;
 use crate::edit::{HistorySnapshot, LabelKind};
 use crate::error::{CoreError, Result};
+use crate::mesh::SoftField;
 use crate::nifti_io::{load_nifti, write_labels_nifti};
 use crate::progress::Progress;
 use crate::segment::{LabelMap, Segment};
@@ -52,6 +56,10 @@ pub struct SessionData {
     /// scan (a threshold, a preset, region growing): a reopened session
     /// meshes the same surface. Absent for label maps, models and paint.
     pub surface_levels: BTreeMap<u16, f64>,
+    /// The model's soft edge per segment id whose surface is built from a
+    /// network's probabilities: a reopened session meshes the same surface.
+    /// Absent for every other segment.
+    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
     /// The app's view state (clip planes, rulers, camera, window/level,
     /// brush settings): stored as given.
     pub view: serde_json::Value,
@@ -66,6 +74,9 @@ pub struct OpenedSession {
     pub written_by: String,
     /// Where the scan is (not loaded yet: see [`open_scan`]).
     pub scan_location: Option<ScanLocation>,
+    /// What could not be read but did not stop the session opening (a
+    /// damaged soft edges file: those segments are meshed from their voxels).
+    pub warning: Option<String>,
 }
 
 /// One row of the segment table in session.json.
@@ -159,6 +170,9 @@ struct SessionFile {
     labels: LabelsEntry,
     segments: Vec<SegmentEntry>,
     history: String,
+    /// The soft edges file; sessions without model segments have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    soft: Option<String>,
     #[serde(default)]
     view: serde_json::Value,
 }
@@ -177,6 +191,20 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
     let history_file = format!("history.{n}.bin");
     write_labels_nifti(&dir.join(&labels_file), &data.labels)?;
     write_bytes_atomic(&dir.join(&history_file), &data.history.to_bytes())?;
+    // Only the soft edges of segments the map still has.
+    let soft: BTreeMap<u16, Arc<SoftField>> = data
+        .soft_edges
+        .iter()
+        .filter(|(id, _)| data.labels.segments.iter().any(|s| s.id == **id))
+        .map(|(&id, f)| (id, f.clone()))
+        .collect();
+    let soft_file = if soft.is_empty() {
+        None
+    } else {
+        let name = format!("soft.{n}.bin");
+        write_bytes_atomic(&dir.join(&name), &soft::encode(&soft)?)?;
+        Some(name)
+    };
     let mut scan = data.scan.clone();
     if let Some(s) = &mut scan {
         s.relative = relative_path(dir, &s.path);
@@ -188,14 +216,19 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         labels: LabelsEntry::of(&data.labels, labels_file.clone()),
         segments: segment_entries(&data.labels.segments, &data.opacity, &data.surface_levels),
         history: history_file.clone(),
+        soft: soft_file.clone(),
         view: data.view.clone(),
     };
     let json = serde_json::to_vec_pretty(&file)
         .map_err(|e| CoreError::Invalid(format!("cannot write the session: {e}")))?;
     write_bytes_atomic(&dir.join(SESSION_FILE), &json)?;
     if let Some(p) = previous {
-        for old in [p.labels.file, p.history] {
-            if old != labels_file && old != history_file && is_plain_name(&old) {
+        let keep = [Some(&labels_file), Some(&history_file), soft_file.as_ref()];
+        for old in [Some(p.labels.file), Some(p.history), p.soft]
+            .into_iter()
+            .flatten()
+        {
+            if !keep.contains(&Some(&old)) && is_plain_name(&old) {
                 let _ = std::fs::remove_file(dir.join(old));
             }
         }
@@ -264,7 +297,14 @@ pub fn session_scan(dir: &Path) -> Result<Option<ScanRef>> {
 /// and where the scan is now.
 pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
     let file = read_session_file(dir)?;
-    for name in [&file.labels.file, &file.history] {
+    for name in [
+        Some(&file.labels.file),
+        Some(&file.history),
+        file.soft.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !is_plain_name(name) {
             return Err(CoreError::Invalid(format!(
                 "{} names a file outside the session folder",
@@ -283,17 +323,38 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
     let bytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;
     let history = HistorySnapshot::from_bytes(&bytes)?;
     let scan_location = file.scan.as_ref().map(|s| locate_scan(s, dir));
+    // The soft edges only refine surfaces: damaged, the session still opens.
+    let (soft_edges, warning) = match &file.soft {
+        None => (BTreeMap::new(), None),
+        Some(name) => {
+            let path = dir.join(name);
+            let read = std::fs::read(&path)
+                .map_err(|e| CoreError::io(&path, e))
+                .and_then(|b| soft::decode(&b, file.labels.dims));
+            match read {
+                Ok(f) => (f, None),
+                Err(e) => (
+                    BTreeMap::new(),
+                    Some(format!(
+                        "the model segments' soft edges could not be read ({e}); their surfaces are built from their voxels"
+                    )),
+                ),
+            }
+        }
+    };
     Ok(OpenedSession {
         data: SessionData {
             scan: file.scan,
             labels,
             opacity,
             surface_levels,
+            soft_edges,
             view: file.view,
             history,
         },
         written_by: file.app_version,
         scan_location,
+        warning,
     })
 }
 

@@ -4,8 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::Array3;
 
 use stratum_core::edit::{History, HistoryConfig, Step};
+use stratum_core::mesh::SoftField;
 use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
 use stratum_core::segment::LabelMap;
 use stratum_core::session::journal::{
@@ -59,6 +63,7 @@ fn data(scan: Option<ScanRef>, m: &LabelMap, h: &History) -> SessionData {
         labels: m.clone(),
         opacity: BTreeMap::from([(401, 0.5), (403, 0.25)]),
         surface_levels: BTreeMap::from([(401, 492.0)]),
+        soft_edges: BTreeMap::new(),
         view: view(),
         history: h.snapshot().unwrap(),
     }
@@ -126,6 +131,76 @@ fn a_reopened_session_keeps_each_segments_surface_level_and_old_sessions_have_no
     let opened = open_session(&dir, &Progress::new()).unwrap();
     assert!(opened.data.surface_levels.is_empty());
     assert_eq!(opened.data.labels, m);
+}
+
+#[test]
+fn a_model_segments_soft_edge_is_saved_with_the_session_and_a_damaged_one_only_warns() {
+    let root = tempfile::tempdir().unwrap();
+    let (m, h, _) = edited(7);
+    let (z, y, x) = m.dim();
+    let id = m.segments[0].id;
+    let field = Arc::new(SoftField {
+        origin: [1, 2, 3],
+        data: Array3::from_shape_fn((z - 2, y - 4, x - 5), |(a, b, c)| {
+            ((a * 37 + b * 11 + c * 5) % 256) as u8
+        }),
+    });
+    let mut d = data(None, &m, &h);
+    d.soft_edges.insert(id, field.clone());
+    // A segment the map no longer has: its field is not written.
+    d.soft_edges.insert(999, field.clone());
+    let dir = root.path().join("model.stratum");
+    save_session(&dir, &d, "0.1.0").unwrap();
+    save_session(&dir, &d, "0.1.0").unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "the previous save's files are gone: {names:?}"
+    );
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    assert_eq!(opened.warning, None);
+    assert_eq!(opened.data.soft_edges.len(), 1);
+    assert_eq!(
+        *opened.data.soft_edges[&id], *field,
+        "origin and every byte"
+    );
+
+    // Damaged (a flipped byte, or cut short): the labels and history open,
+    // the soft edge is dropped with a warning saying what that means.
+    let soft = dir.join(names.iter().find(|n| n.starts_with("soft")).unwrap());
+    let good = std::fs::read(&soft).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    for bad in [flipped, good[..good.len() - 9].to_vec()] {
+        std::fs::write(&soft, &bad).unwrap();
+        let opened = open_session(&dir, &Progress::new()).unwrap();
+        assert!(opened.data.soft_edges.is_empty());
+        assert_eq!(opened.data.labels, m);
+        let w = opened.warning.expect("a warning");
+        assert!(w.contains("built from their voxels"), "{w}");
+    }
+
+    // A field reaching past the label map's grid is refused the same way.
+    let mut d = data(None, &m, &h);
+    d.soft_edges.insert(
+        id,
+        Arc::new(SoftField {
+            origin: [z - 1, 0, 0],
+            data: Array3::zeros((2, 1, 1)),
+        }),
+    );
+    save_session(&dir, &d, "0.1.0").unwrap();
+    let opened = open_session(&dir, &Progress::new()).unwrap();
+    assert!(opened.data.soft_edges.is_empty());
+    assert!(opened.warning.unwrap().contains("outside"));
+
+    // Saved again without model segments: no soft edges file at all.
+    save_session(&dir, &data(None, &m, &h), "0.1.0").unwrap();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
 }
 
 #[test]

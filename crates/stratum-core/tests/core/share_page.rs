@@ -257,6 +257,7 @@ fn share_session_shows_the_visible_segments_as_saved() {
         labels: map.clone(),
         opacity: Default::default(),
         surface_levels: Default::default(),
+        soft_edges: Default::default(),
         view: Value::Null,
         history: History::default().snapshot().unwrap(),
     };

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::edit::{History, HistoryConfig};
+use stratum_core::mesh::SoftField;
 use stratum_core::session::journal::restore;
 use stratum_core::session::{ScanLocation, ScanRef, locate_scan, open_session, session_scan};
 use stratum_core::{CoreError, Progress};
@@ -31,8 +32,10 @@ pub struct SessionOpened {
     history: History,
     view: serde_json::Value,
     opacity: BTreeMap<u16, f32>,
-    /// Surface levels by segment id (none from a restored journal).
+    /// Surface levels by segment id.
     surface_levels: BTreeMap<u16, f64>,
+    /// Model segments' soft edges by segment id (none from a restored journal).
+    soft_edges: BTreeMap<u16, Arc<SoftField>>,
     /// The session folder (`None` for a restored journal).
     dir: Option<PathBuf>,
     /// The journal folder restored from (to discard once the new one runs).
@@ -139,8 +142,12 @@ pub(super) fn start_open(
             let scan = data.scan.clone().ok_or_else(|| {
                 CoreError::Invalid("the session names no scan: open the scan first".into())
             })?;
-            let (study, source, warning) =
+            let (study, source, scan_warning) =
                 study_for(&scan, &dir, pointed.as_deref(), data.labels, p)?;
+            let warning = match (scan_warning, opened.warning) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
             Ok(SessionOpened {
                 study,
                 source,
@@ -149,6 +156,7 @@ pub(super) fn start_open(
                 view: data.view,
                 opacity: data.opacity,
                 surface_levels: data.surface_levels,
+                soft_edges: data.soft_edges,
                 dir: Some(dir),
                 restored: None,
                 warning,
@@ -195,6 +203,7 @@ pub(super) fn start_restore(
                     view: r.view,
                     opacity: r.opacity,
                     surface_levels: r.surface_levels,
+                    soft_edges: BTreeMap::new(),
                     dir: None,
                     restored: Some(dir),
                     warning,
@@ -263,6 +272,7 @@ pub(super) fn finish_open(
         loaded.write(StudyLoaded {
             segments,
             levels: s.surface_levels,
+            soft: s.soft_edges,
         });
     }
 }

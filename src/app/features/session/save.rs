@@ -13,7 +13,7 @@ use super::{SaveSession, SessionState};
 use crate::app::history::EditHistory;
 use crate::app::jobs::{JobDone, Notices, spawn_job};
 use crate::app::loading::{Study, StudySource};
-use crate::app::segmentation::{Segment, SurfaceLevel};
+use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel};
 use crate::app::session_view::{ViewParts, selected_id, view_json};
 
 pub(super) struct ScanIndexed(ScanRef, usize);
@@ -78,6 +78,7 @@ pub(super) fn start_save(
     history: Res<EditHistory>,
     segments: Query<&Segment>,
     levels: Query<(&Segment, &SurfaceLevel)>,
+    soft: Query<(&Segment, &SoftEdge)>,
     parts: ViewParts,
     mut notices: ResMut<Notices>,
 ) {
@@ -100,6 +101,7 @@ pub(super) fn start_save(
         let labels = study.labels.clone();
         let opacity = segments.iter().map(|s| (s.id, s.opacity)).collect();
         let surface_levels = levels.iter().map(|(s, l)| (s.id, l.0)).collect();
+        let soft_edges = soft.iter().map(|(s, f)| (s.id, f.0.clone())).collect();
         let view = view_json(&parts, selected_id(&parts.tools, &segments));
         let dir = dir.clone();
         spawn_job(&mut commands, "Saving the session", move |_p: &Progress| {
@@ -108,6 +110,7 @@ pub(super) fn start_save(
                 labels: (*labels).clone(),
                 opacity,
                 surface_levels,
+                soft_edges,
                 view,
                 history: snapshot,
             };
