@@ -11,7 +11,8 @@ use stratum_core::export::ShareOptions;
 #[derive(clap::Args, Debug)]
 pub struct ShareArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file (with --session: optional,
-    /// checked to be the session's scan)
+    /// checked to be the session's scan; given, threshold segments are built
+    /// from it at their saved levels)
     pub input: Option<PathBuf>,
     /// The page to write (.html)
     #[arg(short, long)]

@@ -41,9 +41,11 @@ pub fn share(
 
 /// `stratum share --session S`: the visible segments of a saved session
 /// (its label map as saved, edits included; its names and colours) as a
-/// patient page. The session's labels are meshed from their masks, so the
-/// scan is not needed; `scan`, when given, must be the one the session was
-/// made on.
+/// patient page, each surface built as the app builds it: a model's
+/// segments from their saved soft edges, and, when `scan` is given (it
+/// must be the one the session was made on), a threshold's or preset's
+/// segments from its intensities at their saved levels. Without the scan
+/// those are meshed from their masks.
 pub fn share_session(
     session: &Path,
     scan: Option<&Path>,
@@ -54,29 +56,35 @@ pub fn share_session(
 ) -> Result<Vec<SegmentResult>> {
     check_page_path(output)?;
     let opened = crate::session::open_session(session, progress)?;
+    if let Some(w) = &opened.warning {
+        tracing::warn!("{w}");
+    }
+    let mut volume = None;
     if let Some(path) = scan {
-        let volume = open_volume(path, &opts.open, progress)?.volume;
-        if opened
-            .data
-            .scan
-            .as_ref()
-            .is_some_and(|r| !r.matches(&volume))
-        {
+        let v = open_volume(path, &opts.open, progress)?.volume;
+        if opened.data.scan.as_ref().is_some_and(|r| !r.matches(&v)) {
             return Err(CoreError::Invalid(format!(
                 "{} is not the scan the session {} was made on (its voxels differ)",
                 path.display(),
                 session.display()
             )));
         }
+        volume = Some(v);
     }
-    let map = &opened.data.labels;
+    let data = &opened.data;
+    let map = &data.labels;
     let mut colours = Vec::new();
     let mut segments: Vec<ConvertSegment> = Vec::new();
     for s in map.segments.iter().filter(|s| s.visible) {
         let mask = map.mask(s.id);
         if mask.count() > 0 {
             colours.push(s.colour);
-            segments.push((s.name.clone(), mask, SurfaceFrom::Mask));
+            let from = match (data.soft_edges.get(&s.id), data.surface_levels.get(&s.id)) {
+                (Some(field), _) => SurfaceFrom::Soft((**field).clone()),
+                (None, Some(&level)) if volume.is_some() => SurfaceFrom::Level(level),
+                _ => SurfaceFrom::Mask,
+            };
+            segments.push((s.name.clone(), mask, from));
         }
     }
     if segments.is_empty() {
@@ -85,8 +93,9 @@ pub fn share_session(
             session.display()
         )));
     }
-    let mut results = build_meshes(&segments, None, opts, progress)?;
+    let mut results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     drop(segments);
+    drop(volume);
     // build_meshes keeps every non-empty mask in order: the colours line up.
     for (r, c) in results.iter_mut().zip(colours) {
         r.colour = c;

@@ -313,3 +313,96 @@ fn share_session_shows_the_visible_segments_as_saved() {
     .unwrap_err();
     assert!(e.to_string().contains("is not the scan the session"), "{e}");
 }
+
+/// Mean x of the vertices on a mesh's face near x = `near`, away from the
+/// slab's edges (index units: the default geometry is 1 mm, at 0).
+fn face_x(mesh: &SurfaceMesh, near: f32) -> f32 {
+    let on: Vec<f32> = mesh
+        .positions
+        .iter()
+        .filter(|p| (3.0..=8.0).contains(&p[1]) && (3.0..=8.0).contains(&p[2]))
+        .filter(|p| (p[0] - near).abs() < 1.0)
+        .map(|p| p[0])
+        .collect();
+    assert!(on.len() > 10, "{} vertices on the face", on.len());
+    on.iter().sum::<f32>() / on.len() as f32
+}
+
+/// A session's model segment is shared from its soft edge, and with the
+/// scan a preset's segment from the scan at its level: both end at x = 10.3
+/// as the app shows them, where the voxels alone end at 10.5.
+#[test]
+fn share_session_builds_surfaces_as_the_app_does() {
+    use std::sync::Arc;
+
+    use ndarray::Array3;
+    use stratum_core::convert::{ConvertOptions, share_session};
+    use stratum_core::edit::History;
+    use stratum_core::mesh::SoftField;
+    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::segment::Labels;
+    use stratum_core::session::{ScanRef, SessionData, save_session};
+    let root = tempfile::tempdir().unwrap();
+    let g = Geometry::default();
+    let (nz, ny, nx) = (12, 12, 24);
+    // The scan: 200 up to x = 10, 140 at x = 11 (partial volume), then 0:
+    // 182 is crossed at x = 10.3.
+    let mut scan_map = LabelMap::empty((nz, ny, nx), g);
+    scan_map.labels = Labels::U8(Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| match x {
+        0..=10 => 200u8,
+        11 => 140,
+        _ => 0,
+    }));
+    let scan_path = root.path().join("scan.nii.gz");
+    write_labels_nifti(&scan_path, &scan_map).unwrap();
+    let scan = load_nifti(&scan_path, &Progress::new()).unwrap();
+    let slab = Mask {
+        data: Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| (x <= 10) as u8),
+        geometry: g,
+    };
+    let mut map = LabelMap::empty((nz, ny, nx), g);
+    let id = map.add_segment("slab", &slab);
+    let share = |levels, soft, scan_arg: Option<&std::path::Path>, name: &str| {
+        let session = root.path().join(format!("{name}.stratum"));
+        let data = SessionData {
+            scan: Some(ScanRef::new(&scan_path, None, &scan)),
+            labels: map.clone(),
+            opacity: Default::default(),
+            surface_levels: levels,
+            soft_edges: soft,
+            view: Value::Null,
+            history: History::default().snapshot().unwrap(),
+        };
+        save_session(&session, &data, "test").unwrap();
+        let out = root.path().join(format!("{name}.html"));
+        let r = share_session(
+            &session,
+            scan_arg,
+            &out,
+            &ConvertOptions::default(),
+            &ShareOptions::default(),
+            &Progress::new(),
+        )
+        .unwrap();
+        face_x(&r[0].mesh, 10.4)
+    };
+    let field = SoftField {
+        origin: [0, 0, 0],
+        data: Array3::from_shape_fn((nz, ny, nx), |(_, _, x)| {
+            (127.5 + (10.3 - x as f32) * 42.5).clamp(0.0, 255.0).round() as u8
+        }),
+    };
+    let x = share(
+        Default::default(),
+        [(id, Arc::new(field))].into(),
+        None,
+        "soft",
+    );
+    assert!((x - 10.3).abs() < 0.06, "soft edge surface at x = {x}");
+    let levels = || [(id, 182.0)].into();
+    let x = share(levels(), Default::default(), Some(&scan_path), "level");
+    assert!((x - 10.3).abs() < 0.06, "iso-surface at x = {x}");
+    // The level without the scan: the voxels' surface.
+    let x = share(levels(), Default::default(), None, "mask");
+    assert!(x > 10.45, "mask surface at x = {x}");
+}
