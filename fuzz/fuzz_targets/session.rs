@@ -113,18 +113,16 @@ fn genuine() -> &'static Genuine {
         };
         save_session(&session_dir, &data, "0.0.0").expect("save");
         let session_json = std::fs::read(session_dir.join("session.json")).expect("session.json");
-        let history_name = std::fs::read_dir(&session_dir)
-            .expect("session folder")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.starts_with("history"))
-            .expect("a history file");
-        let soft_name = std::fs::read_dir(&session_dir)
-            .expect("session folder")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.starts_with("soft"))
-            .expect("a soft edges file");
+        // The numbered data files the save wrote (history.N.bin, soft.N.bin).
+        let named = |prefix: &str| {
+            std::fs::read_dir(&session_dir)
+                .expect("session folder")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|n| n.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} file in the session"))
+        };
+        let (history_name, soft_name) = (named("history"), named("soft"));
         let g = Genuine {
             history: std::fs::read(session_dir.join(&history_name)).expect("history"),
             history_name,

@@ -87,6 +87,12 @@ fn open_and_paint(app: &mut App, scan: &Path) {
     assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
 }
 
+/// The surface level of every segment that has one.
+fn surface_levels(app: &mut App) -> Vec<f64> {
+    let mut q = app.world_mut().query::<&SurfaceLevel>();
+    q.iter(app.world()).map(|l| l.0).collect()
+}
+
 #[test]
 fn a_saved_session_reopens_with_its_labels_history_and_view() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,10 +138,8 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     let segs = segments(&mut app);
     assert_eq!(segs.len(), 1);
     assert!(segs[0].1, "the painted segment is meshed");
-    let mut q = app.world_mut().query::<&SurfaceLevel>();
-    let levels: Vec<f64> = q.iter(app.world()).map(|l| l.0).collect();
     assert_eq!(
-        levels,
+        surface_levels(&mut app),
         vec![50.0],
         "the surface level came back with its segment"
     );
@@ -208,10 +212,8 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     assert_eq!(labels(&app), painted);
     assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
-    let mut q = app.world_mut().query::<&SurfaceLevel>();
-    let levels: Vec<f64> = q.iter(app.world()).map(|l| l.0).collect();
     assert_eq!(
-        levels,
+        surface_levels(&mut app),
         vec![50.0],
         "the surface level came back with its segment"
     );
