@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
+use stratum::app::history::HistoryAction;
 use stratum::app::loading::Study;
 use stratum::app::segmentation::{SegmentCommand, SurfaceLevel, ToolSettings};
 use stratum_core::segment::{LabelMap, Mask, Preset, histogram};
@@ -116,6 +117,47 @@ fn bone_preset_finds_its_level_names_its_segment_and_leaves_out_the_table() {
     assert!(
         (surface.volume_ml - ball_ml).abs() / ball_ml < 0.03,
         "{} mL vs {ball_ml}",
+        surface.volume_ml
+    );
+
+    // Deleted, then the delete undone; made, undone, redone: each time the
+    // Bone comes back meshed from the scan at its level, the same surface.
+    let bone_entity = |app: &mut App| {
+        let mut q = app
+            .world_mut()
+            .query::<(Entity, &stratum::app::segmentation::Segment)>();
+        q.iter(app.world())
+            .find(|(_, s)| s.name == "Bone")
+            .map(|(e, _)| e)
+    };
+    let e = bone_entity(&mut app).unwrap();
+    app.world_mut().write_message(SegmentCommand::Delete(e));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert!(bone_entity(&mut app).is_none());
+    for action in [
+        HistoryAction::Undo,
+        HistoryAction::Undo,
+        HistoryAction::Redo,
+    ] {
+        app.world_mut().write_message(action);
+        run_until_idle(&mut app, Duration::from_secs(60));
+    }
+    // Now: delete undone, creation undone, creation redone.
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let mut q = app
+        .world_mut()
+        .query::<(&stratum::app::segmentation::Segment, &SurfaceLevel)>();
+    let back: Vec<(f64, f64)> = q
+        .iter(app.world())
+        .filter(|(s, _)| s.name == "Bone")
+        .map(|(s, l)| (l.0, s.surface.expect("rebuilt").volume_ml))
+        .collect();
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].0, level);
+    assert!(
+        (back[0].1 - surface.volume_ml).abs() < 1e-6 * surface.volume_ml,
+        "{} mL, was {} mL",
+        back[0].1,
         surface.volume_ml
     );
 }

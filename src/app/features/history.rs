@@ -5,6 +5,7 @@
 //! [`HistoryAction`] messages, and brings the segment entities and their
 //! surfaces back in line with the label map afterwards.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bevy::prelude::*;
@@ -16,7 +17,7 @@ use crate::app::jobs::Notices;
 use crate::app::loading::{Study, StudyLoaded};
 use crate::app::meshing::{BuildMeshes, SegmentSurface};
 use crate::app::sculpt::{StrokeEnded, VoxelsEdited};
-use crate::app::segmentation::{Segment, ToolSettings, spawn_segment};
+use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel, ToolSettings, spawn_segment};
 use crate::app::space::PatientSpace;
 
 /// The edit history of the open study.
@@ -36,6 +37,48 @@ impl EditHistory {
             debug!("history: {}", step.name());
             self.core.push(step);
             self.generation += 1;
+        }
+    }
+}
+
+/// How the surfaces of segments that an edit removed were built (from the
+/// scan at a level, or from a model's soft edge): an undo or redo that
+/// brings one back meshes it as before, not from its voxels. By id and
+/// name, as the segment table has them; emptied when a study is loaded.
+#[derive(Resource, Default, Debug)]
+pub struct RetiredSurfaces(HashMap<(u16, String), (Option<SurfaceLevel>, Option<SoftEdge>)>);
+
+/// What a segment entity's surface is built from, besides its voxels.
+pub(crate) type SurfaceSources<'w, 's> =
+    Query<'w, 's, (Option<&'static SurfaceLevel>, Option<&'static SoftEdge>)>;
+
+impl RetiredSurfaces {
+    /// Keeps what `seg`'s surface was built from, as its entity goes.
+    pub(crate) fn retire(
+        &mut self,
+        seg: &Segment,
+        level: Option<&SurfaceLevel>,
+        soft: Option<&SoftEdge>,
+    ) {
+        let key = (seg.id, seg.name.clone());
+        if level.is_none() && soft.is_none() {
+            self.0.remove(&key);
+        } else {
+            self.0.insert(key, (level.copied(), soft.cloned()));
+        }
+    }
+
+    /// Gives a segment spawned again what its surface was built from.
+    fn restore(&mut self, commands: &mut Commands, e: Entity, id: u16, name: &str) {
+        let Some((level, soft)) = self.0.remove(&(id, name.to_string())) else {
+            return;
+        };
+        let mut entity = commands.entity(e);
+        if let Some(l) = level {
+            entity.insert(l);
+        }
+        if let Some(s) = soft {
+            entity.insert(s);
         }
     }
 }
@@ -119,6 +162,7 @@ pub struct HistoryPlugin;
 impl Plugin for HistoryPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<EditHistory>()
+            .init_resource::<RetiredSurfaces>()
             .add_message::<HistoryAction>()
             .add_systems(
                 Update,
@@ -229,10 +273,12 @@ fn record_table_edits(
 pub(crate) fn clear_on_load(
     mut loaded: MessageReader<StudyLoaded>,
     mut history: ResMut<EditHistory>,
+    mut retired: ResMut<RetiredSurfaces>,
 ) {
     if loaded.read().last().is_some() {
         history.core = History::default();
         history.generation += 1;
+        retired.0.clear();
     }
 }
 
@@ -253,6 +299,7 @@ fn undo_redo(
         MessageWriter<VoxelsEdited>,
         MessageWriter<StrokeEnded>,
     ),
+    (sources, mut retired): (SurfaceSources, ResMut<RetiredSurfaces>),
 ) {
     let Some(mut study) = study else {
         actions.clear();
@@ -305,6 +352,8 @@ fn undo_redo(
             &changed,
             &mut segments,
             &mut tools,
+            &sources,
+            &mut retired,
         );
         // Segments shown as live chunks follow at once; the rest wait for
         // their rebuilt surfaces.
@@ -338,6 +387,7 @@ fn undo_redo(
 /// and voxel `counts`: spawns and despawns entities, copies names, colours
 /// and visibility, updates volumes; an emptied segment loses its surface.
 /// Returns the ids of `changed` whose surfaces are to be rebuilt.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sync_entities(
     commands: &mut Commands,
     root: Entity,
@@ -346,6 +396,8 @@ pub(crate) fn sync_entities(
     changed: &[u16],
     segments: &mut Query<(Entity, &mut Segment)>,
     tools: &mut ToolSettings,
+    sources: &SurfaceSources,
+    retired: &mut RetiredSurfaces,
 ) -> Vec<u16> {
     let voxel_ml = labels.geometry.spacing.iter().product::<f64>() / 1000.0;
     let count = |id: u16| counts.get(id as usize).copied().unwrap_or(0);
@@ -354,6 +406,9 @@ pub(crate) fn sync_entities(
         let Some(t) = table.iter().find(|t| t.id == seg.id) else {
             if tools.selected == Some(e) {
                 tools.selected = None;
+            }
+            if let Ok((level, soft)) = sources.get(e) {
+                retired.retire(&seg, level, soft);
             }
             commands.entity(e).despawn();
             continue;
@@ -376,6 +431,7 @@ pub(crate) fn sync_entities(
         if !segments.iter().any(|(_, s)| s.id == t.id) {
             let ml = count(t.id) as f64 * voxel_ml;
             let e = spawn_segment(commands, root, t.id, &t.name, t.colour, ml);
+            retired.restore(commands, e, t.id, &t.name);
             if !t.visible {
                 commands
                     .entity(e)

@@ -229,10 +229,13 @@ pub(crate) fn spawn_segment(
         .id()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_commands(
     mut commands: Commands,
     mut requests: MessageReader<SegmentCommand>,
     segments: Query<&Segment>,
+    sources: crate::app::history::SurfaceSources,
+    mut retired: ResMut<crate::app::history::RetiredSurfaces>,
     study: Option<ResMut<Study>>,
     mut notices: ResMut<Notices>,
     mut tools: ResMut<ToolSettings>,
@@ -353,6 +356,10 @@ fn run_commands(
                 );
                 if tools.selected == Some(e) {
                     tools.selected = None;
+                }
+                // Undoing the delete brings its surface back as it was built.
+                if let Ok((level, soft)) = sources.get(e) {
+                    retired.retire(seg, level, soft);
                 }
                 commands.entity(e).despawn();
                 notices.info(format!("Deleted segment {}", seg.name));
