@@ -77,6 +77,15 @@ fn genuine() -> &'static Genuine {
             labels: map.clone(),
             opacity: BTreeMap::from([(2, 0.5)]),
             surface_levels: BTreeMap::from([(2, 250.0)]),
+            // Journaled as the first record: the soft edges decoder is fuzzed
+            // through the journal modes too.
+            soft_edges: BTreeMap::from([(
+                2,
+                std::sync::Arc::new(stratum_core::mesh::SoftField {
+                    origin: [0, 1, 2],
+                    data: Array3::from_shape_fn((2, 3, 4), |(z, y, x)| (60 * x + 9 * y + z) as u8),
+                }),
+            )]),
             view: serde_json::json!({"camera": {"yaw": 0.5}, "clip": [[0.0, 0.0, 1.0, -3.0]]}),
             history: history.snapshot().expect("snapshot"),
         };

@@ -87,6 +87,20 @@ fn open_and_paint(app: &mut App, scan: &Path) {
     assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
 }
 
+/// A model's soft edge inside the 40^3 test scan.
+fn soft_edge() -> stratum_core::mesh::SoftField {
+    stratum_core::mesh::SoftField {
+        origin: [2, 3, 4],
+        data: ndarray::Array3::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 50 + y * 7 + x) as u8),
+    }
+}
+
+/// The soft edge of every segment that has one.
+fn soft_edges(app: &mut App) -> Vec<stratum_core::mesh::SoftField> {
+    let mut q = app.world_mut().query::<&SoftEdge>();
+    q.iter(app.world()).map(|f| (*f.0).clone()).collect()
+}
+
 /// The surface level of every segment that has one.
 fn surface_levels(app: &mut App) -> Vec<f64> {
     let mut q = app.world_mut().query::<&SurfaceLevel>();
@@ -107,10 +121,7 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     let seg = q.single(app.world()).unwrap();
     app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
     // And as if a model had made it: its soft edge comes back with it.
-    let soft = stratum_core::mesh::SoftField {
-        origin: [2, 3, 4],
-        data: ndarray::Array3::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 50 + y * 7 + x) as u8),
-    };
+    let soft = soft_edge();
     app.world_mut()
         .entity_mut(seg)
         .insert(SoftEdge(std::sync::Arc::new(soft.clone())));
@@ -143,10 +154,8 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
         vec![50.0],
         "the surface level came back with its segment"
     );
-    let mut q = app.world_mut().query::<&SoftEdge>();
-    let fields: Vec<_> = q.iter(app.world()).map(|f| (*f.0).clone()).collect();
     assert_eq!(
-        fields,
+        soft_edges(&mut app),
         vec![soft],
         "the soft edge came back with its segment"
     );
@@ -182,12 +191,16 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
             .is_some(),
         "autosave runs after an edit"
     );
-    // A level set after the journal started (as a preset's segment gets):
-    // the next view record carries it (the view is compared about once a
-    // second, 60 frames).
+    // A level and a soft edge set after the journal started (as a preset's
+    // or a model's segment gets): the next view and soft edges records
+    // carry them (compared about once a second, 60 frames).
     let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
     let seg = q.single(app.world()).unwrap();
-    app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
+    let soft = soft_edge();
+    app.world_mut().entity_mut(seg).insert((
+        SurfaceLevel(50.0),
+        SoftEdge(std::sync::Arc::new(soft.clone())),
+    ));
     for _ in 0..61 {
         app.update();
     }
@@ -216,6 +229,11 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
         surface_levels(&mut app),
         vec![50.0],
         "the surface level came back with its segment"
+    );
+    assert_eq!(
+        soft_edges(&mut app),
+        vec![soft],
+        "the soft edge came back too"
     );
     assert!(!unsaved[0].dir.exists(), "the restored journal is replaced");
     assert!(app.world().resource::<SessionState>().unsaved.is_empty());

@@ -78,6 +78,8 @@ pub struct SessionState {
     /// The journal's view record (view, surface levels), to write it only
     /// when it changes.
     last_view: Option<(serde_json::Value, BTreeMap<u16, f64>)>,
+    /// The soft edges last journaled (segment id, field address).
+    last_soft: Vec<(u16, usize)>,
     view_check: u32,
     /// The volume (its address) whose scan reference is known or being computed.
     indexed_for: Option<usize>,

@@ -21,19 +21,24 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabelsEntry, ScanRef, SegmentEntry, read_labels, segment_entries, split_entries};
+use super::{
+    LabelsEntry, ScanRef, SegmentEntry, read_labels, segment_entries, soft, split_entries,
+};
 use crate::atomic::write_bytes_atomic;
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::history::apply_step;
 use crate::edit::step::Step;
 use crate::edit::{History, HistoryConfig, HistorySnapshot};
 use crate::error::{CoreError, Result};
+use crate::mesh::SoftField;
 use crate::nifti_io::write_labels_nifti;
 use crate::progress::Progress;
 use crate::segment::LabelMap;
 
-/// The journal format this build writes and the newest it reads.
-pub const JOURNAL_FORMAT_VERSION: u32 = 1;
+/// The journal format this build writes and the newest it reads (2 added
+/// the soft edges record; a build that reads only 1 refuses it clearly
+/// rather than stopping its replay there).
+pub const JOURNAL_FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"STRJRNL\0";
 const META: &str = "autosave.json";
 const BASE_LABELS: &str = "base.nii.gz";
@@ -44,6 +49,7 @@ const REC_STEP: u8 = 1;
 const REC_UNDO: u8 = 2;
 const REC_REDO: u8 = 3;
 const REC_VIEW: u8 = 4;
+const REC_SOFT: u8 = 5;
 
 /// What a journal starts from: the state of the session when it starts.
 #[derive(Clone, Debug)]
@@ -54,6 +60,9 @@ pub struct JournalBase {
     /// The level each segment's surface is built at from the scan (see
     /// [`SessionData::surface_levels`](super::SessionData::surface_levels)).
     pub surface_levels: BTreeMap<u16, f64>,
+    /// The model segments' soft edges (see
+    /// [`SessionData::soft_edges`](super::SessionData::soft_edges)).
+    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
     pub view: serde_json::Value,
     pub history: HistorySnapshot,
 }
@@ -126,6 +135,10 @@ impl Journal {
             view: base.view.clone(),
         };
         let (tx, rx) = mpsc::channel();
+        // The base's soft edges are the journal's first record.
+        if !base.soft_edges.is_empty() {
+            let _ = tx.send(Msg::Record(soft_record(&base.soft_edges)?));
+        }
         let error = Arc::new(Mutex::new(None));
         let thread = {
             let (dir, io_dir) = (dir.clone(), dir.clone());
@@ -208,6 +221,15 @@ impl Journal {
         }
     }
 
+    /// Records the model segments' soft edges, all of them (the last record
+    /// is restored). Call it when they change (a model ran, a segment went).
+    pub fn record_soft_edges(&self, fields: &BTreeMap<u16, Arc<SoftField>>) {
+        match soft_record(fields) {
+            Ok(r) => self.send(r),
+            Err(e) => tracing::warn!("autosave: the soft edges were not recorded: {e}"),
+        }
+    }
+
     /// Waits until every queued record is on disk; the error if autosave stopped.
     pub fn flush(&self) -> Result<()> {
         if let Some(tx) = &self.tx {
@@ -245,6 +267,12 @@ impl Drop for Journal {
 
 /// The journal thread: base files, the record file's header, the marker
 /// file, then one framed, synced record per message.
+fn soft_record(fields: &BTreeMap<u16, Arc<SoftField>>) -> Result<Vec<u8>> {
+    let mut r = vec![REC_SOFT];
+    r.extend_from_slice(&soft::encode(fields)?);
+    Ok(r)
+}
+
 fn run(dir: &Path, base: &JournalBase, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
     write_labels_nifti(&dir.join(BASE_LABELS), &base.labels)?;
     write_bytes_atomic(&dir.join(BASE_HISTORY), &base.history.to_bytes())?;
@@ -356,6 +384,8 @@ pub struct Restored {
     /// Each segment's surface level, as last recorded (an unsaved
     /// segment from a preset keeps its iso-surface after a crash).
     pub surface_levels: BTreeMap<u16, f64>,
+    /// The model segments' soft edges, as last recorded.
+    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
     pub view: serde_json::Value,
     /// The base history plus every replayed step, undo and redo; no journal
     /// attached (start a new one from this state, then discard the old).
@@ -371,6 +401,7 @@ pub struct Restored {
 pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result<Restored> {
     let meta = read_meta(dir)?;
     let (segments, mut opacity, mut surface_levels) = split_entries(meta.segments);
+    let mut soft_edges = BTreeMap::new();
     let mut labels = read_labels(&dir.join(BASE_LABELS), &meta.labels, segments, progress)?;
     let hpath = dir.join(BASE_HISTORY);
     let hbytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;
@@ -399,6 +430,7 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
             view: &mut view,
             opacity: &mut opacity,
             surface_levels: &mut surface_levels,
+            soft_edges: &mut soft_edges,
         };
         if let Err(e) = replay(payload, &mut labels, &mut history, state) {
             tracing::warn!("autosave replay stopped at record {}: {e}", records + 1);
@@ -412,6 +444,7 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
         labels,
         opacity,
         surface_levels,
+        soft_edges,
         view,
         history,
         records,
@@ -428,11 +461,12 @@ fn frame_at(bytes: &[u8], pos: usize) -> Option<&[u8]> {
     (!payload.is_empty() && crc32fast::hash(payload) == crc).then_some(payload)
 }
 
-/// What a view record replaces.
+/// What a view or soft edges record replaces.
 struct ViewState<'a> {
     view: &'a mut serde_json::Value,
     opacity: &'a mut BTreeMap<u16, f32>,
     surface_levels: &'a mut BTreeMap<u16, f64>,
+    soft_edges: &'a mut BTreeMap<u16, Arc<SoftField>>,
 }
 
 fn replay(
@@ -462,6 +496,18 @@ fn replay(
             *state.opacity = rec.opacity;
             if let Some(levels) = rec.surface_levels {
                 *state.surface_levels = levels;
+            }
+        }
+        REC_SOFT => {
+            // Only refines surfaces: a record that does not fit the map is
+            // dropped, and the replay goes on with the edits after it.
+            let (z, y, x) = labels.dim();
+            match soft::decode(&payload[1..], [z, y, x]) {
+                Ok(f) => *state.soft_edges = f,
+                Err(e) => {
+                    tracing::warn!("autosave: a soft edges record was ignored: {e}");
+                    state.soft_edges.clear();
+                }
             }
         }
         other => {

@@ -320,6 +320,7 @@ fn journaled(root: &Path) -> (Vec<LabelMap>, Vec<(usize, usize)>, std::path::Pat
         labels: m.clone(),
         opacity: BTreeMap::new(),
         surface_levels: BTreeMap::new(),
+        soft_edges: BTreeMap::new(),
         view: view(),
         history: h.snapshot().unwrap(),
     };
@@ -372,6 +373,7 @@ fn an_unsaved_segments_surface_level_survives_a_crash() {
         labels: m.clone(),
         opacity: BTreeMap::from([(1, 0.5)]),
         surface_levels: BTreeMap::from([(1, 492.0)]),
+        soft_edges: BTreeMap::new(),
         view: view(),
         history: Default::default(),
     };
@@ -399,6 +401,59 @@ fn an_unsaved_segments_surface_level_survives_a_crash() {
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(r.records, 1);
     assert_eq!(r.surface_levels, BTreeMap::from([(1, 492.0), (2, 90.5)]));
+}
+
+#[test]
+fn a_model_segments_soft_edge_survives_a_crash_and_a_bad_one_stops_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut m = map((8, 10, 12), false, 6);
+    let edge = |v: u8| {
+        Arc::new(SoftField {
+            origin: [1, 1, 1],
+            data: Array3::from_elem((3, 4, 5), v),
+        })
+    };
+    let base = JournalBase {
+        scan: None,
+        labels: m.clone(),
+        opacity: BTreeMap::new(),
+        surface_levels: BTreeMap::new(),
+        soft_edges: BTreeMap::from([(1, edge(100))]),
+        view: view(),
+        history: Default::default(),
+    };
+    let mut h = History::default();
+    h.attach_journal(Journal::start(root.path(), base, "0.1.0").unwrap());
+    let j = h.journal().unwrap();
+    // A second model ran: both edges now.
+    j.record_soft_edges(&BTreeMap::from([(1, edge(100)), (2, edge(200))]));
+    // A record that does not fit the map (a box past its grid) is dropped,
+    // and the edits after it still replay.
+    let (z, ..) = m.dim();
+    j.record_soft_edges(&BTreeMap::from([(
+        3,
+        Arc::new(SoftField {
+            origin: [z, 0, 0],
+            data: Array3::zeros((1, 1, 1)),
+        }),
+    )]));
+    let mut rng = Lcg(3);
+    h.push(stroke(&mut m, "Paint after", 1, 3, &mut rng));
+    h.journal()
+        .unwrap()
+        .record_soft_edges(&BTreeMap::from([(2, edge(200))]));
+    let journal = h.take_journal().unwrap();
+    journal.flush().unwrap();
+    let dir = journal.dir().to_path_buf();
+    drop(journal);
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(
+        r.records, 5,
+        "base edges, two, the bad one, a stroke, the last"
+    );
+    assert_eq!(r.labels, m, "the stroke after the bad record replayed");
+    assert_eq!(r.soft_edges.keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(*r.soft_edges[&2], *edge(200));
 }
 
 #[test]
@@ -482,6 +537,7 @@ fn unsaved_journals_are_found_and_discarded() {
         labels: m,
         opacity: BTreeMap::new(),
         surface_levels: BTreeMap::new(),
+        soft_edges: BTreeMap::new(),
         view: serde_json::Value::Null,
         history: Default::default(),
     };
@@ -532,6 +588,7 @@ fn journal_child_writer() {
         labels: m.clone(),
         opacity: BTreeMap::new(),
         surface_levels: BTreeMap::new(),
+        soft_edges: BTreeMap::new(),
         view: view(),
         history: Default::default(),
     };

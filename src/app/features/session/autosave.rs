@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bevy::prelude::*;
+use stratum_core::mesh::SoftField;
 use stratum_core::session::journal::{Journal, JournalBase, default_autosave_root, find_unsaved};
 
 use super::{PendingSession, SessionState};
 use crate::app::history::EditHistory;
 use crate::app::loading::Study;
-use crate::app::segmentation::{Segment, SurfaceLevel};
+use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel};
 use crate::app::session_view::{ViewParts, selected_id, view_json};
 
 /// Where autosave journals go; `None` turns autosave off. From
@@ -50,6 +52,7 @@ pub(super) fn autosave(
     mut state: ResMut<SessionState>,
     segments: Query<&Segment>,
     levels: Query<(&Segment, &SurfaceLevel)>,
+    soft: Query<(&Segment, &SoftEdge)>,
     pending: Option<Res<PendingSession>>,
     parts: ViewParts,
     stroke: Res<crate::app::sculpt::StrokeState>,
@@ -64,6 +67,16 @@ pub(super) fn autosave(
     // level: the journal keeps the levels so a restored one looks the same.
     let surface_levels =
         || -> BTreeMap<u16, f64> { levels.iter().map(|(s, l)| (s.id, l.0)).collect() };
+    // A model's segments are meshed from their soft edges: journaled too,
+    // whenever the set changes (a model ran, a segment went).
+    let soft_edges = || -> BTreeMap<u16, Arc<SoftField>> {
+        soft.iter().map(|(s, f)| (s.id, f.0.clone())).collect()
+    };
+    let soft_key = |m: &BTreeMap<u16, Arc<SoftField>>| -> Vec<(u16, usize)> {
+        m.iter()
+            .map(|(id, f)| (*id, Arc::as_ptr(f) as usize))
+            .collect()
+    };
     let unsaved = history.generation != state.saved_generation && !history.core.is_empty();
     if history.core.journal().is_none() && unsaved {
         let Some(scan) = state.scan.clone() else {
@@ -81,9 +94,11 @@ pub(super) fn autosave(
             labels: (*study.labels).clone(),
             opacity: segments.iter().map(|s| (s.id, s.opacity)).collect(),
             surface_levels: surface_levels(),
+            soft_edges: soft_edges(),
             view: view_json(&parts, selected_id(&parts.tools, &segments)),
             history: snapshot,
         };
+        state.last_soft = soft_key(&base.soft_edges);
         match Journal::start(root, base, env!("CARGO_PKG_VERSION")) {
             Ok(j) => history.core.attach_journal(j),
             Err(e) => warn!("autosave not started: {e}"),
@@ -105,6 +120,12 @@ pub(super) fn autosave(
             let opacity = segments.iter().map(|s| (s.id, s.opacity)).collect();
             j.record_view(&now.0, &opacity, &now.1);
             state.last_view = Some(now);
+        }
+        let fields = soft_edges();
+        let key = soft_key(&fields);
+        if key != state.last_soft {
+            j.record_soft_edges(&fields);
+            state.last_soft = key;
         }
     }
 }

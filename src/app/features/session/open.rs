@@ -34,7 +34,7 @@ pub struct SessionOpened {
     opacity: BTreeMap<u16, f32>,
     /// Surface levels by segment id.
     surface_levels: BTreeMap<u16, f64>,
-    /// Model segments' soft edges by segment id (none from a restored journal).
+    /// Model segments' soft edges by segment id.
     soft_edges: BTreeMap<u16, Arc<SoftField>>,
     /// The session folder (`None` for a restored journal).
     dir: Option<PathBuf>,
@@ -203,7 +203,7 @@ pub(super) fn start_restore(
                     view: r.view,
                     opacity: r.opacity,
                     surface_levels: r.surface_levels,
-                    soft_edges: BTreeMap::new(),
+                    soft_edges: r.soft_edges,
                     dir: None,
                     restored: Some(dir),
                     warning,
