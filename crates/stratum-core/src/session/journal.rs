@@ -137,7 +137,7 @@ impl Journal {
         let (tx, rx) = mpsc::channel();
         // The base's soft edges are the journal's first record.
         if !base.soft_edges.is_empty() {
-            let _ = tx.send(Msg::Record(soft_record(&base.soft_edges)?));
+            let _ = tx.send(Msg::Record(soft_record(&base.soft_edges)));
         }
         let error = Arc::new(Mutex::new(None));
         let thread = {
@@ -224,10 +224,7 @@ impl Journal {
     /// Records the model segments' soft edges, all of them (the last record
     /// is restored). Call it when they change (a model ran, a segment went).
     pub fn record_soft_edges(&self, fields: &BTreeMap<u16, Arc<SoftField>>) {
-        match soft_record(fields) {
-            Ok(r) => self.send(r),
-            Err(e) => tracing::warn!("autosave: the soft edges were not recorded: {e}"),
-        }
+        self.send(soft_record(fields));
     }
 
     /// Waits until every queued record is on disk; the error if autosave stopped.
@@ -265,14 +262,15 @@ impl Drop for Journal {
     }
 }
 
-/// The journal thread: base files, the record file's header, the marker
-/// file, then one framed, synced record per message.
-fn soft_record(fields: &BTreeMap<u16, Arc<SoftField>>) -> Result<Vec<u8>> {
+/// A soft edges record: all the model segments' soft edges.
+fn soft_record(fields: &BTreeMap<u16, Arc<SoftField>>) -> Vec<u8> {
     let mut r = vec![REC_SOFT];
-    r.extend_from_slice(&soft::encode(fields)?);
-    Ok(r)
+    r.extend_from_slice(&soft::encode(fields));
+    r
 }
 
+/// The journal thread: base files, the record file's header, the marker
+/// file, then one framed, synced record per message.
 fn run(dir: &Path, base: &JournalBase, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
     write_labels_nifti(&dir.join(BASE_LABELS), &base.labels)?;
     write_bytes_atomic(&dir.join(BASE_HISTORY), &base.history.to_bytes())?;

@@ -202,7 +202,7 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         None
     } else {
         let name = format!("soft.{n}.bin");
-        write_bytes_atomic(&dir.join(&name), &soft::encode(&soft)?)?;
+        write_bytes_atomic(&dir.join(&name), &soft::encode(&soft))?;
         Some(name)
     };
     let mut scan = data.scan.clone();

@@ -9,13 +9,13 @@
 //! that size, so a damaged file costs no more memory than a good one.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 use ndarray::Array3;
 
 use crate::edit::codec::{Dec, Enc};
-use crate::error::{CoreError, Result};
+use crate::edit::diff::{pack, unpack};
+use crate::error::Result;
 use crate::mesh::SoftField;
 
 const MAGIC: &[u8; 8] = b"STRSOFT\0";
@@ -23,7 +23,7 @@ const VERSION: u32 = 1;
 const WHAT: &str = "the session's soft edges file";
 
 /// The fields as the bytes of a `soft.N.bin` file.
-pub(crate) fn encode(fields: &BTreeMap<u16, Arc<SoftField>>) -> Result<Vec<u8>> {
+pub(crate) fn encode(fields: &BTreeMap<u16, Arc<SoftField>>) -> Vec<u8> {
     let mut e = Enc::default();
     e.0.extend_from_slice(MAGIC);
     e.u32(VERSION);
@@ -37,23 +37,15 @@ pub(crate) fn encode(fields: &BTreeMap<u16, Arc<SoftField>>) -> Result<Vec<u8>> 
         for v in [z, y, x] {
             e.usize(v);
         }
-        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
-        let write = |z: &mut flate2::write::DeflateEncoder<Vec<u8>>| -> std::io::Result<()> {
-            match f.data.as_slice() {
-                Some(s) => z.write_all(s),
-                // Not in standard order (never so from a model): copy.
-                None => z.write_all(&f.data.iter().copied().collect::<Vec<u8>>()),
-            }
-        };
-        write(&mut z).map_err(|e| CoreError::Invalid(format!("cannot pack a soft edge: {e}")))?;
-        let packed = z
-            .finish()
-            .map_err(|e| CoreError::Invalid(format!("cannot pack a soft edge: {e}")))?;
-        e.bytes(&packed);
+        match f.data.as_slice() {
+            Some(s) => e.bytes(&pack(s)),
+            // Not in standard order (never so from a model): copy.
+            None => e.bytes(&pack(&f.data.iter().copied().collect::<Vec<u8>>())),
+        }
     }
     let crc = crc32fast::hash(&e.0);
     e.u32(crc);
-    Ok(e.0)
+    e.0
 }
 
 /// Reads what [`encode`] wrote, each field checked to lie inside a label
@@ -101,14 +93,8 @@ pub(crate) fn decode(bytes: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, Arc
         }
         let voxels = size[0] * size[1] * size[2];
         let packed = d.bytes()?;
-        let mut data = Vec::with_capacity(voxels);
-        flate2::read::DeflateDecoder::new(packed)
-            .take(voxels as u64 + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| d.damaged(&format!("a soft edge does not inflate: {e}")))?;
-        if data.len() != voxels {
-            return Err(d.damaged("a soft edge's size does not match its bytes"));
-        }
+        let data = unpack(packed, voxels)
+            .map_err(|_| d.damaged("a soft edge does not inflate to its size"))?;
         let data = Array3::from_shape_vec((size[0], size[1], size[2]), data)
             .map_err(|e| d.damaged(&e.to_string()))?;
         if out

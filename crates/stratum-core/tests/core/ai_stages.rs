@@ -417,7 +417,7 @@ fn lesion_count_and_volumes_come_from_connected_pieces() {
 /// Mean x of the surface's vertices on the face x ≈ `near` (within a
 /// voxel), away from the volume's y and z borders (where the network's
 /// zero padding moves its edge).
-fn face_x(mesh: &stratum_core::mesh::SurfaceMesh, near: f32) -> f32 {
+pub(crate) fn face_x(mesh: &stratum_core::mesh::SurfaceMesh, near: f32) -> f32 {
     let on: Vec<f32> = mesh
         .positions
         .iter()

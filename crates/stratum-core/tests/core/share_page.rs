@@ -314,20 +314,6 @@ fn share_session_shows_the_visible_segments_as_saved() {
     assert!(e.to_string().contains("is not the scan the session"), "{e}");
 }
 
-/// Mean x of the vertices on a mesh's face near x = `near`, away from the
-/// slab's edges (index units: the default geometry is 1 mm, at 0).
-fn face_x(mesh: &SurfaceMesh, near: f32) -> f32 {
-    let on: Vec<f32> = mesh
-        .positions
-        .iter()
-        .filter(|p| (3.0..=8.0).contains(&p[1]) && (3.0..=8.0).contains(&p[2]))
-        .filter(|p| (p[0] - near).abs() < 1.0)
-        .map(|p| p[0])
-        .collect();
-    assert!(on.len() > 10, "{} vertices on the face", on.len());
-    on.iter().sum::<f32>() / on.len() as f32
-}
-
 /// A session's model segment is shared from its soft edge, and with the
 /// scan a preset's segment from the scan at its level: both end at x = 10.3
 /// as the app shows them, where the voxels alone end at 10.5.
@@ -384,7 +370,7 @@ fn share_session_builds_surfaces_as_the_app_does() {
             &Progress::new(),
         )
         .unwrap();
-        face_x(&r[0].mesh, 10.4)
+        crate::ai_stages::face_x(&r[0].mesh, 10.4)
     };
     let field = SoftField {
         origin: [0, 0, 0],
