@@ -371,7 +371,7 @@ fn nifti_labels_killed_at_random_moments_stay_whole() {
 }
 
 /// A small file system mounted for the test (a size-limited tmpfs; root
-/// only). `None` after printing why the test skips.
+/// only). `None` after a visible skip (a failure under CI).
 struct Mount(PathBuf);
 impl Mount {
     fn tmpfs(dir: &Path, options: &str) -> Option<Mount> {
@@ -383,15 +383,19 @@ impl Mount {
         match o {
             Ok(o) if o.status.success() => Some(Mount(dir.to_path_buf())),
             Ok(o) => {
-                println!(
-                    "SKIP: cannot mount a tmpfs ({}), so full and read-only disks are not tested here",
-                    text(&o).trim()
+                crate::checks::skip(
+                    &format!(
+                        "cannot mount a tmpfs ({}), so full and read-only disks are not tested",
+                        text(&o).trim()
+                    ),
+                    "run the tests as root (mount -t tmpfs needs CAP_SYS_ADMIN)",
                 );
                 None
             }
             Err(e) => {
-                println!(
-                    "SKIP: cannot run mount ({e}), so full and read-only disks are not tested here"
+                crate::checks::skip(
+                    &format!("cannot run mount ({e}), so full and read-only disks are not tested"),
+                    "apt-get install mount, and run the tests as root",
                 );
                 None
             }

@@ -1,5 +1,7 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+#[path = "../support/checks.rs"]
+mod checks;
 mod checkers;
 mod cli;
 mod exports;
