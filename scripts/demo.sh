@@ -12,7 +12,8 @@
 # into the same cache, so after one test run it starts at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# Only what running the app needs (no export checkers, browser or fuzzer).
+scripts/setup.sh app
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
 cargo build --workspace --all-targets --locked
 stratum="$CARGO_TARGET_DIR/debug/stratum"
