@@ -2,14 +2,15 @@
 
 mod accuracy;
 // The rule for a check whose tool is missing, shared with the app's tests.
-#[path = "../../../../tests/support/checks.rs"]
-mod checks;
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+#[path = "../../../../tests/support/checks.rs"]
+mod checks;
 mod clip;
+mod derived;
 mod edit_brush;
 mod edit_history;
 mod export_texture;
@@ -17,6 +18,10 @@ mod exports;
 mod fuzz_regressions;
 mod limits;
 mod meshing;
+// A throwaway Orthanc for the PACS tests, shared with the app's tests.
+#[path = "../../../../tests/support/orthanc.rs"]
+mod orthanc;
+mod pacs;
 mod real_data;
 mod segmentation;
 mod session;
