@@ -308,7 +308,10 @@ fn encapsulated_stl_holds_the_exported_stl_byte_for_byte_and_passes_dciodvfy() {
     // OBJ and MTL IODs: it can only say it does not know them.
     for f in &files {
         if let Some(errors) = dciodvfy_errors(f) {
-            let errors: Vec<_> = errors.iter().filter(|e| !e.contains("Information Object Not found")).collect();
+            let errors: Vec<_> = errors
+                .iter()
+                .filter(|e| !e.contains("Information Object Not found"))
+                .collect();
             assert!(errors.is_empty(), "{}: {errors:#?}", f.display());
         }
     }
