@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, pacs; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ mod anonymize;
 mod convert;
 mod gui;
 mod inspect;
+mod pacs;
 mod segment;
 mod share;
 
@@ -112,6 +113,8 @@ pub enum Command {
     },
     /// List the AI models installed in the models folder
     Models,
+    /// Talk to a PACS: echo a node, find studies, get a series, send files
+    Pacs(pacs::PacsArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -134,6 +137,7 @@ pub fn run(command: Command) -> ExitCode {
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
+        Command::Pacs(args) => pacs::pacs_cmd(args),
     };
     match result {
         Ok(code) => code,

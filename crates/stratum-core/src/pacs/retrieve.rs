@@ -335,7 +335,28 @@ fn move_(
         }
     })();
     // The PACS releases its association to us after its last C-STORE.
+    let connections = scp.connections();
     scp.stop();
+    // A PACS that failed without ever reaching us could not send to us.
+    let result = result.map_err(|e| match e {
+        PacsError::Status {
+            node,
+            operation,
+            status,
+            comment,
+        } if connections == 0 => PacsError::Status {
+            node,
+            operation,
+            status,
+            comment: Some(format!(
+                "{}it never connected to us: it must know our AE title {} at this computer's address and incoming port {}",
+                comment.map(|c| format!("{c}; ")).unwrap_or_default(),
+                config.ae_title,
+                config.incoming_port
+            )),
+        },
+        other => other,
+    });
     if let Ok(s) = staging.lock() {
         progress.set_done(s.files as u64);
     }
