@@ -11,6 +11,7 @@ mod bad_input;
 mod checks;
 mod clip;
 mod derived;
+mod document;
 mod edit_brush;
 mod edit_history;
 mod export_texture;
