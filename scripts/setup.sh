@@ -92,6 +92,7 @@ tools=(
     "PrusaSlicer|prusa-slicer --help|prusa-slicer"
     "dciodvfy (dicom3tools)|command -v dciodvfy|dicom3tools"
     "Orthanc (PACS tests)|command -v Orthanc && test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so|orthanc orthanc-dicomweb"
+    "openssl (DICOM TLS test certificates)|openssl version|openssl"
     "dcmtk (PACS peers)|command -v getscu && command -v storescp|dcmtk"
     "Blender|blender --version|blender"
     "Chromium|chromium --version|chromium"

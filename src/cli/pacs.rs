@@ -297,15 +297,8 @@ pub fn pacs_cmd(a: PacsArgs) -> anyhow::Result<ExitCode> {
 
 /// A configured node, `AET@HOST:PORT`, or a DICOMweb base URL.
 fn resolve(config: &PacsConfig, spec: &str) -> anyhow::Result<Node> {
-    if spec.starts_with("http://") || spec.starts_with("https://") {
-        return Ok(Node {
-            name: spec.to_string(),
-            ae_title: "ANY-SCP".into(),
-            host: String::new(),
-            port: 0,
-            tls: false,
-            dicomweb: Some(spec.to_string()),
-        });
+    if let Some(node) = Node::parse_web(spec) {
+        return Ok(node);
     }
     Ok(config.resolve(spec)?)
 }

@@ -9,6 +9,10 @@ mod gui;
 mod job_panic;
 mod kill9;
 mod memory;
+// A throwaway Orthanc for the PACS tests, shared with the core's tests.
+#[path = "../support/orthanc.rs"]
+mod orthanc;
+mod pacs;
 mod pipeline;
 mod presets;
 mod privacy;

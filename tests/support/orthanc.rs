@@ -38,6 +38,12 @@ impl Orthanc {
     /// modalities with every right; `None` after `checks::skip` when the
     /// Orthanc program is not installed.
     pub fn start(peers: &[(&str, u16)]) -> Option<Orthanc> {
+        Self::start_with(peers, serde_json::json!({}))
+    }
+
+    /// [`Orthanc::start`] with more configuration (`extra`'s keys replace
+    /// the defaults'), e.g. DICOM TLS.
+    pub fn start_with(peers: &[(&str, u16)], extra: serde_json::Value) -> Option<Orthanc> {
         let program = super::checks::program(
             "Orthanc",
             "the PACS connection against a real PACS",
@@ -65,7 +71,7 @@ impl Orthanc {
             Vec::new()
         };
         let storage = dir.path().join("db");
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "Name": "stratum-test",
             "StorageDirectory": storage,
             "IndexDirectory": storage,
@@ -86,6 +92,9 @@ impl Orthanc {
             "Plugins": plugins,
             "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": true},
         });
+        if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
         let config_path = dir.path().join("orthanc.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let log = std::fs::File::create(dir.path().join("orthanc.log")).unwrap();

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 
 use dicom_ul::ClientAssociationOptions;
 use dicom_ul::association::ClientAssociation;
+use dicom_ul::association::client::TlsStream;
 use dicom_ul::pdu::PresentationContextResultReason;
 
 use super::dimse::{self, Assembler, Message, ReceiveError};
@@ -19,9 +20,26 @@ pub(crate) const MAX_PDU: u32 = 131_072;
 /// Native transfer syntaxes every peer must accept, explicit first.
 pub(crate) const NATIVE: &[&str] = &["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"];
 
+/// An association over plain TCP or over TLS (boxed: a TLS session is
+/// large, and the two go through the same calls).
+enum Link {
+    Plain(Box<ClientAssociation<TcpStream>>),
+    Tls(Box<ClientAssociation<TlsStream>>),
+}
+
+/// The same call on either kind of association.
+macro_rules! on_link {
+    ($link:expr, $a:ident => $e:expr) => {
+        match $link {
+            Link::Plain($a) => $e,
+            Link::Tls($a) => $e,
+        }
+    };
+}
+
 pub(crate) struct Scu {
     pub node: String,
-    assoc: Option<ClientAssociation<TcpStream>>,
+    assoc: Option<Link>,
     asm: Assembler,
     queue: VecDeque<Message>,
     next_id: u16,
@@ -38,12 +56,6 @@ impl Scu {
         contexts: &[(String, Vec<String>)],
         scp_roles: &[String],
     ) -> Result<Scu> {
-        if node.tls {
-            return Err(PacsError::Config(format!(
-                "node {:?} asks for TLS, which Stratum does not speak yet; use the PACS's plain DICOM port, or a TLS tunnel (stunnel) in front of it",
-                node.name
-            )));
-        }
         let t = config.timeout();
         let mut opts = ClientAssociationOptions::new()
             .calling_ae_title(config.ae_title.clone())
@@ -60,9 +72,37 @@ impl Scu {
             opts = opts.with_role_selection(class.clone(), false, true);
         }
         let addr = node.address();
-        let assoc = opts
-            .establish(addr.as_str())
-            .map_err(|e| from_ul(&node.name, &addr, config.timeout_s, e))?;
+        let ul_error = |e| from_ul(&node.name, &addr, config.timeout_s, e);
+        let assoc = if node.tls {
+            let tls = super::tls::client_config(&node.name, &config.tls)?;
+            Link::Tls(Box::new(
+                opts.tls_config(tls)
+                    .server_name(node.host.trim_start_matches('[').trim_end_matches(']'))
+                    .establish_tls(addr.as_str())
+                    .map_err(ul_error)?,
+            ))
+        } else {
+            let start = std::time::Instant::now();
+            Link::Plain(Box::new(opts.establish(addr.as_str()).map_err(|e| {
+                // dicom-ul says "the peer sends TLS" both for a TLS answer
+                // and for no answer at all (an empty read): the clock tells.
+                if matches!(e, dicom_ul::association::Error::TlsNotSupported)
+                    && start.elapsed() + std::time::Duration::from_millis(100) < t
+                {
+                    PacsError::Tls {
+                        node: node.name.clone(),
+                        reason: "it closed or answered our plain association with something that is not DICOM, most likely TLS: if the node uses TLS, mark it as a TLS node".into(),
+                    }
+                } else if matches!(e, dicom_ul::association::Error::TlsNotSupported) {
+                    PacsError::Timeout {
+                        node: node.name.clone(),
+                        secs: config.timeout_s,
+                    }
+                } else {
+                    ul_error(e)
+                }
+            })?))
+        };
         Ok(Scu {
             node: node.name.clone(),
             assoc: Some(assoc),
@@ -73,18 +113,11 @@ impl Scu {
         })
     }
 
-    fn assoc(&mut self) -> &mut ClientAssociation<TcpStream> {
-        self.assoc
-            .as_mut()
-            .expect("the association is open until released")
-    }
-
     /// The accepted presentation context for `abstract_syntax`: its id and
     /// transfer syntax.
     pub fn context(&self, abstract_syntax: &str) -> Option<(u8, String)> {
-        self.assoc
-            .as_ref()?
-            .presentation_contexts()
+        let link = self.assoc.as_ref()?;
+        on_link!(link, a => a.presentation_contexts())
             .iter()
             .find(|pc| {
                 pc.reason == PresentationContextResultReason::Acceptance
@@ -95,9 +128,8 @@ impl Scu {
 
     /// The transfer syntax of an accepted context, by id.
     pub fn context_ts(&self, id: u8) -> Option<String> {
-        self.assoc
-            .as_ref()?
-            .presentation_contexts()
+        let link = self.assoc.as_ref()?;
+        on_link!(link, a => a.presentation_contexts())
             .iter()
             .find(|pc| pc.id == id && pc.reason == PresentationContextResultReason::Acceptance)
             .map(|pc| pc.transfer_syntax.trim_end_matches('\0').to_string())
@@ -116,7 +148,11 @@ impl Scu {
         data: Option<&[u8]>,
     ) -> Result<()> {
         let node = self.node.clone();
-        dimse::send(self.assoc(), context, command, data).map_err(|reason| {
+        let link = self
+            .assoc
+            .as_mut()
+            .expect("the association is open until released");
+        on_link!(link, a => dimse::send(&mut **a, context, command, data)).map_err(|reason| {
             if reason.contains("timed out") || reason.contains("WouldBlock") {
                 PacsError::Timeout {
                     node,
@@ -138,7 +174,7 @@ impl Scu {
         let assoc = assoc
             .as_mut()
             .expect("the association is open until released");
-        dimse::receive(assoc, asm, queue).map_err(|e| match e {
+        on_link!(assoc, a => dimse::receive(&mut **a, asm, queue)).map_err(|e| match e {
             ReceiveError::Ul(e) => from_ul(&self.node, "", self.secs, e),
             ReceiveError::Malformed(reason) => PacsError::malformed(&self.node, reason),
             ReceiveError::Released => PacsError::malformed(
@@ -151,23 +187,23 @@ impl Scu {
 
     /// Ends the association politely (errors here change nothing we hold).
     pub fn release(mut self) {
-        if let Some(a) = self.assoc.take() {
-            let _ = a.release();
+        if let Some(link) = self.assoc.take() {
+            let _ = on_link!(link, a => a.release());
         }
     }
 
     /// Ends the association at once (after an error or a cancel).
     pub fn abort(mut self) {
-        if let Some(a) = self.assoc.take() {
-            let _ = a.abort();
+        if let Some(link) = self.assoc.take() {
+            let _ = on_link!(link, a => a.abort());
         }
     }
 }
 
 impl Drop for Scu {
     fn drop(&mut self) {
-        if let Some(a) = self.assoc.take() {
-            let _ = a.abort();
+        if let Some(link) = self.assoc.take() {
+            let _ = on_link!(link, a => a.abort());
         }
     }
 }

@@ -5,7 +5,7 @@
 //! parsers are the fuzz target `pacs_network`: they take any bytes and
 //! answer with a value or an error, never a panic or an unbounded buffer.
 
-use std::net::TcpStream;
+use std::io::{Read, Write};
 
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR, dicom_value};
@@ -14,7 +14,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
 use dicom_ul::Pdu;
-use dicom_ul::association::SyncAssociation;
+use dicom_ul::association::{CloseSocket, SyncAssociation};
 use dicom_ul::pdu::{PDataValue, PDataValueType};
 
 /// The largest message we assemble (command plus data set): one image of a
@@ -409,7 +409,7 @@ pub fn is_uid(s: &str) -> bool {
 
 /// Reads PDUs from `assoc` until a whole message is in. Release and abort
 /// requests end the exchange with an error that says so.
-pub fn receive<A: SyncAssociation<TcpStream>>(
+pub fn receive<S: Read + Write + CloseSocket, A: SyncAssociation<S>>(
     assoc: &mut A,
     asm: &mut Assembler,
     queue: &mut std::collections::VecDeque<Message>,
@@ -448,7 +448,7 @@ pub enum ReceiveError {
 
 /// Sends a command set and, when given, its data set (split into PDUs that
 /// fit the peer's maximum length).
-pub fn send<A: SyncAssociation<TcpStream>>(
+pub fn send<S: Read + Write + CloseSocket, A: SyncAssociation<S>>(
     assoc: &mut A,
     context: u8,
     command: &InMemDicomObject,
@@ -471,7 +471,6 @@ pub fn send<A: SyncAssociation<TcpStream>>(
     )
     .map_err(|e| super::error::first_line(&e.to_string()))?;
     if let Some(data) = data {
-        use std::io::Write;
         let mut w = assoc.send_pdata(context);
         w.write_all(data).map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;

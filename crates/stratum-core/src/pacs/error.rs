@@ -53,6 +53,11 @@ pub enum PacsError {
     #[error("{node} has no series {series}; run `stratum pacs find` to list the series")]
     NoSuchSeries { node: String, series: String },
 
+    #[error(
+        "the TLS connection to {node} failed: {reason}; check that the node speaks DICOM TLS on this port, that its certificate is signed by the trusted certificates in the PACS settings and names its host, and that it accepts our certificate"
+    )]
+    Tls { node: String, reason: String },
+
     #[error("PACS settings: {0}")]
     Config(String),
 
@@ -124,6 +129,22 @@ pub(crate) fn from_ul(
                 reason,
             }
         }
+        E::TlsConnection { source, .. } => PacsError::Tls {
+            node: node_s,
+            reason: source.to_string(),
+        },
+        E::TlsHandshake { source, .. } => PacsError::Tls {
+            node: node_s,
+            // rustls' own error (a bad certificate, an alert) is inside.
+            reason: source
+                .get_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| source.to_string()),
+        },
+        E::InvalidServerName { .. } => PacsError::Tls {
+            node: node_s,
+            reason: "its host is not a name or address a certificate can carry".into(),
+        },
         E::NoAcceptedPresentationContexts { .. } => PacsError::NotOffered {
             node: node_s,
             what: "no presentation context was accepted".into(),

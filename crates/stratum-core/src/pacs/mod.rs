@@ -16,11 +16,12 @@ mod query;
 mod retrieve;
 mod scp;
 mod store;
+mod tls;
 pub mod web;
 
 pub use cache::Cache;
 pub use error::PacsError;
-pub use node::{Node, PacsConfig, config_path};
+pub use node::{Node, PacsConfig, TlsSettings, config_path};
 pub use query::{FindQuery, SeriesHit, StudyHit, echo, find, find_series};
 pub use retrieve::{RetrieveMethod, Retrieved, retrieve_series, retrieve_series_to};
 pub use scp::StorageScp;

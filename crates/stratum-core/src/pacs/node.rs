@@ -17,7 +17,8 @@ pub struct Node {
     pub ae_title: String,
     pub host: String,
     pub port: u16,
-    /// DICOM over TLS (not supported yet: refused with a message).
+    /// DICOM over TLS (the secure transport profile): the node's
+    /// certificate must chain to [`TlsSettings::trusted`].
     #[serde(default)]
     pub tls: bool,
     /// Base URL of its DICOMweb service, when it offers one
@@ -46,6 +47,22 @@ impl Node {
             port,
             tls: false,
             dicomweb: None,
+        })
+    }
+
+    /// A DICOMweb-only node from its base URL (`http://…/dicom-web`).
+    pub fn parse_web(spec: &str) -> Option<Node> {
+        let spec = spec.trim();
+        if !(spec.starts_with("http://") || spec.starts_with("https://")) {
+            return None;
+        }
+        Some(Node {
+            name: spec.to_string(),
+            ae_title: "ANY-SCP".into(),
+            host: String::new(),
+            port: 0,
+            tls: false,
+            dicomweb: Some(spec.to_string()),
         })
     }
 
@@ -87,6 +104,28 @@ pub struct PacsConfig {
     pub cache: Option<PathBuf>,
     #[serde(default)]
     pub nodes: Vec<Node>,
+    /// Certificates for the nodes that use TLS.
+    #[serde(default, skip_serializing_if = "TlsSettings::is_empty")]
+    pub tls: TlsSettings,
+}
+
+/// What DICOM TLS needs on our side: the certificates we trust for the
+/// nodes (PEM, one or several: a hospital's own CA as a rule), and our own
+/// certificate and key (PEM) for nodes that ask who we are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    pub fn is_empty(&self) -> bool {
+        self == &TlsSettings::default()
+    }
 }
 
 fn default_ae_title() -> String {
@@ -107,6 +146,7 @@ impl Default for PacsConfig {
             timeout_s: default_timeout(),
             cache: None,
             nodes: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ mod meshing;
 #[path = "../../../../tests/support/orthanc.rs"]
 mod orthanc;
 mod pacs;
+mod pacs_tls;
 mod real_data;
 mod segmentation;
 mod session;

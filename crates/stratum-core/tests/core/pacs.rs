@@ -22,6 +22,7 @@ fn config(cache: &Path, incoming_port: u16) -> PacsConfig {
         timeout_s: 20,
         cache: Some(cache.to_path_buf()),
         nodes: Vec::new(),
+        tls: Default::default(),
     }
 }
 
