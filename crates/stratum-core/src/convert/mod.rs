@@ -131,6 +131,7 @@ pub enum SurfaceFrom {
 pub type ConvertSegment = (String, Mask, SurfaceFrom);
 
 /// Converts a scan into a model file; returns the segments and the files written.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn convert(
     input: &Path,
     output: &Path,

@@ -3,6 +3,7 @@
 pub mod header;
 pub mod lengths;
 pub mod load;
+mod native;
 pub mod scan;
 pub mod subset;
 
