@@ -4,6 +4,7 @@ pub mod header;
 pub mod lengths;
 pub mod load;
 mod native;
+mod rescale;
 pub mod scan;
 pub mod subset;
 
