@@ -1,0 +1,717 @@
+//! One nnU-Net network over a scan, step for step as nnU-Net's predictor:
+//! the scan in the network's axis order, cropped to its non-zero box,
+//! normalised there, resampled to the plan's spacing (cubic spline), the
+//! Gaussian-weighted sliding window over it (mirrored, every fold), the
+//! averaged logits resampled back (linear) and their argmax.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{Array3, Axis, Zip, s};
+use ort::session::Session;
+use ort::value::TensorRef;
+use rayon::prelude::*;
+
+use super::resample::{new_shape, resample, separate_axis, source_position};
+use super::spec::NnUnet;
+use crate::ai::infer::{ModelGrid, StageTimes, check_session, outlet};
+use crate::ai::manifest::{GridSpec, Manifest, Normalize};
+use crate::ai::runtime;
+use crate::error::{CoreError, Result};
+use crate::mesh::SoftField;
+use crate::progress::Progress;
+use crate::segment::{Mask, fill_holes_3d};
+use crate::volume::Volume;
+
+/// The outcome of one network: labels on the scan's grid, and the logits
+/// they came from (for the soft edges of the labels kept).
+pub struct NnUnetRun {
+    pub labels: Array3<u16>,
+    pub logits: Logits,
+    /// The model grid's shape (D, H, W), before padding to the patch.
+    pub grid: [usize; 3],
+    pub patches: usize,
+}
+
+/// Averaged logits on the model grid, and how they map onto the scan.
+pub struct Logits {
+    /// One array per output channel (background first), (D, H, W).
+    pub channels: Vec<Array3<f32>>,
+    /// Scan axes of the tensor axes, and their flips.
+    grid: ModelGrid,
+    /// The non-zero crop, in tensor index space at the scan's resolution.
+    crop: [(usize, usize); 3],
+    /// Per tensor axis, per cropped-scan index: the logits' taps.
+    taps: [Vec<(usize, usize, f32)>; 3],
+}
+
+fn invalid(msg: impl Into<String>) -> CoreError {
+    CoreError::Invalid(msg.into())
+}
+
+/// Runs network `m` (with its `nnunet` section) over `volume`; `dir` holds
+/// its fold files. Returns labels 0..=foreground count on the scan's grid.
+pub fn run_network(
+    volume: &Volume,
+    dir: &Path,
+    m: &Manifest,
+    progress: &Progress,
+    times: &mut StageTimes,
+) -> Result<NnUnetRun> {
+    let spec = m
+        .nnunet
+        .as_ref()
+        .ok_or_else(|| invalid("the manifest has no `nnunet` section"))?;
+    progress.begin(
+        &format!("loading model {}", m.name),
+        spec.folds.len() as u64,
+    );
+    let t = Instant::now();
+    let mut sessions = Vec::new();
+    for f in &spec.folds {
+        let s = runtime::open_session(&dir.join(f), runtime::inference_threads())?;
+        check_session(&s, m)?;
+        sessions.push(s);
+        progress.advance(1);
+        progress.check()?;
+    }
+    times.load += t.elapsed();
+
+    progress.begin("preparing the scan as nnU-Net does", 1);
+    let t = Instant::now();
+    let grid = ModelGrid::new(&volume.geometry, volume.dim(), m)?;
+    let GridSpec::Spacing(target) = m.input.grid else {
+        return Err(invalid(
+            "an nnU-Net network needs `input.grid.spacing` (the plan's spacing)",
+        ));
+    };
+    let spacing: [f64; 3] = std::array::from_fn(|k| volume.geometry.spacing[grid.src_axis[k]]);
+    let full = in_tensor_order(volume, &grid);
+    let crop = nonzero_box(&full);
+    let mut data = full
+        .slice(s![
+            crop[0].0..crop[0].1,
+            crop[1].0..crop[1].1,
+            crop[2].0..crop[2].1
+        ])
+        .to_owned();
+    let cropped = dims(&data);
+    drop(full);
+    times.resample += t.elapsed();
+    let t = Instant::now();
+    normalise(
+        &mut data,
+        m.input.normalize_for_modality(&volume.modality),
+        spec,
+    );
+    times.normalise += t.elapsed();
+    progress.check()?;
+    let t = Instant::now();
+    let shape = new_shape(cropped, spacing, target);
+    let sep = separate_axis(
+        spec.force_separate_z,
+        spacing,
+        target,
+        spec.anisotropy_threshold,
+    );
+    let data = resample(
+        &data,
+        shape,
+        spec.resample_data.order,
+        sep,
+        spec.resample_data.order_z,
+    );
+    times.resample += t.elapsed();
+    progress.check()?;
+
+    let (channels, patches) = sliding_window(&mut sessions, m, spec, &data, progress, times)?;
+    drop(data);
+
+    progress.begin("resampling labels to the scan", 1);
+    let t = Instant::now();
+    let sep_back = separate_axis(
+        spec.force_separate_z,
+        target,
+        spacing,
+        spec.anisotropy_threshold,
+    );
+    let taps = std::array::from_fn(|k| {
+        let order = if sep_back == Some(k) {
+            spec.resample_logits.order_z
+        } else {
+            spec.resample_logits.order
+        };
+        axis_taps(shape[k], cropped[k], order)
+    });
+    let logits = Logits {
+        channels,
+        grid,
+        crop,
+        taps,
+    };
+    let labels = logits.labels(volume.dim());
+    times.resample_back += t.elapsed();
+    Ok(NnUnetRun {
+        labels,
+        logits,
+        grid: shape,
+        patches,
+    })
+}
+
+fn dims(a: &Array3<f32>) -> [usize; 3] {
+    let d = a.dim();
+    [d.0, d.1, d.2]
+}
+
+/// The scan's voxels in the network's axis order (D, H, W) at the scan's
+/// own resolution: a permutation and flips, no interpolation (what
+/// nnU-Net's reader and `transpose_forward` give it).
+fn in_tensor_order(volume: &Volume, grid: &ModelGrid) -> Array3<f32> {
+    let src = volume.voxels.to_f32();
+    let n: [usize; 3] = std::array::from_fn(|k| grid.src_n[grid.src_axis[k]]);
+    let mut out = Array3::<f32>::zeros((n[0], n[1], n[2]));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(d, mut plane)| {
+            for ((h, w), v) in plane.indexed_iter_mut() {
+                let xyz = grid_to_scan(grid, [d, h, w]);
+                *v = src[(xyz[2], xyz[1], xyz[0])];
+            }
+        });
+    out
+}
+
+/// Scan index (x, y, z) of tensor index `t` at the scan's resolution.
+#[inline]
+fn grid_to_scan(grid: &ModelGrid, t: [usize; 3]) -> [usize; 3] {
+    let mut xyz = [0usize; 3];
+    for k in 0..3 {
+        let a = grid.src_axis[k];
+        xyz[a] = if grid.flip[k] {
+            grid.src_n[a] - 1 - t[k]
+        } else {
+            t[k]
+        };
+    }
+    xyz
+}
+
+/// nnU-Net's `crop_to_nonzero`: the box of the voxels that are not 0 (the
+/// whole array when every voxel is).
+fn nonzero_box(a: &Array3<f32>) -> [(usize, usize); 3] {
+    let d = dims(a);
+    let mut lo = d;
+    let mut hi = [0usize; 3];
+    for ((i, j, k), &v) in a.indexed_iter() {
+        if v != 0.0 {
+            let p = [i, j, k];
+            for x in 0..3 {
+                lo[x] = lo[x].min(p[x]);
+                hi[x] = hi[x].max(p[x] + 1);
+            }
+        }
+    }
+    if hi.contains(&0) {
+        return [(0, d[0]), (0, d[1]), (0, d[2])];
+    }
+    std::array::from_fn(|x| (lo[x], hi[x]))
+}
+
+/// nnU-Net's normalisation schemes (on the cropped scan, before resampling,
+/// in f32 as nnU-Net computes them).
+fn normalise(a: &mut Array3<f32>, n: &Normalize, spec: &NnUnet) {
+    let stats = |it: &mut dyn Iterator<Item = f32>| {
+        let (mut s, mut s2, mut c) = (0f64, 0f64, 0f64);
+        for v in it {
+            s += v as f64;
+            s2 += (v as f64) * (v as f64);
+            c += 1.0;
+        }
+        let mean = s / c.max(1.0);
+        let var = (s2 / c.max(1.0) - mean * mean).max(0.0);
+        (mean as f32, var.sqrt().max(1e-8) as f32)
+    };
+    match *n {
+        Normalize::Ct { clip, mean, std } => {
+            let (lo, hi, mean, std) = (
+                clip[0] as f32,
+                clip[1] as f32,
+                mean as f32,
+                std.max(1e-8) as f32,
+            );
+            a.par_mapv_inplace(|v| (v.clamp(lo, hi) - mean) / std);
+        }
+        Normalize::ZScore if spec.mask_for_norm => {
+            let mask = fill_holes_3d(&Mask {
+                data: a.mapv(|v| u8::from(v != 0.0)),
+                geometry: crate::volume::Geometry::default(),
+            });
+            let (mean, std) = stats(
+                &mut a
+                    .iter()
+                    .zip(mask.data.iter())
+                    .filter(|(_, m)| **m != 0)
+                    .map(|(v, _)| *v),
+            );
+            Zip::from(a).and(&mask.data).par_for_each(|v, &m| {
+                if m != 0 {
+                    *v = (*v - mean) / std;
+                }
+            });
+        }
+        Normalize::ZScore => {
+            let (mean, std) = stats(&mut a.iter().copied());
+            a.par_mapv_inplace(|v| (v - mean) / std);
+        }
+        Normalize::MinMax => {
+            let lo = a.iter().copied().fold(f32::MAX, f32::min);
+            a.par_mapv_inplace(|v| v - lo);
+            let hi = a.iter().copied().fold(f32::MIN, f32::max).max(1e-8);
+            a.par_mapv_inplace(|v| v / hi);
+        }
+        Normalize::Linear {
+            scale,
+            offset,
+            low,
+            high,
+        } => {
+            a.par_mapv_inplace(|v| (v as f64 * scale + offset).clamp(low, high) as f32);
+        }
+        // Refused at import; a hand-written manifest gets the scheme as the
+        // rest of Stratum applies it.
+        ref other => crate::ai::normalize::normalise(a, other, None),
+    }
+}
+
+/// nnU-Net's `compute_gaussian` (sigma 1/8 of the patch, truncated at 4
+/// sigma, peak 10), rounded to f16 as nnU-Net keeps it, zeros raised to
+/// the smallest non-zero weight.
+pub fn gaussian(patch: [usize; 3]) -> Array3<f32> {
+    let axis = |n: usize| -> Vec<f64> {
+        let sigma = n as f64 / 8.0;
+        let radius = (4.0 * sigma + 0.5) as i64;
+        let c = (n / 2) as i64;
+        let k: Vec<f64> = (-radius..=radius)
+            .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
+            .collect();
+        let sum: f64 = k.iter().sum();
+        (0..n as i64)
+            .map(|i| {
+                let d = i - c;
+                if d.abs() <= radius {
+                    k[(d + radius) as usize] / sum
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let (a, b, c) = (axis(patch[0]), axis(patch[1]), axis(patch[2]));
+    let max = a[patch[0] / 2] * b[patch[1] / 2] * c[patch[2] / 2];
+    let mut g = Array3::from_shape_fn((patch[0], patch[1], patch[2]), |(i, j, k)| {
+        half::f16::from_f64(a[i] * b[j] * c[k] / (max / 10.0)).to_f32()
+    });
+    let min = g
+        .iter()
+        .copied()
+        .filter(|&v| v > 0.0)
+        .fold(f32::MAX, f32::min);
+    g.mapv_inplace(|v| if v == 0.0 { min } else { v });
+    g
+}
+
+/// nnU-Net's `compute_steps_for_sliding_window` along one axis.
+pub fn steps(size: usize, tile: usize, step: f32) -> Vec<usize> {
+    if size <= tile {
+        return vec![0];
+    }
+    let target = tile as f64 * step as f64;
+    let n = ((size - tile) as f64 / target).ceil() as usize + 1;
+    let actual = (size - tile) as f64 / (n - 1) as f64;
+    (0..n)
+        .map(|i| (actual * i as f64).round_ties_even() as usize)
+        .collect()
+}
+
+/// Every non-empty combination of the mirror axes (itertools.combinations
+/// by size, as nnU-Net lists them), after the unmirrored pass.
+fn mirror_sets(axes: &[usize]) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new()];
+    for size in 1..=axes.len() {
+        let mut idx: Vec<usize> = (0..size).collect();
+        loop {
+            out.push(idx.iter().map(|&i| axes[i]).collect());
+            let mut i = size;
+            while i > 0 && idx[i - 1] == axes.len() - size + i - 1 {
+                i -= 1;
+            }
+            if i == 0 {
+                break;
+            }
+            idx[i - 1] += 1;
+            for j in i..size {
+                idx[j] = idx[j - 1] + 1;
+            }
+        }
+    }
+    out
+}
+
+/// Copies `src` (`channels` x `p`) into `dst` flipped along `axes`.
+fn flip_into(src: &[f32], dst: &mut [f32], p: [usize; 3], channels: usize, axes: &[usize]) {
+    let f = [axes.contains(&0), axes.contains(&1), axes.contains(&2)];
+    let n = p[0] * p[1] * p[2];
+    for c in 0..channels {
+        let (s, d) = (&src[c * n..][..n], &mut dst[c * n..][..n]);
+        for i in 0..p[0] {
+            let si = if f[0] { p[0] - 1 - i } else { i };
+            for j in 0..p[1] {
+                let sj = if f[1] { p[1] - 1 - j } else { j };
+                let drow = &mut d[(i * p[1] + j) * p[2]..][..p[2]];
+                let srow = &s[(si * p[1] + sj) * p[2]..][..p[2]];
+                if f[2] {
+                    drow.iter_mut()
+                        .zip(srow.iter().rev())
+                        .for_each(|(o, v)| *o = *v);
+                } else {
+                    drow.copy_from_slice(srow);
+                }
+            }
+        }
+    }
+}
+
+/// The Gaussian-weighted sliding window over the normalised model grid
+/// (padded with 0 to at least the patch, as nnU-Net pads), every fold and
+/// mirror per window. Returns the averaged logits, one array per channel
+/// on `data`'s grid, and the number of windows.
+fn sliding_window(
+    sessions: &mut [Session],
+    m: &Manifest,
+    spec: &NnUnet,
+    data: &Array3<f32>,
+    progress: &Progress,
+    times: &mut StageTimes,
+) -> Result<(Vec<Array3<f32>>, usize)> {
+    let p = m.input.patch;
+    let g = dims(data);
+    let padded: [usize; 3] = std::array::from_fn(|k| g[k].max(p[k]));
+    let below: [usize; 3] = std::array::from_fn(|k| (padded[k] - g[k]) / 2);
+    let t = Instant::now();
+    let mut img = Array3::<f32>::zeros((padded[0], padded[1], padded[2]));
+    img.slice_mut(s![
+        below[0]..below[0] + g[0],
+        below[1]..below[1] + g[1],
+        below[2]..below[2] + g[2]
+    ])
+    .assign(data);
+    times.patches += t.elapsed();
+    let st: Vec<Vec<usize>> = (0..3)
+        .map(|k| steps(padded[k], p[k], spec.tile_step))
+        .collect();
+    let total = st.iter().map(Vec::len).product::<usize>();
+    let mirrors = mirror_sets(spec.active_mirror_axes());
+    progress.begin(
+        &format!(
+            "running {} ({total} windows x {} folds x {} mirrors)",
+            m.name,
+            sessions.len(),
+            mirrors.len()
+        ),
+        total as u64,
+    );
+    let channels = m.channels();
+    let input_name = outlet(sessions[0].inputs(), m.input.name.as_deref(), "input")?
+        .name()
+        .to_string();
+    let output_name = outlet(sessions[0].outputs(), m.output.name.as_deref(), "output")?
+        .name()
+        .to_string();
+    let weight = gaussian(p);
+    let np = p[0] * p[1] * p[2];
+    let mut acc: Vec<Array3<f32>> = (0..channels).map(|_| Array3::zeros(img.dim())).collect();
+    let mut wsum = Array3::<f32>::zeros(img.dim());
+    let mut window = vec![0f32; np];
+    let mut flipped = vec![0f32; np];
+    let mut sum = vec![0f32; channels * np];
+    let mut back = vec![0f32; channels * np];
+    let shape = [1i64, 1, p[0] as i64, p[1] as i64, p[2] as i64];
+    let expect = vec![1i64, channels as i64, p[0] as i64, p[1] as i64, p[2] as i64];
+    let runs = (sessions.len() * mirrors.len()) as f32;
+    for &a in &st[0] {
+        for &b in &st[1] {
+            for &c in &st[2] {
+                progress.check()?;
+                let t = Instant::now();
+                let view = img.slice(s![a..a + p[0], b..b + p[1], c..c + p[2]]);
+                window
+                    .iter_mut()
+                    .zip(view.iter())
+                    .for_each(|(o, v)| *o = *v);
+                times.patches += t.elapsed();
+                sum.fill(0.0);
+                for session in sessions.iter_mut() {
+                    for axes in &mirrors {
+                        let t = Instant::now();
+                        let input = if axes.is_empty() {
+                            &window
+                        } else {
+                            flip_into(&window, &mut flipped, p, 1, axes);
+                            &flipped
+                        };
+                        let tensor = TensorRef::from_array_view((shape, &input[..]))
+                            .map_err(|e| invalid(format!("model input: {e}")))?;
+                        let outputs = session
+                            .run(ort::inputs![input_name.as_str() => tensor])
+                            .map_err(|e| invalid(format!("{} failed on a window: {e}", m.name)))?;
+                        let out = outputs.get(output_name.as_str()).ok_or_else(|| {
+                            invalid(format!("the model has no output {output_name:?}"))
+                        })?;
+                        let (oshape, values) = out
+                            .try_extract_tensor::<f32>()
+                            .map_err(|e| invalid(format!("model output: {e}")))?;
+                        let d: Vec<i64> = oshape.iter().copied().collect();
+                        if d != expect {
+                            return Err(invalid(format!(
+                                "the model's output has shape {d:?}; the manifest implies {expect:?}"
+                            )));
+                        }
+                        times.run += t.elapsed();
+                        let t = Instant::now();
+                        if axes.is_empty() {
+                            sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+                        } else {
+                            flip_into(values, &mut back, p, channels, axes);
+                            sum.iter_mut().zip(&back).for_each(|(s, v)| *s += v);
+                        }
+                        times.stitch += t.elapsed();
+                    }
+                }
+                let t = Instant::now();
+                let region = s![a..a + p[0], b..b + p[1], c..c + p[2]];
+                Zip::from(wsum.slice_mut(region))
+                    .and(&weight)
+                    .for_each(|s, &w| *s += w);
+                for (ch, acc) in acc.iter_mut().enumerate() {
+                    let pc =
+                        ndarray::ArrayView3::from_shape((p[0], p[1], p[2]), &sum[ch * np..][..np])
+                            .map_err(|e| invalid(e.to_string()))?;
+                    Zip::from(acc.slice_mut(region))
+                        .and(&weight)
+                        .and(&pc)
+                        .for_each(|s, &w, &v| *s += w * (v / runs));
+                }
+                times.stitch += t.elapsed();
+                progress.advance(1);
+            }
+        }
+    }
+    let t = Instant::now();
+    let inner = s![
+        below[0]..below[0] + g[0],
+        below[1]..below[1] + g[1],
+        below[2]..below[2] + g[2]
+    ];
+    let w = wsum.slice(inner);
+    let out = acc
+        .into_par_iter()
+        .map(|a| {
+            let mut o = a.slice(inner).to_owned();
+            Zip::from(&mut o).and(&w).for_each(|v, &w| *v /= w);
+            o
+        })
+        .collect();
+    times.stitch += t.elapsed();
+    Ok((out, total))
+}
+
+/// Per output index along an axis of `out` voxels, the (lower, upper,
+/// upper weight) taps into `n` model voxels: linear (order 1) or nearest
+/// (order 0), as nnU-Net resamples its logits back.
+fn axis_taps(n: usize, out: usize, order: u8) -> Vec<(usize, usize, f32)> {
+    (0..out)
+        .map(|o| {
+            let c = source_position(o, n, out);
+            if order == 0 {
+                let i = ((c + 0.5).floor() as usize).min(n - 1);
+                (i, i, 0.0)
+            } else {
+                let i = c.floor() as usize;
+                (i, (i + 1).min(n - 1), (c - i as f64) as f32)
+            }
+        })
+        .collect()
+}
+
+impl Logits {
+    /// The logits of every channel at tensor index `t` of the cropped scan.
+    #[inline]
+    fn at(&self, t: [usize; 3], out: &mut [f32]) {
+        let ta = [self.taps[0][t[0]], self.taps[1][t[1]], self.taps[2][t[2]]];
+        out.fill(0.0);
+        for corner in 0..8 {
+            let mut idx = [0usize; 3];
+            let mut w = 1.0f32;
+            for k in 0..3 {
+                let (i0, i1, f) = ta[k];
+                let up = corner >> k & 1 == 1;
+                idx[k] = if up { i1 } else { i0 };
+                w *= if up { f } else { 1.0 - f };
+            }
+            if w > 0.0 {
+                for (o, ch) in out.iter_mut().zip(&self.channels) {
+                    *o += w * ch[(idx[0], idx[1], idx[2])];
+                }
+            }
+        }
+    }
+
+    /// Tensor index in the crop of scan voxel (x, y, z); None outside it.
+    #[inline]
+    fn tensor_index(&self, xyz: [usize; 3]) -> Option<[usize; 3]> {
+        let g = &self.grid;
+        let mut t = [0usize; 3];
+        for k in 0..3 {
+            let a = g.src_axis[k];
+            let full = if g.flip[k] {
+                g.src_n[a] - 1 - xyz[a]
+            } else {
+                xyz[a]
+            };
+            let (lo, hi) = self.crop[k];
+            if full < lo || full >= hi {
+                return None;
+            }
+            t[k] = full - lo;
+        }
+        Some(t)
+    }
+
+    /// The argmax label of every scan voxel (0 outside the crop), (z, y, x).
+    pub fn labels(&self, dim: (usize, usize, usize)) -> Array3<u16> {
+        let mut out = Array3::<u16>::zeros(dim);
+        let c = self.channels.len();
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(z, mut plane)| {
+                let mut v = vec![0f32; c];
+                for ((y, x), label) in plane.indexed_iter_mut() {
+                    let Some(t) = self.tensor_index([x, y, z]) else {
+                        continue;
+                    };
+                    self.at(t, &mut v);
+                    *label = argmax(&v) as u16;
+                }
+            });
+        out
+    }
+
+    /// Softmax probabilities of every channel on the scan's grid (z, y, x),
+    /// as nnU-Net returns them (outside the crop: background 1).
+    pub fn probabilities(&self, dim: (usize, usize, usize)) -> Vec<Array3<f32>> {
+        let c = self.channels.len();
+        let mut out: Vec<Array3<f32>> = (0..c)
+            .map(|i| Array3::from_elem(dim, if i == 0 { 1.0 } else { 0.0 }))
+            .collect();
+        let mut v = vec![0f32; c];
+        for z in 0..dim.0 {
+            for y in 0..dim.1 {
+                for x in 0..dim.2 {
+                    let Some(t) = self.tensor_index([x, y, z]) else {
+                        continue;
+                    };
+                    self.at(t, &mut v);
+                    softmax(&mut v);
+                    for (o, p) in out.iter_mut().zip(&v) {
+                        o[(z, y, x)] = *p;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The soft edge of output label `label` (foreground index) around its
+    /// `mask` (scan grid): 0.5 plus half the margin of its softmax
+    /// probability over the strongest other channel, on the mask's edge.
+    pub fn soft_field(&self, mask: &Mask, label: usize) -> Option<SoftField> {
+        let own = label + 1;
+        if own >= self.channels.len() {
+            return None;
+        }
+        let c = self.channels.len();
+        crate::ai::soft::soft_edge(mask, |xyz| {
+            let mut v = vec![0f32; c];
+            match self.tensor_index(xyz) {
+                Some(t) => {
+                    self.at(t, &mut v);
+                    softmax(&mut v);
+                }
+                None => v[0] = 1.0,
+            }
+            let other = v
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != own)
+                .map(|(_, p)| *p)
+                .fold(f32::NEG_INFINITY, f32::max);
+            v[own] - other
+        })
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+        .0
+}
+
+fn softmax(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::MIN, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    v.iter_mut().for_each(|x| *x /= sum);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_match_nnunet_for_110_voxels_and_64_patch() {
+        assert_eq!(steps(110, 64, 0.5), vec![0, 23, 46]);
+        assert_eq!(steps(64, 64, 0.5), vec![0]);
+    }
+
+    #[test]
+    fn mirror_sets_list_every_combination_once() {
+        let m = mirror_sets(&[0, 1, 2]);
+        assert_eq!(
+            m,
+            vec![
+                vec![],
+                vec![0],
+                vec![1],
+                vec![2],
+                vec![0, 1],
+                vec![0, 2],
+                vec![1, 2],
+                vec![0, 1, 2]
+            ]
+        );
+    }
+
+    #[test]
+    fn gaussian_peaks_at_ten_in_the_centre() {
+        let g = gaussian([8, 16, 16]);
+        assert_eq!(g[(4, 8, 8)], 10.0);
+        assert!(g.iter().all(|&v| v > 0.0));
+    }
+}
