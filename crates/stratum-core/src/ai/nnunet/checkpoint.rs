@@ -63,6 +63,16 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ImportError> {
         Ok(b) => b.trim_ascii() == b"big",
         Err(_) => false,
     };
+    // Every entry's CRC-32, the optimiser state Stratum does not read
+    // included: damage anywhere says the copy cannot be trusted.
+    for i in 0..zip.len() {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| damaged(format!("entry {i} is unreadable ({e})")))?;
+        let name = f.name().map(|n| n.into_owned()).unwrap_or_default();
+        std::io::copy(&mut f, &mut std::io::sink())
+            .map_err(|e| damaged(format!("entry {name} is damaged ({e})")))?;
+    }
     let pkl = read_entry(&mut zip, &pkl_name, MAX_PICKLE).map_err(|e| damaged(e))?;
     let mut vm = Machine::new(&pkl);
     let root = vm

@@ -13,7 +13,7 @@ use super::ImportError;
 use super::checkpoint::{Checkpoint, read_checkpoint};
 use super::names::english;
 use super::network::{Arch, build_onnx};
-use super::spec::{NnUnet, Resample};
+use super::spec::{NnUnet, Precision, Resample};
 use crate::ai::manifest::{
     Activation, GridSpec, InputSpec, Interpolation, LabelSpec, Layout, MANIFEST_FILE, Manifest,
     Normalize, OutputSpec, PadZ, PostProcess, Stage, orientation_axes,
@@ -802,6 +802,7 @@ fn convert_part(
             force_separate_z,
             mask_for_norm: mask_for_norm
                 && matches!(normalize_kind(&cfg), Some("ZScoreNormalization")),
+            accumulate: Precision::F16,
         }),
     };
     if opts.orientation.is_none() {

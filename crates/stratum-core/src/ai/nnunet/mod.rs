@@ -16,7 +16,7 @@ pub mod spec;
 use std::path::{Path, PathBuf};
 
 pub use import::{CheckpointKind, ImportOptions, ImportReport, import_nnunet};
-pub use spec::{NnUnet, Resample};
+pub use spec::{NnUnet, Precision, Resample};
 
 /// Why a folder could not be imported: each names the file or the nnU-Net
 /// feature, and what to do.

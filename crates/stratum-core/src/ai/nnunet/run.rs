@@ -13,7 +13,7 @@ use ort::value::TensorRef;
 use rayon::prelude::*;
 
 use super::resample::{new_shape, resample, separate_axis, source_position};
-use super::spec::NnUnet;
+use super::spec::{NnUnet, Precision};
 use crate::ai::infer::{ModelGrid, StageTimes, check_session, outlet};
 use crate::ai::manifest::{GridSpec, Manifest, Normalize};
 use crate::ai::runtime;
@@ -43,6 +43,9 @@ pub struct Logits {
     crop: [(usize, usize); 3],
     /// Per tensor axis, per cropped-scan index: the logits' taps.
     taps: [Vec<(usize, usize, f32)>; 3],
+    /// Precision the resampled logits are kept in (nnU-Net: its logits'
+    /// dtype, f16).
+    precision: Precision,
 }
 
 fn invalid(msg: impl Into<String>) -> CoreError {
@@ -148,6 +151,7 @@ pub fn run_network(
         grid,
         crop,
         taps,
+        precision: spec.accumulate,
     };
     let labels = logits.labels(volume.dim());
     times.resample_back += t.elapsed();
@@ -157,6 +161,21 @@ pub fn run_network(
         grid: shape,
         patches,
     })
+}
+
+/// Labels and softmax probabilities (background first) on the scan's grid,
+/// as nnU-Net's `predict_single_npy_array` returns them: for checking the
+/// import against nnU-Net itself.
+pub fn predict(
+    volume: &Volume,
+    dir: &Path,
+    m: &Manifest,
+    progress: &Progress,
+) -> Result<(Array3<u16>, Vec<Array3<f32>>, StageTimes)> {
+    let mut times = StageTimes::default();
+    let run = run_network(volume, dir, m, progress, &mut times)?;
+    let probs = run.logits.probabilities(volume.dim());
+    Ok((run.labels, probs, times))
 }
 
 fn dims(a: &Array3<f32>) -> [usize; 3] {
@@ -384,9 +403,11 @@ fn flip_into(src: &[f32], dst: &mut [f32], p: [usize; 3], channels: usize, axes:
 }
 
 /// The Gaussian-weighted sliding window over the normalised model grid
-/// (padded with 0 to at least the patch, as nnU-Net pads), every fold and
-/// mirror per window. Returns the averaged logits, one array per channel
-/// on `data`'s grid, and the number of windows.
+/// (padded with 0 to at least the patch, as nnU-Net pads), fold after fold
+/// as nnU-Net's predictor runs them: per window the mirrored passes
+/// averaged, weighted and summed (in `spec.accumulate` precision), each
+/// fold's sums divided by the weights, the folds averaged. Returns the
+/// logits, one array per channel on `data`'s grid, and the window count.
 fn sliding_window(
     sessions: &mut [Session],
     m: &Manifest,
@@ -411,16 +432,16 @@ fn sliding_window(
     let st: Vec<Vec<usize>> = (0..3)
         .map(|k| steps(padded[k], p[k], spec.tile_step))
         .collect();
-    let total = st.iter().map(Vec::len).product::<usize>();
+    let windows = st.iter().map(Vec::len).product::<usize>();
     let mirrors = mirror_sets(spec.active_mirror_axes());
+    let folds = sessions.len();
     progress.begin(
         &format!(
-            "running {} ({total} windows x {} folds x {} mirrors)",
+            "running {} ({windows} windows x {folds} folds x {} mirrors)",
             m.name,
-            sessions.len(),
             mirrors.len()
         ),
-        total as u64,
+        (windows * folds) as u64,
     );
     let channels = m.channels();
     let input_name = outlet(sessions[0].inputs(), m.input.name.as_deref(), "input")?
@@ -429,31 +450,37 @@ fn sliding_window(
     let output_name = outlet(sessions[0].outputs(), m.output.name.as_deref(), "output")?
         .name()
         .to_string();
+    let prec = spec.accumulate;
     let weight = gaussian(p);
     let np = p[0] * p[1] * p[2];
-    let mut acc: Vec<Array3<f32>> = (0..channels).map(|_| Array3::zeros(img.dim())).collect();
-    let mut wsum = Array3::<f32>::zeros(img.dim());
     let mut window = vec![0f32; np];
     let mut flipped = vec![0f32; np];
     let mut sum = vec![0f32; channels * np];
     let mut back = vec![0f32; channels * np];
     let shape = [1i64, 1, p[0] as i64, p[1] as i64, p[2] as i64];
     let expect = vec![1i64, channels as i64, p[0] as i64, p[1] as i64, p[2] as i64];
-    let runs = (sessions.len() * mirrors.len()) as f32;
-    for &a in &st[0] {
-        for &b in &st[1] {
-            for &c in &st[2] {
-                progress.check()?;
-                let t = Instant::now();
-                let view = img.slice(s![a..a + p[0], b..b + p[1], c..c + p[2]]);
-                window
-                    .iter_mut()
-                    .zip(view.iter())
-                    .for_each(|(o, v)| *o = *v);
-                times.patches += t.elapsed();
-                sum.fill(0.0);
-                for session in sessions.iter_mut() {
-                    for axes in &mirrors {
+    let runs = mirrors.len() as f32;
+    let inner = s![
+        below[0]..below[0] + g[0],
+        below[1]..below[1] + g[1],
+        below[2]..below[2] + g[2]
+    ];
+    let mut total: Vec<Array3<f32>> = Vec::new();
+    for session in sessions.iter_mut() {
+        let mut acc: Vec<Array3<f32>> = (0..channels).map(|_| Array3::zeros(img.dim())).collect();
+        let mut wsum = Array3::<f32>::zeros(img.dim());
+        for &a in &st[0] {
+            for &b in &st[1] {
+                for &c in &st[2] {
+                    progress.check()?;
+                    let t = Instant::now();
+                    let view = img.slice(s![a..a + p[0], b..b + p[1], c..c + p[2]]);
+                    window
+                        .iter_mut()
+                        .zip(view.iter())
+                        .for_each(|(o, v)| *o = *v);
+                    times.patches += t.elapsed();
+                    for (i, axes) in mirrors.iter().enumerate() {
                         let t = Instant::now();
                         let input = if axes.is_empty() {
                             &window
@@ -480,51 +507,75 @@ fn sliding_window(
                         }
                         times.run += t.elapsed();
                         let t = Instant::now();
-                        if axes.is_empty() {
-                            sum.iter_mut().zip(values).for_each(|(s, v)| *s += v);
+                        // In nnU-Net's order: the plain pass, then each
+                        // mirrored one added.
+                        let src: &[f32] = if axes.is_empty() {
+                            values
                         } else {
                             flip_into(values, &mut back, p, channels, axes);
-                            sum.iter_mut().zip(&back).for_each(|(s, v)| *s += v);
+                            &back
+                        };
+                        if i == 0 {
+                            sum.copy_from_slice(src);
+                        } else {
+                            sum.iter_mut().zip(src).for_each(|(s, v)| *s += v);
                         }
                         times.stitch += t.elapsed();
                     }
-                }
-                let t = Instant::now();
-                let region = s![a..a + p[0], b..b + p[1], c..c + p[2]];
-                Zip::from(wsum.slice_mut(region))
-                    .and(&weight)
-                    .for_each(|s, &w| *s += w);
-                for (ch, acc) in acc.iter_mut().enumerate() {
-                    let pc =
-                        ndarray::ArrayView3::from_shape((p[0], p[1], p[2]), &sum[ch * np..][..np])
-                            .map_err(|e| invalid(e.to_string()))?;
-                    Zip::from(acc.slice_mut(region))
+                    let t = Instant::now();
+                    let region = s![a..a + p[0], b..b + p[1], c..c + p[2]];
+                    Zip::from(wsum.slice_mut(region))
                         .and(&weight)
-                        .and(&pc)
-                        .for_each(|s, &w, &v| *s += w * (v / runs));
+                        .for_each(|s, &w| *s = prec.round(*s + w));
+                    for (ch, acc) in acc.iter_mut().enumerate() {
+                        let pc = ndarray::ArrayView3::from_shape(
+                            (p[0], p[1], p[2]),
+                            &sum[ch * np..][..np],
+                        )
+                        .map_err(|e| invalid(e.to_string()))?;
+                        Zip::from(acc.slice_mut(region))
+                            .and(&weight)
+                            .and(&pc)
+                            .for_each(|s, &w, &v| {
+                                let pred = if runs > 1.0 { v / runs } else { v };
+                                *s = prec.round(*s + pred * w);
+                            });
+                    }
+                    times.stitch += t.elapsed();
+                    progress.advance(1);
                 }
-                times.stitch += t.elapsed();
-                progress.advance(1);
             }
         }
+        let t = Instant::now();
+        let w = wsum.slice(inner);
+        let logits: Vec<Array3<f32>> = acc
+            .into_par_iter()
+            .map(|a| {
+                let mut o = a.slice(inner).to_owned();
+                Zip::from(&mut o)
+                    .and(&w)
+                    .for_each(|v, &w| *v = prec.round(*v / w));
+                o
+            })
+            .collect();
+        if total.is_empty() {
+            total = logits;
+        } else {
+            for (t, l) in total.iter_mut().zip(&logits) {
+                Zip::from(t)
+                    .and(l)
+                    .par_for_each(|t, &l| *t = prec.round(*t + l));
+            }
+        }
+        times.stitch += t.elapsed();
     }
-    let t = Instant::now();
-    let inner = s![
-        below[0]..below[0] + g[0],
-        below[1]..below[1] + g[1],
-        below[2]..below[2] + g[2]
-    ];
-    let w = wsum.slice(inner);
-    let out = acc
-        .into_par_iter()
-        .map(|a| {
-            let mut o = a.slice(inner).to_owned();
-            Zip::from(&mut o).and(&w).for_each(|v, &w| *v /= w);
-            o
-        })
-        .collect();
-    times.stitch += t.elapsed();
-    Ok((out, total))
+    if folds > 1 {
+        let n = folds as f32;
+        for t in total.iter_mut() {
+            t.par_mapv_inplace(|v| prec.round(v / n));
+        }
+    }
+    Ok((total, windows))
 }
 
 /// Per output index along an axis of `out` voxels, the (lower, upper,
@@ -550,22 +601,57 @@ impl Logits {
     #[inline]
     fn at(&self, t: [usize; 3], out: &mut [f32]) {
         let ta = [self.taps[0][t[0]], self.taps[1][t[1]], self.taps[2][t[2]]];
-        out.fill(0.0);
+        if ta.iter().all(|(_, _, f)| *f == 0.0) {
+            // On a model voxel (no resampling along any axis).
+            for (o, ch) in out.iter_mut().zip(&self.channels) {
+                *o = ch[(ta[0].0, ta[1].0, ta[2].0)];
+            }
+            return;
+        }
+        let mut acc = [0f64; 64];
+        let acc = &mut acc[..out.len().min(64)];
+        acc.fill(0.0);
         for corner in 0..8 {
             let mut idx = [0usize; 3];
-            let mut w = 1.0f32;
+            let mut w = 1.0f64;
             for k in 0..3 {
                 let (i0, i1, f) = ta[k];
                 let up = corner >> k & 1 == 1;
                 idx[k] = if up { i1 } else { i0 };
-                w *= if up { f } else { 1.0 - f };
+                w *= if up { f as f64 } else { 1.0 - f as f64 };
             }
             if w > 0.0 {
-                for (o, ch) in out.iter_mut().zip(&self.channels) {
-                    *o += w * ch[(idx[0], idx[1], idx[2])];
+                for (o, ch) in acc.iter_mut().zip(&self.channels) {
+                    *o += w * ch[(idx[0], idx[1], idx[2])] as f64;
                 }
             }
         }
+        for (i, o) in out.iter_mut().enumerate() {
+            let v = match acc.get(i) {
+                Some(v) => *v as f32,
+                None => self.slow_channel(i, &ta),
+            };
+            *o = self.precision.round(v);
+        }
+    }
+
+    /// Channel `c` at the taps `ta` (past the 64 channels `at` sums at once).
+    fn slow_channel(&self, c: usize, ta: &[(usize, usize, f32); 3]) -> f32 {
+        let mut v = 0f64;
+        for corner in 0..8 {
+            let mut idx = [0usize; 3];
+            let mut w = 1.0f64;
+            for k in 0..3 {
+                let (i0, i1, f) = ta[k];
+                let up = corner >> k & 1 == 1;
+                idx[k] = if up { i1 } else { i0 };
+                w *= if up { f as f64 } else { 1.0 - f as f64 };
+            }
+            if w > 0.0 {
+                v += w * self.channels[c][(idx[0], idx[1], idx[2])] as f64;
+            }
+        }
+        v as f32
     }
 
     /// Tensor index in the crop of scan voxel (x, y, z); None outside it.

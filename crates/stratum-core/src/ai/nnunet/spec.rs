@@ -42,6 +42,31 @@ pub struct NnUnet {
     /// with a zeroed background), the rest left at 0.
     #[serde(default)]
     pub mask_for_norm: bool,
+    /// Precision of the window sums and of the logits: "f16" as nnU-Net's
+    /// predictor keeps them (its labels exactly, including its rounding
+    /// where windows' Gaussian weights are tiny, at the scan's edges), or
+    /// "f32".
+    #[serde(default)]
+    pub accumulate: Precision,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F16,
+    #[default]
+    F32,
+}
+
+impl Precision {
+    /// `v` rounded to this precision.
+    #[inline]
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            Precision::F16 => half::f16::from_f32(v).to_f32(),
+            Precision::F32 => v,
+        }
+    }
 }
 
 /// Spline orders of a resampling: `order` in plane (or everywhere for an
