@@ -142,6 +142,19 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ImportError> {
     })
 }
 
+/// Runs the pickle machine over `pkl` alone (a checkpoint's data.pkl, no
+/// storages read) and returns how many tensors it describes: the part of
+/// the reader a fuzzer can reach past the archive's CRC-32s.
+pub fn run_pickle(pkl: &[u8]) -> Result<usize, String> {
+    let mut vm = Machine::new(pkl);
+    vm.run()?;
+    Ok(vm
+        .arena
+        .iter()
+        .filter(|o| matches!(o, Obj::Tensor(_)))
+        .count())
+}
+
 /// The whole entry `name`, its CRC checked (the zip reader reports a
 /// mismatch at the end of the entry).
 fn read_entry<R: std::io::Read + std::io::Seek>(

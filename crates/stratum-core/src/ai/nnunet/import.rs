@@ -551,6 +551,11 @@ fn convert_part(
         ));
     }
     let patch_t = [patch[0], patch[1], patch[2]];
+    if patch_t.iter().any(|&p| !(1..=1024).contains(&p)) {
+        return Err(ImportError::Plans(format!(
+            "configuration {cfg_name} has patch size {patch_t:?}"
+        )));
+    }
     let spacing = f64s(cfg.get("spacing"))
         .filter(|s| s.len() == 3 && s.iter().all(|v| *v > 0.0 && v.is_finite()))
         .ok_or_else(|| {

@@ -123,6 +123,11 @@ impl Arch {
             .and_then(Value::as_array)
             .ok_or_else(|| ImportError::Plans("`n_conv_per_stage_encoder` is missing".into()))?;
         let n = enc.len();
+        if !(2..=12).contains(&n) {
+            return Err(ImportError::Plans(format!(
+                "`n_conv_per_stage_encoder` gives {n} stages; a U-Net has 2 to 12"
+            )));
+        }
         let base = cfg
             .get("UNet_base_num_features")
             .and_then(int)
@@ -132,7 +137,7 @@ impl Arch {
             .and_then(int)
             .unwrap_or(320);
         let field = |k: &str| cfg.get(k).cloned().unwrap_or(Value::Null);
-        Ok(Arch {
+        Arch {
             kind,
             features: (0..n).map(|i| (base << i.min(20)).min(max)).collect(),
             kernels: per_stage3(&field("conv_kernel_sizes"), n, "conv_kernel_sizes")?,
@@ -151,7 +156,8 @@ impl Arch {
             nonlin: Nonlin::LeakyRelu(0.01),
             nonlin_first: false,
             stem_channels: None,
-        })
+        }
+        .checked()
     }
 
     fn from_architecture(arch: &Value) -> Result<Arch, ImportError> {
@@ -176,7 +182,7 @@ impl Arch {
         let n = k
             .get("n_stages")
             .and_then(int)
-            .filter(|&n| (1..=12).contains(&n))
+            .filter(|&n| (2..=12).contains(&n))
             .ok_or_else(|| ImportError::Plans("`n_stages` is missing or out of range".into()))?;
         let conv_op = k.get("conv_op").and_then(Value::as_str).unwrap_or("");
         if !conv_op.ends_with("Conv3d") {
@@ -253,7 +259,7 @@ impl Arch {
                 "Stratum rebuilds nnU-Net's default strided-convolution encoder",
             ));
         }
-        Ok(Arch {
+        Arch {
             kind,
             features: per_stage(&field("features_per_stage"), n, "features_per_stage")?,
             kernels: per_stage3(&field("kernel_sizes"), n, "kernel_sizes")?,
@@ -272,7 +278,48 @@ impl Arch {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             stem_channels: k.get("stem_channels").and_then(int),
-        })
+        }
+        .checked()
+    }
+
+    /// Sizes no network of nnU-Net's has (a zero kernel, a stride of 100),
+    /// refused before any arithmetic on them.
+    fn checked(self) -> Result<Arch, ImportError> {
+        let bad = |what: &str| Err(ImportError::Plans(format!("the plans give {what}")));
+        if self
+            .kernels
+            .iter()
+            .flatten()
+            .any(|&k| !(1..=15).contains(&k))
+        {
+            return bad("a kernel size outside 1..15");
+        }
+        if self
+            .strides
+            .iter()
+            .flatten()
+            .any(|&k| !(1..=8).contains(&k))
+        {
+            return bad("a stride outside 1..8");
+        }
+        if self
+            .features
+            .iter()
+            .chain(self.stem_channels.iter())
+            .any(|&f| !(1..=4096).contains(&f))
+        {
+            return bad("a feature count outside 1..4096");
+        }
+        if self
+            .encoder_depth
+            .iter()
+            .chain(&self.decoder_convs)
+            .any(|&d| d > 16)
+            || self.encoder_depth.contains(&0)
+        {
+            return bad("a stage with no convolution or more than 16");
+        }
+        Ok(self)
     }
 
     /// How many voxels the patch must divide into: the product of strides.
