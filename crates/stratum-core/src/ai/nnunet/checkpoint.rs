@@ -73,7 +73,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ImportError> {
         std::io::copy(&mut f, &mut std::io::sink())
             .map_err(|e| damaged(format!("entry {name} is damaged ({e})")))?;
     }
-    let pkl = read_entry(&mut zip, &pkl_name, MAX_PICKLE).map_err(|e| damaged(e))?;
+    let pkl = read_entry(&mut zip, &pkl_name, MAX_PICKLE).map_err(&damaged)?;
     let mut vm = Machine::new(&pkl);
     let root = vm
         .run()
@@ -128,7 +128,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, ImportError> {
             return Err(damaged(format!("weight {name} is not a tensor")));
         };
         let entry = format!("{prefix}data/{}", t.key);
-        let bytes = read_entry(&mut zip, &entry, MAX_STORAGE).map_err(|e| damaged(e))?;
+        let bytes = read_entry(&mut zip, &entry, MAX_STORAGE).map_err(&damaged)?;
         let tensor = t
             .extract(&bytes, big_endian)
             .map_err(|e| damaged(format!("weight {name}: {e}")))?;

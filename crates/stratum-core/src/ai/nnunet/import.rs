@@ -563,7 +563,7 @@ fn convert_part(
         })?;
     let arch = Arch::from_plans(&cfg)?;
     let div = arch.divisor();
-    if (0..3).any(|k| patch_t[k] % div[k] != 0) {
+    if (0..3).any(|k| !patch_t[k].is_multiple_of(div[k])) {
         return Err(ImportError::Plans(format!(
             "patch {patch_t:?} is not divisible by the network's strides {div:?}"
         )));

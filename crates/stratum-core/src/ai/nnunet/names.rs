@@ -44,7 +44,7 @@ pub fn english(raw: &str) -> String {
     let mut number = None;
     let mut words: Vec<String> = Vec::new();
     let parts: Vec<&str> = key
-        .split(|c: char| c == '_' || c == '-' || c == ' ')
+        .split(['_', '-', ' '])
         .filter(|p| !p.is_empty())
         .collect();
     for (i, p) in parts.iter().enumerate() {

@@ -175,7 +175,7 @@ impl LinePlan {
         LinePlan { order, n, taps }
     }
 
-    fn apply(&self, line: &mut Vec<f64>, coef: &mut Vec<f64>, mut put: impl FnMut(usize, f64)) {
+    fn apply(&self, line: &[f64], coef: &mut Vec<f64>, mut put: impl FnMut(usize, f64)) {
         match self.order {
             0 => {
                 for (o, (i, _)) in self.taps.iter().enumerate() {
@@ -260,7 +260,7 @@ mod tests {
         let line: Vec<f64> = (0..9).map(|i| ((i * 7) % 5) as f64).collect();
         let plan = LinePlan::new(9, 9, 3);
         let mut out = vec![0.0; 9];
-        plan.apply(&mut line.clone(), &mut Vec::new(), |i, v| out[i] = v);
+        plan.apply(&line, &mut Vec::new(), |i, v| out[i] = v);
         for (a, b) in out.iter().zip(&line) {
             assert!((a - b).abs() < 1e-9, "{out:?}");
         }
