@@ -5,13 +5,16 @@
 //! predictor does, through ONNX Runtime.
 
 pub mod checkpoint;
+mod folder;
 pub mod import;
 pub mod names;
 pub mod network;
 pub mod onnx;
+mod pickle;
 pub mod resample;
 pub mod run;
 pub mod spec;
+pub mod window;
 
 use std::path::{Path, PathBuf};
 
