@@ -1,12 +1,12 @@
 //! Integration tests of stratum-core, in one test binary.
 
 mod accuracy;
-// The rule for a check whose tool is missing, shared with the app's tests.
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+// The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
