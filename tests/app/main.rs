@@ -9,6 +9,9 @@ mod gui;
 mod job_panic;
 mod kill9;
 mod memory;
+mod nnunet_cli;
+#[path = "../support/nnunet.rs"]
+mod nnunet_support;
 // A throwaway Orthanc for the PACS tests, shared with the core's tests.
 #[path = "../support/orthanc.rs"]
 mod orthanc;

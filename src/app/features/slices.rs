@@ -6,14 +6,14 @@ use bevy::prelude::*;
 use stratum_core::view::WindowPreset;
 
 use crate::app::state::crosshair::SliceState;
-use crate::app::state::study::NewStudy;
+use crate::app::state::study::{NewStudy, Study};
 
 pub struct SlicesPlugin;
 
 impl Plugin for SlicesPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SliceState>()
-            .add_systems(Update, reset_on_load);
+            .add_systems(Update, reset_on_load.run_if(resource_exists::<Study>));
     }
 }
 

@@ -7,6 +7,7 @@ use crate::atomic::write_bytes_atomic;
 use crate::error::Result;
 
 /// Binary STL of all segments merged (one closed shell per segment).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
     write_bytes_atomic(path, &stl_bytes(segments))
 }
