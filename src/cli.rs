@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment, models; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, models, pacs; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ mod convert;
 mod gui;
 mod inspect;
 mod models;
+mod pacs;
 mod segment;
 mod share;
 
@@ -116,6 +117,8 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<models::ModelsCmd>,
     },
+    /// Talk to a PACS: echo a node, find studies, get a series, send files
+    Pacs(pacs::PacsArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -141,6 +144,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Models {
             action: Some(action),
         } => models::run(action),
+        Command::Pacs(args) => pacs::pacs_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,8 @@ impl PluginGroup for PipelinePlugins {
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
             .add(volume::VolumePlugin)
+            .add(features::pacs::PacsPlugin)
+            .add(features::dicom_export::DicomExportPlugin)
     }
 }
 
@@ -66,6 +68,7 @@ impl PluginGroup for ViewPlugins {
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
+            .add(ui::pacs::PacsUiPlugin)
     }
 }
 

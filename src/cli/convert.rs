@@ -12,7 +12,9 @@ pub struct ConvertArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file
     pub input: PathBuf,
     /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
-    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up);
+    /// for the PACS: .seg.dcm (DICOM SEG), .stl.dcm or .obj.dcm (Encapsulated
+    /// STL, OBJ + MTL), in the scan's study
     #[arg(short, long)]
     pub output: PathBuf,
     /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
@@ -21,7 +23,7 @@ pub struct ConvertArgs {
     /// Intensity window LO:HI (Hounsfield units for CT)
     #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
     threshold: Option<(f64, f64)>,
-    /// Label map (NIfTI), one mesh per label
+    /// Label map (NIfTI or DICOM SEG), one mesh per label
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)

@@ -12,6 +12,10 @@ mod memory;
 mod nnunet_cli;
 #[path = "../support/nnunet.rs"]
 mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the core's tests.
+#[path = "../support/orthanc.rs"]
+mod orthanc;
+mod pacs;
 mod pipeline;
 mod presets;
 mod privacy;

@@ -4,11 +4,13 @@
 pub mod ai;
 pub mod clip;
 pub mod demo;
+pub mod dicom_export;
 pub mod export;
 pub mod history;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;
+pub mod pacs;
 pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;

@@ -8,6 +8,7 @@ mod clip;
 mod dialogs;
 pub mod edit;
 mod measurements;
+pub mod pacs;
 mod segments;
 mod slice_view;
 mod slices;
@@ -355,6 +356,10 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                     p.open_dialog.open = true;
                     ui.close();
                 }
+                if ui.button("Open from PACS…").clicked() {
+                    pacs::open_pacs(ui.ctx());
+                    ui.close();
+                }
                 if ui.button("Open the demo study").clicked() {
                     match crate::app::features::demo::open_request() {
                         Ok(request) => {
@@ -368,6 +373,13 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                 }
                 if ui.button("Export…").clicked() {
                     p.export.open = true;
+                    ui.close();
+                }
+                if ui
+                    .button("Export DICOM (SEG, STL) / send to PACS…")
+                    .clicked()
+                {
+                    pacs::open_dicom_export(ui.ctx());
                     ui.close();
                 }
                 if ui

@@ -22,7 +22,7 @@ mod threemf;
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
 pub use share::{ShareOptions, plain_name, write_share};
-pub use stl::write_stl;
+pub use stl::{stl_bytes, write_stl};
 pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
 
@@ -133,7 +133,7 @@ pub fn write_stl_each(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec
 
 /// Object and material names: the segment names made safe for OBJ (no
 /// spaces) and unique.
-pub(crate) fn unique_names(segments: &[ExportSegment<'_>]) -> Vec<String> {
+pub fn unique_names(segments: &[ExportSegment<'_>]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     segments
         .iter()

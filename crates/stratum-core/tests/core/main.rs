@@ -10,6 +10,7 @@ mod bad_input;
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod derived;
 mod document;
 mod edit_brush;
 mod edit_history;
@@ -22,6 +23,11 @@ mod nnunet;
 // The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
 #[path = "../../../../tests/support/nnunet.rs"]
 mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the app's tests.
+#[path = "../../../../tests/support/orthanc.rs"]
+mod orthanc;
+mod pacs;
+mod pacs_tls;
 mod real_data;
 mod segmentation;
 mod session;
