@@ -13,8 +13,8 @@ pub mod xr;
 // Short paths (`crate::app::loading::Study`) for every module, wherever its
 // folder: the folders say what a module is, these keep its name.
 pub use features::{
-    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
-    segmentation, session, session_view, slices, volume,
+    ai, clip, demo, export, history, loading, measurements, meshing, realign, remesh, screenshot,
+    sculpt, segmentation, session, session_view, slices, volume,
 };
 pub use state::{jobs, space};
 pub use view::{camera, sculpt_view};
@@ -53,6 +53,7 @@ impl PluginGroup for PipelinePlugins {
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
             .add(volume::VolumePlugin)
+            .add(realign::RealignPlugin)
     }
 }
 

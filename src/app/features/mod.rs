@@ -9,6 +9,7 @@ pub mod history;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;
+pub mod realign;
 pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;

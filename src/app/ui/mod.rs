@@ -10,6 +10,7 @@ pub mod edit;
 mod measurements;
 mod segments;
 mod slices;
+mod realign;
 mod study;
 mod surface;
 mod too_large;
@@ -149,6 +150,7 @@ pub struct UiParams<'w, 's> {
     volume_scene: Option<Res<'w, crate::app::volume::VolumeScene>>,
     surfaces_shown: ResMut<'w, crate::app::meshing::SurfacesShown>,
     turntable: ResMut<'w, crate::app::camera::Turntable>,
+    realign: MessageWriter<'w, crate::app::realign::RealignAction>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
@@ -189,7 +191,7 @@ fn ui_system(mut p: UiParams) -> Result {
         .resizable(true)
         .default_size(300.0)
         .show(&mut root, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| study_panel(ui, &p));
+            egui::ScrollArea::vertical().show(ui, |ui| study_panel(ui, &mut p));
         });
     egui::Panel::right("segments")
         .resizable(true)

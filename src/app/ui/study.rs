@@ -6,7 +6,7 @@ use stratum_core::checks::Status;
 
 use super::{ERR, OK, UiParams, WARN};
 
-pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
+pub(super) fn study_panel(ui: &mut egui::Ui, p: &mut UiParams) {
     ui.heading("Study");
     let Some(study) = p.study.as_deref() else {
         ui.label("Nothing open yet.");
@@ -51,6 +51,7 @@ pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
     if report.checks.is_empty() {
         ui.label("No checks for this source.");
     }
+    let mut action = None;
     let mut last = None;
     for c in &report.checks {
         if last != Some(c.category) {
@@ -67,5 +68,11 @@ pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
             ui.colored_label(colour, mark);
             ui.label(&c.message);
         });
+        if let Some(a) = super::realign::offer(ui, report, c) {
+            action = Some(a);
+        }
+    }
+    if let Some(a) = action {
+        p.realign.write(a);
     }
 }

@@ -8,7 +8,7 @@ use dicom_pixeldata::PixelDecoder;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::header::{first_line, transfer_syntax_name};
+use super::header::{ImageHeader, first_line, transfer_syntax_name};
 use super::scan::{Series, SliceRef};
 pub use super::subset::Subset;
 use crate::error::{CoreError, Result};
@@ -224,6 +224,8 @@ fn check_native_sizes(series: &Series, slices: &[SliceRef]) -> Result<()> {
         if n == 0 || !native {
             continue;
         }
+        // A mosaic's slices are tiles of its one stored image.
+        let n = if h.mosaic.is_some() { 1 } else { n };
         let need = (h.rows as u64 * h.columns as u64)
             .saturating_mul((h.bits_allocated as u64).div_ceil(8))
             .saturating_mul(n);
@@ -362,8 +364,23 @@ fn decode_all<T: Store>(
         .filter(|jobs| !jobs.is_empty())
         .try_for_each(|jobs| -> Result<()> {
             progress.check()?;
-            let path = &series.files[jobs[0].0.file].path;
+            let header = &series.files[jobs[0].0.file];
+            let path = &header.path;
             let obj = open(path)?;
+            if let Some(m) = header.mosaic {
+                // Decoded once, then cut into its tiles.
+                let mut whole = vec![T::default(); header.rows as usize * header.columns as usize];
+                let stored = SliceRef {
+                    frame: 0,
+                    ..jobs[0].0.clone()
+                };
+                decode_frame_into(&obj, path, &stored, &mut whole)?;
+                for (s, out) in jobs {
+                    m.copy_tile(&whole, header.columns as usize, s.frame, out);
+                    progress.advance(1);
+                }
+                return Ok(());
+            }
             for (s, out) in jobs {
                 progress.check()?;
                 decode_frame_into(&obj, path, s, out)?;
@@ -385,11 +402,31 @@ pub(super) fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
 }
 
 fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Result<Vec<f32>> {
-    let path = &series.files[s.file].path;
-    let obj = open(path)?;
+    let header = &series.files[s.file];
+    let obj = open(&header.path)?;
     let mut out = vec![0f32; rows * cols];
-    decode_frame_into(&obj, path, s, &mut out)?;
+    decode_slice_into(&obj, header, s, &mut out)?;
     Ok(out)
+}
+
+/// Decodes one slice of a file: a tile of a mosaic, else its frame.
+pub(super) fn decode_slice_into<T: Store>(
+    obj: &dicom_object::DefaultDicomObject,
+    header: &ImageHeader,
+    s: &SliceRef,
+    out: &mut [T],
+) -> Result<()> {
+    let Some(m) = header.mosaic else {
+        return decode_frame_into(obj, &header.path, s, out);
+    };
+    let mut whole = vec![T::default(); header.rows as usize * header.columns as usize];
+    let stored = SliceRef {
+        frame: 0,
+        ..s.clone()
+    };
+    decode_frame_into(obj, &header.path, &stored, &mut whole)?;
+    m.copy_tile(&whole, header.columns as usize, s.frame, out);
+    Ok(())
 }
 
 /// Little-endian uncompressed transfer syntaxes, whose pixel bytes are read

@@ -42,10 +42,12 @@ pub(super) fn index_scan_on_load(
     state.scan = None;
     let volume = study.volume.clone();
     let (path, series, subset) = (source.path.clone(), source.series.clone(), source.subset);
+    let realign = study.report.motion.as_ref().and_then(|m| m.applied.clone());
     spawn_job(&mut commands, "Indexing the scan", move |p: &Progress| {
         p.begin("hashing the voxels", 1);
         let mut r = ScanRef::new(&path, series, &volume);
         r.subset = subset;
+        r.realign = realign;
         p.advance(1);
         Ok(ScanIndexed(r, key))
     });
