@@ -1,8 +1,8 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+mod checkers;
 #[path = "../support/checks.rs"]
 mod checks;
-mod checkers;
 mod cli;
 mod exports;
 mod gui;
@@ -16,6 +16,7 @@ mod privacy_checkers;
 mod sculpt;
 mod session;
 mod volume;
+mod window;
 mod xr;
 mod xr_input;
 mod xr_panel;

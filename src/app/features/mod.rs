@@ -14,6 +14,7 @@ pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;
 pub mod segmentation;
+pub mod segments;
 pub mod session;
 pub mod session_view;
 pub mod slices;

@@ -1,10 +1,13 @@
 //! Re-aligning slices the motion check found shifted: reopens the study's
 //! scan with the core's correction in the background (before resampling,
-//! as the check measured it), keeps the label map (same grid), and keeps
-//! the uncorrected scan so Undo puts it back at once. The correction is
-//! recorded in the checklist and in the session's scan reference.
+//! as the check measured it) and swaps the study's volume; the label map
+//! stays (same grid). The correction is recorded in the checklist (a
+//! "re-aligned slices ..." line) and in the session's scan reference, so a
+//! saved session reopens corrected. Undo puts the scan back as loaded (at
+//! once when the uncorrected volume is still here, else by reopening it).
 //!
-//! Not yet a step of the edit history: Undo is its own button.
+//! It changes the scan, not the segmentation, so it is its own Undo button
+//! rather than a step of the document's edit history.
 
 use std::sync::Arc;
 
@@ -15,8 +18,9 @@ use stratum_core::open::{OpenOptions, open_volume};
 use stratum_core::segment::histogram;
 use stratum_core::{Progress, Volume};
 
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::{Study, StudySource};
+use crate::app::features::session::ScanReplaced;
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::study::{Study, StudyLoaded, StudySource};
 
 /// Sent by the Study panel.
 #[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,19 +38,28 @@ pub struct Realigned {
     pub report: SeriesReport,
 }
 
-struct Corrected(Volume, SeriesReport);
+/// A reopened scan: re-aligned (`true`) or as loaded.
+struct Reopened(Volume, SeriesReport, bool);
 
 pub struct RealignPlugin;
 
 impl Plugin for RealignPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(JobPlugin::<Corrected>::default())
+        app.add_plugins(JobPlugin::<Reopened>::default())
             .add_message::<RealignAction>()
-            .add_systems(Update, (start, finish).chain());
+            .add_systems(Update, (forget_on_load, start, finish).chain());
     }
 }
 
-const TITLE: &str = "Re-aligning moved slices";
+const APPLY: &str = "Re-aligning moved slices";
+const UNDO: &str = "Reopening the scan as loaded";
+
+/// A new study: the old one's uncorrected volume goes.
+fn forget_on_load(mut commands: Commands, mut loaded: MessageReader<StudyLoaded>) {
+    if loaded.read().last().is_some() {
+        commands.remove_resource::<Realigned>();
+    }
+}
 
 fn start(
     mut commands: Commands,
@@ -55,58 +68,74 @@ fn start(
     source: Option<Res<StudySource>>,
     realigned: Option<Res<Realigned>>,
     mut notices: ResMut<Notices>,
+    mut replaced: MessageWriter<ScanReplaced>,
 ) {
     let Some(mut study) = study else {
         actions.clear();
         return;
     };
-    for action in actions.read() {
-        match action {
-            RealignAction::Undo => {
-                if let Some(r) = realigned.as_deref() {
-                    set_volume(&mut study, r.original.clone(), r.report.clone());
-                    commands.remove_resource::<Realigned>();
-                    notices.info("The slices are back as they were loaded.");
-                }
-            }
-            RealignAction::Apply => {
-                let Some(source) = source.as_deref().cloned() else {
-                    continue;
-                };
-                let opts = OpenOptions {
-                    series: source.series.clone(),
-                    subset: source.subset,
-                    realign: Realign::Offered,
-                    ..OpenOptions::new()
-                };
-                spawn_job(&mut commands, TITLE, move |p: &Progress| {
-                    let opened = open_volume(&source.path, &opts, p)?;
-                    Ok(Corrected(opened.volume, opened.report))
-                });
-            }
+    for &action in actions.read() {
+        if action == RealignAction::Undo
+            && let Some(r) = realigned.as_deref()
+        {
+            set_volume(&mut study, r.original.clone(), r.report.clone());
+            commands.remove_resource::<Realigned>();
+            replaced.write(ScanReplaced);
+            notices.info("The slices are back as they were loaded.");
+            continue;
         }
+        let Some(source) = source.as_deref().cloned() else {
+            notices.error("This study has no scan on disk to reopen.");
+            continue;
+        };
+        let apply = action == RealignAction::Apply;
+        let opts = OpenOptions {
+            series: source.series.clone(),
+            subset: source.subset,
+            realign: if apply {
+                Realign::Offered
+            } else {
+                Realign::No
+            },
+            ..OpenOptions::new()
+        };
+        let title = if apply { APPLY } else { UNDO };
+        spawn_job(&mut commands, title, move |p: &Progress| {
+            let opened = open_volume(&source.path, &opts, p)?;
+            Ok(Reopened(opened.volume, opened.report, apply))
+        });
     }
 }
 
 fn finish(
     mut commands: Commands,
-    mut done: MessageMutator<JobDone<Corrected>>,
+    mut done: MessageMutator<JobDone<Reopened>>,
     study: Option<ResMut<Study>>,
     mut notices: ResMut<Notices>,
+    mut replaced: MessageWriter<ScanReplaced>,
 ) {
     let Some(mut study) = study else {
         return;
     };
     for d in done.read() {
         let title = d.title.clone();
-        let Some(Corrected(volume, report)) = notices.take(&title, d.take()) else {
+        let Some(Reopened(volume, report, applied)) = notices.take(&title, d.take()) else {
             continue;
         };
         if volume.dim() != study.volume.dim() || volume.geometry != study.volume.geometry {
-            notices.error("The scan changed on disk since it was opened; open it again to re-align it.");
+            notices.error(
+                "The scan changed on disk since it was opened; open it again to re-align it.",
+            );
             continue;
         }
-        let Some(plan) = report.motion.as_ref().and_then(|m| m.applied.clone()) else {
+        let plan = report.motion.as_ref().and_then(|m| m.applied.clone());
+        if !applied {
+            set_volume(&mut study, Arc::new(volume), report);
+            replaced.write(ScanReplaced);
+            notices.info("The slices are back as they were loaded.");
+            continue;
+        }
+        let Some(plan) = plan else {
             notices.info("Nothing to re-align: no slice moved in-plane.");
             continue;
         };
@@ -115,10 +144,13 @@ fn finish(
             report: study.report.clone(),
         });
         set_volume(&mut study, Arc::new(volume), report);
-        notices.info(format!(
-            "Re-aligned {}. Surfaces built before keep the old shape until you build them again.",
-            plan.summary()
-        ));
+        replaced.write(ScanReplaced);
+        let segments = if study.doc.segments().is_empty() {
+            ""
+        } else {
+            " Segments drawn before keep their voxels: redo the ones made on the moved slices."
+        };
+        notices.info(format!("Re-aligned {}.{segments}", plan.summary()));
     }
 }
 

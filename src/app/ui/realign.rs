@@ -4,7 +4,7 @@
 use bevy_egui::egui;
 use stratum_core::checks::{Check, SeriesReport};
 
-use crate::app::realign::RealignAction;
+use crate::app::features::realign::RealignAction;
 
 /// The button for checklist line `c`, and what it asks for when clicked.
 pub(super) fn offer(ui: &mut egui::Ui, report: &SeriesReport, c: &Check) -> Option<RealignAction> {
