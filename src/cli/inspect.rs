@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use stratum_core::Volume;
+use stratum_core::checks::realign::Realign;
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::dicom::{Scan, scan};
-use stratum_core::checks::realign::Realign;
 use stratum_core::open::{OpenOptions, inspect_series_with, open_volume};
 
 use super::with_progress;
@@ -121,8 +121,9 @@ pub(super) fn inspect(
     let mut any_error = false;
     let mut out = Vec::new();
     for s in chosen {
-        let (report, volume) =
-            with_progress(json, |p| inspect_series_with(s, resample, &subset, &realign, p));
+        let (report, volume) = with_progress(json, |p| {
+            inspect_series_with(s, resample, &subset, &realign, p)
+        });
         any_error |= report.has_errors();
         if json {
             out.push(serde_json::json!({

@@ -92,11 +92,7 @@ fn start(
         let opts = OpenOptions {
             series: source.series.clone(),
             subset: source.subset,
-            realign: if apply {
-                Realign::Offered
-            } else {
-                Realign::No
-            },
+            realign: if apply { Realign::Offered } else { Realign::No },
             ..OpenOptions::new()
         };
         let title = if apply { APPLY } else { UNDO };

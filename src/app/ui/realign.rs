@@ -30,5 +30,8 @@ pub(super) fn offer(ui: &mut egui::Ui, report: &SeriesReport, c: &Check) -> Opti
         }
         _ => return None,
     };
-    ui.button(label).on_hover_text(hint).clicked().then_some(action)
+    ui.button(label)
+        .on_hover_text(hint)
+        .clicked()
+        .then_some(action)
 }

@@ -21,6 +21,13 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
+mod blocks;
+mod words;
+
+use blocks::{Boundary, Candidate, candidates};
+use words::describe;
+pub use words::{add_to_report, patient_words};
+
 use super::realign::{Realignment, SliceShift};
 use super::register::{self, Image, Profiles, Window};
 use crate::error::Result;
@@ -201,117 +208,6 @@ fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) ->
     Pairs { raw, residual }
 }
 
-/// A block of moved slices `first..=last` (0-based) between jumps at
-/// pairs `first - 1` and `last` (a step has only one of them).
-#[derive(Clone, Copy, Debug)]
-struct Candidate {
-    first: usize,
-    last: usize,
-    /// Indices into the boundaries at its ends (the pairs `first - 1`
-    /// and `last`).
-    before: Option<usize>,
-    after: Option<usize>,
-}
-
-/// One jump between neighbouring slices, registered in 2D against the
-/// pairs beside it.
-#[derive(Clone, Debug)]
-struct Boundary {
-    /// The pair (slice k, k+1).
-    pair: usize,
-    /// Shift and turn together, for the turn and the residual.
-    rigid: register::Rigid,
-    /// The motion across the boundary (translation only) less the
-    /// neighbours' drift, mm.
-    motion: [f64; 2],
-    /// The same from the rigid fit: the better one where the slices turned.
-    rigid_motion: [f64; 2],
-    /// The neighbours align this well (largest rms after alignment).
-    typical_rms: Option<f64>,
-}
-
-impl Boundary {
-    fn improved(&self) -> bool {
-        self.rigid.rms_after < 0.9 * self.rigid.rms_before
-    }
-
-    /// Aligned (with its turn) as well as its neighbours align.
-    fn aligned(&self) -> bool {
-        self.typical_rms
-            .is_some_and(|t| self.rigid.rms_after <= 1.3 * t + 0.002 * register::SCALE as f64)
-    }
-
-    fn turned(&self) -> bool {
-        self.rigid.angle.to_degrees().abs() > MAX_ANGLE_DEG
-    }
-
-    /// A rigid in-plane shift explains the jump.
-    fn clean(&self) -> bool {
-        self.improved() && self.aligned() && !self.turned()
-    }
-
-    /// The displacement across the boundary, mm, and the turn, degrees.
-    fn estimate(&self) -> [f64; 3] {
-        let m = if self.turned() {
-            self.rigid_motion
-        } else {
-            self.motion
-        };
-        [m[0], m[1], self.rigid.angle.to_degrees()]
-    }
-}
-
-/// Jumps into blocks: each jump pairs with the nearest later one whose
-/// motion mirrors it (the slices went and came back); the rest are steps,
-/// the shorter side counted as moved.
-fn candidates(bounds: &[Boundary], nz: usize) -> Vec<Candidate> {
-    let max_block = (nz / 2).max(10);
-    let mirrors = |a: &Boundary, b: &Boundary| {
-        let (ea, eb) = (a.estimate(), b.estimate());
-        let (ma, mb) = (norm2([ea[0], ea[1]]), norm2([eb[0], eb[1]]));
-        let sum = norm2([ea[0] + eb[0], ea[1] + eb[1]]);
-        let turns_back = !(a.turned() || b.turned())
-            || (ea[2] + eb[2]).abs() <= 0.35 * ea[2].abs().max(eb[2].abs()) + 0.5;
-        sum <= 0.35 * ma.max(mb) + 0.3 && ma.min(mb) >= MIN_SHIFT_MM && turns_back
-    };
-    let mut used = vec![false; bounds.len()];
-    let mut out = Vec::new();
-    for a in 0..bounds.len() {
-        if used[a] {
-            continue;
-        }
-        used[a] = true;
-        let i = bounds[a].pair;
-        let back = (a + 1..bounds.len()).find(|&b| {
-            !used[b] && bounds[b].pair - i <= max_block && mirrors(&bounds[a], &bounds[b])
-        });
-        out.push(match back {
-            Some(b) => {
-                used[b] = true;
-                Candidate {
-                    first: i + 1,
-                    last: bounds[b].pair,
-                    before: Some(a),
-                    after: Some(b),
-                }
-            }
-            None if i < nz - 1 - i => Candidate {
-                first: 0,
-                last: i,
-                before: None,
-                after: Some(a),
-            },
-            None => Candidate {
-                first: i + 1,
-                last: nz - 1,
-                before: Some(a),
-                after: None,
-            },
-        });
-    }
-    out
-}
-
 struct Context<'a> {
     volume: &'a Volume,
     window: Window,
@@ -465,11 +361,7 @@ pub fn detect_motion(
             MIN_SHIFT_MM.max(JITTER_FACTOR * jitter(&mut near))
         })
         .collect();
-    let over: Vec<bool> = norms
-        .iter()
-        .zip(&thresholds)
-        .map(|(n, t)| n > t)
-        .collect();
+    let over: Vec<bool> = norms.iter().zip(&thresholds).map(|(n, t)| n > t).collect();
     // Slices with little of the body in them (the edge of the head in a
     // sagittal stack, the ends of a scan) change shape too fast to tell.
     let content: Vec<f64> = profiles
@@ -539,12 +431,19 @@ fn confirm(
 ) -> Option<MotionFinding> {
     // Each boundary's estimate of the moved slices' displacement: into
     // the block across `before`, out of it (negated) across `after`.
-    let ends: Vec<(&Boundary, f64)> = [c.before.map(|i| (&bounds[i], 1.0)), c.after.map(|i| (&bounds[i], -1.0))]
-        .into_iter()
-        .flatten()
-        .collect();
+    let ends: Vec<(&Boundary, f64)> = [
+        c.before.map(|i| (&bounds[i], 1.0)),
+        c.after.map(|i| (&bounds[i], -1.0)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mean = |of: &dyn Fn(&Boundary, f64) -> [f64; 3], pick: &dyn Fn(&Boundary) -> bool| {
-        let chosen: Vec<[f64; 3]> = ends.iter().filter(|(b, _)| pick(b)).map(|(b, s)| of(b, *s)).collect();
+        let chosen: Vec<[f64; 3]> = ends
+            .iter()
+            .filter(|(b, _)| pick(b))
+            .map(|(b, s)| of(b, *s))
+            .collect();
         let n = chosen.len().max(1) as f64;
         std::array::from_fn::<f64, 3, _>(|a| chosen.iter().map(|v| v[a]).sum::<f64>() / n)
     };
@@ -614,107 +513,4 @@ fn outline_jump(ctx: &Context, c: Candidate) -> [f64; 2] {
     }
     let n = outside.len() as f64;
     std::array::from_fn(|a| inside[a] - outside.iter().map(|o| o[a]).sum::<f64>() / n)
-}
-
-/// "4.2 mm to the patient's left", or the two largest directions.
-pub fn patient_words(lps: [f64; 3]) -> String {
-    let names = [
-        ("to the patient's right", "to the patient's left"),
-        ("towards the front", "towards the back"),
-        ("towards the feet", "towards the head"),
-    ];
-    let total = (lps[0] * lps[0] + lps[1] * lps[1] + lps[2] * lps[2]).sqrt();
-    let mut parts: Vec<(f64, &str)> = lps
-        .iter()
-        .zip(names)
-        .map(|(&v, (neg, pos))| (v.abs(), if v < 0.0 { neg } else { pos }))
-        .collect();
-    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
-    if parts[1].0 < 0.3 * total {
-        format!("{total:.1} mm {}", parts[0].1)
-    } else {
-        format!(
-            "{total:.1} mm ({:.1} mm {} and {:.1} mm {})",
-            parts[0].0, parts[0].1, parts[1].0, parts[1].1
-        )
-    }
-}
-
-fn slices_words(first: usize, last: usize) -> String {
-    if first == last {
-        format!("slice {first}")
-    } else {
-        format!("slices {first}-{last}")
-    }
-}
-
-fn describe(f: &MotionFinding, turned: bool) -> String {
-    let against = match f.against.as_slice() {
-        [a] => format!("{a}"),
-        [a, b] => format!("{a} and {b}"),
-        _ => "their neighbours".into(),
-    };
-    let what = slices_words(f.first, f.last);
-    if f.correctable {
-        format!(
-            "{what} shifted {} against {against}",
-            patient_words(f.shift_lps)
-        )
-    } else if turned {
-        format!(
-            "{what} turned by {:.1}° against {against}: the patient moved, and a turn is not corrected here",
-            f.angle_deg.abs()
-        )
-    } else {
-        format!(
-            "{what} moved against {against} in a way no in-plane shift explains (through the slice plane, or turning): it cannot be corrected here"
-        )
-    }
-}
-
-/// Adds the motion check's lines to the checklist and keeps its figures.
-pub fn add_to_report(report: &mut super::SeriesReport, motion: MotionReport) {
-    use super::{Category, Status};
-    if let Some(plan) = &motion.applied {
-        report.push(
-            Category::Artifacts,
-            "motion_correction",
-            Status::Ok,
-            format!(
-                "re-aligned {} (each moved back by its measured shift) to correct motion between slices; the files are unchanged: open the scan without the correction to undo it",
-                plan.summary()
-            ),
-        );
-    }
-    if motion.findings.is_empty() {
-        report.push(
-            Category::Artifacts,
-            "motion",
-            Status::Ok,
-            format!(
-                "no motion between slices: no slice is shifted against its neighbours by {MIN_SHIFT_MM} mm or more (slice-to-slice jitter {:.2} mm)",
-                motion.jitter_mm
-            ),
-        );
-    }
-    for f in &motion.findings {
-        let (status, what) = match (f.correctable, &motion.applied) {
-            (true, Some(_)) => (Status::Ok, "corrected"),
-            (true, None) => (
-                Status::Warning,
-                "the patient moved; re-aligning these slices corrects it (Re-align in the Study panel, or --realign-motion)",
-            ),
-            (false, _) => (
-                Status::Warning,
-                "a 3D model is distorted there: repeat the scan, or leave these slices out",
-            ),
-        };
-        report.push(
-            Category::Artifacts,
-            "motion",
-            status,
-            format!("{}: {what}", f.description),
-        );
-    }
-    report.motion = Some(motion);
 }

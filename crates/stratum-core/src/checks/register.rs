@@ -219,7 +219,10 @@ impl Image {
             for x in 0..w {
                 let i = 2 * y * self.w + 2 * x;
                 data[y * w + x] = 0.25
-                    * (self.data[i] + self.data[i + 1] + self.data[i + self.w] + self.data[i + self.w + 1]);
+                    * (self.data[i]
+                        + self.data[i + 1]
+                        + self.data[i + self.w]
+                        + self.data[i + self.w + 1]);
             }
         }
         Image {
@@ -241,7 +244,10 @@ impl Image {
         let (fx, fy) = (x - xi as f64, y - yi as f64);
         let i = yi * self.w + xi;
         let (a, b) = (self.data[i] as f64, self.data[i + 1] as f64);
-        let (c, d) = (self.data[i + self.w] as f64, self.data[i + self.w + 1] as f64);
+        let (c, d) = (
+            self.data[i + self.w] as f64,
+            self.data[i + self.w + 1] as f64,
+        );
         let top = a + (b - a) * fx;
         let bottom = c + (d - c) * fx;
         let v = top + (bottom - top) * fy;
@@ -425,20 +431,18 @@ fn shifted_rms(f: &Image, m: &Image, t: [f64; 2]) -> f64 {
         let d = (mv - fv) as f64;
         Sums([d * d, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 1)
     });
-    if s.1 == 0 { 0.0 } else { (s.0[0] / s.1 as f64).sqrt() }
+    if s.1 == 0 {
+        0.0
+    } else {
+        (s.0[0] / s.1 as f64).sqrt()
+    }
 }
 
 /// Gauss-Newton steps per pyramid level: it converges in two or three
 /// from a good start; a turn that noise keeps moving stops here.
 const MAX_ITERATIONS: usize = 12;
 
-fn gauss_newton(
-    f: &Image,
-    m: &Image,
-    centre: [f64; 2],
-    mut p: [f64; 3],
-    rotate: bool,
-) -> [f64; 3] {
+fn gauss_newton(f: &Image, m: &Image, centre: [f64; 2], mut p: [f64; 3], rotate: bool) -> [f64; 3] {
     let np = if rotate { 3 } else { 2 };
     for _ in 0..MAX_ITERATIONS {
         let (h, b) = (0..f.h)

@@ -115,7 +115,11 @@ fn read_tag(
     if tag_no == 1 {
         *csa1_offset = n_items as i64;
     }
-    let n_values = if vm > 0 { vm as usize } else { n_items as usize };
+    let n_values = if vm > 0 {
+        vm as usize
+    } else {
+        n_items as usize
+    };
     let mut values = Vec::new();
     for item_no in 0..n_items as usize {
         let words = [r.i32()?, r.i32()?, r.i32()?, r.i32()?];
@@ -186,10 +190,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(h.float("NumberOfImagesInMosaic"), Some(35.0));
-        assert_eq!(
-            h.floats("SliceNormalVector"),
-            Some(vec![0.0, 0.108, 0.994])
-        );
+        assert_eq!(h.floats("SliceNormalVector"), Some(vec![0.0, 0.108, 0.994]));
         assert_eq!(h.float("Missing"), None);
     }
 

@@ -326,7 +326,8 @@ fn header_from_object(
         let pixel_spacing = arr::<2>(floats(obj, tags::PIXEL_SPACING))
             .or_else(|| arr::<2>(floats(obj, tags::IMAGER_PIXEL_SPACING)));
         let is_mosaic = number_of_frames == 1
-            && text(obj, tags::IMAGE_TYPE).is_some_and(|t| t.to_ascii_uppercase().contains("MOSAIC"));
+            && text(obj, tags::IMAGE_TYPE)
+                .is_some_and(|t| t.to_ascii_uppercase().contains("MOSAIC"));
         if is_mosaic {
             let step = float(obj, tags::SPACING_BETWEEN_SLICES)
                 .or_else(|| float(obj, tags::SLICE_THICKNESS));

@@ -3,8 +3,8 @@
 //! are known, and on real series.
 
 use ndarray::Array3;
-use stratum_core::checks::fitness::{Grade, ScanFacts, assess};
 use stratum_core::checks::Status;
+use stratum_core::checks::fitness::{Grade, ScanFacts, assess};
 use stratum_core::dicom::scan;
 use stratum_core::open::inspect_series;
 use stratum_core::{Geometry, Progress, Volume, Voxels};
@@ -59,7 +59,11 @@ fn thin_quiet_scan_inside_the_field_is_green() {
     assert!((noise.sd - 8.0).abs() < 1.0, "{noise:?}");
     assert!(f.fov_cut.is_none());
     assert!((f.smallest_structure_mm - 3.0).abs() < 1e-9);
-    assert!(f.summary.starts_with("good enough for a 3D model (green)"), "{}", f.summary);
+    assert!(
+        f.summary.starts_with("good enough for a 3D model (green)"),
+        "{}",
+        f.summary
+    );
 }
 
 #[test]
@@ -70,8 +74,18 @@ fn thick_slices_are_red_and_ask_for_thin_ones() {
     assert!((f.anisotropy - 10.0).abs() < 1e-9);
     let res = f.items.iter().find(|i| i.what == "resolution").unwrap();
     assert!(res.message.contains("terraces"), "{}", res.message);
-    assert!(f.summary.contains("ask for a reconstruction at 1 mm or thinner"), "{}", f.summary);
-    assert!(f.summary.contains("smallest reliable structure about 15 mm"), "{}", f.summary);
+    assert!(
+        f.summary
+            .contains("ask for a reconstruction at 1 mm or thinner"),
+        "{}",
+        f.summary
+    );
+    assert!(
+        f.summary
+            .contains("smallest reliable structure about 15 mm"),
+        "{}",
+        f.summary
+    );
 }
 
 #[test]
@@ -102,8 +116,14 @@ fn a_body_cut_by_the_image_edge_is_named_by_side() {
     let f = assess(&v, &facts(1.0));
     let cut = f.fov_cut.as_ref().expect("the body is cut");
     assert_eq!(cut.slices, cut.of);
-    assert!(cut.sides.iter().any(|s| s == "the patient's right"), "{cut:?}");
-    assert!(cut.sides.iter().any(|s| s == "the patient's left"), "{cut:?}");
+    assert!(
+        cut.sides.iter().any(|s| s == "the patient's right"),
+        "{cut:?}"
+    );
+    assert!(
+        cut.sides.iter().any(|s| s == "the patient's left"),
+        "{cut:?}"
+    );
     assert_eq!(f.grade, Grade::Amber);
     assert!(f.summary.contains("larger field of view"), "{}", f.summary);
 }
@@ -111,7 +131,11 @@ fn a_body_cut_by_the_image_edge_is_named_by_side() {
 #[test]
 fn real_series_get_a_fitness_line_with_their_figures() {
     // 5 mm phantom: red, thin slices asked for.
-    let s = scan(&shared_data().join("ct_philips_phantom_5mm"), &Progress::new()).unwrap();
+    let s = scan(
+        &shared_data().join("ct_philips_phantom_5mm"),
+        &Progress::new(),
+    )
+    .unwrap();
     let (report, _) = inspect_series(&s.series[0], true, &Progress::new());
     let line = report.get("fitness").unwrap();
     assert_eq!(line.status, Status::Warning);
@@ -121,7 +145,11 @@ fn real_series_get_a_fitness_line_with_their_figures() {
     assert!((f.slice_spacing_mm - 5.0).abs() < 0.01, "{f:#?}");
     assert!(f.noise.is_some());
     // The abdomen's 2 mm slices on 0.98 mm pixels: not red.
-    let s = scan(&shared_data().join("ct_totalseg_abdomen/dicom"), &Progress::new()).unwrap();
+    let s = scan(
+        &shared_data().join("ct_totalseg_abdomen/dicom"),
+        &Progress::new(),
+    )
+    .unwrap();
     let (report, _) = inspect_series(&s.series[0], true, &Progress::new());
     let f = report.fitness.as_ref().unwrap();
     assert_ne!(f.grade, Grade::Red, "{f:#?}");

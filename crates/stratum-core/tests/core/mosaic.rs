@@ -36,15 +36,21 @@ fn assert_same_voxels_in_space(ours: &Volume, reference: &Volume, name: &str) {
                 let i = reference.geometry.lps_to_index(p);
                 let r = i.map(f64::round);
                 for a in 0..3 {
-                    let off = (i[a] - r[a]).abs()
-                        * reference.geometry.spacing[a];
-                    assert!(off < 0.01, "{name}: voxel {x},{y},{z} is {off} mm off the reference grid");
+                    let off = (i[a] - r[a]).abs() * reference.geometry.spacing[a];
+                    assert!(
+                        off < 0.01,
+                        "{name}: voxel {x},{y},{z} is {off} mm off the reference grid"
+                    );
                 }
                 let v = reference
                     .voxels
                     .get(r[2] as usize, r[1] as usize, r[0] as usize)
                     .unwrap_or_else(|| panic!("{name}: voxel {x},{y},{z} outside the reference"));
-                assert_eq!(ours.voxels.get(z, y, x), Some(v), "{name}: voxel {x},{y},{z}");
+                assert_eq!(
+                    ours.voxels.get(z, y, x),
+                    Some(v),
+                    "{name}: voxel {x},{y},{z}"
+                );
                 compared += 1;
             }
         }

@@ -141,15 +141,18 @@ const NO_BREATH: fn(usize) -> f64 = |_| 88.0;
 
 #[test]
 fn phantom_shifts_of_1_2_and_5_mm_are_found_on_the_right_slices() {
-    // (shift mm, along x?, first moved slice (0-based), how many)
-    let cases = [
-        (1.0, true, 12, 3),
-        (1.0, false, 20, 10),
-        (2.0, true, 25, 7),
-        (2.0, false, 9, 4),
-        (5.0, true, 30, 10),
-        (5.0, false, 14, 3),
-    ];
+    // Every combination of 1, 2 and 5 mm, 3 and 10 slices, x and y, each
+    // block starting somewhere else: (shift mm, along x?, first moved
+    // slice (0-based), how many).
+    let mut cases = Vec::new();
+    for (i, mm) in [1.0, 2.0, 5.0].into_iter().enumerate() {
+        for (j, count) in [3usize, 10].into_iter().enumerate() {
+            for (k, along_x) in [true, false].into_iter().enumerate() {
+                let start = 6 + (7 * i + 11 * j + 5 * k) % 25;
+                cases.push((mm, along_x, start, count));
+            }
+        }
+    }
     for (mm, along_x, start, count) in cases {
         let truth = if along_x { [mm, 0.0] } else { [0.0, mm] };
         let v = phantom(
@@ -168,7 +171,10 @@ fn phantom_shifts_of_1_2_and_5_mm_are_found_on_the_right_slices() {
             NO_BREATH,
         );
         let m = detect(&v);
-        let case = format!("{mm} mm along {} on {count} slices", if along_x { "x" } else { "y" });
+        let case = format!(
+            "{mm} mm along {} on {count} slices",
+            if along_x { "x" } else { "y" }
+        );
         assert_found(&m, start + 1, start + count, truth, &case);
         let f = &m.findings[0];
         let side = match (along_x, mm > 0.0) {
@@ -194,7 +200,13 @@ fn diagonal_and_negative_shifts_are_found() {
             1.0,
             2.5,
             20.0,
-            |z| if (18..23).contains(&z) { truth } else { [0.0; 2] },
+            |z| {
+                if (18..23).contains(&z) {
+                    truth
+                } else {
+                    [0.0; 2]
+                }
+            },
             NO_BREATH,
         );
         assert_found(&detect(&v), 19, 23, truth, &format!("{truth:?}"));
@@ -239,11 +251,12 @@ fn a_turned_block_is_reported_as_not_correctable() {
                 let sx = angle.cos() * dx + angle.sin() * dy + c - 2.0;
                 let sy = -angle.sin() * dx + angle.cos() * dy + c;
                 let (xi, yi) = (sx.round() as isize, sy.round() as isize);
-                turned[(z, y, x)] = if (0..n as isize).contains(&xi) && (0..n as isize).contains(&yi) {
-                    a[(z, yi as usize, xi as usize)]
-                } else {
-                    -1000
-                };
+                turned[(z, y, x)] =
+                    if (0..n as isize).contains(&xi) && (0..n as isize).contains(&yi) {
+                        a[(z, yi as usize, xi as usize)]
+                    } else {
+                        -1000
+                    };
             }
         }
     }
@@ -252,7 +265,11 @@ fn a_turned_block_is_reported_as_not_correctable() {
     assert_eq!(m.findings.len(), 1, "{m:#?}");
     let f = &m.findings[0];
     assert!(!f.correctable, "{f:#?}");
-    assert!(f.description.contains("cannot be corrected") || f.description.contains("not corrected"), "{}", f.description);
+    assert!(
+        f.description.contains("cannot be corrected") || f.description.contains("not corrected"),
+        "{}",
+        f.description
+    );
     assert!(m.offer().is_none());
 }
 
@@ -265,7 +282,13 @@ fn realigning_the_offered_slices_removes_the_motion() {
         1.0,
         2.5,
         10.0,
-        |z| if (10..16).contains(&z) { truth } else { [0.0; 2] },
+        |z| {
+            if (10..16).contains(&z) {
+                truth
+            } else {
+                [0.0; 2]
+            }
+        },
         NO_BREATH,
     );
     let m = detect(&moved);
@@ -291,7 +314,10 @@ fn realigning_the_offered_slices_removes_the_motion() {
     let (Voxels::I16(orig), Voxels::I16(done)) = (&moved.voxels, &fixed.voxels) else {
         unreachable!()
     };
-    assert_eq!(orig.index_axis(ndarray::Axis(0), 5), done.index_axis(ndarray::Axis(0), 5));
+    assert_eq!(
+        orig.index_axis(ndarray::Axis(0), 5),
+        done.index_axis(ndarray::Axis(0), 5)
+    );
 }
 
 /// Moves the content of slices `range` (0-based) by `shift` mm, bilinear,
@@ -299,7 +325,10 @@ fn realigning_the_offered_slices_removes_the_motion() {
 fn inject(v: &Volume, range: std::ops::Range<usize>, shift: [f64; 2]) -> Volume {
     let a = v.voxels.to_f32();
     let (_, ny, nx) = a.dim();
-    let (sx, sy) = (shift[0] / v.geometry.spacing[0], shift[1] / v.geometry.spacing[1]);
+    let (sx, sy) = (
+        shift[0] / v.geometry.spacing[0],
+        shift[1] / v.geometry.spacing[1],
+    );
     let mut out = a.clone();
     for z in range {
         for y in 0..ny {
@@ -396,7 +425,10 @@ fn real_series_and_the_demo_report_no_motion() {
             if volume.is_err() {
                 continue;
             }
-            let m = report.motion.as_ref().expect("a loaded series has a motion report");
+            let m = report
+                .motion
+                .as_ref()
+                .expect("a loaded series has a motion report");
             assert!(
                 m.findings.is_empty(),
                 "{} {}: {:#?}",
@@ -429,7 +461,13 @@ fn opening_with_the_offered_realignment_corrects_and_notes_it() {
         1.2,
         3.0,
         10.0,
-        |z| if (15..20).contains(&z) { truth } else { [0.0; 2] },
+        |z| {
+            if (15..20).contains(&z) {
+                truth
+            } else {
+                [0.0; 2]
+            }
+        },
         NO_BREATH,
     );
     let open = |how: &Realign| {
