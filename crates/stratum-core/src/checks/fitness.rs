@@ -191,11 +191,18 @@ pub fn assess(volume: &Volume, facts: &ScanFacts) -> Fitness {
             c.slices, c.of
         ));
     }
-    let asks: Vec<&str> = items
+    // Coarse slices limit both the terraces and the smallest structure:
+    // one ask for both.
+    let mut asks: Vec<&str> = Vec::new();
+    for ask in items
         .iter()
         .filter(|i| i.grade != Grade::Green)
         .filter_map(|i| i.ask.as_deref())
-        .collect();
+    {
+        if !asks.contains(&ask) {
+            asks.push(ask);
+        }
+    }
     let summary = format!(
         "{} ({}): {}{}",
         head,

@@ -80,6 +80,13 @@ fn thick_slices_are_red_and_ask_for_thin_ones() {
         "{}",
         f.summary
     );
+    // Asked once, though both the terraces and the smallest structure ask it.
+    assert_eq!(
+        f.summary.matches("1 mm or thinner").count(),
+        1,
+        "{}",
+        f.summary
+    );
     assert!(
         f.summary
             .contains("smallest reliable structure about 15 mm"),
