@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, models; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ mod anonymize;
 mod convert;
 mod gui;
 mod inspect;
+mod models;
 mod segment;
 mod share;
 
@@ -132,8 +133,11 @@ pub enum Command {
         #[command(flatten)]
         subset: SubsetArgs,
     },
-    /// List the AI models installed in the models folder
-    Models,
+    /// List the AI models installed in the models folder, or import one
+    Models {
+        #[command(subcommand)]
+        action: Option<models::ModelsCmd>,
+    },
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -163,7 +167,10 @@ pub fn run(command: Command) -> ExitCode {
             series,
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
-        Command::Models => segment::models_cmd(),
+        Command::Models { action: None } => segment::models_cmd(),
+        Command::Models {
+            action: Some(action),
+        } => models::run(action),
     };
     match result {
         Ok(code) => code,

@@ -4,13 +4,18 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::checks::Status;
 
-use super::{ERR, OK, UiParams, WARN};
+use crate::app::features::realign::RealignAction;
+use crate::app::state::study::Study;
 
-pub(super) fn study_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+use super::{ERR, OK, WARN};
+
+/// Draws the panel; a click on the checklist's Re-align or Undo button
+/// comes back as what it asks for.
+pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) -> Option<RealignAction> {
     ui.heading("Study");
-    let Some(study) = p.study.as_deref() else {
+    let Some(study) = study else {
         ui.label("Nothing open yet.");
-        return;
+        return None;
     };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
@@ -72,7 +77,5 @@ pub(super) fn study_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             action = Some(a);
         }
     }
-    if let Some(a) = action {
-        p.realign.write(a);
-    }
+    action
 }

@@ -5,6 +5,8 @@ pub mod header;
 pub mod lengths;
 pub mod load;
 pub mod mosaic;
+mod native;
+mod rescale;
 pub mod scan;
 pub mod subset;
 

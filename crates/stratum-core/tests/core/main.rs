@@ -1,12 +1,12 @@
 //! Integration tests of stratum-core, in one test binary.
 
 mod accuracy;
-// The rule for a check whose tool is missing, shared with the app's tests.
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+// The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
@@ -21,12 +21,17 @@ mod limits;
 mod meshing;
 mod mosaic;
 mod motion;
+mod nnunet;
+// The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
+#[path = "../../../../tests/support/nnunet.rs"]
+mod nnunet_support;
 mod real_data;
 mod segmentation;
 mod session;
 mod share_page;
 mod subset;
 mod synthetic;
+mod trace;
 mod transfer;
 mod validation;
 
