@@ -62,10 +62,30 @@ impl SubsetArgs {
     }
 }
 
+/// Correcting patient motion between slices.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct MotionArgs {
+    /// Re-align the slices the motion check finds shifted in-plane against
+    /// their neighbours (before any resampling; the files are not changed)
+    #[arg(long)]
+    pub realign_motion: bool,
+}
+
+impl MotionArgs {
+    pub fn realign(&self) -> stratum_core::checks::realign::Realign {
+        if self.realign_motion {
+            stratum_core::checks::realign::Realign::Offered
+        } else {
+            stratum_core::checks::realign::Realign::No
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List the series in a DICOM folder (or a NIfTI file) and check them:
-    /// completeness, spacing, tilt, metal artifacts, identifying data.
+    /// completeness, spacing, tilt, metal artifacts, motion between slices,
+    /// identifying data, and whether the scan is good enough for a 3D model.
     /// Exit code 1 when a check found an error.
     Inspect {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -81,6 +101,8 @@ pub enum Command {
         /// Do not resample tilted or unevenly spaced stacks (reported either way)
         #[arg(long)]
         no_resample: bool,
+        #[command(flatten)]
+        motion: MotionArgs,
     },
     /// Write a de-identified copy of a DICOM folder (PS3.15 Basic Application
     /// Level Confidentiality Profile). The input is never modified.
@@ -129,7 +151,15 @@ pub fn run(command: Command) -> ExitCode {
             json,
             no_resample,
             subset,
-        } => inspect::inspect(path, series, json, !no_resample, subset.subset()),
+            motion,
+        } => inspect::inspect(
+            path,
+            series,
+            json,
+            !no_resample,
+            subset.subset(),
+            motion.realign(),
+        ),
         Command::Anonymize { input, output } => anonymize::anonymize(input, output),
         Command::Convert(args) => convert::convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),

@@ -20,8 +20,8 @@ use bevy_egui::EguiPlugin;
 
 use features::loading::OpenRequest;
 use features::{
-    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
-    segmentation, segments, session, slices, volume,
+    ai, clip, demo, export, history, loading, measurements, meshing, realign, remesh, screenshot,
+    sculpt, segmentation, segments, session, slices, volume,
 };
 use state::{jobs, space};
 use view::{camera, sculpt_view};
@@ -53,6 +53,7 @@ impl PluginGroup for PipelinePlugins {
             .add(volume::VolumePlugin)
             .add(features::pacs::PacsPlugin)
             .add(features::dicom_export::DicomExportPlugin)
+            .add(realign::RealignPlugin)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{SubsetArgs, with_progress};
+use super::{MotionArgs, SubsetArgs, with_progress};
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
@@ -46,6 +46,8 @@ pub struct ConvertArgs {
     series: Option<String>,
     #[command(flatten)]
     subset: SubsetArgs,
+    #[command(flatten)]
+    motion: MotionArgs,
     /// Segment with an AI model (`stratum models` lists them), one mesh per label
     #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
     model: Option<String>,
@@ -81,6 +83,7 @@ pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         split,
         series,
         subset,
+        motion,
         model,
         report,
         flat,
@@ -122,6 +125,7 @@ pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
     };
     opts.open.series = series;
     opts.open.subset = subset.subset();
+    opts.open.realign = motion.realign();
     convert(input, output, opts, report)
 }
 

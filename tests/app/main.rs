@@ -1,6 +1,7 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
 mod checkers;
+mod checklist;
 #[path = "../support/checks.rs"]
 mod checks;
 mod cli;

@@ -11,6 +11,7 @@ pub mod loading;
 pub mod measurements;
 pub mod meshing;
 pub mod pacs;
+pub mod realign;
 pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;

@@ -9,6 +9,7 @@ mod dialogs;
 pub mod edit;
 mod measurements;
 pub mod pacs;
+mod realign;
 mod segments;
 mod slice_view;
 mod slices;
@@ -238,6 +239,7 @@ fn study_system(
     mut contexts: EguiContexts,
     mut layout: ResMut<UiLayout>,
     study: Option<Res<Study>>,
+    mut realign: MessageWriter<crate::app::features::realign::RealignAction>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = layout.region(&ctx, "root-study");
@@ -245,7 +247,11 @@ fn study_system(
         .resizable(true)
         .default_size(300.0)
         .show(&mut root, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| study_panel(ui, study.as_deref()));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if let Some(a) = study_panel(ui, study.as_deref()) {
+                    realign.write(a);
+                }
+            });
         });
     layout.keep_rest(&root);
     Ok(())

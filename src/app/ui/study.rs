@@ -4,15 +4,18 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::checks::Status;
 
+use crate::app::features::realign::RealignAction;
 use crate::app::state::study::Study;
 
 use super::{ERR, OK, WARN};
 
-pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) {
+/// Draws the panel; a click on the checklist's Re-align or Undo button
+/// comes back as what it asks for.
+pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) -> Option<RealignAction> {
     ui.heading("Study");
     let Some(study) = study else {
         ui.label("Nothing open yet.");
-        return;
+        return None;
     };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
@@ -53,6 +56,7 @@ pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) {
     if report.checks.is_empty() {
         ui.label("No checks for this source.");
     }
+    let mut action = None;
     let mut last = None;
     for c in &report.checks {
         if last != Some(c.category) {
@@ -69,5 +73,9 @@ pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) {
             ui.colored_label(colour, mark);
             ui.label(&c.message);
         });
+        if let Some(a) = super::realign::offer(ui, report, c) {
+            action = Some(a);
+        }
     }
+    action
 }

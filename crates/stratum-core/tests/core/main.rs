@@ -16,9 +16,12 @@ mod edit_brush;
 mod edit_history;
 mod export_texture;
 mod exports;
+mod fitness;
 mod fuzz_regressions;
 mod limits;
 mod meshing;
+mod mosaic;
+mod motion;
 mod nnunet;
 // The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
 #[path = "../../../../tests/support/nnunet.rs"]
