@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratum_core::Progress;
 
 mod anonymize;
+mod batch;
 mod convert;
 mod gui;
 mod inspect;
@@ -112,6 +113,9 @@ pub enum Command {
     },
     /// List the AI models installed in the models folder
     Models,
+    /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
+    /// several at a time, or as a Slurm job array with --slurm
+    Batch(batch::BatchArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -134,6 +138,7 @@ pub fn run(command: Command) -> ExitCode {
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
+        Command::Batch(args) => batch::batch_cmd(args),
     };
     match result {
         Ok(code) => code,

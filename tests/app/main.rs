@@ -1,8 +1,9 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+mod batch;
+mod checkers;
 #[path = "../support/checks.rs"]
 mod checks;
-mod checkers;
 mod cli;
 mod exports;
 mod gui;

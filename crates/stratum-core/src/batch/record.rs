@@ -69,7 +69,10 @@ pub struct Record {
     /// The converting process's peak resident memory, where the system
     /// tells it.
     pub peak_memory_bytes: Option<u64>,
-    /// The series checks (`inspect`): how many warned, how many failed.
+    /// Whether the series checks (`inspect`) ran, and how many of them
+    /// warned, how many failed.
+    #[serde(default)]
+    pub checked: bool,
     pub check_warnings: usize,
     pub check_errors: usize,
     pub segments: Vec<SegmentRow>,
@@ -304,6 +307,7 @@ pub fn record_failure(
         error: Some(error),
         seconds: took.as_secs_f64(),
         peak_memory_bytes: None,
+        checked: false,
         check_warnings: 0,
         check_errors: 0,
         segments: Vec::new(),

@@ -34,6 +34,7 @@ pub struct RunOptions {
 /// when a later step fails.
 #[derive(Default)]
 struct Found {
+    checked: bool,
     check_warnings: usize,
     check_errors: usize,
     segments: Vec<SegmentRow>,
@@ -88,6 +89,7 @@ pub fn run_study(
         error,
         seconds,
         peak_memory_bytes: crate::memory::peak_rss(),
+        checked: found.checked,
         check_warnings: found.check_warnings,
         check_errors: found.check_errors,
         segments: found.segments,
@@ -178,6 +180,7 @@ fn open_study(
             )
         }
     };
+    found.checked = true;
     found.check_warnings = count(&report, Status::Warning);
     found.check_errors = count(&report, Status::Error);
     let _ = writeln!(log, "series checks: {}", report.label);

@@ -274,6 +274,7 @@ fn csv(states: &[(&Study, StudyState)], outliers: &[Outlier], with_source: bool)
                 .unwrap_or_default(),
         );
         row.push(match (r.check_errors, r.check_warnings) {
+            _ if !r.checked => String::new(),
             (0, 0) => "ok".into(),
             (0, w) => format!("{w} warnings"),
             (e, w) => format!("{e} errors, {w} warnings"),

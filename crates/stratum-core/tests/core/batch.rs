@@ -320,6 +320,7 @@ fn fake(key: &str, state: State, ml: f64) -> Record {
         error: (state == State::Failed).then(|| "no readable DICOM series, say".into()),
         seconds: 2.0,
         peak_memory_bytes: Some(100 << 20),
+        checked: true,
         check_warnings: 1,
         check_errors: 0,
         segments: if state == State::Done {
