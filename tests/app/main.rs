@@ -17,6 +17,7 @@ mod privacy_checkers;
 mod sculpt;
 mod session;
 mod volume;
+mod window;
 mod xr;
 mod xr_input;
 mod xr_panel;

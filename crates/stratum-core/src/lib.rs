@@ -13,6 +13,7 @@ pub mod batch;
 pub mod checks;
 pub mod convert;
 pub mod dicom;
+pub mod document;
 pub mod edit;
 pub mod error;
 pub mod export;

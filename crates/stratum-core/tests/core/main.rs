@@ -11,6 +11,7 @@ mod batch;
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod document;
 mod edit_brush;
 mod edit_history;
 mod export_texture;
