@@ -46,6 +46,38 @@ stop() {
         return 0
     }
     local daemon pid
+    # Jobs first: a slurmstepd outlives slurmd, and would keep its task
+    # running after the cluster is gone.
+    if alive "$dir/run/slurmctld.pid"; then
+        SLURM_CONF="$dir/slurm.conf" timeout 10 scancel --full --quiet --user=root 2>/dev/null || true
+        wait_for 15 bash -c "[ -z \"\$(SLURM_CONF='$dir/slurm.conf' timeout 5 squeue -h)\" ]" || true
+    fi
+    step_daemons() { # the slurmstepd processes of this cluster
+        local p
+        for p in $(pgrep -x slurmstepd 2>/dev/null); do
+            { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null |
+                grep -qx "SLURM_CONF=$dir/slurm.conf" && echo "$p"
+        done
+        return 0
+    }
+    tree() { # PID and its descendants
+        local c
+        echo "$1"
+        for c in $(pgrep -P "$1" 2>/dev/null); do tree "$c"; done
+    }
+    local left
+    left="$(for pid in $(step_daemons); do tree "$pid"; done)"
+    gone() { # none of $left is alive
+        local p
+        for p in $left; do kill -0 "$p" 2>/dev/null && return 1; done
+        return 0
+    }
+    if [ -n "$left" ]; then
+        # shellcheck disable=SC2086
+        kill $left 2>/dev/null || true
+        # shellcheck disable=SC2086
+        wait_for 10 gone || kill -9 $left 2>/dev/null || true
+    fi
     for daemon in slurmd slurmctld munged; do
         [ -f "$dir/run/$daemon.pid" ] || continue
         pid="$(cat "$dir/run/$daemon.pid")"

@@ -96,7 +96,7 @@ fn endings(out: &Path) -> BTreeMap<String, usize> {
 }
 
 /// The cohort: 5 phantoms (plain, tilted, jittered, RLE, a missing slice),
-/// 2 public DICOM series and a NIfTI file, all bone: 8 good studies; a
+/// a public DICOM series and two NIfTI files, all bone: 8 good studies; a
 /// series cut short and a folder with no scan: 2 broken ones.
 struct Cohort {
     root: PathBuf,
@@ -130,18 +130,17 @@ fn make_cohort(dir: &Path) -> Option<Cohort> {
         let o = run(c, Duration::from_secs(120));
         assert!(o.status.success(), "make_phantom.py {name}: {}", text(&o));
     }
-    let data = crate::shared_data();
-    std::os::unix::fs::symlink(data.join("ct_philips_phantom_5mm"), root.join("philips")).unwrap();
-    std::os::unix::fs::symlink(
-        data.join("ct_ge_head_tilt_varspacing"),
-        root.join("ge-tilt"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(
-        data.join("ct_totalseg_abdomen/example_ct_sm.nii.gz"),
-        root.join("abdomen.nii.gz"),
-    )
-    .unwrap();
+    // Real scans, small enough for CI: the abdominal CT as DICOM (JPEG
+    // 2000, empty UIDs: its key comes from its place in the input) and two
+    // NIfTI crops of it.
+    let data = crate::shared_data().join("ct_totalseg_abdomen");
+    std::os::unix::fs::symlink(data.join("dicom"), root.join("abdomen-dicom")).unwrap();
+    for (from, to) in [
+        ("example_ct_sm.nii.gz", "abdomen-sm.nii.gz"),
+        ("example_ct.nii.gz", "abdomen.nii.gz"),
+    ] {
+        std::os::unix::fs::symlink(data.join(from), root.join(to)).unwrap();
+    }
     // Broken: a series whose every file lost its second half, and a folder
     // that holds files but no scan.
     let cut = root.join("cut-short");
@@ -159,9 +158,9 @@ fn make_cohort(dir: &Path) -> Option<Cohort> {
     Some(Cohort {
         root,
         good: vec![
+            "abdomen-dicom",
+            "abdomen-sm.nii.gz",
             "abdomen.nii.gz",
-            "ge-tilt",
-            "philips",
             "ph-jitter/dicom",
             "ph-missing/dicom",
             "ph-plain/dicom",
