@@ -98,8 +98,15 @@ start() {
         return 0
     fi
     [ -e "$dir" ] && stop
-    # munged insists: the key readable by its owner only, the socket's
-    # folder open to all.
+    # munged insists: the key readable by its owner only, every folder
+    # above the socket open to all.
+    local up
+    up="$(dirname "$(realpath -m "$dir")")"
+    while [ "$up" != / ]; do
+        [ "$(($(stat -c %a "$up") % 2))" -eq 1 ] ||
+            die "munged refuses a socket under $up, which not everyone may enter (chmod o+x $up, or choose another DIR)"
+        up="$(dirname "$up")"
+    done
     mkdir -p "$dir"/{etc,run,log,state,spool}
     touch "$marker"
     chmod 755 "$dir" "$dir/run"
