@@ -115,7 +115,7 @@ pub enum Command {
     Models,
     /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
     /// several at a time, or as a Slurm job array with --slurm
-    Batch(batch::BatchArgs),
+    Batch(Box<batch::BatchArgs>),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -138,7 +138,7 @@ pub fn run(command: Command) -> ExitCode {
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
-        Command::Batch(args) => batch::batch_cmd(args),
+        Command::Batch(args) => batch::batch_cmd(*args),
     };
     match result {
         Ok(code) => code,
