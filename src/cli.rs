@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, models; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ mod batch;
 mod convert;
 mod gui;
 mod inspect;
+mod models;
 mod segment;
 mod share;
 
@@ -111,8 +112,11 @@ pub enum Command {
         #[command(flatten)]
         subset: SubsetArgs,
     },
-    /// List the AI models installed in the models folder
-    Models,
+    /// List the AI models installed in the models folder, or import one
+    Models {
+        #[command(subcommand)]
+        action: Option<models::ModelsCmd>,
+    },
     /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
     /// several at a time, or as a Slurm job array with --slurm
     Batch(Box<batch::BatchArgs>),
@@ -137,7 +141,10 @@ pub fn run(command: Command) -> ExitCode {
             series,
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
-        Command::Models => segment::models_cmd(),
+        Command::Models { action: None } => segment::models_cmd(),
+        Command::Models {
+            action: Some(action),
+        } => models::run(action),
         Command::Batch(args) => batch::batch_cmd(*args),
     };
     match result {

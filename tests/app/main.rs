@@ -10,6 +10,9 @@ mod gui;
 mod job_panic;
 mod kill9;
 mod memory;
+mod nnunet_cli;
+#[path = "../support/nnunet.rs"]
+mod nnunet_support;
 mod pipeline;
 mod presets;
 mod privacy;

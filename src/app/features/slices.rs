@@ -13,19 +13,18 @@ pub struct SlicesPlugin;
 impl Plugin for SlicesPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SliceState>()
-            .add_systems(Update, reset_on_load);
+            .add_systems(Update, reset_on_load.run_if(resource_exists::<Study>));
     }
 }
 
 fn reset_on_load(
     mut loaded: MessageReader<StudyLoaded>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     mut state: ResMut<SliceState>,
 ) {
     if loaded.read().last().is_none() {
         return;
     }
-    let Some(study) = study else { return };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
     state.set_grid(v.geometry, v.dim());

@@ -4,11 +4,13 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::checks::Status;
 
-use super::{ERR, OK, UiParams, WARN};
+use crate::app::state::study::Study;
 
-pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
+use super::{ERR, OK, WARN};
+
+pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) {
     ui.heading("Study");
-    let Some(study) = p.study.as_deref() else {
+    let Some(study) = study else {
         ui.label("Nothing open yet.");
         return;
     };

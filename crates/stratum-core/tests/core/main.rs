@@ -1,13 +1,13 @@
 //! Integration tests of stratum-core, in one test binary.
 
 mod accuracy;
-// The rule for a check whose tool is missing, shared with the app's tests.
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
 mod batch;
+// The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
@@ -19,6 +19,10 @@ mod exports;
 mod fuzz_regressions;
 mod limits;
 mod meshing;
+mod nnunet;
+// The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
+#[path = "../../../../tests/support/nnunet.rs"]
+mod nnunet_support;
 mod real_data;
 mod segmentation;
 mod session;
