@@ -99,6 +99,7 @@ tools=(
     "Node.js|node --version|nodejs"
     "npm|npm --version|npm"
     "clang-$llvm_major with ASan (fuzzing C/C++)|asan_probe|clang-$llvm_major libclang-rt-$llvm_major-dev"
+    "Slurm + munge (one-node cluster of the batch test)|slurmctld -V && slurmd -V && munged --version && command -v sbatch|slurmctld slurmd slurm-client munge"
 )
 declare -A found=() install_hint=()
 check_tool() { # check_tool "name|check|packages": 0 when the tool works
@@ -162,6 +163,21 @@ python3 -c "import highdicom" 2>/dev/null ||
     echo "warning: could not install ${hd_pkgs[*]}" >&2
 install_hint[highdicom]="python3 -m pip install ${hd_pkgs[*]}"
 if python3 -c "import highdicom" 2>/dev/null; then found[highdicom]=yes; else found[highdicom]=no; fi
+
+# The phantom generator of ../shared/bench (make_phantom.py), which the batch
+# test makes its cohort with: numpy, scipy and pydicom, pinned as in its
+# requirements.txt.
+phantom_pkgs=(numpy==2.4.6 scipy==1.17.1 pydicom==3.0.2)
+python3 -c "import numpy, scipy, pydicom" 2>/dev/null ||
+    python3 -m pip install --quiet "${phantom_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${phantom_pkgs[@]}" ||
+    echo "warning: could not install ${phantom_pkgs[*]}" >&2
+install_hint[numpy + scipy + pydicom (phantoms)]="python3 -m pip install ${phantom_pkgs[*]}"
+if python3 -c "import numpy, scipy, pydicom" 2>/dev/null; then
+    found[numpy + scipy + pydicom (phantoms)]=yes
+else
+    found[numpy + scipy + pydicom (phantoms)]=no
+fi
 
 echo
 echo "tools the tests check with:"

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratum_core::Progress;
 
 mod anonymize;
+mod batch;
 mod convert;
 mod gui;
 mod inspect;
@@ -63,7 +64,7 @@ impl SubsetArgs {
 }
 
 /// Correcting patient motion between slices.
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MotionArgs {
     /// Re-align the slices the motion check finds shifted in-plane against
     /// their neighbours (before any resampling; the files are not changed)
@@ -141,6 +142,9 @@ pub enum Command {
     },
     /// Talk to a PACS: echo a node, find studies, get a series, send files
     Pacs(pacs::PacsArgs),
+    /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
+    /// several at a time, or as a Slurm job array with --slurm
+    Batch(Box<batch::BatchArgs>),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -175,6 +179,7 @@ pub fn run(command: Command) -> ExitCode {
             action: Some(action),
         } => models::run(action),
         Command::Pacs(args) => pacs::pacs_cmd(args),
+        Command::Batch(args) => batch::batch_cmd(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+mod batch;
 mod checkers;
 mod checklist;
 #[path = "../support/checks.rs"]

@@ -9,6 +9,7 @@
 pub mod ai;
 pub mod anonymize;
 pub mod atomic;
+pub mod batch;
 pub mod checks;
 pub mod convert;
 pub mod derived;

@@ -6,6 +6,7 @@ mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+mod batch;
 // The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
