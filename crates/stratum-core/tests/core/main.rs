@@ -2,19 +2,20 @@
 
 mod accuracy;
 // The rule for a check whose tool is missing, shared with the app's tests.
-#[path = "../../../../tests/support/checks.rs"]
-mod checks;
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+#[path = "../../../../tests/support/checks.rs"]
+mod checks;
 mod clip;
 mod edit_brush;
 mod edit_history;
 mod export_texture;
 mod exports;
 mod fuzz_regressions;
+mod install;
 mod limits;
 mod meshing;
 mod real_data;
