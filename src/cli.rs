@@ -12,6 +12,7 @@ use stratum_core::Progress;
 
 mod anonymize;
 mod convert;
+pub mod doctor;
 mod gui;
 mod inspect;
 mod segment;
@@ -23,7 +24,7 @@ use gui::GuiArgs;
 #[derive(Parser, Debug)]
 #[command(
     name = "stratum",
-    version,
+    disable_version_flag = true,
     about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export",
     long_about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export.\n\n\
         Without a subcommand, opens the desktop app on PATH (a DICOM folder or a \
@@ -35,6 +36,10 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub gui: GuiArgs,
+    /// Print the version and which data folder, ONNX Runtime, OpenXR runtime
+    /// and GPU were found (`stratum doctor` says more)
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 /// Part of a DICOM series, for a study too large for the memory (the
@@ -112,6 +117,9 @@ pub enum Command {
     },
     /// List the AI models installed in the models folder
     Models,
+    /// Say which data folder, ONNX Runtime, OpenXR runtime and GPU were
+    /// found, and what is missing and what to do (exit code 0 either way)
+    Doctor,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -134,6 +142,7 @@ pub fn run(command: Command) -> ExitCode {
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
+        Command::Doctor => doctor::doctor_cmd(),
     };
     match result {
         Ok(code) => code,

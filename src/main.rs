@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.version {
+        return cli::doctor::version();
+    }
     let Some(command) = args.command else {
         // Bevy installs its own log subscriber for the app.
         let g = args.gui;
@@ -36,10 +39,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     };
+    // wgpu's driver complaints (`doctor` probes the GPU) would bury doctor's
+    // plain answer; RUST_LOG brings them back.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off,wgpu_core=off")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

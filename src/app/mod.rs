@@ -120,7 +120,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         None => match demo::open_request() {
             Ok(request) => request,
             Err(e) => {
-                eprintln!("error: the demo study could not be written to the temp folder: {e}");
+                eprintln!("error: the demo study could not be opened: {e}");
                 return AppExit::error();
             }
         },

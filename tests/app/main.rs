@@ -1,14 +1,16 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+mod checkers;
 #[path = "../support/checks.rs"]
 mod checks;
-mod checkers;
 mod cli;
+mod doctor;
 mod exports;
 mod gui;
 mod job_panic;
 mod kill9;
 mod memory;
+mod package;
 mod pipeline;
 mod presets;
 mod privacy;

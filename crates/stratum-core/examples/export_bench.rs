@@ -7,7 +7,7 @@
 //! Times only the writer (meshes built once, before): the median of N runs.
 //! Threads: RAYON_NUM_THREADS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use stratum_core::Progress;

@@ -257,7 +257,7 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                         }
                         Err(e) => p
                             .notices
-                            .error(format!("The demo study could not be written: {e}")),
+                            .error(format!("The demo study could not be opened: {e}")),
                     }
                     ui.close();
                 }
