@@ -13,10 +13,11 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use ndarray::Array3;
 use stratum_core::Progress;
+use stratum_core::document::{DocumentState, SegmentProps, SurfaceRecipe};
 use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{History, HistoryConfig, HistorySnapshot, Step, StrokeRecorder};
 use stratum_core::segment::{LabelMap, Labels, Segment};
-use stratum_core::session::journal::{Journal, JournalBase, find_unsaved, restore};
+use stratum_core::session::journal::{Journal, find_unsaved, restore};
 use stratum_core::session::{SessionData, open_session, save_session, session_scan};
 use stratum_core::volume::Geometry;
 
@@ -72,53 +73,62 @@ fn genuine() -> &'static Genuine {
         };
         let mut history = History::default();
         history.push(paint(&mut map, [0, 0, 0], [2, 4, 8], 1));
-        let base = JournalBase {
+        let soft = |origin, dim: (usize, usize, usize), k: [usize; 3]| {
+            SurfaceRecipe::Soft(std::sync::Arc::new(stratum_core::mesh::SoftField {
+                origin,
+                data: Array3::from_shape_fn(dim, |(z, y, x)| (k[0] * x + k[1] * y + k[2] * z) as u8),
+            }))
+        };
+        let mut document = DocumentState::new(map.clone());
+        document.history = history.snapshot().expect("snapshot");
+        // A level for segment 1; segment 2's soft edge, journaled as the
+        // first record: the soft edges decoder is fuzzed through the
+        // journal modes too.
+        document.props = BTreeMap::from([
+            (1, SegmentProps { opacity: 1.0, recipe: SurfaceRecipe::Level(250.0) }),
+            (2, SegmentProps { opacity: 0.5, recipe: soft([0, 1, 2], (2, 3, 4), [60, 9, 1]) }),
+        ]);
+        let base = SessionData {
             scan: None,
-            labels: map.clone(),
-            opacity: BTreeMap::from([(2, 0.5)]),
-            surface_levels: BTreeMap::from([(2, 250.0)]),
-            // Journaled as the first record: the soft edges decoder is fuzzed
-            // through the journal modes too.
-            soft_edges: BTreeMap::from([(
-                2,
-                std::sync::Arc::new(stratum_core::mesh::SoftField {
-                    origin: [0, 1, 2],
-                    data: Array3::from_shape_fn((2, 3, 4), |(z, y, x)| (60 * x + 9 * y + z) as u8),
-                }),
-            )]),
+            document,
             view: serde_json::json!({"camera": {"yaw": 0.5}, "clip": [[0.0, 0.0, 1.0, -3.0]]}),
-            history: history.snapshot().expect("snapshot"),
         };
         let journal_root = root.join("autosave");
-        history
-            .attach_journal(Journal::start(&journal_root, base.clone(), "0.0.0").expect("journal"));
-        history.push(paint(&mut map, [1, 2, 20], [4, 8, 33], 2));
+        let journal = std::sync::Arc::new(
+            Journal::start(&journal_root, base.clone(), "0.0.0").expect("journal"),
+        );
+        // The journal as a document's observer sees it.
+        let mut observer = journal.observer();
+        let step = paint(&mut map, [1, 2, 20], [4, 8, 33], 2);
+        observer.pushed(&step);
+        history.push(step);
         history.undo(&mut map).expect("undo");
+        observer.undone();
         history.redo(&mut map).expect("redo");
+        observer.redone();
         let before = map.segments.clone();
         map.segments.push(segment(7, "new"));
-        history.push(Step::segments("Add", &before, &map.segments).expect("segments step"));
-        let journal = history.take_journal().expect("attached");
+        let step = Step::segments("Add", &before, &map.segments).expect("segments step");
+        observer.pushed(&step);
+        history.push(step);
         journal.flush().expect("flush");
         let journal_dir = journal.dir().to_path_buf();
+        drop(observer);
         drop(journal);
 
         let session_dir = root.join("study.stratum");
+        let mut document = DocumentState::new(map);
+        document.history = history.snapshot().expect("snapshot");
+        // A level for segment 1, and a model's soft edge for segment 2: a
+        // ramp across a small box.
+        document.props = BTreeMap::from([
+            (1, SegmentProps { opacity: 0.25, recipe: SurfaceRecipe::Level(300.0) }),
+            (2, SegmentProps { opacity: 1.0, recipe: soft([1, 2, 3], (3, 4, 5), [40, 10, 1]) }),
+        ]);
         let data = SessionData {
             scan: None,
-            labels: map,
-            opacity: BTreeMap::from([(1, 0.25)]),
-            surface_levels: BTreeMap::from([(1, 300.0)]),
-            // A model's soft edge for segment 2: a ramp across a small box.
-            soft_edges: BTreeMap::from([(
-                2,
-                std::sync::Arc::new(stratum_core::mesh::SoftField {
-                    origin: [1, 2, 3],
-                    data: Array3::from_shape_fn((3, 4, 5), |(z, y, x)| (40 * x + 10 * y + z) as u8),
-                }),
-            )]),
+            document,
             view: serde_json::json!({"window_level": [400.0, 40.0]}),
-            history: history.snapshot().expect("snapshot"),
         };
         save_session(&session_dir, &data, "0.0.0").expect("save");
         let session_json = std::fs::read(session_dir.join("session.json")).expect("session.json");
@@ -255,7 +265,7 @@ fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
             std::fs::write(g.session_dir.join("session.json"), file(&g.session_json)).unwrap();
             let _ = session_scan(&g.session_dir);
             if let Ok(opened) = open_session(&g.session_dir, &progress) {
-                let _ = History::from_snapshot(opened.data.history, HistoryConfig::default());
+                let _ = History::from_snapshot(opened.data.document.history, HistoryConfig::default());
             }
         }
         3 => {
@@ -282,7 +292,7 @@ fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
                 let mut history = History::from_snapshot(snapshot, HistoryConfig::default());
                 let opened = open_session(&g.session_dir, &progress);
                 if let Ok(opened) = opened {
-                    let mut map = opened.data.labels;
+                    let mut map = opened.data.document.labels;
                     while let Ok(Some(_)) = history.undo(&mut map) {}
                     while let Ok(Some(_)) = history.redo(&mut map) {}
                 }

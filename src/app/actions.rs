@@ -1,5 +1,6 @@
 //! The messages every input sends: the view (orbit, pan, zoom, pick,
-//! standard views), the anatomy pose, clip planes, rulers and brush strokes.
+//! standard views), the anatomy pose, clip planes, rulers, brush strokes
+//! and undo/redo.
 //! The desktop mouse and panels (`input/desktop.rs`, `ui/`) and the XR
 //! controllers (`xr/input.rs`) only write these; the features only read
 //! them, so every device drives the same code. Each message is registered by
@@ -281,10 +282,30 @@ pub struct BrushAction {
     pub plane: Option<Plane>,
 }
 
+/// Undo or redo the last step (Ctrl+Z, Ctrl+Shift+Z, the History buttons,
+/// the wrist panel).
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryAction {
+    Undo,
+    Redo,
+}
+
+/// File commands from the keyboard (Ctrl+S): the File menu's panel does
+/// them (saving to the session's folder, or asking where).
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileAction {
+    SaveSession,
+}
+
+/// The systems that turn devices into actions (desktop input, the XR
+/// controllers): everything that reads actions runs after them.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InputSet;
+
 pub struct ActionsPlugin;
 
 impl Plugin for ActionsPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<ViewAction>();
+        app.add_message::<ViewAction>().add_message::<FileAction>();
     }
 }

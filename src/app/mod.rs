@@ -10,15 +10,6 @@ pub mod ui;
 pub mod view;
 pub mod xr;
 
-// Short paths (`crate::app::loading::Study`) for every module, wherever its
-// folder: the folders say what a module is, these keep its name.
-pub use features::{
-    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
-    segmentation, session, session_view, slices, volume,
-};
-pub use state::{jobs, space};
-pub use view::{camera, sculpt_view};
-
 use std::path::PathBuf;
 
 use bevy::app::PluginGroupBuilder;
@@ -27,7 +18,13 @@ use bevy::prelude::*;
 use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
 
-use loading::OpenRequest;
+use features::loading::OpenRequest;
+use features::{
+    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
+    segmentation, segments, session, slices, volume,
+};
+use state::{jobs, space};
+use view::{camera, sculpt_view};
 
 /// The pipeline plugins: everything that works without a window or a GPU
 /// (the headless tests build an app from these and `MinimalPlugins`).
@@ -40,6 +37,7 @@ impl PluginGroup for PipelinePlugins {
             .add(actions::ActionsPlugin)
             .add(space::SpacePlugin)
             .add(loading::LoadingPlugin)
+            .add(segments::SegmentsPlugin)
             .add(segmentation::SegmentationPlugin)
             .add(ai::AiPlugin)
             .add(meshing::MeshingPlugin)
@@ -62,6 +60,7 @@ pub struct ViewPlugins;
 impl PluginGroup for ViewPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
+            .add(input::InputPlugin)
             .add(clip::ClipRenderPlugin)
             .add(volume::VolumeRenderPlugin)
             .add(camera::CameraPlugin)
@@ -85,7 +84,7 @@ pub struct GuiOptions {
     /// Start with the 3D view turning.
     pub turntable: bool,
     /// Clip planes to start with (at most three), through the study centre.
-    pub clip: Vec<clip::ClipKind>,
+    pub clip: Vec<crate::app::actions::ClipKind>,
     /// Rulers to start with (LPS mm end points).
     pub rulers: Vec<([f64; 3], [f64; 3])>,
     pub screenshot: Option<PathBuf>,
@@ -161,18 +160,18 @@ pub fn run(opts: GuiOptions) -> AppExit {
         .insert_resource(camera::Turntable(opts.turntable))
         .add_systems(Startup, {
             let rulers = opts.rulers.clone();
-            move |mut actions: MessageWriter<measurements::RulerAction>| {
+            move |mut actions: MessageWriter<crate::app::actions::RulerAction>| {
                 for (a, b) in &rulers {
-                    actions.write(measurements::RulerAction::Point(*a));
-                    actions.write(measurements::RulerAction::Point(*b));
+                    actions.write(crate::app::actions::RulerAction::Point(*a));
+                    actions.write(crate::app::actions::RulerAction::Point(*b));
                 }
             }
         })
         .add_systems(Startup, {
             let kinds = opts.clip.clone();
-            move |mut actions: MessageWriter<clip::ClipAction>| {
+            move |mut actions: MessageWriter<crate::app::actions::ClipAction>| {
                 for (index, kind) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
-                    actions.write(clip::ClipAction::Orient { index, kind: *kind });
+                    actions.write(crate::app::actions::ClipAction::Orient { index, kind: *kind });
                 }
             }
         })

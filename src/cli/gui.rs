@@ -32,7 +32,7 @@ pub struct GuiArgs {
     /// Start with a clip plane through the study centre: axial (cuts the top
     /// away), coronal (the front), sagittal (the left) or oblique; up to three
     #[arg(long, value_name = "PLANE", value_parser = parse_clip)]
-    pub clip: Vec<stratum::app::clip::ClipKind>,
+    pub clip: Vec<stratum::app::actions::ClipKind>,
     /// Start with a ruler between two LPS points in mm, "L,P,S:L,P,S"
     #[arg(long, value_name = "A:B", value_parser = parse_ruler)]
     pub ruler: Vec<([f64; 3], [f64; 3])>,
@@ -50,7 +50,7 @@ pub struct GuiArgs {
     /// `surfaces` (segment surfaces only). Default: the volume when the study
     /// has no segments
     #[arg(long, value_name = "MODE", value_parser = parse_render)]
-    pub render: Option<stratum::app::volume::RenderOnLoad>,
+    pub render: Option<stratum::app::features::volume::RenderOnLoad>,
     /// Start in the OpenXR headset (the window stays as the spectator view);
     /// without a runtime or headset the desktop app says what is missing
     #[arg(long)]
@@ -69,13 +69,13 @@ pub struct GuiArgs {
     pub size: (u32, u32),
 }
 
-fn parse_clip(s: &str) -> Result<stratum::app::clip::ClipKind, String> {
-    stratum::app::clip::ClipKind::parse(s)
+fn parse_clip(s: &str) -> Result<stratum::app::actions::ClipKind, String> {
+    stratum::app::actions::ClipKind::parse(s)
         .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
 }
 
-fn parse_render(s: &str) -> Result<stratum::app::volume::RenderOnLoad, String> {
-    use stratum::app::volume::RenderOnLoad;
+fn parse_render(s: &str) -> Result<stratum::app::features::volume::RenderOnLoad, String> {
+    use stratum::app::features::volume::RenderOnLoad;
     match s.split_once(':') {
         None if s == "volume" => Ok(RenderOnLoad::Volume(None)),
         None if s == "surfaces" => Ok(RenderOnLoad::Surfaces),

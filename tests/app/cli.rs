@@ -442,7 +442,6 @@ fn convert_writes_a_validation_report() {
 /// session it says what to give.
 #[test]
 fn share_takes_a_saved_session_without_the_scan() {
-    use stratum_core::edit::History;
     use stratum_core::segment::{LabelMap, Mask};
     use stratum_core::session::{SessionData, save_session};
     let dir = tempfile::tempdir().unwrap();
@@ -459,12 +458,8 @@ fn share_takes_a_saved_session_without_the_scan() {
     let session = dir.path().join("study.stratum");
     let data = SessionData {
         scan: None,
-        labels: map,
-        opacity: Default::default(),
-        surface_levels: Default::default(),
-        soft_edges: Default::default(),
+        document: stratum_core::document::DocumentState::new(map),
         view: serde_json::Value::Null,
-        history: History::default().snapshot().unwrap(),
     };
     save_session(&session, &data, "test").unwrap();
     let page = dir.path().join("explain.html");

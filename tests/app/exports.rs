@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::segmentation::Segment;
+use stratum::app::state::segments::Segment;
 
 use crate::pipeline::{ball_study, errors, headless, publish, run_until_idle, segments};
 
 #[test]
 fn export_writes_the_visible_segments() {
-    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum::app::features::export::{ExportRequest, ExportSettings};
     use stratum_core::export::Format;
     let mut app = headless();
     publish(&mut app, ball_study(40));
@@ -50,20 +50,21 @@ fn export_writes_the_visible_segments() {
 
 /// The ball study with a scan that brightens from left to right inside
 /// the ball (-100 to 200 HU), so a texture that carries the scan varies.
-fn graded_ball_study(n: usize) -> stratum::app::loading::Study {
+fn graded_ball_study(n: usize) -> stratum::app::state::study::Study {
     use stratum_core::{Volume, Voxels};
-    let mut study = ball_study(n);
+    let study = ball_study(n);
     let v = &study.volume;
     let graded = ndarray::Array3::from_shape_fn(v.dim(), |(z, y, x)| {
-        let inside = study.labels.get(z, y, x) != 0;
+        let inside = study.doc.labels().get(z, y, x) != 0;
         if inside {
             (-100 + 300 * x as i32 / n as i32) as i16
         } else {
             -1000
         }
     });
-    study.volume = std::sync::Arc::new(Volume::new(Voxels::I16(graded), v.geometry, "CT"));
-    study
+    let labels = (**study.doc.labels()).clone();
+    let volume = Volume::new(Voxels::I16(graded), v.geometry, "CT");
+    crate::pipeline::study_of(volume, labels, "ball", study.auto_window)
 }
 
 /// File ▸ Export as OBJ with the scan texture (the default) writes the
@@ -71,7 +72,7 @@ fn graded_ball_study(n: usize) -> stratum::app::loading::Study {
 /// with the texture off, the PNG is one flat cell of the segment's colour.
 #[test]
 fn export_textures_the_obj_with_the_scan_unless_turned_off() {
-    use stratum::app::export::{ExportRequest, ExportSettings};
+    use stratum::app::features::export::{ExportRequest, ExportSettings};
     use stratum_core::export::Format;
     let mut app = headless();
     publish(&mut app, graded_ball_study(40));
@@ -115,9 +116,9 @@ fn export_textures_the_obj_with_the_scan_unless_turned_off() {
 }
 
 /// Two balls 3 voxels apart, each its own segment, in a uniform scan.
-fn two_ball_study(n: usize) -> stratum::app::loading::Study {
+fn two_ball_study(n: usize) -> stratum::app::state::study::Study {
     use stratum_core::segment::{LabelMap, Mask};
-    let mut study = ball_study(n);
+    let study = ball_study(n);
     let g = study.volume.geometry;
     let r = 0.22 * n as f64;
     let ball = |cx: f64| Mask {
@@ -132,8 +133,8 @@ fn two_ball_study(n: usize) -> stratum::app::loading::Study {
     let mut labels = LabelMap::empty(study.volume.dim(), g);
     labels.add_segment("left", &ball(c - r - 1.5));
     labels.add_segment("right", &ball(c + r + 1.5));
-    study.labels = std::sync::Arc::new(labels);
-    study
+    let volume = (*study.volume).clone();
+    crate::pipeline::study_of(volume, labels, "two balls", study.auto_window)
 }
 
 /// Mean brightness of the texels an atlas PNG's charts cover.
@@ -151,31 +152,13 @@ fn mean_texel(path: &std::path::Path) -> f64 {
 /// scan texture: two balls facing each other come out darker than without.
 #[test]
 fn export_with_ambient_occlusion_darkens_the_texture() {
-    use stratum::app::export::{ExportRequest, ExportSettings};
-    use stratum::app::loading::StudyLoaded;
+    use stratum::app::features::export::{ExportRequest, ExportSettings};
+    use stratum::app::state::study::StudyLoaded;
     use stratum_core::export::Format;
     let mut app = headless();
     let study = two_ball_study(40);
-    let counts = study.labels.counts();
-    let announced = study
-        .labels
-        .segments
-        .iter()
-        .map(|s| {
-            (
-                s.id,
-                s.name.clone(),
-                s.colour,
-                counts[s.id as usize] as f64 / 1000.0,
-            )
-        })
-        .collect();
     app.world_mut().insert_resource(study);
-    app.world_mut().write_message(StudyLoaded {
-        segments: announced,
-        levels: Default::default(),
-        soft: Default::default(),
-    });
+    app.world_mut().write_message(StudyLoaded);
     run_until_idle(&mut app, Duration::from_secs(60));
     assert_eq!(segments(&mut app).iter().filter(|(_, m)| *m).count(), 2);
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +185,7 @@ fn export_with_ambient_occlusion_darkens_the_texture() {
 
 #[test]
 fn file_share_writes_one_offline_page_with_what_the_clinician_typed() {
-    use stratum::app::export::{ExportSettings, ShareRequest};
+    use stratum::app::features::export::{ExportSettings, ShareRequest};
     let mut app = headless();
     publish(&mut app, ball_study(40));
     run_until_idle(&mut app, Duration::from_secs(60));

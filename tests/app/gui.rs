@@ -4,7 +4,6 @@
 //! the 3D view, the CT on their cut faces, and drawn panels.
 
 use std::path::Path;
-use std::process::Command;
 
 fn saturated(p: &image::Rgba<u8>) -> bool {
     let [r, g, b, _] = p.0;
@@ -35,34 +34,16 @@ fn share(
 
 #[test]
 fn the_app_shows_the_demo_organs_under_xvfb() {
-    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
-        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+    if !crate::window::available() {
         return;
     }
-    assert!(
-        Path::new("/usr/bin/xvfb-run").exists(),
-        "xvfb-run is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("demo.png");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1400x900x24"])
-        .arg(env!("CARGO_BIN_EXE_stratum"))
-        .arg("--screenshot")
-        .arg(&shot)
-        .args(["--size", "1280x800", "--clip", "coronal"])
-        .env("WGPU_BACKEND", "vulkan")
-        .env("TMPDIR", dir.path())
-        // A journal another run left would put its Restore dialog over the view.
-        .env("STRATUM_AUTOSAVE_DIR", "off")
-        .output()
-        .expect("run xvfb-run");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the app failed:\n{log}");
+    let (_, log) = crate::window::run_app((1400, 900), dir.path(), |c| {
+        c.arg("--screenshot")
+            .arg(&shot)
+            .args(["--size", "1280x800", "--clip", "coronal"]);
+    });
     let img = image::open(&shot).expect("a screenshot").to_rgba8();
     assert_eq!(img.dimensions(), (1280, 800), "{log}");
     if let Ok(keep) = std::env::var("STRATUM_KEEP_SCREENSHOT") {
@@ -128,14 +109,19 @@ fn the_app_shows_the_demo_organs_under_xvfb() {
 /// on the front of the liver in 3D. Returns the session folder.
 fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     use std::time::Duration;
-    use stratum::app::loading::{OpenRequest, Study};
-    use stratum::app::sculpt::{AddEmptySegment, BrushSettings, BrushTool, pick_segment};
-    use stratum::app::segmentation::{Segment, ToolSettings};
-    use stratum::app::session::SaveSession;
+    use stratum::app::actions::BrushTool;
+    use stratum::app::features::loading::OpenRequest;
+    use stratum::app::features::sculpt::{AddEmptySegment, BrushSettings};
+    use stratum::app::features::session::SaveSession;
+    use stratum::app::state::document::ApplyEdit;
+    use stratum::app::state::segments::{Segment, ToolSettings};
+    use stratum::app::state::study::Study;
+    use stratum_core::document::Edit;
+    use stratum_core::edit::pick_segment;
     use stratum_core::view::Plane;
 
     let mut app = super::pipeline::headless();
-    let demo = stratum::app::demo::materialize().unwrap();
+    let demo = stratum::app::features::demo::materialize().unwrap();
     app.world_mut().write_message(OpenRequest {
         path: demo.ct.clone(),
         series: None,
@@ -152,11 +138,13 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     app.update();
     app.update();
     let painted = app.world().resource::<ToolSettings>().selected.unwrap();
-    {
-        let mut seg = app.world_mut().get_mut::<Segment>(painted).unwrap();
-        seg.name = "Painted".into();
-        seg.colour = [0, 255, 0];
-    }
+    let painted_id = app.world().get::<Segment>(painted).unwrap().id;
+    // Named and coloured as the segments panel does it: edits of the document.
+    app.world_mut()
+        .write_message(ApplyEdit(Edit::rename(painted_id, "Painted")));
+    app.world_mut()
+        .write_message(ApplyEdit(Edit::recolour(painted_id, [0, 255, 0])));
+    app.update();
     app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 12.0;
     let z = (nz / 2) as f64;
     let band: Vec<[f64; 3]> = (0..8)
@@ -172,7 +160,7 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
             .expect("a liver")
     };
     app.world_mut().resource_mut::<ToolSettings>().selected = Some(liver.0);
-    let labels = app.world().resource::<Study>().labels.clone();
+    let labels = app.world().resource::<Study>().doc.labels().clone();
     let mask = labels.mask(liver.1);
     // A row through the liver at its middle slice, shot from the patient's
     // right: the added material stands out of its outline in the front view.
@@ -196,11 +184,15 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
         .collect();
     super::sculpt::stroke(&mut app, BrushTool::Add, None, &bump);
     // Show only the liver and the painted segment (the session keeps it).
-    {
-        let mut q = app.world_mut().query::<&mut Segment>();
-        for mut s in q.iter_mut(app.world_mut()) {
-            s.visible = s.name == "liver" || s.name == "Painted";
-        }
+    let rows: Vec<(u16, bool)> = {
+        let mut q = app.world_mut().query::<&Segment>();
+        q.iter(app.world())
+            .map(|s| (s.id, s.name == "liver" || s.name == "Painted"))
+            .collect()
+    };
+    for (id, visible) in rows {
+        app.world_mut()
+            .write_message(ApplyEdit(Edit::set_visible(id, visible)));
     }
     for _ in 0..30 {
         app.update();
@@ -219,30 +211,18 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn a_painted_and_sculpted_session_reopens_in_the_window() {
-    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
-        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+    if !crate::window::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let session = painted_demo_session(dir.path());
     let shot = dir.path().join("session.png");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1400x900x24"])
-        .arg(env!("CARGO_BIN_EXE_stratum"))
-        .arg(&session)
-        .arg("--screenshot")
-        .arg(&shot)
-        .args(["--size", "1280x800"])
-        .env("WGPU_BACKEND", "vulkan")
-        .env("STRATUM_AUTOSAVE_DIR", "off")
-        .output()
-        .expect("run xvfb-run");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the app failed:\n{log}");
+    let (_, log) = crate::window::run_app((1400, 900), dir.path(), |c| {
+        c.arg(&session)
+            .arg("--screenshot")
+            .arg(&shot)
+            .args(["--size", "1280x800"]);
+    });
     let img = image::open(&shot).expect("a screenshot").to_rgba8();
     if let Ok(keep) = std::env::var("STRATUM_KEEP_SESSION_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use stratum::app::loading::{OpenRequest, Study};
+use stratum::app::features::loading::OpenRequest;
+use stratum::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use stratum::app::state::study::Study;
 use stratum_core::synth::{SynthOptions, write_series};
 
 use crate::pipeline::{headless, run_until_idle};

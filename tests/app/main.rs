@@ -18,6 +18,7 @@ mod privacy_checkers;
 mod sculpt;
 mod session;
 mod volume;
+mod window;
 mod xr;
 mod xr_input;
 mod xr_panel;

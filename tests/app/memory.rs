@@ -67,8 +67,7 @@ fn a_study_over_the_memory_limit_is_refused_with_what_would_fit() {
 /// bytes a voxel) on top of the core's estimate, so it offers less than the CLI.
 #[test]
 fn the_app_offers_what_fits_of_a_study_too_large_for_its_memory() {
-    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
-        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
+    if !crate::window::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -76,27 +75,15 @@ fn the_app_offers_what_fits_of_a_study_too_large_for_its_memory() {
     write_series(&scan, &SynthOptions::default()).unwrap();
     let run = |name: &str, extra: &[&str]| {
         let shot = dir.path().join(name);
-        let out = Command::new("xvfb-run")
-            .args(["-a", "-s", "-screen 0 1100x800x24"])
-            .arg(env!("CARGO_BIN_EXE_stratum"))
-            .arg(&scan)
-            .arg("--screenshot")
-            .arg(&shot)
-            .args(["--size", "1000x700", "--render", "surfaces"])
-            .args(extra)
-            .env("WGPU_BACKEND", "vulkan")
-            .env("STRATUM_MEMORY_LIMIT", "100K")
-            .env("RUST_LOG", "info")
-            // A journal another run left would put its Restore dialog over the view.
-            .env("STRATUM_AUTOSAVE_DIR", "off")
-            .output()
-            .expect("run xvfb-run");
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "the app failed:\n{log}");
+        let (_, log) = crate::window::run_app((1100, 800), dir.path(), |c| {
+            c.arg(&scan)
+                .arg("--screenshot")
+                .arg(&shot)
+                .args(["--size", "1000x700", "--render", "surfaces"])
+                .args(extra)
+                .env("STRATUM_MEMORY_LIMIT", "100K")
+                .env("RUST_LOG", "info");
+        });
         (image::open(&shot).expect("a screenshot").to_rgba8(), log)
     };
     let (img, log) = run("offer.png", &[]);

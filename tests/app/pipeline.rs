@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use stratum::app::PipelinePlugins;
-use stratum::app::jobs::{JobInfo, Notices};
-use stratum::app::loading::{Study, StudyLoaded};
-use stratum::app::meshing::SegmentSurface;
-use stratum::app::segmentation::Segment;
+use stratum::app::state::jobs::{JobInfo, Notices};
+use stratum::app::state::segments::Segment;
+use stratum::app::state::segments::SegmentSurface;
+use stratum::app::state::study::{Study, StudyLoaded};
+use stratum_core::document::{Document, SurfaceRecipe};
 use stratum_core::segment::{LabelMap, Mask, histogram};
 use stratum_core::{Geometry, Volume, Voxels};
 
@@ -24,10 +25,10 @@ pub(crate) fn headless() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
-        .init_asset::<stratum::app::clip::SegmentMaterial>()
+        .init_asset::<stratum::app::features::clip::SegmentMaterial>()
         .init_asset::<Image>()
         // No autosave journals from the tests in the user's data folder.
-        .insert_resource(stratum::app::session::AutosaveConfig { root: None })
+        .insert_resource(stratum::app::features::session::autosave::AutosaveConfig { root: None })
         .add_plugins(PipelinePlugins);
     app.update();
     app
@@ -114,24 +115,40 @@ pub(crate) fn ball_study(n: usize) -> Study {
     };
     let mut labels = LabelMap::empty(volume.dim(), g);
     labels.add_segment("ball", &mask);
+    study_of(volume, labels, "ball", (-1000.0, 100.0))
+}
+
+/// A study of `volume` with `labels` as its document.
+pub(crate) fn study_of(
+    volume: Volume,
+    labels: LabelMap,
+    title: &str,
+    auto_window: (f64, f64),
+) -> Study {
+    let volume = Arc::new(volume);
     Study {
         histogram: histogram(&volume, 64),
-        volume: Arc::new(volume),
+        doc: Document::new(Some(volume.clone()), labels).unwrap(),
+        volume,
         report: Default::default(),
-        labels: Arc::new(labels),
-        title: "ball".into(),
-        auto_window: (-1000.0, 100.0),
-        labels_generation: 0,
+        title: title.into(),
+        auto_window,
     }
 }
 
 pub(crate) fn publish(app: &mut App, study: Study) {
-    let ml = study.labels.counts()[1] as f64 / 1000.0;
-    let colour = study.labels.segments[0].colour;
     app.world_mut().insert_resource(study);
-    app.world_mut().write_message(StudyLoaded {
-        segments: vec![(1, "ball".into(), colour, ml)],
-        levels: Default::default(),
-        soft: Default::default(),
-    });
+    app.world_mut().write_message(StudyLoaded);
+}
+
+/// The surface level of each segment built from the scan, by name.
+pub(crate) fn surface_levels(app: &App) -> Vec<(String, f64)> {
+    let doc = &app.world().resource::<Study>().doc;
+    doc.segments()
+        .iter()
+        .filter_map(|s| match doc.recipe(s.id) {
+            SurfaceRecipe::Level(l) => Some((s.name.clone(), l)),
+            _ => None,
+        })
+        .collect()
 }

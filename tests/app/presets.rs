@@ -1,14 +1,14 @@
 //! Presets that know what they are: Bone finds its level from the scan,
 //! names and colours its segment after itself, and leaves out the table.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::history::HistoryAction;
-use stratum::app::loading::Study;
-use stratum::app::segmentation::{SegmentCommand, SurfaceLevel, ToolSettings};
-use stratum_core::segment::{LabelMap, Mask, Preset, histogram};
+use stratum::app::actions::HistoryAction;
+use stratum::app::features::segmentation::SegmentCommand;
+use stratum::app::state::segments::ToolSettings;
+use stratum::app::state::study::Study;
+use stratum_core::segment::{LabelMap, Mask, Preset};
 use stratum_core::{Geometry, Volume, Voxels};
 
 use crate::pipeline::{errors, headless, publish, run_until_idle, segments};
@@ -43,15 +43,7 @@ fn body_with_bone_and_table() -> Study {
     };
     let mut labels = LabelMap::empty(volume.dim(), g);
     labels.add_segment("ball", &body);
-    Study {
-        histogram: histogram(&volume, 64),
-        volume: Arc::new(volume),
-        report: Default::default(),
-        labels: Arc::new(labels),
-        title: "bone".into(),
-        auto_window: (-1000.0, 1000.0),
-        labels_generation: 0,
-    }
+    crate::pipeline::study_of(volume, labels, "bone", (-1000.0, 1000.0))
 }
 
 #[test]
@@ -93,7 +85,7 @@ fn bone_preset_finds_its_level_names_its_segment_and_leaves_out_the_table() {
     );
     let notices: Vec<String> = app
         .world()
-        .resource::<stratum::app::jobs::Notices>()
+        .resource::<stratum::app::state::jobs::Notices>()
         .items
         .iter()
         .map(|n| n.text.clone())
@@ -104,13 +96,10 @@ fn bone_preset_finds_its_level_names_its_segment_and_leaves_out_the_table() {
     );
     // Its surface comes from the scan at that level, and sits at the
     // half-way edge: the ball's true volume within 3%.
-    let mut q = app
-        .world_mut()
-        .query::<(&stratum::app::segmentation::Segment, &SurfaceLevel)>();
-    let levels: Vec<f64> = q
-        .iter(app.world())
-        .filter(|(s, _)| s.name == "Bone")
-        .map(|(_, l)| l.0)
+    let levels: Vec<f64> = crate::pipeline::surface_levels(&app)
+        .into_iter()
+        .filter(|(name, _)| name == "Bone")
+        .map(|(_, l)| l)
         .collect();
     assert_eq!(levels, vec![level]);
     let surface = bone.surface.expect("surface stats");
@@ -125,7 +114,7 @@ fn bone_preset_finds_its_level_names_its_segment_and_leaves_out_the_table() {
     let bone_entity = |app: &mut App| {
         let mut q = app
             .world_mut()
-            .query::<(Entity, &stratum::app::segmentation::Segment)>();
+            .query::<(Entity, &stratum::app::state::segments::Segment)>();
         q.iter(app.world())
             .find(|(_, s)| s.name == "Bone")
             .map(|(e, _)| e)
@@ -144,13 +133,17 @@ fn bone_preset_finds_its_level_names_its_segment_and_leaves_out_the_table() {
     }
     // Now: delete undone, creation undone, creation redone.
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let levels = crate::pipeline::surface_levels(&app);
     let mut q = app
         .world_mut()
-        .query::<(&stratum::app::segmentation::Segment, &SurfaceLevel)>();
+        .query::<&stratum::app::state::segments::Segment>();
     let back: Vec<(f64, f64)> = q
         .iter(app.world())
-        .filter(|(s, _)| s.name == "Bone")
-        .map(|(s, l)| (l.0, s.surface.expect("rebuilt").volume_ml))
+        .filter(|s| s.name == "Bone")
+        .filter_map(|s| {
+            let l = levels.iter().find(|(n, _)| *n == s.name)?.1;
+            Some((l, s.surface.expect("rebuilt").volume_ml))
+        })
         .collect();
     assert_eq!(back.len(), 1, "{back:?}");
     assert_eq!(back[0].0, level);

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use stratum::app::jobs::Notices;
-use stratum::app::loading::{OpenRequest, Study};
+use stratum::app::features::loading::OpenRequest;
+use stratum::app::state::jobs::Notices;
+use stratum::app::state::study::Study;
 use stratum_core::synth::{
     FAKE_BIRTH_DATE, FAKE_INSTITUTION, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions,
     write_series,
@@ -228,19 +229,15 @@ fn planted_identity_appears_in_no_app_message_title_report_or_session() {
     // scan's absolute path (how the session finds the scan again), so a
     // name in the folder path is there, and only there.
     let session = dir.path().join(FOLDER_NAME).join("study.stratum");
-    let labels = (*study.labels).clone();
+    let labels = (**study.doc.labels()).clone();
     let data = stratum_core::session::SessionData {
         scan: Some(stratum_core::session::ScanRef::new(
             &scan,
             None,
             &study.volume,
         )),
-        labels,
-        opacity: Default::default(),
-        surface_levels: Default::default(),
-        soft_edges: Default::default(),
+        document: stratum_core::document::DocumentState::new(labels),
         view: serde_json::json!({}),
-        history: stratum_core::edit::History::default().snapshot().unwrap(),
     };
     stratum_core::session::save_session(&session, &data, "0.1.0").unwrap();
     for f in walk(&session) {

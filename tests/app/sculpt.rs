@@ -5,20 +5,22 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::history::HistoryAction;
-use stratum::app::loading::Study;
-use stratum::app::remesh::ChunkEntity;
-use stratum::app::sculpt::{
-    AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase, pick_segment,
-};
-use stratum::app::segmentation::{Segment, SegmentCommand, ToolSettings};
+use stratum::app::actions::{BrushAction, BrushTool, HistoryAction, StrokePhase};
+use stratum::app::features::remesh::ChunkEntity;
+use stratum::app::features::sculpt::{AddEmptySegment, BrushSettings};
+use stratum::app::features::segmentation::SegmentCommand;
+use stratum::app::state::document::ApplyEdit;
+use stratum::app::state::segments::{Segment, ToolSettings};
+use stratum::app::state::study::Study;
+use stratum_core::document::Edit;
+use stratum_core::edit::pick_segment;
 use stratum_core::segment::LabelMap;
 use stratum_core::view::Plane;
 
 use super::pipeline::{ball_study, errors, headless, publish, run_until_idle, segments};
 
 fn labels(app: &App) -> LabelMap {
-    (*app.world().resource::<Study>().labels).clone()
+    (**app.world().resource::<Study>().doc.labels()).clone()
 }
 
 fn entity_of(app: &mut App, id: u16) -> Entity {
@@ -60,10 +62,7 @@ pub(crate) fn stroke(app: &mut App, tool: BrushTool, plane: Option<Plane>, point
 }
 
 fn history_len(app: &App) -> usize {
-    app.world()
-        .resource::<stratum::app::history::EditHistory>()
-        .core
-        .len()
+    app.world().resource::<Study>().doc.history().len()
 }
 
 fn undo(app: &mut App, action: HistoryAction) {
@@ -259,8 +258,8 @@ fn tools_deletes_and_renames_undo_and_redo_bit_identical() {
     app.update();
     app.update();
     // Rename the threshold segment as the panel does, then let it settle.
-    let soft = entity_of(&mut app, 2);
-    app.world_mut().get_mut::<Segment>(soft).unwrap().name = "Flesh".into();
+    app.world_mut()
+        .write_message(ApplyEdit(Edit::rename(2, "Flesh")));
     for _ in 0..30 {
         app.update();
     }
@@ -269,8 +268,8 @@ fn tools_deletes_and_renames_undo_and_redo_bit_identical() {
     assert_eq!(renamed.segments[0].name, "Flesh");
     let names: Vec<String> = app
         .world()
-        .resource::<stratum::app::history::EditHistory>()
-        .core
+        .resource::<Study>()
+        .doc
         .steps()
         .map(|s| s.name.to_string())
         .collect();

@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use stratum::app::PipelinePlugins;
-use stratum::app::history::{EditHistory, HistoryAction};
-use stratum::app::loading::{OpenRequest, Study};
-use stratum::app::sculpt::{AddEmptySegment, BrushAction, BrushSettings, BrushTool, StrokePhase};
-use stratum::app::segmentation::{Segment, SoftEdge, SurfaceLevel};
-use stratum::app::session::{
-    AutosaveConfig, OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
+use stratum::app::actions::{BrushAction, BrushTool, HistoryAction, StrokePhase};
+use stratum::app::features::loading::OpenRequest;
+use stratum::app::features::sculpt::{AddEmptySegment, BrushSettings};
+use stratum::app::features::session::autosave::AutosaveConfig;
+use stratum::app::features::session::{
+    OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
 };
-use stratum::app::slices::SliceState;
+use stratum::app::state::crosshair::SliceState;
+use stratum::app::state::document::ApplyEdit;
+use stratum::app::state::study::Study;
+use stratum_core::document::{Edit, SurfaceRecipe};
 use stratum_core::segment::{LabelMap, Mask};
 
 use super::pipeline::{errors, run_until_idle, segments};
@@ -22,7 +25,7 @@ fn app_with_autosave(root: Option<PathBuf>) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
-        .init_asset::<stratum::app::clip::SegmentMaterial>()
+        .init_asset::<stratum::app::features::clip::SegmentMaterial>()
         .init_asset::<Image>()
         .insert_resource(AutosaveConfig { root })
         .add_plugins(PipelinePlugins);
@@ -48,7 +51,11 @@ fn write_scan(dir: &Path) -> PathBuf {
 }
 
 fn labels(app: &App) -> LabelMap {
-    (*app.world().resource::<Study>().labels).clone()
+    (**app.world().resource::<Study>().doc.labels()).clone()
+}
+
+fn history_len(app: &App) -> usize {
+    app.world().resource::<Study>().doc.history().len()
 }
 
 /// Opens the scan, adds a segment and paints two strokes into it.
@@ -84,7 +91,28 @@ fn open_and_paint(app: &mut App, scan: &Path) {
         }
     }
     run_until_idle(app, Duration::from_secs(60));
-    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+    assert_eq!(history_len(app), 3);
+}
+
+/// As if segment 1 came from a threshold (its surface built from the scan
+/// at level 50) and a model had made another, empty one, its surface the
+/// model's soft edge: a segment has one recipe, so two segments carry the
+/// two kinds (the new one is a fourth history step).
+fn give_recipes(app: &mut App, soft: &stratum_core::mesh::SoftField) {
+    app.world_mut().write_message(AddEmptySegment);
+    app.update();
+    app.update();
+    app.world_mut().write_message(ApplyEdit(Edit::SetRecipe {
+        id: 1,
+        recipe: SurfaceRecipe::Level(50.0),
+    }));
+    app.world_mut().write_message(ApplyEdit(Edit::SetRecipe {
+        id: 2,
+        recipe: SurfaceRecipe::Soft(std::sync::Arc::new(soft.clone())),
+    }));
+    app.update();
+    app.update();
+    assert_eq!(history_len(app), 4);
 }
 
 /// A model's soft edge inside the 40^3 test scan.
@@ -97,14 +125,22 @@ fn soft_edge() -> stratum_core::mesh::SoftField {
 
 /// The soft edge of every segment that has one.
 fn soft_edges(app: &mut App) -> Vec<stratum_core::mesh::SoftField> {
-    let mut q = app.world_mut().query::<&SoftEdge>();
-    q.iter(app.world()).map(|f| (*f.0).clone()).collect()
+    let doc = &app.world().resource::<Study>().doc;
+    doc.segments()
+        .iter()
+        .filter_map(|s| match doc.recipe(s.id) {
+            SurfaceRecipe::Soft(f) => Some((*f).clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The surface level of every segment that has one.
 fn surface_levels(app: &mut App) -> Vec<f64> {
-    let mut q = app.world_mut().query::<&SurfaceLevel>();
-    q.iter(app.world()).map(|l| l.0).collect()
+    crate::pipeline::surface_levels(app)
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
 }
 
 #[test]
@@ -115,16 +151,10 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     open_and_paint(&mut app, &scan);
     app.world_mut().resource_mut::<SliceState>().crosshair = [7, 8, 9];
     app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 12.5;
-    // As if the segment came from a threshold: its surface is built from
-    // the scan at this level, and must be after reopening too.
-    let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
-    let seg = q.single(app.world()).unwrap();
-    app.world_mut().entity_mut(seg).insert(SurfaceLevel(50.0));
-    // And as if a model had made it: its soft edge comes back with it.
+    // Surfaces built from the scan at a level and from a model's soft
+    // edge: both must be after reopening too.
     let soft = soft_edge();
-    app.world_mut()
-        .entity_mut(seg)
-        .insert(SoftEdge(std::sync::Arc::new(soft.clone())));
+    give_recipes(&mut app, &soft);
     let painted = labels(&app);
     let session = dir.path().join("case.stratum");
     app.world_mut().write_message(SaveSession(session.clone()));
@@ -147,7 +177,7 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
     assert_eq!(app.world().resource::<SliceState>().crosshair, [7, 8, 9]);
     assert_eq!(app.world().resource::<BrushSettings>().diameter_mm, 12.5);
     let segs = segments(&mut app);
-    assert_eq!(segs.len(), 1);
+    assert_eq!(segs.len(), 2);
     assert!(segs[0].1, "the painted segment is meshed");
     assert_eq!(
         surface_levels(&mut app),
@@ -163,8 +193,8 @@ fn a_saved_session_reopens_with_its_labels_history_and_view() {
         app.world().resource::<SessionState>().path.as_deref(),
         Some(session.as_path())
     );
-    // The history came along: three undos go back to the empty map.
-    for _ in 0..3 {
+    // The history came along: four undos go back to the empty map.
+    for _ in 0..4 {
         app.world_mut().write_message(HistoryAction::Undo);
         app.update();
         app.update();
@@ -182,32 +212,23 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     let root = dir.path().join("autosave");
     let mut app = app_with_autosave(Some(root.clone()));
     open_and_paint(&mut app, &scan);
-    let painted = labels(&app);
     assert!(
-        app.world()
-            .resource::<EditHistory>()
-            .core
-            .journal()
-            .is_some(),
+        app.world().resource::<SessionState>().journal.is_some(),
         "autosave runs after an edit"
     );
     // A level and a soft edge set after the journal started (as a preset's
-    // or a model's segment gets): the next view and soft edges records
-    // carry them (compared about once a second, 60 frames).
-    let mut q = app.world_mut().query_filtered::<Entity, With<Segment>>();
-    let seg = q.single(app.world()).unwrap();
+    // or a model's segment gets): the journal's properties records carry
+    // them.
     let soft = soft_edge();
-    app.world_mut().entity_mut(seg).insert((
-        SurfaceLevel(50.0),
-        SoftEdge(std::sync::Arc::new(soft.clone())),
-    ));
+    give_recipes(&mut app, &soft);
+    let painted = labels(&app);
     for _ in 0..61 {
         app.update();
     }
     app.world()
-        .resource::<EditHistory>()
-        .core
-        .journal()
+        .resource::<SessionState>()
+        .journal
+        .as_ref()
         .unwrap()
         .flush()
         .unwrap();
@@ -224,7 +245,7 @@ fn an_unsaved_session_is_offered_and_restored_from_its_journal() {
     run_until_idle(&mut app, Duration::from_secs(60));
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     assert_eq!(labels(&app), painted);
-    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+    assert_eq!(history_len(&app), 4);
     assert_eq!(
         surface_levels(&mut app),
         vec![50.0],
@@ -292,5 +313,5 @@ fn a_session_whose_scan_moved_asks_where_it_is_and_opens_with_it() {
             .missing_scan
             .is_none()
     );
-    assert_eq!(app.world().resource::<EditHistory>().core.len(), 3);
+    assert_eq!(history_len(&app), 3);
 }

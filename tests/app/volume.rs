@@ -6,7 +6,6 @@
 //! transfer-function preset shows what it is for on the demo CT.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bevy::math::{Mat4, Vec4};
 use ndarray::Array3;
@@ -75,39 +74,18 @@ impl Shot {
 }
 
 fn skip() -> bool {
-    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
-        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
-        return true;
-    }
-    assert!(
-        Path::new("/usr/bin/xvfb-run").exists(),
-        "xvfb-run is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
-    );
-    false
+    !crate::window::available()
 }
 
 /// Runs the app with `args` and returns its screenshot and view.
 fn render(dir: &Path, name: &str, args: &[&str]) -> Shot {
     let shot = dir.join(format!("{name}.png"));
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1100x800x24"])
-        .arg(env!("CARGO_BIN_EXE_stratum"))
-        .args(args)
-        .arg("--screenshot")
-        .arg(&shot)
-        .args(["--size", "960x640"])
-        .env("WGPU_BACKEND", "vulkan")
-        .env("TMPDIR", dir)
-        // A journal another run left would put its Restore dialog over the view.
-        .env("STRATUM_AUTOSAVE_DIR", "off")
-        .output()
-        .expect("run xvfb-run");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the app failed:\n{log}");
+    let (_, log) = crate::window::run_app((1100, 800), dir, |c| {
+        c.args(args)
+            .arg("--screenshot")
+            .arg(&shot)
+            .args(["--size", "960x640"]);
+    });
     if let Ok(keep) = std::env::var("STRATUM_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, format!("{keep}-{name}.png")).unwrap();
     }
@@ -205,7 +183,7 @@ fn bright_voxels_render_where_their_lps_points_project_and_a_clip_plane_removes_
     let scan = dir.path().join("points.nii");
     write_scan(&scan, a, g);
     let centre = g.index_to_lps([19.5, 17.5, 14.5]);
-    let n = stratum::app::clip::ClipKind::Sagittal.normal();
+    let n = stratum::app::actions::ClipKind::Sagittal.normal();
     let shot = render(
         dir.path(),
         "points",
@@ -392,12 +370,12 @@ fn every_preset_shows_its_tissue_on_the_demo_ct() {
 fn settings_after_open(
     path: &Path,
     labels: Option<PathBuf>,
-    on_load: stratum::app::volume::RenderOnLoad,
-) -> stratum::app::volume::VolumeSettings {
+    on_load: stratum::app::features::volume::RenderOnLoad,
+) -> stratum::app::features::volume::VolumeSettings {
     let mut app = crate::pipeline::headless();
     app.insert_resource(on_load);
     app.world_mut()
-        .write_message(stratum::app::loading::OpenRequest {
+        .write_message(stratum::app::features::loading::OpenRequest {
             path: path.to_path_buf(),
             series: None,
             labels: labels.map(|l| (l, None)),
@@ -411,13 +389,13 @@ fn settings_after_open(
     );
     app.update();
     app.world()
-        .resource::<stratum::app::volume::VolumeSettings>()
+        .resource::<stratum::app::features::volume::VolumeSettings>()
         .clone()
 }
 
 #[test]
 fn a_scan_without_segments_opens_with_its_volume_rendering_and_the_command_line_decides() {
-    use stratum::app::volume::RenderOnLoad;
+    use stratum::app::features::volume::RenderOnLoad;
     use stratum_core::transfer::TfPreset;
     let dir = tempfile::tempdir().unwrap();
     // A CT alone: the volume, with the bone preset, in the study's range.

@@ -12,18 +12,10 @@ use serde_json::Value;
 
 use crate::xr_remote::{Buttons, Hand, Pose, Quat, RemoteRig};
 
-const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
+pub(crate) use crate::window::{Display, LAVAPIPE};
 
 pub(crate) fn skip() -> bool {
-    if std::env::var_os("STRATUM_SKIP_GUI_TESTS").is_some() {
-        eprintln!("STRATUM_SKIP_GUI_TESTS is set: not running the windowed app");
-        return true;
-    }
-    assert!(
-        Path::new("/usr/bin/Xvfb").exists() && Path::new(LAVAPIPE).exists(),
-        "Xvfb or Mesa's lavapipe is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
-    );
-    false
+    !crate::window::available()
 }
 
 /// The Monado manifest: STRATUM_XR_RUNTIME_JSON (scripts/test.sh sets it),
@@ -48,45 +40,6 @@ pub(crate) fn runtime_manifest() -> PathBuf {
         .to_string();
     assert!(Path::new(&last).exists(), "no manifest at {last}");
     PathBuf::from(last)
-}
-
-/// An X server of its own (killed on drop), so the app can be killed by
-/// its process id without orphaning xvfb-run's children.
-pub(crate) struct Display {
-    xvfb: Child,
-    pub(crate) name: String,
-}
-
-impl Display {
-    pub(crate) fn start(number: u32) -> Display {
-        let name = format!(":{number}");
-        let xvfb = Command::new("Xvfb")
-            .args([&name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb");
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-        wait_until(Duration::from_secs(20), "Xvfb's socket", || socket.exists());
-        Display { xvfb, name }
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        let _ = self.xvfb.kill();
-        let _ = self.xvfb.wait();
-    }
-}
-
-/// Polls `f` until it holds: the app runs in another process, and its
-/// trace file is the only thing to wait on.
-fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The environment for the app on Monado, with its remote driver on `port`.
@@ -243,8 +196,8 @@ fn headset_session_grab_and_hand_held_plane_on_monado() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let display = Display::start(71);
-    let (mut app, mut rig) = start_traced(dir.path(), &display, 4371);
+    let display = Display::start(1280, 800);
+    let (mut app, mut rig) = start_traced(dir.path(), &display, crate::window::free_port());
     let head = Pose::at(0.0, 1.6, 0.0);
     let left_home = Pose::at(-0.2, 1.3, -0.5);
     let right_home = Pose::at(0.2, 1.3, -0.5);
@@ -411,9 +364,10 @@ fn left_eye_screenshot_shows_the_anatomy() {
     }
     let manifest = runtime_manifest();
     let dir = tempfile::tempdir().unwrap();
-    let display = Display::start(72);
+    let display = Display::start(1280, 800);
+    let port = crate::window::free_port();
     let shot = dir.path().join("eye.png");
-    let child = xr_command(dir.path(), &display, 4372, Some(&manifest))
+    let child = xr_command(dir.path(), &display, port, Some(&manifest))
         .args(["--xr", "--size", "640x480", "--screenshot"])
         .arg(&shot)
         .stdout(Stdio::piped())
@@ -422,15 +376,17 @@ fn left_eye_screenshot_shows_the_anatomy() {
         .expect("run stratum");
     // The user looks down at the table, 40 degrees (the anatomy lies 45 cm
     // ahead and about 50 cm below the eyes).
-    let mut rig =
-        RemoteRig::connect_to("127.0.0.1:4372".parse().unwrap(), Duration::from_secs(240))
-            .expect("the app's runtime listens for the remote rig");
+    let mut rig = RemoteRig::connect_to(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(240),
+    )
+    .expect("the app's runtime listens for the remote rig");
     let down = Quat::from_axis_angle([1.0, 0.0, 0.0], -40f32.to_radians());
     rig.set_head(Pose::at(0.0, 1.6, 0.0).rotated(down));
     rig.set_hand(Hand::Left, Pose::at(-0.2, 1.3, -0.5), Buttons::default());
     rig.set_hand(Hand::Right, Pose::at(0.2, 1.3, -0.5), Buttons::default());
     rig.send().unwrap();
-    let out = child.wait_with_output().expect("run stratum");
+    let out = crate::window::wait_with_output_within(child, crate::window::APP_TIMEOUT, "the app");
     drop(rig);
     let log = format!(
         "{}{}",
@@ -460,13 +416,15 @@ fn without_a_runtime_the_desktop_goes_on_and_says_so() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let display = Display::start(73);
+    let display = Display::start(1280, 800);
     let shot = dir.path().join("desk.png");
-    let out = xr_command(dir.path(), &display, 4373, None)
-        .args(["--xr", "--size", "640x480", "--screenshot"])
-        .arg(&shot)
-        .output()
-        .expect("run stratum");
+    let out = crate::window::output_within(
+        xr_command(dir.path(), &display, crate::window::free_port(), None)
+            .args(["--xr", "--size", "640x480", "--screenshot"])
+            .arg(&shot),
+        crate::window::APP_TIMEOUT,
+        "the app",
+    );
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -3,10 +3,11 @@
 //! returns are applied the way the app applies them.
 
 use bevy::prelude::*;
+use stratum::app::actions::ClipAction;
+use stratum::app::actions::PoseAction;
+use stratum::app::actions::RulerAction;
 use stratum::app::actions::ViewAction;
-use stratum::app::clip::ClipAction;
-use stratum::app::measurements::RulerAction;
-use stratum::app::space::{AnatomyPose, PoseAction};
+use stratum::app::state::space::AnatomyPose;
 use stratum::app::xr::input::{
     Hand, HandSnapshot, InputContext, ResliceAction, Table, XrAction, XrGestures, XrSnapshot,
     table_for, table_pose,

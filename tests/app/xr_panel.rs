@@ -79,14 +79,19 @@ fn the_world_panel_clicks_leave_vr_and_the_desktop_enters_again() {
     if skip() {
         return;
     }
-    assert!(
-        Command::new("xdotool").arg("version").output().is_ok(),
-        "xdotool is missing: run scripts/setup.sh (or set STRATUM_SKIP_GUI_TESTS=1)"
-    );
+    if crate::checks::program(
+        "xdotool",
+        "clicking Enter VR in the window",
+        "scripts/setup.sh, or apt-get install xdotool",
+    )
+    .is_none()
+    {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    // Display and port of its own: the XR tests run in parallel (xr.rs has 71-73).
-    let display = Display::start(74);
-    let (mut app, mut rig) = start_traced(dir.path(), &display, 4374);
+    // Display and port of its own: the XR tests run in parallel.
+    let display = Display::start(1280, 800);
+    let (mut app, mut rig) = start_traced(dir.path(), &display, crate::window::free_port());
     // The left hand held up in front of the chest: the panel hangs above it.
     rig.set_head(Pose::at(0.0, 1.6, 0.0));
     rig.set_hand(Hand::Left, Pose::at(0.0, 1.38, -0.45), Buttons::default());
@@ -155,11 +160,16 @@ fn the_world_panel_clicks_leave_vr_and_the_desktop_enters_again() {
 
     // Enter VR on the desktop panel, clicked in the window.
     let at = v3(&desk["desktop_button"]["at"]);
-    let out = Command::new("xdotool")
-        .env("DISPLAY", &display.name)
-        .args(["search", "--sync", "--name", "^Stratum$"])
-        .output()
-        .expect("run xdotool");
+    let out = crate::window::output_within(
+        Command::new("xdotool").env("DISPLAY", &display.name).args([
+            "search",
+            "--sync",
+            "--name",
+            "^Stratum$",
+        ]),
+        Duration::from_secs(60),
+        "xdotool search --sync",
+    );
     let window = String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
@@ -167,13 +177,15 @@ fn the_world_panel_clicks_leave_vr_and_the_desktop_enters_again() {
         .to_string();
     assert!(!window.is_empty(), "no Stratum window: {out:?}");
     let (x, y) = (at[0].round().to_string(), at[1].round().to_string());
-    let clicked = Command::new("xdotool")
-        .env("DISPLAY", &display.name)
-        .args(["mousemove", "--window", &window, &x, &y])
-        .args(["sleep", "0.3", "click", "1"])
-        .status()
-        .expect("run xdotool");
-    assert!(clicked.success());
+    let clicked = crate::window::output_within(
+        Command::new("xdotool")
+            .env("DISPLAY", &display.name)
+            .args(["mousemove", "--window", &window, &x, &y])
+            .args(["sleep", "0.3", "click", "1"]),
+        Duration::from_secs(60),
+        "xdotool click",
+    );
+    assert!(clicked.status.success(), "{clicked:?}");
     let again = app.wait_for(
         "a new focused session with the anatomy on the table",
         Duration::from_secs(300),

@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum::app::actions::ViewAction;
-use stratum::app::space::AnatomyPose;
+use stratum::app::state::space::AnatomyPose;
 use stratum::app::xr::input::{HandSnapshot, InputContext, XrAction, XrGestures, XrSnapshot};
 use stratum::app::xr::panel::wrist_pose;
 use stratum::app::xr::pointer::{LaserPointer, PanelQuad};

@@ -150,14 +150,12 @@ fn main() {
     let _ = stratum_core::session::voxel_sha256(&ct);
     let hash_ms = ms(t);
     let dir = spill.join("bench.stratum");
+    let mut document = stratum_core::document::DocumentState::new(map.clone());
+    document.history = history.snapshot().unwrap();
     let data = stratum_core::session::SessionData {
         scan: None,
-        labels: map.clone(),
-        opacity: Default::default(),
-        surface_levels: Default::default(),
-        soft_edges: Default::default(),
+        document,
         view: serde_json::Value::Null,
-        history: history.snapshot().unwrap(),
     };
     let t = Instant::now();
     stratum_core::session::save_session(&dir, &data, "bench").unwrap();
@@ -165,7 +163,7 @@ fn main() {
     let t = Instant::now();
     let opened = stratum_core::session::open_session(&dir, &stratum_core::Progress::new()).unwrap();
     let open_ms = ms(t);
-    assert!(opened.data.labels == map);
+    assert!(opened.data.document.labels == map);
     println!(
         "scan hash (i16 CT) {hash_ms:.0} ms; session save {save_ms:.0} ms, open {open_ms:.0} ms"
     );

@@ -76,6 +76,41 @@ pub enum CoreError {
         offer: Option<crate::memory::Offer>,
     },
 
+    /// A file or record of Stratum's own that cannot be read as written.
+    #[error("{what} is damaged ({detail} at byte {at}); it cannot be read")]
+    Damaged {
+        what: &'static str,
+        detail: String,
+        at: usize,
+    },
+
+    #[error(
+        "this {what} was written by a newer Stratum (format {found}; this one reads up to {reads}); update Stratum to open it"
+    )]
+    NewerFormat {
+        what: &'static str,
+        found: u32,
+        reads: u32,
+    },
+
+    #[error("there is no segment {id} (it was deleted, or the edit was made for another study)")]
+    NoSuchSegment { id: u16 },
+
+    #[error(
+        "{what} is on a {found:?} voxel grid and the study on {expected:?}: it does not fit the open study"
+    )]
+    GridMismatch {
+        what: String,
+        found: (usize, usize, usize),
+        expected: (usize, usize, usize),
+    },
+
+    #[error("the label map no longer matches the edit history (it was changed outside it)")]
+    OutOfStep,
+
+    #[error("this edit cannot be applied: {0}")]
+    EditMismatch(&'static str),
+
     #[error("{0}")]
     Invalid(String),
 }

@@ -12,6 +12,7 @@ pub mod atomic;
 pub mod checks;
 pub mod convert;
 pub mod dicom;
+pub mod document;
 pub mod edit;
 pub mod error;
 pub mod export;

@@ -134,6 +134,24 @@ pub struct SliceLayout {
 }
 
 impl SliceLayout {
+    /// The continuous voxel index (x, y, z) at display position (col, row)
+    /// of `slice` (pixel centres at whole numbers): where a mouse position on
+    /// a slice view lies in the grid.
+    pub fn continuous_index(&self, slice: usize, col: f32, row: f32) -> [f64; 3] {
+        let base = self.to_index(0, 0, slice).map(|v| v as f64);
+        let step = |c: usize, r: usize| {
+            let i = self.to_index(c, r, slice).map(|v| v as f64);
+            [i[0] - base[0], i[1] - base[1], i[2] - base[2]]
+        };
+        let dc = if self.width > 1 { step(1, 0) } else { [0.0; 3] };
+        let dr = if self.height > 1 {
+            step(0, 1)
+        } else {
+            [0.0; 3]
+        };
+        std::array::from_fn(|k| base[k] + col as f64 * dc[k] + row as f64 * dr[k])
+    }
+
     /// Layout of `plane` for a volume of `dim` (z, y, x) on `geometry`.
     /// Oblique grids use the index axis closest to each patient axis.
     pub fn new(plane: Plane, dim: (usize, usize, usize), geometry: &Geometry) -> SliceLayout {

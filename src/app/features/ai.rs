@@ -1,7 +1,8 @@
 //! AI segmentation in the app: the models found in the models folder, a
 //! background job that runs one over the open study (progress per patch,
-//! cancel between patches), and its labels added as segments with the
-//! manifest's names and colours, then meshed.
+//! cancel between patches), and its labels added to the document as one
+//! edit: segments with the manifest's names, colours and opacities, each
+//! meshed from the network's soft output.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,14 +12,11 @@ use stratum_core::Progress;
 use stratum_core::ai::{
     AiSegmentation, ModelInfo, component_volumes_ml, list_models, models_dir, runtime,
 };
-use stratum_core::edit::bricks::BrickGrid;
+use stratum_core::document::{Edit, ModelSegment};
 
-use crate::app::history::{EditHistory, record_edit};
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::{Study, StudyLoaded};
-use crate::app::meshing::BuildMeshes;
-use crate::app::segmentation::{Segment, SoftEdge, ToolSettings, add_new_segment};
-use crate::app::space::PatientSpace;
+use crate::app::state::document::DocEdit;
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::study::{Study, StudyLoaded};
 
 /// The installed models and the state of ONNX Runtime.
 #[derive(Resource, Debug)]
@@ -161,89 +159,49 @@ fn run_models(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply_results(
-    mut commands: Commands,
-    mut done: MessageMutator<JobDone<ModelResult>>,
-    study: Option<ResMut<Study>>,
-    root: Query<Entity, With<PatientSpace>>,
-    existing: Query<&Segment>,
-    mut notices: ResMut<Notices>,
-    mut tools: ResMut<ToolSettings>,
-    mut build: MessageWriter<BuildMeshes>,
-    mut history: ResMut<EditHistory>,
-) {
-    let Some(mut study) = study else {
-        done.clear();
-        return;
-    };
+/// A model's labels become one edit: a segment each, named, coloured and
+/// as translucent as its manifest says, its surface the network's 0.5
+/// level.
+fn apply_results(mut done: MessageMutator<JobDone<ModelResult>>, mut doc: DocEdit) {
     for d in done.read() {
         let title = d.title.clone();
         let Some(ModelResult {
             model,
-            seg,
+            mut seg,
             opacity,
-        }) = notices.take(&title, d.take())
+        }) = doc.notices().take(&title, d.take())
         else {
             continue;
         };
-        if seg.labels.dim() != study.volume.dim() {
-            notices.error(format!("{title}: the result does not fit the open study"));
+        let mut summary = Vec::new();
+        let segments: Vec<ModelSegment> = seg
+            .labels
+            .segments
+            .iter()
+            .map(|s| {
+                let mask = seg.labels.mask(s.id);
+                summary.push(describe(&s.name, &mask));
+                ModelSegment {
+                    name: s.name.clone(),
+                    colour: s.colour,
+                    opacity: opacity
+                        .iter()
+                        .find(|(n, _)| *n == s.name)
+                        .map_or(1.0, |(_, o)| *o),
+                    mask: Arc::new(mask),
+                    soft: seg.soft.remove(&s.id).map(Arc::new),
+                }
+            })
+            .collect();
+        let edit = Edit::Model {
+            step: format!("AI {model}"),
+            segments,
+        };
+        if doc.apply(&title, edit).is_none() {
             continue;
         }
-        let Ok(root) = root.single() else { continue };
-        let mut ids = Vec::new();
-        let mut summary = Vec::new();
-        let full = BrickGrid::new(seg.labels.dim()).full();
-        let step = format!("AI {model}");
-        let selected = record_edit(
-            &mut history,
-            &mut notices,
-            &mut study,
-            &step,
-            full,
-            |labels| {
-                let mut selected = None;
-                for s in &seg.labels.segments {
-                    let mask = seg.labels.mask(s.id);
-                    let ml = mask.volume_ml();
-                    // Names stay unique when a model runs twice.
-                    let taken = |n: &str| existing.iter().any(|e| e.name == n);
-                    let mut name = s.name.clone();
-                    let mut k = 2;
-                    while taken(&name) {
-                        name = format!("{} ({k})", s.name);
-                        k += 1;
-                    }
-                    let (id, e) =
-                        add_new_segment(&mut commands, root, labels, &name, Some(s.colour), &mask);
-                    // Its surface is the network's 0.5 level, not the mask's.
-                    if let Some(field) = seg.soft.get(&s.id) {
-                        commands.entity(e).insert(SoftEdge(Arc::new(field.clone())));
-                    }
-                    if let Some((_, o)) = opacity.iter().find(|(n, _)| *n == s.name) {
-                        commands.entity(e).insert(Segment {
-                            id,
-                            name: name.clone(),
-                            colour: s.colour,
-                            visible: true,
-                            opacity: *o,
-                            voxel_ml: ml,
-                            surface: None,
-                        });
-                    }
-                    selected = Some(e);
-                    summary.push(describe(&name, &mask));
-                    ids.push(id);
-                }
-                selected
-            },
-        );
-        if selected.is_some() {
-            tools.selected = selected;
-        }
         let t = &seg.times;
-        notices.info(format!(
+        doc.notices().info(format!(
             "{model}: {} ({} patch{}, network {:.1} s, everything else {:.1} s)",
             if summary.is_empty() {
                 "found nothing".to_string()
@@ -256,10 +214,8 @@ fn apply_results(
             t.overhead().as_secs_f64(),
         ));
         if !seg.empty.is_empty() {
-            notices.info(format!("{model} found no {}", seg.empty.join(", ")));
-        }
-        if !ids.is_empty() {
-            build.write(BuildMeshes { ids });
+            doc.notices()
+                .info(format!("{model} found no {}", seg.empty.join(", ")));
         }
     }
 }

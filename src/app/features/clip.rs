@@ -14,11 +14,11 @@ use bevy::render::render_resource::{
 use bevy::shader::ShaderRef;
 use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
 
-pub use crate::app::actions::{ClipAction, ClipKind};
-use crate::app::loading::Study;
-use crate::app::segmentation::Segment;
-use crate::app::slices::SliceState;
-use crate::app::space::{AnatomyPose, MM, lps_rotation};
+use crate::app::actions::{ClipAction, ClipKind};
+use crate::app::state::crosshair::SliceState;
+use crate::app::state::segments::Segment;
+use crate::app::state::space::{AnatomyPose, MM, lps_rotation};
+use crate::app::state::study::Study;
 
 /// The material of every segment surface.
 pub type SegmentMaterial = ExtendedMaterial<StandardMaterial, ClipExtension>;

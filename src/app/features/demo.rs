@@ -25,9 +25,9 @@ pub fn materialize() -> std::io::Result<DemoFiles> {
 }
 
 /// The request that opens the demo study with its organ labels.
-pub fn open_request() -> std::io::Result<crate::app::loading::OpenRequest> {
+pub fn open_request() -> std::io::Result<crate::app::features::loading::OpenRequest> {
     let d = materialize()?;
-    Ok(crate::app::loading::OpenRequest {
+    Ok(crate::app::features::loading::OpenRequest {
         path: d.ct,
         series: None,
         labels: Some((d.labels, Some(d.names))),

@@ -12,10 +12,10 @@ use stratum_core::export::{
 };
 use stratum_core::mesh::SurfaceMesh;
 
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::Study;
-use crate::app::meshing::SegmentSurface;
-use crate::app::segmentation::Segment;
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::study::Study;
 
 /// The export dialog's state.
 #[derive(Resource, Debug)]

@@ -15,8 +15,11 @@ use stratum_core::segment::{LabelMap, histogram};
 use stratum_core::view::auto_window_range;
 use stratum_core::{CoreError, Progress};
 
-use crate::app::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
-pub use crate::app::state::study::{Study, StudyLoaded, StudySource};
+use stratum_core::document::Document;
+use stratum_core::session::is_session_folder;
+
+use crate::app::state::jobs::{JobDone, JobInfo, JobPlugin, Notices, spawn_job};
+use crate::app::state::study::{Study, StudyLoaded, StudySource};
 
 /// Ask to open a file or folder (File ▸ Open, a dropped folder, the command line).
 #[derive(Message, Clone, Debug)]
@@ -102,12 +105,10 @@ fn start_loading(
     mut requests: MessageReader<OpenRequest>,
     running: Query<&JobInfo>,
     mut notices: ResMut<Notices>,
-    mut sessions: MessageWriter<crate::app::session::OpenSession>,
 ) {
     for req in requests.read() {
-        // A session folder opens as a session (File ▸ Open, a drop, the command line).
-        if crate::app::session::is_session(&req.path) {
-            sessions.write(crate::app::session::OpenSession(req.path.clone()));
+        // A session folder opens as a session: the sessions feature takes it.
+        if is_session_folder(&req.path) {
             continue;
         }
         if running.iter().any(|j| j.title.starts_with("Loading")) {
@@ -205,22 +206,29 @@ fn load_whole(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreErro
         (volume?, report, title)
     };
     progress.begin("checking intensities", 1);
-    let labels = match &req.labels {
+    let mut labels = match &req.labels {
         Some((path, names)) => load_labels_for(&volume, path, names.as_deref(), progress)?,
         None => LabelMap::empty(volume.dim(), volume.geometry),
     };
+    // The segment table lists what is there: labels the file names but
+    // does not hold would come back on an undo.
+    let counts = labels.counts();
+    labels
+        .segments
+        .retain(|s| counts.get(s.id as usize).is_some_and(|&n| n > 0));
     let hist = histogram(&volume, 512);
     let auto_window = auto_window_range(&volume);
     progress.advance(1);
+    let volume = Arc::new(volume);
+    let doc = Document::new(Some(volume.clone()), labels)?;
     Ok(Loaded::Study(
         Box::new(Study {
-            volume: Arc::new(volume),
+            volume,
             report,
-            labels: Arc::new(labels),
+            doc,
             title,
             histogram: hist,
             auto_window,
-            labels_generation: 0,
         }),
         StudySource {
             path: req.path.clone(),
@@ -248,26 +256,8 @@ fn finish_loading(
                 );
                 choice.too_large = Some(*t);
             }
-            Some(Loaded::Study(mut study, source)) => {
-                let counts = study.labels.counts();
-                // The segment table lists what is there: labels the file
-                // names but does not hold would come back on an undo.
-                if let Some(labels) = Arc::get_mut(&mut study.labels) {
-                    labels
-                        .segments
-                        .retain(|s| counts.get(s.id as usize).is_some_and(|&n| n > 0));
-                }
+            Some(Loaded::Study(study, source)) => {
                 commands.insert_resource(source);
-                let voxel_ml = study.volume.geometry.spacing.iter().product::<f64>() / 1000.0;
-                let segments = study
-                    .labels
-                    .segments
-                    .iter()
-                    .filter_map(|s| {
-                        let n = counts.get(s.id as usize).copied().unwrap_or(0);
-                        (n > 0).then(|| (s.id, s.name.clone(), s.colour, n as f64 * voxel_ml))
-                    })
-                    .collect();
                 info!(
                     "opened {} ({:?} voxels, {})",
                     study.title,
@@ -275,11 +265,7 @@ fn finish_loading(
                     study.volume.modality
                 );
                 commands.insert_resource(*study);
-                loaded.write(StudyLoaded {
-                    segments,
-                    levels: Default::default(),
-                    soft: Default::default(),
-                });
+                loaded.write(StudyLoaded);
             }
             None => {}
         }

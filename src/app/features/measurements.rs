@@ -11,11 +11,12 @@ use stratum_core::Progress;
 use stratum_core::measure::{SurfaceRecipe, Validation, validate};
 use stratum_core::mesh::SurfaceMesh;
 
-pub use crate::app::actions::RulerAction;
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::Study;
-use crate::app::meshing::{SegmentSurface, SurfaceSettings};
-use crate::app::segmentation::Segment;
+use crate::app::actions::RulerAction;
+use crate::app::features::meshing::SurfaceSettings;
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::study::Study;
 
 /// Validation results per segment id, with the surface they were made of.
 #[derive(Resource, Default)]
@@ -62,7 +63,7 @@ fn start_validation(
         return;
     }
     let Some(study) = study else { return };
-    let labels = study.labels.clone();
+    let labels = study.doc.labels().clone();
     let work: Vec<(u16, String, Arc<SurfaceMesh>)> = segments
         .iter()
         .map(|(s, m)| (s.id, s.name.clone(), m.0.clone()))
@@ -214,13 +215,13 @@ fn ruler_points_from_picks(
     mut picks: MessageReader<crate::app::actions::ViewAction>,
     rulers: Res<Rulers>,
     surfaces: Query<(&Segment, &SegmentSurface)>,
-    pose: Res<crate::app::space::AnatomyPose>,
+    pose: Res<crate::app::state::space::AnatomyPose>,
     mut out: MessageWriter<RulerAction>,
 ) {
     for action in picks.read() {
         if let crate::app::actions::ViewAction::Pick { ray, .. } = action
             && rulers.placing
-            && let Some(hit) = crate::app::camera::pick(ray, &pose, surfaces.iter())
+            && let Some(hit) = crate::app::state::segments::pick(ray, &pose, surfaces.iter())
         {
             out.write(RulerAction::Point(pose.world_to_lps(hit)));
         }

@@ -1,8 +1,11 @@
 //! Meshing: builds a surface per segment in the background (core marching
-//! cubes, from the scan's intensities for segments made from them, from a
-//! model's probabilities for segments a model made, Taubin
-//! smoothing held within half a voxel, meshopt decimation) and gives each
-//! segment entity its Bevy mesh and material.
+//! cubes, by each segment's recipe in the document: from the scan's
+//! intensities for segments made from them, from a model's probabilities
+//! for segments a model made, else from the voxels; Taubin smoothing held
+//! within half a voxel, meshopt decimation) and gives each segment entity
+//! its Bevy mesh and material. It follows the document: a new study, an
+//! edit that changed a segment's voxels (once a stroke has ended), or the
+//! Build 3D button.
 
 use std::sync::Arc;
 
@@ -10,15 +13,18 @@ use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use rayon::prelude::*;
+use stratum_core::document::SurfaceRecipe;
 use stratum_core::mesh::{
-    SoftField, SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, soft_surface,
+    SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, soft_surface,
 };
 use stratum_core::{CoreError, Progress};
 
-use crate::app::clip::{ClipExtension, SegmentMaterial};
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::Study;
-use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel, SurfaceStats};
+use crate::app::features::clip::{ClipExtension, SegmentMaterial};
+use crate::app::features::segments::{SegmentsSet, SurfaceEmptied};
+use crate::app::state::document::{DocumentChanged, SegmentIndex};
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::segments::{Segment, SegmentSurface, SurfaceStats};
+use crate::app::state::study::{Study, StudyLoaded};
 
 /// Surface settings (the "Surface" section of the tools panel).
 #[derive(Resource, Clone, Debug)]
@@ -61,10 +67,6 @@ pub struct BuildMeshes {
     pub ids: Vec<u16>,
 }
 
-/// The built surface of a segment, in LPS mm (for picking, measuring, export).
-#[derive(Component, Clone, Debug)]
-pub struct SegmentSurface(pub Arc<SurfaceMesh>);
-
 /// What a meshing job produces.
 pub struct MeshBatch {
     pub meshes: Vec<(u16, SurfaceMesh)>,
@@ -87,55 +89,71 @@ impl Plugin for MeshingPlugin {
             .init_resource::<SurfacesShown>()
             .add_systems(
                 Update,
-                (start_meshing, attach_meshes, update_materials).chain(),
+                (start_meshing, attach_meshes, drop_emptied, update_materials)
+                    .chain()
+                    .after(SegmentsSet),
             );
     }
 }
 
+/// The surfaces to build this frame: asked for (Build 3D), every segment of
+/// a study that just arrived, and the segments whose voxels an edit changed
+/// (a stroke's once it ends: until then the chunks follow it).
 fn start_meshing(
     mut commands: Commands,
     mut requests: MessageReader<BuildMeshes>,
+    mut changes: MessageReader<DocumentChanged>,
+    mut loaded: MessageReader<StudyLoaded>,
+    mut pending: Local<(bool, usize)>,
     study: Option<Res<Study>>,
-    segments: Query<(&Segment, Option<&SurfaceLevel>, Option<&SoftEdge>)>,
     settings: Res<SurfaceSettings>,
 ) {
+    // The study resource may arrive a frame after its message (commands):
+    // the first frame with another study than the one last built whole
+    // builds every segment.
+    let key = |s: &Study| Arc::as_ptr(&s.volume) as usize;
+    if loaded.read().last().is_some() {
+        pending.0 = true;
+    }
     let Some(study) = study else {
         requests.clear();
+        changes.clear();
         return;
     };
+    let doc = &study.doc;
     let mut ids: Vec<u16> = Vec::new();
     let mut all = false;
     for r in requests.read() {
         all |= r.ids.is_empty();
         ids.extend(&r.ids);
     }
-    if all {
-        ids = segments.iter().map(|(s, _, _)| s.id).collect();
+    for c in changes.read() {
+        if !c.change.live {
+            ids.extend(&c.change.voxels);
+        }
+        ids.extend(&c.change.recipes);
     }
+    if pending.0 && pending.1 != key(&study) {
+        *pending = (false, key(&study));
+        all = true;
+    }
+    if all {
+        ids = doc.segments().iter().map(|s| s.id).collect();
+    }
+    ids.retain(|id| doc.voxel_count(*id) > 0);
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
         return;
     }
-    let labels = study.labels.clone();
+    let labels = doc.labels().clone();
     let volume = study.volume.clone();
     let opts = settings.options();
-    let sources: Vec<(u16, SurfaceSource)> = ids
-        .iter()
-        .map(|id| {
-            let from = match segments.iter().find(|(s, _, _)| s.id == *id) {
-                Some((_, Some(l), _)) => SurfaceSource::Level(l.0),
-                Some((_, None, Some(soft))) => SurfaceSource::Soft(soft.0.clone()),
-                _ => SurfaceSource::Mask,
-            };
-            (*id, from)
-        })
-        .collect();
+    let sources: Vec<(u16, SurfaceRecipe)> = ids.iter().map(|id| (*id, doc.recipe(*id))).collect();
     let title = if ids.len() == 1 {
-        let name = segments
-            .iter()
-            .find(|(s, _, _)| s.id == ids[0])
-            .map(|(s, _, _)| s.name.clone())
+        let name = doc
+            .segment(ids[0])
+            .map(|s| s.name.clone())
             .unwrap_or_default();
         format!("Building 3D of {name}")
     } else {
@@ -146,32 +164,22 @@ fn start_meshing(
     });
 }
 
-/// What a segment's surface is built from besides its voxels.
-#[derive(Clone, Debug)]
-pub enum SurfaceSource {
-    Mask,
-    /// The scan's intensities at this level.
-    Level(f64),
-    /// The model's soft output that made it.
-    Soft(Arc<SoftField>),
-}
-
 /// One segment's surface: from the scan's intensities at its level, or
 /// from its model's probabilities, when it has them (and the smooth
 /// surface is asked for), else from its mask.
 fn surface_of(
     mask: &stratum_core::segment::Mask,
     volume: Option<&stratum_core::volume::Volume>,
-    from: &SurfaceSource,
+    from: &SurfaceRecipe,
     opts: &SurfaceOptions,
     progress: &Progress,
 ) -> Result<SurfaceMesh, CoreError> {
     if opts.presmooth_mm.is_some() {
         match (volume, from) {
-            (Some(v), SurfaceSource::Level(l)) => {
+            (Some(v), SurfaceRecipe::Level(l)) => {
                 return intensity_surface(v, mask, *l, opts, progress);
             }
-            (_, SurfaceSource::Soft(field)) => return soft_surface(field, mask, opts, progress),
+            (_, SurfaceRecipe::Soft(field)) => return soft_surface(field, mask, opts, progress),
             _ => {}
         }
     }
@@ -183,7 +191,7 @@ fn surface_of(
 pub fn build(
     labels: &stratum_core::segment::LabelMap,
     volume: Option<&stratum_core::volume::Volume>,
-    ids: &[(u16, SurfaceSource)],
+    ids: &[(u16, SurfaceRecipe)],
     opts: &SurfaceOptions,
     progress: &Progress,
 ) -> Result<MeshBatch, CoreError> {
@@ -228,12 +236,19 @@ pub fn to_bevy_mesh(m: &SurfaceMesh) -> Mesh {
     .with_inserted_indices(Indices::U32(m.indices.clone()))
 }
 
+/// Where finished surfaces go: the segment entities and their assets.
+#[derive(bevy::ecs::system::SystemParam)]
+struct SurfaceTargets<'w, 's> {
+    commands: Commands<'w, 's>,
+    segments: Query<'w, 's, (&'static mut Segment, Option<&'static SegmentSurface>)>,
+    index: Res<'w, SegmentIndex>,
+    meshes: ResMut<'w, Assets<Mesh>>,
+    materials: ResMut<'w, Assets<SegmentMaterial>>,
+}
+
 fn attach_meshes(
-    mut commands: Commands,
     mut done: MessageMutator<JobDone<MeshBatch>>,
-    mut segments: Query<(Entity, &mut Segment, Option<&SegmentSurface>)>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<SegmentMaterial>>,
+    mut to: SurfaceTargets,
     mut notices: ResMut<Notices>,
     mut built: MessageWriter<MeshesBuilt>,
 ) {
@@ -242,10 +257,13 @@ fn attach_meshes(
         let Some(batch) = notices.take(&title, d.take()) else {
             continue;
         };
-        let first = segments.iter().all(|(_, _, s)| s.is_none());
+        let first = to.segments.iter().all(|(_, s)| s.is_none());
         info!("{title}: {} surfaces", batch.meshes.len());
         for (id, mesh) in batch.meshes {
-            let Some((e, mut seg, _)) = segments.iter_mut().find(|(_, s, _)| s.id == id) else {
+            let Some(e) = to.index.get(id) else {
+                continue;
+            };
+            let Ok((mut seg, _)) = to.segments.get_mut(e) else {
                 continue;
             };
             seg.surface = Some(SurfaceStats {
@@ -254,14 +272,23 @@ fn attach_meshes(
                 triangles: mesh.triangle_count(),
                 watertight: mesh.topology().is_watertight(),
             });
-            let material = materials.add(segment_material(&seg));
-            commands.entity(e).insert((
-                Mesh3d(meshes.add(to_bevy_mesh(&mesh))),
+            let material = to.materials.add(segment_material(&seg));
+            to.commands.entity(e).insert((
+                Mesh3d(to.meshes.add(to_bevy_mesh(&mesh))),
                 MeshMaterial3d(material),
                 SegmentSurface(Arc::new(mesh)),
             ));
         }
         built.write(MeshesBuilt { first });
+    }
+}
+
+/// A segment whose voxels are gone loses its surface at once.
+fn drop_emptied(mut commands: Commands, mut emptied: MessageReader<SurfaceEmptied>) {
+    for SurfaceEmptied(e) in emptied.read() {
+        if let Ok(mut entity) = commands.get_entity(*e) {
+            entity.remove::<(Mesh3d, SegmentSurface)>();
+        }
     }
 }
 
@@ -321,8 +348,10 @@ fn update_materials(
         {
             let fresh = base_material(&seg);
             m.base.base_color = fresh.base_color;
-            m.base.alpha_mode =
-                crate::app::clip::segment_alpha_mode(seg.opacity, m.extension.clip.mask != 0);
+            m.base.alpha_mode = crate::app::features::clip::segment_alpha_mode(
+                seg.opacity,
+                m.extension.clip.mask != 0,
+            );
         }
         let want = if seg.visible && shown.0 {
             Visibility::Inherited

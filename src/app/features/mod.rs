@@ -13,6 +13,7 @@ pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;
 pub mod segmentation;
+pub mod segments;
 pub mod session;
 pub mod session_view;
 pub mod slices;

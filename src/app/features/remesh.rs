@@ -13,11 +13,13 @@ use bevy::prelude::*;
 use stratum_core::edit::bricks::BrickId;
 use stratum_core::edit::{ChunkedSurface, SurfaceChunk};
 
-use crate::app::clip::SegmentMaterial;
-use crate::app::loading::Study;
-use crate::app::meshing::SegmentSurface;
-use crate::app::sculpt::{StrokeEnded, StrokeState, VoxelsEdited};
-use crate::app::segmentation::Segment;
+use crate::app::features::clip::SegmentMaterial;
+use crate::app::features::meshing::segment_material;
+use crate::app::features::segments::SegmentsSet;
+use crate::app::state::document::{DocumentChanged, SegmentIndex};
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::study::Study;
 
 /// A Bevy mesh of one chunk (LPS mm, under the segment's entity).
 pub fn chunk_to_bevy(c: &SurfaceChunk) -> Mesh {
@@ -58,46 +60,69 @@ impl Plugin for RemeshPlugin {
             Update,
             (remesh_chunks, count_rebuilds, retire_chunks)
                 .chain()
-                .after(crate::app::sculpt::SculptSet),
+                .after(SegmentsSet),
         );
     }
 }
 
-/// Redoes the chunks of the edited bricks; the first edit of a segment
-/// turns its surface into chunks (all its bricks) and hides its full mesh.
-#[allow(clippy::too_many_arguments)]
+/// The chunk entities' world: the segments and the assets they draw with.
+#[derive(bevy::ecs::system::SystemParam)]
+struct ChunkWorld<'w, 's> {
+    commands: Commands<'w, 's>,
+    segments: Query<
+        'w,
+        's,
+        (
+            &'static Segment,
+            Option<&'static MeshMaterial3d<SegmentMaterial>>,
+        ),
+    >,
+    index: Res<'w, SegmentIndex>,
+    meshes: ResMut<'w, Assets<Mesh>>,
+    materials: ResMut<'w, Assets<SegmentMaterial>>,
+}
+
+/// Redoes the chunks of the bricks a stroke sample changed (and those an
+/// undo changed on a segment still shown as chunks); the first sample on a
+/// segment turns its surface into chunks (all its bricks) and hides its
+/// full mesh until the rebuild.
 fn remesh_chunks(
-    mut commands: Commands,
-    mut edits: MessageReader<VoxelsEdited>,
+    mut changes: MessageReader<DocumentChanged>,
     study: Option<Res<Study>>,
     mut live: ResMut<LiveSurfaces>,
-    segments: Query<(Entity, &Segment, Option<&MeshMaterial3d<SegmentMaterial>>)>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<SegmentMaterial>>,
+    mut w: ChunkWorld,
 ) {
     let Some(study) = study else {
-        edits.clear();
+        changes.clear();
         return;
     };
-    let labels = &*study.labels;
-    for edit in edits.read() {
-        for &id in &edit.ids {
-            let Some((e, seg, material)) = segments.iter().find(|(_, s, _)| s.id == id) else {
+    let labels = &**study.doc.labels();
+    for DocumentChanged { change, .. } in changes.read() {
+        for &id in &change.voxels {
+            // Other changes are rebuilt whole; a segment already shown as
+            // chunks follows them at once too.
+            if !change.live && !live.segments.contains_key(&id) {
+                continue;
+            }
+            let Some(e) = w.index.get(id) else {
+                continue;
+            };
+            let Ok((seg, material)) = w.segments.get(e) else {
                 continue;
             };
             let material = match material {
                 Some(m) => m.0.clone(),
-                None => materials.add(crate::app::meshing::segment_material(seg)),
+                None => w.materials.add(segment_material(seg)),
             };
             let bricks: Vec<BrickId> = match live.segments.get_mut(&id) {
-                Some(s) => s.surface.update(labels, edit.region),
+                Some(s) => s.surface.update(labels, change.region),
                 None => {
-                    // The first edit: the whole segment as chunks, its full
-                    // (smoothed) mesh hidden until the rebuild.
                     let surface = ChunkedSurface::build(labels, id);
                     let bricks = surface.grid().all().collect();
-                    commands.entity(e).remove::<Mesh3d>();
-                    commands.entity(e).insert(MeshMaterial3d(material.clone()));
+                    w.commands.entity(e).remove::<Mesh3d>();
+                    w.commands
+                        .entity(e)
+                        .insert(MeshMaterial3d(material.clone()));
                     live.segments.insert(
                         id,
                         LiveSurface {
@@ -112,16 +137,17 @@ fn remesh_chunks(
             let entry = live.segments.get_mut(&id).expect("inserted above");
             for brick in bricks {
                 if let Some(old) = entry.chunks.remove(&brick) {
-                    commands.entity(old).despawn();
+                    w.commands.entity(old).despawn();
                 }
                 let chunk = entry.surface.chunk(brick);
                 if chunk.is_empty() {
                     continue;
                 }
-                let entity = commands
+                let entity = w
+                    .commands
                     .spawn((
                         ChunkEntity { segment: id, brick },
-                        Mesh3d(meshes.add(chunk_to_bevy(chunk))),
+                        Mesh3d(w.meshes.add(chunk_to_bevy(chunk))),
                         MeshMaterial3d(material.clone()),
                         Transform::default(),
                         Visibility::default(),
@@ -134,17 +160,28 @@ fn remesh_chunks(
     }
 }
 
-/// Counts the full rebuilds a stroke (or an undo) asked for.
-fn count_rebuilds(mut ended: MessageReader<StrokeEnded>, mut live: ResMut<LiveSurfaces>) {
-    for msg in ended.read() {
-        for id in &msg.rebuilt {
-            if let Some(s) = live.segments.get_mut(id) {
-                s.pending += 1;
-            }
+/// Counts the full rebuilds on their way (a stroke that ended, an undo):
+/// one per change that is not a stroke sample; an emptied segment has none.
+fn count_rebuilds(
+    mut changes: MessageReader<DocumentChanged>,
+    study: Option<Res<Study>>,
+    mut live: ResMut<LiveSurfaces>,
+) {
+    let Some(study) = study else {
+        changes.clear();
+        return;
+    };
+    for DocumentChanged { change, .. } in changes.read() {
+        if change.live {
+            continue;
         }
-        for id in &msg.emptied {
+        for id in &change.voxels {
             if let Some(s) = live.segments.get_mut(id) {
-                s.pending = 0;
+                if study.doc.voxel_count(*id) > 0 {
+                    s.pending += 1;
+                } else {
+                    s.pending = 0;
+                }
             }
         }
     }
@@ -155,13 +192,17 @@ fn count_rebuilds(mut ended: MessageReader<StrokeEnded>, mut live: ResMut<LiveSu
 fn retire_chunks(
     mut commands: Commands,
     mut live: ResMut<LiveSurfaces>,
-    stroke: Res<StrokeState>,
-    segments: Query<(Entity, &Segment, Option<Ref<SegmentSurface>>)>,
+    study: Option<Res<Study>>,
+    index: Res<SegmentIndex>,
+    segments: Query<Option<Ref<SegmentSurface>>, With<Segment>>,
 ) {
-    let stroking = stroke.current.as_ref().map(|s| s.segment);
+    let stroking = study.and_then(|s| s.doc.stroking());
     let mut done = Vec::new();
     for (&id, surface) in live.segments.iter_mut() {
-        let Some((e, _, built)) = segments.iter().find(|(_, s, _)| s.id == id) else {
+        let Some((e, built)) = index
+            .get(id)
+            .and_then(|e| segments.get(e).ok().map(|b| (e, b)))
+        else {
             done.push(id);
             continue;
         };

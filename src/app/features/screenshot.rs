@@ -9,10 +9,10 @@ use bevy::camera::ManualTextureViewHandle;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 
-use crate::app::jobs::{JobInfo, Notices};
-use crate::app::loading::Study;
-use crate::app::meshing::SegmentSurface;
-use crate::app::segmentation::Segment;
+use crate::app::state::jobs::{JobInfo, Notices};
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::study::Study;
 
 #[derive(Resource, Clone, Debug)]
 pub struct ScreenshotPlan {
@@ -64,11 +64,11 @@ fn drive_screenshot(
     study: Option<Res<Study>>,
     segments: Query<(&Segment, Option<&SegmentSurface>)>,
     notices: Res<Notices>,
-    choice: Res<crate::app::loading::SeriesChoice>,
+    choice: Res<crate::app::features::loading::SeriesChoice>,
     time: Res<Time<Real>>,
     target: Res<ShotTarget>,
-    camera: Query<(&Camera, &GlobalTransform), With<crate::app::camera::OrbitCamera>>,
-    pose: Res<crate::app::space::AnatomyPose>,
+    camera: Query<(&Camera, &GlobalTransform), With<crate::app::state::viewport::OrbitCamera>>,
+    pose: Res<crate::app::state::space::AnatomyPose>,
     mut exit: MessageWriter<AppExit>,
 ) {
     if state.captured {
@@ -148,7 +148,7 @@ fn write_view(
     png: &std::path::Path,
     camera: &Camera,
     at: &GlobalTransform,
-    pose: &crate::app::space::AnatomyPose,
+    pose: &crate::app::state::space::AnatomyPose,
 ) {
     let clip_from_world = camera.clip_from_view() * at.to_matrix().inverse();
     let viewport = camera

@@ -1,24 +1,23 @@
-//! Segments as entities, and the segmentation tools run as background jobs:
-//! threshold presets (finding their own level, named and coloured after
-//! themselves), region growing from a seed, keep-largest-island.
-//! The label map in [`Study`] holds the voxels; each segment entity holds
-//! its name, colour, opacity, visibility and volumes.
+//! The segmentation tools run as background jobs: threshold presets
+//! (finding their own level, named and coloured after themselves), region
+//! growing from a seed, keep-largest-island, delete. Each result becomes
+//! one edit of the study's document (a new segment whose surface is built
+//! from the scan at its level, or a segment's new voxels); the segment
+//! entities and surfaces follow the document's changes.
+
+use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::edit::bricks::BrickGrid;
+use stratum_core::document::{Edit, SurfaceRecipe, Target};
 use stratum_core::segment::{
-    KeepLargest, Mask, Preset, RegionGrow, Tool, preset_segment, segment_colour, threshold_mask,
+    KeepLargest, Mask, Preset, RegionGrow, Tool, preset_segment, threshold_mask,
 };
 
-use crate::app::history::{EditHistory, mask_region, record_edit};
-use crate::app::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::loading::{Study, StudyLoaded};
-use crate::app::meshing::BuildMeshes;
-use crate::app::space::PatientSpace;
-pub use crate::app::state::segments::{
-    Segment, SoftEdge, SurfaceLevel, SurfaceStats, ToolSettings,
-};
+use crate::app::state::document::DocEdit;
+use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
+use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::study::{Study, StudyLoaded};
 
 /// A threshold preset to segment with as soon as a study has loaded
 /// (`stratum FOLDER --preset bone`), once.
@@ -104,7 +103,7 @@ impl Plugin for SegmentationPlugin {
             .add_systems(
                 Update,
                 (
-                    spawn_loaded_segments,
+                    reset_tools_on_load,
                     preset_on_load,
                     run_commands,
                     apply_edits,
@@ -115,48 +114,25 @@ impl Plugin for SegmentationPlugin {
     }
 }
 
-/// Replaces the segment entities when a study is loaded.
-fn spawn_loaded_segments(
-    mut commands: Commands,
+/// A new study starts the tools afresh, the threshold at the Bone window.
+fn reset_tools_on_load(
     mut loaded: MessageReader<StudyLoaded>,
-    old: Query<Entity, With<Segment>>,
-    root: Query<Entity, With<PatientSpace>>,
     study: Option<Res<Study>>,
     mut tools: ResMut<ToolSettings>,
-    mut build: MessageWriter<BuildMeshes>,
+    mut pending: Local<bool>,
 ) {
-    let Some(msg) = loaded.read().last() else {
+    // The study resource may arrive a frame after its message (commands).
+    *pending |= loaded.read().last().is_some();
+    let Some(study) = study.filter(|s| *pending && s.is_changed()) else {
         return;
     };
-    for e in &old {
-        commands.entity(e).despawn();
-    }
-    tools.selected = None;
+    *pending = false;
     tools.preset = None;
     tools.found_level = None;
     tools.finding_level = false;
-    if let Some(study) = study {
-        let (lo, hi) = Preset::Bone.window(&study.volume);
-        tools.lo = lo;
-        tools.hi = hi;
-    }
-    let Ok(root) = root.single() else { return };
-    for (id, name, colour, ml) in &msg.segments {
-        let e = spawn_segment(&mut commands, root, *id, name, *colour, *ml);
-        // Before the first build below, so it meshes the saved surface.
-        if let Some(level) = msg.levels.get(id) {
-            commands.entity(e).insert(SurfaceLevel(*level));
-        }
-        if let Some(field) = msg.soft.get(id) {
-            commands.entity(e).insert(SoftEdge(field.clone()));
-        }
-    }
-    if !msg.segments.is_empty() {
-        // Explicit ids: the entities spawned above exist only after this system.
-        build.write(BuildMeshes {
-            ids: msg.segments.iter().map(|s| s.0).collect(),
-        });
-    }
+    let (lo, hi) = Preset::Bone.window(&study.volume);
+    tools.lo = lo;
+    tools.hi = hi;
 }
 
 fn preset_on_load(
@@ -182,70 +158,17 @@ fn preset_on_load(
     });
 }
 
-/// Adds a mask as a new segment: its voxels join the label map (over
-/// whatever was there), its entity is spawned; the colour reads as the
-/// anatomy unless one is given. Returns the id and the entity.
-pub(crate) fn add_new_segment(
-    commands: &mut Commands,
-    root: Entity,
-    labels: &mut stratum_core::segment::LabelMap,
-    name: &str,
-    colour: Option<[u8; 3]>,
-    mask: &Mask,
-) -> (u16, Entity) {
-    let id = labels.add_segment(name, mask);
-    let colour = colour.unwrap_or_else(|| segment_colour(name, id));
-    if let Some(entry) = labels.segments.iter_mut().find(|e| e.id == id) {
-        entry.colour = colour;
-    }
-    let e = spawn_segment(commands, root, id, name, colour, mask.volume_ml());
-    (id, e)
-}
-
-pub(crate) fn spawn_segment(
-    commands: &mut Commands,
-    root: Entity,
-    id: u16,
-    name: &str,
-    colour: [u8; 3],
-    ml: f64,
-) -> Entity {
-    commands
-        .spawn((
-            Name::new(format!("segment {id}")),
-            Segment {
-                id,
-                name: name.to_string(),
-                colour,
-                visible: true,
-                opacity: 1.0,
-                voxel_ml: ml,
-                surface: None,
-            },
-            Transform::default(),
-            Visibility::default(),
-            ChildOf(root),
-        ))
-        .id()
-}
-
-#[allow(clippy::too_many_arguments)]
 fn run_commands(
     mut commands: Commands,
     mut requests: MessageReader<SegmentCommand>,
     segments: Query<&Segment>,
-    sources: crate::app::history::SurfaceSources,
-    mut retired: ResMut<crate::app::history::RetiredSurfaces>,
-    study: Option<ResMut<Study>>,
-    mut notices: ResMut<Notices>,
     mut tools: ResMut<ToolSettings>,
-    mut history: ResMut<EditHistory>,
+    mut doc: DocEdit,
 ) {
-    let Some(mut study) = study else {
-        requests.clear();
-        return;
-    };
     for req in requests.read() {
+        let Some(study) = doc.study() else {
+            continue;
+        };
         let volume = study.volume.clone();
         match req.clone() {
             SegmentCommand::Threshold { name, lo, hi } => {
@@ -328,7 +251,7 @@ fn run_commands(
             SegmentCommand::KeepLargest(e) => {
                 let Ok(seg) = segments.get(e) else { continue };
                 let id = seg.id;
-                let labels = study.labels.clone();
+                let labels = study.doc.labels().clone();
                 spawn_job(
                     &mut commands,
                     format!("Keeping the largest island of {}", seg.name),
@@ -341,117 +264,58 @@ fn run_commands(
             }
             SegmentCommand::Delete(e) => {
                 let Ok(seg) = segments.get(e) else { continue };
-                let id = seg.id;
-                let full = stratum_core::edit::bricks::BrickGrid::new(study.labels.dim()).full();
-                record_edit(
-                    &mut history,
-                    &mut notices,
-                    &mut study,
-                    &format!("Delete {}", seg.name),
-                    full,
-                    |labels| {
-                        labels.erase(id);
-                        labels.segments.retain(|s| s.id != id);
-                    },
-                );
-                if tools.selected == Some(e) {
-                    tools.selected = None;
+                if doc.apply("Delete", Edit::Delete { id: seg.id }).is_some() {
+                    doc.notices().info(format!("Deleted segment {}", seg.name));
                 }
-                // Undoing the delete brings its surface back as it was built.
-                if let Ok((level, soft)) = sources.get(e) {
-                    retired.retire(seg, level, soft);
-                }
-                commands.entity(e).despawn();
-                notices.info(format!("Deleted segment {}", seg.name));
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A tool's result becomes one edit: a new segment (its surface from the
+/// scan at its level) or a segment's new voxels.
 fn apply_edits(
-    mut commands: Commands,
     mut done: MessageMutator<JobDone<SegmentEdit>>,
-    study: Option<ResMut<Study>>,
-    mut segments: Query<(Entity, &mut Segment)>,
-    root: Query<Entity, With<PatientSpace>>,
-    mut notices: ResMut<Notices>,
-    mut tools: ResMut<ToolSettings>,
-    mut build: MessageWriter<BuildMeshes>,
-    mut history: ResMut<EditHistory>,
+    segments: Query<&Segment>,
+    mut doc: DocEdit,
 ) {
-    let Some(mut study) = study else {
-        done.clear();
-        return;
-    };
     for d in done.read() {
         let title = d.title.clone();
-        let Some(edit) = notices.take(&title, d.take()) else {
+        let Some(edit) = doc.notices().take(&title, d.take()) else {
             continue;
         };
-        if edit.mask.dim() != study.volume.dim() {
-            notices.error(format!("{title}: the result does not fit the open study"));
-            continue;
-        }
-        let ml = edit.mask.volume_ml();
-        let name = match &edit.target {
+        let step = match &edit.target {
             EditTarget::New(name) => format!("Add {name}"),
             EditTarget::Replace(id) => segments
                 .iter()
-                .find(|(_, s)| s.id == *id)
-                .map(|(_, s)| format!("Keep the largest island of {}", s.name))
+                .find(|s| s.id == *id)
+                .map(|s| format!("Keep the largest island of {}", s.name))
                 .unwrap_or_else(|| "Keep the largest island".into()),
         };
-        // A replaced segment loses voxels anywhere: its box is not known here.
-        let region = match edit.target {
-            EditTarget::New(_) => mask_region(&edit.mask),
-            EditTarget::Replace(_) => BrickGrid::new(edit.mask.dim()).full(),
-        };
-        let Ok(root) = root.single() else { continue };
         let note = match (&edit.target, &edit.note) {
             (EditTarget::New(n), Some(note)) => Some(format!("{n}: {note}")),
             _ => None,
         };
-        let (id, selected) = record_edit(
-            &mut history,
-            &mut notices,
-            &mut study,
-            &name,
-            region,
-            |labels| match edit.target {
-                EditTarget::New(name) => {
-                    let (id, e) = add_new_segment(
-                        &mut commands,
-                        root,
-                        labels,
-                        &name,
-                        edit.colour,
-                        &edit.mask,
-                    );
-                    if let Some(level) = edit.level {
-                        commands.entity(e).insert(SurfaceLevel(level));
-                    }
-                    (id, Some(e))
-                }
-                EditTarget::Replace(id) => {
-                    labels.erase(id);
-                    labels.paint(id, &edit.mask);
-                    (id, None)
-                }
+        let target = match edit.target {
+            EditTarget::New(name) => Target::New(name),
+            EditTarget::Replace(id) => Target::Replace(id),
+        };
+        let recipe = edit.level.map_or(SurfaceRecipe::Mask, SurfaceRecipe::Level);
+        let applied = doc.apply(
+            &title,
+            Edit::Tool {
+                step,
+                target,
+                mask: Arc::new(edit.mask),
+                recipe,
+                colour: edit.colour,
             },
         );
-        if let Some(note) = note {
-            notices.info(note);
+        if applied.is_some()
+            && let Some(note) = note
+        {
+            doc.notices().info(note);
         }
-        match selected {
-            Some(e) => tools.selected = Some(e),
-            None => {
-                if let Some((_, mut seg)) = segments.iter_mut().find(|(_, s)| s.id == id) {
-                    seg.voxel_ml = ml;
-                }
-            }
-        }
-        build.write(BuildMeshes { ids: vec![id] });
     }
 }
 

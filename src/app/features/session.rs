@@ -6,26 +6,21 @@
 //! This module holds the messages and the session state; `save`, `open`
 //! and `autosave` the systems of each.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::edit::History;
 use stratum_core::session::ScanRef;
-use stratum_core::session::journal::Unsaved;
+use stratum_core::session::journal::{Journal, Unsaved};
 
-use crate::app::jobs::JobPlugin;
+use crate::app::state::jobs::JobPlugin;
 
-mod autosave;
+pub mod autosave;
 mod open;
 mod save;
 
-pub use autosave::AutosaveConfig;
-
-/// True for a session folder (it holds `session.json`).
-pub fn is_session(path: &Path) -> bool {
-    path.is_dir() && path.join("session.json").is_file()
-}
+/// The key of the autosave journal among the document's observers.
+pub(crate) const AUTOSAVE: &str = "autosave";
 
 /// Save the open study as a session folder (`name.stratum`).
 #[derive(Message, Clone, Debug)]
@@ -67,7 +62,8 @@ pub struct MissingScan {
 pub struct SessionState {
     /// The session folder it was opened from or last saved to.
     pub path: Option<PathBuf>,
-    /// History generation at the last save (unsaved edits when it differs).
+    /// The document's generation at the last save (unsaved edits when it
+    /// differs).
     pub saved_generation: u64,
     /// The scan reference (its voxel hash takes a while: computed once per study).
     pub scan: Option<ScanRef>,
@@ -75,28 +71,25 @@ pub struct SessionState {
     pub unsaved: Vec<Unsaved>,
     /// A session waiting for the user to say where its scan is now.
     pub missing_scan: Option<MissingScan>,
-    /// The journal's view record (view, surface levels), to write it only
-    /// when it changes.
-    last_view: Option<(serde_json::Value, BTreeMap<u16, f64>)>,
-    /// The soft edges last journaled (segment id, field address).
-    last_soft: Vec<(u16, usize)>,
+    /// The autosave journal of the open study (its document's observer),
+    /// once there are unsaved edits.
+    pub journal: Option<Arc<Journal>>,
+    /// The journal's last view record, to write it only when it changes.
+    last_view: Option<serde_json::Value>,
     view_check: u32,
     /// The volume (its address) whose scan reference is known or being computed.
     indexed_for: Option<usize>,
 }
 
-/// The view, opacities and history of a session, put back once its
-/// segment entities exist.
+/// The view of a session, put back once its segment entities exist.
 #[derive(Resource)]
 struct PendingSession {
-    history: Option<History>,
     view: serde_json::Value,
-    opacity: BTreeMap<u16, f32>,
     segments: Vec<u16>,
     /// Frames since it was queued (the old study's entities go first).
     age: u32,
-    /// Restored from a journal: unsaved, so autosave starts a new journal at once.
-    restored: bool,
+    /// The view went back on the segments.
+    applied: bool,
     /// Frames to wait after the first surfaces framed the camera.
     camera_after: Option<u32>,
 }
@@ -112,7 +105,7 @@ impl Plugin for SessionPlugin {
             .add_message::<OpenSession>()
             .add_message::<OpenSessionWithScan>()
             .add_message::<RestoreUnsaved>()
-            .init_resource::<AutosaveConfig>()
+            .init_resource::<autosave::AutosaveConfig>()
             .init_resource::<SessionState>()
             .add_systems(Startup, autosave::find_unsaved_sessions)
             .add_systems(
@@ -122,10 +115,11 @@ impl Plugin for SessionPlugin {
                     save::finish_indexing,
                     save::start_save,
                     save::finish_save,
+                    open::open_requested_sessions,
                     open::start_open,
                     open::start_restore,
                     open::finish_open,
-                    open::apply_pending.after(crate::app::history::clear_on_load),
+                    open::apply_pending,
                     autosave::autosave,
                 )
                     .chain(),

@@ -8,11 +8,13 @@ use bevy::prelude::*;
 use serde_json::{Value, json};
 use stratum_core::view::{ClipPlane, WindowPreset};
 
-use crate::app::camera::OrbitCamera;
-use crate::app::clip::{ClipKind, ClipSettings, MAX_PLANES};
-use crate::app::measurements::{Ruler, Rulers};
-use crate::app::sculpt::{BrushSettings, BrushTool};
-use crate::app::segmentation::{Segment, ToolSettings};
+use crate::app::actions::BrushTool;
+use crate::app::actions::ClipKind;
+use crate::app::features::clip::{ClipSettings, MAX_PLANES};
+use crate::app::features::measurements::{Ruler, Rulers};
+use crate::app::features::sculpt::BrushSettings;
+use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::viewport::OrbitCamera;
 
 /// The id of the selected segment.
 pub fn selected_id(tools: &ToolSettings, segments: &Query<&Segment>) -> Option<u16> {
@@ -21,7 +23,7 @@ pub fn selected_id(tools: &ToolSettings, segments: &Query<&Segment>) -> Option<u
         .and_then(|e| segments.get(e).ok())
         .map(|s| s.id)
 }
-use crate::app::slices::SliceState;
+use crate::app::state::crosshair::SliceState;
 
 /// Everything the view JSON reads and writes.
 #[derive(SystemParam)]

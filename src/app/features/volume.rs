@@ -10,14 +10,11 @@ use bevy::asset::embedded_asset;
 use bevy::prelude::*;
 use stratum_core::transfer::{BrickMap, TfPreset, TransferFunction};
 
-use crate::app::jobs::JobPlugin;
-use crate::app::loading::{Study, StudyLoaded};
+use crate::app::state::jobs::JobPlugin;
+use crate::app::state::study::NewStudy;
 
-mod material;
-mod upload;
-
-pub use material::{VolumeMaterial, VolumeUniform};
-pub use upload::{VolumeTexels, grid_corners};
+pub mod material;
+pub mod upload;
 
 /// Voxels per side of an empty-space brick.
 pub const BRICK: usize = 8;
@@ -97,7 +94,7 @@ pub enum RenderOnLoad {
 #[derive(Resource, Default)]
 pub struct VolumeScene {
     pub entity: Option<Entity>,
-    pub material: Option<Handle<VolumeMaterial>>,
+    pub material: Option<Handle<material::VolumeMaterial>>,
     lut: Option<Handle<Image>>,
     occupancy: Option<Handle<Image>>,
     bricks: Option<BrickMap>,
@@ -131,10 +128,10 @@ pub struct VolumeRenderPlugin;
 impl Plugin for VolumeRenderPlugin {
     fn build(&self, app: &mut App) {
         embedded_asset!(app, "volume.wgsl");
-        app.add_plugins(MaterialPlugin::<VolumeMaterial>::default())
+        app.add_plugins(MaterialPlugin::<material::VolumeMaterial>::default())
             .init_resource::<VolumeScene>()
             .init_resource::<material::ViewMotion>()
-            .add_plugins(JobPlugin::<VolumeTexels>::default())
+            .add_plugins(JobPlugin::<upload::VolumeTexels>::default())
             .add_systems(
                 Update,
                 (
@@ -152,25 +149,23 @@ impl Plugin for VolumeRenderPlugin {
 
 /// A new study: its range, and the volume on where nothing else will show.
 fn choose_on_load(
-    mut loaded: MessageReader<StudyLoaded>,
-    study: Option<Res<Study>>,
+    mut new: NewStudy,
     mut settings: ResMut<VolumeSettings>,
     mut on_load: ResMut<RenderOnLoad>,
-    preset: Option<Res<crate::app::segmentation::PresetOnLoad>>,
-    model: Option<Res<crate::app::ai::RunOnLoad>>,
+    preset: Option<Res<crate::app::features::segmentation::PresetOnLoad>>,
+    model: Option<Res<crate::app::features::ai::RunOnLoad>>,
     mut view: MessageWriter<crate::app::actions::ViewAction>,
 ) {
-    let Some(msg) = loaded.read().last() else {
+    let Some(study) = new.arrived() else {
         return;
     };
-    let Some(study) = study else { return };
     settings.range = study.auto_window;
     settings.crop_min = Vec3::ZERO;
     settings.crop_max = Vec3::ONE;
     let default = TfPreset::default_for(&study.volume);
     let surfaces_coming = preset.is_some_and(|p| p.0.is_some())
         || model.is_some_and(|m| m.0.is_some())
-        || !msg.segments.is_empty();
+        || !study.doc.segments().is_empty();
     match std::mem::take(&mut *on_load) {
         RenderOnLoad::Volume(p) => settings.show(p.unwrap_or(default)),
         RenderOnLoad::Surfaces => settings.enabled = false,

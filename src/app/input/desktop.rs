@@ -1,14 +1,15 @@
-//! Desktop input: the mouse and the view shortcuts turned into
-//! [`ViewAction`]s and [`ClipAction`](crate::app::clip::ClipAction)s, nothing
-//! else. The brush's mouse input is in `view/sculpt_view.rs`; the XR
-//! controllers' input is in `xr/input.rs`.
+//! Desktop input: the mouse and the view keys turned into [`ViewAction`]s
+//! and [`ClipAction`](crate::app::actions::ClipAction)s, the editing
+//! shortcuts into [`HistoryAction`]s and [`FileAction`]s, nothing else. The
+//! 3D brush's mouse is `brush.rs`; the XR controllers' input is in
+//! `xr/input.rs`.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
-use crate::app::actions::{StandardView, ViewAction};
-use crate::app::camera::{OrbitCamera, ViewRect};
+use crate::app::actions::{FileAction, HistoryAction, StandardView, ViewAction};
+use crate::app::state::viewport::{OrbitCamera, ViewRect};
 
 /// Desktop mouse: left drag orbits, right or middle drag (or shift+left)
 /// pans, the wheel zooms, a click picks, a double click also recentres.
@@ -28,11 +29,11 @@ pub fn mouse_to_actions(
     time: Res<Time>,
     mut actions: MessageWriter<ViewAction>,
     (clip, orbit, mut clip_actions): (
-        Res<crate::app::clip::ClipSettings>,
+        Res<crate::app::features::clip::ClipSettings>,
         Query<&OrbitCamera>,
-        MessageWriter<crate::app::clip::ClipAction>,
+        MessageWriter<crate::app::actions::ClipAction>,
     ),
-    brush: Option<Res<crate::app::sculpt_view::BrushHover>>,
+    brush: Option<Res<crate::app::state::viewport::BrushHover>>,
 ) {
     let (Ok(window), Some(view)) = (window.single(), rect.0) else {
         return;
@@ -69,12 +70,12 @@ pub fn mouse_to_actions(
             if buttons.pressed(MouseButton::Left) {
                 // One view height of drag moves the plane across most of the view.
                 let mm = orbit.single().map(|o| o.distance).unwrap_or(0.5) as f64 * 1000.0;
-                clip_actions.write(crate::app::clip::ClipAction::Move {
+                clip_actions.write(crate::app::actions::ClipAction::Move {
                     index: plane,
                     mm: -(d.y / h) as f64 * mm * 0.8,
                 });
             } else if buttons.pressed(MouseButton::Right) {
-                clip_actions.write(crate::app::clip::ClipAction::Tilt {
+                clip_actions.write(crate::app::actions::ClipAction::Tilt {
                     index: plane,
                     pitch: (d.y / h) as f64 * 90.0,
                     yaw: (d.x / h) as f64 * 90.0,
@@ -129,5 +130,41 @@ pub fn mouse_to_actions(
         if keys.just_pressed(KeyCode::Home) {
             actions.write(ViewAction::Reset);
         }
+    }
+}
+
+/// Ctrl+Z undoes, Ctrl+Shift+Z (or Ctrl+Y) redoes, Ctrl+S saves the
+/// session; not while a text field has the keys (it has its own undo).
+pub fn shortcuts(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    mut history: MessageWriter<HistoryAction>,
+    mut file: MessageWriter<FileAction>,
+) {
+    if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        return;
+    }
+    let command = keys.any_pressed([
+        KeyCode::ControlLeft,
+        KeyCode::ControlRight,
+        KeyCode::SuperLeft,
+        KeyCode::SuperRight,
+    ]);
+    if !command {
+        return;
+    }
+    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    if keys.just_pressed(KeyCode::KeyZ) {
+        history.write(if shift {
+            HistoryAction::Redo
+        } else {
+            HistoryAction::Undo
+        });
+    }
+    if keys.just_pressed(KeyCode::KeyY) {
+        history.write(HistoryAction::Redo);
+    }
+    if keys.just_pressed(KeyCode::KeyS) {
+        file.write(FileAction::SaveSession);
     }
 }

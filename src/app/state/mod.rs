@@ -3,7 +3,9 @@
 //! the background jobs with their notices. Imports no feature.
 
 pub mod crosshair;
+pub mod document;
 pub mod jobs;
 pub mod segments;
 pub mod space;
 pub mod study;
+pub mod viewport;

@@ -1,10 +1,19 @@
-//! The segments (one entity each under the patient space) and the tool
+//! The segments (one entity each under the patient space, with its built
+//! surface once there is one, and picking on those surfaces) and the tool
 //! settings with the selected segment, read by most features and panels.
 
+use std::sync::Arc;
+
 use bevy::prelude::*;
+use stratum_core::mesh::SurfaceMesh;
 use stratum_core::segment::Preset;
 
-/// One segment of the study.
+use super::space::AnatomyPose;
+
+/// One segment of the study, as shown: the document's table row (name,
+/// colour, visibility, opacity) mirrored on its entity with its volumes.
+/// The document is the truth; panels change it through edits, and the
+/// segments feature copies the result here.
 #[derive(Component, Clone, Debug, PartialEq)]
 pub struct Segment {
     pub id: u16,
@@ -18,19 +27,10 @@ pub struct Segment {
     pub surface: Option<SurfaceStats>,
 }
 
-/// The intensity level a segment's surface lies at, on a segment made
-/// from the scan's intensities (a threshold, a preset, region growing):
-/// its surface is built from the scan at this level, within its voxels.
-/// Label maps, models and paint have none and are meshed from their mask.
-#[derive(Component, Clone, Copy, Debug, PartialEq)]
-pub struct SurfaceLevel(pub f64);
-
-/// A model's soft output around a segment it made: its surface is the
-/// network's 0.5 level (`stratum_core::mesh::soft_surface`) rather than its
-/// voxels' midpoints. Not saved with a session: a reopened model segment
-/// is meshed from its mask.
+/// The built surface of a segment, in LPS mm (for picking, measuring,
+/// export); inserted by meshing.
 #[derive(Component, Clone, Debug)]
-pub struct SoftEdge(pub std::sync::Arc<stratum_core::mesh::SoftField>);
+pub struct SegmentSurface(pub Arc<SurfaceMesh>);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SurfaceStats {
@@ -75,4 +75,31 @@ impl Default for ToolSettings {
             finding_level: false,
         }
     }
+}
+
+/// The nearest visible surface point along a world ray.
+pub fn pick<'a>(
+    ray: &Ray3d,
+    pose: &AnatomyPose,
+    surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
+) -> Option<Vec3> {
+    pick_surface(ray, pose, surfaces.map(|(s, m)| ((), s, m))).map(|(_, p)| p)
+}
+
+/// The nearest visible surface point along a world ray, and the tag (e.g.
+/// the entity) of the segment it lies on.
+pub fn pick_surface<'a, T>(
+    ray: &Ray3d,
+    pose: &AnatomyPose,
+    surfaces: impl Iterator<Item = (T, &'a Segment, &'a SegmentSurface)>,
+) -> Option<(T, Vec3)> {
+    let o = pose.world_to_lps(ray.origin);
+    let d = pose.world_dir_to_lps(*ray.direction).normalize();
+    let origin = [o[0] as f32, o[1] as f32, o[2] as f32];
+    let (tag, best) = surfaces
+        .filter(|(_, seg, _)| seg.visible && seg.opacity > 0.05)
+        .filter_map(|(tag, _, s)| s.0.raycast(origin, d.to_array()).map(|t| (tag, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let p = Vec3::from(origin) + d * best;
+    Some((tag, pose.lps_to_world([p.x as f64, p.y as f64, p.z as f64])))
 }

@@ -4,7 +4,7 @@
 //! size in VR). The pose is one resource that the desktop camera and the XR
 //! rig both read, and that only [`PoseAction`]s change.
 
-pub use crate::app::actions::PoseAction;
+use crate::app::actions::PoseAction;
 use bevy::prelude::*;
 
 /// The root entity of everything placed in patient coordinates.

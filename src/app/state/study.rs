@@ -1,41 +1,35 @@
-//! The open study (volume, label map, histogram, where it came from) and
-//! the message that says a new one is in. Written by loading and sessions,
-//! read by most features.
+//! The open study (the scan, its checklist, the segmentation document,
+//! where it came from) and the message that says a new one is in. Written
+//! by loading and sessions, read by most features.
 
 use bevy::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use stratum_core::Volume;
 use stratum_core::checks::SeriesReport;
-use stratum_core::segment::{Histogram, LabelMap};
+use stratum_core::document::Document;
+use stratum_core::segment::Histogram;
 
-/// The open study: the scan, its checklist and its label map.
+/// The open study: the scan, its checklist and its segmentation.
 #[derive(Resource)]
 pub struct Study {
     pub volume: Arc<Volume>,
     pub report: SeriesReport,
-    /// Label map on the volume's grid; edited by the segmentation tools.
-    pub labels: Arc<LabelMap>,
+    /// The label map on the volume's grid, the segment table with each
+    /// segment's surface recipe, and the edit history: changed only through
+    /// [`DocEdit`](super::document::DocEdit).
+    pub doc: Document,
     /// A title without patient data: the file name (NIfTI) or series label.
     pub title: String,
     pub histogram: Histogram,
     /// 1st and 99th intensity percentiles, for the automatic window.
     pub auto_window: (f64, f64),
-    /// Bumped on every change of `labels`, so views know to redraw.
-    pub labels_generation: u64,
 }
 
-/// Sent when a new study replaced the old one (segments from its label map).
-#[derive(Message, Clone, Debug)]
-pub struct StudyLoaded {
-    pub segments: Vec<(u16, String, [u8; 3], f64)>,
-    /// The intensity level of segments whose surface is built from the
-    /// scan (a reopened session's thresholds and presets), by segment id.
-    pub levels: std::collections::BTreeMap<u16, f64>,
-    /// The soft edge of segments meshed from a model's probabilities (a
-    /// reopened session's model segments), by segment id.
-    pub soft: std::collections::BTreeMap<u16, std::sync::Arc<stratum_core::mesh::SoftField>>,
-}
+/// Sent when a new study replaced the old one: its segments are the
+/// document's.
+#[derive(Message, Clone, Copy, Debug, Default)]
+pub struct StudyLoaded;
 
 /// Where the open study came from (what a session points to).
 #[derive(Resource, Clone, Debug, PartialEq)]
@@ -45,4 +39,36 @@ pub struct StudySource {
     pub series: Option<String>,
     /// The part of the series opened (the whole unless it did not fit).
     pub subset: stratum_core::dicom::Subset,
+}
+
+/// Tells a system, once per study, that a new one is in: its
+/// [`StudyLoaded`] was sent and the [`Study`] resource is in place (which
+/// can be a frame after the message, as commands apply it).
+#[derive(bevy::ecs::system::SystemParam)]
+pub struct NewStudy<'w, 's> {
+    loaded: MessageReader<'w, 's, StudyLoaded>,
+    study: Option<Res<'w, Study>>,
+    /// A message seen and not yet acted on; the study last acted on.
+    seen: Local<'s, (bool, usize)>,
+}
+
+impl NewStudy<'_, '_> {
+    /// The study that just arrived, the first time this is asked after it did.
+    pub fn arrived(&mut self) -> Option<&Study> {
+        if self.loaded.read().last().is_some() {
+            self.seen.0 = true;
+        }
+        let study = self.study.as_deref()?;
+        let key = Arc::as_ptr(&study.volume) as usize;
+        if !self.seen.0 || self.seen.1 == key {
+            return None;
+        }
+        *self.seen = (false, key);
+        Some(study)
+    }
+
+    /// The open study (new or not).
+    pub fn study(&self) -> Option<&Study> {
+        self.study.as_deref()
+    }
 }

@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::ai::RunModel;
+use crate::app::features::ai::RunModel;
 
 use super::{ERR, UiParams, WARN};
 

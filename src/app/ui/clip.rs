@@ -3,7 +3,9 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::clip::{ClipAction, ClipKind, MAX_PLANES};
+use crate::app::actions::{ClipAction, ClipKind};
+
+use crate::app::features::clip::MAX_PLANES;
 
 use super::UiParams;
 

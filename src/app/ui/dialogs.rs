@@ -6,8 +6,8 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::export::Format;
 
-use crate::app::export::{ExportRequest, ShareRequest};
-use crate::app::loading::OpenRequest;
+use crate::app::features::export::{ExportRequest, ShareRequest};
+use crate::app::features::loading::OpenRequest;
 
 use super::UiParams;
 use super::measurements::measurements_window;
@@ -245,7 +245,10 @@ pub(super) fn share_dialog(ctx: &egui::Context, p: &mut UiParams) {
 }
 
 /// Where an export or share page goes, and which segments: both dialogs.
-fn destination_fields(ui: &mut egui::Ui, export: &mut crate::app::export::ExportSettings) {
+fn destination_fields(
+    ui: &mut egui::Ui,
+    export: &mut crate::app::features::export::ExportSettings,
+) {
     ui.horizontal(|ui| {
         ui.label("Folder:");
         ui.add(egui::TextEdit::singleline(&mut export.folder).desired_width(300.0));

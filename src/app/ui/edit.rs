@@ -10,15 +10,14 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::history::{EditHistory, HistoryAction};
 use stratum_core::edit::SliceAxis;
 
-use crate::app::sculpt::{
-    AddEmptySegment, BrushAction, BrushSettings, BrushTool, FillBetweenSlices, StrokeState,
-};
-use crate::app::session::{
+use crate::app::actions::{BrushAction, BrushTool, FileAction, HistoryAction};
+use crate::app::features::sculpt::{AddEmptySegment, BrushSettings, FillBetweenSlices};
+use crate::app::features::session::{
     OpenSession, OpenSessionWithScan, RestoreUnsaved, SaveSession, SessionState,
 };
+use crate::app::state::study::Study;
 
 /// Which session dialog is open, and its path field.
 #[derive(Default)]
@@ -32,9 +31,9 @@ pub struct SessionDialog {
 pub struct EditUi<'w, 's> {
     pub brush: ResMut<'w, BrushSettings>,
     pub brush_actions: MessageWriter<'w, BrushAction>,
-    history: Res<'w, EditHistory>,
+    study: Option<Res<'w, Study>>,
     history_actions: MessageWriter<'w, HistoryAction>,
-    stroke: Res<'w, StrokeState>,
+    file_actions: MessageReader<'w, 's, FileAction>,
     session: ResMut<'w, SessionState>,
     dialog: Local<'s, SessionDialog>,
     save: MessageWriter<'w, SaveSession>,
@@ -125,8 +124,12 @@ impl EditUi<'_, '_> {
 
     fn history_panel(&mut self, ui: &mut egui::Ui) {
         ui.heading("History");
-        let h = &self.history.core;
-        let busy = self.stroke.is_active();
+        let Some(study) = self.study.as_deref() else {
+            ui.label("No study open.");
+            return;
+        };
+        let h = study.doc.history();
+        let busy = study.doc.stroking().is_some();
         ui.horizontal(|ui| {
             let undo = h.undo_name().map(|n| format!("↶ Undo {n}"));
             if ui
@@ -210,27 +213,13 @@ impl EditUi<'_, '_> {
         self.missing_scan_dialog(ctx);
     }
 
-    fn shortcuts(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() {
-            // A text field has the keys (it has its own undo).
-            return;
-        }
-        let (undo, redo, save) = ctx.input_mut(|i| {
-            use egui::{Key, KeyboardShortcut, Modifiers};
-            let redo = i.consume_shortcut(&KeyboardShortcut::new(
-                Modifiers::COMMAND | Modifiers::SHIFT,
-                Key::Z,
-            )) || i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y));
-            let undo = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z));
-            let save = i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S));
-            (undo, redo, save)
-        });
-        if undo {
-            self.history_actions.write(HistoryAction::Undo);
-        }
-        if redo {
-            self.history_actions.write(HistoryAction::Redo);
-        }
+    /// Ctrl+S (from `input/desktop.rs`): save to the session's folder, or
+    /// ask where.
+    fn shortcuts(&mut self, _ctx: &egui::Context) {
+        let save = self
+            .file_actions
+            .read()
+            .any(|a| *a == FileAction::SaveSession);
         if save {
             match &self.session.path {
                 Some(p) => {
@@ -324,7 +313,7 @@ impl EditUi<'_, '_> {
         let scan = u
             .scan
             .as_ref()
-            .map(|s| crate::app::loading::display_name(&s.path))
+            .map(|s| crate::app::features::loading::display_name(&s.path))
             .unwrap_or_else(|| "a scan".into());
         egui::Window::new("Restore the unsaved session?")
             .collapsible(false)

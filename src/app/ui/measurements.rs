@@ -3,7 +3,9 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::measurements::{Row, RulerAction, ValidateAll, to_csv};
+use crate::app::actions::RulerAction;
+
+use crate::app::features::measurements::{Row, ValidateAll, to_csv};
 
 use super::{OK, UiParams, WARN};
 

@@ -9,6 +9,7 @@ mod dialogs;
 pub mod edit;
 mod measurements;
 mod segments;
+mod slice_view;
 mod slices;
 mod study;
 mod surface;
@@ -35,25 +36,30 @@ use bevy_egui::{
     EguiContexts, EguiGlobalSettings, EguiPrimaryContextPass, PrimaryEguiContext, egui,
 };
 
+use self::slice_view::{SliceTextures, overlay_colours, update_contours, update_textures};
+use crate::app::actions::ClipAction;
+use crate::app::actions::RulerAction;
 use crate::app::actions::{StandardView, ViewAction};
-use crate::app::ai::{AiModels, RunModel};
-use crate::app::camera::ViewRect;
-use crate::app::clip::{ClipAction, ClipSettings, NotClipped};
-use crate::app::export::{ExportRequest, ExportSettings};
-use crate::app::jobs::{JobInfo, Notices};
-use crate::app::loading::{OpenRequest, SeriesChoice, Study};
-use crate::app::measurements::{Measurements, RulerAction, Rulers, ValidateAll};
-use crate::app::meshing::{BuildMeshes, SegmentSurface, SurfaceSettings};
-use crate::app::segmentation::{Segment, SegmentCommand, ToolSettings};
-use crate::app::slices::{
-    SliceState, SliceTextures, overlay_colours, update_contours, update_textures,
-};
+use crate::app::features::ai::{AiModels, RunModel};
+use crate::app::features::clip::{ClipSettings, NotClipped};
+use crate::app::features::export::{ExportRequest, ExportSettings};
+use crate::app::features::loading::{OpenRequest, SeriesChoice};
+use crate::app::features::measurements::{Measurements, Rulers, ValidateAll};
+use crate::app::features::meshing::{BuildMeshes, SurfaceSettings};
+use crate::app::features::segmentation::SegmentCommand;
+use crate::app::state::crosshair::SliceState;
+use crate::app::state::jobs::{JobInfo, Notices};
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::study::Study;
+use crate::app::state::viewport::ViewRect;
 
 pub struct UiPlugin;
 
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<OpenDialog>()
+            .init_resource::<SliceTextures>()
             .add_systems(Startup, spawn_ui_camera)
             .add_systems(EguiPrimaryContextPass, ui_system);
     }
@@ -121,6 +127,7 @@ pub struct UiParams<'w, 's> {
     series_choice: ResMut<'w, SeriesChoice>,
     view_rect: ResMut<'w, ViewRect>,
     seg_commands: MessageWriter<'w, SegmentCommand>,
+    edits: MessageWriter<'w, crate::app::state::document::ApplyEdit>,
     models: ResMut<'w, AiModels>,
     clip: Res<'w, ClipSettings>,
     measurements: ResMut<'w, Measurements>,
@@ -131,10 +138,10 @@ pub struct UiParams<'w, 's> {
         'w,
         's,
         (&'static Camera, &'static GlobalTransform),
-        With<crate::app::camera::OrbitCamera>,
+        With<crate::app::state::viewport::OrbitCamera>,
     >,
     clip_actions: MessageWriter<'w, ClipAction>,
-    pose: Res<'w, crate::app::space::AnatomyPose>,
+    pose: Res<'w, crate::app::state::space::AnatomyPose>,
     not_clipped: Query<'w, 's, (), With<NotClipped>>,
     commands: Commands<'w, 's>,
     run_model: MessageWriter<'w, RunModel>,
@@ -142,13 +149,13 @@ pub struct UiParams<'w, 's> {
     build: MessageWriter<'w, BuildMeshes>,
     open: MessageWriter<'w, OpenRequest>,
     export_now: MessageWriter<'w, ExportRequest>,
-    share_now: MessageWriter<'w, crate::app::export::ShareRequest>,
+    share_now: MessageWriter<'w, crate::app::features::export::ShareRequest>,
     exit: MessageWriter<'w, AppExit>,
     edit: edit::EditUi<'w, 's>,
-    volume: ResMut<'w, crate::app::volume::VolumeSettings>,
-    volume_scene: Option<Res<'w, crate::app::volume::VolumeScene>>,
-    surfaces_shown: ResMut<'w, crate::app::meshing::SurfacesShown>,
-    turntable: ResMut<'w, crate::app::camera::Turntable>,
+    volume: ResMut<'w, crate::app::features::volume::VolumeSettings>,
+    volume_scene: Option<Res<'w, crate::app::features::volume::VolumeScene>>,
+    surfaces_shown: ResMut<'w, crate::app::features::meshing::SurfacesShown>,
+    turntable: ResMut<'w, crate::app::view::camera::Turntable>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
@@ -251,7 +258,7 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                     ui.close();
                 }
                 if ui.button("Open the demo study").clicked() {
-                    match crate::app::demo::open_request() {
+                    match crate::app::features::demo::open_request() {
                         Ok(request) => {
                             p.open.write(request);
                         }

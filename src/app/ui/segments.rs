@@ -2,9 +2,12 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
+use stratum_core::document::Edit;
 
-use crate::app::clip::NotClipped;
-use crate::app::segmentation::{Segment, SegmentCommand};
+use crate::app::features::clip::NotClipped;
+use crate::app::features::segmentation::SegmentCommand;
+use crate::app::state::document::ApplyEdit;
+use crate::app::state::segments::Segment;
 
 use super::UiParams;
 
@@ -92,11 +95,26 @@ pub(super) fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
             });
         }
     }
+    // What changed becomes edits of the document; the entities follow it.
     for (e, seg) in rows {
-        if let Ok((_, mut current, _)) = p.segments.get_mut(e)
-            && *current != seg
-        {
-            *current = seg;
+        let Ok((_, current, _)) = p.segments.get(e) else {
+            continue;
+        };
+        let id = seg.id;
+        if seg.name != current.name {
+            p.edits.write(ApplyEdit(Edit::rename(id, seg.name.clone())));
+        }
+        if seg.colour != current.colour {
+            p.edits.write(ApplyEdit(Edit::recolour(id, seg.colour)));
+        }
+        if seg.visible != current.visible {
+            p.edits.write(ApplyEdit(Edit::set_visible(id, seg.visible)));
+        }
+        if seg.opacity != current.opacity {
+            p.edits.write(ApplyEdit(Edit::SetOpacity {
+                id,
+                opacity: seg.opacity,
+            }));
         }
     }
     if let Some(e) = delete {

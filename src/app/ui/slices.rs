@@ -4,8 +4,8 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::view::{Plane, WindowPreset};
 
-use crate::app::jobs::JobInfo;
-use crate::app::slices::{SliceEvent, SliceExtras, slice_view};
+use super::slice_view::{SliceEvent, SliceExtras, slice_view};
+use crate::app::state::jobs::JobInfo;
 
 use super::{ERR, OK, UiParams};
 

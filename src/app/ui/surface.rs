@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::meshing::BuildMeshes;
+use crate::app::features::meshing::BuildMeshes;
 
 use super::UiParams;
 

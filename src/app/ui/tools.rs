@@ -4,9 +4,9 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::segment::Preset;
 
-use crate::app::loading::Study;
-use crate::app::measurements::RulerAction;
-use crate::app::segmentation::SegmentCommand;
+use crate::app::actions::RulerAction;
+use crate::app::features::segmentation::SegmentCommand;
+use crate::app::state::study::Study;
 
 use super::{UiParams, WARN};
 

@@ -114,7 +114,7 @@ pub(super) fn volume_panel(ui: &mut egui::Ui, p: &mut UiParams) {
 }
 
 /// What each index axis of the grid runs along, in words (for the crop box).
-fn axis_names(study: &crate::app::loading::Study) -> [&'static str; 3] {
+fn axis_names(study: &crate::app::state::study::Study) -> [&'static str; 3] {
     let d = study.volume.geometry.direction;
     std::array::from_fn(|axis| {
         let v = d[axis];

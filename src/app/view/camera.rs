@@ -8,52 +8,12 @@ use bevy::camera::Viewport;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
-use crate::app::actions::{StandardView, ViewAction};
-use crate::app::meshing::{MeshesBuilt, SegmentSurface};
-use crate::app::segmentation::{Segment, ToolSettings};
-use crate::app::slices::SliceState;
-use crate::app::space::{AnatomyPose, lps_to_world};
-
-/// The orbit camera: looks at `focus` from `distance` metres at `yaw`/`pitch`.
-#[derive(Component, Clone, Debug)]
-pub struct OrbitCamera {
-    pub focus: Vec3,
-    pub yaw: f32,
-    pub pitch: f32,
-    pub distance: f32,
-}
-
-impl Default for OrbitCamera {
-    fn default() -> Self {
-        OrbitCamera {
-            focus: Vec3::ZERO,
-            yaw: 0.0,
-            pitch: 0.0,
-            distance: 0.8,
-        }
-    }
-}
-
-impl OrbitCamera {
-    /// The camera in the model frame (the world at the identity pose).
-    pub fn transform(&self) -> Transform {
-        let rot = Quat::from_euler(EulerRot::YXZ, self.yaw, self.pitch, 0.0);
-        Transform::from_translation(self.focus + rot * Vec3::new(0.0, 0.0, self.distance))
-            .with_rotation(rot)
-    }
-
-    /// The camera in the world: the model-frame camera carried by the pose
-    /// (positions scaled with the anatomy, the camera itself unscaled).
-    pub fn world_transform(&self, pose: &AnatomyPose) -> Transform {
-        let t = self.transform();
-        Transform::from_translation(pose.0.transform_point(t.translation))
-            .with_rotation(pose.0.rotation * t.rotation)
-    }
-}
-
-/// The part of the window (logical pixels) left to the 3D view by the panels.
-#[derive(Resource, Clone, Copy, Debug, Default)]
-pub struct ViewRect(pub Option<Rect>);
+use crate::app::actions::{InputSet, StandardView, ViewAction};
+use crate::app::features::meshing::MeshesBuilt;
+use crate::app::state::crosshair::SliceState;
+use crate::app::state::segments::{Segment, SegmentSurface, ToolSettings, pick_surface};
+use crate::app::state::space::{AnatomyPose, lps_to_world};
+use crate::app::state::viewport::{OrbitCamera, ViewRect};
 
 pub struct CameraPlugin;
 
@@ -66,7 +26,6 @@ impl Plugin for CameraPlugin {
             .add_systems(
                 Update,
                 (
-                    crate::app::input::desktop::mouse_to_actions,
                     frame_new_meshes,
                     turn_table,
                     apply_view_actions,
@@ -74,7 +33,8 @@ impl Plugin for CameraPlugin {
                     draw_rulers,
                     draw_clip_planes,
                 )
-                    .chain(),
+                    .chain()
+                    .after(InputSet),
             )
             .add_systems(PostUpdate, apply_viewport);
     }
@@ -180,8 +140,8 @@ pub fn visible_bounds<'a>(
 }
 
 /// Bounding box (model frame) of the scan's voxel grid.
-pub fn scan_bounds(study: &crate::app::loading::Study) -> (Vec3, Vec3) {
-    crate::app::volume::grid_corners(study)
+pub fn scan_bounds(study: &crate::app::state::study::Study) -> (Vec3, Vec3) {
+    crate::app::features::volume::upload::grid_corners(study)
         .iter()
         .map(|&p| lps_to_world(p))
         .fold(
@@ -221,7 +181,7 @@ fn apply_view_actions(
     mut slices: ResMut<SliceState>,
     mut tools: ResMut<ToolSettings>,
     pose: Res<AnatomyPose>,
-    study: Option<Res<crate::app::loading::Study>>,
+    study: Option<Res<crate::app::state::study::Study>>,
 ) {
     let Ok((mut orbit, mut transform, projection)) = camera.single_mut() else {
         return;
@@ -262,7 +222,7 @@ fn apply_view_actions(
                 orbit.pitch = pitch;
             }
             ViewAction::Pick { ray, centre } => {
-                if let Some((entity, hit)) = pick_segment(&ray, &pose, surfaces.iter()) {
+                if let Some((entity, hit)) = pick_surface(&ray, &pose, surfaces.iter()) {
                     if centre {
                         orbit.focus = pose.model_from_world(hit);
                     }
@@ -280,39 +240,12 @@ fn apply_view_actions(
     }
 }
 
-/// The nearest visible surface point along a world ray.
-pub fn pick<'a>(
-    ray: &Ray3d,
-    pose: &AnatomyPose,
-    surfaces: impl Iterator<Item = (&'a Segment, &'a SegmentSurface)>,
-) -> Option<Vec3> {
-    pick_segment(ray, pose, surfaces.map(|(s, m)| ((), s, m))).map(|(_, p)| p)
-}
-
-/// The nearest visible surface point along a world ray, and the tag (e.g.
-/// the entity) of the segment it lies on.
-pub fn pick_segment<'a, T>(
-    ray: &Ray3d,
-    pose: &AnatomyPose,
-    surfaces: impl Iterator<Item = (T, &'a Segment, &'a SegmentSurface)>,
-) -> Option<(T, Vec3)> {
-    let o = pose.world_to_lps(ray.origin);
-    let d = pose.world_dir_to_lps(*ray.direction).normalize();
-    let origin = [o[0] as f32, o[1] as f32, o[2] as f32];
-    let (tag, best) = surfaces
-        .filter(|(_, seg, _)| seg.visible && seg.opacity > 0.05)
-        .filter_map(|(tag, _, s)| s.0.raycast(origin, d.to_array()).map(|t| (tag, t)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))?;
-    let p = Vec3::from(origin) + d * best;
-    Some((tag, pose.lps_to_world([p.x as f64, p.y as f64, p.z as f64])))
-}
-
 /// The active clip planes in 3D: an outline the size of the scan, the
 /// focused one brighter, so a Ctrl+drag shows what it moves.
 fn draw_clip_planes(
     mut gizmos: Gizmos,
-    clip: Res<crate::app::clip::ClipSettings>,
-    study: Option<Res<crate::app::loading::Study>>,
+    clip: Res<crate::app::features::clip::ClipSettings>,
+    study: Option<Res<crate::app::state::study::Study>>,
     pose: Res<AnatomyPose>,
 ) {
     let Some(study) = study else { return };
@@ -321,7 +254,7 @@ fn draw_clip_planes(
     let size = (nx as f64 * s[0])
         .max(ny as f64 * s[1])
         .max(nz as f64 * s[2]) as f32
-        * crate::app::space::MM
+        * crate::app::state::space::MM
         * pose.scale();
     for (i, plane) in clip.active() {
         let n = pose.lps_dir_to_world(Vec3::new(
@@ -345,7 +278,7 @@ fn draw_clip_planes(
 /// by the UI at the midpoints).
 fn draw_rulers(
     mut gizmos: Gizmos,
-    rulers: Res<crate::app::measurements::Rulers>,
+    rulers: Res<crate::app::features::measurements::Rulers>,
     orbit: Query<&OrbitCamera>,
     pose: Res<AnatomyPose>,
 ) {

@@ -7,10 +7,12 @@
 use bevy::prelude::*;
 use stratum_core::view::ClipPlane;
 
+use crate::app::actions::ClipAction;
+use crate::app::actions::PoseAction;
+use crate::app::actions::RulerAction;
 use crate::app::actions::ViewAction;
-use crate::app::clip::{ClipAction, MAX_PLANES};
-use crate::app::measurements::RulerAction;
-use crate::app::space::{AnatomyPose, PoseAction, SCALE_RANGE};
+use crate::app::features::clip::MAX_PLANES;
+use crate::app::state::space::{AnatomyPose, SCALE_RANGE};
 
 /// Left or right controller (index into [`XrSnapshot::hands`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

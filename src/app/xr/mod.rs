@@ -32,7 +32,7 @@ use bevy_mod_openxr::resources::OxrSessionConfig;
 use bevy_mod_openxr::types::{AppInfo, OxrExtensions, Version};
 use bevy_mod_xr::session::{XrCreateSessionMessage, XrRequestExitMessage, XrState};
 
-use super::camera::ViewRect;
+use crate::app::state::viewport::ViewRect;
 
 /// Bevy's default plugins with OpenXR: Vulkan through the OpenXR runtime,
 /// no pipelined rendering (controller poses are read right before the
@@ -203,8 +203,8 @@ pub fn diagnose() -> String {
 fn track_state(
     state: Option<Res<XrState>>,
     mut last: Local<Option<XrState>>,
-    mut home: ResMut<super::space::PoseHome>,
-    mut pose: MessageWriter<super::space::PoseAction>,
+    mut home: ResMut<crate::app::state::space::PoseHome>,
+    mut pose: MessageWriter<crate::app::actions::PoseAction>,
 ) {
     let Some(state) = state else { return };
     if Some(*state) == *last {
@@ -214,8 +214,8 @@ fn track_state(
     *last = Some(*state);
     if was_running && *state != XrState::Running {
         info!("XR session ended: back to the desktop view");
-        home.0 = super::space::AnatomyPose::default();
-        pose.write(super::space::PoseAction::Reset);
+        home.0 = crate::app::state::space::AnatomyPose::default();
+        pose.write(crate::app::actions::PoseAction::Reset);
     }
 }
 

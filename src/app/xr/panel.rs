@@ -19,11 +19,16 @@ use super::egui_quad::{facing, quad_material, set_camera, set_visible, spawn_egu
 use super::input::{Hand, ResliceAction};
 use super::pointer::{LaserPointer, PanelQuad};
 use super::reslice::XrReslice;
-use super::rig::{HandReadout, XrInput};
-use crate::app::clip::{ClipAction, ClipSettings, MAX_PLANES};
-use crate::app::measurements::{RulerAction, Rulers};
-use crate::app::segmentation::{Segment, ToolSettings};
-use crate::app::space::PoseAction;
+use super::rig::{HandReadout, RigSet, XrInput};
+use crate::app::actions::ClipAction;
+use crate::app::actions::RulerAction;
+use crate::app::features::clip::{ClipSettings, MAX_PLANES};
+use crate::app::features::measurements::Rulers;
+use stratum_core::document::Edit;
+
+use crate::app::actions::PoseAction;
+use crate::app::state::document::ApplyEdit;
+use crate::app::state::segments::{Segment, ToolSettings};
 
 /// The egui pass of the world panel's context.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,6 +40,13 @@ impl Plugin for WorldPanelPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<WorldPanel>()
             .add_systems(Startup, spawn_panel)
+            .add_systems(
+                PreUpdate,
+                point_at_panel
+                    .after(RigSet::Read)
+                    .before(RigSet::Map)
+                    .run_if(bevy_mod_openxr::openxr_session_running),
+            )
             .add_systems(Update, show_panel)
             .add_systems(WorldPanelPass, draw_panel);
     }
@@ -235,10 +247,10 @@ fn vr_style(style: &mut egui::Style) {
 fn draw_panel(
     mut ctx: Query<&mut EguiContext, (With<PanelCamera>, Without<PrimaryEguiContext>)>,
     mut panel: ResMut<WorldPanel>,
-    mut segments: Query<(Entity, &mut Segment)>,
+    segments: Query<(Entity, &Segment)>,
     mut tools: ResMut<ToolSettings>,
     clip: Res<ClipSettings>,
-    mut volume: ResMut<crate::app::volume::VolumeSettings>,
+    mut volume: ResMut<crate::app::features::volume::VolumeSettings>,
     rulers: Res<Rulers>,
     reslice: Res<XrReslice>,
     readout: Res<HandReadout>,
@@ -272,7 +284,7 @@ fn draw_panel(
             widgets.insert(name.to_string(), [c.x, c.y]);
         }
     };
-    let mut rows: Vec<(Entity, Mut<Segment>)> = segments.iter_mut().collect();
+    let mut rows: Vec<(Entity, &Segment)> = segments.iter().collect();
     rows.sort_by_key(|(_, s)| s.id);
     let mut pin = None;
     let mut root = egui::Ui::new(
@@ -318,7 +330,8 @@ fn draw_panel(
                             let r = ui.checkbox(&mut visible, "");
                             note(&format!("visible {}", seg.name), &r);
                             if visible != seg.visible {
-                                seg.visible = visible;
+                                out.edits
+                                    .write(ApplyEdit(Edit::set_visible(seg.id, visible)));
                             }
                             let [r8, g8, b8] = seg.colour;
                             let (rect, _) = ui
@@ -340,7 +353,10 @@ fn draw_panel(
                                 ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("opacity"));
                             note(&format!("opacity {}", seg.name), &r);
                             if opacity != seg.opacity {
-                                seg.opacity = opacity;
+                                out.edits.write(ApplyEdit(Edit::SetOpacity {
+                                    id: seg.id,
+                                    opacity,
+                                }));
                             }
                         }
                     }
@@ -439,4 +455,5 @@ struct PanelOutputs<'w> {
     reslice: MessageWriter<'w, ResliceAction>,
     pose: MessageWriter<'w, PoseAction>,
     exit: MessageWriter<'w, XrRequestExitMessage>,
+    edits: MessageWriter<'w, ApplyEdit>,
 }

@@ -11,9 +11,9 @@ use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use stratum_core::view::{Overlay, Plane, render_slice};
 
 use super::input::ResliceAction;
-use crate::app::loading::Study;
-use crate::app::slices::SliceState;
-use crate::app::space::PatientSpace;
+use crate::app::state::crosshair::SliceState;
+use crate::app::state::space::PatientSpace;
+use crate::app::state::study::Study;
 
 pub struct ReslicePlugin;
 

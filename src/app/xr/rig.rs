@@ -14,17 +14,25 @@ use bevy_mod_xr::spaces::XrSpaceSyncSet;
 
 use super::input::{Table, XrGestures, XrSnapshot};
 
-mod controllers;
+pub mod controllers;
 mod hands;
 mod room;
 
-pub use controllers::{HandSpace, XrActions};
+/// The rig's PreUpdate steps: the controllers are read, then mapped to
+/// actions; between the two the wrist panel takes the pointer it is aimed
+/// by (so a trigger on the panel is not also a pick in the scene).
+#[derive(SystemSet, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RigSet {
+    Read,
+    Map,
+}
 
 pub struct RigPlugin;
 
 impl Plugin for RigPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<XrInput>()
+        app.configure_sets(PreUpdate, (RigSet::Read, RigSet::Map).chain())
+            .init_resource::<XrInput>()
             .init_resource::<HandReadout>()
             .init_resource::<XrTable>()
             .add_systems(
@@ -42,11 +50,9 @@ impl Plugin for RigPlugin {
                 (
                     controllers::sync_actions.before(OxrActionSetSyncSet),
                     (
-                        controllers::read_snapshot,
-                        super::panel::point_at_panel,
-                        controllers::map_input,
+                        controllers::read_snapshot.in_set(RigSet::Read),
+                        controllers::map_input.in_set(RigSet::Map),
                     )
-                        .chain()
                         .after(OxrActionSetSyncSet)
                         .after(XrSpaceSyncSet),
                 )

@@ -17,8 +17,8 @@ use bevy_mod_xr::session::XrState;
 
 use super::egui_quad::{facing, quad_material, set_camera, set_visible, spawn_egui_target};
 use super::rig::XrInput;
-use crate::app::measurements::Rulers;
-use crate::app::space::AnatomyPose;
+use crate::app::features::measurements::Rulers;
+use crate::app::state::space::AnatomyPose;
 
 /// The egui pass that paints the labels.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]

@@ -23,12 +23,12 @@ use bevy_mod_xr::session::{XrRenderSystems, XrState};
 use super::XrStatus;
 use super::panel::WorldPanel;
 use super::rig::{HandReadout, XrInput, XrTable};
-use crate::app::clip::ClipSettings;
-use crate::app::measurements::Rulers;
-use crate::app::meshing::SegmentSurface;
-use crate::app::screenshot::ShotTarget;
-use crate::app::segmentation::Segment;
-use crate::app::space::AnatomyPose;
+use crate::app::features::clip::ClipSettings;
+use crate::app::features::measurements::Rulers;
+use crate::app::features::screenshot::ShotTarget;
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::space::AnatomyPose;
 
 pub struct TracePlugin {
     pub path: Option<PathBuf>,

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use stratum::app::loading::{OpenRequest, SeriesChoice, Study};
+use stratum::app::features::loading::{OpenRequest, SeriesChoice};
+
+use stratum::app::state::study::Study;
 use stratum_core::synth::{SynthOptions, write_series};
 
 use super::{ball_study, errors, headless, publish, run_until_idle, segments};
@@ -12,7 +14,7 @@ use super::{ball_study, errors, headless, publish, run_until_idle, segments};
 #[test]
 fn the_demo_study_loads_with_its_organs_and_builds_them() {
     let mut app = headless();
-    let demo = stratum::app::demo::materialize().unwrap();
+    let demo = stratum::app::features::demo::materialize().unwrap();
     app.world_mut().write_message(OpenRequest {
         path: demo.ct.clone(),
         series: None,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::segmentation::Segment;
+use stratum::app::state::segments::Segment;
 
 use super::{ball_study, headless, publish, run_until_idle};
 
@@ -13,7 +13,8 @@ use super::{ball_study, headless, publish, run_until_idle};
 /// scan texture, back faces drawn), except a segment left whole.
 #[test]
 fn clip_actions_reach_the_segment_materials() {
-    use stratum::app::clip::{ClipAction, ClipKind, ClipSettings, NotClipped, SegmentMaterial};
+    use stratum::app::actions::{ClipAction, ClipKind};
+    use stratum::app::features::clip::{ClipSettings, NotClipped, SegmentMaterial};
     let mut app = headless();
     publish(&mut app, ball_study(24));
     run_until_idle(&mut app, Duration::from_secs(60));
@@ -109,7 +110,7 @@ fn clip_actions_reach_the_segment_materials() {
 /// the table's CSV carries the numbers.
 #[test]
 fn checking_surfaces_against_the_scan_fills_the_measurements() {
-    use stratum::app::measurements::{Measurements, Row, ValidateAll, to_csv};
+    use stratum::app::features::measurements::{Measurements, Row, ValidateAll, to_csv};
     let mut app = headless();
     publish(&mut app, ball_study(40));
     run_until_idle(&mut app, Duration::from_secs(60));
@@ -138,8 +139,9 @@ fn checking_surfaces_against_the_scan_fills_the_measurements() {
 /// a surface in 3D), several can exist, and they can be deleted.
 #[test]
 fn rulers_measure_between_picked_points() {
+    use stratum::app::actions::RulerAction;
     use stratum::app::actions::ViewAction;
-    use stratum::app::measurements::{RulerAction, Rulers};
+    use stratum::app::features::measurements::Rulers;
     let mut app = headless();
     publish(&mut app, ball_study(40));
     run_until_idle(&mut app, Duration::from_secs(60));
@@ -155,7 +157,7 @@ fn rulers_measure_between_picked_points() {
     // Two picks on the ball's surface in 3D, from the front and from the
     // back along the line through its centre (20 mm, radius 18 mm): a
     // diameter.
-    let centre = stratum::app::space::lps_to_world([20.0, 20.0, 20.0]);
+    let centre = stratum::app::state::space::lps_to_world([20.0, 20.0, 20.0]);
     for dir in [Vec3::NEG_Z, Vec3::Z] {
         let origin = centre - dir * 1.0;
         app.world_mut().write_message(ViewAction::Pick {

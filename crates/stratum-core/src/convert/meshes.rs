@@ -3,7 +3,8 @@
 //! figures (volumes, area, triangles, watertightness, the check against
 //! its mask when asked); a variant frees the scan and masks as it goes.
 
-use super::{ConvertOptions, ConvertSegment, SegmentResult, SurfaceFrom};
+use super::{ConvertOptions, ConvertSegment, SegmentResult};
+use crate::document::SurfaceRecipe;
 use crate::error::Result;
 use crate::mesh::{
     SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_surface,
@@ -18,7 +19,7 @@ use crate::volume::Volume;
 pub(super) fn meshed_from_scan(segments: &[ConvertSegment]) -> bool {
     segments
         .iter()
-        .any(|(_, _, from)| matches!(from, SurfaceFrom::Level(_)))
+        .any(|(_, _, from)| matches!(from, SurfaceRecipe::Level(_)))
 }
 
 /// Builds a mesh per segment: from the scan's intensities where a
@@ -38,10 +39,10 @@ pub fn build_meshes(
             continue;
         }
         let mesh = match (volume, from) {
-            (Some(v), SurfaceFrom::Level(level)) => {
+            (Some(v), SurfaceRecipe::Level(level)) => {
                 intensity_surface(v, mask, *level, &surface, progress)?
             }
-            (_, SurfaceFrom::Soft(field)) => soft_surface(field, mask, &surface, progress)?,
+            (_, SurfaceRecipe::Soft(field)) => soft_surface(field, mask, &surface, progress)?,
             _ => mask_surface(mask, &surface, progress)?,
         };
         let colour = segment_colour(name, out.len() as u16 + 1);
@@ -65,7 +66,7 @@ pub fn build_meshes_owned(
     for (_, mask, from) in &segments {
         progress.check()?;
         raw.push(match (&volume, from) {
-            (Some(v), SurfaceFrom::Level(level)) if mask.volume_ml() > 0.0 => {
+            (Some(v), SurfaceRecipe::Level(level)) if mask.volume_ml() > 0.0 => {
                 Some(intensity_mesh(v, mask, *level, progress)?)
             }
             _ => None,
@@ -84,7 +85,7 @@ pub fn build_meshes_owned(
                 progress.advance(1);
                 m
             }
-            (None, SurfaceFrom::Soft(field)) => soft_surface(&field, &mask, &surface, progress)?,
+            (None, SurfaceRecipe::Soft(field)) => soft_surface(&field, &mask, &surface, progress)?,
             (None, _) => mask_surface(&mask, &surface, progress)?,
         };
         let colour = segment_colour(&name, out.len() as u16 + 1);

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::document::SurfaceRecipe;
 use crate::error::{CoreError, Result};
 use crate::export::{ExportOptions, ExportSegment, export_with};
-use crate::mesh::{SoftField, SurfaceMesh, SurfaceOptions};
+use crate::mesh::{SurfaceMesh, SurfaceOptions};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{Mask, Preset};
@@ -115,20 +116,9 @@ impl SegmentResult {
     }
 }
 
-/// What a segment's surface is built from besides its mask.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SurfaceFrom {
-    /// Its voxels alone (a label map).
-    Mask,
-    /// The scan's intensities at this level (it came from a threshold).
-    Level(f64),
-    /// A model's soft output, at its 0.5 level.
-    Soft(SoftField),
-}
-
 /// One segment to build: its name, its mask, and what else its surface
 /// comes from.
-pub type ConvertSegment = (String, Mask, SurfaceFrom);
+pub type ConvertSegment = (String, Mask, SurfaceRecipe);
 
 /// Converts a scan into a model file; returns the segments and the files written.
 pub fn convert(

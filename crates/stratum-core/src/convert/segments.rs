@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{ConvertOptions, ConvertSegment, SegmentSource, SurfaceFrom};
+use super::{ConvertOptions, ConvertSegment, SegmentSource};
+use crate::document::SurfaceRecipe;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::segment::{LabelMap, Mask, keep_largest, preset_segment, threshold_mask};
@@ -22,18 +23,18 @@ pub fn segments_for(
             if let Some(note) = &seg.note {
                 tracing::info!("{}: {note}", p.name());
             }
-            vec![(p.name().to_string(), seg.mask, SurfaceFrom::Level(seg.lo))]
+            vec![(p.name().to_string(), seg.mask, SurfaceRecipe::Level(seg.lo))]
         }
         SegmentSource::Threshold(lo, hi) => vec![(
             format!("Threshold {lo}..{hi}"),
             threshold_mask(volume, *lo, *hi),
-            SurfaceFrom::Level(*lo),
+            SurfaceRecipe::Level(*lo),
         )],
         SegmentSource::Labels { path, names } => {
             let map = load_labels_for(volume, path, names.as_deref(), progress)?;
             map.segments
                 .iter()
-                .map(|s| (s.name.clone(), map.mask(s.id), SurfaceFrom::Mask))
+                .map(|s| (s.name.clone(), map.mask(s.id), SurfaceRecipe::Mask))
                 .filter(|(_, m, _)| m.count() > 0)
                 .collect()
         }
@@ -47,7 +48,7 @@ pub fn segments_for(
                     let from = seg
                         .soft
                         .remove(&s.id)
-                        .map_or(SurfaceFrom::Mask, SurfaceFrom::Soft);
+                        .map_or(SurfaceRecipe::Mask, |f| SurfaceRecipe::Soft(f.into()));
                     (s.name.clone(), seg.labels.mask(s.id), from)
                 })
                 .collect()

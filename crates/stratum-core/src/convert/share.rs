@@ -4,9 +4,8 @@
 use std::path::Path;
 
 use super::meshes::meshed_from_scan;
-use super::{
-    ConvertOptions, ConvertSegment, SegmentResult, SurfaceFrom, build_meshes, segments_for,
-};
+use super::{ConvertOptions, ConvertSegment, SegmentResult, build_meshes, segments_for};
+use crate::document::SurfaceRecipe;
 use crate::error::{CoreError, Result};
 use crate::export::ExportSegment;
 use crate::open::{Opened, open_volume};
@@ -71,18 +70,20 @@ pub fn share_session(
         }
         volume = Some(v);
     }
-    let data = &opened.data;
-    let map = &data.labels;
+    let doc = &opened.data.document;
+    let map = &doc.labels;
     let mut colours = Vec::new();
     let mut segments: Vec<ConvertSegment> = Vec::new();
     for s in map.segments.iter().filter(|s| s.visible) {
         let mask = map.mask(s.id);
         if mask.count() > 0 {
             colours.push(s.colour);
-            let from = match (data.soft_edges.get(&s.id), data.surface_levels.get(&s.id)) {
-                (Some(field), _) => SurfaceFrom::Soft((**field).clone()),
-                (None, Some(&level)) if volume.is_some() => SurfaceFrom::Level(level),
-                _ => SurfaceFrom::Mask,
+            let from = match doc.props.get(&s.id).map(|p| &p.recipe) {
+                Some(SurfaceRecipe::Soft(field)) => SurfaceRecipe::Soft(field.clone()),
+                Some(SurfaceRecipe::Level(level)) if volume.is_some() => {
+                    SurfaceRecipe::Level(*level)
+                }
+                _ => SurfaceRecipe::Mask,
             };
             segments.push((s.name.clone(), mask, from));
         }

@@ -48,10 +48,11 @@ impl<'a> Dec<'a> {
     }
 
     pub fn damaged(&self, detail: &str) -> CoreError {
-        CoreError::Invalid(format!(
-            "{} is damaged ({detail} at byte {}); it cannot be read",
-            self.what, self.pos
-        ))
+        CoreError::Damaged {
+            what: self.what,
+            detail: detail.to_string(),
+            at: self.pos,
+        }
     }
 
     pub fn is_done(&self) -> bool {

@@ -19,7 +19,6 @@ use super::diff::{LabelKind, convert_labels, xor_into};
 use super::step::{Payload, Step};
 use crate::error::{CoreError, Result};
 use crate::segment::LabelMap;
-use crate::session::journal::Journal;
 
 /// Memory budget and spill folder of a [`History`].
 #[derive(Clone, Debug)]
@@ -69,7 +68,6 @@ pub struct History {
     applied: usize,
     config: HistoryConfig,
     spill: Option<Spill>,
-    journal: Option<Journal>,
 }
 
 impl Default for History {
@@ -85,13 +83,11 @@ impl History {
             applied: 0,
             config,
             spill: None,
-            journal: None,
         }
     }
 
     /// Records a step that has already been applied to the label map (a
-    /// finished stroke, a tool result). Clears what redo would re-apply,
-    /// appends the step to the autosave journal when one is attached, and
+    /// finished stroke, a tool result). Clears what redo would re-apply and
     /// spills old steps when over the memory budget.
     pub fn push(&mut self, step: Step) {
         self.steps.truncate(self.applied);
@@ -102,9 +98,6 @@ impl History {
                 .any(|s| matches!(s.payload, Payload::Disk { .. }))
         {
             spill.clear();
-        }
-        if let (Some(j), Payload::Memory(p)) = (&self.journal, &step.payload) {
-            j.record_step(&step, p);
         }
         self.steps.push(step);
         self.applied = self.steps.len();
@@ -120,9 +113,6 @@ impl History {
         }
         let applied = self.apply(self.applied - 1, map, false)?;
         self.applied -= 1;
-        if let Some(j) = &self.journal {
-            j.record_undo();
-        }
         Ok(Some(applied))
     }
 
@@ -133,9 +123,6 @@ impl History {
         }
         let applied = self.apply(self.applied, map, true)?;
         self.applied += 1;
-        if let Some(j) = &self.journal {
-            j.record_redo();
-        }
         Ok(Some(applied))
     }
 
@@ -291,21 +278,6 @@ impl History {
         h.enforce_budget();
         h
     }
-
-    /// Attaches the autosave journal: from now on every push, undo and redo
-    /// is appended to it (in the background).
-    pub fn attach_journal(&mut self, journal: Journal) {
-        self.journal = Some(journal);
-    }
-
-    pub fn journal(&self) -> Option<&Journal> {
-        self.journal.as_ref()
-    }
-
-    /// Detaches the journal (to discard it after a save, or close it).
-    pub fn take_journal(&mut self) -> Option<Journal> {
-        self.journal.take()
-    }
 }
 
 /// Applies a step forward (redo) or backward (undo). Checks first that the
@@ -316,11 +288,7 @@ pub(crate) fn apply_step(
     map: &mut LabelMap,
     forward: bool,
 ) -> Result<()> {
-    let out_of_step = || {
-        CoreError::Invalid(
-            "the label map no longer matches the edit history (it was changed outside it)".into(),
-        )
-    };
+    let out_of_step = || CoreError::OutOfStep;
     if let Some(t) = &step.table
         && !t.fits(&map.segments, forward)
     {

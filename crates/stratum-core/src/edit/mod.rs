@@ -11,6 +11,7 @@ pub mod diff;
 pub mod fill;
 pub mod history;
 mod nets;
+pub mod pick;
 pub mod step;
 pub mod surface;
 
@@ -18,5 +19,6 @@ pub use brush::{Brush, BrushAction, BrushShape, SliceAxis, Stroke};
 pub use diff::LabelKind;
 pub use fill::fill_between_slices;
 pub use history::{Applied, History, HistoryConfig, HistorySnapshot, StepInfo};
+pub use pick::pick_segment;
 pub use step::{Step, StrokeJob, StrokeRecorder};
 pub use surface::{ChunkedSurface, SurfaceChunk, surface_nets};

@@ -22,23 +22,25 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    LabelsEntry, ScanRef, SegmentEntry, read_labels, segment_entries, soft, split_entries,
+    LabelsEntry, ScanRef, SegmentEntry, SessionData, put_soft_edges, read_labels, segment_entries,
+    soft_edges, split_entries,
 };
 use crate::atomic::write_bytes_atomic;
+use crate::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::history::apply_step;
 use crate::edit::step::Step;
 use crate::edit::{History, HistoryConfig, HistorySnapshot};
 use crate::error::{CoreError, Result};
-use crate::mesh::SoftField;
 use crate::nifti_io::write_labels_nifti;
 use crate::progress::Progress;
 use crate::segment::LabelMap;
 
 /// The journal format this build writes and the newest it reads (2 added
-/// the soft edges record; a build that reads only 1 refuses it clearly
-/// rather than stopping its replay there).
-pub const JOURNAL_FORMAT_VERSION: u32 = 2;
+/// the soft edges record, 3 the segment properties record; a build that
+/// reads an older one refuses a newer journal clearly rather than stopping
+/// its replay part way).
+pub const JOURNAL_FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"STRJRNL\0";
 const META: &str = "autosave.json";
 const BASE_LABELS: &str = "base.nii.gz";
@@ -50,22 +52,7 @@ const REC_UNDO: u8 = 2;
 const REC_REDO: u8 = 3;
 const REC_VIEW: u8 = 4;
 const REC_SOFT: u8 = 5;
-
-/// What a journal starts from: the state of the session when it starts.
-#[derive(Clone, Debug)]
-pub struct JournalBase {
-    pub scan: Option<ScanRef>,
-    pub labels: LabelMap,
-    pub opacity: BTreeMap<u16, f32>,
-    /// The level each segment's surface is built at from the scan (see
-    /// [`SessionData::surface_levels`](super::SessionData::surface_levels)).
-    pub surface_levels: BTreeMap<u16, f64>,
-    /// The model segments' soft edges (see
-    /// [`SessionData::soft_edges`](super::SessionData::soft_edges)).
-    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
-    pub view: serde_json::Value,
-    pub history: HistorySnapshot,
-}
+const REC_PROPS: u8 = 6;
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -82,7 +69,9 @@ struct Meta {
 #[derive(Serialize, Deserialize)]
 struct ViewRecord {
     view: serde_json::Value,
-    opacity: BTreeMap<u16, f32>,
+    /// Absent since format 3 (the properties record carries them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    opacity: Option<BTreeMap<u16, f32>>,
     /// Absent in records written before surface levels were journaled:
     /// those keep the levels they had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +106,7 @@ impl Journal {
     /// Starts a journal in a new folder under `root`. The base is written on
     /// the journal's thread (the label map compresses for about a second on
     /// a large scan); records queued meanwhile follow it.
-    pub fn start(root: &Path, base: JournalBase, app_version: &str) -> Result<Journal> {
+    pub fn start(root: &Path, base: SessionData, app_version: &str) -> Result<Journal> {
         let created = unix_now();
         let dir = root.join(format!(
             "{created}-{}-{}",
@@ -130,14 +119,14 @@ impl Journal {
             app_version: app_version.to_string(),
             created_unix: created,
             scan: base.scan.clone(),
-            labels: LabelsEntry::of(&base.labels, BASE_LABELS.into()),
-            segments: segment_entries(&base.labels.segments, &base.opacity, &base.surface_levels),
+            labels: LabelsEntry::of(&base.document.labels, BASE_LABELS.into()),
+            segments: segment_entries(&base.document.labels.segments, &base.document.props),
             view: base.view.clone(),
         };
         let (tx, rx) = mpsc::channel();
-        // The base's soft edges are the journal's first record.
-        if !base.soft_edges.is_empty() {
-            let _ = tx.send(Msg::Record(soft_record(&base.soft_edges)));
+        // The base's soft edges are in the journal's first record.
+        if !soft_edges(&base.document.labels, &base.document.props).is_empty() {
+            let _ = tx.send(Msg::Record(props_record(&base.document.props)));
         }
         let error = Arc::new(Mutex::new(None));
         let thread = {
@@ -178,41 +167,20 @@ impl Journal {
         }
     }
 
-    pub(crate) fn record_step(&self, step: &Step, payload: &[u8]) {
+    fn record_step(&self, step: &Step) {
         let mut e = Enc::default();
         e.u8(REC_STEP);
-        step.encode(payload, &mut e);
+        step.encode(&step.memory_payload(), &mut e);
         self.send(e.0);
     }
 
-    pub(crate) fn record_undo(&self) {
-        self.send(vec![REC_UNDO]);
-    }
-
-    pub(crate) fn record_redo(&self) {
-        self.send(vec![REC_REDO]);
-    }
-
-    /// Records the app's view state, segment opacities and surface levels
-    /// (the last one recorded is restored). Call it when they change, not
-    /// every frame.
-    pub fn record_view(
-        &self,
-        view: &serde_json::Value,
-        opacity: &BTreeMap<u16, f32>,
-        surface_levels: &BTreeMap<u16, f64>,
-    ) {
+    /// Records the app's view state (the last one recorded is restored).
+    /// Call it when it changes, not every frame.
+    pub fn record_view(&self, view: &serde_json::Value) {
         let rec = ViewRecord {
             view: view.clone(),
-            opacity: opacity.clone(),
-            // A level that is not a number would not read back from JSON.
-            surface_levels: Some(
-                surface_levels
-                    .iter()
-                    .filter(|(_, l)| l.is_finite())
-                    .map(|(&id, &l)| (id, l))
-                    .collect(),
-            ),
+            opacity: None,
+            surface_levels: None,
         };
         if let Ok(json) = serde_json::to_vec(&rec) {
             let mut r = vec![REC_VIEW];
@@ -221,10 +189,9 @@ impl Journal {
         }
     }
 
-    /// Records the model segments' soft edges, all of them (the last record
-    /// is restored). Call it when they change (a model ran, a segment went).
-    pub fn record_soft_edges(&self, fields: &BTreeMap<u16, Arc<SoftField>>) {
-        self.send(soft_record(fields));
+    /// The observer that gives this journal every step of a document.
+    pub fn observer(self: &Arc<Self>) -> Box<dyn Observer> {
+        Box::new(JournalObserver(self.clone()))
     }
 
     /// Waits until every queued record is on disk; the error if autosave stopped.
@@ -262,18 +229,77 @@ impl Drop for Journal {
     }
 }
 
-/// A soft edges record: all the model segments' soft edges.
-fn soft_record(fields: &BTreeMap<u16, Arc<SoftField>>) -> Vec<u8> {
-    let mut r = vec![REC_SOFT];
-    r.extend_from_slice(&soft::encode(fields));
-    r
+/// A document's observer writing into a journal.
+struct JournalObserver(Arc<Journal>);
+
+impl Observer for JournalObserver {
+    fn pushed(&mut self, step: &Step) {
+        self.0.record_step(step);
+    }
+    fn undone(&mut self) {
+        self.0.send(vec![REC_UNDO]);
+    }
+    fn redone(&mut self) {
+        self.0.send(vec![REC_REDO]);
+    }
+    fn props_changed(&mut self, props: &BTreeMap<u16, SegmentProps>) {
+        self.0.send(props_record(props));
+    }
+}
+
+/// A properties record: every segment's opacity and surface recipe (the
+/// last one recorded is restored).
+fn props_record(props: &BTreeMap<u16, SegmentProps>) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.u8(REC_PROPS);
+    e.usize(props.len());
+    for (&id, p) in props {
+        e.u16(id);
+        e.u32(p.opacity.to_bits());
+        match &p.recipe {
+            SurfaceRecipe::Mask => e.u8(0),
+            SurfaceRecipe::Level(l) if l.is_finite() => {
+                e.u8(1);
+                e.u64(l.to_bits());
+            }
+            // A level that is not a number builds no surface: from the voxels.
+            SurfaceRecipe::Level(_) => e.u8(0),
+            SurfaceRecipe::Soft(f) => {
+                e.u8(2);
+                soft::encode_field(f, &mut e);
+            }
+        }
+    }
+    e.0
+}
+
+/// Reads a properties record for a label map of `dims`.
+fn read_props(payload: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, SegmentProps>> {
+    let mut d = Dec::new(payload, "an autosave properties record");
+    let n = d.len(7)?;
+    let mut out = BTreeMap::new();
+    for _ in 0..n {
+        let id = d.u16()?;
+        let opacity = f32::from_bits(d.u32()?);
+        let recipe = match d.u8()? {
+            0 => SurfaceRecipe::Mask,
+            1 => SurfaceRecipe::Level(f64::from_bits(d.u64()?)),
+            2 => SurfaceRecipe::Soft(Arc::new(soft::decode_field(&mut d, dims)?)),
+            _ => return Err(d.damaged("an unknown surface recipe")),
+        };
+        out.insert(id, SegmentProps { opacity, recipe });
+    }
+    if !d.is_done() {
+        return Err(d.damaged("bytes after the last segment"));
+    }
+    Ok(out)
 }
 
 /// The journal thread: base files, the record file's header, the marker
 /// file, then one framed, synced record per message.
-fn run(dir: &Path, base: &JournalBase, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
-    write_labels_nifti(&dir.join(BASE_LABELS), &base.labels)?;
-    write_bytes_atomic(&dir.join(BASE_HISTORY), &base.history.to_bytes())?;
+fn run(dir: &Path, base: &SessionData, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
+    write_labels_nifti(&dir.join(BASE_LABELS), &base.document.labels)?;
+    write_bytes_atomic(&dir.join(BASE_HISTORY), &base.document.history.to_bytes())?;
     let mut header = MAGIC.to_vec();
     header.extend_from_slice(&JOURNAL_FORMAT_VERSION.to_le_bytes());
     write_bytes_atomic(&dir.join(RECORDS), &header)?;
@@ -376,18 +402,11 @@ fn read_meta(dir: &Path) -> Result<Meta> {
 /// A session rebuilt from a journal.
 #[derive(Debug)]
 pub struct Restored {
-    pub scan: Option<ScanRef>,
-    pub labels: LabelMap,
-    pub opacity: BTreeMap<u16, f32>,
-    /// Each segment's surface level, as last recorded (an unsaved
-    /// segment from a preset keeps its iso-surface after a crash).
-    pub surface_levels: BTreeMap<u16, f64>,
-    /// The model segments' soft edges, as last recorded.
-    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
-    pub view: serde_json::Value,
-    /// The base history plus every replayed step, undo and redo; no journal
-    /// attached (start a new one from this state, then discard the old).
-    pub history: History,
+    /// The session as the journal last had it: the base plus every
+    /// replayed step, undo and redo, the last recorded properties (each
+    /// segment's surface recipe and opacity) and view. No journal is
+    /// attached: start a new one from this state, then discard the old.
+    pub data: SessionData,
     /// Records replayed.
     pub records: usize,
     /// Bytes at the end of the journal that were ignored (a torn last
@@ -398,8 +417,7 @@ pub struct Restored {
 /// Rebuilds the session of a journal folder: base, then every whole record.
 pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result<Restored> {
     let meta = read_meta(dir)?;
-    let (segments, mut opacity, mut surface_levels) = split_entries(meta.segments);
-    let mut soft_edges = BTreeMap::new();
+    let (segments, mut props) = split_entries(meta.segments);
     let mut labels = read_labels(&dir.join(BASE_LABELS), &meta.labels, segments, progress)?;
     let hpath = dir.join(BASE_HISTORY);
     let hbytes = std::fs::read(&hpath).map_err(|e| CoreError::io(&hpath, e))?;
@@ -426,9 +444,7 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
     while let Some(payload) = frame_at(&bytes, pos) {
         let state = ViewState {
             view: &mut view,
-            opacity: &mut opacity,
-            surface_levels: &mut surface_levels,
-            soft_edges: &mut soft_edges,
+            props: &mut props,
         };
         if let Err(e) = replay(payload, &mut labels, &mut history, state) {
             tracing::warn!("autosave replay stopped at record {}: {e}", records + 1);
@@ -438,13 +454,15 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
         records += 1;
     }
     Ok(Restored {
-        scan: meta.scan,
-        labels,
-        opacity,
-        surface_levels,
-        soft_edges,
-        view,
-        history,
+        data: SessionData {
+            scan: meta.scan,
+            document: DocumentState {
+                labels,
+                props,
+                history: history.snapshot()?,
+            },
+            view,
+        },
         records,
         ignored_bytes: (bytes.len() - pos) as u64,
     })
@@ -459,12 +477,10 @@ fn frame_at(bytes: &[u8], pos: usize) -> Option<&[u8]> {
     (!payload.is_empty() && crc32fast::hash(payload) == crc).then_some(payload)
 }
 
-/// What a view or soft edges record replaces.
+/// What a view, soft edges or properties record replaces.
 struct ViewState<'a> {
     view: &'a mut serde_json::Value,
-    opacity: &'a mut BTreeMap<u16, f32>,
-    surface_levels: &'a mut BTreeMap<u16, f64>,
-    soft_edges: &'a mut BTreeMap<u16, Arc<SoftField>>,
+    props: &'a mut BTreeMap<u16, SegmentProps>,
 }
 
 fn replay(
@@ -491,21 +507,40 @@ fn replay(
             let rec: ViewRecord = serde_json::from_slice(&payload[1..])
                 .map_err(|e| CoreError::Invalid(format!("an autosave view record: {e}")))?;
             *state.view = rec.view;
-            *state.opacity = rec.opacity;
+            // Journals before format 3 carried opacities and levels here.
+            if let Some(opacity) = rec.opacity {
+                for (id, o) in opacity {
+                    state.props.entry(id).or_default().opacity = o;
+                }
+            }
             if let Some(levels) = rec.surface_levels {
-                *state.surface_levels = levels;
+                for p in state.props.values_mut() {
+                    if matches!(p.recipe, SurfaceRecipe::Level(_)) {
+                        p.recipe = SurfaceRecipe::Mask;
+                    }
+                }
+                for (id, l) in levels {
+                    state.props.entry(id).or_default().recipe = SurfaceRecipe::Level(l);
+                }
             }
         }
         REC_SOFT => {
             // Only refines surfaces: a record that does not fit the map is
             // dropped, and the replay goes on with the edits after it.
             let (z, y, x) = labels.dim();
-            match soft::decode(&payload[1..], [z, y, x]) {
-                Ok(f) => *state.soft_edges = f,
-                Err(e) => {
-                    tracing::warn!("autosave: a soft edges record was ignored: {e}");
-                    state.soft_edges.clear();
-                }
+            let fields = soft::decode(&payload[1..], [z, y, x]).unwrap_or_else(|e| {
+                tracing::warn!("autosave: a soft edges record was ignored: {e}");
+                BTreeMap::new()
+            });
+            put_soft_edges(state.props, fields);
+        }
+        REC_PROPS => {
+            // Only refines surfaces and opacity: a record that does not fit
+            // the map is dropped, and the replay goes on after it.
+            let (z, y, x) = labels.dim();
+            match read_props(&payload[1..], [z, y, x]) {
+                Ok(p) => *state.props = p,
+                Err(e) => tracing::warn!("autosave: a properties record was ignored: {e}"),
             }
         }
         other => {

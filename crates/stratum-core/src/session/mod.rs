@@ -12,7 +12,6 @@
 
 pub mod journal;
 pub mod scan;
-mod soft;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_bytes_atomic;
+use crate::document::{DocumentState, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::diff::convert_labels;
 use crate::edit::{HistorySnapshot, LabelKind};
 use crate::error::{CoreError, Result};
@@ -39,31 +39,23 @@ pub use scan::{
 pub const SESSION_FORMAT_VERSION: u32 = 1;
 const SESSION_FILE: &str = "session.json";
 
-/// Everything a session holds. `Send + Clone`: the app builds it on the
-/// main thread (clone of the label map, [`History::snapshot`]) and saves it
-/// on a background thread.
+/// Everything a session holds: the segmentation document, where its scan
+/// is, and the app's view. One shape for a saved session, an autosave
+/// journal's base and what either gives back. `Send + Clone`: the app takes
+/// it on the main thread ([`Document::state`]) and saves it on a
+/// background thread.
 ///
-/// [`History::snapshot`]: crate::edit::History::snapshot
+/// [`Document::state`]: crate::document::Document::state
 #[derive(Clone, Debug)]
 pub struct SessionData {
     /// The scan; `None` for a label map without a scan.
     pub scan: Option<ScanRef>,
-    /// Labels, geometry and segment table (names, colours, visibility).
-    pub labels: LabelMap,
-    /// Opacity per segment id (the app's display state; 1 when absent).
-    pub opacity: BTreeMap<u16, f32>,
-    /// The intensity level per segment id whose surface is built from the
-    /// scan (a threshold, a preset, region growing): a reopened session
-    /// meshes the same surface. Absent for label maps, models and paint.
-    pub surface_levels: BTreeMap<u16, f64>,
-    /// The model's soft edge per segment id whose surface is built from a
-    /// network's probabilities: a reopened session meshes the same surface.
-    /// Absent for every other segment.
-    pub soft_edges: BTreeMap<u16, Arc<SoftField>>,
+    /// Labels, segment table, each segment's opacity and surface recipe,
+    /// and the edit history.
+    pub document: DocumentState,
     /// The app's view state (clip planes, rulers, camera, window/level,
     /// brush settings): stored as given.
     pub view: serde_json::Value,
-    pub history: HistorySnapshot,
 }
 
 /// An opened session and where its scan is now.
@@ -79,7 +71,7 @@ pub struct OpenedSession {
     pub warning: Option<String>,
 }
 
-/// One row of the segment table in session.json.
+/// One row of the segment table in session.json and autosave.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SegmentEntry {
     pub id: u16,
@@ -87,38 +79,56 @@ pub(crate) struct SegmentEntry {
     pub colour: [u8; 3],
     pub visible: bool,
     pub opacity: f32,
-    /// See [`SessionData::surface_levels`]; sessions saved before it have none.
+    /// The level of a surface built from the scan's intensities (a
+    /// threshold, a preset, region growing); sessions saved before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surface_level: Option<f64>,
 }
 
 pub(crate) fn segment_entries(
     segments: &[Segment],
-    opacity: &BTreeMap<u16, f32>,
-    levels: &BTreeMap<u16, f64>,
+    props: &BTreeMap<u16, SegmentProps>,
 ) -> Vec<SegmentEntry> {
     segments
         .iter()
-        .map(|s| SegmentEntry {
-            id: s.id,
-            name: s.name.clone(),
-            colour: s.colour,
-            visible: s.visible,
-            opacity: opacity.get(&s.id).copied().unwrap_or(1.0),
-            // A level that is not a number would not read back from JSON.
-            surface_level: levels.get(&s.id).copied().filter(|l| l.is_finite()),
+        .map(|s| {
+            let p = props.get(&s.id).cloned().unwrap_or_default();
+            SegmentEntry {
+                id: s.id,
+                name: s.name.clone(),
+                colour: s.colour,
+                visible: s.visible,
+                opacity: p.opacity,
+                // A level that is not a number would not read back from JSON.
+                surface_level: match p.recipe {
+                    SurfaceRecipe::Level(l) if l.is_finite() => Some(l),
+                    _ => None,
+                },
+            }
         })
         .collect()
 }
 
-/// A segment table read back: segments, opacity and surface level per id.
-pub(crate) type SplitEntries = (Vec<Segment>, BTreeMap<u16, f32>, BTreeMap<u16, f64>);
-
-pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> SplitEntries {
-    let opacity = entries.iter().map(|e| (e.id, e.opacity)).collect();
-    let levels = entries
+/// A segment table read back: the segments and their properties (the
+/// soft edges come from their own file or record).
+pub(crate) fn split_entries(
+    entries: Vec<SegmentEntry>,
+) -> (Vec<Segment>, BTreeMap<u16, SegmentProps>) {
+    let props = entries
         .iter()
-        .filter_map(|e| Some((e.id, e.surface_level.filter(|l| l.is_finite())?)))
+        .map(|e| {
+            let recipe = match e.surface_level.filter(|l| l.is_finite()) {
+                Some(l) => SurfaceRecipe::Level(l),
+                None => SurfaceRecipe::Mask,
+            };
+            (
+                e.id,
+                SegmentProps {
+                    opacity: e.opacity,
+                    recipe,
+                },
+            )
+        })
         .collect();
     let segments = entries
         .into_iter()
@@ -129,7 +139,37 @@ pub(crate) fn split_entries(entries: Vec<SegmentEntry>) -> SplitEntries {
             visible: e.visible,
         })
         .collect();
-    (segments, opacity, levels)
+    (segments, props)
+}
+
+/// The soft edges among `props`, of segments `labels` still has.
+pub(crate) fn soft_edges(
+    labels: &LabelMap,
+    props: &BTreeMap<u16, SegmentProps>,
+) -> BTreeMap<u16, Arc<SoftField>> {
+    props
+        .iter()
+        .filter(|(id, _)| labels.segments.iter().any(|s| s.id == **id))
+        .filter_map(|(&id, p)| match &p.recipe {
+            SurfaceRecipe::Soft(f) => Some((id, f.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Gives the segments of `fields` their soft edge as recipe.
+pub(crate) fn put_soft_edges(
+    props: &mut BTreeMap<u16, SegmentProps>,
+    fields: BTreeMap<u16, Arc<SoftField>>,
+) {
+    for p in props.values_mut() {
+        if matches!(p.recipe, SurfaceRecipe::Soft(_)) {
+            p.recipe = SurfaceRecipe::Mask;
+        }
+    }
+    for (id, f) in fields {
+        props.entry(id).or_default().recipe = SurfaceRecipe::Soft(f);
+    }
 }
 
 /// The label map's geometry and storage type, exact (NIfTI keeps f32 only).
@@ -189,15 +229,11 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         .map_or(1, |n| n + 1);
     let labels_file = format!("labels.{n}.nii.gz");
     let history_file = format!("history.{n}.bin");
-    write_labels_nifti(&dir.join(&labels_file), &data.labels)?;
-    write_bytes_atomic(&dir.join(&history_file), &data.history.to_bytes())?;
+    let doc = &data.document;
+    write_labels_nifti(&dir.join(&labels_file), &doc.labels)?;
+    write_bytes_atomic(&dir.join(&history_file), &doc.history.to_bytes())?;
     // Only the soft edges of segments the map still has.
-    let soft: BTreeMap<u16, Arc<SoftField>> = data
-        .soft_edges
-        .iter()
-        .filter(|(id, _)| data.labels.segments.iter().any(|s| s.id == **id))
-        .map(|(&id, f)| (id, f.clone()))
-        .collect();
+    let soft = soft_edges(&doc.labels, &doc.props);
     let soft_file = if soft.is_empty() {
         None
     } else {
@@ -213,8 +249,8 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         format_version: SESSION_FORMAT_VERSION,
         app_version: app_version.to_string(),
         scan,
-        labels: LabelsEntry::of(&data.labels, labels_file.clone()),
-        segments: segment_entries(&data.labels.segments, &data.opacity, &data.surface_levels),
+        labels: LabelsEntry::of(&doc.labels, labels_file.clone()),
+        segments: segment_entries(&doc.labels.segments, &doc.props),
         history: history_file.clone(),
         soft: soft_file.clone(),
         view: data.view.clone(),
@@ -286,6 +322,11 @@ fn read_session_file(dir: &Path) -> Result<SessionFile> {
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
+/// True for a session folder (it holds `session.json`).
+pub fn is_session_folder(path: &Path) -> bool {
+    path.is_dir() && path.join(SESSION_FILE).is_file()
+}
+
 /// The scan a session folder points to, read from its `session.json` alone
 /// (cheap: no labels, no history), so the app can ask where a moved scan is
 /// before it loads anything.
@@ -312,7 +353,7 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
             )));
         }
     }
-    let (segments, opacity, surface_levels) = split_entries(file.segments);
+    let (segments, mut props) = split_entries(file.segments);
     let labels = read_labels(
         &dir.join(&file.labels.file),
         &file.labels,
@@ -342,15 +383,16 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
             }
         }
     };
+    put_soft_edges(&mut props, soft_edges);
     Ok(OpenedSession {
         data: SessionData {
             scan: file.scan,
-            labels,
-            opacity,
-            surface_levels,
-            soft_edges,
+            document: DocumentState {
+                labels,
+                props,
+                history,
+            },
             view: file.view,
-            history,
         },
         written_by: file.app_version,
         scan_location,

@@ -10,6 +10,7 @@ mod bad_input;
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod document;
 mod edit_brush;
 mod edit_history;
 mod export_texture;

@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use ndarray::Array3;
 
+use stratum_core::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe};
 use stratum_core::edit::{History, HistoryConfig, Step};
 use stratum_core::mesh::SoftField;
 use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
 use stratum_core::segment::LabelMap;
-use stratum_core::session::journal::{
-    Journal, JournalBase, discard_unsaved, find_unsaved, restore,
-};
+use stratum_core::session::journal::{Journal, discard_unsaved, find_unsaved, restore};
 use stratum_core::session::{
     ScanLocation, ScanRef, ScanStatus, SessionData, open_scan, open_session, save_session,
 };
@@ -58,14 +57,78 @@ fn edited(seed: u64) -> (LabelMap, History, Vec<LabelMap>) {
 }
 
 fn data(scan: Option<ScanRef>, m: &LabelMap, h: &History) -> SessionData {
+    let mut document = DocumentState::new(m.clone());
+    document.history = h.snapshot().unwrap();
+    document.props = BTreeMap::from([
+        (
+            401,
+            SegmentProps {
+                opacity: 0.5,
+                recipe: SurfaceRecipe::Level(492.0),
+            },
+        ),
+        (
+            403,
+            SegmentProps {
+                opacity: 0.25,
+                recipe: SurfaceRecipe::Mask,
+            },
+        ),
+    ]);
     SessionData {
         scan,
-        labels: m.clone(),
-        opacity: BTreeMap::from([(401, 0.5), (403, 0.25)]),
-        surface_levels: BTreeMap::from([(401, 492.0)]),
-        soft_edges: BTreeMap::new(),
+        document,
         view: view(),
-        history: h.snapshot().unwrap(),
+    }
+}
+
+/// A journal's base: `m` with default properties and history `h`.
+fn base(m: &LabelMap, h: &History, view: serde_json::Value) -> SessionData {
+    let mut document = DocumentState::new(m.clone());
+    document.history = h.snapshot().unwrap();
+    SessionData {
+        scan: None,
+        document,
+        view,
+    }
+}
+
+/// A history whose steps also reach a journal, as a document drives them
+/// (the journal is the document's observer).
+struct Journaled {
+    h: History,
+    obs: Box<dyn Observer>,
+    journal: Arc<Journal>,
+}
+
+impl Journaled {
+    fn start(root: &Path, base: SessionData, h: History) -> Journaled {
+        let journal = Arc::new(Journal::start(root, base, "0.1.0").unwrap());
+        Journaled {
+            h,
+            obs: journal.observer(),
+            journal,
+        }
+    }
+    fn push(&mut self, step: Step) {
+        self.obs.pushed(&step);
+        self.h.push(step);
+    }
+    fn undo(&mut self, m: &mut LabelMap) {
+        self.h.undo(m).unwrap().unwrap();
+        self.obs.undone();
+    }
+    fn redo(&mut self, m: &mut LabelMap) {
+        self.h.redo(m).unwrap().unwrap();
+        self.obs.redone();
+    }
+    /// Flushes and lets go of the journal (a crash leaves it on disk).
+    fn finish(self) -> std::path::PathBuf {
+        self.journal.flush().unwrap();
+        let dir = self.journal.dir().to_path_buf();
+        drop(self.obs);
+        drop(self.journal);
+        dir
     }
 }
 
@@ -82,9 +145,9 @@ fn session_round_trip_keeps_labels_table_view_history_and_undo() {
 
     let opened = open_session(&dir, &Progress::new()).unwrap();
     let d = opened.data;
-    assert_eq!(d.labels, m, "labels, geometry and segment table");
-    assert_eq!(d.opacity.get(&401), Some(&0.5));
-    assert_eq!(d.opacity.get(&402), Some(&1.0));
+    assert_eq!(d.document.labels, m, "labels, geometry and segment table");
+    assert_eq!(d.document.opacity().get(&401), Some(&0.5));
+    assert_eq!(d.document.opacity().get(&402), Some(&1.0));
     assert_eq!(d.view, view());
     assert_eq!(opened.written_by, "0.1.0");
     assert_eq!(
@@ -92,10 +155,13 @@ fn session_round_trip_keeps_labels_table_view_history_and_undo() {
         Some(ScanLocation::Found(scan.path.clone()))
     );
     assert_eq!(d.scan.as_ref().unwrap().voxel_sha256, scan.voxel_sha256);
-    assert_eq!((d.history.len(), d.history.applied()), (3, 2));
+    assert_eq!(
+        (d.document.history.len(), d.document.history.applied()),
+        (3, 2)
+    );
 
-    let mut h = History::from_snapshot(d.history, HistoryConfig::default());
-    let mut labels = d.labels;
+    let mut h = History::from_snapshot(d.document.history, HistoryConfig::default());
+    let mut labels = d.document.labels;
     h.redo(&mut labels).unwrap().unwrap();
     assert_eq!(labels, states[3]);
     for state in states[..3].iter().rev() {
@@ -114,7 +180,7 @@ fn a_reopened_session_keeps_each_segments_surface_level_and_old_sessions_have_no
     save_session(&dir, &data(None, &m, &h), "0.1.0").unwrap();
     let opened = open_session(&dir, &Progress::new()).unwrap();
     assert_eq!(
-        opened.data.surface_levels,
+        opened.data.document.surface_levels(),
         BTreeMap::from([(401, 492.0)]),
         "the level a segment's surface is built at, for that segment only"
     );
@@ -129,8 +195,8 @@ fn a_reopened_session_keeps_each_segments_surface_level_and_old_sessions_have_no
     }
     std::fs::write(&json, serde_json::to_vec(&v).unwrap()).unwrap();
     let opened = open_session(&dir, &Progress::new()).unwrap();
-    assert!(opened.data.surface_levels.is_empty());
-    assert_eq!(opened.data.labels, m);
+    assert!(opened.data.document.surface_levels().is_empty());
+    assert_eq!(opened.data.document.labels, m);
 }
 
 #[test]
@@ -146,9 +212,11 @@ fn a_model_segments_soft_edge_is_saved_with_the_session_and_a_damaged_one_only_w
         }),
     });
     let mut d = data(None, &m, &h);
-    d.soft_edges.insert(id, field.clone());
+    d.document
+        .set_recipe(id, SurfaceRecipe::Soft(field.clone()));
     // A segment the map no longer has: its field is not written.
-    d.soft_edges.insert(999, field.clone());
+    d.document
+        .set_recipe(999, SurfaceRecipe::Soft(field.clone()));
     let dir = root.path().join("model.stratum");
     save_session(&dir, &d, "0.1.0").unwrap();
     save_session(&dir, &d, "0.1.0").unwrap();
@@ -163,9 +231,10 @@ fn a_model_segments_soft_edge_is_saved_with_the_session_and_a_damaged_one_only_w
     );
     let opened = open_session(&dir, &Progress::new()).unwrap();
     assert_eq!(opened.warning, None);
-    assert_eq!(opened.data.soft_edges.len(), 1);
+    assert_eq!(opened.data.document.soft_edges().len(), 1);
     assert_eq!(
-        *opened.data.soft_edges[&id], *field,
+        *opened.data.document.soft_edges()[&id],
+        *field,
         "origin and every byte"
     );
 
@@ -178,24 +247,24 @@ fn a_model_segments_soft_edge_is_saved_with_the_session_and_a_damaged_one_only_w
     for bad in [flipped, good[..good.len() - 9].to_vec()] {
         std::fs::write(&soft, &bad).unwrap();
         let opened = open_session(&dir, &Progress::new()).unwrap();
-        assert!(opened.data.soft_edges.is_empty());
-        assert_eq!(opened.data.labels, m);
+        assert!(opened.data.document.soft_edges().is_empty());
+        assert_eq!(opened.data.document.labels, m);
         let w = opened.warning.expect("a warning");
         assert!(w.contains("built from their voxels"), "{w}");
     }
 
     // A field reaching past the label map's grid is refused the same way.
     let mut d = data(None, &m, &h);
-    d.soft_edges.insert(
+    d.document.set_recipe(
         id,
-        Arc::new(SoftField {
+        SurfaceRecipe::Soft(Arc::new(SoftField {
             origin: [z - 1, 0, 0],
             data: Array3::zeros((2, 1, 1)),
-        }),
+        })),
     );
     save_session(&dir, &d, "0.1.0").unwrap();
     let opened = open_session(&dir, &Progress::new()).unwrap();
-    assert!(opened.data.soft_edges.is_empty());
+    assert!(opened.data.document.soft_edges().is_empty());
     assert!(opened.warning.unwrap().contains("outside"));
 
     // Saved again without model segments: no soft edges file at all.
@@ -315,40 +384,28 @@ fn journaled(root: &Path) -> (Vec<LabelMap>, Vec<(usize, usize)>, std::path::Pat
     let mut h = History::default();
     let mut rng = Lcg(4);
     h.push(stroke(&mut m, "before the journal", 2, 3, &mut rng));
-    let base = JournalBase {
-        scan: None,
-        labels: m.clone(),
-        opacity: BTreeMap::new(),
-        surface_levels: BTreeMap::new(),
-        soft_edges: BTreeMap::new(),
-        view: view(),
-        history: h.snapshot().unwrap(),
-    };
-    h.attach_journal(Journal::start(root, base, "0.1.0").unwrap());
+    let mut j = Journaled::start(root, base(&m, &h, view()), h);
     let mut states = vec![m.clone()];
-    let mut cursors = vec![(h.len(), h.applied())];
+    let mut cursors = vec![(j.h.len(), j.h.applied())];
     let mut note = |m: &LabelMap, h: &History| {
         states.push(m.clone());
         cursors.push((h.len(), h.applied()));
     };
-    h.push(stroke(&mut m, "Paint s1", 1, 6, &mut rng));
-    note(&m, &h);
-    h.undo(&mut m).unwrap();
-    note(&m, &h);
-    h.redo(&mut m).unwrap();
-    note(&m, &h);
+    j.push(stroke(&mut m, "Paint s1", 1, 6, &mut rng));
+    note(&m, &j.h);
+    j.undo(&mut m);
+    note(&m, &j.h);
+    j.redo(&mut m);
+    note(&m, &j.h);
     let before = m.segments.clone();
     m.segments.push(crate::edit_history::seg(9, "new"));
-    h.push(Step::segments("Add new", &before, &m.segments).unwrap());
-    note(&m, &h);
-    h.push(stroke(&mut m, "Paint new", 9, 2, &mut rng));
-    note(&m, &h);
-    let journal = h.take_journal().unwrap();
-    journal.flush().unwrap();
-    let dir = journal.dir().to_path_buf();
-    // Dropping without discard is what a crash leaves (the records are
+    j.push(Step::segments("Add new", &before, &m.segments).unwrap());
+    note(&m, &j.h);
+    j.push(stroke(&mut m, "Paint new", 9, 2, &mut rng));
+    note(&m, &j.h);
+    // Letting go without discard is what a crash leaves (the records are
     // already on disk after flush).
-    drop(journal);
+    let dir = j.finish();
     (states, cursors, dir)
 }
 
@@ -368,39 +425,44 @@ fn record_starts(bytes: &[u8]) -> Vec<usize> {
 fn an_unsaved_segments_surface_level_survives_a_crash() {
     let root = tempfile::tempdir().unwrap();
     let m = map((8, 10, 12), false, 5);
-    let base = JournalBase {
-        scan: None,
-        labels: m.clone(),
-        opacity: BTreeMap::from([(1, 0.5)]),
-        surface_levels: BTreeMap::from([(1, 492.0)]),
-        soft_edges: BTreeMap::new(),
-        view: view(),
-        history: Default::default(),
-    };
-    // Levels known when the journal starts come back with no record at all.
-    let j = Journal::start(root.path(), base.clone(), "0.1.0").unwrap();
-    j.flush().unwrap();
-    let dir = j.dir().to_path_buf();
-    drop(j);
-    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
-    assert_eq!(r.surface_levels, BTreeMap::from([(1, 492.0)]));
-    assert_eq!(r.opacity.get(&1), Some(&0.5));
-
-    // A level set later (a second preset segment) is in the last view
-    // record; a level that is not a number is left out rather than
-    // making the record unreadable.
-    let j = Journal::start(root.path(), base, "0.1.0").unwrap();
-    j.record_view(
-        &view(),
-        &BTreeMap::from([(1, 0.5), (2, 1.0)]),
-        &BTreeMap::from([(1, 492.0), (2, 90.5), (3, f64::NAN)]),
+    let mut base = base(&m, &History::default(), view());
+    base.document.props.insert(
+        1,
+        SegmentProps {
+            opacity: 0.5,
+            recipe: SurfaceRecipe::Level(492.0),
+        },
     );
-    j.flush().unwrap();
-    let dir = j.dir().to_path_buf();
-    drop(j);
+    // Levels known when the journal starts come back with no record at all.
+    let j = Journaled::start(root.path(), base.clone(), History::default());
+    let dir = j.finish();
+    let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
+    assert_eq!(
+        r.data.document.surface_levels(),
+        BTreeMap::from([(1, 492.0)])
+    );
+    assert_eq!(r.data.document.opacity().get(&1), Some(&0.5));
+
+    // A level set later (a second preset segment) is in the last
+    // properties record; a level that is not a number is left out rather
+    // than making a surface of nothing.
+    let mut j = Journaled::start(root.path(), base, History::default());
+    let level = |l: f64| SegmentProps {
+        opacity: 1.0,
+        recipe: SurfaceRecipe::Level(l),
+    };
+    j.obs.props_changed(&BTreeMap::from([
+        (1, level(492.0)),
+        (2, level(90.5)),
+        (3, level(f64::NAN)),
+    ]));
+    let dir = j.finish();
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(r.records, 1);
-    assert_eq!(r.surface_levels, BTreeMap::from([(1, 492.0), (2, 90.5)]));
+    assert_eq!(
+        r.data.document.surface_levels(),
+        BTreeMap::from([(1, 492.0), (2, 90.5)])
+    );
 }
 
 #[test]
@@ -413,24 +475,30 @@ fn a_model_segments_soft_edge_survives_a_crash_and_a_bad_one_stops_nothing() {
             data: Array3::from_elem((3, 4, 5), v),
         })
     };
-    let base = JournalBase {
-        scan: None,
-        labels: m.clone(),
-        opacity: BTreeMap::new(),
-        surface_levels: BTreeMap::new(),
-        soft_edges: BTreeMap::from([(1, edge(100))]),
-        view: view(),
-        history: Default::default(),
+    let soft = |fields: &[(u16, Arc<SoftField>)]| -> BTreeMap<u16, SegmentProps> {
+        fields
+            .iter()
+            .map(|(id, f)| {
+                (
+                    *id,
+                    SegmentProps {
+                        opacity: 1.0,
+                        recipe: SurfaceRecipe::Soft(f.clone()),
+                    },
+                )
+            })
+            .collect()
     };
-    let mut h = History::default();
-    h.attach_journal(Journal::start(root.path(), base, "0.1.0").unwrap());
-    let j = h.journal().unwrap();
+    let mut base = base(&m, &History::default(), view());
+    base.document.props = soft(&[(1, edge(100))]);
+    let mut j = Journaled::start(root.path(), base, History::default());
     // A second model ran: both edges now.
-    j.record_soft_edges(&BTreeMap::from([(1, edge(100)), (2, edge(200))]));
+    j.obs
+        .props_changed(&soft(&[(1, edge(100)), (2, edge(200))]));
     // A record that does not fit the map (a box past its grid) is dropped,
     // and the edits after it still replay.
     let (z, ..) = m.dim();
-    j.record_soft_edges(&BTreeMap::from([(
+    j.obs.props_changed(&soft(&[(
         3,
         Arc::new(SoftField {
             origin: [z, 0, 0],
@@ -438,22 +506,18 @@ fn a_model_segments_soft_edge_survives_a_crash_and_a_bad_one_stops_nothing() {
         }),
     )]));
     let mut rng = Lcg(3);
-    h.push(stroke(&mut m, "Paint after", 1, 3, &mut rng));
-    h.journal()
-        .unwrap()
-        .record_soft_edges(&BTreeMap::from([(2, edge(200))]));
-    let journal = h.take_journal().unwrap();
-    journal.flush().unwrap();
-    let dir = journal.dir().to_path_buf();
-    drop(journal);
+    j.push(stroke(&mut m, "Paint after", 1, 3, &mut rng));
+    j.obs.props_changed(&soft(&[(2, edge(200))]));
+    let dir = j.finish();
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(
         r.records, 5,
         "base edges, two, the bad one, a stroke, the last"
     );
-    assert_eq!(r.labels, m, "the stroke after the bad record replayed");
-    assert_eq!(r.soft_edges.keys().copied().collect::<Vec<_>>(), vec![2]);
-    assert_eq!(*r.soft_edges[&2], *edge(200));
+    let d = &r.data.document;
+    assert_eq!(d.labels, m, "the stroke after the bad record replayed");
+    assert_eq!(d.soft_edges().keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(*d.soft_edges()[&2], *edge(200));
 }
 
 #[test]
@@ -463,15 +527,16 @@ fn restore_replays_every_record_of_the_journal() {
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(r.records, 5);
     assert_eq!(r.ignored_bytes, 0);
-    assert_eq!(&r.labels, states.last().unwrap());
+    let d = r.data.document;
+    assert_eq!(&d.labels, states.last().unwrap());
     assert_eq!(
-        (r.history.len(), r.history.applied()),
+        (d.history.len(), d.history.applied()),
         *cursors.last().unwrap()
     );
-    assert_eq!(r.view, view());
+    assert_eq!(r.data.view, view());
     // Undo keeps working back through the base history.
-    let mut h = r.history;
-    let mut m = r.labels;
+    let mut h = History::from_snapshot(d.history, HistoryConfig::default());
+    let mut m = d.labels;
     while h.undo(&mut m).unwrap().is_some() {}
     assert_eq!(m, map((14, 33, 20), false, 11));
 }
@@ -492,8 +557,9 @@ fn restore_after_a_cut_at_every_byte_of_the_last_record_keeps_all_prior_records(
             .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(r.records, n - 1, "cut at {cut}");
         assert_eq!(r.ignored_bytes as usize, cut - last);
-        assert_eq!(r.labels, states[n - 1], "cut at {cut}");
-        assert_eq!((r.history.len(), r.history.applied()), cursors[n - 1]);
+        let d = &r.data.document;
+        assert_eq!(d.labels, states[n - 1], "cut at {cut}");
+        assert_eq!((d.history.len(), d.history.applied()), cursors[n - 1]);
     }
 }
 
@@ -514,7 +580,7 @@ fn a_journal_with_garbage_appended_restores_every_record() {
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(r.records, n);
     assert_eq!(r.ignored_bytes as usize, bytes.len() - whole);
-    assert_eq!(&r.labels, states.last().unwrap());
+    assert_eq!(&r.data.document.labels, states.last().unwrap());
 }
 
 #[test]
@@ -532,15 +598,7 @@ fn unsaved_journals_are_found_and_discarded() {
 
     // A journal discarded after a save leaves nothing behind.
     let m = map((8, 8, 8), false, 1);
-    let base = JournalBase {
-        scan: None,
-        labels: m,
-        opacity: BTreeMap::new(),
-        surface_levels: BTreeMap::new(),
-        soft_edges: BTreeMap::new(),
-        view: serde_json::Value::Null,
-        history: Default::default(),
-    };
+    let base = base(&m, &History::default(), serde_json::Value::Null);
     let j = Journal::start(root.path(), base, "0.1.0").unwrap();
     j.flush().unwrap();
     assert_eq!(find_unsaved(root.path()).unwrap().len(), 1);
@@ -569,7 +627,7 @@ fn a_journal_record_with_a_flipped_byte_is_not_replayed() {
     std::fs::write(&path, &bytes).unwrap();
     let r = restore(&dir, HistoryConfig::default(), &Progress::new()).unwrap();
     assert_eq!(r.records, starts.len() - 1);
-    assert_eq!(r.labels, states[starts.len() - 1]);
+    assert_eq!(r.data.document.labels, states[starts.len() - 1]);
 }
 
 const CHILD_ENV: &str = "STRATUM_JOURNAL_CHILD";
@@ -582,21 +640,12 @@ fn journal_child_writer() {
     use std::io::Write;
     let root = std::env::var_os(CHILD_ENV).expect("started by the kill -9 test");
     let mut m = map((14, 33, 20), false, 21);
-    let mut h = History::default();
-    let base = JournalBase {
-        scan: None,
-        labels: m.clone(),
-        opacity: BTreeMap::new(),
-        surface_levels: BTreeMap::new(),
-        soft_edges: BTreeMap::new(),
-        view: view(),
-        history: Default::default(),
-    };
-    h.attach_journal(Journal::start(Path::new(&root), base, "0.1.0").unwrap());
+    let base = base(&m, &History::default(), view());
+    let mut j = Journaled::start(Path::new(&root), base, History::default());
     let mut rng = Lcg(8);
     for i in 0..100_000u32 {
-        h.push(stroke(&mut m, "Paint", 1 + (i % 3) as u16, 3, &mut rng));
-        h.journal().unwrap().flush().unwrap();
+        j.push(stroke(&mut m, "Paint", 1 + (i % 3) as u16, 3, &mut rng));
+        j.journal.flush().unwrap();
         println!("journaled {}", i + 1);
         std::io::stdout().flush().unwrap();
     }
@@ -644,6 +693,6 @@ fn a_kill_9_while_journaling_loses_at_most_the_stroke_being_written() {
     for i in 0..r.records as u32 {
         stroke(&mut m, "Paint", 1 + (i % 3) as u16, 3, &mut rng);
     }
-    assert_eq!(r.labels, m);
-    assert_eq!(r.history.len(), r.records);
+    assert_eq!(r.data.document.labels, m);
+    assert_eq!(r.data.document.history.len(), r.records);
 }

@@ -229,7 +229,6 @@ fn share_page_model_is_compressed_and_decodes_to_the_same_surfaces() {
 #[test]
 fn share_session_shows_the_visible_segments_as_saved() {
     use stratum_core::convert::{ConvertOptions, share_session};
-    use stratum_core::edit::History;
     use stratum_core::nifti_io::write_labels_nifti;
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let root = tempfile::tempdir().unwrap();
@@ -254,12 +253,8 @@ fn share_session_shows_the_visible_segments_as_saved() {
     let session = root.path().join("study.stratum");
     let data = SessionData {
         scan: Some(ScanRef::new(&scan_path, None, &scan)),
-        labels: map.clone(),
-        opacity: Default::default(),
-        surface_levels: Default::default(),
-        soft_edges: Default::default(),
+        document: stratum_core::document::DocumentState::new(map.clone()),
         view: Value::Null,
-        history: History::default().snapshot().unwrap(),
     };
     save_session(&session, &data, "test").unwrap();
     let out = root.path().join("explain.html");
@@ -323,7 +318,7 @@ fn share_session_builds_surfaces_as_the_app_does() {
 
     use ndarray::Array3;
     use stratum_core::convert::{ConvertOptions, share_session};
-    use stratum_core::edit::History;
+    use stratum_core::document::SurfaceRecipe;
     use stratum_core::mesh::SoftField;
     use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
     use stratum_core::segment::Labels;
@@ -350,14 +345,19 @@ fn share_session_builds_surfaces_as_the_app_does() {
     let id = map.add_segment("slab", &slab);
     let share = |levels, soft, scan_arg: Option<&std::path::Path>, name: &str| {
         let session = root.path().join(format!("{name}.stratum"));
+        let mut document = stratum_core::document::DocumentState::new(map.clone());
+        let levels: Vec<(u16, f64)> = levels;
+        let soft: Vec<(u16, Arc<SoftField>)> = soft;
+        for (id, l) in levels {
+            document.set_recipe(id, SurfaceRecipe::Level(l));
+        }
+        for (id, f) in soft {
+            document.set_recipe(id, SurfaceRecipe::Soft(f));
+        }
         let data = SessionData {
             scan: Some(ScanRef::new(&scan_path, None, &scan)),
-            labels: map.clone(),
-            opacity: Default::default(),
-            surface_levels: levels,
-            soft_edges: soft,
+            document,
             view: Value::Null,
-            history: History::default().snapshot().unwrap(),
         };
         save_session(&session, &data, "test").unwrap();
         let out = root.path().join(format!("{name}.html"));
@@ -378,17 +378,12 @@ fn share_session_builds_surfaces_as_the_app_does() {
             (127.5 + (10.3 - x as f32) * 42.5).clamp(0.0, 255.0).round() as u8
         }),
     };
-    let x = share(
-        Default::default(),
-        [(id, Arc::new(field))].into(),
-        None,
-        "soft",
-    );
+    let x = share(Vec::new(), vec![(id, Arc::new(field))], None, "soft");
     assert!((x - 10.3).abs() < 0.06, "soft edge surface at x = {x}");
-    let levels = || [(id, 182.0)].into();
-    let x = share(levels(), Default::default(), Some(&scan_path), "level");
+    let levels = || vec![(id, 182.0)];
+    let x = share(levels(), Vec::new(), Some(&scan_path), "level");
     assert!((x - 10.3).abs() < 0.06, "iso-surface at x = {x}");
     // The level without the scan: the voxels' surface.
-    let x = share(levels(), Default::default(), None, "mask");
+    let x = share(levels(), Vec::new(), None, "mask");
     assert!(x > 10.45, "mask surface at x = {x}");
 }

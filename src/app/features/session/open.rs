@@ -1,15 +1,16 @@
 //! Opening a session: a session folder or an unsaved session's journal,
 //! loaded with its scan in the background (the scan found where it was,
-//! beside the session, or where the user points), then its history, view
-//! and opacities put back once the new study's segments exist.
+//! beside the session, or where the user points) into a study whose
+//! document is the session's (labels, segment table with recipes and
+//! opacities, history); its view is put back once the segment entities
+//! exist, and its camera once the first surfaces are framed.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::edit::{History, HistoryConfig};
-use stratum_core::mesh::SoftField;
+use stratum_core::document::{Document, DocumentState};
+use stratum_core::edit::HistoryConfig;
 use stratum_core::session::journal::restore;
 use stratum_core::session::{ScanLocation, ScanRef, locate_scan, open_session, session_scan};
 use stratum_core::{CoreError, Progress};
@@ -17,25 +18,20 @@ use stratum_core::{CoreError, Progress};
 use super::{
     MissingScan, OpenSession, OpenSessionWithScan, PendingSession, RestoreUnsaved, SessionState,
 };
-use crate::app::history::EditHistory;
-use crate::app::jobs::{JobDone, Notices, spawn_job};
-use crate::app::loading::{Loaded, OpenRequest, Study, StudyLoaded, StudySource, load};
-use crate::app::meshing::MeshesBuilt;
-use crate::app::segmentation::Segment;
-use crate::app::session_view::{ViewParts, apply_camera, apply_view};
+use crate::app::features::loading::{Loaded, OpenRequest, display_name, load};
+use crate::app::features::meshing::MeshesBuilt;
+use crate::app::features::session_view::{ViewParts, apply_camera, apply_view};
+use crate::app::state::document::SegmentIndex;
+use crate::app::state::jobs::{JobDone, Notices, spawn_job};
+use crate::app::state::segments::Segment;
+use crate::app::state::study::{Study, StudyLoaded, StudySource};
 
 /// A session (or restored journal) with its study loaded.
 pub struct SessionOpened {
     study: Box<Study>,
     source: StudySource,
     scan: Option<ScanRef>,
-    history: History,
     view: serde_json::Value,
-    opacity: BTreeMap<u16, f32>,
-    /// Surface levels by segment id.
-    surface_levels: BTreeMap<u16, f64>,
-    /// Model segments' soft edges by segment id.
-    soft_edges: BTreeMap<u16, Arc<SoftField>>,
     /// The session folder (`None` for a restored journal).
     dir: Option<PathBuf>,
     /// The journal folder restored from (to discard once the new one runs).
@@ -44,12 +40,12 @@ pub struct SessionOpened {
 }
 
 /// Loads the scan a session or journal points to, checks its voxels, and
-/// gives the study with the session's labels.
+/// gives the study with the session's document.
 fn study_for(
     scan: &ScanRef,
     session_dir: &Path,
     pointed: Option<&Path>,
-    labels: stratum_core::segment::LabelMap,
+    document: DocumentState,
     progress: &Progress,
 ) -> Result<(Box<Study>, StudySource, Option<String>), CoreError> {
     let located = match pointed {
@@ -62,7 +58,7 @@ fn study_for(
             return Err(CoreError::Invalid(format!(
                 "the session's scan ({}) is not where it was saved any more: move it back \
                  beside the session or to its old place, then open the session again",
-                crate::app::loading::display_name(&scan.path)
+                display_name(&scan.path)
             )));
         }
     };
@@ -81,27 +77,44 @@ fn study_for(
         }
         Loaded::TooLarge(t) => return Err(CoreError::Invalid(t.message)),
     };
-    if study.volume.dim() != labels.dim() {
+    if study.volume.dim() != document.labels.dim() {
         return Err(CoreError::Invalid(format!(
             "the scan {} is not the session's: {:?} voxels, the labels have {:?}",
-            crate::app::loading::display_name(&path),
+            display_name(&path),
             study.volume.dim(),
-            labels.dim()
+            document.labels.dim()
         )));
     }
     let warning = (!scan.matches(&study.volume)).then(|| {
         "the scan's voxels changed since the session was saved: check the labels still fit"
             .to_string()
     });
-    study.labels = Arc::new(labels);
+    study.doc = Document::from_state(
+        Some(study.volume.clone()),
+        document,
+        HistoryConfig::default(),
+    )?;
     Ok((study, source, warning))
+}
+
+/// A session folder asked for as a study (File ▸ Open, a drop, the command
+/// line) opens as a session.
+pub(super) fn open_requested_sessions(
+    mut requests: MessageReader<OpenRequest>,
+    mut open: MessageWriter<OpenSession>,
+) {
+    for req in requests.read() {
+        if stratum_core::session::is_session_folder(&req.path) {
+            open.write(OpenSession(req.path.clone()));
+        }
+    }
 }
 
 pub(super) fn start_open(
     mut commands: Commands,
     mut requests: MessageReader<OpenSession>,
     mut pointed_to: MessageReader<OpenSessionWithScan>,
-    running: Query<&crate::app::jobs::JobInfo>,
+    running: Query<&crate::app::state::jobs::JobInfo>,
     mut state: ResMut<SessionState>,
     mut notices: ResMut<Notices>,
 ) {
@@ -126,16 +139,13 @@ pub(super) fn start_open(
         {
             state.missing_scan = Some(MissingScan {
                 session: dir,
-                name: crate::app::loading::display_name(&scan.path),
+                name: display_name(&scan.path),
                 typed: String::new(),
             });
             continue;
         }
         state.missing_scan = None;
-        let title = format!(
-            "Opening session {}",
-            crate::app::loading::display_name(&dir)
-        );
+        let title = format!("Opening session {}", display_name(&dir));
         spawn_job(&mut commands, title, move |p: &Progress| {
             let opened = open_session(&dir, p)?;
             let data = opened.data;
@@ -143,7 +153,7 @@ pub(super) fn start_open(
                 CoreError::Invalid("the session names no scan: open the scan first".into())
             })?;
             let (study, source, scan_warning) =
-                study_for(&scan, &dir, pointed.as_deref(), data.labels, p)?;
+                study_for(&scan, &dir, pointed.as_deref(), data.document, p)?;
             let warning = match (scan_warning, opened.warning) {
                 (Some(a), Some(b)) => Some(format!("{a}; {b}")),
                 (a, b) => a.or(b),
@@ -152,11 +162,7 @@ pub(super) fn start_open(
                 study,
                 source,
                 scan: Some(scan),
-                history: History::from_snapshot(data.history, HistoryConfig::default()),
                 view: data.view,
-                opacity: data.opacity,
-                surface_levels: data.surface_levels,
-                soft_edges: data.soft_edges,
                 dir: Some(dir),
                 restored: None,
                 warning,
@@ -185,10 +191,10 @@ pub(super) fn start_restore(
             "Restoring the unsaved session",
             move |p: &Progress| {
                 let r = restore(&dir, HistoryConfig::default(), p)?;
-                let scan = r.scan.clone().ok_or_else(|| {
+                let scan = r.data.scan.clone().ok_or_else(|| {
                     CoreError::Invalid("the unsaved session names no scan".into())
                 })?;
-                let (study, source, warning) = study_for(&scan, &dir, None, r.labels, p)?;
+                let (study, source, warning) = study_for(&scan, &dir, None, r.data.document, p)?;
                 if r.ignored_bytes > 0 {
                     info!(
                         "autosave: ignored {} bytes of a torn last record",
@@ -199,11 +205,7 @@ pub(super) fn start_restore(
                     study,
                     source,
                     scan: Some(scan),
-                    history: r.history,
-                    view: r.view,
-                    opacity: r.opacity,
-                    surface_levels: r.surface_levels,
-                    soft_edges: r.soft_edges,
+                    view: r.data.view,
                     dir: None,
                     restored: Some(dir),
                     warning,
@@ -213,12 +215,10 @@ pub(super) fn start_restore(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn finish_open(
     mut commands: Commands,
     mut done: MessageMutator<JobDone<SessionOpened>>,
     mut state: ResMut<SessionState>,
-    mut history: ResMut<EditHistory>,
     mut notices: ResMut<Notices>,
     mut loaded: MessageWriter<StudyLoaded>,
 ) {
@@ -230,32 +230,22 @@ pub(super) fn finish_open(
         if let Some(w) = &s.warning {
             notices.error(format!("{title}: {w}"));
         }
-        let voxel_ml = s.study.volume.geometry.spacing.iter().product::<f64>() / 1000.0;
-        let counts = s.study.labels.counts();
-        let segments: Vec<_> = s
-            .study
-            .labels
-            .segments
-            .iter()
-            .map(|t| {
-                let n = counts.get(t.id as usize).copied().unwrap_or(0);
-                (t.id, t.name.clone(), t.colour, n as f64 * voxel_ml)
-            })
-            .collect();
-        // The old journal goes once this state has a journal of its own.
-        if let Some(old) = history.core.take_journal() {
-            drop(old);
-        }
+        // The old study's journal goes with it (kept on disk if unsaved).
+        state.journal = None;
         state.path = s.dir.clone();
         state.scan = s.scan.clone();
         state.indexed_for = Some(Arc::as_ptr(&s.study.volume) as usize);
+        state.saved_generation = if s.restored.is_some() {
+            // Restored: unsaved, so autosave starts a new journal at once.
+            u64::MAX
+        } else {
+            s.study.doc.generation()
+        };
         commands.insert_resource(PendingSession {
-            history: Some(s.history),
             view: s.view,
-            opacity: s.opacity,
-            segments: segments.iter().map(|s| s.0).collect(),
+            segments: s.study.doc.segments().iter().map(|t| t.id).collect(),
             age: 0,
-            restored: s.restored.is_some(),
+            applied: false,
             camera_after: None,
         });
         if let Some(dir) = s.restored {
@@ -269,24 +259,18 @@ pub(super) fn finish_open(
         }
         commands.insert_resource(s.source);
         commands.insert_resource(*s.study);
-        loaded.write(StudyLoaded {
-            segments,
-            levels: s.surface_levels,
-            soft: s.soft_edges,
-        });
+        loaded.write(StudyLoaded);
     }
 }
 
-/// Puts a session's history, view and opacities back once its segment
-/// entities exist (after the new study reset them), and its camera once
-/// the first surfaces were framed.
-#[allow(clippy::too_many_arguments)]
+/// Puts a session's view back once its segment entities exist (after the
+/// new study replaced them), and its camera once the first surfaces were
+/// framed.
 pub(super) fn apply_pending(
     mut commands: Commands,
     pending: Option<ResMut<PendingSession>>,
-    mut segments: Query<(Entity, &mut Segment)>,
-    mut history: ResMut<EditHistory>,
-    mut state: ResMut<SessionState>,
+    segments: Query<&Segment>,
+    index: Res<SegmentIndex>,
     mut built: MessageReader<MeshesBuilt>,
     mut parts: ViewParts,
 ) {
@@ -295,31 +279,19 @@ pub(super) fn apply_pending(
         return;
     };
     pending.age += 1;
-    let mut ids: Vec<u16> = segments.iter().map(|(_, s)| s.id).collect();
+    let mut ids: Vec<u16> = index.0.keys().copied().collect();
     ids.sort_unstable();
     let mut want = pending.segments.clone();
     want.sort_unstable();
-    let ready = pending.age > 3 && ids == want;
-    if ready && let Some(h) = pending.history.take() {
-        history.core = h;
-        history.generation += 1;
-        state.saved_generation = if pending.restored {
-            0
-        } else {
-            history.generation
-        };
-        for (_, mut seg) in &mut segments {
-            if let Some(o) = pending.opacity.get(&seg.id) {
-                seg.opacity = *o;
-            }
+    if !pending.applied {
+        if !(pending.age > 3 && ids == want) {
+            built.clear();
+            return;
         }
-        let ids: Vec<(Entity, u16)> = segments.iter().map(|(e, s)| (e, s.id)).collect();
+        pending.applied = true;
+        let ids: Vec<(Entity, u16)> = index.0.iter().map(|(id, e)| (*e, *id)).collect();
         apply_view(&pending.view, &mut parts, &ids);
         apply_camera(&pending.view, &mut parts);
-    }
-    if pending.history.is_some() {
-        built.clear();
-        return;
     }
     if built.read().any(|b| b.first) {
         pending.camera_after = Some(3);
@@ -332,7 +304,7 @@ pub(super) fn apply_pending(
         Some(n) => pending.camera_after = Some(n - 1),
         None => {
             // No surfaces to frame: the camera stays as applied.
-            if segments.iter().all(|(_, s)| s.voxel_ml == 0.0) {
+            if segments.iter().all(|s| s.voxel_ml == 0.0) {
                 commands.remove_resource::<PendingSession>();
             }
         }

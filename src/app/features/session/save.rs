@@ -10,14 +10,15 @@ use stratum_core::Progress;
 use stratum_core::session::{ScanRef, SessionData, save_session};
 
 use super::{SaveSession, SessionState};
-use crate::app::history::EditHistory;
-use crate::app::jobs::{JobDone, Notices, spawn_job};
-use crate::app::loading::{Study, StudySource};
-use crate::app::segmentation::{Segment, SoftEdge, SurfaceLevel};
-use crate::app::session_view::{ViewParts, selected_id, view_json};
+use crate::app::features::loading::display_name;
+use crate::app::features::session_view::{ViewParts, selected_id, view_json};
+use crate::app::state::jobs::{JobDone, Notices, spawn_job};
+use crate::app::state::segments::Segment;
+use crate::app::state::study::{Study, StudySource};
 
 pub(super) struct ScanIndexed(ScanRef, usize);
-pub(super) struct Saved(PathBuf);
+/// A saved session: its folder and the document's generation saved.
+pub(super) struct Saved(PathBuf, u64);
 
 /// A new study (not from a session) gets its scan reference computed in
 /// the background: sessions and journals need it.
@@ -38,8 +39,10 @@ pub(super) fn index_scan_on_load(
     }
     state.indexed_for = Some(key);
     state.path = None;
-    state.saved_generation = 0;
+    state.saved_generation = study.doc.generation();
     state.scan = None;
+    // The old study's journal goes with it (kept on disk: it was unsaved).
+    state.journal = None;
     let volume = study.volume.clone();
     let (path, series, subset) = (source.path.clone(), source.series.clone(), source.subset);
     spawn_job(&mut commands, "Indexing the scan", move |p: &Progress| {
@@ -69,53 +72,45 @@ pub(super) fn finish_indexing(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn start_save(
     mut commands: Commands,
     mut requests: MessageReader<SaveSession>,
-    study: Option<Res<Study>>,
+    study: Option<ResMut<Study>>,
     state: Res<SessionState>,
-    history: Res<EditHistory>,
     segments: Query<&Segment>,
-    levels: Query<(&Segment, &SurfaceLevel)>,
-    soft: Query<(&Segment, &SoftEdge)>,
     parts: ViewParts,
     mut notices: ResMut<Notices>,
 ) {
-    for SaveSession(dir) in requests.read() {
-        let Some(study) = study.as_deref() else {
+    let Some(mut study) = study else {
+        for _ in requests.read() {
             notices.error("Open a study before saving a session");
-            continue;
-        };
+        }
+        return;
+    };
+    for SaveSession(dir) in requests.read() {
         let Some(scan) = state.scan.clone() else {
             notices.error("The scan is still being indexed: save again in a moment");
             continue;
         };
-        let snapshot = match history.core.snapshot() {
-            Ok(s) => s,
+        // The document as it is now (a pending rename sealed into it).
+        let document = match study.doc.state() {
+            Ok(d) => d,
             Err(e) => {
                 notices.error(format!("The session could not be saved: {e}"));
                 continue;
             }
         };
-        let labels = study.labels.clone();
-        let opacity = segments.iter().map(|s| (s.id, s.opacity)).collect();
-        let surface_levels = levels.iter().map(|(s, l)| (s.id, l.0)).collect();
-        let soft_edges = soft.iter().map(|(s, f)| (s.id, f.0.clone())).collect();
+        let generation = study.doc.generation();
         let view = view_json(&parts, selected_id(&parts.tools, &segments));
         let dir = dir.clone();
         spawn_job(&mut commands, "Saving the session", move |_p: &Progress| {
             let data = SessionData {
                 scan: Some(scan),
-                labels: (*labels).clone(),
-                opacity,
-                surface_levels,
-                soft_edges,
+                document,
                 view,
-                history: snapshot,
             };
             save_session(&dir, &data, env!("CARGO_PKG_VERSION"))?;
-            Ok(Saved(dir))
+            Ok(Saved(dir, generation))
         });
     }
 }
@@ -123,26 +118,31 @@ pub(super) fn start_save(
 pub(super) fn finish_save(
     mut done: MessageMutator<JobDone<Saved>>,
     mut state: ResMut<SessionState>,
-    mut history: ResMut<EditHistory>,
+    mut study: Option<ResMut<Study>>,
     mut notices: ResMut<Notices>,
 ) {
     for d in done.read() {
         let title = d.title.clone();
-        let Some(Saved(dir)) = notices.take(&title, d.take()) else {
+        let Some(Saved(dir, generation)) = notices.take(&title, d.take()) else {
             continue;
         };
-        notices.info(format!(
-            "Session saved: {}",
-            crate::app::loading::display_name(&dir)
-        ));
+        notices.info(format!("Session saved: {}", display_name(&dir)));
         state.path = Some(dir);
-        state.saved_generation = history.generation;
+        state.saved_generation = generation;
         // Saved: the journal of unsaved edits is not needed any more; the
         // next edit starts a new one.
-        if let Some(j) = history.core.take_journal()
-            && let Err(e) = j.discard()
-        {
-            warn!("the old autosave could not be removed: {e}");
+        if let Some(study) = study.as_mut() {
+            drop(study.doc.unobserve(super::AUTOSAVE));
+        }
+        if let Some(j) = state.journal.take() {
+            match Arc::try_unwrap(j) {
+                Ok(j) => {
+                    if let Err(e) = j.discard() {
+                        warn!("the old autosave could not be removed: {e}");
+                    }
+                }
+                Err(_) => warn!("the old autosave is still in use and stays on disk"),
+            }
         }
     }
 }

@@ -15,9 +15,9 @@ use bevy::shader::ShaderRef;
 use stratum_core::transfer::{RenderMode, half_rgba, half_values};
 
 use super::{BRICK, LUT_SIZE, VolumeScene, VolumeSettings};
-use crate::app::clip::{ClipSettings, MAX_PLANES, world_plane};
-use crate::app::loading::Study;
-use crate::app::space::{AnatomyPose, MM};
+use crate::app::features::clip::{ClipSettings, MAX_PLANES, world_plane};
+use crate::app::state::space::{AnatomyPose, MM};
+use crate::app::state::study::Study;
 
 /// When the view last moved (s): the ray step is coarse until it rests.
 #[derive(Resource, Default)]

@@ -13,11 +13,12 @@ use stratum_core::Progress;
 use stratum_core::transfer::{BrickMap, half_texels, half_values};
 use stratum_core::view::texture_from_lps;
 
-use super::{BRICK, LUT_SIZE, VolumeMaterial, VolumeScene, VolumeSettings, VolumeUniform};
-use crate::app::clip::mat4_from_rows;
-use crate::app::jobs::{JobDone, Notices, spawn_job};
-use crate::app::loading::Study;
-use crate::app::space::PatientSpace;
+use super::material::{VolumeMaterial, VolumeUniform};
+use super::{BRICK, LUT_SIZE, VolumeScene, VolumeSettings};
+use crate::app::features::clip::mat4_from_rows;
+use crate::app::state::jobs::{JobDone, Notices, spawn_job};
+use crate::app::state::space::PatientSpace;
+use crate::app::state::study::Study;
 
 /// The LPS corners of the voxel grid (outer faces of the edge voxels).
 pub fn grid_corners(study: &Study) -> [[f64; 3]; 8] {

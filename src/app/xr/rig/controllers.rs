@@ -14,10 +14,13 @@ use bevy_mod_openxr::spaces::OxrSpaceLocationFlags;
 use bevy_mod_xr::spaces::XrSpace;
 
 use super::{XrInput, XrTable};
+use crate::app::actions::ClipAction;
+use crate::app::actions::PoseAction;
+use crate::app::actions::RulerAction;
 use crate::app::actions::ViewAction;
-use crate::app::clip::{ClipAction, ClipSettings};
-use crate::app::measurements::{RulerAction, Rulers};
-use crate::app::space::{AnatomyPose, PoseAction};
+use crate::app::features::clip::ClipSettings;
+use crate::app::features::measurements::Rulers;
+use crate::app::state::space::AnatomyPose;
 use crate::app::xr::input::{Hand, InputContext, ResliceAction, XrAction, XrSnapshot};
 use crate::app::xr::panel::WorldPanel;
 

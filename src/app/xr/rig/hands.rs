@@ -6,9 +6,9 @@ use bevy::prelude::*;
 use bevy_mod_xr::session::XrState;
 
 use super::{HandReadout, XrInput};
-use crate::app::measurements::Rulers;
-use crate::app::segmentation::{Segment, ToolSettings};
-use crate::app::space::AnatomyPose;
+use crate::app::features::measurements::Rulers;
+use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::space::AnatomyPose;
 use crate::app::xr::input::{Hand, HandSnapshot};
 use crate::app::xr::panel::WorldPanel;
 

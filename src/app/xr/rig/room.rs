@@ -7,10 +7,12 @@ use bevy_mod_xr::camera::XrCamera;
 use bevy_mod_xr::session::XrState;
 
 use super::{XrInput, XrTable};
-use crate::app::camera::visible_bounds;
-use crate::app::meshing::{MeshesBuilt, SegmentSurface};
-use crate::app::segmentation::Segment;
-use crate::app::space::{PoseAction, PoseHome};
+use crate::app::actions::PoseAction;
+use crate::app::features::meshing::MeshesBuilt;
+use crate::app::state::segments::Segment;
+use crate::app::state::segments::SegmentSurface;
+use crate::app::state::space::PoseHome;
+use crate::app::view::camera::visible_bounds;
 use crate::app::xr::input::{table_for, table_pose, yaw_to};
 
 #[derive(Component)]
@@ -137,7 +139,7 @@ pub(super) fn place_on_table(
     mut table: ResMut<XrTable>,
     mut built: MessageReader<MeshesBuilt>,
     surfaces: Query<(&Segment, &SegmentSurface)>,
-    study: Option<Res<crate::app::loading::Study>>,
+    study: Option<Res<crate::app::state::study::Study>>,
     mut home: ResMut<PoseHome>,
     mut pose: MessageWriter<PoseAction>,
     mut top: Query<&mut Transform, (With<TableTop>, Without<PedestalLeg>)>,
@@ -177,7 +179,7 @@ pub(super) fn place_on_table(
     // The surfaces, or the scan's box when there are none (its volume
     // rendering is what shows).
     let Some(bounds) = visible_bounds(surfaces.iter())
-        .or_else(|| study.as_deref().map(crate::app::camera::scan_bounds))
+        .or_else(|| study.as_deref().map(crate::app::view::camera::scan_bounds))
     else {
         return;
     };

@@ -1,6 +1,6 @@
-//! A session's soft edges: each model segment's probability margin around
-//! its edge ([`SoftField`]), so a reopened model segment is meshed at the
-//! network's 0.5 level as it was before saving, not from its voxels.
+//! Soft edges in binary: each model segment's probability margin around
+//! its edge ([`SoftField`]), so a reopened (or replayed) model segment is
+//! meshed at the network's 0.5 level as it was, not from its voxels.
 //!
 //! File `soft.N.bin`: magic, format version, the fields (segment id, box
 //! origin and size in scan voxels, the box's bytes deflated), then a CRC32
@@ -30,18 +30,7 @@ pub(crate) fn encode(fields: &BTreeMap<u16, Arc<SoftField>>) -> Vec<u8> {
     e.usize(fields.len());
     for (&id, f) in fields {
         e.u16(id);
-        for v in f.origin {
-            e.usize(v);
-        }
-        let (z, y, x) = f.data.dim();
-        for v in [z, y, x] {
-            e.usize(v);
-        }
-        match f.data.as_slice() {
-            Some(s) => e.bytes(&pack(s)),
-            // Not in standard order (never so from a model): copy.
-            None => e.bytes(&pack(&f.data.iter().copied().collect::<Vec<u8>>())),
-        }
+        encode_field(f, &mut e);
     }
     let crc = crc32fast::hash(&e.0);
     e.u32(crc);
@@ -73,34 +62,8 @@ pub(crate) fn decode(bytes: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, Arc
     let mut out = BTreeMap::new();
     for _ in 0..n {
         let id = d.u16()?;
-        let mut origin = [0usize; 3];
-        for v in &mut origin {
-            *v = d.usize()?;
-        }
-        let mut size = [0usize; 3];
-        for v in &mut size {
-            *v = d.usize()?;
-        }
-        let fits = (0..3).all(|a| {
-            origin[a]
-                .checked_add(size[a])
-                .is_some_and(|end| end <= dims[a])
-        });
-        if !fits {
-            return Err(d.damaged(&format!(
-                "a soft edge of {size:?} voxels at {origin:?} lies outside the {dims:?} label map"
-            )));
-        }
-        let voxels = size[0] * size[1] * size[2];
-        let packed = d.bytes()?;
-        let data = unpack(packed, voxels)
-            .map_err(|_| d.damaged("a soft edge does not inflate to its size"))?;
-        let data = Array3::from_shape_vec((size[0], size[1], size[2]), data)
-            .map_err(|e| d.damaged(&e.to_string()))?;
-        if out
-            .insert(id, Arc::new(SoftField { origin, data }))
-            .is_some()
-        {
+        let field = decode_field(&mut d, dims)?;
+        if out.insert(id, Arc::new(field)).is_some() {
             return Err(d.damaged(&format!("segment {id} has two soft edges")));
         }
     }
@@ -108,4 +71,54 @@ pub(crate) fn decode(bytes: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, Arc
         return Err(d.damaged("bytes after the last soft edge"));
     }
     Ok(out)
+}
+
+/// One field: its box origin and size in scan voxels, then its bytes deflated.
+pub(crate) fn encode_field(f: &SoftField, e: &mut Enc) {
+    for v in f.origin {
+        e.usize(v);
+    }
+    let (z, y, x) = f.data.dim();
+    for v in [z, y, x] {
+        e.usize(v);
+    }
+    match f.data.as_slice() {
+        Some(s) => e.bytes(&pack(s)),
+        // Not in standard order (never so from a model): copy.
+        None => e.bytes(&pack(&f.data.iter().copied().collect::<Vec<u8>>())),
+    }
+}
+
+/// Reads what [`encode_field`] wrote, checked to lie inside a label map of
+/// `dims` (z, y, x) before anything is inflated.
+pub(crate) fn decode_field(d: &mut Dec, dims: [usize; 3]) -> Result<SoftField> {
+    let mut origin = [0usize; 3];
+    for v in &mut origin {
+        *v = d.usize()?;
+    }
+    let mut size = [0usize; 3];
+    for v in &mut size {
+        *v = d.usize()?;
+    }
+    let fits = (0..3).all(|a| {
+        origin[a]
+            .checked_add(size[a])
+            .is_some_and(|end| end <= dims[a])
+    });
+    if !fits {
+        return Err(d.damaged(&format!(
+            "a soft edge of {size:?} voxels at {origin:?} lies outside the {dims:?} label map"
+        )));
+    }
+    // The grid's dims come from the same bytes: the product is checked too.
+    let voxels = size
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))
+        .ok_or_else(|| d.damaged(&format!("a soft edge of {size:?} voxels")))?;
+    let packed = d.bytes()?;
+    let data = unpack(packed, voxels)
+        .map_err(|_| d.damaged("a soft edge does not inflate to its size"))?;
+    let data = Array3::from_shape_vec((size[0], size[1], size[2]), data)
+        .map_err(|e| d.damaged(&e.to_string()))?;
+    Ok(SoftField { origin, data })
 }
