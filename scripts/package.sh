@@ -15,7 +15,7 @@
 # (crates/stratum-core/src/install.rs):
 #   package: /usr/bin/stratum, /usr/share/stratum/{models,assets},
 #            /usr/lib/stratum/libonnxruntime.so.1.31.1, the desktop entry,
-#            icon and NIfTI MIME type, /usr/share/doc/stratum/
+#            icon and NIfTI MIME type, /usr/share/doc/stratum/, the manual page
 #   folder:  stratum, models/, assets/, lib/ (ONNX Runtime), share/ (desktop
 #            entry, icon, MIME type), doc/
 #
@@ -130,8 +130,20 @@ desktop_files() { # desktop_files SHARE_DIR: the entry, the icon, the MIME type
     install -D -m 0644 packaging/linux/stratum-256.png "$1/icons/hicolor/256x256/apps/stratum.png"
     install -D -m 0644 packaging/linux/stratum-mime.xml "$1/mime/packages/stratum.xml"
 }
+# A native package's changelog: this version, from the commit it was built
+# from (the project's history is its git log).
+changelog_entry() {
+    local commit date
+    commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    date="$(git -C "$root" log -1 --format=%aD 2>/dev/null || date -R)"
+    printf 'stratum (%s) unstable; urgency=medium\n\n  * Built from commit %s (the changes are its git history).\n\n -- %s  %s\n' \
+        "$version" "$commit" "$maintainer" "$date"
+}
+maintainer="${STRATUM_MAINTAINER:-Stratum maintainers <maintainers@stratum.invalid>}"
 if [ -n "$fast" ]; then
-    deb_compress=(-Zgzip -z1)
+    # The test packs a 180 MB test-profile binary: compressing it costs more
+    # than it saves, at packing and again at unpacking.
+    deb_compress=(-Znone)
     zstd_level=(-1)
 else
     deb_compress=(-Zxz -z6)
@@ -145,10 +157,16 @@ install -D -m 0644 ".ort/$ort_lib" "$pkg/usr/lib/stratum/$ort_lib"
 # The OpenXR loader under the name the app opens (see build.rs), pointing at
 # the run-time package's library: dangling, and VR off, until
 # libopenxr-loader1 (recommended) is installed.
-ln -s "/usr/lib/$multiarch/libopenxr_loader.so.1" "$pkg/usr/lib/stratum/libopenxr_loader.so"
+ln -s "../$multiarch/libopenxr_loader.so.1" "$pkg/usr/lib/stratum/libopenxr_loader.so"
 copy_data "$pkg/usr/share/stratum"
 desktop_files "$pkg/usr/share"
 copy_notices "$pkg/usr/share/doc/stratum"
+# What Debian expects of a package besides its files (lintian checks them):
+# a changelog, a manual page, and overrides for what is upstream's to change.
+changelog_entry | gzip -9n >"$pkg/usr/share/doc/stratum/changelog.gz"
+install -d "$pkg/usr/share/man/man1"
+gzip -9n <packaging/linux/stratum.1 >"$pkg/usr/share/man/man1/stratum.1.gz"
+install -D -m 0644 packaging/linux/lintian-overrides "$pkg/usr/share/lintian/overrides/stratum"
 
 # Libraries the executable and ONNX Runtime link (libc, libstdc++, ...), as
 # dpkg-shlibdeps finds them; the ones the app opens at run time are named by
@@ -163,7 +181,7 @@ cat >"$pkg/DEBIAN/control" <<EOF
 Package: stratum
 Version: $version
 Architecture: $arch
-Maintainer: ${STRATUM_MAINTAINER:-Stratum maintainers <maintainers@stratum.invalid>}
+Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 Depends: $depends
 Recommends: mesa-vulkan-drivers | vulkan-icd, libopenxr-loader1, shared-mime-info, desktop-file-utils

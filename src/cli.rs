@@ -28,7 +28,7 @@ use gui::GuiArgs;
     about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export",
     long_about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export.\n\n\
         Without a subcommand, opens the desktop app on PATH (a DICOM folder or a \
-        NIfTI file), or on the embedded demo study when no PATH is given.",
+        NIfTI file), or on the demo study (shipped in the data folder) when no PATH is given.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {

@@ -72,7 +72,7 @@ impl PluginGroup for ViewPlugins {
 /// How the app was started.
 #[derive(Clone, Debug, Default)]
 pub struct GuiOptions {
-    /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
+    /// A DICOM folder/file or NIfTI file; the demo study when `None`.
     pub input: Option<PathBuf>,
     pub series: Option<String>,
     /// Part of the DICOM series (`--slices`, `--downsample`).
