@@ -100,6 +100,10 @@ tools=(
     "npm|npm --version|npm"
     "clang-$llvm_major with ASan (fuzzing C/C++)|asan_probe|clang-$llvm_major libclang-rt-$llvm_major-dev"
     "Slurm + munge (one-node cluster of the batch test)|slurmctld -V && slurmd -V && munged --version && command -v sbatch|slurmctld slurmd slurm-client munge"
+    "dpkg-shlibdeps (packaging)|command -v dpkg-shlibdeps|dpkg-dev"
+    "zstd (packaging)|zstd --version|zstd"
+    "desktop-file-validate|desktop-file-validate --help|desktop-file-utils"
+    "update-mime-database|command -v update-mime-database|shared-mime-info"
 )
 declare -A found=() install_hint=()
 check_tool() { # check_tool "name|check|packages": 0 when the tool works

@@ -13,6 +13,7 @@ use stratum_core::Progress;
 mod anonymize;
 mod batch;
 mod convert;
+pub mod doctor;
 mod gui;
 mod inspect;
 mod models;
@@ -26,11 +27,11 @@ use gui::GuiArgs;
 #[derive(Parser, Debug)]
 #[command(
     name = "stratum",
-    version,
+    disable_version_flag = true,
     about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export",
     long_about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export.\n\n\
         Without a subcommand, opens the desktop app on PATH (a DICOM folder or a \
-        NIfTI file), or on the embedded demo study when no PATH is given.",
+        NIfTI file), or on the demo study (shipped in the data folder) when no PATH is given.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -38,6 +39,10 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub gui: GuiArgs,
+    /// Print the version and which data folder, ONNX Runtime, OpenXR runtime
+    /// and GPU were found (`stratum doctor` says more)
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 /// Part of a DICOM series, for a study too large for the memory (the
@@ -145,6 +150,9 @@ pub enum Command {
     /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
     /// several at a time, or as a Slurm job array with --slurm
     Batch(Box<batch::BatchArgs>),
+    /// Say which data folder, ONNX Runtime, OpenXR runtime and GPU were
+    /// found, and what is missing and what to do (exit code 0 either way)
+    Doctor,
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -180,6 +188,7 @@ pub fn run(command: Command) -> ExitCode {
         } => models::run(action),
         Command::Pacs(args) => pacs::pacs_cmd(args),
         Command::Batch(args) => batch::batch_cmd(*args),
+        Command::Doctor => doctor::doctor_cmd(),
     };
     match result {
         Ok(code) => code,

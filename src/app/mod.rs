@@ -76,7 +76,7 @@ impl PluginGroup for ViewPlugins {
 /// How the app was started.
 #[derive(Clone, Debug, Default)]
 pub struct GuiOptions {
-    /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
+    /// A DICOM folder/file or NIfTI file; the demo study when `None`.
     pub input: Option<PathBuf>,
     pub series: Option<String>,
     /// Part of the DICOM series (`--slices`, `--downsample`).
@@ -123,7 +123,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         None => match demo::open_request() {
             Ok(request) => request,
             Err(e) => {
-                eprintln!("error: the demo study could not be written to the temp folder: {e}");
+                eprintln!("error: the demo study could not be opened: {e}");
                 return AppExit::error();
             }
         },

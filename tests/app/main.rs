@@ -6,6 +6,7 @@ mod checklist;
 #[path = "../support/checks.rs"]
 mod checks;
 mod cli;
+mod doctor;
 mod exports;
 mod gui;
 mod job_panic;
@@ -17,6 +18,7 @@ mod nnunet_support;
 // A throwaway Orthanc for the PACS tests, shared with the core's tests.
 #[path = "../support/orthanc.rs"]
 mod orthanc;
+mod package;
 mod pacs;
 mod pipeline;
 mod presets;

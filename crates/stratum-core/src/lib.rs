@@ -19,6 +19,7 @@ pub mod edit;
 pub mod error;
 pub mod export;
 pub mod guard;
+pub mod install;
 pub mod measure;
 pub mod memory;
 pub mod mesh;

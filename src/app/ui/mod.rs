@@ -373,7 +373,7 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                         }
                         Err(e) => p
                             .notices
-                            .error(format!("The demo study could not be written: {e}")),
+                            .error(format!("The demo study could not be opened: {e}")),
                     }
                     ui.close();
                 }

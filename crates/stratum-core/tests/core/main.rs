@@ -19,6 +19,7 @@ mod export_texture;
 mod exports;
 mod fitness;
 mod fuzz_regressions;
+mod install;
 mod limits;
 mod meshing;
 mod mosaic;
