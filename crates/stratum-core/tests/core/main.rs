@@ -10,6 +10,7 @@ mod bad_input;
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod distance;
 mod document;
 mod edit_brush;
 mod edit_history;
@@ -19,6 +20,7 @@ mod fuzz_regressions;
 mod limits;
 mod meshing;
 mod real_data;
+mod resection;
 mod segmentation;
 mod session;
 mod share_page;
