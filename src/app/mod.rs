@@ -51,6 +51,7 @@ impl PluginGroup for PipelinePlugins {
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
             .add(volume::VolumePlugin)
+            .add(features::surgery::SurgeryPlugin)
     }
 }
 
@@ -66,6 +67,7 @@ impl PluginGroup for ViewPlugins {
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
+            .add(ui::surgery::SurgeryPanelPlugin)
     }
 }
 

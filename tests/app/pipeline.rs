@@ -19,6 +19,7 @@ use stratum_core::{Geometry, Volume, Voxels};
 
 mod loading;
 mod segmentation;
+mod surgery;
 mod tools;
 
 pub(crate) fn headless() -> App {

@@ -12,6 +12,7 @@ mod segments;
 mod slice_view;
 mod slices;
 mod study;
+pub mod surgery;
 mod surface;
 mod too_large;
 mod tools;
