@@ -14,6 +14,7 @@ mod anonymize;
 mod convert;
 mod gui;
 mod inspect;
+mod measure;
 mod segment;
 mod share;
 
@@ -112,6 +113,9 @@ pub enum Command {
     },
     /// List the AI models installed in the models folder
     Models,
+    /// Measure between segments of a label map: the minimum distance between
+    /// two (on their surfaces), a virtual resection along a plane
+    Measure(measure::MeasureArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -134,6 +138,7 @@ pub fn run(command: Command) -> ExitCode {
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
         Command::Models => segment::models_cmd(),
+        Command::Measure(args) => measure::measure_cmd(args),
     };
     match result {
         Ok(code) => code,

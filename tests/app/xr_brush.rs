@@ -55,13 +55,7 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
     // Through the anatomy's centre, right to left, the controller pointing
     // ahead (its tip 4 cm ahead of it), the trigger held.
     let c = v3(&before["anatomy_centre"]);
-    let at = |dx: f64| {
-        Pose::at(
-            (c[0] + dx) as f32,
-            c[1] as f32,
-            (c[2] + 0.04) as f32,
-        )
-    };
+    let at = |dx: f64| Pose::at((c[0] + dx) as f32, c[1] as f32, (c[2] + 0.04) as f32);
     let pull = Buttons {
         trigger: 1.0,
         ..Buttons::default()

@@ -426,7 +426,10 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
     let s = strokes(&g.map(&pulled, &moved, &brushing));
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].phase, StrokePhase::Sample);
-    assert_eq!(s[0].point, pose.world_to_lps(p1 + Vec3::NEG_Z * BRUSH_AHEAD_M));
+    assert_eq!(
+        s[0].point,
+        pose.world_to_lps(p1 + Vec3::NEG_Z * BRUSH_AHEAD_M)
+    );
     assert!(strokes(&g.map(&moved, &moved, &brushing)).is_empty());
     // A trembling finger (0.7 -> 0.5) does not end it; letting go does.
     let trembling = snapshot(left, at(p2, 0.5));
@@ -442,10 +445,14 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
     up.thumbstick = Vec2::new(0.0, 1.0);
     let a = g.map(&released, &snapshot(left, up), &brushing);
     assert!(
-        a.iter().any(|x| matches!(x, XrAction::BrushSize(mm) if *mm > 0.0)),
+        a.iter()
+            .any(|x| matches!(x, XrAction::BrushSize(mm) if *mm > 0.0)),
         "{a:?}"
     );
-    assert!(!a.iter().any(|x| matches!(x, XrAction::Reslice(_))), "{a:?}");
+    assert!(
+        !a.iter().any(|x| matches!(x, XrAction::Reslice(_))),
+        "{a:?}"
+    );
     // Brushing off: the trigger picks again, the thumbstick steps slices.
     let a = g.map(&idle, &pulled, &ctx(pose));
     assert!(strokes(&a).is_empty());

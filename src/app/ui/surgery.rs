@@ -79,7 +79,11 @@ fn surgery_window(
                     d.a,
                     d.b,
                     d.closest.distance_mm,
-                    if d.closest.touching { " (touching)" } else { "" }
+                    if d.closest.touching {
+                        " (touching)"
+                    } else {
+                        ""
+                    }
                 ));
                 ui.label(egui::RichText::new(format!("measured in {:.0} ms", d.ms)).weak());
             }

@@ -8,10 +8,10 @@ use bevy::prelude::*;
 use stratum_core::view::ClipPlane;
 
 use crate::app::actions::ClipAction;
-use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::actions::PoseAction;
 use crate::app::actions::RulerAction;
 use crate::app::actions::ViewAction;
+use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::features::clip::MAX_PLANES;
 use crate::app::state::space::{AnatomyPose, SCALE_RANGE};
 

@@ -28,9 +28,9 @@ use crate::app::features::measurements::Rulers;
 use stratum_core::document::Edit;
 
 use crate::app::actions::PoseAction;
-use crate::app::state::document::ApplyEdit;
 use crate::app::actions::{BrushTool, HistoryAction};
 use crate::app::features::sculpt::BrushSettings;
+use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::{Segment, ToolSettings};
 use crate::app::state::study::Study;
 
@@ -483,10 +483,7 @@ fn brush_section(
 ) {
     ui.horizontal(|ui| {
         ui.label(egui::RichText::new("Brush").strong());
-        let current = brush
-            .settings
-            .active
-            .then(|| brush.settings.tool.in_3d());
+        let current = brush.settings.active.then(|| brush.settings.tool.in_3d());
         for (name, tool) in [
             ("Off", None),
             ("Add", Some(BrushTool::Add)),

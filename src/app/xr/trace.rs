@@ -24,14 +24,14 @@ use super::XrStatus;
 use super::panel::WorldPanel;
 use super::rig::{HandReadout, XrInput, XrTable};
 use crate::app::features::clip::ClipSettings;
-use crate::app::features::sculpt::BrushSettings;
-use crate::app::state::study::Study;
 use crate::app::features::measurements::Rulers;
 use crate::app::features::screenshot::ShotTarget;
+use crate::app::features::sculpt::BrushSettings;
 use crate::app::state::segments::Segment;
-use crate::app::state::segments::ToolSettings;
 use crate::app::state::segments::SegmentSurface;
+use crate::app::state::segments::ToolSettings;
 use crate::app::state::space::AnatomyPose;
+use crate::app::state::study::Study;
 
 pub struct TracePlugin {
     pub path: Option<PathBuf>,

@@ -72,7 +72,10 @@ fn the_distance_between_two_segments_is_a_ruler_between_their_closest_points() {
     assert_eq!(rulers.items.len(), 1);
     assert!((rulers.items[0].length_mm() - d.closest.distance_mm).abs() < 1e-9);
     // Between the balls, on the line joining their centres.
-    assert!(d.closest.on_a[0] > 18.0 && d.closest.on_b[0] < 26.0, "{d:?}");
+    assert!(
+        d.closest.on_a[0] > 18.0 && d.closest.on_b[0] < 26.0,
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -97,7 +100,9 @@ fn resecting_along_a_clip_plane_adds_the_part_cut_away_and_undo_takes_it_back() 
         if before.get(z, y, x) == 1 {
             whole += 1;
             let p = before.geometry.index_to_lps([x as f64, y as f64, z as f64]);
-            let d: f64 = (0..3).map(|k| (p[k] - plane.point[k]) * plane.normal[k]).sum();
+            let d: f64 = (0..3)
+                .map(|k| (p[k] - plane.point[k]) * plane.normal[k])
+                .sum();
             expected += u64::from(d > 0.0);
         }
     }
@@ -111,7 +116,9 @@ fn resecting_along_a_clip_plane_adds_the_part_cut_away_and_undo_takes_it_back() 
     app.update();
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     let doc = &app.world().resource::<Study>().doc;
-    let cut = doc.segment_named("near resected").expect("the part cut away");
+    let cut = doc
+        .segment_named("near resected")
+        .expect("the part cut away");
     assert_eq!(doc.voxel_count(cut.id), expected);
     assert_eq!(doc.voxel_count(1), whole - expected);
     let r = app
@@ -121,7 +128,11 @@ fn resecting_along_a_clip_plane_adds_the_part_cut_away_and_undo_takes_it_back() 
         .clone()
         .expect("a resection");
     let pct = 100.0 * (whole - expected) as f64 / whole as f64;
-    assert!((r.remnant_pct - pct).abs() < 2.0, "{} vs {pct}", r.remnant_pct);
+    assert!(
+        (r.remnant_pct - pct).abs() < 2.0,
+        "{} vs {pct}",
+        r.remnant_pct
+    );
     assert!(r.summary.contains("with the lesion"), "{}", r.summary);
     run_until_idle(&mut app, Duration::from_secs(60));
     assert!(

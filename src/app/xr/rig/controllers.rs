@@ -302,8 +302,8 @@ pub(super) fn map_input(
                 brush.actions.write(b);
             }
             XrAction::BrushSize(mm) => {
-                brush.settings.diameter_mm =
-                    (brush.settings.diameter_mm + mm).clamp(BRUSH_DIAMETER_MM.0, BRUSH_DIAMETER_MM.1);
+                brush.settings.diameter_mm = (brush.settings.diameter_mm + mm)
+                    .clamp(BRUSH_DIAMETER_MM.0, BRUSH_DIAMETER_MM.1);
             }
         }
     }
