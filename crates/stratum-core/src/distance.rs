@@ -360,8 +360,10 @@ impl<'a> MeshIndex<'a> {
     fn new(mesh: &'a SurfaceMesh) -> MeshIndex<'a> {
         let n = mesh.positions.len();
         let mut count = vec![0u32; n + 1];
-        for &v in &mesh.indices {
-            if (v as usize) < n {
+        // Triangles with a corner out of range are left out everywhere.
+        let valid = |tri: &[u32]| tri.iter().all(|&v| (v as usize) < n);
+        for tri in mesh.indices.chunks_exact(3).filter(|t| valid(t)) {
+            for &v in tri {
                 count[v as usize + 1] += 1;
             }
         }
@@ -373,7 +375,7 @@ impl<'a> MeshIndex<'a> {
         let mut around = vec![0u32; mesh.indices.len()];
         let mut edge = 0f64;
         for (t, tri) in mesh.indices.chunks_exact(3).enumerate() {
-            if tri.iter().any(|&v| v as usize >= n) {
+            if !valid(tri) {
                 continue;
             }
             for k in 0..3 {

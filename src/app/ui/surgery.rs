@@ -37,7 +37,7 @@ fn surgery_window(
     mut out: MessageWriter<SurgeryAction>,
 ) -> Result {
     let mut rows: Vec<(u16, String)> = segments.iter().map(|s| (s.id, s.name.clone())).collect();
-    if rows.len() < 1 {
+    if rows.is_empty() {
         return Ok(());
     }
     rows.sort();

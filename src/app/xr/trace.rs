@@ -324,7 +324,10 @@ fn doc_json(extra: &mut TraceExtra) -> serde_json::Value {
         _ => {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             match &doc.labels().labels {
-                stratum_core::segment::Labels::U8(a) => a.iter().for_each(|v| v.hash(&mut hasher)),
+                stratum_core::segment::Labels::U8(a) => match a.as_slice_memory_order() {
+                    Some(bytes) => hasher.write(bytes),
+                    None => a.iter().for_each(|v| v.hash(&mut hasher)),
+                },
                 stratum_core::segment::Labels::U16(a) => a.iter().for_each(|v| v.hash(&mut hasher)),
             }
             let h = hasher.finish();

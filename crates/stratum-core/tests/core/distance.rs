@@ -248,6 +248,24 @@ fn distances_that_cannot_be_measured_say_why() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("no surface"), "{e}");
+    // A damaged mesh (corners out of range, a vertex not a number) gives a
+    // result or an error, never a panic.
+    let p2 = phantom(
+        (20, 20, 20),
+        [1.0; 3],
+        &[
+            ball([-14.0, -9.0, 18.0], 3.0),
+            ball([-6.0, -2.0, 22.0], 3.0),
+        ],
+    );
+    let mut bad = p2.mesh(2);
+    bad.indices.extend([0, 1, 999_999]);
+    bad.positions[0] = [f32::NAN; 3];
+    let good = p2.mesh(1);
+    let _ = segment_distance(&p2.labels, 1, 2, &good, &bad, &Progress::new());
+    let _ = segment_distance(&p2.labels, 2, 1, &bad, &good, &Progress::new());
+    let _ = margin_map(&p2.labels, 2, &good, &bad, 10.0, &Progress::new());
+    let _ = margin_map(&p2.labels, 1, &bad, &good, 10.0, &Progress::new());
 }
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {

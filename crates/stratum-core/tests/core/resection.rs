@@ -116,9 +116,9 @@ fn a_plane_through_a_ball_cuts_off_its_spherical_cap() {
     let map = labels((50, 60, 60), [0.8, 0.8, 0.8], &[&ball]);
     // A cap 12 mm high: the plane 4 mm from the centre, slanted.
     let n = {
-        let v = [0.3, 0.8, -0.5];
-        let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) as f64;
-        v.map(|x: f64| x / l.sqrt())
+        let v: [f64; 3] = [0.3, 0.8, -0.5];
+        let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        v.map(|x| x / l)
     };
     let point = [c[0] + 4.0 * n[0], c[1] + 4.0 * n[1], c[2] + 4.0 * n[2]];
     let r = resect(
