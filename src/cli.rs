@@ -16,6 +16,7 @@ mod convert;
 pub mod doctor;
 mod gui;
 mod inspect;
+mod measure;
 mod models;
 mod pacs;
 mod segment;
@@ -153,6 +154,9 @@ pub enum Command {
     /// Say which data folder, ONNX Runtime, OpenXR runtime and GPU were
     /// found, and what is missing and what to do (exit code 0 either way)
     Doctor,
+    /// Measure between segments of a label map: the minimum distance between
+    /// two (on their surfaces), a virtual resection along a plane
+    Measure(measure::MeasureArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -189,6 +193,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Pacs(args) => pacs::pacs_cmd(args),
         Command::Batch(args) => batch::batch_cmd(*args),
         Command::Doctor => doctor::doctor_cmd(),
+        Command::Measure(args) => measure::measure_cmd(args),
     };
     match result {
         Ok(code) => code,

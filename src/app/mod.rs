@@ -54,6 +54,7 @@ impl PluginGroup for PipelinePlugins {
             .add(features::pacs::PacsPlugin)
             .add(features::dicom_export::DicomExportPlugin)
             .add(realign::RealignPlugin)
+            .add(features::surgery::SurgeryPlugin)
     }
 }
 
@@ -70,6 +71,7 @@ impl PluginGroup for ViewPlugins {
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
             .add(ui::pacs::PacsUiPlugin)
+            .add(ui::surgery::SurgeryPanelPlugin)
     }
 }
 

@@ -29,6 +29,7 @@ mod session;
 mod volume;
 mod window;
 mod xr;
+mod xr_brush;
 mod xr_input;
 mod xr_panel;
 mod xr_pointer;

@@ -20,4 +20,5 @@ pub mod segments;
 pub mod session;
 pub mod session_view;
 pub mod slices;
+pub mod surgery;
 pub mod volume;

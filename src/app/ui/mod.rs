@@ -15,6 +15,7 @@ mod slice_view;
 mod slices;
 mod study;
 mod surface;
+pub mod surgery;
 mod too_large;
 mod tools;
 mod volume;
