@@ -17,6 +17,7 @@ pub mod edit;
 pub mod error;
 pub mod export;
 pub mod guard;
+pub mod live;
 pub mod measure;
 pub mod memory;
 pub mod mesh;

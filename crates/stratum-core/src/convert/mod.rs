@@ -17,6 +17,7 @@ use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{Mask, Preset};
 
+mod live;
 mod meshes;
 mod segments;
 mod share;
@@ -25,6 +26,7 @@ use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;
 pub use segments::{keep_largest_in_place, load_labels_for, resample_labels, segments_for};
+pub use live::{LiveStart, live_from_scan, live_from_session};
 pub use share::{share, share_session};
 
 /// Where the segments come from.

@@ -17,12 +17,12 @@ use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
 
 /// The viewer, inlined into every page.
-const MODEL_VIEWER_JS: &str = include_str!("../../../../assets/share/model-viewer.min.js");
+pub(crate) const MODEL_VIEWER_JS: &str = include_str!("../../../../assets/share/model-viewer.min.js");
 
 /// meshoptimizer's decoder (npm meshoptimizer 1.3.0, the version of the C
 /// encoder the `meshopt` crate builds), handed to the viewer as the script
 /// at its `meshoptDecoderLocation`, so the compressed model decodes offline.
-const MESHOPT_DECODER_JS: &str = include_str!("../../../../assets/share/meshopt_decoder.cjs");
+pub(crate) const MESHOPT_DECODER_JS: &str = include_str!("../../../../assets/share/meshopt_decoder.cjs");
 
 /// What the clinician types.
 #[derive(Clone, Debug, Default)]
@@ -138,7 +138,7 @@ pub fn write_share(
 /// Half the anatomy's extent along glTF's X (patient left), Y (superior)
 /// and Z (anterior), in metres: the GLB centres the anatomy, so it spans
 /// minus to plus this; the cut slider moves its plane across that span.
-fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+pub(crate) fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
     let Some((lo, hi)) = super::glb::joint_bounds(segments) else {
         return [0.0; 3];
     };

@@ -17,6 +17,7 @@ mod export_texture;
 mod exports;
 mod fuzz_regressions;
 mod limits;
+mod live;
 mod meshing;
 mod real_data;
 mod segmentation;
