@@ -11,6 +11,7 @@ pub mod host;
 pub mod message;
 pub mod page;
 pub mod server;
+pub mod ws;
 
 pub use crypto::Key;
 pub use follower::{Follower, Update};

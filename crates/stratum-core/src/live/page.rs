@@ -318,6 +318,8 @@ async function frame(buf) {
   if (e.type === 'table') { live.table = new Map(e.segments.map(s => [s.id, s])); }
   if (e.type === 'scene') { loadModel(e); return; }
   if (live.loaded && apply[e.type]) apply[e.type](e);
+  // When the latest event took effect (the latency figures).
+  live.appliedAt = performance.timeOrigin + performance.now();
   document.body.dataset.frames = String(live.frames);
 }
 connect();

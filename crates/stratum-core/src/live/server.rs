@@ -7,16 +7,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Message as WsMessage, WebSocket};
-
 use super::host::{Host, Kind};
+use super::ws::{self, Incoming};
 use crate::document::Edit;
 use crate::error::{CoreError, Result};
 
@@ -149,7 +147,7 @@ fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edi
             } else {
                 Kind::Browser
             };
-            let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let accept = ws::accept_key(key);
             write!(
                 stream,
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
@@ -188,45 +186,42 @@ fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> Res
 }
 
 fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> Result<()> {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_UPSTREAM))
-        .max_frame_size(Some(MAX_UPSTREAM));
-    let writer = stream
-        .try_clone()
-        .map_err(|e| CoreError::Invalid(format!("live connection: {e}")))?;
+    let io = |e: std::io::Error| CoreError::Invalid(format!("live connection: {e}"));
+    // Both threads write (frames, and a pong now and then): one at a time.
+    let writer = Arc::new(Mutex::new(stream.try_clone().map_err(io)?));
     let (id, rx) = host.join(kind)?;
     tracing::info!("live: a {kind:?} follower joined ({} now)", host.followers());
-    // One thread writes what the host queues, this one reads what the
-    // participant sends (control frames are answered by the writer's
-    // context only when it writes: browsers send none).
-    let out = std::thread::Builder::new()
-        .name("live-send".into())
-        .spawn(move || {
-            let mut ws = WebSocket::from_raw_socket(writer, Role::Server, None);
-            while let Ok(frame) = rx.recv() {
-                if ws.send(WsMessage::binary(frame.to_vec())).is_err() {
-                    return;
+    let out = {
+        let writer = writer.clone();
+        std::thread::Builder::new()
+            .name("live-send".into())
+            .spawn(move || {
+                while let Ok(frame) = rx.recv() {
+                    let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                    if ws::write_binary(&mut *w, &frame, false).is_err() {
+                        return;
+                    }
                 }
-            }
-            let _ = ws.close(None);
-            let _ = ws.flush();
-        })
-        .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?;
-    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(config));
+                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = ws::write_close(&mut *w, false);
+            })
+            .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?
+    };
+    let mut reader = std::io::BufReader::new(stream);
     let mut window = (Instant::now(), 0u32);
     loop {
-        let msg = match ws.read() {
-            Ok(m) => m,
+        let msg = {
+            let mut pong = PongTo(&writer);
+            ws::read_message(&mut reader, &mut pong, MAX_UPSTREAM, false)
+        };
+        let bytes = match msg {
+            Ok(Incoming::Binary(b)) => b,
+            Ok(Incoming::Text(_)) => continue,
+            Ok(Incoming::Close) => break,
             Err(e) => {
                 tracing::debug!("live: a follower's stream ended: {e}");
                 break;
             }
-        };
-        let WsMessage::Binary(bytes) = msg else {
-            if msg.is_close() {
-                break;
-            }
-            continue;
         };
         if window.0.elapsed() >= Duration::from_secs(1) {
             window = (Instant::now(), 0);
@@ -234,7 +229,9 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
         window.1 += 1;
         if window.1 > MAX_RATE {
             if window.1 == MAX_RATE + 1 {
-                tracing::warn!("live: a participant sends over {MAX_RATE} messages a second; dropping the rest of this second");
+                tracing::warn!(
+                    "live: a participant sends over {MAX_RATE} messages a second; dropping the rest of this second"
+                );
             }
             continue;
         }
@@ -247,15 +244,28 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
         }
     }
     host.leave(id);
-    let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
+    let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
     let _ = out.join();
     tracing::info!("live: a follower left ({} now)", host.followers());
     Ok(())
 }
 
+/// Pongs go through the shared writer.
+struct PongTo<'a>(&'a Mutex<TcpStream>);
+
+impl Write for PongTo<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
 /// A Stratum following a session over the network (`stratum join`, tests).
 pub struct Connection {
-    ws: WebSocket<TcpStream>,
+    stream: std::io::BufReader<TcpStream>,
+    writer: TcpStream,
 }
 
 impl Connection {
@@ -266,47 +276,89 @@ impl Connection {
         let rest = base
             .strip_prefix("http://")
             .ok_or_else(|| CoreError::Invalid("a live link starts with http://".into()))?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        let bad = |e: String| CoreError::Invalid(format!("cannot join the live session at {authority}: {e}"));
-        let stream = TcpStream::connect(authority).map_err(|e| bad(e.to_string()))?;
-        stream.set_nodelay(true).map_err(|e| bad(e.to_string()))?;
-        // The session's start holds the document and the scan.
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(2 << 30))
-            .max_frame_size(Some(2 << 30));
-        let (ws, _) = tungstenite::client::client_with_config(
-            format!("ws://{authority}/ws?kind=stratum"),
-            stream,
-            Some(config),
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let bad = |e: String| {
+            CoreError::Invalid(format!("cannot join the live session at {authority}: {e}"))
+        };
+        let mut writer = TcpStream::connect(authority).map_err(|e| bad(e.to_string()))?;
+        writer.set_nodelay(true).map_err(|e| bad(e.to_string()))?;
+        let key = ws::client_key().map_err(|e| bad(e.to_string()))?;
+        write!(
+            writer,
+            "GET /{path}ws?kind=stratum HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         .map_err(|e| bad(e.to_string()))?;
-        Ok(Connection { ws })
+        let mut reader = writer.try_clone().map_err(|e| bad(e.to_string()))?;
+        reader
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| bad(e.to_string()))?;
+        let head = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
+        let accepted = head.starts_with("HTTP/1.1 101")
+            && head
+                .lines()
+                .any(|l| l.split_once(':').is_some_and(|(k, v)| {
+                    k.eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == ws::accept_key(&key)
+                }));
+        if !accepted {
+            return Err(bad(format!(
+                "the server did not open a live stream ({})",
+                head.lines().next().unwrap_or("no answer")
+            )));
+        }
+        Ok(Connection {
+            stream: std::io::BufReader::new(reader),
+            writer,
+        })
     }
 
-    /// The next frame, waiting at most `timeout` (`None`: nothing came).
+    /// The next frame, waiting at most `timeout` for it to start (`None`:
+    /// nothing came).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
-        let _ = self.ws.get_mut().set_read_timeout(Some(timeout));
-        loop {
-            match self.ws.read() {
-                Ok(WsMessage::Binary(b)) => return Ok(Some(b.to_vec())),
-                Ok(WsMessage::Close(_)) => {
+        use std::io::BufRead;
+        let ended = |e: std::io::Error| {
+            CoreError::Invalid(format!("the live session's stream ended: {e}"))
+        };
+        if self.stream.buffer().is_empty() {
+            let s = self.stream.get_ref();
+            s.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+                .map_err(ended)?;
+            match self.stream.fill_buf() {
+                Ok([]) => {
                     return Err(CoreError::Invalid("the presenter ended the live session".into()));
                 }
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     return Ok(None);
                 }
-                Err(e) => return Err(CoreError::Invalid(format!("the live session's stream ended: {e}"))),
+                Err(e) => return Err(ended(e)),
+            }
+        }
+        // A frame has begun: the rest follows at once.
+        self.stream
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(ended)?;
+        loop {
+            match ws::read_message(&mut self.stream, &mut self.writer, 4 << 30, true)
+                .map_err(ended)?
+            {
+                Incoming::Binary(b) => return Ok(Some(b)),
+                Incoming::Text(_) => continue,
+                Incoming::Close => {
+                    return Err(CoreError::Invalid("the presenter ended the live session".into()));
+                }
             }
         }
     }
 
     /// Sends a frame to the host (a presenter's sealed event).
-    pub fn send(&mut self, frame: Vec<u8>) -> Result<()> {
-        self.ws
-            .send(WsMessage::binary(frame))
+    pub fn send(&mut self, frame: &[u8]) -> Result<()> {
+        ws::write_binary(&mut self.writer, frame, true)
             .map_err(|e| CoreError::Invalid(format!("cannot send to the live session: {e}")))
     }
 }

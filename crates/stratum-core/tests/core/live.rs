@@ -242,8 +242,8 @@ fn the_server_carries_a_session_to_a_stratum_and_a_presenter_over_loopback() {
     // comes out for the document's owner, who applies it.
     let mut presenter = Connection::open(&presenter_link).unwrap();
     let hide = crypto::seal(&p.unwrap(), Header { sender: 77, seq: 1 }, &Message::Event(Event::Visible { id: 1, visible: false }).to_bytes());
-    presenter.send(hide).unwrap();
-    presenter.send(b"garbage".to_vec()).unwrap();
+    presenter.send(&hide).unwrap();
+    presenter.send(b"garbage").unwrap();
     let edit = edits.recv_timeout(Duration::from_secs(20)).unwrap();
     doc.apply(edit).unwrap();
     assert!(!doc.segment(1).unwrap().visible);
@@ -275,4 +275,12 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
+}
+
+#[test]
+fn the_websocket_accept_key_is_the_rfc_6455_example() {
+    assert_eq!(
+        stratum_core::live::ws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
 }
