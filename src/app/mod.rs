@@ -66,6 +66,7 @@ impl PluginGroup for ViewPlugins {
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
+            .add(features::live::LivePlugin)
     }
 }
 

@@ -8,6 +8,7 @@ mod exports;
 mod gui;
 mod job_panic;
 mod kill9;
+mod live;
 mod memory;
 mod pipeline;
 mod presets;

@@ -29,7 +29,10 @@ fn main() -> anyhow::Result<()> {
     };
     let t = Instant::now();
     let start = live_from_scan(&demo.join("example_ct.nii.gz"), &opts, &Progress::new())?;
-    println!("load + mesh + browser model: {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "load + mesh + browser model: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut doc = start.doc;
     let host = Host::start(&mut doc, &HostOptions::default())?;
     host.set_model(&start.model, start.scene);
@@ -71,7 +74,10 @@ fn main() -> anyhow::Result<()> {
     while f.viewers == 0 {
         f.receive(&conn.next(Duration::from_secs(60))?.expect("a frame"))?;
     }
-    let liver = doc.segment_named("liver").map(|s| s.id).expect("the demo has a liver");
+    let liver = doc
+        .segment_named("liver")
+        .map(|s| s.id)
+        .expect("the demo has a liver");
     let vol = doc.scan().expect("the scan").clone();
     let (nz, ny, nx) = vol.dim();
     let centre = |dx: f64| {
@@ -108,7 +114,10 @@ fn main() -> anyhow::Result<()> {
             "visibility",
             Box::new(|i| vec![Edit::set_visible(liver, i % 2 == 1)]),
         ),
-        ("undo + redo", Box::new(|i| vec![if i % 2 == 0 { Edit::Undo } else { Edit::Redo }])),
+        (
+            "undo + redo",
+            Box::new(|i| vec![if i % 2 == 0 { Edit::Undo } else { Edit::Redo }]),
+        ),
     ];
     println!("| edit | p50 ms | p95 ms | bytes on the wire (median) |");
     println!("|---|---|---|---|");
@@ -150,7 +159,9 @@ fn main() -> anyhow::Result<()> {
     while let Some(frame) = conn.next(Duration::from_millis(300))? {
         f.receive(&frame)?;
     }
-    let same = f.document().map(|d| d.labels().as_ref() == doc.labels().as_ref());
+    let same = f
+        .document()
+        .map(|d| d.labels().as_ref() == doc.labels().as_ref());
     println!("follower's label map bit-identical to the host's: {same:?}");
     host.stop(&mut doc);
     server.stop();

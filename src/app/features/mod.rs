@@ -6,6 +6,7 @@ pub mod clip;
 pub mod demo;
 pub mod export;
 pub mod history;
+pub mod live;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;

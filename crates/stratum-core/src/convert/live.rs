@@ -26,7 +26,11 @@ pub struct LiveStart {
 }
 
 /// The document of `input`'s segments as `opts` asks for them.
-pub fn live_from_scan(input: &Path, opts: &ConvertOptions, progress: &Progress) -> Result<LiveStart> {
+pub fn live_from_scan(
+    input: &Path,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<LiveStart> {
     let volume = open_volume(input, &opts.open, progress)?.volume;
     let segments = segments_for(&volume, opts, progress)?;
     let mut labels = LabelMap::empty(volume.dim(), volume.geometry);
@@ -39,7 +43,9 @@ pub fn live_from_scan(input: &Path, opts: &ConvertOptions, progress: &Progress) 
         state_props.push((id, recipe.clone()));
     }
     if labels.segments.is_empty() {
-        return Err(CoreError::Invalid("the segmentation is empty: nothing to show".into()));
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: nothing to show".into(),
+        ));
     }
     let mut state = DocumentState::new(labels);
     for (id, recipe) in state_props {

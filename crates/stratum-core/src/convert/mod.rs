@@ -22,11 +22,11 @@ mod meshes;
 mod segments;
 mod share;
 
+pub use live::{LiveStart, live_from_scan, live_from_session};
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;
 pub use segments::{keep_largest_in_place, load_labels_for, resample_labels, segments_for};
-pub use live::{LiveStart, live_from_scan, live_from_session};
 pub use share::{share, share_session};
 
 /// Where the segments come from.

@@ -38,7 +38,9 @@ impl DocumentState {
             }
             Labels::U16(a) => {
                 e.u8(2);
-                e.bytes(&pack(&a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+                e.bytes(&pack(
+                    &a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                ));
             }
         }
         e.usize(self.labels.segments.len());

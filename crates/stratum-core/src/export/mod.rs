@@ -21,12 +21,12 @@ mod threemf;
 
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
-pub use share::{ShareOptions, plain_name, write_share};
 pub(crate) use share::{MESHOPT_DECODER_JS, MODEL_VIEWER_JS, half_extent_m};
-pub(crate) use {glb::anatomy_centre, glb_compact::glb_compact_bytes};
+pub use share::{ShareOptions, plain_name, write_share};
 pub use stl::write_stl;
 pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
+pub(crate) use {glb::anatomy_centre, glb_compact::glb_compact_bytes};
 
 /// How the surfaces are coloured where the format has a texture (OBJ, GLB).
 #[derive(Clone, Copy, Debug, Default)]

@@ -17,12 +17,14 @@ use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
 
 /// The viewer, inlined into every page.
-pub(crate) const MODEL_VIEWER_JS: &str = include_str!("../../../../assets/share/model-viewer.min.js");
+pub(crate) const MODEL_VIEWER_JS: &str =
+    include_str!("../../../../assets/share/model-viewer.min.js");
 
 /// meshoptimizer's decoder (npm meshoptimizer 1.3.0, the version of the C
 /// encoder the `meshopt` crate builds), handed to the viewer as the script
 /// at its `meshoptDecoderLocation`, so the compressed model decodes offline.
-pub(crate) const MESHOPT_DECODER_JS: &str = include_str!("../../../../assets/share/meshopt_decoder.cjs");
+pub(crate) const MESHOPT_DECODER_JS: &str =
+    include_str!("../../../../assets/share/meshopt_decoder.cjs");
 
 /// What the clinician types.
 #[derive(Clone, Debug, Default)]

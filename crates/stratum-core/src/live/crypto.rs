@@ -43,7 +43,9 @@ impl Key {
     pub fn random() -> Result<Key> {
         let mut k = [0u8; 32];
         getrandom::fill(&mut k).map_err(|e| {
-            CoreError::Invalid(format!("no random numbers from the system for a live session key: {e}"))
+            CoreError::Invalid(format!(
+                "no random numbers from the system for a live session key: {e}"
+            ))
         })?;
         Ok(Key(k))
     }
@@ -120,7 +122,13 @@ pub fn seal(key: &Key, header: Header, plain: &[u8]) -> Vec<u8> {
     let nonce = Nonce::try_from(&h[4..16]).expect("12 bytes");
     let ct = key
         .cipher()
-        .encrypt(&nonce, Payload { msg: plain, aad: &h })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plain,
+                aad: &h,
+            },
+        )
         // AES-GCM fails only past 64 GiB per message.
         .unwrap_or_default();
     let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
@@ -145,8 +153,7 @@ pub fn open(key: &Key, frame: &[u8]) -> Result<(Header, Vec<u8>)> {
         )
         .map_err(|_| {
             CoreError::LiveRefused(
-                "its authentication tag does not match (altered on the way, or another key)"
-                    .into(),
+                "its authentication tag does not match (altered on the way, or another key)".into(),
             )
         })?;
     Ok((header, plain))

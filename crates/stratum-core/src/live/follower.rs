@@ -69,7 +69,9 @@ impl Follower {
             Err(e) => return Err(e),
         };
         if header.sender != 0 {
-            return Err(CoreError::LiveRefused("a frame that is not the host's".into()));
+            return Err(CoreError::LiveRefused(
+                "a frame that is not the host's".into(),
+            ));
         }
         if header.seq <= self.last {
             return Err(CoreError::LiveRefused(format!(
@@ -91,9 +93,10 @@ impl Follower {
                 Update::Document
             }
             Message::Edit(bytes) => {
-                let doc = self.doc.as_mut().ok_or_else(|| {
-                    CoreError::LiveRefused("an edit before the document".into())
-                })?;
+                let doc = self
+                    .doc
+                    .as_mut()
+                    .ok_or_else(|| CoreError::LiveRefused("an edit before the document".into()))?;
                 Update::Edited(doc.apply(Edit::from_bytes(&bytes)?)?)
             }
             Message::Seal => {

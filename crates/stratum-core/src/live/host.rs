@@ -134,7 +134,8 @@ impl Observer for Watch {
         hub.log.push(plain.clone());
         if !hub.stopped {
             let frame = hub.seal(&plain);
-            hub.clients.retain(|c| c.kind != Kind::Stratum || c.tx.send(frame.clone()).is_ok());
+            hub.clients
+                .retain(|c| c.kind != Kind::Stratum || c.tx.send(frame.clone()).is_ok());
         }
         if change.table_changed() {
             hub.table = table(doc);
@@ -212,6 +213,12 @@ impl Host {
     /// follower's queue closes, and the keys are forgotten with the host.
     pub fn stop(&self, doc: &mut Document) {
         doc.unobserve("live");
+        self.end();
+    }
+
+    /// Ends the session when its document is gone (another study opened):
+    /// every follower's queue closes.
+    pub fn end(&self) {
         let mut hub = lock(&self.hub);
         hub.stopped = true;
         hub.clients.clear();
@@ -272,7 +279,9 @@ impl Host {
             return Err(CoreError::LiveRefused("not a view event".into()));
         };
         if !event.is_finite() {
-            return Err(CoreError::LiveRefused("a view with a number that is not finite".into()));
+            return Err(CoreError::LiveRefused(
+                "a view with a number that is not finite".into(),
+            ));
         }
         let mut hub = lock(&self.hub);
         hub.view.insert(kind, event.clone());
@@ -289,10 +298,12 @@ impl Host {
             return Err(CoreError::LiveRefused("the session has ended".into()));
         }
         let (tx, rx) = mpsc::channel();
-        let mut first = vec![Message::Hello {
-            session: hub.session.clone(),
-        }
-        .to_bytes()];
+        let mut first = vec![
+            Message::Hello {
+                session: hub.session.clone(),
+            }
+            .to_bytes(),
+        ];
         if kind == Kind::Stratum {
             first.push(hub.base.to_vec());
             first.extend(hub.log.iter().map(|m| m.to_vec()));
@@ -333,7 +344,9 @@ impl Host {
         let mut hub = lock(&self.hub);
         let (header, plain) = crypto::open(&hub.presenter, frame)?;
         if header.sender == 0 || header.sender == MODEL_SENDER {
-            return Err(CoreError::LiveRefused("a frame claiming to be the host's".into()));
+            return Err(CoreError::LiveRefused(
+                "a frame claiming to be the host's".into(),
+            ));
         }
         let last = hub.upstream.get(&header.sender).copied().unwrap_or(0);
         if header.seq <= last {
@@ -344,10 +357,14 @@ impl Host {
         }
         hub.upstream.insert(header.sender, header.seq);
         let Message::Event(event) = Message::from_bytes(&plain)? else {
-            return Err(CoreError::LiveRefused("a presenter sends events only".into()));
+            return Err(CoreError::LiveRefused(
+                "a presenter sends events only".into(),
+            ));
         };
         if !event.is_finite() {
-            return Err(CoreError::LiveRefused("an event with a number out of range".into()));
+            return Err(CoreError::LiveRefused(
+                "an event with a number out of range".into(),
+            ));
         }
         drop(hub);
         Ok(match event {
@@ -359,7 +376,11 @@ impl Host {
                 self.view(e)?;
                 None
             }
-            _ => return Err(CoreError::LiveRefused("an event only the host sends".into())),
+            _ => {
+                return Err(CoreError::LiveRefused(
+                    "an event only the host sends".into(),
+                ));
+            }
         })
     }
 }

@@ -18,7 +18,9 @@ const T_EVENT: u8 = 5;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
     /// First of every stream: the session's id (a newcomer's key check).
-    Hello { session: String },
+    Hello {
+        session: String,
+    },
     /// The document as the session started (for a Stratum that follows):
     /// the scan (when the presenter sends it) and the document state's
     /// bytes; the edits since follow as [`Message::Edit`]s.
@@ -92,13 +94,21 @@ pub enum Event {
         rotation: [f64; 4],
         translation: [f64; 3],
     },
-    Clip { planes: Vec<ClipPlane> },
-    Rulers { rulers: Vec<Ruler> },
+    Clip {
+        planes: Vec<ClipPlane>,
+    },
+    Rulers {
+        rulers: Vec<Ruler>,
+    },
     /// Where the presenter's laser or mouse points (LPS mm), or none.
-    Laser { point: Option<[f64; 3]> },
+    Laser {
+        point: Option<[f64; 3]>,
+    },
     /// The segment table (after any change of a name, colour, visibility
     /// or opacity, and to every newcomer).
-    Table { segments: Vec<TableRow> },
+    Table {
+        segments: Vec<TableRow>,
+    },
     /// What a browser's model holds: `model` is the path of the encrypted
     /// GLB; `centre_mm` is the LPS point the GLB is centred on.
     Scene {
@@ -108,12 +118,22 @@ pub enum Event {
         segments: Vec<SceneSegment>,
     },
     /// How many follow now.
-    Joined { viewers: usize },
+    Joined {
+        viewers: usize,
+    },
     /// Segments whose voxels changed (a browser's surfaces are the
     /// session's start; a Stratum follower rebuilds them).
-    Voxels { ids: Vec<u16> },
-    Visible { id: u16, visible: bool },
-    Opacity { id: u16, opacity: f32 },
+    Voxels {
+        ids: Vec<u16>,
+    },
+    Visible {
+        id: u16,
+        visible: bool,
+    },
+    Opacity {
+        id: u16,
+        opacity: f32,
+    },
     Undo,
     Redo,
 }
@@ -191,7 +211,9 @@ impl Message {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Message> {
         let refused = |what: &str| CoreError::LiveRefused(what.to_string());
-        let (&tag, body) = bytes.split_first().ok_or_else(|| refused("an empty message"))?;
+        let (&tag, body) = bytes
+            .split_first()
+            .ok_or_else(|| refused("an empty message"))?;
         Ok(match tag {
             T_HELLO => Message::Hello {
                 session: String::from_utf8(body.to_vec())
@@ -214,10 +236,9 @@ impl Message {
             }
             T_EDIT => Message::Edit(body.to_vec()),
             T_SEAL => Message::Seal,
-            T_EVENT => Message::Event(
-                serde_json::from_slice(body)
-                    .map_err(|e| CoreError::LiveRefused(format!("an event that does not read: {e}")))?,
-            ),
+            T_EVENT => Message::Event(serde_json::from_slice(body).map_err(|e| {
+                CoreError::LiveRefused(format!("an event that does not read: {e}"))
+            })?),
             _ => return Err(refused("an unknown message")),
         })
     }

@@ -6,11 +6,11 @@
 //! presenter's key in the link it also sends what its user does.
 
 use super::message::{Event, SceneSegment};
+use crate::error::Result;
 use crate::export::{
     ExportSegment, MESHOPT_DECODER_JS, MODEL_VIEWER_JS, anatomy_centre, glb_compact_bytes,
     half_extent_m, plain_name, unique_names,
 };
-use crate::error::Result;
 
 /// The page (the same for every session: the keys come from the link).
 pub fn live_page() -> String {
@@ -77,6 +77,7 @@ self.ModelViewerElement = {
 <header><h1>Stratum live</h1><span id="status">Joining…</span>
 <button id="follow" hidden>Follow the presenter</button><span id="viewers"></span></header>
 <model-viewer id="mv" camera-controls touch-action="pan-y" interpolation-decay="40"
+  min-camera-orbit="auto 0deg 0m" max-camera-orbit="auto 180deg 100m"
   alt="The presenter's 3D model"><div slot="hotspot-laser" class="laser" data-position="0 0 0" hidden></div></model-viewer>
 <div id="rulers"></div>
 <div id="list"></div>

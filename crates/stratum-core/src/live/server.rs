@@ -7,9 +7,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,13 +63,14 @@ impl Server {
                         }
                         let Ok(stream) = stream else { continue };
                         let (host, page, tx) = (host.clone(), page.clone(), edits_tx.clone());
-                        let _ = std::thread::Builder::new()
-                            .name("live-conn".into())
-                            .spawn(move || {
-                                if let Err(e) = connection(stream, &host, &page, &tx) {
-                                    tracing::debug!("live: a connection ended: {e}");
-                                }
-                            });
+                        let _ =
+                            std::thread::Builder::new()
+                                .name("live-conn".into())
+                                .spawn(move || {
+                                    if let Err(e) = connection(stream, &host, &page, &tx) {
+                                        tracing::debug!("live: a connection ended: {e}");
+                                    }
+                                });
                     }
                 })
                 .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?
@@ -104,6 +105,21 @@ impl Server {
         )
     }
 
+    /// The links' base when listening on every interface: this machine's
+    /// address on the network (found without sending a packet), else its
+    /// own address.
+    pub fn network_base(&self) -> String {
+        let ip = if self.addr.ip().is_unspecified() {
+            std::net::UdpSocket::bind("0.0.0.0:0")
+                .and_then(|s| s.connect("192.0.2.1:9").and_then(|_| s.local_addr()))
+                .map(|s| s.ip())
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        } else {
+            self.addr.ip()
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
     /// Stops accepting; the followers' queues close with the host's stop.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -117,7 +133,9 @@ impl Server {
 
 fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edit>) -> Result<()> {
     let io = |e: std::io::Error| CoreError::Invalid(format!("live connection: {e}"));
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io)?;
     let head = read_head(&mut stream).map_err(io)?;
     let mut lines = head.split("\r\n");
     let request = lines.next().unwrap_or("");
@@ -130,17 +148,32 @@ fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edi
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if method != "GET" {
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only");
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only",
+        );
     }
     match path {
-        "/" | "/index.html" => respond(&mut stream, "200 OK", "text/html; charset=utf-8", page.as_bytes()),
+        "/" | "/index.html" => respond(
+            &mut stream,
+            "200 OK",
+            "text/html; charset=utf-8",
+            page.as_bytes(),
+        ),
         "/model" => match host.model() {
             Some(m) => respond(&mut stream, "200 OK", "application/octet-stream", &m),
             None => respond(&mut stream, "404 Not Found", "text/plain", b"no model"),
         },
         "/ws" => {
             let Some(key) = header("sec-websocket-key") else {
-                return respond(&mut stream, "400 Bad Request", "text/plain", b"a WebSocket only");
+                return respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "text/plain",
+                    b"a WebSocket only",
+                );
             };
             let kind = if query.split('&').any(|p| p == "kind=stratum") {
                 Kind::Stratum
@@ -167,7 +200,9 @@ fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         if buf.len() >= MAX_HEAD || stream.read(&mut byte)? == 0 {
-            return Err(std::io::Error::other("a request head too long or cut short"));
+            return Err(std::io::Error::other(
+                "a request head too long or cut short",
+            ));
         }
         buf.push(byte[0]);
     }
@@ -190,7 +225,10 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
     // Both threads write (frames, and a pong now and then): one at a time.
     let writer = Arc::new(Mutex::new(stream.try_clone().map_err(io)?));
     let (id, rx) = host.join(kind)?;
-    tracing::info!("live: a {kind:?} follower joined ({} now)", host.followers());
+    tracing::info!(
+        "live: a {kind:?} follower joined ({} now)",
+        host.followers()
+    );
     let out = {
         let writer = writer.clone();
         std::thread::Builder::new()
@@ -294,11 +332,12 @@ impl Connection {
             .map_err(|e| bad(e.to_string()))?;
         let head = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
         let accepted = head.starts_with("HTTP/1.1 101")
-            && head
-                .lines()
-                .any(|l| l.split_once(':').is_some_and(|(k, v)| {
-                    k.eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == ws::accept_key(&key)
-                }));
+            && head.lines().any(|l| {
+                l.split_once(':').is_some_and(|(k, v)| {
+                    k.eq_ignore_ascii_case("sec-websocket-accept")
+                        && v.trim() == ws::accept_key(&key)
+                })
+            });
         if !accepted {
             return Err(bad(format!(
                 "the server did not open a live stream ({})",
@@ -315,16 +354,17 @@ impl Connection {
     /// nothing came).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         use std::io::BufRead;
-        let ended = |e: std::io::Error| {
-            CoreError::Invalid(format!("the live session's stream ended: {e}"))
-        };
+        let ended =
+            |e: std::io::Error| CoreError::Invalid(format!("the live session's stream ended: {e}"));
         if self.stream.buffer().is_empty() {
             let s = self.stream.get_ref();
             s.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
                 .map_err(ended)?;
             match self.stream.fill_buf() {
                 Ok([]) => {
-                    return Err(CoreError::Invalid("the presenter ended the live session".into()));
+                    return Err(CoreError::Invalid(
+                        "the presenter ended the live session".into(),
+                    ));
                 }
                 Ok(_) => {}
                 Err(e)
@@ -350,7 +390,9 @@ impl Connection {
                 Incoming::Binary(b) => return Ok(Some(b)),
                 Incoming::Text(_) => continue,
                 Incoming::Close => {
-                    return Err(CoreError::Invalid("the presenter ended the live session".into()));
+                    return Err(CoreError::Invalid(
+                        "the presenter ended the live session".into(),
+                    ));
                 }
             }
         }

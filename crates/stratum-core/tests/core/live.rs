@@ -13,7 +13,8 @@ use stratum_core::document::{Document, DocumentState, Edit, volume_from_bytes, v
 use stratum_core::live::crypto::{self, Header};
 use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{
-    ClipPlane, Event, Follower, Frame, Host, HostOptions, Key, Kind, Message, Update, keys_from_link,
+    ClipPlane, Event, Follower, Frame, Host, HostOptions, Key, Kind, Message, Update,
+    keys_from_link,
 };
 use stratum_core::segment::LabelMap;
 
@@ -34,7 +35,11 @@ fn drain(f: &mut Follower, rx: &Receiver<Frame>) -> Vec<Update> {
 
 /// The label map, table, properties and history position are the host's.
 fn assert_same(host: &mut Document, follower: &mut Document) {
-    assert_eq!(follower.labels().as_ref(), host.labels().as_ref(), "label maps differ");
+    assert_eq!(
+        follower.labels().as_ref(),
+        host.labels().as_ref(),
+        "label maps differ"
+    );
     assert_eq!(follower.all_props(), host.all_props());
     assert_eq!(follower.history().len(), host.history().len());
     let (a, b) = (host.state().unwrap(), follower.state().unwrap());
@@ -74,7 +79,10 @@ fn a_follower_ends_bit_identical_with_the_host_and_follows_undo() {
         drain(&mut f, &rx);
         assert_same(&mut host_doc, f.document_mut().unwrap());
     }
-    assert_eq!(f.document().unwrap().segment(1).unwrap().name, host_doc.segment(1).unwrap().name);
+    assert_eq!(
+        f.document().unwrap().segment(1).unwrap().name,
+        host_doc.segment(1).unwrap().name
+    );
     // The scan came along (brushes limited to an intensity range read it).
     assert_eq!(f.document().unwrap().scan().unwrap().voxels, v.voxels);
 }
@@ -103,7 +111,9 @@ fn a_late_joiner_catches_up_with_the_session() {
     assert_same(&mut host_doc, late.document_mut().unwrap());
     assert_same(&mut host_doc, early.document_mut().unwrap());
     // The latest view and the number following came too.
-    assert!(matches!(late.view.get("clip"), Some(Event::Clip { planes }) if planes[0].offset_mm == -12.5));
+    assert!(
+        matches!(late.view.get("clip"), Some(Event::Clip { planes }) if planes[0].offset_mm == -12.5)
+    );
     assert_eq!(late.viewers, 2);
     assert_eq!(host.followers(), 2);
 }
@@ -116,7 +126,10 @@ fn the_wrong_key_is_refused_with_a_clear_error() {
     let mut f = Follower::new(Key::random().unwrap());
     let err = f.receive(&rx.recv().unwrap()).unwrap_err();
     assert!(matches!(err, CoreError::LiveWrongKey), "{err:?}");
-    assert!(err.to_string().contains("including the part after '#'"), "{err}");
+    assert!(
+        err.to_string().contains("including the part after '#'"),
+        "{err}"
+    );
     assert!(f.document().is_none());
 }
 
@@ -142,15 +155,24 @@ fn altered_replayed_and_out_of_order_frames_are_refused_and_change_nothing() {
     assert!(matches!(err, CoreError::LiveRefused(_)), "{err:?}");
     let mut renumbered = frames[0].to_vec();
     renumbered[8] ^= 1;
-    assert!(matches!(f.receive(&renumbered), Err(CoreError::LiveRefused(_))));
+    assert!(matches!(
+        f.receive(&renumbered),
+        Err(CoreError::LiveRefused(_))
+    ));
     // Not a frame at all.
     assert!(f.receive(b"garbage").is_err());
     // Out of order: the second before the first, then a replay.
     assert!(matches!(f.receive(&frames[1]), Ok(_)));
-    assert!(matches!(f.receive(&frames[0]), Err(CoreError::LiveRefused(m)) if m.contains("replayed")));
+    assert!(
+        matches!(f.receive(&frames[0]), Err(CoreError::LiveRefused(m)) if m.contains("replayed"))
+    );
     assert!(f.receive(&joined[1]).is_err());
     // A frame sealed with the right key but a sender that is not the host.
-    let forged = crypto::seal(&host.key(), Header { sender: 7, seq: 99 }, &Message::Edit(Edit::AddEmpty.to_bytes()).to_bytes());
+    let forged = crypto::seal(
+        &host.key(),
+        Header { sender: 7, seq: 99 },
+        &Message::Edit(Edit::AddEmpty.to_bytes()).to_bytes(),
+    );
     assert!(f.receive(&forged).is_err());
     assert_eq!(f.document().unwrap().segments().len(), before.len());
 }
@@ -162,17 +184,41 @@ fn a_presenters_frames_become_edits_and_anyone_elses_are_dropped() {
     let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
     let event = |e: Event| Message::Event(e).to_bytes();
     let pk = host.presenter_key();
-    let hide = crypto::seal(&pk, Header { sender: 5, seq: 1 }, &event(Event::Visible { id: 1, visible: false }));
-    assert_eq!(host.presenter_frame(&hide).unwrap(), Some(Edit::set_visible(1, false)));
+    let hide = crypto::seal(
+        &pk,
+        Header { sender: 5, seq: 1 },
+        &event(Event::Visible {
+            id: 1,
+            visible: false,
+        }),
+    );
+    assert_eq!(
+        host.presenter_frame(&hide).unwrap(),
+        Some(Edit::set_visible(1, false))
+    );
     // Replayed.
     assert!(host.presenter_frame(&hide).is_err());
     // The followers' key is not the presenter's.
-    let viewer = crypto::seal(&host.key(), Header { sender: 6, seq: 1 }, &event(Event::Undo));
+    let viewer = crypto::seal(
+        &host.key(),
+        Header { sender: 6, seq: 1 },
+        &event(Event::Undo),
+    );
     assert!(host.presenter_frame(&viewer).is_err());
     // A number that is not one, an event only the host sends, the host's sender.
-    let nan = crypto::seal(&pk, Header { sender: 5, seq: 2 }, &event(Event::Laser { point: Some([f64::NAN, 0.0, 0.0]) }));
+    let nan = crypto::seal(
+        &pk,
+        Header { sender: 5, seq: 2 },
+        &event(Event::Laser {
+            point: Some([f64::NAN, 0.0, 0.0]),
+        }),
+    );
     assert!(host.presenter_frame(&nan).is_err());
-    let table = crypto::seal(&pk, Header { sender: 5, seq: 3 }, &event(Event::Joined { viewers: 9 }));
+    let table = crypto::seal(
+        &pk,
+        Header { sender: 5, seq: 3 },
+        &event(Event::Joined { viewers: 9 }),
+    );
     assert!(host.presenter_frame(&table).is_err());
     let host_sender = crypto::seal(&pk, Header { sender: 0, seq: 4 }, &event(Event::Undo));
     assert!(host.presenter_frame(&host_sender).is_err());
@@ -180,10 +226,21 @@ fn a_presenters_frames_become_edits_and_anyone_elses_are_dropped() {
     let (_, rx) = host.join(Kind::Browser).unwrap();
     let mut f = Follower::new(host.key());
     drain(&mut f, &rx);
-    let laser = crypto::seal(&pk, Header { sender: 5, seq: 5 }, &event(Event::Laser { point: Some([1.0, 2.0, 3.0]) }));
+    let laser = crypto::seal(
+        &pk,
+        Header { sender: 5, seq: 5 },
+        &event(Event::Laser {
+            point: Some([1.0, 2.0, 3.0]),
+        }),
+    );
     assert_eq!(host.presenter_frame(&laser).unwrap(), None);
     drain(&mut f, &rx);
-    assert_eq!(f.view.get("laser"), Some(&Event::Laser { point: Some([1.0, 2.0, 3.0]) }));
+    assert_eq!(
+        f.view.get("laser"),
+        Some(&Event::Laser {
+            point: Some([1.0, 2.0, 3.0])
+        })
+    );
     // A browser gets no document.
     assert!(f.document().is_none());
 }
@@ -205,16 +262,24 @@ fn document_and_scan_snapshots_read_back_and_damaged_ones_are_errors() {
     assert_eq!(volume_from_bytes(&scan_bytes).unwrap().voxels, v.voxels);
     // Every truncation is an error, never a panic.
     for cut in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
-        assert!(DocumentState::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            DocumentState::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     for cut in (0..scan_bytes.len()).step_by(scan_bytes.len() / 53 + 1) {
-        assert!(volume_from_bytes(&scan_bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            volume_from_bytes(&scan_bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
 }
 
 /// The next frame from the connection, within a generous bound.
 fn next(c: &mut Connection) -> Vec<u8> {
-    c.next(Duration::from_secs(20)).unwrap().expect("a frame within 20 s")
+    c.next(Duration::from_secs(20))
+        .unwrap()
+        .expect("a frame within 20 s")
 }
 
 #[test]
@@ -222,11 +287,19 @@ fn the_server_carries_a_session_to_a_stratum_and_a_presenter_over_loopback() {
     let mut doc = base();
     doc.apply(Edit::AddEmpty).unwrap();
     let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
-    let (server, edits) = Server::start(host.clone(), "127.0.0.1:0".parse().unwrap(), "<html>page</html>".into()).unwrap();
+    let (server, edits) = Server::start(
+        host.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        "<html>page</html>".into(),
+    )
+    .unwrap();
     let (link, presenter_link) = server.links(None);
     assert!(link.starts_with(&format!("http://{}/#k=", server.addr())));
     let (k, p) = keys_from_link(&presenter_link).unwrap();
-    assert_eq!((k.clone(), p.clone()), (host.key(), Some(host.presenter_key())));
+    assert_eq!(
+        (k.clone(), p.clone()),
+        (host.key(), Some(host.presenter_key()))
+    );
     assert_eq!(keys_from_link(&link).unwrap().1, None);
 
     let mut conn = Connection::open(&link).unwrap();
@@ -241,7 +314,15 @@ fn the_server_carries_a_session_to_a_stratum_and_a_presenter_over_loopback() {
     // The presenter hides segment 1 from its own connection; the edit
     // comes out for the document's owner, who applies it.
     let mut presenter = Connection::open(&presenter_link).unwrap();
-    let hide = crypto::seal(&p.unwrap(), Header { sender: 77, seq: 1 }, &Message::Event(Event::Visible { id: 1, visible: false }).to_bytes());
+    let hide = crypto::seal(
+        &p.unwrap(),
+        Header { sender: 77, seq: 1 },
+        &Message::Event(Event::Visible {
+            id: 1,
+            visible: false,
+        })
+        .to_bytes(),
+    );
     presenter.send(&hide).unwrap();
     presenter.send(b"garbage").unwrap();
     let edit = edits.recv_timeout(Duration::from_secs(20)).unwrap();
