@@ -7,22 +7,22 @@
 #   bench/accuracy.sh [DATA_DIR]   (default ~/bench-data; makes the phantoms if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${VENV:-$HOME/.venv-peers}"
+PY="$(bench/peers-env.sh)"   # the pinned peers, installed once outside the clone
 DATA="${1:-$HOME/bench-data}"
 BENCH="${SHARED_BENCH:-../shared/bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
-[ -d "$DATA/ph160" ] || "$VENV/bin/python" "$BENCH/make_phantom.py" "$DATA/ph160" --size 160x160x90
-[ -d "$DATA/ph640" ] || "$VENV/bin/python" "$BENCH/make_phantom.py" "$DATA/ph640" --size 640x640x360 \
+[ -d "$DATA/ph160" ] || "$PY" "$BENCH/make_phantom.py" "$DATA/ph160" --size 160x160x90
+[ -d "$DATA/ph640" ] || "$PY" "$BENCH/make_phantom.py" "$DATA/ph640" --size 640x640x360 \
     --pixel-spacing 0.175 --slice-thickness 0.25
-[ -d "$DATA/p512" ] || "$VENV/bin/python" "$BENCH/make_phantom.py" "$DATA/p512"
+[ -d "$DATA/p512" ] || "$PY" "$BENCH/make_phantom.py" "$DATA/p512"
 cargo build --release --locked -q -p stratum-core --example accuracy_bench
 bin="$CARGO_TARGET_DIR/release/examples/accuracy_bench"
 out="$(mktemp -d)"
 "$bin" phantom "$DATA/ph160" "$out" >"$out/phantom.jsonl"
-"$VENV/bin/python" bench/accuracy.py "$DATA/ph160" "$DATA/ph640" "$out" <"$out/phantom.jsonl"
+"$PY" bench/accuracy.py "$DATA/ph160" "$DATA/ph640" "$out" <"$out/phantom.jsonl"
 "$bin" demo assets/demo/example_ct.nii.gz assets/demo/example_seg_fast_force_split.nii.gz \
     assets/demo/labels_total_ct.tsv >"$out/demo.jsonl"
-"$VENV/bin/python" - "$out/demo.jsonl" <<'PY'
+"$PY" - "$out/demo.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print(f"demo: {len(rows)} organs; volume off the mask by more than 5%: before {sum(abs(r['old_pct']) > 5 for r in rows)}, now {sum(abs(r['new_pct']) > 5 for r in rows)}; flagged by validation: before {sum(bool(r['old_flags']) for r in rows)}, now {sum(bool(r['new_flags']) for r in rows)}, now with 80% of the triangles removed {sum(bool(r['reduced_flags']) for r in rows)}")
@@ -32,6 +32,6 @@ for r in rows:
 PY
 for t in 1 2; do
     RAYON_NUM_THREADS=$t "$bin" speed "$DATA/p512/dicom" --runs 3
-    "$VENV/bin/python" bench/flying_edges.py "$DATA/p512/dicom" 250 $t 3
+    "$PY" bench/flying_edges.py "$DATA/p512/dicom" 250 $t 3
 done
 echo "raw results: $out"

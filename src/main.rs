@@ -36,12 +36,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    // Log lines as RUST_LOG says (warnings by default); with STRATUM_TRACE=FILE
+    // every span of Stratum's stages also goes to a Chrome trace file.
+    use tracing_subscriber::prelude::*;
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+        );
+    let trace = stratum_core::trace::ChromeTrace::from_env().map(|t| {
+        t.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+            m.target().starts_with("stratum")
+        }))
+    });
+    tracing_subscriber::registry().with(log).with(trace).init();
     cli::run(command)
 }

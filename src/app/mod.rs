@@ -142,6 +142,8 @@ pub fn run(opts: GuiOptions) -> AppExit {
     };
     let log = LogPlugin {
         filter: "warn,stratum=info,wgpu=error,naga=warn,bevy_mod_openxr=info".into(),
+        // STRATUM_TRACE=FILE: the core's stage spans (the app's jobs) to a Chrome trace file.
+        custom_layer: |_| stratum_core::trace::ChromeTrace::from_env().map(|t| Box::new(t) as _),
         ..default()
     };
     let mut app = App::new();

@@ -23,7 +23,8 @@ static STEPS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: peers_bench load|mesh DICOM_DIR [--runs N] [--iso HU] [--steps a,b]";
+    let usage =
+        "usage: peers_bench load|mesh|convert-bone DICOM_DIR [--runs N] [--iso HU] [--steps a,b]";
     let (Some(what), Some(path)) = (args.first(), args.get(1)) else {
         anyhow::bail!(usage);
     };
@@ -37,6 +38,11 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     };
     let runs = option("--runs", 3.0)? as usize;
+    // STRATUM_TRACE=FILE: every stage's span in a Chrome trace (the profile of BENCHMARKS.md).
+    if let Some(trace) = stratum_core::trace::ChromeTrace::from_env() {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry().with(trace).init();
+    }
     if let Some(i) = args.iter().position(|a| a == "--steps") {
         let steps = args
             .get(i + 1)
@@ -46,6 +52,18 @@ fn main() -> anyhow::Result<ExitCode> {
     match what.as_str() {
         "load" => load(path.as_ref(), runs),
         "mesh" => mesh(path.as_ref(), runs, option("--iso", 300.0)?),
+        "convert-bone" => convert_bone(path.as_ref(), None),
+        // The demo study's pipeline (its organs from the label map, meshed
+        // and exported textured), e.g. for a trace: LABELS NAMES.tsv after the scan.
+        "convert-labels" => convert_bone(
+            path.as_ref(),
+            Some((
+                args.get(2)
+                    .ok_or_else(|| anyhow::anyhow!("convert-labels SCAN LABELS NAMES"))?
+                    .into(),
+                args.get(3).map(Into::into),
+            )),
+        ),
         _ => anyhow::bail!(usage),
     }
 }
@@ -70,18 +88,17 @@ fn rss_mb() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// CPU seconds (user + system) this process has used so far.
+/// CPU seconds (user + system) this process has used so far, to the microsecond.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-    // Linux reports these in clock ticks of 1/100 s.
-    field(11)
-        .zip(field(12))
-        .map(|(u, s)| (u + s) / 100.0)
-        .unwrap_or(f64::NAN)
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes one rusage into the buffer it is given,
+    // which is zeroed and of that type; on failure it is left zeroed.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn stats(times: &[f64]) -> (f64, f64) {
@@ -121,7 +138,61 @@ fn load(path: &Path, runs: usize) -> anyhow::Result<ExitCode> {
             })
         },
     )?;
+    floors_of_load(path, runs)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The physical floor of loading, on as many threads: every file of the
+/// series read from the page cache into a buffer each thread reuses (what
+/// `cat` of the files does), and a memcpy of the voxels into a fresh buffer
+/// (the pages a volume must fault in and fill).
+fn floors_of_load(path: &Path, runs: usize) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    use std::io::Read;
+    let dataset = dataset_name(path);
+    let p = Progress::new();
+    let scan = scan(path, &p)?;
+    let series = scan.largest().ok_or_else(|| anyhow::anyhow!("no series"))?;
+    let files: Vec<std::path::PathBuf> = series.files.iter().map(|h| h.path.clone()).collect();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let volume = load_series(series, &p)?.volume;
+    let voxels = volume.voxels.len() as f64;
+    measure_as(
+        "floor_read",
+        "load",
+        "read every file of the series from the page cache (cat), a buffer per thread",
+        &dataset,
+        runs,
+        || {
+            files.par_iter().try_for_each_init(Vec::new, |buf, f| {
+                buf.clear();
+                std::fs::File::open(f)?.read_to_end(buf)?;
+                Ok::<_, std::io::Error>(())
+            })?;
+            Ok(())
+        },
+        |_| serde_json::json!({"file_mb": bytes as f64 / 1048576.0, "mvox": voxels / 1e6}),
+    )?;
+    let src: Vec<u8> = vec![1; volume.voxel_bytes() as usize];
+    measure_as(
+        "floor_memcpy",
+        "load",
+        "memcpy of the voxel bytes into a fresh buffer (2 MiB pages, as the volume)",
+        &dataset,
+        runs,
+        || {
+            let mut dst: Vec<u8> = stratum_core::pages::zeroed(src.len());
+            let chunk = src.len().div_ceil(rayon::current_num_threads()).max(1);
+            dst.par_chunks_mut(chunk)
+                .zip(src.par_chunks(chunk))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+            Ok(dst.len())
+        },
+        |_| serde_json::json!({"mvox": voxels / 1e6}),
+    )
 }
 
 /// SHA-256 of the voxels in volume order, little endian, as make_phantom.py hashes its HU volume.
@@ -158,6 +229,19 @@ fn measure<R>(
     impl_: &str,
     dataset: &str,
     runs: usize,
+    work: impl FnMut() -> anyhow::Result<R>,
+    describe: impl Fn(&R) -> serde_json::Value,
+) -> anyhow::Result<()> {
+    measure_as("rust_app", step, impl_, dataset, runs, work, describe)
+}
+
+/// [`measure`] under another peer name: the physical floors ("floor_*").
+fn measure_as<R>(
+    peer: &str,
+    step: &str,
+    impl_: &str,
+    dataset: &str,
+    runs: usize,
     mut work: impl FnMut() -> anyhow::Result<R>,
     describe: impl Fn(&R) -> serde_json::Value,
 ) -> anyhow::Result<()> {
@@ -166,6 +250,9 @@ fn measure<R>(
     }
     let mut times = Vec::new();
     let (mut best, mut peak, mut base, mut parallelism) = (f64::INFINITY, 0.0f64, 0.0f64, f64::NAN);
+    // The least CPU time of a run: on a machine shared with other work the
+    // wall time waits for the CPU, this does not (threads' CPU added up).
+    let mut least_cpu = f64::INFINITY;
     let mut metrics = serde_json::Value::Null;
     for _ in 0..runs.max(1) {
         reset_peak_rss();
@@ -175,6 +262,7 @@ fn measure<R>(
         let r = work()?;
         let dt = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu0;
+        least_cpu = least_cpu.min(cpu);
         let hwm = rss_mb().1;
         times.push(dt);
         if dt < best {
@@ -189,10 +277,10 @@ fn measure<R>(
     }
     let (min_s, median_s) = stats(&times);
     let mut line = serde_json::json!({
-        "kind": "result", "step": step, "peer": "rust_app", "threads": rayon::current_num_threads(),
+        "kind": "result", "step": step, "peer": peer, "threads": rayon::current_num_threads(),
         "impl": impl_, "dataset": dataset, "runs": times.len(), "min_s": min_s, "median_s": median_s,
         "times_s": times, "peak_rss_mb": peak, "base_rss_mb": base, "delta_rss_mb": peak - base,
-        "parallelism": parallelism, "ok": true,
+        "parallelism": parallelism, "cpu_s": least_cpu, "ok": true,
     });
     if let (Some(l), Some(m)) = (line.as_object_mut(), metrics.as_object()) {
         for (k, v) in m {
@@ -316,7 +404,24 @@ fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
         },
         |mb| serde_json::json!({"triangles": with_normals.triangle_count(), "file_mb": mb}),
     )?;
-    drop((volume, mask, surface, smoothed, with_normals));
+    // The floor beside the STL write, when that step ran.
+    let stl_bytes = std::fs::read(&stl).unwrap_or_default();
+    let floor = dir.join("floor.stl");
+    if !stl_bytes.is_empty() {
+        measure_as(
+            "floor_write",
+            "write_stl",
+            "the STL's bytes written from memory to a file in the same folder",
+            &dataset,
+            runs,
+            || {
+                std::fs::write(&floor, &stl_bytes)?;
+                Ok(stl_bytes.len() as f64 / 1e6)
+            },
+            |mb| serde_json::json!({"file_mb": mb}),
+        )?;
+    }
+    drop((volume, mask, surface, smoothed, with_normals, stl_bytes));
     let out = dir.join("pipeline.stl");
     measure(
         "pipeline",
@@ -334,6 +439,47 @@ fn mesh(path: &Path, runs: usize, iso: f64) -> anyhow::Result<ExitCode> {
         },
         |r| serde_json::json!({"triangles": r.iter().map(|s| s.triangles).sum::<usize>()}),
     )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stratum convert DICOM_DIR -o bone.stl --preset bone` (the same core
+/// call, the CLI's defaults), once in this fresh process: its peak RSS
+/// (VmHWM, the whole process) against the scan's voxel bytes.
+fn convert_bone(
+    path: &Path,
+    labels: Option<(std::path::PathBuf, Option<std::path::PathBuf>)>,
+) -> anyhow::Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    let (out, source) = match labels {
+        None => (
+            dir.join("bone.stl"),
+            stratum_core::convert::SegmentSource::Preset(stratum_core::segment::Preset::Bone),
+        ),
+        Some((path, names)) => (
+            dir.join("demo.obj"),
+            stratum_core::convert::SegmentSource::Labels { path, names },
+        ),
+    };
+    let opts = stratum_core::convert::ConvertOptions {
+        source,
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let (results, _) = stratum_core::convert::convert(path, &out, &opts, &Progress::new())?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let peak = rss_mb().1;
+    let scan_opened = stratum_core::open_volume(path, &Default::default(), &Progress::new())?;
+    let voxel_mb = scan_opened.volume.voxel_bytes() as f64 / 1048576.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "kind": "convert", "segments": results.len(), "dataset": dataset_name(path), "threads": rayon::current_num_threads(),
+            "seconds": seconds, "peak_rss_mb": peak, "voxel_mb": voxel_mb, "peak_over_voxels": peak / voxel_mb,
+            "triangles": results.iter().map(|r| r.triangles).sum::<usize>(),
+            "closed": results.iter().all(|r| r.watertight),
+        })
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }

@@ -476,6 +476,7 @@ pub struct AnonymizeSummary {
 /// Writes a de-identified copy of every DICOM file under `input` into
 /// `output`, named by series and position (`series-01/IM00001.dcm`), since
 /// original file and folder names often carry patient names.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<AnonymizeSummary> {
     if !input.exists() {
         return Err(CoreError::NotFound {

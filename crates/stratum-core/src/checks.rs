@@ -110,6 +110,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// Header-level checks: everything that needs no pixel.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
     use Category::*;
     let mut r = SeriesReport {
@@ -421,6 +422,7 @@ pub const METAL_HU: f64 = 2500.0;
 const METAL_MIN_PER_SLICE: usize = 20;
 
 /// Pixel-level checks (artifacts) on a loaded volume.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn check_volume(report: &mut SeriesReport, volume: &Volume) {
     if !volume.is_ct() {
         report.push(
@@ -461,6 +463,7 @@ pub fn check_volume(report: &mut SeriesReport, volume: &Volume) {
 
 /// The checklist of a NIfTI volume: the format stores one complete, regular
 /// grid and no patient attributes, so only geometry and pixels are checked.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn check_nifti(volume: &Volume) -> SeriesReport {
     let mut report = SeriesReport {
         series_id: "nifti".into(),
@@ -515,6 +518,7 @@ pub fn check_nifti(volume: &Volume) -> SeriesReport {
 
 /// Share of voxels above the metal level, and the (1-based) slices that hold
 /// enough of them to matter.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn metal_slices(volume: &Volume) -> (f64, Vec<usize>) {
     use rayon::prelude::*;
     fn count<T: crate::volume::VoxelType>(a: &ndarray::Array3<T>) -> Vec<usize> {

@@ -21,6 +21,7 @@ pub fn is_nifti_path(path: &Path) -> bool {
 }
 
 /// Loads a NIfTI volume. A 4D file with several volumes yields the first.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
     let err = |reason: String| CoreError::Nifti {
         path: path.to_path_buf(),
@@ -184,6 +185,7 @@ fn check_size(path: &Path) -> Result<()> {
 /// tools (ITK-SNAP, 3D Slicer, nibabel) overlay it on the scan. The write is
 /// atomic: a temporary file in the target folder, then a rename. The file
 /// holds no patient-identifying value (the description names Stratum only).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     let werr = |reason: String| CoreError::Write {
         path: path.to_path_buf(),

@@ -61,6 +61,7 @@ pub fn inspect_series(
 
 /// [`inspect_series`] for the part of the series `subset` names (a range
 /// of slices, a downsampled copy); the header checks cover the whole.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn inspect_series_subset(
     series: &Series,
     resample: bool,
@@ -88,6 +89,7 @@ pub fn inspect_series_subset(
 }
 
 /// Opens a DICOM folder/file or a NIfTI file.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Opened> {
     if is_nifti_path(path) {
         if !opts.subset.is_whole() {

@@ -107,6 +107,7 @@ pub(crate) fn median(v: &[f64]) -> f64 {
 /// input voxel; voxels outside the scanned region get the volume's minimum.
 /// Returns the volume unchanged (not copied) when it is already orthogonal
 /// and uniform.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn resample_uniform(loaded: LoadedSeries, progress: &Progress) -> Result<Volume> {
     let g = &loaded.volume.geometry;
     let normal = normalize(cross(g.direction[0], g.direction[1]));

@@ -214,6 +214,7 @@ fn blur_axis(a: &mut Array3<f32>, axis: usize, sigma: f64) {
 /// than the scan along an axis, the scan is first smoothed with a Gaussian of
 /// sigma (scale - 1) / 2 voxels (scikit-image's anti-aliasing), so thin
 /// bright structures do not alias.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn resample_to_grid(volume: &Volume, grid: &ModelGrid) -> Array3<f32> {
     resample_array(volume.voxels.to_f32(), grid)
 }
@@ -307,6 +308,7 @@ fn importance(patch: [usize; 3]) -> Array3<f32> {
 /// Sliding-window inference over a normalised model-grid array (D, H, W).
 /// Returns one stitched probability map per output channel, on the same
 /// grid. Progress advances one per patch; cancel is checked between patches.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn sliding_window(
     session: &mut Session,
     m: &Manifest,
@@ -489,6 +491,7 @@ fn activate(probs: &mut [f32], channels: usize, act: Activation) {
 /// Labels on the scan's grid from the stitched probabilities: each channel
 /// is interpolated (trilinear) at the scan voxel, then the argmax (softmax
 /// networks) or the most probable label above the threshold.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn labels_on_scan(
     probs: &[Array3<f32>],
     grid: &ModelGrid,

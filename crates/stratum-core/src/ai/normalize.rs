@@ -89,6 +89,7 @@ impl Normalize {
 
 /// Normalises the model-grid intensities in place. `region` is the stage's
 /// mask on the same grid, for [`Normalize::RegionMedian`]'s statistics.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn normalise(a: &mut Array3<f32>, n: &Normalize, region: Option<&Array3<bool>>) {
     let len = a.len().max(1) as f64;
     let mean_std = |a: &Array3<f32>| {

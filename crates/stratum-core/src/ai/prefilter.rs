@@ -12,6 +12,7 @@ use crate::volume::Volume;
 /// The scan on an isotropic grid of `spacing` mm in its own axis order
 /// (z, y, x), covering the same field of view (voxel edges to voxel edges),
 /// linear with anti-aliasing where it shrinks.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn to_isotropic(volume: &Volume, spacing: f64) -> Array3<f32> {
     let (nz, ny, nx) = volume.dim();
     let src_n = [nx, ny, nz];
@@ -36,6 +37,7 @@ pub fn to_isotropic(volume: &Volume, spacing: f64) -> Array3<f32> {
 }
 
 /// Median over a `size`³ window (odd), edges clamped. `size` 1 copies.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn median_filter(a: &Array3<f32>, size: usize) -> Array3<f32> {
     if size <= 1 {
         return a.clone();

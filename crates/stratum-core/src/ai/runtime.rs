@@ -81,6 +81,7 @@ pub fn inference_threads() -> usize {
 
 /// Opens an ONNX model with spinning threads off (they would burn a core
 /// while the UI waits) and full graph optimisation.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn open_session(model: &Path, threads: usize) -> Result<Session> {
     let env = environment()?;
     let err = |e: ort::Error| CoreError::Invalid(format!("{}: {e}", model.display()));

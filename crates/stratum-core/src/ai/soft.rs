@@ -67,6 +67,7 @@ impl ScanTaps {
 /// channel), the same interpolation and comparisons `labels_on_scan`
 /// decides by, so the label changes where the field crosses 0.5. Away from
 /// the edge only which side matters. `None` for an empty mask.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn soft_on_scan(
     probs: &[Array3<f32>],
     grid: &ModelGrid,

@@ -30,6 +30,7 @@ use crate::with_voxels;
 pub type Box3 = [(usize, usize); 3];
 
 /// Runs a model over a scan: the whole path from volume to labelled segments.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn segment_with_model(
     volume: &Volume,
     model: &ModelInfo,
@@ -338,6 +339,7 @@ pub fn region_box(src: &Mask, r: &Region) -> Option<(Box3, Option<Mask>)> {
 
 /// The part of a scan inside `b`, with its geometry (origin moved to the
 /// box's first voxel).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn crop_volume(volume: &Volume, b: Box3) -> Volume {
     let dim = volume.dim();
     if b == [(0, dim.0), (0, dim.1), (0, dim.2)] {

@@ -25,6 +25,7 @@ pub(super) fn meshed_from_scan(segments: &[ConvertSegment]) -> bool {
 /// Builds a mesh per segment: from the scan's intensities where a
 /// segment has a level and `volume` is given, from a model's soft output
 /// where it has one, else from its mask.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn build_meshes(
     segments: &[ConvertSegment],
     volume: Option<&Volume>,
@@ -55,6 +56,7 @@ pub fn build_meshes(
 /// once the meshes exist: the surfaces that read the scan are extracted
 /// first, then the scan is freed, then each is smoothed and reduced (and its
 /// mask freed) in turn, so smoothing's buffers never sit beside the scan.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn build_meshes_owned(
     segments: Vec<ConvertSegment>,
     volume: Option<Volume>,

@@ -123,6 +123,7 @@ impl SegmentResult {
 pub type ConvertSegment = (String, Mask, SurfaceRecipe);
 
 /// Converts a scan into a model file; returns the segments and the files written.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn convert(
     input: &Path,
     output: &Path,

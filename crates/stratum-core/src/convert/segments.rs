@@ -12,6 +12,7 @@ use crate::segment::{LabelMap, Mask, keep_largest, preset_segment, threshold_mas
 use crate::volume::Volume;
 
 /// The segments the options ask for.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn segments_for(
     volume: &Volume,
     opts: &ConvertOptions,
@@ -62,6 +63,7 @@ pub fn segments_for(
 
 /// Loads a label map (NIfTI) for `volume`, names from a TSV (id<TAB>name)
 /// when given, moved onto the volume's grid when it lies on another one.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn load_labels_for(
     volume: &Volume,
     path: &Path,
@@ -94,6 +96,7 @@ pub(super) fn keep_largest_each(segments: &mut [ConvertSegment]) {
 /// own bytes (0 = out, 1 = in, 2 = seen, 3 = kept): no second full-size
 /// buffer, which is what `convert`'s peak memory was made of while the scan
 /// is held. Same result as [`keep_largest`].
+#[tracing::instrument(level = "info", skip_all)]
 pub fn keep_largest_in_place(mask: &mut Mask) {
     let (nz, ny, nx) = mask.dim();
     if mask.data.as_slice_mut().is_none() {
@@ -160,6 +163,7 @@ pub fn keep_largest_in_place(mask: &mut Mask) {
 }
 
 /// Nearest-neighbour transfer of a label map onto another grid through patient space.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn resample_labels(map: &LabelMap, target: &Volume) -> LabelMap {
     let (nz, ny, nx) = map.dim();
     let mut out = LabelMap::empty(target.dim(), target.geometry);

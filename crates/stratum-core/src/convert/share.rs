@@ -13,6 +13,7 @@ use crate::progress::Progress;
 
 /// `stratum share`: the scan's segments as a self-contained patient page
 /// (flat colours, reduced as `opts` says); returns the segments.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn share(
     input: &Path,
     output: &Path,
@@ -45,6 +46,7 @@ pub fn share(
 /// must be the one the session was made on), a threshold's or preset's
 /// segments from its intensities at their saved levels. Without the scan
 /// those are meshed from their masks.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn share_session(
     session: &Path,
     scan: Option<&Path>,

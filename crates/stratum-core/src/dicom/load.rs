@@ -9,6 +9,8 @@ use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::header::{first_line, transfer_syntax_name};
+pub(super) use super::rescale::Store;
+use super::rescale::{Layout, convert};
 use super::scan::{Series, SliceRef};
 pub use super::subset::Subset;
 use crate::error::{CoreError, Result};
@@ -34,6 +36,7 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
 
 /// Decodes part of a series (see [`Subset`]) into a volume; only that part
 /// is ever allocated.
+#[tracing::instrument(level = "info", name = "load_series", skip_all)]
 pub fn load_series_subset(
     series: &Series,
     subset: &Subset,
@@ -298,38 +301,6 @@ fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
     }
 }
 
-/// Output voxel types: conversion from a rescaled value, exact or refused.
-pub(super) trait Store: Copy + Default + Send + Sync + 'static {
-    /// Integer voxels: a block's mean is rounded to the nearest.
-    const INTEGRAL: bool = true;
-    fn store(v: f64) -> Option<Self>;
-    fn store_int(v: i64) -> Option<Self>;
-}
-macro_rules! store_int {
-    ($($t:ty),*) => {$(impl Store for $t {
-        #[inline]
-        fn store(v: f64) -> Option<Self> {
-            if v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64 { Some(v as $t) } else { None }
-        }
-        #[inline]
-        fn store_int(v: i64) -> Option<Self> {
-            <$t>::try_from(v).ok()
-        }
-    })*};
-}
-store_int!(u8, i16, u16, i32);
-impl Store for f32 {
-    const INTEGRAL: bool = false;
-    #[inline]
-    fn store(v: f64) -> Option<Self> {
-        Some(v as f32)
-    }
-    #[inline]
-    fn store_int(v: i64) -> Option<Self> {
-        Some(v as f32)
-    }
-}
-
 /// The frame size of a series and the block factor of its decode.
 #[derive(Clone, Copy)]
 pub(super) struct Shape {
@@ -349,7 +320,7 @@ fn decode_all<T: Store>(
     }
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
-    let mut data: Vec<T> = vec![T::default(); plane * slices.len()];
+    let mut data: Vec<T> = crate::pages::zeroed(plane * slices.len());
     // Hand each file the output planes of its frames, so a multi-frame file
     // is opened once and every plane is written by exactly one task.
     let mut per_file: Vec<Vec<(&SliceRef, &mut [T])>> =
@@ -360,9 +331,21 @@ fn decode_all<T: Store>(
     per_file
         .into_par_iter()
         .filter(|jobs| !jobs.is_empty())
-        .try_for_each(|jobs| -> Result<()> {
+        .try_for_each(|mut jobs| -> Result<()> {
             progress.check()?;
-            let path = &series.files[jobs[0].0.file].path;
+            let header = &series.files[jobs[0].0.file];
+            let path = &header.path;
+            if let Some(explicit) = native_le(&header.transfer_syntax) {
+                // Straight from the file's bytes; None: a layout left to the decoder.
+                let done = super::native::with_file_bytes(path, |bytes| {
+                    let pixels = &bytes[super::native::pixel_data_range(bytes, explicit)?];
+                    Some(decode_native(pixels, header, path, &mut jobs, progress))
+                })
+                .map_err(|e| CoreError::io(path, e))?;
+                if let Some(r) = done {
+                    return r;
+                }
+            }
             let obj = open(path)?;
             for (s, out) in jobs {
                 progress.check()?;
@@ -373,6 +356,51 @@ fn decode_all<T: Store>(
         })?;
     Array3::from_shape_vec((slices.len(), rows, cols), data)
         .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
+}
+
+/// For an uncompressed little-endian transfer syntax, whether its VR is explicit.
+fn native_le(ts: &str) -> Option<bool> {
+    match ts.trim_end_matches('\0') {
+        "1.2.840.10008.1.2.1" => Some(true),
+        "1.2.840.10008.1.2" => Some(false),
+        _ => None,
+    }
+}
+
+/// Converts the frames of `jobs` from one file's uncompressed pixel bytes,
+/// laid out as its header (from the scan) says.
+fn decode_native<T: Store>(
+    pixels: &[u8],
+    header: &super::header::ImageHeader,
+    path: &Path,
+    jobs: &mut [(&SliceRef, &mut [T])],
+    progress: &Progress,
+) -> Result<()> {
+    let bits_allocated = header.bits_allocated;
+    let layout = Layout {
+        bits_allocated,
+        bits_stored: header.bits_stored.clamp(1, bits_allocated.max(1)),
+        signed: header.pixel_representation == 1,
+    };
+    for (s, out) in jobs.iter_mut() {
+        progress.check()?;
+        let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
+        let start = frame_bytes * s.frame as usize;
+        let frame = pixels
+            .get(start..start + frame_bytes)
+            .ok_or_else(|| CoreError::Decode {
+                path: path.to_path_buf(),
+                transfer_syntax: transfer_syntax_name(&header.transfer_syntax),
+                reason: format!(
+                    "pixel data is truncated: {} bytes, {} expected",
+                    pixels.len(),
+                    start + frame_bytes
+                ),
+            })?;
+        convert(frame, layout, s, out, path)?;
+        progress.advance(1);
+    }
+    Ok(())
 }
 
 pub(super) fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
@@ -395,14 +423,6 @@ fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Re
 /// Little-endian uncompressed transfer syntaxes, whose pixel bytes are read
 /// in place without a decoder.
 const NATIVE_LE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
-
-/// Sample layout of a frame.
-#[derive(Clone, Copy)]
-struct Layout {
-    bits_allocated: u16,
-    bits_stored: u16,
-    signed: bool,
-}
 
 /// Decodes one frame, applies the modality rescale and writes it to `out`.
 pub(super) fn decode_frame_into<T: Store>(
@@ -479,73 +499,6 @@ pub(super) fn decode_frame_into<T: Store>(
         )));
     }
     convert(&bytes[..need], layout, s, out, path)
-}
-
-/// Raw little-endian samples to rescaled voxels: integer arithmetic when the
-/// rescale is integral (the usual CT case), f64 otherwise.
-fn convert<T: Store>(
-    bytes: &[u8],
-    layout: Layout,
-    s: &SliceRef,
-    out: &mut [T],
-    path: &Path,
-) -> Result<()> {
-    let overflow = || CoreError::Invalid("value out of range".into());
-    let Layout {
-        bits_allocated,
-        bits_stored,
-        signed,
-    } = layout;
-    let shift = 32 - bits_stored as u32;
-    let extend = move |raw: u32| -> i64 {
-        if signed {
-            (((raw << shift) as i32) >> shift) as i64
-        } else {
-            ((raw << shift) >> shift) as i64
-        }
-    };
-    let integral = s.slope.fract() == 0.0 && s.intercept.fract() == 0.0;
-    let (slope_i, intercept_i) = (s.slope as i64, s.intercept as i64);
-    let (slope, intercept) = (s.slope, s.intercept);
-    macro_rules! run {
-        ($raw:expr, $chunk:expr) => {{
-            if integral {
-                for (o, c) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
-                    *o = T::store_int(extend($raw(c)) * slope_i + intercept_i)
-                        .ok_or_else(overflow)?;
-                }
-            } else {
-                for (o, c) in out.iter_mut().zip(bytes.chunks_exact($chunk)) {
-                    *o = T::store(extend($raw(c)) as f64 * slope + intercept)
-                        .ok_or_else(overflow)?;
-                }
-            }
-        }};
-    }
-    match bits_allocated {
-        8 => run!(|c: &[u8]| c[0] as u32, 1),
-        16 => run!(|c: &[u8]| u16::from_le_bytes([c[0], c[1]]) as u32, 2),
-        32 if bits_stored == 32 => {
-            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-                let raw = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                let v = if signed {
-                    raw as i32 as f64
-                } else {
-                    raw as f64
-                };
-                *o = T::store(v * slope + intercept).ok_or_else(overflow)?;
-            }
-        }
-        32 => run!(|c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]), 4),
-        other => {
-            return Err(CoreError::Unsupported {
-                path: path.to_path_buf(),
-                what: format!("BitsAllocated {other}"),
-                hint: "only 8, 16 and 32-bit greyscale pixels are read".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Decodes one frame of a file to rescaled values (row-major), for checks

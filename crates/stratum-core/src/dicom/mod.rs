@@ -3,6 +3,8 @@
 pub mod header;
 pub mod lengths;
 pub mod load;
+mod native;
+mod rescale;
 pub mod scan;
 pub mod subset;
 

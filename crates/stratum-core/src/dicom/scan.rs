@@ -146,6 +146,7 @@ impl Scan {
 }
 
 /// Scans a folder (recursively) or a single file for DICOM images.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn scan(path: &Path, progress: &Progress) -> Result<Scan> {
     if !path.exists() {
         return Err(CoreError::NotFound {

@@ -110,7 +110,11 @@ pub(crate) fn decode_field(d: &mut Dec, dims: [usize; 3]) -> Result<SoftField> {
             "a soft edge of {size:?} voxels at {origin:?} lies outside the {dims:?} label map"
         )));
     }
-    let voxels = size[0] * size[1] * size[2];
+    // The grid's dims come from the same bytes: the product is checked too.
+    let voxels = size
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))
+        .ok_or_else(|| d.damaged(&format!("a soft edge of {size:?} voxels")))?;
     let packed = d.bytes()?;
     let data = unpack(packed, voxels)
         .map_err(|_| d.damaged("a soft edge does not inflate to its size"))?;

@@ -241,6 +241,11 @@ pub(super) fn decode(d: &mut Dec) -> Result<Edit> {
         T_SET_RECIPE => {
             let id = d.u16()?;
             let dims = (d.usize()?, d.usize()?, d.usize()?);
+            [dims.0, dims.1, dims.2]
+                .iter()
+                .try_fold(1usize, |a, &n| a.checked_mul(n))
+                .filter(|&n| n <= MAX_VOXELS)
+                .ok_or_else(|| d.damaged("a grid larger than any scan"))?;
             Edit::SetRecipe {
                 id,
                 recipe: decode_recipe(d, dims)?,

@@ -311,7 +311,8 @@ pub(crate) fn unpack(packed: &[u8], len: usize) -> Result<Vec<u8>> {
     use std::io::Read;
     let damaged =
         |what: String| CoreError::Invalid(format!("an edit-history step is damaged: {what}"));
-    let mut out = Vec::with_capacity(len);
+    // Deflate inflates at most ~1032:1: a damaged length asks no more.
+    let mut out = Vec::with_capacity(len.min(packed.len().saturating_mul(1032)));
     flate2::read::DeflateDecoder::new(packed)
         .take(len as u64 + 1)
         .read_to_end(&mut out)

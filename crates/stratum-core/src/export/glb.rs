@@ -87,6 +87,7 @@ pub(super) fn glb_container(
 /// millimetres into glTF's metres with +Y up ([`glb_root_transform`]).
 /// With an atlas, every mesh carries its UVs and the atlas as base-colour
 /// texture (embedded PNG).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_glb(path: &Path, segments: &[ExportSegment<'_>], atlas: Option<&Atlas>) -> Result<()> {
     let bytes = glb_bytes(path, segments, atlas)?;
     write_bytes_atomic(path, &bytes)

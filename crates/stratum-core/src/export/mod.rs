@@ -92,6 +92,7 @@ pub fn export(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<PathBuf
 }
 
 /// [`export`] with options: OBJ and GLB textured with the scan when asked.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn export_with(
     path: &Path,
     segments: &[ExportSegment<'_>],
@@ -116,6 +117,7 @@ pub fn export_with(
 }
 
 /// One binary STL per segment, named `<stem>_<segment>.stl` beside `path`.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_stl_each(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<PathBuf>> {
     let stem = path
         .file_stem()

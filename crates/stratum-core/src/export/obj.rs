@@ -10,6 +10,7 @@ use crate::error::{CoreError, Result};
 /// OBJ + MTL + PNG: each segment a named object with its own material,
 /// all textured by one PNG: the scan atlas when given, else a small grid
 /// of flat colour cells, one per segment.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_obj(
     path: &Path,
     segments: &[ExportSegment<'_>],

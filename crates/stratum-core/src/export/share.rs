@@ -84,6 +84,7 @@ fn html_escape(s: &str) -> String {
 
 /// Writes the share page for `segments` (flat colours) with each one's
 /// volume in mL (`volumes_ml`, in the same order).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_share(
     path: &Path,
     segments: &[ExportSegment<'_>],

@@ -7,6 +7,7 @@ use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
 
 /// Binary STL of all segments merged (one closed shell per segment).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
     let tris: Vec<stl_io::Triangle> = segments
         .iter()

@@ -100,6 +100,7 @@ fn chart(c: usize, half: usize) -> [[f32; 2]; 3] {
 
 /// Bakes the atlas for `segments` (their meshes' normals are used when
 /// present, else computed).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Result<Atlas> {
     let tris: usize = segments.iter().map(|s| s.mesh.triangle_count()).sum();
     let cells = tris.div_ceil(2).max(1);

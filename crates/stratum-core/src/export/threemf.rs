@@ -21,6 +21,7 @@ const MATERIALS_ID: usize = 1;
 
 /// Writes one 3MF package: a named object per segment, each pointing at
 /// its colour in one base-material group.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn write_3mf(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
     let names = unique_names(segments);
     let base: Vec<Base> = segments

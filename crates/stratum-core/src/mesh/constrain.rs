@@ -104,6 +104,7 @@ pub fn taubin_within(
 /// have; smoothing and marching cubes' cut corners both take volume from
 /// thin structures, and this gives it back where the surface is. Returns
 /// the volume reached (a few rounds, as clamped vertices move less).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn restore_volume(
     mesh: &mut SurfaceMesh,
     anchor: &[[f32; 3]],

@@ -39,6 +39,7 @@ pub fn intensity_surface(
 /// its crossings are (see [`crossing_noise`]). A caller meshing several
 /// segments can free the scan after this, before smoothing (what keeps
 /// `stratum convert` under twice the voxel bytes).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn intensity_mesh(
     volume: &Volume,
     mask: &Mask,
@@ -103,6 +104,7 @@ pub fn intensity_mesh(
 /// mean vertex distance to the finer phantom's voxel faces 0.072 mm raw,
 /// 0.049 mm so smoothed; on bone (0.016 voxel of jitter) nothing changes,
 /// and there more passes only shrink the thin ribs.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn finish_intensity_mesh(
     mesh: &mut SurfaceMesh,
     noise: f32,
@@ -143,6 +145,7 @@ fn noise_passes(noise: f32, base: usize) -> usize {
 /// boundary. A crossing at t between values a and b moves by about
 /// sqrt(t² + (1-t)²) σ / |b - a|, 0.7 σ / |b - a| on average. Both medians
 /// are taken over at most about a million samples (rows skipped evenly).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn crossing_noise<T: VoxelType>(scan: ArrayView3<T>, mask: ArrayView3<u8>) -> f32 {
     let (nz, ny, nx) = mask.dim();
     let rows = nz * ny;

@@ -120,6 +120,7 @@ fn shape_based_field(mask: &Array3<u8>, spacing: [f64; 3]) -> Array3<f32> {
 /// Extracts a closed surface of a mask. With `presmooth_mm`, the mask is
 /// blurred by that Gaussian sigma before the 0.5 level is taken (no stair
 /// steps); then Taubin smoothing and decimation as asked.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn mask_surface(
     mask: &Mask,
     opts: &SurfaceOptions,

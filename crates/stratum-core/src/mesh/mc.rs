@@ -21,6 +21,7 @@ use table::{CENTROID, EdgeInfo, edge_infos, table};
 /// layers; within a slab, rows of cubes with no inside corner are skipped.
 /// Voxels are read in their own type: inside bits are found row by row, and
 /// values are read only at the ends of crossed edges.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn marching_cubes<T: VoxelType>(
     volume: ArrayView3<T>,
     iso: f32,
@@ -37,6 +38,7 @@ pub fn marching_cubes<T: VoxelType>(
 /// The surface of a binary mask (non-zero = inside): the same mesh as
 /// [`marching_cubes`] at 0.5 on a 0/1 field, with every vertex at an edge
 /// midpoint. Positions are in (x, y, z) index units of `mask`.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn mask_marching_cubes(mask: ArrayView3<u8>) -> (Vec<[f32; 3]>, Vec<u32>) {
     extract(&Binary { mask })
 }
@@ -233,6 +235,7 @@ impl<T: VoxelType> Field for Constrained<'_, T> {
 /// shape): inside is exactly the mask, and each vertex sits where the
 /// intensities cross the level between a mask voxel and its neighbour.
 /// Reads the scan in place. Positions are in (x, y, z) index units.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn constrained_marching_cubes<T: VoxelType>(
     volume: ArrayView3<T>,
     mask: ArrayView3<u8>,
@@ -277,7 +280,7 @@ fn bits_where<T: Copy>(row: ArrayView1<T>, out: &mut [u64], inside: impl Fn(T) -
             for (f, v) in flags.iter_mut().zip(c) {
                 *f = inside(*v) as u8;
             }
-            *w = nonzero_bits(&flags[..c.len()]);
+            *w = flag_bits(&flags);
         }),
         None => {
             out.fill(0);
@@ -288,21 +291,14 @@ fn bits_where<T: Copy>(row: ArrayView1<T>, out: &mut [u64], inside: impl Fn(T) -
     }
 }
 
-/// Bit i set where byte i (of up to 64) is non-zero, 8 bytes per step: the
-/// top bit of each byte of `((w & 0x7f..) + 0x7f..) | w` is set exactly
-/// when the byte is non-zero, and one multiply gathers the 8 top bits.
-fn nonzero_bits(chunk: &[u8]) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const TOP: u64 = 0x8080_8080_8080_8080;
+/// Bit i set where flag i (0 or 1) is 1, 8 flags per multiply: for bytes
+/// of 0 or 1, `w * 0x0102040810204080` carries byte i's bit to bit 56 + i
+/// with no two products overlapping, so the top byte is the 8 flags.
+fn flag_bits(flags: &[u8; 64]) -> u64 {
     let mut m = 0u64;
-    for (k, part) in chunk.chunks(8).enumerate() {
-        let mut b = [0u8; 8];
-        b[..part.len()].copy_from_slice(part);
-        let w = u64::from_le_bytes(b);
-        let top = (((w & LOW7) + LOW7) | w) & TOP;
-        // Top bits at 7, 15, ..., 63 -> bits 0..8 of the top byte.
-        let byte = ((top >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56;
-        m |= byte << (8 * k);
+    for (k, part) in flags.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(part.try_into().expect("8 bytes"));
+        m |= (w.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
     }
     m
 }

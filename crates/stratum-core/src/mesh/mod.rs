@@ -5,6 +5,8 @@
 //! Positions are LPS millimetres.
 
 mod constrain;
+mod decimate;
+mod edges;
 mod intensity;
 mod mask;
 mod mc;
@@ -12,6 +14,7 @@ mod smooth;
 mod soft;
 
 pub use constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
+pub(crate) use decimate::decimate_keeping_volume;
 pub use intensity::{crossing_noise, finish_intensity_mesh, intensity_mesh, intensity_surface};
 pub use mask::mask_surface;
 pub use mc::{marching_cubes, mask_marching_cubes};
@@ -150,6 +153,7 @@ impl SurfaceMesh {
     /// each run keeps sums for just the span of vertex ids it touches (a
     /// surface from marching cubes or meshopt numbers its vertices in
     /// sweep order, so the spans barely overlap), added up at the end.
+    #[tracing::instrument(level = "info", skip_all)]
     pub fn compute_normals(&mut self) {
         let runs = (rayon::current_num_threads() * 4).max(1);
         let per_run = self.indices.len().div_ceil(3 * runs).max(4096) * 3;
@@ -200,125 +204,9 @@ impl SurfaceMesh {
 
     /// Edge statistics: a closed 2-manifold has every edge in exactly two
     /// triangles, used once in each direction.
+    #[tracing::instrument(level = "info", skip_all)]
     pub fn topology(&self) -> Topology {
-        let mut e: Vec<(u32, u32, bool)> = self
-            .indices
-            .chunks_exact(3)
-            .flat_map(|t| [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])])
-            .map(|(a, b)| if a < b { (a, b, true) } else { (b, a, false) })
-            .collect();
-        e.par_sort_unstable();
-        let mut topo = Topology::default();
-        let mut i = 0;
-        while i < e.len() {
-            let mut j = i;
-            let mut fwd = 0;
-            while j < e.len() && (e[j].0, e[j].1) == (e[i].0, e[i].1) {
-                fwd += e[j].2 as usize;
-                j += 1;
-            }
-            let n = j - i;
-            topo.edges += 1;
-            match n {
-                1 => topo.boundary_edges += 1,
-                2 if fwd == 1 => {}
-                2 => topo.misoriented_edges += 1,
-                _ => topo.nonmanifold_edges += 1,
-            }
-            i = j;
-        }
-        topo.degenerate_triangles = self
-            .indices
-            .chunks_exact(3)
-            .filter(|t| t[0] == t[1] || t[1] == t[2] || t[0] == t[2])
-            .count();
-        topo
-    }
-
-    /// Decimates to about `keep_ratio` of the triangles with meshoptimizer,
-    /// never moving the surface by more than `max_error_mm`, then drops the
-    /// vertices no longer used. A closed mesh stays closed: when a collapse
-    /// would open or pinch it (thin structures), a gentler ratio is tried,
-    /// and the mesh is left as it was if none keeps it watertight.
-    pub fn decimate(&mut self, keep_ratio: f64, max_error_mm: f32) {
-        if keep_ratio >= 1.0 || self.indices.is_empty() {
-            return;
-        }
-        let closed = self.topology().is_watertight();
-        let mut keep = keep_ratio.max(0.0);
-        for _ in 0..5 {
-            let candidate = self.simplified(keep, max_error_mm);
-            if !closed || candidate.topology().is_watertight() {
-                *self = candidate;
-                return;
-            }
-            keep = 1.0 - (1.0 - keep) / 2.0;
-        }
-    }
-
-    fn simplified(&self, keep_ratio: f64, max_error_mm: f32) -> SurfaceMesh {
-        let target = ((self.indices.len() / 3) as f64 * keep_ratio) as usize * 3;
-        let bytes = meshopt::typed_to_bytes(&self.positions);
-        let Ok(adapter) = meshopt::VertexDataAdapter::new(bytes, 12, 0) else {
-            return self.clone();
-        };
-        let mut indices = meshopt::simplify(
-            &self.indices,
-            &adapter,
-            target,
-            max_error_mm,
-            meshopt::SimplifyOptions::ErrorAbsolute,
-            None,
-        );
-        remove_flat_pillows(&mut indices);
-        let positions = meshopt::optimize_vertex_fetch(&mut indices, &self.positions);
-        let used = indices.iter().map(|i| *i as usize + 1).max().unwrap_or(0);
-        SurfaceMesh {
-            positions: positions[..used].to_vec(),
-            normals: Vec::new(),
-            indices,
-        }
-    }
-}
-
-/// Removes pairs of triangles on the same three vertices with opposite
-/// winding: a flat, zero-volume "pillow" that simplification leaves where a
-/// thin sheet collapsed; it hangs on the surface by one edge and makes that
-/// edge non-manifold. Removing both keeps the rest closed.
-fn remove_flat_pillows(indices: &mut Vec<u32>) {
-    // (sorted vertices, parity of the winding, triangle index)
-    let mut keyed: Vec<([u32; 3], bool, usize)> = indices
-        .chunks_exact(3)
-        .enumerate()
-        .map(|(i, t)| {
-            let mut k = [t[0], t[1], t[2]];
-            k.sort_unstable();
-            // The winding is even when (t0, t1, t2) is a rotation of the sorted order.
-            let even = [(t[0], t[1], t[2]), (t[1], t[2], t[0]), (t[2], t[0], t[1])]
-                .contains(&(k[0], k[1], k[2]));
-            (k, even, i)
-        })
-        .collect();
-    keyed.sort_unstable();
-    let mut drop = vec![false; indices.len() / 3];
-    let mut i = 0;
-    while i + 1 < keyed.len() {
-        if keyed[i].0 == keyed[i + 1].0 && keyed[i].1 != keyed[i + 1].1 {
-            drop[keyed[i].2] = true;
-            drop[keyed[i + 1].2] = true;
-            i += 2;
-        } else {
-            i += 1;
-        }
-    }
-    if drop.iter().any(|d| *d) {
-        let kept: Vec<u32> = indices
-            .chunks_exact(3)
-            .zip(&drop)
-            .filter(|(_, d)| !**d)
-            .flat_map(|(t, _)| t.iter().copied())
-            .collect();
-        *indices = kept;
+        edges::topology(self)
     }
 }
 
@@ -384,22 +272,8 @@ fn orient_outward(mesh: &mut SurfaceMesh, geometry: &Geometry) {
     }
 }
 
-/// Decimates to `keep_ratio` (moving the surface by at most half a voxel),
-/// then gives the surface back the volume it had: collapses on thin
-/// structures (ribs, small arteries) take up to a sixth of it otherwise.
-/// The offset that does is held within half a voxel too.
-fn decimate_keeping_volume(mesh: &mut SurfaceMesh, keep_ratio: f64, geometry: &Geometry) {
-    if keep_ratio >= 1.0 {
-        return;
-    }
-    let s = geometry.spacing;
-    let before = mesh.volume_mm3();
-    mesh.decimate(keep_ratio, 0.5 * s[0].min(s[1]).min(s[2]) as f32);
-    let anchor = mesh.positions.clone();
-    restore_volume(mesh, &anchor, before, &VoxelBox::half_voxel(geometry));
-}
-
 /// The iso-surface `value > level` straight from the intensities (e.g. 300 HU for bone).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<SurfaceMesh> {
     progress.begin("building iso-surface", 1);
     let (mut positions, indices) = with_voxels!(&volume.voxels, a => {
@@ -466,21 +340,4 @@ fn ray_triangle(o: [f32; 3], d: [f32; 3], a: [f32; 3], b: [f32; 3], c: [f32; 3])
     }
     let t = dot(e2, q) * inv;
     (t > 0.0).then_some(t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flat_pillows_are_removed_and_the_rest_kept() {
-        // A triangle and its mirror image (a pillow), plus an unrelated triangle.
-        let mut idx = vec![0, 1, 2, 2, 1, 0, 3, 4, 5];
-        remove_flat_pillows(&mut idx);
-        assert_eq!(idx, vec![3, 4, 5]);
-        // Same vertices, same winding: a real duplicate, not a pillow; kept.
-        let mut idx = vec![0, 1, 2, 1, 2, 0];
-        remove_flat_pillows(&mut idx);
-        assert_eq!(idx.len(), 6);
-    }
 }

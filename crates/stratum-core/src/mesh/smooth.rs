@@ -6,32 +6,10 @@ use rayon::prelude::*;
 use super::SurfaceMesh;
 
 /// Vertex neighbours in compressed rows: `(offsets, neighbours)`.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn laplacian_adjacency(mesh: &SurfaceMesh) -> (Vec<u32>, Vec<u32>) {
-    let n = mesh.positions.len();
-    let mut pairs: Vec<(u32, u32)> = mesh
-        .indices
-        .chunks_exact(3)
-        .flat_map(|t| {
-            [
-                (t[0], t[1]),
-                (t[1], t[0]),
-                (t[1], t[2]),
-                (t[2], t[1]),
-                (t[2], t[0]),
-                (t[0], t[2]),
-            ]
-        })
-        .collect();
-    pairs.par_sort_unstable();
-    pairs.dedup();
-    let mut offsets = vec![0u32; n + 1];
-    for (a, _) in &pairs {
-        offsets[*a as usize + 1] += 1;
-    }
-    for i in 0..n {
-        offsets[i + 1] += offsets[i];
-    }
-    (offsets, pairs.into_iter().map(|(_, b)| b).collect())
+    let rows = super::edges::neighbours(mesh);
+    (rows.offsets, rows.items)
 }
 
 /// `iterations` pairs of steps with factors `lambda` (> 0) and `mu` (< -lambda).
@@ -42,6 +20,7 @@ pub fn taubin_smooth(mesh: &mut SurfaceMesh, iterations: usize, lambda: f32, mu:
 /// The Taubin steps, each vertex's new position passed through `keep`
 /// (vertex index, moved position) before the next step reads it: the
 /// identity for free smoothing, a clamp for constrained smoothing.
+#[tracing::instrument(level = "info", skip_all)]
 pub(super) fn taubin_steps(
     mesh: &mut SurfaceMesh,
     iterations: usize,

@@ -50,6 +50,7 @@ impl SoftField {
 /// mask and the field disagree (a voxel the post-processing filled in or
 /// removed, a later label painted over it, an edit), the voxel counts as
 /// a plain mask voxel there, and that edge sits at its midpoint.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn soft_surface(
     field: &SoftField,
     mask: &Mask,

@@ -67,6 +67,7 @@ fn flood(
 }
 
 /// Lists the components of a mask.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn components(mask: &Mask) -> Components {
     let (_, ny, nx) = mask.dim();
     let data = mask.data.as_standard_layout();
@@ -99,6 +100,7 @@ fn flood_from(mask: &Mask, seeds: &[(usize, usize, usize)]) -> Mask {
 }
 
 /// Keeps the largest component (an empty mask stays empty).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn keep_largest(mask: &Mask) -> Mask {
     let c = components(mask);
     match c.sizes.iter().enumerate().max_by_key(|(_, n)| **n) {
@@ -108,6 +110,7 @@ pub fn keep_largest(mask: &Mask) -> Mask {
 }
 
 /// Keeps the component that contains voxel (z, y, x); empty if the voxel is not set.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn component_at(mask: &Mask, at: (usize, usize, usize)) -> Mask {
     let (nz, ny, nx) = mask.dim();
     if at.0 >= nz || at.1 >= ny || at.2 >= nx {
@@ -122,6 +125,7 @@ pub(crate) fn component_at_many(mask: &Mask, seeds: &[(usize, usize, usize)]) ->
 }
 
 /// Removes components smaller than `min_mm3`.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn remove_small_islands(mask: &Mask, min_mm3: f64) -> Mask {
     let c = components(mask);
     let voxel = mask.voxel_mm3();

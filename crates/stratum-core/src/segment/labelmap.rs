@@ -59,6 +59,7 @@ impl LabelMap {
 
     /// Builds a label map from an integer volume (e.g. a NIfTI label map),
     /// naming segments with `names` (id -> name) where known.
+    #[tracing::instrument(level = "info", skip_all)]
     pub fn from_volume(v: &Volume, names: &dyn Fn(u16) -> Option<String>) -> Result<Self> {
         let labels = match &v.voxels {
             Voxels::U8(a) => Labels::U8(a.clone()),

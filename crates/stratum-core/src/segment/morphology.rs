@@ -9,6 +9,7 @@ use super::Mask;
 /// Squared Euclidean distance (mm²) from every voxel to the nearest voxel
 /// where `feature` is true, with per-axis spacing (x, y, z) in mm
 /// (Felzenszwalb & Huttenlocher, separable, exact).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn distance_transform_sq(feature: &Array3<u8>, spacing: [f64; 3]) -> Array3<f32> {
     let mut d = feature.mapv(|v| if v != 0 { 0.0f32 } else { f32::INFINITY });
     // Axis 2 is x, 1 is y, 0 is z.
@@ -104,6 +105,7 @@ fn margin_voxels(mask: &Mask, mm: f64) -> [usize; 3] {
 }
 
 /// Grows the mask by a ball of `radius_mm`.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn dilate_mm(mask: &Mask, radius_mm: f64) -> Mask {
     let Some(b) = crop_box(mask, margin_voxels(mask, radius_mm)) else {
         return mask.clone();
@@ -123,6 +125,7 @@ pub fn dilate_mm(mask: &Mask, radius_mm: f64) -> Mask {
 
 /// Shrinks the mask by a ball of `radius_mm` (voxels closer than that to
 /// the outside are removed).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn erode_mm(mask: &Mask, radius_mm: f64) -> Mask {
     let Some(b) = crop_box(mask, [1, 1, 1]) else {
         return mask.clone();
@@ -149,6 +152,7 @@ pub fn erode_mm(mask: &Mask, radius_mm: f64) -> Mask {
 
 /// Fills cavities: background not connected (6-connectivity) to the
 /// border of the volume becomes foreground.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn fill_holes_3d(mask: &Mask) -> Mask {
     let (nz, ny, nx) = mask.dim();
     let bg = mask.data.mapv(|v| (v == 0) as u8);
@@ -171,8 +175,15 @@ pub fn fill_holes_3d(mask: &Mask) -> Mask {
 }
 
 /// Fills holes slice by slice (axial planes, 4-connectivity in the plane).
+#[tracing::instrument(level = "info", skip_all)]
 pub fn fill_holes_2d(mask: &Mask) -> Mask {
     let mut out = mask.clone();
+    fill_holes_2d_in_place(&mut out);
+    out
+}
+
+/// [`fill_holes_2d`] in the mask's own buffer.
+pub(crate) fn fill_holes_2d_in_place(out: &mut Mask) {
     out.data
         .axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -221,5 +232,4 @@ pub fn fill_holes_2d(mask: &Mask) -> Mask {
                 }
             }
         });
-    out
 }

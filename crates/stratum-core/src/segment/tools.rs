@@ -21,9 +21,12 @@ pub trait Tool: Send + Sync {
 }
 
 /// Voxels with lo <= value <= hi.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn threshold_mask(volume: &Volume, lo: f64, hi: f64) -> Mask {
     let data = with_voxels!(&volume.voxels, a => {
-        let mut m = ndarray::Array3::<u8>::zeros(a.dim());
+        let (nz, ny, nx) = a.dim();
+        let mut m = ndarray::Array3::from_shape_vec(a.dim(), crate::pages::zeroed::<u8>(nz * ny * nx))
+            .expect("the volume's shape");
         Zip::from(&mut m).and(a).par_for_each(|m, v| {
             let v = v.to_f64();
             *m = (v >= lo && v <= hi) as u8;
@@ -376,6 +379,7 @@ impl Histogram {
 }
 
 /// A histogram with `bins` bins over the volume's range.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn histogram(volume: &Volume, bins: usize) -> Histogram {
     use rayon::prelude::*;
     let bins = bins.max(1);

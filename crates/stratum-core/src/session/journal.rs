@@ -415,6 +415,7 @@ pub struct Restored {
 }
 
 /// Rebuilds the session of a journal folder: base, then every whole record.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result<Restored> {
     let meta = read_meta(dir)?;
     let (segments, mut props) = split_entries(meta.segments);

@@ -220,6 +220,7 @@ struct SessionFile {
 /// Saves `data` into the session folder `dir` (created; `name.stratum` by
 /// convention). Writes the label map (NIfTI, compressed), so it takes a
 /// second or more on a large map: run it as a background job.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
     let previous = read_session_file(dir).ok();
@@ -336,6 +337,7 @@ pub fn session_scan(dir: &Path) -> Result<Option<ScanRef>> {
 
 /// Opens a session folder: labels, segment table, view state and history,
 /// and where the scan is now.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
     let file = read_session_file(dir)?;
     for name in [

@@ -61,6 +61,7 @@ impl ScanRef {
 
 /// SHA-256 of a volume's voxels: type name, dimensions, then the values
 /// little-endian in (z, y, x) order, so equal hashes mean equal voxels.
+#[tracing::instrument(level = "info", skip_all)]
 pub fn voxel_sha256(voxels: &Voxels) -> String {
     let mut h = Sha256::new();
     h.update(voxels.type_name().as_bytes());

@@ -180,3 +180,19 @@ fn real_files_still_pass_the_meta_length_walk() {
     }
     assert!(n >= 15, "{n} files");
 }
+
+#[test]
+fn an_edit_whose_soft_edge_size_overflows_is_refused_as_damaged() {
+    use stratum_core::document::{Edit, EditLog};
+    let n = replay_all("document_edits-", |path| {
+        let bytes = std::fs::read(path).unwrap();
+        let log = EditLog::from_bytes(&bytes);
+        let one = Edit::from_bytes(&bytes);
+        assert!(
+            log.is_err() && one.is_err(),
+            "{} decoded: {log:?} {one:?}",
+            path.display()
+        );
+    });
+    assert!(n >= 1, "no saved document_edits inputs");
+}

@@ -25,6 +25,7 @@ mod session;
 mod share_page;
 mod subset;
 mod synthetic;
+mod trace;
 mod transfer;
 mod validation;
 

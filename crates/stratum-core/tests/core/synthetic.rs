@@ -231,3 +231,30 @@ fn loading_reports_progress_per_slice() {
     assert_eq!(p.stage(), "decoding slices");
     assert_eq!((p.done(), p.total()), (20, 20));
 }
+
+#[test]
+fn uncompressed_slices_read_from_the_file_bytes_equal_the_decoders_values() {
+    // load_series reads explicit VR little endian straight from the bytes;
+    // decode_frame_values goes through dicom-object's parser and decoder.
+    let (dir, _) = make(SynthOptions::default());
+    let p = Progress::new();
+    let scan = scan(dir.path(), &p).unwrap();
+    let series = scan.largest().unwrap();
+    let volume = load_series(series, &p).unwrap().volume;
+    let (kept, _) = series.distinct_slices();
+    assert_eq!(kept.len(), volume.dim().0);
+    let (_, ny, nx) = volume.dim();
+    for (z, s) in kept.iter().enumerate() {
+        let decoded =
+            stratum_core::dicom::decode_frame_values(&series.files[s.file].path, s.frame).unwrap();
+        for y in 0..ny {
+            for x in 0..nx {
+                assert_eq!(
+                    volume.voxels.get(z, y, x),
+                    Some(decoded[y * nx + x]),
+                    "({z}, {y}, {x})"
+                );
+            }
+        }
+    }
+}
