@@ -34,7 +34,7 @@ fn session() -> &'static Mutex<Session> {
     })
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
     let _ = DocumentState::from_bytes(data);
     let _ = volume_from_bytes(data);
     let _ = Message::from_bytes(data);

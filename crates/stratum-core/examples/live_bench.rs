@@ -17,6 +17,9 @@ use stratum_core::live::page::live_page;
 use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{Follower, Host, HostOptions, Update, keys_from_link};
 
+/// The edits to apply at step `i` of a kind.
+type EditsAt = Box<dyn Fn(usize) -> Vec<Edit>>;
+
 fn main() -> anyhow::Result<()> {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
     let opts = ConvertOptions {
@@ -91,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         intensity: None,
         overwrite: false,
     };
-    let kinds: Vec<(&str, Box<dyn Fn(usize) -> Vec<Edit>>)> = vec![
+    let kinds: Vec<(&str, EditsAt)> = vec![
         (
             "brush sample (StrokeTo)",
             Box::new(|i| {
@@ -140,9 +143,6 @@ fn main() -> anyhow::Result<()> {
                         break;
                     }
                 }
-            }
-            if *name == "brush sample (StrokeTo)" && i == n - 1 {
-                // Leaves the stroke open for "stroke end".
             }
         }
         lat.sort_by(f64::total_cmp);

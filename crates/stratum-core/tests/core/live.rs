@@ -162,7 +162,7 @@ fn altered_replayed_and_out_of_order_frames_are_refused_and_change_nothing() {
     // Not a frame at all.
     assert!(f.receive(b"garbage").is_err());
     // Out of order: the second before the first, then a replay.
-    assert!(matches!(f.receive(&frames[1]), Ok(_)));
+    assert!(f.receive(&frames[1]).is_ok());
     assert!(
         matches!(f.receive(&frames[0]), Err(CoreError::LiveRefused(m)) if m.contains("replayed"))
     );
