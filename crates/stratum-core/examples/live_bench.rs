@@ -18,7 +18,7 @@ use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{Follower, Host, HostOptions, Update, keys_from_link};
 
 /// The edits to apply at step `i` of a kind.
-type EditsAt = Box<dyn Fn(usize) -> Vec<Edit>>;
+type EditsAt<'a> = Box<dyn Fn(usize) -> Vec<Edit> + 'a>;
 
 fn main() -> anyhow::Result<()> {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         intensity: None,
         overwrite: false,
     };
-    let kinds: Vec<(&str, EditsAt)> = vec![
+    let kinds: Vec<(&str, EditsAt<'_>)> = vec![
         (
             "brush sample (StrokeTo)",
             Box::new(|i| {
