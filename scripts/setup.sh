@@ -91,6 +91,9 @@ tools=(
     "admesh|admesh --version|admesh"
     "PrusaSlicer|prusa-slicer --help|prusa-slicer"
     "dciodvfy (dicom3tools)|command -v dciodvfy|dicom3tools"
+    "Orthanc (PACS tests)|command -v Orthanc && test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so|orthanc orthanc-dicomweb"
+    "openssl (DICOM TLS test certificates)|openssl version|openssl"
+    "dcmtk (PACS peers)|command -v getscu && command -v storescp|dcmtk"
     "Blender|blender --version|blender"
     "Chromium|chromium --version|chromium"
     "Node.js|node --version|nodejs"
@@ -160,6 +163,16 @@ if python3 -c "import pydicom, dicomanonymizer" 2>/dev/null; then
 else
     found[pydicom + dicom-anonymizer]=no
 fi
+
+# highdicom reads our DICOM SEG back in the SEG tests (pinned; it brings
+# numpy and pillow).
+hd_pkgs=(highdicom==0.28.2)
+python3 -c "import highdicom" 2>/dev/null ||
+    python3 -m pip install --quiet "${hd_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${hd_pkgs[@]}" ||
+    echo "warning: could not install ${hd_pkgs[*]}" >&2
+install_hint[highdicom]="python3 -m pip install ${hd_pkgs[*]}"
+if python3 -c "import highdicom" 2>/dev/null; then found[highdicom]=yes; else found[highdicom]=no; fi
 
 echo
 echo "tools the tests check with:"

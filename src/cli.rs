@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, models, pacs; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -14,6 +14,8 @@ mod anonymize;
 mod convert;
 mod gui;
 mod inspect;
+mod models;
+mod pacs;
 mod live;
 mod segment;
 mod share;
@@ -61,10 +63,30 @@ impl SubsetArgs {
     }
 }
 
+/// Correcting patient motion between slices.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct MotionArgs {
+    /// Re-align the slices the motion check finds shifted in-plane against
+    /// their neighbours (before any resampling; the files are not changed)
+    #[arg(long)]
+    pub realign_motion: bool,
+}
+
+impl MotionArgs {
+    pub fn realign(&self) -> stratum_core::checks::realign::Realign {
+        if self.realign_motion {
+            stratum_core::checks::realign::Realign::Offered
+        } else {
+            stratum_core::checks::realign::Realign::No
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List the series in a DICOM folder (or a NIfTI file) and check them:
-    /// completeness, spacing, tilt, metal artifacts, identifying data.
+    /// completeness, spacing, tilt, metal artifacts, motion between slices,
+    /// identifying data, and whether the scan is good enough for a 3D model.
     /// Exit code 1 when a check found an error.
     Inspect {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -80,6 +102,8 @@ pub enum Command {
         /// Do not resample tilted or unevenly spaced stacks (reported either way)
         #[arg(long)]
         no_resample: bool,
+        #[command(flatten)]
+        motion: MotionArgs,
     },
     /// Write a de-identified copy of a DICOM folder (PS3.15 Basic Application
     /// Level Confidentiality Profile). The input is never modified.
@@ -115,8 +139,13 @@ pub enum Command {
         #[command(flatten)]
         subset: SubsetArgs,
     },
-    /// List the AI models installed in the models folder
-    Models,
+    /// List the AI models installed in the models folder, or import one
+    Models {
+        #[command(subcommand)]
+        action: Option<models::ModelsCmd>,
+    },
+    /// Talk to a PACS: echo a node, find studies, get a series, send files
+    Pacs(pacs::PacsArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -127,7 +156,15 @@ pub fn run(command: Command) -> ExitCode {
             json,
             no_resample,
             subset,
-        } => inspect::inspect(path, series, json, !no_resample, subset.subset()),
+            motion,
+        } => inspect::inspect(
+            path,
+            series,
+            json,
+            !no_resample,
+            subset.subset(),
+            motion.realign(),
+        ),
         Command::Anonymize { input, output } => anonymize::anonymize(input, output),
         Command::Convert(args) => convert::convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),
@@ -139,7 +176,11 @@ pub fn run(command: Command) -> ExitCode {
             series,
             subset,
         } => segment::segment_cmd(input, model, output, series, subset.subset()),
-        Command::Models => segment::models_cmd(),
+        Command::Models { action: None } => segment::models_cmd(),
+        Command::Models {
+            action: Some(action),
+        } => models::run(action),
+        Command::Pacs(args) => pacs::pacs_cmd(args),
     };
     match result {
         Ok(code) => code,

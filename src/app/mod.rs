@@ -20,8 +20,8 @@ use bevy_egui::EguiPlugin;
 
 use features::loading::OpenRequest;
 use features::{
-    ai, clip, demo, export, history, loading, measurements, meshing, remesh, screenshot, sculpt,
-    segmentation, segments, session, slices, volume,
+    ai, clip, demo, export, history, loading, measurements, meshing, realign, remesh, screenshot,
+    sculpt, segmentation, segments, session, slices, volume,
 };
 use state::{jobs, space};
 use view::{camera, sculpt_view};
@@ -51,6 +51,9 @@ impl PluginGroup for PipelinePlugins {
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
             .add(volume::VolumePlugin)
+            .add(features::pacs::PacsPlugin)
+            .add(features::dicom_export::DicomExportPlugin)
+            .add(realign::RealignPlugin)
     }
 }
 
@@ -66,6 +69,7 @@ impl PluginGroup for ViewPlugins {
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
+            .add(ui::pacs::PacsUiPlugin)
             .add(features::live::LivePlugin)
     }
 }

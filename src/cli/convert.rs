@@ -5,14 +5,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{SubsetArgs, with_progress};
+use super::{MotionArgs, SubsetArgs, with_progress};
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file
     pub input: PathBuf,
     /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
-    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up);
+    /// for the PACS: .seg.dcm (DICOM SEG), .stl.dcm or .obj.dcm (Encapsulated
+    /// STL, OBJ + MTL), in the scan's study
     #[arg(short, long)]
     pub output: PathBuf,
     /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
@@ -21,7 +23,7 @@ pub struct ConvertArgs {
     /// Intensity window LO:HI (Hounsfield units for CT)
     #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
     threshold: Option<(f64, f64)>,
-    /// Label map (NIfTI), one mesh per label
+    /// Label map (NIfTI or DICOM SEG), one mesh per label
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
@@ -44,6 +46,8 @@ pub struct ConvertArgs {
     series: Option<String>,
     #[command(flatten)]
     subset: SubsetArgs,
+    #[command(flatten)]
+    motion: MotionArgs,
     /// Segment with an AI model (`stratum models` lists them), one mesh per label
     #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
     model: Option<String>,
@@ -79,6 +83,7 @@ pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
         split,
         series,
         subset,
+        motion,
         model,
         report,
         flat,
@@ -120,6 +125,7 @@ pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
     };
     opts.open.series = series;
     opts.open.subset = subset.subset();
+    opts.open.realign = motion.realign();
     convert(input, output, opts, report)
 }
 

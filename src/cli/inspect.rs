@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use stratum_core::Volume;
+use stratum_core::checks::realign::Realign;
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::dicom::{Scan, scan};
-use stratum_core::open::inspect_series_subset;
+use stratum_core::open::{OpenOptions, inspect_series_with, open_volume};
 
 use super::with_progress;
 
@@ -80,6 +81,7 @@ pub(super) fn inspect(
     json: bool,
     resample: bool,
     subset: stratum_core::dicom::Subset,
+    realign: Realign,
 ) -> anyhow::Result<ExitCode> {
     if stratum_core::nifti_io::is_nifti_path(&path) {
         if !subset.is_whole() {
@@ -87,14 +89,24 @@ pub(super) fn inspect(
                 "--slices and --downsample open part of a DICOM series; a NIfTI file is read whole"
             );
         }
-        let v = with_progress(json, |p| stratum_core::nifti_io::load_nifti(&path, p))?;
+        let opts = OpenOptions {
+            realign,
+            ..OpenOptions::new()
+        };
+        let opened = with_progress(json, |p| open_volume(&path, &opts, p))?;
+        let v = &opened.volume;
         if json {
             println!(
                 "{}",
-                serde_json::json!({"kind": "nifti", "volume": volume_json(&v)})
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "kind": "nifti",
+                    "volume": volume_json(v),
+                    "report": opened.report,
+                }))?
             );
         } else {
-            println!("NIfTI volume: {}", describe_volume(&v));
+            println!("NIfTI volume: {}", describe_volume(v));
+            print_report(&opened.report);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -109,8 +121,9 @@ pub(super) fn inspect(
     let mut any_error = false;
     let mut out = Vec::new();
     for s in chosen {
-        let (report, volume) =
-            with_progress(json, |p| inspect_series_subset(s, resample, &subset, p));
+        let (report, volume) = with_progress(json, |p| {
+            inspect_series_with(s, resample, &subset, &realign, p)
+        });
         any_error |= report.has_errors();
         if json {
             out.push(serde_json::json!({

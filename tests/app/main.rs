@@ -1,6 +1,7 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
 mod checkers;
+mod checklist;
 #[path = "../support/checks.rs"]
 mod checks;
 mod cli;
@@ -10,6 +11,13 @@ mod job_panic;
 mod kill9;
 mod live;
 mod memory;
+mod nnunet_cli;
+#[path = "../support/nnunet.rs"]
+mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the core's tests.
+#[path = "../support/orthanc.rs"]
+mod orthanc;
+mod pacs;
 mod pipeline;
 mod presets;
 mod privacy;

@@ -74,7 +74,7 @@ fn main() -> anyhow::Result<()> {
                 "overhead_pct": 100.0 * s(tm.overhead()) / s(tm.run).max(1e-9),
                 "resample_s": s(tm.resample), "normalise_s": s(tm.normalise), "patches_s": s(tm.patches),
                 "stitch_s": s(tm.stitch), "back_s": s(tm.resample_back), "post_s": s(tm.postprocess),
-                "segments": segments, "empty": seg.empty,
+                "segments": segments, "empty": seg.empty, "peak_rss_mb": peak_rss_mb(),
             })
         );
         last = Some(seg);
@@ -84,4 +84,17 @@ fn main() -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The process's peak resident memory so far (Linux VmHWM), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }

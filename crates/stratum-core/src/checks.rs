@@ -2,6 +2,11 @@
 //! privacy, each entry ok / warning / error with a sentence that says where
 //! and what to do. Values of identifying attributes are never included.
 
+pub mod fitness;
+pub mod motion;
+pub mod realign;
+mod register;
+
 use serde::Serialize;
 
 use crate::dicom::{LoadedSeries, Series};
@@ -24,6 +29,8 @@ pub enum Category {
     Orientation,
     Artifacts,
     Privacy,
+    /// Whether the scan is good enough for a 3D model.
+    Fitness,
 }
 
 impl Category {
@@ -34,6 +41,7 @@ impl Category {
             Category::Orientation => "Orientation",
             Category::Artifacts => "Artifacts",
             Category::Privacy => "Privacy",
+            Category::Fitness => "3D model",
         }
     }
 }
@@ -53,6 +61,12 @@ pub struct SeriesReport {
     pub series_id: String,
     pub label: String,
     pub checks: Vec<Check>,
+    /// The motion check's findings (DICOM and NIfTI volumes that loaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motion: Option<motion::MotionReport>,
+    /// "Is this scan good enough for a 3D model?" with its figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fitness: Option<fitness::Fitness>,
 }
 
 impl SeriesReport {
@@ -116,7 +130,7 @@ pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
     let mut r = SeriesReport {
         series_id: series.id.clone(),
         label: series.label(),
-        checks: Vec::new(),
+        ..SeriesReport::default()
     };
     for p in &series.problems {
         let status = if p.contains("assumed") {
@@ -468,7 +482,7 @@ pub fn check_nifti(volume: &Volume) -> SeriesReport {
     let mut report = SeriesReport {
         series_id: "nifti".into(),
         label: "NIfTI volume".into(),
-        checks: Vec::new(),
+        ..SeriesReport::default()
     };
     let (nz, ny, nx) = volume.dim();
     let g = &volume.geometry;
@@ -545,8 +559,8 @@ pub fn metal_slices(volume: &Volume) -> (f64, Vec<usize>) {
     (share, slices)
 }
 
-/// "3-7, 12" from sorted slice numbers.
-fn ranges(v: &[usize]) -> String {
+/// "slices 3-7, 12" from sorted slice numbers.
+pub(crate) fn ranges(v: &[usize]) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < v.len() {

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
+use crate::checks::fitness::{self, ScanFacts};
+use crate::checks::motion::{self, detect_motion};
+use crate::checks::realign::{Realign, realign};
 use crate::checks::{
     CheckOptions, SeriesReport, check_nifti, check_series, check_volume, note_load,
 };
-use crate::dicom::{Series, Subset, load_series_subset, scan};
+use crate::dicom::{LoadedSeries, Series, Subset, load_series_subset, scan};
 use crate::error::{CoreError, Result};
 use crate::nifti_io::{is_nifti_path, load_nifti};
 use crate::progress::Progress;
@@ -21,6 +24,8 @@ pub struct OpenOptions {
     /// Part of a DICOM series (a range of slices, a downsampled copy) when
     /// the whole does not fit; NIfTI files are read whole.
     pub subset: Subset,
+    /// Re-align slices the motion check finds moved (before resampling).
+    pub realign: Realign,
 }
 
 impl OpenOptions {
@@ -37,6 +42,7 @@ impl Default for OpenOptions {
             series: None,
             resample: true,
             subset: Subset::default(),
+            realign: Realign::No,
         }
     }
 }
@@ -68,6 +74,17 @@ pub fn inspect_series_subset(
     subset: &Subset,
     progress: &Progress,
 ) -> (SeriesReport, Result<Volume>) {
+    inspect_series_with(series, resample, subset, &Realign::No, progress)
+}
+
+/// [`inspect_series_subset`], re-aligning moved slices as `realign` says.
+pub fn inspect_series_with(
+    series: &Series,
+    resample: bool,
+    subset: &Subset,
+    realign: &Realign,
+    progress: &Progress,
+) -> (SeriesReport, Result<Volume>) {
     let mut report = check_series(series, CheckOptions { resample });
     let loaded = load_series_subset(series, subset, progress);
     note_load(&mut report, loaded.as_ref());
@@ -79,6 +96,30 @@ pub fn inspect_series_subset(
         }
     };
     check_volume(&mut report, &loaded.volume);
+    let facts = ScanFacts::of_series(series, &loaded.positions);
+    let LoadedSeries {
+        volume,
+        positions,
+        notes,
+    } = loaded;
+    let loaded = match check_pixels(
+        &mut report,
+        volume,
+        Some(&positions),
+        &facts,
+        realign,
+        progress,
+    ) {
+        Ok(volume) => LoadedSeries {
+            volume,
+            positions,
+            notes,
+        },
+        Err(e) => {
+            report.sort();
+            return (report, Err(e));
+        }
+    };
     report.sort();
     let volume = if resample {
         resample_uniform(loaded, progress)
@@ -101,7 +142,16 @@ pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Resu
             )));
         }
         let volume = load_nifti(path, progress)?;
-        let report = check_nifti(&volume);
+        let mut report = check_nifti(&volume);
+        let volume = check_pixels(
+            &mut report,
+            volume,
+            None,
+            &ScanFacts::default(),
+            &opts.realign,
+            progress,
+        )?;
+        report.sort();
         return Ok(Opened { volume, report });
     }
     let scan = scan(path, progress)?;
@@ -112,9 +162,38 @@ pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Resu
             ignored: scan.ignored,
         })?,
     };
-    let (report, volume) = inspect_series_subset(series, opts.resample, &opts.subset, progress);
+    let (report, volume) =
+        inspect_series_with(series, opts.resample, &opts.subset, &opts.realign, progress);
     Ok(Opened {
         volume: volume?,
         report,
     })
+}
+
+/// The checks that read the voxels of a loaded volume (before resampling,
+/// so slices are the scan's own): motion between slices, re-aligning the
+/// moved slices when asked, and the fitness for a 3D model. Returns the
+/// volume, re-aligned or as it was.
+pub fn check_pixels(
+    report: &mut SeriesReport,
+    volume: Volume,
+    positions: Option<&[[f64; 3]]>,
+    facts: &ScanFacts,
+    how: &Realign,
+    progress: &Progress,
+) -> Result<Volume> {
+    let mut found = detect_motion(&volume, positions, progress)?;
+    let plan = match how {
+        Realign::No => None,
+        Realign::Offered => found.offer(),
+        Realign::Exactly(plan) => Some(plan.clone()),
+    };
+    let volume = match &plan {
+        Some(p) => realign(&volume, p)?,
+        None => volume,
+    };
+    found.applied = plan;
+    fitness::add_to_report(report, fitness::assess(&volume, facts));
+    motion::add_to_report(report, found);
+    Ok(volume)
 }

@@ -153,9 +153,9 @@ impl Plugin for ClipPlugin {
             .add_systems(
                 Update,
                 (
-                    centre_on_study,
+                    centre_on_study.run_if(resource_exists::<Study>),
                     apply_actions,
-                    update_scan_texture,
+                    update_scan_texture.run_if(resource_exists::<Study>),
                     update_clip_uniforms,
                 )
                     .chain(),
@@ -175,8 +175,7 @@ impl Plugin for ClipRenderPlugin {
 }
 
 /// A new study: planes go back through its centre (and off).
-fn centre_on_study(study: Option<Res<Study>>, mut clip: ResMut<ClipSettings>) {
-    let Some(study) = study else { return };
+fn centre_on_study(study: Res<Study>, mut clip: ResMut<ClipSettings>) {
     if !study.is_changed() {
         return;
     }
@@ -264,13 +263,12 @@ fn apply_actions(mut actions: MessageReader<ClipAction>, mut clip: ResMut<ClipSe
 
 /// Re-uploads the scan texture when the study or the window changes.
 fn update_scan_texture(
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     slices: Res<SliceState>,
     clip: Res<ClipSettings>,
     mut scan: ResMut<ScanTexture>,
     mut images: ResMut<Assets<Image>>,
 ) {
-    let Some(study) = study else { return };
     // Nothing to show until a plane cuts.
     if clip.active().next().is_none() {
         return;

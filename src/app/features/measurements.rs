@@ -48,21 +48,27 @@ impl Plugin for MeasurementsPlugin {
         app.add_plugins(JobPlugin::<ValidationBatch>::default())
             .init_resource::<Measurements>()
             .add_message::<ValidateAll>()
-            .add_systems(Update, (start_validation, store_validation).chain());
+            .add_systems(
+                Update,
+                (
+                    start_validation.run_if(resource_exists::<Study>),
+                    store_validation,
+                )
+                    .chain(),
+            );
     }
 }
 
 fn start_validation(
     mut commands: Commands,
     mut requests: MessageReader<ValidateAll>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     segments: Query<(&Segment, &SegmentSurface)>,
     settings: Res<SurfaceSettings>,
 ) {
     if requests.read().last().is_none() {
         return;
     }
-    let Some(study) = study else { return };
     let labels = study.doc.labels().clone();
     let work: Vec<(u16, String, Arc<SurfaceMesh>)> = segments
         .iter()

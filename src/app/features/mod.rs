@@ -4,12 +4,15 @@
 pub mod ai;
 pub mod clip;
 pub mod demo;
+pub mod dicom_export;
 pub mod export;
 pub mod history;
 pub mod live;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;
+pub mod pacs;
+pub mod realign;
 pub mod remesh;
 pub mod screenshot;
 pub mod sculpt;

@@ -58,7 +58,11 @@ impl Plugin for RemeshPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LiveSurfaces>().add_systems(
             Update,
-            (remesh_chunks, count_rebuilds, retire_chunks)
+            (
+                remesh_chunks.run_if(resource_exists::<Study>),
+                count_rebuilds.run_if(resource_exists::<Study>),
+                retire_chunks,
+            )
                 .chain()
                 .after(SegmentsSet),
         );
@@ -88,14 +92,10 @@ struct ChunkWorld<'w, 's> {
 /// full mesh until the rebuild.
 fn remesh_chunks(
     mut changes: MessageReader<DocumentChanged>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     mut live: ResMut<LiveSurfaces>,
     mut w: ChunkWorld,
 ) {
-    let Some(study) = study else {
-        changes.clear();
-        return;
-    };
     let labels = &**study.doc.labels();
     for DocumentChanged { change, .. } in changes.read() {
         for &id in &change.voxels {
@@ -164,13 +164,9 @@ fn remesh_chunks(
 /// one per change that is not a stroke sample; an emptied segment has none.
 fn count_rebuilds(
     mut changes: MessageReader<DocumentChanged>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     mut live: ResMut<LiveSurfaces>,
 ) {
-    let Some(study) = study else {
-        changes.clear();
-        return;
-    };
     for DocumentChanged { change, .. } in changes.read() {
         if change.live {
             continue;

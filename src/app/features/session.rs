@@ -30,6 +30,12 @@ pub struct SaveSession(pub PathBuf);
 #[derive(Message, Clone, Debug)]
 pub struct OpenSession(pub PathBuf);
 
+/// The open study's volume was replaced by the same scan opened another
+/// way (slices re-aligned, or put back): the session keeps its folder,
+/// its scan reference is computed again, and it counts as unsaved.
+#[derive(Message, Clone, Copy, Debug, Default)]
+pub struct ScanReplaced;
+
 /// Restore (true) or throw away (false) an unsaved session's journal.
 #[derive(Message, Clone, Debug)]
 pub struct RestoreUnsaved {
@@ -103,6 +109,7 @@ impl Plugin for SessionPlugin {
             .add_plugins(JobPlugin::<save::Saved>::default())
             .add_message::<SaveSession>()
             .add_message::<OpenSession>()
+            .add_message::<ScanReplaced>()
             .add_message::<OpenSessionWithScan>()
             .add_message::<RestoreUnsaved>()
             .init_resource::<autosave::AutosaveConfig>()

@@ -12,6 +12,7 @@ use stratum_core::transfer::{BrickMap, TfPreset, TransferFunction};
 
 use crate::app::state::jobs::JobPlugin;
 use crate::app::state::study::NewStudy;
+use crate::app::state::study::Study;
 
 pub mod material;
 pub mod upload;
@@ -135,10 +136,10 @@ impl Plugin for VolumeRenderPlugin {
             .add_systems(
                 Update,
                 (
-                    upload::upload,
+                    upload::upload.run_if(resource_exists::<Study>),
                     upload::finish_upload,
                     material::bake_transfer,
-                    material::update_uniforms,
+                    material::update_uniforms.run_if(resource_exists::<Study>),
                     material::depth_prepass_on_cameras,
                 )
                     .chain()

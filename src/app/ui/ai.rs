@@ -3,12 +3,25 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use crate::app::features::ai::RunModel;
+use bevy::ecs::system::SystemParam;
 
-use super::{ERR, UiParams, WARN};
+use crate::app::features::ai::{AiModels, RunModel};
+use crate::app::state::jobs::JobInfo;
+use crate::app::state::study::Study;
+
+use super::{ERR, WARN};
+
+/// The AI section: the models found and running one.
+#[derive(SystemParam)]
+pub struct AiUi<'w, 's> {
+    study: Option<Res<'w, Study>>,
+    models: ResMut<'w, AiModels>,
+    run_model: MessageWriter<'w, RunModel>,
+    jobs: Query<'w, 's, &'static JobInfo>,
+}
 
 /// AI segmentation: pick a model, read what it is for, run it.
-pub(super) fn ai_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+pub(super) fn ai_panel(ui: &mut egui::Ui, p: &mut AiUi) {
     ui.heading("AI segmentation");
     let models = &mut *p.models;
     if models.models.is_empty() {

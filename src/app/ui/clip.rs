@@ -7,11 +7,22 @@ use crate::app::actions::{ClipAction, ClipKind};
 
 use crate::app::features::clip::MAX_PLANES;
 
-use super::UiParams;
+use bevy::ecs::system::SystemParam;
+
+use crate::app::features::clip::ClipSettings;
+use crate::app::state::study::Study;
+
+/// The clip planes section.
+#[derive(SystemParam)]
+pub struct ClipUi<'w> {
+    study: Option<Res<'w, Study>>,
+    clip: Res<'w, ClipSettings>,
+    clip_actions: MessageWriter<'w, ClipAction>,
+}
 
 /// Clip planes: on/off, direction, position, tilt, flip; the cut faces show
 /// the scan with the slice views' window.
-pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut ClipUi) {
     ui.heading("Clip planes");
     let Some(study) = p.study.as_deref() else {
         ui.label("Open a study to cut it.");

@@ -9,11 +9,9 @@ use stratum_core::export::Format;
 use crate::app::features::export::{ExportRequest, ShareRequest};
 use crate::app::features::loading::OpenRequest;
 
-use super::UiParams;
-use super::measurements::measurements_window;
+use super::DialogsUi;
 
-pub(super) fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
-    measurements_window(ctx, p);
+pub(super) fn dialogs(ctx: &egui::Context, p: &mut DialogsUi) {
     open_dialog(ctx, p);
     series_dialog(ctx, p);
     super::too_large::too_large_dialog(ctx, p);
@@ -21,7 +19,7 @@ pub(super) fn dialogs(ctx: &egui::Context, p: &mut UiParams) {
     share_dialog(ctx, p);
 }
 
-pub(super) fn open_dialog(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn open_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
     if !p.open_dialog.open {
         return;
     }
@@ -99,7 +97,7 @@ pub(super) fn open_dialog(ctx: &egui::Context, p: &mut UiParams) {
     p.open_dialog.open = keep_open;
 }
 
-pub(super) fn series_dialog(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn series_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
     let Some((path, list)) = p.series_choice.pending.clone() else {
         return;
     };
@@ -136,7 +134,7 @@ pub(super) fn series_dialog(ctx: &egui::Context, p: &mut UiParams) {
     }
 }
 
-pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn export_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
     if !p.export.open {
         return;
     }
@@ -198,7 +196,7 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut UiParams) {
 /// File ▸ Share: one HTML page a patient opens offline by double click
 /// (rotate, zoom, tap a structure for its name and volume), with a title
 /// and a note typed here; nothing else about the patient goes in.
-pub(super) fn share_dialog(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn share_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
     if !p.export.share_open {
         return;
     }

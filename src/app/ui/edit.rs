@@ -19,32 +19,39 @@ use crate::app::features::session::{
 };
 use crate::app::state::study::Study;
 
-/// Which session dialog is open, and its path field.
-#[derive(Default)]
+/// Which session dialog is open, and its path field: a resource, since the
+/// File menu opens it and the windows pass draws it.
+#[derive(Resource, Default)]
 pub struct SessionDialog {
     save: bool,
     open: bool,
     path: String,
 }
 
+/// The Brush and History sections and the brush on the slice views.
 #[derive(SystemParam)]
-pub struct EditUi<'w, 's> {
+pub struct BrushUi<'w> {
     pub brush: ResMut<'w, BrushSettings>,
     pub brush_actions: MessageWriter<'w, BrushAction>,
     study: Option<Res<'w, Study>>,
     history_actions: MessageWriter<'w, HistoryAction>,
-    file_actions: MessageReader<'w, 's, FileAction>,
-    session: ResMut<'w, SessionState>,
-    dialog: Local<'s, SessionDialog>,
-    save: MessageWriter<'w, SaveSession>,
-    open: MessageWriter<'w, OpenSession>,
-    open_with_scan: MessageWriter<'w, OpenSessionWithScan>,
-    restore: MessageWriter<'w, RestoreUnsaved>,
     add_empty: MessageWriter<'w, AddEmptySegment>,
     fill: MessageWriter<'w, FillBetweenSlices>,
 }
 
-impl EditUi<'_, '_> {
+/// The session items of the File menu, their dialogs and Ctrl+S.
+#[derive(SystemParam)]
+pub struct SessionUi<'w, 's> {
+    file_actions: MessageReader<'w, 's, FileAction>,
+    session: ResMut<'w, SessionState>,
+    dialog: ResMut<'w, SessionDialog>,
+    save: MessageWriter<'w, SaveSession>,
+    open: MessageWriter<'w, OpenSession>,
+    open_with_scan: MessageWriter<'w, OpenSessionWithScan>,
+    restore: MessageWriter<'w, RestoreUnsaved>,
+}
+
+impl BrushUi<'_> {
     /// The brush when it paints on the slice views.
     pub fn brush_on_slices(&self) -> Option<&BrushSettings> {
         self.brush.active.then_some(&*self.brush)
@@ -183,7 +190,9 @@ impl EditUi<'_, '_> {
             h.disk_bytes() as f64 / 1024.0
         ));
     }
+}
 
+impl SessionUi<'_, '_> {
     /// Save session… and Open session… in the File menu.
     pub fn file_menu(&mut self, ui: &mut egui::Ui) {
         if ui.button("Save session…").clicked() {

@@ -7,12 +7,30 @@ use crate::app::actions::RulerAction;
 
 use crate::app::features::measurements::{Row, ValidateAll, to_csv};
 
-use super::{OK, UiParams, WARN};
+use bevy::ecs::system::SystemParam;
+
+use crate::app::features::measurements::{Measurements, Rulers};
+use crate::app::state::jobs::{JobInfo, Notices};
+use crate::app::state::segments::{Segment, SegmentSurface};
+
+use super::{OK, WARN};
+
+/// The Measurements window: volumes, areas, extents, checks and rulers.
+#[derive(SystemParam)]
+pub struct MeasurementsUi<'w, 's> {
+    segments: Query<'w, 's, (Entity, &'static Segment, Option<&'static SegmentSurface>)>,
+    jobs: Query<'w, 's, &'static JobInfo>,
+    measurements: ResMut<'w, Measurements>,
+    notices: ResMut<'w, Notices>,
+    rulers: Res<'w, Rulers>,
+    ruler_actions: MessageWriter<'w, RulerAction>,
+    validate_all: MessageWriter<'w, ValidateAll>,
+}
 
 /// The measurements table: per segment volumes, area, extent and the check
 /// against the scan (Dice, distances, volume difference, closed), with the
 /// flagged rows marked; copyable as CSV.
-pub(super) fn measurements_window(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn measurements_window(ctx: &egui::Context, p: &mut MeasurementsUi) {
     if !p.measurements.open {
         return;
     }

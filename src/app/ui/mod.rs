@@ -8,6 +8,8 @@ mod clip;
 mod dialogs;
 pub mod edit;
 mod measurements;
+pub mod pacs;
+mod realign;
 mod segments;
 mod slice_view;
 mod slices;
@@ -37,15 +39,12 @@ use bevy_egui::{
 };
 
 use self::slice_view::{SliceTextures, overlay_colours, update_contours, update_textures};
-use crate::app::actions::ClipAction;
 use crate::app::actions::RulerAction;
 use crate::app::actions::{StandardView, ViewAction};
-use crate::app::features::ai::{AiModels, RunModel};
 use crate::app::features::clip::{ClipSettings, NotClipped};
 use crate::app::features::export::{ExportRequest, ExportSettings};
 use crate::app::features::loading::{OpenRequest, SeriesChoice};
-use crate::app::features::measurements::{Measurements, Rulers, ValidateAll};
-use crate::app::features::meshing::{BuildMeshes, SurfaceSettings};
+use crate::app::features::measurements::{Measurements, Rulers};
 use crate::app::features::segmentation::SegmentCommand;
 use crate::app::state::crosshair::SliceState;
 use crate::app::state::jobs::{JobInfo, Notices};
@@ -60,8 +59,22 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<OpenDialog>()
             .init_resource::<SliceTextures>()
+            .init_resource::<UiLayout>()
+            .init_resource::<edit::SessionDialog>()
             .add_systems(Startup, spawn_ui_camera)
-            .add_systems(EguiPrimaryContextPass, ui_system);
+            // Each panel its own system; the order is the layout's (menu,
+            // left, right, bottom, the rest is the 3D view), then windows.
+            .add_systems(
+                EguiPrimaryContextPass,
+                (
+                    menu_system,
+                    study_system,
+                    right_panel_system,
+                    slices_system,
+                    dialogs_system,
+                )
+                    .chain(),
+            );
     }
 }
 
@@ -103,9 +116,48 @@ impl Default for OpenDialog {
     }
 }
 
+/// What the panels drawn so far have left of the window: each panel system
+/// lays its panel out in it, the 3D view gets the rest.
+#[derive(Resource, Default)]
+pub struct UiLayout {
+    free: Option<egui::Rect>,
+}
+
+impl UiLayout {
+    /// A root `Ui` over the space left (the whole window for the first).
+    fn region(&self, ctx: &egui::Context, id: &'static str) -> egui::Ui {
+        egui::Ui::new(
+            ctx.clone(),
+            id.into(),
+            egui::UiBuilder::new()
+                .layer_id(egui::LayerId::background())
+                .max_rect(self.free.unwrap_or_else(|| ctx.viewport_rect())),
+        )
+    }
+
+    fn keep_rest(&mut self, ui: &egui::Ui) {
+        self.free = Some(ui.available_rect_before_wrap());
+    }
+}
+
+/// The menu bar.
 #[derive(SystemParam)]
-pub struct UiParams<'w, 's> {
-    contexts: EguiContexts<'w, 's>,
+pub struct MenuUi<'w, 's> {
+    study: Option<Res<'w, Study>>,
+    open_dialog: ResMut<'w, OpenDialog>,
+    notices: ResMut<'w, Notices>,
+    open: MessageWriter<'w, OpenRequest>,
+    export: ResMut<'w, ExportSettings>,
+    measurements: ResMut<'w, Measurements>,
+    view_actions: MessageWriter<'w, ViewAction>,
+    turntable: ResMut<'w, crate::app::view::camera::Turntable>,
+    exit: MessageWriter<'w, AppExit>,
+    edit: edit::SessionUi<'w, 's>,
+}
+
+/// The right-hand panel: the segment list and the tool sections below it.
+#[derive(SystemParam)]
+pub struct RightPanel<'w, 's> {
     study: Option<Res<'w, Study>>,
     segments: Query<
         'w,
@@ -116,88 +168,102 @@ pub struct UiParams<'w, 's> {
             Option<&'static SegmentSurface>,
         ),
     >,
-    jobs: Query<'w, 's, &'static JobInfo>,
-    notices: ResMut<'w, Notices>,
     tools: ResMut<'w, ToolSettings>,
-    surface: ResMut<'w, SurfaceSettings>,
-    slices: ResMut<'w, SliceState>,
-    textures: ResMut<'w, SliceTextures>,
-    export: ResMut<'w, ExportSettings>,
-    open_dialog: ResMut<'w, OpenDialog>,
-    series_choice: ResMut<'w, SeriesChoice>,
-    view_rect: ResMut<'w, ViewRect>,
-    seg_commands: MessageWriter<'w, SegmentCommand>,
+    measurements: Res<'w, Measurements>,
+    not_clipped: Query<'w, 's, (), With<NotClipped>>,
+    commands: Commands<'w, 's>,
     edits: MessageWriter<'w, crate::app::state::document::ApplyEdit>,
-    models: ResMut<'w, AiModels>,
-    clip: Res<'w, ClipSettings>,
-    measurements: ResMut<'w, Measurements>,
-    validate_all: MessageWriter<'w, ValidateAll>,
+    seg_commands: MessageWriter<'w, SegmentCommand>,
     rulers: Res<'w, Rulers>,
     ruler_actions: MessageWriter<'w, RulerAction>,
+    brush: edit::BrushUi<'w>,
+    volume: volume::VolumeUi<'w>,
+    ai: ai::AiUi<'w, 's>,
+    clip: clip::ClipUi<'w>,
+    surface: surface::SurfaceUi<'w>,
+}
+
+/// The slice views at the bottom and what is drawn over the 3D view.
+#[derive(SystemParam)]
+pub struct SlicesUi<'w, 's> {
+    study: Option<Res<'w, Study>>,
+    segments: Query<'w, 's, (&'static Segment, Option<&'static SegmentSurface>)>,
+    slices: ResMut<'w, SliceState>,
+    textures: ResMut<'w, SliceTextures>,
+    tools: ResMut<'w, ToolSettings>,
+    seg_commands: MessageWriter<'w, SegmentCommand>,
     camera3d: Query<
         'w,
         's,
         (&'static Camera, &'static GlobalTransform),
         With<crate::app::state::viewport::OrbitCamera>,
     >,
-    clip_actions: MessageWriter<'w, ClipAction>,
+    clip: Res<'w, ClipSettings>,
     pose: Res<'w, crate::app::state::space::AnatomyPose>,
-    not_clipped: Query<'w, 's, (), With<NotClipped>>,
-    commands: Commands<'w, 's>,
-    run_model: MessageWriter<'w, RunModel>,
-    view_actions: MessageWriter<'w, ViewAction>,
-    build: MessageWriter<'w, BuildMeshes>,
-    open: MessageWriter<'w, OpenRequest>,
+    rulers: Res<'w, Rulers>,
+    ruler_actions: MessageWriter<'w, RulerAction>,
+    notices: ResMut<'w, Notices>,
+    jobs: Query<'w, 's, &'static JobInfo>,
+    edit: edit::BrushUi<'w>,
+    view_rect: ResMut<'w, ViewRect>,
+}
+
+/// The windows over everything: open, series, export, share, measurements,
+/// the session dialogs.
+#[derive(SystemParam)]
+pub struct DialogsUi<'w, 's> {
+    export: ResMut<'w, ExportSettings>,
     export_now: MessageWriter<'w, ExportRequest>,
     share_now: MessageWriter<'w, crate::app::features::export::ShareRequest>,
-    exit: MessageWriter<'w, AppExit>,
-    edit: edit::EditUi<'w, 's>,
-    volume: ResMut<'w, crate::app::features::volume::VolumeSettings>,
-    volume_scene: Option<Res<'w, crate::app::features::volume::VolumeScene>>,
-    surfaces_shown: ResMut<'w, crate::app::features::meshing::SurfacesShown>,
-    turntable: ResMut<'w, crate::app::view::camera::Turntable>,
+    open: MessageWriter<'w, OpenRequest>,
+    open_dialog: ResMut<'w, OpenDialog>,
+    series_choice: ResMut<'w, SeriesChoice>,
+    edit: edit::SessionUi<'w, 's>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);
 const WARN: egui::Color32 = egui::Color32::from_rgb(235, 170, 50);
 const ERR: egui::Color32 = egui::Color32::from_rgb(230, 80, 70);
 
-fn ui_system(mut p: UiParams) -> Result {
-    let ctx = p.contexts.ctx_mut()?.clone();
-    // Slice textures first, so the views below draw this frame's images.
-    if let Some(study) = p.study.as_deref() {
-        let colours = overlay_colours(
-            p.segments.iter().map(|(_, s, _)| s),
-            p.slices.overlay_opacity,
-        );
-        let preview = p
-            .tools
-            .preview
-            .then_some((p.tools.lo, p.tools.hi, [255, 200, 40]));
-        update_textures(&ctx, study, &p.slices, &colours, preview, &mut p.textures);
-        if p.slices.contours {
-            let surfaces: Vec<(&Segment, &SegmentSurface)> = p
-                .segments
-                .iter()
-                .filter_map(|(_, s, m)| m.map(|m| (s, m)))
-                .collect();
-            update_contours(&p.slices, &surfaces, &mut p.textures);
-        }
-    }
-    let mut root = egui::Ui::new(
-        ctx.clone(),
-        "root".into(),
-        egui::UiBuilder::new()
-            .layer_id(egui::LayerId::background())
-            .max_rect(ctx.viewport_rect()),
-    );
+fn menu_system(mut contexts: EguiContexts, mut layout: ResMut<UiLayout>, mut p: MenuUi) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    // The first panel of the frame starts from the whole window.
+    layout.free = None;
+    let mut root = layout.region(&ctx, "root-menu");
     menu_bar(&mut root, &mut p);
+    layout.keep_rest(&root);
+    Ok(())
+}
+
+fn study_system(
+    mut contexts: EguiContexts,
+    mut layout: ResMut<UiLayout>,
+    study: Option<Res<Study>>,
+    mut realign: MessageWriter<crate::app::features::realign::RealignAction>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut root = layout.region(&ctx, "root-study");
     egui::Panel::left("study")
         .resizable(true)
         .default_size(300.0)
         .show(&mut root, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| study_panel(ui, &p));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                if let Some(a) = study_panel(ui, study.as_deref()) {
+                    realign.write(a);
+                }
+            });
         });
+    layout.keep_rest(&root);
+    Ok(())
+}
+
+fn right_panel_system(
+    mut contexts: EguiContexts,
+    mut layout: ResMut<UiLayout>,
+    mut p: RightPanel,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut root = layout.region(&ctx, "root-right");
     egui::Panel::right("segments")
         .resizable(true)
         .default_size(330.0)
@@ -215,7 +281,7 @@ fn ui_system(mut p: UiParams) -> Result {
                 .id_salt("tools")
                 .show(ui, |ui| {
                     // First: a study without segments shows only its volume.
-                    volume_panel(ui, &mut p);
+                    volume_panel(ui, &mut p.volume);
                     ui.separator();
                     tools_panel(ui, &mut p);
                     ui.separator();
@@ -223,15 +289,43 @@ fn ui_system(mut p: UiParams) -> Result {
                         .tools
                         .selected
                         .and_then(|e| p.segments.get(e).ok().map(|(_, s, _)| s.name.clone()));
-                    p.edit.panels(ui, selected);
+                    p.brush.panels(ui, selected);
                     ui.separator();
-                    ai_panel(ui, &mut p);
+                    ai_panel(ui, &mut p.ai);
                     ui.separator();
-                    clip_panel(ui, &mut p);
+                    clip_panel(ui, &mut p.clip);
                     ui.separator();
-                    surface_panel(ui, &mut p);
+                    surface_panel(ui, &mut p.surface);
                 });
         });
+    layout.keep_rest(&root);
+    Ok(())
+}
+
+fn slices_system(
+    mut contexts: EguiContexts,
+    mut layout: ResMut<UiLayout>,
+    mut p: SlicesUi,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    // Slice textures first, so the views below draw this frame's images.
+    if let Some(study) = p.study.as_deref() {
+        let colours = overlay_colours(p.segments.iter().map(|(s, _)| s), p.slices.overlay_opacity);
+        let preview = p
+            .tools
+            .preview
+            .then_some((p.tools.lo, p.tools.hi, [255, 200, 40]));
+        update_textures(&ctx, study, &p.slices, &colours, preview, &mut p.textures);
+        if p.slices.contours {
+            let surfaces: Vec<(&Segment, &SegmentSurface)> = p
+                .segments
+                .iter()
+                .filter_map(|(s, m)| m.map(|m| (s, m)))
+                .collect();
+            update_contours(&p.slices, &surfaces, &mut p.textures);
+        }
+    }
+    let mut root = layout.region(&ctx, "root-slices");
     // A fixed share of the window: the slice views fill whatever they get,
     // and a panel sized by its content would collapse before a study opens.
     let slices_height = (ctx.viewport_rect().height() * 0.36).max(200.0);
@@ -243,18 +337,33 @@ fn ui_system(mut p: UiParams) -> Result {
     p.view_rect.0 = Some(bevy::math::Rect::new(
         view.min.x, view.min.y, view.max.x, view.max.y,
     ));
+    layout.keep_rest(&root);
     view_overlay(&ctx, view, &mut p);
+    Ok(())
+}
+
+fn dialogs_system(
+    mut contexts: EguiContexts,
+    mut measurements: measurements::MeasurementsUi,
+    mut p: DialogsUi,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    measurements::measurements_window(&ctx, &mut measurements);
     dialogs(&ctx, &mut p);
     p.edit.dialogs_and_keys(&ctx);
     Ok(())
 }
 
-fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
+fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
     egui::Panel::top("menu").show(root, |ui| {
         ui.horizontal(|ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open…").clicked() {
                     p.open_dialog.open = true;
+                    ui.close();
+                }
+                if ui.button("Open from PACS…").clicked() {
+                    pacs::open_pacs(ui.ctx());
                     ui.close();
                 }
                 if ui.button("Open the demo study").clicked() {
@@ -270,6 +379,13 @@ fn menu_bar(root: &mut egui::Ui, p: &mut UiParams) {
                 }
                 if ui.button("Export…").clicked() {
                     p.export.open = true;
+                    ui.close();
+                }
+                if ui
+                    .button("Export DICOM (SEG, STL) / send to PACS…")
+                    .clicked()
+                {
+                    pacs::open_dicom_export(ui.ctx());
                     ui.close();
                 }
                 if ui

@@ -9,9 +9,9 @@ use crate::app::features::segmentation::SegmentCommand;
 use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::Segment;
 
-use super::UiParams;
+use super::RightPanel;
 
-pub(super) fn segments_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+pub(super) fn segments_panel(ui: &mut egui::Ui, p: &mut RightPanel) {
     let mut rows: Vec<(Entity, Segment)> =
         p.segments.iter().map(|(e, s, _)| (e, s.clone())).collect();
     rows.sort_by_key(|(_, s)| s.id);

@@ -7,9 +7,9 @@ use stratum_core::view::{Plane, WindowPreset};
 use super::slice_view::{SliceEvent, SliceExtras, slice_view};
 use crate::app::state::jobs::JobInfo;
 
-use super::{ERR, OK, UiParams};
+use super::{ERR, OK, SlicesUi};
 
-pub(super) fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+pub(super) fn slices_panel(ui: &mut egui::Ui, p: &mut SlicesUi) {
     let auto = p
         .study
         .as_deref()
@@ -89,7 +89,7 @@ pub(super) fn slices_panel(ui: &mut egui::Ui, p: &mut UiParams) {
 }
 
 /// Over the 3D view: progress of running jobs with Cancel, and notices.
-pub(super) fn view_overlay(ctx: &egui::Context, view: egui::Rect, p: &mut UiParams) {
+pub(super) fn view_overlay(ctx: &egui::Context, view: egui::Rect, p: &mut SlicesUi) {
     // Ruler lengths at their midpoints in the 3D view (the lines are gizmos).
     if let Ok((camera, at)) = p.camera3d.single()
         && !p.rulers.items.is_empty()

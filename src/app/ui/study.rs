@@ -4,13 +4,18 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::checks::Status;
 
-use super::{ERR, OK, UiParams, WARN};
+use crate::app::features::realign::RealignAction;
+use crate::app::state::study::Study;
 
-pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
+use super::{ERR, OK, WARN};
+
+/// Draws the panel; a click on the checklist's Re-align or Undo button
+/// comes back as what it asks for.
+pub(super) fn study_panel(ui: &mut egui::Ui, study: Option<&Study>) -> Option<RealignAction> {
     ui.heading("Study");
-    let Some(study) = p.study.as_deref() else {
+    let Some(study) = study else {
         ui.label("Nothing open yet.");
-        return;
+        return None;
     };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
@@ -51,6 +56,7 @@ pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
     if report.checks.is_empty() {
         ui.label("No checks for this source.");
     }
+    let mut action = None;
     let mut last = None;
     for c in &report.checks {
         if last != Some(c.category) {
@@ -67,5 +73,9 @@ pub(super) fn study_panel(ui: &mut egui::Ui, p: &UiParams) {
             ui.colored_label(colour, mark);
             ui.label(&c.message);
         });
+        if let Some(a) = super::realign::offer(ui, report, c) {
+            action = Some(a);
+        }
     }
+    action
 }

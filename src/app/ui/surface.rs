@@ -5,9 +5,20 @@ use bevy_egui::egui;
 
 use crate::app::features::meshing::BuildMeshes;
 
-use super::UiParams;
+use bevy::ecs::system::SystemParam;
 
-pub(super) fn surface_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+use crate::app::features::export::ExportSettings;
+use crate::app::features::meshing::SurfaceSettings;
+
+/// The surface settings section.
+#[derive(SystemParam)]
+pub struct SurfaceUi<'w> {
+    surface: ResMut<'w, SurfaceSettings>,
+    build: MessageWriter<'w, BuildMeshes>,
+    export: ResMut<'w, ExportSettings>,
+}
+
+pub(super) fn surface_panel(ui: &mut egui::Ui, p: &mut SurfaceUi) {
     ui.heading("3D surface");
     ui.checkbox(
         &mut p.surface.smooth_surface,

@@ -5,9 +5,9 @@
 use bevy_egui::egui;
 use stratum_core::dicom::Subset;
 
-use super::UiParams;
+use super::DialogsUi;
 
-pub(super) fn too_large_dialog(ctx: &egui::Context, p: &mut UiParams) {
+pub(super) fn too_large_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
     let Some(mut t) = p.series_choice.too_large.clone() else {
         return;
     };

@@ -8,9 +8,9 @@ use crate::app::actions::RulerAction;
 use crate::app::features::segmentation::SegmentCommand;
 use crate::app::state::study::Study;
 
-use super::{UiParams, WARN};
+use super::{RightPanel, WARN};
 
-pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut RightPanel) {
     ui.heading("Tools");
     let Some(study) = p.study.as_deref() else {
         ui.label("Open a study to segment it.");

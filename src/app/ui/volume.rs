@@ -3,12 +3,26 @@
 //! left/right shifts, up/down narrows or widens, as a window), shading,
 //! the ray step (quality) and the crop box.
 
+use bevy::prelude::*;
 use bevy_egui::egui;
 use stratum_core::transfer::TfPreset;
 
-use super::UiParams;
+use bevy::ecs::system::SystemParam;
 
-pub(super) fn volume_panel(ui: &mut egui::Ui, p: &mut UiParams) {
+use crate::app::features::meshing::SurfacesShown;
+use crate::app::features::volume::{VolumeScene, VolumeSettings};
+use crate::app::state::study::Study;
+
+/// The volume rendering section.
+#[derive(SystemParam)]
+pub struct VolumeUi<'w> {
+    study: Option<Res<'w, Study>>,
+    volume: ResMut<'w, VolumeSettings>,
+    volume_scene: Option<Res<'w, VolumeScene>>,
+    surfaces_shown: ResMut<'w, SurfacesShown>,
+}
+
+pub(super) fn volume_panel(ui: &mut egui::Ui, p: &mut VolumeUi) {
     ui.heading("Volume rendering");
     let Some(study) = p.study.as_deref() else {
         ui.label("Open a study to see it in 3D.");
@@ -127,7 +141,7 @@ fn axis_names(study: &crate::app::state::study::Study) -> [&'static str; 3] {
 
 /// The transfer function over the histogram: opacity as a curve, colour as
 /// a strip; a drag moves it (horizontal: shift, vertical: width).
-fn transfer_plot(ui: &mut egui::Ui, p: &mut UiParams, h: &stratum_core::segment::Histogram) {
+fn transfer_plot(ui: &mut egui::Ui, p: &mut VolumeUi, h: &stratum_core::segment::Histogram) {
     let (rect, response) =
         ui.allocate_exact_size(egui::vec2(ui.available_width(), 90.0), egui::Sense::drag());
     let painter = ui.painter_at(rect);

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::nnunet::spec::NnUnet;
 pub use super::normalize::Normalize;
 use crate::error::{CoreError, Result};
 
@@ -42,19 +43,28 @@ pub struct Manifest {
     /// lesions inside the liver). Empty for a one-network model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+    /// Present for a network imported from nnU-Net: run as nnU-Net's own
+    /// predictor does (its preprocessing, sliding window, mirroring, folds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nnunet: Option<NnUnet>,
 }
 
 /// A later network of a multi-stage model: its own ONNX file, input, output
-/// and post-processing, run on the part of the scan `region` names.
+/// and post-processing, run on the part of the scan `region` names, or on
+/// the whole scan when it names none (the parts of a TotalSegmentator task,
+/// merged into one label map, a later part's labels painted over earlier ones).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     pub file: String,
-    pub region: Region,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
     pub input: InputSpec,
     pub output: OutputSpec,
     #[serde(default)]
     pub postprocess: PostProcess,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nnunet: Option<NnUnet>,
 }
 
 /// Where a later stage runs: inside the bounding box or the mask of a label
@@ -332,6 +342,9 @@ impl Manifest {
             return Err("field `file` is empty".into());
         }
         validate_stage(&self.input, &self.output, "")?;
+        if let Some(n) = &self.nnunet {
+            n.validate("nnunet.", &self.file)?;
+        }
         let mut known: Vec<&str> = self.output.labels.iter().map(|l| l.name.as_str()).collect();
         for (i, s) in self.stages.iter().enumerate() {
             let at = format!("stages[{i}].");
@@ -339,7 +352,13 @@ impl Manifest {
                 return Err(format!("field `{at}file` is empty"));
             }
             validate_stage(&s.input, &s.output, &at)?;
-            let r = &s.region;
+            if let Some(n) = &s.nnunet {
+                n.validate(&format!("{at}nnunet."), &s.file)?;
+            }
+            let Some(r) = &s.region else {
+                known.extend(s.output.labels.iter().map(|l| l.name.as_str()));
+                continue;
+            };
             if !known.contains(&r.label.as_str()) {
                 return Err(format!(
                     "field `{at}region.label` is {:?}, which no earlier stage produces (they produce {known:?})",
@@ -405,6 +424,7 @@ impl Manifest {
                 output: s.output.clone(),
                 postprocess: s.postprocess.clone(),
                 stages: Vec::new(),
+                nnunet: s.nnunet.clone(),
                 ..self.clone()
             });
         }

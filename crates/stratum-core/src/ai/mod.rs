@@ -1,11 +1,13 @@
 //! AI segmentation: ONNX models run through ONNX Runtime (the `ort` crate,
 //! library loaded at run time), each described by a manifest in
 //! `models/<name>/`, over the whole scan with a sliding window; a model may
-//! chain networks, each later one inside a box or mask an earlier one found.
+//! chain networks, each later one inside a box or mask an earlier one found;
+//! nnU-Net models are imported (`nnunet`) and run as nnU-Net runs them.
 
 pub mod catalog;
 pub mod infer;
 pub mod manifest;
+pub mod nnunet;
 pub mod normalize;
 pub mod prefilter;
 pub mod runtime;

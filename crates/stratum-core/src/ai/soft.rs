@@ -75,15 +75,38 @@ pub fn soft_on_scan(
     m: &Manifest,
     label: usize,
 ) -> Option<SoftField> {
-    let b = mask.bounds()?;
-    let dim = mask.dim();
-    let taps = ScanTaps::new(grid, dim);
+    mask.bounds()?;
+    let taps = ScanTaps::new(grid, mask.dim());
     let bg = m.output.background_channel;
     let own = if bg { label + 1 } else { label };
     if own >= probs.len() {
         return None;
     }
     let threshold = m.output.threshold;
+    soft_edge(mask, |src| {
+        let p = taps.value(&probs[own], src);
+        let other = probs
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != own)
+            .map(|(_, pc)| taps.value(pc, src))
+            .fold(f32::NEG_INFINITY, f32::max);
+        let margin = p - other;
+        if bg {
+            margin
+        } else {
+            margin.min(p - threshold)
+        }
+    })
+}
+
+/// The soft field of `mask`: at each voxel on its edge (inside with a face
+/// neighbour outside, or the reverse) 0.5 plus half of `margin(x, y, z)`,
+/// the margin by which the label wins there (negative where it loses);
+/// away from the edge only which side matters. `None` for an empty mask.
+pub fn soft_edge(mask: &Mask, margin: impl Fn([usize; 3]) -> f32 + Sync) -> Option<SoftField> {
+    let b = mask.bounds()?;
+    let dim = mask.dim();
     let lo = [b[0].0, b[1].0, b[2].0].map(|v| v.saturating_sub(1));
     let hi = [
         (b[0].1 + 1).min(dim.0),
@@ -116,19 +139,7 @@ pub fn soft_on_scan(
                     *out = if me { 255 } else { 0 };
                     continue;
                 }
-                let src = [x, y, z];
-                let p = taps.value(&probs[own], src);
-                let other = probs
-                    .iter()
-                    .enumerate()
-                    .filter(|(c, _)| *c != own)
-                    .map(|(_, pc)| taps.value(pc, src))
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let mut margin = p - other;
-                if !bg {
-                    margin = margin.min(p - threshold);
-                }
-                let f = (0.5 + 0.5 * margin).clamp(0.0, 1.0);
+                let f = (0.5 + 0.5 * margin([x, y, z])).clamp(0.0, 1.0);
                 *out = (f * 255.0).round() as u8;
             }
         });

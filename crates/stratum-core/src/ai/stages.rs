@@ -14,6 +14,7 @@ use super::infer::{
     sliding_window,
 };
 use super::manifest::{Interpolation, Manifest, Prefilter, Region, RegionKind};
+use super::nnunet::run::{Logits, run_network as nnunet_run};
 use super::normalize::normalise;
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;
@@ -62,7 +63,7 @@ pub fn segment_with_model(
     let mut patches = 0;
     let mut model_grid = [0; 3];
     for (i, net) in nets.iter().enumerate() {
-        let region = i.checked_sub(1).map(|j| &m.stages[j].region);
+        let region = i.checked_sub(1).and_then(|j| m.stages[j].region.as_ref());
         // Where this network runs, and the mask it is kept to.
         let (bbox, mask) = match region {
             None => match &net.input.crop {
@@ -88,15 +89,26 @@ pub fn segment_with_model(
         };
         let sub = crop_volume(volume, bbox);
         let sub_mask = mask.map(|mk| crop_mask(&mk, bbox));
-        let run = run_network(
-            &sub,
-            &model.dir.join(&net.file),
-            net,
-            sub_mask.as_ref().zip(region.and_then(|r| r.outside)),
-            sub_mask.as_ref(),
-            progress,
-            &mut times,
-        )?;
+        let run = if net.nnunet.is_some() {
+            run_nnunet(
+                &sub,
+                &model.dir,
+                net,
+                sub_mask.as_ref(),
+                progress,
+                &mut times,
+            )?
+        } else {
+            run_network(
+                &sub,
+                &model.dir.join(&net.file),
+                net,
+                sub_mask.as_ref().zip(region.and_then(|r| r.outside)),
+                sub_mask.as_ref(),
+                progress,
+                &mut times,
+            )?
+        };
         patches += run.patches;
         if i == 0 {
             model_grid = run.grid;
@@ -132,7 +144,13 @@ pub fn segment_with_model(
                     )));
                 }
                 let sid = segments.len() as u16 + 1;
-                if let Some(mut f) = soft_on_scan(&run.probs, &run.model_grid, &mk, net, j) {
+                let field = match &run.soft {
+                    Soft::Grid { probs, model_grid } => {
+                        soft_on_scan(probs, model_grid, &mk, net, j)
+                    }
+                    Soft::NnUnet(logits) => logits.soft_field(&mk, j),
+                };
+                if let Some(mut f) = field {
                     // From the crop's grid onto the scan's.
                     f.origin = [0, 1, 2].map(|a| f.origin[a] + bbox[a].0);
                     soft.insert(sid, f);
@@ -189,10 +207,46 @@ pub fn segment_with_model(
 /// edges of the labels kept).
 struct NetworkRun {
     labels: Array3<u16>,
-    probs: Vec<Array3<f32>>,
-    model_grid: ModelGrid,
+    soft: Soft,
     grid: [usize; 3],
     patches: usize,
+}
+
+/// What the soft edges are computed from.
+enum Soft {
+    /// Stitched probabilities on the model grid.
+    Grid {
+        probs: Vec<Array3<f32>>,
+        model_grid: ModelGrid,
+    },
+    /// An nnU-Net network's averaged logits.
+    NnUnet(Box<Logits>),
+}
+
+/// An nnU-Net network (its manifest's `nnunet` section) over a scan, kept
+/// inside `keep_inside` when a region mask gives one.
+fn run_nnunet(
+    volume: &Volume,
+    dir: &Path,
+    m: &Manifest,
+    keep_inside: Option<&Mask>,
+    progress: &Progress,
+    times: &mut StageTimes,
+) -> Result<NetworkRun> {
+    let mut run = nnunet_run(volume, dir, m, progress, times)?;
+    if let Some(mk) = keep_inside {
+        Zip::from(&mut run.labels).and(&mk.data).for_each(|l, &i| {
+            if i == 0 {
+                *l = 0;
+            }
+        });
+    }
+    Ok(NetworkRun {
+        labels: run.labels,
+        soft: Soft::NnUnet(Box::new(run.logits)),
+        grid: run.grid,
+        patches: run.patches,
+    })
 }
 
 fn run_network(
@@ -265,9 +319,11 @@ fn run_network(
     progress.check()?;
     Ok(NetworkRun {
         labels,
-        probs,
         grid: grid.shape,
-        model_grid: grid,
+        soft: Soft::Grid {
+            probs,
+            model_grid: grid,
+        },
         patches,
     })
 }

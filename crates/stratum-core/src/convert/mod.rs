@@ -17,11 +17,13 @@ use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{Mask, Preset};
 
+mod dicom;
 mod live;
 mod meshes;
 mod segments;
 mod share;
 
+pub use dicom::{DicomOutput, convert_dicom, dicom_output};
 pub use live::{LiveStart, live_from_scan, live_from_session};
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
@@ -130,6 +132,9 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
+    if let Some(kind) = dicom_output(output)? {
+        return convert_dicom(input, output, kind, opts, progress);
+    }
     let format = crate::export::Format::from_path(output)?;
     let textured = opts.scan_texture
         && matches!(

@@ -8,6 +8,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
+use super::mosaic::{self, MosaicLayout};
 use crate::error::{CoreError, Result};
 
 /// Geometry and value mapping of one frame (one 2D image).
@@ -57,6 +58,16 @@ pub struct ImageHeader {
     /// GantryDetectorTilt as written (for the report only: geometry never uses it).
     pub gantry_tilt_tag: Option<f64>,
     pub slice_thickness: Option<f64>,
+    pub spacing_between_slices: Option<f64>,
+    /// ContrastBolusAgent as written (a drug name, for the fitness line).
+    pub contrast_agent: Option<String>,
+    /// ContrastBolusAgentPhase (enhanced images), e.g. "POST_CONTRAST".
+    pub contrast_phase: Option<String>,
+    /// A Siemens mosaic unpacked: `frames` then holds one entry per tile
+    /// (the stored image is frame 0) and `rows`/`columns` stay the stored size.
+    pub mosaic: Option<MosaicLayout>,
+    /// ImageType says MOSAIC but the tiles could not be found: why.
+    pub mosaic_problem: Option<&'static str>,
     pub frames: Vec<FrameInfo>,
     /// Names of patient-identifying attributes present with a value.
     pub identifying: Vec<&'static str>,
@@ -66,6 +77,18 @@ pub struct ImageHeader {
     pub burned_in: bool,
     /// True for enhanced multi-frame objects (per-frame functional groups).
     pub enhanced: bool,
+}
+
+impl ImageHeader {
+    /// Rows of one slice: a mosaic's tile, else the stored image.
+    pub fn slice_rows(&self) -> u32 {
+        self.mosaic.map_or(self.rows, |m| m.tile_rows)
+    }
+
+    /// Columns of one slice: a mosaic's tile, else the stored image.
+    pub fn slice_columns(&self) -> u32 {
+        self.mosaic.map_or(self.columns, |m| m.tile_columns)
+    }
 }
 
 /// Attributes whose presence the privacy check reports (names only).
@@ -248,6 +271,8 @@ fn header_from_object(
     let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
 
     let mut frames = Vec::with_capacity(number_of_frames as usize);
+    let mut mosaic_layout = None;
+    let mut mosaic_problem = None;
     let enhanced = per_frame.is_some();
     if let Some(items) = per_frame {
         // Enhanced multi-frame: each frame's groups, falling back to the shared ones.
@@ -300,7 +325,40 @@ fn header_from_object(
         let orientation = arr::<6>(floats(obj, tags::IMAGE_ORIENTATION_PATIENT));
         let pixel_spacing = arr::<2>(floats(obj, tags::PIXEL_SPACING))
             .or_else(|| arr::<2>(floats(obj, tags::IMAGER_PIXEL_SPACING)));
+        let is_mosaic = number_of_frames == 1
+            && text(obj, tags::IMAGE_TYPE)
+                .is_some_and(|t| t.to_ascii_uppercase().contains("MOSAIC"));
+        if is_mosaic {
+            let step = float(obj, tags::SPACING_BETWEEN_SLICES)
+                .or_else(|| float(obj, tags::SLICE_THICKNESS));
+            let unpacked = match (position, orientation, pixel_spacing) {
+                (Some(p), Some(o), Some(s)) => {
+                    mosaic::unpack(obj, rows as u32, columns as u32, p, o, s, step)
+                }
+                _ => Err("its position, orientation or pixel spacing is missing"),
+            };
+            match unpacked {
+                Ok(m) => {
+                    for (k, p) in m.positions.into_iter().enumerate() {
+                        frames.push(FrameInfo {
+                            frame: k as u32,
+                            position: Some(p),
+                            orientation,
+                            pixel_spacing,
+                            slope: classic_slope,
+                            intercept: classic_intercept,
+                            stack_key: String::new(),
+                        });
+                    }
+                    mosaic_layout = Some(m.layout);
+                }
+                Err(why) => mosaic_problem = Some(why),
+            }
+        }
         for f in 0..number_of_frames {
+            if mosaic_layout.is_some() {
+                break;
+            }
             frames.push(FrameInfo {
                 frame: f,
                 position,
@@ -354,6 +412,11 @@ fn header_from_object(
         number_of_frames,
         gantry_tilt_tag: float(obj, tags::GANTRY_DETECTOR_TILT),
         slice_thickness: float(obj, tags::SLICE_THICKNESS),
+        spacing_between_slices: float(obj, tags::SPACING_BETWEEN_SLICES),
+        contrast_agent: text(obj, tags::CONTRAST_BOLUS_AGENT),
+        contrast_phase: text(obj, tags::CONTRAST_BOLUS_AGENT_PHASE),
+        mosaic: mosaic_layout,
+        mosaic_problem,
         frames,
         identifying,
         has_private,

@@ -8,7 +8,7 @@ use dicom_pixeldata::PixelDecoder;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::header::{first_line, transfer_syntax_name};
+use super::header::{ImageHeader, first_line, transfer_syntax_name};
 pub(super) use super::rescale::Store;
 use super::rescale::{Layout, convert};
 use super::scan::{Series, SliceRef};
@@ -227,6 +227,8 @@ fn check_native_sizes(series: &Series, slices: &[SliceRef]) -> Result<()> {
         if n == 0 || !native {
             continue;
         }
+        // A mosaic's slices are tiles of its one stored image.
+        let n = if h.mosaic.is_some() { 1 } else { n };
         let need = (h.rows as u64 * h.columns as u64)
             .saturating_mul((h.bits_allocated as u64).div_ceil(8))
             .saturating_mul(n);
@@ -335,7 +337,10 @@ fn decode_all<T: Store>(
             progress.check()?;
             let header = &series.files[jobs[0].0.file];
             let path = &header.path;
-            if let Some(explicit) = native_le(&header.transfer_syntax) {
+            // A mosaic's frames are tiles of one image: decoded whole below.
+            if header.mosaic.is_none()
+                && let Some(explicit) = native_le(&header.transfer_syntax)
+            {
                 // Straight from the file's bytes; None: a layout left to the decoder.
                 let done = super::native::with_file_bytes(path, |bytes| {
                     let pixels = &bytes[super::native::pixel_data_range(bytes, explicit)?];
@@ -347,6 +352,20 @@ fn decode_all<T: Store>(
                 }
             }
             let obj = open(path)?;
+            if let Some(m) = header.mosaic {
+                // Decoded once, then cut into its tiles.
+                let mut whole = vec![T::default(); header.rows as usize * header.columns as usize];
+                let stored = SliceRef {
+                    frame: 0,
+                    ..jobs[0].0.clone()
+                };
+                decode_frame_into(&obj, path, &stored, &mut whole)?;
+                for (s, out) in jobs {
+                    m.copy_tile(&whole, header.columns as usize, s.frame, out);
+                    progress.advance(1);
+                }
+                return Ok(());
+            }
             for (s, out) in jobs {
                 progress.check()?;
                 decode_frame_into(&obj, path, s, out)?;
@@ -413,11 +432,31 @@ pub(super) fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
 }
 
 fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Result<Vec<f32>> {
-    let path = &series.files[s.file].path;
-    let obj = open(path)?;
+    let header = &series.files[s.file];
+    let obj = open(&header.path)?;
     let mut out = vec![0f32; rows * cols];
-    decode_frame_into(&obj, path, s, &mut out)?;
+    decode_slice_into(&obj, header, s, &mut out)?;
     Ok(out)
+}
+
+/// Decodes one slice of a file: a tile of a mosaic, else its frame.
+pub(super) fn decode_slice_into<T: Store>(
+    obj: &dicom_object::DefaultDicomObject,
+    header: &ImageHeader,
+    s: &SliceRef,
+    out: &mut [T],
+) -> Result<()> {
+    let Some(m) = header.mosaic else {
+        return decode_frame_into(obj, &header.path, s, out);
+    };
+    let mut whole = vec![T::default(); header.rows as usize * header.columns as usize];
+    let stored = SliceRef {
+        frame: 0,
+        ..s.clone()
+    };
+    decode_frame_into(obj, &header.path, &stored, &mut whole)?;
+    m.copy_tile(&whole, header.columns as usize, s.frame, out);
+    Ok(())
 }
 
 /// Little-endian uncompressed transfer syntaxes, whose pixel bytes are read

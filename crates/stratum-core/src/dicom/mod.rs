@@ -1,8 +1,10 @@
 //! DICOM input: discovering series in a folder, reading headers, building volumes.
 
+pub mod csa;
 pub mod header;
 pub mod lengths;
 pub mod load;
+pub mod mosaic;
 mod native;
 mod rescale;
 pub mod scan;

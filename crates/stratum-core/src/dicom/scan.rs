@@ -256,8 +256,8 @@ pub fn group(headers: Vec<ImageHeader>) -> Vec<Series> {
         for (fi, h) in files.iter().enumerate() {
             for f in &h.frames {
                 let key = StackKey {
-                    rows: h.rows,
-                    columns: h.columns,
+                    rows: h.slice_rows(),
+                    columns: h.slice_columns(),
                     orientation: f.orientation.map(|o| o.map(|v| round(v, 1e3))),
                     spacing: f.pixel_spacing.map(|s| s.map(|v| round(v, 1e3))),
                     stack: f.stack_key.clone(),
@@ -414,14 +414,10 @@ fn build_series(
         problems
             .push("PixelSpacing is missing; 1 mm is assumed, so sizes may be wrong".to_string());
     }
-    if files
-        .iter()
-        .any(|h| h.image_type.to_ascii_uppercase().contains("MOSAIC"))
-    {
-        problems.push(
-            "this is a Siemens mosaic (several slices tiled in one image), which is not unpacked; export the series as single slices"
-                .to_string(),
-        );
+    if let Some(why) = files.iter().find_map(|h| h.mosaic_problem) {
+        problems.push(format!(
+            "this is a Siemens mosaic (several slices tiled in one image) that cannot be unpacked: {why}; export the series as single slices"
+        ));
     }
     slices.sort_by(|a, b| a.distance.total_cmp(&b.distance));
     Series {
@@ -430,8 +426,8 @@ fn build_series(
         modality: first.modality.clone(),
         description: first.series_description.clone(),
         series_number: first.series_number,
-        rows: first.rows,
-        columns: first.columns,
+        rows: first.slice_rows(),
+        columns: first.slice_columns(),
         orientation,
         pixel_spacing: first_frame.pixel_spacing,
         files,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::load::{Shape, Store, decode_frame_into, open};
+use super::load::{Shape, Store, decode_slice_into, open};
 use super::scan::{Series, SliceRef};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
@@ -95,13 +95,13 @@ pub(super) fn decode_reduced<T: Store>(
         .filter(|jobs| !jobs.is_empty())
         .try_for_each(|jobs| -> Result<()> {
             progress.check()?;
-            let path = &series.files[jobs[0].1.file].path;
-            let obj = open(path)?;
+            let header = &series.files[jobs[0].1.file];
+            let obj = open(&header.path)?;
             let mut frame = vec![0f32; rows * cols];
             let mut reduced = vec![0f32; ro * co];
             for (k, s) in jobs {
                 progress.check()?;
-                decode_frame_into(&obj, path, s, &mut frame)?;
+                decode_slice_into(&obj, header, s, &mut frame)?;
                 for (y, out_row) in reduced.chunks_exact_mut(co).enumerate() {
                     out_row.fill(0.0);
                     for line in frame[y * f * cols..].chunks_exact(cols).take(f) {

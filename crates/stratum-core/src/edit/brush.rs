@@ -309,6 +309,10 @@ impl Capsule {
             BrushShape::Sphere => None,
         };
         if let Some((k, slice)) = disc {
+            // A slice past the grid (a damaged or foreign edit) paints nothing.
+            if slice >= n[k] as usize {
+                return None;
+            }
             // The slice view's samples lie in the plane; project them onto it.
             ia[k] = slice as f64;
             ib[k] = slice as f64;
@@ -316,7 +320,7 @@ impl Capsule {
         for k in 0..3 {
             let (l, h) = (ia[k].min(ib[k]) - ext[k], ia[k].max(ib[k]) + ext[k]);
             lo[k] = (l.ceil() as i64).max(0);
-            hi[k] = (h.floor() as i64 + 1).min(n[k]);
+            hi[k] = (h.floor() as i64).saturating_add(1).min(n[k]);
             if let Some((dk, slice)) = disc
                 && dk == k
             {

@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checks::realign::{Realign, Realignment};
 use crate::dicom::Subset;
 use crate::error::Result;
 use crate::open::{OpenOptions, open_volume};
@@ -16,7 +17,7 @@ use crate::progress::Progress;
 use crate::volume::{Volume, Voxels};
 
 /// A reference to the scan a session was made on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScanRef {
     /// The scan's path (DICOM folder or NIfTI file) as it was opened, made absolute.
     pub path: PathBuf,
@@ -31,7 +32,11 @@ pub struct ScanRef {
     /// downsampled copy), when the whole did not fit; absent for the whole.
     #[serde(default, skip_serializing_if = "Subset::is_whole")]
     pub subset: Subset,
-    /// SHA-256 (hex) of the voxels as loaded: see [`voxel_sha256`].
+    /// Slices re-aligned after loading (motion between slices corrected),
+    /// applied again when the session reopens; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realign: Option<Realignment>,
+    /// SHA-256 (hex) of the voxels as loaded (and re-aligned): see [`voxel_sha256`].
     pub voxel_sha256: String,
     /// (slices, rows, columns).
     pub dims: [usize; 3],
@@ -47,6 +52,7 @@ impl ScanRef {
             relative: None,
             series_uid: series_uid.filter(|s| !s.is_empty()),
             subset: Subset::default(),
+            realign: None,
             voxel_sha256: voxel_sha256(&volume.voxels),
             dims: [z, y, x],
         }
@@ -148,6 +154,11 @@ pub fn open_scan(scan: &ScanRef, session_dir: &Path, progress: &Progress) -> Res
     let opts = OpenOptions {
         series: scan.series_uid.clone(),
         subset: scan.subset,
+        realign: scan
+            .realign
+            .clone()
+            .map(Realign::Exactly)
+            .unwrap_or_default(),
         ..OpenOptions::default()
     };
     let volume = open_volume(&path, &opts, progress)?.volume;

@@ -62,6 +62,7 @@ pub(crate) fn tiny_manifest(patch: [usize; 3], overlap: f32) -> Manifest {
         },
         postprocess: PostProcess::default(),
         stages: Vec::new(),
+        nnunet: None,
     }
 }
 

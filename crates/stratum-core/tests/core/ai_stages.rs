@@ -207,16 +207,17 @@ fn bad_stage_fields_are_named() {
     good.output.keep = false;
     good.stages.push(Stage {
         file: "tiny_conv3d.onnx".into(),
-        region: Region {
+        region: Some(Region {
             label: "bright".into(),
             kind: RegionKind::Box,
             margin: 0.1,
             dilate_mm: 0.0,
             outside: None,
-        },
+        }),
         input: good.input.clone(),
         output: good.output.clone(),
         postprocess: Default::default(),
+        nnunet: None,
     });
     assert_eq!(good.validate(), Ok(()));
     let check = |edit: &dyn Fn(&mut Manifest), field: &str| {
@@ -226,15 +227,15 @@ fn bad_stage_fields_are_named() {
         assert!(e.contains(field), "{field}: {e}");
     };
     check(
-        &|m| m.stages[0].region.label = "liver".into(),
+        &|m| m.stages[0].region.as_mut().unwrap().label = "liver".into(),
         "stages[0].region.label",
     );
     check(
-        &|m| m.stages[0].region.outside = Some(-0.5),
+        &|m| m.stages[0].region.as_mut().unwrap().outside = Some(-0.5),
         "stages[0].region.outside",
     );
     check(
-        &|m| m.stages[0].region.margin = -1.0,
+        &|m| m.stages[0].region.as_mut().unwrap().margin = -1.0,
         "stages[0].region.margin",
     );
     check(
@@ -307,16 +308,17 @@ fn two_stage(kind: RegionKind) -> ModelInfo {
     };
     m.stages.push(Stage {
         file: "tiny_conv3d.onnx".into(),
-        region: Region {
+        region: Some(Region {
             label: "organ".into(),
             kind,
             margin: if kind == RegionKind::Box { 0.1 } else { 0.0 },
             dilate_mm: if kind == RegionKind::Mask { 1.0 } else { 0.0 },
             outside: (kind == RegionKind::Mask).then_some(0.0),
-        },
+        }),
         input: second_input,
         output: second,
         postprocess: Default::default(),
+        nnunet: None,
     });
     m.validate().unwrap();
     ModelInfo {

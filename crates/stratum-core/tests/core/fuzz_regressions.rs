@@ -181,18 +181,55 @@ fn real_files_still_pass_the_meta_length_walk() {
     assert!(n >= 15, "{n} files");
 }
 
-#[test]
-fn an_edit_whose_soft_edge_size_overflows_is_refused_as_damaged() {
-    use stratum_core::document::{Edit, EditLog};
-    let n = replay_all("document_edits-", |path| {
-        let bytes = std::fs::read(path).unwrap();
-        let log = EditLog::from_bytes(&bytes);
-        let one = Edit::from_bytes(&bytes);
-        assert!(
-            log.is_err() && one.is_err(),
-            "{} decoded: {log:?} {one:?}",
-            path.display()
-        );
+/// What the document_edits target runs on one input: decode, apply each
+/// edit to a small document with a scan, undo everything.
+fn document_edits_target(bytes: &[u8]) {
+    use ndarray::Array3;
+    use stratum_core::document::{Document, Edit, EditLog};
+    use stratum_core::segment::{LabelMap, Labels, Segment};
+    use stratum_core::volume::{Geometry, Volume, Voxels};
+    let edits = match EditLog::from_bytes(bytes) {
+        Ok(log) => log.0,
+        Err(_) => match Edit::from_bytes(bytes) {
+            Ok(edit) => vec![edit],
+            Err(_) => return,
+        },
+    };
+    let geometry = Geometry {
+        spacing: [1.0, 1.0, 2.0],
+        ..Geometry::default()
+    };
+    let dim = (6, 20, 20);
+    let voxels = Array3::from_shape_fn(dim, |(z, y, x)| {
+        ((x * 37 + y * 11 + z * 101) % 900) as i16 - 200
     });
-    assert!(n >= 1, "no saved document_edits inputs");
+    let volume = std::sync::Arc::new(Volume::new(Voxels::I16(voxels), geometry, "CT"));
+    let map = LabelMap {
+        labels: Labels::U8(Array3::zeros(dim)),
+        geometry,
+        segments: vec![Segment {
+            id: 1,
+            name: "bone".into(),
+            colour: [230, 220, 200],
+            visible: true,
+        }],
+    };
+    let mut doc = Document::new(Some(volume), map).unwrap();
+    for edit in edits {
+        let _ = doc.apply(edit);
+    }
+    let _ = doc.apply(Edit::StrokeEnd);
+    while doc.history().can_undo() && doc.apply(Edit::Undo).is_ok() {}
+}
+
+#[test]
+fn saved_document_edit_inputs_are_refused_or_applied_without_a_panic() {
+    let n = replay_all("document_edits-", |path| {
+        document_edits_target(&std::fs::read(path).unwrap());
+    });
+    assert!(n >= 2, "the saved document_edits inputs are missing");
+    // The first one's soft edge size overflowed: refused while decoding.
+    let bytes = std::fs::read(data("document_edits-soft-edge-size-overflows.bin")).unwrap();
+    let err = stratum_core::document::EditLog::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, CoreError::Damaged { .. }), "{err}");
 }

@@ -1,24 +1,37 @@
 //! Integration tests of stratum-core, in one test binary.
 
 mod accuracy;
-// The rule for a check whose tool is missing, shared with the app's tests.
 mod ai;
 mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+// The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod derived;
 mod document;
 mod edit_brush;
 mod edit_history;
 mod export_texture;
 mod exports;
+mod fitness;
 mod fuzz_regressions;
 mod limits;
 mod live;
 mod meshing;
+mod mosaic;
+mod motion;
+mod nnunet;
+// The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
+#[path = "../../../../tests/support/nnunet.rs"]
+mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the app's tests.
+#[path = "../../../../tests/support/orthanc.rs"]
+mod orthanc;
+mod pacs;
+mod pacs_tls;
 mod real_data;
 mod segmentation;
 mod session;

@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use stratum_core::Progress;
 use stratum_core::session::{ScanRef, SessionData, save_session};
 
-use super::{SaveSession, SessionState};
+use super::{AUTOSAVE, SaveSession, ScanReplaced, SessionState};
 use crate::app::features::loading::display_name;
 use crate::app::features::session_view::{ViewParts, selected_id, view_json};
 use crate::app::state::jobs::{JobDone, Notices, spawn_job};
@@ -21,16 +21,19 @@ pub(super) struct ScanIndexed(ScanRef, usize);
 pub(super) struct Saved(PathBuf, u64);
 
 /// A new study (not from a session) gets its scan reference computed in
-/// the background: sessions and journals need it.
+/// the background: sessions and journals need it. So does the same study
+/// whose volume was replaced ([`ScanReplaced`]), keeping its session folder.
 pub(super) fn index_scan_on_load(
     mut commands: Commands,
-    study: Option<Res<Study>>,
+    study: Option<ResMut<Study>>,
     source: Option<Res<StudySource>>,
     mut state: ResMut<SessionState>,
+    mut replaced: MessageReader<ScanReplaced>,
 ) {
+    let same_study = replaced.read().last().is_some();
     // Keyed on the volume itself: a load's message can arrive before the
     // new study resource is in place.
-    let (Some(study), Some(source)) = (study, source) else {
+    let (Some(mut study), Some(source)) = (study, source) else {
         return;
     };
     let key = Arc::as_ptr(&study.volume) as usize;
@@ -38,17 +41,32 @@ pub(super) fn index_scan_on_load(
         return;
     }
     state.indexed_for = Some(key);
-    state.path = None;
-    state.saved_generation = study.doc.generation();
     state.scan = None;
-    // The old study's journal goes with it (kept on disk: it was unsaved).
-    state.journal = None;
+    if same_study {
+        // The journal's base names the scan as it was: a new one starts
+        // with the new reference, and this one goes.
+        study.doc.unobserve(AUTOSAVE);
+        if let Some(j) = state.journal.take()
+            && let Ok(j) = Arc::try_unwrap(j)
+            && let Err(e) = j.discard()
+        {
+            warn!("the old autosave could not be removed: {e}");
+        }
+        state.saved_generation = u64::MAX;
+    } else {
+        state.path = None;
+        state.saved_generation = study.doc.generation();
+        // The old study's journal goes with it (kept on disk: it was unsaved).
+        state.journal = None;
+    }
     let volume = study.volume.clone();
     let (path, series, subset) = (source.path.clone(), source.series.clone(), source.subset);
+    let realign = study.report.motion.as_ref().and_then(|m| m.applied.clone());
     spawn_job(&mut commands, "Indexing the scan", move |p: &Progress| {
         p.begin("hashing the voxels", 1);
         let mut r = ScanRef::new(&path, series, &volume);
         r.subset = subset;
+        r.realign = realign;
         p.advance(1);
         Ok(ScanIndexed(r, key))
     });

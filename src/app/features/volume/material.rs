@@ -144,7 +144,7 @@ pub(super) fn bake_transfer(
 #[allow(clippy::too_many_arguments)]
 pub(super) fn update_uniforms(
     time: Res<Time<Real>>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     settings: Res<VolumeSettings>,
     clip: Res<ClipSettings>,
     pose: Res<AnatomyPose>,
@@ -154,7 +154,7 @@ pub(super) fn update_uniforms(
     mut materials: ResMut<Assets<VolumeMaterial>>,
     mut last: Local<Option<VolumeUniform>>,
 ) {
-    let (Some(study), Some(handle)) = (study, scene.material.as_ref()) else {
+    let Some(handle) = scene.material.as_ref() else {
         return;
     };
     if !settings.enabled {

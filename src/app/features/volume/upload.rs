@@ -80,12 +80,11 @@ pub struct VolumeTexels {
 /// volume is first shown for a study, and keeps the box's visibility.
 pub(super) fn upload(
     mut commands: Commands,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     settings: Res<VolumeSettings>,
     mut scene: ResMut<VolumeScene>,
     mut visibility: Query<&mut Visibility>,
 ) {
-    let Some(study) = study else { return };
     let key = std::sync::Arc::as_ptr(&study.volume) as usize;
     if settings.enabled && scene.uploaded != Some(key) && scene.pending != Some(key) {
         scene.pending = Some(key);
