@@ -138,6 +138,17 @@ fi
 install_hint[gltf-validator (npm)]="npm install --prefix .tools/npm gltf-validator@2.0.0-dev.3.10"
 if [ -f "$validator" ]; then found[gltf-validator (npm)]=yes; else found[gltf-validator (npm)]=no; fi
 
+# playwright-core (npm), pinned, into .tools/npm/: drives the system's
+# Chromium through the live page (tests/app/live.rs); no browser download.
+playwright="$root/.tools/npm/node_modules/playwright-core/package.json"
+if command -v npm >/dev/null && [ ! -f "$playwright" ]; then
+    mkdir -p "$root/.tools/npm"
+    npm install --no-audit --no-fund --silent --prefix "$root/.tools/npm" playwright-core@1.65.1 ||
+        echo "warning: could not install playwright-core from npm" >&2
+fi
+install_hint[playwright-core (npm)]="npm install --prefix .tools/npm playwright-core@1.65.1"
+if [ -f "$playwright" ]; then found[playwright-core (npm)]=yes; else found[playwright-core (npm)]=no; fi
+
 # The fuzzer driver (scripts/fuzz.sh, run briefly by scripts/test.sh).
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version 0.13.2 ||
     echo "warning: could not install cargo-fuzz" >&2

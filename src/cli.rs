@@ -16,6 +16,7 @@ mod convert;
 pub mod doctor;
 mod gui;
 mod inspect;
+mod live;
 mod measure;
 mod models;
 mod pacs;
@@ -125,6 +126,10 @@ pub enum Command {
     /// Write a patient-education page: one self-contained HTML file that
     /// opens offline, the structures in colour, tap for a name and volume
     Share(share::ShareArgs),
+    /// Present a scan's segments live: prints a link that any browser opens
+    /// to follow the presenter (view, cuts, visibility, rulers, pointer),
+    /// end-to-end encrypted with a key only the link holds
+    Live(live::LiveArgs),
     /// Segment a scan with an AI model and write the label map (NIfTI)
     Segment {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -179,6 +184,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Anonymize { input, output } => anonymize::anonymize(input, output),
         Command::Convert(args) => convert::convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),
+        Command::Live(args) => live::live_cmd(args),
         Command::Segment {
             input,
             model,

@@ -72,6 +72,7 @@ impl PluginGroup for ViewPlugins {
             .add(ui::UiPlugin)
             .add(ui::pacs::PacsUiPlugin)
             .add(ui::surgery::SurgeryPanelPlugin)
+            .add(features::live::LivePlugin)
     }
 }
 

@@ -11,6 +11,7 @@ mod exports;
 mod gui;
 mod job_panic;
 mod kill9;
+mod live;
 mod memory;
 mod nnunet_cli;
 #[path = "../support/nnunet.rs"]

@@ -21,6 +21,7 @@ pub mod error;
 pub mod export;
 pub mod guard;
 pub mod install;
+pub mod live;
 pub mod measure;
 pub mod memory;
 pub mod mesh;

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dicom_export;
 pub mod export;
 pub mod history;
+pub mod live;
 pub mod loading;
 pub mod measurements;
 pub mod meshing;

@@ -18,11 +18,13 @@ use crate::progress::Progress;
 use crate::segment::{Mask, Preset};
 
 mod dicom;
+mod live;
 mod meshes;
 mod segments;
 mod share;
 
 pub use dicom::{DicomOutput, convert_dicom, dicom_output};
+pub use live::{LiveStart, live_from_scan, live_from_session};
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;

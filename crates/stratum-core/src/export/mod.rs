@@ -22,9 +22,11 @@ mod threemf;
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
 pub use share::{ShareOptions, plain_name, write_share};
+pub(crate) use share::{half_extent_m, share_script};
 pub use stl::{stl_bytes, write_stl};
 pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
+pub(crate) use {glb::anatomy_centre, glb_compact::glb_compact_bytes};
 
 /// How the surfaces are coloured where the format has a texture (OBJ, GLB).
 #[derive(Clone, Copy, Debug, Default)]

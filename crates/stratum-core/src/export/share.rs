@@ -24,7 +24,7 @@ use crate::install;
 /// meshoptimizer 1.3.0, the version of the C encoder the `meshopt` crate
 /// builds), handed to the viewer as the script at its
 /// `meshoptDecoderLocation`, so the compressed model decodes offline.
-fn share_script(name: &str) -> Result<String> {
+pub(crate) fn share_script(name: &str) -> Result<String> {
     let path = install::data_file(&format!("{}/{name}", install::SHARE))?;
     std::fs::read_to_string(&path).map_err(|e| CoreError::io(path, e))
 }
@@ -140,7 +140,7 @@ pub fn write_share(
 /// Half the anatomy's extent along glTF's X (patient left), Y (superior)
 /// and Z (anterior), in metres: the GLB centres the anatomy, so it spans
 /// minus to plus this; the cut slider moves its plane across that span.
-fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+pub(crate) fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
     let Some((lo, hi)) = super::glb::joint_bounds(segments) else {
         return [0.0; 3];
     };

@@ -22,6 +22,7 @@ mod fitness;
 mod fuzz_regressions;
 mod install;
 mod limits;
+mod live;
 mod meshing;
 mod mosaic;
 mod motion;
