@@ -1,13 +1,19 @@
 //! The follower side of a live session: opens each frame with the link's
 //! key, refuses what is altered, replayed or out of order, builds its own
 //! [`Document`] from the session's start and applies every edit after, so
-//! its label map stays bit-identical to the host's.
+//! its label map stays bit-identical to the host's. While it holds the pen
+//! it also sends its own edits ([`Follower::edit`], [`Follower::upstream`]):
+//! the host applies them and sends them back to everyone in its order; the
+//! follower, which applied them first, recognises its own and skips them,
+//! and says when the host's order is not its own (then it must catch up by
+//! joining again).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::crypto::{self, Key};
-use super::message::{Event, Message};
+use super::crypto::{self, Header, Key};
+use super::host::MODEL_SENDER;
+use super::message::{Event, Message, Participant};
 use crate::document::{Change, Document, DocumentState, Edit, volume_from_bytes};
 use crate::edit::HistoryConfig;
 use crate::error::{CoreError, Result};
@@ -20,8 +26,26 @@ pub enum Update {
     /// The document arrived.
     Document,
     Edited(Change),
+    /// The host applied one of this follower's own edits (already applied
+    /// here): nothing to do.
+    Echoed,
+    /// The host's document went another way than this follower's (an edit
+    /// of its own was refused, or came back after someone else's): the
+    /// edit was not applied; join again to catch up.
+    Diverged,
     Sealed,
     Event(Event),
+}
+
+/// Where an edit from the host stands against this follower's own.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// The next of its own edits, back from the host.
+    Mine,
+    /// Someone else's, with none of its own outstanding: apply it.
+    Theirs,
+    /// Someone else's before its own came back: the orders differ.
+    Diverged,
 }
 
 pub struct Follower {
@@ -33,10 +57,28 @@ pub struct Follower {
     pub view: BTreeMap<&'static str, Event>,
     pub table: Option<Event>,
     pub viewers: usize,
+    /// This follower's number in the session (the host's `you`).
+    pub me: Option<u64>,
+    pub participants: Vec<Participant>,
+    /// Who holds the pen.
+    pub pen: Option<u64>,
+    /// The presenter removed this follower.
+    pub removed: bool,
+    /// Its own sender number and the last number it sent.
+    sender: u32,
+    sent: u64,
+    /// Its own edits (their bytes) sent and not yet back from the host.
+    pending: VecDeque<Vec<u8>>,
 }
 
 impl Follower {
     pub fn new(key: Key) -> Follower {
+        let mut b = [0u8; 4];
+        // Any number but the host's and the model's; without the system's
+        // random numbers, a fixed one still works (the host binds it to
+        // this connection).
+        let _ = getrandom::fill(&mut b);
+        let sender = u32::from_le_bytes(b).clamp(1, MODEL_SENDER - 1);
         Follower {
             key,
             last: 0,
@@ -45,6 +87,13 @@ impl Follower {
             view: BTreeMap::new(),
             table: None,
             viewers: 0,
+            me: None,
+            participants: Vec::new(),
+            pen: None,
+            removed: false,
+            sender,
+            sent: 0,
+            pending: VecDeque::new(),
         }
     }
 
@@ -57,9 +106,17 @@ impl Follower {
         self.doc.as_mut()
     }
 
-    /// Reads one frame from the host. An error leaves the follower as it
-    /// was: the frame is dropped.
-    pub fn receive(&mut self, frame: &[u8]) -> Result<Update> {
+    /// Whether this follower holds the pen (may edit).
+    pub fn holds_pen(&self) -> bool {
+        self.me.is_some() && self.pen == self.me
+    }
+
+    /// Opens one frame from the host: checks it (key, sender, number),
+    /// keeps the view, the table and who takes part, and returns the
+    /// message for the caller to apply (see [`Follower::receive`], which
+    /// applies it to the follower's own document). An error: the frame is
+    /// dropped and the follower is as it was.
+    pub fn open(&mut self, frame: &[u8]) -> Result<Message> {
         let (header, plain) = match crypto::open(&self.key, frame) {
             Ok(x) => x,
             // Nothing has opened yet: the key is not this session's.
@@ -80,24 +137,124 @@ impl Follower {
             )));
         }
         let msg = Message::from_bytes(&plain)?;
-        let update = match msg {
+        if let Message::Event(e) = &msg {
+            if let Some(kind) = e.view_kind() {
+                self.view.insert(kind, e.clone());
+            }
+            match e {
+                Event::Table { .. } => self.table = Some(e.clone()),
+                Event::Joined { viewers } => self.viewers = *viewers,
+                Event::You { id } => self.me = Some(*id),
+                Event::Participants { participants, pen } => {
+                    self.participants = participants.clone();
+                    self.pen = *pen;
+                }
+                Event::Removed => self.removed = true,
+                _ => {}
+            }
+        }
+        self.opened = true;
+        self.last = header.seq;
+        Ok(msg)
+    }
+
+    /// Where an edit that came from the host (its bytes) stands against
+    /// this follower's own; [`Echo::Mine`] takes it off the outstanding.
+    pub fn echo(&mut self, edit: &[u8]) -> Echo {
+        match self.pending.front() {
+            None => Echo::Theirs,
+            Some(p) if p.as_slice() == edit => {
+                self.pending.pop_front();
+                Echo::Mine
+            }
+            Some(_) => Echo::Diverged,
+        }
+    }
+
+    /// Whether edits of its own are on their way to the host and back.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// A new document (joining again): nothing of its own is outstanding.
+    pub fn forget_outstanding(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Seals a message to the host (a name, edits already applied here):
+    /// the frame to send. Edits in it are expected back ([`Follower::echo`]).
+    pub fn upstream(&mut self, msg: &Message) -> Vec<u8> {
+        let mine = |m: &Message| match m {
+            Message::Edit(b) => Some(b.clone()),
+            _ => None,
+        };
+        match msg {
+            Message::Batch(list) => self.pending.extend(list.iter().filter_map(mine)),
+            m => self.pending.extend(mine(m)),
+        }
+        self.sent += 1;
+        crypto::seal(
+            &self.key,
+            Header {
+                sender: self.sender,
+                seq: self.sent,
+            },
+            &msg.to_bytes(),
+        )
+    }
+
+    /// This follower's name for the others: the frame to send.
+    pub fn introduce(&mut self, name: &str) -> Vec<u8> {
+        self.upstream(&Message::Event(Event::Introduce {
+            name: name.to_string(),
+        }))
+    }
+
+    /// Applies edits of its own to its document (it must hold the pen) and
+    /// returns the frame that sends them to the host. Refused edits are
+    /// not sent; the document keeps the ones before.
+    pub fn edit(&mut self, edits: Vec<Edit>) -> Result<(Vec<Change>, Vec<u8>)> {
+        if !self.holds_pen() {
+            return Err(CoreError::LiveRefused(
+                "only the participant holding the pen edits: ask the presenter for it".into(),
+            ));
+        }
+        let doc = self
+            .doc
+            .as_mut()
+            .ok_or_else(|| CoreError::LiveRefused("no document yet".into()))?;
+        let mut changes = Vec::new();
+        let mut sent = Vec::new();
+        for e in edits {
+            let bytes = e.to_bytes();
+            changes.push(doc.apply(e)?);
+            sent.push(Message::Edit(bytes));
+        }
+        Ok((changes, self.upstream(&Message::Batch(sent))))
+    }
+
+    /// Reads one frame from the host into the follower's own document. An
+    /// error leaves the follower as it was: the frame is dropped.
+    pub fn receive(&mut self, frame: &[u8]) -> Result<Update> {
+        Ok(match self.open(frame)? {
             Message::Hello { .. } => Update::Hello,
             Message::Snapshot { scan, state } => {
-                let scan = scan.map(|s| volume_from_bytes(&s)).transpose()?;
-                let state = DocumentState::from_bytes(&state)?;
-                self.doc = Some(Document::from_state(
-                    scan.map(Arc::new),
-                    state,
-                    HistoryConfig::default(),
-                )?);
+                self.doc = Some(document_from_snapshot(scan.as_deref(), &state)?);
+                self.pending.clear();
                 Update::Document
             }
             Message::Edit(bytes) => {
-                let doc = self
-                    .doc
-                    .as_mut()
-                    .ok_or_else(|| CoreError::LiveRefused("an edit before the document".into()))?;
-                Update::Edited(doc.apply(Edit::from_bytes(&bytes)?)?)
+                if self.doc.is_none() {
+                    return Err(CoreError::LiveRefused("an edit before the document".into()));
+                }
+                match self.echo(&bytes) {
+                    Echo::Mine => Update::Echoed,
+                    Echo::Diverged => Update::Diverged,
+                    Echo::Theirs => {
+                        let doc = self.doc.as_mut().expect("checked above");
+                        Update::Edited(doc.apply(Edit::from_bytes(&bytes)?)?)
+                    }
+                }
             }
             Message::Seal => {
                 if let Some(doc) = self.doc.as_mut() {
@@ -105,20 +262,24 @@ impl Follower {
                 }
                 Update::Sealed
             }
-            Message::Event(e) => {
-                if let Some(kind) = e.view_kind() {
-                    self.view.insert(kind, e.clone());
-                }
-                match &e {
-                    Event::Table { .. } => self.table = Some(e.clone()),
-                    Event::Joined { viewers } => self.viewers = *viewers,
-                    _ => {}
-                }
-                Update::Event(e)
+            Message::Event(Event::Refused { .. }) if !self.pending.is_empty() => {
+                // Its own edits will not come back.
+                Update::Diverged
             }
-        };
-        self.opened = true;
-        self.last = header.seq;
-        Ok(update)
+            Message::Event(e) => Update::Event(e),
+            Message::Batch(_) => {
+                return Err(CoreError::LiveRefused(
+                    "a batch from the host (only participants send them)".into(),
+                ));
+            }
+        })
     }
+}
+
+/// The session's start as a document: the scan (when sent) and the
+/// document state.
+pub fn document_from_snapshot(scan: Option<&[u8]>, state: &[u8]) -> Result<Document> {
+    let scan = scan.map(volume_from_bytes).transpose()?;
+    let state = DocumentState::from_bytes(state)?;
+    Document::from_state(scan.map(Arc::new), state, HistoryConfig::default())
 }

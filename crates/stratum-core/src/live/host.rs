@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod pen;
+
 use super::crypto::{self, Header, Key};
 use super::message::{Event, Message, TableRow};
 use crate::document::{Change, Document, Edit, Observer, SegmentProps, volume_to_bytes};
@@ -66,6 +68,8 @@ struct Hub {
     next_client: u64,
     /// The last sequence number seen from each upstream sender.
     upstream: HashMap<u32, u64>,
+    /// Participants' names, the pen, who was removed.
+    people: pen::People,
     stopped: bool,
 }
 
@@ -203,6 +207,7 @@ impl Host {
             clients: Vec::new(),
             next_client: 1,
             upstream: HashMap::new(),
+            people: pen::People::default(),
             stopped: false,
         }));
         doc.observe("live", Box::new(Watch(hub.clone())));
@@ -298,11 +303,14 @@ impl Host {
             return Err(CoreError::LiveRefused("the session has ended".into()));
         }
         let (tx, rx) = mpsc::channel();
+        let id = hub.next_client;
+        hub.next_client += 1;
         let mut first = vec![
             Message::Hello {
                 session: hub.session.clone(),
             }
             .to_bytes(),
+            Message::Event(Event::You { id }).to_bytes(),
         ];
         if kind == Kind::Stratum {
             first.push(hub.base.to_vec());
@@ -318,10 +326,9 @@ impl Host {
             let frame = hub.seal(&plain);
             let _ = tx.send(frame);
         }
-        let id = hub.next_client;
-        hub.next_client += 1;
         hub.clients.push(Client { id, kind, tx });
         hub.joined();
+        hub.announce();
         Ok((id, rx))
     }
 
@@ -331,7 +338,9 @@ impl Host {
         let before = hub.clients.len();
         hub.clients.retain(|c| c.id != id);
         if hub.clients.len() != before {
+            hub.people.left(id);
             hub.joined();
+            hub.announce();
         }
     }
 
@@ -372,6 +381,14 @@ impl Host {
             Event::Opacity { id, opacity } => Some(Edit::SetOpacity { id, opacity }),
             Event::Undo => Some(Edit::Undo),
             Event::Redo => Some(Edit::Redo),
+            Event::GivePen { id } => {
+                self.give_pen(id)?;
+                None
+            }
+            Event::Remove { id } => {
+                self.remove(id);
+                None
+            }
             e if e.view_kind().is_some() => {
                 self.view(e)?;
                 None

@@ -13,6 +13,8 @@ const T_SNAPSHOT: u8 = 2;
 const T_EDIT: u8 = 3;
 const T_SEAL: u8 = 4;
 const T_EVENT: u8 = 5;
+// Participants' messages (a Stratum holding the pen).
+const T_BATCH: u8 = 6;
 
 /// One decrypted message.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +35,20 @@ pub enum Message {
     /// The host sealed a pending table edit into a history step.
     Seal,
     Event(Event),
+    /// Several messages in one frame (a participant's edits of one app
+    /// frame: a stroke's samples stay under the rate cap). Not nested.
+    Batch(Vec<Message>),
+}
+
+/// Someone in the session, as the host lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The host's number for this connection (stable while it lasts).
+    pub id: u64,
+    /// What it said its name is ("" until it does).
+    pub name: String,
+    /// `browser` or `stratum` (only a Stratum can hold the pen).
+    pub kind: String,
 }
 
 /// A clip plane: the model is kept where `normal · p <= offset_mm` (p in
@@ -136,6 +152,37 @@ pub enum Event {
     },
     Undo,
     Redo,
+
+    // Participants and the pen (a Stratum that joins edits while it holds
+    // the pen). Kept together: other event types are added beside them.
+    /// A participant's name for the others (from a participant, sealed
+    /// with the follower key; at most 40 characters are kept).
+    Introduce {
+        name: String,
+    },
+    /// Who takes part and who holds the pen (host, after any change).
+    Participants {
+        participants: Vec<Participant>,
+        pen: Option<u64>,
+    },
+    /// To one participant, after hello: its number in `participants`.
+    You {
+        id: u64,
+    },
+    /// Presenter: hand the pen to participant `id` (null: take it back).
+    GivePen {
+        id: Option<u64>,
+    },
+    /// Presenter: remove participant `id` (its connection closes).
+    Remove {
+        id: u64,
+    },
+    /// To one participant: what it sent was not applied, and why.
+    Refused {
+        reason: String,
+    },
+    /// To one participant, just before its connection closes.
+    Removed,
 }
 
 impl Event {
@@ -205,6 +252,14 @@ impl Message {
                 // Serialising plain data with finite numbers cannot fail.
                 out.extend_from_slice(&serde_json::to_vec(e).unwrap_or_default());
             }
+            Message::Batch(msgs) => {
+                out.push(T_BATCH);
+                for m in msgs {
+                    let b = m.to_bytes();
+                    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&b);
+                }
+            }
         }
         out
     }
@@ -239,6 +294,25 @@ impl Message {
             T_EVENT => Message::Event(serde_json::from_slice(body).map_err(|e| {
                 CoreError::LiveRefused(format!("an event that does not read: {e}"))
             })?),
+            T_BATCH => {
+                let mut msgs = Vec::new();
+                let mut rest = body;
+                while !rest.is_empty() {
+                    if rest.len() < 4 {
+                        return Err(refused("a batch that ends early"));
+                    }
+                    let n = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+                    let one = rest[4..]
+                        .get(..n)
+                        .ok_or_else(|| refused("a batch whose message runs past its end"))?;
+                    if one.first() == Some(&T_BATCH) {
+                        return Err(refused("a batch inside a batch"));
+                    }
+                    msgs.push(Message::from_bytes(one)?);
+                    rest = &rest[4 + n..];
+                }
+                Message::Batch(msgs)
+            }
             _ => return Err(refused("an unknown message")),
         })
     }

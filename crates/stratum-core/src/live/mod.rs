@@ -14,9 +14,9 @@ pub mod server;
 pub mod ws;
 
 pub use crypto::Key;
-pub use follower::{Follower, Update};
+pub use follower::{Echo, Follower, Update};
 pub use host::{Frame, Host, HostOptions, Kind};
-pub use message::{ClipPlane, Event, Message, Ruler, SceneSegment, TableRow};
+pub use message::{ClipPlane, Event, Message, Participant, Ruler, SceneSegment, TableRow};
 
 /// Reads the keys out of a link's fragment: `k` (every follower) and `p`
 /// (the presenter's).

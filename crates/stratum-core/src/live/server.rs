@@ -242,6 +242,9 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
                 }
                 let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = ws::write_close(&mut *w, false);
+                // The queue closed (the follower was removed, or the session
+                // stopped): the reading side ends too.
+                let _ = w.shutdown(std::net::Shutdown::Both);
             })
             .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?
     };
@@ -273,11 +276,12 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
             }
             continue;
         }
-        match host.presenter_frame(&bytes) {
-            Ok(Some(edit)) => {
-                let _ = edits.send(edit);
+        match host.upstream(id, &bytes) {
+            Ok(list) => {
+                for edit in list {
+                    let _ = edits.send(edit);
+                }
             }
-            Ok(None) => {}
             Err(e) => tracing::warn!("live: dropped a participant's message: {e}"),
         }
     }
@@ -303,7 +307,28 @@ impl Write for PongTo<'_> {
 /// A Stratum following a session over the network (`stratum join`, tests).
 pub struct Connection {
     stream: std::io::BufReader<TcpStream>,
-    writer: TcpStream,
+    writer: Arc<Mutex<TcpStream>>,
+}
+
+/// Sends to the host from another thread than the one reading
+/// ([`Connection::sender`]); writes never interleave with the reader's pongs.
+#[derive(Clone)]
+pub struct ConnectionSender(Arc<Mutex<TcpStream>>);
+
+impl ConnectionSender {
+    /// Sends a frame to the host (a participant's or a presenter's).
+    pub fn send(&self, frame: &[u8]) -> Result<()> {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ws::write_binary(&mut *w, frame, true)
+            .map_err(|e| CoreError::Invalid(format!("cannot send to the live session: {e}")))
+    }
+
+    /// Closes the connection (the reading side then ends too).
+    pub fn close(&self) {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = ws::write_close(&mut *w, true);
+        let _ = w.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 impl Connection {
@@ -346,7 +371,7 @@ impl Connection {
         }
         Ok(Connection {
             stream: std::io::BufReader::new(reader),
-            writer,
+            writer: Arc::new(Mutex::new(writer)),
         })
     }
 
@@ -384,9 +409,11 @@ impl Connection {
             .set_read_timeout(Some(Duration::from_secs(60)))
             .map_err(ended)?;
         loop {
-            match ws::read_message(&mut self.stream, &mut self.writer, 4 << 30, true)
-                .map_err(ended)?
-            {
+            let msg = {
+                let mut pong = PongTo(&self.writer);
+                ws::read_message(&mut self.stream, &mut pong, 4 << 30, true).map_err(ended)?
+            };
+            match msg {
                 Incoming::Binary(b) => return Ok(Some(b)),
                 Incoming::Text(_) => continue,
                 Incoming::Close => {
@@ -398,9 +425,14 @@ impl Connection {
         }
     }
 
-    /// Sends a frame to the host (a presenter's sealed event).
+    /// Sends a frame to the host (a presenter's sealed event, a
+    /// participant's name or edits).
     pub fn send(&mut self, frame: &[u8]) -> Result<()> {
-        ws::write_binary(&mut self.writer, frame, true)
-            .map_err(|e| CoreError::Invalid(format!("cannot send to the live session: {e}")))
+        self.sender().send(frame)
+    }
+
+    /// A handle that sends to the host from another thread.
+    pub fn sender(&self) -> ConnectionSender {
+        ConnectionSender(self.writer.clone())
     }
 }

@@ -23,6 +23,7 @@ mod fuzz_regressions;
 mod install;
 mod limits;
 mod live;
+mod live_pen;
 mod meshing;
 mod mosaic;
 mod motion;
