@@ -16,6 +16,7 @@ mod convert;
 pub mod doctor;
 mod gui;
 mod inspect;
+pub mod join;
 mod live;
 mod measure;
 mod models;
@@ -130,6 +131,9 @@ pub enum Command {
     /// to follow the presenter (view, cuts, visibility, rulers, pointer),
     /// end-to-end encrypted with a key only the link holds
     Live(live::LiveArgs),
+    /// Follow a live session in the desktop app: the scan, the segmentation
+    /// and every change, the presenter's view, and the pen when handed over
+    Join(join::JoinArgs),
     /// Segment a scan with an AI model and write the label map (NIfTI)
     Segment {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -185,6 +189,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Convert(args) => convert::convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),
         Command::Live(args) => live::live_cmd(args),
+        Command::Join(args) => Ok(join::join_cmd(args)),
         Command::Segment {
             input,
             model,

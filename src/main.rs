@@ -12,7 +12,13 @@ fn main() -> ExitCode {
     if args.version {
         return cli::doctor::version();
     }
-    let Some(command) = args.command else {
+    // `stratum join` opens the desktop app (Bevy installs its own log
+    // subscriber), following the session.
+    let command = match args.command {
+        Some(cli::Command::Join(j)) => return cli::join::join_cmd(j),
+        c => c,
+    };
+    let Some(command) = command else {
         // Bevy installs its own log subscriber for the app.
         let g = args.gui;
         let exit = stratum::app::run(stratum::app::GuiOptions {
@@ -32,6 +38,7 @@ fn main() -> ExitCode {
             eye_size: g.eye_size,
             width: g.size.0,
             height: g.size.1,
+            join: Default::default(),
         });
         return if exit.is_success() {
             ExitCode::SUCCESS

@@ -55,6 +55,7 @@ impl PluginGroup for PipelinePlugins {
             .add(features::dicom_export::DicomExportPlugin)
             .add(realign::RealignPlugin)
             .add(features::surgery::SurgeryPlugin)
+            .add(features::join::JoinPlugin)
     }
 }
 
@@ -73,6 +74,7 @@ impl PluginGroup for ViewPlugins {
             .add(ui::pacs::PacsUiPlugin)
             .add(ui::surgery::SurgeryPanelPlugin)
             .add(features::live::LivePlugin)
+            .add(features::join::panel::JoinPanelPlugin)
     }
 }
 
@@ -107,6 +109,8 @@ pub struct GuiOptions {
     pub xr_trace: Option<PathBuf>,
     /// With `xr`: the size of each eye's image instead of the runtime's recommendation.
     pub eye_size: Option<(u32, u32)>,
+    /// Join a live session instead of opening a study (`stratum join`).
+    pub join: features::join::JoinOnStart,
 }
 
 /// Runs the desktop app until its window closes.
@@ -117,14 +121,16 @@ pub fn run(opts: GuiOptions) -> AppExit {
     // laptops, so the refusal before loading counts them.
     stratum_core::memory::reserve_per_voxel(3);
     let request = match &opts.input {
-        Some(path) => OpenRequest {
+        // A joined session brings its own study.
+        _ if opts.join.request.is_some() => None,
+        Some(path) => Some(OpenRequest {
             path: path.clone(),
             series: opts.series.clone(),
             labels: opts.labels.clone(),
             subset: opts.subset,
-        },
+        }),
         None => match demo::open_request() {
-            Ok(request) => request,
+            Ok(request) => Some(request),
             Err(e) => {
                 eprintln!("error: the demo study could not be opened: {e}");
                 return AppExit::error();
@@ -184,8 +190,11 @@ pub fn run(opts: GuiOptions) -> AppExit {
                 }
             }
         })
+        .insert_resource(opts.join.clone())
         .add_systems(Startup, move |mut open: MessageWriter<OpenRequest>| {
-            open.write(request.clone());
+            if let Some(r) = &request {
+                open.write(r.clone());
+            }
         });
     if opts.xr {
         app.add_plugins(xr::XrPlugin {

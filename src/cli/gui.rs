@@ -110,7 +110,7 @@ fn parse_ruler(s: &str) -> Result<([f64; 3], [f64; 3]), String> {
     Ok((point(a)?, point(b)?))
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub(super) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {s}"))?;

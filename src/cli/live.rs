@@ -49,6 +49,9 @@ pub struct LiveArgs {
     /// Fraction of triangles to remove (keeps the download small)
     #[arg(long, default_value_t = 0.9)]
     reduce: f64,
+    /// Your name, as those who join see it (who presents)
+    #[arg(long, default_value = "")]
+    name: String,
     /// Do not send the scan to a Stratum that joins (it gets the label map
     /// only; brushes limited to an intensity range then differ)
     #[arg(long)]
@@ -104,6 +107,7 @@ pub fn live_cmd(a: LiveArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     host.set_model(&start.model, start.scene);
+    host.set_presenter_name(&a.name);
     let (server, edits) =
         Server::start(host.clone(), SocketAddr::new(a.bind, a.port), live_page()?)?;
     let base = a

@@ -12,6 +12,7 @@ mod gui;
 mod job_panic;
 mod kill9;
 mod live;
+mod live_join;
 mod memory;
 mod nnunet_cli;
 #[path = "../support/nnunet.rs"]

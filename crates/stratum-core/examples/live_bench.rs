@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     let host = Host::start(&mut doc, &HostOptions::default())?;
     host.set_model(&start.model, start.scene);
     let page = live_page()?;
-    let (server, _edits) = Server::start(host.clone(), "127.0.0.1:0".parse()?, page.clone())?;
+    let (server, upstream) = Server::start(host.clone(), "127.0.0.1:0".parse()?, page.clone())?;
     let (link, _) = server.links(None);
     println!(
         "browser join download: page {:.2} MB + model {:.2} MB ({} segments)",
@@ -163,6 +163,65 @@ fn main() -> anyhow::Result<()> {
         .document()
         .map(|d| d.labels().as_ref() == doc.labels().as_ref());
     println!("follower's label map bit-identical to the host's: {same:?}");
+
+    // The pen: a second Stratum paints; its edit goes to the host, which
+    // applies it, and reaches the first follower (a third participant).
+    let mut pen_conn = Connection::open(&link)?;
+    let mut pen = Follower::new(keys_from_link(&link)?.0);
+    while pen.me.is_none() || pen.document().is_none() {
+        pen.receive(&pen_conn.next(Duration::from_secs(60))?.expect("a frame"))?;
+    }
+    host.give_pen(pen.me)?;
+    while !pen.holds_pen() {
+        pen.receive(&pen_conn.next(Duration::from_secs(60))?.expect("a frame"))?;
+    }
+    let (mut to_host, mut to_third) = (Vec::new(), Vec::new());
+    for i in 0..101 {
+        let edit = match i {
+            0 => Edit::StrokeBegin {
+                segment: liver,
+                brush,
+                point: centre(0.0),
+                name: "Paint liver".into(),
+            },
+            100 => Edit::StrokeEnd,
+            _ => Edit::StrokeTo {
+                point: centre((i % 20) as f64),
+            },
+        };
+        let t = Instant::now();
+        let (_, frame) = pen.edit(vec![edit])?;
+        pen_conn.send(&frame)?;
+        let e = upstream.recv_timeout(Duration::from_secs(30))?;
+        doc.apply(e)?;
+        to_host.push(t.elapsed().as_secs_f64() * 1000.0);
+        loop {
+            let frame = conn.next(Duration::from_secs(30))?.expect("a frame");
+            if let Update::Edited(_) = f.receive(&frame)? {
+                to_third.push(t.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+        while pen.outstanding() > 0 {
+            pen.receive(&pen_conn.next(Duration::from_secs(30))?.expect("a frame"))?;
+        }
+    }
+    for (what, lat) in [
+        ("pen holder's brush sample to the host having applied it", &mut to_host),
+        ("... and to a third Stratum having applied it", &mut to_third),
+    ] {
+        lat.sort_by(f64::total_cmp);
+        let q = |k: f64| lat[((lat.len() as f64 * k) as usize).min(lat.len() - 1)];
+        println!("{what}: p50 {:.2} ms, p95 {:.2} ms ({} edits)", q(0.5), q(0.95), lat.len());
+    }
+    while let Some(frame) = conn.next(Duration::from_millis(300))? {
+        f.receive(&frame)?;
+    }
+    let same = [&f, &pen].map(|x| {
+        x.document()
+            .map(|d| d.labels().as_ref() == doc.labels().as_ref())
+    });
+    println!("with the pen: the third's and the pen holder's label maps bit-identical to the host's: {same:?}");
     host.stop(&mut doc);
     server.stop();
     Ok(())

@@ -182,6 +182,7 @@ fn live_panel(
                         egui::TextEdit::singleline(&mut r.present.as_str()).desired_width(280.0),
                     );
                 });
+                crate::app::features::live_people::participants_ui(ui, &r.host);
                 if ui.button("Stop").clicked() {
                     stop_now = true;
                 }

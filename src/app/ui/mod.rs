@@ -367,6 +367,10 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                     pacs::open_pacs(ui.ctx());
                     ui.close();
                 }
+                if ui.button("Join live session…").clicked() {
+                    crate::app::features::join::panel::open_dialog(ui.ctx());
+                    ui.close();
+                }
                 if ui.button("Open the demo study").clicked() {
                     match crate::app::features::demo::open_request() {
                         Ok(request) => {

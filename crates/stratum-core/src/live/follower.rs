@@ -62,6 +62,8 @@ pub struct Follower {
     pub participants: Vec<Participant>,
     /// Who holds the pen.
     pub pen: Option<u64>,
+    /// The presenter's name ("" when not given).
+    pub presenter: String,
     /// The presenter removed this follower.
     pub removed: bool,
     /// Its own sender number and the last number it sent.
@@ -90,6 +92,7 @@ impl Follower {
             me: None,
             participants: Vec::new(),
             pen: None,
+            presenter: String::new(),
             removed: false,
             sender,
             sent: 0,
@@ -138,24 +141,36 @@ impl Follower {
         }
         let msg = Message::from_bytes(&plain)?;
         if let Message::Event(e) = &msg {
-            if let Some(kind) = e.view_kind() {
-                self.view.insert(kind, e.clone());
-            }
-            match e {
-                Event::Table { .. } => self.table = Some(e.clone()),
-                Event::Joined { viewers } => self.viewers = *viewers,
-                Event::You { id } => self.me = Some(*id),
-                Event::Participants { participants, pen } => {
-                    self.participants = participants.clone();
-                    self.pen = *pen;
-                }
-                Event::Removed => self.removed = true,
-                _ => {}
-            }
+            self.note(e);
         }
         self.opened = true;
         self.last = header.seq;
         Ok(msg)
+    }
+
+    /// Keeps what an event from the host says about the session (the
+    /// latest view, the table, who takes part and holds the pen); for a
+    /// follower whose frames another one opened.
+    pub fn note(&mut self, e: &Event) {
+        if let Some(kind) = e.view_kind() {
+            self.view.insert(kind, e.clone());
+        }
+        match e {
+            Event::Table { .. } => self.table = Some(e.clone()),
+            Event::Joined { viewers } => self.viewers = *viewers,
+            Event::You { id } => self.me = Some(*id),
+            Event::Participants {
+                participants,
+                pen,
+                presenter,
+            } => {
+                self.participants = participants.clone();
+                self.pen = *pen;
+                self.presenter = presenter.clone();
+            }
+            Event::Removed => self.removed = true,
+            _ => {}
+        }
     }
 
     /// Where an edit that came from the host (its bytes) stands against
@@ -282,4 +297,37 @@ pub fn document_from_snapshot(scan: Option<&[u8]>, state: &[u8]) -> Result<Docum
     let scan = scan.map(volume_from_bytes).transpose()?;
     let state = DocumentState::from_bytes(state)?;
     Document::from_state(scan.map(Arc::new), state, HistoryConfig::default())
+}
+
+/// A scan of zeros on the label map's grid, for a follower whose presenter
+/// did not send the scan (`stratum live --no-scan`): the views and the
+/// surfaces work on the labels alone.
+pub fn blank_scan(labels: &crate::segment::LabelMap) -> crate::Volume {
+    crate::Volume::new(
+        crate::volume::Voxels::I16(ndarray::Array3::zeros(labels.dim())),
+        labels.geometry,
+        "",
+    )
+}
+
+/// A short digest of a label map's voxels (SHA-256, hex): two followers
+/// and their host compare these to show their label maps are bit-identical.
+pub fn labels_digest(labels: &crate::segment::LabelMap) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let (z, y, x) = labels.dim();
+    for n in [z, y, x] {
+        h.update((n as u64).to_le_bytes());
+    }
+    match &labels.labels {
+        crate::segment::Labels::U8(a) => {
+            h.update([1u8]);
+            h.update(a.iter().copied().collect::<Vec<u8>>());
+        }
+        crate::segment::Labels::U16(a) => {
+            h.update([2u8]);
+            h.update(a.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

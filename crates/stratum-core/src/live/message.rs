@@ -164,6 +164,9 @@ pub enum Event {
     Participants {
         participants: Vec<Participant>,
         pen: Option<u64>,
+        /// The presenter's name ("" when not given).
+        #[serde(default)]
+        presenter: String,
     },
     /// To one participant, after hello: its number in `participants`.
     You {

@@ -14,7 +14,7 @@ pub mod server;
 pub mod ws;
 
 pub use crypto::Key;
-pub use follower::{Echo, Follower, Update};
+pub use follower::{Echo, Follower, Update, blank_scan, document_from_snapshot, labels_digest};
 pub use host::{Frame, Host, HostOptions, Kind};
 pub use message::{ClipPlane, Event, Message, Participant, Ruler, SceneSegment, TableRow};
 

@@ -18,6 +18,7 @@ const MAX_NAME: usize = 40;
 
 #[derive(Default)]
 pub(super) struct People {
+    presenter: String,
     names: HashMap<u64, String>,
     pen: Option<u64>,
     removed: HashSet<u64>,
@@ -51,6 +52,7 @@ impl Hub {
                 })
                 .collect(),
             pen: self.people.pen,
+            presenter: self.people.presenter.clone(),
         }
     }
 
@@ -100,9 +102,18 @@ impl Host {
     /// Who takes part now, and who holds the pen.
     pub fn participants(&self) -> (Vec<Participant>, Option<u64>) {
         match lock(&self.hub).participants_event() {
-            Event::Participants { participants, pen } => (participants, pen),
+            Event::Participants {
+                participants, pen, ..
+            } => (participants, pen),
             _ => (Vec::new(), None),
         }
+    }
+
+    /// The presenter's name, as participants see it.
+    pub fn set_presenter_name(&self, name: &str) {
+        let mut hub = lock(&self.hub);
+        hub.people.presenter = clean_name(name);
+        hub.announce();
     }
 
     /// Who holds the pen (a participant's number), if anyone.

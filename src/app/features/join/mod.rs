@@ -1,0 +1,562 @@
+//! Join a live session from another Stratum (`stratum join LINK`, File ▸
+//! Join live session…): a thread reads the host's encrypted stream
+//! (stratum_core::live), the session's scan and document become the open
+//! study, and every edit after is applied to it, so its label map stays
+//! bit-identical to the host's, undo included. The presenter's camera and
+//! pose are followed while "Follow presenter" is on. While this Stratum
+//! holds the pen, what the user does to the document goes to the host,
+//! which applies it for everyone; without the pen a local edit is not
+//! shared and the document catches up with the session again.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use stratum_core::document::{Change, Document, Edit, Observer, SegmentProps};
+use stratum_core::edit::Step;
+use stratum_core::live::server::{Connection, ConnectionSender};
+use stratum_core::live::{
+    Echo, Event, Follower, Message, blank_scan, document_from_snapshot, keys_from_link,
+    labels_digest,
+};
+use stratum_core::segment::histogram;
+use stratum_core::view::auto_window_range;
+
+use crate::app::state::document::DocEdit;
+use crate::app::state::space::{AnatomyPose, lps_to_world};
+use crate::app::state::study::{Study, StudyLoaded, StudySource};
+use crate::app::state::viewport::OrbitCamera;
+
+pub mod panel;
+
+/// Join the session at `link`, as `name` (what the others see).
+#[derive(Message, Clone, Debug)]
+pub struct JoinRequest {
+    pub link: String,
+    pub name: String,
+}
+
+/// A session to join as soon as the app starts (`stratum join`), and
+/// where to write its trace (JSON lines: the document's arrival and each
+/// edit applied, with the label map's digest).
+#[derive(Resource, Clone, Debug, Default)]
+pub struct JoinOnStart {
+    pub request: Option<JoinRequest>,
+    pub trace: Option<PathBuf>,
+}
+
+/// The joined session, while there is one.
+#[derive(Resource)]
+pub struct LiveJoin {
+    session: Option<Session>,
+    /// Follow the presenter's camera and pose.
+    pub follow: bool,
+    trace: Option<std::fs::File>,
+    started: Instant,
+}
+
+impl Default for LiveJoin {
+    fn default() -> Self {
+        LiveJoin {
+            session: None,
+            follow: true,
+            trace: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+struct Session {
+    request: JoinRequest,
+    rx: Mutex<Receiver<Incoming>>,
+    queue: VecDeque<Incoming>,
+    sender: Option<ConnectionSender>,
+    stop: Arc<AtomicBool>,
+    /// Keeps what the host says about the session; seals this Stratum's
+    /// frames to the host and recognises its own edits coming back.
+    follower: Follower,
+    outbox: Arc<Mutex<Outbox>>,
+    /// The anatomy's centre the presenter's pose turns about.
+    centre: [f64; 3],
+    /// A view event arrived that the camera has not taken yet.
+    view_fresh: bool,
+    has_document: bool,
+    ended: Option<String>,
+}
+
+/// What the reader thread passes on.
+enum Incoming {
+    Connected(ConnectionSender),
+    Study(Box<Study>),
+    Message(Message),
+    Ended(String),
+}
+
+/// The document's edits made here (not the session's), for the host.
+#[derive(Default)]
+struct Outbox {
+    /// Set while the session's own edits are applied.
+    remote: bool,
+    edits: Vec<Edit>,
+}
+
+/// Watches the joined study's document for the user's own edits.
+struct Outgoing(Arc<Mutex<Outbox>>);
+
+impl Observer for Outgoing {
+    fn pushed(&mut self, _step: &Step) {}
+    fn undone(&mut self) {}
+    fn redone(&mut self) {}
+    fn props_changed(&mut self, _props: &std::collections::BTreeMap<u16, SegmentProps>) {}
+    fn applied(&mut self, edit: &Edit, _change: &Change, _doc: &Document) {
+        let mut o = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !o.remote {
+            o.edits.push(edit.clone());
+        }
+    }
+}
+
+impl LiveJoin {
+    /// The session's state for the panel: who presents, how many follow,
+    /// who holds the pen, whether it ended.
+    pub fn status(&self) -> Option<JoinStatus> {
+        let s = self.session.as_ref()?;
+        let f = &s.follower;
+        let name_of = |id: u64| {
+            f.participants
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| {
+                    if p.name.is_empty() {
+                        format!("participant {id}")
+                    } else {
+                        p.name.clone()
+                    }
+                })
+                .unwrap_or_else(|| format!("participant {id}"))
+        };
+        Some(JoinStatus {
+            presenter: if f.presenter.is_empty() {
+                "the presenter".into()
+            } else {
+                f.presenter.clone()
+            },
+            viewers: f.viewers,
+            connected: s.sender.is_some() && s.has_document,
+            you_hold_pen: f.holds_pen(),
+            pen: f.pen.filter(|_| !f.holds_pen()).map(name_of),
+            ended: s.ended.clone(),
+            removed: f.removed,
+        })
+    }
+
+    /// Follow is on again: the view goes back to the presenter's.
+    pub fn follow_again(&mut self) {
+        if let Some(s) = self.session.as_mut() {
+            s.view_fresh = true;
+        }
+    }
+
+    /// Leaves the session (the document stays open here).
+    pub fn leave(&mut self) {
+        if let Some(s) = self.session.take() {
+            s.close();
+        }
+    }
+}
+
+/// What the panel shows.
+pub struct JoinStatus {
+    pub presenter: String,
+    pub viewers: usize,
+    pub connected: bool,
+    pub you_hold_pen: bool,
+    /// Someone else's name, when another participant holds the pen.
+    pub pen: Option<String>,
+    pub ended: Option<String>,
+    pub removed: bool,
+}
+
+impl Session {
+    fn close(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(s) = &self.sender {
+            s.close();
+        }
+    }
+}
+
+pub struct JoinPlugin;
+
+impl Plugin for JoinPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LiveJoin>()
+            .init_resource::<JoinOnStart>()
+            .add_message::<JoinRequest>()
+            .add_systems(Startup, join_on_start)
+            .add_systems(
+                Update,
+                // The segment entities are made from the study the same
+                // frame it arrives (a sync point between).
+                (join_sync, follow_presenter)
+                    .chain()
+                    .before(crate::app::features::segments::SegmentsSet),
+            );
+    }
+}
+
+fn join_on_start(
+    start: Res<JoinOnStart>,
+    mut join: ResMut<LiveJoin>,
+    mut requests: MessageWriter<JoinRequest>,
+) {
+    if let Some(path) = &start.trace {
+        match std::fs::File::create(path) {
+            Ok(f) => join.trace = Some(f),
+            Err(e) => error!("cannot write the join trace {}: {e}", path.display()),
+        }
+    }
+    if let Some(r) = &start.request {
+        requests.write(r.clone());
+    }
+}
+
+/// Connects (a thread reads the stream; nothing blocks the frame loop).
+fn connect(request: JoinRequest) -> Result<Session, String> {
+    let key = keys_from_link(&request.link).map_err(|e| e.to_string())?.0;
+    let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (link, key, stop) = (request.link.clone(), key.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("live-join".into())
+            .spawn(move || read_session(&link, key, &tx, &stop))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+    }
+    Ok(Session {
+        request,
+        rx: Mutex::new(rx),
+        queue: VecDeque::new(),
+        sender: None,
+        stop,
+        follower: Follower::new(key),
+        outbox: Arc::default(),
+        centre: [0.0; 3],
+        view_fresh: false,
+        has_document: false,
+        ended: None,
+    })
+}
+
+/// The reader thread: opens the host's frames (decrypting and building
+/// the session's document here, off the frame loop) and passes them on.
+fn read_session(
+    link: &str,
+    key: stratum_core::live::Key,
+    tx: &Sender<Incoming>,
+    stop: &AtomicBool,
+) {
+    let mut conn = match Connection::open(link) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Incoming::Ended(e.to_string()));
+            return;
+        }
+    };
+    let _ = tx.send(Incoming::Connected(conn.sender()));
+    let mut f = Follower::new(key);
+    while !stop.load(Ordering::SeqCst) {
+        let frame = match conn.next(Duration::from_millis(250)) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => continue,
+            Err(e) => {
+                if !stop.load(Ordering::SeqCst) {
+                    let _ = tx.send(Incoming::Ended(e.to_string()));
+                }
+                return;
+            }
+        };
+        let incoming = match f.open(&frame) {
+            Ok(Message::Snapshot { scan, state }) => match study_from_snapshot(scan, &state) {
+                Ok(s) => Incoming::Study(Box::new(s)),
+                Err(e) => Incoming::Ended(format!("the session's document could not be read: {e}")),
+            },
+            Ok(m) => Incoming::Message(m),
+            Err(stratum_core::CoreError::LiveWrongKey) => Incoming::Ended(
+                "the link's key does not open this session: copy the whole link".into(),
+            ),
+            Err(e) => {
+                warn!("live: dropped a frame from the host: {e}");
+                continue;
+            }
+        };
+        let end = matches!(incoming, Incoming::Ended(_));
+        if tx.send(incoming).is_err() || end {
+            return;
+        }
+    }
+}
+
+fn study_from_snapshot(
+    scan: Option<Vec<u8>>,
+    state: &[u8],
+) -> Result<Study, stratum_core::CoreError> {
+    let doc = document_from_snapshot(scan.as_deref(), state)?;
+    let volume = match doc.scan() {
+        Some(v) => v.clone(),
+        None => Arc::new(blank_scan(doc.labels())),
+    };
+    Ok(Study {
+        report: stratum_core::checks::SeriesReport {
+            series_id: "live".into(),
+            label: "Live session".into(),
+            checks: Vec::new(),
+            motion: None,
+            fitness: None,
+        },
+        histogram: histogram(&volume, 512),
+        auto_window: auto_window_range(&volume),
+        volume,
+        doc,
+        title: "Live session".into(),
+    })
+}
+
+impl LiveJoin {
+    fn trace(&mut self, event: &str, study: Option<&Study>, pen: bool) {
+        let Some(f) = self.trace.as_mut() else {
+            return;
+        };
+        let mut line = serde_json::json!({
+            "t": self.started.elapsed().as_secs_f64(),
+            "event": event,
+            "pen": pen,
+        });
+        if let Some(s) = study {
+            line["labels"] = labels_digest(s.doc.labels()).into();
+            line["history"] = s.doc.history().len().into();
+            line["applied"] = s.doc.history().applied().into();
+        }
+        let _ = writeln!(f, "{line}");
+        let _ = f.flush();
+    }
+}
+
+/// Applies what the session sent, in order, and sends the user's own
+/// edits while this Stratum holds the pen.
+#[allow(clippy::too_many_arguments)]
+fn join_sync(
+    mut join: ResMut<LiveJoin>,
+    mut requests: MessageReader<JoinRequest>,
+    mut commands: Commands,
+    mut docs: ParamSet<(DocEdit, Option<ResMut<Study>>)>,
+    mut loaded: MessageWriter<StudyLoaded>,
+) {
+    for r in requests.read() {
+        join.leave();
+        match connect(r.clone()) {
+            Ok(s) => join.session = Some(s),
+            Err(e) => docs
+                .p0()
+                .notices()
+                .error(format!("Joining the live session failed: {e}")),
+        }
+    }
+    let join = &mut *join;
+    let Some(s) = join.session.as_mut() else {
+        return;
+    };
+    if let Ok(rx) = s.rx.lock() {
+        s.queue.extend(rx.try_iter());
+    }
+    let mut resync = false;
+    let mut traces: Vec<&'static str> = Vec::new();
+    while let Some(item) = s.queue.pop_front() {
+        match item {
+            Incoming::Connected(sender) => {
+                let hello = s.follower.introduce(&s.request.name);
+                if let Err(e) = sender.send(&hello) {
+                    warn!("live: {e}");
+                }
+                s.sender = Some(sender);
+            }
+            Incoming::Study(mut study) => {
+                study
+                    .doc
+                    .observe("join", Box::new(Outgoing(s.outbox.clone())));
+                s.follower.forget_outstanding();
+                s.outbox.lock().unwrap_or_else(|e| e.into_inner()).edits.clear();
+                s.has_document = true;
+                s.view_fresh = true;
+                info!(
+                    "joined the live session: {} segments",
+                    study.doc.segments().len()
+                );
+                // Not a file here: saving asks where.
+                commands.remove_resource::<StudySource>();
+                commands.insert_resource(*study);
+                loaded.write(StudyLoaded);
+                traces.push("document");
+                // The rest applies to it once it is in place (next frame).
+                break;
+            }
+            Incoming::Message(Message::Edit(bytes)) => match s.follower.echo(&bytes) {
+                Echo::Mine => traces.push("echo"),
+                Echo::Theirs => {
+                    let edit = match Edit::from_bytes(&bytes) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            warn!("live: an edit from the host does not read: {e}");
+                            resync = true;
+                            break;
+                        }
+                    };
+                    let end = !matches!(edit, Edit::StrokeBegin { .. } | Edit::StrokeTo { .. });
+                    s.outbox.lock().unwrap_or_else(|e| e.into_inner()).remote = true;
+                    let applied = docs.p0().apply("The presenter's edit", edit);
+                    s.outbox.lock().unwrap_or_else(|e| e.into_inner()).remote = false;
+                    if applied.is_none() {
+                        resync = true;
+                        break;
+                    }
+                    if end {
+                        traces.push("edit");
+                    }
+                }
+                Echo::Diverged => {
+                    resync = true;
+                    break;
+                }
+            },
+            Incoming::Message(Message::Seal) => {
+                if let Some(mut study) = docs.p1() {
+                    study.doc.seal();
+                }
+            }
+            Incoming::Message(Message::Event(e)) => {
+                s.follower.note(&e);
+                match &e {
+                    Event::Refused { reason } if s.follower.outstanding() > 0 => {
+                        warn!("live: the host refused this Stratum's edit: {reason}");
+                        resync = true;
+                        break;
+                    }
+                    Event::Scene { centre_mm, .. } => s.centre = *centre_mm,
+                    Event::Participants { .. } => traces.push("participants"),
+                    e if e.view_kind().is_some() => s.view_fresh = true,
+                    _ => {}
+                }
+            }
+            Incoming::Message(_) => {}
+            Incoming::Ended(why) => {
+                let text = if s.follower.removed {
+                    "The presenter removed you from the live session; the document stays open here."
+                        .to_string()
+                } else {
+                    format!("The live session ended ({why}); the document stays open here.")
+                };
+                docs.p0().notices().info(text);
+                s.ended = Some(why);
+                traces.push("ended");
+            }
+        }
+    }
+    // The user's own edits: the host's to apply while this Stratum holds
+    // the pen; otherwise not shared, and the document catches up again.
+    let mine = std::mem::take(&mut s.outbox.lock().unwrap_or_else(|e| e.into_inner()).edits);
+    if !mine.is_empty() && s.ended.is_none() && !resync {
+        match (&s.sender, s.follower.holds_pen()) {
+            (Some(sender), true) => {
+                let batch = Message::Batch(mine.iter().map(|e| Message::Edit(e.to_bytes())).collect());
+                let frame = s.follower.upstream(&batch);
+                if let Err(e) = sender.send(&frame) {
+                    warn!("live: {e}");
+                    resync = true;
+                }
+                traces.push("sent");
+            }
+            _ => {
+                docs.p0().notices().info(
+                    "In a live session only the presenter, or whoever holds the pen, edits: \
+                     your change was not shared, and the document follows the session again.",
+                );
+                resync = true;
+            }
+        }
+    }
+    let pen = s.follower.holds_pen();
+    if resync {
+        warn!("live: catching up with the session (joining again)");
+        let request = s.request.clone();
+        join.leave();
+        match connect(request) {
+            Ok(s) => join.session = Some(s),
+            Err(e) => docs
+                .p0()
+                .notices()
+                .error(format!("Joining the live session again failed: {e}")),
+        }
+    }
+    if join.trace.is_some() {
+        for t in traces {
+            let study = docs.p1();
+            join.trace(t, study.as_deref(), pen);
+        }
+    }
+}
+
+/// Puts the camera and the anatomy where the presenter has them.
+fn follow_presenter(
+    mut join: ResMut<LiveJoin>,
+    mut cameras: Query<&mut OrbitCamera>,
+    mut pose: ResMut<AnatomyPose>,
+) {
+    let follow = join.follow;
+    let Some(s) = join.session.as_mut() else {
+        return;
+    };
+    if !follow || !s.view_fresh || !s.has_document {
+        return;
+    }
+    s.view_fresh = false;
+    if let Some(Event::Camera {
+        target,
+        azimuth_deg,
+        polar_deg,
+        distance_mm,
+        ..
+    }) = s.follower.view.get("camera")
+    {
+        for mut cam in &mut cameras {
+            cam.focus = lps_to_world(*target);
+            cam.yaw = azimuth_deg.to_radians() as f32;
+            cam.pitch = (polar_deg - 90.0).to_radians() as f32;
+            cam.distance = (*distance_mm / 1000.0).max(0.01) as f32;
+        }
+    }
+    if let Some(Event::Pose {
+        rotation,
+        translation,
+    }) = s.follower.view.get("pose")
+    {
+        // The inverse of the Share live panel's mapping (world axes X, Y, Z
+        // are LPS x, z, -y), the turn about the anatomy's centre taken out
+        // of the translation.
+        let r = rotation.map(|v| v as f32);
+        let lps = Quat::from_xyzw(r[0], r[1], r[2], r[3]).normalize();
+        let c = Vec3::new(s.centre[0] as f32, s.centre[1] as f32, s.centre[2] as f32);
+        let rc = lps * c;
+        let t0 = [
+            translation[0] - (rc.x - c.x) as f64,
+            translation[1] - (rc.y - c.y) as f64,
+            translation[2] - (rc.z - c.z) as f64,
+        ];
+        pose.0.rotation = Quat::from_xyzw(r[0], r[2], -r[1], r[3]).normalize();
+        pose.0.translation = lps_to_world(t0);
+    }
+}

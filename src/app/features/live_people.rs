@@ -1,0 +1,53 @@
+//! Share live's participant list: who joined (the name each gave), the
+//! pen handed to one Stratum at a time (it may then edit; its edits reach
+//! everyone through this document), and removing a participant.
+
+use bevy_egui::egui;
+use stratum_core::live::Host;
+
+/// The list, with Give pen / Take pen back and Remove for each.
+pub fn participants_ui(ui: &mut egui::Ui, host: &Host) {
+    let (people, pen) = host.participants();
+    if people.is_empty() {
+        return;
+    }
+    ui.separator();
+    ui.label("Participants");
+    for p in &people {
+        ui.horizontal(|ui| {
+            let name = if p.name.is_empty() {
+                format!("participant {}", p.id)
+            } else {
+                p.name.clone()
+            };
+            let holds = pen == Some(p.id);
+            ui.label(format!(
+                "{name} ({}){}",
+                if p.kind == "stratum" { "Stratum" } else { "browser" },
+                if holds { " · holds the pen" } else { "" }
+            ));
+            if p.kind == "stratum" {
+                let (text, to) = if holds {
+                    ("Take pen back", None)
+                } else {
+                    ("Give pen", Some(p.id))
+                };
+                if ui
+                    .button(text)
+                    .on_hover_text("Only the participant holding the pen edits, and everyone sees it")
+                    .clicked()
+                    && let Err(e) = host.give_pen(to)
+                {
+                    tracing::warn!("live: {e}");
+                }
+            }
+            if ui
+                .button("Remove")
+                .on_hover_text("Ends their connection (the link still works: stop and start again to change it)")
+                .clicked()
+            {
+                host.remove(p.id);
+            }
+        });
+    }
+}

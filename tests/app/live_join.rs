@@ -1,0 +1,378 @@
+//! Another Stratum joins a live session, for real on loopback: the app
+//! (headless pipeline) joins a host serving over the real WebSocket server,
+//! receives the scan and the document, and its label map follows the
+//! host's strokes and undo bit for bit; handed the pen, its own brush
+//! strokes and undo reach the host's document. And `stratum join` (the
+//! windowed app, under Xvfb) following a `stratum live` host ends with the
+//! label map the host's session has (the same SHA-256).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use stratum::app::PipelinePlugins;
+use stratum::app::actions::{BrushAction, BrushTool, HistoryAction, StrokePhase};
+use stratum::app::features::join::{JoinRequest, LiveJoin};
+use stratum::app::features::sculpt::BrushSettings;
+use stratum::app::features::session::autosave::AutosaveConfig;
+use stratum::app::state::document::SegmentIndex;
+use stratum::app::state::segments::ToolSettings;
+use stratum::app::state::study::Study;
+use stratum_core::document::{Document, Edit};
+use stratum_core::edit::{Brush, BrushAction as CoreBrushAction, BrushShape};
+use stratum_core::live::crypto::{self, Header};
+use stratum_core::live::server::{Connection, Server};
+use stratum_core::live::{Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest};
+use stratum_core::segment::LabelMap;
+use stratum_core::volume::{Geometry, Volume, Voxels};
+
+fn headless_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Mesh>()
+        .init_asset::<stratum::app::features::clip::SegmentMaterial>()
+        .init_asset::<Image>()
+        .insert_resource(AutosaveConfig { root: None })
+        .add_plugins(PipelinePlugins);
+    app.update();
+    app
+}
+
+/// A 40³ scan (a bright ball in soft tissue) with one empty segment.
+fn host_document() -> Document {
+    let data = ndarray::Array3::from_shape_fn((40, 40, 40), |(z, y, x)| {
+        let d = |v: usize| v as f64 - 20.0;
+        if d(x).powi(2) + d(y).powi(2) + d(z).powi(2) <= 14.0f64.powi(2) {
+            300i16
+        } else {
+            40
+        }
+    });
+    let g = Geometry::default();
+    let v = std::sync::Arc::new(Volume::new(Voxels::I16(data), g, "CT"));
+    let mut doc = Document::new(Some(v), LabelMap::empty((40, 40, 40), g)).unwrap();
+    doc.apply(Edit::AddEmpty).unwrap();
+    doc
+}
+
+fn stroke(a: [f64; 3], b: [f64; 3]) -> Vec<Edit> {
+    vec![
+        Edit::StrokeBegin {
+            segment: 1,
+            brush: Brush {
+                radius_mm: 3.0,
+                shape: BrushShape::Sphere,
+                action: CoreBrushAction::Paint,
+                intensity: None,
+                overwrite: false,
+            },
+            point: a,
+            name: "Paint".into(),
+        },
+        Edit::StrokeTo { point: b },
+        Edit::StrokeEnd,
+    ]
+}
+
+/// Runs frames until `done` holds, failing after `limit`.
+fn frames_until(app: &mut App, limit: Duration, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+    let start = Instant::now();
+    while !done(app) {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        app.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn app_matches(doc: &Document) -> impl FnMut(&mut App) -> bool + '_ {
+    move |app: &mut App| {
+        app.world().get_resource::<Study>().is_some_and(|s| {
+            s.doc.labels().as_ref() == doc.labels().as_ref()
+                && s.doc.history().len() == doc.history().len()
+                && s.doc.history().applied() == doc.history().applied()
+        })
+    }
+}
+
+/// Applies what the server passed on from participants to the host's
+/// document (`n` edits), running the app's frames meanwhile (it sends
+/// what the user did once a frame).
+fn apply_upstream(app: &mut App, doc: &mut Document, edits: &Receiver<Edit>, n: usize) {
+    let start = Instant::now();
+    let mut got = 0;
+    while got < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{got} of the pen holder's {n} edits reached the host"
+        );
+        match edits.try_recv() {
+            Ok(e) => {
+                doc.apply(e).unwrap();
+                got += 1;
+            }
+            Err(_) => {
+                app.update();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_joined_app_follows_the_hosts_strokes_and_undo_and_with_the_pen_its_strokes_reach_the_host() {
+    let mut doc = host_document();
+    let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
+    let (server, edits) =
+        Server::start(host.clone(), "127.0.0.1:0".parse().unwrap(), "<html></html>".into())
+            .unwrap();
+    let (link, _) = server.links(None);
+    let mut app = headless_app();
+    app.world_mut().write_message(JoinRequest {
+        link: link.clone(),
+        name: "Second Stratum".into(),
+    });
+    let limit = Duration::from_secs(120);
+    frames_until(&mut app, limit, "the session's document", app_matches(&doc));
+
+    // The host paints, then undoes: the app follows bit for bit.
+    for e in stroke([-4.0, -2.0, 0.0], [6.0, 3.0, 2.0]) {
+        doc.apply(e).unwrap();
+    }
+    assert!(doc.voxel_count(1) > 0);
+    frames_until(&mut app, limit, "the host's stroke", app_matches(&doc));
+    let digest = |app: &App| labels_digest(app.world().resource::<Study>().doc.labels());
+    assert_eq!(digest(&app), labels_digest(doc.labels()));
+    doc.apply(Edit::Undo).unwrap();
+    frames_until(&mut app, limit, "the host's undo", app_matches(&doc));
+    assert_eq!(doc.voxel_count(1), 0);
+
+    // The presenter hands the app the pen.
+    let me = host
+        .participants()
+        .0
+        .into_iter()
+        .find(|p| p.name == "Second Stratum")
+        .expect("the app introduced itself");
+    host.give_pen(Some(me.id)).unwrap();
+    frames_until(&mut app, limit, "the pen", |app| {
+        app.world()
+            .resource::<LiveJoin>()
+            .status()
+            .is_some_and(|s| s.you_hold_pen)
+    });
+    // The user paints segment 1 with the brush.
+    frames_until(&mut app, limit, "the segment's entity", |app| {
+        app.world().resource::<SegmentIndex>().get(1).is_some()
+    });
+    let seg = app.world().resource::<SegmentIndex>().get(1).unwrap();
+    app.world_mut().resource_mut::<ToolSettings>().selected = Some(seg);
+    app.world_mut().resource_mut::<BrushSettings>().diameter_mm = 7.0;
+    for (phase, p) in [
+        (StrokePhase::Begin, [-8.0, 0.0, -3.0]),
+        (StrokePhase::Sample, [5.0, 4.0, -3.0]),
+        (StrokePhase::End, [5.0, 4.0, -3.0]),
+    ] {
+        app.world_mut().write_message(BrushAction {
+            phase,
+            tool: BrushTool::Paint,
+            point: p,
+            plane: None,
+        });
+        app.update();
+    }
+    let painted = app.world().resource::<Study>().doc.voxel_count(1);
+    assert!(painted > 0);
+    // Its stroke reaches the host, whose document then holds it too.
+    apply_upstream(&mut app, &mut doc, &edits, 3);
+    assert_eq!(doc.voxel_count(1), painted);
+    frames_until(&mut app, limit, "the stroke's echo", app_matches(&doc));
+    assert_eq!(digest(&app), labels_digest(doc.labels()));
+    // Its undo too.
+    app.world_mut().write_message(HistoryAction::Undo);
+    app.update();
+    apply_upstream(&mut app, &mut doc, &edits, 1);
+    assert_eq!(doc.voxel_count(1), 0);
+    frames_until(&mut app, limit, "the undo's echo", app_matches(&doc));
+    // Everything the app did went through the host once: no stray edit.
+    for _ in 0..20 {
+        app.update();
+    }
+    assert!(edits.try_recv().is_err());
+    assert_eq!(digest(&app), labels_digest(doc.labels()));
+    app.world_mut().resource_mut::<LiveJoin>().leave();
+    host.stop(&mut doc);
+    server.stop();
+}
+
+/// Kills the process when the test ends, passed or not.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `stratum live` of the demo's organs on a free loopback port: the
+/// process and its follower's and presenter's links.
+fn stratum_live() -> (Kill, String, String) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("live")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("--names")
+        .arg(demo.join("labels_total_ct.tsv"))
+        .args(["--reduce", "0.95", "--name", "Dr Host"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("stratum live starts");
+    let stdout = child.stdout.take().unwrap();
+    let host = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut follow, mut present) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while follow.is_none() || present.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("stratum live printed its links within 5 minutes");
+        if let Some(l) = line.strip_prefix("follow: ") {
+            follow = Some(l.to_string());
+        } else if let Some(l) = line.strip_prefix("present: ") {
+            present = Some(l.to_string());
+        }
+    }
+    (host, follow.unwrap(), present.unwrap())
+}
+
+/// The trace's lines so far.
+fn trace_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits (bounded) until the app's trace has a line, past the first
+/// `after`, whose label digest is `digest`, the app still running.
+fn wait_for_digest(app: &mut Child, trace: &Path, digest: &str, after: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(400);
+    loop {
+        if trace_lines(trace)
+            .iter()
+            .skip(after)
+            .any(|l| l["labels"].as_str() == Some(digest))
+        {
+            return;
+        }
+        if let Some(status) = app.try_wait().unwrap() {
+            panic!("the joined app exited ({status}) before {what}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the app's trace never reached the host's label map: {:?}",
+            trace_lines(trace).last()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads the host's frames into `f` until `done` holds (bounded).
+fn pump(c: &mut Connection, f: &mut Follower, mut done: impl FnMut(&Follower) -> bool) {
+    while !done(f) {
+        let frame = c
+            .next(Duration::from_secs(60))
+            .unwrap()
+            .expect("a frame from the host within 60 s");
+        f.receive(&frame).unwrap();
+    }
+}
+
+#[test]
+fn stratum_join_follows_a_stratum_live_host_to_the_same_label_map() {
+    if !crate::window::available() {
+        return;
+    }
+    let (_host, follow, present) = stratum_live();
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("join.jsonl");
+    let display = crate::window::Display::start(1024, 768);
+    let mut cmd = crate::window::app_command(&display, tmp.path());
+    cmd.arg("join")
+        .arg(&follow)
+        .args(["--name", "Joined app", "--size", "800x600", "--trace"])
+        .arg(&trace)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut app = Kill(cmd.spawn().expect("stratum join starts"));
+
+    // This test is a third participant: it follows too, and, handed the
+    // pen by the presenter, paints; the host applies it for everyone.
+    let key = keys_from_link(&follow).unwrap().0;
+    let mut conn = Connection::open(&follow).unwrap();
+    let mut me = Follower::new(key);
+    pump(&mut conn, &mut me, |f| f.me.is_some() && f.document().is_some());
+    let start = labels_digest(me.document().unwrap().labels());
+    wait_for_digest(&mut app.0, &trace, &start, 0, "the session's document");
+    conn.send(&me.introduce("Test")).unwrap();
+    pump(&mut conn, &mut me, |f| {
+        f.participants.iter().any(|p| p.name == "Joined app") && f.presenter == "Dr Host"
+    });
+
+    let (_, p) = keys_from_link(&present).unwrap();
+    let mut presenter = Connection::open(&present).unwrap();
+    let give = crypto::seal(
+        &p.unwrap(),
+        Header { sender: 42, seq: 1 },
+        &Message::Event(Event::GivePen { id: me.me }).to_bytes(),
+    );
+    presenter.send(&give).unwrap();
+    pump(&mut conn, &mut me, |f| f.holds_pen());
+    // A stroke through the liver's side of the demo (LPS mm near the centre).
+    let doc = me.document().unwrap();
+    let centre = {
+        let g = doc.labels().geometry;
+        let (z, y, x) = doc.labels().dim();
+        g.index_to_lps([x as f64 / 2.0, y as f64 / 2.0, z as f64 / 2.0])
+    };
+    let a = [centre[0] - 20.0, centre[1], centre[2]];
+    let b = [centre[0] + 20.0, centre[1] + 5.0, centre[2]];
+    let mut edits = stroke(a, b);
+    // Painting into the first segment of the table.
+    let first = doc.segments()[0].id;
+    if let Edit::StrokeBegin { segment, .. } = &mut edits[0] {
+        *segment = first;
+    }
+    let seen = trace_lines(&trace).len();
+    let (_, frame) = me.edit(edits).unwrap();
+    conn.send(&frame).unwrap();
+    pump(&mut conn, &mut me, |f| f.outstanding() == 0);
+    let painted = labels_digest(me.document().unwrap().labels());
+    assert_ne!(painted, start, "the stroke changed the label map");
+    wait_for_digest(&mut app.0, &trace, &painted, seen, "the stroke");
+    // Undo from the pen holder: the app goes back to the start.
+    let seen = trace_lines(&trace).len();
+    let (_, frame) = me.edit(vec![Edit::Undo]).unwrap();
+    conn.send(&frame).unwrap();
+    pump(&mut conn, &mut me, |f| f.outstanding() == 0);
+    assert_eq!(labels_digest(me.document().unwrap().labels()), start);
+    wait_for_digest(&mut app.0, &trace, &start, seen, "the undo");
+    let lines = trace_lines(&trace);
+    assert!(lines.iter().any(|l| l["event"] == "edit"), "{lines:?}");
+}
