@@ -25,7 +25,9 @@ use stratum_core::document::{Document, Edit};
 use stratum_core::edit::{Brush, BrushAction as CoreBrushAction, BrushShape};
 use stratum_core::live::crypto::{self, Header};
 use stratum_core::live::server::{Connection, Server};
-use stratum_core::live::{Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest};
+use stratum_core::live::{
+    Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest,
+};
 use stratum_core::segment::LabelMap;
 use stratum_core::volume::{Geometry, Volume, Voxels};
 
@@ -78,7 +80,12 @@ fn stroke(a: [f64; 3], b: [f64; 3]) -> Vec<Edit> {
 }
 
 /// Runs frames until `done` holds, failing after `limit`.
-fn frames_until(app: &mut App, limit: Duration, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+fn frames_until(
+    app: &mut App,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&mut App) -> bool,
+) {
     let start = Instant::now();
     while !done(app) {
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
@@ -125,9 +132,12 @@ fn apply_upstream(app: &mut App, doc: &mut Document, edits: &Receiver<Edit>, n: 
 fn a_joined_app_follows_the_hosts_strokes_and_undo_and_with_the_pen_its_strokes_reach_the_host() {
     let mut doc = host_document();
     let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
-    let (server, edits) =
-        Server::start(host.clone(), "127.0.0.1:0".parse().unwrap(), "<html></html>".into())
-            .unwrap();
+    let (server, edits) = Server::start(
+        host.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        "<html></html>".into(),
+    )
+    .unwrap();
     let (link, _) = server.links(None);
     let mut app = headless_app();
     app.world_mut().write_message(JoinRequest {
@@ -327,7 +337,9 @@ fn stratum_join_follows_a_stratum_live_host_to_the_same_label_map() {
     let key = keys_from_link(&follow).unwrap().0;
     let mut conn = Connection::open(&follow).unwrap();
     let mut me = Follower::new(key);
-    pump(&mut conn, &mut me, |f| f.me.is_some() && f.document().is_some());
+    pump(&mut conn, &mut me, |f| {
+        f.me.is_some() && f.document().is_some()
+    });
     let start = labels_digest(me.document().unwrap().labels());
     wait_for_digest(&mut app.0, &trace, &start, 0, "the session's document");
     conn.send(&me.introduce("Test")).unwrap();

@@ -207,12 +207,23 @@ fn main() -> anyhow::Result<()> {
         }
     }
     for (what, lat) in [
-        ("pen holder's brush sample to the host having applied it", &mut to_host),
-        ("... and to a third Stratum having applied it", &mut to_third),
+        (
+            "pen holder's brush sample to the host having applied it",
+            &mut to_host,
+        ),
+        (
+            "... and to a third Stratum having applied it",
+            &mut to_third,
+        ),
     ] {
         lat.sort_by(f64::total_cmp);
         let q = |k: f64| lat[((lat.len() as f64 * k) as usize).min(lat.len() - 1)];
-        println!("{what}: p50 {:.2} ms, p95 {:.2} ms ({} edits)", q(0.5), q(0.95), lat.len());
+        println!(
+            "{what}: p50 {:.2} ms, p95 {:.2} ms ({} edits)",
+            q(0.5),
+            q(0.95),
+            lat.len()
+        );
     }
     while let Some(frame) = conn.next(Duration::from_millis(300))? {
         f.receive(&frame)?;
@@ -221,7 +232,9 @@ fn main() -> anyhow::Result<()> {
         x.document()
             .map(|d| d.labels().as_ref() == doc.labels().as_ref())
     });
-    println!("with the pen: the third's and the pen holder's label maps bit-identical to the host's: {same:?}");
+    println!(
+        "with the pen: the third's and the pen holder's label maps bit-identical to the host's: {same:?}"
+    );
     host.stop(&mut doc);
     server.stop();
     Ok(())

@@ -119,7 +119,9 @@ fn the_pen_lets_a_followers_stroke_and_undo_reach_the_host_and_a_third_stratum_o
         Connection::open(&link).unwrap(),
     );
     let (mut b, mut c) = (Follower::new(key.clone()), Follower::new(key));
-    pump(&mut cb, &mut b, |f| f.me.is_some() && f.document().is_some());
+    pump(&mut cb, &mut b, |f| {
+        f.me.is_some() && f.document().is_some()
+    });
     pump(&mut cc, &mut c, |f| {
         f.me.is_some() && f.document().is_some() && f.participants.len() == 2
     });
@@ -211,7 +213,9 @@ fn the_pen_lets_a_followers_stroke_and_undo_reach_the_host_and_a_third_stratum_o
     };
     assert!(c.removed, "{ended}");
     assert!(ended.to_string().contains("ended"), "{ended}");
-    pump(&mut cb, &mut b, |f| !f.participants.iter().any(|p| p.id == c_id));
+    pump(&mut cb, &mut b, |f| {
+        !f.participants.iter().any(|p| p.id == c_id)
+    });
     // What C would still send is dropped by the host.
     let late = c.upstream(&Message::Edit(Edit::Undo.to_bytes()));
     assert!(host.upstream(c_id, &late).is_err());
@@ -302,7 +306,10 @@ fn only_the_pen_holder_edits_and_a_removed_or_impersonating_participant_is_refus
     assert!(!host.remove(b_id));
     let evs = events(&mut b, &b_rx);
     assert!(evs.contains(&Event::Removed) && b.removed, "{evs:?}");
-    assert!(b_rx.recv().is_err(), "the removed participant's queue closed");
+    assert!(
+        b_rx.recv().is_err(),
+        "the removed participant's queue closed"
+    );
     assert_eq!(host.pen(), None);
     let f4 = b.upstream(&undo);
     assert!(host.upstream(b_id, &f4).is_err());

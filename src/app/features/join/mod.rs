@@ -390,7 +390,11 @@ fn join_sync(
                     .doc
                     .observe("join", Box::new(Outgoing(s.outbox.clone())));
                 s.follower.forget_outstanding();
-                s.outbox.lock().unwrap_or_else(|e| e.into_inner()).edits.clear();
+                s.outbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .edits
+                    .clear();
                 s.has_document = true;
                 s.view_fresh = true;
                 info!(
@@ -472,7 +476,8 @@ fn join_sync(
     if !mine.is_empty() && s.ended.is_none() && !resync {
         match (&s.sender, s.follower.holds_pen()) {
             (Some(sender), true) => {
-                let batch = Message::Batch(mine.iter().map(|e| Message::Edit(e.to_bytes())).collect());
+                let batch =
+                    Message::Batch(mine.iter().map(|e| Message::Edit(e.to_bytes())).collect());
                 let frame = s.follower.upstream(&batch);
                 if let Err(e) = sender.send(&frame) {
                     warn!("live: {e}");

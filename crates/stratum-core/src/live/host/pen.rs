@@ -245,7 +245,9 @@ impl Host {
                     match Edit::from_bytes(&bytes) {
                         Ok(e) => edits.push(e),
                         Err(e) => {
-                            return Err(hub.refuse(client, format!("an edit that does not read: {e}")));
+                            return Err(
+                                hub.refuse(client, format!("an edit that does not read: {e}"))
+                            );
                         }
                     }
                 }
