@@ -1,12 +1,23 @@
-//! Share live's participant list: who joined (the name each gave), the
-//! pen handed to one Stratum at a time (it may then edit; its edits reach
-//! everyone through this document), and removing a participant.
+//! Share live's participant list: the presenter's name, who joined (the
+//! name each gave), the pen handed to one Stratum at a time (it may then
+//! edit; its edits reach everyone through this document), and removing a
+//! participant.
 
 use bevy_egui::egui;
 use stratum_core::live::Host;
 
 /// The list, with Give pen / Take pen back and Remove for each.
 pub fn participants_ui(ui: &mut egui::Ui, host: &Host) {
+    // The presenter's name, shown to those who join (who presents).
+    let id = egui::Id::new("share-live-presenter-name");
+    let mut name = ui.data(|d| d.get_temp::<String>(id)).unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label("Your name (for those who join):");
+        if ui.text_edit_singleline(&mut name).lost_focus() {
+            host.set_presenter_name(&name);
+        }
+    });
+    ui.data_mut(|d| d.insert_temp(id, name));
     let (people, pen) = host.participants();
     if people.is_empty() {
         return;
