@@ -86,6 +86,9 @@ struct Session {
     /// A view event arrived that the camera has not taken yet.
     view_fresh: bool,
     has_document: bool,
+    /// The study was put in place last frame: say so now (whatever the
+    /// systems' order, it is there for those that read the message).
+    announce: bool,
     ended: Option<String>,
 }
 
@@ -199,14 +202,7 @@ impl Plugin for JoinPlugin {
             .init_resource::<JoinOnStart>()
             .add_message::<JoinRequest>()
             .add_systems(Startup, join_on_start)
-            .add_systems(
-                Update,
-                // The segment entities are made from the study the same
-                // frame it arrives (a sync point between).
-                (join_sync, follow_presenter)
-                    .chain()
-                    .before(crate::app::features::segments::SegmentsSet),
-            );
+            .add_systems(Update, (join_sync, follow_presenter).chain());
     }
 }
 
@@ -249,6 +245,7 @@ fn connect(request: JoinRequest) -> Result<Session, String> {
         centre: [0.0; 3],
         view_fresh: false,
         has_document: false,
+        announce: false,
         ended: None,
     })
 }
@@ -374,6 +371,17 @@ fn join_sync(
     if let Ok(rx) = s.rx.lock() {
         s.queue.extend(rx.try_iter());
     }
+    if s.announce {
+        let Some(study) = docs.p1() else {
+            return;
+        };
+        s.announce = false;
+        let pen = s.follower.holds_pen();
+        loaded.write(StudyLoaded);
+        join.trace("document", Some(&study), pen);
+        // Its edits apply from the next frame, once the segments are made.
+        return;
+    }
     let mut resync = false;
     let mut traces: Vec<&'static str> = Vec::new();
     while let Some(item) = s.queue.pop_front() {
@@ -404,8 +412,7 @@ fn join_sync(
                 // Not a file here: saving asks where.
                 commands.remove_resource::<StudySource>();
                 commands.insert_resource(*study);
-                loaded.write(StudyLoaded);
-                traces.push("document");
+                s.announce = true;
                 // The rest applies to it once it is in place (next frame).
                 break;
             }
