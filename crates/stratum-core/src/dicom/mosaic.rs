@@ -90,7 +90,7 @@ pub fn unpack(
     let tiles = siemens_tiles(obj, csa.as_ref())
         .ok_or("NumberOfImagesInMosaic (Siemens CSA header) is missing")?;
     let grid = (tiles as f64).sqrt().ceil() as u32;
-    if grid == 0 || rows % grid != 0 || columns % grid != 0 {
+    if grid == 0 || !rows.is_multiple_of(grid) || !columns.is_multiple_of(grid) {
         return Err("the mosaic's size is not a whole number of tiles");
     }
     let layout = MosaicLayout {
