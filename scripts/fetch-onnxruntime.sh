@@ -3,8 +3,8 @@
 # repository root, from the PyPI wheel onnxruntime==1.31.1 — PyPI is a package
 # registry, reachable where crates.io is; ort's own download-binaries feature
 # fetches from elsewhere and is never used. The wheel's SHA-256 is pinned.
-# .cargo/config.toml points ORT_DYLIB_PATH at the result, so `cargo run` and
-# `cargo test` find it; a release ships the .so beside the binary.
+# A development build finds it there (stratum_core::install looks in the
+# source tree); scripts/package.sh ships it in the package and the folder.
 # Safe to run again: does nothing when the library is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,9 @@ wheel=onnxruntime-$version-cp312-cp312-manylinux_2_28_x86_64.whl
 sha256=1f3dea47f2f0e5117c2404cea7d21fd253ae7836a3bf167a501cdfbb2600d536
 lib=libonnxruntime.so.$version
 
-if [ -f ".ort/$lib" ]; then
+# Its licence and third-party notices travel with it into the packages.
+notices=(LICENSE ThirdPartyNotices.txt)
+if [ -f ".ort/$lib" ] && [ -f .ort/ThirdPartyNotices.txt ] && [ -f .ort/LICENSE ]; then
     exit 0
 fi
 case "$(uname -s)-$(uname -m)" in
@@ -35,13 +37,18 @@ trap 'rm -rf "$tmp"' EXIT
     --platform manylinux_2_28_x86_64 --python-version 3.12 --implementation cp --abi cp312 \
     "onnxruntime==$version" -d "$tmp"
 echo "$sha256  $tmp/$wheel" | sha256sum -c --quiet -
-"$py" - "$tmp/$wheel" "$tmp" "$lib" <<'PY'
+"$py" - "$tmp/$wheel" "$tmp" "$lib" "${notices[@]}" <<'PY'
 import sys, zipfile
-wheel, out, lib = sys.argv[1:]
+wheel, out, lib, *notices = sys.argv[1:]
 with zipfile.ZipFile(wheel) as z:
     z.extract(f"onnxruntime/capi/{lib}", out)
+    for n in notices:
+        z.extract(f"onnxruntime/{n}", out)
 PY
 mkdir -p .ort
+for n in "${notices[@]}"; do
+    mv "$tmp/onnxruntime/$n" ".ort/$n"
+done
 mv "$tmp/onnxruntime/capi/$lib" ".ort/$lib.tmp"
 mv ".ort/$lib.tmp" ".ort/$lib"
 echo "ONNX Runtime $version: .ort/$lib"

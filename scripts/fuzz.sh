@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one fuzz target on its saved corpus: scripts/fuzz.sh TARGET SECONDS
-# Targets: dicom_file dicom_folder nifti manifest session (fuzz/fuzz_targets/).
+# Targets: dicom_file dicom_folder nifti manifest session document_edits live_messages (fuzz/fuzz_targets/).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the nightly-only sanitizer
 # flags run on the stable toolchain through RUSTC_BOOTSTRAP. The build goes
 # to $STRATUM_FUZZ_TARGET_DIR (default ~/.cache/stratum/fuzz-target, outside

@@ -91,11 +91,19 @@ tools=(
     "admesh|admesh --version|admesh"
     "PrusaSlicer|prusa-slicer --help|prusa-slicer"
     "dciodvfy (dicom3tools)|command -v dciodvfy|dicom3tools"
+    "Orthanc (PACS tests)|command -v Orthanc && test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so|orthanc orthanc-dicomweb"
+    "openssl (DICOM TLS test certificates)|openssl version|openssl"
+    "dcmtk (PACS peers)|command -v getscu && command -v storescp|dcmtk"
     "Blender|blender --version|blender"
     "Chromium|chromium --version|chromium"
     "Node.js|node --version|nodejs"
     "npm|npm --version|npm"
     "clang-$llvm_major with ASan (fuzzing C/C++)|asan_probe|clang-$llvm_major libclang-rt-$llvm_major-dev"
+    "Slurm + munge (one-node cluster of the batch test)|slurmctld -V && slurmd -V && munged --version && command -v sbatch|slurmctld slurmd slurm-client munge"
+    "dpkg-shlibdeps (packaging)|command -v dpkg-shlibdeps|dpkg-dev"
+    "zstd (packaging)|zstd --version|zstd"
+    "desktop-file-validate|desktop-file-validate --help|desktop-file-utils"
+    "update-mime-database|command -v update-mime-database|shared-mime-info"
 )
 declare -A found=() install_hint=()
 check_tool() { # check_tool "name|check|packages": 0 when the tool works
@@ -130,6 +138,17 @@ fi
 install_hint[gltf-validator (npm)]="npm install --prefix .tools/npm gltf-validator@2.0.0-dev.3.10"
 if [ -f "$validator" ]; then found[gltf-validator (npm)]=yes; else found[gltf-validator (npm)]=no; fi
 
+# playwright-core (npm), pinned, into .tools/npm/: drives the system's
+# Chromium through the live page (tests/app/live.rs); no browser download.
+playwright="$root/.tools/npm/node_modules/playwright-core/package.json"
+if command -v npm >/dev/null && [ ! -f "$playwright" ]; then
+    mkdir -p "$root/.tools/npm"
+    npm install --no-audit --no-fund --silent --prefix "$root/.tools/npm" playwright-core@1.65.1 ||
+        echo "warning: could not install playwright-core from npm" >&2
+fi
+install_hint[playwright-core (npm)]="npm install --prefix .tools/npm playwright-core@1.65.1"
+if [ -f "$playwright" ]; then found[playwright-core (npm)]=yes; else found[playwright-core (npm)]=no; fi
+
 # The fuzzer driver (scripts/fuzz.sh, run briefly by scripts/test.sh).
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version 0.13.2 ||
     echo "warning: could not install cargo-fuzz" >&2
@@ -148,6 +167,31 @@ if python3 -c "import pydicom, dicomanonymizer" 2>/dev/null; then
     found[pydicom + dicom-anonymizer]=yes
 else
     found[pydicom + dicom-anonymizer]=no
+fi
+
+# highdicom reads our DICOM SEG back in the SEG tests (pinned; it brings
+# numpy and pillow).
+hd_pkgs=(highdicom==0.28.2)
+python3 -c "import highdicom" 2>/dev/null ||
+    python3 -m pip install --quiet "${hd_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${hd_pkgs[@]}" ||
+    echo "warning: could not install ${hd_pkgs[*]}" >&2
+install_hint[highdicom]="python3 -m pip install ${hd_pkgs[*]}"
+if python3 -c "import highdicom" 2>/dev/null; then found[highdicom]=yes; else found[highdicom]=no; fi
+
+# The phantom generator of ../shared/bench (make_phantom.py), which the batch
+# test makes its cohort with: numpy, scipy and pydicom, pinned as in its
+# requirements.txt.
+phantom_pkgs=(numpy==2.4.6 scipy==1.17.1 pydicom==3.0.2)
+python3 -c "import numpy, scipy, pydicom" 2>/dev/null ||
+    python3 -m pip install --quiet "${phantom_pkgs[@]}" ||
+    python3 -m pip install --quiet --break-system-packages "${phantom_pkgs[@]}" ||
+    echo "warning: could not install ${phantom_pkgs[*]}" >&2
+install_hint[numpy + scipy + pydicom (phantoms)]="python3 -m pip install ${phantom_pkgs[*]}"
+if python3 -c "import numpy, scipy, pydicom" 2>/dev/null; then
+    found[numpy + scipy + pydicom (phantoms)]=yes
+else
+    found[numpy + scipy + pydicom (phantoms)]=no
 fi
 
 echo

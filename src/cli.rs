@@ -1,5 +1,5 @@
 //! The command line: its arguments, one module per subcommand (inspect,
-//! anonymize, convert, share, segment, models; `gui` holds the desktop app's
+//! anonymize, convert, share, segment, models, pacs; `gui` holds the desktop app's
 //! options), the dispatch to them, and the progress bar they share.
 
 use std::path::PathBuf;
@@ -11,10 +11,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratum_core::Progress;
 
 mod anonymize;
+mod batch;
 mod convert;
+pub mod doctor;
 mod gui;
 mod inspect;
+mod live;
+mod measure;
 mod models;
+mod pacs;
 mod segment;
 mod share;
 
@@ -24,11 +29,11 @@ use gui::GuiArgs;
 #[derive(Parser, Debug)]
 #[command(
     name = "stratum",
-    version,
+    disable_version_flag = true,
     about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export",
     long_about = "CT/MR scans to 3D anatomy: check, segment, mesh, inspect, export.\n\n\
         Without a subcommand, opens the desktop app on PATH (a DICOM folder or a \
-        NIfTI file), or on the embedded demo study when no PATH is given.",
+        NIfTI file), or on the demo study (shipped in the data folder) when no PATH is given.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -36,6 +41,10 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub gui: GuiArgs,
+    /// Print the version and which data folder, ONNX Runtime, OpenXR runtime
+    /// and GPU were found (`stratum doctor` says more)
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 /// Part of a DICOM series, for a study too large for the memory (the
@@ -62,7 +71,7 @@ impl SubsetArgs {
 }
 
 /// Correcting patient motion between slices.
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MotionArgs {
     /// Re-align the slices the motion check finds shifted in-plane against
     /// their neighbours (before any resampling; the files are not changed)
@@ -117,6 +126,10 @@ pub enum Command {
     /// Write a patient-education page: one self-contained HTML file that
     /// opens offline, the structures in colour, tap for a name and volume
     Share(share::ShareArgs),
+    /// Present a scan's segments live: prints a link that any browser opens
+    /// to follow the presenter (view, cuts, visibility, rulers, pointer),
+    /// end-to-end encrypted with a key only the link holds
+    Live(live::LiveArgs),
     /// Segment a scan with an AI model and write the label map (NIfTI)
     Segment {
         /// DICOM folder or file, or a .nii/.nii.gz file
@@ -138,6 +151,17 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<models::ModelsCmd>,
     },
+    /// Talk to a PACS: echo a node, find studies, get a series, send files
+    Pacs(pacs::PacsArgs),
+    /// Convert many studies (a folder or a CSV/TSV list), resumably: here,
+    /// several at a time, or as a Slurm job array with --slurm
+    Batch(Box<batch::BatchArgs>),
+    /// Say which data folder, ONNX Runtime, OpenXR runtime and GPU were
+    /// found, and what is missing and what to do (exit code 0 either way)
+    Doctor,
+    /// Measure between segments of a label map: the minimum distance between
+    /// two (on their surfaces), a virtual resection along a plane
+    Measure(measure::MeasureArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -160,6 +184,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Anonymize { input, output } => anonymize::anonymize(input, output),
         Command::Convert(args) => convert::convert_cmd(args),
         Command::Share(args) => share::share_cmd(args),
+        Command::Live(args) => live::live_cmd(args),
         Command::Segment {
             input,
             model,
@@ -171,6 +196,10 @@ pub fn run(command: Command) -> ExitCode {
         Command::Models {
             action: Some(action),
         } => models::run(action),
+        Command::Pacs(args) => pacs::pacs_cmd(args),
+        Command::Batch(args) => batch::batch_cmd(*args),
+        Command::Doctor => doctor::doctor_cmd(),
+        Command::Measure(args) => measure::measure_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.version {
+        return cli::doctor::version();
+    }
     let Some(command) = args.command else {
         // Bevy installs its own log subscriber for the app.
         let g = args.gui;
@@ -36,14 +39,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     };
-    // Log lines as RUST_LOG says (warnings by default); with STRATUM_TRACE=FILE
-    // every span of Stratum's stages also goes to a Chrome trace file.
+    // Log lines as RUST_LOG says (warnings by default, without wgpu's driver
+    // complaints: `doctor` probes the GPU, and they would bury its plain
+    // answer); with STRATUM_TRACE=FILE every span of Stratum's stages also
+    // goes to a Chrome trace file.
     use tracing_subscriber::prelude::*;
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off,wgpu_core=off")
+            }),
         );
     let trace = stratum_core::trace::ChromeTrace::from_env().map(|t| {
         t.with_filter(tracing_subscriber::filter::filter_fn(|m| {

@@ -51,7 +51,10 @@ impl PluginGroup for PipelinePlugins {
             .add(remesh::RemeshPlugin)
             .add(session::SessionPlugin)
             .add(volume::VolumePlugin)
+            .add(features::pacs::PacsPlugin)
+            .add(features::dicom_export::DicomExportPlugin)
             .add(realign::RealignPlugin)
+            .add(features::surgery::SurgeryPlugin)
     }
 }
 
@@ -67,13 +70,16 @@ impl PluginGroup for ViewPlugins {
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
             .add(ui::UiPlugin)
+            .add(ui::pacs::PacsUiPlugin)
+            .add(ui::surgery::SurgeryPanelPlugin)
+            .add(features::live::LivePlugin)
     }
 }
 
 /// How the app was started.
 #[derive(Clone, Debug, Default)]
 pub struct GuiOptions {
-    /// A DICOM folder/file or NIfTI file; the embedded demo when `None`.
+    /// A DICOM folder/file or NIfTI file; the demo study when `None`.
     pub input: Option<PathBuf>,
     pub series: Option<String>,
     /// Part of the DICOM series (`--slices`, `--downsample`).
@@ -120,7 +126,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         None => match demo::open_request() {
             Ok(request) => request,
             Err(e) => {
-                eprintln!("error: the demo study could not be written to the temp folder: {e}");
+                eprintln!("error: the demo study could not be opened: {e}");
                 return AppExit::error();
             }
         },

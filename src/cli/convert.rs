@@ -12,122 +12,141 @@ pub struct ConvertArgs {
     /// DICOM folder or file, or a .nii/.nii.gz file
     pub input: PathBuf,
     /// Output file: .stl (binary, for printing), .3mf (coloured objects, for
-    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up)
+    /// multi-colour printing), .obj (+ .mtl + .png) or .glb (glTF: metres, +Y up);
+    /// for the PACS: .seg.dcm (DICOM SEG), .stl.dcm or .obj.dcm (Encapsulated
+    /// STL, OBJ + MTL), in the scan's study
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
-    #[arg(long, conflicts_with_all = ["threshold", "labels"])]
-    preset: Option<String>,
-    /// Intensity window LO:HI (Hounsfield units for CT)
-    #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
-    threshold: Option<(f64, f64)>,
-    /// Label map (NIfTI), one mesh per label
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
-    #[arg(long, requires = "labels")]
-    names: Option<PathBuf>,
-    /// Smoothing passes (Taubin, volume-preserving); 0 keeps the raw surface
-    #[arg(long, default_value_t = 10)]
-    smooth: usize,
-    /// Fraction of triangles to remove (0.9 keeps 10%)
-    #[arg(long, default_value_t = 0.0)]
-    reduce: f64,
-    /// Keep only the largest island of each segment
-    #[arg(long)]
-    largest: bool,
-    /// With .stl: one file per segment (OUT_<segment>.stl) instead of one merged file
-    #[arg(long)]
-    split: bool,
-    /// Series to use when the folder holds several (default: the largest)
-    #[arg(long)]
-    series: Option<String>,
     #[command(flatten)]
-    subset: SubsetArgs,
-    #[command(flatten)]
-    motion: MotionArgs,
-    /// Segment with an AI model (`stratum models` lists them), one mesh per label
-    #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
-    model: Option<String>,
+    pub model: ModelArgs,
     /// Check every mesh against the scan's segment and write the report
     /// (JSON): Dice, surface distances, volume difference, watertightness,
     /// the smoothing and reduction used, and what failed
     #[arg(long, value_name = "JSON")]
     report: Option<PathBuf>,
+}
+
+/// How a scan becomes models: the options `convert` and `batch` share.
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModelArgs {
+    /// Threshold preset: bone, soft-tissue, lungs, skin, vessels
+    #[arg(long, conflicts_with_all = ["threshold", "labels"])]
+    pub preset: Option<String>,
+    /// Intensity window LO:HI (Hounsfield units for CT)
+    #[arg(long, value_parser = parse_window, conflicts_with = "labels")]
+    pub threshold: Option<(f64, f64)>,
+    /// Label map (NIfTI or DICOM SEG), one mesh per label
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Names of the labels: a TSV of id<TAB>name (e.g. TotalSegmentator's)
+    #[arg(long, requires = "labels")]
+    pub names: Option<PathBuf>,
+    /// Smoothing passes (Taubin, volume-preserving); 0 keeps the raw surface
+    #[arg(long, default_value_t = 10)]
+    pub smooth: usize,
+    /// Fraction of triangles to remove (0.9 keeps 10%)
+    #[arg(long, default_value_t = 0.0)]
+    pub reduce: f64,
+    /// Keep only the largest island of each segment
+    #[arg(long)]
+    pub largest: bool,
+    /// With .stl: one file per segment (OUT_<segment>.stl) instead of one merged file
+    #[arg(long)]
+    pub split: bool,
+    /// Series to use when the folder holds several (default: the largest)
+    #[arg(long)]
+    pub series: Option<String>,
+    #[command(flatten)]
+    #[serde(with = "subset_serde")]
+    pub subset: SubsetArgs,
+    #[command(flatten)]
+    #[serde(default)]
+    pub motion: MotionArgs,
+    /// Segment with an AI model (`stratum models` lists them), one mesh per label
+    #[arg(long, conflicts_with_all = ["preset", "threshold", "labels"])]
+    pub model: Option<String>,
     /// With .obj or .glb: flat segment colours instead of the scan texture
     #[arg(long)]
-    flat: bool,
+    pub flat: bool,
     /// The scan texture's intensity window LO:HI (default: soft tissue,
     /// -160:240 HU, for CT; the 1st to 99th percentile otherwise)
     #[arg(long, value_parser = parse_window, value_name = "LO:HI", conflicts_with = "flat")]
-    texture_window: Option<(f64, f64)>,
+    pub texture_window: Option<(f64, f64)>,
     /// With the scan texture: also bake ambient occlusion into it (folds and
     /// the gaps between organs darker)
     #[arg(long, conflicts_with = "flat")]
-    ao: bool,
+    pub ao: bool,
+}
+
+impl ModelArgs {
+    /// The core's options for these arguments (no validation report: the
+    /// caller turns it on).
+    pub fn options(&self) -> anyhow::Result<stratum_core::convert::ConvertOptions> {
+        let source = match (&self.preset, self.threshold, &self.labels) {
+            _ if self.model.is_some() => stratum_core::convert::SegmentSource::Model {
+                name: self.model.clone().unwrap_or_default(),
+            },
+            (_, _, Some(path)) => stratum_core::convert::SegmentSource::Labels {
+                path: path.clone(),
+                names: self.names.clone(),
+            },
+            (_, Some((lo, hi)), _) => stratum_core::convert::SegmentSource::Threshold(lo, hi),
+            (Some(p), _, _) => stratum_core::convert::SegmentSource::Preset(
+                stratum_core::segment::Preset::parse(p).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown preset {p:?}: use bone, soft-tissue, lungs, skin or vessels"
+                    )
+                })?,
+            ),
+            (None, None, None) => {
+                stratum_core::convert::SegmentSource::Preset(stratum_core::segment::Preset::Bone)
+            }
+        };
+        if !(0.0..1.0).contains(&self.reduce) {
+            anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
+        }
+        let mut opts = stratum_core::convert::ConvertOptions {
+            source,
+            largest: self.largest,
+            smooth_iterations: self.smooth,
+            reduce: self.reduce,
+            split: self.split,
+            validate: false,
+            scan_texture: !self.flat,
+            texture_window: self.texture_window,
+            ambient_occlusion: self.ao,
+            ..Default::default()
+        };
+        opts.open.series = self.series.clone();
+        opts.open.subset = self.subset.subset();
+        opts.open.realign = self.motion.realign();
+        Ok(opts)
+    }
+}
+
+/// `SubsetArgs` (shared by every subcommand) as a plain pair in a batch's
+/// saved options.
+mod subset_serde {
+    use super::SubsetArgs;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &SubsetArgs, s: S) -> Result<S::Ok, S::Error> {
+        (a.slices, a.downsample).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SubsetArgs, D::Error> {
+        let (slices, downsample) = <(Option<(usize, usize)>, Option<u32>)>::deserialize(d)?;
+        Ok(SubsetArgs { slices, downsample })
+    }
 }
 
 pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
-    let ConvertArgs {
-        input,
-        output,
-        preset,
-        threshold,
-        labels,
-        names,
-        smooth,
-        reduce,
-        largest,
-        split,
-        series,
-        subset,
-        motion,
-        model,
-        report,
-        flat,
-        texture_window,
-        ao,
-    } = a;
-
-    let source = match (preset, threshold, labels) {
-        _ if model.is_some() => stratum_core::convert::SegmentSource::Model {
-            name: model.unwrap_or_default(),
-        },
-        (_, _, Some(path)) => stratum_core::convert::SegmentSource::Labels { path, names },
-        (_, Some((lo, hi)), _) => stratum_core::convert::SegmentSource::Threshold(lo, hi),
-        (Some(p), _, _) => stratum_core::convert::SegmentSource::Preset(
-            stratum_core::segment::Preset::parse(&p).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown preset {p:?}: use bone, soft-tissue, lungs, skin or vessels"
-                )
-            })?,
-        ),
-        (None, None, None) => {
-            stratum_core::convert::SegmentSource::Preset(stratum_core::segment::Preset::Bone)
-        }
-    };
-    if !(0.0..1.0).contains(&reduce) {
-        anyhow::bail!("--reduce takes a fraction from 0 (keep all) to below 1 (0.9 keeps 10%)");
-    }
-    let mut opts = stratum_core::convert::ConvertOptions {
-        source,
-        largest,
-        smooth_iterations: smooth,
-        reduce,
-        split,
-        validate: report.is_some(),
-        scan_texture: !flat,
-        texture_window,
-        ambient_occlusion: ao,
-        ..Default::default()
-    };
-    opts.open.series = series;
-    opts.open.subset = subset.subset();
-    opts.open.realign = motion.realign();
-    convert(input, output, opts, report)
+    let mut opts = a.model.options()?;
+    opts.validate = a.report.is_some();
+    convert(a.input, a.output, opts, a.report)
 }
 
-fn parse_window(s: &str) -> Result<(f64, f64), String> {
+pub(super) fn parse_window(s: &str) -> Result<(f64, f64), String> {
     let (a, b) = s.split_once(':').ok_or("expected LO:HI, e.g. 300:3000")?;
     let lo: f64 = a
         .trim()
@@ -194,10 +213,7 @@ fn convert(
                 println!("    {f}");
             }
         }
-        let json = serde_json::json!({
-            "units": "mm, mL; surface distances both ways between mesh vertices and the mask boundary",
-            "segments": checks,
-        });
+        let json = stratum_core::convert::report_json(&results);
         stratum_core::atomic::write_bytes_atomic(
             &path,
             serde_json::to_string_pretty(&json)?.as_bytes(),

@@ -18,9 +18,9 @@ pub struct GuiArgs {
     /// Run this AI model (`stratum models` lists them) once the study has loaded
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
-    /// Open a label map (NIfTI, e.g. from TotalSegmentator) with the scan:
-    /// each label becomes a segment
-    #[arg(long, value_name = "NIFTI")]
+    /// Open a label map (NIfTI, e.g. from TotalSegmentator, or a DICOM SEG)
+    /// with the scan: each label becomes a segment
+    #[arg(long, value_name = "NIFTI|SEG")]
     pub labels: Option<PathBuf>,
     /// With --labels: the label names (TSV of value and name)
     #[arg(long, value_name = "TSV", requires = "labels")]

@@ -477,3 +477,60 @@ fn share_takes_a_saved_session_without_the_scan() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--session"), "{}", text(&o));
 }
+
+/// `stratum measure` on the demo: the distance between two organs by name
+/// or label number, a resection's remnant, and what it says to bad requests.
+#[test]
+fn measure_prints_distances_and_a_resection_of_the_demo() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let (ct, labels, names) = (
+        demo.join("example_ct.nii.gz"),
+        demo.join("example_seg_fast_force_split.nii.gz"),
+        demo.join("labels_total_ct.tsv"),
+    );
+    let base = [
+        ct.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--names",
+        names.to_str().unwrap(),
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["measure"];
+        args.extend(base);
+        args.extend(extra);
+        stratum(&args)
+    };
+    let o = run(&["--distance", "aorta,pancreas"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let mm: f64 = t
+        .split("aorta to pancreas: ")
+        .nth(1)
+        .and_then(|s| s.split(" mm").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{t}"));
+    // The aorta and the pancreas are a couple of centimetres apart here:
+    // more than a voxel (3 mm), less than the body.
+    assert!((5.0..60.0).contains(&mm), "{t}");
+    // By label number (aorta is 52, pancreas 7 in TotalSegmentator's table).
+    let o = run(&["--distance", "52,7"]);
+    assert!(
+        text(&o).contains(&format!("aorta to pancreas: {mm:.2} mm")),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["--resect", "liver", "--plane=-80,-180,390,1,0,0"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("liver: remnant"), "{t}");
+    let o = run(&["--distance", "liver,no_such_organ"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("no segment \"no_such_organ\""),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nothing to measure"), "{}", text(&o));
+}

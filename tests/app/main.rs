@@ -1,18 +1,26 @@
 //! The app's integration tests, in one test binary so the app is linked once.
 
+mod batch;
 mod checkers;
 mod checklist;
 #[path = "../support/checks.rs"]
 mod checks;
 mod cli;
+mod doctor;
 mod exports;
 mod gui;
 mod job_panic;
 mod kill9;
+mod live;
 mod memory;
 mod nnunet_cli;
 #[path = "../support/nnunet.rs"]
 mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the core's tests.
+#[path = "../support/orthanc.rs"]
+mod orthanc;
+mod package;
+mod pacs;
 mod pipeline;
 mod presets;
 mod privacy;
@@ -22,6 +30,7 @@ mod session;
 mod volume;
 mod window;
 mod xr;
+mod xr_brush;
 mod xr_input;
 mod xr_panel;
 mod xr_pointer;

@@ -20,6 +20,7 @@ use stratum_core::{Geometry, Volume, Voxels};
 mod loading;
 pub(crate) mod realign;
 mod segmentation;
+mod surgery;
 mod tools;
 
 pub(crate) fn headless() -> App {

@@ -378,3 +378,89 @@ fn the_right_thumbstick_moves_and_switches_the_slice_in_space() {
     );
     assert!(g.map(&flick, &flick, &ctx(pose)).is_empty());
 }
+
+#[test]
+fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_sizes_it() {
+    use stratum::app::actions::{BrushAction, BrushTool, StrokePhase};
+    use stratum::app::xr::input::{BRUSH_AHEAD_M, brush_tip};
+    let mut g = XrGestures::default();
+    let pose = AnatomyPose::default();
+    let brushing = InputContext {
+        pose,
+        brush: Some(BrushTool::Add),
+        ..default()
+    };
+    let left = hand_at(Vec3::new(-0.2, 1.1, -0.4));
+    let at = |p: Vec3, trigger: f32| HandSnapshot {
+        trigger,
+        ..hand_at(p)
+    };
+    let (p0, p1, p2) = (
+        Vec3::new(0.1, 1.0, -0.4),
+        Vec3::new(0.12, 1.0, -0.4),
+        Vec3::new(0.14, 1.01, -0.41),
+    );
+    let idle = snapshot(left, at(p0, 0.0));
+    let pulled = snapshot(left, at(p0, 1.0));
+    let strokes = |a: &[XrAction]| -> Vec<BrushAction> {
+        a.iter()
+            .filter_map(|x| match x {
+                XrAction::Brush(b) => Some(*b),
+                _ => None,
+            })
+            .collect()
+    };
+    // The pull begins a stroke at the tip, 4 cm ahead of the controller,
+    // and picks nothing.
+    let a = g.map(&idle, &pulled, &brushing);
+    assert!(!a.iter().any(|x| matches!(x, XrAction::View(_))), "{a:?}");
+    let s = strokes(&a);
+    assert_eq!(s.len(), 1, "{a:?}");
+    assert_eq!(s[0].phase, StrokePhase::Begin);
+    assert_eq!(s[0].tool, BrushTool::Add);
+    let tip = p0 + Vec3::NEG_Z * BRUSH_AHEAD_M;
+    assert_eq!(brush_tip(&pulled.hands[1].aim), tip);
+    assert_eq!(s[0].point, pose.world_to_lps(tip));
+    // Held and moved: a sample at each new place; held still: nothing.
+    let moved = snapshot(left, at(p1, 0.9));
+    let s = strokes(&g.map(&pulled, &moved, &brushing));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].phase, StrokePhase::Sample);
+    assert_eq!(
+        s[0].point,
+        pose.world_to_lps(p1 + Vec3::NEG_Z * BRUSH_AHEAD_M)
+    );
+    assert!(strokes(&g.map(&moved, &moved, &brushing)).is_empty());
+    // A trembling finger (0.7 -> 0.5) does not end it; letting go does.
+    let trembling = snapshot(left, at(p2, 0.5));
+    let s = strokes(&g.map(&moved, &trembling, &brushing));
+    assert_eq!(s[0].phase, StrokePhase::Sample);
+    let released = snapshot(left, at(p2, 0.0));
+    let s = strokes(&g.map(&trembling, &released, &brushing));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].phase, StrokePhase::End);
+    assert!(!g.stroking);
+    // The thumbstick's up grows the ball (and steps no slice).
+    let mut up = at(p2, 0.0);
+    up.thumbstick = Vec2::new(0.0, 1.0);
+    let a = g.map(&released, &snapshot(left, up), &brushing);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, XrAction::BrushSize(mm) if *mm > 0.0)),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter().any(|x| matches!(x, XrAction::Reslice(_))),
+        "{a:?}"
+    );
+    // Brushing off: the trigger picks again, the thumbstick steps slices.
+    let a = g.map(&idle, &pulled, &ctx(pose));
+    assert!(strokes(&a).is_empty());
+    assert!(a.iter().any(|x| matches!(x, XrAction::View(_))), "{a:?}");
+    // Brushing turned off mid-stroke ends the stroke.
+    let mut g = XrGestures::default();
+    g.map(&idle, &pulled, &brushing);
+    let s = strokes(&g.map(&pulled, &pulled, &ctx(pose)));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].phase, StrokePhase::End);
+}

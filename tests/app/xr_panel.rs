@@ -12,7 +12,7 @@ use crate::xr::{Display, RunningApp, f, skip, start_traced, v3};
 use crate::xr_remote::{Buttons, Hand, Pose, Quat, RemoteRig};
 
 /// Where the right controller stands while it points at the panel.
-const RIGHT_AT: [f32; 3] = [0.25, 1.25, -0.2];
+pub(crate) const RIGHT_AT: [f32; 3] = [0.25, 1.25, -0.2];
 
 /// The turn that points a controller's -Z (its aim) from `from` at `to`.
 fn aim(from: [f32; 3], to: [f64; 3]) -> Quat {
@@ -36,7 +36,7 @@ fn widget(v: &Value, name: &str) -> [f64; 3] {
 
 /// Points the right laser at a control of the panel and pulls the trigger
 /// once; returns the first trace line after the release.
-fn click(app: &mut RunningApp, rig: &mut RemoteRig, name: &str) -> Value {
+pub(crate) fn click(app: &mut RunningApp, rig: &mut RemoteRig, name: &str) -> Value {
     let now = app.wait_for("a trace line", Duration::from_secs(120), |_| true);
     let at = widget(&now, name);
     let pose = Pose::at(RIGHT_AT[0], RIGHT_AT[1], RIGHT_AT[2]).rotated(aim(RIGHT_AT, at));

@@ -7,7 +7,7 @@
 //! Times only the writer (meshes built once, before): the median of N runs.
 //! Threads: RAYON_NUM_THREADS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use stratum_core::Progress;
@@ -25,17 +25,13 @@ fn main() -> anyhow::Result<()> {
             .parse()?,
         None => 5,
     };
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
+    let demo = stratum_core::install::demo_study()?;
     let progress = Progress::new();
-    let opened = stratum_core::open_volume(
-        &demo.join("example_ct.nii.gz"),
-        &stratum_core::OpenOptions::new(),
-        &progress,
-    )?;
+    let opened = stratum_core::open_volume(&demo.ct, &stratum_core::OpenOptions::new(), &progress)?;
     let opts = ConvertOptions {
         source: SegmentSource::Labels {
-            path: demo.join("example_seg_fast_force_split.nii.gz"),
-            names: Some(demo.join("labels_total_ct.tsv")),
+            path: demo.labels,
+            names: Some(demo.names),
         },
         reduce: 0.8,
         ..Default::default()

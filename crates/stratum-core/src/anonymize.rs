@@ -494,13 +494,30 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
             output.display()
         )));
     }
+    let scan = scan::scan(input, progress)?;
+    let series: Vec<&scan::Series> = scan.series.iter().collect();
+    let mut summary = anonymize_series(&series, &scan.skipped, output, progress)?;
+    summary.ignored = scan.ignored;
+    Ok(summary)
+}
+
+/// Writes a de-identified copy of `series` (and of the DICOM files without
+/// an image listed in `skipped`) into `output`: `series-01/IM00001.dcm`
+/// for the first, and so on. `stratum batch` copies one series of a folder
+/// that holds several this way.
+pub fn anonymize_series(
+    series: &[&scan::Series],
+    skipped: &[(PathBuf, String)],
+    output: &Path,
+    progress: &Progress,
+) -> Result<AnonymizeSummary> {
+    crate::atomic::create_folder(output)?;
     // Folders a killed run left half-written (`.series-01.PID.tmp`) are
     // removed first; they never carry a final name.
     crate::atomic::remove_stale_temps_any(output);
-    let scan = scan::scan(input, progress)?;
     // (source file, output folder name, output file name)
     let mut jobs: Vec<(PathBuf, String, String)> = Vec::new();
-    for (k, s) in scan.series.iter().enumerate() {
+    for (k, s) in series.iter().enumerate() {
         let dir = format!("series-{:02}", k + 1);
         let mut seen = std::collections::HashSet::new();
         let mut n = 0;
@@ -522,15 +539,12 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
             }
         }
     }
-    for (i, (p, _)) in scan.skipped.iter().enumerate() {
+    for (i, (p, _)) in skipped.iter().enumerate() {
         jobs.push((p.clone(), "other".into(), format!("OBJ{:05}.dcm", i + 1)));
     }
     progress.begin("anonymizing", jobs.len() as u64);
     let mut uids = UidMap::default();
-    let mut summary = AnonymizeSummary {
-        ignored: scan.ignored,
-        ..Default::default()
-    };
+    let mut summary = AnonymizeSummary::default();
     // Each folder is written under a temporary name and renamed when whole,
     // so after a kill at any moment a series folder is absent or complete.
     let mut i = 0;

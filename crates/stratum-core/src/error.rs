@@ -113,6 +113,16 @@ pub enum CoreError {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// A live session's message that the link's key does not open.
+    #[error(
+        "this link's key does not open the live session's messages: copy the whole link, including the part after '#', or ask the presenter for a new one"
+    )]
+    LiveWrongKey,
+
+    /// A live session's message that is not what the presenter sent.
+    #[error("a live session's message was refused: {0}")]
+    LiveRefused(String),
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -60,6 +60,21 @@ pub fn mem_available() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// This process's peak resident memory in bytes (Linux: VmHWM), where the
+/// system tells it.
+pub fn peak_rss() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Starts [`peak_rss`] afresh from the current size (Linux: writing 5 to
+/// /proc/self/clear_refs), so it measures the work that follows.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// The current budget: the environment's limit, else MemAvailable.
 pub fn budget() -> Option<Budget> {
     if let Some(v) = std::env::var_os(MEMORY_LIMIT_ENV)

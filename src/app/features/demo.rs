@@ -1,36 +1,26 @@
-//! The embedded demo study: an abdominal CT (TotalSegmentator's example,
-//! Apache-2.0, see assets/demo/SOURCE.txt) and its organ label map, compiled
-//! into the binary so a fresh install shows anatomy without any download.
+//! The demo study: an abdominal CT (TotalSegmentator's example, Apache-2.0,
+//! see assets/demo/SOURCE.txt) and its organ label map, shipped in Stratum's
+//! data folder (stratum_core::install) so a fresh install shows anatomy
+//! without any download.
 
 use std::path::{Path, PathBuf};
 
-const CT: &[u8] = include_bytes!("../../../assets/demo/example_ct.nii.gz");
-const LABELS: &[u8] = include_bytes!("../../../assets/demo/example_seg_fast_force_split.nii.gz");
-const NAMES: &[u8] = include_bytes!("../../../assets/demo/labels_total_ct.tsv");
-
-/// The demo files on disk (written once into the temp folder).
+/// The demo files on disk.
 pub struct DemoFiles {
     pub ct: PathBuf,
     pub labels: PathBuf,
     pub names: PathBuf,
 }
 
-/// Writes the embedded files to `<tmp>/stratum-demo-<version>` if needed.
+/// The demo study's files in the data folder (read only, never written), or
+/// an error that says which is missing and what to do.
 pub fn materialize() -> std::io::Result<DemoFiles> {
-    let dir = std::env::temp_dir().join(format!("stratum-demo-{}", env!("CARGO_PKG_VERSION")));
-    std::fs::create_dir_all(&dir)?;
-    let put = |name: &str, bytes: &[u8]| -> std::io::Result<PathBuf> {
-        let p = dir.join(name);
-        if std::fs::metadata(&p).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
-            stratum_core::atomic::write_bytes_atomic(&p, bytes)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-        }
-        Ok(p)
-    };
+    let d =
+        stratum_core::install::demo_study().map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(DemoFiles {
-        ct: put("example_ct.nii.gz", CT)?,
-        labels: put("example_seg.nii.gz", LABELS)?,
-        names: put("labels_total_ct.tsv", NAMES)?,
+        ct: d.ct,
+        labels: d.labels,
+        names: d.names,
     })
 }
 
@@ -45,11 +35,7 @@ pub fn open_request() -> std::io::Result<crate::app::features::loading::OpenRequ
     })
 }
 
-/// True for the path the demo CT is written to.
+/// True for the demo CT's path.
 pub fn is_demo(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == "example_ct.nii.gz")
-        && path
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|n| n.to_string_lossy().starts_with("stratum-demo-"))
+    stratum_core::install::demo_study().is_ok_and(|d| d.ct == path)
 }

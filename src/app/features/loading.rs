@@ -1,4 +1,4 @@
-//! Loading: opens a DICOM folder or NIfTI file (or the embedded demo) in the
+//! Loading: opens a DICOM folder or NIfTI file (or the demo study) in the
 //! background, checks it, and publishes the study. A folder with several
 //! series asks the user to pick one.
 

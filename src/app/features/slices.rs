@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use stratum_core::view::WindowPreset;
 
 use crate::app::state::crosshair::SliceState;
-use crate::app::state::study::{Study, StudyLoaded};
+use crate::app::state::study::{NewStudy, Study};
 
 pub struct SlicesPlugin;
 
@@ -17,14 +17,11 @@ impl Plugin for SlicesPlugin {
     }
 }
 
-fn reset_on_load(
-    mut loaded: MessageReader<StudyLoaded>,
-    study: Res<Study>,
-    mut state: ResMut<SliceState>,
-) {
-    if loaded.read().last().is_none() {
-        return;
-    }
+/// Through [`NewStudy`]: on the frame of the message the resource can
+/// still be the old study, whose grid then indexed the new one's slices
+/// out of bounds (a second study of another size panicked the slice views).
+fn reset_on_load(mut new: NewStudy, mut state: ResMut<SliceState>) {
+    let Some(study) = new.arrived() else { return };
     let v = &study.volume;
     let (nz, ny, nx) = v.dim();
     state.set_grid(v.geometry, v.dim());

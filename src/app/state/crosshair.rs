@@ -64,6 +64,12 @@ impl SliceState {
         Some(SliceLayout::new(plane, dim, &g))
     }
 
+    /// Whether the crosshair is on a grid of `dim` (not yet, for the frame
+    /// between a new study's arrival and its reset).
+    pub fn fits(&self, dim: (usize, usize, usize)) -> bool {
+        self.grid.is_some_and(|(_, d)| d == dim)
+    }
+
     /// The open study's grid: where the crosshair can go.
     pub fn set_grid(&mut self, geometry: Geometry, dim: (usize, usize, usize)) {
         self.grid = Some((geometry, dim));

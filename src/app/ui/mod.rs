@@ -8,12 +8,14 @@ mod clip;
 mod dialogs;
 pub mod edit;
 mod measurements;
+pub mod pacs;
 mod realign;
 mod segments;
 mod slice_view;
 mod slices;
 mod study;
 mod surface;
+pub mod surgery;
 mod too_large;
 mod tools;
 mod volume;
@@ -361,6 +363,10 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                     p.open_dialog.open = true;
                     ui.close();
                 }
+                if ui.button("Open from PACS…").clicked() {
+                    pacs::open_pacs(ui.ctx());
+                    ui.close();
+                }
                 if ui.button("Open the demo study").clicked() {
                     match crate::app::features::demo::open_request() {
                         Ok(request) => {
@@ -368,12 +374,19 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                         }
                         Err(e) => p
                             .notices
-                            .error(format!("The demo study could not be written: {e}")),
+                            .error(format!("The demo study could not be opened: {e}")),
                     }
                     ui.close();
                 }
                 if ui.button("Export…").clicked() {
                     p.export.open = true;
+                    ui.close();
+                }
+                if ui
+                    .button("Export DICOM (SEG, STL) / send to PACS…")
+                    .clicked()
+                {
+                    pacs::open_dicom_export(ui.ctx());
                     ui.close();
                 }
                 if ui

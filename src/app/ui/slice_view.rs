@@ -73,6 +73,9 @@ pub fn update_textures(
     preview: Option<(f64, f64, [u8; 3])>,
     textures: &mut SliceTextures,
 ) {
+    if !state.fits(study.volume.dim()) {
+        return;
+    }
     for plane in Plane::ALL {
         let Some(layout) = state.layout(plane) else {
             continue;

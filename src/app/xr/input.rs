@@ -1,6 +1,6 @@
 //! XR input as a pure function: (previous, current) controller snapshot to
 //! the same actions the desktop sends ([`PoseAction`], [`ViewAction::Pick`],
-//! [`ClipAction`], [`RulerAction`]). No runtime, no ECS: the rig reads the
+//! [`ClipAction`], [`RulerAction`], [`BrushAction`]). No runtime, no ECS: the rig reads the
 //! controllers into [`XrSnapshot`]s and writes what [`XrGestures::map`]
 //! returns, so every gesture is unit-tested with scripted snapshots.
 
@@ -11,6 +11,7 @@ use crate::app::actions::ClipAction;
 use crate::app::actions::PoseAction;
 use crate::app::actions::RulerAction;
 use crate::app::actions::ViewAction;
+use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::features::clip::MAX_PLANES;
 use crate::app::state::space::{AnatomyPose, SCALE_RANGE};
 
@@ -108,6 +109,10 @@ pub struct InputContext {
     /// The hand's laser is on the world panel (or holds a click that began
     /// there): its trigger clicks the panel and picks nothing.
     pub on_panel: [bool; 2],
+    /// Brushing is on with this (3D) tool: the right trigger strokes with
+    /// the ball at the controller's tip instead of picking, and the right
+    /// thumbstick's up and down change its size instead of the slice.
+    pub brush: Option<BrushTool>,
 }
 
 /// One output of the mapper, in the order it should be written.
@@ -118,6 +123,23 @@ pub enum XrAction {
     Clip(ClipAction),
     Ruler(RulerAction),
     Reslice(ResliceAction),
+    Brush(BrushAction),
+    /// Grow (positive) or shrink the brush's diameter by this many mm.
+    BrushSize(f64),
+}
+
+/// The brush ball sits this far ahead of the controller along its aim (a
+/// tip the user sees past the controller).
+pub const BRUSH_AHEAD_M: f32 = 0.04;
+/// Diameter change per second at full thumbstick (mm).
+pub const BRUSH_MM_PER_S: f64 = 20.0;
+/// The trigger under this ends a stroke (below [`TRIGGER_AT`], so a
+/// trembling finger does not end and begin strokes).
+pub const TRIGGER_RELEASE: f32 = 0.4;
+
+/// The brush ball's centre for a hand's aim, in world space.
+pub fn brush_tip(aim: &Transform) -> Vec3 {
+    aim.translation + aim.rotation * Vec3::NEG_Z * BRUSH_AHEAD_M
 }
 
 /// The slice of the scan shown in place in the anatomy (right thumbstick).
@@ -150,6 +172,8 @@ pub struct XrGestures {
     pub held: Option<HeldPlane>,
     /// Fractional slices of thumbstick travel not yet sent.
     pub slice_travel: f32,
+    /// The right hand strokes the brush (its trigger is held).
+    pub stroking: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -170,8 +194,76 @@ impl XrGestures {
         self.grab(prev, cur, ctx, &mut out);
         self.buttons(prev, cur, ctx, &mut out);
         self.follow_plane(cur, ctx, &mut out);
-        self.reslice(prev, cur, &mut out);
+        self.stroke(prev, cur, ctx, &mut out);
+        if ctx.brush.is_some() {
+            self.resize_brush(cur, &mut out);
+        } else {
+            self.reslice(prev, cur, &mut out);
+        }
         out
+    }
+
+    /// The right trigger strokes the brush: pressed begins at the tip,
+    /// held samples it every frame it moves, released (or the hand lost,
+    /// or brushing off) ends the stroke.
+    fn stroke(
+        &mut self,
+        prev: &XrSnapshot,
+        cur: &XrSnapshot,
+        ctx: &InputContext,
+        out: &mut Vec<XrAction>,
+    ) {
+        let (p, c) = (prev.hand(Hand::Right), cur.hand(Hand::Right));
+        let point = |h: &HandSnapshot| ctx.pose.world_to_lps(brush_tip(&h.aim));
+        let Some(tool) = ctx.brush else {
+            if self.stroking {
+                self.stroking = false;
+                out.push(XrAction::Brush(BrushAction {
+                    phase: StrokePhase::End,
+                    tool: BrushTool::Add,
+                    point: point(p),
+                    plane: None,
+                }));
+            }
+            return;
+        };
+        let action = |phase, h: &HandSnapshot| {
+            XrAction::Brush(BrushAction {
+                phase,
+                tool,
+                point: point(h),
+                plane: None,
+            })
+        };
+        if self.stroking {
+            if !c.tracked || c.trigger < TRIGGER_RELEASE {
+                self.stroking = false;
+                out.push(action(StrokePhase::End, if c.tracked { c } else { p }));
+            } else if brush_tip(&c.aim) != brush_tip(&p.aim) {
+                out.push(action(StrokePhase::Sample, c));
+            }
+        } else if c.tracked
+            && !ctx.on_panel[Hand::Right as usize]
+            && c.trigger >= TRIGGER_AT
+            && p.trigger < TRIGGER_AT
+        {
+            self.stroking = true;
+            out.push(action(StrokePhase::Begin, c));
+        }
+    }
+
+    /// Brushing: the right thumbstick's up and down grow and shrink the ball.
+    fn resize_brush(&mut self, cur: &XrSnapshot, out: &mut Vec<XrAction>) {
+        self.slice_travel = 0.0;
+        let c = cur.hand(Hand::Right);
+        let y = c.thumbstick.y;
+        if !c.tracked || y.abs() < 0.2 {
+            return;
+        }
+        let mm = f64::from(y) * BRUSH_MM_PER_S * f64::from(cur.dt.clamp(0.0, 0.25));
+        if mm != 0.0 {
+            out.push(XrAction::BrushSize(mm));
+        }
     }
 
     fn reslice(&mut self, prev: &XrSnapshot, cur: &XrSnapshot, out: &mut Vec<XrAction>) {
@@ -254,9 +346,13 @@ impl XrGestures {
         out: &mut Vec<XrAction>,
     ) {
         let pressed = |h: Hand, f: fn(&HandSnapshot) -> bool| f(cur.hand(h)) && !f(prev.hand(h));
-        // Trigger: pick along the aim ray (in ruler mode the pick is a ruler end).
+        // Trigger: pick along the aim ray (in ruler mode the pick is a ruler
+        // end); the right one strokes instead while brushing.
         for h in [Hand::Left, Hand::Right] {
             let (p, c) = (prev.hand(h), cur.hand(h));
+            if h == Hand::Right && (ctx.brush.is_some() || self.stroking) {
+                continue;
+            }
             if c.tracked
                 && !ctx.on_panel[h as usize]
                 && c.trigger >= TRIGGER_AT

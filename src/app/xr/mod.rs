@@ -9,6 +9,7 @@
 //! `ruler_labels` (ruler lengths in 3D), `trace` (`--xr-trace` diagnostics
 //! and the left-eye screenshot).
 
+pub mod brush_ball;
 pub mod egui_quad;
 pub mod input;
 pub mod label;
@@ -76,6 +77,7 @@ impl Plugin for XrPlugin {
             .add_oxr_event_handler(record_session_state);
         app.add_plugins((
             rig::RigPlugin,
+            brush_ball::BrushBallPlugin,
             label::HandLabelPlugin,
             panel::WorldPanelPlugin,
             reslice::ReslicePlugin,

@@ -2,8 +2,9 @@
 //! above the left wrist (or left floating where the user pinned it), clicked
 //! with the right controller's laser pointer. It holds what a user needs
 //! without taking the headset off: the segments (visibility, opacity, the
-//! selected one's volume), the clip planes on and off, ruler mode, the slice
-//! in space, reset, and Leave VR. It changes the same state and sends the
+//! selected one's volume), the brush (off, add, remove, smooth; its size),
+//! undo and redo with the last steps, the clip planes on and off, ruler
+//! mode, the slice in space, reset, and Leave VR. It changes the same state and sends the
 //! same messages as the desktop panels.
 
 use std::collections::BTreeMap;
@@ -27,8 +28,11 @@ use crate::app::features::measurements::Rulers;
 use stratum_core::document::Edit;
 
 use crate::app::actions::PoseAction;
+use crate::app::actions::{BrushTool, HistoryAction};
+use crate::app::features::sculpt::BrushSettings;
 use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::study::Study;
 
 /// The egui pass of the world panel's context.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -53,7 +57,7 @@ impl Plugin for WorldPanelPlugin {
 }
 
 /// The image's size in egui points (= pixels: the context is not zoomed).
-pub const PIXELS: (u32, u32) = (560, 700);
+pub const PIXELS: (u32, u32) = (560, 860);
 /// The quad's width in metres: 22 cm, about 2.5 pixels per millimetre,
 /// which a current headset resolves at arm's length.
 pub const WIDTH_M: f32 = 0.22;
@@ -257,6 +261,7 @@ fn draw_panel(
     mut status: ResMut<XrStatus>,
     mut styled: Local<bool>,
     mut out: PanelOutputs,
+    mut brush: PanelBrush,
 ) {
     let Ok(mut ctx) = ctx.single_mut() else {
         return;
@@ -362,6 +367,8 @@ fn draw_panel(
                     }
                 });
             ui.separator();
+            brush_section(ui, &mut brush, &mut note);
+            ui.separator();
             ui.label(egui::RichText::new("Clip planes").strong());
             ui.horizontal(|ui| {
                 for index in 0..MAX_PLANES {
@@ -456,4 +463,92 @@ struct PanelOutputs<'w> {
     pose: MessageWriter<'w, PoseAction>,
     exit: MessageWriter<'w, XrRequestExitMessage>,
     edits: MessageWriter<'w, ApplyEdit>,
+}
+
+/// What the panel's brush section reads and changes.
+#[derive(bevy::ecs::system::SystemParam)]
+struct PanelBrush<'w> {
+    settings: ResMut<'w, BrushSettings>,
+    history: MessageWriter<'w, HistoryAction>,
+    study: Option<Res<'w, Study>>,
+}
+
+/// The brush (off, add, remove, smooth; its size), undo and redo, and the
+/// last steps: the same settings and messages as the desktop's Brush and
+/// History panels.
+fn brush_section(
+    ui: &mut egui::Ui,
+    brush: &mut PanelBrush,
+    note: &mut impl FnMut(&str, &egui::Response),
+) {
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new("Brush").strong());
+        let current = brush.settings.active.then(|| brush.settings.tool.in_3d());
+        for (name, tool) in [
+            ("Off", None),
+            ("Add", Some(BrushTool::Add)),
+            ("Remove", Some(BrushTool::Remove)),
+            ("Smooth", Some(BrushTool::Smooth)),
+        ] {
+            let r = ui.selectable_label(current == tool, name);
+            note(&format!("brush {}", name.to_lowercase()), &r);
+            if r.clicked() && current != tool {
+                match tool {
+                    Some(t) => {
+                        brush.settings.active = true;
+                        brush.settings.tool = t;
+                    }
+                    None => brush.settings.active = false,
+                }
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        let r = ui.button("−");
+        note("brush smaller", &r);
+        if r.clicked() {
+            brush.settings.diameter_mm = (brush.settings.diameter_mm - 2.0).max(1.0);
+        }
+        ui.label(format!("{:.0} mm", brush.settings.diameter_mm));
+        let r = ui.button("+");
+        note("brush larger", &r);
+        if r.clicked() {
+            brush.settings.diameter_mm = (brush.settings.diameter_mm + 2.0).min(80.0);
+        }
+        let (can_undo, can_redo) = brush.study.as_ref().map_or((false, false), |s| {
+            (s.doc.history().can_undo(), s.doc.history().can_redo())
+        });
+        let r = ui.add_enabled(can_undo, egui::Button::new("↶ Undo"));
+        note("undo", &r);
+        if r.clicked() {
+            brush.history.write(HistoryAction::Undo);
+        }
+        let r = ui.add_enabled(can_redo, egui::Button::new("↷ Redo"));
+        note("redo", &r);
+        if r.clicked() {
+            brush.history.write(HistoryAction::Redo);
+        }
+    });
+    let last: Vec<String> = brush
+        .study
+        .as_ref()
+        .map(|s| {
+            let done: Vec<String> = s
+                .doc
+                .steps()
+                .filter(|st| st.done)
+                .map(|st| st.name.to_string())
+                .collect();
+            done.into_iter().rev().take(3).collect()
+        })
+        .unwrap_or_default();
+    ui.label(
+        egui::RichText::new(if last.is_empty() {
+            "Nothing to undo".to_string()
+        } else {
+            last.join(" · ")
+        })
+        .small()
+        .weak(),
+    );
 }

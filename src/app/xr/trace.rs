@@ -26,9 +26,12 @@ use super::rig::{HandReadout, XrInput, XrTable};
 use crate::app::features::clip::ClipSettings;
 use crate::app::features::measurements::Rulers;
 use crate::app::features::screenshot::ShotTarget;
+use crate::app::features::sculpt::BrushSettings;
 use crate::app::state::segments::Segment;
 use crate::app::state::segments::SegmentSurface;
+use crate::app::state::segments::ToolSettings;
 use crate::app::state::space::AnatomyPose;
+use crate::app::state::study::Study;
 
 pub struct TracePlugin {
     pub path: Option<PathBuf>,
@@ -177,7 +180,7 @@ fn write_trace(
     table: Res<XrTable>,
     config: Option<Res<OxrCurrentSessionConfig>>,
     segments: Query<(Entity, &Segment, Option<&SegmentSurface>)>,
-    extra: TraceExtra,
+    mut extra: TraceExtra,
 ) {
     trace.frame += 1;
     let t = trace.t0.elapsed().as_secs_f64();
@@ -281,6 +284,14 @@ fn write_trace(
         "visible": segments.iter().filter(|(_, s, _)| s.visible).map(|(_, s, _)| s.name.clone()).collect::<Vec<_>>(),
         "selected": readout.selected,
         "actions": input.last_actions,
+        "brush": {
+            "active": extra.brush.active,
+            "tool": extra.brush.tool.in_3d().name(),
+            "diameter_mm": extra.brush.diameter_mm,
+            "stroking": input.gestures.stroking,
+            "segment": extra.tools.selected.and_then(|e| segments.get(e).ok()).map(|(_, s, _)| s.name.clone()),
+        },
+        "doc": doc_json(&mut extra),
     });
     let _ = writeln!(trace.out, "{line}");
     let _ = trace.out.flush();
@@ -288,9 +299,55 @@ fn write_trace(
 
 /// What the trace reads beyond the pose and the hands.
 #[derive(bevy::ecs::system::SystemParam)]
-struct TraceExtra<'w> {
+struct TraceExtra<'w, 's> {
     panel: Res<'w, WorldPanel>,
     rulers: Res<'w, Rulers>,
+    brush: Res<'w, BrushSettings>,
+    tools: Res<'w, ToolSettings>,
+    study: Option<Res<'w, Study>>,
+    /// The label map's hash at a document generation (hashed once per change).
+    hashed: Local<'s, Option<(u64, u64)>>,
+}
+
+/// The document: its generation, a hash of the label map (a test compares
+/// it before an edit and after its undo), each segment's voxel count, the
+/// last steps done.
+fn doc_json(extra: &mut TraceExtra) -> serde_json::Value {
+    use std::hash::{Hash, Hasher};
+    let Some(study) = &extra.study else {
+        return serde_json::Value::Null;
+    };
+    let doc = &study.doc;
+    let generation = doc.generation();
+    let hash = match *extra.hashed {
+        Some((g, h)) if g == generation => h,
+        _ => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            match &doc.labels().labels {
+                stratum_core::segment::Labels::U8(a) => match a.as_slice_memory_order() {
+                    Some(bytes) => hasher.write(bytes),
+                    None => a.iter().for_each(|v| v.hash(&mut hasher)),
+                },
+                stratum_core::segment::Labels::U16(a) => a.iter().for_each(|v| v.hash(&mut hasher)),
+            }
+            let h = hasher.finish();
+            *extra.hashed = Some((generation, h));
+            h
+        }
+    };
+    let counts: serde_json::Map<String, serde_json::Value> = doc
+        .segments()
+        .iter()
+        .map(|s| (s.name.clone(), serde_json::json!(doc.voxel_count(s.id))))
+        .collect();
+    let done: Vec<&str> = doc.steps().filter(|s| s.done).map(|s| s.name).collect();
+    serde_json::json!({
+        "generation": generation,
+        "voxel_mm3": doc.labels().geometry.spacing.iter().product::<f64>(),
+        "hash": format!("{hash:016x}"),
+        "counts": counts,
+        "steps": done.iter().rev().take(5).collect::<Vec<_>>(),
+    })
 }
 
 /// The world panel: where it is, whether the laser is on it, and the world

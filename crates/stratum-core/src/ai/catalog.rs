@@ -52,31 +52,43 @@ pub fn list_models(dir: &Path) -> Vec<std::result::Result<ModelInfo, String>> {
         .collect()
 }
 
-/// The folder holding the models: `$STRATUM_MODELS`; else the first
-/// `models/` folder with something in it beside the executable (a release),
-/// in the working directory, or in the source tree this was built from (a
-/// development build run from anywhere).
+/// The folder holding the models: `$STRATUM_MODELS`, else `models/` in
+/// Stratum's data folder ([`crate::install::data_dir`]). Without a data
+/// folder, where a portable folder would have it (beside the executable), so
+/// messages name a real place.
 pub fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("STRATUM_MODELS") {
+    if let Some(d) = std::env::var_os("STRATUM_MODELS").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        candidates.push(dir.join("models"));
+    match crate::install::data_dir() {
+        Ok(data) => data.models(),
+        Err(_) => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(crate::install::MODELS)))
+            .unwrap_or_else(|| PathBuf::from(crate::install::MODELS)),
     }
-    candidates.push(PathBuf::from("models"));
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    candidates
-        .iter()
-        .find(|m| std::fs::read_dir(m).is_ok_and(|mut e| e.next().is_some()))
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from("models"))
 }
 
 /// Finds a model by name in `dir`.
 pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
+    if !dir.is_dir() {
+        let why = match crate::install::data_dir() {
+            _ if std::env::var_os("STRATUM_MODELS").is_some() => {
+                "STRATUM_MODELS points there: set it to the folder that holds the models, or \
+                 unset it"
+                    .to_string()
+            }
+            Err(e) => e.to_string(),
+            Ok(data) => format!(
+                "Stratum's data folder {} has no models: reinstall Stratum",
+                data.path.display()
+            ),
+        };
+        return Err(CoreError::Invalid(format!(
+            "no model named {name:?}: the models folder {} does not exist; {why}",
+            dir.display()
+        )));
+    }
     let mut known = Vec::new();
     for m in list_models(dir) {
         match m {

@@ -10,56 +10,70 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
 use crate::error::{CoreError, Result};
+use crate::install::{LookupEnv, ORT_LIBRARY, locate_ort, ort_candidates};
 
 /// The ONNX Runtime release the `api-31` bindings need.
-pub const ORT_VERSION: &str = "1.31.1";
-const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+pub use crate::install::ORT_VERSION;
 
-static ENV: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
+/// The environment and the library it was loaded from; a failure is kept as
+/// its message.
+static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
 
-/// Where the runtime library is looked for, in order: `$ORT_DYLIB_PATH`,
-/// beside the executable, `.ort/` in the working directory, and `.ort/` in the
-/// source tree (where scripts/fetch-onnxruntime.sh puts it).
+/// Where the runtime library is looked for, in order (see
+/// [`crate::install::ort_candidates`]).
 pub fn library_candidates() -> Vec<PathBuf> {
-    let mut c = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        c.push(PathBuf::from(p));
-    }
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        c.push(dir.join(LIB_NAME));
-    }
-    c.push(Path::new(".ort").join(LIB_NAME));
-    c.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.ort")
-            .join(LIB_NAME),
-    );
-    c
+    ort_candidates(&LookupEnv::current())
+        .into_iter()
+        .map(|c| c.path)
+        .collect()
 }
 
 fn missing_runtime(detail: &str) -> String {
     format!(
-        "AI segmentation needs ONNX Runtime {ORT_VERSION}+ ({detail}): run scripts/fetch-onnxruntime.sh, \
-         or set ORT_DYLIB_PATH to its libonnxruntime.so; everything else works without it"
+        "AI segmentation needs ONNX Runtime {ORT_VERSION}+ ({detail}): reinstall Stratum (its \
+         package and folder ship it), put {ORT_LIBRARY} beside the stratum executable or set \
+         ORT_DYLIB_PATH to it; from source, run scripts/fetch-onnxruntime.sh. Everything else \
+         works without it"
     )
 }
 
 /// The process-wide environment, created on first call. Only one may exist
 /// per process, so it lives in a `OnceLock`; a failure is remembered too.
 pub fn environment() -> Result<&'static Environment> {
+    loaded().map(|(env, _)| env)
+}
+
+/// The library the runtime was loaded from (loading it on first call).
+pub fn library() -> Result<&'static Path> {
+    loaded().map(|(_, path)| path.as_path())
+}
+
+/// ONNX Runtime's own build line (`git-branch=rel-1.31.1, ...`) once loaded.
+pub fn build_info() -> Option<&'static str> {
+    loaded().ok().map(|_| ort::info())
+}
+
+fn loaded() -> Result<&'static (Environment, PathBuf)> {
     let env = ENV.get_or_init(|| {
-        let Some(path) = library_candidates().into_iter().find(|p| p.is_file()) else {
-            return Err(missing_runtime("library not found"));
+        let path = match locate_ort(&LookupEnv::current()) {
+            Ok(found) => found.path,
+            Err(tried) => {
+                let places: Vec<String> =
+                    tried.iter().map(|c| c.path.display().to_string()).collect();
+                return Err(missing_runtime(&format!(
+                    "not found in {}",
+                    places.join(", ")
+                )));
+            }
         };
         let builder = ort::init_from(&path)
             .map_err(|e| missing_runtime(&format!("{}: {e}", path.display())))?;
-        builder
+        let env = builder
             .with_name("stratum")
             .with_telemetry(false)
             .build()
-            .map_err(|e| missing_runtime(&e.to_string()))
+            .map_err(|e| missing_runtime(&e.to_string()))?;
+        Ok((env, path))
     });
     env.as_ref().map_err(|e| CoreError::Invalid(e.clone()))
 }

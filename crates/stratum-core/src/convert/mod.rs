@@ -17,10 +17,14 @@ use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
 use crate::segment::{Mask, Preset};
 
+mod dicom;
+mod live;
 mod meshes;
 mod segments;
 mod share;
 
+pub use dicom::{DicomOutput, convert_dicom, dicom_output};
+pub use live::{LiveStart, live_from_scan, live_from_session};
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;
@@ -128,18 +132,33 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: &Progress,
 ) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
-    let format = crate::export::Format::from_path(output)?;
-    let textured = opts.scan_texture
-        && matches!(
-            format,
-            crate::export::Format::Obj | crate::export::Format::Glb
-        );
+    if let Some(kind) = dicom_output(output)? {
+        return convert_dicom(input, output, kind, opts, progress);
+    }
+    crate::export::Format::from_path(output)?;
     if output.exists() && input.canonicalize().ok() == output.canonicalize().ok() {
         return Err(CoreError::Invalid(
             "the output would overwrite the input".into(),
         ));
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
+    convert_volume(volume, output, opts, progress)
+}
+
+/// [`convert`] of a volume already open (`stratum batch` opens it itself,
+/// to keep the series checks it makes on the way).
+pub fn convert_volume(
+    volume: crate::volume::Volume,
+    output: &Path,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<(Vec<SegmentResult>, Vec<PathBuf>)> {
+    let format = crate::export::Format::from_path(output)?;
+    let textured = opts.scan_texture
+        && matches!(
+            format,
+            crate::export::Format::Obj | crate::export::Format::Glb
+        );
     // Label maps and models are meshed from their masks: unless a scan
     // texture needs it, the volume is freed before islands are dropped and
     // meshes built, which keeps peak memory near twice the voxel bytes.
@@ -191,4 +210,17 @@ pub fn convert(
     };
     progress.advance(1);
     Ok((results, files))
+}
+
+/// The validation report `convert --report` writes (and `batch` beside each
+/// study's model): each segment's checks, for the segments validated.
+pub fn report_json(results: &[SegmentResult]) -> serde_json::Value {
+    let checks: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.validation.as_ref())
+        .collect();
+    serde_json::json!({
+        "units": "mm, mL; surface distances both ways between mesh vertices and the mask boundary",
+        "segments": checks,
+    })
 }

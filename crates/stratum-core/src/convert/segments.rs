@@ -70,6 +70,21 @@ pub fn load_labels_for(
     names: Option<&Path>,
     progress: &Progress,
 ) -> Result<LabelMap> {
+    if !crate::nifti_io::is_nifti_path(path) {
+        // A DICOM SEG: its own segment table; on the scan's grid as is
+        // when it lies there (to rounding), else moved onto it.
+        let map = crate::derived::read_seg(path)?;
+        return Ok(
+            if map.dim() == volume.dim() && same_grid(&map.geometry, &volume.geometry) {
+                crate::segment::LabelMap {
+                    geometry: volume.geometry,
+                    ..map
+                }
+            } else {
+                resample_labels(&map, volume)
+            },
+        );
+    }
     let lv = crate::nifti_io::load_nifti(path, progress)?;
     let table: Vec<(u16, String)> = match names {
         Some(n) => crate::segment::totalsegmentator_ct_names(n)?,
@@ -84,6 +99,17 @@ pub fn load_labels_for(
             resample_labels(&map, volume)
         },
     )
+}
+
+/// Two grids that agree to within the precision DICOM's decimal strings
+/// keep (1e-4 mm, 1e-5 in the directions).
+fn same_grid(a: &crate::volume::Geometry, b: &crate::volume::Geometry) -> bool {
+    let close = |x: f64, y: f64, tol: f64| (x - y).abs() <= tol;
+    (0..3).all(|i| {
+        close(a.origin[i], b.origin[i], 1e-3)
+            && close(a.spacing[i], b.spacing[i], 1e-4)
+            && (0..3).all(|j| close(a.direction[i][j], b.direction[i][j], 1e-5))
+    })
 }
 
 pub(super) fn keep_largest_each(segments: &mut [ConvertSegment]) {

@@ -14,6 +14,7 @@
 
 mod apply;
 pub mod edit;
+mod snapshot;
 pub mod soft;
 mod state;
 mod stroke;
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use edit::{Edit, EditLog, ModelSegment, TableField, Target};
+pub use snapshot::{volume_from_bytes, volume_to_bytes};
 pub use state::DocumentState;
 
 use crate::edit::bricks::Region;
@@ -120,6 +122,12 @@ pub trait Observer: Send + Sync {
     fn redone(&mut self);
     /// The per-segment properties (opacity, recipes) are now `props`.
     fn props_changed(&mut self, props: &BTreeMap<u16, SegmentProps>);
+    /// `edit` was applied and changed the document by `change` (a live
+    /// session forwards the edit itself, so a follower replays it).
+    fn applied(&mut self, _edit: &Edit, _change: &Change, _doc: &Document) {}
+    /// A pending table edit was sealed into a history step outside
+    /// [`Document::apply`] (a follower seals at the same point).
+    fn sealed(&mut self) {}
 }
 
 /// A table edit being typed or dragged (a name, a colour): one history
@@ -320,6 +328,9 @@ impl Document {
             Edit::SetOpacity { .. } | Edit::SetRecipe { .. } => {}
             _ => self.seal(),
         }
+        // Observers that forward edits get the edit as applied (cheap: masks
+        // and fields are shared).
+        let copy = (!self.observers.is_empty()).then(|| edit.clone());
         let next = match edit {
             Edit::StrokeBegin {
                 segment,
@@ -354,6 +365,14 @@ impl Document {
         if !change.is_empty() {
             self.generation += 1;
         }
+        if let Some(edit) = copy {
+            // Taken out so each observer can read the document.
+            let mut observers = std::mem::take(&mut self.observers);
+            for (_, o) in &mut observers {
+                o.applied(&edit, &change, self);
+            }
+            self.observers = observers;
+        }
         Ok(change)
     }
 
@@ -367,6 +386,9 @@ impl Document {
         if let Some(step) = Step::segments(name, &p.before, &self.labels.segments) {
             self.push(step);
             self.generation += 1;
+        }
+        for (_, o) in &mut self.observers {
+            o.sealed();
         }
     }
 

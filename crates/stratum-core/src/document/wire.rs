@@ -255,11 +255,11 @@ pub(super) fn decode(d: &mut Dec) -> Result<Edit> {
     })
 }
 
-fn f64_(e: &mut Enc, v: f64) {
+pub(super) fn f64_(e: &mut Enc, v: f64) {
     e.u64(v.to_bits());
 }
 
-fn f64_from(d: &mut Dec) -> Result<f64> {
+pub(super) fn f64_from(d: &mut Dec) -> Result<f64> {
     Ok(f64::from_bits(d.u64()?))
 }
 
@@ -434,7 +434,7 @@ fn decode_mask(d: &mut Dec) -> Result<Mask> {
     Ok(Mask { data, geometry })
 }
 
-fn encode_recipe(r: &SurfaceRecipe, e: &mut Enc) {
+pub(super) fn encode_recipe(r: &SurfaceRecipe, e: &mut Enc) {
     match r {
         SurfaceRecipe::Mask => e.u8(0),
         SurfaceRecipe::Level(l) => {
@@ -448,7 +448,7 @@ fn encode_recipe(r: &SurfaceRecipe, e: &mut Enc) {
     }
 }
 
-fn decode_recipe(d: &mut Dec, dim: (usize, usize, usize)) -> Result<SurfaceRecipe> {
+pub(super) fn decode_recipe(d: &mut Dec, dim: (usize, usize, usize)) -> Result<SurfaceRecipe> {
     Ok(match d.u8()? {
         0 => SurfaceRecipe::Mask,
         1 => {

@@ -56,7 +56,7 @@ pub(super) fn joint_bounds(segments: &[ExportSegment<'_>]) -> Option<([f64; 3], 
 }
 
 /// Centre of the segments' joint bounding box, LPS mm.
-pub(super) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+pub(crate) fn anatomy_centre(segments: &[ExportSegment<'_>]) -> [f64; 3] {
     joint_bounds(segments).map_or([0.0; 3], |(lo, hi)| {
         [0, 1, 2].map(|k| 0.5 * (lo[k] + hi[k]))
     })

@@ -22,9 +22,11 @@ mod threemf;
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
 pub use obj::write_obj;
 pub use share::{ShareOptions, plain_name, write_share};
-pub use stl::write_stl;
+pub(crate) use share::{half_extent_m, share_script};
+pub use stl::{stl_bytes, write_stl};
 pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
+pub(crate) use {glb::anatomy_centre, glb_compact::glb_compact_bytes};
 
 /// How the surfaces are coloured where the format has a texture (OBJ, GLB).
 #[derive(Clone, Copy, Debug, Default)]
@@ -133,7 +135,7 @@ pub fn write_stl_each(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec
 
 /// Object and material names: the segment names made safe for OBJ (no
 /// spaces) and unique.
-pub(crate) fn unique_names(segments: &[ExportSegment<'_>]) -> Vec<String> {
+pub fn unique_names(segments: &[ExportSegment<'_>]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     segments
         .iter()

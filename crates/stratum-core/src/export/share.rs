@@ -1,6 +1,7 @@
 //! The patient-education share page: one self-contained HTML file (no
 //! server, no network) with Google's <model-viewer> (vendored in
-//! assets/share/, Apache-2.0, pinned) and the model inlined as a GLB
+//! assets/share/, Apache-2.0, pinned; read from Stratum's data folder) and
+//! the model inlined as a GLB
 //! compressed with meshoptimizer (its decoder vendored beside it, MIT): the
 //! segments in their colours, rotate and zoom by touch or mouse, tap a
 //! structure for its plain-language name and volume, a checkbox per
@@ -15,14 +16,18 @@ use super::glb_compact::glb_compact_bytes;
 use super::{ExportSegment, unique_names};
 use crate::atomic::write_bytes_atomic;
 use crate::error::{CoreError, Result};
+use crate::install;
 
-/// The viewer, inlined into every page.
-const MODEL_VIEWER_JS: &str = include_str!("../../../../assets/share/model-viewer.min.js");
-
-/// meshoptimizer's decoder (npm meshoptimizer 1.3.0, the version of the C
-/// encoder the `meshopt` crate builds), handed to the viewer as the script
-/// at its `meshoptDecoderLocation`, so the compressed model decodes offline.
-const MESHOPT_DECODER_JS: &str = include_str!("../../../../assets/share/meshopt_decoder.cjs");
+/// A script of the data folder's `assets/share/`: the viewer
+/// ([`install::MODEL_VIEWER_JS`]), inlined into every page, and
+/// meshoptimizer's decoder ([`install::MESHOPT_DECODER_JS`], npm
+/// meshoptimizer 1.3.0, the version of the C encoder the `meshopt` crate
+/// builds), handed to the viewer as the script at its
+/// `meshoptDecoderLocation`, so the compressed model decodes offline.
+pub(crate) fn share_script(name: &str) -> Result<String> {
+    let path = install::data_file(&format!("{}/{name}", install::SHARE))?;
+    std::fs::read_to_string(&path).map_err(|e| CoreError::io(path, e))
+}
 
 /// What the clinician types.
 #[derive(Clone, Debug, Default)]
@@ -94,6 +99,8 @@ pub fn write_share(
             "nothing to share: no segment has a mesh".into(),
         ));
     }
+    let viewer = share_script(install::MODEL_VIEWER_JS)?;
+    let decoder = share_script(install::MESHOPT_DECODER_JS)?;
     let glb = glb_compact_bytes(path, segments)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&glb);
     // Material names are the GLB's (unique) segment names: what a tap returns.
@@ -124,14 +131,8 @@ pub fn write_share(
         .replace("{{NOTE}}", &html_escape(&opts.note))
         .replace("{{INFO}}", &info)
         .replace("{{HALF}}", &format!("{:?}", half_extent_m(segments)))
-        .replace(
-            "{{DECODER}}",
-            &MESHOPT_DECODER_JS.replace("</script", "<\\/script"),
-        )
-        .replace(
-            "{{VIEWER}}",
-            &MODEL_VIEWER_JS.replace("</script", "<\\/script"),
-        )
+        .replace("{{DECODER}}", &decoder.replace("</script", "<\\/script"))
+        .replace("{{VIEWER}}", &viewer.replace("</script", "<\\/script"))
         .replace("{{GLB}}", &b64);
     write_bytes_atomic(path, html.as_bytes())
 }
@@ -139,7 +140,7 @@ pub fn write_share(
 /// Half the anatomy's extent along glTF's X (patient left), Y (superior)
 /// and Z (anterior), in metres: the GLB centres the anatomy, so it spans
 /// minus to plus this; the cut slider moves its plane across that span.
-fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
+pub(crate) fn half_extent_m(segments: &[ExportSegment<'_>]) -> [f64; 3] {
     let Some((lo, hi)) = super::glb::joint_bounds(segments) else {
         return [0.0; 3];
     };

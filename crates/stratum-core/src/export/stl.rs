@@ -4,11 +4,16 @@ use std::path::Path;
 
 use super::ExportSegment;
 use crate::atomic::write_bytes_atomic;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 
 /// Binary STL of all segments merged (one closed shell per segment).
 #[tracing::instrument(level = "info", skip_all)]
 pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
+    write_bytes_atomic(path, &stl_bytes(segments))
+}
+
+/// The bytes [`write_stl`] writes (also what an Encapsulated STL holds).
+pub fn stl_bytes(segments: &[ExportSegment<'_>]) -> Vec<u8> {
     let tris: Vec<stl_io::Triangle> = segments
         .iter()
         .flat_map(|s| {
@@ -29,12 +34,10 @@ pub fn write_stl(path: &Path, segments: &[ExportSegment<'_>]) -> Result<()> {
         })
         .collect();
     let mut bytes = Vec::with_capacity(84 + tris.len() * 50);
-    stl_io::write_stl(&mut bytes, tris.iter()).map_err(|e| CoreError::Write {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    // Writing to memory cannot fail.
+    let _ = stl_io::write_stl(&mut bytes, tris.iter());
     // The 80-byte header (which must not start with "solid") states the convention.
     let header = "Stratum binary STL; mm, LPS";
     bytes[..header.len()].copy_from_slice(header.as_bytes());
-    write_bytes_atomic(path, &bytes)
+    bytes
 }

@@ -16,7 +16,7 @@ use stratum_core::{CoreError, Progress};
 
 /// A CT-like scan: a bright ball (400) in soft tissue (40), air outside a
 /// body cylinder, with a gentle ramp so intensity-limited brushes matter.
-fn scan() -> Arc<Volume> {
+pub(crate) fn scan() -> Arc<Volume> {
     let (nz, ny, nx) = (24, 40, 36);
     let data = Array3::from_shape_fn((nz, ny, nx), |(z, y, x)| {
         let (dz, dy, dx) = (z as f64 - 12.0, y as f64 - 20.0, x as f64 - 18.0);
@@ -54,7 +54,7 @@ fn at(v: &Volume, x: f64, y: f64, z: f64) -> [f64; 3] {
 }
 
 /// A session's worth of edits of every kind, applied as they are made.
-fn session_edits(v: &Volume) -> Vec<Edit> {
+pub(crate) fn session_edits(v: &Volume) -> Vec<Edit> {
     let bone = Arc::new(threshold_mask(v, 300.0, 3000.0));
     let (nz, ny, nx) = v.dim();
     let slab = Arc::new(Mask {

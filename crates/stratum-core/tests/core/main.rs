@@ -6,10 +6,13 @@ mod ai_stages;
 mod ai_window;
 mod anonymize;
 mod bad_input;
+mod batch;
 // The rule for a check whose tool is missing, shared with the app's tests.
 #[path = "../../../../tests/support/checks.rs"]
 mod checks;
 mod clip;
+mod derived;
+mod distance;
 mod document;
 mod edit_brush;
 mod edit_history;
@@ -17,7 +20,9 @@ mod export_texture;
 mod exports;
 mod fitness;
 mod fuzz_regressions;
+mod install;
 mod limits;
+mod live;
 mod meshing;
 mod mosaic;
 mod motion;
@@ -25,7 +30,13 @@ mod nnunet;
 // The nnU-Net fixture (nnU-Net's own predictions), shared with the app's tests.
 #[path = "../../../../tests/support/nnunet.rs"]
 mod nnunet_support;
+// A throwaway Orthanc for the PACS tests, shared with the app's tests.
+#[path = "../../../../tests/support/orthanc.rs"]
+mod orthanc;
+mod pacs;
+mod pacs_tls;
 mod real_data;
+mod resection;
 mod segmentation;
 mod session;
 mod share_page;

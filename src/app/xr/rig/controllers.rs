@@ -265,6 +265,7 @@ pub(super) fn map_input(
     mut clip_out: MessageWriter<ClipAction>,
     mut ruler_out: MessageWriter<RulerAction>,
     mut reslice_out: MessageWriter<ResliceAction>,
+    mut brush: XrBrush,
 ) {
     if input.frames < 2 {
         return;
@@ -274,6 +275,7 @@ pub(super) fn map_input(
         planes_on: clip.slots.map(|s| s.enabled),
         ruler_mode: rulers.placing,
         on_panel: [false, panel.pointer.owns_trigger()],
+        brush: brush.settings.active.then(|| brush.settings.tool.in_3d()),
     };
     let (prev, cur) = (input.prev, input.cur);
     let actions = input.gestures.map(&prev, &cur, &ctx);
@@ -296,6 +298,23 @@ pub(super) fn map_input(
             XrAction::Reslice(r) => {
                 reslice_out.write(r);
             }
+            XrAction::Brush(b) => {
+                brush.actions.write(b);
+            }
+            XrAction::BrushSize(mm) => {
+                brush.settings.diameter_mm = (brush.settings.diameter_mm + mm)
+                    .clamp(BRUSH_DIAMETER_MM.0, BRUSH_DIAMETER_MM.1);
+            }
         }
     }
 }
+
+/// The brush as XR drives it: the desktop's settings and stroke messages.
+#[derive(bevy::ecs::system::SystemParam)]
+pub(super) struct XrBrush<'w> {
+    settings: ResMut<'w, crate::app::features::sculpt::BrushSettings>,
+    actions: MessageWriter<'w, crate::app::actions::BrushAction>,
+}
+
+/// The brush diameters the thumbstick reaches (mm).
+pub const BRUSH_DIAMETER_MM: (f64, f64) = (1.0, 80.0);

@@ -1,0 +1,130 @@
+//! What `stratum live` starts from: a scan's segments (a preset, a window,
+//! a label map, a model) or a saved session, as a segmentation document
+//! and the browser's model of its visible segments (as the share page's).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{ConvertOptions, build_meshes, segments_for};
+use crate::document::{Document, DocumentState, SurfaceRecipe};
+use crate::edit::HistoryConfig;
+use crate::error::{CoreError, Result};
+use crate::live::Event;
+use crate::live::page::browser_model;
+use crate::open::open_volume;
+use crate::progress::Progress;
+use crate::segment::{LabelMap, segment_colour};
+use crate::volume::Volume;
+
+/// A document to present and its browser model.
+pub struct LiveStart {
+    pub doc: Document,
+    /// The compressed GLB of its visible segments.
+    pub model: Vec<u8>,
+    /// The scene event naming the model's parts.
+    pub scene: Event,
+}
+
+/// The document of `input`'s segments as `opts` asks for them.
+pub fn live_from_scan(
+    input: &Path,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<LiveStart> {
+    let volume = open_volume(input, &opts.open, progress)?.volume;
+    let segments = segments_for(&volume, opts, progress)?;
+    let mut labels = LabelMap::empty(volume.dim(), volume.geometry);
+    let mut state_props = Vec::new();
+    for (name, mask, recipe) in segments.iter().filter(|(_, m, _)| m.count() > 0) {
+        let id = labels.add_segment(name, mask);
+        if let Some(s) = labels.segments.iter_mut().find(|s| s.id == id) {
+            s.colour = segment_colour(name, id);
+        }
+        state_props.push((id, recipe.clone()));
+    }
+    if labels.segments.is_empty() {
+        return Err(CoreError::Invalid(
+            "the segmentation is empty: nothing to show".into(),
+        ));
+    }
+    let mut state = DocumentState::new(labels);
+    for (id, recipe) in state_props {
+        state.set_recipe(id, recipe);
+    }
+    let doc = Document::from_state(Some(Arc::new(volume)), state, HistoryConfig::default())?;
+    start(doc, opts, progress)
+}
+
+/// The document of a saved session (its scan, when given, must be the one
+/// the session was made on: brushes and threshold surfaces read it).
+pub fn live_from_session(
+    session: &Path,
+    scan: Option<&Path>,
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<LiveStart> {
+    let opened = crate::session::open_session(session, progress)?;
+    if let Some(w) = &opened.warning {
+        tracing::warn!("{w}");
+    }
+    let volume: Option<Volume> = match scan {
+        Some(path) => {
+            let v = open_volume(path, &opts.open, progress)?.volume;
+            if opened.data.scan.as_ref().is_some_and(|r| !r.matches(&v)) {
+                return Err(CoreError::Invalid(format!(
+                    "{} is not the scan the session {} was made on (its voxels differ)",
+                    path.display(),
+                    session.display()
+                )));
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let doc = Document::from_state(
+        volume.map(Arc::new),
+        opened.data.document,
+        HistoryConfig::default(),
+    )?;
+    start(doc, opts, progress)
+}
+
+/// Meshes the document's visible segments as the app builds them (a
+/// level from the scan when it is there, a model's soft edge) for the
+/// browser's model.
+fn start(doc: Document, opts: &ConvertOptions, progress: &Progress) -> Result<LiveStart> {
+    let map = doc.labels().clone();
+    let mut ids = Vec::new();
+    let mut segments = Vec::new();
+    for s in map.segments.iter().filter(|s| s.visible) {
+        let mask = map.mask(s.id);
+        if mask.count() == 0 {
+            continue;
+        }
+        let recipe = match doc.recipe(s.id) {
+            SurfaceRecipe::Level(l) if doc.scan().is_some() => SurfaceRecipe::Level(l),
+            SurfaceRecipe::Soft(f) => SurfaceRecipe::Soft(f),
+            _ => SurfaceRecipe::Mask,
+        };
+        ids.push((s.id, s.colour));
+        segments.push((s.name.clone(), mask, recipe));
+    }
+    if segments.is_empty() {
+        return Err(CoreError::Invalid(
+            "no visible segment has voxels: nothing to show".into(),
+        ));
+    }
+    let mut results = build_meshes(&segments, doc.scan().map(|v| v.as_ref()), opts, progress)?;
+    drop(segments);
+    // build_meshes keeps every non-empty mask in order: the ids line up.
+    for (r, (_, c)) in results.iter_mut().zip(&ids) {
+        r.colour = *c;
+    }
+    let parts: Vec<_> = results
+        .iter()
+        .zip(&ids)
+        .map(|(r, (id, _))| (*id, r.part(), r.voxel_volume_ml))
+        .collect();
+    let (model, scene) = browser_model(&parts)?;
+    Ok(LiveStart { doc, model, scene })
+}

@@ -1,0 +1,245 @@
+//! What a live session's frames carry once decrypted: a tag byte, then the
+//! message. Document messages (the snapshot, edits) are binary, in the
+//! document's own formats; view and table events are JSON, so a browser
+//! reads them without a decoder of its own. `docs/live-protocol.md` is the
+//! reference.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+
+const T_HELLO: u8 = 1;
+const T_SNAPSHOT: u8 = 2;
+const T_EDIT: u8 = 3;
+const T_SEAL: u8 = 4;
+const T_EVENT: u8 = 5;
+
+/// One decrypted message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// First of every stream: the session's id (a newcomer's key check).
+    Hello {
+        session: String,
+    },
+    /// The document as the session started (for a Stratum that follows):
+    /// the scan (when the presenter sends it) and the document state's
+    /// bytes; the edits since follow as [`Message::Edit`]s.
+    Snapshot {
+        scan: Option<Vec<u8>>,
+        state: Vec<u8>,
+    },
+    /// An edit's binary form ([`crate::document::Edit::to_bytes`]).
+    Edit(Vec<u8>),
+    /// The host sealed a pending table edit into a history step.
+    Seal,
+    Event(Event),
+}
+
+/// A clip plane: the model is kept where `normal · p <= offset_mm` (p in
+/// LPS millimetres, `normal` a unit LPS vector).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClipPlane {
+    pub normal: [f64; 3],
+    pub offset_mm: f64,
+}
+
+/// A distance measured between two points (LPS mm).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ruler {
+    pub a: [f64; 3],
+    pub b: [f64; 3],
+    pub length_mm: f64,
+}
+
+/// One row of the segment table as followers show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRow {
+    pub id: u16,
+    pub name: String,
+    pub colour: [u8; 3],
+    pub visible: bool,
+    pub opacity: f32,
+}
+
+/// A segment of the browser's model: the GLB material `key` is segment `id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SceneSegment {
+    pub id: u16,
+    pub key: String,
+    pub name: String,
+    pub ml: f64,
+}
+
+/// A JSON event. View events come from the presenter (the app, or the
+/// presenter's browser); table and scene events from the host; `visible`,
+/// `opacity`, `undo` and `redo` are what a presenter's browser asks the
+/// host to apply to the document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The presenter's view: an orbit around `target` (LPS mm) at
+    /// `distance_mm`; `azimuth_deg` turns about the patient's superior axis
+    /// (0 = seen from the front, 90 = from the patient's left),
+    /// `polar_deg` is the angle from superior (90 = level).
+    Camera {
+        target: [f64; 3],
+        azimuth_deg: f64,
+        polar_deg: f64,
+        distance_mm: f64,
+        fov_deg: f64,
+    },
+    /// The model's pose: a rotation (unit quaternion x, y, z, w in LPS)
+    /// about the anatomy's centre, then a translation (LPS mm).
+    Pose {
+        rotation: [f64; 4],
+        translation: [f64; 3],
+    },
+    Clip {
+        planes: Vec<ClipPlane>,
+    },
+    Rulers {
+        rulers: Vec<Ruler>,
+    },
+    /// Where the presenter's laser or mouse points (LPS mm), or none.
+    Laser {
+        point: Option<[f64; 3]>,
+    },
+    /// The segment table (after any change of a name, colour, visibility
+    /// or opacity, and to every newcomer).
+    Table {
+        segments: Vec<TableRow>,
+    },
+    /// What a browser's model holds: `model` is the path of the encrypted
+    /// GLB; `centre_mm` is the LPS point the GLB is centred on.
+    Scene {
+        model: String,
+        centre_mm: [f64; 3],
+        half_m: [f64; 3],
+        segments: Vec<SceneSegment>,
+    },
+    /// How many follow now.
+    Joined {
+        viewers: usize,
+    },
+    /// Segments whose voxels changed (a browser's surfaces are the
+    /// session's start; a Stratum follower rebuilds them).
+    Voxels {
+        ids: Vec<u16>,
+    },
+    Visible {
+        id: u16,
+        visible: bool,
+    },
+    Opacity {
+        id: u16,
+        opacity: f32,
+    },
+    Undo,
+    Redo,
+}
+
+impl Event {
+    /// The kind of view event this is (a newcomer gets the latest of each).
+    pub fn view_kind(&self) -> Option<&'static str> {
+        Some(match self {
+            Event::Camera { .. } => "camera",
+            Event::Pose { .. } => "pose",
+            Event::Clip { .. } => "clip",
+            Event::Rulers { .. } => "rulers",
+            Event::Laser { .. } => "laser",
+            _ => return None,
+        })
+    }
+
+    /// Whether every number in it is finite (a NaN from a participant
+    /// would poison every follower's view).
+    pub fn is_finite(&self) -> bool {
+        let ok = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        match self {
+            Event::Camera {
+                target,
+                azimuth_deg,
+                polar_deg,
+                distance_mm,
+                fov_deg,
+            } => ok(target) && ok(&[*azimuth_deg, *polar_deg, *distance_mm, *fov_deg]),
+            Event::Pose {
+                rotation,
+                translation,
+            } => ok(rotation) && ok(translation),
+            Event::Clip { planes } => planes
+                .iter()
+                .all(|p| ok(&p.normal) && p.offset_mm.is_finite()),
+            Event::Rulers { rulers } => rulers
+                .iter()
+                .all(|r| ok(&r.a) && ok(&r.b) && r.length_mm.is_finite()),
+            Event::Laser { point } => point.as_ref().is_none_or(|p| ok(p)),
+            Event::Opacity { opacity, .. } => (0.0..=1.0).contains(opacity),
+            _ => true,
+        }
+    }
+}
+
+impl Message {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Message::Hello { session } => {
+                out.push(T_HELLO);
+                out.extend_from_slice(session.as_bytes());
+            }
+            Message::Snapshot { scan, state } => {
+                out.push(T_SNAPSHOT);
+                let scan = scan.as_deref().unwrap_or(&[]);
+                out.extend_from_slice(&(scan.len() as u64).to_le_bytes());
+                out.extend_from_slice(scan);
+                out.extend_from_slice(state);
+            }
+            Message::Edit(bytes) => {
+                out.push(T_EDIT);
+                out.extend_from_slice(bytes);
+            }
+            Message::Seal => out.push(T_SEAL),
+            Message::Event(e) => {
+                out.push(T_EVENT);
+                // Serialising plain data with finite numbers cannot fail.
+                out.extend_from_slice(&serde_json::to_vec(e).unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Message> {
+        let refused = |what: &str| CoreError::LiveRefused(what.to_string());
+        let (&tag, body) = bytes
+            .split_first()
+            .ok_or_else(|| refused("an empty message"))?;
+        Ok(match tag {
+            T_HELLO => Message::Hello {
+                session: String::from_utf8(body.to_vec())
+                    .map_err(|_| refused("a hello that is not text"))?,
+            },
+            T_SNAPSHOT => {
+                if body.len() < 8 {
+                    return Err(refused("a snapshot that ends early"));
+                }
+                let n = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+                let rest = &body[8..];
+                if n > rest.len() as u64 {
+                    return Err(refused("a snapshot whose scan runs past its end"));
+                }
+                let (scan, state) = rest.split_at(n as usize);
+                Message::Snapshot {
+                    scan: (n > 0).then(|| scan.to_vec()),
+                    state: state.to_vec(),
+                }
+            }
+            T_EDIT => Message::Edit(body.to_vec()),
+            T_SEAL => Message::Seal,
+            T_EVENT => Message::Event(serde_json::from_slice(body).map_err(|e| {
+                CoreError::LiveRefused(format!("an event that does not read: {e}"))
+            })?),
+            _ => return Err(refused("an unknown message")),
+        })
+    }
+}

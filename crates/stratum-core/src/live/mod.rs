@@ -1,0 +1,40 @@
+//! Live sessions: a presenter's document and view followed, as they
+//! change, by browsers and other Stratums, end-to-end encrypted with keys
+//! that live only in the link. [`Host`] numbers and encrypts what the
+//! document goes through and what the presenter does; [`Follower`] reads it
+//! back into its own document; [`server`] carries it over HTTP and
+//! WebSocket. The protocol is documented in `docs/live-protocol.md`.
+
+pub mod crypto;
+pub mod follower;
+pub mod host;
+pub mod message;
+pub mod page;
+pub mod server;
+pub mod ws;
+
+pub use crypto::Key;
+pub use follower::{Follower, Update};
+pub use host::{Frame, Host, HostOptions, Kind};
+pub use message::{ClipPlane, Event, Message, Ruler, SceneSegment, TableRow};
+
+/// Reads the keys out of a link's fragment: `k` (every follower) and `p`
+/// (the presenter's).
+pub fn keys_from_link(link: &str) -> crate::Result<(Key, Option<Key>)> {
+    let fragment = link.split_once('#').map(|(_, f)| f).unwrap_or("");
+    let mut k = None;
+    let mut p = None;
+    for part in fragment.split('&') {
+        match part.split_once('=') {
+            Some(("k", v)) => k = Some(Key::from_text(v)?),
+            Some(("p", v)) => p = Some(Key::from_text(v)?),
+            _ => {}
+        }
+    }
+    let k = k.ok_or_else(|| {
+        crate::CoreError::Invalid(
+            "the link has no key (the part after '#k='): copy the whole link".into(),
+        )
+    })?;
+    Ok((k, p))
+}

@@ -1,0 +1,90 @@
+//! DICOM TLS (PS3.15 B.1, the secure transport connection profile): the
+//! rustls client configuration for a node, from the certificates named in
+//! the settings. The TLS itself is rustls' (through dicom-ul's `sync-tls`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+
+use super::node::TlsSettings;
+use super::{PacsError, Result};
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        PacsError::Config(format!(
+            "cannot read the {what} {} for DICOM TLS: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read(path, what)?)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| {
+            PacsError::Config(format!(
+                "the {what} {} is not PEM certificates: {e}",
+                path.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(PacsError::Config(format!(
+            "the {what} {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The client configuration for TLS nodes: the trusted certificates, and
+/// our certificate and key when both are given (most PACS ask for them).
+pub(crate) fn client_config(node: &str, tls: &TlsSettings) -> Result<Arc<ClientConfig>> {
+    let Some(trusted) = &tls.trusted else {
+        return Err(PacsError::Config(format!(
+            "node {node:?} uses TLS: name the certificates to trust for it (its CA, PEM) in the PACS settings (\"tls\": {{\"trusted\": ...}})"
+        )));
+    };
+    let mut roots = RootCertStore::empty();
+    let (_, bad) = roots.add_parsable_certificates(certificates(trusted, "trusted certificates")?);
+    if roots.is_empty() {
+        return Err(PacsError::Config(format!(
+            "none of the {bad} trusted certificates in {} could be used",
+            trusted.display()
+        )));
+    }
+    // ring, as ureq uses already: rustls deprecates it for lacking
+    // post-quantum key exchange, which needs aws-lc (a C build we keep out),
+    // and which no DICOM TLS peer (dcmtk, Orthanc) offers yet.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PacsError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots);
+    let config = match (&tls.certificate, &tls.private_key) {
+        (Some(cert), Some(key)) => {
+            let chain = certificates(cert, "certificate")?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key, "private key")?).map_err(|e| {
+                PacsError::Config(format!(
+                    "the private key {} is not a PEM key: {e}",
+                    key.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                PacsError::Config(format!(
+                    "our certificate and private key do not go together: {e}"
+                ))
+            })?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(PacsError::Config(
+                "DICOM TLS: give both our certificate and its private key, or neither".into(),
+            ));
+        }
+    };
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,162 @@
+//! Rehearsing a resection: the minimum distance between two segments (a
+//! ruler between the closest points of their surfaces) and a virtual
+//! resection of a segment along a clip plane (the part cut away becomes a
+//! segment, one undoable step; the remnant's volume and share are shown).
+//! The desktop window and any other input send [`SurgeryAction`]s.
+
+use std::time::Instant;
+
+use bevy::prelude::*;
+use stratum_core::Progress;
+use stratum_core::distance::{Closest, segment_distance};
+use stratum_core::resect::{Cut, resect};
+
+use crate::app::features::clip::ClipSettings;
+use crate::app::features::measurements::{Ruler, Rulers};
+use crate::app::state::document::{DocEdit, SegmentIndex};
+use crate::app::state::segments::{Segment, SegmentSurface};
+
+/// What to measure or cut.
+#[derive(Message, Clone, Copy, Debug, PartialEq)]
+pub enum SurgeryAction {
+    /// The minimum distance between segments `a` and `b` (by id).
+    Distance { a: u16, b: u16 },
+    /// Cut segment `organ` along clip plane `plane` (the side the plane
+    /// hides is cut away); `lesion` adds the shares with the lesion.
+    Resect {
+        organ: u16,
+        lesion: Option<u16>,
+        plane: usize,
+    },
+}
+
+/// The last distance measured.
+#[derive(Clone, Debug)]
+pub struct MeasuredDistance {
+    pub a: String,
+    pub b: String,
+    pub closest: Closest,
+    pub ms: f64,
+}
+
+/// The last resection made.
+#[derive(Clone, Debug)]
+pub struct MadeResection {
+    pub organ: String,
+    pub remnant_ml: f64,
+    pub remnant_pct: f64,
+    pub summary: String,
+    pub ms: f64,
+}
+
+#[derive(Resource, Default, Debug)]
+pub struct Surgery {
+    pub distance: Option<MeasuredDistance>,
+    pub resection: Option<MadeResection>,
+}
+
+pub struct SurgeryPlugin;
+
+impl Plugin for SurgeryPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Surgery>()
+            .add_message::<SurgeryAction>()
+            .add_systems(Update, run_surgery);
+    }
+}
+
+fn run_surgery(
+    mut actions: MessageReader<SurgeryAction>,
+    segments: Query<(&Segment, Option<&SegmentSurface>)>,
+    index: Res<SegmentIndex>,
+    clip: Res<ClipSettings>,
+    mut rulers: ResMut<Rulers>,
+    mut surgery: ResMut<Surgery>,
+    mut doc: DocEdit,
+) {
+    for action in actions.read() {
+        match *action {
+            SurgeryAction::Distance { a, b } => {
+                let get = |id| index.get(id).and_then(|e| segments.get(e).ok());
+                let (Some((sa, ma)), Some((sb, mb))) = (get(a), get(b)) else {
+                    doc.notices().error("Distance: pick two segments");
+                    continue;
+                };
+                let (Some(ma), Some(mb)) = (ma, mb) else {
+                    doc.notices().error(format!(
+                        "Distance between {} and {}: wait for both 3D surfaces to be built",
+                        sa.name, sb.name
+                    ));
+                    continue;
+                };
+                let Some(study) = doc.study() else { continue };
+                let t = Instant::now();
+                let result =
+                    segment_distance(study.doc.labels(), a, b, &ma.0, &mb.0, &Progress::new());
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                match result {
+                    Ok(closest) => {
+                        info!(
+                            "distance {} to {}: {:.2} mm ({ms:.0} ms)",
+                            sa.name, sb.name, closest.distance_mm
+                        );
+                        rulers.items.push(Ruler {
+                            a: closest.on_a,
+                            b: closest.on_b,
+                        });
+                        surgery.distance = Some(MeasuredDistance {
+                            a: sa.name.clone(),
+                            b: sb.name.clone(),
+                            closest,
+                            ms,
+                        });
+                    }
+                    Err(e) => doc.notices().error(format!("Distance: {e}")),
+                }
+            }
+            SurgeryAction::Resect {
+                organ,
+                lesion,
+                plane,
+            } => {
+                let Some(slot) = clip.slots.get(plane).filter(|s| s.enabled) else {
+                    doc.notices()
+                        .error("Resect: turn a clip plane on and place it where to cut");
+                    continue;
+                };
+                let Some(study) = doc.study() else { continue };
+                let Some(name) = study.doc.segment(organ).map(|s| s.name.clone()) else {
+                    doc.notices().error("Resect: pick the segment to cut");
+                    continue;
+                };
+                let cut = Cut::Plane {
+                    point: slot.plane.point,
+                    normal: slot.plane.normal,
+                };
+                let t = Instant::now();
+                let made = resect(study.doc.labels(), organ, &cut, lesion, &Progress::new());
+                let recipe = study.doc.recipe(organ);
+                match made {
+                    Ok(r) if r.resected.count() == 0 => doc.notices().info(format!(
+                        "The plane does not cut {name}: move it through the segment"
+                    )),
+                    Ok(r) => {
+                        let edit = r.edit(&name, &format!("{name} resected"), recipe);
+                        if doc.apply("Resect", edit).is_some() {
+                            let ms = t.elapsed().as_secs_f64() * 1000.0;
+                            info!("resect {name}: {} ({ms:.0} ms)", r.summary());
+                            surgery.resection = Some(MadeResection {
+                                organ: name,
+                                remnant_ml: r.remnant_ml,
+                                remnant_pct: r.remnant_pct,
+                                summary: r.summary(),
+                                ms,
+                            });
+                        }
+                    }
+                    Err(e) => doc.notices().error(format!("Resect {name}: {e}")),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The "Distances & resection" window: pick two segments and measure the
+//! minimum distance between their surfaces (drawn as a ruler), or cut a
+//! segment along a clip plane and read the remnant's volume and share.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+
+use crate::app::features::clip::ClipSettings;
+use crate::app::features::surgery::{Surgery, SurgeryAction};
+use crate::app::state::segments::Segment;
+
+pub struct SurgeryPanelPlugin;
+
+impl Plugin for SurgeryPanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SurgeryChoice>()
+            .add_systems(EguiPrimaryContextPass, surgery_window);
+    }
+}
+
+/// What the window has picked (segment ids; the clip plane's index).
+#[derive(Resource, Default, Debug)]
+pub struct SurgeryChoice {
+    pub a: Option<u16>,
+    pub b: Option<u16>,
+    pub organ: Option<u16>,
+    pub lesion: Option<u16>,
+    pub plane: usize,
+}
+
+fn surgery_window(
+    mut contexts: EguiContexts,
+    segments: Query<&Segment>,
+    surgery: Res<Surgery>,
+    clip: Res<ClipSettings>,
+    mut choice: ResMut<SurgeryChoice>,
+    mut out: MessageWriter<SurgeryAction>,
+) -> Result {
+    let mut rows: Vec<(u16, String)> = segments.iter().map(|s| (s.id, s.name.clone())).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort();
+    let ctx = contexts.ctx_mut()?;
+    let name = |id: Option<u16>| {
+        id.and_then(|id| rows.iter().find(|r| r.0 == id))
+            .map_or("—".to_string(), |r| r.1.clone())
+    };
+    let pick = |ui: &mut egui::Ui, label: &str, v: &mut Option<u16>, none: bool| {
+        egui::ComboBox::from_label(label)
+            .selected_text(name(*v))
+            .show_ui(ui, |ui| {
+                if none {
+                    ui.selectable_value(v, None, "—");
+                }
+                for (id, n) in &rows {
+                    ui.selectable_value(v, Some(*id), n);
+                }
+            });
+    };
+    egui::Window::new("Distances & resection")
+        .default_open(false)
+        .default_pos([260.0, 80.0])
+        .show(ctx, |ui| {
+            ui.label(egui::RichText::new("Minimum distance").strong());
+            pick(ui, "from", &mut choice.a, false);
+            pick(ui, "to", &mut choice.b, false);
+            let ready = matches!((choice.a, choice.b), (Some(a), Some(b)) if a != b);
+            if ui
+                .add_enabled(ready, egui::Button::new("Measure"))
+                .clicked()
+                && let (Some(a), Some(b)) = (choice.a, choice.b)
+            {
+                out.write(SurgeryAction::Distance { a, b });
+            }
+            if let Some(d) = &surgery.distance {
+                ui.label(format!(
+                    "{} ↔ {}: {:.2} mm{}",
+                    d.a,
+                    d.b,
+                    d.closest.distance_mm,
+                    if d.closest.touching {
+                        " (touching)"
+                    } else {
+                        ""
+                    }
+                ));
+                ui.label(egui::RichText::new(format!("measured in {:.0} ms", d.ms)).weak());
+            }
+            ui.separator();
+            ui.label(egui::RichText::new("Virtual resection").strong());
+            pick(ui, "organ", &mut choice.organ, false);
+            pick(ui, "lesion (optional)", &mut choice.lesion, true);
+            let planes: Vec<usize> = clip.active().map(|(i, _)| i).collect();
+            if planes.is_empty() {
+                ui.label(
+                    egui::RichText::new("Turn a clip plane on and place it where to cut").weak(),
+                );
+            } else {
+                if !planes.contains(&choice.plane) {
+                    choice.plane = planes[0];
+                }
+                ui.horizontal(|ui| {
+                    for i in &planes {
+                        ui.radio_value(&mut choice.plane, *i, format!("Plane {}", i + 1));
+                    }
+                });
+                if ui
+                    .add_enabled(
+                        choice.organ.is_some(),
+                        egui::Button::new("Resect along this plane"),
+                    )
+                    .clicked()
+                    && let Some(organ) = choice.organ
+                {
+                    out.write(SurgeryAction::Resect {
+                        organ,
+                        lesion: choice.lesion.filter(|l| *l != organ),
+                        plane: choice.plane,
+                    });
+                }
+            }
+            if let Some(r) = &surgery.resection {
+                ui.label(format!(
+                    "{} remnant {:.0} mL, {:.0}%",
+                    r.organ, r.remnant_ml, r.remnant_pct
+                ));
+                ui.label(egui::RichText::new(&r.summary).weak());
+            }
+        });
+    Ok(())
+}

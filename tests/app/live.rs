@@ -1,0 +1,236 @@
+//! `stratum live` on loopback: the process prints its links; headless
+//! Chromium (driven by playwright-core) opens the follower's link and the
+//! presenter's; what the presenter does (hide everything, undo, a camera,
+//! a cut from the top, a turn, a ruler, the laser) reaches the follower's
+//! page, and its pictures, read back here, change as they should. The
+//! stream is checked to carry ciphertext only: a raw WebSocket client gets
+//! no segment name in the clear.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Stops the host when the test ends, passed or not.
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `stratum live` of the demo's organs on a free loopback port, and its
+/// follower's and presenter's links.
+fn start_demo_host() -> (Host, String, String) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("live")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("--names")
+        .arg(demo.join("labels_total_ct.tsv"))
+        .args(["--reduce", "0.9"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("stratum live starts");
+    let stdout = child.stdout.take().unwrap();
+    let host = Host(child);
+    // The links come once the model is built (seconds); a reader thread
+    // keeps a stuck host from hanging the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut follow, mut present) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while follow.is_none() || present.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("stratum live printed its links within 5 minutes");
+        if let Some(l) = line.strip_prefix("follow: ") {
+            follow = Some(l.to_string());
+        } else if let Some(l) = line.strip_prefix("present: ") {
+            present = Some(l.to_string());
+        }
+    }
+    (host, follow.unwrap(), present.unwrap())
+}
+
+/// Strongly coloured pixels (organs, not the white canvas) in `rows`.
+fn coloured(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
+    rows.flat_map(|y| (0..img.width()).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = img.get_pixel(x, y).0;
+            let (hi, lo) = (*p.iter().max().unwrap(), *p.iter().min().unwrap());
+            hi as i32 - lo as i32 > 60
+        })
+        .count()
+}
+
+fn playwright() -> Option<PathBuf> {
+    let p = std::env::var_os("STRATUM_PLAYWRIGHT_CORE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/npm/node_modules/playwright-core")
+        });
+    if p.join("package.json").exists() {
+        Some(p)
+    } else {
+        crate::checks::skip(
+            "playwright-core is not installed, so the live page in Chromium is not checked",
+            "scripts/setup.sh, or npm install --prefix .tools/npm playwright-core@1.65.1",
+        );
+        None
+    }
+}
+
+#[test]
+fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presenter() {
+    let install = "scripts/setup.sh, or apt-get install chromium nodejs";
+    let Some(node) = crate::checks::program("node", "the live page in Chromium", install) else {
+        return;
+    };
+    let Some(chromium) = crate::checks::program("chromium", "the live page", install) else {
+        return;
+    };
+    let Some(pw) = playwright() else {
+        return;
+    };
+    let (_host, follow, present) = start_demo_host();
+    assert!(
+        follow.starts_with("http://127.0.0.1:") && follow.contains("/#k="),
+        "{follow}"
+    );
+    assert!(
+        present.starts_with(&follow) && present.contains("&p="),
+        "{present}"
+    );
+    ciphertext_only(&follow);
+    let out = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/app/live/follow.cjs");
+    let mut child = Command::new(node)
+        .arg(script)
+        .args([&follow, &present])
+        .arg(out.path())
+        .env("PLAYWRIGHT_CORE", pw)
+        .env("CHROMIUM", chromium)
+        .env("HOME", out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a stuck browser fails the test instead of hanging CI.
+    let deadline = Instant::now() + Duration::from_secs(400);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the browser run took over 400 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    eprintln!("live page figures: {text}");
+    let shot = |name: &str| {
+        let p = out.path().join(name);
+        if let Some(keep) = std::env::var_os("STRATUM_KEEP_SCREENSHOTS") {
+            let _ = std::fs::copy(&p, Path::new(&keep).join(format!("live_{name}")));
+        }
+        image::open(&p).unwrap().to_rgb8()
+    };
+    let (start, hidden, front, cut, turned) = (
+        shot("start.png"),
+        shot("hidden.png"),
+        shot("front.png"),
+        shot("cut.png"),
+        shot("turned.png"),
+    );
+    let h = start.height();
+    let all = |img: &image::RgbImage| coloured(img, 0..h);
+    // The anatomy renders; hidden by the presenter, it is gone.
+    assert!(
+        all(&start) > 20_000,
+        "{} coloured pixels at the start",
+        all(&start)
+    );
+    assert!(
+        all(&hidden) * 50 < all(&start),
+        "{} coloured pixels with everything hidden",
+        all(&hidden)
+    );
+    // Cut from the top through the centre: the upper half empties, the
+    // lower stays.
+    let (upper, lower) = (
+        coloured(&front, 0..h * 2 / 5),
+        coloured(&front, h * 3 / 5..h),
+    );
+    let (cut_upper, cut_lower) = (coloured(&cut, 0..h * 2 / 5), coloured(&cut, h * 3 / 5..h));
+    assert!(
+        upper > 5_000 && cut_upper * 5 < upper,
+        "upper part: {upper} before the cut, {cut_upper} after"
+    );
+    assert!(
+        cut_lower * 2 > lower,
+        "lower part: {lower} before the cut, {cut_lower} after"
+    );
+    // Turned a quarter about the superior axis: another picture.
+    let differ = front
+        .pixels()
+        .zip(turned.pixels())
+        .filter(|(a, b)| {
+            a.0.iter()
+                .zip(b.0)
+                .any(|(x, y)| (*x as i32 - y as i32).abs() > 40)
+        })
+        .count();
+    assert!(differ > 10_000, "{differ} pixels changed by the turn");
+}
+
+/// What the stream carries opens with the link's key (a table naming the
+/// liver) and holds no segment name in the clear.
+fn ciphertext_only(link: &str) {
+    use stratum_core::live::server::Connection;
+    use stratum_core::live::{Event, Follower, keys_from_link};
+    let mut conn = Connection::open(link).unwrap();
+    let mut follower = Follower::new(keys_from_link(link).unwrap().0);
+    let mut raw = Vec::new();
+    while follower.viewers == 0 {
+        let frame = conn
+            .next(Duration::from_secs(60))
+            .unwrap()
+            .expect("a frame within 60 s");
+        follower.receive(&frame).unwrap();
+        raw.extend_from_slice(&frame);
+    }
+    let Some(Event::Table { segments }) = &follower.table else {
+        panic!("no table");
+    };
+    assert!(segments.iter().any(|s| s.name == "liver"), "{segments:?}");
+    assert!(
+        follower
+            .document()
+            .unwrap()
+            .segment_named("liver")
+            .is_some()
+    );
+    for clear in [&b"liver"[..], b"kidney", b"STRHIST"] {
+        assert!(
+            !raw.windows(clear.len()).any(|w| w == clear),
+            "{clear:?} in the clear"
+        );
+    }
+}

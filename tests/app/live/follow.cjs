@@ -1,0 +1,104 @@
+// Drives the live page in headless Chromium (playwright-core, the system's
+// Chromium): a follower joins, then a presenter's page changes visibility
+// (an edit the host applies), undo, a clip plane, the pose, the camera,
+// rulers and the laser; each must reach the follower's page. Screenshots go
+// to OUT for the Rust test to read back. Prints one JSON line of figures.
+// Usage: node follow.cjs FOLLOW_LINK PRESENT_LINK OUT
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const [follow, present, out] = process.argv.slice(2);
+const fail = m => { throw new Error(m); };
+// The model area only (a locator's screenshot waits for the element to be
+// still, which a <model-viewer> never is).
+async function shot(page, name) {
+  const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
+  await page.screenshot({path: `${out}/${name}.png`, clip: box, timeout: 180000});
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+  });
+  try {
+    const ctx = await browser.newContext({viewport: {width: 800, height: 900}});
+    const f = await ctx.newPage();
+    const logs = [];
+    f.on('console', m => logs.push(m.text()));
+    f.on('pageerror', e => logs.push(String(e)));
+    const t0 = Date.now();
+    await f.goto(follow);
+    await f.waitForFunction(() => window.live && live.loaded, null, {timeout: 120000})
+      .catch(e => fail(`the follower's page did not load: ${e}\n${logs.join('\n')}`));
+    const joinMs = Date.now() - t0;
+    const modelBytes = await f.evaluate(() => live.modelBytes);
+    const segments = await f.evaluate(() => live.scene.segments.map(s => s.id));
+    if (segments.length < 5) fail(`only ${segments.length} segments in the scene`);
+    await f.waitForTimeout(500);
+    await shot(f, 'start');
+
+    const p = await ctx.newPage();
+    await p.goto(present);
+    await p.waitForFunction(() => window.live && live.loaded && live.presenter, null, {timeout: 120000});
+    const viewers = await f.evaluate(() => live.viewers);
+    if (viewers !== 2) fail(`the follower sees ${viewers} following, not 2`);
+    const send = e => p.evaluate(e => live.send(e), e);
+    const until = (fn, arg, what) => f.waitForFunction(fn, arg, {timeout: 30000})
+      .catch(() => fail(`the follower never saw ${what}`));
+
+    // Hide every structure (edits the host applies), then undo the last.
+    for (const id of segments) await send({type: 'visible', id, visible: false});
+    await until(ids => ids.every(id => live.table.get(id) && !live.table.get(id).visible), segments, 'everything hidden');
+    await f.waitForTimeout(300);
+    await shot(f, 'hidden');
+    const last = segments[segments.length - 1];
+    await send({type: 'undo'});
+    await until(id => live.table.get(id).visible, last, 'the undo');
+    const shown = await f.evaluate(() => [...live.table.values()].filter(s => s.visible).length);
+    if (shown !== 1) fail(`${shown} structures shown after one undo, not 1`);
+    for (const id of segments) await send({type: 'visible', id, visible: true});
+    await until(ids => ids.every(id => live.table.get(id).visible), segments, 'everything shown again');
+
+    // The presenter's camera: seen from the patient's front, level.
+    const centre = await f.evaluate(() => live.scene.centre_mm);
+    const camera = {type: 'camera', target: centre, azimuth_deg: 0, polar_deg: 90, distance_mm: 900, fov_deg: 30};
+    await send(camera);
+    await until(() => { const o = document.getElementById('mv').getCameraOrbit(); return Math.abs(o.phi - Math.PI / 2) < 0.01 && Math.abs(o.radius - 0.9) < 0.01; }, null, 'the camera');
+    await f.waitForTimeout(500);
+    await shot(f, 'front');
+    // A cut from the top through the centre: the upper part goes.
+    await send({type: 'clip', planes: [{normal: [0, 0, 1], offset_mm: centre[2]}]});
+    await until(() => live.view.clip && live.view.clip.planes.length === 1, null, 'the clip plane');
+    await f.waitForTimeout(500);
+    await shot(f, 'cut');
+    await send({type: 'clip', planes: []});
+    // Turned 90 degrees about the superior axis.
+    const h = Math.SQRT1_2;
+    await send({type: 'pose', rotation: [0, 0, h, h], translation: [0, 0, 0]});
+    await until(() => live.view.pose, null, 'the pose');
+    await f.waitForTimeout(500);
+    await shot(f, 'turned');
+    // A ruler and the laser.
+    await send({type: 'rulers', rulers: [{a: centre, b: [centre[0] + 42, centre[1], centre[2]], length_mm: 42}]});
+    await until(() => document.getElementById('rulers').textContent.includes('42.0 mm'), null, 'the ruler');
+    await send({type: 'laser', point: centre});
+    await until(() => !document.querySelector('[slot="hotspot-laser"]').hidden, null, 'the laser');
+
+    // Presenter action to the follower having it: the laser, 40 times.
+    const lat = [];
+    for (let i = 0; i < 40; i++) {
+      const x = centre[0] + i;
+      const sentAt = await p.evaluate(async e => { const t = performance.timeOrigin + performance.now(); await live.send(e); return t; },
+        {type: 'laser', point: [x, centre[1], centre[2]]});
+      await f.waitForFunction(x => live.view.laser && live.view.laser.point && live.view.laser.point[0] === x,
+        x, {timeout: 10000});
+      lat.push((await f.evaluate(() => live.appliedAt)) - sentAt);
+    }
+    lat.sort((a, b) => a - b);
+    const q = k => lat[Math.min(lat.length - 1, Math.floor(k * lat.length))];
+    const refused = await f.evaluate(() => live.refused);
+    if (refused) fail(`the follower refused ${refused} frames`);
+    console.log(JSON.stringify({joinMs, modelBytes, segments: segments.length, p50: q(0.5), p95: q(0.95), logs: logs.length}));
+  } finally {
+    await browser.close();
+  }
+})().catch(e => { console.error(String(e && e.stack || e)); process.exit(1); });

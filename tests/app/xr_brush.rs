@@ -1,0 +1,118 @@
+//! The brush in the headset on a real OpenXR runtime (Monado with its
+//! remote driver): "Add" on the wrist panel, a trigger stroke through the
+//! anatomy puts voxels into the selected segment (through the desktop's
+//! stroke edits), and Undo on the panel gives the label map back bit for bit.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::xr::{Display, f, skip, start_traced, v3};
+use crate::xr_panel::{RIGHT_AT, click};
+use crate::xr_remote::{Buttons, Hand, Pose};
+
+fn count(v: &Value, name: &str) -> u64 {
+    v["doc"]["counts"][name].as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_restores_it() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let display = Display::start(1280, 800);
+    let (mut app, mut rig) = start_traced(dir.path(), &display, crate::window::free_port());
+    rig.set_head(Pose::at(0.0, 1.6, 0.0));
+    rig.set_hand(Hand::Left, Pose::at(0.0, 1.38, -0.45), Buttons::default());
+    rig.set_hand(
+        Hand::Right,
+        Pose::at(RIGHT_AT[0], RIGHT_AT[1], RIGHT_AT[2]),
+        Buttons::default(),
+    );
+    rig.send().unwrap();
+    let ready = app.wait_for(
+        "a focused session with the anatomy meshed and the brush on the panel",
+        Duration::from_secs(400),
+        |v| {
+            v["session_state"] == "FOCUSED"
+                && v["on_table"] == true
+                && v["panel"]["widgets"]["brush add"].is_array()
+                && v["doc"]["counts"].is_object()
+                && v["visible"].as_array().is_some_and(|s| !s.is_empty())
+        },
+    );
+    let name = ready["visible"][0].as_str().unwrap().to_string();
+    click(&mut app, &mut rig, &format!("select {name}"));
+    click(&mut app, &mut rig, "brush add");
+    let before = app.wait_for("brushing on", Duration::from_secs(120), |v| {
+        v["brush"]["active"] == true && v["brush"]["segment"] == name.as_str()
+    });
+    assert_eq!(before["brush"]["tool"], "Add");
+    let (hash0, n0) = (before["doc"]["hash"].clone(), count(&before, &name));
+    let steps0 = before["doc"]["steps"].clone();
+
+    // Through the anatomy's centre, right to left, the controller pointing
+    // ahead (its tip 4 cm ahead of it), the trigger held.
+    let c = v3(&before["anatomy_centre"]);
+    let at = |dx: f64| Pose::at((c[0] + dx) as f32, c[1] as f32, (c[2] + 0.04) as f32);
+    let pull = Buttons {
+        trigger: 1.0,
+        ..Buttons::default()
+    };
+    rig.set_hand(Hand::Right, at(-0.04), Buttons::default());
+    rig.send().unwrap();
+    app.wait_for("the hand at the start", Duration::from_secs(120), |v| {
+        (f(v, &["hands", "1", "grip", "0"]) - (c[0] - 0.04)).abs() < 1e-3
+    });
+    rig.set_hand(Hand::Right, at(-0.04), pull);
+    rig.send().unwrap();
+    app.wait_for("the stroke to begin", Duration::from_secs(120), |v| {
+        v["brush"]["stroking"] == true
+    });
+    let mut update_ms = Vec::new();
+    for k in 1..=8 {
+        let dx = -0.04 + 0.01 * k as f64;
+        rig.set_hand(Hand::Right, at(dx), pull);
+        rig.send().unwrap();
+        let v = app.wait_for("the hand along the stroke", Duration::from_secs(120), |v| {
+            (f(v, &["hands", "1", "grip", "0"]) - (c[0] + dx)).abs() < 1e-3
+        });
+        update_ms.push(f(&v, &["update_ms"]));
+    }
+    rig.set_hand(Hand::Right, at(0.04), Buttons::default());
+    rig.send().unwrap();
+    let painted = app.wait_for("the stroke's history step", Duration::from_secs(180), |v| {
+        v["brush"]["stroking"] == false && v["doc"]["steps"] != steps0
+    });
+    let n1 = count(&painted, &name);
+    assert!(n1 > n0, "{name}: {n0} -> {n1} voxels");
+    assert_ne!(painted["doc"]["hash"], hash0);
+    let step = painted["doc"]["steps"][0].as_str().unwrap_or_default();
+    assert_eq!(step, format!("Add {name}"));
+    // The stroke is a capsule 8 cm long of the brush's diameter at most
+    // (the anatomy is life size on the table).
+    let d = f(&painted, &["brush", "diameter_mm"]);
+    let capsule_mm3 = std::f64::consts::PI * (d / 2.0).powi(2) * (80.0 + 2.0 * d / 3.0);
+    let voxel_mm3 = f(&painted, &["doc", "voxel_mm3"]);
+    assert!(
+        (n1 - n0) as f64 * voxel_mm3 <= capsule_mm3 * 1.1,
+        "{} voxels of {voxel_mm3} mm3 in a capsule of {capsule_mm3} mm3",
+        n1 - n0
+    );
+    eprintln!("update_ms while stroking: {update_ms:?}");
+
+    // Undo on the wrist panel: the label map as it was, bit for bit.
+    rig.set_hand(
+        Hand::Right,
+        Pose::at(RIGHT_AT[0], RIGHT_AT[1], RIGHT_AT[2]),
+        Buttons::default(),
+    );
+    rig.send().unwrap();
+    click(&mut app, &mut rig, "undo");
+    let undone = app.wait_for("the undo", Duration::from_secs(180), |v| {
+        v["doc"]["hash"] == hash0
+    });
+    assert_eq!(count(&undone, &name), n0);
+    assert_eq!(undone["doc"]["steps"], steps0);
+}
