@@ -23,6 +23,8 @@ mod fuzz_regressions;
 mod install;
 mod limits;
 mod live;
+mod live_surfaces;
+mod live_viewers;
 mod meshing;
 mod mosaic;
 mod motion;
