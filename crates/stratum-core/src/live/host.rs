@@ -447,14 +447,7 @@ impl Host {
                 "a frame claiming to be the host's".into(),
             ));
         }
-        let last = hub.upstream.get(&header.sender).copied().unwrap_or(0);
-        if header.seq <= last {
-            return Err(CoreError::LiveRefused(format!(
-                "a replayed or out-of-order frame (number {} after {last})",
-                header.seq
-            )));
-        }
-        hub.upstream.insert(header.sender, header.seq);
+        hub.viewers.in_sequence(client, header)?;
         let Message::Event(event) = Message::from_bytes(&plain)? else {
             return Err(CoreError::LiveRefused("a viewer sends events only".into()));
         };

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::crypto::Header;
 use super::message::Event;
 use crate::error::{CoreError, Result};
 
@@ -37,9 +38,31 @@ pub(super) struct Viewers {
     points: BTreeMap<u64, Pointer>,
     hands: BTreeMap<u64, String>,
     windows: BTreeMap<u64, (Instant, u32)>,
+    /// Each connection's sender number and the last frame's: apart from
+    /// the presenter's, so a viewer cannot spend a presenter's numbers.
+    senders: BTreeMap<u64, (u32, u64)>,
 }
 
 impl Viewers {
+    /// Whether `header` may come from connection `from`: one sender per
+    /// connection, numbers rising.
+    pub(super) fn in_sequence(&mut self, from: u64, header: Header) -> Result<()> {
+        let (sender, last) = *self.senders.entry(from).or_insert((header.sender, 0));
+        if sender != header.sender {
+            return Err(CoreError::LiveRefused(
+                "a viewer's frame from another sender than its connection's".into(),
+            ));
+        }
+        if header.seq <= last {
+            return Err(CoreError::LiveRefused(format!(
+                "a replayed or out-of-order frame (number {} after {last})",
+                header.seq
+            )));
+        }
+        self.senders.insert(from, (sender, header.seq));
+        Ok(())
+    }
+
     /// Checks `event` from viewer `from` and keeps it; returns it with
     /// `from` set, for every follower.
     pub(super) fn accept(&mut self, from: u64, event: Event) -> Result<Event> {
@@ -105,6 +128,7 @@ impl Viewers {
     /// A viewer left: what takes its pointer and hand away for the others.
     pub(super) fn left(&mut self, from: u64) -> Vec<Event> {
         self.windows.remove(&from);
+        self.senders.remove(&from);
         let mut out = Vec::new();
         if let Some(p) = self.points.remove(&from) {
             out.push(Event::Point {

@@ -1,8 +1,9 @@
 //! Viewers who do not present: a point and a raised hand reach the host
 //! (its markers and list of hands) and every follower, labelled with the
 //! viewer's name; anything else a viewer sends, an oversized or replayed
-//! frame, a bad name or number, a flood, and a frame from someone who left
-//! are refused and change nothing; a viewer who leaves takes the pointer
+//! frame, a bad name or number, a flood, another sender on the same
+//! connection and a frame from someone who left are refused and change
+//! nothing, and a viewer cannot use up the presenter's frame numbers; a viewer who leaves takes the pointer
 //! and the hand away.
 
 use std::time::{Duration, Instant};
@@ -166,6 +167,18 @@ fn a_viewers_point_and_hand_reach_the_host_and_everyone_and_nothing_else_does() 
         );
     }
     assert_eq!((host.points(), host.hands(), d.history().len()), before);
+
+    // A viewer cannot spend the presenter's numbers (their counts are kept
+    // apart), nor switch senders on its connection.
+    let (eve, _eve_rx) = host.join(Kind::Browser).unwrap();
+    host.viewer_frame(eve, &sealed(&k, 5, u64::MAX, point("Eve", Some([0.0; 3]))))
+        .unwrap();
+    let laser = sealed(&host.presenter_key(), 5, 1, Event::Laser { point: None });
+    assert_eq!(host.participant_frame(eve, &laser).unwrap(), None);
+    assert!(
+        host.viewer_frame(eve, &sealed(&k, 6, 1, point("Eve", None)))
+            .is_err()
+    );
 
     // A flood: past the rate, points are dropped until the next second.
     let (bob, _bob_rx) = host.join(Kind::Browser).unwrap();
