@@ -4,12 +4,47 @@
 # clone, so repeated runs and CI are incremental).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's wall time, printed at the end (where CI's minutes go).
+phases=()
+phase_name=""
+phase() {
+    local now
+    now=$(date +%s)
+    [ -z "$phase_name" ] || phases+=("$phase_name: $((now - phase_start)) s")
+    phase_name="$1"
+    phase_start=$now
+    [ -z "$1" ] || echo "== $1"
+}
+phase setup
 scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/stratum/target}"
+# The nnU-Net comparison environment (below) is mostly downloads: it builds
+# in the background while the compiler has the CPU.
+nnunet_out="$(mktemp)"
+nnunet_err="$(mktemp)"
+scripts/nnunet-env.sh >"$nnunet_out" 2>"$nnunet_err" &
+nnunet_pid=$!
+trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err"' EXIT
+phase format
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# Clippy lints the workspace's crates while they are built for the tests
+# (cargo clippy's own driver as the workspace wrapper, its deny flags in
+# CLIPPY_ARGS as cargo clippy passes them): the dependencies are compiled
+# once, in the test profile, instead of a second time for a check build.
+# A lint fails this build as it would fail `cargo clippy --workspace
+# --all-targets -- -D warnings`, which stays the command to run by hand.
+phase "build and lint"
+clippy_driver="$(command -v clippy-driver || true)"
+[ -n "$clippy_driver" ] || {
+    echo "clippy-driver not found: rustup component add clippy" >&2
+    exit 1
+}
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+cargo test --workspace --all-targets --locked --no-run
 # The XR tests run the app on a real OpenXR runtime (Monado, built once into a
 # cache outside the clone). A failed build stops here rather than skipping them.
+phase "XR runtime"
 xr_manifest="$(scripts/xr-runtime.sh | tail -n 1)"
 [ -f "$xr_manifest" ] || {
     echo "scripts/xr-runtime.sh did not print a runtime manifest (got '$xr_manifest')" >&2
@@ -19,7 +54,14 @@ export STRATUM_XR_RUNTIME_JSON="$xr_manifest"
 # The nnU-Net import is compared with nnU-Net's own predictor (nnunetv2 on a
 # CPU PyTorch), built once into a cache outside the clone keyed on its pinned
 # versions (about 4.5 minutes and 3 GB of downloads cold).
-nnunet_python="$(scripts/nnunet-env.sh | tail -n 1)"
+phase "nnU-Net environment (the rest of its build)"
+wait "$nnunet_pid" || {
+    cat "$nnunet_err" >&2
+    echo "scripts/nnunet-env.sh failed" >&2
+    exit 1
+}
+cat "$nnunet_err" >&2
+nnunet_python="$(tail -n 1 "$nnunet_out")"
 [ -x "$nnunet_python" ] || {
     echo "scripts/nnunet-env.sh did not print the environment's python (got '$nnunet_python')" >&2
     exit 1
@@ -28,22 +70,41 @@ export STRATUM_NNUNET_PYTHON="$nnunet_python"
 # Checks that could not run (a missing tool, outside CI) are listed at the end,
 # counted as skipped, not passed; under CI they fail instead.
 skip_log="$(mktemp)"
-trap 'rm -f "$skip_log"' EXIT
+trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err" "$skip_log"' EXIT
 export STRATUM_SKIP_LOG="$skip_log"
 # --no-fail-fast: a failing core test does not hide the app's results.
+phase tests
 status=0
 cargo test --workspace --locked --no-fail-fast || status=$?
 # Each fuzz target briefly on its saved corpus (fuzz/corpus/), so a
 # regression in a reader shows here; its own build cache outside the clone.
 export STRATUM_FUZZ_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
-# Every target in fuzz/fuzz_targets/, so a new one runs here without a list to edit.
-for target in $(ls fuzz/fuzz_targets/ | sed -n 's/\.rs$//p' | sort); do
-    scripts/fuzz.sh "$target" "${STRATUM_FUZZ_SECONDS:-45}" || status=1
-done
+# Every target in fuzz/fuzz_targets/, so a new one runs here without a list
+# to edit; two at a time (one per core: libFuzzer runs one process each).
+# The first builds the shared sanitized core while the second waits for
+# cargo's lock. Each target's output is printed whole, in order.
+phase fuzz
+fuzz_out="$(mktemp -d)"
+ls fuzz/fuzz_targets/ | sed -n 's/\.rs$//p' | sort >"$fuzz_out/targets"
+STRATUM_FUZZ_SECONDS="${STRATUM_FUZZ_SECONDS:-45}" FUZZ_OUT="$fuzz_out" \
+    xargs -P 2 -I{} sh -c 'scripts/fuzz.sh "$1" "$STRATUM_FUZZ_SECONDS" >"$FUZZ_OUT/$1.log" 2>&1; echo $? >"$FUZZ_OUT/$1.rc"' _ {} \
+    <"$fuzz_out/targets" || true
+while read -r target; do
+    echo "-- fuzz target $target"
+    cat "$fuzz_out/$target.log"
+    [ "$(cat "$fuzz_out/$target.rc" 2>/dev/null)" = 0 ] || {
+        echo "fuzz target $target failed" >&2
+        status=1
+    }
+done <"$fuzz_out/targets"
+rm -rf "$fuzz_out"
+phase ""
 if [ -s "$skip_log" ]; then
     echo "skipped: $(wc -l <"$skip_log") checks could not run here (counted as skipped, not passed):"
     sed 's/^/  skipped: /' "$skip_log"
 else
     echo "skipped: none (every check ran)"
 fi
+echo "phases (wall time):"
+printf '  %s\n' "${phases[@]}"
 exit "$status"

@@ -104,6 +104,24 @@ impl RunningApp {
         timeout: Duration,
         f: impl Fn(&Value) -> bool,
     ) -> Value {
+        match self.try_wait_for(what, timeout, f) {
+            Some(v) => v,
+            None => panic!(
+                "timed out waiting for {what}; last trace line: {}\n{}",
+                self.last().map(|v| v.to_string()).unwrap_or_default(),
+                self.log_text()
+            ),
+        }
+    }
+
+    /// [`RunningApp::wait_for`] that gives `None` at the timeout (for a
+    /// step the test may repeat, e.g. a click the app missed).
+    pub(crate) fn try_wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let end = Instant::now() + timeout;
         loop {
             let seen = self.seen;
@@ -113,7 +131,7 @@ impl RunningApp {
                 .find(|v| v["frame"].as_f64().is_some_and(|n| n > seen) && f(v))
             {
                 self.seen = v["frame"].as_f64().unwrap_or(seen);
-                return v;
+                return Some(v);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -121,12 +139,9 @@ impl RunningApp {
                     self.log_text()
                 );
             }
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}; last trace line: {}\n{}",
-                self.last().map(|v| v.to_string()).unwrap_or_default(),
-                self.log_text()
-            );
+            if Instant::now() >= end {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

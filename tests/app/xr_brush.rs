@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::xr::{Display, f, skip, start_traced, v3};
-use crate::xr_panel::{RIGHT_AT, click};
+use crate::xr::{Display, f, skip, v3};
+use crate::xr_panel::{RIGHT_AT, click, start_with_panel_up};
 use crate::xr_remote::{Buttons, Hand, Pose};
 
 fn count(v: &Value, name: &str) -> u64 {
@@ -22,15 +22,7 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
     }
     let dir = tempfile::tempdir().unwrap();
     let display = Display::start(1280, 800);
-    let (mut app, mut rig) = start_traced(dir.path(), &display, crate::window::free_port());
-    rig.set_head(Pose::at(0.0, 1.6, 0.0));
-    rig.set_hand(Hand::Left, Pose::at(0.0, 1.38, -0.45), Buttons::default());
-    rig.set_hand(
-        Hand::Right,
-        Pose::at(RIGHT_AT[0], RIGHT_AT[1], RIGHT_AT[2]),
-        Buttons::default(),
-    );
-    rig.send().unwrap();
+    let (mut app, mut rig) = start_with_panel_up(dir.path(), &display);
     let ready = app.wait_for(
         "a focused session with the anatomy meshed and the brush on the panel",
         Duration::from_secs(400),

@@ -6,13 +6,13 @@
 //! distance is measured between the meshes there (vertex to triangle, both
 //! ways), so it is neither the voxel centres' distance nor a sampled one.
 
-use ndarray::Array3;
+use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::mesh::SurfaceMesh;
 use crate::progress::Progress;
-use crate::segment::{LabelMap, distance_transform_sq};
+use crate::segment::{LabelMap, Labels, distance_transform_sq};
 use crate::volume::Geometry;
 
 /// The closest approach of two surfaces.
@@ -54,19 +54,31 @@ impl DistanceField {
         hi: [usize; 3],
     ) -> Option<DistanceField> {
         let own = segment_bounds(labels, id)?;
+        Some(Self::around(labels, id, own, lo, hi))
+    }
+
+    /// [`DistanceField::to_segment`] with the segment's own box known.
+    fn around(
+        labels: &LabelMap,
+        id: u16,
+        own: ([usize; 3], [usize; 3]),
+        lo: [usize; 3],
+        hi: [usize; 3],
+    ) -> DistanceField {
         let lo: [usize; 3] = std::array::from_fn(|k| lo[k].min(own.0[k]));
         let hi: [usize; 3] = std::array::from_fn(|k| hi[k].max(own.1[k]));
-        let feature = Array3::from_shape_fn(
-            (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]),
-            |(z, y, x)| u8::from(labels.get(z + lo[0], y + lo[1], x + lo[2]) == id),
-        );
+        let bx = s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]];
+        let feature = match &labels.labels {
+            Labels::U8(a) => a.slice(bx).mapv(|v| u8::from(u16::from(v) == id)),
+            Labels::U16(a) => a.slice(bx).mapv(|v| u8::from(v == id)),
+        };
         let s = labels.geometry.spacing;
-        Some(DistanceField {
+        DistanceField {
             geometry: labels.geometry,
             lo,
             sq: distance_transform_sq(&feature, s),
             half: 0.5 * s[0].min(s[1]).min(s[2]) as f32,
-        })
+        }
     }
 
     /// Distance (mm) from the voxel centre (z, y, x) to the segment's voxel
@@ -145,11 +157,12 @@ pub fn segment_distance(
     let bb = segment_bounds(labels, b).ok_or_else(|| empty(b))?;
     let lo: [usize; 3] = std::array::from_fn(|k| ba.0[k].min(bb.0[k]));
     let hi: [usize; 3] = std::array::from_fn(|k| ba.1[k].max(bb.1[k]));
-    let to_b = DistanceField::to_segment(labels, b, lo, hi).ok_or_else(|| empty(b))?;
-    progress.advance(1);
-    progress.check()?;
-    let to_a = DistanceField::to_segment(labels, a, lo, hi).ok_or_else(|| empty(a))?;
-    progress.advance(1);
+    // The two transforms at once: each is a few passes over the box.
+    let (to_b, to_a) = rayon::join(
+        || DistanceField::around(labels, b, bb, lo, hi),
+        || DistanceField::around(labels, a, ba, lo, hi),
+    );
+    progress.advance(2);
     progress.check()?;
     let touching = voxels_touch(labels, a, &to_b, ba);
     let s = labels.geometry.spacing;
@@ -266,22 +279,32 @@ pub fn margin_colour(distance_mm: f32, thresholds: [f32; 2], colours: [[u8; 3]; 
 
 /// The voxel box `(lo, hi)` (z, y, x, end exclusive) of segment `id`.
 pub fn segment_bounds(labels: &LabelMap, id: u16) -> Option<([usize; 3], [usize; 3])> {
-    let (nz, _, _) = labels.dim();
-    let planes: Vec<Option<([usize; 3], [usize; 3])>> = (0..nz)
+    match &labels.labels {
+        Labels::U8(a) => bounds_of(a, id),
+        Labels::U16(a) => bounds_of(a, id),
+    }
+}
+
+/// [`segment_bounds`] on the label array itself: one pass over each z
+/// plane's rows (plane by plane in parallel), no per-voxel lookup.
+fn bounds_of<T: Copy + Into<u16> + Sync>(
+    a: &Array3<T>,
+    id: u16,
+) -> Option<([usize; 3], [usize; 3])> {
+    let planes: Vec<Option<([usize; 3], [usize; 3])>> = a
+        .axis_iter(Axis(0))
         .into_par_iter()
-        .map(|z| {
-            let (_, ny, nx) = labels.dim();
+        .enumerate()
+        .map(|(z, plane)| {
             let mut b: Option<([usize; 3], [usize; 3])> = None;
-            for y in 0..ny {
-                for x in 0..nx {
-                    if labels.get(z, y, x) == id {
-                        let e = b.get_or_insert(([z, y, x], [z + 1, y + 1, x + 1]));
-                        e.0[1] = e.0[1].min(y);
-                        e.0[2] = e.0[2].min(x);
-                        e.1[1] = e.1[1].max(y + 1);
-                        e.1[2] = e.1[2].max(x + 1);
-                    }
-                }
+            for (y, row) in plane.rows().into_iter().enumerate() {
+                let first = row.iter().position(|v| (*v).into() == id);
+                let Some(first) = first else { continue };
+                let last = row.len() - 1 - row.iter().rev().position(|v| (*v).into() == id)?;
+                let e = b.get_or_insert(([z, y, first], [z + 1, y + 1, last + 1]));
+                e.0[2] = e.0[2].min(first);
+                e.1[1] = y + 1;
+                e.1[2] = e.1[2].max(last + 1);
             }
             b
         })

@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use crate::checks::fitness::{self, ScanFacts};
-use crate::checks::motion::{self, detect_motion};
+use crate::checks::motion::{self, detect_motion_with};
 use crate::checks::realign::{Realign, realign};
 use crate::checks::{
     CheckOptions, SeriesReport, check_nifti, check_series, check_volume, note_load,
 };
-use crate::dicom::{LoadedSeries, Series, Subset, load_series_subset, scan};
+use crate::dicom::{LoadedSeries, Series, SliceVisitor, Subset, load_series_visiting, scan};
 use crate::error::{CoreError, Result};
 use crate::nifti_io::{is_nifti_path, load_nifti};
 use crate::progress::Progress;
@@ -86,7 +86,16 @@ pub fn inspect_series_with(
     progress: &Progress,
 ) -> (SeriesReport, Result<Volume>) {
     let mut report = check_series(series, CheckOptions { resample });
-    let loaded = load_series_subset(series, subset, progress);
+    // The motion check's profiles are taken as the slices are decoded.
+    let early = motion::DecodeProfiles::for_modality(&series.modality);
+    let cols = series.columns as usize;
+    let visit = |z: usize, data: &[i16]| {
+        if let Some(e) = &early {
+            e.slice(z, data, cols);
+        }
+    };
+    let visit: SliceVisitor = &visit;
+    let loaded = load_series_visiting(series, subset, early.is_some().then_some(visit), progress);
     note_load(&mut report, loaded.as_ref());
     let loaded = match loaded {
         Ok(l) => l,
@@ -102,10 +111,11 @@ pub fn inspect_series_with(
         positions,
         notes,
     } = loaded;
-    let loaded = match check_pixels(
+    let loaded = match check_pixels_with(
         &mut report,
         volume,
         Some(&positions),
+        early,
         &facts,
         realign,
         progress,
@@ -182,7 +192,21 @@ pub fn check_pixels(
     how: &Realign,
     progress: &Progress,
 ) -> Result<Volume> {
-    let mut found = detect_motion(&volume, positions, progress)?;
+    check_pixels_with(report, volume, positions, None, facts, how, progress)
+}
+
+/// [`check_pixels`] with the motion check's profiles taken while the
+/// volume was decoded.
+fn check_pixels_with(
+    report: &mut SeriesReport,
+    volume: Volume,
+    positions: Option<&[[f64; 3]]>,
+    early: Option<motion::DecodeProfiles>,
+    facts: &ScanFacts,
+    how: &Realign,
+    progress: &Progress,
+) -> Result<Volume> {
+    let mut found = detect_motion_with(&volume, positions, early, progress)?;
     let plan = match how {
         Realign::No => None,
         Realign::Offered => found.offer(),

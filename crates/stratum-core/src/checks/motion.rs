@@ -3,8 +3,9 @@
 //! a 2D MR stack), says where in the patient's words, and says whether a
 //! re-alignment can correct it ([`super::realign`]).
 //!
-//! How: each slice's intensity profiles along its rows and columns (one
-//! pass over the voxels) give the in-plane shift between neighbouring
+//! How: each slice's intensity profiles along its rows and columns (summed
+//! as a CT is decoded, else in one pass over the voxels) give the
+//! in-plane shift between neighbouring
 //! slices; the shift the stack's geometry explains (gantry tilt) is taken
 //! off, and so is the slow drift of the anatomy (a running median). A
 //! jump that stands out, and a jump back by the same amount further on,
@@ -15,16 +16,17 @@
 //! shift and can be corrected; a turn, or a difference no in-plane shift
 //! removes, is reported as motion that cannot be corrected.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
+use std::collections::{BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 mod blocks;
+mod early;
 mod words;
 
 use blocks::{Boundary, Candidate, candidates};
+pub use early::DecodeProfiles;
 use words::describe;
 pub use words::{add_to_report, patient_words};
 
@@ -107,14 +109,17 @@ impl MotionReport {
     }
 }
 
-/// The registration window: air to dense bone for CT; for other scans the
+/// The registration window of CT: air to dense bone.
+const CT_WINDOW: Window = Window {
+    lo: -950.0,
+    hi: 1500.0,
+};
+
+/// The registration window: [`CT_WINDOW`] for CT; for other scans the
 /// 2nd to 99.5th percentile of a sample of the voxels.
 fn window(volume: &Volume) -> Window {
     if volume.is_ct() {
-        return Window {
-            lo: -950.0,
-            hi: 1500.0,
-        };
+        return CT_WINDOW;
     }
     let mut sample: Vec<f32> = crate::with_voxels!(&volume.voxels, a => {
         let s = a.as_slice_memory_order().expect("volumes are contiguous");
@@ -169,13 +174,14 @@ struct Pairs {
     residual: Vec<[f64; 2]>,
 }
 
+#[tracing::instrument(level = "info", skip_all)]
 fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) -> Pairs {
     let max = [
         (MAX_SHIFT_MM / px[0]).ceil() as usize,
         (MAX_SHIFT_MM / px[1]).ceil() as usize,
     ];
     let raw: Vec<[f64; 2]> = profiles
-        .windows(2)
+        .par_windows(2)
         .map(|w| {
             [
                 register::shift_1d(&w[0].cols, &w[1].cols, max[0]) * px[0],
@@ -210,75 +216,117 @@ fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) ->
 
 struct Context<'a> {
     volume: &'a Volume,
-    window: Window,
     px: [f64; 2],
     profiles: &'a [Profiles],
     pairs: &'a Pairs,
     geometric: &'a [[f64; 2]],
-    /// Each slice's image pyramid and each pair's shift, made once: the
-    /// boundaries share slices and neighbours.
-    images: RefCell<HashMap<usize, Rc<Vec<Image>>>>,
-    shifts: RefCell<HashMap<usize, register::Rigid>>,
+    /// Each pair's registration as a pure shift, and as shift and turn
+    /// (the jumps only), made up front: the boundaries share slices and
+    /// neighbours.
+    shifts: HashMap<usize, register::Rigid>,
+    turns: HashMap<usize, register::Rigid>,
+}
+
+/// Up to DRIFT_PAIRS pairs on each side of the jump at pair `k`, stopping
+/// at another jump or the end of the `n` pairs.
+fn neighbours(k: usize, jumps: &[usize], n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for side in [-1isize, 1] {
+        for step in 1..=DRIFT_PAIRS as isize {
+            let p = k as isize + side * step;
+            if p < 0 || p >= n as isize || jumps.contains(&(p as usize)) {
+                break;
+            }
+            out.push(p as usize);
+        }
+    }
+    out
+}
+
+fn centre(profiles: &[Profiles], px: [f64; 2], z: usize) -> [f64; 2] {
+    let p = &profiles[z];
+    [
+        centre_of(&p.cols).unwrap_or(p.cols.len() as f64 / 2.0) * px[0],
+        centre_of(&p.rows).unwrap_or(p.rows.len() as f64 / 2.0) * px[1] * p.row_step.max(1) as f64,
+    ]
+}
+
+/// The 2D registrations the boundaries at `jumps` need: each jump's pair
+/// with and without a turn, its neighbours' pairs as pure shifts. Every
+/// slice image is made once and every registration runs on its own, so
+/// they spread over the threads a few large tasks at a time (small
+/// parallel loops inside each cost more in wake-ups than they save).
+#[tracing::instrument(level = "info", skip_all)]
+fn register_jumps(
+    volume: &Volume,
+    window: Window,
+    px: [f64; 2],
+    profiles: &[Profiles],
+    pairs: &Pairs,
+    jumps: &[usize],
+) -> (
+    HashMap<usize, register::Rigid>,
+    HashMap<usize, register::Rigid>,
+) {
+    let n = pairs.raw.len();
+    let mut shift_pairs = BTreeSet::new();
+    for &k in jumps {
+        shift_pairs.insert(k);
+        shift_pairs.extend(neighbours(k, jumps, n));
+    }
+    let slices: BTreeSet<usize> = shift_pairs.iter().flat_map(|&k| [k, k + 1]).collect();
+    let span = tracing::info_span!("motion_images", slices = slices.len()).entered();
+    let images: HashMap<usize, Vec<Image>> = slices
+        .into_par_iter()
+        .map(|z| {
+            let base =
+                crate::with_voxels!(&volume.voxels, a => register::slice_image(a, z, window, px));
+            (z, register::pyramid(base))
+        })
+        .collect();
+    let tasks: Vec<(usize, bool)> = jumps
+        .iter()
+        .map(|&k| (k, true))
+        .chain(shift_pairs.iter().map(|&k| (k, false)))
+        .collect();
+    drop(span);
+    let done: Vec<(usize, bool, register::Rigid)> = tasks
+        .into_par_iter()
+        // One registration a task, so the long ones (with a turn) spread.
+        .with_max_len(1)
+        .map(|(k, rotate)| {
+            let _span = tracing::info_span!("motion_register", k, rotate).entered();
+            let r = register::register(
+                &images[&k],
+                &images[&(k + 1)],
+                centre(profiles, px, k),
+                pairs.raw[k],
+                rotate,
+            );
+            (k, rotate, r)
+        })
+        .collect();
+    let (mut shifts, mut turns) = (HashMap::new(), HashMap::new());
+    for (k, rotate, r) in done {
+        if rotate {
+            turns.insert(k, r);
+        } else {
+            shifts.insert(k, r);
+        }
+    }
+    (shifts, turns)
 }
 
 impl Context<'_> {
-    fn image(&self, z: usize) -> Rc<Vec<Image>> {
-        if let Some(p) = self.images.borrow().get(&z) {
-            return p.clone();
-        }
-        let base = crate::with_voxels!(&self.volume.voxels, a => register::slice_image(a, z, self.window, self.px));
-        let p = Rc::new(register::pyramid(base));
-        self.images.borrow_mut().insert(z, p.clone());
-        p
-    }
-
     fn centre(&self, z: usize) -> [f64; 2] {
-        let p = &self.profiles[z];
-        [
-            centre_of(&p.cols).unwrap_or(p.cols.len() as f64 / 2.0) * self.px[0],
-            centre_of(&p.rows).unwrap_or(p.rows.len() as f64 / 2.0)
-                * self.px[1]
-                * p.row_step.max(1) as f64,
-        ]
-    }
-
-    /// Registers pair `k` (slice k+1 onto slice k).
-    fn register_pair(&self, k: usize, rotate: bool) -> register::Rigid {
-        if !rotate && let Some(r) = self.shifts.borrow().get(&k) {
-            return *r;
-        }
-        let r = register::register(
-            &self.image(k),
-            &self.image(k + 1),
-            self.centre(k),
-            self.pairs.raw[k],
-            rotate,
-        );
-        if !rotate {
-            self.shifts.borrow_mut().insert(k, r);
-        }
-        r
+        centre(self.profiles, self.px, z)
     }
 
     fn boundary(&self, k: usize, jumps: &[usize]) -> Boundary {
-        let rigid = self.register_pair(k, true);
-        let shift = self.register_pair(k, false).shift;
-        let n = self.pairs.raw.len();
-        // Up to DRIFT_PAIRS pairs on each side, stopping at another jump.
-        let mut neighbours = Vec::new();
-        for side in [-1isize, 1] {
-            for step in 1..=DRIFT_PAIRS as isize {
-                let p = k as isize + side * step;
-                if p < 0 || p >= n as isize || jumps.contains(&(p as usize)) {
-                    break;
-                }
-                neighbours.push(p as usize);
-            }
-        }
-        let refs: Vec<register::Rigid> = neighbours
-            .iter()
-            .map(|&p| self.register_pair(p, false))
-            .collect();
+        let rigid = self.turns[&k];
+        let shift = self.shifts[&k].shift;
+        let neighbours = neighbours(k, jumps, self.pairs.raw.len());
+        let refs: Vec<register::Rigid> = neighbours.iter().map(|&p| self.shifts[&p]).collect();
         // The anatomy's drift across the boundary: the median of what its
         // neighbours moved (their geometric part taken off, this pair's
         // put on, as in its raw shift).
@@ -318,6 +366,18 @@ pub fn detect_motion(
     positions: Option<&[[f64; 3]]>,
     progress: &Progress,
 ) -> Result<MotionReport> {
+    detect_motion_with(volume, positions, None, progress)
+}
+
+/// [`detect_motion`] with the profiles taken while the volume was decoded
+/// (see [`DecodeProfiles`]); made here when they are missing or do not fit.
+#[tracing::instrument(level = "info", skip_all)]
+pub fn detect_motion_with(
+    volume: &Volume,
+    positions: Option<&[[f64; 3]]>,
+    early: Option<DecodeProfiles>,
+    progress: &Progress,
+) -> Result<MotionReport> {
     let (nz, ny, nx) = volume.dim();
     let mut report = MotionReport {
         slices: nz,
@@ -330,7 +390,11 @@ pub fn detect_motion(
     let g = &volume.geometry;
     let px = [g.spacing[0], g.spacing[1]];
     let window = window(volume);
-    let profiles = register::profiles(&volume.voxels, window);
+    let profiles = match early.and_then(|e| e.of(volume)) {
+        Some(p) => p,
+        None => tracing::info_span!("motion_profiles")
+            .in_scope(|| register::profiles(&volume.voxels, window)),
+    };
     progress.advance(1);
     progress.check()?;
     let positions: Vec<[f64; 3]> = match positions {
@@ -382,22 +446,19 @@ pub fn detect_motion(
             (lo..hi).filter(|&k| over[k]).count() <= 2
         })
         .collect();
+    progress.check()?;
+    let (shifts, turns) = register_jumps(volume, window, px, &profiles, &pairs, &jumps);
     let ctx = Context {
         volume,
-        window,
         px,
         profiles: &profiles,
         pairs: &pairs,
         geometric: &geometric,
-        images: RefCell::default(),
-        shifts: RefCell::default(),
+        shifts,
+        turns,
     };
     report.examined = jumps.len();
-    let mut bounds = Vec::with_capacity(jumps.len());
-    for &k in &jumps {
-        progress.check()?;
-        bounds.push(ctx.boundary(k, &jumps));
-    }
+    let bounds: Vec<Boundary> = jumps.iter().map(|&k| ctx.boundary(k, &jumps)).collect();
     for b in &bounds {
         tracing::debug!(
             "motion: jump after slice {}: shift {:?} mm, turn {:.2}°, rms {:.0} -> {:.0} (neighbours {:?}), clean {}",

@@ -154,7 +154,8 @@ mod tests {
     fn tag(name: &str, items: &[&str]) -> Vec<u8> {
         let mut b = vec![0u8; 64];
         b[..name.len()].copy_from_slice(name.as_bytes());
-        b.extend(1i32.to_le_bytes());
+        // VM: as many values as items, as Siemens writes them.
+        b.extend((items.len() as i32).to_le_bytes());
         b.extend(b"FD\0\0");
         b.extend(4i32.to_le_bytes());
         b.extend((items.len() as i32).to_le_bytes());

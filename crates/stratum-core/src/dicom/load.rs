@@ -36,10 +36,28 @@ pub fn load_series(series: &Series, progress: &Progress) -> Result<LoadedSeries>
 
 /// Decodes part of a series (see [`Subset`]) into a volume; only that part
 /// is ever allocated.
-#[tracing::instrument(level = "info", name = "load_series", skip_all)]
 pub fn load_series_subset(
     series: &Series,
     subset: &Subset,
+    progress: &Progress,
+) -> Result<LoadedSeries> {
+    load_series_visiting(series, subset, None, progress)
+}
+
+/// Sees each slice of a 16-bit volume as soon as it is decoded, on the
+/// thread that decoded it: its index in the volume and its voxels
+/// (row-major), while they are still in cache.
+pub type SliceVisitor<'a> = &'a (dyn Fn(usize, &[i16]) + Sync);
+
+/// [`load_series_subset`], showing `visit` each slice as it is decoded
+/// when the voxels are 16-bit and the slices are the series' own (no
+/// downsampling): how the motion check takes its profiles without a
+/// second pass over the voxels.
+#[tracing::instrument(level = "info", name = "load_series", skip_all)]
+pub fn load_series_visiting(
+    series: &Series,
+    subset: &Subset,
+    visit: Option<SliceVisitor<'_>>,
     progress: &Progress,
 ) -> Result<LoadedSeries> {
     if let Some(p) = series
@@ -160,14 +178,14 @@ pub fn load_series_subset(
     let shape = Shape { rows, cols, f };
     progress.begin("decoding slices", (n * f) as u64);
     let voxels = match kind {
-        Kind::U8 => Voxels::U8(decode_all::<u8>(series, &kept, shape, progress)?),
-        Kind::U16 => Voxels::U16(decode_all::<u16>(series, &kept, shape, progress)?),
-        Kind::F32 => Voxels::F32(decode_all::<f32>(series, &kept, shape, progress)?),
-        Kind::I16 => match decode_all::<i16>(series, &kept, shape, progress) {
+        Kind::U8 => Voxels::U8(decode_all::<u8>(series, &kept, shape, None, progress)?),
+        Kind::U16 => Voxels::U16(decode_all::<u16>(series, &kept, shape, None, progress)?),
+        Kind::F32 => Voxels::F32(decode_all::<f32>(series, &kept, shape, None, progress)?),
+        Kind::I16 => match decode_all::<i16>(series, &kept, shape, visit, progress) {
             Err(CoreError::Invalid(_)) => {
                 // A value outside i16 (rare: 16-bit signed data with an offset).
                 progress.begin("decoding slices (32-bit)", (n * f) as u64);
-                Voxels::I32(decode_all::<i32>(series, &kept, shape, progress)?)
+                Voxels::I32(decode_all::<i32>(series, &kept, shape, None, progress)?)
             }
             other => Voxels::I16(other?),
         },
@@ -311,10 +329,14 @@ pub(super) struct Shape {
     pub f: usize,
 }
 
+/// Sees each decoded slice of type `T` (see [`SliceVisitor`]).
+type Visit<'a, T> = Option<&'a (dyn Fn(usize, &[T]) + Sync)>;
+
 fn decode_all<T: Store>(
     series: &Series,
     slices: &[SliceRef],
     shape: Shape,
+    visit: Visit<'_, T>,
     progress: &Progress,
 ) -> Result<Array3<T>> {
     if shape.f > 1 {
@@ -323,12 +345,17 @@ fn decode_all<T: Store>(
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
     let mut data: Vec<T> = crate::pages::zeroed(plane * slices.len());
+    let seen = |z: usize, out: &[T]| {
+        if let Some(v) = visit {
+            v(z, out);
+        }
+    };
     // Hand each file the output planes of its frames, so a multi-frame file
     // is opened once and every plane is written by exactly one task.
-    let mut per_file: Vec<Vec<(&SliceRef, &mut [T])>> =
+    let mut per_file: Vec<Vec<(&SliceRef, &mut [T], usize)>> =
         (0..series.files.len()).map(|_| Vec::new()).collect();
-    for (s, out) in slices.iter().zip(data.chunks_mut(plane)) {
-        per_file[s.file].push((s, out));
+    for (z, (s, out)) in slices.iter().zip(data.chunks_mut(plane)).enumerate() {
+        per_file[s.file].push((s, out, z));
     }
     per_file
         .into_par_iter()
@@ -344,7 +371,9 @@ fn decode_all<T: Store>(
                 // Straight from the file's bytes; None: a layout left to the decoder.
                 let done = super::native::with_file_bytes(path, |bytes| {
                     let pixels = &bytes[super::native::pixel_data_range(bytes, explicit)?];
-                    Some(decode_native(pixels, header, path, &mut jobs, progress))
+                    Some(decode_native(
+                        pixels, header, path, &mut jobs, &seen, progress,
+                    ))
                 })
                 .map_err(|e| CoreError::io(path, e))?;
                 if let Some(r) = done {
@@ -360,15 +389,17 @@ fn decode_all<T: Store>(
                     ..jobs[0].0.clone()
                 };
                 decode_frame_into(&obj, path, &stored, &mut whole)?;
-                for (s, out) in jobs {
+                for (s, out, z) in jobs {
                     m.copy_tile(&whole, header.columns as usize, s.frame, out);
+                    seen(z, out);
                     progress.advance(1);
                 }
                 return Ok(());
             }
-            for (s, out) in jobs {
+            for (s, out, z) in jobs {
                 progress.check()?;
                 decode_frame_into(&obj, path, s, out)?;
+                seen(z, out);
                 progress.advance(1);
             }
             Ok(())
@@ -392,7 +423,8 @@ fn decode_native<T: Store>(
     pixels: &[u8],
     header: &super::header::ImageHeader,
     path: &Path,
-    jobs: &mut [(&SliceRef, &mut [T])],
+    jobs: &mut [(&SliceRef, &mut [T], usize)],
+    seen: &impl Fn(usize, &[T]),
     progress: &Progress,
 ) -> Result<()> {
     let bits_allocated = header.bits_allocated;
@@ -401,7 +433,7 @@ fn decode_native<T: Store>(
         bits_stored: header.bits_stored.clamp(1, bits_allocated.max(1)),
         signed: header.pixel_representation == 1,
     };
-    for (s, out) in jobs.iter_mut() {
+    for (s, out, z) in jobs.iter_mut() {
         progress.check()?;
         let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
         let start = frame_bytes * s.frame as usize;
@@ -417,6 +449,7 @@ fn decode_native<T: Store>(
                 ),
             })?;
         convert(frame, layout, s, out, path)?;
+        seen(*z, out);
         progress.advance(1);
     }
     Ok(())

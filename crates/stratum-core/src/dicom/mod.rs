@@ -11,5 +11,8 @@ pub mod scan;
 pub mod subset;
 
 pub use header::{ImageHeader, read_header};
-pub use load::{LoadedSeries, Subset, decode_frame_values, load_series, load_series_subset};
+pub use load::{
+    LoadedSeries, SliceVisitor, Subset, decode_frame_values, load_series, load_series_subset,
+    load_series_visiting,
+};
 pub use scan::{Scan, Series, SliceRef, scan};

@@ -41,6 +41,32 @@ pub struct Retrieved {
     pub seconds: f64,
 }
 
+impl Retrieved {
+    /// Moves a complete series from its staging folder to `dest`, or to its
+    /// place in the cache, in one rename.
+    pub(crate) fn commit(
+        staging: Staging,
+        dest: Option<&std::path::Path>,
+        cache: &Cache,
+        study_uid: String,
+        series_uid: &str,
+        start: Instant,
+    ) -> Result<Retrieved> {
+        let instances = staging.files;
+        let folder = match dest {
+            Some(d) => staging.commit(d)?,
+            None => staging.commit(&cache.series_dir(&study_uid, series_uid))?,
+        };
+        Ok(Retrieved {
+            folder,
+            study_uid,
+            series_uid: series_uid.to_string(),
+            instances,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
 /// Storage SOP classes we take in (C-GET proposes them with the SCP role;
 /// our SCP accepts them, and any other too).
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -187,17 +213,7 @@ pub fn retrieve_series_to(
     } else {
         hit.study_uid.clone()
     };
-    let folder = match dest {
-        Some(d) => staging.commit(d)?,
-        None => staging.commit(&cache.series_dir(&study_uid, series_uid))?,
-    };
-    Ok(Retrieved {
-        folder,
-        study_uid,
-        series_uid: series_uid.to_string(),
-        instances: received,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    Retrieved::commit(staging, dest, &cache, study_uid, series_uid, start)
 }
 
 /// The final response's counters, once its status says the whole worked.

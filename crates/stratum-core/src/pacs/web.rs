@@ -339,18 +339,7 @@ pub fn retrieve_web(
             failed: 0,
         });
     }
-    let received = staging.files;
-    let folder = match dest {
-        Some(d) => staging.commit(d)?,
-        None => staging.commit(&cache.series_dir(&study_uid, series_uid))?,
-    };
-    Ok(Retrieved {
-        folder,
-        study_uid,
-        series_uid: series_uid.to_string(),
-        instances: received,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    Retrieved::commit(staging, dest, &cache, study_uid, series_uid, start)
 }
 
 /// A DICOM Part 10 file from memory, its lengths bounded by its size.

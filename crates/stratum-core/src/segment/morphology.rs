@@ -12,32 +12,81 @@ use super::Mask;
 #[tracing::instrument(level = "info", skip_all)]
 pub fn distance_transform_sq(feature: &Array3<u8>, spacing: [f64; 3]) -> Array3<f32> {
     let mut d = feature.mapv(|v| if v != 0 { 0.0f32 } else { f32::INFINITY });
-    // Axis 2 is x, 1 is y, 0 is z.
-    for (axis, step) in [(2usize, spacing[0]), (1, spacing[1]), (0, spacing[2])] {
-        d.lanes_mut(Axis(axis))
-            .into_iter()
-            .par_bridge()
-            .for_each(|mut lane| {
-                let f: Vec<f32> = lane.iter().copied().collect();
-                let out = edt_1d(&f, step as f32);
-                for (o, v) in lane.iter_mut().zip(out) {
-                    *o = v;
-                }
-            });
-    }
+    let (sx, sy, sz) = (spacing[0] as f32, spacing[1] as f32, spacing[2] as f32);
+    // Along x, then y (both within a z plane), then z (within a y plane):
+    // the same passes in the same order as lane by lane, so the same
+    // numbers, with one set of buffers per plane instead of per lane.
+    d.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .for_each(|mut plane| {
+            let (ny, nx) = plane.dim();
+            let mut lane = Lane::new(ny.max(nx));
+            for y in 0..ny {
+                lane.run(plane.row_mut(y), sx);
+            }
+            for x in 0..nx {
+                lane.run(plane.column_mut(x), sy);
+            }
+        });
+    d.axis_iter_mut(Axis(1))
+        .into_par_iter()
+        .for_each(|mut plane| {
+            // (z, x) of one y.
+            let (nz, nx) = plane.dim();
+            let mut lane = Lane::new(nz);
+            for x in 0..nx {
+                lane.run(plane.column_mut(x), sz);
+            }
+        });
     d
 }
 
-/// 1D lower envelope of parabolas: out[q] = min_p f[p] + ((q - p) * step)².
-fn edt_1d(f: &[f32], step: f32) -> Vec<f32> {
+/// The buffers of the 1D transform, reused across the lanes of a plane.
+struct Lane {
+    f: Vec<f32>,
+    out: Vec<f32>,
+    v: Vec<usize>,
+    z: Vec<f32>,
+}
+
+impl Lane {
+    fn new(n: usize) -> Lane {
+        Lane {
+            f: Vec::with_capacity(n),
+            out: Vec::with_capacity(n),
+            v: Vec::with_capacity(n),
+            z: Vec::with_capacity(n + 1),
+        }
+    }
+
+    /// Transforms one lane in place.
+    fn run(&mut self, mut lane: ndarray::ArrayViewMut1<'_, f32>, step: f32) {
+        self.f.clear();
+        self.f.extend(lane.iter().copied());
+        if self.f.iter().all(|x| !x.is_finite()) {
+            return;
+        }
+        edt_1d(&self.f, step, &mut self.out, &mut self.v, &mut self.z);
+        for (o, v) in lane.iter_mut().zip(&self.out) {
+            *o = *v;
+        }
+    }
+}
+
+/// 1D lower envelope of parabolas: out[q] = min_p f[p] + ((q - p) * step)²
+/// (`v` and `z` are scratch).
+fn edt_1d(f: &[f32], step: f32, out: &mut Vec<f32>, v: &mut Vec<usize>, z: &mut Vec<f32>) {
     let n = f.len();
-    let mut out = vec![f32::INFINITY; n];
-    let mut v = vec![0usize; n];
-    let mut z = vec![0f32; n + 1];
+    out.clear();
+    out.resize(n, f32::INFINITY);
+    v.clear();
+    v.resize(n, 0);
+    z.clear();
+    z.resize(n + 1, 0.0);
     let mut k = 0usize;
     let first = match f.iter().position(|x| x.is_finite()) {
         Some(p) => p,
-        None => return out,
+        None => return,
     };
     v[0] = first;
     z[0] = f32::NEG_INFINITY;
@@ -78,7 +127,6 @@ fn edt_1d(f: &[f32], step: f32) -> Vec<f32> {
         let d = pos(q) - pos(p);
         *o = d * d + f[p];
     }
-    out
 }
 
 /// Crop box (z, y, x ranges) around the mask grown by `margin` voxels per axis.

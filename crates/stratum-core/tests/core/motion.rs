@@ -1,9 +1,11 @@
 //! Motion between slices: phantoms with known in-plane shifts, real series
 //! with shifts injected, real series as they are, and the re-alignment.
 
-use ndarray::Array3;
+use ndarray::{Array3, Axis};
 use stratum_core::checks::fitness::ScanFacts;
-use stratum_core::checks::motion::{MotionReport, detect_motion};
+use stratum_core::checks::motion::{
+    DecodeProfiles, MotionReport, detect_motion, detect_motion_with,
+};
 use stratum_core::checks::realign::{Realign, Realignment, realign};
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::open::{OpenOptions, check_pixels, inspect_series, open_volume};
@@ -504,4 +506,48 @@ fn opening_with_the_offered_realignment_corrects_and_notes_it() {
     let back: Realignment = serde_json::from_str(&json).unwrap();
     let (_, again) = open(&Realign::Exactly(back));
     assert_eq!(again.voxels, fixed_volume.voxels);
+}
+
+#[test]
+fn profiles_taken_while_decoding_give_the_same_report() {
+    // A moved block; slices read every row (192) and every other (400).
+    for (nz, n) in [(30, 192), (10, 400)] {
+        let v = phantom(
+            nz,
+            n,
+            0.9,
+            2.0,
+            15.0,
+            |z| {
+                if (4..7).contains(&z) {
+                    [2.0, 0.0]
+                } else {
+                    [0.0; 2]
+                }
+            },
+            NO_BREATH,
+        );
+        let Voxels::I16(a) = &v.voxels else {
+            panic!("the phantom is 16-bit")
+        };
+        let taken = || {
+            let early = DecodeProfiles::for_modality("CT").expect("CT has a fixed window");
+            // In any order, as the loader's threads finish their slices.
+            for z in (0..nz).rev() {
+                early.slice(z, a.index_axis(Axis(0), z).as_slice().unwrap(), n);
+            }
+            early
+        };
+        let plain = detect(&v);
+        assert_eq!(plain.findings.len(), 1, "{plain:#?}");
+        let early = detect_motion_with(&v, None, Some(taken()), &Progress::new()).unwrap();
+        assert_eq!(early, plain);
+        // A slice missing (the loader stopped early): made again from the voxels.
+        let partial = DecodeProfiles::for_modality("CT").unwrap();
+        partial.slice(0, a.index_axis(Axis(0), 0).as_slice().unwrap(), n);
+        let again = detect_motion_with(&v, None, Some(partial), &Progress::new()).unwrap();
+        assert_eq!(again, plain);
+    }
+    // Other scans' window comes from their voxels: nothing to take early.
+    assert!(DecodeProfiles::for_modality("MR").is_none());
 }

@@ -1,0 +1,63 @@
+//! The motion check's profiles taken while a CT series is decoded, so the
+//! check itself reads no voxel again.
+
+use std::sync::Mutex;
+
+use super::CT_WINDOW;
+use crate::checks::register::{self, Profiles};
+use crate::volume::{Volume, Voxels};
+
+/// The check's first pass, made while a CT series is decoded: each
+/// slice's profiles are summed by the thread that has just decoded it,
+/// while its voxels are still in cache, so the check reads no voxel again
+/// (a second pass over a 512 x 512 x 300 scan was most of its time). Other
+/// scans' window comes from their voxels, so they get no early profiles.
+#[derive(Debug)]
+pub struct DecodeProfiles {
+    window: (i16, i16),
+    got: Mutex<Vec<(usize, Profiles)>>,
+}
+
+impl DecodeProfiles {
+    /// For a series of this modality: CT only.
+    pub fn for_modality(modality: &str) -> Option<DecodeProfiles> {
+        if !modality.eq_ignore_ascii_case("CT") {
+            return None;
+        }
+        Some(DecodeProfiles {
+            window: register::window_i16(CT_WINDOW)?,
+            got: Mutex::default(),
+        })
+    }
+
+    /// Takes slice `z` (`data`: its voxels, row-major, `nx` to a row).
+    pub fn slice(&self, z: usize, data: &[i16], nx: usize) {
+        if nx == 0 {
+            return;
+        }
+        let p = register::slice_profiles_i16(data, data.len() / nx, nx, self.window);
+        if let Ok(mut got) = self.got.lock() {
+            got.push((z, p));
+        }
+    }
+
+    /// The profiles of every slice of `volume`, when they were all taken
+    /// from its own 16-bit voxels.
+    pub(super) fn of(self, volume: &Volume) -> Option<Vec<Profiles>> {
+        let Voxels::I16(_) = &volume.voxels else {
+            return None;
+        };
+        let (nz, ny, nx) = volume.dim();
+        if !volume.is_ct() {
+            return None;
+        }
+        let mut got = self.got.into_inner().ok()?;
+        got.sort_by_key(|(z, _)| *z);
+        got.dedup_by_key(|(z, _)| *z);
+        let fits = got.len() == nz
+            && got.iter().enumerate().all(|(i, (z, p))| {
+                *z == i && p.cols.len() == nx && p.rows.len() == ny.div_ceil(p.row_step.max(1))
+            });
+        fits.then(|| got.into_iter().map(|(_, p)| p).collect())
+    }
+}

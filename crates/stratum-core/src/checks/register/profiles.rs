@@ -1,0 +1,272 @@
+//! Each slice's intensity profiles along its rows and columns, and the 1D
+//! shift between two profiles: what finds the jumps between neighbouring
+//! slices before any 2D registration.
+
+use ndarray::Array3;
+use rayon::prelude::*;
+
+use super::{SCALE, Window};
+use crate::volume::{VoxelType, Voxels};
+
+/// The sums of one slice's clamped intensities down each column (`cols`,
+/// one per x) and along each row (`rows`, one per `row_step` rows: large
+/// slices are read every other row, which halves the memory read and still
+/// places a shift to a few hundredths of a pixel).
+#[derive(Clone, Debug, Default)]
+pub struct Profiles {
+    pub cols: Vec<f32>,
+    pub rows: Vec<f32>,
+    pub row_step: usize,
+}
+
+/// Profiles of every slice, in one parallel pass over the voxels. Their
+/// unit does not matter (only shifts are read from them): 16-bit CT is
+/// summed in HU above the window's floor, in integers, which vectorises.
+pub fn profiles(voxels: &Voxels, w: Window) -> Vec<Profiles> {
+    match voxels {
+        Voxels::I16(a) => {
+            if let Some((lo, hi)) = window_i16(w) {
+                return profiles_i16(a, lo, hi);
+            }
+            let (lo, hi) = (w.lo.round() as i32, w.hi.round() as i32);
+            profiles_with(a, move |row: &[i16], line: &mut [i32]| {
+                for (l, v) in line.iter_mut().zip(row) {
+                    *l = (*v as i32).clamp(lo, hi) - lo;
+                }
+            })
+        }
+        other => crate::with_voxels!(other, a => {
+            let scale = w.level();
+            profiles_with(a, move |row: &[_], line: &mut [i32]| {
+                for (l, v) in line.iter_mut().zip(row) {
+                    *l = ((VoxelType::to_f32(*v) - w.lo) * scale).clamp(0.0, SCALE) as i32;
+                }
+            })
+        }),
+    }
+}
+
+/// Large slices are read every other row (see [`Profiles`]).
+fn row_step(nx: usize, ny: usize) -> usize {
+    if nx * ny >= 400 * 400 { 2 } else { 1 }
+}
+
+/// A slice's row as a contiguous slice (a copy where the layout is not).
+pub(super) fn contiguous<'a, T: Copy>(
+    row: ndarray::ArrayView1<'a, T>,
+    copy: &'a mut Vec<T>,
+) -> &'a [T] {
+    match row.to_slice() {
+        Some(r) => r,
+        None => {
+            copy.clear();
+            copy.extend(row.iter().copied());
+            copy
+        }
+    }
+}
+
+/// The 16-bit window of `w` (rounded), where it lies in that range: the
+/// profiles of 16-bit voxels are then summed in 16-bit lanes.
+pub fn window_i16(w: Window) -> Option<(i16, i16)> {
+    let (lo, hi) = (w.lo.round() as i32, w.hi.round() as i32);
+    let range = i16::MIN as i32..=i16::MAX as i32;
+    (range.contains(&lo) && range.contains(&hi) && lo <= hi).then_some((lo as i16, hi as i16))
+}
+
+fn profiles_i16(a: &Array3<i16>, lo: i16, hi: i16) -> Vec<Profiles> {
+    let (_, ny, nx) = a.dim();
+    a.outer_iter()
+        .into_par_iter()
+        .map(|slice| match slice.to_slice() {
+            Some(data) => slice_profiles_i16(data, ny, nx, (lo, hi)),
+            None => {
+                let data: Vec<i16> = slice.iter().copied().collect();
+                slice_profiles_i16(&data, ny, nx, (lo, hi))
+            }
+        })
+        .collect()
+}
+
+/// One slice's profiles (`ny` rows of `nx` voxels, row-major), the same
+/// sums as [`profiles_with`] makes for 16-bit voxels whose window lies in
+/// their range: each value clamped and offset in 16 bits (eight to a
+/// vector on any x86-64), the column sums kept in 16 bits for as many rows
+/// as cannot overflow them, then added to wide ones. Exact, so the
+/// profiles are the same integers. Also called by the loader on each slice
+/// it has just decoded, while the slice is still in cache.
+pub fn slice_profiles_i16(data: &[i16], ny: usize, nx: usize, (lo, hi): (i16, i16)) -> Profiles {
+    let row_step = row_step(nx, ny);
+    let span = (hi as i32 - lo as i32).max(1) as u32;
+    let block = (u16::MAX as u32 / span).max(1) as usize;
+    let mut cols = vec![0u64; nx];
+    let mut part = vec![0u16; nx];
+    let mut in_part = 0;
+    let mut rows = Vec::with_capacity(ny / row_step + 1);
+    for r in data.chunks_exact(nx.max(1)).take(ny).step_by(row_step) {
+        // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
+        let mut sum = 0u32;
+        for (p, &v) in part.iter_mut().zip(r) {
+            // max/min, not clamp: clamp's check of its bounds in the loop
+            // keeps it from vectorising.
+            let l = v.max(lo).min(hi).wrapping_sub(lo) as u16;
+            *p = p.wrapping_add(l);
+            sum = sum.wrapping_add(l as u32);
+        }
+        rows.push(sum as f32);
+        in_part += 1;
+        if in_part == block {
+            for (c, p) in cols.iter_mut().zip(part.iter_mut()) {
+                *c += *p as u64;
+                *p = 0;
+            }
+            in_part = 0;
+        }
+    }
+    Profiles {
+        cols: cols
+            .iter()
+            .zip(&part)
+            .map(|(c, p)| (c + *p as u64) as f32)
+            .collect(),
+        rows,
+        row_step,
+    }
+}
+
+fn profiles_with<T: VoxelType>(
+    a: &Array3<T>,
+    level: impl Fn(&[T], &mut [i32]) + Sync,
+) -> Vec<Profiles> {
+    let (_, ny, nx) = a.dim();
+    let row_step = row_step(nx, ny);
+    a.outer_iter()
+        .into_par_iter()
+        .map(|slice| {
+            let mut cols = vec![0i32; nx];
+            let mut rows = Vec::with_capacity(ny / row_step + 1);
+            let mut line = vec![0i32; nx];
+            let mut copy: Vec<T> = Vec::new();
+            for row in slice.outer_iter().step_by(row_step) {
+                level(contiguous(row, &mut copy), &mut line);
+                for (c, l) in cols.iter_mut().zip(&line) {
+                    *c += *l;
+                }
+                rows.push(line.iter().sum::<i32>() as f32);
+            }
+            Profiles {
+                cols: cols.into_iter().map(|c| c as f32).collect(),
+                rows,
+                row_step,
+            }
+        })
+        .collect()
+}
+
+#[inline]
+fn lerp1(p: &[f32], x: f64) -> Option<(f64, f64)> {
+    if !(x >= 0.0 && x <= (p.len() - 1) as f64) {
+        return None;
+    }
+    let i = (x.floor() as usize).min(p.len().saturating_sub(2));
+    let f = x - i as f64;
+    let (a, b) = (p[i] as f64, p[(i + 1).min(p.len() - 1)] as f64);
+    Some((a + (b - a) * f, b - a))
+}
+
+/// The displacement `d` (in samples) of `q`'s content against `p`'s, so
+/// that `q(x + d) ≈ p(x)`: an integer search on a 4x coarser copy within
+/// `max` samples, then Gauss-Newton with linear interpolation.
+pub fn shift_1d(p: &[f32], q: &[f32], max: usize) -> f64 {
+    let n = p.len().min(q.len());
+    if n < 8 {
+        return 0.0;
+    }
+    let coarse = |v: &[f32]| -> Vec<f32> { v.chunks(4).map(|c| c.iter().sum()).collect() };
+    let (pc, qc) = (coarse(&p[..n]), coarse(&q[..n]));
+    let r = (max / 4 + 1).min(pc.len() / 2) as isize;
+    let mut best = (f64::INFINITY, 0isize);
+    for k in -r..=r {
+        let (mut e, mut m) = (0.0f64, 0usize);
+        for (x, &pv) in pc.iter().enumerate() {
+            let xq = x as isize + k;
+            if xq >= 0 && (xq as usize) < qc.len() {
+                let d = (qc[xq as usize] - pv) as f64;
+                e += d * d;
+                m += 1;
+            }
+        }
+        // The same overlap-normalised error for every k; ties keep the smallest |k|.
+        let e = e / m.max(1) as f64;
+        if e < best.0 - 1e-9 * e.abs() || (e <= best.0 && k.abs() < best.1.abs()) {
+            best = (e, k);
+        }
+    }
+    let mut d = (best.1 * 4) as f64;
+    for _ in 0..20 {
+        let (mut jr, mut jj) = (0.0f64, 0.0f64);
+        for (x, &pv) in p[..n].iter().enumerate() {
+            if let Some((qv, g)) = lerp1(&q[..n], x as f64 + d) {
+                jr += g * (qv - pv as f64);
+                jj += g * g;
+            }
+        }
+        if jj <= 0.0 {
+            break;
+        }
+        let step = (-jr / jj).clamp(-2.0, 2.0);
+        d += step;
+        if step.abs() < 1e-4 {
+            break;
+        }
+    }
+    if d.abs() > max as f64 + 2.0 { 0.0 } else { d }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_in_16_bit_lanes_are_the_wide_sums_exactly() {
+        // Values over the whole i16 range, rows enough to flush the 16-bit
+        // column sums several times, slices read every row and every other.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for (nz, ny, nx) in [(3, 90, 70), (2, 420, 400)] {
+            let data: Vec<i16> = (0..nz * ny * nx)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 48) as u16 as i16
+                })
+                .collect();
+            let a = Array3::from_shape_vec((nz, ny, nx), data).unwrap();
+            for (lo, hi) in [(-950, 1500), (-32768, 32767), (100, 100), (-5, 3000)] {
+                let wide = profiles_with(&a, |row: &[i16], line: &mut [i32]| {
+                    for (l, v) in line.iter_mut().zip(row) {
+                        *l = (*v as i32).clamp(lo, hi) - lo;
+                    }
+                });
+                let narrow = profiles_i16(&a, lo as i16, hi as i16);
+                for (w, n) in wide.iter().zip(&narrow) {
+                    assert_eq!(w.row_step, n.row_step);
+                    assert_eq!(w.rows, n.rows, "window {lo}..{hi}");
+                    assert_eq!(w.cols, n.cols, "window {lo}..{hi}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn profile_shift_is_found_to_a_tenth_of_a_sample() {
+        let p: Vec<f32> = (0..200)
+            .map(|x| 100.0 / (1.0 + (-(x as f32 - 80.0) / 3.0).exp()))
+            .collect();
+        let q: Vec<f32> = (0..200)
+            .map(|x| 100.0 / (1.0 + (-(x as f32 - 80.0 - 5.4) / 3.0).exp()))
+            .collect();
+        let d = shift_1d(&p, &q, 20);
+        assert!((d - 5.4).abs() < 0.1, "{d}");
+    }
+}
