@@ -108,6 +108,8 @@ pub fn live_cmd(a: LiveArgs) -> anyhow::Result<ExitCode> {
     )?;
     host.set_model(&start.model, start.scene);
     host.set_presenter_name(&a.name);
+    // Edits (the presenter's undo and redo here) reach browsers as surfaces.
+    host.remesh_for_browsers(opts.clone())?;
     let (server, edits) =
         Server::start(host.clone(), SocketAddr::new(a.bind, a.port), live_page()?)?;
     let base = a

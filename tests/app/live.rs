@@ -1,10 +1,12 @@
 //! `stratum live` on loopback: the process prints its links; headless
-//! Chromium (driven by playwright-core) opens the follower's link and the
-//! presenter's; what the presenter does (hide everything, undo, a camera,
-//! a cut from the top, a turn, a ruler, the laser) reaches the follower's
-//! page, and its pictures, read back here, change as they should. The
-//! stream is checked to carry ciphertext only: a raw WebSocket client gets
-//! no segment name in the clear.
+//! Chromium (driven by playwright-core) opens the follower's link (through
+//! a name that is not localhost, so without WebCrypto) and the
+//! presenter's; what the presenter does (redo a resection of the liver,
+//! hide everything, undo, a camera, a cut from the top, a turn, a ruler,
+//! the laser) reaches the follower's page, and its pictures, read back
+//! here, change as they should; the follower's tap and raised hand reach
+//! the presenter. The stream is checked to carry ciphertext only: a raw
+//! WebSocket client gets no segment name in the clear.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,17 +23,83 @@ impl Drop for Host {
     }
 }
 
-/// `stratum live` of the demo's organs on a free loopback port, and its
-/// follower's and presenter's links.
-fn start_demo_host() -> (Host, String, String) {
+/// A session of the demo's organs whose last step, a ball of the liver's
+/// front erased, is undone (the presenter redoes it); and the ball's centre
+/// (LPS mm).
+fn resected_demo_session(dir: &Path) -> (PathBuf, [f64; 3]) {
+    use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
+    use stratum_core::document::Edit;
+    use stratum_core::edit::{Brush, BrushAction, BrushShape};
+    use stratum_core::session::{ScanRef, SessionData, save_session};
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let ct = demo.join("example_ct.nii.gz");
+    let opts = ConvertOptions {
+        source: SegmentSource::Labels {
+            path: demo.join("example_seg_fast_force_split.nii.gz"),
+            names: Some(demo.join("labels_total_ct.tsv")),
+        },
+        reduce: 0.9,
+        ..Default::default()
+    };
+    let mut doc = live_from_scan(&ct, &opts, &stratum_core::Progress::new())
+        .unwrap()
+        .doc;
+    let liver = doc.segment_named("liver").expect("a liver").id;
+    let mask = doc.labels().mask(liver);
+    let g = doc.labels().geometry;
+    let points: Vec<[f64; 3]> = mask
+        .data
+        .indexed_iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|((z, y, x), _)| g.index_to_lps([x as f64, y as f64, z as f64]))
+        .collect();
+    let n = points.len() as f64;
+    let mean = |k: usize| points.iter().map(|p| p[k]).sum::<f64>() / n;
+    let (cx, cz) = (mean(0), mean(2));
+    // The liver's front (least posterior) near its middle, 8 mm in.
+    let front = points
+        .iter()
+        .filter(|p| (p[0] - cx).abs() < 15.0 && (p[2] - cz).abs() < 15.0)
+        .min_by(|a, b| a[1].total_cmp(&b[1]))
+        .expect("liver voxels near the middle");
+    let ball = [front[0], front[1] + 8.0, front[2]];
+    for edit in [
+        Edit::StrokeBegin {
+            segment: liver,
+            brush: Brush {
+                radius_mm: 30.0,
+                shape: BrushShape::Sphere,
+                action: BrushAction::Erase,
+                intensity: None,
+                overwrite: false,
+            },
+            point: ball,
+            name: "Resect liver".into(),
+        },
+        Edit::StrokeEnd,
+        Edit::Undo,
+    ] {
+        doc.apply(edit).unwrap();
+    }
+    let session = dir.join("resected.stratum");
+    let data = SessionData {
+        scan: Some(ScanRef::new(&ct, None, doc.scan().unwrap())),
+        document: doc.state().unwrap(),
+        view: serde_json::Value::Null,
+    };
+    save_session(&session, &data, "test").unwrap();
+    (session, ball)
+}
+
+/// `stratum live` of a session of the demo's organs on a free loopback
+/// port, and its follower's and presenter's links.
+fn start_demo_host(session: &Path) -> (Host, String, String) {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let mut child = Command::new(env!("CARGO_BIN_EXE_stratum"))
         .arg("live")
         .arg(demo.join("example_ct.nii.gz"))
-        .arg("--labels")
-        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
-        .arg("--names")
-        .arg(demo.join("labels_total_ct.tsv"))
+        .arg("--session")
+        .arg(session)
         .args(["--reduce", "0.9"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -105,7 +173,9 @@ fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presen
     let Some(pw) = playwright() else {
         return;
     };
-    let (_host, follow, present) = start_demo_host();
+    let sessions = tempfile::tempdir().unwrap();
+    let (session, ball) = resected_demo_session(sessions.path());
+    let (_host, follow, present) = start_demo_host(&session);
     assert!(
         follow.starts_with("http://127.0.0.1:") && follow.contains("/#k="),
         "{follow}"
@@ -121,6 +191,10 @@ fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presen
         .arg(script)
         .args([&follow, &present])
         .arg(out.path())
+        .arg(format!(
+            "{{\"ball\":[{},{},{}]}}",
+            ball[0], ball[1], ball[2]
+        ))
         .env("PLAYWRIGHT_CORE", pw)
         .env("CHROMIUM", chromium)
         .env("HOME", out.path())
@@ -152,6 +226,33 @@ fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presen
         }
         image::open(&p).unwrap().to_rgb8()
     };
+    // The presenter redid the resection: the follower's picture changed
+    // where the ball was (the middle of the picture), hardly elsewhere.
+    let (whole, resected) = (shot("unresected.png"), shot("resected.png"));
+    let (w, hh) = (whole.width(), whole.height());
+    let (mut inside, mut outside) = (0usize, 0usize);
+    for (x, y, p) in whole.enumerate_pixels() {
+        let q = resected.get_pixel(x, y);
+        if p.0
+            .iter()
+            .zip(q.0)
+            .any(|(a, b)| (*a as i32 - b as i32).abs() > 40)
+        {
+            let middle =
+                (w * 3 / 10..w * 7 / 10).contains(&x) && (hh * 3 / 10..hh * 7 / 10).contains(&y);
+            if middle {
+                inside += 1;
+            } else {
+                outside += 1;
+            }
+        }
+    }
+    // The middle is 16% of the picture.
+    let (inside_area, outside_area) = (0.16 * (w * hh) as f64, 0.84 * (w * hh) as f64);
+    assert!(
+        inside > 1_000 && inside as f64 / inside_area > 4.0 * outside as f64 / outside_area,
+        "{inside} pixels changed in the middle, {outside} outside"
+    );
     let (start, hidden, front, cut, turned) = (
         shot("start.png"),
         shot("hidden.png"),

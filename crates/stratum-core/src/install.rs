@@ -26,6 +26,9 @@ pub const DEMO_NAMES: &str = "labels_total_ct.tsv";
 /// The share page's scripts in [`SHARE`].
 pub const MODEL_VIEWER_JS: &str = "model-viewer.min.js";
 pub const MESHOPT_DECODER_JS: &str = "meshopt_decoder.cjs";
+/// AES-GCM for the live page where the browser withholds WebCrypto (plain
+/// HTTP on a LAN address): @noble/ciphers, bundled.
+pub const NOBLE_CIPHERS_JS: &str = "noble-ciphers-aes.js";
 
 /// The ONNX Runtime release the `api-31` bindings need.
 pub const ORT_VERSION: &str = "1.31.1";
@@ -239,7 +242,7 @@ impl DataDir {
             .map(|f| format!("{DEMO}/{f}"))
             .collect();
         need.extend(
-            [MODEL_VIEWER_JS, MESHOPT_DECODER_JS]
+            [MODEL_VIEWER_JS, MESHOPT_DECODER_JS, NOBLE_CIPHERS_JS]
                 .iter()
                 .map(|f| format!("{SHARE}/{f}")),
         );

@@ -4,7 +4,9 @@
 //! and the same as a QR code, how many follow, and Stop. The document's
 //! edits reach followers through the host's observer; the camera and the
 //! model's pose are sent as they change; what a presenter's browser asks
-//! (visibility, opacity, undo) comes back as [`ApplyEdit`]s.
+//! (visibility, opacity, undo) comes back as [`ApplyEdit`]s. Viewers'
+//! points and raised hands are shown (`viewers`); edited surfaces go to
+//! browsers as they are rebuilt (`surfaces`).
 
 use std::sync::Mutex;
 use std::sync::mpsc::Receiver;
@@ -23,13 +25,19 @@ use crate::app::state::space::{AnatomyPose, world_to_lps};
 use crate::app::state::study::{NewStudy, Study};
 use crate::app::state::viewport::OrbitCamera;
 
+mod surfaces;
+mod viewers;
+
 pub struct LivePlugin;
 
 impl Plugin for LivePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LiveShare>()
-            .add_systems(EguiPrimaryContextPass, live_panel)
-            .add_systems(Update, live_sync);
+            .add_systems(
+                EguiPrimaryContextPass,
+                (live_panel, viewers::viewer_markers),
+            )
+            .add_systems(Update, (live_sync, surfaces::send_surfaces));
     }
 }
 
@@ -168,6 +176,7 @@ fn live_panel(
             }
             Some(r) => {
                 ui.label(format!("{} following", r.host.followers()));
+                viewers::hands_ui(ui, &r.host);
                 ui.label("Link for others (phone, tablet, laptop on this network):");
                 ui.horizontal(|ui| {
                     ui.add(egui::TextEdit::singleline(&mut r.follow.as_str()).desired_width(240.0));

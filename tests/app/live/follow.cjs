@@ -1,11 +1,21 @@
 // Drives the live page in headless Chromium (playwright-core, the system's
 // Chromium): a follower joins, then a presenter's page changes visibility
 // (an edit the host applies), undo, a clip plane, the pose, the camera,
-// rulers and the laser; each must reach the follower's page. Screenshots go
-// to OUT for the Rust test to read back. Prints one JSON line of figures.
-// Usage: node follow.cjs FOLLOW_LINK PRESENT_LINK OUT
+// rulers and the laser; each must reach the follower's page. The follower
+// opens the link through a name that is not localhost (mapped to loopback
+// by Chromium's resolver, so the host still binds loopback only): plain
+// HTTP there is not a secure context, so the page has no WebCrypto and
+// must decrypt with its vendored AES-GCM. Then the follower taps the model
+// and raises a hand; both reach the presenter's page through the host.
+// Screenshots go to OUT for the Rust test to read back. Prints one JSON
+// line of figures.
+// The presenter first redoes a resection of the liver (the session's last
+// step, undone): the host meshes the liver again and the follower's page
+// swaps its surface in.
+// Usage: node follow.cjs FOLLOW_LINK PRESENT_LINK OUT '{"ball":[x,y,z]}'
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
-const [follow, present, out] = process.argv.slice(2);
+const [follow, present, out, json] = process.argv.slice(2);
+const {ball} = JSON.parse(json);
 const fail = m => { throw new Error(m); };
 // The model area only (a locator's screenshot waits for the element to be
 // still, which a <model-viewer> never is).
@@ -17,7 +27,8 @@ async function shot(page, name) {
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+    args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+      '--host-resolver-rules=MAP live.test 127.0.0.1'],
   });
   try {
     const ctx = await browser.newContext({viewport: {width: 800, height: 900}});
@@ -26,9 +37,14 @@ async function shot(page, name) {
     f.on('console', m => logs.push(m.text()));
     f.on('pageerror', e => logs.push(String(e)));
     const t0 = Date.now();
-    await f.goto(follow);
+    const lan = new URL(follow);
+    if (lan.hostname !== '127.0.0.1') fail(`the link is not on loopback: ${follow}`);
+    lan.hostname = 'live.test';
+    await f.goto(lan.href);
     await f.waitForFunction(() => window.live && live.loaded, null, {timeout: 120000})
       .catch(e => fail(`the follower's page did not load: ${e}\n${logs.join('\n')}`));
+    const secure = await f.evaluate(() => [window.isSecureContext, !!(window.crypto && crypto.subtle), live.crypto]);
+    if (secure[0] || secure[1] || secure[2] !== 'vendored') fail(`the follower's page is not the insecure case: ${secure}`);
     const joinMs = Date.now() - t0;
     const modelBytes = await f.evaluate(() => live.modelBytes);
     const segments = await f.evaluate(() => live.scene.segments.map(s => s.id));
@@ -44,6 +60,22 @@ async function shot(page, name) {
     const send = e => p.evaluate(e => live.send(e), e);
     const until = (fn, arg, what) => f.waitForFunction(fn, arg, {timeout: 30000})
       .catch(() => fail(`the follower never saw ${what}`));
+
+    // The presenter looks at the liver's front where the ball is, then
+    // redoes its resection: the follower's surface changes there.
+    await send({type: 'camera', target: ball, azimuth_deg: 0, polar_deg: 90, distance_mm: 350, fov_deg: 30});
+    await until(() => { const o = document.getElementById('mv').getCameraOrbit(); return Math.abs(o.radius - 0.35) < 0.01; }, null, 'the camera on the liver');
+    await f.waitForTimeout(500);
+    await shot(f, 'unresected');
+    const tRedo = Date.now();
+    await send({type: 'redo'});
+    await f.waitForFunction(() => live.surfaces >= 1 || live.surfaceError, null, {timeout: 60000})
+      .catch(() => fail('the follower never got the edited surface'));
+    const surfaceError = await f.evaluate(() => live.surfaceError);
+    if (surfaceError) fail(`the edited surface did not load: ${surfaceError}`);
+    const surfaceMs = Date.now() - tRedo;
+    await f.waitForTimeout(500);
+    await shot(f, 'resected');
 
     // Hide every structure (edits the host applies), then undo the last.
     for (const id of segments) await send({type: 'visible', id, visible: false});
@@ -97,7 +129,30 @@ async function shot(page, name) {
     const q = k => lat[Math.min(lat.length - 1, Math.floor(k * lat.length))];
     const refused = await f.evaluate(() => live.refused);
     if (refused) fail(`the follower refused ${refused} frames`);
-    console.log(JSON.stringify({joinMs, modelBytes, segments: segments.length, p50: q(0.5), p95: q(0.95), logs: logs.length}));
+
+    // The follower taps the model (its name asked once) and raises a hand:
+    // the presenter's page gets both, named, from the host.
+    f.on('dialog', d => d.accept('Ada'));
+    const spot = await f.evaluate(() => {
+      const mv = document.getElementById('mv'), r = mv.getBoundingClientRect();
+      for (let i = 0; i < 400; i++) {
+        const x = r.x + r.width * (0.3 + 0.4 * ((i * 37) % 20) / 20), y = r.y + r.height * (0.3 + 0.4 * Math.floor(i / 20) / 20);
+        if (mv.positionAndNormalFromPoint(x, y)) return {x, y};
+      }
+      return null;
+    });
+    if (!spot) fail('no point of the follower\'s picture shows the model');
+    await f.mouse.click(spot.x, spot.y);
+    await p.waitForFunction(() => [...live.points.values()].some(e => e.name === 'Ada' && e.point.every(Number.isFinite)), null, {timeout: 30000})
+      .catch(() => fail(`the presenter never saw the follower's point\n${logs.join('\n')}`));
+    const marker = await p.evaluate(() => [...document.querySelectorAll('.point')].map(e => e.textContent));
+    if (!marker.includes('Ada')) fail(`no marker named Ada on the presenter's page: ${marker}`);
+    await f.click('#hand');
+    await p.waitForFunction(() => document.getElementById('hands').textContent.includes('Ada'), null, {timeout: 30000})
+      .catch(() => fail('the presenter never saw the raised hand'));
+    const stored = await f.evaluate(() => localStorage.getItem('stratum-live-name'));
+    if (stored !== 'Ada') fail(`the name was not kept: ${stored}`);
+    console.log(JSON.stringify({joinMs, surfaceMs, modelBytes, segments: segments.length, p50: q(0.5), p95: q(0.95), logs: logs.length}));
   } finally {
     await browser.close();
   }

@@ -93,38 +93,71 @@ pub fn live_from_session(
 /// level from the scan when it is there, a model's soft edge) for the
 /// browser's model.
 fn start(doc: Document, opts: &ConvertOptions, progress: &Progress) -> Result<LiveStart> {
+    let ids: Vec<(u16, SurfaceRecipe)> = doc
+        .labels()
+        .segments
+        .iter()
+        .filter(|s| s.visible)
+        .map(|s| (s.id, doc.recipe(s.id)))
+        .collect();
     let map = doc.labels().clone();
-    let mut ids = Vec::new();
-    let mut segments = Vec::new();
-    for s in map.segments.iter().filter(|s| s.visible) {
-        let mask = map.mask(s.id);
-        if mask.count() == 0 {
-            continue;
-        }
-        let recipe = match doc.recipe(s.id) {
-            SurfaceRecipe::Level(l) if doc.scan().is_some() => SurfaceRecipe::Level(l),
-            SurfaceRecipe::Soft(f) => SurfaceRecipe::Soft(f),
-            _ => SurfaceRecipe::Mask,
-        };
-        ids.push((s.id, s.colour));
-        segments.push((s.name.clone(), mask, recipe));
-    }
-    if segments.is_empty() {
+    let scan = doc.scan().cloned();
+    let (glb, scene, _) = browser_meshes(&map, scan.as_deref(), &ids, opts, progress)?;
+    let (Some(model), Some(scene)) = (glb, scene) else {
         return Err(CoreError::Invalid(
             "no visible segment has voxels: nothing to show".into(),
         ));
+    };
+    Ok(LiveStart { doc, model, scene })
+}
+
+/// Meshes segments `ids` of `map` as the app builds them (a level from the
+/// scan when it is there, a model's soft edge), in the browser's model
+/// format: the GLB and its scene event (both `None` when no segment has
+/// voxels), and the ids with no voxels.
+#[allow(clippy::type_complexity)]
+pub fn browser_meshes(
+    map: &LabelMap,
+    scan: Option<&Volume>,
+    ids: &[(u16, SurfaceRecipe)],
+    opts: &ConvertOptions,
+    progress: &Progress,
+) -> Result<(Option<Vec<u8>>, Option<Event>, Vec<u16>)> {
+    let mut kept = Vec::new();
+    let mut segments = Vec::new();
+    let mut empty = Vec::new();
+    for (id, recipe) in ids {
+        let Some(s) = map.segments.iter().find(|s| s.id == *id) else {
+            empty.push(*id);
+            continue;
+        };
+        let mask = map.mask(s.id);
+        if mask.count() == 0 {
+            empty.push(*id);
+            continue;
+        }
+        let recipe = match recipe {
+            SurfaceRecipe::Level(l) if scan.is_some() => SurfaceRecipe::Level(*l),
+            SurfaceRecipe::Soft(f) => SurfaceRecipe::Soft(f.clone()),
+            _ => SurfaceRecipe::Mask,
+        };
+        kept.push((s.id, s.colour));
+        segments.push((s.name.clone(), mask, recipe));
     }
-    let mut results = build_meshes(&segments, doc.scan().map(|v| v.as_ref()), opts, progress)?;
+    if segments.is_empty() {
+        return Ok((None, None, empty));
+    }
+    let mut results = build_meshes(&segments, scan, opts, progress)?;
     drop(segments);
     // build_meshes keeps every non-empty mask in order: the ids line up.
-    for (r, (_, c)) in results.iter_mut().zip(&ids) {
+    for (r, (_, c)) in results.iter_mut().zip(&kept) {
         r.colour = *c;
     }
     let parts: Vec<_> = results
         .iter()
-        .zip(&ids)
+        .zip(&kept)
         .map(|(r, (id, _))| (*id, r.part(), r.voxel_volume_ml))
         .collect();
     let (model, scene) = browser_model(&parts)?;
-    Ok(LiveStart { doc, model, scene })
+    Ok((Some(model), Some(scene), empty))
 }

@@ -24,7 +24,7 @@ mod segments;
 mod share;
 
 pub use dicom::{DicomOutput, convert_dicom, dicom_output};
-pub use live::{LiveStart, live_from_scan, live_from_session};
+pub use live::{LiveStart, browser_meshes, live_from_scan, live_from_session};
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod pen;
 
 use super::crypto::{self, Header, Key};
-use super::message::{Event, Message, TableRow};
+use super::message::{Event, Message, SceneSegment, TableRow};
+use super::surfaces::SurfaceJob;
+use super::viewers::{MAX_VIEWER_FRAME, Pointer, Viewers};
 use crate::document::{Change, Document, Edit, Observer, SegmentProps, volume_to_bytes};
 use crate::edit::Step;
 use crate::error::{CoreError, Result};
@@ -70,6 +72,12 @@ struct Hub {
     upstream: HashMap<u32, u64>,
     /// Participants' names, the pen, who was removed.
     people: pen::People,
+    viewers: Viewers,
+    /// Where voxel changes go to be meshed for browsers, when asked for.
+    remesh: Option<Sender<SurfaceJob>>,
+    /// The edited surfaces since the model (version, ids, frame, event);
+    /// one whose segments were all rebuilt since is dropped.
+    patches: Vec<(u64, Vec<u16>, Frame, Event)>,
     stopped: bool,
 }
 
@@ -148,6 +156,9 @@ impl Observer for Watch {
         }
         if !change.voxels.is_empty() && !change.live {
             let ids = change.voxels.clone();
+            if let Some(tx) = &hub.remesh {
+                let _ = tx.send(SurfaceJob::of(doc, &ids));
+            }
             hub.broadcast(&Message::Event(Event::Voxels { ids }), false);
         }
     }
@@ -208,6 +219,9 @@ impl Host {
             next_client: 1,
             upstream: HashMap::new(),
             people: pen::People::default(),
+            viewers: Viewers::default(),
+            remesh: None,
+            patches: Vec::new(),
             stopped: false,
         }));
         doc.observe("live", Box::new(Watch(hub.clone())));
@@ -227,6 +241,7 @@ impl Host {
         let mut hub = lock(&self.hub);
         hub.stopped = true;
         hub.clients.clear();
+        hub.remesh = None;
     }
 
     /// The follower key (in every link).
@@ -268,6 +283,7 @@ impl Host {
             glb,
         );
         hub.model = Some(Arc::new(frame));
+        hub.patches.clear();
         hub.scene = Some(scene.clone());
         hub.broadcast(&Message::Event(scene), false);
     }
@@ -275,6 +291,61 @@ impl Host {
     /// The encrypted model, when one is set.
     pub fn model(&self) -> Option<Frame> {
         lock(&self.hub).model.clone()
+    }
+
+    /// From now on, segments whose voxels change are meshed again (after
+    /// the edits settle, on a thread of their own) with `opts` and sent
+    /// to browsers as [`Event::Surfaces`].
+    pub fn remesh_for_browsers(&self, opts: crate::convert::ConvertOptions) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        let host = self.clone();
+        std::thread::Builder::new()
+            .name("live-surfaces".into())
+            .spawn(move || super::surfaces::run(host, rx, opts))
+            .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?;
+        lock(&self.hub).remesh = Some(tx);
+        Ok(())
+    }
+
+    /// Edited surfaces for browsers: `glb` (as the model's, of `segments`)
+    /// is encrypted and served at `surfaces/N`; every browser is told, and
+    /// a newcomer gets every such event still needed, after the scene.
+    pub fn set_surfaces(&self, glb: Option<&[u8]>, segments: Vec<SceneSegment>, empty: Vec<u16>) {
+        let mut hub = lock(&self.hub);
+        hub.model_version += 1;
+        let version = hub.model_version;
+        let model = glb.map(|glb| {
+            let frame = crypto::seal(
+                &hub.key,
+                Header {
+                    sender: MODEL_SENDER,
+                    seq: version,
+                },
+                glb,
+            );
+            (format!("surfaces/{version}"), Arc::new(frame))
+        });
+        let ids: Vec<u16> = segments.iter().map(|s| s.id).chain(empty.clone()).collect();
+        let event = Event::Surfaces {
+            model: model.as_ref().map(|(path, _)| path.clone()),
+            segments,
+            empty,
+        };
+        hub.patches
+            .retain(|(_, old, _, _)| !old.iter().all(|id| ids.contains(id)));
+        let frame = model.map(|(_, f)| f).unwrap_or_default();
+        hub.patches.push((version, ids, frame, event.clone()));
+        hub.broadcast(&Message::Event(event), false);
+    }
+
+    /// The encrypted GLB of edited surfaces number `version`, while a
+    /// newcomer may still need it.
+    pub fn surfaces(&self, version: u64) -> Option<Frame> {
+        lock(&self.hub)
+            .patches
+            .iter()
+            .find(|(v, _, f, _)| *v == version && !f.is_empty())
+            .map(|(_, _, f, _)| f.clone())
     }
 
     /// The presenter's view changed: every follower gets it, a newcomer
@@ -319,8 +390,12 @@ impl Host {
         if let Some(s) = hub.scene.clone() {
             first.push(Message::Event(s).to_bytes());
         }
+        for (_, _, _, e) in &hub.patches {
+            first.push(Message::Event(e.clone()).to_bytes());
+        }
         first.push(Message::Event(hub.table.clone()).to_bytes());
-        let view: Vec<Event> = hub.view.values().cloned().collect();
+        let mut view: Vec<Event> = hub.view.values().cloned().collect();
+        view.extend(hub.viewers.current());
         first.extend(view.into_iter().map(|e| Message::Event(e).to_bytes()));
         for plain in first {
             let frame = hub.seal(&plain);
@@ -339,9 +414,53 @@ impl Host {
         hub.clients.retain(|c| c.id != id);
         if hub.clients.len() != before {
             hub.people.left(id);
+            for e in hub.viewers.left(id) {
+                hub.broadcast(&Message::Event(e), false);
+            }
             hub.joined();
             hub.announce();
         }
+    }
+
+    /// Reads a viewer's frame (sealed with the follow key, numbers rising
+    /// per sender): a point or a hand, checked, kept and forwarded to every
+    /// follower with `from` set to `client`. Anything else is refused.
+    pub fn viewer_frame(&self, client: u64, frame: &[u8]) -> Result<Event> {
+        if frame.len() > MAX_VIEWER_FRAME {
+            return Err(CoreError::LiveRefused(format!(
+                "a viewer's frame of {} bytes (at most {MAX_VIEWER_FRAME})",
+                frame.len()
+            )));
+        }
+        let mut hub = lock(&self.hub);
+        if hub.people.removed.contains(&client) || !hub.clients.iter().any(|c| c.id == client) {
+            return Err(CoreError::LiveRefused(
+                "a frame from someone no longer following".into(),
+            ));
+        }
+        let (header, plain) = crypto::open(&hub.key, frame)?;
+        if header.sender == 0 || header.sender == MODEL_SENDER {
+            return Err(CoreError::LiveRefused(
+                "a frame claiming to be the host's".into(),
+            ));
+        }
+        hub.viewers.in_sequence(client, header)?;
+        let Message::Event(event) = Message::from_bytes(&plain)? else {
+            return Err(CoreError::LiveRefused("a viewer sends events only".into()));
+        };
+        let event = hub.viewers.accept(client, event)?;
+        hub.broadcast(&Message::Event(event.clone()), false);
+        Ok(event)
+    }
+
+    /// Where viewers point now (the presenter's markers).
+    pub fn points(&self) -> Vec<Pointer> {
+        lock(&self.hub).viewers.points()
+    }
+
+    /// The viewers with a hand raised now (connection, name).
+    pub fn hands(&self) -> Vec<(u64, String)> {
+        lock(&self.hub).viewers.hands()
     }
 
     /// Reads a frame from the presenter (sealed with the presenter key,

@@ -186,6 +186,36 @@ pub enum Event {
     },
     /// To one participant, just before its connection closes.
     Removed,
+
+    // What any viewer may send (sealed with the follow key; the host sets
+    // `from` to the viewer's connection and forwards it to everyone).
+    /// A viewer points at a place on the model (LPS mm), or takes the
+    /// pointer away (`null`), labelled with the name the viewer gave.
+    Point {
+        #[serde(default)]
+        from: u64,
+        name: String,
+        point: Option<[f64; 3]>,
+    },
+    /// A viewer raised (or lowered) a hand.
+    Hand {
+        #[serde(default)]
+        from: u64,
+        name: String,
+        raised: bool,
+    },
+
+    // Edited surfaces for browsers (from the host).
+    /// The surfaces of segments whose voxels changed, rebuilt: `model` is
+    /// the path of an encrypted GLB holding just them (as the scene's
+    /// model; `None` when all of them are empty now), `segments` names its
+    /// parts, `empty` lists segments with no surface left. They replace
+    /// what the browser shows for those segments, in the order sent.
+    Surfaces {
+        model: Option<String>,
+        segments: Vec<SceneSegment>,
+        empty: Vec<u16>,
+    },
 }
 
 impl Event {
@@ -225,6 +255,7 @@ impl Event {
                 .all(|r| ok(&r.a) && ok(&r.b) && r.length_mm.is_finite()),
             Event::Laser { point } => point.as_ref().is_none_or(|p| ok(p)),
             Event::Opacity { opacity, .. } => (0.0..=1.0).contains(opacity),
+            Event::Point { point, .. } => point.as_ref().is_none_or(|p| ok(p)),
             _ => true,
         }
     }

@@ -11,12 +11,15 @@ pub mod host;
 pub mod message;
 pub mod page;
 pub mod server;
+pub mod surfaces;
+pub mod viewers;
 pub mod ws;
 
 pub use crypto::Key;
 pub use follower::{Echo, Follower, Update, blank_scan, document_from_snapshot, labels_digest};
 pub use host::{Frame, Host, HostOptions, Kind};
 pub use message::{ClipPlane, Event, Message, Participant, Ruler, SceneSegment, TableRow};
+pub use viewers::Pointer;
 
 /// Reads the keys out of a link's fragment: `k` (every follower) and `p`
 /// (the presenter's).

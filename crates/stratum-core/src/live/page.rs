@@ -1,9 +1,12 @@
 //! The live page: the share page's viewer (<model-viewer> and the
 //! meshoptimizer decoder, both vendored) that fetches the session's
 //! encrypted model, opens it and every frame of the stream with the link's
-//! key in the browser (WebCrypto AES-GCM), and follows the presenter: view,
-//! pose, clip planes, visibility and opacity, rulers, laser. With the
-//! presenter's key in the link it also sends what its user does.
+//! key in the browser (WebCrypto AES-GCM where the page is a secure context,
+//! else the vendored @noble/ciphers: browsers keep WebCrypto from plain HTTP
+//! on a LAN address), and follows the presenter: view, pose, clip planes,
+//! visibility and opacity, rulers, laser. With the presenter's key in the
+//! link it also sends what its user does; any viewer can point and raise a
+//! hand.
 
 use super::message::{Event, SceneSegment};
 use crate::error::Result;
@@ -18,8 +21,10 @@ use crate::install;
 pub fn live_page() -> Result<String> {
     let decoder = share_script(install::MESHOPT_DECODER_JS)?;
     let viewer = share_script(install::MODEL_VIEWER_JS)?;
+    let aes = share_script(install::NOBLE_CIPHERS_JS)?;
     Ok(PAGE
         .replace("{{DECODER}}", &decoder.replace("</script", "<\\/script"))
+        .replace("{{AES}}", &aes.replace("</script", "<\\/script"))
         .replace("{{VIEWER}}", &viewer.replace("</script", "<\\/script")))
 }
 
@@ -63,7 +68,10 @@ model-viewer{width:100%;height:70vh;background:#fff}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em}
 .laser{width:14px;height:14px;border-radius:50%;background:#e00;border:2px solid #fff;box-shadow:0 0 4px #000;pointer-events:none}
 .ruler{background:#fff8;border-radius:4px;padding:0 4px;font-size:12px;pointer-events:none}
+.point{background:#1565c0;color:#fff;border:2px solid #fff;border-radius:10px;padding:0 6px;font-size:12px;pointer-events:none;white-space:nowrap}
+#hands{color:#1565c0}
 </style>
+<script>{{AES}}</script>
 <script type="text/plain" id="meshopt-decoder">{{DECODER}}</script>
 <script>
 self.ModelViewerElement = {
@@ -74,7 +82,8 @@ self.ModelViewerElement = {
 <script type="module">{{VIEWER}}</script>
 </head><body>
 <header><h1>Stratum live</h1><span id="status">Joining…</span>
-<button id="follow" hidden>Follow the presenter</button><span id="viewers"></span></header>
+<button id="follow" hidden>Follow the presenter</button><button id="hand" hidden>Raise hand</button>
+<span id="viewers"></span><span id="hands"></span></header>
 <model-viewer id="mv" camera-controls touch-action="pan-y" interpolation-decay="40"
   min-camera-orbit="auto 0deg 0m" max-camera-orbit="auto 180deg 100m"
   alt="The presenter's 3D model"><div slot="hotspot-laser" class="laser" data-position="0 0 0" hidden></div></model-viewer>
@@ -83,16 +92,38 @@ self.ModelViewerElement = {
 <script type="module">
 // Everything the page knows, for people and for tests.
 const live = window.live = {status: 'joining', frames: 0, refused: 0, table: new Map(),
-  view: {}, scene: null, loaded: false, following: true, presenter: false, viewers: 0};
+  view: {}, scene: null, loaded: false, following: true, presenter: false, viewers: 0,
+  points: new Map(), hands: new Map(), handUp: false, surfaces: 0};
 const $ = id => document.getElementById(id);
 const mv = $('mv'), statusEl = $('status'), followBtn = $('follow');
 function setStatus(s, text) { live.status = s; statusEl.textContent = text; document.body.dataset.status = s; }
 const hash = new URLSearchParams(location.hash.slice(1));
 const b64u = s => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0));
+// AES-256-GCM: the browser's WebCrypto where it gives it (HTTPS,
+// localhost), else the vendored @noble/ciphers (plain HTTP on a LAN
+// address, where crypto.subtle is missing).
+const subtle = window.isSecureContext && crypto.subtle ? crypto.subtle : null;
+live.crypto = subtle ? 'webcrypto' : 'vendored';
+async function aesKey(raw) {
+  if (raw.length !== 32) throw new Error('a key is 32 bytes');
+  const iv = h => h.slice(4, 16);
+  if (subtle) {
+    const k = await subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+    return {
+      open: async (h, ct) => new Uint8Array(await subtle.decrypt({name: 'AES-GCM', iv: iv(h), additionalData: h}, k, ct)),
+      seal: async (h, pt) => new Uint8Array(await subtle.encrypt({name: 'AES-GCM', iv: iv(h), additionalData: h}, k, pt)),
+    };
+  }
+  const {gcm} = self.nobleCiphers;
+  return {
+    open: async (h, ct) => gcm(raw, iv(h), h).decrypt(ct),
+    seal: async (h, pt) => gcm(raw, iv(h), h).encrypt(pt),
+  };
+}
 let key = null, pkey = null;
 try {
-  key = await crypto.subtle.importKey('raw', b64u(hash.get('k') || ''), 'AES-GCM', false, ['decrypt']);
-  if (hash.get('p')) pkey = await crypto.subtle.importKey('raw', b64u(hash.get('p')), 'AES-GCM', false, ['encrypt']);
+  key = await aesKey(b64u(hash.get('k') || ''));
+  if (hash.get('p')) pkey = await aesKey(b64u(hash.get('p')));
 } catch (e) {
   setStatus('nokey', 'This link is incomplete: copy the whole link, including the part after #.');
   throw e;
@@ -100,27 +131,34 @@ try {
 live.presenter = pkey !== null;
 async function open(buf) {
   const h = buf.slice(0, 16);
-  const plain = await crypto.subtle.decrypt({name: 'AES-GCM', iv: h.slice(4, 16), additionalData: h}, key, buf.slice(16));
+  const plain = await key.open(h, buf.slice(16));
   const dv = new DataView(h.buffer, h.byteOffset);
-  return {sender: dv.getUint32(4, true), seq: dv.getBigUint64(8, true), plain: new Uint8Array(plain)};
+  return {sender: dv.getUint32(4, true), seq: dv.getBigUint64(8, true), plain};
 }
-// What the presenter's page sends: sealed with the presenter key, from a
-// random sender number, numbered from 1.
+// What the page sends: sealed from a random sender number, numbered from 1,
+// one after another (the host refuses a number below the last); with the
+// presenter key what drives the session, with the follow key a viewer's
+// point and hand.
 const sender = crypto.getRandomValues(new Uint32Array(1))[0] % 0xfffffff0 + 1;
-let sent = 0n, ws = null;
-async function send(event) {
-  if (!pkey || !ws || ws.readyState !== 1) return;
-  sent += 1n;
-  const h = new Uint8Array(16);
-  h[0] = 83; h[1] = 76; h[2] = 1;
-  const dv = new DataView(h.buffer);
-  dv.setUint32(4, sender, true); dv.setBigUint64(8, sent, true);
-  const body = new TextEncoder().encode(JSON.stringify(event));
-  const plain = new Uint8Array(body.length + 1); plain[0] = 5; plain.set(body, 1);
-  const ct = new Uint8Array(await crypto.subtle.encrypt({name: 'AES-GCM', iv: h.slice(4, 16), additionalData: h}, pkey, plain));
-  const frame = new Uint8Array(16 + ct.length); frame.set(h); frame.set(ct, 16);
-  ws.send(frame);
+let sent = 0n, ws = null, sending = Promise.resolve();
+function sealed(k, event) {
+  if (!k || !ws || ws.readyState !== 1) return Promise.resolve();
+  sending = sending.then(async () => {
+    sent += 1n;
+    const h = new Uint8Array(16);
+    h[0] = 83; h[1] = 76; h[2] = 1;
+    const dv = new DataView(h.buffer);
+    dv.setUint32(4, sender, true); dv.setBigUint64(8, sent, true);
+    const body = new TextEncoder().encode(JSON.stringify(event));
+    const plain = new Uint8Array(body.length + 1); plain[0] = 5; plain.set(body, 1);
+    const ct = await k.seal(h, plain);
+    const frame = new Uint8Array(16 + ct.length); frame.set(h); frame.set(ct, 16);
+    if (ws.readyState === 1) ws.send(frame);
+  });
+  return sending;
 }
+const send = event => sealed(pkey, event);
+const sendAsViewer = event => sealed(key, event);
 live.send = send;
 
 // The anatomy's frame: the GLB's node "anatomy" holds LPS millimetres;
@@ -202,8 +240,16 @@ const apply = {
   rulers() { markers(); },
   laser() { markers(); },
   joined(e) { live.viewers = e.viewers; $('viewers').textContent = `${e.viewers} following`; },
+  point(e) {
+    if (e.point) live.points.set(e.from, e); else live.points.delete(e.from);
+    markers();
+  },
+  hand(e) {
+    if (e.raised) live.hands.set(e.from, e.name); else live.hands.delete(e.from);
+    const names = [...live.hands.values()];
+    $('hands').textContent = names.length ? `Hands up: ${names.join(', ')}` : '';
+  },
   voxels() {},
-  scene(e) { loadModel(e); },
 };
 function markers() {
   if (!anatomy) return;
@@ -221,8 +267,16 @@ function markers() {
     el.textContent = `${r.length_mm.toFixed(1)} mm`;
     mv.append(el);
   });
+  mv.querySelectorAll('.point').forEach(r => r.remove());
+  for (const [from, e] of live.points) {
+    const p = toScene(e.point), el = document.createElement('div');
+    el.className = 'point'; el.slot = `hotspot-point-${from}`;
+    el.dataset.position = `${p.x} ${p.y} ${p.z}`;
+    el.textContent = e.name;
+    mv.append(el);
+  }
 }
-let modelLoading = null;
+let modelLoading = null, modelReady = Promise.resolve();
 async function loadModel(scene) {
   live.scene = scene;
   centre = scene.centre_mm;
@@ -260,10 +314,63 @@ async function loadModel(scene) {
     list.append(label);
   }
   live.loaded = true;
+  $('hand').hidden = live.presenter;
   document.body.dataset.loadMs = String(Math.round(performance.now()));
   for (const [type, e] of Object.entries(live.view)) apply[type](e);
   apply.table({segments: [...live.table.values()]});
+  markers();
   setStatus('live', live.presenter ? 'Presenting: others follow your view.' : 'Following the presenter.');
+}
+// Edited surfaces: the host's GLB of just the segments that changed is
+// loaded by a second, invisible <model-viewer> (the same three.js, the
+// same decoder), and copies of its meshes replace those segments' in the
+// anatomy, where every view setting applies to them as to the others.
+let aside = null;
+function loadAside(glb) {
+  if (!aside) {
+    aside = document.createElement('model-viewer');
+    aside.setAttribute('loading', 'eager');
+    aside.setAttribute('aria-hidden', 'true');
+    aside.style.cssText = 'position:fixed;left:0;top:0;width:32px;height:32px;opacity:0;pointer-events:none';
+    document.body.append(aside);
+    aside.registerEffectComposer({setRenderer() {}, setMainCamera() {}, setMainScene(s) { aside.scene3 = s; }});
+    aside.unregisterEffectComposer();
+  }
+  return new Promise((resolve, reject) => {
+    aside.addEventListener('load', () => resolve(aside.scene3), {once: true});
+    aside.addEventListener('error', reject, {once: true});
+    aside.src = URL.createObjectURL(new Blob([glb], {type: 'model/gltf-binary'}));
+  });
+}
+async function swapSurfaces(e) {
+  const fresh = [];
+  if (e.model) {
+    const res = await fetch(new URL(e.model, location.href), {cache: 'no-store'});
+    const f = await open(new Uint8Array(await res.arrayBuffer()));
+    if (f.sender !== 0xffffffff) throw new Error('surfaces not from the host');
+    const scene = await loadAside(f.plain);
+    const byKey = new Map(e.segments.map(s => [s.key, s]));
+    scene.traverse(o => { const s = o.isMesh && byKey.get(o.material.name); if (s) fresh.push([s, o]); });
+  }
+  for (const id of [...e.empty, ...e.segments.map(s => s.id)]) {
+    const old = byId.get(id);
+    if (old) { old.parent.remove(old); old.geometry.dispose(); byId.delete(id); }
+  }
+  for (const [s, o] of fresh) {
+    // Under the anatomy node in both GLBs: the same local transform.
+    const m = new o.constructor(o.geometry.clone(), o.material.clone());
+    m.name = o.name;
+    m.position.copy(o.position); m.quaternion.copy(o.quaternion); m.scale.copy(o.scale);
+    m.material.clippingPlanes = planes.length ? planes : null;
+    m.material.side = planes.length ? 2 : 0;
+    m.onBeforeRender = placePlanes;
+    anatomy.add(m);
+    byId.set(s.id, m);
+  }
+  anatomy.updateMatrixWorld(true);
+  live.surfaces++;
+  apply.table({segments: [...live.table.values()]});
+  live.appliedAt = performance.timeOrigin + performance.now();
 }
 // A viewer who turns the model stops following until they press Follow.
 mv.addEventListener('camera-change', e => {
@@ -285,6 +392,34 @@ function sendCamera() {
       polar_deg: o.phi * 180 / Math.PI, distance_mm: o.radius * 1000, fov_deg: mv.getFieldOfView()});
   }, 33);
 }
+// A viewer's tap (not a drag that turns the model) points there for
+// everyone, labelled with the viewer's name (asked once, kept here);
+// a tap beside the model takes the pointer away.
+function viewerName() {
+  let name = localStorage.getItem('stratum-live-name');
+  if (!name) {
+    name = (prompt('Your name, shown with what you point at:') || '').trim().slice(0, 40);
+    if (name) localStorage.setItem('stratum-live-name', name);
+  }
+  return name;
+}
+let down = null;
+mv.addEventListener('pointerdown', e => { down = {x: e.clientX, y: e.clientY, t: performance.now()}; });
+mv.addEventListener('pointerup', e => {
+  const d = down; down = null;
+  if (!d || live.presenter || !anatomy || Math.hypot(e.clientX - d.x, e.clientY - d.y) > 6 || performance.now() - d.t > 600) return;
+  const hit = mv.positionAndNormalFromPoint(e.clientX, e.clientY);
+  const name = viewerName();
+  if (!name) return;
+  sendAsViewer({type: 'point', name, point: hit ? fromScene(anatomy.position.clone().set(hit.position.x, hit.position.y, hit.position.z)) : null});
+});
+$('hand').addEventListener('click', () => {
+  const name = viewerName();
+  if (!name) return;
+  live.handUp = !live.handUp;
+  $('hand').textContent = live.handUp ? 'Lower hand' : 'Raise hand';
+  sendAsViewer({type: 'hand', name, raised: live.handUp});
+});
 let laserTimer = null;
 mv.addEventListener('pointermove', e => {
   if (!live.presenter || !anatomy || laserTimer) return;
@@ -315,8 +450,13 @@ async function frame(buf) {
   if (f.plain[0] !== 5) return; // hello; document messages are for Stratum followers
   const e = JSON.parse(new TextDecoder().decode(f.plain.subarray(1)));
   if (['camera', 'pose', 'clip', 'rulers', 'laser'].includes(e.type)) live.view[e.type] = e;
+  if (e.type === 'point' || e.type === 'hand') { apply[e.type](e); live.appliedAt = performance.timeOrigin + performance.now(); return; }
   if (e.type === 'table') { live.table = new Map(e.segments.map(s => [s.id, s])); }
-  if (e.type === 'scene') { loadModel(e); return; }
+  if (e.type === 'scene') { modelReady = loadModel(e); return; }
+  if (e.type === 'surfaces') {
+    modelReady = modelReady.then(() => swapSurfaces(e)).catch(err => { live.surfaceError = String(err); console.error(err); });
+    return;
+  }
   if (live.loaded && apply[e.type]) apply[e.type](e);
   // When the latest event took effect (the latency figures).
   live.appliedAt = performance.timeOrigin + performance.now();

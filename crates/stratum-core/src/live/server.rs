@@ -1,7 +1,8 @@
 //! Carries a live session over HTTP and WebSocket on one port, with
 //! blocking sockets and a thread per connection (a class of followers, not
 //! thousands): `GET /` is the live page, `GET /model` the encrypted model,
-//! `GET /ws?kind=browser|stratum` the encrypted stream. The server sees
+//! `GET /surfaces/N` edited surfaces, `GET /ws?kind=browser|stratum` the
+//! encrypted stream. The server sees
 //! ciphertext only: the keys are in the links' fragments, which browsers
 //! never send.
 
@@ -166,6 +167,21 @@ fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edi
             Some(m) => respond(&mut stream, "200 OK", "application/octet-stream", &m),
             None => respond(&mut stream, "404 Not Found", "text/plain", b"no model"),
         },
+        p if p.starts_with("/surfaces/") => {
+            match p["/surfaces/".len()..]
+                .parse()
+                .ok()
+                .and_then(|v| host.surfaces(v))
+            {
+                Some(m) => respond(&mut stream, "200 OK", "application/octet-stream", &m),
+                None => respond(
+                    &mut stream,
+                    "404 Not Found",
+                    "text/plain",
+                    b"no such surfaces",
+                ),
+            }
+        }
         "/ws" => {
             let Some(key) = header("sec-websocket-key") else {
                 return respond(
@@ -335,6 +351,16 @@ impl Connection {
     /// Connects to the stream of the session at `link` (its host and port;
     /// the key stays here).
     pub fn open(link: &str) -> Result<Connection> {
+        Connection::open_as(link, Kind::Stratum)
+    }
+
+    /// Connects as `kind` (a browser's stream has events only: load tests
+    /// stand in for browsers with it).
+    pub fn open_as(link: &str, kind: Kind) -> Result<Connection> {
+        let kind = match kind {
+            Kind::Stratum => "stratum",
+            Kind::Browser => "browser",
+        };
         let base = link.split('#').next().unwrap_or(link);
         let rest = base
             .strip_prefix("http://")
@@ -348,7 +374,7 @@ impl Connection {
         let key = ws::client_key().map_err(|e| bad(e.to_string()))?;
         write!(
             writer,
-            "GET /{path}ws?kind=stratum HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /{path}ws?kind={kind} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         .map_err(|e| bad(e.to_string()))?;
         let mut reader = writer.try_clone().map_err(|e| bad(e.to_string()))?;

@@ -24,6 +24,8 @@ mod install;
 mod limits;
 mod live;
 mod live_pen;
+mod live_surfaces;
+mod live_viewers;
 mod meshing;
 mod mosaic;
 mod motion;

@@ -21,9 +21,7 @@ pub(super) struct People {
     presenter: String,
     names: HashMap<u64, String>,
     pen: Option<u64>,
-    removed: HashSet<u64>,
-    /// The connection each participant sender number belongs to.
-    senders: HashMap<u32, u64>,
+    pub(super) removed: HashSet<u64>,
 }
 
 impl People {
@@ -184,11 +182,25 @@ impl Host {
         if presenter {
             return Ok(self.presenter_frame(frame)?.into_iter().collect());
         }
-        self.participant_frame(client, frame)
+        self.own_frame(client, frame)
     }
 
-    /// A participant's own frame (sealed with the follower key).
-    pub fn participant_frame(&self, client: u64, frame: &[u8]) -> Result<Vec<Edit>> {
+    /// A participant's own frame (sealed with the follower key): a browser
+    /// viewer's point or hand ([`Host::viewer_frame`]), or a Stratum's name
+    /// and pen edits.
+    fn own_frame(&self, client: u64, frame: &[u8]) -> Result<Vec<Edit>> {
+        let viewer = {
+            let hub = lock(&self.hub);
+            crypto::open(&hub.key, frame).is_ok_and(|(_, plain)| {
+                matches!(
+                    Message::from_bytes(&plain),
+                    Ok(Message::Event(Event::Point { .. } | Event::Hand { .. }))
+                )
+            })
+        };
+        if viewer {
+            return self.viewer_frame(client, frame).map(|_| Vec::new());
+        }
         let mut hub = lock(&self.hub);
         if hub.people.removed.contains(&client) {
             return Err(CoreError::LiveRefused(
@@ -206,25 +218,9 @@ impl Host {
                 "a frame claiming to be the host's".into(),
             ));
         }
-        if hub
-            .people
-            .senders
-            .get(&header.sender)
-            .is_some_and(|&c| c != client)
-        {
-            return Err(CoreError::LiveRefused(
-                "a frame with another participant's sender number".into(),
-            ));
-        }
-        let last = hub.upstream.get(&header.sender).copied().unwrap_or(0);
-        if header.seq <= last {
-            return Err(CoreError::LiveRefused(format!(
-                "a replayed or out-of-order frame (number {} after {last})",
-                header.seq
-            )));
-        }
-        hub.upstream.insert(header.sender, header.seq);
-        hub.people.senders.insert(header.sender, client);
+        // One sender per connection, its numbers rising, counted apart from
+        // the presenter's: nobody spends another's numbers.
+        hub.viewers.in_sequence(client, header)?;
         let msgs = match Message::from_bytes(&plain)? {
             Message::Batch(m) => m,
             m => vec![m],
