@@ -23,6 +23,19 @@ async function shot(page, name) {
   const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
   await page.screenshot({path: `${out}/${name}.png`, clip: box, timeout: 180000});
 }
+// The same once the picture has settled: two pictures in a row alike (a
+// loaded machine may still be drawing the last change after a fixed wait).
+async function settledShot(page, name) {
+  const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
+  let last = null;
+  for (let i = 0; i < 30; i++) {
+    const now = await page.screenshot({clip: box, timeout: 180000});
+    if (last && now.equals(last)) break;
+    last = now;
+    await page.waitForTimeout(400);
+  }
+  await shot(page, name);
+}
 
 (async () => {
   const browser = await chromium.launch({
@@ -66,7 +79,7 @@ async function shot(page, name) {
     await send({type: 'camera', target: ball, azimuth_deg: 0, polar_deg: 90, distance_mm: 350, fov_deg: 30});
     await until(() => { const o = document.getElementById('mv').getCameraOrbit(); return Math.abs(o.radius - 0.35) < 0.01; }, null, 'the camera on the liver');
     await f.waitForTimeout(500);
-    await shot(f, 'unresected');
+    await settledShot(f, 'unresected');
     const tRedo = Date.now();
     await send({type: 'redo'});
     await f.waitForFunction(() => live.surfaces >= 1 || live.surfaceError, null, {timeout: 60000})
@@ -75,7 +88,7 @@ async function shot(page, name) {
     if (surfaceError) fail(`the edited surface did not load: ${surfaceError}`);
     const surfaceMs = Date.now() - tRedo;
     await f.waitForTimeout(500);
-    await shot(f, 'resected');
+    await settledShot(f, 'resected');
 
     // Hide every structure (edits the host applies), then undo the last.
     for (const id of segments) await send({type: 'visible', id, visible: false});
