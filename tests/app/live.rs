@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Stops the host when the test ends, passed or not.
-struct Host(Child);
+/// Kills a process when the test ends, passed or not.
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
-impl Drop for Host {
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -93,20 +93,27 @@ fn resected_demo_session(dir: &Path) -> (PathBuf, [f64; 3]) {
 
 /// `stratum live` of a session of the demo's organs on a free loopback
 /// port, and its follower's and presenter's links.
-fn start_demo_host(session: &Path) -> (Host, String, String) {
+fn start_demo_host(session: &Path) -> (KillOnDrop, String, String) {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stratum"))
-        .arg("live")
+    let mut live = Command::new(env!("CARGO_BIN_EXE_stratum"));
+    live.arg("live")
         .arg(demo.join("example_ct.nii.gz"))
         .arg("--session")
         .arg(session)
-        .args(["--reduce", "0.9"])
+        .args(["--reduce", "0.9"]);
+    start_live(live)
+}
+
+/// Starts a `stratum live` command (stopped when the test ends, passed or
+/// not) and waits for its follower's and presenter's links.
+pub(crate) fn start_live(mut live: Command) -> (KillOnDrop, String, String) {
+    let mut child = live
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("stratum live starts");
     let stdout = child.stdout.take().unwrap();
-    let host = Host(child);
+    let host = KillOnDrop(child);
     // The links come once the model is built (seconds); a reader thread
     // keeps a stuck host from hanging the test.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -133,7 +140,6 @@ fn start_demo_host(session: &Path) -> (Host, String, String) {
     (host, follow.unwrap(), present.unwrap())
 }
 
-/// Strongly coloured pixels (organs, not the white canvas) in `rows`.
 fn coloured(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
     rows.flat_map(|y| (0..img.width()).map(move |x| (x, y)))
         .filter(|&(x, y)| {

@@ -6,7 +6,6 @@
 //! windowed app, under Xvfb) following a `stratum live` host ends with the
 //! label map the host's session has (the same SHA-256).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -30,6 +29,8 @@ use stratum_core::live::{
 };
 use stratum_core::segment::LabelMap;
 use stratum_core::volume::{Geometry, Volume, Voxels};
+
+use crate::live::KillOnDrop;
 
 fn headless_app() -> App {
     let mut app = App::new();
@@ -217,56 +218,19 @@ fn a_joined_app_follows_the_hosts_strokes_and_undo_and_with_the_pen_its_strokes_
     server.stop();
 }
 
-/// Kills the process when the test ends, passed or not.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `stratum live` of the demo's organs on a free loopback port: the
 /// process and its follower's and presenter's links.
-fn stratum_live() -> (Kill, String, String) {
+fn stratum_live() -> (KillOnDrop, String, String) {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stratum"))
-        .arg("live")
+    let mut live = Command::new(env!("CARGO_BIN_EXE_stratum"));
+    live.arg("live")
         .arg(demo.join("example_ct.nii.gz"))
         .arg("--labels")
         .arg(demo.join("example_seg_fast_force_split.nii.gz"))
         .arg("--names")
         .arg(demo.join("labels_total_ct.tsv"))
-        .args(["--reduce", "0.95", "--name", "Dr Host"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("stratum live starts");
-    let stdout = child.stdout.take().unwrap();
-    let host = Kill(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut follow, mut present) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while follow.is_none() || present.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("stratum live printed its links within 5 minutes");
-        if let Some(l) = line.strip_prefix("follow: ") {
-            follow = Some(l.to_string());
-        } else if let Some(l) = line.strip_prefix("present: ") {
-            present = Some(l.to_string());
-        }
-    }
-    (host, follow.unwrap(), present.unwrap())
+        .args(["--reduce", "0.95", "--name", "Dr Host"]);
+    crate::live::start_live(live)
 }
 
 /// The trace's lines so far.
@@ -330,7 +294,7 @@ fn stratum_join_follows_a_stratum_live_host_to_the_same_label_map() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut app = Kill(cmd.spawn().expect("stratum join starts"));
+    let mut app = KillOnDrop(cmd.spawn().expect("stratum join starts"));
 
     // This test is a third participant: it follows too, and, handed the
     // pen by the presenter, paints; the host applies it for everyone.
