@@ -111,9 +111,11 @@ impl Image {
         }
     }
 
-    /// Bilinear value at a continuous pixel position (as [`Image::sample`]).
+    /// The four pixels around a continuous pixel position and the position
+    /// within them: `(a, b, c, d, fx, fy)`, a and b on the upper row;
+    /// `None` outside the image.
     #[inline]
-    fn value(&self, x: f64, y: f64) -> Option<f64> {
+    fn corners(&self, x: f64, y: f64) -> Option<(f64, f64, f64, f64, f64, f64)> {
         if !(x >= 0.0 && y >= 0.0 && x <= (self.w - 1) as f64 && y <= (self.h - 1) as f64) {
             return None;
         }
@@ -126,6 +128,13 @@ impl Image {
             self.data[i + self.w] as f64,
             self.data[i + self.w + 1] as f64,
         );
+        Some((a, b, c, d, fx, fy))
+    }
+
+    /// Bilinear value at a continuous pixel position (as [`Image::sample`]).
+    #[inline]
+    fn value(&self, x: f64, y: f64) -> Option<f64> {
+        let (a, b, c, d, fx, fy) = self.corners(x, y)?;
         let top = a + (b - a) * fx;
         let bottom = c + (d - c) * fx;
         Some(top + (bottom - top) * fy)
@@ -134,18 +143,7 @@ impl Image {
     /// Bilinear value and gradient (per pixel) at a continuous pixel position.
     #[inline]
     fn sample(&self, x: f64, y: f64) -> Option<(f64, f64, f64)> {
-        if !(x >= 0.0 && y >= 0.0 && x <= (self.w - 1) as f64 && y <= (self.h - 1) as f64) {
-            return None;
-        }
-        let xi = (x.floor() as usize).min(self.w - 2);
-        let yi = (y.floor() as usize).min(self.h - 2);
-        let (fx, fy) = (x - xi as f64, y - yi as f64);
-        let i = yi * self.w + xi;
-        let (a, b) = (self.data[i] as f64, self.data[i + 1] as f64);
-        let (c, d) = (
-            self.data[i + self.w] as f64,
-            self.data[i + self.w + 1] as f64,
-        );
+        let (a, b, c, d, fx, fy) = self.corners(x, y)?;
         let top = a + (b - a) * fx;
         let bottom = c + (d - c) * fx;
         let v = top + (bottom - top) * fy;
