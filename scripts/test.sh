@@ -75,27 +75,34 @@ export STRATUM_SKIP_LOG="$skip_log"
 # --no-fail-fast: a failing core test does not hide the app's results.
 phase tests
 status=0
-cargo test --workspace --locked --no-fail-fast || status=$?
+test_log="$(mktemp)"
+trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err" "$skip_log" "$test_log"' EXIT
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log" || status=$?
 # Each fuzz target briefly on its saved corpus (fuzz/corpus/), so a
 # regression in a reader shows here; its own build cache outside the clone.
 export STRATUM_FUZZ_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
 # Every target in fuzz/fuzz_targets/, so a new one runs here without a list
 # to edit; two at a time (one per core: libFuzzer runs one process each).
 # The first builds the shared sanitized core while the second waits for
-# cargo's lock. Each target's output is printed whole, in order.
+# cargo's lock. A target that passed prints its last lines; one that failed
+# prints its whole output, in order.
 phase fuzz
 fuzz_out="$(mktemp -d)"
 ls fuzz/fuzz_targets/ | sed -n 's/\.rs$//p' | sort >"$fuzz_out/targets"
 STRATUM_FUZZ_SECONDS="${STRATUM_FUZZ_SECONDS:-45}" FUZZ_OUT="$fuzz_out" \
     xargs -P 2 -I{} sh -c 'scripts/fuzz.sh "$1" "$STRATUM_FUZZ_SECONDS" >"$FUZZ_OUT/$1.log" 2>&1; echo $? >"$FUZZ_OUT/$1.rc"' _ {} \
     <"$fuzz_out/targets" || true
+fuzz_failed=()
 while read -r target; do
     echo "-- fuzz target $target"
-    cat "$fuzz_out/$target.log"
-    [ "$(cat "$fuzz_out/$target.rc" 2>/dev/null)" = 0 ] || {
+    if [ "$(cat "$fuzz_out/$target.rc" 2>/dev/null)" = 0 ]; then
+        grep -E '^(Done [0-9]+ runs|stat::peak_rss_mb)' "$fuzz_out/$target.log" || tail -n 5 "$fuzz_out/$target.log"
+    else
+        cat "$fuzz_out/$target.log"
         echo "fuzz target $target failed" >&2
+        fuzz_failed+=("$target")
         status=1
-    }
+    fi
 done <"$fuzz_out/targets"
 rm -rf "$fuzz_out"
 phase ""
@@ -107,4 +114,12 @@ else
 fi
 echo "phases (wall time):"
 printf '  %s\n' "${phases[@]}"
+# What failed, last, where a log's tail shows it.
+if [ "$status" != 0 ]; then
+    echo "FAILED:"
+    grep -E '^test .+ \.\.\. FAILED$|^error: test failed|^error: [0-9]+ targets? failed' "$test_log" | sed 's/^/  /' || true
+    for target in ${fuzz_failed[@]+"${fuzz_failed[@]}"}; do
+        echo "  fuzz target $target"
+    done
+fi
 exit "$status"
