@@ -48,6 +48,10 @@ const MAX_ANGLE_DEG: f64 = 1.0;
 const JITTER_WINDOW: usize = 8;
 /// Neighbouring pairs on each side of a jump that measure the anatomy's drift.
 const DRIFT_PAIRS: usize = 3;
+/// A neighbouring pair's shift found at the coarse level is refined on the
+/// finest from this (mm): below it, the coarse level places it to a few
+/// hundredths of a millimetre (`register::Detail::Coarse`).
+const REFINE_MM: f64 = 0.25;
 /// Fewer slices give no neighbourhood to measure a jump against.
 pub const MIN_SLICES: usize = 6;
 
@@ -223,7 +227,7 @@ struct Context<'a> {
     /// Each pair's registration as a pure shift, and as shift and turn
     /// (the jumps only), made up front: the boundaries share slices and
     /// neighbours.
-    shifts: HashMap<usize, register::Rigid>,
+    shifts: HashMap<usize, register::Shift>,
     turns: HashMap<usize, register::Rigid>,
 }
 
@@ -252,7 +256,7 @@ fn centre(profiles: &[Profiles], px: [f64; 2], z: usize) -> [f64; 2] {
 }
 
 /// The 2D registrations the boundaries at `jumps` need: each jump's pair
-/// with and without a turn, its neighbours' pairs as pure shifts. Every
+/// as a pure shift and with a turn, its neighbours' pairs as pure shifts. Every
 /// slice image is made once and every registration runs on its own, so
 /// they spread over the threads a few large tasks at a time (small
 /// parallel loops inside each cost more in wake-ups than they save).
@@ -265,7 +269,7 @@ fn register_jumps(
     pairs: &Pairs,
     jumps: &[usize],
 ) -> (
-    HashMap<usize, register::Rigid>,
+    HashMap<usize, register::Shift>,
     HashMap<usize, register::Rigid>,
 ) {
     let n = pairs.raw.len();
@@ -284,34 +288,42 @@ fn register_jumps(
             (z, register::pyramid(base))
         })
         .collect();
-    let tasks: Vec<(usize, bool)> = jumps
-        .iter()
-        .map(|&k| (k, true))
-        .chain(shift_pairs.iter().map(|&k| (k, false)))
-        .collect();
     drop(span);
-    let done: Vec<(usize, bool, register::Rigid)> = tasks
+    // A jump's pair: its shift in full, then the turn from there (one task,
+    // so the turn starts from the pair's shift). Its neighbours give only
+    // the anatomy's drift and how well slices align here: a shift at the
+    // coarse level does, refined where it is large enough to matter.
+    let mut tasks: Vec<(usize, bool)> = shift_pairs
+        .iter()
+        .map(|&k| (k, jumps.contains(&k)))
+        .collect();
+    // The long ones first, so they spread over the threads.
+    tasks.sort_by_key(|&(_, rotate)| !rotate);
+    let done: Vec<(usize, register::Shift, Option<register::Rigid>)> = tasks
         .into_par_iter()
         // One registration a task, so the long ones (with a turn) spread.
         .with_max_len(1)
         .map(|(k, rotate)| {
             let _span = tracing::info_span!("motion_register", k, rotate).entered();
-            let r = register::register(
-                &images[&k],
-                &images[&(k + 1)],
-                centre(profiles, px, k),
-                pairs.raw[k],
-                rotate,
-            );
-            (k, rotate, r)
+            let (f, m) = (&images[&k], &images[&(k + 1)]);
+            let detail = if rotate {
+                register::Detail::Full
+            } else {
+                register::Detail::Coarse {
+                    refine_mm: REFINE_MM,
+                }
+            };
+            let shift = register::register_shift(f, m, pairs.raw[k], detail);
+            let turn =
+                rotate.then(|| register::register_turn(f, m, centre(profiles, px, k), shift.shift));
+            (k, shift, turn)
         })
         .collect();
     let (mut shifts, mut turns) = (HashMap::new(), HashMap::new());
-    for (k, rotate, r) in done {
-        if rotate {
-            turns.insert(k, r);
-        } else {
-            shifts.insert(k, r);
+    for (k, shift, turn) in done {
+        shifts.insert(k, shift);
+        if let Some(t) = turn {
+            turns.insert(k, t);
         }
     }
     (shifts, turns)
@@ -326,7 +338,7 @@ impl Context<'_> {
         let rigid = self.turns[&k];
         let shift = self.shifts[&k].shift;
         let neighbours = neighbours(k, jumps, self.pairs.raw.len());
-        let refs: Vec<register::Rigid> = neighbours.iter().map(|&p| self.shifts[&p]).collect();
+        let refs: Vec<register::Shift> = neighbours.iter().map(|&p| self.shifts[&p]).collect();
         // The anatomy's drift across the boundary: the median of what its
         // neighbours moved (their geometric part taken off, this pair's
         // put on, as in its raw shift).

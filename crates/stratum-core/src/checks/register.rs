@@ -7,10 +7,12 @@
 use ndarray::Array3;
 
 mod profiles;
+mod turn;
 
 use crate::volume::VoxelType;
 use profiles::contiguous;
 pub use profiles::{Profiles, profiles, shift_1d, slice_profiles_i16, window_i16};
+pub use turn::register_turn;
 
 /// Intensities are clamped to a window (air to dense bone for CT) and
 /// scaled to 0..=SCALE so the sums stay integers (exact, and vectorised).
@@ -119,8 +121,11 @@ impl Image {
         if !(x >= 0.0 && y >= 0.0 && x <= (self.w - 1) as f64 && y <= (self.h - 1) as f64) {
             return None;
         }
-        let xi = (x.floor() as usize).min(self.w - 2);
-        let yi = (y.floor() as usize).min(self.h - 2);
+        // Truncation is the floor here (both are at least 0), and unlike
+        // f64::floor it needs no call into libm on baseline x86-64 (it was
+        // a tenth of the registrations' time).
+        let xi = (x as usize).min(self.w - 2);
+        let yi = (y as usize).min(self.h - 2);
         let (fx, fy) = (x - xi as f64, y - yi as f64);
         let i = yi * self.w + xi;
         let (a, b) = (self.data[i] as f64, self.data[i + 1] as f64);
@@ -131,25 +136,13 @@ impl Image {
         Some((a, b, c, d, fx, fy))
     }
 
-    /// Bilinear value at a continuous pixel position (as [`Image::sample`]).
+    /// Bilinear value at a continuous pixel position.
     #[inline]
-    fn value(&self, x: f64, y: f64) -> Option<f64> {
+    pub(super) fn value(&self, x: f64, y: f64) -> Option<f64> {
         let (a, b, c, d, fx, fy) = self.corners(x, y)?;
         let top = a + (b - a) * fx;
         let bottom = c + (d - c) * fx;
         Some(top + (bottom - top) * fy)
-    }
-
-    /// Bilinear value and gradient (per pixel) at a continuous pixel position.
-    #[inline]
-    fn sample(&self, x: f64, y: f64) -> Option<(f64, f64, f64)> {
-        let (a, b, c, d, fx, fy) = self.corners(x, y)?;
-        let top = a + (b - a) * fx;
-        let bottom = c + (d - c) * fx;
-        let v = top + (bottom - top) * fy;
-        let gx = (b - a) + ((d - c) - (b - a)) * fy;
-        let gy = bottom - top;
-        Some((v, gx, gy))
     }
 }
 
@@ -166,96 +159,60 @@ pub struct Rigid {
     pub rms_after: f64,
 }
 
-/// Aligns `moving` to `fixed` (pyramids of the same size, see
-/// [`pyramid`]): `moving(W(u)) ≈ fixed(u)` with `W(u) = R(angle)(u -
-/// centre) + centre + shift`, in mm. `rotate: false` keeps the angle at 0.
-/// Starts at `init` (mm) on the coarsest level.
-pub fn register(
-    fixed: &[Image],
-    moving: &[Image],
-    centre: [f64; 2],
-    init: [f64; 2],
-    rotate: bool,
-) -> Rigid {
+/// A pure shift between two slices: the moving slice's content is
+/// displaced by `shift` (mm, along x then y) against the fixed slice's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shift {
+    pub shift: [f64; 2],
+    /// Root mean square difference (in 0..=SCALE units) after aligning, on
+    /// the finest level, over the pixels that overlap.
+    pub rms_after: f64,
+}
+
+/// How far down the pyramid a pure shift is refined.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Detail {
+    /// Down to the finest level.
+    Full,
+    /// Down to the level of [`COARSE_SIDE`] pixels; on to the finest only
+    /// where the shift found there is at least `refine_mm` (a shift near
+    /// zero samples the moving image near its own pixels, where the coarse
+    /// level places it to a few hundredths of a millimetre).
+    Coarse { refine_mm: f64 },
+}
+
+/// The side of the coarse level a shift stops at (see [`Detail::Coarse`]).
+pub const COARSE_SIDE: usize = 128;
+
+/// Aligns `moving` to `fixed` (pyramids of the same size, see [`pyramid`])
+/// by a pure shift, `moving(u + shift) ≈ fixed(u)` in mm, starting at
+/// `init` (mm) on the coarsest level and going as fine as `detail` says.
+pub fn register_shift(fixed: &[Image], moving: &[Image], init: [f64; 2], detail: Detail) -> Shift {
     let (Some(f), Some(m)) = (fixed.first(), moving.first()) else {
-        return Rigid::default();
+        return Shift::default();
     };
-    if !rotate {
-        let mut t = init;
-        for (f, m) in fixed.iter().zip(moving).rev() {
-            t = shift_only(f, m, t);
+    let levels = fixed.len().min(moving.len());
+    // The finest level no larger than COARSE_SIDE (the coarsest if none is).
+    let coarse = (0..levels)
+        .find(|&l| fixed[l].w.max(fixed[l].h) <= COARSE_SIDE)
+        .unwrap_or(levels - 1);
+    let mut t = init;
+    for l in (coarse..levels).rev() {
+        t = shift_only(&fixed[l], &moving[l], t);
+    }
+    let refine = match detail {
+        Detail::Full => true,
+        Detail::Coarse { refine_mm } => t[0].hypot(t[1]) >= refine_mm,
+    };
+    if refine {
+        for l in (0..coarse).rev() {
+            t = shift_only(&fixed[l], &moving[l], t);
         }
-        return Rigid {
-            shift: t,
-            angle: 0.0,
-            rms_before: shifted_rms(f, m, [0.0; 2]),
-            rms_after: shifted_rms(f, m, t),
-        };
     }
-    // The turn is found on the coarser levels (a tenth of a degree needs
-    // no finer pixels) and judged on the finest.
-    let mut p = [init[0], init[1], 0.0];
-    let skip = usize::from(fixed.len() > 1);
-    for (f, m) in fixed.iter().zip(moving).skip(skip).rev() {
-        p = gauss_newton(f, m, centre, p, rotate);
+    Shift {
+        shift: t,
+        rms_after: shifted_rms(f, m, t),
     }
-    Rigid {
-        shift: [p[0], p[1]],
-        angle: p[2],
-        rms_before: rms(f, m, centre, [0.0; 3]),
-        rms_after: rms(f, m, centre, p),
-    }
-}
-
-/// `W(u)` for the parameters `p`, whose turn's sine and cosine `(s, c)`
-/// the caller takes once (per pixel they were most of a registration's time).
-#[inline]
-fn warp(u: f64, v: f64, centre: [f64; 2], p: [f64; 3], (s, c): (f64, f64)) -> (f64, f64) {
-    let (du, dv) = (u - centre[0], v - centre[1]);
-    (
-        c * du - s * dv + centre[0] + p[0],
-        s * du + c * dv + centre[1] + p[1],
-    )
-}
-
-/// Where row `y` of `f` lands in `m` (pixels of `m`) under `p`: the warp
-/// is affine along a row, so its start and its step per pixel.
-#[inline]
-fn row_warp(
-    f: &Image,
-    m: &Image,
-    y: usize,
-    centre: [f64; 2],
-    p: [f64; 3],
-    (s, c): (f64, f64),
-) -> [f64; 4] {
-    let (u0, v0) = warp(0.0, y as f64 * f.px[1], centre, p, (s, c));
-    [
-        u0 / m.px[0],
-        v0 / m.px[1],
-        c * f.px[0] / m.px[0],
-        s * f.px[0] / m.px[1],
-    ]
-}
-
-fn rms(f: &Image, m: &Image, centre: [f64; 2], p: [f64; 3]) -> f64 {
-    let sc = p[2].sin_cos();
-    let (e, n) = (0..f.h)
-        .map(|y| {
-            let [bu, bv, su, sv] = row_warp(f, m, y, centre, p, sc);
-            let (mut e, mut n) = (0.0f64, 0usize);
-            for x in 0..f.w {
-                let xf = x as f64;
-                if let Some(mv) = m.value(bu + su * xf, bv + sv * xf) {
-                    let d = mv - f.data[y * f.w + x] as f64;
-                    e += d * d;
-                    n += 1;
-                }
-            }
-            (e, n)
-        })
-        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    if n == 0 { 0.0 } else { (e / n as f64).sqrt() }
 }
 
 /// A pure shift samples every pixel at the same fraction: the rows of `f`
@@ -356,120 +313,107 @@ fn shifted_rms(f: &Image, m: &Image, t: [f64; 2]) -> f64 {
 
 /// Gauss-Newton steps per pyramid level: it converges in two or three
 /// from a good start; a turn that noise keeps moving stops here.
-const MAX_ITERATIONS: usize = 12;
-
-fn gauss_newton(f: &Image, m: &Image, centre: [f64; 2], mut p: [f64; 3], rotate: bool) -> [f64; 3] {
-    let np = if rotate { 3 } else { 2 };
-    for _ in 0..MAX_ITERATIONS {
-        let (s, c) = p[2].sin_cos();
-        // The normal matrix is symmetric: its six distinct sums, then b.
-        let sums = (0..f.h)
-            .map(|y| {
-                let mut a = [0.0f64; 9];
-                let v = y as f64 * f.px[1];
-                let [bu, bv, su, sv] = row_warp(f, m, y, centre, p, (s, c));
-                for x in 0..f.w {
-                    let xf = x as f64;
-                    let Some((mv, gx, gy)) = m.sample(bu + su * xf, bv + sv * xf) else {
-                        continue;
-                    };
-                    let u = xf * f.px[0];
-                    let r = mv - f.data[y * f.w + x] as f64;
-                    // Gradient per mm, and the warp's derivative by the angle.
-                    let (gu, gv) = (gx / m.px[0], gy / m.px[1]);
-                    let (du, dv) = (u - centre[0], v - centre[1]);
-                    let j = [gu, gv, gu * (-s * du - c * dv) + gv * (c * du - s * dv)];
-                    a[0] += j[0] * j[0];
-                    a[1] += j[0] * j[1];
-                    a[2] += j[0] * j[2];
-                    a[3] += j[1] * j[1];
-                    a[4] += j[1] * j[2];
-                    a[5] += j[2] * j[2];
-                    a[6] += j[0] * r;
-                    a[7] += j[1] * r;
-                    a[8] += j[2] * r;
-                }
-                a
-            })
-            .fold([0.0f64; 9], |x, y| std::array::from_fn(|k| x[k] + y[k]));
-        let h = [
-            [sums[0], sums[1], sums[2]],
-            [sums[1], sums[3], sums[4]],
-            [sums[2], sums[4], sums[5]],
-        ];
-        let b = [sums[6], sums[7], sums[8]];
-        let Some(step) = solve(&h, &b, np) else {
-            break;
-        };
-        // Bounded steps: a flat image must not throw the estimate away.
-        let limit = 2.0 * f.px[0].max(f.px[1]);
-        p[0] -= step[0].clamp(-limit, limit);
-        p[1] -= step[1].clamp(-limit, limit);
-        if rotate {
-            p[2] -= step[2].clamp(-0.05, 0.05);
-        }
-        // Converged: a thousandth of a pixel, a hundredth of a degree (a
-        // turn is judged against a whole degree; a tighter bound only kept
-        // noisy slices iterating).
-        if step[0].abs() + step[1].abs() < 1e-3 * f.px[0].min(f.px[1]) && step[2].abs() < 1.7e-4 {
-            break;
-        }
-    }
-    p
-}
-
-/// Solves the first `n` (2 or 3) equations of `h x = b`.
-fn solve(h: &[[f64; 3]; 3], b: &[f64; 3], n: usize) -> Option<[f64; 3]> {
-    if n == 2 {
-        let det = h[0][0] * h[1][1] - h[0][1] * h[1][0];
-        if det.abs() < 1e-12 * (h[0][0] * h[1][1]).abs().max(1e-300) {
-            return None;
-        }
-        return Some([
-            (b[0] * h[1][1] - b[1] * h[0][1]) / det,
-            (h[0][0] * b[1] - h[1][0] * b[0]) / det,
-            0.0,
-        ]);
-    }
-    let inv = crate::volume::invert3(h)?;
-    Some(std::array::from_fn(|r| {
-        inv[r][0] * b[0] + inv[r][1] * b[1] + inv[r][2] * b[2]
-    }))
-}
+pub(super) const MAX_ITERATIONS: usize = 12;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A soft ellipse with a bright disc in it, centred at (cx, cy), at
+    /// the continuous pixel position (x, y).
+    fn blob_at(x: f64, y: f64, cx: f64, cy: f64) -> f32 {
+        let r2 = ((x - cx) / 20.0).powi(2) + ((y - cy) / 12.0).powi(2);
+        // A soft edge, as a scanner's: a hard-edged disc moved by
+        // half a pixel is not the same disc resampled, which biased
+        // the shift by 0.055 mm and failed this test.
+        let d = ((x - cx - 6.0).powi(2) + (y - cy).powi(2)).sqrt() - 4.0;
+        let bone = 1.0 / (1.0 + (2.0 * d).exp());
+        (1000.0 / (1.0 + (8.0 * (r2.sqrt() - 1.0)).exp()) + 2000.0 * bone) as f32
+    }
+
     fn blob(w: usize, h: usize, cx: f64, cy: f64) -> Vec<f32> {
         (0..w * h)
-            .map(|i| {
-                let (x, y) = ((i % w) as f64, (i / w) as f64);
-                let r2 = ((x - cx) / 20.0).powi(2) + ((y - cy) / 12.0).powi(2);
-                // A soft edge, as a scanner's: a hard-edged disc moved by
-                // half a pixel is not the same disc resampled, which biased
-                // the shift by 0.055 mm and failed this test.
-                let d = ((x - cx - 6.0).powi(2) + (y - cy).powi(2)).sqrt() - 4.0;
-                let bone = 1.0 / (1.0 + (2.0 * d).exp());
-                (1000.0 / (1.0 + (8.0 * (r2.sqrt() - 1.0)).exp()) + 2000.0 * bone) as f32
-            })
+            .map(|i| blob_at((i % w) as f64, (i / w) as f64, cx, cy))
             .collect()
+    }
+
+    fn image(data: Vec<f32>, w: usize, h: usize, px: f64) -> Image {
+        Image {
+            data,
+            w,
+            h,
+            px: [px, px],
+        }
+    }
+
+    #[test]
+    fn a_turn_and_a_shift_are_found_together() {
+        // A slice as the check registers it: 256 pixels, the turn found
+        // on the 128 and 64 pixel levels.
+        let (w, h, px) = (256, 256, 0.5);
+        let (cx, cy) = (120.0, 130.0);
+        let centre = [cx * px, cy * px];
+        for (deg, t) in [(3.0f64, [1.2, -0.7]), (-1.5, [-2.0, 0.4])] {
+            let (s, c) = deg.to_radians().sin_cos();
+            // moving(x) = fixed(R(-angle)(x - centre - t) + centre), so
+            // that moving(W(u)) = fixed(u).
+            let moving: Vec<f32> = (0..w * h)
+                .map(|i| {
+                    let (u, v) = (
+                        (i % w) as f64 * px - centre[0] - t[0],
+                        (i / w) as f64 * px - centre[1] - t[1],
+                    );
+                    let (x, y) = (
+                        (c * u + s * v + centre[0]) / px,
+                        (-s * u + c * v + centre[1]) / px,
+                    );
+                    blob_at(x, y, cx, cy)
+                })
+                .collect();
+            let f = pyramid(image(blob(w, h, cx, cy), w, h, px));
+            let m = pyramid(image(moving, w, h, px));
+            let shift = register_shift(&f, &m, [0.0; 2], Detail::Full);
+            let r = register_turn(&f, &m, centre, shift.shift);
+            // Found on the coarser levels (1 and 2 mm pixels here), where a
+            // turn is placed to about a tenth of a degree (on the finest
+            // level, closer): a turn is judged against a whole degree.
+            assert!((r.angle.to_degrees() - deg).abs() < 0.15, "{deg}°: {r:?}");
+            assert!((r.shift[0] - t[0]).abs() < 0.05, "{deg}°: {r:?}");
+            assert!((r.shift[1] - t[1]).abs() < 0.05, "{deg}°: {r:?}");
+            assert!(r.rms_after < 0.1 * r.rms_before, "{deg}°: {r:?}");
+        }
+    }
+
+    #[test]
+    fn a_small_shift_at_the_coarse_level_is_the_full_shift() {
+        // 512-pixel slices at 0.7 mm, halved for registration: the coarse
+        // level has 2.8 mm pixels.
+        let (n, px) = (256, 1.4);
+        let f = pyramid(image(blob(n, n, 128.0, 128.0), n, n, px));
+        for t in [[0.0, 0.0], [0.1, -0.05], [-0.2, 0.12], [0.0, 0.24]] {
+            let m = pyramid(image(
+                blob(n, n, 128.0 + t[0] / px, 128.0 + t[1] / px),
+                n,
+                n,
+                px,
+            ));
+            let full = register_shift(&f, &m, [0.0; 2], Detail::Full);
+            let coarse = register_shift(&f, &m, [0.0; 2], Detail::Coarse { refine_mm: 0.25 });
+            let err = (coarse.shift[0] - full.shift[0]).hypot(coarse.shift[1] - full.shift[1]);
+            assert!(err < 0.02, "{t:?}: coarse {coarse:?}, full {full:?}");
+            let truth = (full.shift[0] - t[0]).hypot(full.shift[1] - t[1]);
+            assert!(truth < 0.02, "{t:?}: {full:?}");
+        }
     }
 
     #[test]
     fn rigid_registration_finds_shift_and_angle() {
         let (w, h) = (96, 80);
-        let f = Image {
-            data: blob(w, h, 48.0, 40.0),
-            w,
-            h,
-            px: [0.5, 0.5],
-        };
-        let m = Image {
-            data: blob(w, h, 51.0, 38.5),
-            ..f.clone()
-        };
-        let r = register(&pyramid(f), &pyramid(m), [24.0, 20.0], [0.0, 0.0], true);
+        let f = image(blob(w, h, 48.0, 40.0), w, h, 0.5);
+        let m = image(blob(w, h, 51.0, 38.5), w, h, 0.5);
+        let (f, m) = (pyramid(f), pyramid(m));
+        let s = register_shift(&f, &m, [0.0, 0.0], Detail::Full);
+        let r = register_turn(&f, &m, [24.0, 20.0], s.shift);
         assert!((r.shift[0] - 1.5).abs() < 0.05, "{r:?}");
         assert!((r.shift[1] + 0.75).abs() < 0.05, "{r:?}");
         assert!(r.angle.abs() < 0.005, "{r:?}");

@@ -168,7 +168,9 @@ fn lerp1(p: &[f32], x: f64) -> Option<(f64, f64)> {
     if !(x >= 0.0 && x <= (p.len() - 1) as f64) {
         return None;
     }
-    let i = (x.floor() as usize).min(p.len().saturating_sub(2));
+    // Truncation is the floor for x >= 0, without f64::floor's call into
+    // libm on baseline x86-64.
+    let i = (x as usize).min(p.len().saturating_sub(2));
     let f = x - i as f64;
     let (a, b) = (p[i] as f64, p[(i + 1).min(p.len() - 1)] as f64);
     Some((a + (b - a) * f, b - a))
