@@ -218,6 +218,13 @@ fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) ->
     Pairs { raw, residual }
 }
 
+/// A pair's pure shift (mm) and, beside a jump, how well it aligns.
+#[derive(Clone, Copy, Debug)]
+struct PairShift {
+    shift: [f64; 2],
+    rms_after: Option<f64>,
+}
+
 struct Context<'a> {
     volume: &'a Volume,
     px: [f64; 2],
@@ -227,7 +234,7 @@ struct Context<'a> {
     /// Each pair's registration as a pure shift, and as shift and turn
     /// (the jumps only), made up front: the boundaries share slices and
     /// neighbours.
-    shifts: HashMap<usize, register::Shift>,
+    shifts: HashMap<usize, PairShift>,
     turns: HashMap<usize, register::Rigid>,
 }
 
@@ -268,10 +275,7 @@ fn register_jumps(
     profiles: &[Profiles],
     pairs: &Pairs,
     jumps: &[usize],
-) -> (
-    HashMap<usize, register::Shift>,
-    HashMap<usize, register::Rigid>,
-) {
+) -> (HashMap<usize, PairShift>, HashMap<usize, register::Rigid>) {
     let n = pairs.raw.len();
     let mut shift_pairs = BTreeSet::new();
     for &k in jumps {
@@ -299,7 +303,7 @@ fn register_jumps(
         .collect();
     // The long ones first, so they spread over the threads.
     tasks.sort_by_key(|&(_, rotate)| !rotate);
-    let done: Vec<(usize, register::Shift, Option<register::Rigid>)> = tasks
+    let done: Vec<(usize, PairShift, Option<register::Rigid>)> = tasks
         .into_par_iter()
         // One registration a task, so the long ones (with a turn) spread.
         .with_max_len(1)
@@ -314,9 +318,12 @@ fn register_jumps(
                 }
             };
             let shift = register::register_shift(f, m, pairs.raw[k], detail);
+            // Only the pairs right beside a jump say how well slices align.
+            let beside = jumps.iter().any(|&j| j.abs_diff(k) == 1);
+            let rms_after = beside.then(|| register::shift_rms(f, m, shift));
             let turn =
-                rotate.then(|| register::register_turn(f, m, centre(profiles, px, k), shift.shift));
-            (k, shift, turn)
+                rotate.then(|| register::register_turn(f, m, centre(profiles, px, k), shift));
+            (k, PairShift { shift, rms_after }, turn)
         })
         .collect();
     let (mut shifts, mut turns) = (HashMap::new(), HashMap::new());
@@ -338,7 +345,7 @@ impl Context<'_> {
         let rigid = self.turns[&k];
         let shift = self.shifts[&k].shift;
         let neighbours = neighbours(k, jumps, self.pairs.raw.len());
-        let refs: Vec<register::Shift> = neighbours.iter().map(|&p| self.shifts[&p]).collect();
+        let refs: Vec<PairShift> = neighbours.iter().map(|&p| self.shifts[&p]).collect();
         // The anatomy's drift across the boundary: the median of what its
         // neighbours moved (their geometric part taken off, this pair's
         // put on, as in its raw shift).
@@ -358,7 +365,7 @@ impl Context<'_> {
             .iter()
             .zip(&neighbours)
             .filter(|(_, p)| p.abs_diff(k) == 1)
-            .map(|(r, _)| r.rms_after)
+            .filter_map(|(r, _)| r.rms_after)
             .reduce(f64::max);
         Boundary {
             pair: k,

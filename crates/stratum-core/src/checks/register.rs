@@ -159,16 +159,6 @@ pub struct Rigid {
     pub rms_after: f64,
 }
 
-/// A pure shift between two slices: the moving slice's content is
-/// displaced by `shift` (mm, along x then y) against the fixed slice's.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Shift {
-    pub shift: [f64; 2],
-    /// Root mean square difference (in 0..=SCALE units) after aligning, on
-    /// the finest level, over the pixels that overlap.
-    pub rms_after: f64,
-}
-
 /// How far down the pyramid a pure shift is refined.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Detail {
@@ -187,11 +177,16 @@ pub const COARSE_SIDE: usize = 128;
 /// Aligns `moving` to `fixed` (pyramids of the same size, see [`pyramid`])
 /// by a pure shift, `moving(u + shift) ≈ fixed(u)` in mm, starting at
 /// `init` (mm) on the coarsest level and going as fine as `detail` says.
-pub fn register_shift(fixed: &[Image], moving: &[Image], init: [f64; 2], detail: Detail) -> Shift {
-    let (Some(f), Some(m)) = (fixed.first(), moving.first()) else {
-        return Shift::default();
-    };
+pub fn register_shift(
+    fixed: &[Image],
+    moving: &[Image],
+    init: [f64; 2],
+    detail: Detail,
+) -> [f64; 2] {
     let levels = fixed.len().min(moving.len());
+    if levels == 0 {
+        return init;
+    }
     // The finest level no larger than COARSE_SIDE (the coarsest if none is).
     let coarse = (0..levels)
         .find(|&l| fixed[l].w.max(fixed[l].h) <= COARSE_SIDE)
@@ -209,9 +204,16 @@ pub fn register_shift(fixed: &[Image], moving: &[Image], init: [f64; 2], detail:
             t = shift_only(&fixed[l], &moving[l], t);
         }
     }
-    Shift {
-        shift: t,
-        rms_after: shifted_rms(f, m, t),
+    t
+}
+
+/// Root mean square difference (in 0..=SCALE units) of two slices on
+/// their finest level, over the pixels that overlap, once `moving` is
+/// shifted back by `t` (mm).
+pub fn shift_rms(fixed: &[Image], moving: &[Image], t: [f64; 2]) -> f64 {
+    match (fixed.first(), moving.first()) {
+        (Some(f), Some(m)) => shifted_rms(f, m, t),
+        _ => 0.0,
     }
 }
 
@@ -373,7 +375,7 @@ mod tests {
             let f = pyramid(image(blob(w, h, cx, cy), w, h, px));
             let m = pyramid(image(moving, w, h, px));
             let shift = register_shift(&f, &m, [0.0; 2], Detail::Full);
-            let r = register_turn(&f, &m, centre, shift.shift);
+            let r = register_turn(&f, &m, centre, shift);
             // Found on the coarser levels (1 and 2 mm pixels here), where a
             // turn is placed to about a tenth of a degree (on the finest
             // level, closer): a turn is judged against a whole degree.
@@ -399,9 +401,9 @@ mod tests {
             ));
             let full = register_shift(&f, &m, [0.0; 2], Detail::Full);
             let coarse = register_shift(&f, &m, [0.0; 2], Detail::Coarse { refine_mm: 0.25 });
-            let err = (coarse.shift[0] - full.shift[0]).hypot(coarse.shift[1] - full.shift[1]);
+            let err = (coarse[0] - full[0]).hypot(coarse[1] - full[1]);
             assert!(err < 0.02, "{t:?}: coarse {coarse:?}, full {full:?}");
-            let truth = (full.shift[0] - t[0]).hypot(full.shift[1] - t[1]);
+            let truth = (full[0] - t[0]).hypot(full[1] - t[1]);
             assert!(truth < 0.02, "{t:?}: {full:?}");
         }
     }
@@ -413,7 +415,7 @@ mod tests {
         let m = image(blob(w, h, 51.0, 38.5), w, h, 0.5);
         let (f, m) = (pyramid(f), pyramid(m));
         let s = register_shift(&f, &m, [0.0, 0.0], Detail::Full);
-        let r = register_turn(&f, &m, [24.0, 20.0], s.shift);
+        let r = register_turn(&f, &m, [24.0, 20.0], s);
         assert!((r.shift[0] - 1.5).abs() < 0.05, "{r:?}");
         assert!((r.shift[1] + 0.75).abs() < 0.05, "{r:?}");
         assert!(r.angle.abs() < 0.005, "{r:?}");

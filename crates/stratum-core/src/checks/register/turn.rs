@@ -25,7 +25,7 @@ pub fn register_turn(fixed: &[Image], moving: &[Image], centre: [f64; 2], init: 
     Rigid {
         shift: [p[0], p[1]],
         angle: p[2],
-        rms_before: rms(f, m, centre, [0.0; 3]),
+        rms_before: rms_still(f, m),
         rms_after: rms(f, m, centre, p),
     }
 }
@@ -76,6 +76,31 @@ fn rms(f: &Image, m: &Image, centre: [f64; 2], p: [f64; 3]) -> f64 {
                 }
             }
             (e, n)
+        })
+        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if n == 0 { 0.0 } else { (e / n as f64).sqrt() }
+}
+
+/// [`rms`] at no motion: each pixel is sampled where it lies, so it is the
+/// plain difference of the two images, without a bilinear lookup each.
+fn rms_still(f: &Image, m: &Image) -> f64 {
+    if (f.w, f.h) != (m.w, m.h) {
+        return rms(f, m, [0.0; 2], [0.0; 3]);
+    }
+    let (e, n) = f
+        .data
+        .chunks_exact(f.w.max(1))
+        .zip(m.data.chunks_exact(m.w.max(1)))
+        .map(|(a, b)| {
+            let e: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&a, &b)| {
+                    let d = b as f64 - a as f64;
+                    d * d
+                })
+                .sum();
+            (e, a.len())
         })
         .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if n == 0 { 0.0 } else { (e / n as f64).sqrt() }
