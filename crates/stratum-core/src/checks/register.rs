@@ -41,6 +41,29 @@ pub const WORK_SIDE: usize = 256;
 /// One slice as clamped, scaled intensities, averaged over blocks so no
 /// side exceeds [`WORK_SIDE`]; `px` is the slice's pixel size (mm).
 pub fn slice_image<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> Image {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { slice_image_avx2(a, z, w, px) };
+    }
+    image_of(a, z, w, px)
+}
+
+/// [`image_of`] compiled for AVX2 (eight lanes to a vector instead of
+/// four): the same arithmetic, no fused steps, so the same image.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn slice_image_avx2<T: VoxelType>(
+    a: &Array3<T>,
+    z: usize,
+    w: Window,
+    px: [f64; 2],
+) -> Image {
+    image_of(a, z, w, px)
+}
+
+#[inline(always)]
+fn image_of<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> Image {
     let scale = w.level();
     let slice = a.index_axis(ndarray::Axis(0), z);
     let (h, wd) = slice.dim();
