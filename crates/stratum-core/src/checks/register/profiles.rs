@@ -128,16 +128,7 @@ fn sums_i16(data: &[i16], ny: usize, nx: usize, (lo, hi): (i16, i16)) -> Profile
     let mut part = vec![0u16; nx];
     let mut in_part = 0;
     let mut rows = Vec::with_capacity(ny / row_step + 1);
-    // Last row first: the loader has just written the slice, and its last
-    // rows are the ones still in L2 (a 512 x 512 slice and the bytes it
-    // came from do not both fit); by the time the first rows are read
-    // from L3, those have been summed. Integer sums: the same in any order.
-    for r in data
-        .chunks_exact(nx.max(1))
-        .take(ny)
-        .step_by(row_step)
-        .rev()
-    {
+    for r in data.chunks_exact(nx.max(1)).take(ny).step_by(row_step) {
         // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
         let mut sum = 0u32;
         for (p, &v) in part.iter_mut().zip(r) {
@@ -157,7 +148,6 @@ fn sums_i16(data: &[i16], ny: usize, nx: usize, (lo, hi): (i16, i16)) -> Profile
             in_part = 0;
         }
     }
-    rows.reverse();
     Profiles {
         cols: cols
             .iter()
