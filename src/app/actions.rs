@@ -124,6 +124,19 @@ impl ClipKind {
         }
     }
 
+    /// The standard kind whose normal `n` is (within a hundredth of a
+    /// degree), else oblique.
+    pub fn of_normal(n: [f64; 3]) -> ClipKind {
+        let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+        [ClipKind::Axial, ClipKind::Coronal, ClipKind::Sagittal]
+            .into_iter()
+            .find(|k| {
+                let m = k.normal();
+                len > 0.0 && (0..3).map(|i| m[i] * n[i]).sum::<f64>() / len > 1.0 - 1.5e-8
+            })
+            .unwrap_or(ClipKind::Oblique)
+    }
+
     /// The LPS normal (the side cut away).
     pub fn normal(self) -> [f64; 3] {
         match self {
@@ -173,7 +186,8 @@ pub enum ClipAction {
     Flip {
         index: usize,
     },
-    /// Any plane (e.g. held in a hand controller): makes it oblique.
+    /// Any plane (e.g. held in a hand controller, or a live session's
+    /// presenter's): oblique unless its normal is a standard one.
     Set {
         index: usize,
         plane: ClipPlane,

@@ -55,6 +55,7 @@ impl PluginGroup for PipelinePlugins {
             .add(features::dicom_export::DicomExportPlugin)
             .add(realign::RealignPlugin)
             .add(features::surgery::SurgeryPlugin)
+            .add(features::margins::MarginsPlugin)
             .add(features::join::JoinPlugin)
     }
 }

@@ -1,7 +1,8 @@
 //! Another Stratum joins a live session, for real on loopback: the app
 //! (headless pipeline) joins a host serving over the real WebSocket server,
 //! receives the scan and the document, and its label map follows the
-//! host's strokes and undo bit for bit; handed the pen, its own brush
+//! host's strokes and undo bit for bit, and cuts where the presenter's clip
+//! planes cut; handed the pen, its own brush
 //! strokes and undo reach the host's document. And `stratum join` (the
 //! windowed app, under Xvfb) following a `stratum live` host ends with the
 //! label map the host's session has (the same SHA-256).
@@ -13,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use stratum::app::PipelinePlugins;
-use stratum::app::actions::{BrushAction, BrushTool, HistoryAction, StrokePhase};
+use stratum::app::actions::{BrushAction, BrushTool, ClipKind, HistoryAction, StrokePhase};
+use stratum::app::features::clip::ClipSettings;
 use stratum::app::features::join::{JoinRequest, LiveJoin};
 use stratum::app::features::sculpt::BrushSettings;
 use stratum::app::features::session::autosave::AutosaveConfig;
@@ -130,7 +132,8 @@ fn apply_upstream(app: &mut App, doc: &mut Document, edits: &Receiver<Edit>, n: 
 }
 
 #[test]
-fn a_joined_app_follows_the_hosts_strokes_and_undo_and_with_the_pen_its_strokes_reach_the_host() {
+fn a_joined_app_follows_the_hosts_strokes_undo_and_clip_planes_and_with_the_pen_its_strokes_reach_the_host()
+ {
     let mut doc = host_document();
     let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
     let (server, edits) = Server::start(
@@ -147,6 +150,62 @@ fn a_joined_app_follows_the_hosts_strokes_and_undo_and_with_the_pen_its_strokes_
     });
     let limit = Duration::from_secs(120);
     frames_until(&mut app, limit, "the session's document", app_matches(&doc));
+
+    // The presenter cuts with an axial plane and a tilted one: the app cuts
+    // where the presenter does, the axial plane in the axial slot.
+    let axial = stratum_core::view::ClipPlane::new([0.0, 0.0, 1.0], [0.0, 0.0, 5.0]);
+    let tilted = stratum_core::view::ClipPlane::new([0.6, -0.8, 0.0], [2.0, 1.0, 0.0]);
+    host.view(Event::Clip {
+        planes: [tilted, axial]
+            .iter()
+            .map(stratum_core::live::ClipPlane::from_view)
+            .collect(),
+    })
+    .unwrap();
+    let cuts_like = |planes: Vec<stratum_core::view::ClipPlane>| {
+        move |app: &mut App| {
+            let clip = app.world().resource::<ClipSettings>();
+            let active: Vec<_> = clip.active().map(|(_, p)| *p).collect();
+            active.len() == planes.len()
+                && planes.iter().all(|p| {
+                    active.iter().any(|a| {
+                        [[0.0, 0.0, 0.0], [3.0, -4.0, 9.0], [-6.0, 2.0, -1.0]]
+                            .iter()
+                            .all(|&x| (a.distance(x) - p.distance(x)).abs() < 1e-6)
+                    })
+                })
+        }
+    };
+    frames_until(
+        &mut app,
+        limit,
+        "the presenter's clip planes",
+        cuts_like(vec![axial, tilted]),
+    );
+    {
+        let clip = app.world().resource::<ClipSettings>();
+        let axial_slot = clip
+            .slots
+            .iter()
+            .find(|s| s.enabled && s.kind == ClipKind::Axial)
+            .expect("the axial plane in the axial slot");
+        assert!((axial_slot.plane.distance([0.0, 0.0, 5.0])).abs() < 1e-6);
+        assert_eq!(
+            clip.slots
+                .iter()
+                .filter(|s| s.enabled && s.kind == ClipKind::Oblique)
+                .count(),
+            1
+        );
+    }
+    // The presenter takes the cuts away: the app shows the whole model again.
+    host.view(Event::Clip { planes: vec![] }).unwrap();
+    frames_until(
+        &mut app,
+        limit,
+        "the clip planes taken away",
+        cuts_like(vec![]),
+    );
 
     // The host paints, then undoes: the app follows bit for bit.
     for e in stroke([-4.0, -2.0, 0.0], [6.0, 3.0, 2.0]) {

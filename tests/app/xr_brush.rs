@@ -1,7 +1,8 @@
 //! The brush in the headset on a real OpenXR runtime (Monado with its
 //! remote driver): "Add" on the wrist panel, a trigger stroke through the
 //! anatomy puts voxels into the selected segment (through the desktop's
-//! stroke edits), and Undo on the panel gives the label map back bit for bit.
+//! stroke edits), and Undo on the panel gives the label map back bit for bit;
+//! a flick of the left thumbstick redoes and undoes it.
 
 use std::time::Duration;
 
@@ -93,6 +94,18 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
         n1 - n0
     );
     eprintln!("update_ms while stroking: {update_ms:?}");
+    // The ball reached the segment's surface as it painted (the capsule's
+    // own edge at least): the runtime took a pulse for the touch.
+    assert!(
+        painted["brush"]["touch_pulses"].as_u64().unwrap_or(0) >= 1,
+        "no haptic pulse: {}",
+        painted["brush"]
+    );
+    assert!(
+        painted["brush"]["touch_error"].is_null(),
+        "{}",
+        painted["brush"]
+    );
 
     // Undo on the wrist panel: the label map as it was, bit for bit.
     rig.set_hand(
@@ -107,4 +120,31 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
     });
     assert_eq!(count(&undone, &name), n0);
     assert_eq!(undone["doc"]["steps"], steps0);
+
+    // The undo gesture: the left thumbstick flicked right redoes the
+    // stroke, flicked left undoes it again, each once per flick.
+    let left = Pose::at(0.0, 1.38, -0.45);
+    let stick = |x: f32| Buttons {
+        thumbstick: [x, 0.0],
+        ..Buttons::default()
+    };
+    for (x, hash, what) in [
+        (0.9, &painted["doc"]["hash"], "the redo by a flick right"),
+        (-0.9, &hash0, "the undo by a flick left"),
+    ] {
+        rig.set_hand(Hand::Left, left, stick(x));
+        rig.send().unwrap();
+        app.wait_for(what, Duration::from_secs(180), |v| {
+            v["doc"]["hash"] == *hash
+        });
+        rig.set_hand(Hand::Left, left, stick(0.0));
+        rig.send().unwrap();
+        app.wait_for(
+            "the thumbstick back in the middle",
+            Duration::from_secs(120),
+            |v| f(v, &["hands", "0", "thumbstick", "0"]).abs() < 1e-3,
+        );
+    }
+    let last = app.wait_for("a trace line", Duration::from_secs(60), |_| true);
+    assert_eq!(last["doc"]["hash"], hash0, "one step per flick");
 }

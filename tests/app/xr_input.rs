@@ -4,6 +4,7 @@
 
 use bevy::prelude::*;
 use stratum::app::actions::ClipAction;
+use stratum::app::actions::HistoryAction;
 use stratum::app::actions::PoseAction;
 use stratum::app::actions::RulerAction;
 use stratum::app::actions::ViewAction;
@@ -463,4 +464,52 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
     let s = strokes(&g.map(&pulled, &pulled, &ctx(pose)));
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].phase, StrokePhase::End);
+}
+
+#[test]
+fn a_flick_of_the_left_thumbstick_undoes_and_the_other_way_redoes_once_per_flick() {
+    let mut g = XrGestures::default();
+    let pose = AnatomyPose::default();
+    let rest = hand_at(Vec3::new(-0.2, 1.0, -0.3));
+    let right = hand_at(Vec3::new(0.2, 1.0, -0.3));
+    let stick = |x: f32| {
+        snapshot(
+            HandSnapshot {
+                thumbstick: Vec2::new(x, 0.0),
+                ..rest
+            },
+            right,
+        )
+    };
+    let undo = vec![XrAction::History(HistoryAction::Undo)];
+    let redo = vec![XrAction::History(HistoryAction::Redo)];
+    assert_eq!(g.map(&stick(0.0), &stick(-0.9), &ctx(pose)), undo);
+    // Held over: nothing more; back to the middle and again: one more.
+    assert!(g.map(&stick(-0.9), &stick(-1.0), &ctx(pose)).is_empty());
+    assert!(g.map(&stick(-1.0), &stick(0.0), &ctx(pose)).is_empty());
+    assert_eq!(g.map(&stick(0.0), &stick(-0.8), &ctx(pose)), undo);
+    assert_eq!(g.map(&stick(0.0), &stick(0.95), &ctx(pose)), redo);
+    // A thumb resting off centre does nothing; nor does an untracked hand.
+    assert!(g.map(&stick(0.0), &stick(-0.5), &ctx(pose)).is_empty());
+    let lost = snapshot(
+        HandSnapshot {
+            tracked: false,
+            thumbstick: Vec2::new(-1.0, 0.0),
+            ..rest
+        },
+        right,
+    );
+    assert!(g.map(&stick(0.0), &lost, &ctx(pose)).is_empty());
+    // The right thumbstick's flick stays the slice's, not the history's.
+    let right_flick = snapshot(
+        rest,
+        HandSnapshot {
+            thumbstick: Vec2::new(-0.9, 0.0),
+            ..right
+        },
+    );
+    assert_eq!(
+        g.map(&stick(0.0), &right_flick, &ctx(pose)),
+        vec![XrAction::Reslice(ResliceAction::NextPlane(-1))]
+    );
 }

@@ -252,7 +252,7 @@ fn apply_actions(mut actions: MessageReader<ClipAction>, mut clip: ResMut<ClipSe
             }
             ClipAction::Set { index, plane } if index < MAX_PLANES => {
                 let slot = &mut clip.slots[index];
-                slot.kind = ClipKind::Oblique;
+                slot.kind = ClipKind::of_normal(plane.normal);
                 slot.plane = plane;
                 slot.enabled = true;
             }

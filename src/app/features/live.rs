@@ -19,6 +19,7 @@ use stratum_core::live::page::{browser_model, live_page};
 use stratum_core::live::server::Server;
 use stratum_core::live::{Event, Host, HostOptions};
 
+use crate::app::features::clip::ClipSettings;
 use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::{Segment, SegmentSurface};
 use crate::app::state::space::{AnatomyPose, world_to_lps};
@@ -251,6 +252,7 @@ fn live_sync(
     mut new_study: NewStudy,
     camera: Query<&OrbitCamera>,
     pose: Res<AnatomyPose>,
+    clip: Res<ClipSettings>,
     time: Res<Time<Real>>,
     mut apply: MessageWriter<ApplyEdit>,
 ) {
@@ -281,6 +283,7 @@ fn live_sync(
         });
     }
     events.push(pose_event(&pose, r.centre));
+    events.push(clip_event(&clip));
     for e in events {
         if !r.sent.contains(&e) {
             let _ = r.host.view(e.clone());
@@ -288,6 +291,18 @@ fn live_sync(
             r.sent.push(e);
             r.last_send = now;
         }
+    }
+}
+
+/// The clip planes that cut, as followers apply them.
+pub fn clip_event(clip: &ClipSettings) -> Event {
+    Event::Clip {
+        planes: clip
+            .slots
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| stratum_core::live::ClipPlane::from_view(&s.plane))
+            .collect(),
     }
 }
 

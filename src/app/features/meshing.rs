@@ -23,7 +23,7 @@ use crate::app::features::clip::{ClipExtension, SegmentMaterial};
 use crate::app::features::segments::{SegmentsSet, SurfaceEmptied};
 use crate::app::state::document::{DocumentChanged, SegmentIndex};
 use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::state::segments::{Segment, SegmentSurface, SurfaceStats};
+use crate::app::state::segments::{MarginColoured, Segment, SegmentSurface, SurfaceStats};
 use crate::app::state::study::{Study, StudyLoaded};
 
 /// Surface settings (the "Surface" section of the tools panel).
@@ -329,17 +329,21 @@ impl Default for SurfacesShown {
     }
 }
 
+/// What a segment's look is made of.
+type SegmentLook = (
+    Ref<'static, Segment>,
+    &'static MeshMaterial3d<SegmentMaterial>,
+    &'static mut Visibility,
+    Has<MarginColoured>,
+);
+
 fn update_materials(
-    segments: Query<(
-        Ref<Segment>,
-        &MeshMaterial3d<SegmentMaterial>,
-        &mut Visibility,
-    )>,
+    segments: Query<SegmentLook>,
     shown: Res<SurfacesShown>,
     mut materials: ResMut<Assets<SegmentMaterial>>,
 ) {
     let all = shown.is_changed();
-    for (seg, handle, mut vis) in segments {
+    for (seg, handle, mut vis, margin) in segments {
         if !all && !seg.is_changed() {
             continue;
         }
@@ -347,7 +351,12 @@ fn update_materials(
             && let Some(mut m) = materials.get_mut(&handle.0)
         {
             let fresh = base_material(&seg);
-            m.base.base_color = fresh.base_color;
+            m.base.base_color = if margin {
+                // The vertex colours carry the colour.
+                Color::WHITE.with_alpha(fresh.base_color.alpha())
+            } else {
+                fresh.base_color
+            };
             m.base.alpha_mode = crate::app::features::clip::segment_alpha_mode(
                 seg.opacity,
                 m.extension.clip.mask != 0,

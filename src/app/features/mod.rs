@@ -11,6 +11,7 @@ pub mod join;
 pub mod live;
 pub mod live_people;
 pub mod loading;
+pub mod margins;
 pub mod measurements;
 pub mod meshing;
 pub mod pacs;

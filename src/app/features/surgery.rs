@@ -28,6 +28,16 @@ pub enum SurgeryAction {
         lesion: Option<u16>,
         plane: usize,
     },
+    /// Colour segment `a`'s surface by its distance to segment `b`: red
+    /// under the first threshold, yellow under the second (mm); see
+    /// `margins`.
+    Margin {
+        a: u16,
+        b: u16,
+        thresholds_mm: [f32; 2],
+    },
+    /// Back to the segment's own colour.
+    HideMargin,
 }
 
 /// The last distance measured.
@@ -157,6 +167,8 @@ fn run_surgery(
                     Err(e) => doc.notices().error(format!("Resect {name}: {e}")),
                 }
             }
+            // The margins feature shows those.
+            SurgeryAction::Margin { .. } | SurgeryAction::HideMargin => {}
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct Segment {
 #[derive(Component, Clone, Debug)]
 pub struct SegmentSurface(pub Arc<SurfaceMesh>);
 
+/// The segment's surface shows a margin map (vertex colours; its
+/// material's colour is white meanwhile).
+#[derive(Component, Clone, Copy, Debug)]
+pub struct MarginColoured;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SurfaceStats {
     pub volume_ml: f64,

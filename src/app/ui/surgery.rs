@@ -6,6 +6,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::app::features::clip::ClipSettings;
+use crate::app::features::margins::{MID, Margins, NEAR};
 use crate::app::features::surgery::{Surgery, SurgeryAction};
 use crate::app::state::segments::Segment;
 
@@ -18,20 +19,37 @@ impl Plugin for SurgeryPanelPlugin {
     }
 }
 
-/// What the window has picked (segment ids; the clip plane's index).
-#[derive(Resource, Default, Debug)]
+/// What the window has picked (segment ids; the clip plane's index; the
+/// margin map's thresholds).
+#[derive(Resource, Debug)]
 pub struct SurgeryChoice {
     pub a: Option<u16>,
     pub b: Option<u16>,
     pub organ: Option<u16>,
     pub lesion: Option<u16>,
     pub plane: usize,
+    pub thresholds_mm: [f32; 2],
+}
+
+impl Default for SurgeryChoice {
+    fn default() -> Self {
+        SurgeryChoice {
+            a: None,
+            b: None,
+            organ: None,
+            lesion: None,
+            plane: 0,
+            // Common safety margins in liver and kidney surgery.
+            thresholds_mm: [5.0, 10.0],
+        }
+    }
 }
 
 fn surgery_window(
     mut contexts: EguiContexts,
     segments: Query<&Segment>,
     surgery: Res<Surgery>,
+    margins: Res<Margins>,
     clip: Res<ClipSettings>,
     mut choice: ResMut<SurgeryChoice>,
     mut out: MessageWriter<SurgeryAction>,
@@ -87,6 +105,7 @@ fn surgery_window(
                 ));
                 ui.label(egui::RichText::new(format!("measured in {:.0} ms", d.ms)).weak());
             }
+            margin_controls(ui, &mut choice, &margins, ready, &rows, &mut out);
             ui.separator();
             ui.label(egui::RichText::new("Virtual resection").strong());
             pick(ui, "organ", &mut choice.organ, false);
@@ -129,4 +148,80 @@ fn surgery_window(
             }
         });
     Ok(())
+}
+
+/// Colour "from" by its distance to "to": the thresholds, Show / Hide, the
+/// legend and the shares of the surface under each.
+fn margin_controls(
+    ui: &mut egui::Ui,
+    choice: &mut SurgeryChoice,
+    margins: &Margins,
+    ready: bool,
+    rows: &[(u16, String)],
+    out: &mut MessageWriter<SurgeryAction>,
+) {
+    let swatch =
+        |c: [u8; 3]| egui::RichText::new("■").color(egui::Color32::from_rgb(c[0], c[1], c[2]));
+    ui.horizontal(|ui| {
+        ui.label("Margin map:");
+        ui.label(swatch(NEAR));
+        ui.label("under");
+        ui.add(
+            egui::DragValue::new(&mut choice.thresholds_mm[0])
+                .range(0.0..=100.0)
+                .speed(0.1)
+                .suffix(" mm"),
+        );
+        ui.label(swatch(MID));
+        ui.label("under");
+        ui.add(
+            egui::DragValue::new(&mut choice.thresholds_mm[1])
+                .range(0.0..=100.0)
+                .speed(0.1)
+                .suffix(" mm"),
+        );
+    });
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(ready, egui::Button::new("Colour “from” by margin"))
+            .on_hover_text("Colours the first segment's surface by its distance to the second")
+            .clicked()
+            && let (Some(a), Some(b)) = (choice.a, choice.b)
+        {
+            out.write(SurgeryAction::Margin {
+                a,
+                b,
+                thresholds_mm: choice.thresholds_mm,
+            });
+        }
+        if margins.shown.is_some() && ui.button("Own colour").clicked() {
+            out.write(SurgeryAction::HideMargin);
+        }
+    });
+    if let Some(m) = &margins.shown {
+        let name = |id: u16| {
+            rows.iter()
+                .find(|r| r.0 == id)
+                .map_or("?", |r| r.1.as_str())
+        };
+        match (m.under_pct, m.min_mm) {
+            (Some(u), Some(min)) => {
+                ui.label(format!(
+                    "{} to {}: {:.1}% of the surface under {} mm, {:.1}% under {} mm (nearest {:.1} mm)",
+                    name(m.a),
+                    name(m.b),
+                    u[0],
+                    m.thresholds_mm[0],
+                    u[1],
+                    m.thresholds_mm[1],
+                    min
+                ));
+            }
+            _ => {
+                ui.label(
+                    egui::RichText::new("measuring margins once both surfaces are built…").weak(),
+                );
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use stratum_core::view::ClipPlane;
 
 use crate::app::actions::ClipAction;
+use crate::app::actions::HistoryAction;
 use crate::app::actions::PoseAction;
 use crate::app::actions::RulerAction;
 use crate::app::actions::ViewAction;
@@ -126,6 +127,8 @@ pub enum XrAction {
     Brush(BrushAction),
     /// Grow (positive) or shrink the brush's diameter by this many mm.
     BrushSize(f64),
+    /// Undo or redo a step (a flick of the left thumbstick).
+    History(HistoryAction),
 }
 
 /// The brush ball sits this far ahead of the controller along its aim (a
@@ -195,6 +198,7 @@ impl XrGestures {
         self.buttons(prev, cur, ctx, &mut out);
         self.follow_plane(cur, ctx, &mut out);
         self.stroke(prev, cur, ctx, &mut out);
+        undo_gesture(prev, cur, &mut out);
         if ctx.brush.is_some() {
             self.resize_brush(cur, &mut out);
         } else {
@@ -403,6 +407,21 @@ impl XrGestures {
             index: held.index,
             plane: hand_plane(&hand.aim, &ctx.pose),
         }));
+    }
+}
+
+/// The undo gesture: the left thumbstick flicked left undoes the last
+/// step, flicked right redoes it (one step per flick: the stick has to come
+/// back past the middle of its travel before it counts again).
+fn undo_gesture(prev: &XrSnapshot, cur: &XrSnapshot, out: &mut Vec<XrAction>) {
+    let (p, c) = (prev.hand(Hand::Left), cur.hand(Hand::Left));
+    if !c.tracked {
+        return;
+    }
+    for (dir, action) in [(-1.0f32, HistoryAction::Undo), (1.0, HistoryAction::Redo)] {
+        if c.thumbstick.x * dir > 0.7 && p.thumbstick.x * dir <= 0.7 {
+            out.push(XrAction::History(action));
+        }
     }
 }
 

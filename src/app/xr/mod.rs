@@ -11,6 +11,7 @@
 
 pub mod brush_ball;
 pub mod egui_quad;
+pub mod haptics;
 pub mod input;
 pub mod label;
 pub mod panel;
@@ -78,6 +79,7 @@ impl Plugin for XrPlugin {
         app.add_plugins((
             rig::RigPlugin,
             brush_ball::BrushBallPlugin,
+            haptics::HapticsPlugin,
             label::HandLabelPlugin,
             panel::WorldPanelPlugin,
             reslice::ReslicePlugin,

@@ -252,6 +252,7 @@ fn write_trace(
                 "trigger": h.trigger,
                 "a": h.primary,
                 "b": h.secondary,
+                "thumbstick": [h.thumbstick.x, h.thumbstick.y],
             })
         })
         .collect();
@@ -290,6 +291,9 @@ fn write_trace(
             "diameter_mm": extra.brush.diameter_mm,
             "stroking": input.gestures.stroking,
             "segment": extra.tools.selected.and_then(|e| segments.get(e).ok()).map(|(_, s, _)| s.name.clone()),
+            "touching": extra.touch.touching,
+            "touch_pulses": extra.touch.pulses,
+            "touch_error": extra.touch.error,
         },
         "doc": doc_json(&mut extra),
     });
@@ -304,6 +308,7 @@ struct TraceExtra<'w, 's> {
     rulers: Res<'w, Rulers>,
     brush: Res<'w, BrushSettings>,
     tools: Res<'w, ToolSettings>,
+    touch: Res<'w, crate::app::xr::haptics::BrushTouch>,
     study: Option<Res<'w, Study>>,
     /// The label map's hash at a document generation (hashed once per change).
     hashed: Local<'s, Option<(u64, u64)>>,

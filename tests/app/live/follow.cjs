@@ -17,6 +17,9 @@ const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 const [follow, present, out, json] = process.argv.slice(2);
 const {ball} = JSON.parse(json);
 const fail = m => { throw new Error(m); };
+// Where the run is, on stderr (a run that takes too long says where).
+const started = Date.now();
+const step = what => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
 // The model area only (a locator's screenshot waits for the element to be
 // still, which a <model-viewer> never is).
 async function shot(page, name) {
@@ -28,7 +31,7 @@ async function shot(page, name) {
 async function settledShot(page, name) {
   const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
   let last = null;
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 15; i++) {
     const now = await page.screenshot({clip: box, timeout: 180000});
     if (last && now.equals(last)) break;
     last = now;
@@ -44,7 +47,7 @@ async function settledShot(page, name) {
       '--host-resolver-rules=MAP live.test 127.0.0.1'],
   });
   try {
-    const ctx = await browser.newContext({viewport: {width: 800, height: 900}});
+    const ctx = await browser.newContext({viewport: {width: 640, height: 720}});
     const f = await ctx.newPage();
     const logs = [];
     f.on('console', m => logs.push(m.text()));
@@ -53,6 +56,7 @@ async function settledShot(page, name) {
     const lan = new URL(follow);
     if (lan.hostname !== '127.0.0.1') fail(`the link is not on loopback: ${follow}`);
     lan.hostname = 'live.test';
+    step('follower page opening');
     await f.goto(lan.href);
     await f.waitForFunction(() => window.live && live.loaded, null, {timeout: 120000})
       .catch(e => fail(`the follower's page did not load: ${e}\n${logs.join('\n')}`));
@@ -65,13 +69,14 @@ async function settledShot(page, name) {
     await f.waitForTimeout(500);
     await shot(f, 'start');
 
+    step('presenter page opening');
     const p = await ctx.newPage();
     await p.goto(present);
     await p.waitForFunction(() => window.live && live.loaded && live.presenter, null, {timeout: 120000});
     const viewers = await f.evaluate(() => live.viewers);
     if (viewers !== 2) fail(`the follower sees ${viewers} following, not 2`);
     const send = e => p.evaluate(e => live.send(e), e);
-    const until = (fn, arg, what) => f.waitForFunction(fn, arg, {timeout: 30000})
+    const until = (fn, arg, what) => f.waitForFunction(fn, arg, {timeout: 120000})
       .catch(() => fail(`the follower never saw ${what}`));
 
     // The presenter looks at the liver's front where the ball is, then
@@ -79,17 +84,21 @@ async function settledShot(page, name) {
     await send({type: 'camera', target: ball, azimuth_deg: 0, polar_deg: 90, distance_mm: 350, fov_deg: 30});
     await until(() => { const o = document.getElementById('mv').getCameraOrbit(); return Math.abs(o.radius - 0.35) < 0.01; }, null, 'the camera on the liver');
     await f.waitForTimeout(500);
+    step('camera on the liver; settling');
     await settledShot(f, 'unresected');
     const tRedo = Date.now();
+    step('redo sent');
     await send({type: 'redo'});
-    await f.waitForFunction(() => live.surfaces >= 1 || live.surfaceError, null, {timeout: 60000})
+    await f.waitForFunction(() => live.surfaces >= 1 || live.surfaceError, null, {timeout: 180000})
       .catch(() => fail('the follower never got the edited surface'));
     const surfaceError = await f.evaluate(() => live.surfaceError);
     if (surfaceError) fail(`the edited surface did not load: ${surfaceError}`);
     const surfaceMs = Date.now() - tRedo;
     await f.waitForTimeout(500);
+    step('surface swapped; settling');
     await settledShot(f, 'resected');
 
+    step('hide and undo');
     // Hide every structure (edits the host applies), then undo the last.
     for (const id of segments) await send({type: 'visible', id, visible: false});
     await until(ids => ids.every(id => live.table.get(id) && !live.table.get(id).visible), segments, 'everything hidden');
@@ -103,6 +112,7 @@ async function settledShot(page, name) {
     for (const id of segments) await send({type: 'visible', id, visible: true});
     await until(ids => ids.every(id => live.table.get(id).visible), segments, 'everything shown again');
 
+    step('camera, clip, pose, rulers, laser');
     // The presenter's camera: seen from the patient's front, level.
     const centre = await f.evaluate(() => live.scene.centre_mm);
     const camera = {type: 'camera', target: centre, azimuth_deg: 0, polar_deg: 90, distance_mm: 900, fov_deg: 30};
@@ -128,14 +138,15 @@ async function settledShot(page, name) {
     await send({type: 'laser', point: centre});
     await until(() => !document.querySelector('[slot="hotspot-laser"]').hidden, null, 'the laser');
 
-    // Presenter action to the follower having it: the laser, 40 times.
+    step('laser latency');
+    // Presenter action to the follower having it: the laser, 20 times.
     const lat = [];
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 20; i++) {
       const x = centre[0] + i;
       const sentAt = await p.evaluate(async e => { const t = performance.timeOrigin + performance.now(); await live.send(e); return t; },
         {type: 'laser', point: [x, centre[1], centre[2]]});
       await f.waitForFunction(x => live.view.laser && live.view.laser.point && live.view.laser.point[0] === x,
-        x, {timeout: 10000});
+        x, {timeout: 60000});
       lat.push((await f.evaluate(() => live.appliedAt)) - sentAt);
     }
     lat.sort((a, b) => a - b);
@@ -145,6 +156,7 @@ async function settledShot(page, name) {
 
     // The follower taps the model (its name asked once) and raises a hand:
     // the presenter's page gets both, named, from the host.
+    step('point and hand');
     f.on('dialog', d => d.accept('Ada'));
     const spot = await f.evaluate(() => {
       const mv = document.getElementById('mv'), r = mv.getBoundingClientRect();
@@ -156,12 +168,12 @@ async function settledShot(page, name) {
     });
     if (!spot) fail('no point of the follower\'s picture shows the model');
     await f.mouse.click(spot.x, spot.y);
-    await p.waitForFunction(() => [...live.points.values()].some(e => e.name === 'Ada' && e.point.every(Number.isFinite)), null, {timeout: 30000})
+    await p.waitForFunction(() => [...live.points.values()].some(e => e.name === 'Ada' && e.point.every(Number.isFinite)), null, {timeout: 120000})
       .catch(() => fail(`the presenter never saw the follower's point\n${logs.join('\n')}`));
     const marker = await p.evaluate(() => [...document.querySelectorAll('.point')].map(e => e.textContent));
     if (!marker.includes('Ada')) fail(`no marker named Ada on the presenter's page: ${marker}`);
     await f.click('#hand');
-    await p.waitForFunction(() => document.getElementById('hands').textContent.includes('Ada'), null, {timeout: 30000})
+    await p.waitForFunction(() => document.getElementById('hands').textContent.includes('Ada'), null, {timeout: 120000})
       .catch(() => fail('the presenter never saw the raised hand'));
     const stored = await f.evaluate(() => localStorage.getItem('stratum-live-name'));
     if (stored !== 'Ada') fail(`the name was not kept: ${stored}`);

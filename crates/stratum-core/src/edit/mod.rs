@@ -19,6 +19,6 @@ pub use brush::{Brush, BrushAction, BrushShape, SliceAxis, Stroke};
 pub use diff::LabelKind;
 pub use fill::fill_between_slices;
 pub use history::{Applied, History, HistoryConfig, HistorySnapshot, StepInfo};
-pub use pick::pick_segment;
+pub use pick::{ball_touches_surface, pick_segment};
 pub use step::{Step, StrokeJob, StrokeRecorder};
 pub use surface::{ChunkedSurface, SurfaceChunk, surface_nets};

@@ -59,6 +59,34 @@ pub struct ClipPlane {
     pub offset_mm: f64,
 }
 
+impl ClipPlane {
+    /// A view's clip plane (`crate::view::ClipPlane`: cut where its
+    /// signed distance is positive) as the protocol sends it.
+    pub fn from_view(plane: &crate::view::ClipPlane) -> ClipPlane {
+        let n = plane.normal;
+        ClipPlane {
+            normal: n,
+            offset_mm: (0..3).map(|i| n[i] * plane.point[i]).sum(),
+        }
+    }
+
+    /// The same cut as a view's clip plane (through the point of the plane
+    /// nearest the origin); `None` for a normal of zero length or a number
+    /// that is not finite.
+    pub fn to_view(&self) -> Option<crate::view::ClipPlane> {
+        let n = self.normal;
+        let len2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
+        if !(len2 > 1e-12 && len2.is_finite() && self.offset_mm.is_finite()) {
+            return None;
+        }
+        let k = self.offset_mm / len2;
+        Some(crate::view::ClipPlane::new(
+            n,
+            [n[0] * k, n[1] * k, n[2] * k],
+        ))
+    }
+}
+
 /// A distance measured between two points (LPS mm).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ruler {

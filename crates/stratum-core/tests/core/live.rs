@@ -365,3 +365,53 @@ fn the_websocket_accept_key_is_the_rfc_6455_example() {
         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     );
 }
+
+#[test]
+fn a_clip_plane_keeps_the_same_side_through_the_protocol_and_back() {
+    use stratum_core::live::ClipPlane as Sent;
+    use stratum_core::view::ClipPlane;
+    let planes = [
+        ClipPlane::new([0.0, 0.0, 1.0], [3.0, -7.0, 12.5]),
+        ClipPlane::new([0.0, -1.0, 0.0], [0.0, 4.0, 0.0]),
+        ClipPlane::new([1.0, 2.0, -0.5], [-10.0, 6.0, 30.0]),
+    ];
+    let points = [
+        [0.0, 0.0, 0.0],
+        [3.0, -7.0, 13.0],
+        [3.0, -7.0, 12.0],
+        [-20.0, 5.0, 40.0],
+        [15.0, -3.0, -8.0],
+    ];
+    for plane in &planes {
+        let sent = Sent::from_view(plane);
+        // The protocol keeps the model where normal . p <= offset: what the
+        // view cuts (distance > 0) is exactly what a follower cuts.
+        for p in points {
+            let kept = (0..3).map(|i| sent.normal[i] * p[i]).sum::<f64>() <= sent.offset_mm + 1e-9;
+            assert_eq!(kept, plane.distance(p) <= 1e-9, "{plane:?} at {p:?}");
+        }
+        let back = sent.to_view().expect("a valid plane");
+        for p in points {
+            assert!(
+                (back.distance(p) - plane.distance(p)).abs() < 1e-9,
+                "{plane:?} came back as {back:?}"
+            );
+        }
+    }
+    for bad in [
+        Sent {
+            normal: [0.0; 3],
+            offset_mm: 1.0,
+        },
+        Sent {
+            normal: [f64::NAN, 0.0, 1.0],
+            offset_mm: 1.0,
+        },
+        Sent {
+            normal: [0.0, 0.0, 1.0],
+            offset_mm: f64::INFINITY,
+        },
+    ] {
+        assert!(bad.to_view().is_none(), "{bad:?}");
+    }
+}

@@ -2,8 +2,8 @@
 //! Join live session…): a thread reads the host's encrypted stream
 //! (stratum_core::live), the session's scan and document become the open
 //! study, and every edit after is applied to it, so its label map stays
-//! bit-identical to the host's, undo included. The presenter's camera and
-//! pose are followed while "Follow presenter" is on. While this Stratum
+//! bit-identical to the host's, undo included. The presenter's camera,
+//! pose and clip planes are followed while "Follow presenter" is on. While this Stratum
 //! holds the pen, what the user does to the document goes to the host,
 //! which applies it for everyone; without the pen a local edit is not
 //! shared and the document catches up with the session again.
@@ -27,6 +27,8 @@ use stratum_core::live::{
 use stratum_core::segment::histogram;
 use stratum_core::view::auto_window_range;
 
+use crate::app::actions::{ClipAction, ClipKind};
+use crate::app::features::clip::{ClipSettings, MAX_PLANES};
 use crate::app::state::document::DocEdit;
 use crate::app::state::space::{AnatomyPose, lps_to_world};
 use crate::app::state::study::{Study, StudyLoaded, StudySource};
@@ -522,11 +524,14 @@ fn join_sync(
     }
 }
 
-/// Puts the camera and the anatomy where the presenter has them.
+/// Puts the camera, the anatomy and the clip planes where the presenter
+/// has them.
 fn follow_presenter(
     mut join: ResMut<LiveJoin>,
     mut cameras: Query<&mut OrbitCamera>,
     mut pose: ResMut<AnatomyPose>,
+    clip: Res<ClipSettings>,
+    mut clip_actions: MessageWriter<ClipAction>,
 ) {
     let follow = join.follow;
     let Some(s) = join.session.as_mut() else {
@@ -571,4 +576,45 @@ fn follow_presenter(
         pose.0.rotation = Quat::from_xyzw(r[0], r[2], -r[1], r[3]).normalize();
         pose.0.translation = lps_to_world(t0);
     }
+    if let Some(Event::Clip { planes }) = s.follower.view.get("clip") {
+        clip_actions.write_batch(follow_clip(&clip, planes));
+    }
+}
+
+/// The clip actions that make this app's planes the presenter's: each
+/// plane into the slot of its kind where that is free (so the panel still
+/// reads axial, coronal, sagittal), the others into the free slots, and the
+/// slots left over turned off.
+fn follow_clip(clip: &ClipSettings, planes: &[stratum_core::live::ClipPlane]) -> Vec<ClipAction> {
+    let planes: Vec<_> = planes
+        .iter()
+        .filter_map(|p| p.to_view())
+        .take(MAX_PLANES)
+        .collect();
+    let mut slot_of: Vec<Option<usize>> = vec![None; planes.len()];
+    let mut used = [false; MAX_PLANES];
+    for (i, p) in planes.iter().enumerate() {
+        let kind = ClipKind::of_normal(p.normal);
+        if let Some(j) = (0..MAX_PLANES).find(|&j| !used[j] && clip.slots[j].kind == kind) {
+            used[j] = true;
+            slot_of[i] = Some(j);
+        }
+    }
+    for slot in slot_of.iter_mut().filter(|s| s.is_none()) {
+        if let Some(j) = (0..MAX_PLANES).find(|&j| !used[j]) {
+            used[j] = true;
+            *slot = Some(j);
+        }
+    }
+    let mut actions: Vec<ClipAction> = planes
+        .iter()
+        .zip(&slot_of)
+        .filter_map(|(p, j)| j.map(|index| ClipAction::Set { index, plane: *p }))
+        .collect();
+    actions.extend(
+        (0..MAX_PLANES)
+            .filter(|&j| !used[j] && clip.slots[j].enabled)
+            .map(|index| ClipAction::Enable { index, on: false }),
+    );
+    actions
 }

@@ -36,6 +36,8 @@ pub struct XrActions {
     pub secondary: openxr::Action<bool>,
     pub thumbstick: openxr::Action<openxr::Vector2f>,
     pub thumbstick_click: openxr::Action<bool>,
+    /// The controller's vibration (the brush's touch).
+    pub haptic: openxr::Action<openxr::Haptic>,
     /// `/user/hand/left` and `/user/hand/right`.
     pub hands: [openxr::Path; 2],
 }
@@ -63,6 +65,7 @@ pub(super) fn create_actions(instance: Res<OxrInstance>, mut commands: Commands)
             secondary: set.create_action("reset", "Reset onto the table", &hands)?,
             thumbstick: set.create_action("thumbstick", "Thumbstick", &hands)?,
             thumbstick_click: set.create_action("thumbstick_click", "Thumbstick click", &hands)?,
+            haptic: set.create_action("haptic", "Brush touch", &hands)?,
             set,
             hands,
         })
@@ -118,6 +121,13 @@ pub(super) fn suggest_bindings(
             a.thumbstick_click.as_raw(),
             both("thumbstick/click"),
         );
+    }
+    let haptic: Vec<std::borrow::Cow<'static, str>> = ["left", "right"]
+        .iter()
+        .map(|h| format!("/user/hand/{h}/output/haptic").into())
+        .collect();
+    for profile in [INDEX, TOUCH, SIMPLE] {
+        bind(profile, a.haptic.as_raw(), haptic.clone());
     }
     bind(INDEX, a.primary.as_raw(), both("a/click"));
     bind(INDEX, a.secondary.as_raw(), both("b/click"));
@@ -305,6 +315,9 @@ pub(super) fn map_input(
                 brush.settings.diameter_mm = (brush.settings.diameter_mm + mm)
                     .clamp(BRUSH_DIAMETER_MM.0, BRUSH_DIAMETER_MM.1);
             }
+            XrAction::History(h) => {
+                brush.history.write(h);
+            }
         }
     }
 }
@@ -314,6 +327,7 @@ pub(super) fn map_input(
 pub(super) struct XrBrush<'w> {
     settings: ResMut<'w, crate::app::features::sculpt::BrushSettings>,
     actions: MessageWriter<'w, crate::app::actions::BrushAction>,
+    history: MessageWriter<'w, crate::app::actions::HistoryAction>,
 }
 
 /// The brush diameters the thumbstick reaches (mm).
