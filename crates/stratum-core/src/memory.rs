@@ -238,20 +238,6 @@ pub struct Offer {
     pub downsample: Option<u32>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_with_and_without_suffix() {
-        assert_eq!(parse_size("1000"), Some(1000));
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
-        assert_eq!(parse_size("24g"), Some(24 << 30));
-        assert_eq!(parse_size("lots"), None);
-    }
-}
-
 /// Has the allocator give every freed buffer of 256 KiB or more back to the
 /// system at once. glibc otherwise raises its threshold for that to the
 /// largest buffer freed so far (up to 32 MiB): after a load, the masks and
@@ -265,5 +251,19 @@ pub fn return_large_frees() {
     // SAFETY: mallopt only sets an allocator parameter; any value is valid.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_and_without_suffix() {
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("24g"), Some(24 << 30));
+        assert_eq!(parse_size("lots"), None);
     }
 }

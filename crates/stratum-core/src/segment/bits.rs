@@ -430,7 +430,7 @@ impl crate::mesh::InsideRows for BitBox<'_> {
             *o = low | high;
         }
         let nx = self.dim.2;
-        if nx % 64 != 0
+        if !nx.is_multiple_of(64)
             && let Some(last) = out.get_mut(nx / 64)
         {
             *last &= (1u64 << (nx % 64)) - 1;
