@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             turntable: g.turntable,
             clip: g.clip,
             rulers: g.ruler,
+            margin: g.margin,
             screenshot: g.screenshot,
             preset: g.preset,
             render: g.render.unwrap_or_default(),

@@ -97,6 +97,8 @@ pub struct GuiOptions {
     pub clip: Vec<crate::app::actions::ClipKind>,
     /// Rulers to start with (LPS mm end points).
     pub rulers: Vec<([f64; 3], [f64; 3])>,
+    /// `--margin A,B`: segment A coloured by its distance to B on load.
+    pub margin: Option<(String, String)>,
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -174,6 +176,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
         .insert_resource(segmentation::PresetOnLoad(opts.preset))
         .insert_resource(opts.render)
         .insert_resource(camera::Turntable(opts.turntable))
+        .insert_resource(features::margins::MarginOnLoad(opts.margin.clone()))
         .add_systems(Startup, {
             let rulers = opts.rulers.clone();
             move |mut actions: MessageWriter<crate::app::actions::RulerAction>| {

@@ -36,6 +36,10 @@ pub struct GuiArgs {
     /// Start with a ruler between two LPS points in mm, "L,P,S:L,P,S"
     #[arg(long, value_name = "A:B", value_parser = parse_ruler)]
     pub ruler: Vec<([f64; 3], [f64; 3])>,
+    /// Colour segment A's surface by its distance to segment B once both are
+    /// built (the margin map: red under 5 mm, yellow under 10), "A,B" by name
+    #[arg(long, value_name = "A,B", value_parser = parse_pair)]
+    pub margin: Option<(String, String)>,
     /// Once the study is loaded and its surfaces built, save the window as a
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]
@@ -91,6 +95,15 @@ fn parse_render(s: &str) -> Result<stratum::app::features::volume::RenderOnLoad,
 fn parse_preset(s: &str) -> Result<stratum_core::segment::Preset, String> {
     stratum_core::segment::Preset::parse(s)
         .ok_or_else(|| format!("{s:?}: use bone, soft-tissue, lungs, skin or vessels"))
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+            Ok((a.trim().to_string(), b.trim().to_string()))
+        }
+        _ => Err(format!("{s:?}: two segment names, \"A,B\"")),
+    }
 }
 
 fn parse_ruler(s: &str) -> Result<([f64; 3], [f64; 3]), String> {

@@ -2,7 +2,8 @@
 //! remote driver): "Add" on the wrist panel, a trigger stroke through the
 //! anatomy puts voxels into the selected segment (through the desktop's
 //! stroke edits), and Undo on the panel gives the label map back bit for bit;
-//! a flick of the left thumbstick redoes and undoes it.
+//! a flick of the left thumbstick redoes and undoes it. The ball meeting
+//! the segment's surface sends the controller a haptic pulse.
 
 use std::time::Duration;
 
@@ -94,17 +95,37 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
         n1 - n0
     );
     eprintln!("update_ms while stroking: {update_ms:?}");
-    // The ball reached the segment's surface as it painted (the capsule's
-    // own edge at least): the runtime took a pulse for the touch.
-    assert!(
-        painted["brush"]["touch_pulses"].as_u64().unwrap_or(0) >= 1,
-        "no haptic pulse: {}",
-        painted["brush"]
+    // The brush's touch: the ball (trigger released) 3 cm above the painted
+    // capsule touches nothing; brought down to 6 mm above its axis it
+    // reaches the capsule's surface, and the runtime takes a pulse.
+    let above = |dy: f64| Pose::at(c[0] as f32, (c[1] + dy) as f32, (c[2] + 0.04) as f32);
+    rig.set_hand(Hand::Right, above(0.03), Buttons::default());
+    rig.send().unwrap();
+    let clear = app.wait_for(
+        "the ball 3 cm above the stroke, touching nothing",
+        Duration::from_secs(120),
+        |v| {
+            (f(v, &["hands", "1", "grip", "1"]) - (c[1] + 0.03)).abs() < 1e-3
+                && v["brush"]["touching"] == false
+        },
     );
+    let pulses0 = clear["brush"]["touch_pulses"].as_u64().unwrap();
+    rig.set_hand(Hand::Right, above(0.006), Buttons::default());
+    rig.send().unwrap();
+    let touched = app.wait_for(
+        "a pulse as the ball meets the painted surface",
+        Duration::from_secs(120),
+        |v| v["brush"]["touch_pulses"].as_u64().unwrap_or(0) > pulses0,
+    );
+    assert_eq!(touched["brush"]["touching"], true, "{}", touched["brush"]);
     assert!(
-        painted["brush"]["touch_error"].is_null(),
+        touched["brush"]["touch_error"].is_null(),
         "{}",
-        painted["brush"]
+        touched["brush"]
+    );
+    assert_eq!(
+        touched["doc"]["hash"], painted["doc"]["hash"],
+        "a touch paints nothing"
     );
 
     // Undo on the wrist panel: the label map as it was, bit for bit.

@@ -57,8 +57,51 @@ pub struct MarginsPlugin;
 impl Plugin for MarginsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Margins>()
-            .add_systems(Update, (margin_actions, show_margins).chain());
+            .init_resource::<MarginOnLoad>()
+            .add_systems(
+                Update,
+                (margin_on_load, margin_actions, show_margins).chain(),
+            );
     }
+}
+
+/// `--margin A,B`: the margin map of A to B (by name) once the study has
+/// both.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct MarginOnLoad(pub Option<(String, String)>);
+
+fn margin_on_load(
+    mut on_load: ResMut<MarginOnLoad>,
+    study: Option<Res<Study>>,
+    mut notices: ResMut<Notices>,
+    mut out: MessageWriter<SurgeryAction>,
+) {
+    let (Some((a, b)), Some(study)) = (&on_load.0, study) else {
+        return;
+    };
+    // As typed on a command line: any case, "_" for a space.
+    let norm = |n: &str| n.trim().replace('_', " ").to_lowercase();
+    let id = |n: &str| {
+        study
+            .doc
+            .segments()
+            .iter()
+            .find(|s| norm(&s.name) == norm(n))
+            .map(|s| s.id)
+    };
+    match (id(a), id(b)) {
+        (Some(a), Some(b)) if a != b => {
+            out.write(SurgeryAction::Margin {
+                a,
+                b,
+                thresholds_mm: [5.0, 10.0],
+            });
+        }
+        _ => notices.error(format!(
+            "--margin: the study has no two segments named {a:?} and {b:?}"
+        )),
+    }
+    on_load.0 = None;
 }
 
 fn margin_actions(mut actions: MessageReader<SurgeryAction>, mut margins: ResMut<Margins>) {
@@ -171,6 +214,11 @@ fn show_margins(
     };
     let get = |id: u16| index.get(id).and_then(|e| segments.get(e).ok());
     let (Some(sa), Some(sb)) = (get(shown.a), get(shown.b)) else {
+        let in_doc = |id: u16| study.as_ref().is_some_and(|s| s.doc.segment(id).is_some());
+        if in_doc(shown.a) && in_doc(shown.b) {
+            // Their entities come a frame after the study.
+            return;
+        }
         notices.error("Margins: one of the two segments is gone");
         margins.shown = None;
         margins.stale = true;

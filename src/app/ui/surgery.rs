@@ -59,6 +59,13 @@ fn surgery_window(
         return Ok(());
     }
     rows.sort();
+    if let Some(m) = &margins.shown
+        && (choice.a, choice.b) == (None, None)
+    {
+        // A margin map from the command line: its pair in the pickers.
+        choice.a = Some(m.a);
+        choice.b = Some(m.b);
+    }
     let ctx = contexts.ctx_mut()?;
     let name = |id: Option<u16>| {
         id.and_then(|id| rows.iter().find(|r| r.0 == id))
@@ -77,7 +84,8 @@ fn surgery_window(
             });
     };
     egui::Window::new("Distances & resection")
-        .default_open(false)
+        // Open when the app starts with a margin map (`--margin`).
+        .default_open(margins.shown.is_some())
         .default_pos([260.0, 80.0])
         .show(ctx, |ui| {
             ui.label(egui::RichText::new("Minimum distance").strong());
