@@ -141,6 +141,9 @@ mod subset_serde {
 }
 
 pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
+    // The scan's stages free large buffers one after another: they go back
+    // to the system at once, so the peak is the largest stage, not a sum.
+    stratum_core::memory::return_large_frees();
     let mut opts = a.model.options()?;
     opts.validate = a.report.is_some();
     convert(a.input, a.output, opts, a.report)

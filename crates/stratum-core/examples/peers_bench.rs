@@ -450,6 +450,8 @@ fn convert_bone(
     path: &Path,
     labels: Option<(std::path::PathBuf, Option<std::path::PathBuf>)>,
 ) -> anyhow::Result<ExitCode> {
+    // As `stratum convert` does before it starts.
+    stratum_core::memory::return_large_frees();
     let dir = tempfile_dir()?;
     let (out, source) = match labels {
         None => (

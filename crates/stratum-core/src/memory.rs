@@ -238,6 +238,22 @@ pub struct Offer {
     pub downsample: Option<u32>,
 }
 
+/// Has the allocator give every freed buffer of 256 KiB or more back to the
+/// system at once. glibc otherwise raises its threshold for that to the
+/// largest buffer freed so far (up to 32 MiB): after a load, the masks and
+/// marching cubes' slabs came from its heap, and their memory stayed in the
+/// process when freed, so each stage's buffers added to the last one's
+/// (`stratum convert --preset bone`: 1.44x the voxel bytes with the
+/// default, 1.29x with this; BENCHMARKS.md). Process-wide: for a command
+/// line run, not a library caller's choice to make. No-op elsewhere.
+pub fn return_large_frees() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; any value is valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,9 @@ impl Zeroed for i16 {}
 impl Zeroed for u16 {}
 impl Zeroed for i32 {}
 impl Zeroed for u32 {}
+impl Zeroed for u64 {}
 impl Zeroed for f32 {}
+impl Zeroed for [f32; 3] {}
 
 /// `n` zero values. A large buffer comes fresh from the kernel (the
 /// allocator's zeroed allocation maps it untouched), and is advised to

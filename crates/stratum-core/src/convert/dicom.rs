@@ -114,10 +114,12 @@ pub fn convert_dicom(
                 .enumerate()
                 .map(|(k, (name, _, _))| segment_colour(name, k as u16 + 1))
                 .collect();
+            let bytes: Vec<_> = segments.iter().map(|(_, m, _)| m.bytes()).collect();
             let parts: Vec<SegSegment<'_>> = segments
                 .iter()
+                .zip(&bytes)
                 .zip(&colours)
-                .map(|((name, mask, _), colour)| SegSegment {
+                .map(|(((name, _, _), mask), colour)| SegSegment {
                     name,
                     colour: *colour,
                     mask,

@@ -36,7 +36,7 @@ pub fn live_from_scan(
     let mut labels = LabelMap::empty(volume.dim(), volume.geometry);
     let mut state_props = Vec::new();
     for (name, mask, recipe) in segments.iter().filter(|(_, m, _)| m.count() > 0) {
-        let id = labels.add_segment(name, mask);
+        let id = labels.add_segment(name, &mask.bytes());
         if let Some(s) = labels.segments.iter_mut().find(|s| s.id == id) {
             s.colour = segment_colour(name, id);
         }
@@ -142,7 +142,7 @@ pub fn browser_meshes(
             _ => SurfaceRecipe::Mask,
         };
         kept.push((s.id, s.colour));
-        segments.push((s.name.clone(), mask, recipe));
+        segments.push((s.name.clone(), mask.into(), recipe));
     }
     if segments.is_empty() {
         return Ok((None, None, empty));

@@ -7,11 +7,11 @@ use super::{ConvertOptions, ConvertSegment, SegmentResult};
 use crate::document::SurfaceRecipe;
 use crate::error::Result;
 use crate::mesh::{
-    SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_surface,
+    SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_mesh_bits,
     mask_surface, soft_surface,
 };
 use crate::progress::Progress;
-use crate::segment::{Mask, segment_colour};
+use crate::segment::{SegmentMask, segment_colour};
 use crate::volume::Volume;
 
 /// Whether any segment is meshed from the scan's intensities (it has a
@@ -41,10 +41,15 @@ pub fn build_meshes(
         }
         let mesh = match (volume, from) {
             (Some(v), SurfaceRecipe::Level(level)) => {
-                intensity_surface(v, mask, *level, &surface, progress)?
+                let (mut m, noise) = scan_mesh(v, mask, *level, progress)?;
+                finish_intensity_mesh(&mut m, noise, mask.geometry(), &surface);
+                progress.advance(1);
+                m
             }
-            (_, SurfaceRecipe::Soft(field)) => soft_surface(field, mask, &surface, progress)?,
-            _ => mask_surface(mask, &surface, progress)?,
+            (_, SurfaceRecipe::Soft(field)) => {
+                soft_surface(field, &mask.bytes(), &surface, progress)?
+            }
+            _ => mask_surface(&mask.bytes(), &surface, progress)?,
         };
         let colour = segment_colour(name, out.len() as u16 + 1);
         out.push(segment_result(name, mask, mesh, colour, opts));
@@ -69,7 +74,7 @@ pub fn build_meshes_owned(
         progress.check()?;
         raw.push(match (&volume, from) {
             (Some(v), SurfaceRecipe::Level(level)) if mask.volume_ml() > 0.0 => {
-                Some(intensity_mesh(v, mask, *level, progress)?)
+                Some(scan_mesh(v, mask, *level, progress)?)
             }
             _ => None,
         });
@@ -83,17 +88,32 @@ pub fn build_meshes_owned(
         }
         let mesh = match (raw, from) {
             (Some((mut m, noise)), _) => {
-                finish_intensity_mesh(&mut m, noise, &mask.geometry, &surface);
+                finish_intensity_mesh(&mut m, noise, mask.geometry(), &surface);
                 progress.advance(1);
                 m
             }
-            (None, SurfaceRecipe::Soft(field)) => soft_surface(&field, &mask, &surface, progress)?,
-            (None, _) => mask_surface(&mask, &surface, progress)?,
+            (None, SurfaceRecipe::Soft(field)) => {
+                soft_surface(&field, &mask.bytes(), &surface, progress)?
+            }
+            (None, _) => mask_surface(&mask.bytes(), &surface, progress)?,
         };
         let colour = segment_colour(&name, out.len() as u16 + 1);
         out.push(segment_result(&name, &mask, mesh, colour, opts));
     }
     Ok(out)
+}
+
+/// The raw iso-surface of the scan within `mask`, read as bytes or bits.
+fn scan_mesh(
+    volume: &Volume,
+    mask: &SegmentMask,
+    level: f64,
+    progress: &Progress,
+) -> Result<(SurfaceMesh, f32)> {
+    match mask {
+        SegmentMask::Bytes(m) => intensity_mesh(volume, m, level, progress),
+        SegmentMask::Bits(m) => intensity_mesh_bits(volume, m, level, progress),
+    }
 }
 
 fn surface_options(opts: &ConvertOptions) -> SurfaceOptions {
@@ -107,7 +127,7 @@ fn surface_options(opts: &ConvertOptions) -> SurfaceOptions {
 /// A built mesh with its figures (and its check against the mask when asked).
 fn segment_result(
     name: &str,
-    mask: &Mask,
+    mask: &SegmentMask,
     mesh: SurfaceMesh,
     colour: [u8; 3],
     opts: &ConvertOptions,
@@ -117,7 +137,7 @@ fn segment_result(
     let validation = opts.validate.then(|| {
         crate::measure::validate(
             name,
-            mask,
+            &mask.bytes(),
             &mesh,
             crate::measure::SurfaceRecipe {
                 presmooth_mm: surface.presmooth_mm,

@@ -15,7 +15,7 @@ use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{SurfaceMesh, SurfaceOptions};
 use crate::open::{OpenOptions, Opened, open_volume};
 use crate::progress::Progress;
-use crate::segment::{Mask, Preset};
+use crate::segment::{Preset, SegmentMask};
 
 mod dicom;
 mod live;
@@ -120,9 +120,9 @@ impl SegmentResult {
     }
 }
 
-/// One segment to build: its name, its mask, and what else its surface
-/// comes from.
-pub type ConvertSegment = (String, Mask, SurfaceRecipe);
+/// One segment to build: its name, its mask (bits for a bone preset, which
+/// is meshed beside the whole scan), and what else its surface comes from.
+pub type ConvertSegment = (String, SegmentMask, SurfaceRecipe);
 
 /// Converts a scan into a model file; returns the segments and the files written.
 #[tracing::instrument(level = "info", skip_all)]

@@ -8,7 +8,9 @@ use super::{ConvertOptions, ConvertSegment, SegmentSource};
 use crate::document::SurfaceRecipe;
 use crate::error::Result;
 use crate::progress::Progress;
-use crate::segment::{LabelMap, Mask, keep_largest, preset_segment, threshold_mask};
+use crate::segment::{
+    LabelMap, Mask, SegmentMask, keep_largest, preset_segment_packed, threshold_mask,
+};
 use crate::volume::Volume;
 
 /// The segments the options ask for.
@@ -20,7 +22,7 @@ pub fn segments_for(
 ) -> Result<Vec<ConvertSegment>> {
     let mut out = match &opts.source {
         SegmentSource::Preset(p) => {
-            let seg = preset_segment(volume, *p, None, progress)?;
+            let seg = preset_segment_packed(volume, *p, None, progress)?;
             if let Some(note) = &seg.note {
                 tracing::info!("{}: {note}", p.name());
             }
@@ -28,7 +30,7 @@ pub fn segments_for(
         }
         SegmentSource::Threshold(lo, hi) => vec![(
             format!("Threshold {lo}..{hi}"),
-            threshold_mask(volume, *lo, *hi),
+            threshold_mask(volume, *lo, *hi).into(),
             SurfaceRecipe::Level(*lo),
         )],
         SegmentSource::Labels { path, names } => {
@@ -37,6 +39,7 @@ pub fn segments_for(
                 .iter()
                 .map(|s| (s.name.clone(), map.mask(s.id), SurfaceRecipe::Mask))
                 .filter(|(_, m, _)| m.count() > 0)
+                .map(|(n, m, r)| (n, m.into(), r))
                 .collect()
         }
         SegmentSource::Model { name } => {
@@ -50,7 +53,7 @@ pub fn segments_for(
                         .soft
                         .remove(&s.id)
                         .map_or(SurfaceRecipe::Mask, |f| SurfaceRecipe::Soft(f.into()));
-                    (s.name.clone(), seg.labels.mask(s.id), from)
+                    (s.name.clone(), seg.labels.mask(s.id).into(), from)
                 })
                 .collect()
         }
@@ -114,7 +117,10 @@ fn same_grid(a: &crate::volume::Geometry, b: &crate::volume::Geometry) -> bool {
 
 pub(super) fn keep_largest_each(segments: &mut [ConvertSegment]) {
     for (_, m, _) in segments.iter_mut() {
-        keep_largest_in_place(m);
+        match m {
+            SegmentMask::Bytes(m) => keep_largest_in_place(m),
+            SegmentMask::Bits(m) => m.keep_largest(),
+        }
     }
 }
 

@@ -87,7 +87,7 @@ pub fn share_session(
                 }
                 _ => SurfaceRecipe::Mask,
             };
-            segments.push((s.name.clone(), mask, from));
+            segments.push((s.name.clone(), mask.into(), from));
         }
     }
     if segments.is_empty() {

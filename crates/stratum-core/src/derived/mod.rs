@@ -133,10 +133,7 @@ impl Source {
                     reason: e.to_string(),
                 })
         })?;
-        let copied = COPIED
-            .iter()
-            .filter_map(|t| obj.element_opt(*t).ok().flatten().cloned())
-            .collect();
+        let copied = COPIED.iter().filter_map(|t| obj.get(*t).cloned()).collect();
         let uid_or_new = |s: &str| {
             if s.trim().is_empty() {
                 new_uid()
@@ -190,11 +187,7 @@ pub(crate) fn common(
     for e in &source.copied {
         o.put(e.clone());
     }
-    if o.element_opt(tags::SPECIFIC_CHARACTER_SET)
-        .ok()
-        .flatten()
-        .is_none()
-    {
+    if o.get(tags::SPECIFIC_CHARACTER_SET).is_none() {
         put_str(&mut o, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
     }
     for (t, vr) in [
@@ -208,7 +201,7 @@ pub(crate) fn common(
         (tags::STUDY_ID, VR::SH),
         (tags::ACCESSION_NUMBER, VR::SH),
     ] {
-        if o.element_opt(t).ok().flatten().is_none() {
+        if o.get(t).is_none() {
             put_str(&mut o, t, vr, "");
         }
     }

@@ -36,15 +36,11 @@ fn bad(path: &Path, reason: impl Into<String>) -> CoreError {
 }
 
 fn floats(o: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
-    o.element_opt(tag).ok().flatten()?.to_multi_float64().ok()
+    o.get(tag)?.to_multi_float64().ok()
 }
 
 fn items(o: &InMemDicomObject, tag: dicom_core::Tag) -> &[InMemDicomObject] {
-    o.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.items())
-        .unwrap_or(&[])
+    o.get(tag).and_then(|e| e.items()).unwrap_or(&[])
 }
 
 /// The first item of sequence `seq` that has `tag`, in a functional group.
@@ -115,9 +111,7 @@ pub fn read_seg(path: &Path) -> Result<LabelMap> {
     }
     let plane = rows * cols;
     let pixels = o
-        .element_opt(tags::PIXEL_DATA)
-        .ok()
-        .flatten()
+        .get(tags::PIXEL_DATA)
         .and_then(|e| e.to_bytes().ok())
         .ok_or_else(|| {
             bad(
@@ -149,9 +143,7 @@ pub fn read_seg(path: &Path) -> Result<LabelMap> {
             let name = crate::pacs::dimse::str_of(it, tags::SEGMENT_LABEL)
                 .unwrap_or_else(|| format!("Segment {id}"));
             let colour = it
-                .element_opt(tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE)
-                .ok()
-                .flatten()
+                .get(tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE)
                 .and_then(|e| e.uint16_slice().ok().and_then(lab_to_rgb))
                 .unwrap_or_else(|| segment_colour(&name, id));
             Some(Segment {

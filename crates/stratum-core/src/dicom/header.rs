@@ -127,7 +127,7 @@ pub const IDENTIFYING_ATTRIBUTES: &[(Tag, &str)] = &[
 pub const MAX_FRAMES: u32 = 100_000;
 
 pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let e = obj.element_opt(tag).ok().flatten()?;
+    let e = obj.get(tag)?;
     let s = e.to_str().ok()?;
     let s = s.trim_matches(|c: char| c.is_whitespace() || c == '\0');
     if s.is_empty() {
@@ -138,7 +138,7 @@ pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 }
 
 fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i32> {
-    let e = obj.element_opt(tag).ok().flatten()?;
+    let e = obj.get(tag)?;
     e.to_int::<i32>().ok().or_else(|| {
         e.to_str()
             .ok()
@@ -148,7 +148,7 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i32> {
 }
 
 fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    let e = obj.element_opt(tag).ok().flatten()?;
+    let e = obj.get(tag)?;
     let v = e.to_multi_float64().ok()?;
     if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
         None
@@ -162,7 +162,7 @@ fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
 }
 
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
-    obj.element_opt(tag).ok().flatten()?.items()?.first()
+    obj.get(tag)?.items()?.first()
 }
 
 fn arr<const N: usize>(v: Option<Vec<f64>>) -> Option<[f64; N]> {
@@ -263,9 +263,7 @@ fn header_from_object(
     let classic_intercept = float(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
 
     let per_frame = obj
-        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-        .ok()
-        .flatten()
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items())
         .filter(|items| !items.is_empty());
     let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);

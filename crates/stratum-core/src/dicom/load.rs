@@ -256,12 +256,7 @@ fn check_native_sizes(series: &Series, slices: &[SliceRef]) -> Result<()> {
         if len < need {
             // A file without pixel data says so (its header reads the same).
             let obj = open(&h.path)?;
-            if obj
-                .element_opt(dicom_dictionary_std::tags::PIXEL_DATA)
-                .ok()
-                .flatten()
-                .is_none()
-            {
+            if obj.get(dicom_dictionary_std::tags::PIXEL_DATA).is_none() {
                 return Err(CoreError::NoPixelData {
                     path: h.path.clone(),
                 });
@@ -504,7 +499,7 @@ pub(super) fn decode_frame_into<T: Store>(
     out: &mut [T],
 ) -> Result<()> {
     use dicom_dictionary_std::tags;
-    let Some(pixel_data) = obj.element_opt(tags::PIXEL_DATA).ok().flatten() else {
+    let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
         return Err(CoreError::NoPixelData {
             path: path.to_path_buf(),
         });
@@ -520,12 +515,7 @@ pub(super) fn decode_frame_into<T: Store>(
     if NATIVE_LE.contains(&ts)
         && let Ok(bytes) = pixel_data.to_bytes()
     {
-        let attr = |tag| {
-            obj.element_opt(tag)
-                .ok()
-                .flatten()
-                .and_then(|e| e.to_int::<u16>().ok())
-        };
+        let attr = |tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
         let bits_allocated = attr(tags::BITS_ALLOCATED).unwrap_or(16);
         let layout = Layout {
             bits_allocated,

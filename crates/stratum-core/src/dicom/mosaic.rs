@@ -54,7 +54,7 @@ pub struct Mosaic {
 fn siemens_tiles(obj: &InMemDicomObject, csa: Option<&csa::CsaHeader>) -> Option<u32> {
     let from_csa = csa.and_then(|h| h.float("NumberOfImagesInMosaic"));
     let from_tag = || {
-        let e = obj.element_opt(IMAGES_IN_MOSAIC).ok().flatten()?;
+        let e = obj.get(IMAGES_IN_MOSAIC)?;
         e.to_int::<u32>().ok().map(f64::from).or_else(|| {
             // Implicit VR files carry it as raw bytes (US).
             let b = e.to_bytes().ok()?;
@@ -82,9 +82,7 @@ pub fn unpack(
     step: Option<f64>,
 ) -> Result<Mosaic, MosaicError> {
     let csa = obj
-        .element_opt(CSA_IMAGE)
-        .ok()
-        .flatten()
+        .get(CSA_IMAGE)
         .and_then(|e| e.to_bytes().ok())
         .and_then(|b| csa::parse(&b));
     let tiles = siemens_tiles(obj, csa.as_ref())

@@ -5,12 +5,13 @@
 
 use ndarray::{ArrayView3, s};
 
+use super::InsideRows;
 use super::constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
-use super::mc::constrained_marching_cubes;
+use super::mc::constrained_marching_cubes_in;
 use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
-use crate::segment::Mask;
+use crate::segment::{BitBox, BitMask, Mask};
 use crate::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
 
@@ -46,8 +47,43 @@ pub fn intensity_mesh(
     level: f64,
     progress: &Progress,
 ) -> Result<(SurfaceMesh, f32)> {
-    progress.begin("building surface from the scan", 3);
-    if mask.dim() != volume.dim() {
+    let b = check_mesh_input(volume, mask.dim(), level, mask.bounds())?;
+    let (lo, hi) = (b.map(|r| r.0), b.map(|r| r.1));
+    let crop = mask
+        .data
+        .slice(s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]]);
+    mesh_within(volume, &crop, lo, &mask.geometry, level, progress)
+}
+
+/// [`intensity_mesh`] of a bit mask: the same surface, read through the
+/// bits (what keeps `stratum convert --preset bone` near the scan's size).
+#[tracing::instrument(level = "info", skip_all)]
+pub fn intensity_mesh_bits(
+    volume: &Volume,
+    mask: &BitMask,
+    level: f64,
+    progress: &Progress,
+) -> Result<(SurfaceMesh, f32)> {
+    let b = check_mesh_input(volume, mask.dim(), level, mask.bounds())?;
+    let (lo, hi) = (b.map(|r| r.0), b.map(|r| r.1));
+    let crop = BitBox {
+        mask,
+        at: (lo[0], lo[1], lo[2]),
+        dim: (hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]),
+    };
+    mesh_within(volume, &crop, lo, &mask.geometry, level, progress)
+}
+
+/// Checks the mask against the scan and the level; the box (z, y, x
+/// ranges) of the mask with one voxel around it, for the crossings out
+/// of its border voxels.
+fn check_mesh_input(
+    volume: &Volume,
+    dim: (usize, usize, usize),
+    level: f64,
+    bounds: Option<[(usize, usize); 3]>,
+) -> Result<[(usize, usize); 3]> {
+    if dim != volume.dim() {
         return Err(CoreError::Invalid(
             "the segment and the scan are on different grids".into(),
         ));
@@ -57,38 +93,44 @@ pub fn intensity_mesh(
             "the surface level {level} is not a number"
         )));
     }
-    let Some(b) = mask.bounds() else {
+    let Some(b) = bounds else {
         return Err(CoreError::Invalid(
             "the segment is empty: nothing to build".into(),
         ));
     };
-    let (nz, ny, nx) = mask.dim();
-    // One voxel around the mask: the crossings out of its border voxels.
-    let (z0, y0, x0) = (
-        b[0].0.saturating_sub(1),
-        b[1].0.saturating_sub(1),
-        b[2].0.saturating_sub(1),
-    );
-    let (z1, y1, x1) = (
-        (b[0].1 + 1).min(nz),
-        (b[1].1 + 1).min(ny),
-        (b[2].1 + 1).min(nx),
-    );
-    let crop = mask.data.slice(s![z0..z1, y0..y1, x0..x1]);
+    let n = [dim.0, dim.1, dim.2];
+    Ok(std::array::from_fn(|k| {
+        (b[k].0.saturating_sub(1), (b[k].1 + 1).min(n[k]))
+    }))
+}
+
+/// Marching cubes on the scan's box at `lo` (z, y, x) within `crop`, the
+/// mask's same box; the mesh in LPS mm, oriented outward.
+fn mesh_within<M: InsideRows>(
+    volume: &Volume,
+    crop: &M,
+    lo: [usize; 3],
+    geometry: &Geometry,
+    level: f64,
+    progress: &Progress,
+) -> Result<(SurfaceMesh, f32)> {
+    progress.begin("building surface from the scan", 3);
+    let (dz, dy, dx) = crop.dim();
+    let (z0, y0, x0) = (lo[0], lo[1], lo[2]);
     let (mut positions, indices, noise) = with_voxels!(&volume.voxels, a => {
-        let scan = a.slice(s![z0..z1, y0..y1, x0..x1]);
-        let (p, i) = constrained_marching_cubes(scan, crop, level as f32);
-        (p, i, crossing_noise(scan, crop))
+        let scan = a.slice(s![z0..z0 + dz, y0..y0 + dy, x0..x0 + dx]);
+        let (p, i) = constrained_marching_cubes_in(scan, crop, level as f32);
+        (p, i, crossing_noise_in(scan, crop))
     });
     progress.advance(1);
     progress.check()?;
-    to_lps(&mut positions, &mask.geometry, [x0, y0, z0]);
+    to_lps(&mut positions, geometry, [x0, y0, z0]);
     let mut mesh = SurfaceMesh {
         positions,
         normals: Vec::new(),
         indices,
     };
-    orient_outward(&mut mesh, &mask.geometry);
+    orient_outward(&mut mesh, geometry);
     progress.advance(1);
     progress.check()?;
     Ok((mesh, noise))
@@ -147,33 +189,40 @@ fn noise_passes(noise: f32, base: usize) -> usize {
 /// are taken over at most about a million samples (rows skipped evenly).
 #[tracing::instrument(level = "info", skip_all)]
 pub fn crossing_noise<T: VoxelType>(scan: ArrayView3<T>, mask: ArrayView3<u8>) -> f32 {
+    crossing_noise_in(scan, &mask)
+}
+
+/// [`crossing_noise`] with the mask read through [`InsideRows`].
+fn crossing_noise_in<T: VoxelType, M: InsideRows>(scan: ArrayView3<T>, mask: &M) -> f32 {
     let (nz, ny, nx) = mask.dim();
     let rows = nz * ny;
     let stride = (rows * nx / 1_000_000).max(1);
-    let mut diffs = Vec::new();
+    // Sized up front: grown by doubling, it held up to twice its samples
+    // at marching cubes' memory peak.
+    let mut diffs = Vec::with_capacity(rows.div_ceil(stride) * nx.saturating_sub(1));
     let mut steps = Vec::new();
     for r in (0..rows).step_by(stride) {
         let (z, y) = (r / ny, r % ny);
         for x in 0..nx {
             let v = scan[(z, y, x)].to_f32();
-            let m = mask[(z, y, x)] != 0;
+            let m = mask.inside(z, y, x);
             if x + 1 < nx {
                 diffs.push((scan[(z, y, x + 1)].to_f32() - v).abs());
             }
             // Steps out of the mask along each axis (both directions).
-            let mut step = |w: T, n: u8| {
-                if (n != 0) != m {
+            let mut step = |w: T, n: bool| {
+                if n != m {
                     steps.push((w.to_f32() - v).abs());
                 }
             };
             if x + 1 < nx {
-                step(scan[(z, y, x + 1)], mask[(z, y, x + 1)]);
+                step(scan[(z, y, x + 1)], mask.inside(z, y, x + 1));
             }
             if y + 1 < ny {
-                step(scan[(z, y + 1, x)], mask[(z, y + 1, x)]);
+                step(scan[(z, y + 1, x)], mask.inside(z, y + 1, x));
             }
             if z + 1 < nz {
-                step(scan[(z + 1, y, x)], mask[(z + 1, y, x)]);
+                step(scan[(z + 1, y, x)], mask.inside(z + 1, y, x));
             }
         }
     }

@@ -55,51 +55,60 @@ fn extract<F: Field>(field: &F) -> (Vec<[f32; 3]>, Vec<u32>) {
         .filter(|(a, b)| b > a)
         .collect();
     let parts: Vec<Slab> = bounds.par_iter().map(|&(z0, z1)| g.slab(z0, z1)).collect();
-    weld(&parts)
+    weld(parts)
 }
 
 /// Joins the slabs. Slab k's first `shared` vertices are, in the same
 /// order, the top-layer vertices of slab k - 1 (listed in `top`), so every
 /// global id is known from the counts alone and the slabs are copied in
-/// parallel.
-fn weld(parts: &[Slab]) -> (Vec<[f32; 3]>, Vec<u32>) {
+/// parallel. Each slab is freed once copied, as the output's fresh pages
+/// are first touched: the mesh is not held twice (heaptrack found the
+/// slabs and the joined mesh together at `stratum convert`'s peak).
+fn weld(mut parts: Vec<Slab>) -> (Vec<[f32; 3]>, Vec<u32>) {
     use rayon::prelude::*;
     // First global id of each slab's own (not shared) vertices.
     let mut first_vertex = Vec::with_capacity(parts.len());
     let (mut nv, mut ni) = (0usize, 0usize);
-    for p in parts {
+    for p in &parts {
         first_vertex.push(nv);
         nv += p.positions.len() - p.shared;
         ni += p.indices.len();
     }
-    let mut positions = vec![[0f32; 3]; nv];
-    let mut indices = vec![0u32; ni];
+    let mut positions = crate::pages::zeroed::<[f32; 3]>(nv);
+    let mut indices = crate::pages::zeroed::<u32>(ni);
     let mut position_parts = Vec::with_capacity(parts.len());
     let mut index_parts = Vec::with_capacity(parts.len());
     let (mut rest_p, mut rest_i) = (positions.as_mut_slice(), indices.as_mut_slice());
-    for p in parts {
+    for p in &parts {
         let (a, b) = rest_p.split_at_mut(p.positions.len() - p.shared);
         let (c, d) = rest_i.split_at_mut(p.indices.len());
         position_parts.push(a);
         index_parts.push(c);
         (rest_p, rest_i) = (b, d);
     }
+    // What a slab's neighbour above needs of it, kept apart from the
+    // vertices and triangles that go with each copy.
+    let seams: Vec<(Vec<u32>, usize)> = parts
+        .iter_mut()
+        .map(|p| (std::mem::take(&mut p.top), p.shared))
+        .collect();
     position_parts
         .into_par_iter()
         .zip(index_parts)
+        .zip(parts)
         .enumerate()
-        .for_each(|(k, (out_p, out_i))| {
-            let part = &parts[k];
+        .for_each(|(k, ((out_p, out_i), part))| {
             out_p.copy_from_slice(&part.positions[part.shared..]);
+            drop(part.positions);
             let own = |l: usize| (first_vertex[k] + l - part.shared) as u32;
-            let below = k.checked_sub(1).map(|j| (&parts[j], first_vertex[j]));
+            let below = k.checked_sub(1).map(|j| (&seams[j], first_vertex[j]));
             for (o, &l) in out_i.iter_mut().zip(&part.indices) {
                 let l = l as usize;
                 *o = if l >= part.shared {
                     own(l)
                 } else {
-                    let (prev, first) = below.expect("slab 0 shares no vertices");
-                    (first + prev.top[l] as usize - prev.shared) as u32
+                    let ((top, shared), first) = below.expect("slab 0 shares no vertices");
+                    (first + top[l] as usize - shared) as u32
                 };
             }
         });
@@ -188,22 +197,47 @@ impl<T: VoxelType> Field for Scalar<'_, T> {
 /// count as at least `hi`, the others as at most `lo`, with
 /// `lo <= iso < hi`, so inside is exactly the mask and the crossings come
 /// from the intensities.
-struct Constrained<'a, T> {
+struct Constrained<'a, T, M> {
     volume: ArrayView3<'a, T>,
-    mask: ArrayView3<'a, u8>,
+    mask: &'a M,
     iso: f32,
     lo: f32,
     hi: f32,
 }
 
-impl<T: VoxelType> Constrained<'_, T> {
+/// A mask as marching cubes reads it: a voxel at a time at crossed edges,
+/// a row of bits at a time to find the inside.
+pub(crate) trait InsideRows: Sync {
+    /// (nz, ny, nx)
+    fn dim(&self) -> (usize, usize, usize);
+    fn inside(&self, z: usize, y: usize, x: usize) -> bool;
+    /// One bit per voxel of row (z, y), set when inside, into `out`
+    /// (`nx.div_ceil(64)` words, the bits past `nx` clear).
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]);
+}
+
+impl InsideRows for ArrayView3<'_, u8> {
+    fn dim(&self) -> (usize, usize, usize) {
+        ArrayView3::dim(self)
+    }
+
+    fn inside(&self, z: usize, y: usize, x: usize) -> bool {
+        self[(z, y, x)] != 0
+    }
+
+    fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
+        bits_where(self.slice(s![z, y, ..]), out, |m| m != 0);
+    }
+}
+
+impl<T: VoxelType, M: InsideRows> Constrained<'_, T, M> {
     fn value(&self, p: [usize; 3]) -> f32 {
         let (nz, ny, nx) = self.volume.dim();
         let [x, y, z] = p;
         if (1..=nx).contains(&x) && (1..=ny).contains(&y) && (1..=nz).contains(&z) {
             let i = [z - 1, y - 1, x - 1];
             let v = self.volume[i].to_f32();
-            if self.mask[i] != 0 {
+            if self.mask.inside(z - 1, y - 1, x - 1) {
                 v.max(self.hi)
             } else {
                 v.min(self.lo)
@@ -214,13 +248,13 @@ impl<T: VoxelType> Constrained<'_, T> {
     }
 }
 
-impl<T: VoxelType> Field for Constrained<'_, T> {
+impl<T: VoxelType, M: InsideRows> Field for Constrained<'_, T, M> {
     fn dim(&self) -> (usize, usize, usize) {
         self.mask.dim()
     }
 
     fn row_bits(&self, z: usize, y: usize, out: &mut [u64]) {
-        bits_where(self.mask.slice(s![z, y, ..]), out, |m| m != 0);
+        self.mask.row_bits(z, y, out);
     }
 
     fn crossing(&self, a: [usize; 3], axis: usize) -> f32 {
@@ -239,6 +273,16 @@ impl<T: VoxelType> Field for Constrained<'_, T> {
 pub fn constrained_marching_cubes<T: VoxelType>(
     volume: ArrayView3<T>,
     mask: ArrayView3<u8>,
+    level: f32,
+) -> (Vec<[f32; 3]>, Vec<u32>) {
+    constrained_marching_cubes_in(volume, &mask, level)
+}
+
+/// [`constrained_marching_cubes`] with the mask read through [`InsideRows`]
+/// (bytes, or a bit mask's box).
+pub(crate) fn constrained_marching_cubes_in<T: VoxelType, M: InsideRows>(
+    volume: ArrayView3<T>,
+    mask: &M,
     level: f32,
 ) -> (Vec<[f32; 3]>, Vec<u32>) {
     debug_assert_eq!(volume.dim(), mask.dim());
@@ -272,7 +316,7 @@ impl Field for Binary<'_> {
 }
 
 /// One bit per value of `row`, set where `inside` holds, into words of 64.
-fn bits_where<T: Copy>(row: ArrayView1<T>, out: &mut [u64], inside: impl Fn(T) -> bool) {
+pub(crate) fn bits_where<T: Copy>(row: ArrayView1<T>, out: &mut [u64], inside: impl Fn(T) -> bool) {
     match row.as_slice() {
         // 64 tests into bytes (vectorised), then into one word.
         Some(r) => out.iter_mut().zip(r.chunks(64)).for_each(|(w, c)| {
@@ -511,6 +555,9 @@ impl<F: Field> Grid<'_, F> {
             debug_assert_ne!(id, NONE, "a crossed edge of the top layer has a vertex");
             top.push(id);
         });
+        // Grown by doubling: up to twice the mesh until joined, else.
+        positions.shrink_to_fit();
+        indices.shrink_to_fit();
         Slab {
             positions,
             indices,

@@ -15,8 +15,11 @@ mod soft;
 
 pub use constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
 pub(crate) use decimate::decimate_keeping_volume;
-pub use intensity::{crossing_noise, finish_intensity_mesh, intensity_mesh, intensity_surface};
+pub use intensity::{
+    crossing_noise, finish_intensity_mesh, intensity_mesh, intensity_mesh_bits, intensity_surface,
+};
 pub use mask::mask_surface;
+pub(crate) use mc::{InsideRows, bits_where};
 pub use mc::{marching_cubes, mask_marching_cubes};
 pub use smooth::{laplacian_adjacency, taubin_smooth};
 pub use soft::{SOFT_LEVEL, SoftField, soft_surface};

@@ -83,11 +83,11 @@ pub struct SubOperations {
 }
 
 pub fn u16_of(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
-    obj.element_opt(tag).ok().flatten()?.to_int::<u16>().ok()
+    obj.get(tag)?.to_int::<u16>().ok()
 }
 
 pub fn str_of(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let s = obj.element_opt(tag).ok().flatten()?.to_str().ok()?;
+    let s = obj.get(tag)?.to_str().ok()?;
     let s = s.trim_end_matches(['\0', ' ']).trim_start();
     (!s.is_empty()).then(|| s.to_string())
 }

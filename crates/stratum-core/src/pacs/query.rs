@@ -146,9 +146,7 @@ pub fn study_hit(o: &InMemDicomObject) -> Option<StudyHit> {
         description: s(tags::STUDY_DESCRIPTION),
         accession: s(tags::ACCESSION_NUMBER),
         modalities: o
-            .element_opt(tags::MODALITIES_IN_STUDY)
-            .ok()
-            .flatten()
+            .get(tags::MODALITIES_IN_STUDY)
             .and_then(|e| e.to_multi_str().ok())
             .map(|v| {
                 v.iter()

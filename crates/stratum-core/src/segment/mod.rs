@@ -2,18 +2,23 @@
 //! tools that make them. Every tool is one small type behind [`Tool`] (the
 //! way 3D Slicer's Segment Editor effects share hooks).
 
+mod bits;
 mod components;
 mod labelmap;
 mod morphology;
 mod preset;
 mod tools;
 
+pub(crate) use bits::BitBox;
+pub use bits::{BitMask, SegmentMask};
 pub use components::{Components, component_at, components, keep_largest, remove_small_islands};
 pub use labelmap::{
     LabelMap, LabelValue, Labels, Segment, segment_colour, totalsegmentator_ct_names,
 };
 pub use morphology::{dilate_mm, distance_transform_sq, erode_mm, fill_holes_2d, fill_holes_3d};
-pub use preset::{PresetSegment, half_way_level, preset_segment};
+pub use preset::{
+    PresetSegment, half_way_level, half_way_level_bits, preset_segment, preset_segment_packed,
+};
 pub use tools::*;
 
 use ndarray::Array3;

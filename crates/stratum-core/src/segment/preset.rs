@@ -6,16 +6,21 @@
 use ndarray::Zip;
 use rayon::prelude::*;
 
-use super::morphology::fill_holes_2d_in_place;
-use super::{Mask, Preset, fill_holes_2d, keep_largest, segment_colour, threshold_mask};
+use std::collections::VecDeque;
+
+use super::bits::flood_bits;
+use super::{
+    BitMask, Mask, Preset, SegmentMask, fill_holes_2d, keep_largest, segment_colour, threshold_mask,
+};
 use crate::error::{CoreError, Result};
 use crate::progress::Progress;
 use crate::volume::Volume;
 
-/// A preset's segment on one volume.
+/// A preset's segment on one volume (its mask one byte a voxel, or as
+/// [`preset_segment_packed`] made it).
 #[derive(Clone, Debug)]
-pub struct PresetSegment {
-    pub mask: Mask,
+pub struct PresetSegment<M = Mask> {
+    pub mask: M,
     /// The window the mask is of; `lo` is the surface level.
     pub lo: f64,
     pub hi: f64,
@@ -52,10 +57,12 @@ impl Preset {
         if !self.finds_level(volume) {
             return (lo, hi, None);
         }
-        let first = threshold_mask(volume, lo, hi);
+        // One bit a voxel: beside the scan, a byte mask is what made
+        // `convert --preset bone`'s peak.
+        let first = BitMask::threshold(volume, lo, hi);
         // Edges with air or lung (under -400 HU) are another edge: the
         // table's against air would put the level at 0 HU.
-        match half_way_level(volume, &first, -400.0, lo, hi) {
+        match half_way_level_bits(volume, &first, -400.0, lo, hi) {
             Some(level) => {
                 // Bone never below its classic 250 HU (a plastic head
                 // phantom's "bone" would pull it to 60); contrast down to
@@ -85,15 +92,41 @@ impl Preset {
 /// boundary with darker tissue.
 #[tracing::instrument(level = "info", skip_all)]
 pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64) -> Option<f64> {
-    if mask.dim() != volume.dim() {
+    let m = &mask.data;
+    let inside = |z: usize, y: usize, x: usize| m[(z, y, x)] != 0;
+    half_way_level_in(volume, mask.dim(), mask.count(), inside, floor, lo, hi)
+}
+
+/// [`half_way_level`] of a bit mask.
+pub fn half_way_level_bits(
+    volume: &Volume,
+    mask: &BitMask,
+    floor: f64,
+    lo: f64,
+    hi: f64,
+) -> Option<f64> {
+    let inside = |z: usize, y: usize, x: usize| mask.get(z, y, x);
+    half_way_level_in(volume, mask.dim(), mask.count(), inside, floor, lo, hi)
+}
+
+/// [`half_way_level`] of a mask of `count` voxels read through `inside`.
+fn half_way_level_in(
+    volume: &Volume,
+    dim: (usize, usize, usize),
+    count: usize,
+    is_in: impl Fn(usize, usize, usize) -> bool + Sync,
+    floor: f64,
+    lo: f64,
+    hi: f64,
+) -> Option<f64> {
+    if dim != volume.dim() {
         return None;
     }
-    let (nz, ny, nx) = mask.dim();
-    let m = &mask.data;
+    let (nz, ny, nx) = dim;
     let value = |z: usize, y: usize, x: usize| volume.voxels.get(z, y, x).unwrap_or(f64::NAN);
     // At most ~200k samples: a sparse lattice over the boundary is enough
     // for a median, and keeps a 512³ scan under a second.
-    let boundary_guess = mask.count().max(1);
+    let boundary_guess = count.max(1);
     let stride = ((boundary_guess / 400_000) as f64).cbrt().ceil().max(1.0) as usize;
     const R: isize = 2;
     let mut mids: Vec<f32> = (0..nz)
@@ -103,7 +136,7 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64
             let mut out = Vec::new();
             for y in (0..ny).step_by(stride) {
                 for x in 0..nx {
-                    if m[(z, y, x)] == 0 {
+                    if !is_in(z, y, x) {
                         continue;
                     }
                     let edge = [
@@ -123,7 +156,7 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64
                             && (zz as usize) < nz
                             && (yy as usize) < ny
                             && (xx as usize) < nx
-                            && m[(zz as usize, yy as usize, xx as usize)] == 0
+                            && !is_in(zz as usize, yy as usize, xx as usize)
                     });
                     if !edge {
                         continue;
@@ -146,7 +179,7 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64
                                 }
                                 let (zz, yy, xx) = (zz as usize, yy as usize, xx as usize);
                                 let v = value(zz, yy, xx);
-                                if m[(zz, yy, xx)] != 0 {
+                                if is_in(zz, yy, xx) {
                                     inside = inside.max(v);
                                 } else if v < lo && v >= floor {
                                     outside = outside.min(v);
@@ -181,24 +214,27 @@ pub fn half_way_level(volume: &Volume, mask: &Mask, floor: f64, lo: f64, hi: f64
 /// the bone window (`bone`), against under a tenth for a trunk or an arm.
 /// `None` when no island looks like a body.
 ///
-/// The whole search works in the skin mask's own bytes, by state (1 skin,
-/// 2 seen, 3 measured, 4 body): one full-size buffer beside the scan and
-/// `bone`, where separate masks for the islands, each part and the body
-/// held four (`stratum convert --preset bone` peaked at 3.2x the voxel
-/// bytes for them).
-fn body_parts(volume: &Volume, bone: &Mask) -> Option<Mask> {
+/// Works in bits: the skin window and the voxels seen, then the body in
+/// the seen bits' words, three bit masks beside the scan where byte masks
+/// made `stratum convert --preset bone` peak at 2.09x the voxel bytes
+/// (3.2x with a byte mask per stage before that).
+fn body_parts(volume: &Volume, bone: &BitMask) -> Option<BitMask> {
     let (slo, shi) = Preset::Skin.window(volume);
-    let mut skin = threshold_mask(volume, slo, shi);
-    let dim = skin.dim();
-    let bone = bone.data.as_slice()?;
-    let data = skin.data.as_slice_mut()?;
-    let mut queue = std::collections::VecDeque::new();
-    let (mut sizes, mut seeds) = (Vec::new(), Vec::new());
-    for i in 0..data.len() {
-        if data[i] == 1 {
-            sizes.push(flood_state(data, dim, i, (1, 2), &mut queue, |_| {}));
-            seeds.push(i);
-        }
+    let skin = BitMask::threshold(volume, slo, shi);
+    let mut seen = BitMask::empty(skin.dim(), skin.geometry);
+    let mut queue = VecDeque::new();
+    let (mut sizes, mut dense, mut seeds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut from = 0;
+    // Islands in scan order, each measured as it is flooded: its size and
+    // how many of its voxels reach the bone window.
+    while let Some((seed, word)) = skin.next_unseen(&seen, from) {
+        let mut d = 0usize;
+        sizes.push(flood_bits(&skin, &mut seen, seed, &mut queue, |j| {
+            d += bone.bit(j) as usize;
+        }));
+        dense.push(d);
+        seeds.push(seed);
+        from = word;
     }
     let largest = sizes.iter().copied().max()?;
     let mut order: Vec<usize> = (0..sizes.len())
@@ -206,76 +242,59 @@ fn body_parts(volume: &Volume, bone: &Mask) -> Option<Mask> {
         .collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     order.truncate(16);
+    let mut body = seen;
+    body.clear();
     let mut any = false;
     for i in order {
-        let mut dense = 0usize;
-        flood_state(data, dim, seeds[i], (2, 3), &mut queue, |j| {
-            dense += (bone[j] != 0) as usize;
-        });
-        if dense * 4 < sizes[i] {
+        if dense[i] * 4 < sizes[i] {
             any = true;
-            flood_state(data, dim, seeds[i], (3, 4), &mut queue, |_| {});
+            flood_bits(&skin, &mut body, seeds[i], &mut queue, |_| {});
         }
     }
     if !any {
         return None;
     }
-    data.par_iter_mut().for_each(|v| *v = (*v == 4) as u8);
-    fill_holes_2d_in_place(&mut skin);
-    Some(skin)
+    drop(skin);
+    body.fill_holes_2d();
+    Some(body)
 }
 
-/// Floods the 6-connected voxels of state `from` reachable from `seed` to
-/// state `to`, calling `visit` on each; returns their count. Breadth
-/// first, with 4-byte ids: the queue holds a wave front, where a depth-first
-/// stack of 8-byte ids grew to 137 MB on the phantom's body (heaptrack).
-pub(crate) fn flood_state(
-    data: &mut [u8],
-    (nz, ny, nx): (usize, usize, usize),
-    seed: usize,
-    (from, to): (u8, u8),
-    queue: &mut std::collections::VecDeque<u32>,
-    mut visit: impl FnMut(usize),
-) -> usize {
-    if data[seed] != from {
-        return 0;
+/// The bone window `lo..hi` of `volume` without the islands outside the
+/// body outline (the table, a head holder), and a note counting them.
+fn bone_in_body(volume: &Volume, lo: f64, hi: f64) -> (BitMask, Option<String>) {
+    let mut bone = BitMask::threshold(volume, lo, hi);
+    // No body to go by (bone alone in air: a dry skull, a plastic
+    // phantom): nothing is left out. Past 4 G voxels the flood's ids would
+    // not fit: such a scan is over any memory budget anyway.
+    if !bone.ids_fit() {
+        return (bone, None);
     }
-    let plane = ny * nx;
-    queue.clear();
-    data[seed] = to;
-    queue.push_back(seed as u32);
-    let mut n = 0;
-    while let Some(i) = queue.pop_front() {
-        let i = i as usize;
+    let Some(mut body) = body_parts(volume, &bone) else {
+        return (bone, None);
+    };
+    let mut outside = BitMask::empty(bone.dim(), bone.geometry);
+    outside.set_and_not(&bone, &body);
+    bone.and(&body);
+    // The body's words count the islands outside it now.
+    let mut seen = {
+        body.clear();
+        body
+    };
+    let mut queue = VecDeque::new();
+    let (mut n, mut voxels, mut from) = (0usize, 0usize, 0);
+    while let Some((seed, word)) = outside.next_unseen(&seen, from) {
         n += 1;
-        visit(i);
-        let (z, y, x) = (i / plane, (i / nx) % ny, i % nx);
-        let mut go = |j: usize| {
-            if data[j] == from {
-                data[j] = to;
-                queue.push_back(j as u32);
-            }
-        };
-        if x > 0 {
-            go(i - 1);
-        }
-        if x + 1 < nx {
-            go(i + 1);
-        }
-        if y > 0 {
-            go(i - nx);
-        }
-        if y + 1 < ny {
-            go(i + nx);
-        }
-        if z > 0 {
-            go(i - plane);
-        }
-        if z + 1 < nz {
-            go(i + plane);
-        }
+        voxels += flood_bits(&outside, &mut seen, seed, &mut queue, |_| {});
+        from = word;
     }
-    n
+    let note = (n > 0).then(|| {
+        let ml = voxels as f64 * outside.voxel_mm3() / 1000.0;
+        format!(
+            "left out {n} island{} outside the body outline ({ml:.1} mL: the table, a head holder or other equipment)",
+            if n == 1 { "" } else { "s" }
+        )
+    });
+    (bone, note)
 }
 
 /// A preset's segment with its clean-up: the window (with the level found
@@ -289,6 +308,26 @@ pub fn preset_segment(
     window: Option<(f64, f64)>,
     progress: &Progress,
 ) -> Result<PresetSegment> {
+    let s = preset_segment_packed(volume, preset, window, progress)?;
+    Ok(PresetSegment {
+        mask: s.mask.into_bytes(),
+        lo: s.lo,
+        hi: s.hi,
+        found_level: s.found_level,
+        note: s.note,
+    })
+}
+
+/// [`preset_segment`] with the mask as the preset makes it: bone on CT in
+/// bits (the same voxels), the others in bytes. For a caller that keeps
+/// the scan beside the mask (`stratum convert`).
+#[tracing::instrument(level = "info", skip_all)]
+pub fn preset_segment_packed(
+    volume: &Volume,
+    preset: Preset,
+    window: Option<(f64, f64)>,
+    progress: &Progress,
+) -> Result<PresetSegment<SegmentMask>> {
     progress.begin(preset.name(), 4);
     let (lo, hi, found_level) = match window {
         Some((lo, hi)) => (lo, hi, None),
@@ -296,58 +335,33 @@ pub fn preset_segment(
     };
     progress.advance(1);
     progress.check()?;
-    let m = threshold_mask(volume, lo, hi);
-    progress.advance(1);
-    progress.check()?;
-    let body = || {
-        let (slo, shi) = Preset::Skin.window(volume);
-        fill_holes_2d(&keep_largest(&threshold_mask(volume, slo, shi)))
-    };
     let mut note = None;
-    let mask = match preset {
-        Preset::Skin => fill_holes_2d(&keep_largest(&m)),
-        Preset::Lungs => {
-            // Air connected to the outside of the body is not lung.
-            let body = body();
-            let mut out = m;
-            Zip::from(&mut out.data)
-                .and(&body.data)
-                .par_for_each(|o, b| *o &= *b);
-            out
-        }
-        Preset::Bone if volume.is_ct() => {
-            let mut out = m;
-            // No body to go by (bone alone in air: a dry skull, a plastic
-            // phantom): nothing is left out.
-            if let Some(mut outside) = body_parts(volume, &out) {
-                // Bone outside the body, in the body's own buffer.
-                Zip::from(&mut outside.data)
-                    .and(&out.data)
-                    .par_for_each(|o, b| *o = (*b != 0 && *o == 0) as u8);
-                let dim = outside.dim();
-                let mut queue = std::collections::VecDeque::new();
-                let data = outside.data.as_slice_mut().expect("standard layout");
-                let (mut n, mut voxels) = (0usize, 0usize);
-                for i in 0..data.len() {
-                    if data[i] == 1 {
-                        n += 1;
-                        voxels += flood_state(data, dim, i, (1, 2), &mut queue, |_| {});
-                    }
-                }
-                if n > 0 {
-                    Zip::from(&mut out.data)
-                        .and(&outside.data)
-                        .par_for_each(|o, b| *o &= (*b == 0) as u8);
-                    let ml = voxels as f64 * outside.voxel_mm3() / 1000.0;
-                    note = Some(format!(
-                        "left out {n} island{} outside the body outline ({ml:.1} mL: the table, a head holder or other equipment)",
-                        if n == 1 { "" } else { "s" }
-                    ));
-                }
+    let mask: SegmentMask = if preset == Preset::Bone && volume.is_ct() {
+        let (bone, n) = bone_in_body(volume, lo, hi);
+        note = n;
+        bone.into()
+    } else {
+        let m = threshold_mask(volume, lo, hi);
+        progress.advance(1);
+        progress.check()?;
+        let body = || {
+            let (slo, shi) = Preset::Skin.window(volume);
+            fill_holes_2d(&keep_largest(&threshold_mask(volume, slo, shi)))
+        };
+        match preset {
+            Preset::Skin => fill_holes_2d(&keep_largest(&m)),
+            Preset::Lungs => {
+                // Air connected to the outside of the body is not lung.
+                let body = body();
+                let mut out = m;
+                Zip::from(&mut out.data)
+                    .and(&body.data)
+                    .par_for_each(|o, b| *o &= *b);
+                out
             }
-            out
+            _ => m,
         }
-        _ => m,
+        .into()
     };
     progress.set_done(4);
     if mask.count() == 0 {
@@ -363,3 +377,7 @@ pub fn preset_segment(
         note,
     })
 }
+
+#[cfg(test)]
+#[path = "preset_tests.rs"]
+mod tests;
