@@ -206,48 +206,15 @@ impl BitMask {
     }
 
     /// Fills holes slice by slice (axial planes, 4-connectivity in the
-    /// plane), as [`super::fill_holes_2d`]: one slice of bytes per thread.
+    /// plane), as [`super::fill_holes_2d`] (the same flood): one slice per thread.
     #[tracing::instrument(level = "info", skip_all)]
     pub fn fill_holes_2d(&mut self) {
         let (_, ny, nx) = self.dim;
         let rw = self.row_words;
         self.planes_mut().for_each(|plane| {
-            let inside = |y: usize, x: usize| plane[y * rw + x / 64] >> (x % 64) & 1 != 0;
-            let mut outside = vec![false; ny * nx];
-            let mut stack: Vec<usize> = Vec::new();
-            for y in 0..ny {
-                for x in 0..nx {
-                    if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx) && !inside(y, x) {
-                        let i = y * nx + x;
-                        if !outside[i] {
-                            outside[i] = true;
-                            stack.push(i);
-                        }
-                    }
-                }
-            }
-            while let Some(i) = stack.pop() {
-                let (y, x) = (i / nx, i % nx);
-                let mut go = |yy: usize, xx: usize| {
-                    let j = yy * nx + xx;
-                    if !inside(yy, xx) && !outside[j] {
-                        outside[j] = true;
-                        stack.push(j);
-                    }
-                };
-                if x > 0 {
-                    go(y, x - 1);
-                }
-                if x + 1 < nx {
-                    go(y, x + 1);
-                }
-                if y > 0 {
-                    go(y - 1, x);
-                }
-                if y + 1 < ny {
-                    go(y + 1, x);
-                }
-            }
+            let outside = super::morphology::outside_2d(ny, nx, |y, x| {
+                plane[y * rw + x / 64] >> (x % 64) & 1 != 0
+            });
             for y in 0..ny {
                 for x in 0..nx {
                     if !outside[y * nx + x] {

@@ -222,6 +222,48 @@ pub fn fill_holes_3d(mask: &Mask) -> Mask {
     }
 }
 
+/// The pixels of an `ny` x `nx` plane that are not `inside` and reach its
+/// edge through such pixels (4-connectivity): what is not a hole. The one
+/// flood of both slice hole fillings (bytes here, bits in `bits`).
+pub(crate) fn outside_2d(ny: usize, nx: usize, inside: impl Fn(usize, usize) -> bool) -> Vec<bool> {
+    let mut outside = vec![false; ny * nx];
+    let mut stack: Vec<usize> = Vec::new();
+    for y in 0..ny {
+        for x in 0..nx {
+            if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx) && !inside(y, x) {
+                let i = y * nx + x;
+                if !outside[i] {
+                    outside[i] = true;
+                    stack.push(i);
+                }
+            }
+        }
+    }
+    while let Some(i) = stack.pop() {
+        let (y, x) = (i / nx, i % nx);
+        let mut go = |yy: usize, xx: usize| {
+            let j = yy * nx + xx;
+            if !inside(yy, xx) && !outside[j] {
+                outside[j] = true;
+                stack.push(j);
+            }
+        };
+        if x > 0 {
+            go(y, x - 1);
+        }
+        if x + 1 < nx {
+            go(y, x + 1);
+        }
+        if y > 0 {
+            go(y - 1, x);
+        }
+        if y + 1 < ny {
+            go(y + 1, x);
+        }
+    }
+    outside
+}
+
 /// Fills holes slice by slice (axial planes, 4-connectivity in the plane).
 #[tracing::instrument(level = "info", skip_all)]
 pub fn fill_holes_2d(mask: &Mask) -> Mask {
@@ -237,44 +279,10 @@ pub(crate) fn fill_holes_2d_in_place(out: &mut Mask) {
         .into_par_iter()
         .for_each(|mut plane| {
             let (ny, nx) = plane.dim();
-            let mut outside = vec![0u8; ny * nx];
-            let mut stack: Vec<usize> = Vec::new();
+            let outside = outside_2d(ny, nx, |y, x| plane[(y, x)] != 0);
             for y in 0..ny {
                 for x in 0..nx {
-                    if (y == 0 || x == 0 || y + 1 == ny || x + 1 == nx) && plane[(y, x)] == 0 {
-                        let i = y * nx + x;
-                        if outside[i] == 0 {
-                            outside[i] = 1;
-                            stack.push(i);
-                        }
-                    }
-                }
-            }
-            while let Some(i) = stack.pop() {
-                let (y, x) = (i / nx, i % nx);
-                let mut go = |yy: usize, xx: usize| {
-                    let j = yy * nx + xx;
-                    if plane[(yy, xx)] == 0 && outside[j] == 0 {
-                        outside[j] = 1;
-                        stack.push(j);
-                    }
-                };
-                if x > 0 {
-                    go(y, x - 1);
-                }
-                if x + 1 < nx {
-                    go(y, x + 1);
-                }
-                if y > 0 {
-                    go(y - 1, x);
-                }
-                if y + 1 < ny {
-                    go(y + 1, x);
-                }
-            }
-            for y in 0..ny {
-                for x in 0..nx {
-                    if outside[y * nx + x] == 0 {
+                    if !outside[y * nx + x] {
                         plane[(y, x)] = 1;
                     }
                 }
