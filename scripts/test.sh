@@ -24,7 +24,7 @@ nnunet_out="$(mktemp)"
 nnunet_err="$(mktemp)"
 scripts/nnunet-env.sh >"$nnunet_out" 2>"$nnunet_err" &
 nnunet_pid=$!
-trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err"' EXIT
+trap 'kill "$nnunet_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err"' EXIT
 phase format
 cargo fmt --all --check
 # Clippy lints the workspace's crates while they are built for the tests
@@ -70,13 +70,13 @@ export STRATUM_NNUNET_PYTHON="$nnunet_python"
 # Checks that could not run (a missing tool, outside CI) are listed at the end,
 # counted as skipped, not passed; under CI they fail instead.
 skip_log="$(mktemp)"
-trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err" "$skip_log"' EXIT
+trap 'kill "$nnunet_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err" "$skip_log"' EXIT
 export STRATUM_SKIP_LOG="$skip_log"
 # --no-fail-fast: a failing core test does not hide the app's results.
 phase tests
 status=0
 test_log="$(mktemp)"
-trap 'kill "$nnunet_pid" 2>/dev/null; rm -f "$nnunet_out" "$nnunet_err" "$skip_log" "$test_log"' EXIT
+trap 'kill "$nnunet_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err" "$skip_log" "$test_log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log" || status=$?
 # Each fuzz target briefly on its saved corpus (fuzz/corpus/), so a
 # regression in a reader shows here; its own build cache outside the clone.
