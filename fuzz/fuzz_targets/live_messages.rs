@@ -1,17 +1,19 @@
 //! A live session's messages as a follower and the host read them: the
 //! input, sealed with the session's keys (so it gets past the
 //! authentication, as a participant holding the link could make it), goes
-//! to a Stratum follower (hello, snapshot, edits, events) and to the host
-//! as the presenter's; the decoders of a snapshot and a scan read it raw.
+//! to a Stratum follower (hello, snapshot, edits, events), to the host
+//! as the presenter's and as a participant's own (a name, a pen token, an
+//! avatar, a point); the decoders of a snapshot and a scan read it raw.
 //! Everything is either applied or refused with an error; nothing panics.
 #![no_main]
 
+use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use stratum_core::document::{Document, DocumentState, volume_from_bytes};
 use stratum_core::live::crypto::{Header, seal};
-use stratum_core::live::{Follower, Host, HostOptions, Kind, Message};
+use stratum_core::live::{Follower, Frame, Host, HostOptions, Kind, Message};
 use stratum_core::segment::LabelMap;
 use stratum_core::volume::Geometry;
 
@@ -20,6 +22,11 @@ struct Session {
     doc: Document,
     /// The hello and snapshot a newcomer receives, sealed.
     joined: Vec<Vec<u8>>,
+    /// A Stratum participant's connection (its own frames), holding the
+    /// pen so its edits are read too.
+    client: u64,
+    /// Its queue (kept open, so it stays in the session; drained).
+    queue: Receiver<Frame>,
     seq: u64,
 }
 
@@ -30,7 +37,9 @@ fn session() -> &'static Mutex<Session> {
         let host = Host::start(&mut doc, &HostOptions::default()).expect("a host");
         let (_, rx) = host.join(Kind::Stratum).expect("a join");
         let joined = rx.try_iter().map(|f| f.to_vec()).collect();
-        Mutex::new(Session { host, doc, joined, seq: 1000 })
+        let (client, queue) = host.join(Kind::Stratum).expect("a join");
+        let _ = host.give_pen(Some(client));
+        Mutex::new(Session { host, doc, joined, client, queue, seq: 1000 })
     })
 }
 
@@ -52,6 +61,16 @@ fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
     if let Ok(Some(edit)) = s.host.presenter_frame(&frame) {
         let _ = s.doc.apply(edit);
     }
+    // The same as a participant's own frame.
+    let frame = seal(&s.host.key(), Header { sender: 7, seq: s.seq }, data);
+    let client = s.client;
+    if let Ok(edits) = s.host.upstream(client, &frame) {
+        for edit in edits {
+            let _ = s.doc.apply(edit);
+        }
+    }
     // Raw bytes as a frame: refused unless they open.
     let _ = s.host.presenter_frame(data);
+    let _ = s.host.upstream(client, data);
+    while s.queue.try_recv().is_ok() {}
 });

@@ -11,9 +11,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::avatars::Avatar;
 use super::crypto::{self, Header, Key};
 use super::host::MODEL_SENDER;
-use super::message::{Event, Message, Participant};
+use super::message::{AvatarPose, Event, Message, Participant};
 use crate::document::{Change, Document, DocumentState, Edit, volume_from_bytes};
 use crate::edit::HistoryConfig;
 use crate::error::{CoreError, Result};
@@ -66,6 +67,12 @@ pub struct Follower {
     pub presenter: String,
     /// The presenter removed this follower.
     pub removed: bool,
+    /// What gets the pen back on a new connection, while this follower
+    /// holds it (or held it when its connection dropped). Kept in memory
+    /// only, for this session.
+    pub pen_token: Option<String>,
+    /// The others' heads and hands (the presenter's is number 0).
+    pub avatars: BTreeMap<u64, Avatar>,
     /// Its own sender number and the last number it sent.
     sender: u32,
     sent: u64,
@@ -94,6 +101,8 @@ impl Follower {
             pen: None,
             presenter: String::new(),
             removed: false,
+            pen_token: None,
+            avatars: BTreeMap::new(),
             sender,
             sent: 0,
             pending: VecDeque::new(),
@@ -164,11 +173,30 @@ impl Follower {
                 pen,
                 presenter,
             } => {
+                let had = self.holds_pen();
                 self.participants = participants.clone();
                 self.pen = *pen;
                 self.presenter = presenter.clone();
+                // Taken back or given to someone else while connected:
+                // the token is void.
+                if had && !self.holds_pen() {
+                    self.pen_token = None;
+                }
             }
-            Event::Removed => self.removed = true,
+            Event::Removed => {
+                self.removed = true;
+                self.pen_token = None;
+            }
+            Event::PenToken { token } => self.pen_token = token.clone(),
+            Event::Avatar { .. } => {
+                if let Some(a) = Avatar::of(e) {
+                    if a.is_empty() {
+                        self.avatars.remove(&a.from);
+                    } else {
+                        self.avatars.insert(a.from, a);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -222,6 +250,34 @@ impl Follower {
     pub fn introduce(&mut self, name: &str) -> Vec<u8> {
         self.upstream(&Message::Event(Event::Introduce {
             name: name.to_string(),
+        }))
+    }
+
+    /// Asks for the pen back on this (new) connection with the token it
+    /// was given (`pen_token`, carried over from the connection that
+    /// dropped): the frame to send, if it has one. The host answers with
+    /// `participants` naming it as the pen holder and a new token, or a
+    /// `pen_token` of `null` when the token is void.
+    pub fn claim_pen(&mut self) -> Option<Vec<u8>> {
+        let token = self.pen_token.clone()?;
+        Some(self.upstream(&Message::Event(Event::ClaimPen { token })))
+    }
+
+    /// Its own head and hands for the others (LPS mm in the model's
+    /// frame, rounded): the frame to send. All `None`: its avatar goes.
+    pub fn avatar(
+        &mut self,
+        head: Option<AvatarPose>,
+        left: Option<AvatarPose>,
+        right: Option<AvatarPose>,
+    ) -> Vec<u8> {
+        let r = |p: Option<AvatarPose>| p.map(AvatarPose::rounded);
+        self.upstream(&Message::Event(Event::Avatar {
+            from: 0,
+            name: String::new(),
+            head: r(head),
+            left: r(left),
+            right: r(right),
         }))
     }
 

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod avatars;
 mod pen;
 
+use super::avatars::Avatars;
 use super::crypto::{self, Header, Key};
 use super::message::{Event, Message, SceneSegment, TableRow};
 use super::surfaces::SurfaceJob;
@@ -73,6 +75,8 @@ struct Hub {
     /// Participants' names, the pen, who was removed.
     people: pen::People,
     viewers: Viewers,
+    /// Each participant's head and hands.
+    avatars: Avatars,
     /// Where voxel changes go to be meshed for browsers, when asked for.
     remesh: Option<Sender<SurfaceJob>>,
     /// The edited surfaces since the model (version, ids, frame, event);
@@ -220,6 +224,7 @@ impl Host {
             upstream: HashMap::new(),
             people: pen::People::default(),
             viewers: Viewers::default(),
+            avatars: Avatars::default(),
             remesh: None,
             patches: Vec::new(),
             stopped: false,
@@ -396,6 +401,7 @@ impl Host {
         first.push(Message::Event(hub.table.clone()).to_bytes());
         let mut view: Vec<Event> = hub.view.values().cloned().collect();
         view.extend(hub.viewers.current());
+        view.extend(hub.avatars.current());
         first.extend(view.into_iter().map(|e| Message::Event(e).to_bytes()));
         for plain in first {
             let frame = hub.seal(&plain);
@@ -414,7 +420,13 @@ impl Host {
         hub.clients.retain(|c| c.id != id);
         if hub.clients.len() != before {
             hub.people.left(id);
-            for e in hub.viewers.left(id) {
+            let gone: Vec<Event> = hub
+                .viewers
+                .left(id)
+                .into_iter()
+                .chain(hub.avatars.left(id))
+                .collect();
+            for e in gone {
                 hub.broadcast(&Message::Event(e), false);
             }
             hub.joined();

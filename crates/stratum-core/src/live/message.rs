@@ -114,6 +114,29 @@ pub struct SceneSegment {
     pub ml: f64,
 }
 
+/// Where a head or a hand is: `position` in LPS mm, in the model's frame
+/// (the anatomy's own coordinates, whatever its pose in anyone's room);
+/// `rotation` a unit quaternion (x, y, z, w) turning the participant's own
+/// axes into LPS: it looks (or points) along rotation · (0, 1, 0), with
+/// rotation · (0, 0, 1) up.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AvatarPose {
+    pub position: [f64; 3],
+    pub rotation: [f64; 4],
+}
+
+impl AvatarPose {
+    /// Rounded to 0.1 mm and 1e-4 (what is sent: shorter, and
+    /// nothing below what the eye sees).
+    pub fn rounded(self) -> AvatarPose {
+        let r = |v: f64, s: f64| (v * s).round() / s;
+        AvatarPose {
+            position: self.position.map(|v| r(v, 10.0)),
+            rotation: self.rotation.map(|v| r(v, 1e4)),
+        }
+    }
+}
+
 /// A JSON event. View events come from the presenter (the app, or the
 /// presenter's browser); table and scene events from the host; `visible`,
 /// `opacity`, `undo` and `redo` are what a presenter's browser asks the
@@ -233,6 +256,32 @@ pub enum Event {
         raised: bool,
     },
 
+    // The pen across a dropped connection.
+    /// Host, to the pen holder only: the token that gets the pen back on a
+    /// new connection (32 hex digits); `null` to a participant whose token
+    /// is no longer valid.
+    PenToken {
+        token: Option<String>,
+    },
+    /// Participant (on a new connection): give me back the pen I held.
+    ClaimPen {
+        token: String,
+    },
+
+    // Who is where (a participant's head and hands, in the model's frame).
+    /// A participant's head and controllers (LPS mm, rotations in LPS),
+    /// relayed by the host with `from` and `name` set; all three `null`:
+    /// its avatar goes away (also sent by the host when it leaves).
+    Avatar {
+        #[serde(default)]
+        from: u64,
+        #[serde(default)]
+        name: String,
+        head: Option<AvatarPose>,
+        left: Option<AvatarPose>,
+        right: Option<AvatarPose>,
+    },
+
     // Edited surfaces for browsers (from the host).
     /// The surfaces of segments whose voxels changed, rebuilt: `model` is
     /// the path of an encrypted GLB holding just them (as the scene's
@@ -284,6 +333,11 @@ impl Event {
             Event::Laser { point } => point.as_ref().is_none_or(|p| ok(p)),
             Event::Opacity { opacity, .. } => (0.0..=1.0).contains(opacity),
             Event::Point { point, .. } => point.as_ref().is_none_or(|p| ok(p)),
+            Event::Avatar {
+                head, left, right, ..
+            } => [head, left, right]
+                .iter()
+                .all(|p| p.is_none_or(|p| ok(&p.position) && ok(&p.rotation))),
             _ => true,
         }
     }

@@ -5,6 +5,7 @@
 //! back into its own document; [`server`] carries it over HTTP and
 //! WebSocket. The protocol is documented in `docs/live-protocol.md`.
 
+pub mod avatars;
 pub mod crypto;
 pub mod follower;
 pub mod host;
@@ -15,10 +16,13 @@ pub mod surfaces;
 pub mod viewers;
 pub mod ws;
 
+pub use avatars::Avatar;
 pub use crypto::Key;
 pub use follower::{Echo, Follower, Update, blank_scan, document_from_snapshot, labels_digest};
 pub use host::{Frame, Host, HostOptions, Kind};
-pub use message::{ClipPlane, Event, Message, Participant, Ruler, SceneSegment, TableRow};
+pub use message::{
+    AvatarPose, ClipPlane, Event, Message, Participant, Ruler, SceneSegment, TableRow,
+};
 pub use viewers::Pointer;
 
 /// Reads the keys out of a link's fragment: `k` (every follower) and `p`

@@ -68,6 +68,8 @@ model-viewer{width:100%;height:70vh;background:#fff}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em}
 .laser{width:14px;height:14px;border-radius:50%;background:#e00;border:2px solid #fff;box-shadow:0 0 4px #000;pointer-events:none}
 .ruler{background:#fff8;border-radius:4px;padding:0 4px;font-size:12px;pointer-events:none}
+.avatar{color:#fff;border:2px solid #fff;border-radius:10px;padding:0 6px;font-size:12px;pointer-events:none;white-space:nowrap;box-shadow:0 0 3px #0008}
+.avatar.hand{width:8px;height:8px;padding:0;border-radius:3px}
 .point{background:#1565c0;color:#fff;border:2px solid #fff;border-radius:10px;padding:0 6px;font-size:12px;pointer-events:none;white-space:nowrap}
 #hands{color:#1565c0}
 </style>
@@ -93,7 +95,7 @@ self.ModelViewerElement = {
 // Everything the page knows, for people and for tests.
 const live = window.live = {status: 'joining', frames: 0, refused: 0, table: new Map(),
   view: {}, scene: null, loaded: false, following: true, presenter: false, viewers: 0,
-  points: new Map(), hands: new Map(), handUp: false, surfaces: 0};
+  points: new Map(), hands: new Map(), avatars: new Map(), handUp: false, surfaces: 0};
 const $ = id => document.getElementById(id);
 const mv = $('mv'), statusEl = $('status'), followBtn = $('follow');
 function setStatus(s, text) { live.status = s; statusEl.textContent = text; document.body.dataset.status = s; }
@@ -249,6 +251,10 @@ const apply = {
     const names = [...live.hands.values()];
     $('hands').textContent = names.length ? `Hands up: ${names.join(', ')}` : '';
   },
+  avatar(e) {
+    if (e.head || e.left || e.right) live.avatars.set(e.from, e); else live.avatars.delete(e.from);
+    markers();
+  },
   voxels() {},
 };
 function markers() {
@@ -274,6 +280,23 @@ function markers() {
     el.dataset.position = `${p.x} ${p.y} ${p.z}`;
     el.textContent = e.name;
     mv.append(el);
+  }
+  // Where the others stand (heads and hands, the model's frame): a label
+  // with the name at the head, a small mark at each hand, in the
+  // participant's colour (the app's: hues spread by the golden angle).
+  mv.querySelectorAll('.avatar').forEach(r => r.remove());
+  for (const [from, e] of live.avatars) {
+    const colour = `hsl(${(from * 137.508) % 360}deg 70% 45%)`;
+    for (const part of ['head', 'left', 'right']) {
+      if (!e[part]) continue;
+      const p = toScene(e[part].position), el = document.createElement('div');
+      el.className = part === 'head' ? 'avatar' : 'avatar hand';
+      el.slot = `hotspot-avatar-${from}-${part}`;
+      el.dataset.position = `${p.x} ${p.y} ${p.z}`;
+      el.style.background = colour;
+      if (part === 'head') el.textContent = e.name || (from === 0 ? 'Presenter' : `participant ${from}`);
+      mv.append(el);
+    }
   }
 }
 let modelLoading = null, modelReady = Promise.resolve();
@@ -450,7 +473,7 @@ async function frame(buf) {
   if (f.plain[0] !== 5) return; // hello; document messages are for Stratum followers
   const e = JSON.parse(new TextDecoder().decode(f.plain.subarray(1)));
   if (['camera', 'pose', 'clip', 'rulers', 'laser'].includes(e.type)) live.view[e.type] = e;
-  if (e.type === 'point' || e.type === 'hand') { apply[e.type](e); live.appliedAt = performance.timeOrigin + performance.now(); return; }
+  if (e.type === 'point' || e.type === 'hand' || e.type === 'avatar') { apply[e.type](e); live.appliedAt = performance.timeOrigin + performance.now(); return; }
   if (e.type === 'table') { live.table = new Map(e.segments.map(s => [s.id, s])); }
   if (e.type === 'scene') { modelReady = loadModel(e); return; }
   if (e.type === 'surfaces') {

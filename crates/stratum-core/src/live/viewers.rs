@@ -47,6 +47,17 @@ impl Viewers {
     /// Whether `header` may come from connection `from`: one sender per
     /// connection, numbers rising.
     pub(super) fn in_sequence(&mut self, from: u64, header: Header) -> Result<()> {
+        // A sender number belongs to the first connection that used it: a
+        // frame copied onto another connection is not that one's.
+        if self
+            .senders
+            .iter()
+            .any(|(&c, &(s, _))| c != from && s == header.sender)
+        {
+            return Err(CoreError::LiveRefused(
+                "a frame whose sender number another connection uses".into(),
+            ));
+        }
         let (sender, last) = *self.senders.entry(from).or_insert((header.sender, 0));
         if sender != header.sender {
             return Err(CoreError::LiveRefused(

@@ -4,6 +4,11 @@
 //! which every participant holds, so the host tells them apart by the
 //! connection they arrive on, never by what a frame claims: a sender
 //! number is bound to the first connection that used it.
+//!
+//! The pen survives a dropped connection: its holder is handed a random
+//! token (on its own connection only); presented on a new connection, it
+//! gets the pen back, unless the presenter has since taken the pen back,
+//! given it to someone else or removed the holder (each voids the token).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,22 +21,70 @@ use crate::live::message::{Event, Message, Participant};
 /// Longest name kept (in characters).
 const MAX_NAME: usize = 40;
 
+/// Bytes of a pen token (128 bits: not guessable).
+const TOKEN_BYTES: usize = 16;
+
 #[derive(Default)]
 pub(super) struct People {
-    presenter: String,
-    names: HashMap<u64, String>,
+    pub(super) presenter: String,
+    pub(super) names: HashMap<u64, String>,
     pen: Option<u64>,
+    /// What gives the pen back to whoever last held it (its holder has it).
+    token: Option<[u8; TOKEN_BYTES]>,
+    /// The name of a holder that left with the pen's token (the presenter
+    /// sees that the pen waits for them).
+    away: Option<String>,
     pub(super) removed: HashSet<u64>,
 }
 
 impl People {
-    /// A participant left: its name and the pen go with it.
+    /// A participant left: its name goes with it; the pen, if it held it,
+    /// waits for its token.
     pub(super) fn left(&mut self, id: u64) {
-        self.names.remove(&id);
+        let name = self.names.remove(&id);
         if self.pen == Some(id) {
             self.pen = None;
+            if self.token.is_some() {
+                self.away = Some(name.unwrap_or_default());
+            }
         }
     }
+
+    /// The pen's token is no longer valid.
+    fn void_token(&mut self) {
+        self.token = None;
+        self.away = None;
+    }
+
+    /// Whether `text` is the current token (compared in constant time).
+    fn token_is(&self, text: &str) -> bool {
+        let Some(token) = self.token else {
+            return false;
+        };
+        let Some(given) = token_from_text(text) else {
+            return false;
+        };
+        token
+            .iter()
+            .zip(given.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+fn token_text(token: &[u8; TOKEN_BYTES]) -> String {
+    token.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn token_from_text(text: &str) -> Option<[u8; TOKEN_BYTES]> {
+    if text.len() != 2 * TOKEN_BYTES || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; TOKEN_BYTES];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Hub {
@@ -139,9 +192,36 @@ impl Host {
                 Some(_) => {}
             }
         }
+        let token = match id {
+            Some(_) => {
+                let mut t = [0u8; TOKEN_BYTES];
+                getrandom::fill(&mut t).map_err(|e| {
+                    CoreError::Invalid(format!("no random numbers from the system: {e}"))
+                })?;
+                Some(t)
+            }
+            None => None,
+        };
+        hub.people.void_token();
+        hub.people.token = token;
         hub.people.pen = id;
         hub.announce();
+        if let (Some(id), Some(t)) = (id, token) {
+            hub.tell(
+                id,
+                Event::PenToken {
+                    token: Some(token_text(&t)),
+                },
+            );
+        }
         Ok(())
+    }
+
+    /// The name of a pen holder whose connection dropped, while the pen
+    /// waits for it to come back ("" when it gave none).
+    pub fn pen_waits_for(&self) -> Option<String> {
+        let hub = lock(&self.hub);
+        hub.people.away.clone().filter(|_| hub.people.pen.is_none())
     }
 
     /// Removes participant `id`: it is told, its connection closes, and
@@ -154,10 +234,16 @@ impl Host {
             return false;
         }
         hub.people.removed.insert(id);
+        if hub.people.pen == Some(id) {
+            hub.people.void_token();
+        }
         hub.tell(id, Event::Removed);
         // Its queue closes: the server ends the connection.
         hub.clients.retain(|c| c.id != id);
         hub.people.left(id);
+        if let Some(e) = hub.avatars.left(id) {
+            hub.broadcast(&Message::Event(e), false);
+        }
         hub.joined();
         hub.announce();
         true
@@ -189,17 +275,19 @@ impl Host {
     /// viewer's point or hand ([`Host::viewer_frame`]), or a Stratum's name
     /// and pen edits.
     fn own_frame(&self, client: u64, frame: &[u8]) -> Result<Vec<Edit>> {
-        let viewer = {
+        let (viewer, avatar) = {
             let hub = lock(&self.hub);
-            crypto::open(&hub.key, frame).is_ok_and(|(_, plain)| {
-                matches!(
-                    Message::from_bytes(&plain),
-                    Ok(Message::Event(Event::Point { .. } | Event::Hand { .. }))
-                )
-            })
+            match crypto::open(&hub.key, frame).map(|(_, plain)| Message::from_bytes(&plain)) {
+                Ok(Ok(Message::Event(Event::Point { .. } | Event::Hand { .. }))) => (true, false),
+                Ok(Ok(Message::Event(Event::Avatar { .. }))) => (false, true),
+                _ => (false, false),
+            }
         };
         if viewer {
             return self.viewer_frame(client, frame).map(|_| Vec::new());
+        }
+        if avatar {
+            return self.avatar_frame(client, frame).map(|_| Vec::new());
         }
         let mut hub = lock(&self.hub);
         if hub.people.removed.contains(&client) {
@@ -227,10 +315,12 @@ impl Host {
         };
         // Read all of it first: a frame is applied whole or not at all.
         let mut name = None;
+        let mut claim = None;
         let mut edits = Vec::new();
         for m in msgs {
             match m {
                 Message::Event(Event::Introduce { name: n }) => name = Some(clean_name(&n)),
+                Message::Event(Event::ClaimPen { token }) => claim = Some(token),
                 Message::Edit(bytes) => {
                     if hub.people.pen != Some(client) {
                         return Err(hub.refuse(
@@ -254,9 +344,47 @@ impl Host {
                 }
             }
         }
+        if let Some(token) = &claim {
+            let stratum = hub
+                .clients
+                .iter()
+                .any(|c| c.id == client && c.kind == Kind::Stratum);
+            if !stratum || !hub.people.token_is(token) {
+                // Logged by the caller; neither the token nor who sent it.
+                hub.tell(client, Event::PenToken { token: None });
+                return Err(CoreError::LiveRefused(
+                    "a pen token that is not valid (the pen was taken back, given to someone \
+                     else, or never held)"
+                        .into(),
+                ));
+            }
+        }
+        let named = name.is_some();
         if let Some(n) = name {
             hub.people.names.insert(client, n);
+        }
+        if claim.is_some() {
+            // The pen comes back to its holder, on this connection, with a
+            // new token (the old one is spent).
+            let mut t = [0u8; TOKEN_BYTES];
+            getrandom::fill(&mut t).map_err(|e| {
+                CoreError::Invalid(format!("no random numbers from the system: {e}"))
+            })?;
+            hub.people.void_token();
+            hub.people.token = Some(t);
+            hub.people.pen = Some(client);
+            tracing::info!("live: the pen holder came back on a new connection");
+        }
+        if named || claim.is_some() {
             hub.announce();
+        }
+        if let Some(t) = hub.people.token.filter(|_| claim.is_some()) {
+            hub.tell(
+                client,
+                Event::PenToken {
+                    token: Some(token_text(&t)),
+                },
+            );
         }
         Ok(edits)
     }
