@@ -57,6 +57,7 @@ impl PluginGroup for PipelinePlugins {
             .add(features::surgery::SurgeryPlugin)
             .add(features::margins::MarginsPlugin)
             .add(features::join::JoinPlugin)
+            .add(features::avatars::AvatarsPlugin)
     }
 }
 
@@ -76,6 +77,7 @@ impl PluginGroup for ViewPlugins {
             .add(ui::surgery::SurgeryPanelPlugin)
             .add(features::live::LivePlugin)
             .add(features::join::panel::JoinPanelPlugin)
+            .add(features::avatars::AvatarLabelsPlugin)
     }
 }
 

@@ -23,6 +23,10 @@ pub struct JoinArgs {
     /// Window size in logical pixels, WIDTHxHEIGHT
     #[arg(long, default_value = "1600x1000", value_parser = super::gui::parse_size)]
     size: (u32, u32),
+    /// Once the session's document has arrived and its surfaces are built,
+    /// save the window as a PNG here and exit (checks, documentation)
+    #[arg(long, value_name = "PNG")]
+    screenshot: Option<PathBuf>,
 }
 
 pub fn join_cmd(a: JoinArgs) -> ExitCode {
@@ -41,6 +45,7 @@ pub fn join_cmd(a: JoinArgs) -> ExitCode {
             }),
             trace: a.trace,
         },
+        screenshot: a.screenshot,
         ..Default::default()
     });
     if exit.is_success() {

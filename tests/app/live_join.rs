@@ -15,19 +15,23 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use stratum::app::PipelinePlugins;
 use stratum::app::actions::{BrushAction, BrushTool, ClipKind, HistoryAction, StrokePhase};
+use stratum::app::features::avatars::{
+    AvatarPart, Part, RemoteAvatars, model_pose, world_transform,
+};
 use stratum::app::features::clip::ClipSettings;
 use stratum::app::features::join::{JoinRequest, LiveJoin};
 use stratum::app::features::sculpt::BrushSettings;
 use stratum::app::features::session::autosave::AutosaveConfig;
 use stratum::app::state::document::SegmentIndex;
 use stratum::app::state::segments::ToolSettings;
+use stratum::app::state::space::AnatomyPose;
 use stratum::app::state::study::Study;
 use stratum_core::document::{Document, Edit};
 use stratum_core::edit::{Brush, BrushAction as CoreBrushAction, BrushShape};
 use stratum_core::live::crypto::{self, Header};
 use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{
-    Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest,
+    AvatarPose, Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest,
 };
 use stratum_core::segment::LabelMap;
 use stratum_core::volume::{Geometry, Volume, Voxels};
@@ -272,9 +276,213 @@ fn a_joined_app_follows_the_hosts_strokes_undo_and_clip_planes_and_with_the_pen_
     }
     assert!(edits.try_recv().is_err());
     assert_eq!(digest(&app), labels_digest(doc.labels()));
+
+    // The app joins again (what Join again does after a dropped
+    // connection): its pen token gets the pen back on the new connection,
+    // the presenter doing nothing, and its next stroke reaches the host.
+    let before = host.pen().expect("the app holds the pen");
+    app.world_mut().write_message(JoinRequest {
+        link: link.clone(),
+        name: "Second Stratum".into(),
+    });
+    frames_until(&mut app, limit, "the pen back after joining again", |app| {
+        app.world()
+            .resource::<LiveJoin>()
+            .status()
+            .is_some_and(|s| s.you_hold_pen && s.connected)
+            && host.pen().is_some_and(|p| p != before)
+    });
+    frames_until(&mut app, limit, "the document again", app_matches(&doc));
+    frames_until(&mut app, limit, "the segment's entity again", |app| {
+        app.world().resource::<SegmentIndex>().get(1).is_some()
+    });
+    let seg = app.world().resource::<SegmentIndex>().get(1).unwrap();
+    app.world_mut().resource_mut::<ToolSettings>().selected = Some(seg);
+    for (phase, p) in [
+        (StrokePhase::Begin, [-8.0, 0.0, -3.0]),
+        (StrokePhase::Sample, [5.0, 4.0, -3.0]),
+        (StrokePhase::End, [5.0, 4.0, -3.0]),
+    ] {
+        app.world_mut().write_message(BrushAction {
+            phase,
+            tool: BrushTool::Paint,
+            point: p,
+            plane: None,
+        });
+        app.update();
+    }
+    let painted = app.world().resource::<Study>().doc.voxel_count(1);
+    assert!(painted > 0);
+    apply_upstream(&mut app, &mut doc, &edits, 3);
+    assert_eq!(doc.voxel_count(1), painted);
+    frames_until(
+        &mut app,
+        limit,
+        "the stroke's echo after joining again",
+        app_matches(&doc),
+    );
+    assert_eq!(digest(&app), labels_digest(doc.labels()));
     app.world_mut().resource_mut::<LiveJoin>().leave();
     host.stop(&mut doc);
     server.stop();
+}
+
+/// The avatar part entities of participant `from` (part, transform, shown).
+fn avatar_parts(app: &mut App, from: u64) -> Vec<(Part, Transform, bool)> {
+    let mut q = app
+        .world_mut()
+        .query::<(&AvatarPart, &Transform, &Visibility)>();
+    q.iter(app.world())
+        .filter(|(p, _, _)| p.from == from)
+        .map(|(p, t, v)| (p.part, *t, *v != Visibility::Hidden))
+        .collect()
+}
+
+#[test]
+fn a_joined_app_shows_the_presenters_and_a_participants_avatars_where_they_were_sent_and_removes_them_when_they_leave()
+ {
+    let mut doc = host_document();
+    let host = Host::start(&mut doc, &HostOptions::default()).unwrap();
+    let (server, _edits) = Server::start(
+        host.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        "<html></html>".into(),
+    )
+    .unwrap();
+    let (link, _) = server.links(None);
+    host.set_presenter_name("Dr Host");
+    // The presenter looks to the patient's right (a quarter turn about
+    // LPS z from looking posterior), the right controller beside them.
+    let half = std::f64::consts::FRAC_PI_4;
+    let head = AvatarPose {
+        position: [12.0, -300.0, 40.0],
+        rotation: [0.0, 0.0, half.sin(), half.cos()],
+    };
+    let right = AvatarPose {
+        position: [60.0, -250.0, 0.0],
+        rotation: [0.0, 0.0, 0.0, 1.0],
+    };
+    host.presenter_avatar(Some(head), None, Some(right))
+        .unwrap();
+    let mut app = headless_app();
+    app.world_mut().write_message(JoinRequest {
+        link: link.clone(),
+        name: "Second Stratum".into(),
+    });
+    let limit = Duration::from_secs(120);
+    frames_until(&mut app, limit, "the session's document", app_matches(&doc));
+    frames_until(&mut app, limit, "the presenter's avatar", |app| {
+        avatar_parts(app, 0).len() == 3
+    });
+    let close = |a: Vec3, b: Vec3| (a - b).length() < 1e-4;
+    let pose = *app.world().resource::<AnatomyPose>();
+    let parts = avatar_parts(&mut app, 0);
+    let (_, h, shown) = parts.iter().find(|p| p.0 == Part::Head).unwrap();
+    assert!(*shown);
+    // LPS (12, -300, 40) mm is world (0.012, 0.040, 0.300) m at the
+    // identity pose.
+    assert!(
+        close(h.translation, pose.lps_to_world(head.position)),
+        "{h:?}"
+    );
+    assert!(
+        close(h.translation, Vec3::new(0.012, 0.040, 0.300)),
+        "{h:?}"
+    );
+    // Its nose (-Z) points to the patient's right: LPS -x, world -X.
+    assert!(close(h.rotation * Vec3::NEG_Z, Vec3::NEG_X), "{h:?}");
+    let (_, r, shown) = parts.iter().find(|p| p.0 == Part::Right).unwrap();
+    assert!(
+        *shown && close(r.translation, Vec3::new(0.060, 0.0, 0.250)),
+        "{r:?}"
+    );
+    let (_, _, shown) = parts.iter().find(|p| p.0 == Part::Left).unwrap();
+    assert!(!*shown, "an untracked hand is not drawn");
+    let named = app.world().resource::<RemoteAvatars>().0.clone();
+    assert!(
+        named.iter().any(|a| a.from == 0 && a.name == "Dr Host"),
+        "{named:?}"
+    );
+
+    // The presenter steps to the left: the head follows.
+    let moved = AvatarPose {
+        position: [200.0, -300.0, 40.0],
+        ..head
+    };
+    host.presenter_avatar(Some(moved), None, Some(right))
+        .unwrap();
+    frames_until(&mut app, limit, "the presenter's avatar moving", |app| {
+        avatar_parts(app, 0)
+            .iter()
+            .any(|(p, t, _)| *p == Part::Head && close(t.translation, Vec3::new(0.2, 0.04, 0.3)))
+    });
+
+    // Another participant (a headset on a core follower) sends its head;
+    // the app shows it; it drops its connection: gone.
+    let key = keys_from_link(&link).unwrap().0;
+    let mut other = Connection::open(&link).unwrap();
+    let mut o = Follower::new(key);
+    while o.me.is_none() {
+        let frame = other.next(Duration::from_secs(60)).unwrap().unwrap();
+        o.receive(&frame).unwrap();
+    }
+    let o_id = o.me.unwrap();
+    other.send(&o.introduce("Dr Other")).unwrap();
+    other.send(&o.avatar(Some(right), None, None)).unwrap();
+    frames_until(&mut app, limit, "the other participant's avatar", |app| {
+        avatar_parts(app, o_id).iter().any(|(p, t, s)| {
+            *p == Part::Head && *s && close(t.translation, Vec3::new(0.06, 0.0, 0.25))
+        })
+    });
+    drop(other);
+    frames_until(
+        &mut app,
+        limit,
+        "the other participant's avatar gone",
+        |app| avatar_parts(app, o_id).is_empty(),
+    );
+    assert_eq!(avatar_parts(&mut app, 0).len(), 3);
+
+    // The presenter leaves (stops the session): the avatar goes too.
+    host.stop(&mut doc);
+    server.stop();
+    frames_until(&mut app, limit, "the presenter's avatar gone", |app| {
+        avatar_parts(app, 0).is_empty()
+    });
+    assert!(app.world().resource::<RemoteAvatars>().0.is_empty());
+    app.world_mut().resource_mut::<LiveJoin>().leave();
+}
+
+#[test]
+fn an_avatar_pose_goes_to_the_model_frame_and_back_whatever_the_anatomys_pose() {
+    let pose = AnatomyPose(Transform {
+        translation: Vec3::new(0.3, 0.9, -0.5),
+        rotation: Quat::from_rotation_y(0.7) * Quat::from_rotation_x(-0.3),
+        scale: Vec3::splat(2.5),
+    });
+    let eye = Transform::from_xyz(0.1, 1.6, 0.4).looking_at(Vec3::new(0.3, 0.9, -0.5), Vec3::Y);
+    let p = model_pose(&pose, &eye);
+    let back = world_transform(&pose, &p, 0.18);
+    assert!(
+        (back.translation - eye.translation).length() < 1e-3,
+        "{back:?} {eye:?}"
+    );
+    assert!(
+        back.rotation.angle_between(eye.rotation) < 1e-3,
+        "{back:?} {eye:?}"
+    );
+    // The same head seen by someone whose model stands elsewhere: where it
+    // is relative to the anatomy is kept.
+    let other = AnatomyPose::default();
+    let there = world_transform(&other, &p, 0.18);
+    let centre_here = pose.lps_to_world([0.0; 3]);
+    let centre_there = other.lps_to_world([0.0; 3]);
+    let rel_here = pose.0.rotation.inverse() * (eye.translation - centre_here) / 2.5;
+    let rel_there = there.translation - centre_there;
+    assert!(
+        (rel_here - rel_there).length() < 1e-3,
+        "{rel_here} {rel_there}"
+    );
 }
 
 /// `stratum live` of the demo's organs on a free loopback port: the

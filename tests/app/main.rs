@@ -31,6 +31,7 @@ mod session;
 mod volume;
 mod window;
 mod xr;
+mod xr_avatars;
 mod xr_brush;
 mod xr_input;
 mod xr_panel;

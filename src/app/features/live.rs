@@ -26,6 +26,7 @@ use crate::app::state::space::{AnatomyPose, world_to_lps};
 use crate::app::state::study::{NewStudy, Study};
 use crate::app::state::viewport::OrbitCamera;
 
+mod avatars;
 mod surfaces;
 mod viewers;
 
@@ -38,7 +39,8 @@ impl Plugin for LivePlugin {
                 EguiPrimaryContextPass,
                 (live_panel, viewers::viewer_markers),
             )
-            .add_systems(Update, (live_sync, surfaces::send_surfaces));
+            .add_systems(Update, (live_sync, surfaces::send_surfaces))
+            .add_systems(Update, (avatars::show_avatars, avatars::send_avatar));
     }
 }
 

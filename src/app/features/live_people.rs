@@ -19,6 +19,23 @@ pub fn participants_ui(ui: &mut egui::Ui, host: &Host) {
     });
     ui.data_mut(|d| d.insert_temp(id, name));
     let (people, pen) = host.participants();
+    if let Some(who) = host.pen_waits_for() {
+        // The holder's connection dropped: it gets the pen back when it
+        // joins again, unless taken back now.
+        ui.horizontal(|ui| {
+            let who = if who.is_empty() {
+                "its holder".to_string()
+            } else {
+                who
+            };
+            ui.label(format!("The pen waits for {who} to come back"));
+            if ui.button("Take pen back").clicked()
+                && let Err(e) = host.give_pen(None)
+            {
+                tracing::warn!("live: {e}");
+            }
+        });
+    }
     if people.is_empty() {
         return;
     }

@@ -2,6 +2,7 @@
 //! writes its own resources and entities.
 
 pub mod ai;
+pub mod avatars;
 pub mod clip;
 pub mod demo;
 pub mod dicom_export;

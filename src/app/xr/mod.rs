@@ -6,9 +6,11 @@
 //! `rig` (actions, bindings, controller spaces, the table), `label` (the
 //! readout beside the hand), `panel` (the panel in the world) and `pointer`
 //! (its laser pointer, pure), `reslice` (a slice of the scan in place),
-//! `ruler_labels` (ruler lengths in 3D), `trace` (`--xr-trace` diagnostics
+//! `ruler_labels` (ruler lengths in 3D), `avatar_labels` (live
+//! participants' names over their heads), `trace` (`--xr-trace` diagnostics
 //! and the left-eye screenshot).
 
+pub mod avatar_labels;
 pub mod brush_ball;
 pub mod egui_quad;
 pub mod haptics;
@@ -84,6 +86,7 @@ impl Plugin for XrPlugin {
             panel::WorldPanelPlugin,
             reslice::ReslicePlugin,
             ruler_labels::RulerLabelPlugin,
+            avatar_labels::AvatarLabelPlugin,
         ))
         .add_plugins(trace::TracePlugin {
             path: self.trace.clone(),

@@ -34,6 +34,7 @@ use crate::app::state::space::{AnatomyPose, lps_to_world};
 use crate::app::state::study::{Study, StudyLoaded, StudySource};
 use crate::app::state::viewport::OrbitCamera;
 
+pub mod avatars;
 pub mod panel;
 
 /// Join the session at `link`, as `name` (what the others see).
@@ -60,6 +61,9 @@ pub struct LiveJoin {
     pub follow: bool,
     trace: Option<std::fs::File>,
     started: Instant,
+    /// The pen's token from the last session left (its link and token):
+    /// joining the same link again gets the pen back. Memory only.
+    pen_token: Option<(String, String)>,
 }
 
 impl Default for LiveJoin {
@@ -69,6 +73,7 @@ impl Default for LiveJoin {
             follow: true,
             trace: None,
             started: Instant::now(),
+            pen_token: None,
         }
     }
 }
@@ -167,11 +172,32 @@ impl LiveJoin {
         }
     }
 
-    /// Leaves the session (the document stays open here).
+    /// Leaves the session (the document stays open here). Its pen token,
+    /// if it holds one, is kept for joining the same link again.
     pub fn leave(&mut self) {
         if let Some(s) = self.session.take() {
+            if let Some(t) = s.follower.pen_token.clone() {
+                self.pen_token = Some((s.request.link.clone(), t));
+            }
             s.close();
         }
+    }
+
+    /// The request that joins this session again (after its connection
+    /// dropped): the same link and name.
+    pub fn rejoin_request(&self) -> Option<JoinRequest> {
+        self.session.as_ref().map(|s| s.request.clone())
+    }
+
+    /// Connects to `request`'s session, with the pen's token if the last
+    /// session left was the same link.
+    fn connect(&mut self, request: JoinRequest) -> Result<Session, String> {
+        let token = self
+            .pen_token
+            .take()
+            .filter(|(link, _)| *link == request.link)
+            .map(|(_, t)| t);
+        connect(request, token)
     }
 }
 
@@ -204,7 +230,8 @@ impl Plugin for JoinPlugin {
             .init_resource::<JoinOnStart>()
             .add_message::<JoinRequest>()
             .add_systems(Startup, join_on_start)
-            .add_systems(Update, (join_sync, follow_presenter).chain());
+            .add_systems(Update, (join_sync, follow_presenter).chain())
+            .add_plugins(avatars::JoinAvatarsPlugin);
     }
 }
 
@@ -224,8 +251,9 @@ fn join_on_start(
     }
 }
 
-/// Connects (a thread reads the stream; nothing blocks the frame loop).
-fn connect(request: JoinRequest) -> Result<Session, String> {
+/// Connects (a thread reads the stream; nothing blocks the frame loop);
+/// `pen_token` asks for the pen back once connected.
+fn connect(request: JoinRequest, pen_token: Option<String>) -> Result<Session, String> {
     let key = keys_from_link(&request.link).map_err(|e| e.to_string())?.0;
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
@@ -236,13 +264,15 @@ fn connect(request: JoinRequest) -> Result<Session, String> {
             .spawn(move || read_session(&link, key, &tx, &stop))
             .map_err(|e| format!("cannot start a thread: {e}"))?;
     }
+    let mut follower = Follower::new(key);
+    follower.pen_token = pen_token;
     Ok(Session {
         request,
         rx: Mutex::new(rx),
         queue: VecDeque::new(),
         sender: None,
         stop,
-        follower: Follower::new(key),
+        follower,
         outbox: Arc::default(),
         centre: [0.0; 3],
         view_fresh: false,
@@ -358,7 +388,7 @@ fn join_sync(
 ) {
     for r in requests.read() {
         join.leave();
-        match connect(r.clone()) {
+        match join.connect(r.clone()) {
             Ok(s) => join.session = Some(s),
             Err(e) => docs
                 .p0()
@@ -391,6 +421,12 @@ fn join_sync(
             Incoming::Connected(sender) => {
                 let hello = s.follower.introduce(&s.request.name);
                 if let Err(e) = sender.send(&hello) {
+                    warn!("live: {e}");
+                }
+                // Back after a dropped connection: the pen, if it held it.
+                if let Some(claim) = s.follower.claim_pen()
+                    && let Err(e) = sender.send(&claim)
+                {
                     warn!("live: {e}");
                 }
                 s.sender = Some(sender);
@@ -508,7 +544,7 @@ fn join_sync(
         warn!("live: catching up with the session (joining again)");
         let request = s.request.clone();
         join.leave();
-        match connect(request) {
+        match join.connect(request) {
             Ok(s) => join.session = Some(s),
             Err(e) => docs
                 .p0()

@@ -78,6 +78,7 @@ fn join_panel(
         return Ok(());
     };
     let mut leave = false;
+    let mut rejoin = None;
     let mut follow = join.follow;
     egui::Area::new(egui::Id::new("join-live-bar"))
         .anchor(egui::Align2::CENTER_BOTTOM, egui::vec2(0.0, -8.0))
@@ -102,6 +103,14 @@ fn join_panel(
                             (None, false) => "View only".to_string(),
                         });
                     }
+                    // A dropped connection: back with the same link (and
+                    // the pen, if this Stratum held it).
+                    if status.ended.is_some()
+                        && !status.removed
+                        && ui.button("Join again").clicked()
+                    {
+                        rejoin = join.rejoin_request();
+                    }
                     if ui.button("Leave").clicked() {
                         leave = true;
                     }
@@ -114,6 +123,9 @@ fn join_panel(
     join.follow = follow;
     if leave {
         join.leave();
+    }
+    if let Some(r) = rejoin {
+        requests.write(r);
     }
     Ok(())
 }
