@@ -73,7 +73,15 @@ pub struct Margins {
     generation: u64,
     /// Frames since a surface of the shown pair last changed.
     quiet: u32,
+    /// The shown pair's surfaces last frame: a change measures again.
+    seen: Option<[SurfaceKey; 2]>,
 }
+
+/// A segment's surface as the map measured it: its id, the surface's
+/// address and the mesh on screen. (Not `Changed<Mesh3d>`: the renderer
+/// marks `Mesh3d` changed whenever its mesh asset is modified, which the
+/// map's own colours do.)
+type SurfaceKey = (u16, Option<usize>, Option<AssetId<Mesh>>);
 
 /// A measurement under way: which one, its cancel handle, the mesh it
 /// measures, and the longest frame while it runs (for the log).
@@ -214,9 +222,6 @@ type Shown = (
     Has<MarginColoured>,
 );
 
-/// A surface rebuilt, or another mesh shown for it.
-type SurfaceChanged = Or<(Changed<SegmentSurface>, Changed<Mesh3d>)>;
-
 /// Where the colours go: the meshes, the materials, the marker.
 #[derive(bevy::ecs::system::SystemParam)]
 struct Paint<'w, 's> {
@@ -230,7 +235,6 @@ struct Paint<'w, 's> {
 /// jobs under way, a stroke, the results coming back.
 #[derive(bevy::ecs::system::SystemParam)]
 struct Watch<'w, 's> {
-    changed: Query<'w, 's, (), SurfaceChanged>,
     meshing: Query<'w, 's, (), With<Job<MeshBatch>>>,
     live: Res<'w, LiveSurfaces>,
     done: MessageMutator<'w, 's, JobDone<MarginResult>>,
@@ -260,18 +264,29 @@ fn show_margins(
     );
     let margins = margins_res.bypass_change_detection();
     let want = margins.shown.as_ref().map(|m| (m.a, m.b));
-    // A surface the map reads changed: what is under way measures the old
-    // one; measure again once the surfaces settle.
-    if let Some((a, b)) = want
-        && [a, b]
-            .iter()
-            .any(|id| index.get(*id).is_some_and(|e| watch.changed.contains(e)))
+    // A surface the map reads changed (rebuilt, or another mesh shown for
+    // it): what is under way measures the old one; measure again once the
+    // surfaces settle.
+    let key = |id: u16| -> SurfaceKey {
+        let s = index.get(id).and_then(|e| segments.get(e).ok());
+        (
+            id,
+            s.and_then(|s| s.2).map(|s| Arc::as_ptr(&s.0) as usize),
+            s.and_then(|s| s.3).map(|m| m.0.id()),
+        )
+    };
+    let now = want.map(|(a, b)| [key(a), key(b)]);
+    let same_pair = |x: &[SurfaceKey; 2], y: &[SurfaceKey; 2]| x[0].0 == y[0].0 && x[1].0 == y[1].0;
+    if let (Some(was), Some(now)) = (&margins.seen, &now)
+        && same_pair(was, now)
+        && was != now
     {
         margins.quiet = 0;
         margins.supersede();
     } else {
         margins.quiet = margins.quiet.saturating_add(1);
     }
+    margins.seen = now;
     let stroking = want.is_some_and(|(a, _)| watch.live.segments.contains_key(&a));
     // Segments coloured that should not be (now, while a stroke shows the
     // segment as chunks, or once its surface is rebuilt without colours):

@@ -436,6 +436,14 @@ fn a_second_margin_request_while_one_is_measured_leaves_only_the_newest_painted(
     assert!(seen.iter().all(|&n| n > 0), "bands seen {seen:?}");
     let m = app.world().resource::<Margins>().shown.clone().unwrap();
     assert_eq!(m.thresholds_mm, last);
+    // The renderer marks a Mesh3d changed whenever its mesh asset changes
+    // (as the colours just did): that is no new surface to measure.
+    let e = app.world().resource::<SegmentIndex>().get(1).unwrap();
+    app.world_mut().get_mut::<Mesh3d>(e).unwrap().set_changed();
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(counts(&app), (measured + 2, painted + 1), "measured again");
 }
 
 #[test]
