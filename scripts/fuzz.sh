@@ -12,11 +12,13 @@
 # per input. Runs at nice 19 (STRATUM_FUZZ_NICE) with one job, so builds
 # keep the CPU; the 10 s limit is wall-clock, so a long run on a busy machine
 # wants STRATUM_FUZZ_NICE=0.
+# scripts/fuzz.sh --build builds every target and runs none (CI builds them
+# at nice 19 while the tests run, then runs each).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
+target="${1:?usage: scripts/fuzz.sh TARGET SECONDS | scripts/fuzz.sh --build}"
 seconds="${2:-60}"
-[ -f "fuzz_targets/$target.rs" ] || {
+[ "$target" = --build ] || [ -f "fuzz_targets/$target.rs" ] || {
     echo "no fuzz target $target (fuzz/fuzz_targets/)" >&2
     exit 2
 }
@@ -41,6 +43,9 @@ else
     echo "note: clang-$llvm_major not found: the C/C++ codecs are fuzzed without sanitizer or coverage" >&2
 fi
 # -a: debug assertions and overflow checks, so arithmetic overflow is found.
+if [ "$target" = --build ]; then
+    exec nice -n "${STRATUM_FUZZ_NICE:-19}" cargo fuzz build -a
+fi
 cargo fuzz build -a "$target"
 case "$target" in
 dicom_file | dicom_folder) dict=(-dict=dicom.dict) ;;

@@ -73,23 +73,35 @@ skip_log="$(mktemp)"
 trap 'kill "$nnunet_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err" "$skip_log"' EXIT
 export STRATUM_SKIP_LOG="$skip_log"
 # --no-fail-fast: a failing core test does not hide the app's results.
+# The fuzz targets' sanitized build (its own cache, about 8 minutes cold)
+# goes on at nice 19 while the tests run: much of the tests' time is spent
+# waiting on Xvfb, Chromium, Monado and servers, and the tests keep the CPU.
+export STRATUM_FUZZ_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
+fuzz_build_log="$(mktemp)"
+scripts/fuzz.sh --build >"$fuzz_build_log" 2>&1 &
+fuzz_build_pid=$!
 phase tests
 status=0
 test_log="$(mktemp)"
-trap 'kill "$nnunet_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err" "$skip_log" "$test_log"' EXIT
+trap 'kill "$nnunet_pid" "$fuzz_build_pid" 2>/dev/null || true; rm -f "$nnunet_out" "$nnunet_err" "$skip_log" "$test_log" "$fuzz_build_log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log" || status=$?
 # Each fuzz target briefly on its saved corpus (fuzz/corpus/), so a
-# regression in a reader shows here; its own build cache outside the clone.
-export STRATUM_FUZZ_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
+# regression in a reader shows here (the saved inputs also replay in the
+# core tests, fuzz_regressions); its own build cache outside the clone.
 # Every target in fuzz/fuzz_targets/, so a new one runs here without a list
 # to edit; two at a time (one per core: libFuzzer runs one process each).
 # The first builds the shared sanitized core while the second waits for
 # cargo's lock. A target that passed prints its last lines; one that failed
 # prints its whole output, in order.
 phase fuzz
+if ! wait "$fuzz_build_pid"; then
+    cat "$fuzz_build_log"
+    echo "the fuzz targets did not build (scripts/fuzz.sh --build)" >&2
+    status=1
+fi
 fuzz_out="$(mktemp -d)"
 ls fuzz/fuzz_targets/ | sed -n 's/\.rs$//p' | sort >"$fuzz_out/targets"
-STRATUM_FUZZ_SECONDS="${STRATUM_FUZZ_SECONDS:-45}" FUZZ_OUT="$fuzz_out" \
+STRATUM_FUZZ_SECONDS="${STRATUM_FUZZ_SECONDS:-20}" FUZZ_OUT="$fuzz_out" \
     xargs -P 2 -I{} sh -c 'scripts/fuzz.sh "$1" "$STRATUM_FUZZ_SECONDS" >"$FUZZ_OUT/$1.log" 2>&1; echo $? >"$FUZZ_OUT/$1.rc"' _ {} \
     <"$fuzz_out/targets" || true
 fuzz_failed=()

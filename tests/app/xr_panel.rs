@@ -176,16 +176,7 @@ fn leave_vr_from_the_panel() -> LeftVr {
 }
 
 #[test]
-fn the_world_panel_clicks_and_leaves_vr_and_the_desktop_goes_on() {
-    if skip() {
-        return;
-    }
-    leave_vr_from_the_panel();
-}
-
-#[test]
-#[ignore = "known regression (2026-12-05): after Leave VR a click on the desktop's Enter VR starts no session; ARCHITECTURE.md, Known leftovers"]
-fn the_desktop_enters_vr_again_after_the_panel_left_it() {
+fn the_world_panel_clicks_and_leaves_vr_and_the_desktop_enters_it_again() {
     if skip() {
         return;
     }

@@ -150,6 +150,7 @@ pub struct MenuUi<'w, 's> {
     open: MessageWriter<'w, OpenRequest>,
     export: ResMut<'w, ExportSettings>,
     measurements: ResMut<'w, Measurements>,
+    surgery: ResMut<'w, surgery::SurgeryChoice>,
     view_actions: MessageWriter<'w, ViewAction>,
     turntable: ResMut<'w, crate::app::view::camera::Turntable>,
     exit: MessageWriter<'w, AppExit>,
@@ -414,6 +415,16 @@ fn menu_bar(root: &mut egui::Ui, p: &mut MenuUi) {
                 .clicked()
             {
                 p.measurements.open = !p.measurements.open;
+            }
+            if ui
+                .button("Distances")
+                .on_hover_text(
+                    "The minimum distance between two segments, the margin map, and a \
+                     virtual resection with the remnant's volume",
+                )
+                .clicked()
+            {
+                p.surgery.open = !p.surgery.open;
             }
             ui.menu_button("View", |ui| {
                 if ui.button("Reset view (Home)").clicked() {

@@ -23,6 +23,8 @@ impl Plugin for SurgeryPanelPlugin {
 /// margin map's thresholds).
 #[derive(Resource, Debug)]
 pub struct SurgeryChoice {
+    /// The window is shown (the menu bar's Distances button, or `--margin`).
+    pub open: bool,
     pub a: Option<u16>,
     pub b: Option<u16>,
     pub organ: Option<u16>,
@@ -34,6 +36,7 @@ pub struct SurgeryChoice {
 impl Default for SurgeryChoice {
     fn default() -> Self {
         SurgeryChoice {
+            open: false,
             a: None,
             b: None,
             organ: None,
@@ -62,10 +65,16 @@ fn surgery_window(
     if let Some(m) = &margins.shown
         && (choice.a, choice.b) == (None, None)
     {
-        // A margin map from the command line: its pair in the pickers.
+        // A margin map from the command line: its pair in the pickers,
+        // the window open on it.
         choice.a = Some(m.a);
         choice.b = Some(m.b);
+        choice.open = true;
     }
+    if !choice.open {
+        return Ok(());
+    }
+    let mut open = true;
     let ctx = contexts.ctx_mut()?;
     let name = |id: Option<u16>| {
         id.and_then(|id| rows.iter().find(|r| r.0 == id))
@@ -83,9 +92,10 @@ fn surgery_window(
                 }
             });
     };
+    // Shown only while asked for (a window always there, even collapsed,
+    // sat over the VR panel's Enter VR button in a small window).
     egui::Window::new("Distances & resection")
-        // Open when the app starts with a margin map (`--margin`).
-        .default_open(margins.shown.is_some())
+        .open(&mut open)
         .default_pos([260.0, 80.0])
         .show(ctx, |ui| {
             ui.label(egui::RichText::new("Minimum distance").strong());
@@ -155,6 +165,9 @@ fn surgery_window(
                 ui.label(egui::RichText::new(&r.summary).weak());
             }
         });
+    if !open {
+        choice.open = false;
+    }
     Ok(())
 }
 

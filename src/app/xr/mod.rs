@@ -264,6 +264,7 @@ fn vr_panel(
                 Some(XrState::Available) => {
                     let r = ui.button("Enter VR");
                     if r.clicked() {
+                        info!("Enter VR: creating an OpenXR session");
                         status.left = false;
                         create.write_default();
                     }
@@ -272,6 +273,7 @@ fn vr_panel(
                 Some(XrState::Idle | XrState::Ready | XrState::Running) => {
                     let r = ui.button("Leave VR");
                     if r.clicked() {
+                        info!("Leave VR: asking the runtime to end the session");
                         status.left = true;
                         exit.write_default();
                     }
