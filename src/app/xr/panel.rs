@@ -361,7 +361,8 @@ fn draw_panel(
             } else {
                 ui.label(egui::RichText::new("Structures").strong());
                 egui::ScrollArea::vertical()
-                    .max_height(250.0)
+                    // 50 px less than before the page tabs, so Leave VR stays on the panel.
+                    .max_height(195.0)
                     .auto_shrink([false, true])
                     .show(ui, |ui| {
                         if rows.is_empty() {
