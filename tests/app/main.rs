@@ -36,6 +36,7 @@ mod xr_brush;
 mod xr_input;
 mod xr_panel;
 mod xr_pointer;
+mod xr_surgery;
 // A client library for the XR tests: not every helper is used by every test.
 #[allow(dead_code)]
 mod xr_remote;

@@ -248,19 +248,23 @@ pub fn margin_map(
     let s = labels.geometry.spacing;
     let diag = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
     let reach = exact_mm + 2.0 * diag;
+    // Cancellable vertex by vertex: the app cancels a map a newer surface
+    // or request has made stale (an atomic load per vertex costs nothing
+    // beside the nearest-triangle search).
     let out = mesh_a
         .positions
         .par_iter()
         .map(|p| {
+            progress.check()?;
             let p = p.map(f64::from);
             let approx = field.approx(p);
-            if f64::from(approx) > reach {
+            Ok(if f64::from(approx) > reach {
                 approx
             } else {
                 index.nearest(mesh_b, p).map_or(approx, |(d, _)| d as f32)
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<f32>>>()?;
     progress.advance(1);
     Ok(out)
 }

@@ -78,6 +78,11 @@ pub struct MeshesBuilt {
     pub first: bool,
 }
 
+/// Starting meshing jobs and attaching the surfaces they built: systems
+/// that read surfaces run after it to see a surface the frame it arrives.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MeshingSet;
+
 pub struct MeshingPlugin;
 
 impl Plugin for MeshingPlugin {
@@ -91,6 +96,7 @@ impl Plugin for MeshingPlugin {
                 Update,
                 (start_meshing, attach_meshes, drop_emptied, update_materials)
                     .chain()
+                    .in_set(MeshingSet)
                     .after(SegmentsSet),
             );
     }

@@ -50,7 +50,17 @@ pub fn spawn_job<T: Send + Sync + 'static>(
     title: impl Into<String>,
     work: impl FnOnce(&Progress) -> Result<T, CoreError> + Send + 'static,
 ) -> Entity {
-    let progress = Progress::new();
+    spawn_job_with(commands, title, Progress::new(), work)
+}
+
+/// [`spawn_job`] with a progress handle the caller keeps, to cancel the job
+/// when a newer request makes its result stale.
+pub fn spawn_job_with<T: Send + Sync + 'static>(
+    commands: &mut Commands,
+    title: impl Into<String>,
+    progress: Progress,
+    work: impl FnOnce(&Progress) -> Result<T, CoreError> + Send + 'static,
+) -> Entity {
     let handle = progress.clone();
     let task = AsyncComputeTaskPool::get().spawn(async move {
         // A panic (a bug, or a third-party codec's) ends this job with a

@@ -225,24 +225,35 @@ fn margin_controls(
                 .find(|r| r.0 == id)
                 .map_or("?", |r| r.1.as_str())
         };
-        match (m.under_pct, m.min_mm) {
-            (Some(u), Some(min)) => {
-                ui.label(format!(
-                    "{} to {}: {:.1}% of the surface under {} mm, {:.1}% under {} mm (nearest {:.1} mm)",
-                    name(m.a),
-                    name(m.b),
-                    u[0],
-                    m.thresholds_mm[0],
-                    u[1],
-                    m.thresholds_mm[1],
-                    min
-                ));
+        if let (Some(u), Some(min)) = (m.under_pct, m.min_mm) {
+            // While a newer measurement runs, the last one's figures stay
+            // (greyed): the colours on screen are still the last one's.
+            let text = format!(
+                "{} to {}: {:.1}% of the surface under {} mm, {:.1}% under {} mm (nearest {:.1} mm)",
+                name(m.a),
+                name(m.b),
+                u[0],
+                m.thresholds_mm[0],
+                u[1],
+                m.thresholds_mm[1],
+                min
+            );
+            if margins.measuring {
+                ui.label(egui::RichText::new(text).weak());
+            } else {
+                ui.label(text);
             }
-            _ => {
+        }
+        if margins.measuring {
+            ui.horizontal(|ui| {
+                ui.spinner();
                 ui.label(
-                    egui::RichText::new("measuring margins once both surfaces are built…").weak(),
+                    egui::RichText::new(
+                        "measuring… (in the background, once both surfaces are built)",
+                    )
+                    .weak(),
                 );
-            }
+            });
         }
     }
 }

@@ -3,9 +3,10 @@
 //! with the right controller's laser pointer. It holds what a user needs
 //! without taking the headset off: the segments (visibility, opacity, the
 //! selected one's volume), the brush (off, add, remove, smooth; its size),
-//! undo and redo with the last steps, the clip planes on and off, ruler
-//! mode, the slice in space, reset, and Leave VR. It changes the same state and sends the
-//! same messages as the desktop panels.
+//! undo and redo with the last steps (or, on its Distances page, the
+//! distance, margin map and resection: `surgery_panel`), the clip planes
+//! on and off, ruler mode, the slice in space, reset, and Leave VR. It
+//! changes the same state and sends the same messages as the desktop panels.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ use super::input::{Hand, ResliceAction};
 use super::pointer::{LaserPointer, PanelQuad};
 use super::reslice::XrReslice;
 use super::rig::{HandReadout, RigSet, XrInput};
+use super::surgery_panel::{PanelSurgery, XrSurgeryChoice, surgery_section};
 use crate::app::actions::ClipAction;
 use crate::app::actions::RulerAction;
 use crate::app::features::clip::{ClipSettings, MAX_PLANES};
@@ -43,6 +45,7 @@ pub struct WorldPanelPlugin;
 impl Plugin for WorldPanelPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<WorldPanel>()
+            .init_resource::<XrSurgeryChoice>()
             .add_systems(Startup, spawn_panel)
             .add_systems(
                 PreUpdate,
@@ -82,6 +85,19 @@ pub struct WorldPanel {
     pub widgets: BTreeMap<String, [f32; 2]>,
     /// Placed this session (the quad follows a tracked left hand).
     pub placed: bool,
+    /// What the middle of the panel shows.
+    pub page: PanelPage,
+}
+
+/// The wrist panel's pages: they share the top (selection) and the bottom
+/// (clip planes, ruler, volume, reset, Leave VR).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PanelPage {
+    /// The structures and the brush.
+    #[default]
+    Model,
+    /// Distances, the margin map and the resection (`surgery_panel`).
+    Distances,
 }
 
 impl Default for WorldPanel {
@@ -98,6 +114,7 @@ impl Default for WorldPanel {
             hit_world: None,
             widgets: BTreeMap::new(),
             placed: false,
+            page: PanelPage::Model,
         }
     }
 }
@@ -115,6 +132,10 @@ struct PanelQuadMesh;
 #[derive(Component)]
 pub struct PanelCamera;
 
+/// The image the panel is drawn into (the trace saves it for a look).
+#[derive(Resource, Clone)]
+pub struct PanelImage(pub Handle<Image>);
+
 fn spawn_panel(
     mut commands: Commands,
     mut images: ResMut<Assets<Image>>,
@@ -130,6 +151,7 @@ fn spawn_panel(
         WorldPanelPass,
         (Name::new("VR world panel"), PanelCamera),
     );
+    commands.insert_resource(PanelImage(image.clone()));
     commands.spawn((
         Name::new("VR world panel quad"),
         PanelQuadMesh,
@@ -262,6 +284,7 @@ fn draw_panel(
     mut styled: Local<bool>,
     mut out: PanelOutputs,
     mut brush: PanelBrush,
+    mut surgery: PanelSurgery,
 ) {
     let Ok(mut ctx) = ctx.single_mut() else {
         return;
@@ -292,6 +315,7 @@ fn draw_panel(
     let mut rows: Vec<(Entity, &Segment)> = segments.iter().collect();
     rows.sort_by_key(|(_, s)| s.id);
     let mut pin = None;
+    let mut page = panel.page;
     let mut root = egui::Ui::new(
         ctx.clone(),
         "world-panel".into(),
@@ -320,54 +344,74 @@ fn draw_panel(
                 None => ui.label(egui::RichText::new("Trigger on a structure to select it").weak()),
             };
             ui.separator();
-            ui.label(egui::RichText::new("Structures").strong());
-            egui::ScrollArea::vertical()
-                .max_height(250.0)
-                .auto_shrink([false, true])
-                .show(ui, |ui| {
-                    if rows.is_empty() {
-                        ui.label(egui::RichText::new("No segments yet").weak());
+            ui.horizontal(|ui| {
+                for (p, label) in [
+                    (PanelPage::Model, "Model"),
+                    (PanelPage::Distances, "Distances"),
+                ] {
+                    let r = ui.selectable_label(page == p, label);
+                    note(&format!("page {}", label.to_lowercase()), &r);
+                    if r.clicked() {
+                        page = p;
                     }
-                    for (e, seg) in rows.iter_mut() {
-                        let selected = tools.selected == Some(*e);
-                        ui.horizontal(|ui| {
-                            let mut visible = seg.visible;
-                            let r = ui.checkbox(&mut visible, "");
-                            note(&format!("visible {}", seg.name), &r);
-                            if visible != seg.visible {
-                                out.edits
-                                    .write(ApplyEdit(Edit::set_visible(seg.id, visible)));
-                            }
-                            let [r8, g8, b8] = seg.colour;
-                            let (rect, _) = ui
-                                .allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
-                            ui.painter().rect_filled(
-                                rect,
-                                4.0,
-                                egui::Color32::from_rgb(r8, g8, b8),
-                            );
-                            let r = ui.selectable_label(selected, &seg.name);
-                            note(&format!("select {}", seg.name), &r);
-                            if r.clicked() {
-                                tools.selected = if selected { None } else { Some(*e) };
-                            }
-                        });
-                        if selected {
-                            let mut opacity = seg.opacity;
-                            let r =
-                                ui.add(egui::Slider::new(&mut opacity, 0.0..=1.0).text("opacity"));
-                            note(&format!("opacity {}", seg.name), &r);
-                            if opacity != seg.opacity {
-                                out.edits.write(ApplyEdit(Edit::SetOpacity {
-                                    id: seg.id,
-                                    opacity,
-                                }));
+                }
+            });
+            if page == PanelPage::Distances {
+                surgery_section(ui, &rows, &mut surgery, &mut note);
+            } else {
+                ui.label(egui::RichText::new("Structures").strong());
+                egui::ScrollArea::vertical()
+                    // 50 px less than before the page tabs, so Leave VR stays on the panel.
+                    .max_height(195.0)
+                    .auto_shrink([false, true])
+                    .show(ui, |ui| {
+                        if rows.is_empty() {
+                            ui.label(egui::RichText::new("No segments yet").weak());
+                        }
+                        for (e, seg) in rows.iter_mut() {
+                            let selected = tools.selected == Some(*e);
+                            ui.horizontal(|ui| {
+                                let mut visible = seg.visible;
+                                let r = ui.checkbox(&mut visible, "");
+                                note(&format!("visible {}", seg.name), &r);
+                                if visible != seg.visible {
+                                    out.edits
+                                        .write(ApplyEdit(Edit::set_visible(seg.id, visible)));
+                                }
+                                let [r8, g8, b8] = seg.colour;
+                                let (rect, _) = ui.allocate_exact_size(
+                                    egui::vec2(18.0, 18.0),
+                                    egui::Sense::hover(),
+                                );
+                                ui.painter().rect_filled(
+                                    rect,
+                                    4.0,
+                                    egui::Color32::from_rgb(r8, g8, b8),
+                                );
+                                let r = ui.selectable_label(selected, &seg.name);
+                                note(&format!("select {}", seg.name), &r);
+                                if r.clicked() {
+                                    tools.selected = if selected { None } else { Some(*e) };
+                                }
+                            });
+                            if selected {
+                                let mut opacity = seg.opacity;
+                                let r = ui.add(
+                                    egui::Slider::new(&mut opacity, 0.0..=1.0).text("opacity"),
+                                );
+                                note(&format!("opacity {}", seg.name), &r);
+                                if opacity != seg.opacity {
+                                    out.edits.write(ApplyEdit(Edit::SetOpacity {
+                                        id: seg.id,
+                                        opacity,
+                                    }));
+                                }
                             }
                         }
-                    }
-                });
-            ui.separator();
-            brush_section(ui, &mut brush, &mut note);
+                    });
+                ui.separator();
+                brush_section(ui, &mut brush, &mut note);
+            }
             ui.separator();
             ui.label(egui::RichText::new("Clip planes").strong());
             ui.horizontal(|ui| {
@@ -448,6 +492,9 @@ fn draw_panel(
         Some(true) => panel.pinned = Some(panel.quad.transform),
         Some(false) => panel.pinned = None,
         None => {}
+    }
+    if panel.page != page {
+        panel.page = page;
     }
     if panel.widgets != widgets {
         panel.widgets = widgets;

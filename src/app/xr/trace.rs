@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::render::{Render, RenderApp};
 use bevy_mod_openxr::init::should_run_frame_loop;
 use bevy_mod_openxr::render::XR_TEXTURE_INDEX;
@@ -21,12 +22,16 @@ use bevy_mod_xr::camera::XrCamera;
 use bevy_mod_xr::session::{XrRenderSystems, XrState};
 
 use super::XrStatus;
-use super::panel::WorldPanel;
+use super::panel::{PanelImage, WorldPanel};
 use super::rig::{HandReadout, XrInput, XrTable};
+use super::surgery_panel::XrSurgeryChoice;
 use crate::app::features::clip::ClipSettings;
+use crate::app::features::margins::Margins;
 use crate::app::features::measurements::Rulers;
 use crate::app::features::screenshot::ShotTarget;
 use crate::app::features::sculpt::BrushSettings;
+use crate::app::features::surgery::Surgery;
+use crate::app::state::segments::MarginColoured;
 use crate::app::state::segments::Segment;
 use crate::app::state::segments::SegmentSurface;
 use crate::app::state::segments::ToolSettings;
@@ -96,7 +101,14 @@ impl Plugin for TracePlugin {
                         frame: 0,
                         bounds: HashMap::new(),
                     })
-                    .add_systems(Last, write_trace.after(end_frame));
+                    .insert_resource(PanelShots {
+                        path: path.with_extension("panel.png"),
+                        key: 0,
+                        stable: 0,
+                        shot: None,
+                        saved: Arc::default(),
+                    })
+                    .add_systems(Last, (shoot_panel, write_trace.after(end_frame)));
                 }
                 Err(e) => error!("cannot write the XR trace to {}: {e}", path.display()),
             }
@@ -295,6 +307,8 @@ fn write_trace(
             "touch_pulses": extra.touch.pulses,
             "touch_error": extra.touch.error,
         },
+        "surgery": surgery_json(&extra, &segments),
+        "panel_shots": extra.shots.saved.load(Ordering::Relaxed),
         "doc": doc_json(&mut extra),
     });
     let _ = writeln!(trace.out, "{line}");
@@ -310,6 +324,11 @@ struct TraceExtra<'w, 's> {
     tools: Res<'w, ToolSettings>,
     touch: Res<'w, crate::app::xr::haptics::BrushTouch>,
     study: Option<Res<'w, Study>>,
+    surgery: Res<'w, Surgery>,
+    margins: Res<'w, Margins>,
+    choice: Res<'w, XrSurgeryChoice>,
+    coloured: Query<'w, 's, &'static Segment, With<MarginColoured>>,
+    shots: Res<'w, PanelShots>,
     /// The label map's hash at a document generation (hashed once per change).
     hashed: Local<'s, Option<(u64, u64)>>,
 }
@@ -352,6 +371,116 @@ fn doc_json(extra: &mut TraceExtra) -> serde_json::Value {
         "hash": format!("{hash:016x}"),
         "counts": counts,
         "steps": done.iter().rev().take(5).collect::<Vec<_>>(),
+    })
+}
+
+/// With the trace, the wrist panel's picture is saved beside it
+/// (`FILE.panel.png`) each time the panel has looked the same for
+/// [`SHOT_AFTER_FRAMES`] frames after a change, so a test (or a developer)
+/// can look at what the headset shows on it; `panel_shots` in the trace
+/// counts the pictures saved.
+#[derive(Resource)]
+struct PanelShots {
+    path: PathBuf,
+    /// What the panel showed last frame (hashed).
+    key: u64,
+    /// Frames it has shown that.
+    stable: u32,
+    /// What the last picture showed.
+    shot: Option<u64>,
+    saved: Arc<AtomicU64>,
+}
+
+const SHOT_AFTER_FRAMES: u32 = 30;
+
+fn shoot_panel(
+    mut commands: Commands,
+    mut shots: ResMut<PanelShots>,
+    panel: Res<WorldPanel>,
+    image: Option<Res<PanelImage>>,
+    choice: Res<XrSurgeryChoice>,
+    margins: Res<Margins>,
+    surgery: Res<Surgery>,
+) {
+    use std::hash::{Hash, Hasher};
+    let Some(image) = image else { return };
+    if !panel.visible() {
+        return;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, at) in &panel.widgets {
+        name.hash(&mut h);
+        at.map(|v| v.round() as i32).hash(&mut h);
+    }
+    format!("{:?}", panel.page).hash(&mut h);
+    choice.readout.hash(&mut h);
+    (margins.painted, margins.measuring).hash(&mut h);
+    surgery
+        .resection
+        .as_ref()
+        .map(|r| r.remnant_ml.to_bits())
+        .hash(&mut h);
+    let key = h.finish();
+    if key != shots.key {
+        shots.key = key;
+        shots.stable = 0;
+        return;
+    }
+    shots.stable += 1;
+    if shots.stable < SHOT_AFTER_FRAMES || shots.shot == Some(key) {
+        return;
+    }
+    shots.shot = Some(key);
+    let saved = shots.saved.clone();
+    commands
+        .spawn(Screenshot::image(image.0.clone()))
+        .observe(save_to_disk(shots.path.clone()))
+        .observe(move |_: On<ScreenshotCaptured>| {
+            saved.fetch_add(1, Ordering::Relaxed);
+        });
+}
+
+/// Rehearsing a resection: the wrist panel's page and pair (by name), its
+/// distance line, the last distance, the margin map (its pair, whether it
+/// is being measured, what it found, the segments showing its colours) and
+/// the last resection.
+fn surgery_json(
+    extra: &TraceExtra,
+    segments: &Query<(Entity, &Segment, Option<&SegmentSurface>)>,
+) -> serde_json::Value {
+    let name = |id: u16| {
+        segments
+            .iter()
+            .find(|(_, s, _)| s.id == id)
+            .map(|(_, s, _)| s.name.clone())
+    };
+    let m = &extra.margins;
+    serde_json::json!({
+        "page": format!("{:?}", extra.panel.page),
+        "pair": [extra.choice.a.and_then(name), extra.choice.b.and_then(name)],
+        "pair_ids": [extra.choice.a, extra.choice.b],
+        "readout": extra.choice.readout,
+        "distance": extra.surgery.distance.as_ref().map(|d| serde_json::json!({
+            "a": d.a,
+            "b": d.b,
+            "mm": d.closest.distance_mm,
+        })),
+        "margin": m.shown.as_ref().map(|s| serde_json::json!({
+            "a": name(s.a),
+            "b": name(s.b),
+            "thresholds_mm": s.thresholds_mm,
+            "under_pct": s.under_pct,
+            "min_mm": s.min_mm,
+            "measuring": m.measuring,
+        })),
+        "margin_measured": m.measured,
+        "margin_painted": m.painted,
+        "coloured": extra.coloured.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "resection": extra.surgery.resection.as_ref().map(|r| serde_json::json!({
+            "organ": r.organ,
+            "remnant_ml": r.remnant_ml,
+            "remnant_pct": r.remnant_pct,
+        })),
     })
 }
 

@@ -4,7 +4,7 @@
 //! segment in one undoable step; a margin map colours a segment's surface
 //! by its distance to another, and follows the surfaces as they change.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy::mesh::VertexAttributeValues;
 use bevy::prelude::*;
@@ -12,10 +12,12 @@ use stratum::app::features::clip::SegmentMaterial;
 
 use stratum::app::actions::{ClipAction, ClipKind, HistoryAction};
 use stratum::app::features::clip::ClipSettings;
-use stratum::app::features::margins::{MID, Margins, NEAR};
+use stratum::app::features::margins::{MID, MarginOnLoad, Margins, NEAR};
 use stratum::app::features::measurements::Rulers;
+use stratum::app::features::meshing::{BuildMeshes, MeshBatch};
 use stratum::app::features::surgery::{Surgery, SurgeryAction};
 use stratum::app::state::document::{ApplyEdit, SegmentIndex};
+use stratum::app::state::jobs::Job;
 use stratum::app::state::segments::{MarginColoured, SegmentSurface};
 use stratum::app::state::study::Study;
 use stratum_core::document::{Edit, SurfaceRecipe, Target};
@@ -227,8 +229,7 @@ fn a_margin_map_colours_a_surface_by_its_distance_and_follows_the_other_segment(
         b: 2,
         thresholds_mm: [7.0, 12.0],
     });
-    app.update();
-    app.update();
+    until_measured(&mut app);
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
     let Shown {
         positions,
@@ -307,7 +308,7 @@ fn a_margin_map_colours_a_surface_by_its_distance_and_follows_the_other_segment(
         colour: None,
     }));
     run_until_idle(&mut app, Duration::from_secs(60));
-    app.update();
+    until_measured(&mut app);
     let m = app.world().resource::<Margins>().shown.clone().unwrap();
     let after = m.under_pct.unwrap();
     assert!(after[0] > before[0], "{before:?} -> {after:?}");
@@ -330,4 +331,164 @@ fn a_margin_map_colours_a_surface_by_its_distance_and_follows_the_other_segment(
         (c.red - want.red).abs() < 1e-3 && (c.green - want.green).abs() < 1e-3,
         "{c:?}"
     );
+}
+
+/// Updates until the margin map (a background job) is measured and painted,
+/// without sleeping: each frame polls the job.
+fn until_measured(app: &mut App) {
+    let start = Instant::now();
+    loop {
+        app.update();
+        let m = app.world().resource::<Margins>();
+        if !m.measuring && m.shown.as_ref().is_some_and(|s| s.under_pct.is_some()) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the margin map was not measured within a minute: {m:?}"
+        );
+    }
+}
+
+/// Checks the vertex colours of "near" against its distance to "far"
+/// (brute force over far's vertices, half a millimetre of slack at each
+/// threshold) for thresholds `t`; returns how many vertices fell in each
+/// band, or `None` while the surface shows no margin colours.
+fn check_bands(app: &mut App, t: [f32; 2], own: [u8; 3]) -> Option<[usize; 3]> {
+    let Shown {
+        positions, colours, ..
+    } = shown(app, 1);
+    let colours = colours?;
+    assert_eq!(colours.len(), positions.len());
+    let far_positions = shown(app, 2).positions;
+    let mut seen = [0usize; 3];
+    for (p, c) in positions.iter().zip(&colours) {
+        let d = far_positions
+            .iter()
+            .map(|q| ((0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f32>()).sqrt())
+            .fold(f32::INFINITY, f32::min);
+        let band = if d < t[0] - 0.5 {
+            Some(0)
+        } else if (t[0] + 0.5..t[1] - 0.5).contains(&d) {
+            Some(1)
+        } else if d >= t[1] + 0.5 {
+            Some(2)
+        } else {
+            None
+        };
+        if let Some(band) = band {
+            let want = linear([NEAR, MID, own][band]);
+            assert!(
+                (0..3).all(|k| (c[k] - want[k]).abs() < 1e-4),
+                "vertex {p:?} at {d:.2} mm coloured {c:?}, not band {band} of {t:?}"
+            );
+            seen[band] += 1;
+        }
+    }
+    Some(seen)
+}
+
+#[test]
+fn a_second_margin_request_while_one_is_measured_leaves_only_the_newest_painted() {
+    let mut app = headless();
+    publish(&mut app, two_balls());
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let own = segments(&mut app)[0].0.colour;
+    let counts = |app: &App| {
+        let m = app.world().resource::<Margins>();
+        (m.measured, m.painted)
+    };
+    let (measured, painted) = counts(&app);
+    app.world_mut().write_message(SurgeryAction::Margin {
+        a: 1,
+        b: 2,
+        thresholds_mm: [7.0, 12.0],
+    });
+    app.update();
+    assert_eq!(counts(&app).0, measured + 1, "the first map did not start");
+    assert!(app.world().resource::<Margins>().measuring);
+    // Other thresholds before the first result was taken: vertices 6.5-7 mm
+    // and 12-15 mm away change band, so a stale result shows.
+    let last = [6.5, 15.0];
+    app.world_mut().write_message(SurgeryAction::Margin {
+        a: 1,
+        b: 2,
+        thresholds_mm: last,
+    });
+    let start = Instant::now();
+    loop {
+        app.update();
+        // Whatever is on screen at any frame is the newest request's.
+        check_bands(&mut app, last, own);
+        let m = app.world().resource::<Margins>();
+        if !m.measuring && m.shown.as_ref().is_some_and(|s| s.under_pct.is_some()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
+    }
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    assert_eq!(
+        counts(&app),
+        (measured + 2, painted + 1),
+        "two measured, only the newest painted"
+    );
+    let seen = check_bands(&mut app, last, own).expect("margin colours");
+    assert!(seen.iter().all(|&n| n > 0), "bands seen {seen:?}");
+    let m = app.world().resource::<Margins>().shown.clone().unwrap();
+    assert_eq!(m.thresholds_mm, last);
+    // The renderer marks a Mesh3d changed whenever its mesh asset changes
+    // (as the colours just did): that is no new surface to measure.
+    let e = app.world().resource::<SegmentIndex>().get(1).unwrap();
+    app.world_mut().get_mut::<Mesh3d>(e).unwrap().set_changed();
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(counts(&app), (measured + 2, painted + 1), "measured again");
+}
+
+#[test]
+fn a_margin_map_asked_for_at_the_start_is_measured_once_the_surfaces_settle() {
+    let mut app = headless();
+    // As `--margin near,far`: asked for before any surface is built.
+    app.world_mut()
+        .insert_resource(MarginOnLoad(Some(("near".into(), "far".into()))));
+    publish(&mut app, two_balls());
+    // The surfaces arrive one meshing job after another, as a study's
+    // start attaches them: each rebuild starts the frame after the last
+    // one's surface arrived.
+    let mut rebuilds = vec![vec![1u16], vec![2], vec![1], vec![2]];
+    let start = Instant::now();
+    let mut attached_all = false;
+    while !rebuilds.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "meshing stalled");
+        app.update();
+        let meshing = app
+            .world_mut()
+            .query_filtered::<(), With<Job<MeshBatch>>>()
+            .iter(app.world())
+            .count();
+        attached_all |= segments(&mut app).iter().all(|(_, meshed)| *meshed);
+        if meshing == 0 && attached_all {
+            app.world_mut().write_message(BuildMeshes {
+                ids: rebuilds.remove(0),
+            });
+        } else if meshing > 0 {
+            std::thread::yield_now();
+        }
+    }
+    run_until_idle(&mut app, Duration::from_secs(60));
+    until_measured(&mut app);
+    assert!(errors(&app).is_empty(), "{:?}", errors(&app));
+    let m = app.world().resource::<Margins>();
+    assert_eq!(
+        (m.measured, m.painted),
+        (1, 1),
+        "measured for each surface attached instead of once they settled"
+    );
+    let shown_pair = m.shown.as_ref().map(|s| (s.a, s.b));
+    assert_eq!(shown_pair, Some((1, 2)));
+    let own = segments(&mut app)[0].0.colour;
+    // The balls are 5-6 mm apart: nothing under 5 mm, some under 10.
+    let seen = check_bands(&mut app, [5.0, 10.0], own).expect("margin colours");
+    assert!(seen[1] > 0 && seen[2] > 0, "bands seen {seen:?}");
 }

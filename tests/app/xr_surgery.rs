@@ -1,0 +1,170 @@
+//! Rehearsing a resection from the wrist panel on a real OpenXR runtime
+//! (Monado with its remote driver): the Distances page picks two segments
+//! of the demo with its step buttons, measures their minimum distance (the
+//! desktop window's line, the same figure as `stratum measure`) and turns
+//! the margin map of the first to the second on and off.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use stratum::app::features::margins::{MID, NEAR};
+
+use crate::xr::{Display, f, skip};
+use crate::xr_panel::{click, start_with_panel_up};
+
+/// The names of the pair the panel has picked.
+fn pair(v: &Value) -> (String, String) {
+    let p = &v["surgery"]["pair"];
+    let s = |i: usize| p[i].as_str().unwrap_or_default().to_string();
+    (s(0), s(1))
+}
+
+/// `stratum measure` on the demo: the distance between labels `a` and `b`.
+fn measured_by_the_cli(a: u64, b: u64) -> f64 {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("measure")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("--names")
+        .arg(demo.join("labels_total_ct.tsv"))
+        .args(["--distance", &format!("{a},{b}")])
+        .output()
+        .expect("run stratum measure");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    text.lines()
+        .next()
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|s| s.split(" mm").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no distance in {text:?}"))
+}
+
+#[test]
+fn the_wrist_panel_measures_the_distance_and_shows_the_margin_map_of_the_pair_it_picks() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let display = Display::start(1280, 800);
+    let (mut app, mut rig) = start_with_panel_up(dir.path(), &display);
+    app.wait_for(
+        "a focused session with the demo meshed and the panel's pages",
+        Duration::from_secs(400),
+        |v| {
+            v["session_state"] == "FOCUSED"
+                && v["on_table"] == true
+                && v["panel"]["widgets"]["page distances"].is_array()
+                && f(v, &["segments_meshed"]) >= 3.0
+        },
+    );
+    click(&mut app, &mut rig, "page distances");
+    let page = app.wait_for("the Distances page", Duration::from_secs(120), |v| {
+        v["surgery"]["page"] == "Distances"
+            && v["panel"]["widgets"]["surgery b next"].is_array()
+            && v["surgery"]["pair"][1].is_string()
+    });
+    // The first two segments to start with; "To" steps to the next one.
+    let (a, b0) = pair(&page);
+    assert_ne!(a, b0);
+    click(&mut app, &mut rig, "surgery b next");
+    let stepped = app.wait_for("To on the next segment", Duration::from_secs(120), |v| {
+        pair(v).1 != b0
+    });
+    let (a1, b) = pair(&stepped);
+    assert_eq!(a1, a, "stepping To changed From");
+    assert_ne!(b, a);
+    let ids = [0, 1].map(|i| stepped["surgery"]["pair_ids"][i].as_u64().unwrap());
+
+    // The distance: the desktop window's line on the panel, a ruler of the
+    // same length, and the figure `stratum measure` gives for the labels.
+    click(&mut app, &mut rig, "surgery measure");
+    let measured = app.wait_for("the distance", Duration::from_secs(180), |v| {
+        v["surgery"]["distance"]["a"] == a.as_str() && v["surgery"]["distance"]["b"] == b.as_str()
+    });
+    let mm = f(&measured, &["surgery", "distance", "mm"]);
+    let readout = measured["surgery"]["readout"].as_str().unwrap_or_default();
+    assert!(
+        readout.starts_with(&format!("{a} ↔ {b}: {mm:.2} mm")),
+        "the panel reads {readout:?}, the distance is {mm}"
+    );
+    let rulers: Vec<f64> = measured["rulers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(
+        rulers.iter().any(|r| (r - mm).abs() < 0.01),
+        "no ruler of {mm} mm: {rulers:?}"
+    );
+    // The CLI measures the full-resolution surfaces, the app its reduced
+    // ones (half the triangles): within half a voxel (1.5 mm) of each other.
+    let cli = measured_by_the_cli(ids[0], ids[1]);
+    assert!(
+        (cli - mm).abs() <= 1.5,
+        "the panel says {mm} mm, stratum measure {cli} mm"
+    );
+
+    // The margin map of From to To, measured in the background, then off.
+    click(&mut app, &mut rig, "surgery margin");
+    let shown = app.wait_for("the margin map", Duration::from_secs(240), |v| {
+        let m = &v["surgery"]["margin"];
+        m["a"] == a.as_str()
+            && m["b"] == b.as_str()
+            && m["measuring"] == false
+            && m["under_pct"].is_array()
+            && v["surgery"]["coloured"] == serde_json::json!([a])
+    });
+    let m = &shown["surgery"]["margin"];
+    assert_eq!(m["thresholds_mm"], serde_json::json!([5.0, 10.0]));
+    // The nearest vertex of the map is no nearer than the minimum distance
+    // (the map measures A's vertices; the minimum may lie inside a face).
+    let min = f(m, &["min_mm"]);
+    assert!(min >= mm - 1e-3, "margin map nearest {min} < distance {mm}");
+    assert!(
+        f(&shown, &["surgery", "margin_measured"]) <= 2.0,
+        "{}",
+        shown["surgery"]
+    );
+    // The panel's picture once it has shown the map for a while (the trace
+    // saves it beside itself): the legend's red and yellow swatches.
+    let shots = shown["panel_shots"].as_u64().unwrap_or(0);
+    app.wait_for("a picture of the panel", Duration::from_secs(180), |v| {
+        v["panel_shots"].as_u64() > Some(shots)
+    });
+    // Saved within the frame that counted it.
+    app.wait_for("a trace line", Duration::from_secs(60), |_| true);
+    let png = dir.path().join("trace.panel.png");
+    let img = image::open(&png).expect("the panel's picture").to_rgba8();
+    if let Ok(keep) = std::env::var("STRATUM_KEEP_SCREENSHOT") {
+        std::fs::copy(
+            &png,
+            Path::new(&keep).with_file_name("xr-panel-distances.png"),
+        )
+        .unwrap();
+    }
+    let near = |c: [u8; 3]| {
+        img.pixels()
+            .filter(|p| (0..3).all(|k| (i32::from(p[k]) - i32::from(c[k])).abs() < 24))
+            .count()
+    };
+    assert!(
+        near(NEAR) >= 100 && near(MID) >= 100,
+        "the legend is not on the panel's picture: {} red, {} yellow pixels",
+        near(NEAR),
+        near(MID)
+    );
+
+    click(&mut app, &mut rig, "surgery margin");
+    app.wait_for("the margin map off", Duration::from_secs(120), |v| {
+        v["surgery"]["margin"].is_null()
+            && v["surgery"]["coloured"]
+                .as_array()
+                .is_some_and(|c| c.is_empty())
+    });
+}
