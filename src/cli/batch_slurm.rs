@@ -432,7 +432,10 @@ pub(super) fn status(layout: &Layout) -> anyhow::Result<ExitCode> {
             _ => {}
         }
     }
-    let counts = summarize(layout, &plan, &saved)?;
+    // The summary reads the records again and may already see a study that
+    // finished since; the exit code follows the counts printed above, so a
+    // caller that polls sees the same snapshot in the text and the code.
+    summarize(layout, &plan, &saved)?;
     println!(
         "wrote {} and {}",
         layout.summary_csv().display(),
