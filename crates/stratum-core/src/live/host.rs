@@ -133,6 +133,44 @@ impl std::fmt::Debug for Host {
 /// The document's observer: forwards what the document went through.
 struct Watch(Arc<Mutex<Hub>>);
 
+impl Hub {
+    /// Opens a participant's own frame (a viewer's point or hand, an
+    /// avatar): small enough, from a connection still following, sealed
+    /// with the follow key, not claiming a host's sender number, next in
+    /// that connection's sequence, and an event. `what` names the frame in
+    /// the size error, `not_event` is the error for any other message.
+    fn participant_event(
+        &mut self,
+        client: u64,
+        frame: &[u8],
+        what: &str,
+        not_event: &str,
+    ) -> Result<Event> {
+        if frame.len() > MAX_VIEWER_FRAME {
+            return Err(CoreError::LiveRefused(format!(
+                "{what} frame of {} bytes (at most {MAX_VIEWER_FRAME})",
+                frame.len()
+            )));
+        }
+        if self.people.removed.contains(&client) || !self.clients.iter().any(|c| c.id == client) {
+            return Err(CoreError::LiveRefused(
+                "a frame from someone no longer following".into(),
+            ));
+        }
+        let (header, plain) = crypto::open(&self.key, frame)?;
+        if header.sender == 0 || header.sender == MODEL_SENDER {
+            return Err(CoreError::LiveRefused(
+                "a frame claiming to be the host's".into(),
+            ));
+        }
+        self.viewers.in_sequence(client, header)?;
+        let Message::Event(event) = Message::from_bytes(&plain)? else {
+            return Err(CoreError::LiveRefused(not_event.into()));
+        };
+        Ok(event)
+    }
+}
+
 fn lock(m: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
     // A panic elsewhere while holding it leaves plain data: go on.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -438,28 +476,9 @@ impl Host {
     /// per sender): a point or a hand, checked, kept and forwarded to every
     /// follower with `from` set to `client`. Anything else is refused.
     pub fn viewer_frame(&self, client: u64, frame: &[u8]) -> Result<Event> {
-        if frame.len() > MAX_VIEWER_FRAME {
-            return Err(CoreError::LiveRefused(format!(
-                "a viewer's frame of {} bytes (at most {MAX_VIEWER_FRAME})",
-                frame.len()
-            )));
-        }
         let mut hub = lock(&self.hub);
-        if hub.people.removed.contains(&client) || !hub.clients.iter().any(|c| c.id == client) {
-            return Err(CoreError::LiveRefused(
-                "a frame from someone no longer following".into(),
-            ));
-        }
-        let (header, plain) = crypto::open(&hub.key, frame)?;
-        if header.sender == 0 || header.sender == MODEL_SENDER {
-            return Err(CoreError::LiveRefused(
-                "a frame claiming to be the host's".into(),
-            ));
-        }
-        hub.viewers.in_sequence(client, header)?;
-        let Message::Event(event) = Message::from_bytes(&plain)? else {
-            return Err(CoreError::LiveRefused("a viewer sends events only".into()));
-        };
+        let event =
+            hub.participant_event(client, frame, "a viewer's", "a viewer sends events only")?;
         let event = hub.viewers.accept(client, event)?;
         hub.broadcast(&Message::Event(event.clone()), false);
         Ok(event)
