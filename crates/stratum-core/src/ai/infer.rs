@@ -14,11 +14,11 @@ use rayon::prelude::*;
 use super::manifest::{Activation, GridSpec, Interpolation, Layout, Manifest, orientation_axes};
 use super::soft::ScanTaps;
 use super::window::{edge_fill, fill_window, window_starts};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume};
 use crate::mesh::SoftField;
-use crate::progress::Progress;
 use crate::segment::LabelMap;
-use crate::volume::{Geometry, Volume};
 
 /// Wall time of each stage, for the benchmark and the log.
 #[derive(Clone, Debug, Default, PartialEq)]

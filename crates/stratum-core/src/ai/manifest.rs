@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::nnunet::spec::NnUnet;
 pub use super::normalize::Normalize;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// The manifest's name inside a model folder.
 pub const MANIFEST_FILE: &str = "manifest.json";

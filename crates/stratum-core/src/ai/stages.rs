@@ -19,12 +19,12 @@ use super::normalize::normalise;
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;
 use super::soft::soft_on_scan;
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, VoxelType, Voxels};
 use crate::segment::{
     LabelMap, Labels, Mask, Segment, dilate_mm, fill_holes_3d, keep_largest, segment_colour,
 };
-use crate::volume::{Geometry, Volume, VoxelType, Voxels};
 use crate::with_voxels;
 
 /// A box on the scan grid: (z, y, x) ranges, end exclusive.

@@ -5,7 +5,7 @@
 use ndarray::{Array3, Axis};
 
 use super::manifest::{InputSpec, PadZ, orientation_axes};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Start offsets of the patches along one axis (MONAI's scan interval):
 /// windows `patch * (1 - overlap)` apart, the last one flush with the end.

@@ -13,13 +13,13 @@ pub(super) use super::rescale::Store;
 use super::rescale::{Layout, convert};
 use super::scan::{Series, SliceRef};
 pub use super::subset::Subset;
-use crate::error::{CoreError, Result};
-use crate::memory;
-use crate::progress::Progress;
-use crate::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
+use crate::base::error::{CoreError, Result};
+use crate::base::memory;
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
 
 /// A volume as loaded from DICOM, with the true position of every slice
-/// (the geometry's slice step is their average; see [`crate::resample`]).
+/// (the geometry's slice step is their average; see [`crate::image::resample`]).
 #[derive(Clone, Debug)]
 pub struct LoadedSeries {
     pub volume: Volume,
@@ -339,7 +339,7 @@ fn decode_all<T: Store>(
     }
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
-    let mut data: Vec<T> = crate::pages::zeroed(plane * slices.len());
+    let mut data: Vec<T> = crate::base::pages::zeroed(plane * slices.len());
     let seen = |z: usize, out: &[T]| {
         if let Some(v) = visit {
             v(z, out);
@@ -538,7 +538,7 @@ pub(super) fn decode_frame_into<T: Store>(
     // dicom-transfer-syntax-registry 0.10.1's RLE decoder indexes past the
     // end of a damaged segment (found by fuzz/dicom_file): the panic is
     // caught here and the file reported by name.
-    let decoded = crate::guard::catch_panic(|| obj.decode_pixel_data_frame(s.frame))
+    let decoded = crate::base::guard::catch_panic(|| obj.decode_pixel_data_frame(s.frame))
         .map_err(|panic| {
             decode_error(format!(
                 "the decoder stopped on damaged pixel data ({})",

@@ -1,4 +1,5 @@
-//! DICOM input: discovering series in a folder, reading headers, building volumes.
+//! DICOM input: discovering series in a folder, reading headers, building
+//! volumes; and a small series writer for tests and demos.
 
 pub mod csa;
 pub mod header;
@@ -9,6 +10,7 @@ mod native;
 mod rescale;
 pub mod scan;
 pub mod subset;
+pub mod synth;
 
 pub use header::{ImageHeader, read_header};
 pub use load::{

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use super::load::{Shape, Store, decode_slice_into, open};
 use super::scan::{Series, SliceRef};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 
 /// The part of a series to load when the whole does not fit in memory (or
 /// is not needed): a range of its slices, and/or a copy averaged over

@@ -11,9 +11,9 @@ use ndarray::{Array3, ArrayViewMut3, Axis, s};
 use rayon::prelude::*;
 
 use super::bricks::Region;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Geometry, Volume, Voxels};
 use crate::segment::{LabelMap, LabelValue, Labels};
-use crate::volume::{Geometry, Volume, Voxels};
 
 /// The index plane a slice view shows: the axis held constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

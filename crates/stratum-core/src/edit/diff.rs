@@ -9,7 +9,7 @@ use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
 use super::bricks::{BrickGrid, BrickId, Region};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{Labels, Segment};
 
 /// How the label map stores its labels.

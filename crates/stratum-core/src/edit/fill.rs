@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::bricks::Region;
 use super::brush::SliceAxis;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{LabelMap, LabelValue, Labels, distance_transform_sq};
 
 /// Fills the slices of `axis` between those where `segment` is drawn.

@@ -17,7 +17,7 @@ use super::bricks::{BrickId, Region};
 use super::codec::{Dec, Enc};
 use super::diff::{LabelKind, convert_labels, xor_into};
 use super::step::{Payload, Step};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::LabelMap;
 
 /// Memory budget and spill folder of a [`History`].

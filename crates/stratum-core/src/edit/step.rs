@@ -12,7 +12,7 @@ use super::codec::{Dec, Enc};
 use super::diff::{
     BrickValues, LabelKind, PackedBrick, TableDiff, diff_maps, diff_values, read_region,
 };
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{LabelMap, Segment};
 
 /// The voxel part of a step: which bricks changed and how the storage type

@@ -25,15 +25,15 @@ use super::{
     LabelsEntry, ScanRef, SegmentEntry, SessionData, put_soft_edges, read_labels, segment_entries,
     soft_edges, split_entries,
 };
-use crate::atomic::write_bytes_atomic;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::history::apply_step;
 use crate::edit::step::Step;
 use crate::edit::{History, HistoryConfig, HistorySnapshot};
-use crate::error::{CoreError, Result};
-use crate::nifti_io::write_labels_nifti;
-use crate::progress::Progress;
+use crate::read::nifti::write_labels_nifti;
 use crate::segment::LabelMap;
 
 /// The journal format this build writes and the newest it reads (2 added

@@ -19,16 +19,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_bytes_atomic;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{DocumentState, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::diff::convert_labels;
 use crate::edit::{HistorySnapshot, LabelKind};
-use crate::error::{CoreError, Result};
+use crate::image::volume::Geometry;
 use crate::mesh::SoftField;
-use crate::nifti_io::{load_nifti, write_labels_nifti};
-use crate::progress::Progress;
+use crate::read::nifti::{load_nifti, write_labels_nifti};
 use crate::segment::{LabelMap, Segment};
-use crate::volume::Geometry;
 
 pub use scan::{
     ScanCheck, ScanLocation, ScanRef, ScanStatus, locate_scan, open_scan, relative_path,

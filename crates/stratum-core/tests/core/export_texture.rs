@@ -7,10 +7,10 @@ use stratum_core::Progress;
 use stratum_core::export::{
     Atlas, ExportOptions, ExportSegment, ScanTexture, bake_atlas, export_with,
 };
+use stratum_core::image::view::Window;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::segment::Mask;
-use stratum_core::view::Window;
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 /// A CT of a ball (radius 12 mm) whose left half (L > 0) is 300 HU and
 /// right half -100 HU, in air; and the ball's surface.

@@ -2,9 +2,9 @@
 
 use stratum_core::Progress;
 use stratum_core::export::{ExportSegment, export};
+use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::segment::Mask;
-use stratum_core::volume::Geometry;
 
 fn ball(c: [f64; 3], r: f64) -> SurfaceMesh {
     let g = Geometry {
@@ -324,7 +324,7 @@ fn label_maps_write_as_uncompressed_nifti_too() {
     // The nifti writer replaces the last extension of a .nii path: a
     // temporary name with a dot before ".nii" was written elsewhere and the
     // rename into place failed.
-    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::read::nifti::{load_nifti, write_labels_nifti};
     use stratum_core::segment::{LabelMap, Labels};
     let dir = tempfile::tempdir().unwrap();
     let mut a = ndarray::Array3::<u8>::zeros((3, 4, 5));

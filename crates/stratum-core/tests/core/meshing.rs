@@ -1,10 +1,10 @@
 //! Surface extraction accuracy on analytic shapes, and topology.
 
 use stratum_core::Progress;
-use stratum_core::measure::mesh_to_mask_distance;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, iso_surface, mask_surface};
+use stratum_core::planning::measure::mesh_to_mask_distance;
 use stratum_core::segment::Mask;
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 const SPACING: [f64; 3] = [0.8, 0.9, 1.2];
 

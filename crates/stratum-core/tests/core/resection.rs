@@ -5,9 +5,9 @@
 use ndarray::Array3;
 use stratum_core::Progress;
 use stratum_core::document::{Document, Edit, SurfaceRecipe};
-use stratum_core::resect::{Cut, resect};
+use stratum_core::image::volume::Geometry;
+use stratum_core::planning::resect::{Cut, resect};
 use stratum_core::segment::{LabelMap, Labels, Segment};
-use stratum_core::volume::Geometry;
 
 /// A label map where label k + 1 is where `inside[k]` holds (LPS mm; the
 /// first that holds wins).

@@ -1,9 +1,9 @@
 //! Segmentation tools on shapes with known answers.
 
 use stratum_core::Progress;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_marching_cubes, mask_surface};
 use stratum_core::segment::*;
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 const SPACING: [f64; 3] = [0.7, 0.7, 1.4];
 
@@ -220,7 +220,7 @@ fn histogram_percentiles() {
 fn totalsegmentator_labels_get_names_and_anatomical_colours() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
     let names = totalsegmentator_ct_names(&root.join("labels_total_ct.tsv")).unwrap();
-    let seg = stratum_core::nifti_io::load_nifti(
+    let seg = stratum_core::read::nifti::load_nifti(
         &root.join("example_seg_fast_force_split.nii.gz"),
         &Progress::new(),
     )

@@ -5,9 +5,9 @@ use base64::Engine;
 use serde_json::Value;
 use stratum_core::Progress;
 use stratum_core::export::{ExportSegment, ShareOptions, write_share};
+use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::segment::{LabelMap, Mask};
-use stratum_core::volume::Geometry;
 
 fn geometry() -> Geometry {
     Geometry {
@@ -229,7 +229,7 @@ fn share_page_model_is_compressed_and_decodes_to_the_same_surfaces() {
 #[test]
 fn share_session_shows_the_visible_segments_as_saved() {
     use stratum_core::convert::{ConvertOptions, share_session};
-    use stratum_core::nifti_io::write_labels_nifti;
+    use stratum_core::read::nifti::write_labels_nifti;
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let root = tempfile::tempdir().unwrap();
     let mut map = LabelMap::empty((40, 60, 60), geometry());
@@ -249,7 +249,7 @@ fn share_session_shows_the_visible_segments_as_saved() {
     let kidney_ml = map.mask(1).volume_ml();
     let scan_path = root.path().join("scan.nii.gz");
     write_labels_nifti(&scan_path, &map).unwrap();
-    let scan = stratum_core::nifti_io::load_nifti(&scan_path, &Progress::new()).unwrap();
+    let scan = stratum_core::read::nifti::load_nifti(&scan_path, &Progress::new()).unwrap();
     let session = root.path().join("study.stratum");
     let data = SessionData {
         scan: Some(ScanRef::new(&scan_path, None, &scan)),
@@ -320,7 +320,7 @@ fn share_session_builds_surfaces_as_the_app_does() {
     use stratum_core::convert::{ConvertOptions, share_session};
     use stratum_core::document::SurfaceRecipe;
     use stratum_core::mesh::SoftField;
-    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::read::nifti::{load_nifti, write_labels_nifti};
     use stratum_core::segment::Labels;
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let root = tempfile::tempdir().unwrap();

@@ -2,10 +2,10 @@
 //! per-segment report with its flags.
 
 use stratum_core::Progress;
-use stratum_core::measure::{SurfaceRecipe, dice, validate, voxelize};
+use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
+use stratum_core::planning::measure::{SurfaceRecipe, dice, validate, voxelize};
 use stratum_core::segment::Mask;
-use stratum_core::volume::Geometry;
 
 /// A torus and a ball on an anisotropic, offset grid.
 fn shapes() -> Mask {

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use stratum_core::document::{Change, Document, Edit, Observer, SegmentProps};
 use stratum_core::edit::Step;
+use stratum_core::image::view::auto_window_range;
 use stratum_core::live::server::{Connection, ConnectionSender};
 use stratum_core::live::{
     Echo, Event, Follower, Message, blank_scan, document_from_snapshot, keys_from_link,
     labels_digest,
 };
 use stratum_core::segment::histogram;
-use stratum_core::view::auto_window_range;
 
 use crate::app::actions::{ClipAction, ClipKind};
 use crate::app::features::clip::{ClipSettings, MAX_PLANES};

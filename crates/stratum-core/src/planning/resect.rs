@@ -7,10 +7,10 @@
 
 use rayon::prelude::*;
 
-use crate::distance::{DistanceField, segment_bounds};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{Edit, SurfaceRecipe, Target};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::planning::distance::{DistanceField, segment_bounds};
 use crate::segment::{LabelMap, Mask};
 
 /// Where to cut. The part on the far side (where a plane's normal points,

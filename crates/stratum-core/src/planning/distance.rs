@@ -9,11 +9,11 @@
 use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::Geometry;
 use crate::mesh::SurfaceMesh;
-use crate::progress::Progress;
 use crate::segment::{LabelMap, Labels, distance_transform_sq};
-use crate::volume::Geometry;
 
 /// The closest approach of two surfaces.
 #[derive(Clone, Copy, Debug, PartialEq)]

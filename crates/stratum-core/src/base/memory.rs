@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Environment variable that sets the budget (tests, or a user who wants
 /// Stratum to leave room for other programs).
