@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use stratum_core::base::memory;
+use stratum_core::base::{memory, sizes};
 use stratum_core::batch::record::{self, StudyState, attempt_id, state_of};
 use stratum_core::batch::{Layout, Plan, Study, run_study};
 
@@ -84,7 +84,7 @@ pub(super) fn default_jobs(todo: &[&Study]) -> (usize, String) {
         jobs,
         format!(
             "{cores} cores; the largest study needs about {}",
-            memory::human(largest)
+            sizes::human(largest)
         ),
     )
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
-use stratum_core::base::memory::Offer;
+use stratum_core::base::sizes::Offer;
 use stratum_core::convert::load_labels_for;
 use stratum_core::dicom::{Subset, scan};
 use stratum_core::image::view::auto_window_range;
@@ -145,8 +145,8 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
             let what = what.strip_prefix("the series ").unwrap_or(&what);
             let message = format!(
                 "This series {what} needs about {} of memory; {} is free for it.",
-                stratum_core::base::memory::human(needed),
-                stratum_core::base::memory::human(limit)
+                stratum_core::base::sizes::human(needed),
+                stratum_core::base::sizes::human(limit)
             );
             Ok(Loaded::TooLarge(Box::new(TooLarge {
                 request: req.clone(),

@@ -11,12 +11,12 @@ use ort::session::Session;
 use ort::value::{Outlet, TensorRef};
 use rayon::prelude::*;
 
-use super::manifest::{Activation, GridSpec, Interpolation, Layout, Manifest, orientation_axes};
-use super::soft::ScanTaps;
+use super::grid::{ModelGrid, ScanTaps, taps};
+use super::manifest::{Activation, Interpolation, Layout, Manifest};
 use super::window::{edge_fill, fill_window, window_starts};
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
-use crate::image::volume::{Geometry, Volume};
+use crate::image::volume::Volume;
 use crate::mesh::SoftField;
 use crate::segment::LabelMap;
 
@@ -64,122 +64,6 @@ pub struct AiSegmentation {
     pub model_grid: [usize; 3],
     pub patches: usize,
     pub times: StageTimes,
-}
-
-/// How the model grid sits on the scan: tensor axis k (D, H, W) runs along
-/// source index axis `src_axis[k]` (0 = column x, 1 = row y, 2 = slice z),
-/// reversed when `flip[k]`, with `scale[k]` source voxels per model voxel.
-/// Pixel centres map as in scikit-image's `resize`:
-/// `src = (t + 0.5) * scale - 0.5`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelGrid {
-    pub shape: [usize; 3],
-    pub src_axis: [usize; 3],
-    pub flip: [bool; 3],
-    pub scale: [f64; 3],
-    /// Source sizes along x, y, z.
-    pub src_n: [usize; 3],
-    pub interpolation: Interpolation,
-}
-
-impl ModelGrid {
-    /// The grid for a scan of `dim` (slices, rows, columns) and `geometry`:
-    /// the scan's axes are matched to the manifest's orientation (the
-    /// nearest axis for oblique scans, as nibabel's `as_closest_canonical`).
-    pub fn new(geometry: &Geometry, dim: (usize, usize, usize), m: &Manifest) -> Result<Self> {
-        let target = orientation_axes(&m.input.orientation).ok_or_else(|| {
-            CoreError::Invalid("manifest field `input.orientation` is invalid".into())
-        })?;
-        let src_n = [dim.2, dim.1, dim.0];
-        let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-        let perms = [
-            [0, 1, 2],
-            [0, 2, 1],
-            [1, 0, 2],
-            [1, 2, 0],
-            [2, 0, 1],
-            [2, 1, 0],
-        ];
-        let best = perms
-            .iter()
-            .max_by(|p, q| {
-                let score = |p: &[usize; 3]| {
-                    (0..3)
-                        .map(|k| dot(geometry.direction[p[k]], target[k]).abs())
-                        .sum::<f64>()
-                };
-                score(p).total_cmp(&score(q))
-            })
-            .copied()
-            .unwrap_or([0, 1, 2]);
-        let mut grid = ModelGrid {
-            shape: [0; 3],
-            src_axis: best,
-            flip: [false; 3],
-            scale: [1.0; 3],
-            src_n,
-            interpolation: m.input.interpolation,
-        };
-        for k in 0..3 {
-            let a = best[k];
-            grid.flip[k] = dot(geometry.direction[a], target[k]) < 0.0;
-            grid.shape[k] = match &m.input.grid {
-                GridSpec::Shape(s) => s[k],
-                GridSpec::Spacing(s) => {
-                    ((src_n[a] as f64 * geometry.spacing[a] / s[k]).round() as usize).max(1)
-                }
-            };
-            grid.scale[k] = src_n[a] as f64 / grid.shape[k] as f64;
-        }
-        Ok(grid)
-    }
-
-    /// The same model grid over a resampled copy of the scan that covers the
-    /// same field of view with `dim` (slices, rows, columns) voxels.
-    pub fn over(&self, dim: (usize, usize, usize)) -> ModelGrid {
-        let src_n = [dim.2, dim.1, dim.0];
-        let mut g = self.clone();
-        g.src_n = src_n;
-        for k in 0..3 {
-            g.scale[k] = src_n[g.src_axis[k]] as f64 / g.shape[k] as f64;
-        }
-        g
-    }
-
-    /// Source index (along `src_axis[k]`) of model index `t` along axis k.
-    #[inline]
-    pub fn to_src(&self, k: usize, t: f64) -> f64 {
-        let s = (t + 0.5) * self.scale[k] - 0.5;
-        if self.flip[k] {
-            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
-        } else {
-            s
-        }
-    }
-
-    /// Model index along axis k of source index `s` (along `src_axis[k]`).
-    #[inline]
-    pub fn to_model(&self, k: usize, s: f64) -> f64 {
-        let s = if self.flip[k] {
-            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
-        } else {
-            s
-        };
-        (s + 0.5) / self.scale[k] - 0.5
-    }
-}
-
-/// Linear interpolation taps (lower index, upper index, upper weight) of
-/// continuous positions, clamped to the edge.
-pub(super) fn taps(positions: impl Iterator<Item = f64>, n: usize) -> Vec<(usize, usize, f32)> {
-    positions
-        .map(|p| {
-            let p = p.clamp(0.0, (n - 1) as f64);
-            let i0 = p.floor() as usize;
-            let i1 = (i0 + 1).min(n - 1);
-            (i0, i1, (p - i0 as f64) as f32)
-        })
-        .collect()
 }
 
 /// 1D Gaussian blur along `axis` of a (z, y, x) array, edges clamped.

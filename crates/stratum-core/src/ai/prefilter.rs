@@ -5,7 +5,8 @@
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
-use super::infer::{ModelGrid, resample_array};
+use super::grid::ModelGrid;
+use super::infer::resample_array;
 use super::manifest::Interpolation;
 use crate::image::volume::Volume;
 

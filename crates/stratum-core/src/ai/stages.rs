@@ -9,9 +9,9 @@ use std::time::Instant;
 use ndarray::{Array3, Zip, s};
 
 use super::catalog::ModelInfo;
+use super::grid::ModelGrid;
 use super::infer::{
-    AiSegmentation, ModelGrid, StageTimes, check_session, labels_on_scan, resample_array,
-    sliding_window,
+    AiSegmentation, StageTimes, check_session, labels_on_scan, resample_array, sliding_window,
 };
 use super::manifest::{Interpolation, Manifest, Prefilter, Region, RegionKind};
 use super::nnunet::run::{Logits, run_network as nnunet_run};

@@ -65,7 +65,7 @@ pub enum CoreError {
 
     /// Refused before allocating: the study (or a header's claim) needs
     /// more memory than the budget of [`crate::base::memory`] or its hard cap.
-    #[error("{what} needs about {} of memory; {hint}", crate::base::memory::human(*.needed))]
+    #[error("{what} needs about {} of memory; {hint}", crate::base::sizes::human(*.needed))]
     TooLarge {
         what: String,
         needed: u64,
@@ -73,7 +73,7 @@ pub enum CoreError {
         limit: u64,
         hint: String,
         /// For a DICOM series: what would fit (a range, a downsampled copy).
-        offer: Option<crate::base::memory::Offer>,
+        offer: Option<crate::base::sizes::Offer>,
     },
 
     /// A file or record of Stratum's own that cannot be read as written.

@@ -9,4 +9,5 @@ pub mod install;
 pub mod memory;
 pub mod pages;
 pub mod progress;
+pub mod sizes;
 pub mod trace;

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::load::{Shape, Store, decode_slice_into, open};
+use super::frame::{Shape, decode_slice_into, open};
+use super::rescale::Store;
 use super::scan::{Series, SliceRef};
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
