@@ -111,6 +111,77 @@ pub enum CoreError {
     #[error("this edit cannot be applied: {0}")]
     EditMismatch(&'static str),
 
+    // What a caller asked of a segment, a brush or a cut that cannot be
+    // done: each names the thing, and what to do where there is something.
+    /// A number the caller gave is outside what the operation takes.
+    #[error("{what} must be {expected}, not {found}")]
+    OutOfRange {
+        what: &'static str,
+        expected: &'static str,
+        found: String,
+    },
+
+    /// A point or bound the caller gave is not a finite number.
+    #[error("{what} is not a finite number")]
+    NotANumber { what: &'static str },
+
+    /// A slice index past the end of the scan along the view's axis.
+    #[error("slice {slice} is outside the scan ({count} slices in that view)")]
+    SliceOutside { slice: usize, count: usize },
+
+    /// An edit or a measurement that needs a segment chosen first.
+    #[error("no segment is selected: {hint}")]
+    NoSegmentSelected { hint: &'static str },
+
+    /// The same segment given for two roles that must differ.
+    #[error("{what} needs two different segments")]
+    SameSegment { what: &'static str },
+
+    /// A segment with no voxels where the operation needs some.
+    #[error("{segment} is empty: {consequence}")]
+    EmptySegment {
+        segment: String,
+        consequence: &'static str,
+    },
+
+    /// A segment whose 3D model has not been built, where one is needed.
+    #[error("{which} has no surface yet: build its 3D model first")]
+    NoSurface { which: &'static str },
+
+    /// Something an operation needs the scan for, without the scan.
+    #[error("{what} needs the scan: load the scan the label map belongs to")]
+    NeedsScan { what: &'static str },
+
+    /// Geometry that defines nothing: points on a line, repeated points, a
+    /// direction of length zero.
+    #[error("{what} {why}")]
+    Degenerate {
+        what: &'static str,
+        why: &'static str,
+    },
+
+    /// A cutting surface with too few or too many points.
+    #[error("a cutting surface needs at least {min} and at most {max} points ({placed} placed)")]
+    CutPoints {
+        placed: usize,
+        min: usize,
+        max: usize,
+    },
+
+    /// A step of the edit history (in memory or in its spill file) that
+    /// cannot be read back.
+    #[error("an edit-history step is damaged ({detail}); older steps cannot be undone")]
+    HistoryDamaged { detail: String },
+
+    /// A label map whose labels do not fit the storage asked for.
+    #[error("the label map holds labels above {max} and cannot be stored as {storage}")]
+    LabelsTooWide { max: u16, storage: &'static str },
+
+    /// A buffer the core made itself is not laid out as it expects: a bug,
+    /// not a problem with the input.
+    #[error("internal error: {0}; please report it")]
+    Internal(&'static str),
+
     #[error("{0}")]
     Invalid(String),
 
