@@ -84,10 +84,11 @@ pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
                 data.path.display()
             ),
         };
-        return Err(CoreError::Invalid(format!(
-            "no model named {name:?}: the models folder {} does not exist; {why}",
-            dir.display()
-        )));
+        return Err(CoreError::NoModelsFolder {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            why,
+        });
     }
     let mut known = Vec::new();
     for m in list_models(dir) {
@@ -100,13 +101,13 @@ pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
             Err(_) => {}
         }
     }
-    Err(CoreError::Invalid(format!(
-        "no model named {name:?} in {}; installed: {}",
-        dir.display(),
-        if known.is_empty() {
+    Err(CoreError::NoSuchModel {
+        name: name.to_string(),
+        dir: dir.to_path_buf(),
+        installed: if known.is_empty() {
             "none".to_string()
         } else {
             known.join(", ")
-        }
-    )))
+        },
+    })
 }

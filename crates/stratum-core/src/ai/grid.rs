@@ -30,9 +30,11 @@ impl ModelGrid {
     /// the scan's axes are matched to the manifest's orientation (the
     /// nearest axis for oblique scans, as nibabel's `as_closest_canonical`).
     pub fn new(geometry: &Geometry, dim: (usize, usize, usize), m: &Manifest) -> Result<Self> {
-        let target = orientation_axes(&m.input.orientation).ok_or_else(|| {
-            CoreError::Invalid("manifest field `input.orientation` is invalid".into())
-        })?;
+        let target =
+            orientation_axes(&m.input.orientation).ok_or_else(|| CoreError::ManifestField {
+                field: "input.orientation",
+                why: "is invalid".into(),
+            })?;
         let src_n = [dim.2, dim.1, dim.0];
         let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
         let perms = [

@@ -256,26 +256,43 @@ pub fn sliding_window(
                 times.patches += t.elapsed();
 
                 let t = Instant::now();
-                let tensor = TensorRef::from_array_view((shape, &buf[..]))
-                    .map_err(|e| CoreError::Invalid(format!("model input: {e}")))?;
+                let tensor = TensorRef::from_array_view((shape, &buf[..])).map_err(|e| {
+                    CoreError::ModelRun {
+                        model: m.name.clone(),
+                        stage: "preparing a patch",
+                        reason: e.to_string(),
+                    }
+                })?;
                 let outputs = session
                     .run(ort::inputs![input_name.as_str() => tensor])
-                    .map_err(|e| {
-                        CoreError::Invalid(format!("{} failed on a patch: {e}", m.name))
+                    .map_err(|e| CoreError::ModelRun {
+                        model: m.name.clone(),
+                        stage: "on a patch",
+                        reason: e.to_string(),
                     })?;
-                let out = outputs.get(output_name.as_str()).ok_or_else(|| {
-                    CoreError::Invalid(format!(
-                        "manifest field `output.name`: the model has no output {output_name:?}"
-                    ))
-                })?;
-                let (oshape, data) = out
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| CoreError::Invalid(format!("model output: {e}")))?;
+                let out =
+                    outputs
+                        .get(output_name.as_str())
+                        .ok_or_else(|| CoreError::ManifestField {
+                            field: "output.name",
+                            why: format!(
+                                "names an output the model does not have ({output_name:?})"
+                            ),
+                        })?;
+                let (oshape, data) =
+                    out.try_extract_tensor::<f32>()
+                        .map_err(|e| CoreError::ModelRun {
+                            model: m.name.clone(),
+                            stage: "reading a patch's output",
+                            reason: e.to_string(),
+                        })?;
                 let dims: Vec<i64> = oshape.iter().copied().collect();
                 if dims != expect {
-                    return Err(CoreError::Invalid(format!(
-                        "the model's output has shape {dims:?} but the manifest (fields `input.patch`, `output.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
-                    )));
+                    return Err(CoreError::ModelMismatch {
+                        detail: format!(
+                            "its output has shape {dims:?} but the manifest (fields `input.patch`, `output.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
+                        ),
+                    });
                 }
                 // Channel-major copy of the output.
                 match m.input.layout {
@@ -434,32 +451,38 @@ pub fn labels_on_scan(
 pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
     let input = outlet(session.inputs(), m.input.name.as_deref(), "input")?;
     let Some(shape) = input.dtype().tensor_shape() else {
-        return Err(CoreError::Invalid(
-            "the model's input is not a tensor".into(),
-        ));
+        return Err(CoreError::ModelMismatch {
+            detail: "its input is not a tensor".into(),
+        });
     };
     let dims: Vec<i64> = shape.iter().copied().collect();
     if dims.len() != 5 {
-        return Err(CoreError::Invalid(format!(
-            "the model's input has shape {dims:?}; Stratum runs 3D models with a 5D input (field `input.layout`)"
-        )));
+        return Err(CoreError::ModelMismatch {
+            detail: format!(
+                "its input has shape {dims:?}; Stratum runs 3D models with a 5D input (field `input.layout`)"
+            ),
+        });
     }
     let (c, spatial) = match m.input.layout {
         Layout::NCDHW => (dims[1], &dims[2..5]),
         Layout::NDHWC => (dims[4], &dims[1..4]),
     };
     if c != -1 && c != m.input.channels as i64 {
-        return Err(CoreError::Invalid(format!(
-            "the model's input has shape {dims:?}: {c} channels in layout {:?}, but field `input.channels` says {}",
-            m.input.layout, m.input.channels
-        )));
+        return Err(CoreError::ModelMismatch {
+            detail: format!(
+                "its input has shape {dims:?}: {c} channels in layout {:?}, but field `input.channels` says {}",
+                m.input.layout, m.input.channels
+            ),
+        });
     }
     for k in 0..3 {
         if spatial[k] != -1 && spatial[k] != m.input.patch[k] as i64 {
-            return Err(CoreError::Invalid(format!(
-                "field `input.patch` is {:?} but the model's input shape is {dims:?} (layout {:?})",
-                m.input.patch, m.input.layout
-            )));
+            return Err(CoreError::ModelMismatch {
+                detail: format!(
+                    "field `input.patch` is {:?} but the model's input shape is {dims:?} (layout {:?})",
+                    m.input.patch, m.input.layout
+                ),
+            });
         }
     }
     Ok(())
@@ -475,13 +498,17 @@ pub(crate) fn outlet<'s>(
 ) -> Result<&'s Outlet> {
     match name {
         Some(n) => outlets.iter().find(|o| o.name() == n).ok_or_else(|| {
-            CoreError::Invalid(format!(
-                "manifest field `{what}.name`: the model has no {what} {n:?} (it has {:?})",
-                outlets.iter().map(|o| o.name()).collect::<Vec<_>>()
-            ))
+            CoreError::ModelMismatch {
+                detail: format!(
+                    "field `{what}.name` names {n:?}, and the model has no such {what} (it has {:?})",
+                    outlets.iter().map(|o| o.name()).collect::<Vec<_>>()
+                ),
+            }
         }),
         None => outlets
             .first()
-            .ok_or_else(|| CoreError::Invalid(format!("the ONNX model has no {what}"))),
+            .ok_or_else(|| CoreError::ModelMismatch {
+                detail: format!("the ONNX model has no {what}"),
+            }),
     }
 }

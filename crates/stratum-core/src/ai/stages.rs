@@ -138,10 +138,10 @@ pub fn segment_with_model(
             let whole = paste_mask(&mk, bbox, dim, volume.geometry);
             if net.output.keep {
                 if segments.len() >= 255 {
-                    return Err(CoreError::Invalid(format!(
-                        "model {} produces more than 255 labels",
-                        m.name
-                    )));
+                    return Err(CoreError::TooManyLabels {
+                        what: format!("model {}", m.name),
+                        max: 255,
+                    });
                 }
                 let sid = segments.len() as u16 + 1;
                 let field = match &run.soft {

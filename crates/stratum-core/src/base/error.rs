@@ -177,6 +177,47 @@ pub enum CoreError {
     #[error("the label map holds labels above {max} and cannot be stored as {storage}")]
     LabelsTooWide { max: u16, storage: &'static str },
 
+    // AI models: which model, which manifest field, what does not match.
+    /// A model name that is not installed.
+    #[error("no model named {name:?} in {}; installed: {installed}", .dir.display())]
+    NoSuchModel {
+        name: String,
+        dir: PathBuf,
+        installed: String,
+    },
+
+    /// A model asked for where there is no models folder at all.
+    #[error("no model named {name:?}: the models folder {} does not exist; {why}", .dir.display())]
+    NoModelsFolder {
+        name: String,
+        dir: PathBuf,
+        why: String,
+    },
+
+    /// A model manifest that cannot be read, or whose values are wrong.
+    #[error("{}: {reason}", .path.display())]
+    BadManifest { path: PathBuf, reason: String },
+
+    /// A manifest field whose value cannot be used.
+    #[error("manifest field `{field}` {why}")]
+    ManifestField { field: &'static str, why: String },
+
+    /// The ONNX model's inputs or outputs are not what its manifest says.
+    #[error("the model does not match its manifest: {detail}")]
+    ModelMismatch { detail: String },
+
+    /// ONNX Runtime could not run the model on a patch.
+    #[error("{model} failed {stage}: {reason}")]
+    ModelRun {
+        model: String,
+        stage: &'static str,
+        reason: String,
+    },
+
+    /// More labels than a label map holds.
+    #[error("{what} produces more than {max} labels")]
+    TooManyLabels { what: String, max: usize },
+
     /// A buffer the core made itself is not laid out as it expects: a bug,
     /// not a problem with the input.
     #[error("internal error: {0}; please report it")]
