@@ -218,6 +218,35 @@ pub enum CoreError {
     #[error("{what} produces more than {max} labels")]
     TooManyLabels { what: String, max: usize },
 
+    // Sessions and the autosave journal: which file, what is wrong with it.
+    /// A folder or file that is not a session Stratum wrote.
+    #[error("{} is not a Stratum session: {reason}", .path.display())]
+    NotASession { path: PathBuf, reason: String },
+
+    /// A session's or journal's file that does not read as written.
+    #[error("{} is damaged: {reason}", .path.display())]
+    SessionDamaged { path: PathBuf, reason: String },
+
+    /// A file that is not an autosave journal.
+    #[error("{} is not an autosave journal", .path.display())]
+    NotAJournal { path: PathBuf },
+
+    /// A folder asked to be removed as an autosave that is not one.
+    #[error("{} is not an autosave folder; nothing was removed", .path.display())]
+    NotAutosaveFolder { path: PathBuf },
+
+    /// A journal record that cannot be replayed onto its session.
+    #[error("an autosave record cannot be replayed: {detail}")]
+    JournalRecord { detail: String },
+
+    /// The autosave journal stopped writing (the first failure, kept).
+    #[error("autosave stopped: {0}")]
+    AutosaveStopped(String),
+
+    /// A session or autosave that could not be serialised.
+    #[error("cannot write {what}: {reason}")]
+    Serialize { what: &'static str, reason: String },
+
     /// A buffer the core made itself is not laid out as it expects: a bug,
     /// not a problem with the input.
     #[error("internal error: {0}; please report it")]
