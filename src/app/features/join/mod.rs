@@ -378,7 +378,6 @@ impl LiveJoin {
 
 /// Applies what the session sent, in order, and sends the user's own
 /// edits while this Stratum holds the pen.
-#[allow(clippy::too_many_arguments)]
 fn join_sync(
     mut join: ResMut<LiveJoin>,
     mut requests: MessageReader<JoinRequest>,
