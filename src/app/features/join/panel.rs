@@ -53,7 +53,7 @@ fn join_panel(
                 );
                 ui.add(
                     egui::TextEdit::singleline(&mut dialog.link)
-                        .hint_text("http://…/#k=…")
+                        .hint_text("https://…/#k=…")
                         .desired_width(360.0),
                 );
                 ui.horizontal(|ui| {
