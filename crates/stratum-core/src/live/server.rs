@@ -326,6 +326,7 @@ impl<W: Write> Write for PongTo<'_, W> {
 pub struct Connection {
     stream: std::io::BufReader<Wire>,
     writer: Arc<Mutex<Wire>>,
+    closed_by_host: bool,
 }
 
 /// Sends to the host from another thread than the one reading
@@ -406,6 +407,7 @@ impl Connection {
         Ok(Connection {
             stream: std::io::BufReader::new(reader),
             writer: Arc::new(Mutex::new(writer)),
+            closed_by_host: false,
         })
     }
 
@@ -420,9 +422,11 @@ impl Connection {
             s.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
                 .map_err(ended)?;
             match self.stream.fill_buf() {
+                // Cut without the host's goodbye: a network, a proxy or a
+                // laptop lid, not the presenter.
                 Ok([]) => {
                     return Err(CoreError::Invalid(
-                        "the presenter ended the live session".into(),
+                        "the connection to the live session was cut".into(),
                     ));
                 }
                 Ok(_) => {}
@@ -451,12 +455,20 @@ impl Connection {
                 Incoming::Binary(b) => return Ok(Some(b)),
                 Incoming::Text(_) => continue,
                 Incoming::Close => {
+                    self.closed_by_host = true;
                     return Err(CoreError::Invalid(
                         "the presenter ended the live session".into(),
                     ));
                 }
             }
         }
+    }
+
+    /// The host said goodbye (the session stopped, or the presenter
+    /// removed this participant) rather than the connection being cut: no
+    /// point in connecting again.
+    pub fn closed_by_host(&self) -> bool {
+        self.closed_by_host
     }
 
     /// Sends a frame to the host (a presenter's sealed event, a
