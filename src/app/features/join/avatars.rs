@@ -19,7 +19,7 @@ impl Plugin for JoinAvatarsPlugin {
     fn build(&self, app: &mut App) {
         app.add_systems(
             Update,
-            (show_avatars, send_avatar).after(super::follow_presenter),
+            (show_avatars, send_avatar).after(super::follow::follow_presenter),
         );
     }
 }
