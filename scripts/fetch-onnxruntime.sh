@@ -3,7 +3,7 @@
 # repository root, from the PyPI wheel onnxruntime==1.31.1 — PyPI is a package
 # registry, reachable where crates.io is; ort's own download-binaries feature
 # fetches from elsewhere and is never used. The wheel's SHA-256 is pinned.
-# A development build finds it there (stratum_core::install looks in the
+# A development build finds it there (stratum_core::base::install looks in the
 # source tree); scripts/package.sh ships it in the package and the folder.
 # Safe to run again: does nothing when the library is already there.
 set -euo pipefail

@@ -12,7 +12,7 @@
 #            --deb-only
 #
 # Both hold the same data folder, found at run time by one lookup
-# (crates/stratum-core/src/install.rs):
+# (crates/stratum-core/src/base/install.rs):
 #   package: /usr/bin/stratum, /usr/share/stratum/{models,assets},
 #            /usr/lib/stratum/libonnxruntime.so.1.31.1, the desktop entry,
 #            icon and NIfTI MIME type, /usr/share/doc/stratum/, the manual page

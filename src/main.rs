@@ -59,7 +59,7 @@ fn main() -> ExitCode {
                 tracing_subscriber::EnvFilter::new("warn,wgpu_hal=off,wgpu_core=off")
             }),
         );
-    let trace = stratum_core::trace::ChromeTrace::from_env().map(|t| {
+    let trace = stratum_core::base::trace::ChromeTrace::from_env().map(|t| {
         t.with_filter(tracing_subscriber::filter::filter_fn(|m| {
             m.target().starts_with("stratum")
         }))

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use stratum_core::Progress;
 use stratum_core::dicom::{decode_frame_values, read_header, scan::group};
-use stratum_core::open::inspect_series;
+use stratum_core::read::open::inspect_series;
 
 fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
     let path = stratum_fuzz::write_scratch("image.dcm", data);

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use stratum_core::dicom::scan;
-use stratum_core::open::inspect_series;
+use stratum_core::read::open::inspect_series;
 use stratum_core::{OpenOptions, Progress, open_volume};
 
 fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {

@@ -12,7 +12,7 @@ use ndarray::Array3;
 use stratum_core::document::{Document, Edit, EditLog};
 use stratum_core::edit::{Brush, BrushAction, BrushShape, SliceAxis};
 use stratum_core::segment::{LabelMap, Labels, Segment};
-use stratum_core::volume::{Geometry, Volume, Voxels};
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 
 fn start() -> &'static (Arc<Volume>, LabelMap) {
     static S: OnceLock<(Arc<Volume>, LabelMap)> = OnceLock::new();

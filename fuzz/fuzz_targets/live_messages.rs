@@ -15,7 +15,7 @@ use stratum_core::document::{Document, DocumentState, volume_from_bytes};
 use stratum_core::live::crypto::{Header, seal};
 use stratum_core::live::{Follower, Frame, Host, HostOptions, Kind, Message};
 use stratum_core::segment::LabelMap;
-use stratum_core::volume::Geometry;
+use stratum_core::image::volume::Geometry;
 
 struct Session {
     host: Host,

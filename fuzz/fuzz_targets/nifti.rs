@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use stratum_core::Progress;
 use stratum_core::checks::check_nifti;
-use stratum_core::nifti_io::load_nifti;
+use stratum_core::read::nifti::load_nifti;
 use stratum_core::segment::LabelMap;
 
 fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {

@@ -19,7 +19,7 @@ use stratum_core::edit::{History, HistoryConfig, HistorySnapshot, Step, StrokeRe
 use stratum_core::segment::{LabelMap, Labels, Segment};
 use stratum_core::session::journal::{Journal, find_unsaved, restore};
 use stratum_core::session::{SessionData, open_session, save_session, session_scan};
-use stratum_core::volume::Geometry;
+use stratum_core::image::volume::Geometry;
 
 struct Genuine {
     session_dir: PathBuf,

@@ -72,14 +72,14 @@ pub const FUZZ_MEMORY_LIMIT: &str = "768M";
 ///
 /// libfuzzer-sys installs a panic hook that aborts before unwinding; it is
 /// replaced by one that only prints, so a panic the core catches at a codec
-/// boundary ([`stratum_core::guard`]) is the handled error it is in the app,
+/// boundary ([`stratum_core::base::guard`]) is the handled error it is in the app,
 /// while any other panic still unwinds to libfuzzer-sys, which aborts and
 /// reports the input as a crash.
 pub fn init() {
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
-    if std::env::var_os(stratum_core::memory::MEMORY_LIMIT_ENV).is_none() {
+    if std::env::var_os(stratum_core::base::memory::MEMORY_LIMIT_ENV).is_none() {
         // SAFETY: libFuzzer calls the init block once, before any input, when
         // the process has no other threads.
-        unsafe { std::env::set_var(stratum_core::memory::MEMORY_LIMIT_ENV, FUZZ_MEMORY_LIMIT) };
+        unsafe { std::env::set_var(stratum_core::base::memory::MEMORY_LIMIT_ENV, FUZZ_MEMORY_LIMIT) };
     }
 }

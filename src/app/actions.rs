@@ -7,7 +7,7 @@
 //! the plugin of the feature that reads it.
 
 use bevy::prelude::*;
-use stratum_core::view::{ClipPlane, Plane};
+use stratum_core::image::view::{ClipPlane, Plane};
 
 /// Standard anatomical views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

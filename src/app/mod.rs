@@ -124,7 +124,7 @@ pub fn run(opts: GuiOptions) -> AppExit {
     // slice texture (1 byte a voxel) and, for volume rendering, a 16-bit
     // copy (2): host memory on software renderers and unified-memory
     // laptops, so the refusal before loading counts them.
-    stratum_core::memory::reserve_per_voxel(3);
+    stratum_core::base::memory::reserve_per_voxel(3);
     let request = match &opts.input {
         // A joined session brings its own study.
         _ if opts.join.request.is_some() => None,
@@ -160,7 +160,9 @@ pub fn run(opts: GuiOptions) -> AppExit {
     let log = LogPlugin {
         filter: "warn,stratum=info,wgpu=error,naga=warn,bevy_mod_openxr=info".into(),
         // STRATUM_TRACE=FILE: the core's stage spans (the app's jobs) to a Chrome trace file.
-        custom_layer: |_| stratum_core::trace::ChromeTrace::from_env().map(|t| Box::new(t) as _),
+        custom_layer: |_| {
+            stratum_core::base::trace::ChromeTrace::from_env().map(|t| Box::new(t) as _)
+        },
         ..default()
     };
     let mut app = App::new();

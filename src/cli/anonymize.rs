@@ -7,7 +7,7 @@ use super::with_progress;
 
 pub(super) fn anonymize(input: PathBuf, output: PathBuf) -> anyhow::Result<ExitCode> {
     let summary = with_progress(false, |p| {
-        stratum_core::anonymize::anonymize(&input, &output, p)
+        stratum_core::privacy::anonymize::anonymize(&input, &output, p)
     })?;
     println!(
         "{} files anonymized into {} ({} UIDs remapped, {} non-DICOM files not copied)",

@@ -144,7 +144,7 @@ fn make_plan(input: &Path, out: &Path, a: &BatchArgs) -> anyhow::Result<(Layout,
     let input = input
         .canonicalize()
         .with_context(|| format!("cannot open {}", input.display()))?;
-    stratum_core::atomic::create_folder(out)?;
+    stratum_core::base::atomic::create_folder(out)?;
     let out = out.canonicalize()?;
     if out.starts_with(&input) && input.is_dir() {
         anyhow::bail!(

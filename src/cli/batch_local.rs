@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use stratum_core::base::{memory, sizes};
 use stratum_core::batch::record::{self, StudyState, attempt_id, state_of};
 use stratum_core::batch::{Layout, Plan, Study, run_study};
-use stratum_core::memory;
 
 use super::{Saved, name, open, summarize};
 
@@ -84,7 +84,7 @@ pub(super) fn default_jobs(todo: &[&Study]) -> (usize, String) {
         jobs,
         format!(
             "{cores} cores; the largest study needs about {}",
-            memory::human(largest)
+            sizes::human(largest)
         ),
     )
 }
@@ -109,7 +109,7 @@ pub(super) fn supervise(
 ) -> anyhow::Result<Outcome> {
     let exe = std::env::current_exe()?;
     let logs = layout.root().join("logs");
-    stratum_core::atomic::create_folder(&logs)?;
+    stratum_core::base::atomic::create_folder(&logs)?;
     let jobs = jobs.max(1);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

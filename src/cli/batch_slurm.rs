@@ -238,12 +238,12 @@ pub(super) fn submit(
     let n_tasks = todo.len().div_ceil(per_task);
     let number = submissions(layout).last().map(|(n, _)| n + 1).unwrap_or(1);
     let dir = submissions_dir(layout).join(number.to_string());
-    stratum_core::atomic::create_folder(&dir)?;
+    stratum_core::base::atomic::create_folder(&dir)?;
     let mut list = String::from("# array task <TAB> study key\n");
     for (i, s) in todo.iter().enumerate() {
         list.push_str(&format!("{}\t{}\n", i / per_task, s.key));
     }
-    stratum_core::atomic::write_bytes_atomic(&dir.join("tasks.tsv"), list.as_bytes())?;
+    stratum_core::base::atomic::write_bytes_atomic(&dir.join("tasks.tsv"), list.as_bytes())?;
     let exe = std::env::current_exe()?;
     let script = format!(
         "#!/bin/sh\n\
@@ -255,7 +255,7 @@ pub(super) fn submit(
         quote(&layout.root().to_string_lossy())
     );
     let script_path = dir.join("job.sh");
-    stratum_core::atomic::write_bytes_atomic(&script_path, script.as_bytes())?;
+    stratum_core::base::atomic::write_bytes_atomic(&script_path, script.as_bytes())?;
     let mut sbatch = vec![
         "--parsable".to_string(),
         "--job-name=stratum-batch".into(),
@@ -307,7 +307,7 @@ pub(super) fn submit(
         submitted_unix: stratum_core::batch::record::now_unix(),
         sbatch,
     };
-    stratum_core::atomic::write_bytes_atomic(
+    stratum_core::base::atomic::write_bytes_atomic(
         &dir.join("submission.json"),
         &serde_json::to_vec_pretty(&sub)?,
     )?;

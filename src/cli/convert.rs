@@ -143,7 +143,7 @@ mod subset_serde {
 pub(super) fn convert_cmd(a: ConvertArgs) -> anyhow::Result<ExitCode> {
     // The scan's stages free large buffers one after another: they go back
     // to the system at once, so the peak is the largest stage, not a sum.
-    stratum_core::memory::return_large_frees();
+    stratum_core::base::memory::return_large_frees();
     let mut opts = a.model.options()?;
     opts.validate = a.report.is_some();
     convert(a.input, a.output, opts, a.report)
@@ -217,7 +217,7 @@ fn convert(
             }
         }
         let json = stratum_core::convert::report_json(&results);
-        stratum_core::atomic::write_bytes_atomic(
+        stratum_core::base::atomic::write_bytes_atomic(
             &path,
             serde_json::to_string_pretty(&json)?.as_bytes(),
         )?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use stratum_core::install::{self, DataDir, LookupEnv};
+use stratum_core::base::install::{self, DataDir, LookupEnv};
 
 /// One part of the installation: a line for `--version`, the details for
 /// `doctor`, and, when it is missing, what that costs and what to do.

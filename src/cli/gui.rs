@@ -83,7 +83,7 @@ fn parse_render(s: &str) -> Result<stratum::app::features::volume::RenderOnLoad,
     match s.split_once(':') {
         None if s == "volume" => Ok(RenderOnLoad::Volume(None)),
         None if s == "surfaces" => Ok(RenderOnLoad::Surfaces),
-        Some(("volume", preset)) => stratum_core::transfer::TfPreset::parse(preset)
+        Some(("volume", preset)) => stratum_core::image::transfer::TfPreset::parse(preset)
             .map(|p| RenderOnLoad::Volume(Some(p)))
             .map_err(|e| e.to_string()),
         _ => Err(format!(

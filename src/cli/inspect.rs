@@ -8,7 +8,7 @@ use stratum_core::Volume;
 use stratum_core::checks::realign::Realign;
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::dicom::{Scan, scan};
-use stratum_core::open::{OpenOptions, inspect_series_with, open_volume};
+use stratum_core::read::open::{OpenOptions, inspect_series_with, open_volume};
 
 use super::with_progress;
 
@@ -83,7 +83,7 @@ pub(super) fn inspect(
     subset: stratum_core::dicom::Subset,
     realign: Realign,
 ) -> anyhow::Result<ExitCode> {
-    if stratum_core::nifti_io::is_nifti_path(&path) {
+    if stratum_core::read::nifti::is_nifti_path(&path) {
         if !subset.is_whole() {
             anyhow::bail!(
                 "--slices and --downsample open part of a DICOM series; a NIfTI file is read whole"

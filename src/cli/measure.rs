@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use stratum_core::Progress;
-use stratum_core::distance::{margin_map, segment_distance};
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
-use stratum_core::resect::{Cut, resect};
+use stratum_core::planning::distance::{margin_map, segment_distance};
+use stratum_core::planning::resect::{Cut, resect};
 use stratum_core::segment::LabelMap;
 
 use super::with_progress;

@@ -70,7 +70,7 @@ pub(super) fn segment_cmd(
         let seg = stratum_core::ai::segment_with_model(&opened.volume, &model, p)?;
         Ok::<_, stratum_core::CoreError>(seg)
     })?;
-    stratum_core::nifti_io::write_labels_nifti(&output, &seg.labels)?;
+    stratum_core::read::nifti::write_labels_nifti(&output, &seg.labels)?;
     let counts = seg.labels.counts();
     let g = seg.labels.geometry;
     let voxel_ml = g.spacing.iter().product::<f64>() / 1000.0;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use stratum_core::synth::{FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions, write_series};
+use stratum_core::dicom::synth::{FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions, write_series};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use stratum_core::synth::{
+use stratum_core::dicom::synth::{
     FAKE_BIRTH_DATE, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions, write_series,
 };
 

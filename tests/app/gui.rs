@@ -118,7 +118,7 @@ fn painted_demo_session(dir: &Path) -> std::path::PathBuf {
     use stratum::app::state::study::Study;
     use stratum_core::document::Edit;
     use stratum_core::edit::pick_segment;
-    use stratum_core::view::Plane;
+    use stratum_core::image::view::Plane;
 
     let mut app = super::pipeline::headless();
     let demo = stratum::app::features::demo::materialize().unwrap();

@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use stratum::app::features::loading::OpenRequest;
 use stratum::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use stratum::app::state::study::Study;
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 
 use crate::pipeline::{headless, run_until_idle};
 

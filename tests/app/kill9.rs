@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 
 /// Seeded generator for the kill moments (reproducible failures).
 struct Lcg(u64);
@@ -209,7 +209,7 @@ fn check_file(path: &Path) -> Result<(), String> {
             }
             Ok(())
         }
-        "gz" | "nii" => stratum_core::nifti_io::load_nifti(path, &stratum_core::Progress::new())
+        "gz" | "nii" => stratum_core::read::nifti::load_nifti(path, &stratum_core::Progress::new())
             .map(|_| ())
             .map_err(|e| e.to_string()),
         other => Err(format!("unexpected file type {other:?}")),
@@ -342,7 +342,7 @@ fn kill9_nifti_child_writer() {
         } else {
             "labels.nii"
         };
-        stratum_core::nifti_io::write_labels_nifti(&dir.join(name), &map).unwrap();
+        stratum_core::read::nifti::write_labels_nifti(&dir.join(name), &map).unwrap();
     }
 }
 
@@ -371,7 +371,8 @@ fn nifti_labels_killed_at_random_moments_stay_whole() {
         );
         let whole = all_whole(&out, &format!("NIfTI trial {t}"));
         for f in whole {
-            let v = stratum_core::nifti_io::load_nifti(&f, &stratum_core::Progress::new()).unwrap();
+            let v =
+                stratum_core::read::nifti::load_nifti(&f, &stratum_core::Progress::new()).unwrap();
             assert_eq!(v.dim(), (60, 128, 128), "{}", f.display());
         }
     }

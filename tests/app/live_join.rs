@@ -28,13 +28,13 @@ use stratum::app::state::space::AnatomyPose;
 use stratum::app::state::study::Study;
 use stratum_core::document::{Document, Edit};
 use stratum_core::edit::{Brush, BrushAction as CoreBrushAction, BrushShape};
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::live::crypto::{self, Header};
 use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{
     AvatarPose, Event, Follower, Host, HostOptions, Message, keys_from_link, labels_digest,
 };
 use stratum_core::segment::LabelMap;
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 use crate::live::KillOnDrop;
 
@@ -157,8 +157,8 @@ fn a_joined_app_follows_the_hosts_strokes_undo_and_clip_planes_and_with_the_pen_
 
     // The presenter cuts with an axial plane and a tilted one: the app cuts
     // where the presenter does, the axial plane in the axial slot.
-    let axial = stratum_core::view::ClipPlane::new([0.0, 0.0, 1.0], [0.0, 0.0, 5.0]);
-    let tilted = stratum_core::view::ClipPlane::new([0.6, -0.8, 0.0], [2.0, 1.0, 0.0]);
+    let axial = stratum_core::image::view::ClipPlane::new([0.0, 0.0, 1.0], [0.0, 0.0, 5.0]);
+    let tilted = stratum_core::image::view::ClipPlane::new([0.6, -0.8, 0.0], [2.0, 1.0, 0.0]);
     host.view(Event::Clip {
         planes: [tilted, axial]
             .iter()
@@ -166,7 +166,7 @@ fn a_joined_app_follows_the_hosts_strokes_undo_and_clip_planes_and_with_the_pen_
             .collect(),
     })
     .unwrap();
-    let cuts_like = |planes: Vec<stratum_core::view::ClipPlane>| {
+    let cuts_like = |planes: Vec<stratum_core::image::view::ClipPlane>| {
         move |app: &mut App| {
             let clip = app.world().resource::<ClipSettings>();
             let active: Vec<_> = clip.active().map(|(_, p)| *p).collect();

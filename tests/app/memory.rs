@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 
 fn stratum(args: &[&str], limit: &str) -> (bool, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_stratum"))

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 
 const INSTALLED: &str = "/usr/bin/stratum";
 /// The Maintainer the test's packages carry: a stratum package with it is a
@@ -317,7 +317,7 @@ fn package_installs_runs_without_the_clone_and_uninstalls_cleanly() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no window count in\n{t}"));
     assert!(windows >= 1, "{t}");
-    let map = stratum_core::nifti_io::load_nifti(&labels, &stratum_core::Progress::new())
+    let map = stratum_core::read::nifti::load_nifti(&labels, &stratum_core::Progress::new())
         .unwrap_or_else(|e| panic!("the label map does not read back: {e}\n{t}"));
     assert_eq!(
         map.dim(),

@@ -11,8 +11,8 @@ use stratum::app::features::dicom_export::{DicomExport, DicomExportRequest, Dico
 use stratum::app::features::pacs::{PacsEcho, PacsFind, PacsRetrieve, PacsState, Transport};
 use stratum::app::features::segmentation::SegmentCommand;
 use stratum::app::state::study::{Study, StudySource};
+use stratum_core::dicom::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::pacs::{FindQuery, Node, PacsConfig, find, store_files};
-use stratum_core::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::{OpenOptions, Progress, open_volume};
 
 use crate::orthanc::{Orthanc, free_port};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use stratum::app::features::loading::OpenRequest;
 use stratum::app::state::jobs::Notices;
 use stratum::app::state::study::Study;
-use stratum_core::synth::{
+use stratum_core::dicom::synth::{
     FAKE_BIRTH_DATE, FAKE_INSTITUTION, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions,
     write_series,
 };

@@ -14,8 +14,8 @@ use stratum::app::state::segments::{Segment, ToolSettings};
 use stratum::app::state::study::Study;
 use stratum_core::document::Edit;
 use stratum_core::edit::pick_segment;
+use stratum_core::image::view::Plane;
 use stratum_core::segment::LabelMap;
-use stratum_core::view::Plane;
 
 use super::pipeline::{ball_study, errors, headless, publish, run_until_idle, segments};
 

@@ -46,7 +46,7 @@ fn write_scan(dir: &Path) -> PathBuf {
     let mut map = LabelMap::empty((40, 40, 40), g);
     map.paint(100, &mask);
     let path = dir.join("ball.nii.gz");
-    stratum_core::nifti_io::write_labels_nifti(&path, &map).unwrap();
+    stratum_core::read::nifti::write_labels_nifti(&path, &map).unwrap();
     path
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use bevy::math::{Mat4, Vec4};
 use ndarray::Array3;
 use stratum_core::Geometry;
-use stratum_core::nifti_io::write_labels_nifti;
+use stratum_core::read::nifti::write_labels_nifti;
 use stratum_core::segment::{LabelMap, Labels};
 
 struct Shot {
@@ -315,7 +315,7 @@ fn every_preset_shows_its_tissue_on_the_demo_ct() {
         p[0] < 40 && p[1] < 40 && p[2] < 45
     };
     let mut covered = std::collections::HashMap::new();
-    for preset in stratum_core::transfer::TfPreset::ALL {
+    for preset in stratum_core::image::transfer::TfPreset::ALL {
         let name = preset.name();
         let shot = render(
             dir.path(),
@@ -396,7 +396,7 @@ fn settings_after_open(
 #[test]
 fn a_scan_without_segments_opens_with_its_volume_rendering_and_the_command_line_decides() {
     use stratum::app::features::volume::RenderOnLoad;
-    use stratum_core::transfer::TfPreset;
+    use stratum_core::image::transfer::TfPreset;
     let dir = tempfile::tempdir().unwrap();
     // A CT alone: the volume, with the bone preset, in the study's range.
     let ct = settings_after_open(&demo_ct(), None, RenderOnLoad::Auto);

@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use stratum_core::document::{Document, Edit};
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::live::server::Server;
 use stratum_core::live::{Avatar, AvatarPose, Host, HostOptions};
 use stratum_core::segment::LabelMap;
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 use crate::live::KillOnDrop;
 use crate::window::Display;

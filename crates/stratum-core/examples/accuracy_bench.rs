@@ -16,13 +16,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use stratum_core::Progress;
+use stratum_core::image::volume::Volume;
 use stratum_core::mesh::{
     SurfaceMesh, SurfaceOptions, intensity_mesh, intensity_surface, mask_surface, taubin_smooth,
 };
 use stratum_core::segment::{
     Mask, Preset, RegionGrow, Tool, fill_holes_3d, keep_largest, preset_segment, threshold_mask,
 };
-use stratum_core::volume::Volume;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,7 +60,12 @@ fn main() -> anyhow::Result<()> {
 
 fn open(path: &Path) -> anyhow::Result<Volume> {
     let p = Progress::new();
-    Ok(stratum_core::open::open_volume(path, &stratum_core::open::OpenOptions::new(), &p)?.volume)
+    Ok(stratum_core::read::open::open_volume(
+        path,
+        &stratum_core::read::open::OpenOptions::new(),
+        &p,
+    )?
+    .volume)
 }
 
 /// Today's default surface: the mask blurred by 0.6 mm, marching cubes,
@@ -346,7 +351,7 @@ fn demo(ct: &str, labels: &str, names: &str) -> anyhow::Result<()> {
         if mask.count() == 0 {
             continue;
         }
-        let recipe = stratum_core::measure::SurfaceRecipe {
+        let recipe = stratum_core::planning::measure::SurfaceRecipe {
             presmooth_mm: opts.presmooth_mm,
             smoothing_iterations: opts.smooth_iterations,
             reduction: 0.0,
@@ -359,17 +364,17 @@ fn demo(ct: &str, labels: &str, names: &str) -> anyhow::Result<()> {
             ..opts.clone()
         };
         let reduced = mask_surface(&mask, &reduced_opts, &p)?;
-        let vr = stratum_core::measure::validate(
+        let vr = stratum_core::planning::measure::validate(
             &seg.name,
             &mask,
             &reduced,
-            stratum_core::measure::SurfaceRecipe {
+            stratum_core::planning::measure::SurfaceRecipe {
                 reduction: 0.8,
                 ..recipe.clone()
             },
         );
-        let vn = stratum_core::measure::validate(&seg.name, &mask, &new, recipe.clone());
-        let vo = stratum_core::measure::validate(&seg.name, &mask, &old, recipe);
+        let vn = stratum_core::planning::measure::validate(&seg.name, &mask, &new, recipe.clone());
+        let vo = stratum_core::planning::measure::validate(&seg.name, &mask, &old, recipe);
         println!(
             "{}",
             serde_json::json!({

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         last = Some(seg);
     }
     if let (Some(path), Some(seg)) = (out, last) {
-        stratum_core::nifti_io::write_labels_nifti(&path, &seg.labels)?;
+        stratum_core::read::nifti::write_labels_nifti(&path, &seg.labels)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use stratum_core::base::progress::Progress;
 use stratum_core::dicom::{load_series, scan};
 use stratum_core::edit::{
     Brush, BrushAction, ChunkedSurface, History, HistoryConfig, Stroke, StrokeRecorder,
 };
-use stratum_core::progress::Progress;
 use stratum_core::segment::{LabelMap, threshold_mask};
 
 fn main() -> anyhow::Result<()> {

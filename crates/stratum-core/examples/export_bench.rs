@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
             .parse()?,
         None => 5,
     };
-    let demo = stratum_core::install::demo_study()?;
+    let demo = stratum_core::base::install::demo_study()?;
     let progress = Progress::new();
     let opened = stratum_core::open_volume(&demo.ct, &stratum_core::OpenOptions::new(), &progress)?;
     let opts = ConvertOptions {

@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
             .parse()?,
         None => 5usize,
     };
-    if let Some(trace) = stratum_core::trace::ChromeTrace::from_env() {
+    if let Some(trace) = stratum_core::base::trace::ChromeTrace::from_env() {
         use tracing_subscriber::prelude::*;
         tracing_subscriber::registry().with(trace).init();
     }

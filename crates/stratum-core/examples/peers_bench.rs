@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<ExitCode> {
     };
     let runs = option("--runs", 3.0)? as usize;
     // STRATUM_TRACE=FILE: every stage's span in a Chrome trace (the profile of BENCHMARKS.md).
-    if let Some(trace) = stratum_core::trace::ChromeTrace::from_env() {
+    if let Some(trace) = stratum_core::base::trace::ChromeTrace::from_env() {
         use tracing_subscriber::prelude::*;
         tracing_subscriber::registry().with(trace).init();
     }
@@ -184,7 +184,7 @@ fn floors_of_load(path: &Path, runs: usize) -> anyhow::Result<()> {
         &dataset,
         runs,
         || {
-            let mut dst: Vec<u8> = stratum_core::pages::zeroed(src.len());
+            let mut dst: Vec<u8> = stratum_core::base::pages::zeroed(src.len());
             let chunk = src.len().div_ceil(rayon::current_num_threads()).max(1);
             dst.par_chunks_mut(chunk)
                 .zip(src.par_chunks(chunk))
@@ -451,7 +451,7 @@ fn convert_bone(
     labels: Option<(std::path::PathBuf, Option<std::path::PathBuf>)>,
 ) -> anyhow::Result<ExitCode> {
     // As `stratum convert` does before it starts.
-    stratum_core::memory::return_large_frees();
+    stratum_core::base::memory::return_large_frees();
     let dir = tempfile_dir()?;
     let (out, source) = match labels {
         None => (

@@ -13,7 +13,7 @@ use bevy::render::render_resource::{
     AsBindGroup, Extent3d, Face, ShaderType, TextureDimension, TextureFormat,
 };
 use bevy::shader::ShaderRef;
-use stratum_core::view::{ClipPlane, texture_from_lps, windowed_texels};
+use stratum_core::image::view::{ClipPlane, texture_from_lps, windowed_texels};
 
 use crate::app::actions::{ClipAction, ClipKind};
 use crate::app::state::crosshair::SliceState;

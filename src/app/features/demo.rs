@@ -1,6 +1,6 @@
 //! The demo study: an abdominal CT (TotalSegmentator's example, Apache-2.0,
 //! see assets/demo/SOURCE.txt) and its organ label map, shipped in Stratum's
-//! data folder (stratum_core::install) so a fresh install shows anatomy
+//! data folder (stratum_core::base::install) so a fresh install shows anatomy
 //! without any download.
 
 use std::path::{Path, PathBuf};
@@ -15,8 +15,8 @@ pub struct DemoFiles {
 /// The demo study's files in the data folder (read only, never written), or
 /// an error that says which is missing and what to do.
 pub fn materialize() -> std::io::Result<DemoFiles> {
-    let d =
-        stratum_core::install::demo_study().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let d = stratum_core::base::install::demo_study()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(DemoFiles {
         ct: d.ct,
         labels: d.labels,
@@ -37,5 +37,5 @@ pub fn open_request() -> std::io::Result<crate::app::features::loading::OpenRequ
 
 /// True for the demo CT's path.
 pub fn is_demo(path: &Path) -> bool {
-    stratum_core::install::demo_study().is_ok_and(|d| d.ct == path)
+    stratum_core::base::install::demo_study().is_ok_and(|d| d.ct == path)
 }

@@ -238,7 +238,7 @@ fn start_export(
             }
             None => Source::new_study(),
         };
-        stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
+        stratum_core::base::atomic::create_folder(stratum_core::base::atomic::parent_dir(&path))?;
         let files = match &payload {
             Payload::Seg(parts) => {
                 let segs: Vec<SegSegment<'_>> = parts

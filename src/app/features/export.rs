@@ -127,7 +127,7 @@ fn start_export(
         p.begin("exporting", parts.len() as u64 + 1);
         let reduced = reduce_all(&parts, reduce, p)?;
         let segs = export_segments(&parts, &reduced);
-        stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
+        stratum_core::base::atomic::create_folder(stratum_core::base::atomic::parent_dir(&path))?;
         let opts = ExportOptions {
             scan: scan.as_deref().map(|v| ScanTexture {
                 occlusion_mm: occlusion,
@@ -220,7 +220,9 @@ fn start_share(
             let reduced = reduce_all(&parts, reduce, p)?;
             let segs = export_segments(&parts, &reduced);
             let volumes: Vec<f64> = parts.iter().map(|part| part.3).collect();
-            stratum_core::atomic::create_folder(stratum_core::atomic::parent_dir(&path))?;
+            stratum_core::base::atomic::create_folder(stratum_core::base::atomic::parent_dir(
+                &path,
+            ))?;
             write_share(&path, &segs, &volumes, &page)?;
             p.advance(1);
             Ok(Exported(vec![path]))

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
+use stratum_core::base::sizes::Offer;
 use stratum_core::convert::load_labels_for;
 use stratum_core::dicom::{Subset, scan};
-use stratum_core::memory::Offer;
-use stratum_core::open::{OpenOptions, inspect_series_subset, open_volume};
+use stratum_core::image::view::auto_window_range;
+use stratum_core::read::open::{OpenOptions, inspect_series_subset, open_volume};
 use stratum_core::segment::{LabelMap, histogram};
-use stratum_core::view::auto_window_range;
 use stratum_core::{CoreError, Progress};
 
 use stratum_core::document::Document;
@@ -145,8 +145,8 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
             let what = what.strip_prefix("the series ").unwrap_or(&what);
             let message = format!(
                 "This series {what} needs about {} of memory; {} is free for it.",
-                stratum_core::memory::human(needed),
-                stratum_core::memory::human(limit)
+                stratum_core::base::sizes::human(needed),
+                stratum_core::base::sizes::human(limit)
             );
             Ok(Loaded::TooLarge(Box::new(TooLarge {
                 request: req.clone(),
@@ -161,7 +161,7 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
 
 fn load_whole(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError> {
     let is_file = req.path.is_file();
-    let nifti = stratum_core::nifti_io::is_nifti_path(&req.path);
+    let nifti = stratum_core::read::nifti::is_nifti_path(&req.path);
     let mut series_id = None;
     let (volume, report, title) = if nifti || (is_file && req.series.is_none()) {
         let opts = OpenOptions {

@@ -1,7 +1,7 @@
 //! The margin map on screen: a segment's surface coloured by its distance
 //! to another segment (red under the first threshold, yellow under the
 //! second, its own colour beyond), exact on the surfaces the user sees
-//! (`stratum_core::distance::margin_map`). It is measured as a background
+//! (`stratum_core::planning::distance::margin_map`). It is measured as a background
 //! job, so the frame never waits for it: once both surfaces have settled
 //! (no meshing job running, neither surface changed for a few frames), and
 //! again when either is rebuilt (an edit, an undo). A newer request or a
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::distance::{margin_colour, margin_map};
+use stratum_core::planning::distance::{margin_colour, margin_map};
 
 use crate::app::features::clip::SegmentMaterial;
 use crate::app::features::meshing::{MeshBatch, MeshingSet, segment_material};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::measure::{SurfaceRecipe, Validation, validate};
 use stratum_core::mesh::SurfaceMesh;
+use stratum_core::planning::measure::{SurfaceRecipe, Validation, validate};
 
 use crate::app::actions::RulerAction;
 use crate::app::features::meshing::SurfaceSettings;

@@ -175,7 +175,7 @@ fn start_meshing(
 /// surface is asked for), else from its mask.
 fn surface_of(
     mask: &stratum_core::segment::Mask,
-    volume: Option<&stratum_core::volume::Volume>,
+    volume: Option<&stratum_core::image::volume::Volume>,
     from: &SurfaceRecipe,
     opts: &SurfaceOptions,
     progress: &Progress,
@@ -196,7 +196,7 @@ fn surface_of(
 /// built from), segments in parallel (each one parallel inside).
 pub fn build(
     labels: &stratum_core::segment::LabelMap,
-    volume: Option<&stratum_core::volume::Volume>,
+    volume: Option<&stratum_core::image::volume::Volume>,
     ids: &[(u16, SurfaceRecipe)],
     opts: &SurfaceOptions,
     progress: &Progress,

@@ -180,7 +180,7 @@ fn finish_echo(mut done: MessageMutator<JobDone<Echoed>>, mut state: ResMut<Pacs
     for d in done.read() {
         state.echo = Some(match d.take() {
             crate::app::state::jobs::Outcome::Done(Echoed(t)) => Ok(t),
-            crate::app::state::jobs::Outcome::Failed(e) => Err(e),
+            crate::app::state::jobs::Outcome::Failed(e) => Err(e.to_string()),
             crate::app::state::jobs::Outcome::Cancelled => Err("cancelled".into()),
         });
     }

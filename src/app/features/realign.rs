@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use stratum_core::checks::SeriesReport;
 use stratum_core::checks::realign::Realign;
-use stratum_core::open::{OpenOptions, open_volume};
+use stratum_core::read::open::{OpenOptions, open_volume};
 use stratum_core::segment::histogram;
 use stratum_core::{Progress, Volume};
 

@@ -177,7 +177,9 @@ fn write_view(png: &std::path::Path, camera: &Camera, at: &GlobalTransform, pose
         "viewport": viewport,
     });
     let path = png.with_extension("view.json");
-    if let Err(e) = stratum_core::atomic::write_bytes_atomic(&path, json.to_string().as_bytes()) {
+    if let Err(e) =
+        stratum_core::base::atomic::write_bytes_atomic(&path, json.to_string().as_bytes())
+    {
         warn!("the view of the screenshot was not saved: {e}");
     }
 }

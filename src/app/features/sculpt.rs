@@ -11,7 +11,7 @@
 use bevy::prelude::*;
 use stratum_core::document::Edit;
 use stratum_core::edit::{self, Brush, BrushShape, SliceAxis};
-use stratum_core::view::{Plane, SliceLayout};
+use stratum_core::image::view::{Plane, SliceLayout};
 
 use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::state::document::DocEdit;

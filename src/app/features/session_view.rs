@@ -6,7 +6,7 @@
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use serde_json::{Value, json};
-use stratum_core::view::{ClipPlane, WindowPreset};
+use stratum_core::image::view::{ClipPlane, WindowPreset};
 
 use crate::app::actions::BrushTool;
 use crate::app::actions::ClipKind;

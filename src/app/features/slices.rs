@@ -3,7 +3,7 @@
 //! drawing, the mouse on them) are `ui/slice_view.rs`.
 
 use bevy::prelude::*;
-use stratum_core::view::WindowPreset;
+use stratum_core::image::view::WindowPreset;
 
 use crate::app::state::crosshair::SliceState;
 use crate::app::state::study::{NewStudy, Study};

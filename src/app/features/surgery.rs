@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::distance::{Closest, segment_distance};
-use stratum_core::resect::{Cut, resect};
+use stratum_core::planning::distance::{Closest, segment_distance};
+use stratum_core::planning::resect::{Cut, resect};
 
 use crate::app::features::clip::ClipSettings;
 use crate::app::features::measurements::{Ruler, Rulers};

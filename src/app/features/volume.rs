@@ -8,7 +8,7 @@
 
 use bevy::asset::embedded_asset;
 use bevy::prelude::*;
-use stratum_core::transfer::{BrickMap, TfPreset, TransferFunction};
+use stratum_core::image::transfer::{BrickMap, TfPreset, TransferFunction};
 
 use crate::app::state::jobs::JobPlugin;
 use crate::app::state::study::NewStudy;

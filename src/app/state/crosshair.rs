@@ -5,7 +5,7 @@
 
 use bevy::prelude::*;
 use stratum_core::Geometry;
-use stratum_core::view::{Plane, SliceLayout, Window, WindowPreset};
+use stratum_core::image::view::{Plane, SliceLayout, Window, WindowPreset};
 
 /// Where the crosshair is and how slices are shown.
 #[derive(Resource, Debug)]

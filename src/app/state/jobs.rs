@@ -22,11 +22,12 @@ pub struct JobInfo {
     pub progress: Progress,
 }
 
-/// How a job ended.
+/// How a job ended. A failure keeps the core's typed error until the
+/// panel or notice that shows it, so a consumer can tell one from another.
 #[derive(Debug)]
 pub enum Outcome<T> {
     Done(T),
-    Failed(String),
+    Failed(CoreError),
     Cancelled,
 }
 
@@ -122,7 +123,7 @@ fn poll_jobs<T: Send + Sync + 'static>(
         let outcome = match result {
             Ok(v) => Outcome::Done(v),
             Err(CoreError::Cancelled) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(e),
         };
         if let Outcome::Failed(e) = &outcome {
             warn!("{} failed: {e}", info.title);

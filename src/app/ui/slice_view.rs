@@ -1,5 +1,5 @@
 //! The axial, coronal and sagittal slice views: the images of
-//! `stratum_core::view` (window/level, segment overlays, a threshold
+//! `stratum_core::image::view` (window/level, segment overlays, a threshold
 //! preview) turned into egui textures, each surface's cut drawn as a
 //! contour, clip planes and rulers over them, and the mouse on them (the
 //! crosshair, a region-growing seed, a ruler's ends, the 2D brush). They
@@ -7,7 +7,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
-use stratum_core::view::{ClipPlane, Overlay, Plane, render_slice};
+use stratum_core::image::view::{ClipPlane, Overlay, Plane, render_slice};
 
 use crate::app::actions::{BrushAction, RulerAction, StrokePhase};
 use crate::app::features::measurements::Rulers;

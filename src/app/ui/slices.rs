@@ -2,7 +2,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
-use stratum_core::view::{Plane, WindowPreset};
+use stratum_core::image::view::{Plane, WindowPreset};
 
 use super::slice_view::{SliceEvent, SliceExtras, slice_view};
 use crate::app::state::jobs::JobInfo;

@@ -5,7 +5,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
-use stratum_core::transfer::TfPreset;
+use stratum_core::image::transfer::TfPreset;
 
 use bevy::ecs::system::SystemParam;
 

@@ -5,7 +5,7 @@
 //! returns, so every gesture is unit-tested with scripted snapshots.
 
 use bevy::prelude::*;
-use stratum_core::view::ClipPlane;
+use stratum_core::image::view::ClipPlane;
 
 use crate::app::actions::ClipAction;
 use crate::app::actions::HistoryAction;

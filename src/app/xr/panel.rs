@@ -453,7 +453,7 @@ fn draw_panel(
                         .on_hover_text("Next preset");
                     note("volume preset", &r);
                     if r.clicked() {
-                        use stratum_core::transfer::TfPreset;
+                        use stratum_core::image::transfer::TfPreset;
                         let i = TfPreset::ALL
                             .iter()
                             .position(|p| *p == volume.preset)

@@ -9,7 +9,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
-use stratum_core::view::{Overlay, Plane, render_slice};
+use stratum_core::image::view::{Overlay, Plane, render_slice};
 
 use super::input::ResliceAction;
 use crate::app::state::crosshair::SliceState;

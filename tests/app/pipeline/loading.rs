@@ -7,7 +7,7 @@ use std::time::Duration;
 use stratum::app::features::loading::{OpenRequest, SeriesChoice};
 
 use stratum::app::state::study::Study;
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 
 use super::{ball_study, errors, headless, publish, run_until_idle, segments};
 
@@ -96,7 +96,11 @@ fn a_folder_with_two_series_asks_which_one() {
     let study = app.world().resource::<Study>();
     assert_eq!(study.volume.dim().0, list[1].slices);
     // The title names the series, never the patient.
-    assert!(!study.title.contains(stratum_core::synth::FAKE_PATIENT_NAME));
+    assert!(
+        !study
+            .title
+            .contains(stratum_core::dicom::synth::FAKE_PATIENT_NAME)
+    );
 }
 
 #[test]

@@ -75,7 +75,7 @@ pub(crate) fn write_nii(path: &Path, v: &Volume) {
 /// pixels along x (edges repeated).
 pub(crate) fn demo_with_moved_slices(first: usize, last: usize, dx: isize) -> Volume {
     let demo = stratum::app::features::demo::materialize().unwrap();
-    let v = stratum_core::nifti_io::load_nifti(&demo.ct, &Progress::new()).unwrap();
+    let v = stratum_core::read::nifti::load_nifti(&demo.ct, &Progress::new()).unwrap();
     let Voxels::I16(a) = &v.voxels else {
         panic!("the demo CT is int16")
     };

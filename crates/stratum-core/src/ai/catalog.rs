@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::manifest::{MANIFEST_FILE, Manifest};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// A model folder with a valid manifest.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,26 +53,26 @@ pub fn list_models(dir: &Path) -> Vec<std::result::Result<ModelInfo, String>> {
 }
 
 /// The folder holding the models: `$STRATUM_MODELS`, else `models/` in
-/// Stratum's data folder ([`crate::install::data_dir`]). Without a data
+/// Stratum's data folder ([`crate::base::install::data_dir`]). Without a data
 /// folder, where a portable folder would have it (beside the executable), so
 /// messages name a real place.
 pub fn models_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STRATUM_MODELS").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    match crate::install::data_dir() {
+    match crate::base::install::data_dir() {
         Ok(data) => data.models(),
         Err(_) => std::env::current_exe()
             .ok()
-            .and_then(|e| e.parent().map(|d| d.join(crate::install::MODELS)))
-            .unwrap_or_else(|| PathBuf::from(crate::install::MODELS)),
+            .and_then(|e| e.parent().map(|d| d.join(crate::base::install::MODELS)))
+            .unwrap_or_else(|| PathBuf::from(crate::base::install::MODELS)),
     }
 }
 
 /// Finds a model by name in `dir`.
 pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
     if !dir.is_dir() {
-        let why = match crate::install::data_dir() {
+        let why = match crate::base::install::data_dir() {
             _ if std::env::var_os("STRATUM_MODELS").is_some() => {
                 "STRATUM_MODELS points there: set it to the folder that holds the models, or \
                  unset it"
@@ -84,10 +84,11 @@ pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
                 data.path.display()
             ),
         };
-        return Err(CoreError::Invalid(format!(
-            "no model named {name:?}: the models folder {} does not exist; {why}",
-            dir.display()
-        )));
+        return Err(CoreError::NoModelsFolder {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            why,
+        });
     }
     let mut known = Vec::new();
     for m in list_models(dir) {
@@ -100,13 +101,13 @@ pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
             Err(_) => {}
         }
     }
-    Err(CoreError::Invalid(format!(
-        "no model named {name:?} in {}; installed: {}",
-        dir.display(),
-        if known.is_empty() {
+    Err(CoreError::NoSuchModel {
+        name: name.to_string(),
+        dir: dir.to_path_buf(),
+        installed: if known.is_empty() {
             "none".to_string()
         } else {
             known.join(", ")
-        }
-    )))
+        },
+    })
 }

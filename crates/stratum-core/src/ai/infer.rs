@@ -11,14 +11,14 @@ use ort::session::Session;
 use ort::value::{Outlet, TensorRef};
 use rayon::prelude::*;
 
-use super::manifest::{Activation, GridSpec, Interpolation, Layout, Manifest, orientation_axes};
-use super::soft::ScanTaps;
+use super::grid::{ModelGrid, ScanTaps, taps};
+use super::manifest::{Activation, Interpolation, Layout, Manifest};
 use super::window::{edge_fill, fill_window, window_starts};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::Volume;
 use crate::mesh::SoftField;
-use crate::progress::Progress;
 use crate::segment::LabelMap;
-use crate::volume::{Geometry, Volume};
 
 /// Wall time of each stage, for the benchmark and the log.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,122 +64,6 @@ pub struct AiSegmentation {
     pub model_grid: [usize; 3],
     pub patches: usize,
     pub times: StageTimes,
-}
-
-/// How the model grid sits on the scan: tensor axis k (D, H, W) runs along
-/// source index axis `src_axis[k]` (0 = column x, 1 = row y, 2 = slice z),
-/// reversed when `flip[k]`, with `scale[k]` source voxels per model voxel.
-/// Pixel centres map as in scikit-image's `resize`:
-/// `src = (t + 0.5) * scale - 0.5`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelGrid {
-    pub shape: [usize; 3],
-    pub src_axis: [usize; 3],
-    pub flip: [bool; 3],
-    pub scale: [f64; 3],
-    /// Source sizes along x, y, z.
-    pub src_n: [usize; 3],
-    pub interpolation: Interpolation,
-}
-
-impl ModelGrid {
-    /// The grid for a scan of `dim` (slices, rows, columns) and `geometry`:
-    /// the scan's axes are matched to the manifest's orientation (the
-    /// nearest axis for oblique scans, as nibabel's `as_closest_canonical`).
-    pub fn new(geometry: &Geometry, dim: (usize, usize, usize), m: &Manifest) -> Result<Self> {
-        let target = orientation_axes(&m.input.orientation).ok_or_else(|| {
-            CoreError::Invalid("manifest field `input.orientation` is invalid".into())
-        })?;
-        let src_n = [dim.2, dim.1, dim.0];
-        let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-        let perms = [
-            [0, 1, 2],
-            [0, 2, 1],
-            [1, 0, 2],
-            [1, 2, 0],
-            [2, 0, 1],
-            [2, 1, 0],
-        ];
-        let best = perms
-            .iter()
-            .max_by(|p, q| {
-                let score = |p: &[usize; 3]| {
-                    (0..3)
-                        .map(|k| dot(geometry.direction[p[k]], target[k]).abs())
-                        .sum::<f64>()
-                };
-                score(p).total_cmp(&score(q))
-            })
-            .copied()
-            .unwrap_or([0, 1, 2]);
-        let mut grid = ModelGrid {
-            shape: [0; 3],
-            src_axis: best,
-            flip: [false; 3],
-            scale: [1.0; 3],
-            src_n,
-            interpolation: m.input.interpolation,
-        };
-        for k in 0..3 {
-            let a = best[k];
-            grid.flip[k] = dot(geometry.direction[a], target[k]) < 0.0;
-            grid.shape[k] = match &m.input.grid {
-                GridSpec::Shape(s) => s[k],
-                GridSpec::Spacing(s) => {
-                    ((src_n[a] as f64 * geometry.spacing[a] / s[k]).round() as usize).max(1)
-                }
-            };
-            grid.scale[k] = src_n[a] as f64 / grid.shape[k] as f64;
-        }
-        Ok(grid)
-    }
-
-    /// The same model grid over a resampled copy of the scan that covers the
-    /// same field of view with `dim` (slices, rows, columns) voxels.
-    pub fn over(&self, dim: (usize, usize, usize)) -> ModelGrid {
-        let src_n = [dim.2, dim.1, dim.0];
-        let mut g = self.clone();
-        g.src_n = src_n;
-        for k in 0..3 {
-            g.scale[k] = src_n[g.src_axis[k]] as f64 / g.shape[k] as f64;
-        }
-        g
-    }
-
-    /// Source index (along `src_axis[k]`) of model index `t` along axis k.
-    #[inline]
-    pub fn to_src(&self, k: usize, t: f64) -> f64 {
-        let s = (t + 0.5) * self.scale[k] - 0.5;
-        if self.flip[k] {
-            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
-        } else {
-            s
-        }
-    }
-
-    /// Model index along axis k of source index `s` (along `src_axis[k]`).
-    #[inline]
-    pub fn to_model(&self, k: usize, s: f64) -> f64 {
-        let s = if self.flip[k] {
-            self.src_n[self.src_axis[k]] as f64 - 1.0 - s
-        } else {
-            s
-        };
-        (s + 0.5) / self.scale[k] - 0.5
-    }
-}
-
-/// Linear interpolation taps (lower index, upper index, upper weight) of
-/// continuous positions, clamped to the edge.
-pub(super) fn taps(positions: impl Iterator<Item = f64>, n: usize) -> Vec<(usize, usize, f32)> {
-    positions
-        .map(|p| {
-            let p = p.clamp(0.0, (n - 1) as f64);
-            let i0 = p.floor() as usize;
-            let i1 = (i0 + 1).min(n - 1);
-            (i0, i1, (p - i0 as f64) as f32)
-        })
-        .collect()
 }
 
 /// 1D Gaussian blur along `axis` of a (z, y, x) array, edges clamped.
@@ -372,26 +256,43 @@ pub fn sliding_window(
                 times.patches += t.elapsed();
 
                 let t = Instant::now();
-                let tensor = TensorRef::from_array_view((shape, &buf[..]))
-                    .map_err(|e| CoreError::Invalid(format!("model input: {e}")))?;
+                let tensor = TensorRef::from_array_view((shape, &buf[..])).map_err(|e| {
+                    CoreError::ModelRun {
+                        model: m.name.clone(),
+                        stage: "preparing a patch",
+                        reason: e.to_string(),
+                    }
+                })?;
                 let outputs = session
                     .run(ort::inputs![input_name.as_str() => tensor])
-                    .map_err(|e| {
-                        CoreError::Invalid(format!("{} failed on a patch: {e}", m.name))
+                    .map_err(|e| CoreError::ModelRun {
+                        model: m.name.clone(),
+                        stage: "on a patch",
+                        reason: e.to_string(),
                     })?;
-                let out = outputs.get(output_name.as_str()).ok_or_else(|| {
-                    CoreError::Invalid(format!(
-                        "manifest field `output.name`: the model has no output {output_name:?}"
-                    ))
-                })?;
-                let (oshape, data) = out
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| CoreError::Invalid(format!("model output: {e}")))?;
+                let out =
+                    outputs
+                        .get(output_name.as_str())
+                        .ok_or_else(|| CoreError::ManifestField {
+                            field: "output.name",
+                            why: format!(
+                                "names an output the model does not have ({output_name:?})"
+                            ),
+                        })?;
+                let (oshape, data) =
+                    out.try_extract_tensor::<f32>()
+                        .map_err(|e| CoreError::ModelRun {
+                            model: m.name.clone(),
+                            stage: "reading a patch's output",
+                            reason: e.to_string(),
+                        })?;
                 let dims: Vec<i64> = oshape.iter().copied().collect();
                 if dims != expect {
-                    return Err(CoreError::Invalid(format!(
-                        "the model's output has shape {dims:?} but the manifest (fields `input.patch`, `output.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
-                    )));
+                    return Err(CoreError::ModelMismatch {
+                        detail: format!(
+                            "its output has shape {dims:?} but the manifest (fields `input.patch`, `output.patch`, `input.layout`, `output.labels`, `output.background_channel`) implies {expect:?}"
+                        ),
+                    });
                 }
                 // Channel-major copy of the output.
                 match m.input.layout {
@@ -550,32 +451,38 @@ pub fn labels_on_scan(
 pub fn check_session(session: &Session, m: &Manifest) -> Result<()> {
     let input = outlet(session.inputs(), m.input.name.as_deref(), "input")?;
     let Some(shape) = input.dtype().tensor_shape() else {
-        return Err(CoreError::Invalid(
-            "the model's input is not a tensor".into(),
-        ));
+        return Err(CoreError::ModelMismatch {
+            detail: "its input is not a tensor".into(),
+        });
     };
     let dims: Vec<i64> = shape.iter().copied().collect();
     if dims.len() != 5 {
-        return Err(CoreError::Invalid(format!(
-            "the model's input has shape {dims:?}; Stratum runs 3D models with a 5D input (field `input.layout`)"
-        )));
+        return Err(CoreError::ModelMismatch {
+            detail: format!(
+                "its input has shape {dims:?}; Stratum runs 3D models with a 5D input (field `input.layout`)"
+            ),
+        });
     }
     let (c, spatial) = match m.input.layout {
         Layout::NCDHW => (dims[1], &dims[2..5]),
         Layout::NDHWC => (dims[4], &dims[1..4]),
     };
     if c != -1 && c != m.input.channels as i64 {
-        return Err(CoreError::Invalid(format!(
-            "the model's input has shape {dims:?}: {c} channels in layout {:?}, but field `input.channels` says {}",
-            m.input.layout, m.input.channels
-        )));
+        return Err(CoreError::ModelMismatch {
+            detail: format!(
+                "its input has shape {dims:?}: {c} channels in layout {:?}, but field `input.channels` says {}",
+                m.input.layout, m.input.channels
+            ),
+        });
     }
     for k in 0..3 {
         if spatial[k] != -1 && spatial[k] != m.input.patch[k] as i64 {
-            return Err(CoreError::Invalid(format!(
-                "field `input.patch` is {:?} but the model's input shape is {dims:?} (layout {:?})",
-                m.input.patch, m.input.layout
-            )));
+            return Err(CoreError::ModelMismatch {
+                detail: format!(
+                    "field `input.patch` is {:?} but the model's input shape is {dims:?} (layout {:?})",
+                    m.input.patch, m.input.layout
+                ),
+            });
         }
     }
     Ok(())
@@ -591,13 +498,17 @@ pub(crate) fn outlet<'s>(
 ) -> Result<&'s Outlet> {
     match name {
         Some(n) => outlets.iter().find(|o| o.name() == n).ok_or_else(|| {
-            CoreError::Invalid(format!(
-                "manifest field `{what}.name`: the model has no {what} {n:?} (it has {:?})",
-                outlets.iter().map(|o| o.name()).collect::<Vec<_>>()
-            ))
+            CoreError::ModelMismatch {
+                detail: format!(
+                    "field `{what}.name` names {n:?}, and the model has no such {what} (it has {:?})",
+                    outlets.iter().map(|o| o.name()).collect::<Vec<_>>()
+                ),
+            }
         }),
         None => outlets
             .first()
-            .ok_or_else(|| CoreError::Invalid(format!("the ONNX model has no {what}"))),
+            .ok_or_else(|| CoreError::ModelMismatch {
+                detail: format!("the ONNX model has no {what}"),
+            }),
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::nnunet::spec::NnUnet;
 pub use super::normalize::Normalize;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// The manifest's name inside a model folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -326,10 +326,14 @@ impl Manifest {
     pub fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| CoreError::io(&path, e))?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|e| CoreError::Invalid(format!("{}: {e}", path.display())))?;
-        m.validate()
-            .map_err(|e| CoreError::Invalid(format!("{}: {e}", path.display())))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| CoreError::BadManifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        m.validate().map_err(|reason| CoreError::BadManifest {
+            path: path.clone(),
+            reason,
+        })?;
         Ok(m)
     }
 

@@ -5,6 +5,7 @@
 //! nnU-Net models are imported (`nnunet`) and run as nnU-Net runs them.
 
 pub mod catalog;
+pub mod grid;
 pub mod infer;
 pub mod manifest;
 pub mod nnunet;
@@ -16,6 +17,7 @@ pub mod stages;
 pub mod window;
 
 pub use catalog::{ModelInfo, find_model, list_models, models_dir};
-pub use infer::{AiSegmentation, ModelGrid, StageTimes};
+pub use grid::ModelGrid;
+pub use infer::{AiSegmentation, StageTimes};
 pub use manifest::Manifest;
 pub use stages::{component_volumes_ml, segment_with_model};

@@ -5,9 +5,10 @@
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
-use super::infer::{ModelGrid, resample_array};
+use super::grid::ModelGrid;
+use super::infer::resample_array;
 use super::manifest::Interpolation;
-use crate::volume::Volume;
+use crate::image::volume::Volume;
 
 /// The scan on an isotropic grid of `spacing` mm in its own axis order
 /// (z, y, x), covering the same field of view (voxel edges to voxel edges),

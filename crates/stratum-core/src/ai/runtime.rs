@@ -9,18 +9,18 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-use crate::error::{CoreError, Result};
-use crate::install::{LookupEnv, ORT_LIBRARY, locate_ort, ort_candidates};
+use crate::base::error::{CoreError, Result};
+use crate::base::install::{LookupEnv, ORT_LIBRARY, locate_ort, ort_candidates};
 
 /// The ONNX Runtime release the `api-31` bindings need.
-pub use crate::install::ORT_VERSION;
+pub use crate::base::install::ORT_VERSION;
 
 /// The environment and the library it was loaded from; a failure is kept as
 /// its message.
 static ENV: OnceLock<std::result::Result<(Environment, PathBuf), String>> = OnceLock::new();
 
 /// Where the runtime library is looked for, in order (see
-/// [`crate::install::ort_candidates`]).
+/// [`crate::base::install::ort_candidates`]).
 pub fn library_candidates() -> Vec<PathBuf> {
     ort_candidates(&LookupEnv::current())
         .into_iter()

@@ -1,62 +1,13 @@
-//! A model's soft output on the scan's grid: the trilinear taps from scan
-//! voxels into the model grid (shared with the labels), and each kept
-//! label's soft edge, the field its surface is the 0.5 level of.
+//! A model's soft output on the scan's grid: each kept label's soft edge,
+//! the field its surface is the 0.5 level of.
 
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
 
-use super::infer::{ModelGrid, taps};
+use super::grid::{ModelGrid, ScanTaps};
 use super::manifest::Manifest;
 use crate::mesh::SoftField;
 use crate::segment::Mask;
-
-/// Trilinear taps from the scan's voxels into the model grid.
-pub(super) struct ScanTaps {
-    /// For each source axis (x, y, z), the tensor axis that runs along it.
-    tensor_axis: [usize; 3],
-    /// Per source axis, per source index: (lower, upper, weight of upper).
-    t: Vec<Vec<(usize, usize, f32)>>,
-}
-
-impl ScanTaps {
-    pub(super) fn new(grid: &ModelGrid, dim: (usize, usize, usize)) -> Self {
-        let mut tensor_axis = [0usize; 3];
-        for k in 0..3 {
-            tensor_axis[grid.src_axis[k]] = k;
-        }
-        let src_n = [dim.2, dim.1, dim.0];
-        let t = (0..3)
-            .map(|a| {
-                let k = tensor_axis[a];
-                taps(
-                    (0..src_n[a]).map(|s| grid.to_model(k, s as f64)),
-                    grid.shape[k],
-                )
-            })
-            .collect();
-        ScanTaps { tensor_axis, t }
-    }
-
-    /// Channel `pc` at scan voxel `src` (x, y, z).
-    #[inline]
-    pub(super) fn value(&self, pc: &Array3<f32>, src: [usize; 3]) -> f32 {
-        let mut acc = 0.0f32;
-        for corner in 0..8 {
-            let mut idx = [0usize; 3];
-            let mut wgt = 1.0f32;
-            for a in 0..3 {
-                let (i0, i1, f) = self.t[a][src[a]];
-                let up = corner >> a & 1 == 1;
-                idx[self.tensor_axis[a]] = if up { i1 } else { i0 };
-                wgt *= if up { f } else { 1.0 - f };
-            }
-            if wgt > 0.0 {
-                acc += wgt * pc[(idx[0], idx[1], idx[2])];
-            }
-        }
-        acc
-    }
-}
 
 /// The soft edge of output label `label` (its index in the manifest's
 /// labels) around `mask`, that label's voxels on the scan grid of `labels_on_scan`

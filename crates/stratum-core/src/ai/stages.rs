@@ -9,9 +9,9 @@ use std::time::Instant;
 use ndarray::{Array3, Zip, s};
 
 use super::catalog::ModelInfo;
+use super::grid::ModelGrid;
 use super::infer::{
-    AiSegmentation, ModelGrid, StageTimes, check_session, labels_on_scan, resample_array,
-    sliding_window,
+    AiSegmentation, StageTimes, check_session, labels_on_scan, resample_array, sliding_window,
 };
 use super::manifest::{Interpolation, Manifest, Prefilter, Region, RegionKind};
 use super::nnunet::run::{Logits, run_network as nnunet_run};
@@ -19,12 +19,12 @@ use super::normalize::normalise;
 use super::prefilter::{median_filter, to_isotropic};
 use super::runtime;
 use super::soft::soft_on_scan;
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, VoxelType, Voxels};
 use crate::segment::{
     LabelMap, Labels, Mask, Segment, dilate_mm, fill_holes_3d, keep_largest, segment_colour,
 };
-use crate::volume::{Geometry, Volume, VoxelType, Voxels};
 use crate::with_voxels;
 
 /// A box on the scan grid: (z, y, x) ranges, end exclusive.
@@ -138,10 +138,10 @@ pub fn segment_with_model(
             let whole = paste_mask(&mk, bbox, dim, volume.geometry);
             if net.output.keep {
                 if segments.len() >= 255 {
-                    return Err(CoreError::Invalid(format!(
-                        "model {} produces more than 255 labels",
-                        m.name
-                    )));
+                    return Err(CoreError::TooManyLabels {
+                        what: format!("model {}", m.name),
+                        max: 255,
+                    });
                 }
                 let sid = segments.len() as u16 + 1;
                 let field = match &run.soft {

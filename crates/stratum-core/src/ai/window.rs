@@ -5,7 +5,7 @@
 use ndarray::{Array3, Axis};
 
 use super::manifest::{InputSpec, PadZ, orientation_axes};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Start offsets of the patches along one axis (MONAI's scan interval):
 /// windows `patch * (1 - overlap)` apart, the last one flush with the end.
@@ -110,8 +110,9 @@ pub fn fill_window(
 /// the axis that runs head to foot (S or I in `orientation`) when `pad_z` is
 /// "edge", the constant elsewhere.
 pub fn edge_fill(input: &InputSpec) -> Result<[EdgeFill; 3]> {
-    let axes = orientation_axes(&input.orientation).ok_or_else(|| {
-        CoreError::Invalid("manifest field `input.orientation` is invalid".into())
+    let axes = orientation_axes(&input.orientation).ok_or_else(|| CoreError::ManifestField {
+        field: "input.orientation",
+        why: "is invalid".into(),
     })?;
     Ok(std::array::from_fn(|k| {
         if input.pad_z == PadZ::Edge && axes[k][2] != 0.0 {

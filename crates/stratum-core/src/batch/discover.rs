@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::{Overrides, Study, StudyKind, dedupe_keys, key_for};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::dicom::{Scan, Series, scan};
-use crate::error::{CoreError, Result};
-use crate::nifti_io::is_nifti_path;
-use crate::progress::Progress;
+use crate::read::nifti::is_nifti_path;
 
 /// The studies of `input`: a folder, a `.csv`/`.tsv` list, or one NIfTI
 /// file. Files whose names start with a dot (`.DS_Store`) are not studies.
@@ -217,7 +217,7 @@ fn dicom_study(s: &Series, dir: &Path, source: String, key: String) -> Study {
             images: s.slices.len(),
         },
         overrides: Overrides::default(),
-        estimate_bytes: crate::memory::study_bytes(voxels, 2, true),
+        estimate_bytes: crate::base::memory::study_bytes(voxels, 2, true),
     }
 }
 
@@ -241,7 +241,7 @@ fn nifti_estimate(path: &Path) -> Option<u64> {
         .take(3)
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))?;
     let bytes = (header.bitpix.max(16) as u64).div_ceil(8);
-    Some(crate::memory::study_bytes(voxels, bytes, true))
+    Some(crate::base::memory::study_bytes(voxels, bytes, true))
 }
 
 /// The columns a list may have besides `path`.

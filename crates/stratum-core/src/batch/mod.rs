@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::error::{CoreError, Result};
 use crate::convert::{ConvertOptions, SegmentSource};
-use crate::error::{CoreError, Result};
 use crate::segment::Preset;
 
 pub mod discover;
@@ -106,7 +106,7 @@ pub struct Study {
     #[serde(default)]
     pub overrides: Overrides,
     /// What converting it needs at its peak, from the loader's estimate
-    /// ([`crate::memory::study_bytes`]); 0 when unknown.
+    /// ([`crate::base::memory::study_bytes`]); 0 when unknown.
     pub estimate_bytes: u64,
 }
 
@@ -233,11 +233,11 @@ impl Plan {
 
     /// Saves the plan (atomically), creating the output folder's layout.
     pub fn write(&self, layout: &Layout) -> Result<()> {
-        crate::atomic::create_folder(&layout.studies())?;
-        crate::atomic::create_folder(&layout.locks())?;
+        crate::base::atomic::create_folder(&layout.studies())?;
+        crate::base::atomic::create_folder(&layout.locks())?;
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| CoreError::Invalid(format!("cannot save the plan: {e}")))?;
-        crate::atomic::write_bytes_atomic(&layout.plan(), &json)
+        crate::base::atomic::write_bytes_atomic(&layout.plan(), &json)
     }
 
     /// This plan, keeping the studies of `old` that are no longer found

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Layout, Study};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// The record's file name inside the study's folder.
 pub const RECORD: &str = "status.json";
@@ -174,7 +174,7 @@ impl Drop for StudyLock {
 }
 
 fn open_lock(layout: &Layout, key: &str) -> Result<File> {
-    crate::atomic::create_folder(&layout.locks())?;
+    crate::base::atomic::create_folder(&layout.locks())?;
     let path = layout.locks().join(format!("{key}.lock"));
     std::fs::OpenOptions::new()
         .create(true)
@@ -268,8 +268,8 @@ pub fn journal(layout: &Layout, key: &str, event: &str, attempt: &str) {
 pub fn commit(layout: &Layout, tmp: &Path, record: &Record) -> Result<()> {
     let json = serde_json::to_vec_pretty(record)
         .map_err(|e| CoreError::Invalid(format!("cannot save the study's record: {e}")))?;
-    crate::atomic::write_bytes_atomic(&tmp.join(RECORD), &json)?;
-    crate::atomic::replace_folder(tmp, &layout.study(&record.key))?;
+    crate::base::atomic::write_bytes_atomic(&tmp.join(RECORD), &json)?;
+    crate::base::atomic::replace_folder(tmp, &layout.study(&record.key))?;
     journal(layout, &record.key, record.state.word(), &record.attempt);
     Ok(())
 }
@@ -299,8 +299,8 @@ pub fn record_failure(
     took: Duration,
 ) -> Result<Record> {
     remove_leftovers(layout, key);
-    let tmp = crate::atomic::temp_path(&layout.studies(), key, "");
-    crate::atomic::create_folder(&tmp)?;
+    let tmp = crate::base::atomic::temp_path(&layout.studies(), key, "");
+    crate::base::atomic::create_folder(&tmp)?;
     let record = Record {
         key: key.to_string(),
         state: State::Failed,

@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use super::record::{self, OutputFile, Record, SegmentRow, State};
 use super::{Layout, Study, StudyKind};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::checks::{SeriesReport, Status, check_nifti};
 use crate::convert::{ConvertOptions, SegmentResult, convert_volume, report_json};
 use crate::dicom::{Scan, Series, scan};
-use crate::error::{CoreError, Result};
 use crate::export::Format;
-use crate::open::inspect_series_subset;
-use crate::progress::Progress;
-use crate::volume::Volume;
+use crate::image::volume::Volume;
+use crate::read::open::inspect_series_subset;
 
 /// How every study of a batch is converted.
 #[derive(Clone, Debug)]
@@ -52,15 +52,15 @@ pub fn run_study(
     attempt: &str,
     progress: &Progress,
 ) -> Result<Record> {
-    crate::memory::reset_peak_rss();
+    crate::base::memory::reset_peak_rss();
     let start = Instant::now();
     record::remove_leftovers(layout, &study.key);
     record::journal(layout, &study.key, "start", attempt);
-    let tmp = crate::atomic::temp_path(&layout.studies(), &study.key, "");
-    crate::atomic::create_folder(&tmp)?;
+    let tmp = crate::base::atomic::temp_path(&layout.studies(), &study.key, "");
+    crate::base::atomic::create_folder(&tmp)?;
     let mut found = Found::default();
     let mut log = String::new();
-    let outcome = crate::guard::catch_panic(|| {
+    let outcome = crate::base::guard::catch_panic(|| {
         convert_into(&tmp, study, opts, progress, &mut found, &mut log)
     })
     .unwrap_or_else(|panic| {
@@ -78,7 +78,7 @@ pub fn run_study(
     }
     let seconds = start.elapsed().as_secs_f64();
     let _ = writeln!(log, "time: {seconds:.1} s");
-    crate::atomic::write_bytes_atomic(&tmp.join("log.txt"), log.as_bytes())?;
+    crate::base::atomic::write_bytes_atomic(&tmp.join("log.txt"), log.as_bytes())?;
     let record = Record {
         key: study.key.clone(),
         state: if error.is_some() {
@@ -88,7 +88,7 @@ pub fn run_study(
         },
         error,
         seconds,
-        peak_memory_bytes: crate::memory::peak_rss(),
+        peak_memory_bytes: crate::base::memory::peak_rss(),
         checked: found.checked,
         check_warnings: found.check_warnings,
         check_errors: found.check_errors,
@@ -119,7 +119,7 @@ fn convert_into(
     if convert.validate {
         let json = serde_json::to_vec_pretty(&report_json(&results))
             .map_err(|e| CoreError::Invalid(format!("cannot write the report: {e}")))?;
-        crate::atomic::write_bytes_atomic(&tmp.join("report.json"), &json)?;
+        crate::base::atomic::write_bytes_atomic(&tmp.join("report.json"), &json)?;
     }
     found.segments = results.iter().map(segment_row).collect();
     log_segments(log, &results);
@@ -145,7 +145,7 @@ fn open_study(
                     "anonymize: a NIfTI file carries no patient attributes; nothing to remove"
                 );
             }
-            let volume = crate::nifti_io::load_nifti(&study.path, progress)?;
+            let volume = crate::read::nifti::load_nifti(&study.path, progress)?;
             (check_nifti(&volume), Ok(volume))
         }
         StudyKind::Dicom {
@@ -158,7 +158,8 @@ fn open_study(
             let copy: Scan;
             let series = if opts.anonymize {
                 let dir = tmp.join("dicom");
-                let done = crate::anonymize::anonymize_series(&[series], &[], &dir, progress)?;
+                let done =
+                    crate::privacy::anonymize::anonymize_series(&[series], &[], &dir, progress)?;
                 found.anonymized_files = done.files_written;
                 let _ = writeln!(
                     log,
@@ -194,7 +195,7 @@ fn open_study(
     }
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| CoreError::Invalid(format!("cannot write the series checks: {e}")))?;
-    crate::atomic::write_bytes_atomic(&tmp.join("inspect.json"), &json)?;
+    crate::base::atomic::write_bytes_atomic(&tmp.join("inspect.json"), &json)?;
     volume
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::record::{State, StudyState, state_of};
 use super::{Layout, Plan, Study};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// How many studies stand where.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,7 +162,7 @@ pub(super) fn outliers(measures: &[(String, Series)]) -> Vec<Outlier> {
 /// when the batch anonymizes: folder names often carry patient names).
 pub fn write_summary(layout: &Layout, plan: &Plan, with_source: bool) -> Result<Counts> {
     let lock_path = layout.locks().join("summary.lock");
-    crate::atomic::create_folder(&layout.locks())?;
+    crate::base::atomic::create_folder(&layout.locks())?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -173,11 +173,11 @@ pub fn write_summary(layout: &Layout, plan: &Plan, with_source: bool) -> Result<
     let states = states(layout, plan, true);
     let measures = measures(&states);
     let outliers = outliers(&measures);
-    crate::atomic::write_bytes_atomic(
+    crate::base::atomic::write_bytes_atomic(
         &layout.summary_csv(),
         csv(&states, &outliers, with_source).as_bytes(),
     )?;
-    crate::atomic::write_bytes_atomic(
+    crate::base::atomic::write_bytes_atomic(
         &layout.summary_html(),
         super::html::page(plan, &states, &measures, &outliers, with_source).as_bytes(),
     )?;

@@ -16,7 +16,7 @@ mod measure;
 
 use measure::{fov_of, noise_of};
 
-use crate::volume::Volume;
+use crate::image::volume::Volume;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,7 +57,7 @@ impl ScanFacts {
         let steps = match series.normal() {
             Some(n) => positions
                 .windows(2)
-                .map(|w| crate::volume::dot(n, crate::volume::sub(w[1], w[0])).abs())
+                .map(|w| crate::image::volume::dot(n, crate::image::volume::sub(w[1], w[0])).abs())
                 .collect(),
             None => Vec::new(),
         };

@@ -32,9 +32,9 @@ pub use words::{add_to_report, patient_words};
 
 use super::realign::{Realignment, SliceShift};
 use super::register::{self, Image, Profiles, Window};
-use crate::error::Result;
-use crate::progress::Progress;
-use crate::volume::{Volume, dot, sub};
+use crate::base::error::Result;
+use crate::base::progress::Progress;
+use crate::image::volume::{Volume, dot, sub};
 
 /// Smallest shift reported (mm): below it a model does not show it.
 pub const MIN_SHIFT_MM: f64 = 0.5;
@@ -128,7 +128,7 @@ fn window(volume: &Volume) -> Window {
     let mut sample: Vec<f32> = crate::with_voxels!(&volume.voxels, a => {
         let s = a.as_slice_memory_order().expect("volumes are contiguous");
         let step = (s.len() / 200_000).max(1);
-        s.iter().step_by(step).map(|v| crate::volume::VoxelType::to_f32(*v)).filter(|v| v.is_finite()).collect()
+        s.iter().step_by(step).map(|v| crate::image::volume::VoxelType::to_f32(*v)).filter(|v| v.is_finite()).collect()
     });
     if sample.is_empty() {
         return Window { lo: 0.0, hi: 1.0 };

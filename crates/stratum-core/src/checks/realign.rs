@@ -8,8 +8,8 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result};
-use crate::volume::{Volume, VoxelType};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Volume, VoxelType};
 
 /// One slice's measured displacement: its content sits `shift_mm` (along
 /// the volume's x then y axis) away from where its neighbours put it.
@@ -105,7 +105,7 @@ pub fn realign(volume: &Volume, plan: &Realignment) -> Result<Volume> {
                 });
         }};
     }
-    use crate::volume::Voxels::*;
+    use crate::image::volume::Voxels::*;
     match (&volume.voxels, &mut out.voxels) {
         (U8(s), U8(d)) => run!(s, d, |v| v.round().clamp(0.0, 255.0) as u8),
         (I16(s), I16(d)) => run!(s, d, |v| v.round().clamp(-32768.0, 32767.0) as i16),

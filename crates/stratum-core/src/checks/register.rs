@@ -9,7 +9,7 @@ use ndarray::Array3;
 mod profiles;
 mod turn;
 
-use crate::volume::VoxelType;
+use crate::image::volume::VoxelType;
 use profiles::contiguous;
 pub use profiles::{Profiles, profiles, shift_1d, slice_profiles_i16, window_i16};
 pub use turn::register_turn;

@@ -8,11 +8,11 @@ use super::{
     ConvertOptions, SegmentResult, SegmentSource, build_meshes_owned, keep_largest_each,
     segments_for,
 };
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::derived::{MeshObject, SegAlgorithm, SegSegment, Source, write_mesh_objects, write_seg};
-use crate::error::{CoreError, Result};
 use crate::export::ExportSegment;
-use crate::open::{Opened, open_volume};
-use crate::progress::Progress;
+use crate::read::open::{Opened, open_volume};
 use crate::segment::segment_colour;
 
 /// The DICOM output a file name asks for.

@@ -6,15 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{ConvertOptions, build_meshes, segments_for};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{Document, DocumentState, SurfaceRecipe};
 use crate::edit::HistoryConfig;
-use crate::error::{CoreError, Result};
+use crate::image::volume::Volume;
 use crate::live::Event;
 use crate::live::page::browser_model;
-use crate::open::open_volume;
-use crate::progress::Progress;
+use crate::read::open::open_volume;
 use crate::segment::{LabelMap, segment_colour};
-use crate::volume::Volume;
 
 /// A document to present and its browser model.
 pub struct LiveStart {

@@ -4,15 +4,15 @@
 //! its mask when asked); a variant frees the scan and masks as it goes.
 
 use super::{ConvertOptions, ConvertSegment, SegmentResult};
+use crate::base::error::Result;
+use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
-use crate::error::Result;
+use crate::image::volume::Volume;
 use crate::mesh::{
     SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh, intensity_mesh_bits,
     mask_surface, soft_surface,
 };
-use crate::progress::Progress;
 use crate::segment::{SegmentMask, segment_colour};
-use crate::volume::Volume;
 
 /// Whether any segment is meshed from the scan's intensities (it has a
 /// level), so the scan must be kept until the meshes are built.
@@ -135,11 +135,11 @@ fn segment_result(
     let surface = surface_options(opts);
     let topo = mesh.topology();
     let validation = opts.validate.then(|| {
-        crate::measure::validate(
+        crate::planning::measure::validate(
             name,
             &mask.bytes(),
             &mesh,
-            crate::measure::SurfaceRecipe {
+            crate::planning::measure::SurfaceRecipe {
                 presmooth_mm: surface.presmooth_mm,
                 smoothing_iterations: surface.smooth_iterations,
                 reduction: 1.0 - surface.keep_ratio,

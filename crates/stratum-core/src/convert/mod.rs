@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
-use crate::error::{CoreError, Result};
 use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{SurfaceMesh, SurfaceOptions};
-use crate::open::{OpenOptions, Opened, open_volume};
-use crate::progress::Progress;
+use crate::read::open::{OpenOptions, Opened, open_volume};
 use crate::segment::{Preset, SegmentMask};
 
 mod dicom;
@@ -106,7 +106,7 @@ pub struct SegmentResult {
     #[serde(skip)]
     pub mesh: SurfaceMesh,
     /// The mesh checked against the scan's segment, when asked for.
-    pub validation: Option<crate::measure::Validation>,
+    pub validation: Option<crate::planning::measure::Validation>,
 }
 
 impl SegmentResult {
@@ -148,7 +148,7 @@ pub fn convert(
 /// [`convert`] of a volume already open (`stratum batch` opens it itself,
 /// to keep the series checks it makes on the way).
 pub fn convert_volume(
-    volume: crate::volume::Volume,
+    volume: crate::image::volume::Volume,
     output: &Path,
     opts: &ConvertOptions,
     progress: &Progress,
@@ -196,7 +196,7 @@ pub fn convert_volume(
         let mut t = crate::export::ScanTexture::new(v);
         t.occlusion_mm = opts.ambient_occlusion.then_some(crate::export::AO_REACH_MM);
         if let Some((lo, hi)) = opts.texture_window {
-            t.window = crate::view::Window {
+            t.window = crate::image::view::Window {
                 center: 0.5 * (lo + hi),
                 width: (hi - lo).max(1e-6),
             };

@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use super::{ConvertOptions, ConvertSegment, SegmentSource};
+use crate::base::error::Result;
+use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
-use crate::error::Result;
-use crate::progress::Progress;
+use crate::image::volume::Volume;
 use crate::segment::{
     LabelMap, Mask, SegmentMask, keep_largest, preset_segment_packed, threshold_mask,
 };
-use crate::volume::Volume;
 
 /// The segments the options ask for.
 #[tracing::instrument(level = "info", skip_all)]
@@ -73,7 +73,7 @@ pub fn load_labels_for(
     names: Option<&Path>,
     progress: &Progress,
 ) -> Result<LabelMap> {
-    if !crate::nifti_io::is_nifti_path(path) {
+    if !crate::read::nifti::is_nifti_path(path) {
         // A DICOM SEG: its own segment table; on the scan's grid as is
         // when it lies there (to rounding), else moved onto it.
         let map = crate::derived::read_seg(path)?;
@@ -88,7 +88,7 @@ pub fn load_labels_for(
             },
         );
     }
-    let lv = crate::nifti_io::load_nifti(path, progress)?;
+    let lv = crate::read::nifti::load_nifti(path, progress)?;
     let table: Vec<(u16, String)> = match names {
         Some(n) => crate::segment::totalsegmentator_ct_names(n)?,
         None => Vec::new(),
@@ -106,7 +106,7 @@ pub fn load_labels_for(
 
 /// Two grids that agree to within the precision DICOM's decimal strings
 /// keep (1e-4 mm, 1e-5 in the directions).
-fn same_grid(a: &crate::volume::Geometry, b: &crate::volume::Geometry) -> bool {
+fn same_grid(a: &crate::image::volume::Geometry, b: &crate::image::volume::Geometry) -> bool {
     let close = |x: f64, y: f64, tol: f64| (x - y).abs() <= tol;
     (0..3).all(|i| {
         close(a.origin[i], b.origin[i], 1e-3)

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use super::meshes::meshed_from_scan;
 use super::{ConvertOptions, ConvertSegment, SegmentResult, build_meshes, segments_for};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
-use crate::error::{CoreError, Result};
 use crate::export::ExportSegment;
-use crate::open::{Opened, open_volume};
-use crate::progress::Progress;
+use crate::read::open::{Opened, open_volume};
 
 /// `stratum share`: the scan's segments as a self-contained patient page
 /// (flat colours, reduced as `opts` says); returns the segments.

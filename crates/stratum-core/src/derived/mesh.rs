@@ -14,7 +14,7 @@ use super::{
     ENCAPSULATED_MTL_STORAGE, ENCAPSULATED_OBJ_STORAGE, ENCAPSULATED_STL_STORAGE, Source, common,
     new_uid, put_seq, put_str, write_object,
 };
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::export::{ExportSegment, unique_names};
 
 /// Which model format goes in the objects.
@@ -94,7 +94,7 @@ pub fn write_mesh_objects(
             "nothing to export: no segment has a mesh".into(),
         ));
     }
-    let dir = crate::atomic::parent_dir(path);
+    let dir = crate::base::atomic::parent_dir(path);
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -180,8 +180,8 @@ pub fn write_mesh_objects(
 /// The OBJ and MTL text of the flat-coloured export, without the PNG
 /// (its `map_Kd` lines dropped: the colours are the materials' Kd).
 fn obj_and_mtl(dir: &Path, stem: &str, segments: &[ExportSegment<'_>]) -> Result<(String, String)> {
-    let tmp = crate::atomic::temp_path(dir, &format!("{stem}-obj"), "");
-    crate::atomic::create_folder(&tmp)?;
+    let tmp = crate::base::atomic::temp_path(dir, &format!("{stem}-obj"), "");
+    crate::base::atomic::create_folder(&tmp)?;
     let result = (|| {
         let obj_path = tmp.join(format!("{stem}.obj"));
         crate::export::write_obj(&obj_path, segments, None)?;

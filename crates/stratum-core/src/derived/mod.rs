@@ -15,9 +15,9 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
-use crate::error::{CoreError, Result};
-use crate::open::OpenOptions;
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::read::open::OpenOptions;
 
 mod codes;
 mod mesh;
@@ -109,7 +109,7 @@ impl Source {
     /// The source of a scan opened from `path` with `opts` (the same series
     /// `open_volume` picks); a new study for a NIfTI file.
     pub fn of_scan(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Source> {
-        if crate::nifti_io::is_nifti_path(path) {
+        if crate::read::nifti::is_nifti_path(path) {
             return Ok(Source::new_study());
         }
         let scan = crate::dicom::scan(path, progress)?;
@@ -332,6 +332,6 @@ pub(crate) fn write_object(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    crate::atomic::write_atomic(path, |w| file.write_all(w).map_err(|e| e.to_string()))?;
+    crate::base::atomic::write_atomic(path, |w| file.write_all(w).map_err(|e| e.to_string()))?;
     Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
 }

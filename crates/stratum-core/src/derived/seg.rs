@@ -13,8 +13,8 @@ use dicom_object::InMemDicomObject;
 
 use super::codes::{Code, codes_for};
 use super::{SEGMENTATION_STORAGE, Source, common, ds, new_uid, put_seq, put_str, write_object};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::segment::Mask;
 
 /// How a segment was made.

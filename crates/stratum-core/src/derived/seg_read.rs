@@ -10,9 +10,9 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::SEGMENTATION_STORAGE;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Geometry, cross, dot, normalize};
 use crate::segment::{LabelMap, Labels, Segment, segment_colour};
-use crate::volume::{Geometry, cross, dot, normalize};
 
 /// Whether `path` holds a DICOM SEG (by its file meta, cheaply).
 pub fn is_seg_file(path: &Path) -> bool {

@@ -9,7 +9,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
 use super::mosaic::{self, MosaicLayout};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Geometry and value mapping of one frame (one 2D image).
 #[derive(Clone, Debug, PartialEq)]
@@ -241,7 +241,8 @@ fn header_from_object(
     if rows <= 0 || columns <= 0 {
         return Err(bad("Rows/Columns", "the image size must be positive"));
     }
-    if rows as u64 * columns as u64 > crate::memory::MAX_SIDE * crate::memory::MAX_SIDE {
+    if rows as u64 * columns as u64 > crate::base::memory::MAX_SIDE * crate::base::memory::MAX_SIDE
+    {
         return Err(bad(
             "Rows/Columns",
             "the image size is larger than DICOM allows",

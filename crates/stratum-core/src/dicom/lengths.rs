@@ -11,7 +11,7 @@ use std::path::Path;
 
 use dicom_core::{Tag, VR};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 

@@ -4,22 +4,21 @@
 
 use std::path::Path;
 
-use dicom_pixeldata::PixelDecoder;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::header::{ImageHeader, first_line, transfer_syntax_name};
-pub(super) use super::rescale::Store;
-use super::rescale::{Layout, convert};
+use super::frame::{NATIVE_LE, Shape, decode_frame_into, decode_slice_into, open};
+use super::header::transfer_syntax_name;
+use super::rescale::{Layout, Store, convert};
 use super::scan::{Series, SliceRef};
-pub use super::subset::Subset;
-use crate::error::{CoreError, Result};
-use crate::memory;
-use crate::progress::Progress;
-use crate::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
+use super::subset::Subset;
+use crate::base::error::{CoreError, Result};
+use crate::base::memory;
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, Voxels, norm, normalize, sub};
 
 /// A volume as loaded from DICOM, with the true position of every slice
-/// (the geometry's slice step is their average; see [`crate::resample`]).
+/// (the geometry's slice step is their average; see [`crate::image::resample`]).
 #[derive(Clone, Debug)]
 pub struct LoadedSeries {
     pub volume: Volume,
@@ -316,14 +315,6 @@ fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
     }
 }
 
-/// The frame size of a series and the block factor of its decode.
-#[derive(Clone, Copy)]
-pub(super) struct Shape {
-    pub rows: usize,
-    pub cols: usize,
-    pub f: usize,
-}
-
 /// Sees each decoded slice of type `T` (see [`SliceVisitor`]).
 type Visit<'a, T> = Option<&'a (dyn Fn(usize, &[T]) + Sync)>;
 
@@ -339,7 +330,7 @@ fn decode_all<T: Store>(
     }
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
-    let mut data: Vec<T> = crate::pages::zeroed(plane * slices.len());
+    let mut data: Vec<T> = crate::base::pages::zeroed(plane * slices.len());
     let seen = |z: usize, out: &[T]| {
         if let Some(v) = visit {
             v(z, out);
@@ -450,117 +441,12 @@ fn decode_native<T: Store>(
     Ok(())
 }
 
-pub(super) fn open(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
-    super::lengths::parse_bounded(path, || {
-        dicom_object::open_file(path).map_err(|e| CoreError::NotDicom {
-            path: path.to_path_buf(),
-            reason: first_line(&e.to_string()),
-        })
-    })
-}
-
 fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Result<Vec<f32>> {
     let header = &series.files[s.file];
     let obj = open(&header.path)?;
     let mut out = vec![0f32; rows * cols];
     decode_slice_into(&obj, header, s, &mut out)?;
     Ok(out)
-}
-
-/// Decodes one slice of a file: a tile of a mosaic, else its frame.
-pub(super) fn decode_slice_into<T: Store>(
-    obj: &dicom_object::DefaultDicomObject,
-    header: &ImageHeader,
-    s: &SliceRef,
-    out: &mut [T],
-) -> Result<()> {
-    let Some(m) = header.mosaic else {
-        return decode_frame_into(obj, &header.path, s, out);
-    };
-    let mut whole = vec![T::default(); header.rows as usize * header.columns as usize];
-    let stored = SliceRef {
-        frame: 0,
-        ..s.clone()
-    };
-    decode_frame_into(obj, &header.path, &stored, &mut whole)?;
-    m.copy_tile(&whole, header.columns as usize, s.frame, out);
-    Ok(())
-}
-
-/// Little-endian uncompressed transfer syntaxes, whose pixel bytes are read
-/// in place without a decoder.
-const NATIVE_LE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
-
-/// Decodes one frame, applies the modality rescale and writes it to `out`.
-pub(super) fn decode_frame_into<T: Store>(
-    obj: &dicom_object::DefaultDicomObject,
-    path: &Path,
-    s: &SliceRef,
-    out: &mut [T],
-) -> Result<()> {
-    use dicom_dictionary_std::tags;
-    let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
-        return Err(CoreError::NoPixelData {
-            path: path.to_path_buf(),
-        });
-    };
-    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
-    let decode_error = |reason: String| CoreError::Decode {
-        path: path.to_path_buf(),
-        transfer_syntax: transfer_syntax_name(ts),
-        reason,
-    };
-    // Fast path: uncompressed little endian, converted straight from the
-    // file's bytes (no intermediate frame buffer).
-    if NATIVE_LE.contains(&ts)
-        && let Ok(bytes) = pixel_data.to_bytes()
-    {
-        let attr = |tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
-        let bits_allocated = attr(tags::BITS_ALLOCATED).unwrap_or(16);
-        let layout = Layout {
-            bits_allocated,
-            bits_stored: attr(tags::BITS_STORED)
-                .unwrap_or(bits_allocated)
-                .clamp(1, bits_allocated.max(1)),
-            signed: attr(tags::PIXEL_REPRESENTATION) == Some(1),
-        };
-        let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
-        let start = frame_bytes * s.frame as usize;
-        let frame = bytes.get(start..start + frame_bytes).ok_or_else(|| {
-            decode_error(format!(
-                "pixel data is truncated: {} bytes, {} expected",
-                bytes.len(),
-                start + frame_bytes
-            ))
-        })?;
-        return convert(frame, layout, s, out, path);
-    }
-    // dicom-transfer-syntax-registry 0.10.1's RLE decoder indexes past the
-    // end of a damaged segment (found by fuzz/dicom_file): the panic is
-    // caught here and the file reported by name.
-    let decoded = crate::guard::catch_panic(|| obj.decode_pixel_data_frame(s.frame))
-        .map_err(|panic| {
-            decode_error(format!(
-                "the decoder stopped on damaged pixel data ({})",
-                first_line(&panic)
-            ))
-        })?
-        .map_err(|e| decode_error(first_line(&e.to_string())))?;
-    let bits_allocated = decoded.bits_allocated();
-    let layout = Layout {
-        bits_allocated,
-        bits_stored: decoded.bits_stored().clamp(1, bits_allocated.max(1)),
-        signed: decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed,
-    };
-    let bytes = decoded.data();
-    let need = out.len() * (bits_allocated as usize).div_ceil(8);
-    if bytes.len() < need {
-        return Err(decode_error(format!(
-            "pixel data is truncated: {} bytes, {need} expected",
-            bytes.len()
-        )));
-    }
-    convert(&bytes[..need], layout, s, out, path)
 }
 
 /// Decodes one frame of a file to rescaled values (row-major), for checks

@@ -1,6 +1,8 @@
-//! DICOM input: discovering series in a folder, reading headers, building volumes.
+//! DICOM input: discovering series in a folder, reading headers, building
+//! volumes; and a small series writer for tests and demos.
 
 pub mod csa;
+mod frame;
 pub mod header;
 pub mod lengths;
 pub mod load;
@@ -9,10 +11,12 @@ mod native;
 mod rescale;
 pub mod scan;
 pub mod subset;
+pub mod synth;
 
 pub use header::{ImageHeader, read_header};
 pub use load::{
-    LoadedSeries, SliceVisitor, Subset, decode_frame_values, load_series, load_series_subset,
+    LoadedSeries, SliceVisitor, decode_frame_values, load_series, load_series_subset,
     load_series_visiting,
 };
 pub use scan::{Scan, Series, SliceRef, scan};
+pub use subset::Subset;

@@ -11,7 +11,7 @@ use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
 
 use super::csa;
-use crate::volume::{cross, dot, normalize};
+use crate::image::volume::{cross, dot, normalize};
 
 /// CSA Image Header Info.
 const CSA_IMAGE: Tag = Tag(0x0029, 0x1010);

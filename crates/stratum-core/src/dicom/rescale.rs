@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 use super::scan::SliceRef;
 
 /// Output voxel types: conversion from a rescaled value, exact or refused.
-pub(crate) trait Store: crate::pages::Zeroed + Send + Sync + 'static {
+pub(crate) trait Store: crate::base::pages::Zeroed + Send + Sync + 'static {
     /// Integer voxels: a block's mean is rounded to the nearest.
     const INTEGRAL: bool = true;
     fn store(v: f64) -> Option<Self>;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::header::{ImageHeader, looks_like_dicom, read_header};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
-use crate::volume::{cross, dot, norm, normalize, sub};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{cross, dot, norm, normalize, sub};
 
 /// (file index, frame index) pairs, and the note that explains a split.
 type Part = (Vec<(usize, u32)>, Option<String>);

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::load::{Shape, Store, decode_slice_into, open};
+use super::frame::{Shape, decode_slice_into, open};
+use super::rescale::Store;
 use super::scan::{Series, SliceRef};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 
 /// The part of a series to load when the whole does not fit in memory (or
 /// is not needed): a range of its slices, and/or a copy averaged over

@@ -9,9 +9,9 @@ use super::{
     Change, Document, PendingTable, SegmentProps, SurfaceRecipe, add_segment, count_changes,
     mask_region, region_counts,
 };
+use crate::base::error::{CoreError, Result};
 use crate::edit::Step;
 use crate::edit::bricks::BrickGrid;
-use crate::error::{CoreError, Result};
 use crate::segment::{Mask, Segment, segment_colour};
 
 impl Document {

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use super::SurfaceRecipe;
 use super::wire::{decode, encode};
+use crate::base::error::{CoreError, Result};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::{Brush, SliceAxis};
-use crate::error::{CoreError, Result};
 use crate::mesh::SoftField;
 use crate::segment::Mask;
 

@@ -27,12 +27,12 @@ pub use edit::{Edit, EditLog, ModelSegment, TableField, Target};
 pub use snapshot::{volume_from_bytes, volume_to_bytes};
 pub use state::DocumentState;
 
+use crate::base::error::{CoreError, Result};
 use crate::edit::bricks::Region;
 use crate::edit::{History, HistoryConfig, Step, StepInfo, StrokeRecorder};
-use crate::error::{CoreError, Result};
+use crate::image::volume::Volume;
 use crate::mesh::SoftField;
 use crate::segment::{LabelMap, Mask, Segment, segment_colour};
-use crate::volume::Volume;
 
 /// How a segment's surface is derived, besides its voxels (the conversion
 /// rule from the label map to the surface).

@@ -9,12 +9,12 @@ use ndarray::Array3;
 
 use super::wire::{decode_recipe, encode_recipe, f64_, f64_from};
 use super::{DocumentState, SegmentProps};
+use crate::base::error::{CoreError, Result};
 use crate::edit::HistorySnapshot;
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::diff::{pack, unpack};
-use crate::error::{CoreError, Result};
+use crate::image::volume::{Geometry, Volume, Voxels};
 use crate::segment::{LabelMap, Labels, Segment};
-use crate::volume::{Geometry, Volume, Voxels};
 
 const STATE_VERSION: u32 = 1;
 const STATE: &str = "a document snapshot";

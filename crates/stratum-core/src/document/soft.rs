@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use ndarray::Array3;
 
+use crate::base::error::Result;
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::diff::{pack, unpack};
-use crate::error::Result;
 use crate::mesh::SoftField;
 
 const MAGIC: &[u8; 8] = b"STRSOFT\0";

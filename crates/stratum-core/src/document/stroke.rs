@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{Change, Document, apply_delta, count_changes, region_counts};
+use crate::base::error::{CoreError, Result};
 use crate::edit::bricks::Region;
 use crate::edit::{Brush, Stroke, StrokeRecorder};
-use crate::error::{CoreError, Result};
 
 /// A stroke between its begin and its end.
 #[derive(Debug)]

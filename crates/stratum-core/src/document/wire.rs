@@ -8,12 +8,12 @@ use ndarray::Array3;
 
 use super::SurfaceRecipe;
 use super::edit::{Edit, FieldValue, ModelSegment, Target};
+use crate::base::error::Result;
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::diff::{pack, unpack};
 use crate::edit::{Brush, BrushAction, BrushShape, SliceAxis};
-use crate::error::Result;
+use crate::image::volume::Geometry;
 use crate::segment::Mask;
-use crate::volume::Geometry;
 
 const T_STROKE_BEGIN: u8 = 1;
 const T_STROKE_TO: u8 = 2;

@@ -11,9 +11,9 @@ use ndarray::{Array3, ArrayViewMut3, Axis, s};
 use rayon::prelude::*;
 
 use super::bricks::Region;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Geometry, Volume, Voxels};
 use crate::segment::{LabelMap, LabelValue, Labels};
-use crate::volume::{Geometry, Volume, Voxels};
 
 /// The index plane a slice view shows: the axis held constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,48 +159,51 @@ impl Brush {
         b: [f64; 3],
     ) -> Result<()> {
         if segment == 0 {
-            return Err(CoreError::Invalid(
-                "no segment is selected: choose or add a segment to paint".into(),
-            ));
+            return Err(CoreError::NoSegmentSelected {
+                hint: "choose or add a segment to paint",
+            });
         }
         if !(self.radius_mm.is_finite() && self.radius_mm > 0.0) {
-            return Err(CoreError::Invalid(format!(
-                "the brush radius must be a positive size in mm, not {}",
-                self.radius_mm
-            )));
+            return Err(CoreError::OutOfRange {
+                what: "the brush radius",
+                expected: "a positive size in mm",
+                found: self.radius_mm.to_string(),
+            });
         }
         if !a.iter().chain(b.iter()).all(|v| v.is_finite()) {
-            return Err(CoreError::Invalid(
-                "the brush position is not a finite point".into(),
-            ));
+            return Err(CoreError::NotANumber {
+                what: "the brush position",
+            });
         }
         if let BrushShape::Disc { axis, slice } = self.shape {
             let n = [map.dim().0, map.dim().1, map.dim().2][axis.array_axis()];
             if slice >= n {
-                return Err(CoreError::Invalid(format!(
-                    "slice {slice} is outside the scan ({n} slices in that view)"
-                )));
+                return Err(CoreError::SliceOutside { slice, count: n });
             }
         }
         if let BrushAction::Smooth { strength } = self.action
             && !strength.is_finite()
         {
-            return Err(CoreError::Invalid(
-                "the smoothing strength must be a number from 0 to 1".into(),
-            ));
+            return Err(CoreError::OutOfRange {
+                what: "the smoothing strength",
+                expected: "a number from 0 to 1",
+                found: strength.to_string(),
+            });
         }
         match (self.intensity, scan) {
-            (Some(_), None) => Err(CoreError::Invalid(
-                "an intensity range needs the scan: load the scan the label map belongs to".into(),
-            )),
-            (_, Some(v)) if v.dim() != map.dim() => Err(CoreError::Invalid(format!(
-                "the scan ({:?}) and the label map ({:?}) have different sizes",
-                v.dim(),
-                map.dim()
-            ))),
-            (Some((lo, hi)), _) if !(lo.is_finite() && hi.is_finite()) => Err(CoreError::Invalid(
-                "the intensity range needs two numbers".into(),
-            )),
+            (Some(_), None) => Err(CoreError::NeedsScan {
+                what: "an intensity range",
+            }),
+            (_, Some(v)) if v.dim() != map.dim() => Err(CoreError::GridMismatch {
+                what: "the label map".into(),
+                found: map.dim(),
+                expected: v.dim(),
+            }),
+            (Some((lo, hi)), _) if !(lo.is_finite() && hi.is_finite()) => {
+                Err(CoreError::NotANumber {
+                    what: "a bound of the intensity range",
+                })
+            }
             _ => Ok(()),
         }
     }

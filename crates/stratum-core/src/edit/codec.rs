@@ -2,7 +2,7 @@
 //! history and the autosave journal (no format crate: the layouts are small
 //! and a damaged file must give a clear error, never a panic).
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Appends little-endian values to a byte buffer.
 #[derive(Default)]

@@ -9,7 +9,7 @@ use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
 use super::bricks::{BrickGrid, BrickId, Region};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{Labels, Segment};
 
 /// How the label map stores its labels.
@@ -51,9 +51,10 @@ pub(crate) fn convert_labels(labels: &mut Labels, kind: LabelKind) -> Result<()>
         (Labels::U8(a), LabelKind::U16) => *labels = Labels::U16(a.mapv(u16::from)),
         (Labels::U16(a), LabelKind::U8) => {
             if a.iter().any(|&v| v > 255) {
-                return Err(CoreError::Invalid(
-                    "the label map holds labels above 255 and cannot be stored as u8".into(),
-                ));
+                return Err(CoreError::LabelsTooWide {
+                    max: 255,
+                    storage: "u8",
+                });
             }
             *labels = Labels::U8(a.mapv(|v| v as u8));
         }
@@ -309,8 +310,7 @@ pub(crate) fn pack(raw: &[u8]) -> Vec<u8> {
 /// Inflates one packed brick of `len` bytes; anything else is an error.
 pub(crate) fn unpack(packed: &[u8], len: usize) -> Result<Vec<u8>> {
     use std::io::Read;
-    let damaged =
-        |what: String| CoreError::Invalid(format!("an edit-history step is damaged: {what}"));
+    let damaged = |detail: String| CoreError::HistoryDamaged { detail };
     // Deflate inflates at most ~1032:1: a damaged length asks no more.
     let mut out = Vec::with_capacity(len.min(packed.len().saturating_mul(1032)));
     flate2::read::DeflateDecoder::new(packed)

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::bricks::Region;
 use super::brush::SliceAxis;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{LabelMap, LabelValue, Labels, distance_transform_sq};
 
 /// Fills the slices of `axis` between those where `segment` is drawn.
@@ -25,9 +25,9 @@ pub fn fill_between_slices(
     overwrite: bool,
 ) -> Result<Option<Region>> {
     if segment == 0 {
-        return Err(CoreError::Invalid(
-            "no segment is selected: choose the segment to fill between slices".into(),
-        ));
+        return Err(CoreError::NoSegmentSelected {
+            hint: "choose the segment to fill between slices",
+        });
     }
     // In-plane spacing (rows, columns) of the view's slices.
     let sp = map.geometry.spacing;

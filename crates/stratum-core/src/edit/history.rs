@@ -17,7 +17,7 @@ use super::bricks::{BrickId, Region};
 use super::codec::{Dec, Enc};
 use super::diff::{LabelKind, convert_labels, xor_into};
 use super::step::{Payload, Step};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::LabelMap;
 
 /// Memory budget and spill folder of a [`History`].
@@ -142,9 +142,12 @@ impl History {
         match &step.payload {
             Payload::Memory(b) => Ok(b.clone()),
             Payload::Disk { offset, len, crc } => {
-                let spill = self.spill.as_ref().ok_or_else(|| {
-                    CoreError::Invalid("an edit-history step on disk has no spill file".into())
-                })?;
+                let spill = self
+                    .spill
+                    .as_ref()
+                    .ok_or_else(|| CoreError::HistoryDamaged {
+                        detail: "a step on disk has no spill file".into(),
+                    })?;
                 Ok(Arc::from(spill.read(*offset, *len, *crc)?))
             }
         }
@@ -305,9 +308,9 @@ pub(crate) fn apply_step(
         }
         let total: usize = v.bricks.iter().map(|b| b.1 as usize).sum();
         if total != payload.len() {
-            return Err(CoreError::Invalid(
-                "an edit-history step is missing its voxels".into(),
-            ));
+            return Err(CoreError::HistoryDamaged {
+                detail: format!("{} bytes of voxels for {total}", payload.len()),
+            });
         }
         convert_labels(&mut map.labels, v.domain())?;
         let mut offset = 0usize;
@@ -391,9 +394,11 @@ impl HistorySnapshot {
         let mut d = Dec::new(&body[8..], HISTORY_FILE);
         let version = d.u32()?;
         if version > HISTORY_VERSION {
-            return Err(CoreError::Invalid(format!(
-                "the edit history was written by a newer Stratum (format {version}, this one reads {HISTORY_VERSION}); update Stratum to open it"
-            )));
+            return Err(CoreError::NewerFormat {
+                what: "edit history",
+                found: version,
+                reads: HISTORY_VERSION,
+            });
         }
         let applied = d.usize()?;
         let n = d.len(1)?;
@@ -458,10 +463,12 @@ impl Spill {
         let mut buf = vec![0u8; len as usize];
         f.read_exact(&mut buf).map_err(io)?;
         if crc32fast::hash(&buf) != crc {
-            return Err(CoreError::Invalid(format!(
-                "the edit-history spill file {} is damaged; older steps cannot be undone",
-                self.path.display()
-            )));
+            return Err(CoreError::HistoryDamaged {
+                detail: format!(
+                    "the spill file {} does not match its checksum",
+                    self.path.display()
+                ),
+            });
         }
         Ok(buf)
     }

@@ -19,8 +19,8 @@
 
 use std::sync::LazyLock;
 
+use crate::image::volume::Geometry;
 use crate::segment::LabelValue;
-use crate::volume::Geometry;
 use ndarray::Array3;
 
 /// One piece of surface: LPS mm positions, unit normals from the field,

@@ -2,8 +2,8 @@
 //! 3D brush and picking use (it follows the voxels while a stroke changes
 //! them, where the built surface lags until its rebuild).
 
+use crate::image::view::ClipPlane;
 use crate::segment::LabelMap;
-use crate::view::ClipPlane;
 
 /// The first voxel of segment `id` along a ray (LPS mm origin and
 /// direction), as the LPS centre of that voxel: where a 3D brush sits.

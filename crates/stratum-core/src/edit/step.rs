@@ -12,7 +12,7 @@ use super::codec::{Dec, Enc};
 use super::diff::{
     BrickValues, LabelKind, PackedBrick, TableDiff, diff_maps, diff_values, read_region,
 };
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::segment::{LabelMap, Segment};
 
 /// The voxel part of a step: which bricks changed and how the storage type
@@ -79,11 +79,11 @@ impl Step {
         after: &LabelMap,
     ) -> Result<Option<Step>> {
         if before.dim() != after.dim() {
-            return Err(CoreError::Invalid(format!(
-                "an edit cannot change the label map's size ({:?} to {:?})",
-                before.dim(),
-                after.dim()
-            )));
+            return Err(CoreError::GridMismatch {
+                what: "an edit's label map".into(),
+                found: after.dim(),
+                expected: before.dim(),
+            });
         }
         let (kb, ka) = (LabelKind::of(&before.labels), LabelKind::of(&after.labels));
         let domain = wider(kb, ka);
@@ -392,8 +392,8 @@ impl StrokeRecorder {
     /// task, and the resulting step is pushed when it is done.
     pub fn into_job(self, map: &LabelMap) -> Result<StrokeJob> {
         if map.dim() != self.dim {
-            return Err(CoreError::Invalid(
-                "the label map changed size during a brush stroke".into(),
+            return Err(CoreError::EditMismatch(
+                "the label map changed size during the brush stroke",
             ));
         }
         let bricks = self

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::texture::{Atlas, atlas_png};
 use super::{ExportSegment, unique_names};
-use crate::atomic::write_bytes_atomic;
-use crate::error::{CoreError, Result};
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
 
 /// What the root node's `extras` and the asset's generator say.
 pub const GLB_NOTE: &str = "Scene in glTF conventions: metres, +Y superior, +Z anterior, +X patient left, centred on the anatomy. Mesh positions are the exact DICOM patient LPS millimetres (x to patient Left, y to Posterior, z to Superior); the root node's transform (scale 0.001, -90 degrees about X, translation) places them. To recover LPS mm, ignore the root node's transform.";

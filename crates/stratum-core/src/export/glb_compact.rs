@@ -12,7 +12,7 @@ use super::glb::{
     GLB_NOTE, anatomy_centre, glb_container, glb_root_transform, joint_bounds, srgb_to_linear,
 };
 use super::{ExportSegment, unique_names};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Steps of the one quantization grid every segment shares: 65535 steps
 /// across the anatomy's largest extent (0.006 mm for 40 cm).

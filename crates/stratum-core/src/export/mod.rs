@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 use crate::mesh::SurfaceMesh;
 
 mod ao;

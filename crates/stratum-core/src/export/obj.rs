@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::texture::{Atlas, atlas_png};
 use super::{ExportSegment, UNITS_NOTE, unique_names};
-use crate::atomic::write_bytes_atomic;
-use crate::error::{CoreError, Result};
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
 
 /// OBJ + MTL + PNG: each segment a named object with its own material,
 /// all textured by one PNG: the scan atlas when given, else a small grid
@@ -142,7 +142,7 @@ pub fn write_obj(
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(CoreError::Write {
                 path: path.to_path_buf(),
-                reason: crate::atomic::explain(&e, crate::atomic::parent_dir(path)),
+                reason: crate::base::atomic::explain(&e, crate::base::atomic::parent_dir(path)),
             });
         }
         _ => {}

@@ -14,9 +14,9 @@ use base64::Engine;
 
 use super::glb_compact::glb_compact_bytes;
 use super::{ExportSegment, unique_names};
-use crate::atomic::write_bytes_atomic;
-use crate::error::{CoreError, Result};
-use crate::install;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::install;
 
 /// A script of the data folder's `assets/share/`: the viewer
 /// ([`install::MODEL_VIEWER_JS`]), inlined into every page, and

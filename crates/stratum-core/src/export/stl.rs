@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::ExportSegment;
-use crate::atomic::write_bytes_atomic;
-use crate::error::Result;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::Result;
 
 /// Binary STL of all segments merged (one closed shell per segment).
 #[tracing::instrument(level = "info", skip_all)]

@@ -14,9 +14,9 @@ use rayon::prelude::*;
 
 use super::ExportSegment;
 use super::ao::vertex_openness;
-use crate::error::{CoreError, Result};
-use crate::view::{Window, WindowPreset, auto_window_range};
-use crate::volume::Volume;
+use crate::base::error::{CoreError, Result};
+use crate::image::view::{Window, WindowPreset, auto_window_range};
+use crate::image::volume::Volume;
 
 /// How the scan colours the surface.
 #[derive(Clone, Copy, Debug)]

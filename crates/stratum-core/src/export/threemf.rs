@@ -10,8 +10,8 @@ use threemf::model::{
 };
 
 use super::{ExportSegment, UNITS_NOTE, unique_names};
-use crate::atomic::write_bytes_atomic;
-use crate::error::{CoreError, Result};
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
 
 /// The 3MF core namespace (specification 1.x).
 const CORE_NAMESPACE: &str = "http://schemas.microsoft.com/3dmanufacturing/core/2015/02";

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::message::{AvatarPose, Event};
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Avatars a second from one participant; more are dropped (a client
 /// sends at most 20, only when it moved).

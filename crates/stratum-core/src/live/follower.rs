@@ -15,9 +15,9 @@ use super::avatars::Avatar;
 use super::crypto::{self, Header, Key};
 use super::host::MODEL_SENDER;
 use super::message::{AvatarPose, Event, Message, Participant};
+use crate::base::error::{CoreError, Result};
 use crate::document::{Change, Document, DocumentState, Edit, volume_from_bytes};
 use crate::edit::HistoryConfig;
-use crate::error::{CoreError, Result};
 
 /// What a frame did to the follower.
 #[derive(Debug)]
@@ -360,7 +360,7 @@ pub fn document_from_snapshot(scan: Option<&[u8]>, state: &[u8]) -> Result<Docum
 /// surfaces work on the labels alone.
 pub fn blank_scan(labels: &crate::segment::LabelMap) -> crate::Volume {
     crate::Volume::new(
-        crate::volume::Voxels::I16(ndarray::Array3::zeros(labels.dim())),
+        crate::image::volume::Voxels::I16(ndarray::Array3::zeros(labels.dim())),
         labels.geometry,
         "",
     )

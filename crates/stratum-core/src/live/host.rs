@@ -17,9 +17,9 @@ use super::crypto::{self, Header, Key};
 use super::message::{Event, Message, SceneSegment, TableRow};
 use super::surfaces::SurfaceJob;
 use super::viewers::{MAX_VIEWER_FRAME, Pointer, Viewers};
+use crate::base::error::{CoreError, Result};
 use crate::document::{Change, Document, Edit, Observer, SegmentProps, volume_to_bytes};
 use crate::edit::Step;
-use crate::error::{CoreError, Result};
 
 /// Who follows: a browser gets events only; a Stratum also the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 const T_HELLO: u8 = 1;
 const T_SNAPSHOT: u8 = 2;
@@ -60,9 +60,9 @@ pub struct ClipPlane {
 }
 
 impl ClipPlane {
-    /// A view's clip plane (`crate::view::ClipPlane`: cut where its
+    /// A view's clip plane (`crate::image::view::ClipPlane`: cut where its
     /// signed distance is positive) as the protocol sends it.
-    pub fn from_view(plane: &crate::view::ClipPlane) -> ClipPlane {
+    pub fn from_view(plane: &crate::image::view::ClipPlane) -> ClipPlane {
         let n = plane.normal;
         ClipPlane {
             normal: n,
@@ -73,14 +73,14 @@ impl ClipPlane {
     /// The same cut as a view's clip plane (through the point of the plane
     /// nearest the origin); `None` for a normal of zero length or a number
     /// that is not finite.
-    pub fn to_view(&self) -> Option<crate::view::ClipPlane> {
+    pub fn to_view(&self) -> Option<crate::image::view::ClipPlane> {
         let n = self.normal;
         let len2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
         if !(len2 > 1e-12 && len2.is_finite() && self.offset_mm.is_finite()) {
             return None;
         }
         let k = self.offset_mm / len2;
-        Some(crate::view::ClipPlane::new(
+        Some(crate::image::view::ClipPlane::new(
             n,
             [n[0] * k, n[1] * k, n[2] * k],
         ))

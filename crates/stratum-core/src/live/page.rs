@@ -9,12 +9,12 @@
 //! hand.
 
 use super::message::{Event, SceneSegment};
-use crate::error::Result;
+use crate::base::error::Result;
+use crate::base::install;
 use crate::export::{
     ExportSegment, anatomy_centre, glb_compact_bytes, half_extent_m, plain_name, share_script,
     unique_names,
 };
-use crate::install;
 
 /// The page (the same for every session: the keys come from the link),
 /// with the viewer and the decoder from the data folder's `assets/share/`.

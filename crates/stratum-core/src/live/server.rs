@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use super::host::{Host, Kind};
 use super::wire::{Target, Wire};
 use super::ws::{self, Incoming};
+use crate::base::error::{CoreError, Result};
 use crate::document::Edit;
-use crate::error::{CoreError, Result};
 
 /// Largest request head read (a browser's is under 2 KiB).
 const MAX_HEAD: usize = 16 << 10;

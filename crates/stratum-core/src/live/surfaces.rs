@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use super::host::Host;
 use super::message::Event;
+use crate::base::progress::Progress;
 use crate::convert::{ConvertOptions, browser_meshes};
 use crate::document::{Document, SurfaceRecipe};
-use crate::progress::Progress;
+use crate::image::volume::Volume;
 use crate::segment::LabelMap;
-use crate::volume::Volume;
 
 /// How long the voxels must stay still before meshing (a stroke's end
 /// and the undo that may follow come as one).

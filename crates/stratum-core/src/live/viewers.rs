@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::crypto::Header;
 use super::message::Event;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Largest frame a viewer may send (a point with a 40-character name is
 /// under 200 bytes).

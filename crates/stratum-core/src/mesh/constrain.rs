@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::SurfaceMesh;
 use super::smooth::taubin_steps;
-use crate::volume::Geometry;
+use crate::image::volume::Geometry;
 
 /// The box each vertex must stay in: within `half` voxel of its anchor
 /// along each index axis of the grid (a box, not a ball, so thick slices

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::SurfaceMesh;
 use super::constrain::{VoxelBox, restore_volume};
-use crate::volume::Geometry;
+use crate::image::volume::Geometry;
 
 /// Below this many triangles a single pass is as fast as chunks and seams.
 const CHUNKED_FROM: usize = 100_000;

@@ -9,10 +9,10 @@ use super::InsideRows;
 use super::constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
 use super::mc::constrained_marching_cubes_in;
 use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, VoxelType};
 use crate::segment::{BitBox, BitMask, Mask};
-use crate::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
 
 /// The surface of a segment made from the scan's intensities at `level`

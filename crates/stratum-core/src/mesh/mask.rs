@@ -8,8 +8,8 @@ use rayon::prelude::*;
 use super::constrain::{VoxelBox, constrained_taubin, restore_volume};
 use super::mc::{marching_cubes, mask_marching_cubes};
 use super::{SurfaceMesh, SurfaceOptions, decimate_keeping_volume, orient_outward, to_lps};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::segment::Mask;
 
 /// Separable Gaussian blur (sigma in mm, per-axis spacing) of a mask crop,

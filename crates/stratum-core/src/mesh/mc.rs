@@ -7,7 +7,7 @@
 
 use ndarray::{ArrayView1, ArrayView3, s};
 
-use crate::volume::VoxelType;
+use crate::image::volume::VoxelType;
 
 mod table;
 
@@ -74,8 +74,8 @@ fn weld(mut parts: Vec<Slab>) -> (Vec<[f32; 3]>, Vec<u32>) {
         nv += p.positions.len() - p.shared;
         ni += p.indices.len();
     }
-    let mut positions = crate::pages::zeroed::<[f32; 3]>(nv);
-    let mut indices = crate::pages::zeroed::<u32>(ni);
+    let mut positions = crate::base::pages::zeroed::<[f32; 3]>(nv);
+    let mut indices = crate::base::pages::zeroed::<u32>(ni);
     let mut position_parts = Vec::with_capacity(parts.len());
     let mut index_parts = Vec::with_capacity(parts.len());
     let (mut rest_p, mut rest_i) = (positions.as_mut_slice(), indices.as_mut_slice());

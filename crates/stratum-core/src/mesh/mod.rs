@@ -27,9 +27,9 @@ pub use soft::{SOFT_LEVEL, SoftField, soft_surface};
 use ndarray::s;
 use rayon::prelude::*;
 
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
-use crate::volume::{Geometry, Volume, VoxelType};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
 
 /// An indexed triangle mesh in LPS millimetres.

@@ -8,8 +8,8 @@ use ndarray::{Array3, s};
 use super::intensity::finish_intensity_mesh;
 use super::mc::constrained_marching_cubes;
 use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::segment::Mask;
 
 /// A segment's soft edge on the scan's grid, kept only around the segment:

@@ -12,8 +12,8 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 use super::dimse::is_uid;
 use super::{PacsError, Result};
-use crate::atomic;
-use crate::error::CoreError;
+use crate::base::atomic;
+use crate::base::error::CoreError;
 
 #[derive(Clone, Debug)]
 pub struct Cache {

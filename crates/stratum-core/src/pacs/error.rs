@@ -2,7 +2,7 @@
 //! their IT colleague knows what to check. No message carries a patient
 //! value: nodes are named by their configured name, AE title and address.
 
-use crate::error::CoreError;
+use crate::base::error::CoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PacsError {

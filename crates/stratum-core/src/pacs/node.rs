@@ -198,7 +198,7 @@ impl PacsConfig {
         self.validate()?;
         let text =
             serde_json::to_string_pretty(self).map_err(|e| PacsError::Config(e.to_string()))?;
-        crate::atomic::write_bytes_atomic(path, text.as_bytes())?;
+        crate::base::atomic::write_bytes_atomic(path, text.as_bytes())?;
         Ok(())
     }
 

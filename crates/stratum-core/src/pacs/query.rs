@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::assoc::{NATIVE, Scu};
 use super::dimse::{self, StatusClass, status_class, status_text, str_of};
 use super::{Node, PacsConfig, PacsError, Result};
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 
 /// Tests a node with C-ECHO; returns the round trip time.
 pub fn echo(config: &PacsConfig, node: &Node) -> Result<std::time::Duration> {

@@ -19,7 +19,7 @@ use super::dimse::{self, StatusClass, SubOperations, status_class};
 use super::query::{FindQuery, check_response, find_series, status_error};
 use super::scp::{Sink, StorageScp, answer, staging_sink};
 use super::{Node, PacsConfig, PacsError, Result};
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 
 /// How the images travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

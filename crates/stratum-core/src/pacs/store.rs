@@ -12,8 +12,8 @@ use super::assoc::Scu;
 use super::dimse::{self, StatusClass, status_class, status_text};
 use super::query::check_response;
 use super::{Node, PacsConfig, PacsError, Result};
-use crate::error::CoreError;
-use crate::progress::Progress;
+use crate::base::error::CoreError;
+use crate::base::progress::Progress;
 
 /// What a send did: files stored, and those refused with the reason.
 #[derive(Clone, Debug, Default)]

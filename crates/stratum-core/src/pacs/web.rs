@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::cache::{Cache, Staging};
 use super::query::{FindQuery, SeriesHit, StudyHit};
 use super::{Node, PacsConfig, PacsError, Result, Retrieved};
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 
 /// The largest response body we read (a whole instance of a big multi-frame).
 const MAX_BODY: u64 = 1 << 30;
@@ -420,7 +420,7 @@ pub fn store_web(
     let mut body = Vec::new();
     for f in files {
         progress.check().map_err(|_| PacsError::Cancelled)?;
-        let bytes = std::fs::read(f).map_err(|e| crate::error::CoreError::io(f, e))?;
+        let bytes = std::fs::read(f).map_err(|e| crate::base::error::CoreError::io(f, e))?;
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
         );

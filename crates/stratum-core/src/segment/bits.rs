@@ -11,7 +11,7 @@ use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
 use super::Mask;
-use crate::volume::{Geometry, Volume};
+use crate::image::volume::{Geometry, Volume};
 use crate::with_voxels;
 
 /// A binary mask on a volume grid, one bit a voxel. Rows (z, y) start on
@@ -31,7 +31,7 @@ impl BitMask {
     pub fn empty(dim: (usize, usize, usize), geometry: Geometry) -> Self {
         let row_words = dim.2.div_ceil(64);
         BitMask {
-            words: crate::pages::zeroed::<u64>(dim.0 * dim.1 * row_words),
+            words: crate::base::pages::zeroed::<u64>(dim.0 * dim.1 * row_words),
             dim,
             row_words,
             geometry,
@@ -120,8 +120,9 @@ impl BitMask {
     /// The same voxels, one byte each.
     pub fn to_mask(&self) -> Mask {
         let (nz, ny, nx) = self.dim;
-        let mut data = Array3::from_shape_vec(self.dim, crate::pages::zeroed::<u8>(nz * ny * nx))
-            .expect("the mask's shape");
+        let mut data =
+            Array3::from_shape_vec(self.dim, crate::base::pages::zeroed::<u8>(nz * ny * nx))
+                .expect("the mask's shape");
         data.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
@@ -160,7 +161,7 @@ impl BitMask {
             out.planes_mut().enumerate().for_each(|(z, plane)| {
                 for (y, row) in plane.chunks_mut(rw).enumerate().take(ny) {
                     crate::mesh::bits_where(a.slice(s![z, y, ..]), row, |v| {
-                        let v = crate::volume::VoxelType::to_f64(v);
+                        let v = crate::image::volume::VoxelType::to_f64(v);
                         v >= lo && v <= hi
                     });
                 }

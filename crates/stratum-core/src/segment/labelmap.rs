@@ -5,8 +5,8 @@ use std::path::Path;
 use ndarray::Array3;
 
 use super::Mask;
-use crate::error::{CoreError, Result};
-use crate::volume::{Geometry, Volume, Voxels};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Geometry, Volume, Voxels};
 
 /// Label storage: u8 while there are at most 255 labels, else u16.
 #[derive(Clone, Debug, PartialEq)]

@@ -23,7 +23,7 @@ pub use tools::*;
 
 use ndarray::Array3;
 
-use crate::volume::Geometry;
+use crate::image::volume::Geometry;
 
 /// A binary mask (0 or 1 per voxel) on a volume grid, index order (z, y, x).
 #[derive(Clone, Debug, PartialEq)]

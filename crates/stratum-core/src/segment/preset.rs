@@ -12,9 +12,9 @@ use super::bits::flood_bits;
 use super::{
     BitMask, Mask, Preset, SegmentMask, fill_holes_2d, keep_largest, segment_colour, threshold_mask,
 };
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
-use crate::volume::Volume;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::Volume;
 
 /// A preset's segment on one volume (its mask one byte a voxel, or as
 /// [`preset_segment_packed`] made it).

@@ -8,9 +8,9 @@ use ndarray::{Array3, Zip};
 use rayon::prelude::*;
 
 use super::*;
+use crate::image::volume::{Geometry, Voxels};
 use crate::mesh::{intensity_mesh, intensity_mesh_bits};
 use crate::segment::morphology::fill_holes_2d_in_place;
-use crate::volume::{Geometry, Voxels};
 
 /// The parts of the patient: the islands of the skin window (the body,
 /// and arms or legs apart from it) that are mostly soft tissue, holes

@@ -7,9 +7,9 @@ use super::{
     Mask, component_at, dilate_mm, erode_mm, fill_holes_2d, fill_holes_3d, keep_largest,
     remove_small_islands,
 };
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
-use crate::volume::{Volume, VoxelType};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Volume, VoxelType};
 use crate::with_voxels;
 
 /// One segmentation effect.
@@ -25,7 +25,7 @@ pub trait Tool: Send + Sync {
 pub fn threshold_mask(volume: &Volume, lo: f64, hi: f64) -> Mask {
     let data = with_voxels!(&volume.voxels, a => {
         let (nz, ny, nx) = a.dim();
-        let mut m = ndarray::Array3::from_shape_vec(a.dim(), crate::pages::zeroed::<u8>(nz * ny * nx))
+        let mut m = ndarray::Array3::from_shape_vec(a.dim(), crate::base::pages::zeroed::<u8>(nz * ny * nx))
             .expect("the volume's shape");
         Zip::from(&mut m).and(a).par_for_each(|m, v| {
             let v = v.to_f64();

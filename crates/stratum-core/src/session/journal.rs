@@ -25,15 +25,15 @@ use super::{
     LabelsEntry, ScanRef, SegmentEntry, SessionData, put_soft_edges, read_labels, segment_entries,
     soft_edges, split_entries,
 };
-use crate::atomic::write_bytes_atomic;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::history::apply_step;
 use crate::edit::step::Step;
 use crate::edit::{History, HistoryConfig, HistorySnapshot};
-use crate::error::{CoreError, Result};
-use crate::nifti_io::write_labels_nifti;
-use crate::progress::Progress;
+use crate::read::nifti::write_labels_nifti;
 use crate::segment::LabelMap;
 
 /// The journal format this build writes and the newest it reads (2 added
@@ -203,7 +203,7 @@ impl Journal {
             }
         }
         match self.error() {
-            Some(e) => Err(CoreError::Invalid(format!("autosave stopped: {e}"))),
+            Some(e) => Err(CoreError::AutosaveStopped(e.to_string())),
             None => Ok(()),
         }
     }
@@ -303,8 +303,10 @@ fn run(dir: &Path, base: &SessionData, meta: &Meta, rx: mpsc::Receiver<Msg>) -> 
     let mut header = MAGIC.to_vec();
     header.extend_from_slice(&JOURNAL_FORMAT_VERSION.to_le_bytes());
     write_bytes_atomic(&dir.join(RECORDS), &header)?;
-    let json = serde_json::to_vec_pretty(meta)
-        .map_err(|e| CoreError::Invalid(format!("cannot write the autosave: {e}")))?;
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| CoreError::Serialize {
+        what: "the autosave",
+        reason: e.to_string(),
+    })?;
     write_bytes_atomic(&dir.join(META), &json)?;
     let path = dir.join(RECORDS);
     let mut file = File::options()
@@ -382,8 +384,11 @@ pub fn find_unsaved(root: &Path) -> Result<Vec<Unsaved>> {
 fn read_meta(dir: &Path) -> Result<Meta> {
     let path = dir.join(META);
     let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| CoreError::Invalid(format!("{} is damaged: {e}", path.display())))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| CoreError::SessionDamaged {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let version = value
         .get("format_version")
         .and_then(|v| v.as_u64())
@@ -395,8 +400,10 @@ fn read_meta(dir: &Path) -> Result<Meta> {
             hint: "it was written by a newer Stratum; restore it with that version".into(),
         });
     }
-    serde_json::from_value(value)
-        .map_err(|e| CoreError::Invalid(format!("{} is damaged: {e}", path.display())))
+    serde_json::from_value(value).map_err(|e| CoreError::SessionDamaged {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// A session rebuilt from a journal.
@@ -427,10 +434,9 @@ pub fn restore(dir: &Path, config: HistoryConfig, progress: &Progress) -> Result
     let rpath = dir.join(RECORDS);
     let bytes = std::fs::read(&rpath).map_err(|e| CoreError::io(&rpath, e))?;
     if bytes.len() < 12 || &bytes[..8] != MAGIC {
-        return Err(CoreError::Invalid(format!(
-            "{} is not an autosave journal",
-            rpath.display()
-        )));
+        return Err(CoreError::NotAJournal {
+            path: rpath.to_path_buf(),
+        });
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version > JOURNAL_FORMAT_VERSION {
@@ -490,7 +496,9 @@ fn replay(
     history: &mut History,
     state: ViewState,
 ) -> Result<()> {
-    let none = || CoreError::Invalid("an undo or redo with nothing to apply".into());
+    let none = || CoreError::JournalRecord {
+        detail: "an undo or redo with nothing to apply".into(),
+    };
     match payload[0] {
         REC_STEP => {
             let mut d = Dec::new(&payload[1..], "an autosave record");
@@ -505,8 +513,10 @@ fn replay(
             history.redo(labels)?.ok_or_else(none)?;
         }
         REC_VIEW => {
-            let rec: ViewRecord = serde_json::from_slice(&payload[1..])
-                .map_err(|e| CoreError::Invalid(format!("an autosave view record: {e}")))?;
+            let rec: ViewRecord =
+                serde_json::from_slice(&payload[1..]).map_err(|e| CoreError::JournalRecord {
+                    detail: format!("a view record: {e}"),
+                })?;
             *state.view = rec.view;
             // Journals before format 3 carried opacities and levels here.
             if let Some(opacity) = rec.opacity {
@@ -545,9 +555,9 @@ fn replay(
             }
         }
         other => {
-            return Err(CoreError::Invalid(format!(
-                "unknown autosave record {other}"
-            )));
+            return Err(CoreError::JournalRecord {
+                detail: format!("unknown record kind {other}"),
+            });
         }
     }
     Ok(())
@@ -562,10 +572,9 @@ pub fn discard_unsaved(dir: &Path) -> Result<()> {
         }
         let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
         if !empty {
-            return Err(CoreError::Invalid(format!(
-                "{} is not an autosave folder; nothing was removed",
-                dir.display()
-            )));
+            return Err(CoreError::NotAutosaveFolder {
+                path: dir.to_path_buf(),
+            });
         }
     }
     let entries = std::fs::read_dir(dir).map_err(|e| CoreError::io(dir, e))?;

@@ -19,16 +19,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_bytes_atomic;
+use crate::base::atomic::write_bytes_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{DocumentState, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::diff::convert_labels;
 use crate::edit::{HistorySnapshot, LabelKind};
-use crate::error::{CoreError, Result};
+use crate::image::volume::Geometry;
 use crate::mesh::SoftField;
-use crate::nifti_io::{load_nifti, write_labels_nifti};
-use crate::progress::Progress;
+use crate::read::nifti::{load_nifti, write_labels_nifti};
 use crate::segment::{LabelMap, Segment};
-use crate::volume::Geometry;
 
 pub use scan::{
     ScanCheck, ScanLocation, ScanRef, ScanStatus, locate_scan, open_scan, relative_path,
@@ -256,8 +256,10 @@ pub fn save_session(dir: &Path, data: &SessionData, app_version: &str) -> Result
         soft: soft_file.clone(),
         view: data.view.clone(),
     };
-    let json = serde_json::to_vec_pretty(&file)
-        .map_err(|e| CoreError::Invalid(format!("cannot write the session: {e}")))?;
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| CoreError::Serialize {
+        what: "the session",
+        reason: e.to_string(),
+    })?;
     write_bytes_atomic(&dir.join(SESSION_FILE), &json)?;
     if let Some(p) = previous {
         let keep = [Some(&labels_file), Some(&history_file), soft_file.as_ref()];
@@ -294,11 +296,9 @@ fn read_session_file(dir: &Path) -> Result<SessionFile> {
         return Err(CoreError::NotFound { path });
     }
     let bytes = std::fs::read(&path).map_err(|e| CoreError::io(&path, e))?;
-    let bad = |reason: String| {
-        CoreError::Invalid(format!(
-            "{} is not a Stratum session: {reason}",
-            path.display()
-        ))
+    let bad = |reason: String| CoreError::NotASession {
+        path: path.to_path_buf(),
+        reason,
     };
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -349,10 +349,10 @@ pub fn open_session(dir: &Path, progress: &Progress) -> Result<OpenedSession> {
     .flatten()
     {
         if !is_plain_name(name) {
-            return Err(CoreError::Invalid(format!(
-                "{} names a file outside the session folder",
-                dir.join(SESSION_FILE).display()
-            )));
+            return Err(CoreError::NotASession {
+                path: dir.join(SESSION_FILE),
+                reason: "it names a file outside the session folder".into(),
+            });
         }
     }
     let (segments, mut props) = split_entries(file.segments);
@@ -415,21 +415,23 @@ pub(crate) fn read_labels(
     let mut map = LabelMap::from_volume(&volume, &|_| None)?;
     let (z, y, x) = map.dim();
     if [z, y, x] != entry.dims {
-        return Err(CoreError::Invalid(format!(
-            "{} holds {:?} voxels, its session says {:?}",
-            path.display(),
-            [z, y, x],
-            entry.dims
-        )));
+        return Err(CoreError::SessionDamaged {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it holds {:?} voxels, its session says {:?}",
+                [z, y, x],
+                entry.dims
+            ),
+        });
     }
     let kind = match entry.kind.as_str() {
         "u8" => LabelKind::U8,
         "u16" => LabelKind::U16,
         other => {
-            return Err(CoreError::Invalid(format!(
-                "unknown label type {other:?} for {}",
-                path.display()
-            )));
+            return Err(CoreError::SessionDamaged {
+                path: path.to_path_buf(),
+                reason: format!("its session gives it an unknown label type {other:?}"),
+            });
         }
     };
     convert_labels(&mut map.labels, kind)?;

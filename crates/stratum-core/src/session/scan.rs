@@ -9,12 +9,12 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::error::Result;
+use crate::base::progress::Progress;
 use crate::checks::realign::{Realign, Realignment};
 use crate::dicom::Subset;
-use crate::error::Result;
-use crate::open::{OpenOptions, open_volume};
-use crate::progress::Progress;
-use crate::volume::{Volume, Voxels};
+use crate::image::volume::{Volume, Voxels};
+use crate::read::open::{OpenOptions, open_volume};
 
 /// A reference to the scan a session was made on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

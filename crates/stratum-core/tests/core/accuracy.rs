@@ -5,12 +5,12 @@
 //! noisy edge smoothed more than a clean one.
 
 use stratum_core::Progress;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{
     SurfaceOptions, VoxelBox, constrained_taubin, crossing_noise, intensity_mesh,
     intensity_surface, mask_surface,
 };
 use stratum_core::segment::{Mask, Preset, keep_largest, preset_segment, threshold_mask};
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 const BONE: f64 = 1000.0;
 const SOFT: f64 = 40.0;

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use ndarray::Array3;
-use stratum_core::ai::infer::{ModelGrid, resample_to_grid, sliding_window};
+use stratum_core::ai::grid::ModelGrid;
+use stratum_core::ai::infer::{resample_to_grid, sliding_window};
 use stratum_core::ai::manifest::{
     Activation, GridSpec, InputSpec, Interpolation, LabelSpec, Layout, Manifest, Normalize,
     OutputSpec, PadZ, PostProcess,

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use stratum_core::Progress;
-use stratum_core::anonymize::{Action, BASIC_PROFILE, anonymize};
+use stratum_core::dicom::synth::{self, SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};
-use stratum_core::synth::{self, SynthOptions, write_series};
+use stratum_core::privacy::anonymize::{Action, BASIC_PROFILE, anonymize};
 
 fn text(obj: &dicom_object::InMemDicomObject, tag: Tag) -> Option<String> {
     obj.get(tag).and_then(|e| {

@@ -3,9 +3,9 @@
 use stratum_core::CoreError;
 use stratum_core::Progress;
 use stratum_core::checks::Status;
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};
-use stratum_core::open::inspect_series;
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::read::open::inspect_series;
 
 #[test]
 fn empty_folder_says_no_images() {

@@ -9,8 +9,8 @@ use stratum_core::Progress;
 use stratum_core::batch::record::{self, OutputFile, Record, SegmentRow, State, StudyState};
 use stratum_core::batch::{Layout, Plan, RunOptions, Study, StudyKind, discover, run_study};
 use stratum_core::convert::{ConvertOptions, SegmentSource};
+use stratum_core::dicom::synth::{FAKE_PATIENT_NAME, SynthOptions, write_series};
 use stratum_core::export::Format;
-use stratum_core::synth::{FAKE_PATIENT_NAME, SynthOptions, write_series};
 
 fn small(series: u32) -> SynthOptions {
     SynthOptions {

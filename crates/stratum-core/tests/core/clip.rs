@@ -2,7 +2,7 @@
 //! with, sampled as the GPU samples it, and the clip lines on slice views.
 
 use ndarray::Array3;
-use stratum_core::view::{ClipPlane, Plane, SliceLayout, texture_from_lps, windowed_texels};
+use stratum_core::image::view::{ClipPlane, Plane, SliceLayout, texture_from_lps, windowed_texels};
 use stratum_core::{Geometry, Volume, Voxels};
 
 /// An oblique, anisotropic grid (rotated about S by 30°).

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use stratum_core::convert::{ConvertOptions, SegmentSource, convert, load_labels_for};
 use stratum_core::derived::{SegAlgorithm, SegSegment, Source, read_seg, write_seg};
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::segment::{LabelMap, Mask};
-use stratum_core::synth::{SynthOptions, write_series};
 use stratum_core::{OpenOptions, Progress, open_volume};
 
 /// dciodvfy's error lines for `path` (`None` after a skip).

@@ -4,10 +4,12 @@
 
 use ndarray::Array3;
 use stratum_core::Progress;
-use stratum_core::distance::{closest_on_triangle, margin_colour, margin_map, segment_distance};
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface};
+use stratum_core::planning::distance::{
+    closest_on_triangle, margin_colour, margin_map, segment_distance,
+};
 use stratum_core::segment::{LabelMap, Labels, Mask, Segment};
-use stratum_core::volume::{Geometry, Volume, Voxels};
 
 /// A shape by its signed distance (mm, positive inside).
 type Shape = Box<dyn Fn([f64; 3]) -> f64>;

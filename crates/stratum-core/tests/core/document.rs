@@ -9,9 +9,9 @@ use ndarray::Array3;
 
 use stratum_core::document::{Document, Edit, EditLog, ModelSegment, SurfaceRecipe, Target};
 use stratum_core::edit::{Brush, BrushAction, BrushShape, HistoryConfig, SliceAxis};
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::SoftField;
 use stratum_core::segment::{LabelMap, Mask, threshold_mask};
-use stratum_core::volume::{Geometry, Volume, Voxels};
 use stratum_core::{CoreError, Progress};
 
 /// A CT-like scan: a bright ball (400) in soft tissue (40), air outside a

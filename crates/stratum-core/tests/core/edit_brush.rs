@@ -9,9 +9,9 @@ use stratum_core::edit::{
     Brush, BrushAction, BrushShape, ChunkedSurface, SliceAxis, Stroke, fill_between_slices,
     surface_nets,
 };
+use stratum_core::image::volume::{Volume, Voxels};
 use stratum_core::mesh::SurfaceMesh;
 use stratum_core::segment::{LabelMap, Labels};
-use stratum_core::volume::{Volume, Voxels};
 
 /// Anisotropic, oblique (rotated about two axes) grid.
 fn oblique() -> Geometry {

@@ -7,10 +7,11 @@ use stratum_core::Progress;
 use stratum_core::export::{
     Atlas, ExportOptions, ExportSegment, ScanTexture, bake_atlas, export_with,
 };
+use stratum_core::image::view::Window;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
-use stratum_core::segment::Mask;
-use stratum_core::view::Window;
-use stratum_core::volume::{Geometry, Volume, Voxels};
+
+use crate::fixtures::{in_ball, mask_where};
 
 /// A CT of a ball (radius 12 mm) whose left half (L > 0) is 300 HU and
 /// right half -100 HU, in air; and the ball's surface.
@@ -20,24 +21,17 @@ fn half_and_half_ball() -> (Volume, SurfaceMesh) {
         spacing: [1.0, 1.0, 1.0],
         ..Geometry::default()
     };
-    let inside = |x: usize, y: usize, z: usize| {
-        let p = g.index_to_lps([x as f64, y as f64, z as f64]);
-        p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= 144.0
-    };
+    let inside = in_ball([0.0; 3], 12.0);
     let hu = ndarray::Array3::from_shape_fn((41, 41, 41), |(z, y, x)| {
         let p = g.index_to_lps([x as f64, y as f64, z as f64]);
-        match (inside(x, y, z), p[0] > 0.0) {
+        match (inside(p), p[0] > 0.0) {
             (false, _) => -1000i16,
             (true, true) => 300,
             (true, false) => -100,
         }
     });
-    let mask = ndarray::Array3::from_shape_fn((41, 41, 41), |(z, y, x)| inside(x, y, z) as u8);
     let mesh = mask_surface(
-        &Mask {
-            data: mask,
-            geometry: g,
-        },
+        &mask_where((41, 41, 41), g, inside),
         &SurfaceOptions::default(),
         &Progress::new(),
     )
@@ -307,12 +301,8 @@ fn ambient_occlusion_darkens_where_surfaces_face_each_other() {
         ..Geometry::default()
     };
     let ball = |cx: f64| {
-        let data = ndarray::Array3::from_shape_fn((41, 41, 41), |(z, y, x)| {
-            let p = g.index_to_lps([x as f64, y as f64, z as f64]);
-            ((p[0] - cx).powi(2) + p[1] * p[1] + p[2] * p[2] <= 64.0) as u8
-        });
         mask_surface(
-            &Mask { data, geometry: g },
+            &mask_where((41, 41, 41), g, in_ball([cx, 0.0, 0.0], 8.0)),
             &SurfaceOptions::default(),
             &Progress::new(),
         )

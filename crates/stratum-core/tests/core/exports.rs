@@ -1,31 +1,15 @@
 //! Every export read back with an independent parser.
 
-use stratum_core::Progress;
 use stratum_core::export::{ExportSegment, export};
-use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
-use stratum_core::segment::Mask;
-use stratum_core::volume::Geometry;
+use stratum_core::mesh::SurfaceMesh;
 
-fn ball(c: [f64; 3], r: f64) -> SurfaceMesh {
-    let g = Geometry {
-        origin: [-30.0, -30.0, -30.0],
-        spacing: [1.0, 1.0, 1.5],
-        ..Geometry::default()
-    };
-    let data = ndarray::Array3::from_shape_fn((40, 60, 60), |(z, y, x)| {
-        let p = g.index_to_lps([x as f64, y as f64, z as f64]);
-        (((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2)) <= r * r) as u8
-    });
-    mask_surface(
-        &Mask { data, geometry: g },
-        &SurfaceOptions::default(),
-        &Progress::new(),
-    )
-    .unwrap()
-}
+use crate::fixtures::ball_mesh;
 
 fn two_segments() -> (SurfaceMesh, SurfaceMesh) {
-    (ball([-10.0, 0.0, 0.0], 8.0), ball([12.0, 5.0, 3.0], 6.0))
+    (
+        ball_mesh([-10.0, 0.0, 0.0], 8.0),
+        ball_mesh([12.0, 5.0, 3.0], 6.0),
+    )
 }
 
 /// The two test segments, the second one named `second`.
@@ -324,7 +308,7 @@ fn label_maps_write_as_uncompressed_nifti_too() {
     // The nifti writer replaces the last extension of a .nii path: a
     // temporary name with a dot before ".nii" was written elsewhere and the
     // rename into place failed.
-    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::read::nifti::{load_nifti, write_labels_nifti};
     use stratum_core::segment::{LabelMap, Labels};
     let dir = tempfile::tempdir().unwrap();
     let mut a = ndarray::Array3::<u8>::zeros((3, 4, 5));

@@ -6,7 +6,7 @@ use ndarray::Array3;
 use stratum_core::checks::Status;
 use stratum_core::checks::fitness::{Grade, ScanFacts, assess};
 use stratum_core::dicom::scan;
-use stratum_core::open::inspect_series;
+use stratum_core::read::open::inspect_series;
 use stratum_core::{Geometry, Progress, Volume, Voxels};
 
 use crate::shared_data;

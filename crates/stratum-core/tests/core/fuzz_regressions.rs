@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{decode_frame_values, read_header, scan::group};
-use stratum_core::open::inspect_series;
-use stratum_core::synth::{SynthOptions, write_series};
+use stratum_core::read::open::inspect_series;
 use stratum_core::{CoreError, OpenOptions, Progress, open_volume};
 
 fn data(name: &str) -> PathBuf {
@@ -152,7 +152,7 @@ fn a_nifti_whose_bitpix_disagrees_with_its_datatype_is_a_clear_error() {
     // nifti 0.18 sized the data by bitpix (0 here) and then panicked
     // converting it by datatype (fuzz/nifti, minimised).
     let path = data("nifti-bitpix-disagrees-with-datatype.nii");
-    let err = stratum_core::nifti_io::load_nifti(&path, &Progress::new()).unwrap_err();
+    let err = stratum_core::read::nifti::load_nifti(&path, &Progress::new()).unwrap_err();
     assert!(matches!(err, CoreError::Nifti { .. }), "{err}");
     assert!(err.to_string().contains("bitpix"), "{err}");
 }
@@ -186,8 +186,8 @@ fn real_files_still_pass_the_meta_length_walk() {
 fn document_edits_target(bytes: &[u8]) {
     use ndarray::Array3;
     use stratum_core::document::{Document, Edit, EditLog};
+    use stratum_core::image::volume::{Geometry, Volume, Voxels};
     use stratum_core::segment::{LabelMap, Labels, Segment};
-    use stratum_core::volume::{Geometry, Volume, Voxels};
     let edits = match EditLog::from_bytes(bytes) {
         Ok(log) => log.0,
         Err(_) => match Edit::from_bytes(bytes) {

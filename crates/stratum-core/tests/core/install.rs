@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use stratum_core::install::{
+use stratum_core::base::install::{
     LookupEnv, ORT_LIBRARY, Origin, data_candidates, locate_data, locate_ort, ort_candidates,
 };
 

@@ -6,11 +6,11 @@ use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use ndarray::Array3;
+use stratum_core::base::memory::{MAX_VOXELS, parse_size, study_bytes};
 use stratum_core::convert::keep_largest_in_place;
-use stratum_core::memory::{MAX_VOXELS, parse_size, study_bytes};
-use stratum_core::nifti_io::load_nifti;
+use stratum_core::dicom::synth::{SynthOptions, write_series};
+use stratum_core::read::nifti::load_nifti;
 use stratum_core::segment::{Mask, keep_largest};
-use stratum_core::synth::{SynthOptions, write_series};
 use stratum_core::{CoreError, OpenOptions, Progress, open_volume};
 
 #[test]

@@ -368,8 +368,8 @@ fn the_websocket_accept_key_is_the_rfc_6455_example() {
 
 #[test]
 fn a_clip_plane_keeps_the_same_side_through_the_protocol_and_back() {
+    use stratum_core::image::view::ClipPlane;
     use stratum_core::live::ClipPlane as Sent;
-    use stratum_core::view::ClipPlane;
     let planes = [
         ClipPlane::new([0.0, 0.0, 1.0], [3.0, -7.0, 12.5]),
         ClipPlane::new([0.0, -1.0, 0.0], [0.0, 4.0, 0.0]),

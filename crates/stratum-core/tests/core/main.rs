@@ -19,6 +19,8 @@ mod edit_history;
 mod export_texture;
 mod exports;
 mod fitness;
+// Shapes the tests build their scans and masks from.
+mod fixtures;
 mod fuzz_regressions;
 mod install;
 mod limits;

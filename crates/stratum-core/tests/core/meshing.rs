@@ -1,10 +1,12 @@
 //! Surface extraction accuracy on analytic shapes, and topology.
 
 use stratum_core::Progress;
-use stratum_core::measure::mesh_to_mask_distance;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, iso_surface, mask_surface};
+use stratum_core::planning::measure::mesh_to_mask_distance;
 use stratum_core::segment::Mask;
-use stratum_core::volume::{Geometry, Volume, Voxels};
+
+use crate::fixtures::{in_ball, mask_where};
 
 const SPACING: [f64; 3] = [0.8, 0.9, 1.2];
 
@@ -19,11 +21,7 @@ fn grid(_dim: (usize, usize, usize)) -> Geometry {
 /// A mask from an inside test on LPS points (voxel centres).
 fn shape(inside: impl Fn([f64; 3]) -> bool + Sync) -> Mask {
     let dim = (84, 100, 100);
-    let g = grid(dim);
-    let data = ndarray::Array3::from_shape_fn(dim, |(z, y, x)| {
-        inside(g.index_to_lps([x as f64, y as f64, z as f64])) as u8
-    });
-    Mask { data, geometry: g }
+    mask_where(dim, grid(dim), inside)
 }
 
 /// "One voxel": its largest side (1.2 mm here).
@@ -76,7 +74,7 @@ fn check(name: &str, mask: &Mask, analytic_volume: f64, surface_dist: impl Fn([f
 #[test]
 fn sphere_mesh_is_watertight_and_accurate() {
     let r = 25.0;
-    let mask = shape(|p| p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= r * r);
+    let mask = shape(in_ball([0.0; 3], r));
     check(
         "sphere",
         &mask,
@@ -183,7 +181,7 @@ fn empty_segment_is_a_clear_error() {
 #[test]
 fn a_ray_through_a_sphere_hits_its_near_surface() {
     let r = 20.0;
-    let mask = shape(|p| p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= r * r);
+    let mask = shape(in_ball([0.0; 3], r));
     let mesh = mask_surface(&mask, &SurfaceOptions::default(), &Progress::new()).unwrap();
     // From 100 mm anterior (-P), looking posterior through the centre.
     let t = mesh.raycast([0.0, -100.0, 0.0], [0.0, 1.0, 0.0]).unwrap();

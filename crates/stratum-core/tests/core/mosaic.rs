@@ -2,8 +2,8 @@
 //! the same 35-slice volume, voxel for voxel, and match dcm2niix's NIfTI.
 
 use stratum_core::dicom::scan;
-use stratum_core::nifti_io::load_nifti;
-use stratum_core::open::inspect_series;
+use stratum_core::read::nifti::load_nifti;
+use stratum_core::read::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
 use crate::shared_data;

@@ -8,7 +8,7 @@ use stratum_core::checks::motion::{
 };
 use stratum_core::checks::realign::{Realign, Realignment, realign};
 use stratum_core::checks::{SeriesReport, Status};
-use stratum_core::open::{OpenOptions, check_pixels, inspect_series, open_volume};
+use stratum_core::read::open::{OpenOptions, check_pixels, inspect_series, open_volume};
 use stratum_core::{Geometry, Progress, Volume, Voxels};
 
 use crate::shared_data;
@@ -364,7 +364,7 @@ fn real(case: &str) -> (Volume, Vec<[f64; 3]>) {
 
 #[test]
 fn shifts_injected_into_real_series_are_found_exactly() {
-    let demo = stratum_core::nifti_io::load_nifti(
+    let demo = stratum_core::read::nifti::load_nifti(
         &crate::repo().join("assets/demo/example_ct.nii.gz"),
         &Progress::new(),
     )

@@ -6,11 +6,11 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use stratum_core::dicom::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::pacs::{
     Cache, FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, StorageScp, echo, find,
     retrieve_series, store_files,
 };
-use stratum_core::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::{OpenOptions, Progress, open_volume};
 
 use crate::orthanc::{Orthanc, free_port};

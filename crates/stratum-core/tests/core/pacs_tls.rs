@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use stratum_core::dicom::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::pacs::{
     FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, TlsSettings, echo, find,
     retrieve_series, store_files,
 };
-use stratum_core::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::{OpenOptions, Progress, open_volume};
 
 use crate::orthanc::{Orthanc, free_port};

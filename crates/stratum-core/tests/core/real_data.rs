@@ -5,8 +5,8 @@ use std::path::Path;
 
 use stratum_core::checks::Status;
 use stratum_core::dicom::{decode_frame_values, load_series, scan};
-use stratum_core::nifti_io::load_nifti;
-use stratum_core::open::inspect_series;
+use stratum_core::read::nifti::load_nifti;
+use stratum_core::read::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
 use crate::{repo, shared_data};

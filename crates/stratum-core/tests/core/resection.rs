@@ -5,9 +5,11 @@
 use ndarray::Array3;
 use stratum_core::Progress;
 use stratum_core::document::{Document, Edit, SurfaceRecipe};
-use stratum_core::resect::{Cut, resect};
+use stratum_core::image::volume::Geometry;
+use stratum_core::planning::resect::{Cut, resect};
 use stratum_core::segment::{LabelMap, Labels, Segment};
-use stratum_core::volume::Geometry;
+
+use crate::fixtures::{in_box, in_open_ball};
 
 /// A label map where label k + 1 is where `inside[k]` holds (LPS mm; the
 /// first that holds wins).
@@ -40,12 +42,6 @@ fn labels(
             })
             .collect(),
     }
-}
-
-/// An axis-aligned box whose faces lie half way between voxel centres, so
-/// its voxels hold exactly its volume.
-fn in_box(lo: [f64; 3], hi: [f64; 3]) -> impl Fn([f64; 3]) -> bool {
-    move |p| (0..3).all(|k| p[k] > lo[k] && p[k] < hi[k])
 }
 
 fn within(got: f64, want: f64, rel: f64) -> bool {
@@ -110,9 +106,7 @@ fn a_plane_through_a_box_cuts_off_its_analytic_volume() {
 fn a_plane_through_a_ball_cuts_off_its_spherical_cap() {
     let c = [0.0, 0.0, 25.0];
     let rad = 16.0;
-    let ball = move |p: [f64; 3]| {
-        (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2) < rad * rad
-    };
+    let ball = in_open_ball(c, rad);
     let map = labels((50, 60, 60), [0.8, 0.8, 0.8], &[&ball]);
     // A cap 12 mm high: the plane 4 mm from the centre, slanted.
     let n = {
@@ -253,9 +247,7 @@ fn a_bent_surface_cuts_differently_from_its_plane() {
 #[test]
 fn a_safety_margin_around_a_lesion_cuts_off_its_shell_with_the_shares_with_and_without_it() {
     let c = [-5.0, -3.0, 25.0];
-    let lesion = move |p: [f64; 3]| {
-        (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2) < 36.0
-    };
+    let lesion = in_open_ball(c, 6.0);
     // The lesion is labelled first: the organ is the box around it.
     let organ = in_box([-25.5, -22.5, 5.5], [14.5, 16.5, 44.5]);
     let map = labels((45, 45, 45), [0.75; 3], &[&lesion, &organ]);

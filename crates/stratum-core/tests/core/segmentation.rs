@@ -1,9 +1,11 @@
 //! Segmentation tools on shapes with known answers.
 
 use stratum_core::Progress;
+use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_marching_cubes, mask_surface};
 use stratum_core::segment::*;
-use stratum_core::volume::{Geometry, Volume, Voxels};
+
+use crate::fixtures::in_ball;
 
 const SPACING: [f64; 3] = [0.7, 0.7, 1.4];
 
@@ -23,10 +25,6 @@ fn field(f: impl Fn([f64; 3]) -> f64) -> Volume {
     Volume::new(Voxels::I16(a), g, "CT")
 }
 
-fn ball_at(c: [f64; 3], r: f64) -> impl Fn([f64; 3]) -> bool {
-    move |p| (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2) <= r * r
-}
-
 fn mask_of(inside: impl Fn([f64; 3]) -> bool) -> Mask {
     let v = field(|p| if inside(p) { 1.0 } else { 0.0 });
     threshold_mask(&v, 1.0, 1.0)
@@ -37,8 +35,8 @@ fn ball_ml(r: f64) -> f64 {
 }
 
 fn two_balls_ct() -> Volume {
-    let big = ball_at([-12.0, 0.0, 0.0], 12.0);
-    let small = ball_at([18.0, 0.0, 0.0], 5.0);
+    let big = in_ball([-12.0, 0.0, 0.0], 12.0);
+    let small = in_ball([18.0, 0.0, 0.0], 5.0);
     field(move |p| if big(p) || small(p) { 700.0 } else { -1000.0 })
 }
 
@@ -105,7 +103,7 @@ fn region_grow_stays_in_its_island_and_range() {
 
 #[test]
 fn ball_morphology_in_mm_on_anisotropic_voxels() {
-    let m = mask_of(ball_at([0.0, 0.0, 0.0], 15.0));
+    let m = mask_of(in_ball([0.0, 0.0, 0.0], 15.0));
     let v = field(|_| 0.0);
     let p = Progress::new();
     let grown = Margin { mm: 4.2 }.apply(&v, &m, &p).unwrap();
@@ -122,7 +120,7 @@ fn ball_morphology_in_mm_on_anisotropic_voxels() {
     );
     // Opening removes a thin spike; closing fills a thin cut.
     let spiky = mask_of(|q| {
-        ball_at([0.0, 0.0, 0.0], 15.0)(q)
+        in_ball([0.0, 0.0, 0.0], 15.0)(q)
             || (q[0] > 0.0 && q[0] < 30.0 && q[1].abs() < 1.0 && q[2].abs() < 1.5)
     });
     let opened = Morphology {
@@ -137,7 +135,7 @@ fn ball_morphology_in_mm_on_anisotropic_voxels() {
         .map(|x| x.round() as usize);
     assert_eq!(spiky.data[(tip[2], tip[1], tip[0])], 1);
     assert_eq!(opened.data[(tip[2], tip[1], tip[0])], 0);
-    let cut = mask_of(|q| ball_at([0.0, 0.0, 0.0], 15.0)(q) && q[0].abs() > 1.0);
+    let cut = mask_of(|q| in_ball([0.0, 0.0, 0.0], 15.0)(q) && q[0].abs() > 1.0);
     assert_eq!(components(&cut).sizes.len(), 2);
     let closed = Morphology {
         op: MorphOp::Close,
@@ -151,7 +149,7 @@ fn ball_morphology_in_mm_on_anisotropic_voxels() {
 #[test]
 fn holes_are_filled_in_3d_and_per_slice() {
     let shell =
-        mask_of(|q| ball_at([0.0, 0.0, 0.0], 15.0)(q) && !ball_at([0.0, 0.0, 0.0], 10.0)(q));
+        mask_of(|q| in_ball([0.0, 0.0, 0.0], 15.0)(q) && !in_ball([0.0, 0.0, 0.0], 10.0)(q));
     let v = field(|_| 0.0);
     let filled = FillHoles { per_slice: false }
         .apply(&v, &shell, &Progress::new())
@@ -220,7 +218,7 @@ fn histogram_percentiles() {
 fn totalsegmentator_labels_get_names_and_anatomical_colours() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
     let names = totalsegmentator_ct_names(&root.join("labels_total_ct.tsv")).unwrap();
-    let seg = stratum_core::nifti_io::load_nifti(
+    let seg = stratum_core::read::nifti::load_nifti(
         &root.join("example_seg_fast_force_split.nii.gz"),
         &Progress::new(),
     )
@@ -400,7 +398,7 @@ fn mask_bounds_match_a_voxel_by_voxel_search() {
 
 #[test]
 fn default_smoothing_keeps_volume_within_one_percent() {
-    let m = mask_of(ball_at([0.0, 0.0, 0.0], 18.0));
+    let m = mask_of(in_ball([0.0, 0.0, 0.0], 18.0));
     let raw = mask_surface(
         &m,
         &SurfaceOptions {

@@ -11,7 +11,7 @@ use ndarray::Array3;
 use stratum_core::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe};
 use stratum_core::edit::{History, HistoryConfig, Step};
 use stratum_core::mesh::SoftField;
-use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+use stratum_core::read::nifti::{load_nifti, write_labels_nifti};
 use stratum_core::segment::LabelMap;
 use stratum_core::session::journal::{Journal, discard_unsaved, find_unsaved, restore};
 use stratum_core::session::{
@@ -330,7 +330,7 @@ fn a_session_from_a_newer_format_is_refused_with_a_clear_message() {
 
 #[test]
 fn a_session_on_a_dicom_scan_holds_no_patient_identity() {
-    use stratum_core::synth::{
+    use stratum_core::dicom::synth::{
         FAKE_BIRTH_DATE, FAKE_INSTITUTION, FAKE_PATIENT_ID, FAKE_PATIENT_NAME, SynthOptions,
         write_series,
     };

@@ -5,35 +5,10 @@ use base64::Engine;
 use serde_json::Value;
 use stratum_core::Progress;
 use stratum_core::export::{ExportSegment, ShareOptions, write_share};
-use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
+use stratum_core::image::volume::Geometry;
 use stratum_core::segment::{LabelMap, Mask};
-use stratum_core::volume::Geometry;
 
-fn geometry() -> Geometry {
-    Geometry {
-        origin: [-30.0, -30.0, -30.0],
-        spacing: [1.0, 1.0, 1.5],
-        ..Geometry::default()
-    }
-}
-
-fn ball_mask(c: [f64; 3], r: f64) -> Mask {
-    let g = geometry();
-    let data = ndarray::Array3::from_shape_fn((40, 60, 60), |(z, y, x)| {
-        let p = g.index_to_lps([x as f64, y as f64, z as f64]);
-        (((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2) + (p[2] - c[2]).powi(2)) <= r * r) as u8
-    });
-    Mask { data, geometry: g }
-}
-
-fn ball(c: [f64; 3], r: f64) -> SurfaceMesh {
-    mask_surface(
-        &ball_mask(c, r),
-        &SurfaceOptions::default(),
-        &Progress::new(),
-    )
-    .unwrap()
-}
+use crate::fixtures::{EXPORT_DIM, ball_mask, ball_mesh, export_grid};
 
 /// Enclosed volume (mm³) of triangles over `p`: the sum of signed
 /// tetrahedra, positive when the triangles wind outward.
@@ -146,7 +121,10 @@ fn decode(glb: &[u8]) -> (Value, Vec<Decoded>) {
 /// normals; and it is several times smaller than the plain GLB export.
 #[test]
 fn share_page_model_is_compressed_and_decodes_to_the_same_surfaces() {
-    let meshes = [ball([-10.0, 0.0, 0.0], 12.0), ball([14.0, 5.0, 3.0], 8.0)];
+    let meshes = [
+        ball_mesh([-10.0, 0.0, 0.0], 12.0),
+        ball_mesh([14.0, 5.0, 3.0], 8.0),
+    ];
     let segs = [
         ExportSegment {
             name: "liver",
@@ -229,10 +207,10 @@ fn share_page_model_is_compressed_and_decodes_to_the_same_surfaces() {
 #[test]
 fn share_session_shows_the_visible_segments_as_saved() {
     use stratum_core::convert::{ConvertOptions, share_session};
-    use stratum_core::nifti_io::write_labels_nifti;
+    use stratum_core::read::nifti::write_labels_nifti;
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let root = tempfile::tempdir().unwrap();
-    let mut map = LabelMap::empty((40, 60, 60), geometry());
+    let mut map = LabelMap::empty(EXPORT_DIM, export_grid());
     map.add_segment("kidney_left", &ball_mask([-10.0, 0.0, 0.0], 10.0));
     map.add_segment("spleen", &ball_mask([14.0, 5.0, 3.0], 7.0));
     map.add_segment("hidden_thing", &ball_mask([0.0, -15.0, 10.0], 5.0));
@@ -249,7 +227,7 @@ fn share_session_shows_the_visible_segments_as_saved() {
     let kidney_ml = map.mask(1).volume_ml();
     let scan_path = root.path().join("scan.nii.gz");
     write_labels_nifti(&scan_path, &map).unwrap();
-    let scan = stratum_core::nifti_io::load_nifti(&scan_path, &Progress::new()).unwrap();
+    let scan = stratum_core::read::nifti::load_nifti(&scan_path, &Progress::new()).unwrap();
     let session = root.path().join("study.stratum");
     let data = SessionData {
         scan: Some(ScanRef::new(&scan_path, None, &scan)),
@@ -320,7 +298,7 @@ fn share_session_builds_surfaces_as_the_app_does() {
     use stratum_core::convert::{ConvertOptions, share_session};
     use stratum_core::document::SurfaceRecipe;
     use stratum_core::mesh::SoftField;
-    use stratum_core::nifti_io::{load_nifti, write_labels_nifti};
+    use stratum_core::read::nifti::{load_nifti, write_labels_nifti};
     use stratum_core::segment::Labels;
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let root = tempfile::tempdir().unwrap();

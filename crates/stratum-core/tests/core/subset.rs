@@ -3,10 +3,10 @@
 //! the block means where the blocks' centres are, and a session remembers
 //! which part it was made on.
 
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{Subset, scan};
-use stratum_core::open::{OpenOptions, open_volume};
+use stratum_core::read::open::{OpenOptions, open_volume};
 use stratum_core::session::scan::{ScanRef, open_scan};
-use stratum_core::synth::{SynthOptions, write_series};
 use stratum_core::{Progress, Volume};
 
 fn open(dir: &std::path::Path, subset: Subset) -> Volume {

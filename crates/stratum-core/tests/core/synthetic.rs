@@ -1,12 +1,17 @@
 //! Loading and checking generated series with known geometry and values.
 
 use stratum_core::checks::Status;
+use stratum_core::dicom::synth::{SynthOptions, phantom_hu, write_series};
 use stratum_core::dicom::{load_series, scan};
-use stratum_core::open::inspect_series;
-use stratum_core::synth::{SynthOptions, phantom_hu, write_series};
+use stratum_core::read::open::inspect_series;
 use stratum_core::{Progress, Volume};
 
-fn make(o: SynthOptions) -> (tempfile::TempDir, Vec<stratum_core::synth::SynthSlice>) {
+fn make(
+    o: SynthOptions,
+) -> (
+    tempfile::TempDir,
+    Vec<stratum_core::dicom::synth::SynthSlice>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let slices = write_series(dir.path(), &o).unwrap();
     (dir, slices)
@@ -172,10 +177,10 @@ fn privacy_check_names_attributes_but_never_values() {
     assert!(c.message.contains("PatientName") && c.message.contains("PatientBirthDate"));
     let json = serde_json::to_string(&report).unwrap();
     for secret in [
-        stratum_core::synth::FAKE_PATIENT_NAME,
-        stratum_core::synth::FAKE_PATIENT_ID,
-        stratum_core::synth::FAKE_BIRTH_DATE,
-        stratum_core::synth::FAKE_INSTITUTION,
+        stratum_core::dicom::synth::FAKE_PATIENT_NAME,
+        stratum_core::dicom::synth::FAKE_PATIENT_ID,
+        stratum_core::dicom::synth::FAKE_BIRTH_DATE,
+        stratum_core::dicom::synth::FAKE_INSTITUTION,
         "DOE",
     ] {
         assert!(!json.contains(secret), "the report leaks {secret}");

@@ -2,11 +2,11 @@
 //! trace-event spans, readable while it is still being written.
 
 use stratum_core::Progress;
+use stratum_core::base::trace::ChromeTrace;
+use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
 use stratum_core::segment::threshold_mask;
-use stratum_core::synth::{SynthOptions, write_series};
-use stratum_core::trace::ChromeTrace;
 use tracing_subscriber::prelude::*;
 
 /// The events of a trace file, read as Chrome does: the closing bracket may be missing.

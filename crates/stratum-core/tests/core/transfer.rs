@@ -4,7 +4,9 @@
 //! the scan's values.
 
 use ndarray::Array3;
-use stratum_core::transfer::{BrickMap, RenderMode, TfPreset, TransferFunction, half_texels};
+use stratum_core::image::transfer::{
+    BrickMap, RenderMode, TfPreset, TransferFunction, half_texels,
+};
 use stratum_core::{Geometry, Volume, Voxels};
 
 #[test]

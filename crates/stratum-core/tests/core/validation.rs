@@ -2,10 +2,12 @@
 //! per-segment report with its flags.
 
 use stratum_core::Progress;
-use stratum_core::measure::{SurfaceRecipe, dice, validate, voxelize};
+use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
+use stratum_core::planning::measure::{SurfaceRecipe, dice, validate, voxelize};
 use stratum_core::segment::Mask;
-use stratum_core::volume::Geometry;
+
+use crate::fixtures::{in_open_ball, mask_where};
 
 /// A torus and a ball on an anisotropic, offset grid.
 fn shapes() -> Mask {
@@ -14,14 +16,11 @@ fn shapes() -> Mask {
         spacing: [0.8, 0.9, 1.3],
         ..Geometry::default()
     };
-    let dim = (40, 72, 80);
-    let data = ndarray::Array3::from_shape_fn(dim, |(z, y, x)| {
-        let p = g.index_to_lps([x as f64, y as f64, z as f64]);
+    let ball = in_open_ball([20.0, 10.0, 5.0], 8.0);
+    mask_where((40, 72, 80), g, |p| {
         let ring = ((p[0] + 8.0).hypot(p[1]) - 14.0).hypot(p[2] - 4.0) < 5.0;
-        let ball = (p[0] - 20.0).powi(2) + (p[1] - 10.0).powi(2) + (p[2] - 5.0).powi(2) < 64.0;
-        u8::from(ring || ball)
-    });
-    Mask { data, geometry: g }
+        ring || ball(p)
+    })
 }
 
 /// The raw (voxel-accurate) surface encloses exactly the mask's voxel

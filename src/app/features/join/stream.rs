@@ -8,10 +8,10 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use bevy::prelude::*;
+use stratum_core::image::view::auto_window_range;
 use stratum_core::live::server::{Connection, ConnectionSender};
 use stratum_core::live::{Follower, Message, blank_scan, document_from_snapshot};
 use stratum_core::segment::histogram;
-use stratum_core::view::auto_window_range;
 
 use crate::app::state::study::Study;
 

@@ -12,7 +12,7 @@ use bevy::render::render_resource::{
     SpecializedMeshPipelineError,
 };
 use bevy::shader::ShaderRef;
-use stratum_core::transfer::{RenderMode, half_rgba, half_values};
+use stratum_core::image::transfer::{RenderMode, half_rgba, half_values};
 
 use super::{BRICK, LUT_SIZE, VolumeScene, VolumeSettings};
 use crate::app::features::clip::{ClipSettings, MAX_PLANES, world_plane};

@@ -11,8 +11,8 @@ use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use stratum_core::Progress;
-use stratum_core::transfer::{BrickMap, half_texels, half_values};
-use stratum_core::view::texture_from_lps;
+use stratum_core::image::transfer::{BrickMap, half_texels, half_values};
+use stratum_core::image::view::texture_from_lps;
 
 use super::material::{VolumeMaterial, VolumeUniform};
 use super::{BRICK, LUT_SIZE, VolumeScene, VolumeSettings};

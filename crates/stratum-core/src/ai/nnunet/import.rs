@@ -22,7 +22,7 @@ use crate::ai::manifest::{
     Activation, GridSpec, InputSpec, Interpolation, LabelSpec, Layout, MANIFEST_FILE, Manifest,
     Normalize, OutputSpec, PadZ, PostProcess, Stage, orientation_axes,
 };
-use crate::progress::Progress;
+use crate::base::progress::Progress;
 use crate::segment::segment_colour;
 
 /// Which checkpoint of each fold.

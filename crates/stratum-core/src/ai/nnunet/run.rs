@@ -13,14 +13,15 @@ use rayon::prelude::*;
 use super::resample::{new_shape, resample, separate_axis, source_position};
 use super::spec::{NnUnet, Precision};
 use super::window::sliding_window;
-use crate::ai::infer::{ModelGrid, StageTimes, check_session};
+use crate::ai::grid::ModelGrid;
+use crate::ai::infer::{StageTimes, check_session};
 use crate::ai::manifest::{GridSpec, Manifest, Normalize};
 use crate::ai::runtime;
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::Volume;
 use crate::mesh::SoftField;
-use crate::progress::Progress;
 use crate::segment::{Mask, fill_holes_3d};
-use crate::volume::Volume;
 
 /// The outcome of one network: labels on the scan's grid, and the logits
 /// they came from (for the soft edges of the labels kept).
@@ -264,7 +265,7 @@ fn normalise(a: &mut Array3<f32>, n: &Normalize, spec: &NnUnet) {
         Normalize::ZScore if spec.mask_for_norm => {
             let mask = fill_holes_3d(&Mask {
                 data: a.mapv(|v| u8::from(v != 0.0)),
-                geometry: crate::volume::Geometry::default(),
+                geometry: crate::image::volume::Geometry::default(),
             });
             let (mean, std) = stats(
                 &mut a

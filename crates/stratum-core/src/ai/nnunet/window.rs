@@ -13,8 +13,8 @@ use super::run::{dims, invalid};
 use super::spec::NnUnet;
 use crate::ai::infer::{StageTimes, outlet};
 use crate::ai::manifest::Manifest;
-use crate::error::Result;
-use crate::progress::Progress;
+use crate::base::error::Result;
+use crate::base::progress::Progress;
 
 /// nnU-Net's `compute_gaussian` (sigma 1/8 of the patch, truncated at 4
 /// sigma, peak 10), rounded to f16 as nnU-Net keeps it, zeros raised to

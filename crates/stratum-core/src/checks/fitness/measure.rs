@@ -6,7 +6,7 @@ use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::{FovCut, Noise};
-use crate::volume::{Volume, VoxelType};
+use crate::image::volume::{Volume, VoxelType};
 
 /// Slices sampled for the noise and field-of-view figures.
 fn sampled(nz: usize) -> Vec<usize> {

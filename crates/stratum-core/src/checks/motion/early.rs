@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::CT_WINDOW;
 use crate::checks::register::{self, Profiles};
-use crate::volume::{Volume, Voxels};
+use crate::image::volume::{Volume, Voxels};
 
 /// The check's first pass, made while a CT series is decoded: each
 /// slice's profiles are summed by the thread that has just decoded it,

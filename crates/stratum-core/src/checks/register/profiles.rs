@@ -6,7 +6,7 @@ use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::{SCALE, Window};
-use crate::volume::{VoxelType, Voxels};
+use crate::image::volume::{VoxelType, Voxels};
 
 /// The sums of one slice's clamped intensities down each column (`cols`,
 /// one per x) and along each row (`rows`, one per `row_step` rows: large

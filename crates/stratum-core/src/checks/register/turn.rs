@@ -4,7 +4,7 @@
 //! bilinear sample and three sums per pixel that has a gradient.
 
 use super::{Image, MAX_ITERATIONS, Rigid};
-use crate::volume::invert3;
+use crate::image::volume::invert3;
 
 /// Aligns `moving` to `fixed` (pyramids of the same size, see
 /// [`super::pyramid`]) by a shift and a turn: `moving(W(u)) ≈ fixed(u)`

@@ -4,7 +4,7 @@
 //! app. See [`crate::live::avatars`].
 
 use super::{Host, lock};
-use crate::error::Result;
+use crate::base::error::Result;
 use crate::live::avatars::{Avatar, PRESENTER};
 use crate::live::message::{AvatarPose, Event, Message};
 

@@ -13,8 +13,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Host, Hub, Kind, MODEL_SENDER, lock};
+use crate::base::error::{CoreError, Result};
 use crate::document::Edit;
-use crate::error::{CoreError, Result};
 use crate::live::crypto;
 use crate::live::message::{Event, Message, Participant};
 

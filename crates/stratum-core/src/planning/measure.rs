@@ -198,7 +198,7 @@ pub fn mesh_to_mask_distance(mesh: &SurfaceMesh, mask: &Mask) -> SurfaceDistance
 /// (even-odd rule). The grid is `geometry` with `dim` (z, y, x).
 pub fn voxelize(
     mesh: &SurfaceMesh,
-    geometry: &crate::volume::Geometry,
+    geometry: &crate::image::volume::Geometry,
     dim: (usize, usize, usize),
 ) -> ndarray::Array3<u8> {
     use rayon::prelude::*;

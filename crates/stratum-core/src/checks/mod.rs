@@ -10,8 +10,8 @@ mod register;
 use serde::Serialize;
 
 use crate::dicom::{LoadedSeries, Series};
-use crate::resample::{StackGeometry, local_typical_step};
-use crate::volume::{Volume, Voxels};
+use crate::image::resample::{StackGeometry, local_typical_step};
+use crate::image::volume::{Volume, Voxels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -414,7 +414,10 @@ pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
 }
 
 fn plane_sentence(o: [f64; 6]) -> String {
-    let n = crate::volume::normalize(crate::volume::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]));
+    let n = crate::image::volume::normalize(crate::image::volume::cross(
+        [o[0], o[1], o[2]],
+        [o[3], o[4], o[5]],
+    ));
     let (axis, v) = n.iter().enumerate().fold((0, 0.0f64), |acc, (i, &v)| {
         if v.abs() > acc.1.abs() { (i, v) } else { acc }
     });
@@ -535,7 +538,7 @@ pub fn check_nifti(volume: &Volume) -> SeriesReport {
 #[tracing::instrument(level = "info", skip_all)]
 pub fn metal_slices(volume: &Volume) -> (f64, Vec<usize>) {
     use rayon::prelude::*;
-    fn count<T: crate::volume::VoxelType>(a: &ndarray::Array3<T>) -> Vec<usize> {
+    fn count<T: crate::image::volume::VoxelType>(a: &ndarray::Array3<T>) -> Vec<usize> {
         a.outer_iter()
             .into_par_iter()
             .map(|s| s.iter().filter(|v| v.to_f64() > METAL_HU).count())

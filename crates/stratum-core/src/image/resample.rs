@@ -9,10 +9,10 @@
 use ndarray::{Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::dicom::LoadedSeries;
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
-use crate::volume::{Geometry, Volume, Voxels, cross, dot, normalize, sub};
+use crate::image::volume::{Geometry, Volume, Voxels, cross, dot, normalize, sub};
 
 /// What the stack looks like before resampling.
 #[derive(Clone, Debug, PartialEq)]
@@ -166,11 +166,11 @@ pub fn resample_uniform(loaded: LoadedSeries, progress: &Progress) -> Result<Vol
         .saturating_mul(out_ny as u64)
         .saturating_mul(out_nx as u64);
     let vb = loaded.volume.voxels.bytes_per_voxel() as u64;
-    crate::memory::ensure_fits(
+    crate::base::memory::ensure_fits(
         &format!("resampling onto a uniform grid ({out_nx} x {out_ny} x {out_nz} voxels)"),
         out_voxels,
         // The input stays alive while the grid is filled.
-        crate::memory::study_bytes(out_voxels, vb, false)
+        crate::base::memory::study_bytes(out_voxels, vb, false)
             .saturating_add((nz * ny * nx) as u64 * vb),
         (out_ny as u64 * out_nx as u64).saturating_mul(vb),
     )?;
@@ -239,7 +239,7 @@ pub fn resample_uniform(loaded: LoadedSeries, progress: &Progress) -> Result<Vol
 }
 
 #[allow(clippy::too_many_arguments)]
-fn blend<T: crate::volume::VoxelType, F: Fn(f64) -> T>(
+fn blend<T: crate::image::volume::VoxelType, F: Fn(f64) -> T>(
     out: &mut ArrayViewMut2<T>,
     a: ArrayView2<T>,
     b: ArrayView2<T>,
@@ -270,7 +270,11 @@ fn blend<T: crate::volume::VoxelType, F: Fn(f64) -> T>(
 }
 
 #[inline]
-fn bilinear<T: crate::volume::VoxelType>(img: &ArrayView2<T>, x: f64, y: f64) -> Option<f64> {
+fn bilinear<T: crate::image::volume::VoxelType>(
+    img: &ArrayView2<T>,
+    x: f64,
+    y: f64,
+) -> Option<f64> {
     let (ny, nx) = img.dim();
     if !(x > -1e-6 && y > -1e-6 && x < nx as f64 - 1.0 + 1e-6 && y < ny as f64 - 1.0 + 1e-6) {
         return None;

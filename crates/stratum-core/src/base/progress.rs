@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// A cheap, cloneable handle: the worker advances it, the UI or terminal
 /// reads it, and either side may cancel. All counters are atomics so polling

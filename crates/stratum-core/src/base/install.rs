@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// The AI models, one folder each (relative to the data folder).
 pub const MODELS: &str = "models";

@@ -7,8 +7,8 @@
 //! coronal and sagittal images have superior at the top; sagittal images
 //! have anterior on the left.
 
+use crate::image::volume::{Geometry, Volume, VoxelType};
 use crate::segment::LabelMap;
-use crate::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
 
 /// The three standard planes.

@@ -7,10 +7,10 @@
 
 use rayon::prelude::*;
 
-use crate::distance::{DistanceField, segment_bounds};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::document::{Edit, SurfaceRecipe, Target};
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::planning::distance::{DistanceField, segment_bounds};
 use crate::segment::{LabelMap, Mask};
 
 /// Where to cut. The part on the far side (where a plane's normal points,
@@ -98,16 +98,16 @@ pub fn resect(
     if let Some(l) = lesion {
         name(l)?;
         if l == organ {
-            return Err(CoreError::Invalid(
-                "the lesion must be another segment than the organ".into(),
-            ));
+            return Err(CoreError::SameSegment {
+                what: "a cut around a lesion (the lesion and the organ)",
+            });
         }
     }
     let Some((lo, hi)) = segment_bounds(labels, organ) else {
-        return Err(CoreError::Invalid(format!(
-            "{} is empty: nothing to cut",
-            name(organ)?
-        )));
+        return Err(CoreError::EmptySegment {
+            segment: name(organ)?,
+            consequence: "nothing to cut",
+        });
     };
     let side = Side::new(labels, cut, lo, hi)?;
     progress.advance(1);
@@ -119,7 +119,7 @@ pub fn resect(
     let flat = resected
         .data
         .as_slice_mut()
-        .ok_or(CoreError::Invalid("a mask not in standard layout".into()))?;
+        .ok_or(CoreError::Internal("a new mask is not in standard layout"))?;
     // The part cut away is the organ's voxels whose centre is beyond the
     // cut; its volume counts the share of each voxel the cut crosses, so
     // the figures do not move by a voxel layer as the cut slides.
@@ -176,17 +176,23 @@ enum Side {
     },
 }
 
+/// A thin-plate surface needs three points to define a surface; past 512
+/// its dense solve grows slow for an interactive cut.
+const MIN_SURFACE_POINTS: usize = 3;
+const MAX_SURFACE_POINTS: usize = 512;
+
 impl Side {
     fn new(labels: &LabelMap, cut: &Cut, lo: [usize; 3], hi: [usize; 3]) -> Result<Side> {
         match cut {
             Cut::Plane { point, normal } => {
-                let n = unit(*normal).ok_or(CoreError::Invalid(
-                    "the cutting plane has no direction".into(),
-                ))?;
+                let n = unit(*normal).ok_or(CoreError::Degenerate {
+                    what: "the cutting plane",
+                    why: "has no direction",
+                })?;
                 if point.iter().any(|c| !c.is_finite()) {
-                    return Err(CoreError::Invalid(
-                        "the cutting plane's point is not a number".into(),
-                    ));
+                    return Err(CoreError::NotANumber {
+                        what: "the cutting plane's point",
+                    });
                 }
                 Ok(Side::Plane {
                     point: *point,
@@ -196,15 +202,20 @@ impl Side {
             Cut::Surface { points, towards } => Ok(Side::Surface(Spline::fit(points, *towards)?)),
             Cut::Margin { around, mm } => {
                 if !mm.is_finite() || *mm < 0.0 {
-                    return Err(CoreError::Invalid(format!(
-                        "a safety margin of {mm} mm: give a distance of 0 mm or more"
-                    )));
+                    return Err(CoreError::OutOfRange {
+                        what: "a safety margin",
+                        expected: "a distance of 0 mm or more",
+                        found: format!("{mm} mm"),
+                    });
                 }
                 if !labels.segments.iter().any(|s| s.id == *around) {
                     return Err(CoreError::NoSuchSegment { id: *around });
                 }
                 let field = DistanceField::to_segment(labels, *around, lo, hi).ok_or(
-                    CoreError::Invalid("the lesion is empty: no margin to cut".into()),
+                    CoreError::EmptySegment {
+                        segment: "the lesion".into(),
+                        consequence: "no margin to cut",
+                    },
                 )?;
                 let s = labels.geometry.spacing;
                 Ok(Side::Margin {
@@ -272,22 +283,24 @@ impl Spline {
     /// The thin-plate spline through `points`; `towards` says which side is
     /// "above" (cut away).
     pub fn fit(points: &[[f64; 3]], towards: [f64; 3]) -> Result<Spline> {
-        if points.len() < 3 {
-            return Err(CoreError::Invalid(format!(
-                "a cutting surface needs at least 3 points ({} placed)",
-                points.len()
-            )));
+        if points.len() < MIN_SURFACE_POINTS {
+            return Err(CoreError::CutPoints {
+                placed: points.len(),
+                min: MIN_SURFACE_POINTS,
+                max: MAX_SURFACE_POINTS,
+            });
         }
-        if points.len() > 512 {
-            return Err(CoreError::Invalid(format!(
-                "a cutting surface takes at most 512 points ({} placed)",
-                points.len()
-            )));
+        if points.len() > MAX_SURFACE_POINTS {
+            return Err(CoreError::CutPoints {
+                placed: points.len(),
+                min: MIN_SURFACE_POINTS,
+                max: MAX_SURFACE_POINTS,
+            });
         }
         if points.iter().flatten().any(|c| !c.is_finite()) {
-            return Err(CoreError::Invalid(
-                "a point of the cutting surface is not a number".into(),
-            ));
+            return Err(CoreError::NotANumber {
+                what: "a point of the cutting surface",
+            });
         }
         let n = points.len() as f64;
         let centre: [f64; 3] =
@@ -311,9 +324,10 @@ impl Spline {
         };
         let scale = values[order[2]].max(1e-12);
         if values[order[1]] < 1e-9 * scale || values[order[2]] < 1e-12 {
-            return Err(CoreError::Invalid(
-                "the cutting surface's points lie on a line: place them apart".into(),
-            ));
+            return Err(CoreError::Degenerate {
+                what: "the cutting surface's points",
+                why: "lie on a line: place them apart",
+            });
         }
         let mut nrm = vectors[order[0]];
         if dot(nrm, towards) < 0.0 {
@@ -345,9 +359,10 @@ impl Spline {
             }
             rhs[i] = heights[i];
         }
-        let x = solve(&mut a, &mut rhs, size).ok_or(CoreError::Invalid(
-            "the cutting surface's points repeat: place them apart".into(),
-        ))?;
+        let x = solve(&mut a, &mut rhs, size).ok_or(CoreError::Degenerate {
+            what: "the cutting surface's points",
+            why: "repeat: place them apart",
+        })?;
         Ok(Spline {
             centre,
             u,

@@ -8,7 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::sizes::{Offer, human};
 
 /// Environment variable that sets the budget (tests, or a user who wants
 /// Stratum to leave room for other programs).
@@ -89,18 +90,6 @@ pub fn budget() -> Option<Budget> {
         bytes,
         source: BudgetSource::Available,
     })
-}
-
-/// Bytes as a person reads them: "1.5 GiB", "340 MiB".
-pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= (1u64 << 30) as f64 {
-        format!("{:.1} GiB", b / (1u64 << 30) as f64)
-    } else if b >= (1u64 << 20) as f64 {
-        format!("{:.0} MiB", b / (1u64 << 20) as f64)
-    } else {
-        format!("{:.0} KiB", (b / 1024.0).ceil())
-    }
 }
 
 /// What opening a scan of `voxels` voxels of `voxel_bytes` each needs at
@@ -223,19 +212,6 @@ fn check(what: &str, voxels: u64, needed: u64, per_slice: u64, slices: Option<u6
 /// is counted twice, and a 64th of the full size for the frames.
 fn downsample_that_fits(needed: u64, budget: u64) -> Option<u32> {
     (2u32..=8).find(|&f| needed / (f as u64).pow(3) * 2 + needed / 64 <= budget)
-}
-
-/// What would fit of a series that does not: the first `slices` slices (or
-/// any range as long), or a copy averaged over blocks of `downsample`³
-/// voxels. The app offers both; the CLI names `--slices` and `--downsample`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Offer {
-    /// How many slices of the series fit (fewer than `total`).
-    pub slices: u64,
-    /// How many slices the series has (as asked: after any range).
-    pub total: u64,
-    /// The smallest block-averaging factor that fits, if one does (up to 8).
-    pub downsample: Option<u32>,
 }
 
 /// Has the allocator give every freed buffer of 256 KiB or more back to the

@@ -14,11 +14,11 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::atomic::write_atomic;
+use crate::base::atomic::write_atomic;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::dicom::header::first_line;
 use crate::dicom::scan;
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
 
 /// The action codes of Table E.1-1, reduced to what the basic profile does
 /// here: combined codes (X/Z, Z/D, X/Z/D, X/D) take the one that keeps a valid
@@ -483,7 +483,7 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
             path: input.to_path_buf(),
         });
     }
-    crate::atomic::create_folder(output)?;
+    crate::base::atomic::create_folder(output)?;
     let in_abs = input.canonicalize().map_err(|e| CoreError::io(input, e))?;
     let out_abs = output
         .canonicalize()
@@ -511,10 +511,10 @@ pub fn anonymize_series(
     output: &Path,
     progress: &Progress,
 ) -> Result<AnonymizeSummary> {
-    crate::atomic::create_folder(output)?;
+    crate::base::atomic::create_folder(output)?;
     // Folders a killed run left half-written (`.series-01.PID.tmp`) are
     // removed first; they never carry a final name.
-    crate::atomic::remove_stale_temps_any(output);
+    crate::base::atomic::remove_stale_temps_any(output);
     // (source file, output folder name, output file name)
     let mut jobs: Vec<(PathBuf, String, String)> = Vec::new();
     for (k, s) in series.iter().enumerate() {
@@ -551,7 +551,7 @@ pub fn anonymize_series(
     while i < jobs.len() {
         let folder = jobs[i].1.clone();
         let end = i + jobs[i..].iter().take_while(|j| j.1 == folder).count();
-        let tmp = crate::atomic::temp_path(output, &folder, "");
+        let tmp = crate::base::atomic::temp_path(output, &folder, "");
         let _ = std::fs::remove_dir_all(&tmp);
         let mut written = Vec::new();
         for (src, _, name) in &jobs[i..end] {
@@ -586,7 +586,7 @@ pub fn anonymize_series(
             progress.advance(1);
         }
         if !written.is_empty() {
-            crate::atomic::replace_folder(&tmp, &output.join(&folder))?;
+            crate::base::atomic::replace_folder(&tmp, &output.join(&folder))?;
         }
         summary.files_written += written.len();
         summary.outputs.extend(written);

@@ -6,10 +6,10 @@ use std::path::Path;
 use ndarray::{Array3, ArrayD};
 use nifti::{IntoNdArray, NiftiHeader, NiftiObject, NiftiType, ReaderOptions};
 
-use crate::error::{CoreError, Result};
-use crate::progress::Progress;
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::{Geometry, Volume, Voxels, norm};
 use crate::segment::{LabelMap, Labels};
-use crate::volume::{Geometry, Volume, Voxels, norm};
 
 /// True for paths that name a NIfTI file.
 pub fn is_nifti_path(path: &Path) -> bool {
@@ -57,7 +57,7 @@ pub fn load_nifti(path: &Path, progress: &Progress) -> Result<Volume> {
     let volume = obj.into_volume();
     // nifti 0.18's conversion panics ("Inconsistent raw data size") on some
     // headers whose shape does not fit their data (found by fuzz/nifti).
-    let voxels = crate::guard::catch_panic(move || {
+    let voxels = crate::base::guard::catch_panic(move || {
         read_voxels(path, volume, datatype, identity, [nx, ny, nz])
     })
     .map_err(|panic| err(format!("the data does not match the header ({panic})")))??;
@@ -166,7 +166,7 @@ fn check_size(path: &Path) -> Result<()> {
     }
     let plane = dims.iter().take(2).map(|&d| d as u64).product::<u64>();
     // The raw data, then the voxels converted to their stored type.
-    crate::memory::ensure_fits(
+    crate::base::memory::ensure_fits(
         &format!(
             "the NIfTI volume ({} voxels)",
             dims.iter()
@@ -175,8 +175,8 @@ fn check_size(path: &Path) -> Result<()> {
                 .join(" x ")
         ),
         voxels,
-        crate::memory::study_bytes(voxels, 4, false).saturating_add(data_bytes),
-        crate::memory::study_bytes(plane, 4, false).saturating_add(plane * bytes_per_voxel),
+        crate::base::memory::study_bytes(voxels, 4, false).saturating_add(data_bytes),
+        crate::base::memory::study_bytes(plane, 4, false).saturating_add(plane * bytes_per_voxel),
     )
 }
 
@@ -199,14 +199,15 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     if !gz && !name.ends_with(".nii") {
         return Err(werr("the file name must end in .nii or .nii.gz".into()));
     }
-    let dir = crate::atomic::parent_dir(path);
-    crate::atomic::create_folder(dir)?;
+    let dir = crate::base::atomic::parent_dir(path);
+    crate::base::atomic::create_folder(dir)?;
     let stem = name.trim_end_matches(".gz").trim_end_matches(".nii");
     // The writer replaces the extension after the last dot but one with
     // "nii" or "nii.gz" (nifti 0.18's output_paths): give it a name whose
     // result is our temporary name, and use that result. (A plain `.nii`
     // target used to land at `.NAME.PID.nii`, and the rename then failed.)
-    let requested = crate::atomic::temp_path(dir, stem, if gz { ".nii.gz" } else { ".x.nii" });
+    let requested =
+        crate::base::atomic::temp_path(dir, stem, if gz { ".nii.gz" } else { ".x.nii" });
     let tmp = {
         let mut p = requested.clone();
         p.set_extension("");
@@ -251,7 +252,7 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(werr(match e {
-            nifti::NiftiError::Io(io) => crate::atomic::explain(&io, dir),
+            nifti::NiftiError::Io(io) => crate::base::atomic::explain(&io, dir),
             other => other.to_string(),
         }));
     }
@@ -261,10 +262,10 @@ pub fn write_labels_nifti(path: &Path, labels: &LabelMap) -> Result<()> {
         .and_then(|f| f.sync_all())
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            werr(crate::atomic::explain(&e, dir))
+            werr(crate::base::atomic::explain(&e, dir))
         })?;
-    crate::atomic::commit(&tmp, path)?;
-    crate::atomic::remove_stale_temps(dir, stem);
+    crate::base::atomic::commit(&tmp, path)?;
+    crate::base::atomic::remove_stale_temps(dir, stem);
     Ok(())
 }
 

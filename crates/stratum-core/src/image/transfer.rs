@@ -5,8 +5,8 @@
 
 use rayon::prelude::*;
 
-use crate::error::{CoreError, Result};
-use crate::volume::{Volume, VoxelType};
+use crate::base::error::{CoreError, Result};
+use crate::image::volume::{Volume, VoxelType};
 use crate::with_voxels;
 
 /// How samples along a ray become a pixel.

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
 use crate::checks::fitness::{self, ScanFacts};
 use crate::checks::motion::{self, detect_motion_with};
 use crate::checks::realign::{Realign, realign};
@@ -9,11 +11,9 @@ use crate::checks::{
     CheckOptions, SeriesReport, check_nifti, check_series, check_volume, note_load,
 };
 use crate::dicom::{LoadedSeries, Series, SliceVisitor, Subset, load_series_visiting, scan};
-use crate::error::{CoreError, Result};
-use crate::nifti_io::{is_nifti_path, load_nifti};
-use crate::progress::Progress;
-use crate::resample::resample_uniform;
-use crate::volume::Volume;
+use crate::image::resample::resample_uniform;
+use crate::image::volume::Volume;
+use crate::read::nifti::{is_nifti_path, load_nifti};
 
 #[derive(Clone, Debug)]
 pub struct OpenOptions {

@@ -9,11 +9,11 @@
 use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
+use crate::base::progress::Progress;
+use crate::image::volume::Geometry;
 use crate::mesh::SurfaceMesh;
-use crate::progress::Progress;
 use crate::segment::{LabelMap, Labels, distance_transform_sq};
-use crate::volume::Geometry;
 
 /// The closest approach of two surfaces.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,16 +143,15 @@ pub fn segment_distance(
 ) -> Result<Closest> {
     progress.begin("measuring the distance", 4);
     if a == b {
-        return Err(CoreError::Invalid(
-            "a distance needs two different segments".into(),
-        ));
+        return Err(CoreError::SameSegment { what: "a distance" });
     }
     if mesh_a.indices.is_empty() || mesh_b.indices.is_empty() {
-        return Err(CoreError::Invalid(
-            "a segment has no surface yet: build its 3D model first".into(),
-        ));
+        return Err(CoreError::NoSurface { which: "a segment" });
     }
-    let empty = |id| CoreError::Invalid(format!("segment {id} is empty: nothing to measure"));
+    let empty = |id| CoreError::EmptySegment {
+        segment: format!("segment {id}"),
+        consequence: "nothing to measure",
+    };
     let ba = segment_bounds(labels, a).ok_or_else(|| empty(a))?;
     let bb = segment_bounds(labels, b).ok_or_else(|| empty(b))?;
     let lo: [usize; 3] = std::array::from_fn(|k| ba.0[k].min(bb.0[k]));
@@ -189,9 +188,10 @@ pub fn segment_distance(
         (Some((d, p, q)), None) => (d, p, q),
         (None, Some((d, q, p))) => (d, p, q),
         (None, None) => {
-            return Err(CoreError::Invalid(
-                "the surfaces have no vertices to measure from".into(),
-            ));
+            return Err(CoreError::Degenerate {
+                what: "the surfaces",
+                why: "have no vertices to measure from",
+            });
         }
     };
     Ok(Closest {
@@ -216,14 +216,15 @@ pub fn margin_map(
 ) -> Result<Vec<f32>> {
     progress.begin("measuring margins", 2);
     let Some(own) = segment_bounds(labels, b) else {
-        return Err(CoreError::Invalid(format!(
-            "segment {b} is empty: nothing to measure margins to"
-        )));
+        return Err(CoreError::EmptySegment {
+            segment: format!("segment {b}"),
+            consequence: "nothing to measure margins to",
+        });
     };
     if mesh_b.indices.is_empty() {
-        return Err(CoreError::Invalid(
-            "the other segment has no surface yet: build its 3D model first".into(),
-        ));
+        return Err(CoreError::NoSurface {
+            which: "the other segment",
+        });
     }
     // The box reaches over the part of mesh A that may lie within reach.
     let (nz, ny, nx) = labels.dim();
@@ -240,8 +241,10 @@ pub fn margin_map(
             }
         }
     }
-    let field = DistanceField::to_segment(labels, b, lo, hi)
-        .ok_or(CoreError::Invalid("the other segment is empty".into()))?;
+    let field = DistanceField::to_segment(labels, b, lo, hi).ok_or(CoreError::EmptySegment {
+        segment: "the other segment".into(),
+        consequence: "nothing to measure margins to",
+    })?;
     progress.advance(1);
     progress.check()?;
     let index = MeshIndex::new(mesh_b);

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// Writes a file through a temporary name in the same folder, then renames
 /// it into place, so a crash never leaves half a file under the final name.

@@ -10,7 +10,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
-use crate::error::{CoreError, Result};
+use crate::base::error::{CoreError, Result};
 
 /// What to generate. Positions are LPS millimetres.
 #[derive(Clone, Debug)]

@@ -19,11 +19,11 @@ pub enum Voxels {
 macro_rules! with_voxels {
     ($v:expr, $a:ident => $body:expr) => {
         match $v {
-            $crate::volume::Voxels::U8($a) => $body,
-            $crate::volume::Voxels::I16($a) => $body,
-            $crate::volume::Voxels::U16($a) => $body,
-            $crate::volume::Voxels::I32($a) => $body,
-            $crate::volume::Voxels::F32($a) => $body,
+            $crate::image::volume::Voxels::U8($a) => $body,
+            $crate::image::volume::Voxels::I16($a) => $body,
+            $crate::image::volume::Voxels::U16($a) => $body,
+            $crate::image::volume::Voxels::I32($a) => $body,
+            $crate::image::volume::Voxels::F32($a) => $body,
         }
     };
 }

@@ -1,0 +1,6 @@
+//! Surgical planning on segments and meshes: measurements, distances between
+//! structures, virtual resection.
+
+pub mod distance;
+pub mod measure;
+pub mod resect;
