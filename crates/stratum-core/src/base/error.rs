@@ -247,6 +247,39 @@ pub enum CoreError {
     #[error("cannot write {what}: {reason}")]
     Serialize { what: &'static str, reason: String },
 
+    // Reading a DICOM series: which part was asked for, which frame.
+    /// A range of slices past the series.
+    #[error("slices {first}-{last} were asked for; the series has {count} (numbered from 1)")]
+    SlicesOutside {
+        first: usize,
+        last: usize,
+        count: usize,
+    },
+
+    /// A downsampling factor that leaves no volume.
+    #[error(
+        "downsampling {cols} x {rows} x {slices} voxels {factor} times leaves less than 2 slices of 1 x 1"
+    )]
+    DownsampleTooFar {
+        cols: usize,
+        rows: usize,
+        slices: usize,
+        factor: usize,
+    },
+
+    /// A frame number past the file's frames.
+    #[error("{}: frame {frame} requested, the file has {count}", short(.path))]
+    NoSuchFrame {
+        path: PathBuf,
+        frame: u32,
+        count: usize,
+    },
+
+    /// A rescaled pixel value that does not fit the voxel type being
+    /// decoded into (the loader then decodes into a wider one).
+    #[error("a rescaled pixel value does not fit the volume's voxel type")]
+    ValueOutOfRange,
+
     /// A buffer the core made itself is not laid out as it expects: a bug,
     /// not a problem with the input.
     #[error("internal error: {0}; please report it")]

@@ -87,10 +87,11 @@ pub fn load_series_visiting(
     let series_slices = kept.len();
     if let Some((a, b)) = subset.slices {
         if a < 1 || b > kept.len() || b <= a {
-            return Err(CoreError::Invalid(format!(
-                "slices {a}-{b} were asked for; the series has {} (numbered from 1)",
-                kept.len()
-            )));
+            return Err(CoreError::SlicesOutside {
+                first: a,
+                last: b,
+                count: kept.len(),
+            });
         }
         kept = kept[a - 1..b].to_vec();
         duplicates = duplicates
@@ -114,10 +115,12 @@ pub fn load_series_visiting(
     let n = kept.len() / f;
     let (rows_out, cols_out) = (rows / f, cols / f);
     if n < 2 || rows_out == 0 || cols_out == 0 {
-        return Err(CoreError::Invalid(format!(
-            "downsampling {cols} x {rows} x {} voxels {f} times leaves less than 2 slices of 1 x 1",
-            kept.len()
-        )));
+        return Err(CoreError::DownsampleTooFar {
+            cols,
+            rows,
+            slices: kept.len(),
+            factor: f,
+        });
     }
     let row_dir = normalize([orientation[0], orientation[1], orientation[2]]);
     let col_dir = normalize([orientation[3], orientation[4], orientation[5]]);
@@ -181,7 +184,7 @@ pub fn load_series_visiting(
         Kind::U16 => Voxels::U16(decode_all::<u16>(series, &kept, shape, None, progress)?),
         Kind::F32 => Voxels::F32(decode_all::<f32>(series, &kept, shape, None, progress)?),
         Kind::I16 => match decode_all::<i16>(series, &kept, shape, visit, progress) {
-            Err(CoreError::Invalid(_)) => {
+            Err(CoreError::ValueOutOfRange) => {
                 // A value outside i16 (rare: 16-bit signed data with an offset).
                 progress.begin("decoding slices (32-bit)", (n * f) as u64);
                 Voxels::I32(decode_all::<i32>(series, &kept, shape, None, progress)?)
@@ -391,7 +394,7 @@ fn decode_all<T: Store>(
             Ok(())
         })?;
     Array3::from_shape_vec((slices.len(), rows, cols), data)
-        .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
+        .map_err(|_| CoreError::Internal("the decoded slices do not fill the volume"))
 }
 
 /// For an uncompressed little-endian transfer syntax, whether its VR is explicit.
@@ -453,13 +456,14 @@ fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Re
 /// that compare codecs or inspect a single image.
 pub fn decode_frame_values(path: &Path, frame: u32) -> Result<Vec<f64>> {
     let header = super::header::read_header(path)?;
-    let info = header.frames.get(frame as usize).ok_or_else(|| {
-        CoreError::Invalid(format!(
-            "{}: frame {frame} requested, the file has {}",
-            path.display(),
-            header.frames.len()
-        ))
-    })?;
+    let info = header
+        .frames
+        .get(frame as usize)
+        .ok_or_else(|| CoreError::NoSuchFrame {
+            path: path.to_path_buf(),
+            frame,
+            count: header.frames.len(),
+        })?;
     let slice = SliceRef {
         file: 0,
         frame,

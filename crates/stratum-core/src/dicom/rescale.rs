@@ -67,7 +67,7 @@ pub(super) fn convert<T: Store>(
     out: &mut [T],
     path: &Path,
 ) -> Result<()> {
-    let overflow = || CoreError::Invalid("value out of range".into());
+    let overflow = || CoreError::ValueOutOfRange;
     let Layout {
         bits_allocated,
         bits_stored,

@@ -126,11 +126,9 @@ pub(super) fn decode_reduced<T: Store>(
         for v in plane {
             let mean = v as f64 / count;
             let mean = if T::INTEGRAL { mean.round() } else { mean };
-            data.push(
-                T::store(mean).ok_or_else(|| CoreError::Invalid("value out of range".into()))?,
-            );
+            data.push(T::store(mean).ok_or(CoreError::ValueOutOfRange)?);
         }
     }
     Array3::from_shape_vec((no, ro, co), data)
-        .map_err(|e| CoreError::Invalid(format!("volume shape: {e}")))
+        .map_err(|_| CoreError::Internal("the averaged slices do not fill the volume"))
 }
