@@ -12,8 +12,8 @@ use stratum_core::Progress;
 use stratum_core::document::{Edit, Target, ToolEdits, tool_edits};
 
 use stratum_core::segment::{
-    FillHoles, KeepLargest, LabelMap, Logical, Margin, Mask, Morphology, Preset,
-    PresetTool, Preview, RegionGrow, Threshold, Tool,
+    FillHoles, KeepLargest, LabelMap, Logical, Margin, Mask, Morphology, Preset, PresetTool,
+    Preview, RegionGrow, Threshold, Tool,
 };
 
 use crate::app::state::document::DocEdit;
@@ -41,11 +41,18 @@ pub enum ToolSpec {
         window: Option<(f64, f64)>,
     },
     /// A new segment grown from a voxel (x, y, z) within a window.
-    Grow { seed: [usize; 3], lo: f64, hi: f64 },
+    Grow {
+        seed: [usize; 3],
+        lo: f64,
+        hi: f64,
+    },
     KeepLargest,
     /// Morphology, margin, fill holes or a logical operation with another
     /// segment (`other`: its id) on the segment the tool acts on.
-    Modify { tool: ModifyTool, other: Option<u16> },
+    Modify {
+        tool: ModifyTool,
+        other: Option<u16>,
+    },
 }
 
 impl ToolSpec {
@@ -328,8 +335,8 @@ fn run_commands(
                 format!("Previewing {title}"),
                 move |p: &Progress| {
                     let built = tool.build(&labels)?;
-                    let (id, _) = target.ok_or_else(|| stratum_core::CoreError::NoSegmentChosen {
-                        tool: built.name(),
+                    let (id, _) = target.ok_or_else(|| {
+                        stratum_core::CoreError::NoSegmentChosen { tool: built.name() }
                     })?;
                     let mask = match built.preview(&volume, &labels.mask(id), p)? {
                         Preview::Mask(m) => m,
@@ -384,9 +391,7 @@ fn apply_results(mut done: MessageMutator<JobDone<ToolResult>>, mut doc: DocEdit
         for edit in result.edits.edits {
             applied &= doc.apply(&title, edit).is_some();
         }
-        if applied
-            && let (Some(name), Some(note)) = (result.new_name, result.edits.note)
-        {
+        if applied && let (Some(name), Some(note)) = (result.new_name, result.edits.note) {
             doc.notices().info(format!("{name}: {note}"));
         }
     }

@@ -116,7 +116,7 @@ impl ModifyKind {
             ModifyKind::Morphology(MorphOp::Close) => "Close",
             ModifyKind::Margin => "Margin",
             ModifyKind::FillHoles => "Fill holes",
-            ModifyKind::Logical(LogicOp::Union) => "Add a segment",
+            ModifyKind::Logical(LogicOp::Union) => "Union with a segment",
             ModifyKind::Logical(LogicOp::Intersect) => "Intersect with a segment",
             ModifyKind::Logical(LogicOp::Subtract) => "Subtract a segment",
         }

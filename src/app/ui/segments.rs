@@ -104,7 +104,8 @@ pub fn segment_list(
                 let r = ui.checkbox(&mut seg.visible, "");
                 note(&format!("visible {}", seg.name), &r);
                 let [r8, g8, b8] = seg.colour;
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
                 ui.painter()
                     .rect_filled(rect, 4.0, egui::Color32::from_rgb(r8, g8, b8));
                 let r = ui.selectable_label(is_selected, &seg.name);

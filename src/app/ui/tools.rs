@@ -216,13 +216,14 @@ fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entit
         .other
         .and_then(|e| others.iter().find(|o| o.0 == e))
         .map(|o| o.1);
-    let ready = selected.is_some()
-        && (other.is_some() || !matches!(tool.kind, ModifyKind::Logical(_)));
+    let ready =
+        selected.is_some() && (other.is_some() || !matches!(tool.kind, ModifyKind::Logical(_)));
     let spec = ToolSpec::Modify { tool, other };
     let on = selected.as_ref().map(|s| s.0);
     ui.add_enabled_ui(ready, |ui| {
         ui.horizontal(|ui| {
-            let previewing = study_generation(p).is_some_and(|g| p.tools.current_preview(g).is_some());
+            let previewing =
+                study_generation(p).is_some_and(|g| p.tools.current_preview(g).is_some());
             if ui
                 .selectable_label(previewing, "Preview")
                 .on_hover_text("Show the result on the slices before applying it")

@@ -12,9 +12,7 @@ use stratum::app::actions::HistoryAction;
 use stratum::app::features::segmentation::{SegmentCommand, ToolSpec};
 use stratum::app::state::segments::{ModifyKind, ModifyTool, Segment, ToolSettings};
 use stratum::app::state::study::Study;
-use stratum_core::segment::{
-    LabelMap, LogicOp, Mask, MorphOp, dilate_mm, erode_mm, fill_holes_3d,
-};
+use stratum_core::segment::{LabelMap, LogicOp, Mask, MorphOp, dilate_mm, erode_mm, fill_holes_3d};
 
 use super::{ball_study, errors, headless, publish, run_until_idle, study_of};
 
@@ -40,7 +38,13 @@ fn modify(kind: ModifyKind) -> ModifyTool {
 /// Previews `tool` on segment `id`, checks the preview is `expected` and
 /// the document untouched; applies it, checks the segment is `expected`;
 /// undoes it, checks the label map is back.
-fn preview_apply_undo(app: &mut App, tool: ModifyTool, other: Option<u16>, id: u16, expected: &Mask) {
+fn preview_apply_undo(
+    app: &mut App,
+    tool: ModifyTool,
+    other: Option<u16>,
+    id: u16,
+    expected: &Mask,
+) {
     let on = Some(entity_of(app, id));
     let before = labels(app);
     app.world_mut().resource_mut::<ToolSettings>().selected = on;
@@ -62,7 +66,8 @@ fn preview_apply_undo(app: &mut App, tool: ModifyTool, other: Option<u16>, id: u
     assert_eq!(*shown, *expected, "the preview of {:?}", tool.kind);
     assert_eq!(labels(app), before, "a preview changed the document");
 
-    app.world_mut().write_message(SegmentCommand::Run { tool: spec, on });
+    app.world_mut()
+        .write_message(SegmentCommand::Run { tool: spec, on });
     run_until_idle(app, Duration::from_secs(60));
     assert_eq!(errors(app), Vec::<String>::new());
     let after = labels(app);
@@ -83,8 +88,16 @@ fn morphology_and_margin_change_the_selected_segment_and_undo_restores_it() {
     run_until_idle(&mut app, Duration::from_secs(60));
     let ball = labels(&app).mask(1);
     let cases = [
-        (ModifyKind::Morphology(MorphOp::Dilate), 2.0, dilate_mm(&ball, 2.0)),
-        (ModifyKind::Morphology(MorphOp::Erode), 2.0, erode_mm(&ball, 2.0)),
+        (
+            ModifyKind::Morphology(MorphOp::Dilate),
+            2.0,
+            dilate_mm(&ball, 2.0),
+        ),
+        (
+            ModifyKind::Morphology(MorphOp::Erode),
+            2.0,
+            erode_mm(&ball, 2.0),
+        ),
         (ModifyKind::Margin, -3.0, erode_mm(&ball, 3.0)),
         (ModifyKind::Margin, 1.5, dilate_mm(&ball, 1.5)),
     ];
@@ -137,7 +150,13 @@ fn fill_holes_and_logical_operations_between_segments_apply_and_undo() {
 
     let mut union = shell.clone();
     union.data.zip_mut_with(&slab.data, |a, b| *a |= *b);
-    preview_apply_undo(&mut app, modify(ModifyKind::Logical(LogicOp::Union)), Some(2), 1, &union);
+    preview_apply_undo(
+        &mut app,
+        modify(ModifyKind::Logical(LogicOp::Union)),
+        Some(2),
+        1,
+        &union,
+    );
 
     // The slab lies beside the shell: their intersection is empty.
     let empty = Mask::empty(shell.dim(), shell.geometry);
@@ -161,6 +180,9 @@ fn a_logical_operation_without_the_other_segment_says_what_to_pick() {
     });
     run_until_idle(&mut app, Duration::from_secs(60));
     let errs = errors(&app);
-    assert!(errs.iter().any(|e| e.contains("pick the other segment")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("pick the other segment")),
+        "{errs:?}"
+    );
     assert_eq!(labels(&app), before);
 }

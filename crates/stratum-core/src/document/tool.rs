@@ -30,11 +30,7 @@ pub fn tool_edits(
     on: Option<(u16, &str)>,
     progress: &Progress,
 ) -> Result<ToolEdits> {
-    let chosen = || {
-        on.ok_or_else(|| CoreError::NoSegmentChosen {
-            tool: tool.name(),
-        })
-    };
+    let chosen = || on.ok_or_else(|| CoreError::NoSegmentChosen { tool: tool.name() });
     if let Some((brush, points)) = tool.stroke() {
         let (segment, name) = chosen()?;
         let Some((first, rest)) = points.split_first() else {

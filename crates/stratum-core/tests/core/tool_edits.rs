@@ -5,8 +5,8 @@
 use stratum_core::document::{Document, Edit, SurfaceRecipe, tool_edits};
 use stratum_core::edit::{Brush, BrushAction, BrushShape, BrushStroke};
 use stratum_core::segment::{
-    FillHoles, KeepLargest, LabelMap, LogicOp, Logical, Margin, Mask, MorphOp, Morphology,
-    Preset, PresetTool, Preview, Threshold, Tool, ToolTarget, threshold_mask,
+    FillHoles, KeepLargest, LabelMap, LogicOp, Logical, Margin, Mask, MorphOp, Morphology, Preset,
+    PresetTool, Preview, Threshold, Tool, ToolTarget, threshold_mask,
 };
 use stratum_core::{CoreError, Progress};
 
@@ -106,7 +106,14 @@ fn a_tool_that_changes_a_segment_asks_for_one() {
 fn threshold_and_presets_make_a_new_segment_built_from_the_scan() {
     let v = scan();
     let mut doc = ball_doc();
-    run(&mut doc, &Threshold { lo: 300.0, hi: 3000.0 }, None);
+    run(
+        &mut doc,
+        &Threshold {
+            lo: 300.0,
+            hi: 3000.0,
+        },
+        None,
+    );
     assert_eq!(doc.segments().len(), 2);
     assert_eq!(doc.props(2).recipe, SurfaceRecipe::Level(300.0));
     // The new segment takes the ball's voxels (it paints over them).
@@ -122,7 +129,10 @@ fn threshold_and_presets_make_a_new_segment_built_from_the_scan() {
     assert!(matches!(doc.props(soft.id).recipe, SurfaceRecipe::Level(_)));
     // An empty window is an error that says what to do.
     let err = tool_edits(
-        &Threshold { lo: 5000.0, hi: 6000.0 },
+        &Threshold {
+            lo: 5000.0,
+            hi: 6000.0,
+        },
         &v,
         doc.labels(),
         None,
