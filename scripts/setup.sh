@@ -37,6 +37,17 @@ esac
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 updated=""
+# The servers some of these packages bring (Orthanc, nginx, Slurm, munge)
+# are started by the tests themselves, on 127.0.0.1 with their own folders;
+# installing a package must not also start its service on every interface.
+# policy-rc.d is Debian's switch for that (invoke-rc.d and
+# deb-systemd-invoke ask it); it is removed again when the setup ends.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts while it installs\nexit 101\n' |
+        $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt_install() { # apt_install [--no-install-recommends] PACKAGE...
     if [ -z "$updated" ]; then
         $sudo apt-get update -qq || echo "warning: apt-get update failed" >&2
@@ -93,6 +104,7 @@ tools=(
     "dciodvfy (dicom3tools)|command -v dciodvfy|dicom3tools"
     "Orthanc (PACS tests)|command -v Orthanc && test -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so|orthanc orthanc-dicomweb"
     "openssl (DICOM TLS test certificates)|openssl version|openssl"
+    "nginx (a live session behind an HTTPS proxy)|nginx -v|nginx"
     "dcmtk (PACS peers)|command -v getscu && command -v storescp|dcmtk"
     "Blender|blender --version|blender"
     "Chromium|chromium --version|chromium"

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct JoinArgs {
-    /// The link the presenter shares (the whole of it, with the part after '#')
+    /// The link the presenter shares (the whole of it, with the part after
+    /// '#'): http://, or https:// through a proxy (the system's trusted
+    /// certificates, and SSL_CERT_FILE's, vouch for it)
     pub link: String,
     /// Your name, as the presenter and the others see it
     #[arg(long, default_value = "")]
@@ -30,6 +32,10 @@ pub struct JoinArgs {
 }
 
 pub fn join_cmd(a: JoinArgs) -> ExitCode {
+    if let Err(e) = stratum_core::live::wire::Target::parse(&a.link) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = stratum_core::live::keys_from_link(&a.link) {
         eprintln!("error: {e}");
         return ExitCode::from(2);

@@ -38,7 +38,7 @@ use stratum_core::volume::{Geometry, Volume, Voxels};
 
 use crate::live::KillOnDrop;
 
-fn headless_app() -> App {
+pub(crate) fn headless_app() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Mesh>()
@@ -51,7 +51,7 @@ fn headless_app() -> App {
 }
 
 /// A 40³ scan (a bright ball in soft tissue) with one empty segment.
-fn host_document() -> Document {
+pub(crate) fn host_document() -> Document {
     let data = ndarray::Array3::from_shape_fn((40, 40, 40), |(z, y, x)| {
         let d = |v: usize| v as f64 - 20.0;
         if d(x).powi(2) + d(y).powi(2) + d(z).powi(2) <= 14.0f64.powi(2) {
@@ -67,7 +67,7 @@ fn host_document() -> Document {
     doc
 }
 
-fn stroke(a: [f64; 3], b: [f64; 3]) -> Vec<Edit> {
+pub(crate) fn stroke(a: [f64; 3], b: [f64; 3]) -> Vec<Edit> {
     vec![
         Edit::StrokeBegin {
             segment: 1,
@@ -87,7 +87,7 @@ fn stroke(a: [f64; 3], b: [f64; 3]) -> Vec<Edit> {
 }
 
 /// Runs frames until `done` holds, failing after `limit`.
-fn frames_until(
+pub(crate) fn frames_until(
     app: &mut App,
     limit: Duration,
     what: &str,
@@ -101,7 +101,7 @@ fn frames_until(
     }
 }
 
-fn app_matches(doc: &Document) -> impl FnMut(&mut App) -> bool + '_ {
+pub(crate) fn app_matches(doc: &Document) -> impl FnMut(&mut App) -> bool + '_ {
     move |app: &mut App| {
         app.world().get_resource::<Study>().is_some_and(|s| {
             s.doc.labels().as_ref() == doc.labels().as_ref()

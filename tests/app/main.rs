@@ -13,6 +13,7 @@ mod job_panic;
 mod kill9;
 mod live;
 mod live_join;
+mod live_reconnect;
 mod memory;
 mod nnunet_cli;
 #[path = "../support/nnunet.rs"]

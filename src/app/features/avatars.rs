@@ -5,6 +5,7 @@
 //! so they line up around the anatomy for everyone). The session's side
 //! (joined or hosting) fills [`RemoteAvatars`] and sends [`own_avatar`].
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_mod_xr::session::XrState;
@@ -159,24 +160,92 @@ struct Looks {
     colours: Vec<(u64, Handle<StandardMaterial>)>,
 }
 
+/// Where this app's own viewer is: the headset's head while it is
+/// tracked, else the desktop's 3D camera.
+#[derive(SystemParam)]
+struct ViewerEye<'w, 's> {
+    xr: Option<Res<'w, XrInput>>,
+    camera: Query<'w, 's, &'static GlobalTransform, With<OrbitCamera>>,
+}
+
+impl ViewerEye<'_, '_> {
+    fn position(&self) -> Option<Vec3> {
+        match self.xr.as_deref().filter(|x| x.head_valid) {
+            Some(x) => Some(x.cur.head.translation),
+            None => self.camera.iter().next().map(|g| g.translation()),
+        }
+    }
+}
+
+/// The avatars' meshes and per-participant materials (none in a headless
+/// app without a renderer), made once and shared.
+#[derive(SystemParam)]
+struct AvatarAssets<'w, 's> {
+    meshes: Option<ResMut<'w, Assets<Mesh>>>,
+    materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    looks: Local<'s, Looks>,
+}
+
+impl AvatarAssets<'_, '_> {
+    /// Gives a new part entity its mesh and the participant's colour.
+    fn dress(&mut self, e: &mut EntityCommands, from: u64, part: Part) {
+        let (Some(meshes), Some(materials)) =
+            (self.meshes.as_deref_mut(), self.materials.as_deref_mut())
+        else {
+            return;
+        };
+        let looks = &mut *self.looks;
+        let material = match looks.colours.iter().find(|(f, _)| *f == from) {
+            Some((_, m)) => m.clone(),
+            None => {
+                let m = materials.add(StandardMaterial {
+                    base_color: colour_of(from),
+                    perceptual_roughness: 0.6,
+                    ..default()
+                });
+                looks.colours.push((from, m.clone()));
+                m
+            }
+        };
+        if part == Part::Head {
+            let head = looks
+                .head
+                .get_or_insert_with(|| meshes.add(Sphere::new(0.5).mesh().uv(24, 16)))
+                .clone();
+            let nose = looks
+                .nose
+                .get_or_insert_with(|| meshes.add(Cone::new(0.18, 0.35).mesh().resolution(16)))
+                .clone();
+            e.insert((Mesh3d(head), MeshMaterial3d(material.clone())));
+            // The nose points where the head looks (-Z); a cone's tip
+            // is +Y.
+            e.with_child((
+                Mesh3d(nose),
+                MeshMaterial3d(material),
+                Transform::from_xyz(0.0, 0.0, -0.55)
+                    .with_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)),
+            ));
+        } else {
+            let hand = looks
+                .hand
+                .get_or_insert_with(|| meshes.add(Cuboid::new(0.6, 0.4, 1.0)))
+                .clone();
+            e.insert((Mesh3d(hand), MeshMaterial3d(material)));
+        }
+    }
+}
+
 /// Keeps one entity per part of each other participant's avatar where it
 /// is (hidden when not tracked), and none for those who left.
-#[allow(clippy::too_many_arguments)]
 fn sync_avatars(
     mut commands: Commands,
     avatars: Res<RemoteAvatars>,
     pose: Res<AnatomyPose>,
     mut parts: Query<(Entity, &AvatarPart, &mut Transform, &mut Visibility)>,
-    eye: Query<&GlobalTransform, With<OrbitCamera>>,
-    xr: Option<Res<XrInput>>,
-    mut meshes: Option<ResMut<Assets<Mesh>>>,
-    mut materials: Option<ResMut<Assets<StandardMaterial>>>,
-    mut looks: Local<Looks>,
+    eye: ViewerEye,
+    mut assets: AvatarAssets,
 ) {
-    let eye = match xr.as_deref().filter(|x| x.head_valid) {
-        Some(x) => Some(x.cur.head.translation),
-        None => eye.iter().next().map(|g| g.translation()),
-    };
+    let eye = eye.position();
     let wanted = |a: &Avatar, part: Part| -> Option<Transform> {
         let (p, size) = match part {
             Part::Head => (a.head.as_ref()?, HEAD_M),
@@ -223,48 +292,7 @@ fn sync_avatars(
                     Visibility::Hidden
                 },
             ));
-            let (Some(meshes), Some(materials)) = (meshes.as_deref_mut(), materials.as_deref_mut())
-            else {
-                continue;
-            };
-            let looks = &mut *looks;
-            let material = match looks.colours.iter().find(|(f, _)| *f == a.from) {
-                Some((_, m)) => m.clone(),
-                None => {
-                    let m = materials.add(StandardMaterial {
-                        base_color: colour_of(a.from),
-                        perceptual_roughness: 0.6,
-                        ..default()
-                    });
-                    looks.colours.push((a.from, m.clone()));
-                    m
-                }
-            };
-            if part == Part::Head {
-                let head = looks
-                    .head
-                    .get_or_insert_with(|| meshes.add(Sphere::new(0.5).mesh().uv(24, 16)))
-                    .clone();
-                let nose = looks
-                    .nose
-                    .get_or_insert_with(|| meshes.add(Cone::new(0.18, 0.35).mesh().resolution(16)))
-                    .clone();
-                e.insert((Mesh3d(head), MeshMaterial3d(material.clone())));
-                // The nose points where the head looks (-Z); a cone's tip
-                // is +Y.
-                e.with_child((
-                    Mesh3d(nose),
-                    MeshMaterial3d(material),
-                    Transform::from_xyz(0.0, 0.0, -0.55)
-                        .with_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)),
-                ));
-            } else {
-                let hand = looks
-                    .hand
-                    .get_or_insert_with(|| meshes.add(Cuboid::new(0.6, 0.4, 1.0)))
-                    .clone();
-                e.insert((Mesh3d(hand), MeshMaterial3d(material)));
-            }
+            assets.dress(&mut e, a.from, part);
         }
     }
 }

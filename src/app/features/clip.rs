@@ -5,6 +5,7 @@
 //! the XR mode can drive them from a controller as the panel does.
 
 use bevy::asset::{RenderAssetUsages, embedded_asset};
+use bevy::ecs::system::SystemParam;
 use bevy::image::ImageSampler;
 use bevy::pbr::{ExtendedMaterial, MaterialExtension};
 use bevy::prelude::*;
@@ -336,19 +337,31 @@ type SegmentParts = (
     Has<NotClipped>,
 );
 
+/// Whether a segment was exempted from the cut, or let back into it, since
+/// the last frame.
+#[derive(SystemParam)]
+struct ExemptionsChanged<'w, 's> {
+    removed: RemovedComponents<'w, 's, NotClipped>,
+    added: Query<'w, 's, (), Added<NotClipped>>,
+}
+
+impl ExemptionsChanged<'_, '_> {
+    fn any(&mut self) -> bool {
+        self.removed.read().count() > 0 || !self.added.is_empty()
+    }
+}
+
 /// Puts the planes, the scan and each segment's colour into its material.
-#[allow(clippy::too_many_arguments)]
 fn update_clip_uniforms(
     clip: Res<ClipSettings>,
     scan: Res<ScanTexture>,
     pose: Res<AnatomyPose>,
     segments: Query<SegmentParts>,
-    mut removed: RemovedComponents<NotClipped>,
-    added: Query<(), Added<NotClipped>>,
+    mut exemptions: ExemptionsChanged,
     mut materials: ResMut<Assets<SegmentMaterial>>,
     mut last_mask: Local<u8>,
 ) {
-    let any_removed = removed.read().count() > 0 || !added.is_empty();
+    let any_removed = exemptions.any();
     // The shader cuts in world space: a moved anatomy moves its planes
     // (and, without a plane, nothing in the uniform depends on the pose).
     let posed = pose.is_changed() && clip.active().next().is_some();

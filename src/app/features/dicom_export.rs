@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use stratum_core::derived::{
     MeshObject, SegAlgorithm, SegSegment, Source, write_mesh_objects, write_seg,
@@ -129,67 +130,85 @@ enum Payload {
     Mesh(MeshObject, Vec<(String, [u8; 3], Arc<SurfaceMesh>)>),
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What an export takes from the world: the study (its document for a
+/// SEG), where its scan came from (the source series the objects refer
+/// to), and the built surfaces (for STL or OBJ objects).
+#[derive(SystemParam)]
+struct Exported<'w, 's> {
+    study: Option<Res<'w, Study>>,
+    source: Option<Res<'w, StudySource>>,
+    surfaces: Query<'w, 's, (&'static Segment, &'static SegmentSurface)>,
+}
+
+impl Exported<'_, '_> {
+    /// The segments or surfaces to write, copied out for the job.
+    fn payload(&self, settings: &DicomExport) -> Result<Payload, &'static str> {
+        let Some(study) = self.study.as_deref() else {
+            return Err("Open a study and make segments before exporting DICOM.");
+        };
+        match settings.kind {
+            DicomKind::Seg => {
+                let doc = &study.doc;
+                let labels = doc.labels();
+                let parts: Vec<_> = doc
+                    .segments()
+                    .iter()
+                    .filter(|s| doc.voxel_count(s.id) > 0)
+                    .map(|s| {
+                        (
+                            s.name.clone(),
+                            s.colour,
+                            labels.mask(s.id),
+                            algorithm(doc, s.id),
+                        )
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    return Err("Nothing to export: no segment has any voxel.");
+                }
+                Ok(Payload::Seg(parts))
+            }
+            DicomKind::Stl | DicomKind::Obj => {
+                let mut parts: Vec<_> = self
+                    .surfaces
+                    .iter()
+                    .filter(|(s, _)| s.visible || !settings.visible_only)
+                    .map(|(s, m)| (s.id, s.name.clone(), s.colour, m.0.clone()))
+                    .collect();
+                if parts.is_empty() {
+                    return Err(
+                        "Nothing to export: build the 3D model of at least one visible segment first.",
+                    );
+                }
+                parts.sort_by_key(|p| p.0);
+                let kind = if settings.kind == DicomKind::Stl {
+                    MeshObject::Stl
+                } else {
+                    MeshObject::Obj
+                };
+                Ok(Payload::Mesh(
+                    kind,
+                    parts.into_iter().map(|(_, n, c, m)| (n, c, m)).collect(),
+                ))
+            }
+        }
+    }
+}
+
 fn start_export(
     mut commands: Commands,
     mut requests: MessageReader<DicomExportRequest>,
     mut settings: ResMut<DicomExport>,
     pacs_state: Res<PacsState>,
-    study: Option<Res<Study>>,
-    source: Option<Res<StudySource>>,
-    surfaces: Query<(&Segment, &SegmentSurface)>,
+    exported: Exported,
     mut notices: ResMut<Notices>,
 ) {
     if requests.read().last().is_none() {
         return;
     }
-    let Some(study) = study else {
-        return notices.error("Open a study and make segments before exporting DICOM.");
-    };
-    let payload = match settings.kind {
-        DicomKind::Seg => {
-            let doc = &study.doc;
-            let labels = doc.labels();
-            let parts: Vec<_> = doc
-                .segments()
-                .iter()
-                .filter(|s| doc.voxel_count(s.id) > 0)
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        s.colour,
-                        labels.mask(s.id),
-                        algorithm(doc, s.id),
-                    )
-                })
-                .collect();
-            if parts.is_empty() {
-                return notices.error("Nothing to export: no segment has any voxel.");
-            }
-            Payload::Seg(parts)
-        }
-        DicomKind::Stl | DicomKind::Obj => {
-            let mut parts: Vec<_> = surfaces
-                .iter()
-                .filter(|(s, _)| s.visible || !settings.visible_only)
-                .map(|(s, m)| (s.id, s.name.clone(), s.colour, m.0.clone()))
-                .collect();
-            if parts.is_empty() {
-                return notices.error(
-                    "Nothing to export: build the 3D model of at least one visible segment first.",
-                );
-            }
-            parts.sort_by_key(|p| p.0);
-            let kind = if settings.kind == DicomKind::Stl {
-                MeshObject::Stl
-            } else {
-                MeshObject::Obj
-            };
-            Payload::Mesh(
-                kind,
-                parts.into_iter().map(|(_, n, c, m)| (n, c, m)).collect(),
-            )
-        }
+    let payload = match exported.payload(&settings) {
+        Ok(p) => p,
+        Err(e) => return notices.error(e),
     };
     let send = if settings.send {
         match pacs_state.resolve() {
@@ -203,7 +222,10 @@ fn start_export(
     } else {
         None
     };
-    let scan = source.map(|s| (s.path.clone(), s.series.clone()));
+    let scan = exported
+        .source
+        .as_deref()
+        .map(|s| (s.path.clone(), s.series.clone()));
     let path = settings.path();
     let split = settings.split;
     settings.open = false;

@@ -126,7 +126,11 @@ impl Plugin for MarginsPlugin {
             .init_resource::<MarginOnLoad>()
             .add_systems(
                 Update,
-                (margin_on_load, margin_actions, show_margins)
+                (
+                    margin_on_load.run_if(resource_exists::<Study>),
+                    margin_actions,
+                    show_margins,
+                )
                     .chain()
                     // A surface attached this frame is seen this frame.
                     .after(MeshingSet),
@@ -141,11 +145,11 @@ pub struct MarginOnLoad(pub Option<(String, String)>);
 
 fn margin_on_load(
     mut on_load: ResMut<MarginOnLoad>,
-    study: Option<Res<Study>>,
+    study: Res<Study>,
     mut notices: ResMut<Notices>,
     mut out: MessageWriter<SurgeryAction>,
 ) {
-    let (Some((a, b)), Some(study)) = (&on_load.0, study) else {
+    let Some((a, b)) = &on_load.0 else {
         return;
     };
     // As typed on a command line: any case, "_" for a space.
@@ -222,6 +226,29 @@ type Shown = (
     Has<MarginColoured>,
 );
 
+/// The segments the map reads and colours, found by id.
+#[derive(bevy::ecs::system::SystemParam)]
+struct ShownSegments<'w, 's> {
+    all: Query<'w, 's, Shown>,
+    index: Res<'w, SegmentIndex>,
+}
+
+/// One segment as [`Shown`] reads it.
+type ShownItem<'a> = (
+    Entity,
+    &'a Segment,
+    Option<&'a SegmentSurface>,
+    Option<&'a Mesh3d>,
+    Option<&'a MeshMaterial3d<SegmentMaterial>>,
+    bool,
+);
+
+impl ShownSegments<'_, '_> {
+    fn get(&self, id: u16) -> Option<ShownItem<'_>> {
+        self.index.get(id).and_then(|e| self.all.get(e).ok())
+    }
+}
+
 /// Where the colours go: the meshes, the materials, the marker.
 #[derive(bevy::ecs::system::SystemParam)]
 struct Paint<'w, 's> {
@@ -243,18 +270,11 @@ struct Watch<'w, 's> {
 
 fn show_margins(
     mut margins_res: ResMut<Margins>,
-    segments: Query<Shown>,
-    index: Res<SegmentIndex>,
+    segments: ShownSegments,
     study: Option<Res<Study>>,
     mut watch: Watch,
-    paint: Paint,
+    mut paint: Paint,
 ) {
-    let Paint {
-        mut meshes,
-        mut materials,
-        mut notices,
-        mut commands,
-    } = paint;
     // Bookkeeping every frame without marking the resource changed: the
     // panels that read it redraw only when what they show changes.
     let was = (
@@ -268,7 +288,7 @@ fn show_margins(
     // it): what is under way measures the old one; measure again once the
     // surfaces settle.
     let key = |id: u16| -> SurfaceKey {
-        let s = index.get(id).and_then(|e| segments.get(e).ok());
+        let s = segments.get(id);
         (
             id,
             s.and_then(|s| s.2).map(|s| Arc::as_ptr(&s.0) as usize),
@@ -291,24 +311,24 @@ fn show_margins(
     // Segments coloured that should not be (now, while a stroke shows the
     // segment as chunks, or once its surface is rebuilt without colours):
     // their own colour again.
-    for (e, seg, _, mesh, material, coloured) in &segments {
+    for (e, seg, _, mesh, material, coloured) in &segments.all {
         if !coloured {
             continue;
         }
         let painted = mesh
-            .and_then(|m| meshes.get(&m.0))
+            .and_then(|m| paint.meshes.get(&m.0))
             .is_some_and(|m| m.attribute(Mesh::ATTRIBUTE_COLOR).is_some());
         let keep = want.is_some_and(|(a, _)| a == seg.id) && !stroking && painted;
         if keep {
             continue;
         }
-        if let Some(mut m) = mesh.and_then(|m| meshes.get_mut(&m.0)) {
+        if let Some(mut m) = mesh.and_then(|m| paint.meshes.get_mut(&m.0)) {
             m.remove_attribute(Mesh::ATTRIBUTE_COLOR);
         }
-        if let Some(mut m) = material.and_then(|m| materials.get_mut(&m.0)) {
+        if let Some(mut m) = material.and_then(|m| paint.materials.get_mut(&m.0)) {
             m.base.base_color = segment_material(seg).base.base_color;
         }
-        commands.entity(e).remove::<MarginColoured>();
+        paint.commands.entity(e).remove::<MarginColoured>();
         if want.is_some() {
             margins.supersede();
         }
@@ -326,18 +346,10 @@ fn show_margins(
                 let running = margins.running.take().expect("checked above");
                 match &result.distances {
                     Ok(distances) => paint_result(
-                        margins,
-                        distances,
-                        result.ms,
-                        &running,
-                        &segments,
-                        &index,
-                        &mut meshes,
-                        &mut materials,
-                        &mut commands,
+                        margins, distances, result.ms, &running, &segments, &mut paint,
                     ),
                     Err(e) => {
-                        notices.error(format!("Margins: {e}"));
+                        paint.notices.error(format!("Margins: {e}"));
                         margins.shown = None;
                         margins.stale = false;
                     }
@@ -349,7 +361,7 @@ fn show_margins(
             // A panic in the job (the job's own errors come as a result).
             Outcome::Failed(e) if running.is_some() => {
                 margins.running = None;
-                notices.error(format!("Margins: {e}"));
+                paint.notices.error(format!("Margins: {e}"));
                 margins.shown = None;
                 margins.stale = false;
             }
@@ -359,7 +371,7 @@ fn show_margins(
                 margins.running = None;
                 margins.shown = None;
                 margins.stale = false;
-                notices.info("Margin map: cancelled");
+                paint.notices.info("Margin map: cancelled");
             }
             Outcome::Failed(_) | Outcome::Cancelled => {}
         }
@@ -367,13 +379,10 @@ fn show_margins(
     start_measuring(
         margins,
         &segments,
-        &index,
         study.as_deref(),
         &watch,
         stroking,
-        &meshes,
-        &mut notices,
-        &mut commands,
+        &mut paint,
     );
     margins.measuring = margins.is_measuring();
     if (&margins.shown, margins.measuring, margins.painted) != (&was.0, was.1, was.2) {
@@ -383,17 +392,13 @@ fn show_margins(
 
 /// Starts a measurement when one is due and both surfaces are there and
 /// settled.
-#[allow(clippy::too_many_arguments)]
 fn start_measuring(
     margins: &mut Margins,
-    segments: &Query<Shown>,
-    index: &SegmentIndex,
+    segments: &ShownSegments,
     study: Option<&Study>,
     watch: &Watch,
     stroking: bool,
-    meshes: &Assets<Mesh>,
-    notices: &mut Notices,
-    commands: &mut Commands,
+    paint: &mut Paint,
 ) {
     if !margins.stale || stroking || margins.quiet < SETTLE_FRAMES || !watch.meshing.is_empty() {
         return;
@@ -402,14 +407,16 @@ fn start_measuring(
         margins.stale = false;
         return;
     };
-    let get = |id: u16| index.get(id).and_then(|e| segments.get(e).ok());
+    let get = |id: u16| segments.get(id);
     let (Some(sa), Some(sb)) = (get(shown.a), get(shown.b)) else {
         let in_doc = |id: u16| study.is_some_and(|s| s.doc.segment(id).is_some());
         if in_doc(shown.a) && in_doc(shown.b) {
             // Their entities come a frame after the study.
             return;
         }
-        notices.error("Margins: one of the two segments is gone");
+        paint
+            .notices
+            .error("Margins: one of the two segments is gone");
         margins.shown = None;
         margins.stale = false;
         return;
@@ -419,7 +426,8 @@ fn start_measuring(
         // Not built yet: measured once both surfaces are there.
         return;
     };
-    if meshes
+    if paint
+        .meshes
         .get(&mesh.0)
         .is_none_or(|m| m.count_vertices() != surface_a.0.positions.len())
     {
@@ -445,7 +453,7 @@ fn start_measuring(
     let (b, exact_mm) = (shown.b, f64::from(shown.thresholds_mm[1]));
     let (mesh_a, mesh_b) = (Arc::clone(&surface_a.0), Arc::clone(&surface_b.0));
     spawn_job_with(
-        commands,
+        &mut paint.commands,
         format!("Measuring margins of {} to {}", sa.1.name, sb.1.name),
         progress,
         move |p: &Progress| {
@@ -467,22 +475,18 @@ fn start_measuring(
 
 /// Colours the coloured segment's mesh by a finished measurement, if it
 /// still shows the surface measured.
-#[allow(clippy::too_many_arguments)]
 fn paint_result(
     margins: &mut Margins,
     distances: &[f32],
     ms: f64,
     running: &Running,
-    segments: &Query<Shown>,
-    index: &SegmentIndex,
-    meshes: &mut Assets<Mesh>,
-    materials: &mut Assets<SegmentMaterial>,
-    commands: &mut Commands,
+    segments: &ShownSegments,
+    paint: &mut Paint,
 ) {
     let Some(shown) = margins.shown.as_mut() else {
         return;
     };
-    let get = |id: u16| index.get(id).and_then(|e| segments.get(e).ok());
+    let get = |id: u16| segments.get(id);
     let (Some(sa), Some(sb)) = (get(shown.a), get(shown.b)) else {
         return;
     };
@@ -494,7 +498,7 @@ fn paint_result(
         margins.stale = true;
         return;
     }
-    let Some(mut bevy_mesh) = meshes.get_mut(&mesh.0) else {
+    let Some(mut bevy_mesh) = paint.meshes.get_mut(&mesh.0) else {
         margins.stale = true;
         return;
     };
@@ -512,10 +516,10 @@ fn paint_result(
             .map(|&d| vertex_colour(margin_colour(d, t2, colours)))
             .collect::<Vec<_>>(),
     );
-    if let Some(mut m) = materials.get_mut(&material.0) {
+    if let Some(mut m) = paint.materials.get_mut(&material.0) {
         m.base.base_color = Color::WHITE.with_alpha(sa.1.opacity.clamp(0.0, 1.0));
     }
-    commands.entity(sa.0).insert(MarginColoured);
+    paint.commands.entity(sa.0).insert(MarginColoured);
     let n = distances.len().max(1) as f64;
     let under = |t: f32| 100.0 * distances.iter().filter(|&&d| d < t).count() as f64 / n;
     shown.under_pct = Some([under(t2[0]), under(t2[1])]);

@@ -47,7 +47,15 @@ impl Plugin for RealignPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(JobPlugin::<Reopened>::default())
             .add_message::<RealignAction>()
-            .add_systems(Update, (forget_on_load, start, finish).chain());
+            .add_systems(
+                Update,
+                (
+                    forget_on_load,
+                    start,
+                    finish.run_if(resource_exists::<Study>),
+                )
+                    .chain(),
+            );
     }
 }
 
@@ -106,13 +114,10 @@ fn start(
 fn finish(
     mut commands: Commands,
     mut done: MessageMutator<JobDone<Reopened>>,
-    study: Option<ResMut<Study>>,
+    mut study: ResMut<Study>,
     mut notices: ResMut<Notices>,
     mut replaced: MessageWriter<ScanReplaced>,
 ) {
-    let Some(mut study) = study else {
-        return;
-    };
     for d in done.read() {
         let title = d.title.clone();
         let Some(Reopened(volume, report, applied)) = notices.take(&title, d.take()) else {

@@ -6,13 +6,17 @@
 use std::path::PathBuf;
 
 use bevy::camera::ManualTextureViewHandle;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 
+use crate::app::features::loading::SeriesChoice;
 use crate::app::state::jobs::{JobInfo, Notices};
 use crate::app::state::segments::Segment;
 use crate::app::state::segments::SegmentSurface;
+use crate::app::state::space::AnatomyPose;
 use crate::app::state::study::Study;
+use crate::app::state::viewport::OrbitCamera;
 
 #[derive(Resource, Clone, Debug)]
 pub struct ScreenshotPlan {
@@ -55,20 +59,48 @@ impl Plugin for ScreenshotPlugin {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Whether the pipeline has gone as far as it goes on its own: a study (or
+/// an error, or a question for the user), every surface built, no job.
+#[derive(SystemParam)]
+struct Pipeline<'w, 's> {
+    jobs: Query<'w, 's, &'static JobInfo>,
+    study: Option<Res<'w, Study>>,
+    segments: Query<'w, 's, (&'static Segment, Option<&'static SegmentSurface>)>,
+    notices: Res<'w, Notices>,
+    choice: Res<'w, SeriesChoice>,
+}
+
+impl Pipeline<'_, '_> {
+    fn idle(&self) -> bool {
+        let failed = self.notices.items.iter().any(|n| n.error);
+        // An empty segment (added to paint into) has no surface to wait for.
+        let meshes_ready = self
+            .segments
+            .iter()
+            .all(|(seg, s)| s.is_some() || seg.voxel_ml == 0.0);
+        // A question for the user (which series, which part of a study too
+        // large for the memory) is as far as the pipeline goes on its own.
+        let asking = self.choice.pending.is_some() || self.choice.too_large.is_some();
+        self.jobs.is_empty() && (self.study.is_some() || failed || asking) && meshes_ready
+    }
+}
+
+/// What the shot is taken of: the window (with the 3D view's camera and
+/// the anatomy's pose, written beside it) or a headset eye.
+#[derive(SystemParam)]
+struct ShotView<'w, 's> {
+    target: Res<'w, ShotTarget>,
+    camera: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<OrbitCamera>>,
+    pose: Res<'w, AnatomyPose>,
+}
+
 fn drive_screenshot(
     mut commands: Commands,
     plan: Res<ScreenshotPlan>,
     mut state: ResMut<ScreenshotProgress>,
-    jobs: Query<&JobInfo>,
-    study: Option<Res<Study>>,
-    segments: Query<(&Segment, Option<&SegmentSurface>)>,
-    notices: Res<Notices>,
-    choice: Res<crate::app::features::loading::SeriesChoice>,
+    pipeline: Pipeline,
+    view: ShotView,
     time: Res<Time<Real>>,
-    target: Res<ShotTarget>,
-    camera: Query<(&Camera, &GlobalTransform), With<crate::app::state::viewport::OrbitCamera>>,
-    pose: Res<crate::app::state::space::AnatomyPose>,
     mut exit: MessageWriter<AppExit>,
 ) {
     if state.captured {
@@ -90,18 +122,8 @@ fn drive_screenshot(
     if state.requested {
         return;
     }
-    let failed = notices.items.iter().any(|n| n.error);
-    // An empty segment (added to paint into) has no surface to wait for.
-    let meshes_ready = segments
-        .iter()
-        .all(|(seg, s)| s.is_some() || seg.voxel_ml == 0.0);
-    // A question for the user (which series, which part of a study too
-    // large for the memory) is as far as the pipeline goes on its own.
-    let asking = choice.pending.is_some() || choice.too_large.is_some();
-    let idle = jobs.is_empty()
-        && (study.is_some() || failed || asking)
-        && meshes_ready
-        && *target != ShotTarget::Waiting;
+    let target = *view.target;
+    let idle = pipeline.idle() && target != ShotTarget::Waiting;
     state.idle_frames = if idle { state.idle_frames + 1 } else { 0 };
     let now = time.elapsed_secs_f64();
     if state.idle_frames == 1 {
@@ -118,12 +140,12 @@ fn drive_screenshot(
                 (now - t0) * 1000.0 / frames as f64
             );
         }
-        if *target == ShotTarget::Window
-            && let Ok((camera, at)) = camera.single()
+        if target == ShotTarget::Window
+            && let Ok((camera, at)) = view.camera.single()
         {
-            write_view(&plan.path, camera, at, &pose);
+            write_view(&plan.path, camera, at, &view.pose);
         }
-        let shot = match *target {
+        let shot = match target {
             ShotTarget::TextureView(id) => {
                 info!("screenshot of the headset's left eye");
                 Screenshot::texture_view(ManualTextureViewHandle(id))
@@ -144,12 +166,7 @@ fn drive_screenshot(
 /// Beside a window shot, `NAME.view.json`: the 3D view's projection, its
 /// viewport in the image and the LPS-to-world map, so a check can find
 /// where any patient point lands in the picture (no patient data in it).
-fn write_view(
-    png: &std::path::Path,
-    camera: &Camera,
-    at: &GlobalTransform,
-    pose: &crate::app::state::space::AnatomyPose,
-) {
+fn write_view(png: &std::path::Path, camera: &Camera, at: &GlobalTransform, pose: &AnatomyPose) {
     let clip_from_world = camera.clip_from_view() * at.to_matrix().inverse();
     let viewport = camera
         .physical_viewport_rect()

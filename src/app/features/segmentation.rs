@@ -10,10 +10,9 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use stratum_core::Progress;
 use stratum_core::document::{Edit, Target, ToolEdits, tool_edits};
-
 use stratum_core::segment::{
     FillHoles, KeepLargest, LabelMap, Logical, Margin, Mask, Morphology, Preset, PresetTool,
-    Preview, RegionGrow, Threshold, Tool,
+    Preview, RegionGrow, RemoveSmallIslands, Threshold, Tool,
 };
 
 use crate::app::state::document::DocEdit;
@@ -73,6 +72,9 @@ impl ToolSpec {
                     radius_mm: tool.radius_mm,
                 }),
                 ModifyKind::Margin => Box::new(Margin { mm: tool.margin_mm }),
+                ModifyKind::RemoveIslands => Box::new(RemoveSmallIslands {
+                    min_mm3: tool.min_mm3,
+                }),
                 ModifyKind::FillHoles => Box::new(FillHoles {
                     per_slice: tool.per_slice,
                 }),

@@ -39,7 +39,7 @@ impl Plugin for SegmentsPlugin {
                     apply_requested,
                     spawn_on_load,
                     follow_changes,
-                    seal_table_edits,
+                    seal_table_edits.run_if(resource_exists::<Study>),
                 )
                     .chain()
                     .in_set(SegmentsSet),
@@ -201,10 +201,7 @@ fn follow_changes(
 
 /// Seals a name, colour or visibility edit into one history step once the
 /// user has not changed it for [`TABLE_QUIET_FRAMES`].
-fn seal_table_edits(study: Option<ResMut<Study>>, mut quiet: Local<(u64, u32)>) {
-    let Some(mut study) = study else {
-        return;
-    };
+fn seal_table_edits(mut study: ResMut<Study>, mut quiet: Local<(u64, u32)>) {
     if !study.doc.has_pending() {
         *quiet = (study.doc.generation(), 0);
         return;

@@ -14,6 +14,7 @@ use stratum_core::session::ScanRef;
 use stratum_core::session::journal::{Journal, Unsaved};
 
 use crate::app::state::jobs::JobPlugin;
+use crate::app::state::study::Study;
 
 pub mod autosave;
 mod open;
@@ -127,7 +128,7 @@ impl Plugin for SessionPlugin {
                     open::start_restore,
                     open::finish_open,
                     open::apply_pending,
-                    autosave::autosave,
+                    autosave::autosave.run_if(resource_exists::<Study>),
                 )
                     .chain(),
             );

@@ -139,6 +139,7 @@ impl Plugin for VolumeRenderPlugin {
                     upload::upload.run_if(resource_exists::<Study>),
                     upload::finish_upload,
                     material::bake_transfer,
+                    material::track_view_motion,
                     material::update_uniforms.run_if(resource_exists::<Study>),
                     material::depth_prepass_on_cameras,
                 )

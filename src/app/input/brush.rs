@@ -3,50 +3,59 @@
 //! as it changes the voxels) is where the ball sits, and a left drag that
 //! starts on it is a stroke of [`BrushAction`]s.
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use bevy::window::PrimaryWindow;
 use stratum_core::edit::pick_segment;
 
+use super::ViewPointer;
 use crate::app::actions::{BrushAction, StrokePhase};
 use crate::app::features::clip::{ClipSettings, NotClipped};
 use crate::app::features::sculpt::BrushSettings;
 use crate::app::state::segments::{Segment, ToolSettings};
 use crate::app::state::space::{world_dir_to_lps, world_to_lps};
 use crate::app::state::study::Study;
-use crate::app::state::viewport::{BrushHover, OrbitCamera, ViewRect};
+use crate::app::state::viewport::BrushHover;
+
+/// The segment the brush works on (the panel's selection) and whether it
+/// is exempt from the clip planes, with the study it belongs to.
+#[derive(SystemParam)]
+pub struct BrushTarget<'w, 's> {
+    tools: Res<'w, ToolSettings>,
+    segments: Query<'w, 's, (&'static Segment, Has<NotClipped>)>,
+    study: Option<Res<'w, Study>>,
+}
+
+impl BrushTarget<'_, '_> {
+    /// The study, the selected segment, and whether it is exempt from the
+    /// clip planes; none without a study or a selection.
+    pub fn get(&self) -> Option<(&Study, &Segment, bool)> {
+        let (seg, whole) = self
+            .tools
+            .selected
+            .and_then(|e| self.segments.get(e).ok())?;
+        Some((self.study.as_deref()?, seg, whole))
+    }
+}
 
 /// Desktop mouse in the 3D view with brushing on: the ball follows the
 /// selected segment under the cursor; a left drag starting on it sculpts.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn mouse_to_brush(
     buttons: Res<ButtonInput<MouseButton>>,
-    rect: Res<ViewRect>,
-    window: Query<&Window, With<PrimaryWindow>>,
-    camera: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    pointer: ViewPointer,
     settings: Res<BrushSettings>,
-    tools: Res<ToolSettings>,
-    segments: Query<(&Segment, Has<NotClipped>)>,
-    study: Option<Res<Study>>,
+    target: BrushTarget,
     clip: Res<ClipSettings>,
     mut hover: ResMut<BrushHover>,
     mut actions: MessageWriter<BrushAction>,
 ) {
-    let selected = tools.selected.and_then(|e| segments.get(e).ok());
-    let (Some(study), Some((seg, whole)), true) = (study, selected, settings.active) else {
+    let (Some((study, seg, whole)), true) = (target.get(), settings.active) else {
         hover.point = None;
         if hover.stroking {
             hover.stroking = false;
         }
         return;
     };
-    let cursor = window.single().ok().and_then(|w| w.cursor_position());
-    let inside = cursor.is_some_and(|c| rect.0.is_some_and(|r| r.contains(c)));
-    let ray = cursor.filter(|_| inside).and_then(|c| {
-        camera
-            .single()
-            .ok()
-            .and_then(|(cam, at)| cam.viewport_to_world(at, c).ok())
-    });
+    let ray = pointer.cursor_in_view().and_then(|c| pointer.ray(c));
     let clips: Vec<_> = if whole {
         Vec::new()
     } else {

@@ -73,7 +73,8 @@ pub struct ToolSettings {
 }
 
 /// The tools that change the selected segment (the core's morphology,
-/// margin, fill holes and logical tools), as the panel sets them.
+/// margin, fill holes, small islands and logical tools), as the panel
+/// sets them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModifyTool {
     pub kind: ModifyKind,
@@ -83,6 +84,8 @@ pub struct ModifyTool {
     pub margin_mm: f64,
     /// Fill holes: slice by slice (axial) instead of in 3D.
     pub per_slice: bool,
+    /// Remove small islands: those under this volume go.
+    pub min_mm3: f64,
     /// Logical: the other segment.
     pub other: Option<Entity>,
 }
@@ -92,17 +95,19 @@ pub enum ModifyKind {
     Morphology(MorphOp),
     Margin,
     FillHoles,
+    RemoveIslands,
     Logical(LogicOp),
 }
 
 impl ModifyKind {
-    pub const ALL: [ModifyKind; 9] = [
+    pub const ALL: [ModifyKind; 10] = [
         ModifyKind::Morphology(MorphOp::Dilate),
         ModifyKind::Morphology(MorphOp::Erode),
         ModifyKind::Morphology(MorphOp::Open),
         ModifyKind::Morphology(MorphOp::Close),
         ModifyKind::Margin,
         ModifyKind::FillHoles,
+        ModifyKind::RemoveIslands,
         ModifyKind::Logical(LogicOp::Union),
         ModifyKind::Logical(LogicOp::Intersect),
         ModifyKind::Logical(LogicOp::Subtract),
@@ -116,6 +121,7 @@ impl ModifyKind {
             ModifyKind::Morphology(MorphOp::Close) => "Close",
             ModifyKind::Margin => "Margin",
             ModifyKind::FillHoles => "Fill holes",
+            ModifyKind::RemoveIslands => "Remove small islands",
             ModifyKind::Logical(LogicOp::Union) => "Union with a segment",
             ModifyKind::Logical(LogicOp::Intersect) => "Intersect with a segment",
             ModifyKind::Logical(LogicOp::Subtract) => "Subtract a segment",
@@ -130,6 +136,7 @@ impl Default for ModifyTool {
             radius_mm: 2.0,
             margin_mm: 3.0,
             per_slice: false,
+            min_mm3: 100.0,
             other: None,
         }
     }

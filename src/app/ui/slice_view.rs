@@ -176,8 +176,11 @@ pub fn update_contours(
     }
 }
 
-/// What a slice view draws besides the image: clip planes and rulers.
+/// What a slice view draws and does besides the image: clip planes,
+/// rulers, the brush, and the segmentation tools' settings (a click in
+/// seed mode places a region-growing seed).
 pub struct SliceExtras<'a> {
+    pub tools: &'a ToolSettings,
     pub clips: &'a [(usize, ClipPlane)],
     pub rulers: &'a Rulers,
     /// The brush, when brushing is on: drags paint instead of moving the crosshair.
@@ -194,13 +197,11 @@ pub enum SliceEvent {
 /// Draws one slice view into `ui` and handles the mouse on it: a click or a
 /// drag moves the crosshair (or places a region-growing seed in seed mode),
 /// the wheel steps through slices.
-#[allow(clippy::too_many_arguments)]
 pub fn slice_view(
     ui: &mut egui::Ui,
     plane: Plane,
     state: &mut SliceState,
     textures: &SliceTextures,
-    tools: &ToolSettings,
     extras: &SliceExtras,
     events: &mut Vec<SliceEvent>,
     height: f32,
@@ -373,17 +374,13 @@ pub fn slice_view(
             let r = (pos.y - rect.min.y) / rect.height() * layout.height as f32 - 0.5;
             g.index_to_lps(layout.continuous_index(slice, c, r))
         };
-        let px_per_mm = rect.width() / w_mm;
-        slice_brush(
-            &painter,
-            &response,
-            brush,
-            layout.plane,
-            px_per_mm,
+        let screen = SliceScreen {
+            plane: layout.plane,
             rect,
+            px_per_mm: rect.width() / w_mm,
             lps_at,
-            events,
-        );
+        };
+        slice_brush(&painter, &response, brush, &screen, events);
     } else if (response.clicked() || response.dragged())
         && let Some(idx) = response.interact_pointer_pos().and_then(to_voxel)
     {
@@ -392,11 +389,11 @@ pub fn slice_view(
                 let p = g.index_to_lps(idx.map(|v| v as f64));
                 events.push(SliceEvent::Ruler(RulerAction::Point(p)));
             }
-        } else if tools.seed_mode && response.clicked() {
+        } else if extras.tools.seed_mode && response.clicked() {
             events.push(SliceEvent::Segment(SegmentCommand::Grow {
                 seed: idx,
-                lo: tools.lo,
-                hi: tools.hi,
+                lo: extras.tools.lo,
+                hi: extras.tools.hi,
             }));
         }
         state.crosshair = idx;
@@ -411,19 +408,31 @@ pub fn slice_view(
     }
 }
 
+/// Where a slice view's image lies on the screen: its plane, its
+/// rectangle, its scale, and the patient point (LPS mm) under a position.
+pub struct SliceScreen<F: Fn(egui::Pos2) -> [f64; 3]> {
+    pub plane: Plane,
+    pub rect: egui::Rect,
+    pub px_per_mm: f32,
+    pub lps_at: F,
+}
+
 /// A slice view with brushing on: the brush circle (its diameter in mm at
 /// the view's scale) under the cursor, and a left drag (or click) as a stroke.
-#[allow(clippy::too_many_arguments)]
 pub fn slice_brush(
     painter: &egui::Painter,
     response: &egui::Response,
     brush: &BrushSettings,
-    plane: Plane,
-    px_per_mm: f32,
-    rect: egui::Rect,
-    lps_at: impl Fn(egui::Pos2) -> [f64; 3],
+    screen: &SliceScreen<impl Fn(egui::Pos2) -> [f64; 3]>,
     events: &mut Vec<SliceEvent>,
 ) {
+    let SliceScreen {
+        plane,
+        rect,
+        px_per_mm,
+        lps_at,
+    } = screen;
+    let (plane, rect, px_per_mm) = (*plane, *rect, *px_per_mm);
     let radius = (brush.diameter_mm as f32 / 2.0 * px_per_mm).max(1.0);
     let colour = if brush.tool.adds() {
         egui::Color32::from_rgb(120, 230, 120)

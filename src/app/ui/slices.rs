@@ -56,6 +56,7 @@ pub(super) fn slices_panel(ui: &mut egui::Ui, p: &mut SlicesUi) {
     let clips: Vec<_> = p.clip.active().map(|(i, c)| (i, *c)).collect();
     ui.columns(3, |cols| {
         let extras = SliceExtras {
+            tools: &p.tools,
             clips: &clips,
             rulers: &p.rulers,
             brush: p.edit.brush_on_slices(),
@@ -66,7 +67,6 @@ pub(super) fn slices_panel(ui: &mut egui::Ui, p: &mut SlicesUi) {
                 plane,
                 &mut p.slices,
                 &p.textures,
-                &p.tools,
                 &extras,
                 &mut commands,
                 height,

@@ -194,6 +194,15 @@ fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entit
             )
             .on_hover_text("Negative: shrink");
         }
+        ModifyKind::RemoveIslands => {
+            ui.label("under");
+            ui.add(
+                egui::DragValue::new(&mut t.min_mm3)
+                    .range(1.0..=1.0e6)
+                    .speed(10.0)
+                    .suffix(" mm³"),
+            );
+        }
         ModifyKind::FillHoles => {
             ui.checkbox(&mut t.per_slice, "slice by slice");
         }

@@ -13,9 +13,8 @@ use super::input::{Hand, brush_tip};
 use super::rig::XrInput;
 use super::rig::controllers::XrActions;
 use crate::app::features::sculpt::BrushSettings;
-use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::input::brush::BrushTarget;
 use crate::app::state::space::AnatomyPose;
-use crate::app::state::study::Study;
 
 /// How a touch feels: short and light, as a fingertip meets a surface.
 const PULSE_NS: i64 = 25_000_000;
@@ -41,26 +40,21 @@ impl Plugin for HapticsPlugin {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pulse_on_touch(
     input: Res<XrInput>,
     settings: Res<BrushSettings>,
-    tools: Res<ToolSettings>,
-    segments: Query<&Segment>,
-    study: Option<Res<Study>>,
+    target: BrushTarget,
     pose: Res<AnatomyPose>,
     actions: Option<Res<XrActions>>,
     session: Option<Res<OxrSession>>,
     mut touch: ResMut<BrushTouch>,
 ) {
     let hand = input.cur.hand(Hand::Right);
-    let segment = tools.selected.and_then(|e| segments.get(e).ok());
     let now = match (
         settings.active && hand.tracked && input.frames > 0,
-        segment,
-        &study,
+        target.get(),
     ) {
-        (true, Some(seg), Some(study)) => ball_touches_surface(
+        (true, Some((study, seg, _))) => ball_touches_surface(
             study.doc.labels(),
             seg.id,
             pose.world_to_lps(brush_tip(&hand.aim)),

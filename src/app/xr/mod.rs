@@ -227,7 +227,6 @@ fn track_state(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn vr_panel(
     mut contexts: EguiContexts,
     rect: Res<ViewRect>,

@@ -5,6 +5,7 @@
 //! moves the crosshair itself, so the desktop slice views follow.
 
 use bevy::asset::RenderAssetUsages;
+use bevy::ecs::system::SystemParam;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
@@ -75,7 +76,15 @@ fn apply_reslice_actions(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where the quad's picture goes: its mesh, the slice's image and an
+/// unlit material showing it.
+#[derive(SystemParam)]
+struct QuadAssets<'w> {
+    meshes: ResMut<'w, Assets<Mesh>>,
+    images: ResMut<'w, Assets<Image>>,
+    materials: ResMut<'w, Assets<StandardMaterial>>,
+}
+
 fn update_quad(
     mut commands: Commands,
     mut reslice: ResMut<XrReslice>,
@@ -83,9 +92,7 @@ fn update_quad(
     study: Option<Res<Study>>,
     root: Query<Entity, With<PatientSpace>>,
     mut quad: Query<(Entity, &mut Visibility), With<ResliceQuad>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut images: ResMut<Assets<Image>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut assets: QuadAssets,
 ) {
     let (Some(study), true) = (study, reslice.on) else {
         for (_, mut v) in &mut quad {
@@ -168,9 +175,9 @@ fn update_quad(
     commands.spawn((
         Name::new("VR reslice"),
         ResliceQuad,
-        Mesh3d(meshes.add(mesh)),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color_texture: Some(images.add(image)),
+        Mesh3d(assets.meshes.add(mesh)),
+        MeshMaterial3d(assets.materials.add(StandardMaterial {
+            base_color_texture: Some(assets.images.add(image)),
             unlit: true,
             double_sided: true,
             cull_mode: None,

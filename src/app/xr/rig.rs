@@ -63,6 +63,7 @@ impl Plugin for RigPlugin {
                 (
                     room::light_xr_cameras,
                     room::place_on_table,
+                    room::shape_table,
                     room::show_room,
                     hands::draw_hands,
                     hands::update_readout,

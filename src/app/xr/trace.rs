@@ -178,22 +178,48 @@ fn choose_shot_target(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The OpenXR session as the trace reports it: its state, the frames each
+/// eye drew and how long they took, the view's size.
+#[derive(bevy::ecs::system::SystemParam)]
+struct TraceSession<'w> {
+    state: Option<Res<'w, XrState>>,
+    status: Res<'w, XrStatus>,
+    eyes: Res<'w, EyeFrames>,
+    times: Res<'w, FrameTimes>,
+    config: Option<Res<'w, OxrCurrentSessionConfig>>,
+}
+
+/// The scene around the hands: the anatomy's pose, the table it lies on,
+/// the clip planes, and what the hands point at.
+#[derive(bevy::ecs::system::SystemParam)]
+struct TraceScene<'w> {
+    pose: Res<'w, AnatomyPose>,
+    table: Res<'w, XrTable>,
+    clip: Res<'w, ClipSettings>,
+    readout: Res<'w, HandReadout>,
+}
+
 fn write_trace(
     mut trace: ResMut<TraceFile>,
-    state: Option<Res<XrState>>,
-    status: Res<XrStatus>,
-    eyes: Res<EyeFrames>,
-    times: Res<FrameTimes>,
-    pose: Res<AnatomyPose>,
+    session: TraceSession,
+    scene: TraceScene,
     input: Res<XrInput>,
-    clip: Res<ClipSettings>,
-    readout: Res<HandReadout>,
-    table: Res<XrTable>,
-    config: Option<Res<OxrCurrentSessionConfig>>,
     segments: Query<(Entity, &Segment, Option<&SegmentSurface>)>,
     mut extra: TraceExtra,
 ) {
+    let TraceSession {
+        state,
+        status,
+        eyes,
+        times,
+        config,
+    } = session;
+    let TraceScene {
+        pose,
+        table,
+        clip,
+        readout,
+    } = scene;
     trace.frame += 1;
     let t = trace.t0.elapsed().as_secs_f64();
     // Bounds of each surface in LPS (cached per mesh).

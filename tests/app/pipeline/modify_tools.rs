@@ -1,6 +1,6 @@
-//! The tools that change a segment (morphology, margin, fill holes, the
-//! logical operations between two segments, keep-largest-island) through
-//! the headless app, the way the Tools panel runs them: a preview in the
+//! The tools that change a segment (morphology, margin, fill holes, small
+//! islands, the logical operations between two segments) through the
+//! headless app, the way the Tools panel runs them: a preview in the
 //! background that leaves the document alone, then Apply as one document
 //! edit that Ctrl+Z takes back.
 
@@ -109,6 +109,33 @@ fn morphology_and_margin_change_the_selected_segment_and_undo_restores_it() {
         };
         preview_apply_undo(&mut app, tool, None, 1, &expected);
     }
+}
+
+#[test]
+fn removing_small_islands_keeps_the_big_ones() {
+    let mut study = ball_study(40);
+    let (dim, g) = (study.volume.dim(), study.volume.geometry);
+    // The ball (about 24 000 mm³) and a 2 mm cube in a corner (8 mm³).
+    let mut with_speck = study.doc.labels().mask(1);
+    for z in 1..3 {
+        for y in 1..3 {
+            for x in 1..3 {
+                with_speck.data[(z, y, x)] = 1;
+            }
+        }
+    }
+    let ball = study.doc.labels().mask(1);
+    let mut labels = LabelMap::empty(dim, g);
+    labels.add_segment("ball", &with_speck);
+    study = study_of((*study.volume).clone(), labels, "speck", (-1000.0, 100.0));
+    let mut app = headless();
+    publish(&mut app, study);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let tool = ModifyTool {
+        min_mm3: 50.0,
+        ..modify(ModifyKind::RemoveIslands)
+    };
+    preview_apply_undo(&mut app, tool, None, 1, &ball);
 }
 
 /// A hollow ball (label 1, a hole of radius 6 inside) and a slab beside it

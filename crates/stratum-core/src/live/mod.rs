@@ -14,6 +14,7 @@ pub mod page;
 pub mod server;
 pub mod surfaces;
 pub mod viewers;
+pub mod wire;
 pub mod ws;
 
 pub use avatars::Avatar;

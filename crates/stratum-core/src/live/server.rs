@@ -8,6 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::host::{Host, Kind};
+use super::wire::{Target, Wire};
 use super::ws::{self, Incoming};
 use crate::document::Edit;
 use crate::error::{CoreError, Result};
@@ -211,7 +213,7 @@ fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edi
 }
 
 /// Reads up to the blank line ending a request's head.
-fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
+fn read_head(stream: &mut impl Read) -> std::io::Result<String> {
     let mut buf = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -309,9 +311,9 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
 }
 
 /// Pongs go through the shared writer.
-struct PongTo<'a>(&'a Mutex<TcpStream>);
+struct PongTo<'a, W: Write>(&'a Mutex<W>);
 
-impl Write for PongTo<'_> {
+impl<W: Write> Write for PongTo<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
     }
@@ -322,14 +324,15 @@ impl Write for PongTo<'_> {
 
 /// A Stratum following a session over the network (`stratum join`, tests).
 pub struct Connection {
-    stream: std::io::BufReader<TcpStream>,
-    writer: Arc<Mutex<TcpStream>>,
+    stream: std::io::BufReader<Wire>,
+    writer: Arc<Mutex<Wire>>,
+    closed_by_host: bool,
 }
 
 /// Sends to the host from another thread than the one reading
 /// ([`Connection::sender`]); writes never interleave with the reader's pongs.
 #[derive(Clone)]
-pub struct ConnectionSender(Arc<Mutex<TcpStream>>);
+pub struct ConnectionSender(Arc<Mutex<Wire>>);
 
 impl ConnectionSender {
     /// Sends a frame to the host (a participant's or a presenter's).
@@ -343,7 +346,7 @@ impl ConnectionSender {
     pub fn close(&self) {
         let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let _ = ws::write_close(&mut *w, true);
-        let _ = w.shutdown(std::net::Shutdown::Both);
+        w.shutdown();
     }
 }
 
@@ -357,25 +360,31 @@ impl Connection {
     /// Connects as `kind` (a browser's stream has events only: load tests
     /// stand in for browsers with it).
     pub fn open_as(link: &str, kind: Kind) -> Result<Connection> {
+        Connection::open_with(link, kind, None)
+    }
+
+    /// Connects as `kind`, over TLS for an `https://` link (a host behind
+    /// an HTTPS reverse proxy), trusting the system's certificates,
+    /// Mozilla's roots and the PEM certificates in `trusted`.
+    pub fn open_with(link: &str, kind: Kind, trusted: Option<&Path>) -> Result<Connection> {
         let kind = match kind {
             Kind::Stratum => "stratum",
             Kind::Browser => "browser",
         };
-        let base = link.split('#').next().unwrap_or(link);
-        let rest = base
-            .strip_prefix("http://")
-            .ok_or_else(|| CoreError::Invalid("a live link starts with http://".into()))?;
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let target = Target::parse(link).map_err(CoreError::Invalid)?;
+        let Target {
+            authority, path, ..
+        } = &target;
         let bad = |e: String| {
             CoreError::Invalid(format!("cannot join the live session at {authority}: {e}"))
         };
-        let mut writer = TcpStream::connect(authority).map_err(|e| bad(e.to_string()))?;
-        writer.set_nodelay(true).map_err(|e| bad(e.to_string()))?;
+        let mut writer = Wire::connect(&target, trusted).map_err(bad)?;
         let key = ws::client_key().map_err(|e| bad(e.to_string()))?;
         write!(
             writer,
             "GET /{path}ws?kind={kind} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
+        .and_then(|_| writer.flush())
         .map_err(|e| bad(e.to_string()))?;
         let mut reader = writer.try_clone().map_err(|e| bad(e.to_string()))?;
         reader
@@ -398,6 +407,7 @@ impl Connection {
         Ok(Connection {
             stream: std::io::BufReader::new(reader),
             writer: Arc::new(Mutex::new(writer)),
+            closed_by_host: false,
         })
     }
 
@@ -412,9 +422,11 @@ impl Connection {
             s.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
                 .map_err(ended)?;
             match self.stream.fill_buf() {
+                // Cut without the host's goodbye: a network, a proxy or a
+                // laptop lid, not the presenter.
                 Ok([]) => {
                     return Err(CoreError::Invalid(
-                        "the presenter ended the live session".into(),
+                        "the connection to the live session was cut".into(),
                     ));
                 }
                 Ok(_) => {}
@@ -443,12 +455,20 @@ impl Connection {
                 Incoming::Binary(b) => return Ok(Some(b)),
                 Incoming::Text(_) => continue,
                 Incoming::Close => {
+                    self.closed_by_host = true;
                     return Err(CoreError::Invalid(
                         "the presenter ended the live session".into(),
                     ));
                 }
             }
         }
+    }
+
+    /// The host said goodbye (the session stopped, or the presenter
+    /// removed this participant) rather than the connection being cut: no
+    /// point in connecting again.
+    pub fn closed_by_host(&self) -> bool {
+        self.closed_by_host
     }
 
     /// Sends a frame to the host (a presenter's sealed event, a

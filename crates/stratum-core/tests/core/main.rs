@@ -27,6 +27,7 @@ mod live_avatars;
 mod live_pen;
 mod live_rejoin;
 mod live_surfaces;
+mod live_tls;
 mod live_viewers;
 mod meshing;
 mod mosaic;

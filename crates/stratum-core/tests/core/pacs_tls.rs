@@ -18,7 +18,7 @@ use stratum_core::{OpenOptions, Progress, open_volume};
 use crate::orthanc::{Orthanc, free_port};
 
 /// Runs openssl in `dir`, failing the test after 60 s instead of hanging.
-fn openssl(program: &Path, dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(program: &Path, dir: &Path, args: &[&str]) {
     let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -46,7 +46,7 @@ fn openssl(program: &Path, dir: &Path, args: &[&str]) {
 
 /// A CA (`NAME-ca.crt`) and two certificates it signs: the server's for
 /// 127.0.0.1 (`NAME-server.*`) and a client's (`NAME-client.*`).
-fn make_pki(program: &Path, dir: &Path, name: &str) {
+pub(crate) fn make_pki(program: &Path, dir: &Path, name: &str) {
     let ca = format!("{name}-ca");
     openssl(
         program,

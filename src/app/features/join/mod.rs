@@ -12,20 +12,18 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bevy::prelude::*;
 use stratum_core::document::{Change, Document, Edit, Observer, SegmentProps};
 use stratum_core::edit::Step;
-use stratum_core::live::server::{Connection, ConnectionSender};
-use stratum_core::live::{
-    Echo, Event, Follower, Message, blank_scan, document_from_snapshot, keys_from_link,
-    labels_digest,
-};
-use stratum_core::segment::histogram;
-use stratum_core::view::auto_window_range;
+use stratum_core::live::server::ConnectionSender;
+use stratum_core::live::{Echo, Event, Follower, Message, keys_from_link, labels_digest};
+
+use self::reconnect::Reconnect;
+use self::stream::{Incoming, read_session};
 
 use crate::app::actions::{ClipAction, ClipKind};
 use crate::app::features::clip::{ClipSettings, MAX_PLANES};
@@ -36,6 +34,8 @@ use crate::app::state::viewport::OrbitCamera;
 
 pub mod avatars;
 pub mod panel;
+mod reconnect;
+mod stream;
 
 /// Join the session at `link`, as `name` (what the others see).
 #[derive(Message, Clone, Debug)]
@@ -64,6 +64,8 @@ pub struct LiveJoin {
     /// The pen's token from the last session left (its link and token):
     /// joining the same link again gets the pen back. Memory only.
     pen_token: Option<(String, String)>,
+    /// Joining again by itself after the connection was cut.
+    reconnect: Option<Reconnect>,
 }
 
 impl Default for LiveJoin {
@@ -74,6 +76,7 @@ impl Default for LiveJoin {
             trace: None,
             started: Instant::now(),
             pen_token: None,
+            reconnect: None,
         }
     }
 }
@@ -97,14 +100,6 @@ struct Session {
     /// systems' order, it is there for those that read the message).
     announce: bool,
     ended: Option<String>,
-}
-
-/// What the reader thread passes on.
-enum Incoming {
-    Connected(ConnectionSender),
-    Study(Box<Study>),
-    Message(Message),
-    Ended(String),
 }
 
 /// The document's edits made here (not the session's), for the host.
@@ -162,6 +157,7 @@ impl LiveJoin {
             pen: f.pen.filter(|_| !f.holds_pen()).map(name_of),
             ended: s.ended.clone(),
             removed: f.removed,
+            reconnecting: self.reconnect.map(|r| r.attempt),
         })
     }
 
@@ -172,9 +168,16 @@ impl LiveJoin {
         }
     }
 
-    /// Leaves the session (the document stays open here). Its pen token,
-    /// if it holds one, is kept for joining the same link again.
+    /// Leaves the session (the document stays open here), and stops
+    /// joining again by itself. Its pen token, if it holds one, is kept for
+    /// joining the same link again.
     pub fn leave(&mut self) {
+        self.reconnect = None;
+        self.drop_session();
+    }
+
+    /// Closes the connection, keeping the pen's token for the same link.
+    fn drop_session(&mut self) {
         if let Some(s) = self.session.take() {
             if let Some(t) = s.follower.pen_token.clone() {
                 self.pen_token = Some((s.request.link.clone(), t));
@@ -211,6 +214,9 @@ pub struct JoinStatus {
     pub pen: Option<String>,
     pub ended: Option<String>,
     pub removed: bool,
+    /// The connection was cut and the app is joining again by itself: the
+    /// attempt coming (from 1).
+    pub reconnecting: Option<u32>,
 }
 
 impl Session {
@@ -282,80 +288,6 @@ fn connect(request: JoinRequest, pen_token: Option<String>) -> Result<Session, S
     })
 }
 
-/// The reader thread: opens the host's frames (decrypting and building
-/// the session's document here, off the frame loop) and passes them on.
-fn read_session(
-    link: &str,
-    key: stratum_core::live::Key,
-    tx: &Sender<Incoming>,
-    stop: &AtomicBool,
-) {
-    let mut conn = match Connection::open(link) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = tx.send(Incoming::Ended(e.to_string()));
-            return;
-        }
-    };
-    let _ = tx.send(Incoming::Connected(conn.sender()));
-    let mut f = Follower::new(key);
-    while !stop.load(Ordering::SeqCst) {
-        let frame = match conn.next(Duration::from_millis(250)) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
-            Err(e) => {
-                if !stop.load(Ordering::SeqCst) {
-                    let _ = tx.send(Incoming::Ended(e.to_string()));
-                }
-                return;
-            }
-        };
-        let incoming = match f.open(&frame) {
-            Ok(Message::Snapshot { scan, state }) => match study_from_snapshot(scan, &state) {
-                Ok(s) => Incoming::Study(Box::new(s)),
-                Err(e) => Incoming::Ended(format!("the session's document could not be read: {e}")),
-            },
-            Ok(m) => Incoming::Message(m),
-            Err(stratum_core::CoreError::LiveWrongKey) => Incoming::Ended(
-                "the link's key does not open this session: copy the whole link".into(),
-            ),
-            Err(e) => {
-                warn!("live: dropped a frame from the host: {e}");
-                continue;
-            }
-        };
-        let end = matches!(incoming, Incoming::Ended(_));
-        if tx.send(incoming).is_err() || end {
-            return;
-        }
-    }
-}
-
-fn study_from_snapshot(
-    scan: Option<Vec<u8>>,
-    state: &[u8],
-) -> Result<Study, stratum_core::CoreError> {
-    let doc = document_from_snapshot(scan.as_deref(), state)?;
-    let volume = match doc.scan() {
-        Some(v) => v.clone(),
-        None => Arc::new(blank_scan(doc.labels())),
-    };
-    Ok(Study {
-        report: stratum_core::checks::SeriesReport {
-            series_id: "live".into(),
-            label: "Live session".into(),
-            checks: Vec::new(),
-            motion: None,
-            fitness: None,
-        },
-        histogram: histogram(&volume, 512),
-        auto_window: auto_window_range(&volume),
-        volume,
-        doc,
-        title: "Live session".into(),
-    })
-}
-
 impl LiveJoin {
     fn trace(&mut self, event: &str, study: Option<&Study>, pen: bool) {
         let Some(f) = self.trace.as_mut() else {
@@ -378,7 +310,6 @@ impl LiveJoin {
 
 /// Applies what the session sent, in order, and sends the user's own
 /// edits while this Stratum holds the pen.
-#[allow(clippy::too_many_arguments)]
 fn join_sync(
     mut join: ResMut<LiveJoin>,
     mut requests: MessageReader<JoinRequest>,
@@ -443,6 +374,12 @@ fn join_sync(
                     .clear();
                 s.has_document = true;
                 s.view_fresh = true;
+                if join.reconnect.take().is_some() {
+                    docs.p0()
+                        .notices()
+                        .info("Back in the live session: the document is the session's again.");
+                    traces.push("reconnected");
+                }
                 info!(
                     "joined the live session: {} segments",
                     study.doc.segments().len()
@@ -502,16 +439,42 @@ fn join_sync(
                 }
             }
             Incoming::Message(_) => {}
-            Incoming::Ended(why) => {
+            Incoming::Ended { why, by_host } => {
+                let now = Instant::now();
+                // Cut, not ended: join again by itself, once it had
+                // followed the session (a link that never worked is the
+                // user's to fix).
+                let cut = !by_host && !s.follower.removed;
+                let next = match (&join.reconnect, cut) {
+                    (_, false) => None,
+                    (None, true) if s.has_document => Some(Reconnect::after_cut(now)),
+                    (None, true) => None,
+                    (Some(r), true) => r.after_failure(now),
+                };
                 let text = if s.follower.removed {
                     "The presenter removed you from the live session; the document stays open here."
                         .to_string()
+                } else if next.is_some() && join.reconnect.is_none() {
+                    format!("The connection to the live session was cut ({why}); joining again…")
+                } else if cut && join.reconnect.is_some() && next.is_none() {
+                    format!(
+                        "Could not join the live session again within {} minutes ({why}); the \
+                         document stays open here, and Join again tries once more.",
+                        reconnect::GIVE_UP_AFTER.as_secs() / 60
+                    )
                 } else {
                     format!("The live session ended ({why}); the document stays open here.")
                 };
-                docs.p0().notices().info(text);
+                if next.is_none() || join.reconnect.is_none() {
+                    docs.p0().notices().info(text);
+                }
+                traces.push(if next.is_some() {
+                    "reconnecting"
+                } else {
+                    "ended"
+                });
+                join.reconnect = next;
                 s.ended = Some(why);
-                traces.push("ended");
             }
         }
     }
@@ -540,10 +503,19 @@ fn join_sync(
         }
     }
     let pen = s.follower.holds_pen();
-    if resync {
-        warn!("live: catching up with the session (joining again)");
+    let due = s.ended.is_some() && join.reconnect.is_some_and(|r| r.due(Instant::now()));
+    if due {
+        info!(
+            "live: joining the session again (attempt {})",
+            join.reconnect.map_or(0, |r| r.attempt)
+        );
+    }
+    if resync || due {
+        if resync {
+            warn!("live: catching up with the session (joining again)");
+        }
         let request = s.request.clone();
-        join.leave();
+        join.drop_session();
         match join.connect(request) {
             Ok(s) => join.session = Some(s),
             Err(e) => docs

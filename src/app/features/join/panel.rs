@@ -53,7 +53,7 @@ fn join_panel(
                 );
                 ui.add(
                     egui::TextEdit::singleline(&mut dialog.link)
-                        .hint_text("http://…/#k=…")
+                        .hint_text("https://…/#k=…")
                         .desired_width(360.0),
                 );
                 ui.horizontal(|ui| {
@@ -87,6 +87,10 @@ fn join_panel(
                 ui.horizontal(|ui| {
                     let state = match (&status.ended, status.connected) {
                         _ if status.removed => "Removed from the live session".to_string(),
+                        (Some(_), _) if status.reconnecting.is_some() => format!(
+                            "Connection lost · joining again (attempt {})…",
+                            status.reconnecting.unwrap_or(1)
+                        ),
                         (Some(_), _) => "The live session ended".to_string(),
                         (None, false) => "Joining the live session…".to_string(),
                         (None, true) => format!(

@@ -46,13 +46,13 @@ pub(super) fn find_unsaved_sessions(config: Res<AutosaveConfig>, mut state: ResM
 /// history included) and records the view when it changes.
 pub(super) fn autosave(
     config: Res<AutosaveConfig>,
-    study: Option<ResMut<Study>>,
+    mut study: ResMut<Study>,
     mut state: ResMut<SessionState>,
     segments: Query<&Segment>,
     pending: Option<Res<PendingSession>>,
     parts: ViewParts,
 ) {
-    let (Some(root), Some(mut study)) = (&config.root, study) else {
+    let Some(root) = &config.root else {
         return;
     };
     if pending.is_some() || study.doc.stroking().is_some() {

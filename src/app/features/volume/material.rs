@@ -22,6 +22,7 @@ use crate::app::state::study::Study;
 /// When the view last moved (s): the ray step is coarse until it rests.
 #[derive(Resource, Default)]
 pub(super) struct ViewMotion {
+    moving: bool,
     last_move: f64,
     last_camera: Vec<GlobalTransform>,
 }
@@ -139,20 +140,33 @@ pub(super) fn bake_transfer(
     scene.baked = Some(tf);
 }
 
+/// Notes when the view or the pose last moved: the rays step coarsely
+/// while the camera moves and finely once it rests.
+pub(super) fn track_view_motion(
+    time: Res<Time<Real>>,
+    pose: Res<AnatomyPose>,
+    cameras: Query<&GlobalTransform, With<Camera3d>>,
+    mut motion: ResMut<ViewMotion>,
+) {
+    let now = time.elapsed_secs_f64();
+    let cams: Vec<GlobalTransform> = cameras.iter().copied().collect();
+    if cams != motion.last_camera || pose.is_changed() {
+        motion.last_move = now;
+        motion.last_camera = cams;
+    }
+    motion.moving = now - motion.last_move < 0.3;
+}
+
 /// The ray's frame, planes, crop box, step and mode, each frame the view,
 /// the pose or the settings change.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn update_uniforms(
-    time: Res<Time<Real>>,
     study: Res<Study>,
     settings: Res<VolumeSettings>,
     clip: Res<ClipSettings>,
     pose: Res<AnatomyPose>,
     scene: Res<VolumeScene>,
-    cameras: Query<&GlobalTransform, With<Camera3d>>,
-    mut motion: ResMut<ViewMotion>,
+    motion: Res<ViewMotion>,
     mut materials: ResMut<Assets<VolumeMaterial>>,
-    mut last: Local<Option<VolumeUniform>>,
 ) {
     let Some(handle) = scene.material.as_ref() else {
         return;
@@ -160,13 +174,7 @@ pub(super) fn update_uniforms(
     if !settings.enabled {
         return;
     }
-    let now = time.elapsed_secs_f64();
-    let cams: Vec<GlobalTransform> = cameras.iter().copied().collect();
-    if cams != motion.last_camera || pose.is_changed() {
-        motion.last_move = now;
-        motion.last_camera = cams;
-    }
-    let moving = now - motion.last_move < 0.3;
+    let moving = motion.moving;
     let s = study.volume.geometry.spacing;
     let voxel = s[0].min(s[1]).min(s[2]) as f32 * MM * pose.scale();
     let steps = if moving {
@@ -216,7 +224,10 @@ pub(super) fn update_uniforms(
         max_steps: (((nx * nx + ny * ny + nz * nz) as f32).sqrt() / steps.min(1.0) * 2.0) as u32
             + 64,
     };
-    let same = last.as_ref().is_some_and(|l| {
+    // Reading the material first leaves it unchanged (no re-upload) when
+    // nothing the rays use moved.
+    let same = materials.get(handle).is_some_and(|m| {
+        let l = &m.u;
         l.tex_from_world == u.tex_from_world
             && l.planes == u.planes
             && l.crop_min == u.crop_min
@@ -229,7 +240,6 @@ pub(super) fn update_uniforms(
     }
     if let Some(mut m) = materials.get_mut(handle) {
         m.u = u;
-        *last = Some(u);
     }
 }
 

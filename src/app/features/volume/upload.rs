@@ -4,6 +4,7 @@
 //! the voxel grid's box.
 
 use bevy::asset::RenderAssetUsages;
+use bevy::ecs::system::SystemParam;
 use bevy::image::ImageSampler;
 use bevy::light::NotShadowCaster;
 use bevy::mesh::{Indices, PrimitiveTopology};
@@ -123,17 +124,23 @@ pub(super) fn upload(
     }
 }
 
+/// Where the volume's GPU copies go: its 3D texture, lookup table and
+/// brick occupancy, its box mesh and its material.
+#[derive(SystemParam)]
+pub(super) struct VolumeAssets<'w> {
+    images: ResMut<'w, Assets<Image>>,
+    meshes: ResMut<'w, Assets<Mesh>>,
+    materials: ResMut<'w, Assets<VolumeMaterial>>,
+}
+
 /// Puts the prepared copies on the GPU and the box under the patient root.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn finish_upload(
     mut commands: Commands,
     mut done: MessageMutator<JobDone<VolumeTexels>>,
     mut notices: ResMut<Notices>,
     study: Option<Res<Study>>,
     mut scene: ResMut<VolumeScene>,
-    mut images: ResMut<Assets<Image>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<VolumeMaterial>>,
+    mut assets: VolumeAssets,
     root: Query<Entity, With<PatientSpace>>,
 ) {
     for d in done.read() {
@@ -193,17 +200,17 @@ pub(super) fn finish_upload(
         scene.tex_from_lps = mat4_from_rows(texture_from_lps(&volume.geometry, volume.dim()));
         let material = VolumeMaterial {
             u: VolumeUniform::default(),
-            scan: images.add(image),
-            lut: images.add(lut),
-            occupancy: images.add(occupancy),
+            scan: assets.images.add(image),
+            lut: assets.images.add(lut),
+            occupancy: assets.images.add(occupancy),
         };
         scene.lut = Some(material.lut.clone());
         scene.occupancy = Some(material.occupancy.clone());
         scene.bricks = Some(ready.bricks);
         scene.baked = None;
-        let handle = materials.add(material);
+        let handle = assets.materials.add(material);
         scene.material = Some(handle.clone());
-        let mesh = meshes.add(box_mesh(&grid_corners(study)));
+        let mesh = assets.meshes.add(box_mesh(&grid_corners(study)));
         if let Some(old) = scene.entity.take() {
             commands.entity(old).despawn();
         }

@@ -263,28 +263,41 @@ pub(super) fn read_snapshot(
     input.frames += 1;
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the gestures mean besides the hands themselves: the anatomy's
+/// pose, which clip planes are on, whether a ruler is being placed, and
+/// whether the wrist panel's pointer owns the trigger.
+#[derive(bevy::ecs::system::SystemParam)]
+pub(super) struct GestureContext<'w> {
+    pose: Res<'w, AnatomyPose>,
+    clip: Res<'w, ClipSettings>,
+    rulers: Res<'w, Rulers>,
+    panel: Res<'w, WorldPanel>,
+}
+
+/// Where the controllers' actions go, each kind to its own message.
+#[derive(bevy::ecs::system::SystemParam)]
+pub(super) struct ActionWriters<'w> {
+    pose: MessageWriter<'w, PoseAction>,
+    view: MessageWriter<'w, ViewAction>,
+    clip: MessageWriter<'w, ClipAction>,
+    ruler: MessageWriter<'w, RulerAction>,
+    reslice: MessageWriter<'w, ResliceAction>,
+}
+
 pub(super) fn map_input(
     mut input: ResMut<XrInput>,
-    pose: Res<AnatomyPose>,
-    clip: Res<ClipSettings>,
-    rulers: Res<Rulers>,
-    panel: Res<WorldPanel>,
-    mut pose_out: MessageWriter<PoseAction>,
-    mut view_out: MessageWriter<ViewAction>,
-    mut clip_out: MessageWriter<ClipAction>,
-    mut ruler_out: MessageWriter<RulerAction>,
-    mut reslice_out: MessageWriter<ResliceAction>,
+    context: GestureContext,
+    mut out: ActionWriters,
     mut brush: XrBrush,
 ) {
     if input.frames < 2 {
         return;
     }
     let ctx = InputContext {
-        pose: *pose,
-        planes_on: clip.slots.map(|s| s.enabled),
-        ruler_mode: rulers.placing,
-        on_panel: [false, panel.pointer.owns_trigger()],
+        pose: *context.pose,
+        planes_on: context.clip.slots.map(|s| s.enabled),
+        ruler_mode: context.rulers.placing,
+        on_panel: [false, context.panel.pointer.owns_trigger()],
         brush: brush.settings.active.then(|| brush.settings.tool.in_3d()),
     };
     let (prev, cur) = (input.prev, input.cur);
@@ -294,19 +307,19 @@ pub(super) fn map_input(
         input.last_actions.push(format!("{a:?}"));
         match a {
             XrAction::Pose(p) => {
-                pose_out.write(p);
+                out.pose.write(p);
             }
             XrAction::View(v) => {
-                view_out.write(v);
+                out.view.write(v);
             }
             XrAction::Clip(c) => {
-                clip_out.write(c);
+                out.clip.write(c);
             }
             XrAction::Ruler(r) => {
-                ruler_out.write(r);
+                out.ruler.write(r);
             }
             XrAction::Reslice(r) => {
-                reslice_out.write(r);
+                out.reslice.write(r);
             }
             XrAction::Brush(b) => {
                 brush.actions.write(b);

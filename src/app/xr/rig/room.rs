@@ -129,21 +129,53 @@ pub(super) fn show_room(
     }
 }
 
+/// What the anatomy on the table spans: its visible surfaces, or the
+/// scan's box when there are none (its volume rendering is what shows).
+#[derive(bevy::ecs::system::SystemParam)]
+pub(super) struct AnatomyExtent<'w, 's> {
+    surfaces: Query<'w, 's, (&'static Segment, &'static SegmentSurface)>,
+    study: Option<Res<'w, crate::app::state::study::Study>>,
+}
+
+impl AnatomyExtent<'_, '_> {
+    fn bounds(&self) -> Option<(Vec3, Vec3)> {
+        visible_bounds(self.surfaces.iter()).or_else(|| {
+            self.study
+                .as_deref()
+                .map(crate::app::view::camera::scan_bounds)
+        })
+    }
+}
+
+/// Moves the table's top and pedestal to where the table was stood.
+pub(super) fn shape_table(
+    table: Res<XrTable>,
+    mut top: Query<&mut Transform, (With<TableTop>, Without<PedestalLeg>)>,
+    mut leg: Query<&mut Transform, (With<PedestalLeg>, Without<TableTop>)>,
+) {
+    let Some(t) = table.table.filter(|_| table.is_changed()) else {
+        return;
+    };
+    if let Ok(mut tt) = top.single_mut() {
+        *tt = Transform::from_translation(t.top_centre).with_rotation(yaw_to(t.along));
+    }
+    if let Ok(mut lt) = leg.single_mut() {
+        let h = t.top_centre.y.max(0.05);
+        *lt = Transform::from_xyz(0.0, -h / 2.0, 0.0).with_scale(Vec3::new(1.0, h, 1.0));
+    }
+}
+
 /// Stands the table in front of the user once the head is tracked, and
 /// lays the anatomy on it when surfaces exist (again when new ones come,
 /// as the new home pose; the anatomy is moved only the first time).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn place_on_table(
     state: Option<Res<XrState>>,
     input: Res<XrInput>,
     mut table: ResMut<XrTable>,
     mut built: MessageReader<MeshesBuilt>,
-    surfaces: Query<(&Segment, &SegmentSurface)>,
-    study: Option<Res<crate::app::state::study::Study>>,
+    anatomy: AnatomyExtent,
     mut home: ResMut<PoseHome>,
     mut pose: MessageWriter<PoseAction>,
-    mut top: Query<&mut Transform, (With<TableTop>, Without<PedestalLeg>)>,
-    mut leg: Query<&mut Transform, (With<PedestalLeg>, Without<TableTop>)>,
 ) {
     let new_meshes = built.read().count() > 0;
     if !state.is_some_and(|s| *s == XrState::Running) || !input.head_valid {
@@ -163,13 +195,6 @@ pub(super) fn place_on_table(
                     .with_y(0.0)
                     .length()
             );
-            if let Ok(mut tt) = top.single_mut() {
-                *tt = Transform::from_translation(t.top_centre).with_rotation(yaw_to(t.along));
-            }
-            if let Ok(mut lt) = leg.single_mut() {
-                let h = t.top_centre.y.max(0.05);
-                *lt = Transform::from_xyz(0.0, -h / 2.0, 0.0).with_scale(Vec3::new(1.0, h, 1.0));
-            }
             t
         }
     };
@@ -178,9 +203,7 @@ pub(super) fn place_on_table(
     }
     // The surfaces, or the scan's box when there are none (its volume
     // rendering is what shows).
-    let Some(bounds) = visible_bounds(surfaces.iter())
-        .or_else(|| study.as_deref().map(crate::app::view::camera::scan_bounds))
-    else {
+    let Some(bounds) = anatomy.bounds() else {
         return;
     };
     if table.bounds == Some(bounds) {
