@@ -18,6 +18,7 @@ use stratum_core::segment::{LabelMap, Mask, histogram};
 use stratum_core::{Geometry, Volume, Voxels};
 
 mod loading;
+mod modify_tools;
 pub(crate) mod realign;
 mod segmentation;
 mod surgery;

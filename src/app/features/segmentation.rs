@@ -1,22 +1,23 @@
-//! The segmentation tools run as background jobs: threshold presets
-//! (finding their own level, named and coloured after themselves), region
-//! growing from a seed, keep-largest-island, delete. Each result becomes
-//! one edit of the study's document (a new segment whose surface is built
-//! from the scan at its level, or a segment's new voxels); the segment
-//! entities and surfaces follow the document's changes.
+//! The segmentation tools run as background jobs, every one the same way:
+//! the panel (or a slice click, or `--preset`) picks a tool and its
+//! parameters ([`ToolSpec`]), a job builds the core [`Tool`] and runs its
+//! preview or, through `document::tool_edits`, its result as the
+//! document's edits, applied through [`DocEdit`] (one undoable step). The
+//! segment entities and surfaces follow the document's changes.
 
 use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::Progress;
-use stratum_core::document::{Edit, SurfaceRecipe, Target};
+use stratum_core::document::{Edit, Target, ToolEdits, tool_edits};
 use stratum_core::segment::{
-    KeepLargest, Mask, Preset, RegionGrow, Tool, preset_segment, threshold_mask,
+    FillHoles, KeepLargest, LabelMap, Logical, Margin, Mask, Morphology, Preset, PresetTool,
+    Preview, RegionGrow, RemoveSmallIslands, Threshold, Tool,
 };
 
 use crate::app::state::document::DocEdit;
 use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
-use crate::app::state::segments::{Segment, ToolSettings};
+use crate::app::state::segments::{ModifyKind, ModifyTool, Segment, ShownPreview, ToolSettings};
 use crate::app::state::study::{Study, StudyLoaded};
 
 /// A threshold preset to segment with as soon as a study has loaded
@@ -24,9 +25,105 @@ use crate::app::state::study::{Study, StudyLoaded};
 #[derive(Resource, Debug, Default)]
 pub struct PresetOnLoad(pub Option<Preset>);
 
+/// A segmentation tool and its parameters, as the panel picks them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolSpec {
+    /// A new segment of the voxels in a window (`name`: its own name).
+    Threshold {
+        name: Option<String>,
+        lo: f64,
+        hi: f64,
+    },
+    /// A new segment from a preset (see [`SegmentCommand::Preset`]).
+    Preset {
+        preset: Preset,
+        window: Option<(f64, f64)>,
+    },
+    /// A new segment grown from a voxel (x, y, z) within a window.
+    Grow {
+        seed: [usize; 3],
+        lo: f64,
+        hi: f64,
+    },
+    KeepLargest,
+    /// Morphology, margin, fill holes or a logical operation with another
+    /// segment (`other`: its id) on the segment the tool acts on.
+    Modify {
+        tool: ModifyTool,
+        other: Option<u16>,
+    },
+}
+
+impl ToolSpec {
+    /// The core tool (a logical operation reads its other segment here).
+    pub fn build(&self, labels: &LabelMap) -> Result<Box<dyn Tool>, stratum_core::CoreError> {
+        Ok(match self.clone() {
+            ToolSpec::Threshold { lo, hi, .. } => Box::new(Threshold { lo, hi }),
+            ToolSpec::Preset { preset, window } => Box::new(PresetTool { preset, window }),
+            ToolSpec::Grow { seed, lo, hi } => Box::new(RegionGrow {
+                seed: (seed[2], seed[1], seed[0]),
+                lo,
+                hi,
+            }),
+            ToolSpec::KeepLargest => Box::new(KeepLargest),
+            ToolSpec::Modify { tool, other } => match tool.kind {
+                ModifyKind::Morphology(op) => Box::new(Morphology {
+                    op,
+                    radius_mm: tool.radius_mm,
+                }),
+                ModifyKind::Margin => Box::new(Margin { mm: tool.margin_mm }),
+                ModifyKind::RemoveIslands => Box::new(RemoveSmallIslands {
+                    min_mm3: tool.min_mm3,
+                }),
+                ModifyKind::FillHoles => Box::new(FillHoles {
+                    per_slice: tool.per_slice,
+                }),
+                ModifyKind::Logical(op) => {
+                    let other = other.ok_or_else(|| {
+                        stratum_core::CoreError::Invalid(format!(
+                            "{}: pick the other segment first",
+                            tool.kind.label()
+                        ))
+                    })?;
+                    Box::new(Logical {
+                        op,
+                        other: labels.mask(other),
+                    })
+                }
+            },
+        })
+    }
+
+    /// The job's title.
+    fn title(&self, on: Option<&str>) -> String {
+        let on = on.unwrap_or("the segment");
+        match self {
+            ToolSpec::Threshold { name, lo, hi } => match name {
+                Some(n) => format!("Segmenting {n}"),
+                None => format!("Segmenting {lo:.0}..{hi:.0}"),
+            },
+            ToolSpec::Preset { preset, .. } => format!("Segmenting {}", preset.name()),
+            ToolSpec::Grow { .. } => "Region growing".into(),
+            ToolSpec::KeepLargest => format!("Keeping the largest island of {on}"),
+            ToolSpec::Modify { tool, .. } => format!("{}: {on}", tool.kind.label()),
+        }
+    }
+}
+
 /// What the user asked the tools to do.
 #[derive(Message, Clone, Debug)]
 pub enum SegmentCommand {
+    /// Apply a tool on a segment (`None` for a tool that makes a new one).
+    Run {
+        tool: ToolSpec,
+        on: Option<Entity>,
+    },
+    /// Compute a tool's preview in the background: it is drawn on the
+    /// slices while it still shows what applying would do.
+    Preview {
+        tool: ToolSpec,
+        on: Option<Entity>,
+    },
     /// A new segment from the threshold window (or a preset's window).
     Threshold {
         name: String,
@@ -54,29 +151,18 @@ pub enum SegmentCommand {
     Delete(Entity),
 }
 
-/// What a tool job produces: a mask to add as a new segment or to replace one.
-pub struct SegmentEdit {
-    pub target: EditTarget,
-    pub mask: Mask,
-    /// The intensity level of a new segment made from the scan (its
-    /// surface is then built from the intensities).
-    pub level: Option<f64>,
-    /// The colour of a new segment, when its tool knows it.
-    pub colour: Option<[u8; 3]>,
-    /// What the tool left out, told to the user.
-    pub note: Option<String>,
+/// A tool's result as the document's edits.
+pub struct ToolResult {
+    pub edits: ToolEdits,
+    /// The new segment's name, for its note.
+    pub new_name: Option<String>,
 }
 
-impl SegmentEdit {
-    fn new(target: EditTarget, mask: Mask, level: Option<f64>) -> Self {
-        SegmentEdit {
-            target,
-            mask,
-            level,
-            colour: None,
-            note: None,
-        }
-    }
+/// A tool's preview: a window the slices draw live, or a mask computed
+/// for a segment at a generation of the document.
+pub enum PreviewResult {
+    Window { lo: f64, hi: f64 },
+    Mask(ShownPreview),
 }
 
 /// A preset's level found from the scan.
@@ -86,16 +172,12 @@ pub struct LevelFound {
     pub level: Option<f64>,
 }
 
-pub enum EditTarget {
-    New(String),
-    Replace(u16),
-}
-
 pub struct SegmentationPlugin;
 
 impl Plugin for SegmentationPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(JobPlugin::<SegmentEdit>::default())
+        app.add_plugins(JobPlugin::<ToolResult>::default())
+            .add_plugins(JobPlugin::<PreviewResult>::default())
             .add_plugins(JobPlugin::<LevelFound>::default())
             .add_message::<SegmentCommand>()
             .init_resource::<ToolSettings>()
@@ -106,7 +188,8 @@ impl Plugin for SegmentationPlugin {
                     reset_tools_on_load,
                     preset_on_load,
                     run_commands,
-                    apply_edits,
+                    apply_results,
+                    show_previews,
                     apply_found_level,
                 )
                     .chain(),
@@ -130,6 +213,7 @@ fn reset_tools_on_load(
     tools.preset = None;
     tools.found_level = None;
     tools.finding_level = false;
+    tools.shown = None;
     let (lo, hi) = Preset::Bone.window(&study.volume);
     tools.lo = lo;
     tools.hi = hi;
@@ -169,53 +253,31 @@ fn run_commands(
         let Some(study) = doc.study() else {
             continue;
         };
-        let volume = study.volume.clone();
-        match req.clone() {
-            SegmentCommand::Threshold { name, lo, hi } => {
-                spawn_job(
-                    &mut commands,
-                    format!("Segmenting {name}"),
-                    move |p: &Progress| {
-                        p.begin("threshold", 1);
-                        let mask = threshold_mask(&volume, lo, hi);
-                        p.advance(1);
-                        if mask.count() == 0 {
-                            return Err(stratum_core::CoreError::Invalid(format!(
-                                "no voxel lies between {lo:.0} and {hi:.0}: widen the window"
-                            )));
-                        }
-                        Ok(SegmentEdit::new(EditTarget::New(name), mask, Some(lo)))
-                    },
-                );
-            }
+        // The old commands are names for a tool run.
+        let (tool, on, preview) = match req.clone() {
+            SegmentCommand::Run { tool, on } => (tool, on, false),
+            SegmentCommand::Preview { tool, on } => (tool, on, true),
+            SegmentCommand::Threshold { name, lo, hi } => (
+                ToolSpec::Threshold {
+                    name: Some(name),
+                    lo,
+                    hi,
+                },
+                None,
+                false,
+            ),
             SegmentCommand::Preset { preset, window } => {
-                spawn_job(
-                    &mut commands,
-                    format!("Segmenting {}", preset.name()),
-                    move |p: &Progress| {
-                        let seg = preset_segment(&volume, preset, window, p)?;
-                        let mut edit = SegmentEdit::new(
-                            EditTarget::New(preset.name().to_string()),
-                            seg.mask,
-                            Some(seg.lo),
-                        );
-                        edit.colour = Some(preset.colour());
-                        edit.note = seg.found_level.map(|l| {
-                            format!("level {l:.0} found half-way between the tissues at its edge")
-                        });
-                        if let Some(n) = seg.note {
-                            edit.note = Some(match edit.note {
-                                Some(a) => format!("{a}; {n}"),
-                                None => n,
-                            });
-                        }
-                        Ok(edit)
-                    },
-                );
+                (ToolSpec::Preset { preset, window }, None, false)
             }
+            SegmentCommand::Grow { seed, lo, hi } => {
+                tools.seed_mode = false;
+                (ToolSpec::Grow { seed, lo, hi }, None, false)
+            }
+            SegmentCommand::KeepLargest(e) => (ToolSpec::KeepLargest, Some(e), false),
             SegmentCommand::FindLevel(preset) => {
                 tools.finding_level = true;
                 tools.found_level = None;
+                let volume = study.volume.clone();
                 spawn_job(
                     &mut commands,
                     format!("Finding the {} level", preset.name()),
@@ -230,91 +292,129 @@ fn run_commands(
                         })
                     },
                 );
-            }
-            SegmentCommand::Grow { seed, lo, hi } => {
-                tools.seed_mode = false;
-                let tool = RegionGrow {
-                    seed: (seed[2], seed[1], seed[0]),
-                    lo,
-                    hi,
-                };
-                spawn_job(&mut commands, "Region growing", move |p: &Progress| {
-                    let empty = Mask::empty(volume.dim(), volume.geometry);
-                    let mask = tool.apply(&volume, &empty, p)?;
-                    Ok(SegmentEdit::new(
-                        EditTarget::New(format!("Region {lo:.0}..{hi:.0}")),
-                        mask,
-                        Some(lo),
-                    ))
-                });
-            }
-            SegmentCommand::KeepLargest(e) => {
-                let Ok(seg) = segments.get(e) else { continue };
-                let id = seg.id;
-                let labels = study.doc.labels().clone();
-                spawn_job(
-                    &mut commands,
-                    format!("Keeping the largest island of {}", seg.name),
-                    move |p: &Progress| {
-                        let mask = labels.mask(id);
-                        let mask = KeepLargest.apply(&volume, &mask, p)?;
-                        Ok(SegmentEdit::new(EditTarget::Replace(id), mask, None))
-                    },
-                );
+                continue;
             }
             SegmentCommand::Delete(e) => {
                 let Ok(seg) = segments.get(e) else { continue };
                 if doc.apply("Delete", Edit::Delete { id: seg.id }).is_some() {
                     doc.notices().info(format!("Deleted segment {}", seg.name));
                 }
+                continue;
             }
+        };
+        let target = match on {
+            Some(e) => match segments.get(e) {
+                Ok(s) => Some((s.id, s.name.clone())),
+                // The segment went away before the command was read.
+                Err(_) => continue,
+            },
+            None => None,
+        };
+        let title = tool.title(target.as_ref().map(|t| t.1.as_str()));
+        let volume = study.volume.clone();
+        let labels = study.doc.labels().clone();
+        if preview {
+            let generation = study.doc.generation();
+            let ToolSpec::Modify { tool: modify, .. } = tool.clone() else {
+                // Tools that make a new segment preview their window.
+                spawn_job(&mut commands, title, move |p: &Progress| {
+                    let built = tool.build(&labels)?;
+                    let empty = Mask::empty(labels.dim(), labels.geometry);
+                    Ok(match built.preview(&volume, &empty, p)? {
+                        Preview::Window { lo, hi } => PreviewResult::Window { lo, hi },
+                        Preview::Mask(m) => PreviewResult::Mask(ShownPreview {
+                            tool: None,
+                            on: None,
+                            generation,
+                            mask: Arc::new(m),
+                        }),
+                    })
+                });
+                continue;
+            };
+            spawn_job(
+                &mut commands,
+                format!("Previewing {title}"),
+                move |p: &Progress| {
+                    let built = tool.build(&labels)?;
+                    let (id, _) = target.ok_or_else(|| {
+                        stratum_core::CoreError::NoSegmentChosen { tool: built.name() }
+                    })?;
+                    let mask = match built.preview(&volume, &labels.mask(id), p)? {
+                        Preview::Mask(m) => m,
+                        Preview::Window { lo, hi } => {
+                            stratum_core::segment::threshold_mask(&volume, lo, hi)
+                        }
+                    };
+                    Ok(PreviewResult::Mask(ShownPreview {
+                        tool: Some(modify),
+                        on,
+                        generation,
+                        mask: Arc::new(mask),
+                    }))
+                },
+            );
+            continue;
+        }
+        tools.shown = None;
+        spawn_job(&mut commands, title, move |p: &Progress| {
+            let built = tool.build(&labels)?;
+            let on = target.as_ref().map(|(id, n)| (*id, n.as_str()));
+            let mut edits = tool_edits(built.as_ref(), &volume, &labels, on, p)?;
+            // A threshold named by its caller.
+            let mut new_name = None;
+            for e in &mut edits.edits {
+                if let Edit::Tool {
+                    step,
+                    target: Target::New(name),
+                    ..
+                } = e
+                {
+                    if let ToolSpec::Threshold { name: Some(n), .. } = &tool {
+                        *name = n.clone();
+                        *step = format!("Add {n}");
+                    }
+                    new_name = Some(name.clone());
+                }
+            }
+            Ok(ToolResult { edits, new_name })
+        });
+    }
+}
+
+/// A tool's result becomes the document's edits (one history step).
+fn apply_results(mut done: MessageMutator<JobDone<ToolResult>>, mut doc: DocEdit) {
+    for d in done.read() {
+        let title = d.title.clone();
+        let Some(result) = doc.notices().take(&title, d.take()) else {
+            continue;
+        };
+        let mut applied = true;
+        for edit in result.edits.edits {
+            applied &= doc.apply(&title, edit).is_some();
+        }
+        if applied && let (Some(name), Some(note)) = (result.new_name, result.edits.note) {
+            doc.notices().info(format!("{name}: {note}"));
         }
     }
 }
 
-/// A tool's result becomes one edit: a new segment (its surface from the
-/// scan at its level) or a segment's new voxels.
-fn apply_edits(
-    mut done: MessageMutator<JobDone<SegmentEdit>>,
-    segments: Query<&Segment>,
-    mut doc: DocEdit,
+/// A preview job's result: a window moves the tools' live preview; a mask
+/// is drawn on the slices (see [`ToolSettings::shown`]).
+fn show_previews(
+    mut done: MessageMutator<JobDone<PreviewResult>>,
+    mut notices: ResMut<Notices>,
+    mut tools: ResMut<ToolSettings>,
 ) {
     for d in done.read() {
         let title = d.title.clone();
-        let Some(edit) = doc.notices().take(&title, d.take()) else {
-            continue;
-        };
-        let step = match &edit.target {
-            EditTarget::New(name) => format!("Add {name}"),
-            EditTarget::Replace(id) => segments
-                .iter()
-                .find(|s| s.id == *id)
-                .map(|s| format!("Keep the largest island of {}", s.name))
-                .unwrap_or_else(|| "Keep the largest island".into()),
-        };
-        let note = match (&edit.target, &edit.note) {
-            (EditTarget::New(n), Some(note)) => Some(format!("{n}: {note}")),
-            _ => None,
-        };
-        let target = match edit.target {
-            EditTarget::New(name) => Target::New(name),
-            EditTarget::Replace(id) => Target::Replace(id),
-        };
-        let recipe = edit.level.map_or(SurfaceRecipe::Mask, SurfaceRecipe::Level);
-        let applied = doc.apply(
-            &title,
-            Edit::Tool {
-                step,
-                target,
-                mask: Arc::new(edit.mask),
-                recipe,
-                colour: edit.colour,
-            },
-        );
-        if applied.is_some()
-            && let Some(note) = note
-        {
-            doc.notices().info(note);
+        match notices.take(&title, d.take()) {
+            Some(PreviewResult::Window { lo, hi }) => {
+                (tools.lo, tools.hi) = (lo, hi);
+                tools.preview = true;
+            }
+            Some(PreviewResult::Mask(shown)) => tools.shown = Some(shown),
+            None => {}
         }
     }
 }

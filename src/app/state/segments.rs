@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use stratum_core::mesh::SurfaceMesh;
-use stratum_core::segment::Preset;
+use stratum_core::segment::{LogicOp, Mask, MorphOp, Preset};
 
 use super::space::AnatomyPose;
 
@@ -65,6 +65,105 @@ pub struct ToolSettings {
     pub found_level: Option<f64>,
     /// A level is being found in the background.
     pub finding_level: bool,
+    /// The tool that changes the selected segment, with its parameters.
+    pub modify: ModifyTool,
+    /// The last preview computed, drawn on the slices while it still
+    /// shows what applying would do.
+    pub shown: Option<ShownPreview>,
+}
+
+/// The tools that change the selected segment (the core's morphology,
+/// margin, fill holes, small islands and logical tools), as the panel
+/// sets them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModifyTool {
+    pub kind: ModifyKind,
+    /// Morphology: the ball's radius.
+    pub radius_mm: f64,
+    /// Margin: grow (positive) or shrink (negative).
+    pub margin_mm: f64,
+    /// Fill holes: slice by slice (axial) instead of in 3D.
+    pub per_slice: bool,
+    /// Remove small islands: those under this volume go.
+    pub min_mm3: f64,
+    /// Logical: the other segment.
+    pub other: Option<Entity>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModifyKind {
+    Morphology(MorphOp),
+    Margin,
+    FillHoles,
+    RemoveIslands,
+    Logical(LogicOp),
+}
+
+impl ModifyKind {
+    pub const ALL: [ModifyKind; 10] = [
+        ModifyKind::Morphology(MorphOp::Dilate),
+        ModifyKind::Morphology(MorphOp::Erode),
+        ModifyKind::Morphology(MorphOp::Open),
+        ModifyKind::Morphology(MorphOp::Close),
+        ModifyKind::Margin,
+        ModifyKind::FillHoles,
+        ModifyKind::RemoveIslands,
+        ModifyKind::Logical(LogicOp::Union),
+        ModifyKind::Logical(LogicOp::Intersect),
+        ModifyKind::Logical(LogicOp::Subtract),
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ModifyKind::Morphology(MorphOp::Dilate) => "Dilate",
+            ModifyKind::Morphology(MorphOp::Erode) => "Erode",
+            ModifyKind::Morphology(MorphOp::Open) => "Open",
+            ModifyKind::Morphology(MorphOp::Close) => "Close",
+            ModifyKind::Margin => "Margin",
+            ModifyKind::FillHoles => "Fill holes",
+            ModifyKind::RemoveIslands => "Remove small islands",
+            ModifyKind::Logical(LogicOp::Union) => "Union with a segment",
+            ModifyKind::Logical(LogicOp::Intersect) => "Intersect with a segment",
+            ModifyKind::Logical(LogicOp::Subtract) => "Subtract a segment",
+        }
+    }
+}
+
+impl Default for ModifyTool {
+    fn default() -> Self {
+        ModifyTool {
+            kind: ModifyKind::Morphology(MorphOp::Close),
+            radius_mm: 2.0,
+            margin_mm: 3.0,
+            per_slice: false,
+            min_mm3: 100.0,
+            other: None,
+        }
+    }
+}
+
+/// A tool's previewed result: what it was computed for (the tool, the
+/// segment it read, the document's generation) and the mask.
+#[derive(Clone, Debug)]
+pub struct ShownPreview {
+    /// The segment-changing tool it previews (`None`: another tool).
+    pub tool: Option<ModifyTool>,
+    pub on: Option<Entity>,
+    pub generation: u64,
+    pub mask: Arc<Mask>,
+}
+
+impl ToolSettings {
+    /// The preview to draw: the one computed for the tool, parameters and
+    /// segment the panel shows now, on the document as it is.
+    pub fn current_preview(&self, generation: u64) -> Option<&Arc<Mask>> {
+        self.shown
+            .as_ref()
+            .filter(|s| {
+                s.tool == Some(self.modify) && s.on == self.selected && s.generation == generation
+            })
+            .map(|s| &s.mask)
+    }
 }
 
 impl Default for ToolSettings {
@@ -78,6 +177,8 @@ impl Default for ToolSettings {
             preset: None,
             found_level: None,
             finding_level: false,
+            modify: ModifyTool::default(),
+            shown: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The Clip planes panel.
+//! The Clip planes section, drawn by the desktop's right-hand panel and
+//! the VR wrist panel ([`clip_planes`]).
 
 use bevy::prelude::*;
 use bevy_egui::egui;
@@ -9,6 +10,7 @@ use crate::app::features::clip::MAX_PLANES;
 
 use bevy::ecs::system::SystemParam;
 
+use super::segments::PanelSize;
 use crate::app::features::clip::ClipSettings;
 use crate::app::state::study::Study;
 
@@ -23,20 +25,51 @@ pub struct ClipUi<'w> {
 /// Clip planes: on/off, direction, position, tilt, flip; the cut faces show
 /// the scan with the slice views' window.
 pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut ClipUi) {
-    ui.heading("Clip planes");
-    let Some(study) = p.study.as_deref() else {
-        ui.label("Open a study to cut it.");
-        return;
-    };
     // Half the diagonal of the scan: every plane position that cuts it.
-    let (nz, ny, nx) = study.volume.dim();
-    let s = study.volume.geometry.spacing;
-    let reach = 0.5
-        * ((nx as f64 * s[0]).powi(2) + (ny as f64 * s[1]).powi(2) + (nz as f64 * s[2]).powi(2))
-            .sqrt();
+    let reach = p.study.as_deref().map(|study| {
+        let (nz, ny, nx) = study.volume.dim();
+        let s = study.volume.geometry.spacing;
+        0.5 * ((nx as f64 * s[0]).powi(2) + (ny as f64 * s[1]).powi(2) + (nz as f64 * s[2]).powi(2))
+            .sqrt()
+    });
+    for a in clip_planes(ui, &p.clip, reach, PanelSize::Desktop, &mut |_, _| {}) {
+        p.clip_actions.write(a);
+    }
+}
+
+/// The clip planes section of both panels; returns the actions to send.
+/// The desktop's has every control of a plane (`reach`: the offsets that
+/// cut the scan, `None` before a study is open); the wrist's turns planes
+/// on and off ("plane N" to `note`), the controllers move them.
+pub fn clip_planes(
+    ui: &mut egui::Ui,
+    clip: &ClipSettings,
+    reach: Option<f64>,
+    size: PanelSize,
+    note: &mut dyn FnMut(&str, &egui::Response),
+) -> Vec<ClipAction> {
     let mut actions = Vec::new();
+    if size == PanelSize::Wrist {
+        ui.label(egui::RichText::new("Clip planes").strong());
+        ui.horizontal(|ui| {
+            for index in 0..MAX_PLANES {
+                let mut on = clip.slots[index].enabled;
+                let r = ui.toggle_value(&mut on, format!("Plane {}", index + 1));
+                note(&format!("plane {}", index + 1), &r);
+                if on != clip.slots[index].enabled {
+                    actions.push(ClipAction::Enable { index, on });
+                }
+            }
+        });
+        return actions;
+    }
+    ui.heading("Clip planes");
+    let Some(reach) = reach else {
+        ui.label("Open a study to cut it.");
+        return actions;
+    };
     for index in 0..MAX_PLANES {
-        let slot = p.clip.slots[index];
+        let slot = clip.slots[index];
         ui.horizontal(|ui| {
             let mut on = slot.enabled;
             if ui.checkbox(&mut on, format!("{}", index + 1)).changed() {
@@ -63,7 +96,7 @@ pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut ClipUi) {
             }
         });
         if slot.enabled {
-            let mut offset = p.clip.offset(index);
+            let mut offset = clip.offset(index);
             if ui
                 .add(
                     egui::Slider::new(&mut offset, -reach..=reach)
@@ -93,7 +126,5 @@ pub(super) fn clip_panel(ui: &mut egui::Ui, p: &mut ClipUi) {
             });
         }
     }
-    for a in actions {
-        p.clip_actions.write(a);
-    }
+    actions
 }

@@ -4,13 +4,13 @@
 //! (open, series choice, export). Every error reaches the user here.
 
 mod ai;
-mod clip;
+pub mod clip;
 mod dialogs;
 pub mod edit;
 mod measurements;
 pub mod pacs;
 mod realign;
-mod segments;
+pub mod segments;
 mod slice_view;
 mod slices;
 mod study;
@@ -317,7 +317,16 @@ fn slices_system(
             .tools
             .preview
             .then_some((p.tools.lo, p.tools.hi, [255, 200, 40]));
-        update_textures(&ctx, study, &p.slices, &colours, preview, &mut p.textures);
+        let shown = p.tools.current_preview(study.doc.generation());
+        update_textures(
+            &ctx,
+            study,
+            &p.slices,
+            &colours,
+            preview,
+            shown,
+            &mut p.textures,
+        );
         if p.slices.contours {
             let surfaces: Vec<(&Segment, &SegmentSurface)> = p
                 .segments

@@ -71,6 +71,7 @@ pub fn update_textures(
     state: &SliceState,
     colours: &[[u8; 4]],
     preview: Option<(f64, f64, [u8; 3])>,
+    preview_mask: Option<&std::sync::Arc<stratum_core::segment::Mask>>,
     textures: &mut SliceTextures,
 ) {
     if !state.fits(study.volume.dim()) {
@@ -89,6 +90,7 @@ pub fn update_textures(
             study.doc.generation(),
             colours,
             preview.map(|(a, b, c)| (a.to_bits(), b.to_bits(), c)),
+            preview_mask.map(|m| std::sync::Arc::as_ptr(m) as usize),
         ));
         if textures.views.iter().any(|v| v.0 == plane && v.2 == key) {
             continue;
@@ -102,6 +104,7 @@ pub fn update_textures(
                 labels: Some(study.doc.labels()),
                 colours,
                 preview,
+                preview_mask: preview_mask.map(|m| m.as_ref()),
             },
         );
         let image = egui::ColorImage::from_rgba_unmultiplied([layout.width, layout.height], &rgba);

@@ -5,7 +5,8 @@ use bevy_egui::egui;
 use stratum_core::segment::Preset;
 
 use crate::app::actions::RulerAction;
-use crate::app::features::segmentation::SegmentCommand;
+use crate::app::features::segmentation::{SegmentCommand, ToolSpec};
+use crate::app::state::segments::ModifyKind;
 use crate::app::state::study::Study;
 
 use super::{RightPanel, WARN};
@@ -148,6 +149,117 @@ pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut RightPanel) {
             p.seg_commands.write(SegmentCommand::KeepLargest(e));
         }
     });
+    modify_section(ui, p, selected);
+}
+
+/// The tools that change the selected segment: morphology, margin, fill
+/// holes, and adding, intersecting or subtracting another segment, each
+/// with its parameters, a preview on the slices and Apply (one undo step).
+fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entity, String)>) {
+    let mut others: Vec<(Entity, u16, String)> = p
+        .segments
+        .iter()
+        .filter(|(e, _, _)| Some(*e) != selected.as_ref().map(|s| s.0))
+        .map(|(e, s, _)| (e, s.id, s.name.clone()))
+        .collect();
+    others.sort_by_key(|o| o.1);
+    let t = &mut p.tools.modify;
+    ui.horizontal(|ui| {
+        ui.label("Change it:");
+        egui::ComboBox::from_id_salt("modify-tool")
+            .selected_text(t.kind.label())
+            .show_ui(ui, |ui| {
+                for k in ModifyKind::ALL {
+                    ui.selectable_value(&mut t.kind, k, k.label());
+                }
+            });
+    });
+    ui.horizontal(|ui| match t.kind {
+        ModifyKind::Morphology(_) => {
+            ui.label("radius");
+            ui.add(
+                egui::DragValue::new(&mut t.radius_mm)
+                    .range(0.1..=50.0)
+                    .speed(0.1)
+                    .suffix(" mm"),
+            );
+        }
+        ModifyKind::Margin => {
+            ui.label("grow by");
+            ui.add(
+                egui::DragValue::new(&mut t.margin_mm)
+                    .range(-50.0..=50.0)
+                    .speed(0.1)
+                    .suffix(" mm"),
+            )
+            .on_hover_text("Negative: shrink");
+        }
+        ModifyKind::RemoveIslands => {
+            ui.label("under");
+            ui.add(
+                egui::DragValue::new(&mut t.min_mm3)
+                    .range(1.0..=1.0e6)
+                    .speed(10.0)
+                    .suffix(" mm³"),
+            );
+        }
+        ModifyKind::FillHoles => {
+            ui.checkbox(&mut t.per_slice, "slice by slice");
+        }
+        ModifyKind::Logical(_) => {
+            let name = t
+                .other
+                .and_then(|e| others.iter().find(|o| o.0 == e))
+                .map_or("pick a segment".to_string(), |o| o.2.clone());
+            egui::ComboBox::from_id_salt("modify-other")
+                .selected_text(name)
+                .show_ui(ui, |ui| {
+                    for (e, _, n) in &others {
+                        ui.selectable_value(&mut t.other, Some(*e), n);
+                    }
+                });
+        }
+    });
+    let tool = *t;
+    let other = tool
+        .other
+        .and_then(|e| others.iter().find(|o| o.0 == e))
+        .map(|o| o.1);
+    let ready =
+        selected.is_some() && (other.is_some() || !matches!(tool.kind, ModifyKind::Logical(_)));
+    let spec = ToolSpec::Modify { tool, other };
+    let on = selected.as_ref().map(|s| s.0);
+    ui.add_enabled_ui(ready, |ui| {
+        ui.horizontal(|ui| {
+            let previewing =
+                study_generation(p).is_some_and(|g| p.tools.current_preview(g).is_some());
+            if ui
+                .selectable_label(previewing, "Preview")
+                .on_hover_text("Show the result on the slices before applying it")
+                .clicked()
+            {
+                if previewing {
+                    p.tools.shown = None;
+                } else {
+                    p.seg_commands.write(SegmentCommand::Preview {
+                        tool: spec.clone(),
+                        on,
+                    });
+                }
+            }
+            let label = match &selected {
+                Some((_, n)) => format!("Apply to {n}"),
+                None => "Apply (select a segment)".into(),
+            };
+            if ui.button(label).clicked() {
+                p.seg_commands.write(SegmentCommand::Run { tool: spec, on });
+            }
+        });
+    });
+}
+
+fn study_generation(p: &RightPanel) -> Option<u64> {
+    p.study.as_deref().map(|s| s.doc.generation())
 }
 
 /// What the tools say about a preset's level: found from the scan, being

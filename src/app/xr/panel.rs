@@ -25,9 +25,8 @@ use super::rig::{HandReadout, RigSet, XrInput};
 use super::surgery_panel::{PanelSurgery, XrSurgeryChoice, surgery_section};
 use crate::app::actions::ClipAction;
 use crate::app::actions::RulerAction;
-use crate::app::features::clip::{ClipSettings, MAX_PLANES};
+use crate::app::features::clip::ClipSettings;
 use crate::app::features::measurements::Rulers;
-use stratum_core::document::Edit;
 
 use crate::app::actions::PoseAction;
 use crate::app::actions::{BrushTool, HistoryAction};
@@ -35,6 +34,8 @@ use crate::app::features::sculpt::BrushSettings;
 use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::{Segment, ToolSettings};
 use crate::app::state::study::Study;
+use crate::app::ui::clip::clip_planes;
+use crate::app::ui::segments::{ListAction, PanelSize, RowState, segment_list};
 
 /// The egui pass of the world panel's context.
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -365,47 +366,23 @@ fn draw_panel(
                     .max_height(195.0)
                     .auto_shrink([false, true])
                     .show(ui, |ui| {
-                        if rows.is_empty() {
-                            ui.label(egui::RichText::new("No segments yet").weak());
-                        }
-                        for (e, seg) in rows.iter_mut() {
-                            let selected = tools.selected == Some(*e);
-                            ui.horizontal(|ui| {
-                                let mut visible = seg.visible;
-                                let r = ui.checkbox(&mut visible, "");
-                                note(&format!("visible {}", seg.name), &r);
-                                if visible != seg.visible {
-                                    out.edits
-                                        .write(ApplyEdit(Edit::set_visible(seg.id, visible)));
+                        let rows = rows.iter().map(|(e, s)| (*e, (*s).clone())).collect();
+                        let actions = segment_list(
+                            ui,
+                            rows,
+                            tools.selected,
+                            PanelSize::Wrist,
+                            &|_, _| RowState::default(),
+                            &mut note,
+                        );
+                        for a in actions {
+                            match a {
+                                ListAction::Edit(edit) => {
+                                    out.edits.write(ApplyEdit(edit));
                                 }
-                                let [r8, g8, b8] = seg.colour;
-                                let (rect, _) = ui.allocate_exact_size(
-                                    egui::vec2(18.0, 18.0),
-                                    egui::Sense::hover(),
-                                );
-                                ui.painter().rect_filled(
-                                    rect,
-                                    4.0,
-                                    egui::Color32::from_rgb(r8, g8, b8),
-                                );
-                                let r = ui.selectable_label(selected, &seg.name);
-                                note(&format!("select {}", seg.name), &r);
-                                if r.clicked() {
-                                    tools.selected = if selected { None } else { Some(*e) };
-                                }
-                            });
-                            if selected {
-                                let mut opacity = seg.opacity;
-                                let r = ui.add(
-                                    egui::Slider::new(&mut opacity, 0.0..=1.0).text("opacity"),
-                                );
-                                note(&format!("opacity {}", seg.name), &r);
-                                if opacity != seg.opacity {
-                                    out.edits.write(ApplyEdit(Edit::SetOpacity {
-                                        id: seg.id,
-                                        opacity,
-                                    }));
-                                }
+                                ListAction::Select(e) => tools.selected = e,
+                                // Not on the wrist's list.
+                                ListAction::Delete(_) | ListAction::Cut(..) => {}
                             }
                         }
                     });
@@ -413,17 +390,9 @@ fn draw_panel(
                 brush_section(ui, &mut brush, &mut note);
             }
             ui.separator();
-            ui.label(egui::RichText::new("Clip planes").strong());
-            ui.horizontal(|ui| {
-                for index in 0..MAX_PLANES {
-                    let mut on = clip.slots[index].enabled;
-                    let r = ui.toggle_value(&mut on, format!("Plane {}", index + 1));
-                    note(&format!("plane {}", index + 1), &r);
-                    if on != clip.slots[index].enabled {
-                        out.clip.write(ClipAction::Enable { index, on });
-                    }
-                }
-            });
+            for a in clip_planes(ui, &clip, None, PanelSize::Wrist, &mut note) {
+                out.clip.write(a);
+            }
             ui.horizontal(|ui| {
                 let mut ruler = rulers.placing;
                 let r = ui.toggle_value(&mut ruler, "📏 Ruler");

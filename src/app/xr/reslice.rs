@@ -128,6 +128,7 @@ fn update_quad(
             labels: None,
             colours: &[],
             preview: None,
+            preview_mask: None,
         },
     );
     let (pw, ph) = (layout.width, layout.height);

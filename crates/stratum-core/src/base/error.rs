@@ -105,6 +105,10 @@ pub enum CoreError {
         expected: (usize, usize, usize),
     },
 
+    /// A tool that changes a segment was run with none selected.
+    #[error("{tool} changes a segment: select the segment first")]
+    NoSegmentChosen { tool: String },
+
     #[error("the label map no longer matches the edit history (it was changed outside it)")]
     OutOfStep,
 

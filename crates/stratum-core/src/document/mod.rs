@@ -18,6 +18,7 @@ mod snapshot;
 pub mod soft;
 mod state;
 mod stroke;
+mod tool;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ use std::sync::Arc;
 pub use edit::{Edit, EditLog, ModelSegment, TableField, Target};
 pub use snapshot::{volume_from_bytes, volume_to_bytes};
 pub use state::DocumentState;
+pub use tool::{ToolEdits, tool_edits};
 
 use crate::base::error::{CoreError, Result};
 use crate::edit::bricks::Region;

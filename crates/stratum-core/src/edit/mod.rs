@@ -13,6 +13,7 @@ pub mod history;
 mod nets;
 pub mod pick;
 pub mod step;
+pub mod stroke_tool;
 pub mod surface;
 
 pub use brush::{Brush, BrushAction, BrushShape, SliceAxis, Stroke};
@@ -21,4 +22,5 @@ pub use fill::fill_between_slices;
 pub use history::{Applied, History, HistoryConfig, HistorySnapshot, StepInfo};
 pub use pick::{ball_touches_surface, pick_segment};
 pub use step::{Step, StrokeJob, StrokeRecorder};
+pub use stroke_tool::BrushStroke;
 pub use surface::{ChunkedSurface, SurfaceChunk, surface_nets};

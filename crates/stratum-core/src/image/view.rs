@@ -8,7 +8,7 @@
 //! have anterior on the left.
 
 use crate::image::volume::{Geometry, Volume, VoxelType};
-use crate::segment::LabelMap;
+use crate::segment::{LabelMap, Mask};
 use crate::with_voxels;
 
 /// The three standard planes.
@@ -247,6 +247,9 @@ pub struct Overlay<'a> {
     pub colours: &'a [[u8; 4]],
     /// Threshold preview: voxels inside [lo, hi] tinted with this colour.
     pub preview: Option<(f64, f64, [u8; 3])>,
+    /// A tool's previewed result (its grid the volume's), tinted with the
+    /// preview colour (yellow when there is no window preview).
+    pub preview_mask: Option<&'a Mask>,
 }
 
 /// Renders one slice as RGBA rows (top row first), `layout.width` pixels wide.
@@ -282,6 +285,13 @@ pub fn render_slice(
                         blend(&mut rgb, [c[0], c[1], c[2]], c[3] as f32 / 255.0);
                     }
                 }
+                // Over the segments: a tool's preview shows what they become.
+                if let Some(m) = overlay.preview_mask
+                    && m.data.get((z, y, x)).is_some_and(|v| *v != 0)
+                {
+                    let c = overlay.preview.map_or(PREVIEW_COLOUR, |p| p.2);
+                    blend(&mut rgb, c, 0.6);
+                }
                 let o = (row * w + col) * 4;
                 out[o] = rgb[0] as u8;
                 out[o + 1] = rgb[1] as u8;
@@ -292,6 +302,9 @@ pub fn render_slice(
     });
     out
 }
+
+/// The colour of a tool's preview on the slices.
+pub const PREVIEW_COLOUR: [u8; 3] = [255, 200, 40];
 
 fn blend(rgb: &mut [f32; 3], c: [u8; 3], alpha: f32) {
     for i in 0..3 {

@@ -1,5 +1,11 @@
-//! The segmentation tools. Each is one small type with the same hook,
-//! [`Tool::apply`]: (volume, current mask) -> new mask, with progress.
+//! The segmentation tools. Each is one small type behind [`Tool`], with
+//! the same hooks for every tool (the way 3D Slicer's Segment Editor
+//! effects share theirs): what it makes ([`Tool::target`]: a new segment,
+//! or the new voxels of the segment it reads), what it shows before it is
+//! applied ([`Tool::preview`]) and its result ([`Tool::apply`] for the
+//! mask, [`Tool::run`] with the surface level, colour and note a new
+//! segment takes). A brush stroke is a tool too ([`Tool::stroke`]).
+//! `document::tool_edits` turns any of them into the document's edits.
 
 use ndarray::Zip;
 
@@ -9,15 +15,81 @@ use super::{
 };
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
+use crate::edit::Brush;
 use crate::image::volume::{Volume, VoxelType};
 use crate::with_voxels;
 
+/// Where a tool's result goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolTarget {
+    /// A new segment of this name (threshold, presets, region growing):
+    /// the tool reads no segment.
+    NewSegment(String),
+    /// The voxels of the segment it reads (islands, morphology, margin,
+    /// fill holes, logical operations, a brush stroke).
+    Segment,
+}
+
+/// What a tool shows before it is applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Preview {
+    /// The voxels within an intensity window: cheap enough for the slice
+    /// views to draw live as the window moves, without a job.
+    Window { lo: f64, hi: f64 },
+    /// The result, computed (in the background) as applying would.
+    Mask(Mask),
+}
+
+/// A tool's full result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutput {
+    pub mask: Mask,
+    /// A new segment made from the scan: its surface is built from the
+    /// intensities at this level (sub-voxel), not from its voxels.
+    pub level: Option<f64>,
+    /// A new segment's colour, when the tool knows it (`None`: from its name).
+    pub colour: Option<[u8; 3]>,
+    /// What the tool found or left out, told to the user.
+    pub note: Option<String>,
+}
+
+impl ToolOutput {
+    pub fn mask(mask: Mask) -> Self {
+        ToolOutput {
+            mask,
+            level: None,
+            colour: None,
+            note: None,
+        }
+    }
+}
+
 /// One segmentation effect.
 pub trait Tool: Send + Sync {
-    /// Short name for menus and logs.
+    /// Short name for menus, history steps and logs.
     fn name(&self) -> String;
-    /// Computes the new mask from the volume and the current mask.
+    /// Computes the new mask from the volume and the current mask (the
+    /// segment it reads; empty for a tool that makes a new segment).
     fn apply(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask>;
+    /// A new segment (named) or the segment it reads.
+    fn target(&self) -> ToolTarget {
+        ToolTarget::Segment
+    }
+    /// [`apply`](Self::apply) with what a new segment takes besides its
+    /// voxels; an empty result the tool cannot mean is an error here.
+    fn run(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
+        Ok(ToolOutput::mask(self.apply(volume, mask, progress)?))
+    }
+    /// What to show before applying: by default the result itself.
+    fn preview(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<Preview> {
+        Ok(Preview::Mask(self.apply(volume, mask, progress)?))
+    }
+    /// A brush stroke (its brush and points, LPS mm) enters the document as
+    /// its stroke edits, the same a drag sends live, so it respects the
+    /// other segments and the intensity range the way a drag does.
+    fn stroke(&self) -> Option<(Brush, &[[f64; 3]])> {
+        None
+    }
 }
 
 /// Voxels with lo <= value <= hi.
@@ -55,6 +127,28 @@ impl Tool for Threshold {
         let m = threshold_mask(volume, self.lo, self.hi);
         progress.advance(1);
         Ok(m)
+    }
+    fn target(&self) -> ToolTarget {
+        ToolTarget::NewSegment(format!("Threshold {:.0}..{:.0}", self.lo, self.hi))
+    }
+    fn run(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
+        let m = self.apply(volume, mask, progress)?;
+        if m.count() == 0 {
+            return Err(CoreError::Invalid(format!(
+                "no voxel lies between {:.0} and {:.0}: widen the window",
+                self.lo, self.hi
+            )));
+        }
+        Ok(ToolOutput {
+            level: Some(self.lo),
+            ..ToolOutput::mask(m)
+        })
+    }
+    fn preview(&self, _v: &Volume, _m: &Mask, _p: &Progress) -> Result<Preview> {
+        Ok(Preview::Window {
+            lo: self.lo,
+            hi: self.hi,
+        })
     }
 }
 
@@ -134,8 +228,65 @@ impl Tool for PresetThreshold {
     fn name(&self) -> String {
         self.0.name().to_string()
     }
+    fn apply(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask> {
+        PresetTool::new(self.0).apply(volume, mask, progress)
+    }
+    fn target(&self) -> ToolTarget {
+        PresetTool::new(self.0).target()
+    }
+    fn run(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
+        PresetTool::new(self.0).run(volume, mask, progress)
+    }
+}
+
+/// A preset at a window of the user's (its level set by hand) or at its
+/// own (`window: None`, with the level it finds): a new segment named and
+/// coloured after the preset, with the preset's clean-up.
+#[derive(Clone, Debug)]
+pub struct PresetTool {
+    pub preset: Preset,
+    pub window: Option<(f64, f64)>,
+}
+
+impl PresetTool {
+    pub fn new(preset: Preset) -> Self {
+        PresetTool {
+            preset,
+            window: None,
+        }
+    }
+}
+
+impl Tool for PresetTool {
+    fn name(&self) -> String {
+        self.preset.name().to_string()
+    }
     fn apply(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<Mask> {
-        Ok(super::preset_segment(volume, self.0, None, progress)?.mask)
+        Ok(super::preset_segment(volume, self.preset, self.window, progress)?.mask)
+    }
+    fn target(&self) -> ToolTarget {
+        ToolTarget::NewSegment(self.preset.name().to_string())
+    }
+    fn run(&self, volume: &Volume, _mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
+        let seg = super::preset_segment(volume, self.preset, self.window, progress)?;
+        let found = seg
+            .found_level
+            .map(|l| format!("level {l:.0} found half-way between the tissues at its edge"));
+        let note = match (found, seg.note) {
+            (Some(a), Some(n)) => Some(format!("{a}; {n}")),
+            (a, n) => a.or(n),
+        };
+        Ok(ToolOutput {
+            mask: seg.mask,
+            level: Some(seg.lo),
+            colour: Some(self.preset.colour()),
+            note,
+        })
+    }
+    /// The window it segments: the preset's clean-up shows when applied.
+    fn preview(&self, volume: &Volume, _m: &Mask, _p: &Progress) -> Result<Preview> {
+        let (lo, hi) = self.window.unwrap_or_else(|| self.preset.window(volume));
+        Ok(Preview::Window { lo, hi })
     }
 }
 
@@ -168,6 +319,15 @@ impl Tool for RegionGrow {
         let m = component_at(&threshold_mask(volume, self.lo, self.hi), self.seed);
         progress.advance(1);
         Ok(m)
+    }
+    fn target(&self) -> ToolTarget {
+        ToolTarget::NewSegment(format!("Region {:.0}..{:.0}", self.lo, self.hi))
+    }
+    fn run(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
+        Ok(ToolOutput {
+            level: Some(self.lo),
+            ..ToolOutput::mask(self.apply(volume, mask, progress)?)
+        })
     }
 }
 
@@ -257,12 +417,15 @@ impl Tool for Margin {
     fn name(&self) -> String {
         format!("Margin {:+} mm", self.mm)
     }
-    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
-        Ok(if self.mm >= 0.0 {
+    fn apply(&self, _v: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask> {
+        progress.begin("margin", 1);
+        let out = if self.mm >= 0.0 {
             dilate_mm(mask, self.mm)
         } else {
             erode_mm(mask, -self.mm)
-        })
+        };
+        progress.advance(1);
+        Ok(out)
     }
 }
 
@@ -278,12 +441,15 @@ impl Tool for FillHoles {
             "Fill holes".into()
         }
     }
-    fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
-        Ok(if self.per_slice {
+    fn apply(&self, _v: &Volume, mask: &Mask, progress: &Progress) -> Result<Mask> {
+        progress.begin("filling holes", 1);
+        let out = if self.per_slice {
             fill_holes_2d(mask)
         } else {
             fill_holes_3d(mask)
-        })
+        };
+        progress.advance(1);
+        Ok(out)
     }
 }
 

@@ -50,6 +50,7 @@ mod session;
 mod share_page;
 mod subset;
 mod synthetic;
+mod tool_edits;
 mod trace;
 mod transfer;
 mod validation;
