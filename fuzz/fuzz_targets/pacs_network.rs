@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum_core::pacs::dimse::parse_wire;
+use stratum_core::pacs::wire::parse_wire;
 
 const SYNTAXES: [&str; 4] = [
     "1.2.840.10008.1.2",

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::record::StudyState;
-use super::summary::{Counts, Outlier, Series, fences, quantile};
+use super::stats::{Counts, Outlier, Series, fences, quantile};
 use super::{Plan, Study};
 
 fn esc(s: &str) -> String {

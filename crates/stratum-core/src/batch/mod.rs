@@ -28,12 +28,14 @@ pub mod discover;
 mod html;
 pub mod record;
 pub mod run;
+pub mod stats;
 pub mod summary;
 
 pub use discover::{discover, read_list};
 pub use record::{Record, State, StudyLock, StudyState};
 pub use run::{RunOptions, run_study};
-pub use summary::{Counts, write_summary};
+pub use stats::Counts;
+pub use summary::write_summary;
 
 /// The plan's format; a folder written by another version is refused.
 pub const PLAN_VERSION: u32 = 1;

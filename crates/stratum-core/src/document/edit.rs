@@ -14,9 +14,6 @@
 use std::sync::Arc;
 
 use super::SurfaceRecipe;
-use super::wire::{decode, encode};
-use crate::base::error::{CoreError, Result};
-use crate::edit::codec::{Dec, Enc};
 use crate::edit::{Brush, SliceAxis};
 use crate::mesh::SoftField;
 use crate::segment::Mask;
@@ -151,66 +148,9 @@ impl Edit {
             value: FieldValue::Visible(visible),
         }
     }
-
-    /// The edit's binary form (with the format version in front).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.u32(EDIT_FORMAT_VERSION);
-        encode(self, &mut e);
-        e.0
-    }
-
-    /// Reads what [`to_bytes`](Self::to_bytes) wrote.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Edit> {
-        let mut d = Dec::new(bytes, WHAT);
-        version(&mut d)?;
-        let edit = decode(&mut d)?;
-        if !d.is_done() {
-            return Err(d.damaged("bytes after the edit"));
-        }
-        Ok(edit)
-    }
 }
 
 /// A sequence of edits as one value (what a document went through since
 /// its base), with its binary form.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EditLog(pub Vec<Edit>);
-
-impl EditLog {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.u32(EDIT_FORMAT_VERSION);
-        e.usize(self.0.len());
-        for edit in &self.0 {
-            encode(edit, &mut e);
-        }
-        e.0
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<EditLog> {
-        let mut d = Dec::new(bytes, WHAT);
-        version(&mut d)?;
-        let n = d.len(1)?;
-        let mut edits = Vec::with_capacity(n);
-        for _ in 0..n {
-            edits.push(decode(&mut d)?);
-        }
-        if !d.is_done() {
-            return Err(d.damaged("bytes after the last edit"));
-        }
-        Ok(EditLog(edits))
-    }
-}
-
-fn version(d: &mut Dec) -> Result<()> {
-    let v = d.u32()?;
-    if v > EDIT_FORMAT_VERSION {
-        return Err(CoreError::NewerFormat {
-            what: "edit record",
-            found: v,
-            reads: EDIT_FORMAT_VERSION,
-        });
-    }
-    Ok(())
-}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use ndarray::Array3;
 
 use super::SurfaceRecipe;
-use super::edit::{Edit, FieldValue, ModelSegment, Target};
-use crate::base::error::Result;
+use super::edit::{EDIT_FORMAT_VERSION, Edit, EditLog, FieldValue, ModelSegment, Target, WHAT};
+use crate::base::error::{CoreError, Result};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::diff::{pack, unpack};
 use crate::edit::{Brush, BrushAction, BrushShape, SliceAxis};
@@ -28,6 +28,65 @@ const T_FILL: u8 = 10;
 const T_UNDO: u8 = 11;
 const T_REDO: u8 = 12;
 const T_SET_RECIPE: u8 = 13;
+
+impl Edit {
+    /// The edit's binary form (with the format version in front).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.u32(EDIT_FORMAT_VERSION);
+        encode(self, &mut e);
+        e.0
+    }
+
+    /// Reads what [`to_bytes`](Self::to_bytes) wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Edit> {
+        let mut d = Dec::new(bytes, WHAT);
+        version(&mut d)?;
+        let edit = decode(&mut d)?;
+        if !d.is_done() {
+            return Err(d.damaged("bytes after the edit"));
+        }
+        Ok(edit)
+    }
+}
+
+impl EditLog {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.u32(EDIT_FORMAT_VERSION);
+        e.usize(self.0.len());
+        for edit in &self.0 {
+            encode(edit, &mut e);
+        }
+        e.0
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<EditLog> {
+        let mut d = Dec::new(bytes, WHAT);
+        version(&mut d)?;
+        let n = d.len(1)?;
+        let mut edits = Vec::with_capacity(n);
+        for _ in 0..n {
+            edits.push(decode(&mut d)?);
+        }
+        if !d.is_done() {
+            return Err(d.damaged("bytes after the last edit"));
+        }
+        Ok(EditLog(edits))
+    }
+}
+
+fn version(d: &mut Dec) -> Result<()> {
+    let v = d.u32()?;
+    if v > EDIT_FORMAT_VERSION {
+        return Err(CoreError::NewerFormat {
+            what: "edit record",
+            found: v,
+            reads: EDIT_FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
 
 pub(super) fn encode(edit: &Edit, e: &mut Enc) {
     match edit {

@@ -344,7 +344,11 @@ impl Host {
         let host = self.clone();
         std::thread::Builder::new()
             .name("live-surfaces".into())
-            .spawn(move || super::surfaces::run(host, rx, opts))
+            .spawn(move || {
+                super::surfaces::run(rx, opts, |glb, segments, empty| {
+                    host.set_surfaces(glb, segments, empty)
+                })
+            })
             .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?;
         lock(&self.hub).remesh = Some(tx);
         Ok(())

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use super::host::Host;
-use super::message::Event;
+use super::message::{Event, SceneSegment};
 use crate::base::progress::Progress;
 use crate::convert::{ConvertOptions, browser_meshes};
 use crate::document::{Document, SurfaceRecipe};
@@ -49,8 +48,13 @@ impl SurfaceJob {
 }
 
 /// The worker: one job at a time, each after the edits settled, until the
-/// host stops (its sender is dropped).
-pub(super) fn run(host: Host, jobs: Receiver<SurfaceJob>, opts: ConvertOptions) {
+/// host stops (its sender is dropped). `deliver` hands each result (the
+/// GLB, its scene segments, the segments left empty) to the host.
+pub(super) fn run(
+    jobs: Receiver<SurfaceJob>,
+    opts: ConvertOptions,
+    deliver: impl Fn(Option<&[u8]>, Vec<SceneSegment>, Vec<u16>),
+) {
     while let Ok(mut job) = jobs.recv() {
         let mut open = true;
         loop {
@@ -76,7 +80,7 @@ pub(super) fn run(host: Host, jobs: Receiver<SurfaceJob>, opts: ConvertOptions) 
                     Some(Event::Scene { segments, .. }) => segments,
                     _ => Vec::new(),
                 };
-                host.set_surfaces(glb.as_deref(), segments, empty);
+                deliver(glb.as_deref(), segments, empty);
             }
             Err(e) => tracing::warn!("live: the edited surfaces were not rebuilt: {e}"),
         }

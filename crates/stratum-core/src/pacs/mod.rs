@@ -18,6 +18,7 @@ mod scp;
 mod store;
 mod tls;
 pub mod web;
+pub mod wire;
 
 pub use cache::Cache;
 pub use error::PacsError;

@@ -15,6 +15,41 @@ use super::assoc::MAX_PDU;
 use super::dimse::{self, Assembler, Incoming, Message, ReceiveError};
 use super::{PacsError, Result};
 
+/// Storage SOP classes we take in (C-GET proposes them with the SCP role;
+/// our SCP accepts them, and any other too).
+pub const STORAGE_CLASSES: &[&str] = &[
+    "1.2.840.10008.5.1.4.1.1.2",      // CT
+    "1.2.840.10008.5.1.4.1.1.2.1",    // Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.2.2",    // Legacy converted enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4",      // MR
+    "1.2.840.10008.5.1.4.1.1.4.1",    // Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.4.4",    // Legacy converted enhanced MR
+    "1.2.840.10008.5.1.4.1.1.128",    // PET
+    "1.2.840.10008.5.1.4.1.1.130",    // Enhanced PET
+    "1.2.840.10008.5.1.4.1.1.20",     // NM
+    "1.2.840.10008.5.1.4.1.1.6.1",    // US
+    "1.2.840.10008.5.1.4.1.1.3.1",    // US multi-frame
+    "1.2.840.10008.5.1.4.1.1.7",      // Secondary capture
+    "1.2.840.10008.5.1.4.1.1.7.2",    // Multi-frame grayscale byte SC
+    "1.2.840.10008.5.1.4.1.1.7.3",    // Multi-frame grayscale word SC
+    "1.2.840.10008.5.1.4.1.1.1",      // CR
+    "1.2.840.10008.5.1.4.1.1.1.1",    // DX
+    "1.2.840.10008.5.1.4.1.1.12.1",   // XA
+    "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast tomosynthesis
+    "1.2.840.10008.5.1.4.1.1.481.1",  // RT image
+    "1.2.840.10008.5.1.4.1.1.481.2",  // RT dose
+    "1.2.840.10008.5.1.4.1.1.481.3",  // RT structure set
+    "1.2.840.10008.5.1.4.1.1.66",     // Raw data
+    "1.2.840.10008.5.1.4.1.1.66.4",   // Segmentation
+    "1.2.840.10008.5.1.4.1.1.104.1",  // Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.104.3",  // Encapsulated STL
+    "1.2.840.10008.5.1.4.1.1.104.4",  // Encapsulated OBJ
+    "1.2.840.10008.5.1.4.1.1.104.5",  // Encapsulated MTL
+    "1.2.840.10008.5.1.4.1.1.88.11",  // Basic text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  // Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  // Comprehensive SR
+];
+
 /// Where received objects go: `Ok` files it, `Err(reason)` refuses it.
 pub type Sink = Arc<dyn Fn(Incoming, &str) -> std::result::Result<(), String> + Send + Sync>;
 
@@ -132,7 +167,7 @@ fn serve(stream: TcpStream, ae_title: &str, timeout: std::time::Duration, sink: 
         .read_timeout(timeout)
         .write_timeout(timeout)
         .with_abstract_syntax(dimse::VERIFICATION);
-    for class in super::retrieve::STORAGE_CLASSES {
+    for class in STORAGE_CLASSES {
         opts = opts.with_abstract_syntax(*class);
     }
     for ts in TransferSyntaxRegistry.iter() {

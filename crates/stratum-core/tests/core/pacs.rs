@@ -463,8 +463,8 @@ fn dicomweb_stow_qido_and_wado_round_trip_through_orthanc() {
 /// seeds themselves parse into the messages they hold.
 #[test]
 fn network_parsers_take_any_bytes_without_panicking() {
-    use stratum_core::pacs::dimse::parse_wire;
     use stratum_core::pacs::web::parse_qido;
+    use stratum_core::pacs::wire::parse_wire;
     let dir = crate::repo().join("fuzz/corpus/pacs_network");
     let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap()

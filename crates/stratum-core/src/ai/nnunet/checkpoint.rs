@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::ImportError;
-use super::pickle::{Machine, Obj, V};
+use super::pickle::{Dtype, Machine, Obj, TensorRef, V};
 
 /// One weight: its shape and values (row-major, f32).
 #[derive(Clone, Debug, PartialEq)]
@@ -178,34 +178,7 @@ fn read_entry<R: std::io::Read + std::io::Seek>(
     Ok(out)
 }
 
-/// A tensor as the pickle describes it: where its values are.
-#[derive(Clone, Debug)]
-pub(super) struct TensorRef {
-    pub(super) key: String,
-    pub(super) dtype: Dtype,
-    pub(super) offset: usize,
-    pub(super) shape: Vec<usize>,
-    pub(super) stride: Vec<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Dtype {
-    F32,
-    F64,
-    F16,
-    Bf16,
-}
-
 impl Dtype {
-    pub(super) fn from_storage(name: &str) -> Option<Dtype> {
-        match name {
-            "FloatStorage" => Some(Dtype::F32),
-            "DoubleStorage" => Some(Dtype::F64),
-            "HalfStorage" => Some(Dtype::F16),
-            "BFloat16Storage" => Some(Dtype::Bf16),
-            _ => None,
-        }
-    }
     fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::ImportError;
-use super::import::ImportOptions;
 use super::spec::Resample;
 
 pub(super) fn missing(path: &Path, what: &str, hint: &str) -> ImportError {
@@ -80,12 +79,13 @@ pub(super) fn read_json(path: &Path) -> Result<Value, ImportError> {
     })
 }
 
-/// The folds to convert: (name, checkpoint path).
+/// The folds to convert: (name, checkpoint path); `folds` as asked (every
+/// fold_N with the checkpoint when `None`), `ck` the checkpoint's file name.
 pub(super) fn find_folds(
     dir: &Path,
-    opts: &ImportOptions,
+    folds: &Option<Vec<String>>,
+    ck: &str,
 ) -> Result<Vec<(String, PathBuf)>, ImportError> {
-    let ck = opts.checkpoint.file();
     let found: Vec<String> = {
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .map_err(|e| ImportError::io(dir, e))?
@@ -96,7 +96,7 @@ pub(super) fn find_folds(
         v.sort_by_key(|f| (f.parse::<u32>().unwrap_or(u32::MAX), f.clone()));
         v
     };
-    let wanted: Vec<String> = match &opts.folds {
+    let wanted: Vec<String> = match folds {
         Some(f) => f.clone(),
         None => found
             .iter()

@@ -209,7 +209,7 @@ fn convert_part(
     let dir = model_folder(folder)?;
     let dataset = read_json(&dir.join("dataset.json"))?;
     let plans = read_json(&dir.join("plans.json"))?;
-    let folds = find_folds(&dir, opts)?;
+    let folds = find_folds(&dir, &opts.folds, opts.checkpoint.file())?;
 
     // Labels: consecutive integers from background 0; regions refused.
     let labels = dataset

@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use super::checkpoint::{Dtype, TensorRef};
-
 /// A pickle value. Containers live in the machine's arena and are referred
 /// to by index, so a hostile pickle cannot build a structure whose drop or
 /// traversal recurses without bound.
@@ -594,6 +592,36 @@ mod tests {
         for n in 0..p.len() {
             let mut m = Machine::new(&p[..n]);
             assert!(m.run().is_err());
+        }
+    }
+}
+
+/// A tensor as the pickle describes it: where its values are.
+#[derive(Clone, Debug)]
+pub(super) struct TensorRef {
+    pub(super) key: String,
+    pub(super) dtype: Dtype,
+    pub(super) offset: usize,
+    pub(super) shape: Vec<usize>,
+    pub(super) stride: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Dtype {
+    F32,
+    F64,
+    F16,
+    Bf16,
+}
+
+impl Dtype {
+    pub(super) fn from_storage(name: &str) -> Option<Dtype> {
+        match name {
+            "FloatStorage" => Some(Dtype::F32),
+            "DoubleStorage" => Some(Dtype::F64),
+            "HalfStorage" => Some(Dtype::F16),
+            "BFloat16Storage" => Some(Dtype::Bf16),
+            _ => None,
         }
     }
 }

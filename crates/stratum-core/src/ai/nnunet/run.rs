@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::resample::{new_shape, resample, separate_axis, source_position};
 use super::spec::{NnUnet, Precision};
-use super::window::sliding_window;
+use super::window::{dims, sliding_window};
 use crate::ai::grid::ModelGrid;
 use crate::ai::infer::{StageTimes, check_session};
 use crate::ai::manifest::{GridSpec, Manifest, Normalize};
@@ -176,11 +176,6 @@ pub fn predict(
     let run = run_network(volume, dir, m, progress, &mut times)?;
     let probs = run.logits.probabilities(volume.dim());
     Ok((run.labels, probs, times))
-}
-
-pub(super) fn dims(a: &Array3<f32>) -> [usize; 3] {
-    let d = a.dim();
-    [d.0, d.1, d.2]
 }
 
 /// The scan's voxels in the network's axis order (D, H, W) at the scan's
