@@ -68,3 +68,9 @@ impl From<ImportError> for crate::CoreError {
         }
     }
 }
+
+/// A model or run that cannot go on, for the runner and its sliding
+/// window alike.
+fn invalid(msg: impl Into<String>) -> crate::base::error::CoreError {
+    crate::base::error::CoreError::Invalid(msg.into())
+}

@@ -10,6 +10,7 @@ use std::time::Instant;
 use ndarray::{Array3, Axis, Zip, s};
 use rayon::prelude::*;
 
+use super::invalid;
 use super::resample::{new_shape, resample, separate_axis, source_position};
 use super::spec::{NnUnet, Precision};
 use super::window::{dims, sliding_window};
@@ -17,7 +18,7 @@ use crate::ai::grid::ModelGrid;
 use crate::ai::infer::{StageTimes, check_session};
 use crate::ai::manifest::{GridSpec, Manifest, Normalize};
 use crate::ai::runtime;
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::image::volume::Volume;
 use crate::mesh::SoftField;
@@ -46,10 +47,6 @@ pub struct Logits {
     /// Precision the resampled logits are kept in (nnU-Net: its logits'
     /// dtype, f16).
     precision: Precision,
-}
-
-pub(super) fn invalid(msg: impl Into<String>) -> CoreError {
-    CoreError::Invalid(msg.into())
 }
 
 /// Runs network `m` (with its `nnunet` section) over `volume`; `dir` holds

@@ -9,10 +9,11 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use rayon::prelude::*;
 
+use super::invalid;
 use super::spec::NnUnet;
 use crate::ai::infer::{StageTimes, outlet};
 use crate::ai::manifest::Manifest;
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 
 /// nnU-Net's `compute_gaussian` (sigma 1/8 of the patch, truncated at 4
@@ -200,21 +201,19 @@ pub(super) fn sliding_window(
                             &flipped
                         };
                         let tensor = TensorRef::from_array_view((shape, &input[..]))
-                            .map_err(|e| CoreError::Invalid(format!("model input: {e}")))?;
+                            .map_err(|e| invalid(format!("model input: {e}")))?;
                         let outputs = session
                             .run(ort::inputs![input_name.as_str() => tensor])
-                            .map_err(|e| {
-                                CoreError::Invalid(format!("{} failed on a window: {e}", m.name))
-                            })?;
+                            .map_err(|e| invalid(format!("{} failed on a window: {e}", m.name)))?;
                         let out = outputs.get(output_name.as_str()).ok_or_else(|| {
-                            CoreError::Invalid(format!("the model has no output {output_name:?}"))
+                            invalid(format!("the model has no output {output_name:?}"))
                         })?;
                         let (oshape, values) = out
                             .try_extract_tensor::<f32>()
-                            .map_err(|e| CoreError::Invalid(format!("model output: {e}")))?;
+                            .map_err(|e| invalid(format!("model output: {e}")))?;
                         let d: Vec<i64> = oshape.iter().copied().collect();
                         if d != expect {
-                            return Err(CoreError::Invalid(format!(
+                            return Err(invalid(format!(
                                 "the model's output has shape {d:?}; the manifest implies {expect:?}"
                             )));
                         }
@@ -245,7 +244,7 @@ pub(super) fn sliding_window(
                             (p[0], p[1], p[2]),
                             &sum[ch * np..][..np],
                         )
-                        .map_err(|e| CoreError::Invalid(e.to_string()))?;
+                        .map_err(|e| invalid(e.to_string()))?;
                         Zip::from(acc.slice_mut(region))
                             .and(&weight)
                             .and(&pc)
