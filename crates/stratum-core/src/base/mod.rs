@@ -10,4 +10,5 @@ pub mod memory;
 pub mod pages;
 pub mod progress;
 pub mod sizes;
+pub mod tls;
 pub mod trace;

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use crate::base::tls::{client_builder, pem_certificates};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
@@ -242,21 +243,15 @@ fn client_config(trusted: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     if let Some(path) = trusted {
         let pem = std::fs::read(path)
             .map_err(|e| format!("cannot read the certificates {}: {e}", path.display()))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
+        let certs = pem_certificates(&pem)
             .map_err(|e| format!("{} is not PEM certificates: {e}", path.display()))?;
         if certs.is_empty() {
             return Err(format!("{} holds no PEM certificate", path.display()));
         }
         roots.add_parsable_certificates(certs);
     }
-    // ring, as ureq and the DICOM TLS already use (see pacs/tls.rs).
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let config = client_builder(roots)
         .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

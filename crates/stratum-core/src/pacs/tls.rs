@@ -11,6 +11,7 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::node::TlsSettings;
 use super::{PacsError, Result};
+use crate::base::tls::{client_builder, pem_certificates};
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
@@ -22,14 +23,12 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
 }
 
 fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read(path, what)?)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| {
-            PacsError::Config(format!(
-                "the {what} {} is not PEM certificates: {e}",
-                path.display()
-            ))
-        })?;
+    let certs = pem_certificates(&read(path, what)?).map_err(|e| {
+        PacsError::Config(format!(
+            "the {what} {} is not PEM certificates: {e}",
+            path.display()
+        ))
+    })?;
     if certs.is_empty() {
         return Err(PacsError::Config(format!(
             "the {what} {} holds no PEM certificate",
@@ -55,15 +54,7 @@ pub(crate) fn client_config(node: &str, tls: &TlsSettings) -> Result<Arc<ClientC
             trusted.display()
         )));
     }
-    // ring, as ureq uses already: rustls deprecates it for lacking
-    // post-quantum key exchange, which needs aws-lc (a C build we keep out),
-    // and which no DICOM TLS peer (dcmtk, Orthanc) offers yet.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PacsError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots);
+    let builder = client_builder(roots).map_err(|e| PacsError::Config(format!("TLS: {e}")))?;
     let config = match (&tls.certificate, &tls.private_key) {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert, "certificate")?;
