@@ -144,7 +144,7 @@ pub fn core_error(e: PacsError) -> CoreError {
     match e {
         PacsError::Cancelled => CoreError::Cancelled,
         PacsError::Core(e) => e,
-        other => CoreError::Invalid(other.to_string()),
+        other => CoreError::Pacs(Box::new(other)),
     }
 }
 
