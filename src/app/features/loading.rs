@@ -13,7 +13,7 @@ use stratum_core::dicom::{Subset, scan};
 use stratum_core::image::view::auto_window_range;
 use stratum_core::read::open::{OpenOptions, inspect_series_subset, open_volume};
 use stratum_core::segment::{LabelMap, histogram};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use stratum_core::document::Document;
 use stratum_core::session::is_session_folder;

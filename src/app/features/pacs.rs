@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum_core::CoreError;
+use stratum_core::base::error::CoreError;
 use stratum_core::pacs::{
     self, FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, Retrieved, StudyHit,
 };

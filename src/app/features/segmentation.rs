@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::document::{Edit, Target, ToolEdits, tool_edits};
 use stratum_core::segment::error::SegmentError;
 use stratum_core::segment::{
@@ -57,7 +57,10 @@ pub enum ToolSpec {
 
 impl ToolSpec {
     /// The core tool (a logical operation reads its other segment here).
-    pub fn build(&self, labels: &LabelMap) -> Result<Box<dyn Tool>, stratum_core::CoreError> {
+    pub fn build(
+        &self,
+        labels: &LabelMap,
+    ) -> Result<Box<dyn Tool>, stratum_core::base::error::CoreError> {
         Ok(match self.clone() {
             ToolSpec::Threshold { lo, hi, .. } => Box::new(Threshold { lo, hi }),
             ToolSpec::Preset { preset, window } => Box::new(PresetTool { preset, window }),
@@ -103,7 +106,7 @@ fn modify_tool(
     tool: &ModifyTool,
     other: Option<u16>,
     labels: &LabelMap,
-) -> Result<Box<dyn Tool>, stratum_core::CoreError> {
+) -> Result<Box<dyn Tool>, stratum_core::base::error::CoreError> {
     Ok(match tool.kind {
         ModifyKind::Morphology(op) => Box::new(Morphology {
             op,
@@ -375,7 +378,7 @@ fn run_commands(
                 move |p: &Progress| {
                     let built = tool.build(&labels)?;
                     let (id, _) = target.ok_or_else(|| {
-                        stratum_core::CoreError::NoSegmentChosen { tool: built.name() }
+                        stratum_core::base::error::CoreError::NoSegmentChosen { tool: built.name() }
                     })?;
                     let mask = match built.preview(&volume, &labels.mask(id), p)? {
                         Preview::Mask(m) => m,

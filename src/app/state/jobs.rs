@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 /// A running job whose result is a `T`.
 #[derive(Component)]

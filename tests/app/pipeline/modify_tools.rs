@@ -12,7 +12,7 @@ use stratum::app::actions::HistoryAction;
 use stratum::app::features::segmentation::{SegmentCommand, ToolSpec};
 use stratum::app::state::segments::{EditArea, ModifyKind, ModifyTool, Segment, ToolSettings};
 use stratum::app::state::study::Study;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::segment::{
     KeepIslandAt, LabelMap, LogicOp, Mask, MaskBy, MorphOp, Morphology, Tool, dilate_mm, erode_mm,
     fill_holes_3d,

@@ -30,7 +30,7 @@ pub use viewers::Pointer;
 
 /// Reads the keys out of a link's fragment: `k` (every follower) and `p`
 /// (the presenter's).
-pub fn keys_from_link(link: &str) -> crate::Result<(Key, Option<Key>)> {
+pub fn keys_from_link(link: &str) -> crate::base::error::Result<(Key, Option<Key>)> {
     let fragment = link.split_once('#').map(|(_, f)| f).unwrap_or("");
     let mut k = None;
     let mut p = None;

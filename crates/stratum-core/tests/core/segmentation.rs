@@ -1,6 +1,6 @@
 //! Segmentation tools on shapes with known answers.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_marching_cubes, mask_surface};
 use stratum_core::segment::*;

@@ -13,7 +13,7 @@ use stratum_core::document::{Document, DocumentState};
 use stratum_core::edit::HistoryConfig;
 use stratum_core::session::journal::restore;
 use stratum_core::session::{ScanLocation, ScanRef, locate_scan, open_session, session_scan};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use super::{
     MissingScan, OpenSession, OpenSessionWithScan, PendingSession, RestoreUnsaved, SessionState,

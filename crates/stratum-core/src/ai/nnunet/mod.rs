@@ -74,11 +74,11 @@ impl ImportError {
     }
 }
 
-impl From<ImportError> for crate::CoreError {
+impl From<ImportError> for crate::base::error::CoreError {
     fn from(e: ImportError) -> Self {
         match e {
-            ImportError::Cancelled => crate::CoreError::Cancelled,
-            e => crate::CoreError::NnUnetImport(e),
+            ImportError::Cancelled => crate::base::error::CoreError::Cancelled,
+            e => crate::base::error::CoreError::NnUnetImport(e),
         }
     }
 }
