@@ -354,7 +354,7 @@ impl Tool for KeepIslandAt {
         "Keep selected island".into()
     }
     fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
-        if !mask.data.get(self.0).is_some_and(|v| *v != 0) {
+        if mask.data.get(self.0).is_none_or(|v| *v == 0) {
             return Err(SegmentError::NotInSegment.into());
         }
         Ok(component_at(mask, self.0))

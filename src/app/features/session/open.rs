@@ -156,7 +156,7 @@ pub(super) fn start_open(
             let scan = data
                 .scan
                 .clone()
-                .ok_or_else(|| CoreError::SessionNoScan { unsaved: false })?;
+                .ok_or(CoreError::SessionNoScan { unsaved: false })?;
             let (study, source, scan_warning) =
                 study_for(&scan, &dir, pointed.as_deref(), data.document, p)?;
             let warning = match (scan_warning, opened.warning) {
@@ -200,7 +200,7 @@ pub(super) fn start_restore(
                     .data
                     .scan
                     .clone()
-                    .ok_or_else(|| CoreError::SessionNoScan { unsaved: true })?;
+                    .ok_or(CoreError::SessionNoScan { unsaved: true })?;
                 let (study, source, warning) = study_for(&scan, &dir, None, r.data.document, p)?;
                 if r.ignored_bytes > 0 {
                     info!(
