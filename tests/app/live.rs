@@ -150,7 +150,7 @@ fn coloured(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
         .count()
 }
 
-fn playwright() -> Option<PathBuf> {
+pub(crate) fn playwright() -> Option<PathBuf> {
     let p = std::env::var_os("STRATUM_PLAYWRIGHT_CORE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -260,10 +260,11 @@ fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presen
             }
         }
     }
-    // The middle is 16% of the picture. The follower's framing can shift a
-    // little when the edited surface is swapped in (a known leftover of
-    // issue 27), which changes pixels everywhere at edges: the change must
-    // still be denser in the middle than outside it.
+    // The middle is 16% of the picture. The liver is meshed again as a
+    // whole, so its facets can change shade away from the ball too (in one
+    // run 96% of the changed pixels were on the liver, the rest at
+    // antialiased edges): the change must be denser in the middle than
+    // outside it.
     let (inside_area, outside_area) = (0.16 * (w * hh) as f64, 0.84 * (w * hh) as f64);
     assert!(
         inside > 1_000 && inside as f64 / inside_area > outside as f64 / outside_area,
