@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 
 mod anonymize;
 mod batch;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::dicom::{decode_frame_values, read_header, scan::group};
 use stratum_core::read::open::inspect_series;
 

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use stratum_core::dicom::scan;
 use stratum_core::read::open::inspect_series;
-use stratum_core::{OpenOptions, Progress, open_volume};
+use stratum_core::{read::open::OpenOptions, base::progress::Progress, read::open::open_volume};
 
 fuzz_target!(init: stratum_fuzz::init(), |data: &[u8]| {
     let dir = stratum_fuzz::fresh_dir("series");

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::checks::check_nifti;
 use stratum_core::read::nifti::load_nifti;
 use stratum_core::segment::LabelMap;

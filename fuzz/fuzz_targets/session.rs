@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use ndarray::Array3;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::document::{DocumentState, SegmentProps, SurfaceRecipe};
 use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{History, HistoryConfig, HistorySnapshot, Step, StrokeRecorder};

@@ -362,7 +362,7 @@ pub(super) fn child(
         study,
         &opts,
         &attempt,
-        &stratum_core::Progress::new(),
+        &stratum_core::base::progress::Progress::new(),
     )?;
     Ok(ExitCode::SUCCESS)
 }

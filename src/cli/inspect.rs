@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use stratum_core::Volume;
 use stratum_core::checks::realign::Realign;
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::dicom::{Scan, scan};
+use stratum_core::image::volume::Volume;
 use stratum_core::read::open::{OpenOptions, inspect_series_with, open_volume};
 
 use super::with_progress;

@@ -94,10 +94,7 @@ pub fn live_cmd(a: LiveArgs) -> anyhow::Result<ExitCode> {
     let start = super::with_progress(false, |p| match (&a.session, &a.input) {
         (Some(s), scan) => stratum_core::convert::live_from_session(s, scan.as_deref(), &opts, p),
         (None, Some(input)) => stratum_core::convert::live_from_scan(input, &opts, p),
-        (None, None) => Err(stratum_core::CoreError::Invalid(
-            "name the scan (a DICOM folder or a NIfTI file), or give a saved session: --session S"
-                .into(),
-        )),
+        (None, None) => Err(stratum_core::convert::error::ConvertError::NoInput.into()),
     })?;
     let mut doc = start.doc;
     let host = Host::start(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
 use stratum_core::planning::distance::{margin_map, segment_distance};
 use stratum_core::planning::resect::{Cut, resect};
@@ -43,9 +43,9 @@ pub(super) fn measure_cmd(a: MeasureArgs) -> anyhow::Result<ExitCode> {
     if a.distance.is_none() && a.resect.is_none() {
         anyhow::bail!("nothing to measure: give --distance A,B or --resect SEGMENT --plane ...");
     }
-    let open = stratum_core::OpenOptions::new();
+    let open = stratum_core::read::open::OpenOptions::new();
     let labels = with_progress(false, |p| {
-        let opened = stratum_core::open_volume(&a.input, &open, p)?;
+        let opened = stratum_core::read::open::open_volume(&a.input, &open, p)?;
         stratum_core::convert::load_labels_for(&opened.volume, &a.labels, a.names.as_deref(), p)
     })?;
     if let Some(pair) = &a.distance {
@@ -56,7 +56,7 @@ pub(super) fn measure_cmd(a: MeasureArgs) -> anyhow::Result<ExitCode> {
         let t = Instant::now();
         let opts = SurfaceOptions::default();
         let (ma, mb) = with_progress(false, |p| {
-            Ok::<_, stratum_core::CoreError>((
+            Ok::<_, stratum_core::base::error::CoreError>((
                 mask_surface(&labels.mask(ia), &opts, p)?,
                 mask_surface(&labels.mask(ib), &opts, p)?,
             ))

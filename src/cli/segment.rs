@@ -62,13 +62,13 @@ pub(super) fn segment_cmd(
         );
     }
     let model = stratum_core::ai::find_model(&stratum_core::ai::models_dir(), &model)?;
-    let mut open = stratum_core::OpenOptions::new();
+    let mut open = stratum_core::read::open::OpenOptions::new();
     open.series = series;
     open.subset = subset;
     let seg = with_progress(false, |p| {
-        let opened = stratum_core::open_volume(&input, &open, p)?;
+        let opened = stratum_core::read::open::open_volume(&input, &open, p)?;
         let seg = stratum_core::ai::segment_with_model(&opened.volume, &model, p)?;
-        Ok::<_, stratum_core::CoreError>(seg)
+        Ok::<_, stratum_core::base::error::CoreError>(seg)
     })?;
     stratum_core::read::nifti::write_labels_nifti(&output, &seg.labels)?;
     let counts = seg.labels.counts();

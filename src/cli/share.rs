@@ -77,10 +77,7 @@ pub fn share_cmd(a: ShareArgs) -> anyhow::Result<ExitCode> {
             p,
         ),
         (None, Some(input)) => stratum_core::convert::share(input, &a.output, &opts, &page, p),
-        (None, None) => Err(stratum_core::CoreError::Invalid(
-            "name the scan (a DICOM folder or a NIfTI file), or give a saved session: --session S"
-                .into(),
-        )),
+        (None, None) => Err(stratum_core::convert::error::ConvertError::NoInput.into()),
     })?;
     let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
     println!(

@@ -445,7 +445,7 @@ fn share_takes_a_saved_session_without_the_scan() {
     use stratum_core::segment::{LabelMap, Mask};
     use stratum_core::session::{SessionData, save_session};
     let dir = tempfile::tempdir().unwrap();
-    let g = stratum_core::Geometry::default();
+    let g = stratum_core::image::volume::Geometry::default();
     let ball = Mask {
         data: ndarray::Array3::from_shape_fn((30, 30, 30), |(z, y, x)| {
             let d = |v: usize| v as f64 - 15.0;

@@ -51,7 +51,7 @@ fn export_writes_the_visible_segments() {
 /// The ball study with a scan that brightens from left to right inside
 /// the ball (-100 to 200 HU), so a texture that carries the scan varies.
 fn graded_ball_study(n: usize) -> stratum::app::state::study::Study {
-    use stratum_core::{Volume, Voxels};
+    use stratum_core::{image::volume::Volume, image::volume::Voxels};
     let study = ball_study(n);
     let v = &study.volume;
     let graded = ndarray::Array3::from_shape_fn(v.dim(), |(z, y, x)| {

@@ -209,9 +209,12 @@ fn check_file(path: &Path) -> Result<(), String> {
             }
             Ok(())
         }
-        "gz" | "nii" => stratum_core::read::nifti::load_nifti(path, &stratum_core::Progress::new())
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
+        "gz" | "nii" => stratum_core::read::nifti::load_nifti(
+            path,
+            &stratum_core::base::progress::Progress::new(),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
         other => Err(format!("unexpected file type {other:?}")),
     }
 }
@@ -371,8 +374,11 @@ fn nifti_labels_killed_at_random_moments_stay_whole() {
         );
         let whole = all_whole(&out, &format!("NIfTI trial {t}"));
         for f in whole {
-            let v =
-                stratum_core::read::nifti::load_nifti(&f, &stratum_core::Progress::new()).unwrap();
+            let v = stratum_core::read::nifti::load_nifti(
+                &f,
+                &stratum_core::base::progress::Progress::new(),
+            )
+            .unwrap();
             assert_eq!(v.dim(), (60, 128, 128), "{}", f.display());
         }
     }

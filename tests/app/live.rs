@@ -41,7 +41,7 @@ fn resected_demo_session(dir: &Path) -> (PathBuf, [f64; 3]) {
         reduce: 0.9,
         ..Default::default()
     };
-    let mut doc = live_from_scan(&ct, &opts, &stratum_core::Progress::new())
+    let mut doc = live_from_scan(&ct, &opts, &stratum_core::base::progress::Progress::new())
         .unwrap()
         .doc;
     let liver = doc.segment_named("liver").expect("a liver").id;

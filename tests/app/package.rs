@@ -317,8 +317,11 @@ fn package_installs_runs_without_the_clone_and_uninstalls_cleanly() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no window count in\n{t}"));
     assert!(windows >= 1, "{t}");
-    let map = stratum_core::read::nifti::load_nifti(&labels, &stratum_core::Progress::new())
-        .unwrap_or_else(|e| panic!("the label map does not read back: {e}\n{t}"));
+    let map = stratum_core::read::nifti::load_nifti(
+        &labels,
+        &stratum_core::base::progress::Progress::new(),
+    )
+    .unwrap_or_else(|e| panic!("the label map does not read back: {e}\n{t}"));
     assert_eq!(
         map.dim(),
         (small.slices, small.rows as usize, small.columns as usize),

@@ -13,7 +13,7 @@ use stratum::app::features::segmentation::SegmentCommand;
 use stratum::app::state::study::{Study, StudySource};
 use stratum_core::dicom::synth::{FAKE_PATIENT_ID, SynthOptions, write_series};
 use stratum_core::pacs::{FindQuery, Node, PacsConfig, find, store_files};
-use stratum_core::{OpenOptions, Progress, open_volume};
+use stratum_core::{base::progress::Progress, read::open::OpenOptions, read::open::open_volume};
 
 use crate::orthanc::{Orthanc, free_port};
 use crate::pipeline::{errors, headless, run_until_idle};

@@ -15,7 +15,7 @@ use stratum::app::state::segments::SegmentSurface;
 use stratum::app::state::study::{Study, StudyLoaded};
 use stratum_core::document::{Document, SurfaceRecipe};
 use stratum_core::segment::{LabelMap, Mask, histogram};
-use stratum_core::{Geometry, Volume, Voxels};
+use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume::Voxels};
 
 mod loading;
 mod modify_tools;

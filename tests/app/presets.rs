@@ -9,7 +9,7 @@ use stratum::app::features::segmentation::SegmentCommand;
 use stratum::app::state::segments::ToolSettings;
 use stratum::app::state::study::Study;
 use stratum_core::segment::{LabelMap, Mask, Preset};
-use stratum_core::{Geometry, Volume, Voxels};
+use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume::Voxels};
 
 use crate::pipeline::{errors, headless, publish, run_until_idle, segments};
 

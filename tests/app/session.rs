@@ -35,7 +35,7 @@ fn app_with_autosave(root: Option<PathBuf>) -> App {
 
 /// A 40³ "scan" on disk (NIfTI): a bright ball (100) in 0.
 fn write_scan(dir: &Path) -> PathBuf {
-    let g = stratum_core::Geometry::default();
+    let g = stratum_core::image::volume::Geometry::default();
     let mask = Mask {
         data: ndarray::Array3::from_shape_fn((40, 40, 40), |(z, y, x)| {
             let d = |v: usize| v as f64 - 20.0;

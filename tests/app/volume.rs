@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bevy::math::{Mat4, Vec4};
 use ndarray::Array3;
-use stratum_core::Geometry;
+use stratum_core::image::volume::Geometry;
 use stratum_core::read::nifti::write_labels_nifti;
 use stratum_core::segment::{LabelMap, Labels};
 

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::Volume;
 use stratum_core::mesh::{
     SurfaceMesh, SurfaceOptions, intensity_mesh, intensity_surface, mask_surface, taubin_smooth,

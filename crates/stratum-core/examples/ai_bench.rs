@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stratum_core::Progress;
 use stratum_core::ai::{component_volumes_ml, find_model, models_dir, segment_with_model};
+use stratum_core::base::progress::Progress;
 
 /// Takes `--flag VALUE` out of the arguments.
 fn take(args: &mut Vec<String>, flag: &str) -> anyhow::Result<Option<String>> {
@@ -37,9 +37,9 @@ fn main() -> anyhow::Result<()> {
     };
     let runs: usize = rest.first().map(|r| r.parse()).transpose()?.unwrap_or(1);
     let progress = Progress::new();
-    let mut opened = stratum_core::open_volume(
+    let mut opened = stratum_core::read::open::open_volume(
         &PathBuf::from(scan),
-        &stratum_core::OpenOptions::new(),
+        &stratum_core::read::open::OpenOptions::new(),
         &progress,
     )?;
     if let Some(m) = modality {

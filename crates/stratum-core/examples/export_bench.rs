@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::convert::{
     ConvertOptions, SegmentResult, SegmentSource, build_meshes, segments_for,
 };
@@ -27,7 +27,11 @@ fn main() -> anyhow::Result<()> {
     };
     let demo = stratum_core::base::install::demo_study()?;
     let progress = Progress::new();
-    let opened = stratum_core::open_volume(&demo.ct, &stratum_core::OpenOptions::new(), &progress)?;
+    let opened = stratum_core::read::open::open_volume(
+        &demo.ct,
+        &stratum_core::read::open::OpenOptions::new(),
+        &progress,
+    )?;
     let opts = ConvertOptions {
         source: SegmentSource::Labels {
             path: demo.labels,

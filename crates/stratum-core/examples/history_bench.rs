@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use ndarray::Array3;
-use stratum_core::Geometry;
 use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{History, HistoryConfig, Step, StrokeRecorder};
+use stratum_core::image::volume::Geometry;
 use stratum_core::segment::{LabelMap, Labels};
 
 const DIM: (usize, usize, usize) = (300, 512, 512);
@@ -145,7 +145,7 @@ fn main() {
         worst.0, worst.1
     );
     // What the app runs as background jobs: the scan hash, a session save.
-    let ct = stratum_core::Voxels::I16(Array3::from_elem(DIM, -1000i16));
+    let ct = stratum_core::image::volume::Voxels::I16(Array3::from_elem(DIM, -1000i16));
     let t = Instant::now();
     let _ = stratum_core::session::voxel_sha256(&ct);
     let hash_ms = ms(t);
@@ -161,7 +161,9 @@ fn main() {
     stratum_core::session::save_session(&dir, &data, "bench").unwrap();
     let save_ms = ms(t);
     let t = Instant::now();
-    let opened = stratum_core::session::open_session(&dir, &stratum_core::Progress::new()).unwrap();
+    let opened =
+        stratum_core::session::open_session(&dir, &stratum_core::base::progress::Progress::new())
+            .unwrap();
     let open_ms = ms(t);
     assert!(opened.data.document.labels == map);
     println!(

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
 use stratum_core::live::page::live_page;
 use stratum_core::live::server::{Connection, Server};

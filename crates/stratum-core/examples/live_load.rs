@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
 use stratum_core::document::Edit;
 use stratum_core::edit::{Brush, BrushAction, BrushShape};

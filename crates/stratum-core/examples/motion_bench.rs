@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::checks::motion::{DecodeProfiles, detect_motion_with};
 use stratum_core::dicom::{SliceVisitor, Subset, load_series, load_series_visiting, scan};
 

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use stratum_core::Progress;
 use stratum_core::ai::nnunet::{ImportOptions, import_nnunet};
+use stratum_core::base::progress::Progress;
 
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::pacs::{Node, PacsConfig, RetrieveMethod, retrieve_series_to, store_files};
 
 fn main() -> anyhow::Result<()> {
@@ -63,8 +63,8 @@ fn main() -> anyhow::Result<()> {
         ["seg", scan, labels, names, out] => {
             use stratum_core::derived::{SegAlgorithm, SegSegment, Source, write_seg};
             let p = Progress::new();
-            let opts = stratum_core::OpenOptions::new();
-            let volume = stratum_core::open_volume(scan.as_ref(), &opts, &p)?.volume;
+            let opts = stratum_core::read::open::OpenOptions::new();
+            let volume = stratum_core::read::open::open_volume(scan.as_ref(), &opts, &p)?.volume;
             let map = stratum_core::convert::load_labels_for(
                 &volume,
                 labels.as_ref(),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::dicom::{load_series, scan};
 
 /// The steps to time (`--steps`, as peers.py); all when not given.
@@ -196,7 +196,7 @@ fn floors_of_load(path: &Path, runs: usize) -> anyhow::Result<()> {
 }
 
 /// SHA-256 of the voxels in volume order, little endian, as make_phantom.py hashes its HU volume.
-fn volume_sha256(v: &stratum_core::Voxels) -> String {
+fn volume_sha256(v: &stratum_core::image::volume::Voxels) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     stratum_core::with_voxels!(v, a => {
@@ -471,7 +471,8 @@ fn convert_bone(
     let (results, _) = stratum_core::convert::convert(path, &out, &opts, &Progress::new())?;
     let seconds = t0.elapsed().as_secs_f64();
     let peak = rss_mb().1;
-    let scan_opened = stratum_core::open_volume(path, &Default::default(), &Progress::new())?;
+    let scan_opened =
+        stratum_core::read::open::open_volume(path, &Default::default(), &Progress::new())?;
     let voxel_mb = scan_opened.volume.voxel_bytes() as f64 / 1048576.0;
     println!(
         "{}",

@@ -46,8 +46,3 @@ pub mod read;
 pub mod segment;
 /// Saved sessions and the autosave journal.
 pub mod session;
-
-pub use base::error::{CoreError, Result};
-pub use base::progress::Progress;
-pub use image::volume::{Geometry, Volume, Voxels};
-pub use read::open::{OpenOptions, Opened, open_volume};

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
 use stratum_core::ai::{
     AiSegmentation, ModelInfo, component_volumes_ml, list_models, models_dir, runtime,
 };
+use stratum_core::base::progress::Progress;
 use stratum_core::document::{Edit, ModelSegment};
 
 use crate::app::state::document::DocEdit;

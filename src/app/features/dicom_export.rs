@@ -16,7 +16,7 @@ use stratum_core::document::{Document, SurfaceRecipe};
 use stratum_core::export::ExportSegment;
 use stratum_core::mesh::SurfaceMesh;
 use stratum_core::pacs::{self, Node, PacsConfig};
-use stratum_core::{CoreError, OpenOptions, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress, read::open::OpenOptions};
 
 use crate::app::features::pacs::{PacsState, Transport, core_error};
 use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::export::{
     ExportOptions, ExportSegment, Format, ScanTexture, ShareOptions, export_with, write_share,
 };
@@ -156,7 +156,7 @@ fn reduce_all(
     parts: &[Part],
     reduce: f64,
     p: &Progress,
-) -> Result<Vec<SurfaceMesh>, stratum_core::CoreError> {
+) -> Result<Vec<SurfaceMesh>, stratum_core::base::error::CoreError> {
     parts
         .iter()
         .map(|(_, _, m, _)| {

@@ -13,7 +13,7 @@ use stratum_core::dicom::{Subset, scan};
 use stratum_core::image::view::auto_window_range;
 use stratum_core::read::open::{OpenOptions, inspect_series_subset, open_volume};
 use stratum_core::segment::{LabelMap, histogram};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use stratum_core::document::Document;
 use stratum_core::session::is_session_folder;
@@ -48,6 +48,9 @@ pub struct TooLarge {
     pub request: OpenRequest,
     /// What the study needs and what is free.
     pub message: String,
+    /// Bytes the study needs, and the memory budget it was refused by.
+    pub needed: u64,
+    pub limit: u64,
     pub offer: Offer,
     /// First slice of the range the dialog offers (1-based).
     pub start: u64,
@@ -151,6 +154,8 @@ pub fn load(req: &OpenRequest, progress: &Progress) -> Result<Loaded, CoreError>
             Ok(Loaded::TooLarge(Box::new(TooLarge {
                 request: req.clone(),
                 message,
+                needed,
+                limit,
                 offer,
                 start,
             })))

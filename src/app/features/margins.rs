@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::planning::distance::{margin_colour, margin_map};
 
 use crate::app::features::clip::SegmentMaterial;
@@ -459,8 +459,8 @@ fn start_measuring(
         move |p: &Progress| {
             let t = Instant::now();
             let distances = match margin_map(&labels, b, &mesh_a, &mesh_b, exact_mm, p) {
-                Err(stratum_core::CoreError::Cancelled) => {
-                    return Err(stratum_core::CoreError::Cancelled);
+                Err(stratum_core::base::error::CoreError::Cancelled) => {
+                    return Err(stratum_core::base::error::CoreError::Cancelled);
                 }
                 other => other.map_err(|e| e.to_string()),
             };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::mesh::SurfaceMesh;
 use stratum_core::planning::measure::{SurfaceRecipe, Validation, validate};
 
@@ -89,7 +89,7 @@ fn start_validation(
         move |p: &Progress| {
             use rayon::prelude::*;
             p.begin("validating", work.len() as u64);
-            let out: Result<Vec<_>, stratum_core::CoreError> = work
+            let out: Result<Vec<_>, stratum_core::base::error::CoreError> = work
                 .par_iter()
                 .map(|(id, name, mesh)| {
                     p.check()?;

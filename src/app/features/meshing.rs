@@ -17,7 +17,7 @@ use stratum_core::document::SurfaceRecipe;
 use stratum_core::mesh::{
     SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, soft_surface,
 };
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use crate::app::features::clip::{ClipExtension, SegmentMaterial};
 use crate::app::features::segments::{SegmentsSet, SurfaceEmptied};

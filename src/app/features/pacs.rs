@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum_core::CoreError;
+use stratum_core::base::error::CoreError;
 use stratum_core::pacs::{
     self, FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, Retrieved, StudyHit,
 };
@@ -144,7 +144,7 @@ pub fn core_error(e: PacsError) -> CoreError {
     match e {
         PacsError::Cancelled => CoreError::Cancelled,
         PacsError::Core(e) => e,
-        other => CoreError::Invalid(other.to_string()),
+        other => CoreError::Pacs(Box::new(other)),
     }
 }
 

@@ -16,7 +16,7 @@ use stratum_core::checks::SeriesReport;
 use stratum_core::checks::realign::Realign;
 use stratum_core::read::open::{OpenOptions, open_volume};
 use stratum_core::segment::histogram;
-use stratum_core::{Progress, Volume};
+use stratum_core::{base::progress::Progress, image::volume::Volume};
 
 use crate::app::features::session::ScanReplaced;
 use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};

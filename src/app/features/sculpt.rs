@@ -59,7 +59,7 @@ pub fn brush_for(
     plane: Option<Plane>,
     point: [f64; 3],
     settings: &BrushSettings,
-    volume: &stratum_core::Volume,
+    volume: &stratum_core::image::volume::Volume,
 ) -> Brush {
     let shape = match plane {
         None => BrushShape::Sphere,

@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::document::{Edit, Target, ToolEdits, tool_edits};
+use stratum_core::segment::error::SegmentError;
 use stratum_core::segment::{
-    FillHoles, KeepLargest, LabelMap, Logical, Margin, Mask, Morphology, Preset, PresetTool,
-    Preview, RegionGrow, RemoveSmallIslands, Threshold, Tool,
+    FillHoles, KeepIslandAt, KeepLargest, LabelMap, Logical, Margin, Mask, MaskBy, Morphology,
+    Preset, PresetTool, Preview, RegionGrow, RemoveSmallIslands, Threshold, Tool,
 };
 
 use crate::app::state::document::DocEdit;
@@ -56,7 +57,10 @@ pub enum ToolSpec {
 
 impl ToolSpec {
     /// The core tool (a logical operation reads its other segment here).
-    pub fn build(&self, labels: &LabelMap) -> Result<Box<dyn Tool>, stratum_core::CoreError> {
+    pub fn build(
+        &self,
+        labels: &LabelMap,
+    ) -> Result<Box<dyn Tool>, stratum_core::base::error::CoreError> {
         Ok(match self.clone() {
             ToolSpec::Threshold { lo, hi, .. } => Box::new(Threshold { lo, hi }),
             ToolSpec::Preset { preset, window } => Box::new(PresetTool { preset, window }),
@@ -66,31 +70,17 @@ impl ToolSpec {
                 hi,
             }),
             ToolSpec::KeepLargest => Box::new(KeepLargest),
-            ToolSpec::Modify { tool, other } => match tool.kind {
-                ModifyKind::Morphology(op) => Box::new(Morphology {
-                    op,
-                    radius_mm: tool.radius_mm,
-                }),
-                ModifyKind::Margin => Box::new(Margin { mm: tool.margin_mm }),
-                ModifyKind::RemoveIslands => Box::new(RemoveSmallIslands {
-                    min_mm3: tool.min_mm3,
-                }),
-                ModifyKind::FillHoles => Box::new(FillHoles {
-                    per_slice: tool.per_slice,
-                }),
-                ModifyKind::Logical(op) => {
-                    let other = other.ok_or_else(|| {
-                        stratum_core::CoreError::Invalid(format!(
-                            "{}: pick the other segment first",
-                            tool.kind.label()
-                        ))
-                    })?;
-                    Box::new(Logical {
-                        op,
-                        other: labels.mask(other),
-                    })
+            ToolSpec::Modify { tool, other } => {
+                let inner = modify_tool(&tool, other, labels)?;
+                match tool.area {
+                    Some(area) => Box::new(MaskBy {
+                        tool: inner,
+                        area: labels.mask(area.segment),
+                        inside: area.inside,
+                    }),
+                    None => inner,
                 }
-            },
+            }
         })
     }
 
@@ -108,6 +98,43 @@ impl ToolSpec {
             ToolSpec::Modify { tool, .. } => format!("{}: {on}", tool.kind.label()),
         }
     }
+}
+
+/// The core tool of a segment-changing tool (a logical operation reads its
+/// other segment, `other`, here).
+fn modify_tool(
+    tool: &ModifyTool,
+    other: Option<u16>,
+    labels: &LabelMap,
+) -> Result<Box<dyn Tool>, stratum_core::base::error::CoreError> {
+    Ok(match tool.kind {
+        ModifyKind::Morphology(op) => Box::new(Morphology {
+            op,
+            radius_mm: tool.radius_mm,
+        }),
+        ModifyKind::Margin => Box::new(Margin { mm: tool.margin_mm }),
+        ModifyKind::RemoveIslands => Box::new(RemoveSmallIslands {
+            min_mm3: tool.min_mm3,
+        }),
+        ModifyKind::FillHoles => Box::new(FillHoles {
+            per_slice: tool.per_slice,
+        }),
+        ModifyKind::KeepIsland => {
+            let [x, y, z] = tool.point.ok_or_else(|| SegmentError::NoPointPicked {
+                tool: tool.kind.label().to_string(),
+            })?;
+            Box::new(KeepIslandAt((z, y, x)))
+        }
+        ModifyKind::Logical(op) => {
+            let other = other.ok_or_else(|| SegmentError::NoOtherSegment {
+                tool: tool.kind.label().to_string(),
+            })?;
+            Box::new(Logical {
+                op,
+                other: labels.mask(other),
+            })
+        }
+    })
 }
 
 /// What the user asked the tools to do.
@@ -148,6 +175,9 @@ pub enum SegmentCommand {
     },
     /// Keep only the largest island of a segment.
     KeepLargest(Entity),
+    /// Keep the island of the selected segment at a voxel (x, y, z)
+    /// clicked on a slice (the panel's "Keep the island at a point").
+    KeepIslandAt([usize; 3]),
     Delete(Entity),
 }
 
@@ -274,6 +304,16 @@ fn run_commands(
                 (ToolSpec::Grow { seed, lo, hi }, None, false)
             }
             SegmentCommand::KeepLargest(e) => (ToolSpec::KeepLargest, Some(e), false),
+            SegmentCommand::KeepIslandAt(point) => {
+                tools.island_mode = false;
+                tools.modify.kind = ModifyKind::KeepIsland;
+                tools.modify.point = Some(point);
+                let spec = ToolSpec::Modify {
+                    tool: tools.modify,
+                    other: None,
+                };
+                (spec, tools.selected, false)
+            }
             SegmentCommand::FindLevel(preset) => {
                 tools.finding_level = true;
                 tools.found_level = None;
@@ -338,7 +378,7 @@ fn run_commands(
                 move |p: &Progress| {
                     let built = tool.build(&labels)?;
                     let (id, _) = target.ok_or_else(|| {
-                        stratum_core::CoreError::NoSegmentChosen { tool: built.name() }
+                        stratum_core::base::error::CoreError::NoSegmentChosen { tool: built.name() }
                     })?;
                     let mask = match built.preview(&volume, &labels.mask(id), p)? {
                         Preview::Mask(m) => m,

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::planning::distance::{Closest, segment_distance};
 use stratum_core::planning::resect::{Cut, resect};
 

@@ -4,8 +4,8 @@
 //! no feature); the slice views themselves are `features/slices`.
 
 use bevy::prelude::*;
-use stratum_core::Geometry;
 use stratum_core::image::view::{Plane, SliceLayout, Window, WindowPreset};
+use stratum_core::image::volume::Geometry;
 
 /// Where the crosshair is and how slices are shown.
 #[derive(Resource, Debug)]

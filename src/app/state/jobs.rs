@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 /// A running job whose result is a `T`.
 #[derive(Component)]
@@ -89,9 +89,7 @@ pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> CoreError {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no details".into());
-    CoreError::Invalid(format!(
-        "an internal error stopped it ({what}); the study and your edits are unchanged, and the app keeps running. Please report this"
-    ))
+    CoreError::JobPanicked { what }
 }
 
 /// Registers the polling of jobs that produce a `T`.

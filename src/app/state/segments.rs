@@ -55,6 +55,9 @@ pub struct ToolSettings {
     pub preview: bool,
     /// The next click on a slice places a region-growing seed.
     pub seed_mode: bool,
+    /// The next click on a slice picks the island of the selected segment
+    /// to keep (the seed picking of region growing, for "Keep an island").
+    pub island_mode: bool,
     /// The segment the island tools act on.
     pub selected: Option<Entity>,
     /// The preset last picked: "Add segment" makes a segment named and
@@ -73,7 +76,7 @@ pub struct ToolSettings {
 }
 
 /// The tools that change the selected segment (the core's morphology,
-/// margin, fill holes, small islands and logical tools), as the panel
+/// margin, fill holes, islands, logical and masking tools), as the panel
 /// sets them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModifyTool {
@@ -86,8 +89,20 @@ pub struct ModifyTool {
     pub per_slice: bool,
     /// Remove small islands: those under this volume go.
     pub min_mm3: f64,
-    /// Logical: the other segment.
+    /// Logical and masking: the other segment.
     pub other: Option<Entity>,
+    /// Keep an island: the voxel (x, y, z) picked on a slice.
+    pub point: Option<[usize; 3]>,
+    /// Slicer's masking setting: the tool changes voxels only inside (or
+    /// outside) this segment; `None`: everywhere.
+    pub area: Option<EditArea>,
+}
+
+/// Where a tool may change voxels: inside or outside a segment (its id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditArea {
+    pub segment: u16,
+    pub inside: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,11 +111,13 @@ pub enum ModifyKind {
     Margin,
     FillHoles,
     RemoveIslands,
+    /// Keep the island at a point picked on a slice.
+    KeepIsland,
     Logical(LogicOp),
 }
 
 impl ModifyKind {
-    pub const ALL: [ModifyKind; 10] = [
+    pub const ALL: [ModifyKind; 11] = [
         ModifyKind::Morphology(MorphOp::Dilate),
         ModifyKind::Morphology(MorphOp::Erode),
         ModifyKind::Morphology(MorphOp::Open),
@@ -108,6 +125,7 @@ impl ModifyKind {
         ModifyKind::Margin,
         ModifyKind::FillHoles,
         ModifyKind::RemoveIslands,
+        ModifyKind::KeepIsland,
         ModifyKind::Logical(LogicOp::Union),
         ModifyKind::Logical(LogicOp::Intersect),
         ModifyKind::Logical(LogicOp::Subtract),
@@ -122,6 +140,7 @@ impl ModifyKind {
             ModifyKind::Margin => "Margin",
             ModifyKind::FillHoles => "Fill holes",
             ModifyKind::RemoveIslands => "Remove small islands",
+            ModifyKind::KeepIsland => "Keep the island at a point",
             ModifyKind::Logical(LogicOp::Union) => "Union with a segment",
             ModifyKind::Logical(LogicOp::Intersect) => "Intersect with a segment",
             ModifyKind::Logical(LogicOp::Subtract) => "Subtract a segment",
@@ -138,6 +157,8 @@ impl Default for ModifyTool {
             per_slice: false,
             min_mm3: 100.0,
             other: None,
+            point: None,
+            area: None,
         }
     }
 }
@@ -173,6 +194,7 @@ impl Default for ToolSettings {
             hi: 3071.0,
             preview: false,
             seed_mode: false,
+            island_mode: false,
             selected: None,
             preset: None,
             found_level: None,

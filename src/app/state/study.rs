@@ -5,9 +5,9 @@
 use bevy::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stratum_core::Volume;
 use stratum_core::checks::SeriesReport;
 use stratum_core::document::Document;
+use stratum_core::image::volume::Volume;
 use stratum_core::segment::Histogram;
 
 /// The open study: the scan, its checklist and its segmentation.

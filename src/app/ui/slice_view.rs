@@ -389,6 +389,8 @@ pub fn slice_view(
                 let p = g.index_to_lps(idx.map(|v| v as f64));
                 events.push(SliceEvent::Ruler(RulerAction::Point(p)));
             }
+        } else if extras.tools.island_mode && response.clicked() {
+            events.push(SliceEvent::Segment(SegmentCommand::KeepIslandAt(idx)));
         } else if extras.tools.seed_mode && response.clicked() {
             events.push(SliceEvent::Segment(SegmentCommand::Grow {
                 seed: idx,

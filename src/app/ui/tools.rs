@@ -6,7 +6,7 @@ use stratum_core::segment::Preset;
 
 use crate::app::actions::RulerAction;
 use crate::app::features::segmentation::{SegmentCommand, ToolSpec};
-use crate::app::state::segments::ModifyKind;
+use crate::app::state::segments::{EditArea, ModifyKind, ModifyTool};
 use crate::app::state::study::Study;
 
 use super::{RightPanel, WARN};
@@ -153,8 +153,9 @@ pub(super) fn tools_panel(ui: &mut egui::Ui, p: &mut RightPanel) {
 }
 
 /// The tools that change the selected segment: morphology, margin, fill
-/// holes, and adding, intersecting or subtracting another segment, each
-/// with its parameters, a preview on the slices and Apply (one undo step).
+/// holes, islands, adding, intersecting or subtracting another segment and
+/// masking by one, each with its parameters, a preview on the slices and
+/// Apply (one undo step).
 fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entity, String)>) {
     let mut others: Vec<(Entity, u16, String)> = p
         .segments
@@ -163,6 +164,7 @@ fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entit
         .map(|(e, s, _)| (e, s.id, s.name.clone()))
         .collect();
     others.sort_by_key(|o| o.1);
+    let mut island_mode = p.tools.island_mode;
     let t = &mut p.tools.modify;
     ui.horizontal(|ui| {
         ui.label("Change it:");
@@ -206,6 +208,19 @@ fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entit
         ModifyKind::FillHoles => {
             ui.checkbox(&mut t.per_slice, "slice by slice");
         }
+        ModifyKind::KeepIsland => {
+            let pick = ui
+                .selectable_label(island_mode, "Pick the island…")
+                .on_hover_text(
+                    "Then click the island to keep on a slice: the segment's other islands go",
+                );
+            if pick.clicked() {
+                island_mode = !island_mode;
+            }
+            if let Some([x, y, z]) = t.point {
+                ui.label(format!("at voxel {x}, {y}, {z}"));
+            }
+        }
         ModifyKind::Logical(_) => {
             let name = t
                 .other
@@ -220,13 +235,19 @@ fn modify_section(ui: &mut egui::Ui, p: &mut RightPanel, selected: Option<(Entit
                 });
         }
     });
+    edit_area(ui, t, &others);
     let tool = *t;
+    p.tools.island_mode = island_mode && tool.kind == ModifyKind::KeepIsland;
+    if p.tools.island_mode {
+        ui.colored_label(WARN, "Click the island to keep on a slice view.");
+    }
     let other = tool
         .other
         .and_then(|e| others.iter().find(|o| o.0 == e))
         .map(|o| o.1);
-    let ready =
-        selected.is_some() && (other.is_some() || !matches!(tool.kind, ModifyKind::Logical(_)));
+    let ready = selected.is_some()
+        && (other.is_some() || !matches!(tool.kind, ModifyKind::Logical(_)))
+        && (tool.point.is_some() || tool.kind != ModifyKind::KeepIsland);
     let spec = ToolSpec::Modify { tool, other };
     let on = selected.as_ref().map(|s| s.0);
     ui.add_enabled_ui(ready, |ui| {
@@ -310,4 +331,56 @@ pub(super) fn histogram_plot(ui: &mut egui::Ui, study: &Study, lo: f64, hi: f64)
             egui::Stroke::new(1.0, egui::Color32::from_gray(170)),
         );
     }
+}
+
+/// Slicer's masking setting for the tools above: where they may change
+/// voxels (everywhere, or only inside or outside another segment).
+fn edit_area(ui: &mut egui::Ui, t: &mut ModifyTool, others: &[(Entity, u16, String)]) {
+    // An area segment that was deleted no longer limits anything.
+    if t.area
+        .is_some_and(|a| !others.iter().any(|o| o.1 == a.segment))
+    {
+        t.area = None;
+    }
+    ui.horizontal(|ui| {
+        ui.label("Only")
+            .on_hover_text("Slicer's masking: the tool changes no voxel outside this area");
+        let side = match t.area {
+            None => "everywhere",
+            Some(EditArea { inside: true, .. }) => "inside",
+            Some(EditArea { inside: false, .. }) => "outside",
+        };
+        egui::ComboBox::from_id_salt("modify-area-side")
+            .selected_text(side)
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(t.area.is_none(), "everywhere")
+                    .clicked()
+                {
+                    t.area = None;
+                }
+                for (inside, word) in [(true, "inside"), (false, "outside")] {
+                    let on = t.area.is_some_and(|a| a.inside == inside);
+                    if ui.selectable_label(on, word).clicked()
+                        && let Some(first) = others.first()
+                    {
+                        let segment = t.area.map_or(first.1, |a| a.segment);
+                        t.area = Some(EditArea { segment, inside });
+                    }
+                }
+            });
+        if let Some(area) = &mut t.area {
+            let name = others
+                .iter()
+                .find(|o| o.1 == area.segment)
+                .map_or(String::new(), |o| o.2.clone());
+            egui::ComboBox::from_id_salt("modify-area-segment")
+                .selected_text(name)
+                .show_ui(ui, |ui| {
+                    for (_, id, n) in others {
+                        ui.selectable_value(&mut area.segment, *id, n);
+                    }
+                });
+        }
+    });
 }

@@ -1,8 +1,8 @@
 //! The tools that change a segment (morphology, margin, fill holes, small
-//! islands, the logical operations between two segments) through the
-//! headless app, the way the Tools panel runs them: a preview in the
-//! background that leaves the document alone, then Apply as one document
-//! edit that Ctrl+Z takes back.
+//! islands, the island at a point, the logical operations between two
+//! segments, masking by a segment) through the headless app, the way the
+//! Tools panel runs them: a preview in the background that leaves the
+//! document alone, then Apply as one document edit that Ctrl+Z takes back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,13 @@ use std::time::Duration;
 use bevy::prelude::*;
 use stratum::app::actions::HistoryAction;
 use stratum::app::features::segmentation::{SegmentCommand, ToolSpec};
-use stratum::app::state::segments::{ModifyKind, ModifyTool, Segment, ToolSettings};
+use stratum::app::state::segments::{EditArea, ModifyKind, ModifyTool, Segment, ToolSettings};
 use stratum::app::state::study::Study;
-use stratum_core::segment::{LabelMap, LogicOp, Mask, MorphOp, dilate_mm, erode_mm, fill_holes_3d};
+use stratum_core::base::progress::Progress;
+use stratum_core::segment::{
+    KeepIslandAt, LabelMap, LogicOp, Mask, MaskBy, MorphOp, Morphology, Tool, dilate_mm, erode_mm,
+    fill_holes_3d,
+};
 
 use super::{ball_study, errors, headless, publish, run_until_idle, study_of};
 
@@ -111,9 +115,9 @@ fn morphology_and_margin_change_the_selected_segment_and_undo_restores_it() {
     }
 }
 
-#[test]
-fn removing_small_islands_keeps_the_big_ones() {
-    let mut study = ball_study(40);
+/// The ball (label 1) with a 2 mm cube in a corner as a second island.
+fn ball_and_speck() -> Study {
+    let study = ball_study(40);
     let (dim, g) = (study.volume.dim(), study.volume.geometry);
     // The ball (about 24 000 mm³) and a 2 mm cube in a corner (8 mm³).
     let mut with_speck = study.doc.labels().mask(1);
@@ -124,12 +128,16 @@ fn removing_small_islands_keeps_the_big_ones() {
             }
         }
     }
-    let ball = study.doc.labels().mask(1);
     let mut labels = LabelMap::empty(dim, g);
     labels.add_segment("ball", &with_speck);
-    study = study_of((*study.volume).clone(), labels, "speck", (-1000.0, 100.0));
+    study_of((*study.volume).clone(), labels, "speck", (-1000.0, 100.0))
+}
+
+#[test]
+fn removing_small_islands_keeps_the_big_ones() {
+    let ball = ball_study(40).doc.labels().mask(1);
     let mut app = headless();
-    publish(&mut app, study);
+    publish(&mut app, ball_and_speck());
     run_until_idle(&mut app, Duration::from_secs(60));
     let tool = ModifyTool {
         min_mm3: 50.0,
@@ -212,4 +220,106 @@ fn a_logical_operation_without_the_other_segment_says_what_to_pick() {
         "{errs:?}"
     );
     assert_eq!(labels(&app), before);
+}
+
+/// What the core tool makes of segment `id` of the open study.
+fn core_result(app: &App, tool: &dyn Tool, id: u16) -> Mask {
+    let study = app.world().resource::<Study>();
+    tool.apply(
+        &study.volume,
+        &study.doc.labels().mask(id),
+        &Progress::new(),
+    )
+    .expect("the core tool runs")
+}
+
+#[test]
+fn keeping_the_island_at_a_picked_point_drops_the_other_islands() {
+    let mut app = headless();
+    publish(&mut app, ball_and_speck());
+    run_until_idle(&mut app, Duration::from_secs(60));
+    // The speck, picked at voxel (x, y, z) = (1, 2, 2): the ball goes.
+    let speck = core_result(&app, &KeepIslandAt((2, 2, 1)), 1);
+    assert_eq!(speck.count(), 8);
+    let tool = ModifyTool {
+        point: Some([1, 2, 2]),
+        ..modify(ModifyKind::KeepIsland)
+    };
+    preview_apply_undo(&mut app, tool, None, 1, &speck);
+
+    // A click on a slice in island mode (the panel's "Pick the island…")
+    // keeps the ball, the speck goes.
+    let ball = core_result(&app, &KeepIslandAt((20, 20, 20)), 1);
+    assert_eq!(ball, ball_study(40).doc.labels().mask(1));
+    let on = Some(entity_of(&mut app, 1));
+    {
+        let mut tools = app.world_mut().resource_mut::<ToolSettings>();
+        tools.selected = on;
+        tools.island_mode = true;
+    }
+    app.world_mut()
+        .write_message(SegmentCommand::KeepIslandAt([20, 20, 20]));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    assert_eq!(errors(&app), Vec::<String>::new());
+    assert_eq!(labels(&app).mask(1), ball);
+    let tools = app.world().resource::<ToolSettings>();
+    assert!(!tools.island_mode, "the click ends the picking");
+    assert_eq!(tools.modify.point, Some([20, 20, 20]));
+}
+
+#[test]
+fn a_point_outside_the_segment_keeps_every_island_and_says_so() {
+    let mut app = headless();
+    publish(&mut app, ball_and_speck());
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let before = labels(&app);
+    let on = Some(entity_of(&mut app, 1));
+    app.world_mut().resource_mut::<ToolSettings>().selected = on;
+    // Voxel (x, y, z) = (0, 0, 10) lies in neither the ball nor the speck.
+    app.world_mut()
+        .write_message(SegmentCommand::KeepIslandAt([0, 0, 10]));
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let errs = errors(&app);
+    assert!(
+        errs.iter().any(|e| e.contains("not in the segment")),
+        "{errs:?}"
+    );
+    assert_eq!(labels(&app), before);
+}
+
+#[test]
+fn masking_by_a_segment_limits_a_tool_to_inside_or_outside_it() {
+    let mut app = headless();
+    publish(&mut app, shell_and_slab());
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let map = labels(&app);
+    let (shell, slab) = (map.mask(1), map.mask(2));
+    let grown = dilate_mm(&shell, 2.0);
+    let dilate = |inside: bool| MaskBy {
+        tool: Box::new(Morphology {
+            op: MorphOp::Dilate,
+            radius_mm: 2.0,
+        }),
+        area: slab.clone(),
+        inside,
+    };
+    for inside in [true, false] {
+        let expected = core_result(&app, &dilate(inside), 1);
+        // The core's masking: the shell's own voxels stay; of the dilation's
+        // new voxels, exactly those on the chosen side of the slab come in.
+        let mut by_hand = shell.clone();
+        ndarray::Zip::from(&mut by_hand.data)
+            .and(&grown.data)
+            .and(&slab.data)
+            .for_each(|o, g, s| *o |= *g & ((*s == 1) == inside) as u8);
+        assert_eq!(expected, by_hand);
+        assert!(expected.count() > shell.count(), "the shell grew");
+        assert!(expected.count() < grown.count(), "but not everywhere");
+        let tool = ModifyTool {
+            radius_mm: 2.0,
+            area: Some(EditArea { segment: 2, inside }),
+            ..modify(ModifyKind::Morphology(MorphOp::Dilate))
+        };
+        preview_apply_undo(&mut app, tool, None, 1, &expected);
+    }
 }

@@ -11,7 +11,7 @@ use stratum::app::features::realign::RealignAction;
 use stratum::app::features::session::SessionState;
 use stratum::app::state::study::Study;
 use stratum_core::checks::Status;
-use stratum_core::{Progress, Volume, Voxels};
+use stratum_core::{base::progress::Progress, image::volume::Volume, image::volume::Voxels};
 
 use super::{errors, headless, run_until_idle};
 

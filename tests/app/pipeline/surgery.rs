@@ -22,7 +22,7 @@ use stratum::app::state::segments::{MarginColoured, SegmentSurface};
 use stratum::app::state::study::Study;
 use stratum_core::document::{Edit, SurfaceRecipe, Target};
 use stratum_core::segment::{LabelMap, Mask};
-use stratum_core::{Geometry, Volume, Voxels};
+use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume::Voxels};
 
 use super::{errors, headless, publish, run_until_idle, segments, study_of};
 

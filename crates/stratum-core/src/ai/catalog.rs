@@ -96,7 +96,10 @@ pub fn find_model(dir: &Path, name: &str) -> Result<ModelInfo> {
             Ok(info) if info.manifest.name == name => return Ok(info),
             Ok(info) => known.push(info.manifest.name),
             Err(e) if e.contains(&format!("{}{}", std::path::MAIN_SEPARATOR, name)) => {
-                return Err(CoreError::Invalid(e));
+                return Err(CoreError::ModelUnreadable {
+                    name: name.to_string(),
+                    reason: e,
+                });
             }
             Err(_) => {}
         }

@@ -10,7 +10,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
 use crate::base::error::{CoreError, Result};
-use crate::base::install::{LookupEnv, ORT_LIBRARY, locate_ort, ort_candidates};
+use crate::base::install::{LookupEnv, locate_ort, ort_candidates};
 
 /// The ONNX Runtime release the `api-31` bindings need.
 pub use crate::base::install::ORT_VERSION;
@@ -28,13 +28,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
         .collect()
 }
 
+/// What went wrong loading the runtime, kept for [`CoreError::NoRuntime`]
+/// (which says what to do).
 fn missing_runtime(detail: &str) -> String {
-    format!(
-        "AI segmentation needs ONNX Runtime {ORT_VERSION}+ ({detail}): reinstall Stratum (its \
-         package and folder ship it), put {ORT_LIBRARY} beside the stratum executable or set \
-         ORT_DYLIB_PATH to it; from source, run scripts/fetch-onnxruntime.sh. Everything else \
-         works without it"
-    )
+    detail.to_string()
 }
 
 /// The process-wide environment, created on first call. Only one may exist
@@ -75,7 +72,9 @@ fn loaded() -> Result<&'static (Environment, PathBuf)> {
             .map_err(|e| missing_runtime(&e.to_string()))?;
         Ok((env, path))
     });
-    env.as_ref().map_err(|e| CoreError::Invalid(e.clone()))
+    env.as_ref().map_err(|detail| CoreError::NoRuntime {
+        detail: detail.clone(),
+    })
 }
 
 /// True when the runtime loads (for the UI: grey out "Run" otherwise).
@@ -98,7 +97,10 @@ pub fn inference_threads() -> usize {
 #[tracing::instrument(level = "info", skip_all)]
 pub fn open_session(model: &Path, threads: usize) -> Result<Session> {
     let env = environment()?;
-    let err = |e: ort::Error| CoreError::Invalid(format!("{}: {e}", model.display()));
+    let err = |e: ort::Error| CoreError::ModelOpen {
+        path: model.to_path_buf(),
+        reason: e.to_string(),
+    };
     let mut builder = Session::builder(env)
         .map_err(err)?
         .with_optimization_level(GraphOptimizationLevel::Level3)

@@ -218,6 +218,31 @@ pub enum CoreError {
         reason: String,
     },
 
+    /// ONNX Runtime could not be loaded (`detail`: where it was looked
+    /// for, or what the library said).
+    #[error(
+        "AI segmentation needs ONNX Runtime {}+ ({detail}): reinstall Stratum (its \
+         package and folder ship it), put {} beside the stratum executable or set \
+         ORT_DYLIB_PATH to it; from source, run scripts/fetch-onnxruntime.sh. Everything else \
+         works without it",
+        crate::base::install::ORT_VERSION,
+        crate::base::install::ORT_LIBRARY
+    )]
+    NoRuntime { detail: String },
+
+    /// ONNX Runtime could not open a model file.
+    #[error("{}: {reason}", .path.display())]
+    ModelOpen { path: PathBuf, reason: String },
+
+    /// A model folder of that name whose manifest or file is unusable
+    /// (`reason` names the folder and what is wrong).
+    #[error("{reason}")]
+    ModelUnreadable { name: String, reason: String },
+
+    /// An nnU-Net folder that could not be imported.
+    #[error(transparent)]
+    NnUnetImport(crate::ai::nnunet::ImportError),
+
     /// More labels than a label map holds.
     #[error("{what} produces more than {max} labels")]
     TooManyLabels { what: String, max: usize },
@@ -230,6 +255,28 @@ pub enum CoreError {
     /// A session's or journal's file that does not read as written.
     #[error("{} is damaged: {reason}", .path.display())]
     SessionDamaged { path: PathBuf, reason: String },
+
+    /// The scan a session was saved with is not where it was, nor beside
+    /// the session (`name`: its file or folder name).
+    #[error(
+        "the session's scan ({name}) is not where it was saved any more: move it back beside the session or to its old place, then open the session again"
+    )]
+    SessionScanMissing { name: String },
+
+    #[error("the session's scan folder holds several series and none matches")]
+    SessionScanAmbiguous,
+
+    /// The scan found for a session is on another grid than its labels.
+    #[error("the scan {name} is not the session's: {found:?} voxels, the labels have {expected:?}")]
+    SessionScanMismatch {
+        name: String,
+        found: (usize, usize, usize),
+        expected: (usize, usize, usize),
+    },
+
+    /// A session (or an autosave, `unsaved`) saved without a scan.
+    #[error("the {} names no scan: open the scan first", if *.unsaved { "unsaved session" } else { "session" })]
+    SessionNoScan { unsaved: bool },
 
     /// A file that is not an autosave journal.
     #[error("{} is not an autosave journal", .path.display())]
@@ -284,13 +331,72 @@ pub enum CoreError {
     #[error("a rescaled pixel value does not fit the volume's voxel type")]
     ValueOutOfRange,
 
+    /// A background job that panicked (`what`: the panic's own words).
+    #[error(
+        "an internal error stopped it ({what}); the study and your edits are unchanged, and the app keeps running. Please report this"
+    )]
+    JobPanicked { what: String },
+
+    /// A PACS operation that failed (boxed: a `PacsError` can hold a
+    /// `CoreError`).
+    #[error(transparent)]
+    Pacs(Box<crate::pacs::PacsError>),
+
     /// A buffer the core made itself is not laid out as it expects: a bug,
     /// not a problem with the input.
     #[error("internal error: {0}; please report it")]
     Internal(&'static str),
 
+    /// A file Stratum ships (a demo scan, the viewer's script) missing
+    /// from its data folder.
+    #[error(
+        "{file} is missing from Stratum's data folder {} ({origin}): reinstall Stratum, or set STRATUM_DATA to a folder that holds it",
+        .folder.display()
+    )]
+    MissingData {
+        file: String,
+        folder: PathBuf,
+        origin: &'static str,
+    },
+
+    /// No data folder anywhere (the places tried, and what to do).
     #[error("{0}")]
-    Invalid(String),
+    NoDataFolder(crate::base::install::NoData),
+
+    /// A slice re-alignment made for a scan with more slices.
+    #[error(
+        "the re-alignment names slice {slice}, the volume has {count}; it was made for another scan"
+    )]
+    RealignmentSlice { slice: usize, count: usize },
+
+    #[error("unknown volume rendering preset '{name}' (one of {choices})")]
+    UnknownRenderPreset { name: String, choices: String },
+
+    /// A de-identified copy asked for inside the folder it copies.
+    #[error(
+        "the output folder {} is inside the input folder; choose a folder outside it so the source stays untouched",
+        .output.display()
+    )]
+    OutputInsideInput { output: PathBuf },
+
+    // The rooms with errors of their own: each enum lives with its code.
+    #[error(transparent)]
+    Live(#[from] crate::live::error::LiveError),
+
+    #[error(transparent)]
+    Batch(#[from] crate::batch::error::BatchError),
+
+    #[error(transparent)]
+    Convert(#[from] crate::convert::error::ConvertError),
+
+    #[error(transparent)]
+    Mesh(#[from] crate::mesh::error::MeshError),
+
+    #[error(transparent)]
+    Segment(#[from] crate::segment::error::SegmentError),
+
+    #[error(transparent)]
+    Export(#[from] crate::export::error::ExportError),
 
     /// A live session's message that the link's key does not open.
     #[error(

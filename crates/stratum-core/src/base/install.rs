@@ -258,13 +258,11 @@ impl DataDir {
         if p.is_file() {
             Ok(p)
         } else {
-            Err(CoreError::Invalid(format!(
-                "{} is missing from Stratum's data folder {} ({}): reinstall Stratum, or set \
-                 STRATUM_DATA to a folder that holds it",
-                rel,
-                self.path.display(),
-                self.origin.describe()
-            )))
+            Err(CoreError::MissingData {
+                file: rel.to_string(),
+                folder: self.path.clone(),
+                origin: self.origin.describe(),
+            })
         }
     }
 }
@@ -321,7 +319,7 @@ static DATA: OnceLock<std::result::Result<DataDir, NoData>> = OnceLock::new();
 pub fn data_dir() -> Result<&'static DataDir> {
     DATA.get_or_init(|| locate_data(&LookupEnv::current()))
         .as_ref()
-        .map_err(|e| CoreError::Invalid(e.to_string()))
+        .map_err(|e| CoreError::NoDataFolder(e.clone()))
 }
 
 /// A file of this process's data folder (`assets/demo/...`), or an error

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::error::BatchError;
 use super::{Overrides, Study, StudyKind, dedupe_keys, key_for};
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
@@ -36,10 +37,7 @@ pub fn discover(input: &Path, progress: &Progress) -> Result<Vec<Study>> {
         )]);
     }
     if !input.is_dir() {
-        return Err(CoreError::Invalid(format!(
-            "{} is neither a folder, a list of studies (.csv, .tsv) nor a NIfTI file",
-            input.display()
-        )));
+        return Err(BatchError::NotAnInput(input.to_path_buf()).into());
     }
     discover_folder(input, progress)
 }
@@ -80,10 +78,7 @@ fn discover_folder(root: &Path, progress: &Progress) -> Result<Vec<Study>> {
         }
     }
     if files.is_empty() {
-        return Err(CoreError::Invalid(format!(
-            "{} holds no files: point batch at the folder that holds the studies",
-            root.display()
-        )));
+        return Err(BatchError::EmptyFolder(root.to_path_buf()).into());
     }
     let found = match scan(root, progress) {
         Ok(s) => s,
@@ -271,29 +266,24 @@ pub fn read_list(list: &Path, progress: &Progress) -> Result<Vec<Study>> {
         .into_iter()
         .filter(|(_, r)| !(r.iter().all(|c| c.trim().is_empty()) || r[0].starts_with('#')));
     let Some((_, header)) = rows.next() else {
-        return Err(CoreError::Invalid(format!(
-            "{} is empty: it needs a header row with a path column, then one study per row",
-            list.display()
-        )));
+        return Err(BatchError::EmptyList(list.to_path_buf()).into());
     };
     let header: Vec<String> = header
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     if let Some(bad) = header.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
-        return Err(CoreError::Invalid(format!(
-            "{}: unknown column {bad:?}; a list has the columns {}",
-            list.display(),
-            COLUMNS.join(", ")
-        )));
+        return Err(BatchError::UnknownColumn {
+            list: list.to_path_buf(),
+            column: bad.clone(),
+            columns: COLUMNS.join(", "),
+        }
+        .into());
     }
     let col = |name: &str| header.iter().position(|h| h == name);
-    let path_col = col("path").ok_or_else(|| {
-        CoreError::Invalid(format!(
-            "{}: no path column in the header row (the columns are {})",
-            list.display(),
-            COLUMNS.join(", ")
-        ))
+    let path_col = col("path").ok_or_else(|| BatchError::NoPathColumn {
+        list: list.to_path_buf(),
+        columns: COLUMNS.join(", "),
     })?;
     let rows: Vec<(usize, Vec<String>)> = rows.collect();
     progress.begin("finding studies", rows.len() as u64);
@@ -310,10 +300,11 @@ pub fn read_list(list: &Path, progress: &Progress) -> Result<Vec<Study>> {
             continue;
         };
         if written.is_empty() {
-            return Err(CoreError::Invalid(format!(
-                "{} line {line}: the path is empty",
-                list.display()
-            )));
+            return Err(BatchError::EmptyPath {
+                list: list.to_path_buf(),
+                line,
+            }
+            .into());
         }
         let resolve = |p: String| {
             let p = PathBuf::from(p);

@@ -23,8 +23,10 @@ use sha2::{Digest, Sha256};
 use crate::base::error::{CoreError, Result};
 use crate::convert::{ConvertOptions, SegmentSource};
 use crate::segment::Preset;
+use error::BatchError;
 
 pub mod discover;
+pub mod error;
 mod html;
 pub mod record;
 pub mod run;
@@ -155,24 +157,18 @@ impl Overrides {
         ];
         match given.iter().filter(|g| **g).count() {
             0 if self.names.is_some() => {
-                return Err(CoreError::Invalid(
-                    "the list gives label names but no label map (column labels)".into(),
-                ));
+                return Err(BatchError::NamesWithoutLabels.into());
             }
             0 => return Ok(()),
             1 => {}
             _ => {
-                return Err(CoreError::Invalid(
-                    "the list gives this study more than one of preset, threshold, model and labels; give one".into(),
-                ));
+                return Err(BatchError::SeveralSources.into());
             }
         }
         opts.source = if let Some(p) = &self.preset {
-            SegmentSource::Preset(Preset::parse(p).ok_or_else(|| {
-                CoreError::Invalid(format!(
-                    "unknown preset {p:?} in the list: use bone, soft-tissue, lungs, skin or vessels"
-                ))
-            })?)
+            SegmentSource::Preset(
+                Preset::parse(p).ok_or_else(|| BatchError::UnknownPreset(p.clone()))?,
+            )
         } else if let Some((lo, hi)) = self.threshold {
             SegmentSource::Threshold(lo, hi)
         } else if let Some(m) = &self.model {
@@ -217,18 +213,17 @@ impl Plan {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CoreError::io(&path, e)),
         };
-        let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
-            CoreError::Invalid(format!(
-                "{} is damaged ({e}); remove it to plan the batch again",
-                path.display()
-            ))
+        let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| BatchError::PlanDamaged {
+            path: path.clone(),
+            reason: e.to_string(),
         })?;
         if plan.version != PLAN_VERSION {
-            return Err(CoreError::Invalid(format!(
-                "{} was written by another version of Stratum (plan version {}, this one reads {PLAN_VERSION}); use a new output folder",
-                path.display(),
-                plan.version
-            )));
+            return Err(BatchError::PlanVersion {
+                path,
+                found: plan.version,
+                reads: PLAN_VERSION,
+            }
+            .into());
         }
         Ok(Some(plan))
     }
@@ -237,8 +232,8 @@ impl Plan {
     pub fn write(&self, layout: &Layout) -> Result<()> {
         crate::base::atomic::create_folder(&layout.studies())?;
         crate::base::atomic::create_folder(&layout.locks())?;
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| CoreError::Invalid(format!("cannot save the plan: {e}")))?;
+        let json =
+            serde_json::to_vec_pretty(self).map_err(BatchError::serialize("save the plan"))?;
         crate::base::atomic::write_bytes_atomic(&layout.plan(), &json)
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::BatchError;
 use super::{Layout, Study};
 use crate::base::error::{CoreError, Result};
 
@@ -267,7 +268,7 @@ pub fn journal(layout: &Layout, key: &str, event: &str, attempt: &str) {
 /// not a moment before. The caller holds the study's lock.
 pub fn commit(layout: &Layout, tmp: &Path, record: &Record) -> Result<()> {
     let json = serde_json::to_vec_pretty(record)
-        .map_err(|e| CoreError::Invalid(format!("cannot save the study's record: {e}")))?;
+        .map_err(BatchError::serialize("save the study's record"))?;
     crate::base::atomic::write_bytes_atomic(&tmp.join(RECORD), &json)?;
     crate::base::atomic::replace_folder(tmp, &layout.study(&record.key))?;
     journal(layout, &record.key, record.state.word(), &record.attempt);

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::error::BatchError;
 use super::record::{self, OutputFile, Record, SegmentRow, State};
 use super::{Layout, Study, StudyKind};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::checks::{SeriesReport, Status, check_nifti};
 use crate::convert::{ConvertOptions, SegmentResult, convert_volume, report_json};
@@ -63,11 +64,7 @@ pub fn run_study(
     let outcome = crate::base::guard::catch_panic(|| {
         convert_into(&tmp, study, opts, progress, &mut found, &mut log)
     })
-    .unwrap_or_else(|panic| {
-        Err(CoreError::Invalid(format!(
-            "the conversion stopped on an internal error ({panic}); please report it"
-        )))
-    });
+    .unwrap_or_else(|panic| Err(BatchError::Panicked(panic).into()));
     let error = outcome
         .err()
         .map(|e| scrub(&e.to_string(), study, opts.anonymize));
@@ -118,7 +115,7 @@ fn convert_into(
     let (results, _) = convert_volume(volume, &output, &convert, progress)?;
     if convert.validate {
         let json = serde_json::to_vec_pretty(&report_json(&results))
-            .map_err(|e| CoreError::Invalid(format!("cannot write the report: {e}")))?;
+            .map_err(BatchError::serialize("write the report"))?;
         crate::base::atomic::write_bytes_atomic(&tmp.join("report.json"), &json)?;
     }
     found.segments = results.iter().map(segment_row).collect();
@@ -137,7 +134,9 @@ fn open_study(
     log: &mut String,
 ) -> Result<Volume> {
     let (report, volume) = match &study.kind {
-        StudyKind::Unreadable { reason } => return Err(CoreError::Invalid(reason.clone())),
+        StudyKind::Unreadable { reason } => {
+            return Err(BatchError::Unreadable(reason.clone()).into());
+        }
         StudyKind::Nifti => {
             if opts.anonymize {
                 let _ = writeln!(
@@ -167,9 +166,7 @@ fn open_study(
                     done.files_written
                 );
                 copy = scan(&dir, progress)?;
-                copy.largest().ok_or_else(|| {
-                    CoreError::Invalid("the de-identified copy holds no series".into())
-                })?
+                copy.largest().ok_or(BatchError::NoSeriesInCopy)?
             } else {
                 series
             };
@@ -194,7 +191,7 @@ fn open_study(
         let _ = writeln!(log, "  {mark} {:<13} {}", c.category.title(), c.message);
     }
     let json = serde_json::to_vec_pretty(&report)
-        .map_err(|e| CoreError::Invalid(format!("cannot write the series checks: {e}")))?;
+        .map_err(BatchError::serialize("write the series checks"))?;
     crate::base::atomic::write_bytes_atomic(&tmp.join("inspect.json"), &json)?;
     volume
 }
@@ -217,9 +214,7 @@ fn pick<'a>(found: &'a Scan, id: &str, uid: &str) -> Result<&'a Series> {
         .collect();
     match by_uid.as_slice() {
         [one] => Ok(one),
-        _ => Err(CoreError::Invalid(
-            "the series planned for this study is no longer in its folder; run batch again so it plans anew".into(),
-        )),
+        _ => Err(BatchError::SeriesGone.into()),
     }
 }
 

@@ -586,7 +586,10 @@ pub(crate) fn ranges(v: &[usize]) -> String {
 }
 
 /// Adds what loading itself found (duplicates ignored, or the load error).
-pub fn note_load(report: &mut SeriesReport, loaded: Result<&LoadedSeries, &crate::CoreError>) {
+pub fn note_load(
+    report: &mut SeriesReport,
+    loaded: Result<&LoadedSeries, &crate::base::error::CoreError>,
+) {
     match loaded {
         Ok(l) => {
             for n in &l.notes {

@@ -80,10 +80,10 @@ fn shift_plane<T: VoxelType>(
 pub fn realign(volume: &Volume, plan: &Realignment) -> Result<Volume> {
     let (nz, _, _) = volume.dim();
     if let Some(bad) = plan.slices.iter().find(|s| s.slice == 0 || s.slice > nz) {
-        return Err(CoreError::Invalid(format!(
-            "the re-alignment names slice {}, the volume has {nz}; it was made for another scan",
-            bad.slice
-        )));
+        return Err(CoreError::RealignmentSlice {
+            slice: bad.slice,
+            count: nz,
+        });
     }
     let px = [volume.geometry.spacing[0], volume.geometry.spacing[1]];
     let mut out = volume.clone();
@@ -113,8 +113,8 @@ pub fn realign(volume: &Volume, plan: &Realignment) -> Result<Volume> {
         (I32(s), I32(d)) => run!(s, d, |v| v.round() as i32),
         (F32(s), F32(d)) => run!(s, d, |v| v as f32),
         _ => {
-            return Err(CoreError::Invalid(
-                "the copy of the volume changed its voxel type".into(),
+            return Err(CoreError::Internal(
+                "the copy of the volume changed its voxel type",
             ));
         }
     }

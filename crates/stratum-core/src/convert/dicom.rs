@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::ConvertError;
 use super::{
     ConvertOptions, SegmentResult, SegmentSource, build_meshes_owned, keep_largest_each,
     segments_for,
 };
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::derived::{MeshObject, SegAlgorithm, SegSegment, Source, write_mesh_objects, write_seg};
 use crate::export::ExportSegment;
@@ -36,10 +37,7 @@ pub fn dicom_output(path: &Path) -> Result<Option<DicomOutput>> {
     } else if name.ends_with(".obj.dcm") {
         Some(DicomOutput::Mesh(MeshObject::Obj))
     } else if name.ends_with(".dcm") {
-        return Err(CoreError::Invalid(format!(
-            "{}: name a DICOM output NAME.seg.dcm (segmentation), NAME.stl.dcm (Encapsulated STL) or NAME.obj.dcm (Encapsulated OBJ + MTL)",
-            path.display()
-        )));
+        return Err(ConvertError::DicomOutputName(path.to_path_buf()).into());
     } else {
         None
     })
@@ -101,9 +99,7 @@ pub fn convert_dicom(
     }
     segments.retain(|(_, m, _)| m.count() > 0);
     if segments.is_empty() {
-        return Err(CoreError::Invalid(
-            "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),
-        ));
+        return Err(ConvertError::EmptyRange.into());
     }
     let voxel_ml = volume.geometry.spacing.iter().product::<f64>() / 1000.0;
     match kind {

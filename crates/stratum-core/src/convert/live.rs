@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::error::ConvertError;
 use super::{ConvertOptions, build_meshes, segments_for};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::document::{Document, DocumentState, SurfaceRecipe};
 use crate::edit::HistoryConfig;
@@ -43,9 +44,7 @@ pub fn live_from_scan(
         state_props.push((id, recipe.clone()));
     }
     if labels.segments.is_empty() {
-        return Err(CoreError::Invalid(
-            "the segmentation is empty: nothing to show".into(),
-        ));
+        return Err(ConvertError::NothingToShow.into());
     }
     let mut state = DocumentState::new(labels);
     for (id, recipe) in state_props {
@@ -71,11 +70,11 @@ pub fn live_from_session(
         Some(path) => {
             let v = open_volume(path, &opts.open, progress)?.volume;
             if opened.data.scan.as_ref().is_some_and(|r| !r.matches(&v)) {
-                return Err(CoreError::Invalid(format!(
-                    "{} is not the scan the session {} was made on (its voxels differ)",
-                    path.display(),
-                    session.display()
-                )));
+                return Err(ConvertError::NotTheSessionScan {
+                    scan: path.to_path_buf(),
+                    session: session.to_path_buf(),
+                }
+                .into());
             }
             Some(v)
         }
@@ -104,9 +103,7 @@ fn start(doc: Document, opts: &ConvertOptions, progress: &Progress) -> Result<Li
     let scan = doc.scan().cloned();
     let (glb, scene, _) = browser_meshes(&map, scan.as_deref(), &ids, opts, progress)?;
     let (Some(model), Some(scene)) = (glb, scene) else {
-        return Err(CoreError::Invalid(
-            "no visible segment has voxels: nothing to show".into(),
-        ));
+        return Err(ConvertError::NoVisibleVoxels.into());
     };
     Ok(LiveStart { doc, model, scene })
 }

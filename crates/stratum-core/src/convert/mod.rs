@@ -9,15 +9,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
 use crate::export::{ExportOptions, ExportSegment, export_with};
 use crate::mesh::{SurfaceMesh, SurfaceOptions};
 use crate::read::open::{OpenOptions, Opened, open_volume};
 use crate::segment::{Preset, SegmentMask};
+use error::ConvertError;
 
 mod dicom;
+pub mod error;
 mod live;
 mod meshes;
 mod segments;
@@ -137,9 +139,7 @@ pub fn convert(
     }
     crate::export::Format::from_path(output)?;
     if output.exists() && input.canonicalize().ok() == output.canonicalize().ok() {
-        return Err(CoreError::Invalid(
-            "the output would overwrite the input".into(),
-        ));
+        return Err(ConvertError::OverwritesInput.into());
     }
     let Opened { volume, .. } = open_volume(input, &opts.open, progress)?;
     convert_volume(volume, output, opts, progress)
@@ -176,9 +176,7 @@ pub fn convert_volume(
         keep_largest_each(&mut segments);
     }
     if segments.iter().all(|(_, m, _)| m.count() == 0) {
-        return Err(CoreError::Invalid(
-            "the segmentation is empty: no voxel is in the chosen range; try another preset or threshold".into(),
-        ));
+        return Err(ConvertError::EmptyRange.into());
     }
     // Unless a scan texture samples it, the scan is freed once the surfaces
     // that read it exist, and the masks once their meshes do: heaptrack

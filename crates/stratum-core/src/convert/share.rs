@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use super::error::ConvertError;
 use super::meshes::meshed_from_scan;
 use super::{ConvertOptions, ConvertSegment, SegmentResult, build_meshes, segments_for};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::document::SurfaceRecipe;
 use crate::export::ExportSegment;
@@ -27,9 +28,7 @@ pub fn share(
     // Threshold segments are meshed from the intensities; label maps need no scan.
     let volume = meshed_from_scan(&segments).then_some(volume);
     if segments.iter().all(|(_, m, _)| m.count() == 0) {
-        return Err(CoreError::Invalid(
-            "the segmentation is empty: nothing to show".into(),
-        ));
+        return Err(ConvertError::NothingToShow.into());
     }
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     // The page takes no texture: the scan and masks are done with.
@@ -64,11 +63,11 @@ pub fn share_session(
     if let Some(path) = scan {
         let v = open_volume(path, &opts.open, progress)?.volume;
         if opened.data.scan.as_ref().is_some_and(|r| !r.matches(&v)) {
-            return Err(CoreError::Invalid(format!(
-                "{} is not the scan the session {} was made on (its voxels differ)",
-                path.display(),
-                session.display()
-            )));
+            return Err(ConvertError::NotTheSessionScan {
+                scan: path.to_path_buf(),
+                session: session.to_path_buf(),
+            }
+            .into());
         }
         volume = Some(v);
     }
@@ -91,10 +90,7 @@ pub fn share_session(
         }
     }
     if segments.is_empty() {
-        return Err(CoreError::Invalid(format!(
-            "the session {} has no visible segment with voxels: nothing to show",
-            session.display()
-        )));
+        return Err(ConvertError::SessionEmpty(session.to_path_buf()).into());
     }
     let mut results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     drop(segments);
@@ -115,10 +111,7 @@ fn check_page_path(output: &Path) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(CoreError::Invalid(format!(
-            "{}: the share page is an .html file",
-            output.display()
-        )))
+        Err(ConvertError::NotHtml(output.to_path_buf()).into())
     }
 }
 

@@ -15,6 +15,7 @@ use super::{
     new_uid, put_seq, put_str, write_object,
 };
 use crate::base::error::{CoreError, Result};
+use crate::export::error::ExportError;
 use crate::export::{ExportSegment, unique_names};
 
 /// Which model format goes in the objects.
@@ -90,9 +91,7 @@ pub fn write_mesh_objects(
     source: &Source,
 ) -> Result<Vec<PathBuf>> {
     if segments.is_empty() {
-        return Err(CoreError::Invalid(
-            "nothing to export: no segment has a mesh".into(),
-        ));
+        return Err(ExportError::NoMesh { verb: "export" }.into());
     }
     let dir = crate::base::atomic::parent_dir(path);
     let file = path

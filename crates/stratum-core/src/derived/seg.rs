@@ -13,8 +13,9 @@ use dicom_object::InMemDicomObject;
 
 use super::codes::{Code, codes_for};
 use super::{SEGMENTATION_STORAGE, Source, common, ds, new_uid, put_seq, put_str, write_object};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
+use crate::export::error::ExportError;
 use crate::segment::Mask;
 
 /// How a segment was made.
@@ -209,20 +210,14 @@ pub fn write_seg(
     source: &Source,
     progress: &Progress,
 ) -> Result<SegSummary> {
-    let first = segments
-        .first()
-        .ok_or_else(|| CoreError::Invalid("nothing to write: no segment".into()))?;
+    let first = segments.first().ok_or(ExportError::NoSegment)?;
     let geometry = first.mask.geometry;
     let (nz, ny, nx) = first.mask.dim();
     if segments.iter().any(|s| s.mask.dim() != (nz, ny, nx)) {
-        return Err(CoreError::Invalid(
-            "the segments lie on different grids".into(),
-        ));
+        return Err(ExportError::GridsDiffer.into());
     }
     if segments.len() > u16::MAX as usize || nx > u16::MAX as usize || ny > u16::MAX as usize {
-        return Err(CoreError::Invalid(
-            "too many segments or too large an image for DICOM SEG".into(),
-        ));
+        return Err(ExportError::TooLargeForSeg.into());
     }
     progress.begin("writing DICOM SEG", segments.len() as u64);
     let plane = ny * nx;
@@ -251,9 +246,7 @@ pub fn write_seg(
         progress.advance(1);
     }
     if frames.is_empty() {
-        return Err(CoreError::Invalid(
-            "the segmentation is empty: no segment has a voxel".into(),
-        ));
+        return Err(ExportError::EmptySegmentation.into());
     }
     if bits.len() % 2 == 1 {
         bits.push(0);

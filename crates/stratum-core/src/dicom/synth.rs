@@ -305,7 +305,10 @@ pub fn write_series(dir: &Path, o: &SynthOptions) -> Result<Vec<SynthSlice>> {
                     .media_storage_sop_instance_uid(sop.as_str())
                     .transfer_syntax(ts),
             )
-            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+            .map_err(|e| CoreError::Write {
+                path: dir.join(format!("slice{k:04}.dcm")),
+                reason: e.to_string(),
+            })?;
         let path = dir.join(format!("slice{k:04}.dcm"));
         file.write_to_file(&path).map_err(|e| CoreError::Write {
             path: path.clone(),

@@ -194,12 +194,14 @@ pub fn volume_from_bytes(bytes: &[u8]) -> Result<Volume> {
     Ok(Volume::new(voxels, geometry, modality))
 }
 
-fn version(d: &mut Dec, newest: u32, what: &str) -> Result<()> {
+fn version(d: &mut Dec, newest: u32, what: &'static str) -> Result<()> {
     let v = d.u32()?;
     if v == 0 || v > newest {
-        return Err(CoreError::Invalid(format!(
-            "this {what} was written by a newer Stratum (format {v}, this one reads {newest}); update Stratum"
-        )));
+        return Err(CoreError::NewerFormat {
+            what,
+            found: v,
+            reads: newest,
+        });
     }
     Ok(())
 }

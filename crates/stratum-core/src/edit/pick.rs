@@ -106,7 +106,7 @@ pub fn ball_touches_surface(labels: &LabelMap, id: u16, centre: [f64; 3], radius
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Geometry;
+    use crate::image::volume::Geometry;
     use crate::segment::Mask;
 
     #[test]

@@ -7,10 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::mesh::SurfaceMesh;
+use error::ExportError;
 
 mod ao;
+pub mod error;
 mod glb;
 mod glb_compact;
 mod obj;
@@ -77,10 +79,7 @@ impl Format {
             Some("obj") => Ok(Format::Obj),
             Some("glb") => Ok(Format::Glb),
             Some("3mf") => Ok(Format::ThreeMf),
-            _ => Err(CoreError::Invalid(format!(
-                "{}: choose an output ending in .stl, .obj, .glb or .3mf",
-                p.display()
-            ))),
+            _ => Err(ExportError::UnknownFormat(p.to_path_buf()).into()),
         }
     }
 }
@@ -99,9 +98,7 @@ pub fn export_with(
     opts: &ExportOptions<'_>,
 ) -> Result<Vec<PathBuf>> {
     if segments.is_empty() {
-        return Err(CoreError::Invalid(
-            "nothing to export: no segment has a mesh".into(),
-        ));
+        return Err(ExportError::NoMesh { verb: "export" }.into());
     }
     let format = Format::from_path(path)?;
     let atlas = match (format, &opts.scan) {

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use base64::Engine;
 
+use super::error::ExportError;
 use super::glb_compact::glb_compact_bytes;
 use super::{ExportSegment, unique_names};
 use crate::base::atomic::write_bytes_atomic;
@@ -95,9 +96,7 @@ pub fn write_share(
     opts: &ShareOptions,
 ) -> Result<()> {
     if segments.is_empty() {
-        return Err(CoreError::Invalid(
-            "nothing to share: no segment has a mesh".into(),
-        ));
+        return Err(ExportError::NoMesh { verb: "share" }.into());
     }
     let viewer = share_script(install::MODEL_VIEWER_JS)?;
     let decoder = share_script(install::MESHOPT_DECODER_JS)?;
@@ -119,7 +118,10 @@ pub fn write_share(
         .collect();
     // `</` cannot close the script from inside JSON once escaped.
     let info = serde_json::to_string(&info)
-        .map_err(|e| CoreError::Invalid(e.to_string()))?
+        .map_err(|e| CoreError::Serialize {
+            what: "the share page's list of structures",
+            reason: e.to_string(),
+        })?
         .replace("</", "<\\/");
     let title = if opts.title.trim().is_empty() {
         "Your 3D model".to_string()

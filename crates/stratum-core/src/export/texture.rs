@@ -14,7 +14,8 @@ use rayon::prelude::*;
 
 use super::ExportSegment;
 use super::ao::vertex_openness;
-use crate::base::error::{CoreError, Result};
+use super::error::ExportError;
+use crate::base::error::Result;
 use crate::image::view::{Window, WindowPreset, auto_window_range};
 use crate::image::volume::Volume;
 
@@ -107,10 +108,11 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
     let c = tex.cell_px.max(8);
     let width = (((cells as f64).sqrt().ceil() as usize) * c).next_power_of_two();
     if width > MAX_SIDE {
-        return Err(CoreError::Invalid(format!(
-            "{tris} triangles are too many for a scan texture (at most {}): reduce the model, or export flat colours",
-            2 * (MAX_SIDE / c) * (MAX_SIDE / c)
-        )));
+        return Err(ExportError::TooManyForTexture {
+            triangles: tris,
+            max: 2 * (MAX_SIDE / c) * (MAX_SIDE / c),
+        }
+        .into());
     }
     let cols = width / c;
     let rows = cells.div_ceil(cols);

@@ -73,10 +73,10 @@ impl TfPreset {
             .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 let names: Vec<_> = TfPreset::ALL.iter().map(|p| p.name()).collect();
-                CoreError::Invalid(format!(
-                    "unknown volume rendering preset '{s}' (one of {})",
-                    names.join(", ")
-                ))
+                CoreError::UnknownRenderPreset {
+                    name: s.to_string(),
+                    choices: names.join(", "),
+                }
             })
     }
 

@@ -21,6 +21,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 
+use super::error::LiveError;
 use crate::base::error::{CoreError, Result};
 
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -42,11 +43,7 @@ impl Key {
     /// A fresh key from the operating system's random source.
     pub fn random() -> Result<Key> {
         let mut k = [0u8; 32];
-        getrandom::fill(&mut k).map_err(|e| {
-            CoreError::Invalid(format!(
-                "no random numbers from the system for a live session key: {e}"
-            ))
-        })?;
+        getrandom::fill(&mut k).map_err(|e| LiveError::no_random(" for a live session key", e))?;
         Ok(Key(k))
     }
 
@@ -61,12 +58,7 @@ impl Key {
 
     /// Reads a key from a link's text.
     pub fn from_text(text: &str) -> Result<Key> {
-        let bad = || {
-            CoreError::Invalid(
-                "the link's key is not complete: copy the whole link, including the part after '#'"
-                    .into(),
-            )
-        };
+        let bad = || LiveError::KeyIncomplete;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text.trim())
             .map_err(|_| bad())?;

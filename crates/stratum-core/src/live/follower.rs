@@ -358,8 +358,8 @@ pub fn document_from_snapshot(scan: Option<&[u8]>, state: &[u8]) -> Result<Docum
 /// A scan of zeros on the label map's grid, for a follower whose presenter
 /// did not send the scan (`stratum live --no-scan`): the views and the
 /// surfaces work on the labels alone.
-pub fn blank_scan(labels: &crate::segment::LabelMap) -> crate::Volume {
-    crate::Volume::new(
+pub fn blank_scan(labels: &crate::segment::LabelMap) -> crate::image::volume::Volume {
+    crate::image::volume::Volume::new(
         crate::image::volume::Voxels::I16(ndarray::Array3::zeros(labels.dim())),
         labels.geometry,
         "",

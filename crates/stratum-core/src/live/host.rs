@@ -14,6 +14,7 @@ mod pen;
 
 use super::avatars::Avatars;
 use super::crypto::{self, Header, Key};
+use super::error::LiveError;
 use super::message::{Event, Message, SceneSegment, TableRow};
 use super::surfaces::SurfaceJob;
 use super::viewers::{MAX_VIEWER_FRAME, Pointer, Viewers};
@@ -237,8 +238,7 @@ impl Host {
         let key = Key::random()?;
         let presenter = Key::random()?;
         let mut id = [0u8; 8];
-        getrandom::fill(&mut id)
-            .map_err(|e| CoreError::Invalid(format!("no random numbers from the system: {e}")))?;
+        getrandom::fill(&mut id).map_err(|e| LiveError::no_random("", e))?;
         let scan = match (opts.send_scan, doc.scan()) {
             (true, Some(v)) => Some(volume_to_bytes(v)),
             _ => None,
@@ -349,7 +349,7 @@ impl Host {
                     host.set_surfaces(glb, segments, empty)
                 })
             })
-            .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?;
+            .map_err(LiveError::Thread)?;
         lock(&self.hub).remesh = Some(tx);
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 pub mod avatars;
 pub mod crypto;
+pub mod error;
 pub mod follower;
 pub mod host;
 pub mod message;
@@ -19,6 +20,7 @@ pub mod ws;
 
 pub use avatars::Avatar;
 pub use crypto::Key;
+pub use error::LiveError;
 pub use follower::{Echo, Follower, Update, blank_scan, document_from_snapshot, labels_digest};
 pub use host::{Frame, Host, HostOptions, Kind};
 pub use message::{
@@ -28,7 +30,7 @@ pub use viewers::Pointer;
 
 /// Reads the keys out of a link's fragment: `k` (every follower) and `p`
 /// (the presenter's).
-pub fn keys_from_link(link: &str) -> crate::Result<(Key, Option<Key>)> {
+pub fn keys_from_link(link: &str) -> crate::base::error::Result<(Key, Option<Key>)> {
     let fragment = link.split_once('#').map(|(_, f)| f).unwrap_or("");
     let mut k = None;
     let mut p = None;
@@ -39,10 +41,6 @@ pub fn keys_from_link(link: &str) -> crate::Result<(Key, Option<Key>)> {
             _ => {}
         }
     }
-    let k = k.ok_or_else(|| {
-        crate::CoreError::Invalid(
-            "the link has no key (the part after '#k='): copy the whole link".into(),
-        )
-    })?;
+    let k = k.ok_or(LiveError::NoKey)?;
     Ok((k, p))
 }

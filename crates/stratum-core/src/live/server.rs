@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::error::LiveError;
 use super::host::{Host, Kind};
 use super::wire::{Target, Wire};
 use super::ws::{self, Incoming};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::document::Edit;
 
 /// Largest request head read (a browser's is under 2 KiB).
@@ -43,14 +44,9 @@ impl Server {
     /// presenter asks for come out of the returned queue, for whoever owns
     /// the document to apply.
     pub fn start(host: Host, bind: SocketAddr, page: String) -> Result<(Server, Receiver<Edit>)> {
-        let listener = TcpListener::bind(bind).map_err(|e| {
-            CoreError::Invalid(format!(
-                "cannot listen on {bind} for the live session ({e}): choose another --port or --bind"
-            ))
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| CoreError::Invalid(format!("no local address: {e}")))?;
+        let listener =
+            TcpListener::bind(bind).map_err(|source| LiveError::Listen { bind, source })?;
+        let addr = listener.local_addr().map_err(LiveError::NoLocalAddress)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (edits_tx, edits) = mpsc::channel();
         let page = Arc::new(page);
@@ -76,7 +72,7 @@ impl Server {
                                 });
                     }
                 })
-                .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?
+                .map_err(LiveError::Thread)?
         };
         Ok((
             Server {
@@ -135,7 +131,7 @@ impl Server {
 }
 
 fn connection(mut stream: TcpStream, host: &Host, page: &str, edits: &Sender<Edit>) -> Result<()> {
-    let io = |e: std::io::Error| CoreError::Invalid(format!("live connection: {e}"));
+    let io = LiveError::Connection;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(io)?;
@@ -235,11 +231,11 @@ fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &[u8]) -> Res
     stream
         .write_all(head.as_bytes())
         .and_then(|_| stream.write_all(body))
-        .map_err(|e| CoreError::Invalid(format!("live connection: {e}")))
+        .map_err(|e| LiveError::Connection(e).into())
 }
 
 fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> Result<()> {
-    let io = |e: std::io::Error| CoreError::Invalid(format!("live connection: {e}"));
+    let io = LiveError::Connection;
     // Both threads write (frames, and a pong now and then): one at a time.
     let writer = Arc::new(Mutex::new(stream.try_clone().map_err(io)?));
     let (id, rx) = host.join(kind)?;
@@ -264,7 +260,7 @@ fn follow(stream: TcpStream, host: &Host, kind: Kind, edits: &Sender<Edit>) -> R
                 // stopped): the reading side ends too.
                 let _ = w.shutdown(std::net::Shutdown::Both);
             })
-            .map_err(|e| CoreError::Invalid(format!("cannot start a thread: {e}")))?
+            .map_err(LiveError::Thread)?
     };
     let mut reader = std::io::BufReader::new(stream);
     let mut window = (Instant::now(), 0u32);
@@ -338,8 +334,7 @@ impl ConnectionSender {
     /// Sends a frame to the host (a participant's or a presenter's).
     pub fn send(&self, frame: &[u8]) -> Result<()> {
         let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        ws::write_binary(&mut *w, frame, true)
-            .map_err(|e| CoreError::Invalid(format!("cannot send to the live session: {e}")))
+        ws::write_binary(&mut *w, frame, true).map_err(|e| LiveError::Send(e).into())
     }
 
     /// Closes the connection (the reading side then ends too).
@@ -371,12 +366,13 @@ impl Connection {
             Kind::Stratum => "stratum",
             Kind::Browser => "browser",
         };
-        let target = Target::parse(link).map_err(CoreError::Invalid)?;
+        let target = Target::parse(link).map_err(LiveError::BadLink)?;
         let Target {
             authority, path, ..
         } = &target;
-        let bad = |e: String| {
-            CoreError::Invalid(format!("cannot join the live session at {authority}: {e}"))
+        let bad = |reason: String| LiveError::Join {
+            authority: authority.clone(),
+            reason,
         };
         let mut writer = Wire::connect(&target, trusted).map_err(bad)?;
         let key = ws::client_key().map_err(|e| bad(e.to_string()))?;
@@ -402,7 +398,8 @@ impl Connection {
             return Err(bad(format!(
                 "the server did not open a live stream ({})",
                 head.lines().next().unwrap_or("no answer")
-            )));
+            ))
+            .into());
         }
         Ok(Connection {
             stream: std::io::BufReader::new(reader),
@@ -415,8 +412,7 @@ impl Connection {
     /// nothing came).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         use std::io::BufRead;
-        let ended =
-            |e: std::io::Error| CoreError::Invalid(format!("the live session's stream ended: {e}"));
+        let ended = LiveError::StreamEnded;
         if self.stream.buffer().is_empty() {
             let s = self.stream.get_ref();
             s.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
@@ -425,9 +421,7 @@ impl Connection {
                 // Cut without the host's goodbye: a network, a proxy or a
                 // laptop lid, not the presenter.
                 Ok([]) => {
-                    return Err(CoreError::Invalid(
-                        "the connection to the live session was cut".into(),
-                    ));
+                    return Err(LiveError::Cut.into());
                 }
                 Ok(_) => {}
                 Err(e)
@@ -438,7 +432,7 @@ impl Connection {
                 {
                     return Ok(None);
                 }
-                Err(e) => return Err(ended(e)),
+                Err(e) => return Err(ended(e).into()),
             }
         }
         // A frame has begun: the rest follows at once.
@@ -456,9 +450,7 @@ impl Connection {
                 Incoming::Text(_) => continue,
                 Incoming::Close => {
                     self.closed_by_host = true;
-                    return Err(CoreError::Invalid(
-                        "the presenter ended the live session".into(),
-                    ));
+                    return Err(LiveError::Ended.into());
                 }
             }
         }

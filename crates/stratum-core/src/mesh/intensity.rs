@@ -7,9 +7,10 @@ use ndarray::{ArrayView3, s};
 
 use super::InsideRows;
 use super::constrain::{VoxelBox, constrained_taubin, restore_volume, taubin_within};
+use super::error::MeshError;
 use super::mc::constrained_marching_cubes_in;
 use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::image::volume::{Geometry, Volume, VoxelType};
 use crate::segment::{BitBox, BitMask, Mask};
@@ -84,19 +85,13 @@ fn check_mesh_input(
     bounds: Option<[(usize, usize); 3]>,
 ) -> Result<[(usize, usize); 3]> {
     if dim != volume.dim() {
-        return Err(CoreError::Invalid(
-            "the segment and the scan are on different grids".into(),
-        ));
+        return Err(MeshError::GridsDiffer.into());
     }
     if !level.is_finite() {
-        return Err(CoreError::Invalid(format!(
-            "the surface level {level} is not a number"
-        )));
+        return Err(MeshError::LevelNotANumber(level).into());
     }
     let Some(b) = bounds else {
-        return Err(CoreError::Invalid(
-            "the segment is empty: nothing to build".into(),
-        ));
+        return Err(MeshError::EmptySegment.into());
     };
     let n = [dim.0, dim.1, dim.2];
     Ok(std::array::from_fn(|k| {

@@ -6,9 +6,10 @@ use ndarray::{Array3, Axis, s};
 use rayon::prelude::*;
 
 use super::constrain::{VoxelBox, constrained_taubin, restore_volume};
+use super::error::MeshError;
 use super::mc::{marching_cubes, mask_marching_cubes};
 use super::{SurfaceMesh, SurfaceOptions, decimate_keeping_volume, orient_outward, to_lps};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::segment::Mask;
 
@@ -128,9 +129,7 @@ pub fn mask_surface(
 ) -> Result<SurfaceMesh> {
     progress.begin("building surface", 3);
     let Some(b) = mask.bounds() else {
-        return Err(CoreError::Invalid(
-            "the segment is empty: nothing to build".into(),
-        ));
+        return Err(MeshError::EmptySegment.into());
     };
     let sigma = opts.presmooth_mm.unwrap_or(0.0);
     let s = mask.geometry.spacing;

@@ -7,6 +7,7 @@
 mod constrain;
 mod decimate;
 mod edges;
+pub mod error;
 mod intensity;
 mod mask;
 mod mc;
@@ -27,10 +28,11 @@ pub use soft::{SOFT_LEVEL, SoftField, soft_surface};
 use ndarray::s;
 use rayon::prelude::*;
 
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::image::volume::{Geometry, Volume, VoxelType};
 use crate::with_voxels;
+use error::MeshError;
 
 /// An indexed triangle mesh in LPS millimetres.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -284,7 +286,7 @@ pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<S
         // edges from face voxels reach it, so the rest need not be read.
         let (nz, ny, nx) = a.dim();
         if a.is_empty() {
-            return Err(CoreError::Invalid("the volume is empty: nothing to build".into()));
+            return Err(MeshError::EmptyVolume.into());
         }
         let faces = [
             a.slice(s![0, .., ..]),

@@ -5,10 +5,11 @@
 
 use ndarray::{Array3, s};
 
+use super::error::MeshError;
 use super::intensity::finish_intensity_mesh;
 use super::mc::constrained_marching_cubes;
 use super::{SurfaceMesh, SurfaceOptions, orient_outward, to_lps};
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::segment::Mask;
 
@@ -59,9 +60,7 @@ pub fn soft_surface(
 ) -> Result<SurfaceMesh> {
     progress.begin("building surface from the model's probabilities", 2);
     let Some(b) = mask.bounds() else {
-        return Err(CoreError::Invalid(
-            "the segment is empty: nothing to build".into(),
-        ));
+        return Err(MeshError::EmptySegment.into());
     };
     let (nz, ny, nx) = mask.dim();
     let lo = [b[0].0, b[1].0, b[2].0].map(|v| v.saturating_sub(1));

@@ -58,6 +58,11 @@ pub enum PacsError {
     )]
     Tls { node: String, reason: String },
 
+    /// A file to send that cannot be written in the transfer syntax the
+    /// server accepted (named by its file name only).
+    #[error("{file} cannot be encoded for sending: {reason}")]
+    Encode { file: String, reason: String },
+
     #[error("PACS settings: {0}")]
     Config(String),
 
@@ -75,6 +80,13 @@ impl PacsError {
             reason: reason.into(),
         }
     }
+}
+
+/// A file's name without its folders (which may carry a patient's name).
+pub(crate) fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A dicom-ul association error in the words of [`PacsError`].

@@ -108,8 +108,10 @@ pub fn store_files(
                 reason: super::error::first_line(&e.to_string()),
             })
         })?;
-        let data =
-            dimse::encode_dataset(&obj, &ts).map_err(|e| PacsError::Core(CoreError::Invalid(e)))?;
+        let data = dimse::encode_dataset(&obj, &ts).map_err(|reason| PacsError::Encode {
+            file: super::error::file_name(&item.path),
+            reason,
+        })?;
         drop(obj);
         let id = scu.next_id();
         scu.send(

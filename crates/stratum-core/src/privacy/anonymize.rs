@@ -489,10 +489,9 @@ pub fn anonymize(input: &Path, output: &Path, progress: &Progress) -> Result<Ano
         .canonicalize()
         .map_err(|e| CoreError::io(output, e))?;
     if out_abs.starts_with(&in_abs) && in_abs.is_dir() {
-        return Err(CoreError::Invalid(format!(
-            "the output folder {} is inside the input folder; choose a folder outside it so the source stays untouched",
-            output.display()
-        )));
+        return Err(CoreError::OutputInsideInput {
+            output: output.to_path_buf(),
+        });
     }
     let scan = scan::scan(input, progress)?;
     let series: Vec<&scan::Series> = scan.series.iter().collect();

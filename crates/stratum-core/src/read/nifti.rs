@@ -80,35 +80,37 @@ fn read_voxels(
         reason,
     };
 
-    fn to3<T: Clone>(a: ArrayD<T>, nx: usize, ny: usize, nz: usize) -> Result<Array3<T>> {
+    fn to3<T: Clone>(
+        a: ArrayD<T>,
+        nx: usize,
+        ny: usize,
+        nz: usize,
+    ) -> std::result::Result<Array3<T>, String> {
         // NIfTI stores x fastest, so the memory order of the (x, y, z, t)
         // Fortran-order array is exactly a C-order (t, z, y, x) array: keep
         // the first 3D volume without copying.
         let n = nx * ny * nz;
         let (mut raw, _) = a.into_raw_vec_and_offset();
         if raw.len() < n {
-            return Err(CoreError::Invalid(
-                "NIfTI data is shorter than its dimensions".into(),
-            ));
+            return Err("the data is shorter than its dimensions".into());
         }
         raw.truncate(n);
-        Array3::from_shape_vec((nz, ny, nx), raw).map_err(|e| {
-            CoreError::Invalid(format!("NIfTI data does not match its dimensions: {e}"))
-        })
+        Array3::from_shape_vec((nz, ny, nx), raw)
+            .map_err(|e| format!("the data does not match its dimensions: {e}"))
     }
     let e = |x: nifti::NiftiError| err(x.to_string());
     let voxels = match (datatype, identity) {
         (NiftiType::Uint8, true) => {
-            Voxels::U8(to3(volume.into_ndarray::<u8>().map_err(e)?, nx, ny, nz)?)
+            Voxels::U8(to3(volume.into_ndarray::<u8>().map_err(e)?, nx, ny, nz).map_err(err)?)
         }
         (NiftiType::Int8 | NiftiType::Int16, true) => {
-            Voxels::I16(to3(volume.into_ndarray::<i16>().map_err(e)?, nx, ny, nz)?)
+            Voxels::I16(to3(volume.into_ndarray::<i16>().map_err(e)?, nx, ny, nz).map_err(err)?)
         }
         (NiftiType::Uint16, true) => {
-            Voxels::U16(to3(volume.into_ndarray::<u16>().map_err(e)?, nx, ny, nz)?)
+            Voxels::U16(to3(volume.into_ndarray::<u16>().map_err(e)?, nx, ny, nz).map_err(err)?)
         }
         (NiftiType::Int32 | NiftiType::Uint32, true) => {
-            Voxels::I32(to3(volume.into_ndarray::<i32>().map_err(e)?, nx, ny, nz)?)
+            Voxels::I32(to3(volume.into_ndarray::<i32>().map_err(e)?, nx, ny, nz).map_err(err)?)
         }
         (
             NiftiType::Rgb24 | NiftiType::Rgba32 | NiftiType::Complex64 | NiftiType::Complex128,
@@ -116,7 +118,7 @@ fn read_voxels(
         ) => {
             return Err(err(format!("{datatype:?} data is not a scalar volume")));
         }
-        _ => Voxels::F32(to3(volume.into_ndarray::<f32>().map_err(e)?, nx, ny, nz)?),
+        _ => Voxels::F32(to3(volume.into_ndarray::<f32>().map_err(e)?, nx, ny, nz).map_err(err)?),
     };
     Ok(voxels)
 }

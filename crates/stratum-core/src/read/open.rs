@@ -144,12 +144,12 @@ pub fn inspect_series_with(
 pub fn open_volume(path: &Path, opts: &OpenOptions, progress: &Progress) -> Result<Opened> {
     if is_nifti_path(path) {
         if !opts.subset.is_whole() {
-            return Err(CoreError::Invalid(format!(
-                "{} is a NIfTI file, read whole: a range of slices or a downsampled copy can be opened from DICOM series only",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            )));
+            return Err(CoreError::Unsupported {
+                path: path.to_path_buf(),
+                what: "opening a range of slices or a downsampled copy of a NIfTI file".into(),
+                hint: "a NIfTI file is read whole; those can be opened from DICOM series only"
+                    .into(),
+            });
         }
         let volume = load_nifti(path, progress)?;
         let mut report = check_nifti(&volume);

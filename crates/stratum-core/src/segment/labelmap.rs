@@ -5,6 +5,7 @@ use std::path::Path;
 use ndarray::Array3;
 
 use super::Mask;
+use super::error::SegmentError;
 use crate::base::error::{CoreError, Result};
 use crate::image::volume::{Geometry, Volume, Voxels};
 
@@ -69,9 +70,7 @@ impl LabelMap {
                 Labels::U16(a.mapv(|x| x as u16))
             }
             _ => {
-                return Err(CoreError::Invalid(
-                    "a label map needs non-negative integer voxels".into(),
-                ));
+                return Err(SegmentError::NotLabels.into());
             }
         };
         let mut present = vec![false; 65536];

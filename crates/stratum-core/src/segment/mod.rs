@@ -4,6 +4,7 @@
 
 mod bits;
 mod components;
+pub mod error;
 mod labelmap;
 mod morphology;
 mod preset;

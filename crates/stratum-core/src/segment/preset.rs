@@ -9,10 +9,11 @@ use rayon::prelude::*;
 use std::collections::VecDeque;
 
 use super::bits::flood_bits;
+use super::error::SegmentError;
 use super::{
     BitMask, Mask, Preset, SegmentMask, fill_holes_2d, keep_largest, segment_colour, threshold_mask,
 };
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::image::volume::Volume;
 
@@ -365,9 +366,7 @@ pub fn preset_segment_packed(
     };
     progress.set_done(4);
     if mask.count() == 0 {
-        return Err(CoreError::Invalid(format!(
-            "no voxel lies between {lo:.0} and {hi:.0}: widen the window"
-        )));
+        return Err(SegmentError::EmptyWindow { lo, hi }.into());
     }
     Ok(PresetSegment {
         mask,

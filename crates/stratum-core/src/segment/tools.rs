@@ -9,11 +9,12 @@
 
 use ndarray::Zip;
 
+use super::error::SegmentError;
 use super::{
     Mask, component_at, dilate_mm, erode_mm, fill_holes_2d, fill_holes_3d, keep_largest,
     remove_small_islands,
 };
-use crate::base::error::{CoreError, Result};
+use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::edit::Brush;
 use crate::image::volume::{Volume, VoxelType};
@@ -134,10 +135,11 @@ impl Tool for Threshold {
     fn run(&self, volume: &Volume, mask: &Mask, progress: &Progress) -> Result<ToolOutput> {
         let m = self.apply(volume, mask, progress)?;
         if m.count() == 0 {
-            return Err(CoreError::Invalid(format!(
-                "no voxel lies between {:.0} and {:.0}: widen the window",
-                self.lo, self.hi
-            )));
+            return Err(SegmentError::EmptyWindow {
+                lo: self.lo,
+                hi: self.hi,
+            }
+            .into());
         }
         Ok(ToolOutput {
             level: Some(self.lo),
@@ -309,12 +311,14 @@ impl Tool for RegionGrow {
         let v = volume
             .voxels
             .get(z, y, x)
-            .ok_or_else(|| CoreError::Invalid("the seed is outside the volume".into()))?;
+            .ok_or(SegmentError::SeedOutside)?;
         if v < self.lo || v > self.hi {
-            return Err(CoreError::Invalid(format!(
-                "the seed's value {v} is outside the range {}..{}; pick a point inside the structure",
-                self.lo, self.hi
-            )));
+            return Err(SegmentError::SeedOutsideRange {
+                value: v,
+                lo: self.lo,
+                hi: self.hi,
+            }
+            .into());
         }
         let m = component_at(&threshold_mask(volume, self.lo, self.hi), self.seed);
         progress.advance(1);
@@ -342,13 +346,17 @@ impl Tool for KeepLargest {
     }
 }
 
-/// Keeps the island that holds a voxel (z, y, x).
+/// Keeps the island that holds a voxel (z, y, x). A point outside the
+/// segment is refused rather than emptying it.
 pub struct KeepIslandAt(pub (usize, usize, usize));
 impl Tool for KeepIslandAt {
     fn name(&self) -> String {
         "Keep selected island".into()
     }
     fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
+        if mask.data.get(self.0).is_none_or(|v| *v == 0) {
+            return Err(SegmentError::NotInSegment.into());
+        }
         Ok(component_at(mask, self.0))
     }
 }
@@ -471,9 +479,7 @@ impl Tool for Logical {
     }
     fn apply(&self, _v: &Volume, mask: &Mask, _p: &Progress) -> Result<Mask> {
         if self.other.dim() != mask.dim() {
-            return Err(CoreError::Invalid(
-                "the two segments are on different grids".into(),
-            ));
+            return Err(SegmentError::GridsDiffer.into());
         }
         let mut out = mask.clone();
         Zip::from(&mut out.data)
@@ -489,30 +495,56 @@ impl Tool for Logical {
     }
 }
 
-/// Restricts edits to the inside (or outside) of another segment.
+/// Slicer's masking setting ("editable area"): `tool` changes voxels only
+/// inside (or only outside) `area`, another segment's mask; elsewhere the
+/// segment stays as it was (a new segment stays empty there).
 pub struct MaskBy {
-    pub other: Mask,
-    pub keep_inside: bool,
+    pub tool: Box<dyn Tool>,
+    pub area: Mask,
+    pub inside: bool,
+}
+impl MaskBy {
+    /// `result` where the area lets the tool change voxels, `before` elsewhere.
+    fn restrict(&self, before: &Mask, mut result: Mask) -> Result<Mask> {
+        if self.area.dim() != before.dim() || result.dim() != before.dim() {
+            return Err(SegmentError::GridsDiffer.into());
+        }
+        let inside = self.inside as u8;
+        Zip::from(&mut result.data)
+            .and(&before.data)
+            .and(&self.area.data)
+            .par_for_each(|r, b, a| {
+                if (*a != 0) as u8 != inside {
+                    *r = *b;
+                }
+            });
+        Ok(result)
+    }
 }
 impl Tool for MaskBy {
     fn name(&self) -> String {
-        if self.keep_inside {
-            "Mask: inside".into()
-        } else {
-            "Mask: outside".into()
-        }
+        let side = if self.inside { "inside" } else { "outside" };
+        format!("{} ({side} a segment only)", self.tool.name())
+    }
+    fn target(&self) -> ToolTarget {
+        self.tool.target()
     }
     fn apply(&self, v: &Volume, mask: &Mask, p: &Progress) -> Result<Mask> {
-        let op = if self.keep_inside {
-            LogicOp::Intersect
-        } else {
-            LogicOp::Subtract
+        self.restrict(mask, self.tool.apply(v, mask, p)?)
+    }
+    fn run(&self, v: &Volume, mask: &Mask, p: &Progress) -> Result<ToolOutput> {
+        let out = self.tool.run(v, mask, p)?;
+        Ok(ToolOutput {
+            mask: self.restrict(mask, out.mask)?,
+            ..out
+        })
+    }
+    fn preview(&self, v: &Volume, mask: &Mask, p: &Progress) -> Result<Preview> {
+        let shown = match self.tool.preview(v, mask, p)? {
+            Preview::Mask(m) => m,
+            Preview::Window { lo, hi } => threshold_mask(v, lo, hi),
         };
-        Logical {
-            op,
-            other: self.other.clone(),
-        }
-        .apply(v, mask, p)
+        Ok(Preview::Mask(self.restrict(mask, shown)?))
     }
 }
 

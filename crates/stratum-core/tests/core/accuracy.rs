@@ -4,7 +4,7 @@
 //! their voxels' volume; smoothing held within half a voxel; a faint,
 //! noisy edge smoothed more than a clean one.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{
     SurfaceOptions, VoxelBox, constrained_taubin, crossing_noise, intensity_mesh,

@@ -15,7 +15,10 @@ use stratum_core::ai::manifest::{
 use stratum_core::ai::window::patch_starts;
 use stratum_core::ai::{StageTimes, list_models, runtime};
 use stratum_core::segment::{Mask, erode_mm};
-use stratum_core::{Geometry, OpenOptions, Progress, Volume, Voxels, open_volume};
+use stratum_core::{
+    base::progress::Progress, image::volume::Geometry, image::volume::Volume,
+    image::volume::Voxels, read::open::OpenOptions, read::open::open_volume,
+};
 
 use crate::{repo, shared_data};
 
@@ -194,7 +197,10 @@ fn cancel_stops_between_patches() {
         &progress,
         &mut StageTimes::default(),
     );
-    assert!(matches!(r, Err(stratum_core::CoreError::Cancelled)));
+    assert!(matches!(
+        r,
+        Err(stratum_core::base::error::CoreError::Cancelled)
+    ));
 }
 
 /// The model grid runs along the manifest's orientation: an LPS scan seen

@@ -18,7 +18,9 @@ use stratum_core::ai::window::window_starts;
 use stratum_core::ai::{ModelInfo, StageTimes, runtime, segment_with_model};
 use stratum_core::mesh::{SurfaceOptions, mask_surface, soft_surface};
 use stratum_core::segment::Mask;
-use stratum_core::{Geometry, Progress, Volume, Voxels};
+use stratum_core::{
+    base::progress::Progress, image::volume::Geometry, image::volume::Volume, image::volume::Voxels,
+};
 
 use crate::ai::{pattern, tiny_manifest, tiny_model};
 use crate::repo;

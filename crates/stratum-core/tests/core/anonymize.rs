@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::dicom::synth::{self, SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};
 use stratum_core::privacy::anonymize::{Action, BASIC_PROFILE, anonymize};

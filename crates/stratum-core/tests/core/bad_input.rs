@@ -1,7 +1,7 @@
 //! Bad input gets a clear error and loses nothing.
 
-use stratum_core::CoreError;
-use stratum_core::Progress;
+use stratum_core::base::error::CoreError;
+use stratum_core::base::progress::Progress;
 use stratum_core::checks::Status;
 use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::batch::record::{self, OutputFile, Record, SegmentRow, State, StudyState};
 use stratum_core::batch::{Layout, Plan, RunOptions, Study, StudyKind, discover, run_study};
 use stratum_core::convert::{ConvertOptions, SegmentSource};

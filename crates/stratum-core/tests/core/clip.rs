@@ -3,7 +3,7 @@
 
 use ndarray::Array3;
 use stratum_core::image::view::{ClipPlane, Plane, SliceLayout, texture_from_lps, windowed_texels};
-use stratum_core::{Geometry, Volume, Voxels};
+use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume::Voxels};
 
 /// An oblique, anisotropic grid (rotated about S by 30°).
 fn oblique() -> Geometry {

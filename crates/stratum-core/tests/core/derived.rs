@@ -10,7 +10,7 @@ use stratum_core::convert::{ConvertOptions, SegmentSource, convert, load_labels_
 use stratum_core::derived::{SegAlgorithm, SegSegment, Source, read_seg, write_seg};
 use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::segment::{LabelMap, Mask};
-use stratum_core::{OpenOptions, Progress, open_volume};
+use stratum_core::{base::progress::Progress, read::open::OpenOptions, read::open::open_volume};
 
 /// dciodvfy's error lines for `path` (`None` after a skip).
 fn dciodvfy_errors(path: &Path) -> Option<Vec<String>> {
@@ -32,7 +32,7 @@ fn dciodvfy_errors(path: &Path) -> Option<Vec<String>> {
 }
 
 /// Two segments on the synthetic series' grid: a block and a slab.
-fn masks(v: &stratum_core::Volume) -> (Mask, Mask) {
+fn masks(v: &stratum_core::image::volume::Volume) -> (Mask, Mask) {
     let mut a = Mask::empty(v.dim(), v.geometry);
     let mut b = Mask::empty(v.dim(), v.geometry);
     let (nz, ny, nx) = v.dim();

@@ -3,7 +3,7 @@
 //! analytic distance at every vertex.
 
 use ndarray::Array3;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, intensity_surface};
 use stratum_core::planning::distance::{

@@ -12,7 +12,7 @@ use stratum_core::edit::{Brush, BrushAction, BrushShape, HistoryConfig, SliceAxi
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::SoftField;
 use stratum_core::segment::{LabelMap, Mask, threshold_mask};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 /// A CT-like scan: a bright ball (400) in soft tissue (40), air outside a
 /// body cylinder, with a gentle ramp so intensity-limited brushes matter.

@@ -3,12 +3,12 @@
 //! slices, and chunked surfaces against one whole extraction.
 
 use ndarray::Array3;
-use stratum_core::Geometry;
 use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{
     Brush, BrushAction, BrushShape, ChunkedSurface, SliceAxis, Stroke, fill_between_slices,
     surface_nets,
 };
+use stratum_core::image::volume::Geometry;
 use stratum_core::image::volume::{Volume, Voxels};
 use stratum_core::mesh::SurfaceMesh;
 use stratum_core::segment::{LabelMap, Labels};

@@ -2,9 +2,9 @@
 //! back bit-identical, no-op steps are not recorded, spilled steps return.
 
 use ndarray::Array3;
-use stratum_core::Geometry;
 use stratum_core::edit::bricks::Region;
 use stratum_core::edit::{History, HistoryConfig, HistorySnapshot, Step, StrokeRecorder};
+use stratum_core::image::volume::Geometry;
 use stratum_core::segment::{LabelMap, Labels, Segment};
 
 /// Deterministic pseudo-random numbers (no dependency, same on every run).

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::export::{
     Atlas, ExportOptions, ExportSegment, ScanTexture, bake_atlas, export_with,
 };

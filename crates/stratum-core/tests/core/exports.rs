@@ -315,13 +315,13 @@ fn label_maps_write_as_uncompressed_nifti_too() {
     a[[1, 2, 3]] = 7;
     let map = LabelMap {
         labels: Labels::U8(a),
-        geometry: stratum_core::Geometry::default(),
+        geometry: stratum_core::image::volume::Geometry::default(),
         segments: Vec::new(),
     };
     for name in ["labels.nii", "labels.nii.gz"] {
         let path = dir.path().join(name);
         write_labels_nifti(&path, &map).unwrap();
-        let v = load_nifti(&path, &stratum_core::Progress::new()).unwrap();
+        let v = load_nifti(&path, &stratum_core::base::progress::Progress::new()).unwrap();
         assert_eq!(v.voxels.get(1, 2, 3), Some(7.0), "{name}");
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())

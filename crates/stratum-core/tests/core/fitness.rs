@@ -7,7 +7,9 @@ use stratum_core::checks::Status;
 use stratum_core::checks::fitness::{Grade, ScanFacts, assess};
 use stratum_core::dicom::scan;
 use stratum_core::read::open::inspect_series;
-use stratum_core::{Geometry, Progress, Volume, Voxels};
+use stratum_core::{
+    base::progress::Progress, image::volume::Geometry, image::volume::Volume, image::volume::Voxels,
+};
 
 use crate::shared_data;
 

@@ -3,7 +3,7 @@
 //! the voxel centres of a grid, and the balls (mask and surface) the export
 //! and share-page tests write.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceMesh, SurfaceOptions, mask_surface};
 use stratum_core::segment::Mask;

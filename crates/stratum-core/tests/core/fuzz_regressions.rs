@@ -11,7 +11,10 @@ use dicom_dictionary_std::tags;
 use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{decode_frame_values, read_header, scan::group};
 use stratum_core::read::open::inspect_series;
-use stratum_core::{CoreError, OpenOptions, Progress, open_volume};
+use stratum_core::{
+    base::error::CoreError, base::progress::Progress, read::open::OpenOptions,
+    read::open::open_volume,
+};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

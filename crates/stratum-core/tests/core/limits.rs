@@ -11,7 +11,10 @@ use stratum_core::convert::keep_largest_in_place;
 use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::read::nifti::load_nifti;
 use stratum_core::segment::{Mask, keep_largest};
-use stratum_core::{CoreError, OpenOptions, Progress, open_volume};
+use stratum_core::{
+    base::error::CoreError, base::progress::Progress, read::open::OpenOptions,
+    read::open::open_volume,
+};
 
 #[test]
 fn a_series_claiming_more_voxels_than_the_cap_is_refused_before_allocating() {

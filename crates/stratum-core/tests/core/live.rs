@@ -8,7 +8,7 @@
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use stratum_core::CoreError;
+use stratum_core::base::error::CoreError;
 use stratum_core::document::{Document, DocumentState, Edit, volume_from_bytes, volume_to_bytes};
 use stratum_core::live::crypto::{self, Header};
 use stratum_core::live::server::{Connection, Server};

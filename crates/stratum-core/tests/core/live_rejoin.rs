@@ -210,7 +210,12 @@ fn token_of(host: &Host, rx: &std::sync::mpsc::Receiver<Frame>) -> String {
 }
 
 /// Claims the pen with `token` on `client`'s connection.
-fn claim(host: &Host, client: u64, sender: u32, token: &str) -> stratum_core::Result<Vec<Edit>> {
+fn claim(
+    host: &Host,
+    client: u64,
+    sender: u32,
+    token: &str,
+) -> stratum_core::base::error::Result<Vec<Edit>> {
     // Numbers rising on every connection.
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -1,6 +1,6 @@
 //! Surface extraction accuracy on analytic shapes, and topology.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, iso_surface, mask_surface};
 use stratum_core::planning::measure::mesh_to_mask_distance;

@@ -4,7 +4,7 @@
 use stratum_core::dicom::scan;
 use stratum_core::read::nifti::load_nifti;
 use stratum_core::read::open::inspect_series;
-use stratum_core::{Progress, Volume};
+use stratum_core::{base::progress::Progress, image::volume::Volume};
 
 use crate::shared_data;
 

@@ -9,7 +9,9 @@ use stratum_core::checks::motion::{
 use stratum_core::checks::realign::{Realign, Realignment, realign};
 use stratum_core::checks::{SeriesReport, Status};
 use stratum_core::read::open::{OpenOptions, check_pixels, inspect_series, open_volume};
-use stratum_core::{Geometry, Progress, Volume, Voxels};
+use stratum_core::{
+    base::progress::Progress, image::volume::Geometry, image::volume::Volume, image::volume::Voxels,
+};
 
 use crate::shared_data;
 

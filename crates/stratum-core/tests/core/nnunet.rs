@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array3;
 use stratum_core::ai::nnunet::{ImportError, ImportOptions, import_nnunet, run};
 use stratum_core::ai::{ModelInfo, segment_with_model};
-use stratum_core::{Geometry, Progress, Volume, Voxels};
+use stratum_core::{
+    base::progress::Progress, image::volume::Geometry, image::volume::Volume, image::volume::Voxels,
+};
 
 use crate::nnunet_support::{copy_tree, fixture, model};
 

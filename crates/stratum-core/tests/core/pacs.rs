@@ -11,7 +11,7 @@ use stratum_core::pacs::{
     Cache, FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, StorageScp, echo, find,
     retrieve_series, store_files,
 };
-use stratum_core::{OpenOptions, Progress, open_volume};
+use stratum_core::{base::progress::Progress, read::open::OpenOptions, read::open::open_volume};
 
 use crate::orthanc::{Orthanc, free_port};
 
@@ -45,7 +45,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn voxels(path: &Path) -> stratum_core::Volume {
+fn voxels(path: &Path) -> stratum_core::image::volume::Volume {
     open_volume(path, &OpenOptions::new(), &Progress::new())
         .unwrap()
         .volume

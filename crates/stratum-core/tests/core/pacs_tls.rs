@@ -13,7 +13,7 @@ use stratum_core::pacs::{
     FindQuery, Node, PacsConfig, PacsError, RetrieveMethod, TlsSettings, echo, find,
     retrieve_series, store_files,
 };
-use stratum_core::{OpenOptions, Progress, open_volume};
+use stratum_core::{base::progress::Progress, read::open::OpenOptions, read::open::open_volume};
 
 use crate::orthanc::{Orthanc, free_port};
 

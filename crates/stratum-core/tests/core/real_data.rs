@@ -7,7 +7,7 @@ use stratum_core::checks::Status;
 use stratum_core::dicom::{decode_frame_values, load_series, scan};
 use stratum_core::read::nifti::load_nifti;
 use stratum_core::read::open::inspect_series;
-use stratum_core::{Progress, Volume};
+use stratum_core::{base::progress::Progress, image::volume::Volume};
 
 use crate::{repo, shared_data};
 

@@ -3,7 +3,7 @@
 //! margin around a lesion, and the cut as an undoable document edit.
 
 use ndarray::Array3;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::document::{Document, Edit, SurfaceRecipe};
 use stratum_core::image::volume::Geometry;
 use stratum_core::planning::resect::{Cut, resect};

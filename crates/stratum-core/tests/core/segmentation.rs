@@ -1,6 +1,6 @@
 //! Segmentation tools on shapes with known answers.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::{Geometry, Volume, Voxels};
 use stratum_core::mesh::{SurfaceOptions, marching_cubes, mask_marching_cubes, mask_surface};
 use stratum_core::segment::*;
@@ -196,13 +196,74 @@ fn logical_operations_and_masking() {
     .unwrap();
     assert_eq!(union.count(), union.data.len());
     assert_eq!(inter.count() + sub.count(), a.count());
+    // Masking (Slicer's editable area): a tool that would make `a` of an
+    // empty segment makes it only inside (or outside) `b`.
+    let empty = Mask::empty(a.dim(), a.geometry);
+    let masked = |inside: bool| {
+        MaskBy {
+            tool: Box::new(Logical {
+                op: LogicOp::Union,
+                other: a.clone(),
+            }),
+            area: b.clone(),
+            inside,
+        }
+        .apply(&v, &empty, &p)
+        .unwrap()
+    };
+    assert_eq!(masked(true), inter);
+    assert_eq!(masked(false), sub);
+}
+
+#[test]
+fn masking_a_segment_tool_leaves_the_segment_as_it_was_outside_the_area() {
+    let ball = mask_of(in_ball([0.0, 0.0, 0.0], 8.0));
+    let right = mask_of(|q| q[0] > 0.0);
+    let v = field(|_| 0.0);
+    let p = Progress::new();
+    let dilate = Morphology {
+        op: MorphOp::Dilate,
+        radius_mm: 3.0,
+    };
+    let grown = dilate.apply(&v, &ball, &p).unwrap();
     let masked = MaskBy {
-        other: b,
-        keep_inside: true,
-    }
-    .apply(&v, &a, &p)
-    .unwrap();
-    assert_eq!(masked, inter);
+        tool: Box::new(dilate),
+        area: right.clone(),
+        inside: true,
+    };
+    assert_eq!(masked.target(), ToolTarget::Segment);
+    let out = masked.apply(&v, &ball, &p).unwrap();
+    // Inside the area the dilation; outside it, the ball as it was.
+    ndarray::Zip::from(&out.data)
+        .and(&grown.data)
+        .and(&ball.data)
+        .and(&right.data)
+        .for_each(|o, g, b, r| assert_eq!(*o, if *r == 1 { *g } else { *b }));
+    assert!(out.count() > ball.count() && out.count() < grown.count());
+    // The preview is the same result, and `run` keeps it.
+    assert_eq!(
+        masked.preview(&v, &ball, &p).unwrap(),
+        Preview::Mask(out.clone())
+    );
+    assert_eq!(masked.run(&v, &ball, &p).unwrap().mask, out);
+}
+
+#[test]
+fn keeping_the_island_at_a_point_outside_the_segment_is_refused() {
+    let two = mask_of(|q| in_ball([-15.0, 0.0, 0.0], 5.0)(q) || in_ball([15.0, 0.0, 0.0], 5.0)(q));
+    let v = field(|_| 0.0);
+    let p = Progress::new();
+    let centre = v.geometry.lps_to_index([15.0, 0.0, 0.0]);
+    let [x, y, z] = centre.map(|c| c.round() as usize);
+    let kept = KeepIslandAt((z, y, x)).apply(&v, &two, &p).unwrap();
+    assert_eq!(kept.data[(z, y, x)], 1);
+    assert!(kept.count() > 0 && kept.count() < two.count());
+    let e = KeepIslandAt((0, 0, 0)).apply(&v, &two, &p).unwrap_err();
+    assert!(e.to_string().contains("not in the segment"), "{e}");
+    let e = KeepIslandAt((10_000, 0, 0))
+        .apply(&v, &two, &p)
+        .unwrap_err();
+    assert!(e.to_string().contains("not in the segment"), "{e}");
 }
 
 #[test]

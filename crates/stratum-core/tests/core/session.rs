@@ -17,7 +17,7 @@ use stratum_core::session::journal::{Journal, discard_unsaved, find_unsaved, res
 use stratum_core::session::{
     ScanLocation, ScanRef, ScanStatus, SessionData, open_scan, open_session, save_session,
 };
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use crate::edit_history::{Lcg, map, stroke};
 
@@ -337,7 +337,9 @@ fn a_session_on_a_dicom_scan_holds_no_patient_identity() {
     let root = tempfile::tempdir().unwrap();
     let series = root.path().join("series");
     write_series(&series, &SynthOptions::default()).unwrap();
-    let opened = stratum_core::open_volume(&series, &Default::default(), &Progress::new()).unwrap();
+    let opened =
+        stratum_core::read::open::open_volume(&series, &Default::default(), &Progress::new())
+            .unwrap();
     let uid = stratum_core::dicom::scan(&series, &Progress::new())
         .unwrap()
         .series[0]

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use serde_json::Value;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::export::{ExportSegment, ShareOptions, write_share};
 use stratum_core::image::volume::Geometry;
 use stratum_core::segment::{LabelMap, Mask};

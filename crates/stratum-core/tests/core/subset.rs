@@ -7,7 +7,7 @@ use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{Subset, scan};
 use stratum_core::read::open::{OpenOptions, open_volume};
 use stratum_core::session::scan::{ScanRef, open_scan};
-use stratum_core::{Progress, Volume};
+use stratum_core::{base::progress::Progress, image::volume::Volume};
 
 fn open(dir: &std::path::Path, subset: Subset) -> Volume {
     let opts = OpenOptions {

@@ -4,7 +4,7 @@ use stratum_core::checks::Status;
 use stratum_core::dicom::synth::{SynthOptions, phantom_hu, write_series};
 use stratum_core::dicom::{load_series, scan};
 use stratum_core::read::open::inspect_series;
-use stratum_core::{Progress, Volume};
+use stratum_core::{base::progress::Progress, image::volume::Volume};
 
 fn make(
     o: SynthOptions,
@@ -223,7 +223,7 @@ fn cancelling_stops_loading_with_cancelled() {
     p.cancel();
     assert!(matches!(
         load_series(&s.series[0], &p),
-        Err(stratum_core::CoreError::Cancelled)
+        Err(stratum_core::base::error::CoreError::Cancelled)
     ));
 }
 

@@ -8,7 +8,7 @@ use stratum_core::segment::{
     FillHoles, KeepLargest, LabelMap, LogicOp, Logical, Margin, Mask, MorphOp, Morphology, Preset,
     PresetTool, Preview, Threshold, Tool, ToolTarget, threshold_mask,
 };
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use crate::document::scan;
 

@@ -1,7 +1,7 @@
 //! The trace file of STRATUM_TRACE: the pipeline's stages as Chrome
 //! trace-event spans, readable while it is still being written.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::base::trace::ChromeTrace;
 use stratum_core::dicom::synth::{SynthOptions, write_series};
 use stratum_core::dicom::{load_series, scan};

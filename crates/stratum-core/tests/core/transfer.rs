@@ -7,7 +7,7 @@ use ndarray::Array3;
 use stratum_core::image::transfer::{
     BrickMap, RenderMode, TfPreset, TransferFunction, half_texels,
 };
-use stratum_core::{Geometry, Volume, Voxels};
+use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume::Voxels};
 
 #[test]
 fn every_preset_parses_from_its_name_and_a_wrong_one_lists_them() {

@@ -1,7 +1,7 @@
 //! Validation of a model against the scan: voxelising a mesh, Dice, and the
 //! per-segment report with its flags.
 
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::volume::Geometry;
 use stratum_core::mesh::{SurfaceOptions, mask_surface};
 use stratum_core::planning::measure::{SurfaceRecipe, dice, validate, voxelize};

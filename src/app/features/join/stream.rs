@@ -72,7 +72,7 @@ pub(super) fn read_session(
                 },
             },
             Ok(m) => Incoming::Message(m),
-            Err(stratum_core::CoreError::LiveWrongKey) => Incoming::Ended {
+            Err(stratum_core::base::error::CoreError::LiveWrongKey) => Incoming::Ended {
                 why: "the link's key does not open this session: copy the whole link".into(),
                 by_host: true,
             },
@@ -91,7 +91,7 @@ pub(super) fn read_session(
 fn study_from_snapshot(
     scan: Option<Vec<u8>>,
     state: &[u8],
-) -> Result<Study, stratum_core::CoreError> {
+) -> Result<Study, stratum_core::base::error::CoreError> {
     let doc = document_from_snapshot(scan.as_deref(), state)?;
     let volume = match doc.scan() {
         Some(v) => v.clone(),

@@ -13,7 +13,7 @@ use stratum_core::document::{Document, DocumentState};
 use stratum_core::edit::HistoryConfig;
 use stratum_core::session::journal::restore;
 use stratum_core::session::{ScanLocation, ScanRef, locate_scan, open_session, session_scan};
-use stratum_core::{CoreError, Progress};
+use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use super::{
     MissingScan, OpenSession, OpenSessionWithScan, PendingSession, RestoreUnsaved, SessionState,
@@ -55,11 +55,9 @@ fn study_for(
     let path = match located {
         ScanLocation::Found(p) | ScanLocation::Moved(p) => p,
         ScanLocation::Missing => {
-            return Err(CoreError::Invalid(format!(
-                "the session's scan ({}) is not where it was saved any more: move it back \
-                 beside the session or to its old place, then open the session again",
-                display_name(&scan.path)
-            )));
+            return Err(CoreError::SessionScanMissing {
+                name: display_name(&scan.path),
+            });
         }
     };
     let req = OpenRequest {
@@ -71,19 +69,25 @@ fn study_for(
     let (mut study, source) = match load(&req, progress)? {
         Loaded::Study(study, source) => (study, source),
         Loaded::Choose(..) => {
-            return Err(CoreError::Invalid(
-                "the session's scan folder holds several series and none matches".into(),
-            ));
+            return Err(CoreError::SessionScanAmbiguous);
         }
-        Loaded::TooLarge(t) => return Err(CoreError::Invalid(t.message)),
+        Loaded::TooLarge(t) => {
+            return Err(CoreError::TooLarge {
+                what: "the session's scan".into(),
+                needed: t.needed,
+                limit: t.limit,
+                hint: "close other programs, or open the scan alone and choose a range of slices"
+                    .into(),
+                offer: Some(t.offer),
+            });
+        }
     };
     if study.volume.dim() != document.labels.dim() {
-        return Err(CoreError::Invalid(format!(
-            "the scan {} is not the session's: {:?} voxels, the labels have {:?}",
-            display_name(&path),
-            study.volume.dim(),
-            document.labels.dim()
-        )));
+        return Err(CoreError::SessionScanMismatch {
+            name: display_name(&path),
+            found: study.volume.dim(),
+            expected: document.labels.dim(),
+        });
     }
     let warning = (!scan.matches(&study.volume)).then(|| {
         "the scan's voxels changed since the session was saved: check the labels still fit"
@@ -149,9 +153,10 @@ pub(super) fn start_open(
         spawn_job(&mut commands, title, move |p: &Progress| {
             let opened = open_session(&dir, p)?;
             let data = opened.data;
-            let scan = data.scan.clone().ok_or_else(|| {
-                CoreError::Invalid("the session names no scan: open the scan first".into())
-            })?;
+            let scan = data
+                .scan
+                .clone()
+                .ok_or(CoreError::SessionNoScan { unsaved: false })?;
             let (study, source, scan_warning) =
                 study_for(&scan, &dir, pointed.as_deref(), data.document, p)?;
             let warning = match (scan_warning, opened.warning) {
@@ -191,9 +196,11 @@ pub(super) fn start_restore(
             "Restoring the unsaved session",
             move |p: &Progress| {
                 let r = restore(&dir, HistoryConfig::default(), p)?;
-                let scan = r.data.scan.clone().ok_or_else(|| {
-                    CoreError::Invalid("the unsaved session names no scan".into())
-                })?;
+                let scan = r
+                    .data
+                    .scan
+                    .clone()
+                    .ok_or(CoreError::SessionNoScan { unsaved: true })?;
                 let (study, source, warning) = study_for(&scan, &dir, None, r.data.document, p)?;
                 if r.ignored_bytes > 0 {
                     info!(

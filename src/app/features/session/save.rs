@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::session::{ScanRef, SessionData, save_session};
 
 use super::{AUTOSAVE, SaveSession, ScanReplaced, SessionState};

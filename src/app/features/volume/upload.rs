@@ -10,7 +10,7 @@ use bevy::light::NotShadowCaster;
 use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
-use stratum_core::Progress;
+use stratum_core::base::progress::Progress;
 use stratum_core::image::transfer::{BrickMap, half_texels, half_values};
 use stratum_core::image::view::texture_from_lps;
 

@@ -49,14 +49,14 @@ pub(super) fn model_folder(dir: &Path) -> Result<PathBuf, ImportError> {
             "plans.json",
             "give the nnU-Net trained-model folder (named like nnUNetTrainer__nnUNetPlans__3d_fullres)",
         )),
-        _ => Err(ImportError::Invalid(format!(
-            "{} holds several trained models ({}); give the one to import",
-            dir.display(),
-            subs.iter()
+        _ => Err(ImportError::SeveralModels {
+            dir: dir.to_path_buf(),
+            names: subs
+                .iter()
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+                .join(", "),
+        }),
     }
 }
 

@@ -97,7 +97,7 @@ pub fn import_nnunet(
     progress: &Progress,
 ) -> Result<ImportReport, ImportError> {
     if folders.is_empty() {
-        return Err(ImportError::Invalid("no nnU-Net folder given".into()));
+        return Err(ImportError::NoFolder);
     }
     let mut notes = Vec::new();
     let mut parts = Vec::new();
@@ -119,9 +119,7 @@ pub fn import_nnunet(
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         || name.starts_with('.')
     {
-        return Err(ImportError::Invalid(format!(
-            "the model name {name:?} must be letters, digits, '-', '_' or '.' (it names a folder); pass --name"
-        )));
+        return Err(ImportError::BadName(name));
     }
     let mut first = parts.remove(0);
     let mut manifest = first.manifest.clone();
@@ -157,9 +155,7 @@ pub fn import_nnunet(
             hint: "import fewer parts at a time".into(),
         });
     }
-    manifest
-        .validate()
-        .map_err(|e| ImportError::Invalid(format!("the manifest written would be invalid: {e}")))?;
+    manifest.validate().map_err(ImportError::BadManifest)?;
     let dir = write_model(models_dir, &name, &manifest, &files)?;
     Ok(ImportReport {
         dir,
@@ -359,9 +355,7 @@ fn convert_part(
         .unwrap_or_else(|| DEFAULT_ORIENTATION.to_string())
         .to_ascii_uppercase();
     if orientation_axes(&base).is_none() {
-        return Err(ImportError::Invalid(format!(
-            "--orientation {base:?} needs one letter of R/L, one of A/P and one of S/I (e.g. SAR)"
-        )));
+        return Err(ImportError::BadOrientation(base));
     }
     let letters: Vec<char> = base.chars().collect();
     let orientation: String = transpose.iter().map(|&i| letters[i]).collect();
@@ -618,10 +612,7 @@ fn write_model(
 ) -> Result<PathBuf, ImportError> {
     let dest = models_dir.join(name);
     if dest.exists() {
-        return Err(ImportError::Invalid(format!(
-            "{} already exists: remove it, or import under another --name",
-            dest.display()
-        )));
+        return Err(ImportError::Exists(dest));
     }
     std::fs::create_dir_all(models_dir).map_err(|e| ImportError::io(models_dir, e))?;
     let tmp = models_dir.join(format!(".{name}.import-{}", std::process::id()));
@@ -632,7 +623,7 @@ fn write_model(
             std::fs::write(tmp.join(n), bytes).map_err(|e| ImportError::io(&tmp.join(n), e))?;
         }
         let json = serde_json::to_string_pretty(manifest)
-            .map_err(|e| ImportError::Invalid(e.to_string()))?;
+            .map_err(|e| ImportError::BadManifest(e.to_string()))?;
         std::fs::write(tmp.join(MANIFEST_FILE), json + "\n")
             .map_err(|e| ImportError::io(&tmp.join(MANIFEST_FILE), e))?;
         std::fs::rename(&tmp, &dest).map_err(|e| ImportError::io(&dest, e))

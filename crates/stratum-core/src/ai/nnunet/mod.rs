@@ -45,8 +45,22 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("no nnU-Net folder given")]
+    NoFolder,
+    #[error("{} holds several trained models ({names}); give the one to import", .dir.display())]
+    SeveralModels { dir: PathBuf, names: String },
+    #[error(
+        "the model name {0:?} must be letters, digits, '-', '_' or '.' (it names a folder); pass --name"
+    )]
+    BadName(String),
+    #[error("--orientation {0:?} needs one letter of R/L, one of A/P and one of S/I (e.g. SAR)")]
+    BadOrientation(String),
+    #[error("{} already exists: remove it, or import under another --name", .0.display())]
+    Exists(PathBuf),
+    /// The manifest the import made fails its own checks (a bug here, or a
+    /// plan this importer misread).
+    #[error("the manifest written would be invalid: {0}")]
+    BadManifest(String),
     #[error("the import was cancelled")]
     Cancelled,
 }
@@ -60,17 +74,11 @@ impl ImportError {
     }
 }
 
-impl From<ImportError> for crate::CoreError {
+impl From<ImportError> for crate::base::error::CoreError {
     fn from(e: ImportError) -> Self {
         match e {
-            ImportError::Cancelled => crate::CoreError::Cancelled,
-            e => crate::CoreError::Invalid(e.to_string()),
+            ImportError::Cancelled => crate::base::error::CoreError::Cancelled,
+            e => crate::base::error::CoreError::NnUnetImport(e),
         }
     }
-}
-
-/// A model or run that cannot go on, for the runner and its sliding
-/// window alike.
-fn invalid(msg: impl Into<String>) -> crate::base::error::CoreError {
-    crate::base::error::CoreError::Invalid(msg.into())
 }

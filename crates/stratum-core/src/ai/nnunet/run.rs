@@ -10,7 +10,6 @@ use std::time::Instant;
 use ndarray::{Array3, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::invalid;
 use super::resample::{new_shape, resample, separate_axis, source_position};
 use super::spec::{NnUnet, Precision};
 use super::window::{dims, sliding_window};
@@ -18,7 +17,7 @@ use crate::ai::grid::ModelGrid;
 use crate::ai::infer::{StageTimes, check_session};
 use crate::ai::manifest::{GridSpec, Manifest, Normalize};
 use crate::ai::runtime;
-use crate::base::error::Result;
+use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
 use crate::image::volume::Volume;
 use crate::mesh::SoftField;
@@ -58,10 +57,10 @@ pub fn run_network(
     progress: &Progress,
     times: &mut StageTimes,
 ) -> Result<NnUnetRun> {
-    let spec = m
-        .nnunet
-        .as_ref()
-        .ok_or_else(|| invalid("the manifest has no `nnunet` section"))?;
+    let spec = m.nnunet.as_ref().ok_or_else(|| CoreError::ManifestField {
+        field: "nnunet",
+        why: "is missing (the nnU-Net runner reads its plan from there)".into(),
+    })?;
     progress.begin(
         &format!("loading model {}", m.name),
         spec.folds.len() as u64,
@@ -81,9 +80,10 @@ pub fn run_network(
     let t = Instant::now();
     let grid = ModelGrid::new(&volume.geometry, volume.dim(), m)?;
     let GridSpec::Spacing(target) = m.input.grid else {
-        return Err(invalid(
-            "an nnU-Net network needs `input.grid.spacing` (the plan's spacing)",
-        ));
+        return Err(CoreError::ManifestField {
+            field: "input.grid.spacing",
+            why: "is needed by an nnU-Net network (the plan's spacing)".into(),
+        });
     };
     let spacing: [f64; 3] = std::array::from_fn(|k| volume.geometry.spacing[grid.src_axis[k]]);
     let full = in_tensor_order(volume, &grid);

@@ -9,11 +9,10 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use rayon::prelude::*;
 
-use super::invalid;
 use super::spec::NnUnet;
 use crate::ai::infer::{StageTimes, outlet};
 use crate::ai::manifest::Manifest;
-use crate::base::error::Result;
+use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
 
 /// nnU-Net's `compute_gaussian` (sigma 1/8 of the patch, truncated at 4
@@ -200,22 +199,40 @@ pub(super) fn sliding_window(
                             flip_into(&window, &mut flipped, p, 1, axes);
                             &flipped
                         };
-                        let tensor = TensorRef::from_array_view((shape, &input[..]))
-                            .map_err(|e| invalid(format!("model input: {e}")))?;
+                        let tensor =
+                            TensorRef::from_array_view((shape, &input[..])).map_err(|e| {
+                                CoreError::ModelRun {
+                                    model: m.name.clone(),
+                                    stage: "on its input",
+                                    reason: e.to_string(),
+                                }
+                            })?;
                         let outputs = session
                             .run(ort::inputs![input_name.as_str() => tensor])
-                            .map_err(|e| invalid(format!("{} failed on a window: {e}", m.name)))?;
+                            .map_err(|e| CoreError::ModelRun {
+                                model: m.name.clone(),
+                                stage: "on a window",
+                                reason: e.to_string(),
+                            })?;
                         let out = outputs.get(output_name.as_str()).ok_or_else(|| {
-                            invalid(format!("the model has no output {output_name:?}"))
+                            CoreError::ModelMismatch {
+                                detail: format!("it has no output {output_name:?}"),
+                            }
                         })?;
-                        let (oshape, values) = out
-                            .try_extract_tensor::<f32>()
-                            .map_err(|e| invalid(format!("model output: {e}")))?;
+                        let (oshape, values) =
+                            out.try_extract_tensor::<f32>()
+                                .map_err(|e| CoreError::ModelRun {
+                                    model: m.name.clone(),
+                                    stage: "reading its output",
+                                    reason: e.to_string(),
+                                })?;
                         let d: Vec<i64> = oshape.iter().copied().collect();
                         if d != expect {
-                            return Err(invalid(format!(
-                                "the model's output has shape {d:?}; the manifest implies {expect:?}"
-                            )));
+                            return Err(CoreError::ModelMismatch {
+                                detail: format!(
+                                    "its output has shape {d:?}; the manifest implies {expect:?}"
+                                ),
+                            });
                         }
                         times.run += t.elapsed();
                         let t = Instant::now();
@@ -244,7 +261,9 @@ pub(super) fn sliding_window(
                             (p[0], p[1], p[2]),
                             &sum[ch * np..][..np],
                         )
-                        .map_err(|e| invalid(e.to_string()))?;
+                        .map_err(|_| {
+                            CoreError::Internal("a window's scores do not fill the patch")
+                        })?;
                         Zip::from(acc.slice_mut(region))
                             .and(&weight)
                             .and(&pc)

@@ -16,6 +16,7 @@ use super::{Host, Hub, Kind, MODEL_SENDER, lock};
 use crate::base::error::{CoreError, Result};
 use crate::document::Edit;
 use crate::live::crypto;
+use crate::live::error::LiveError;
 use crate::live::message::{Event, Message, Participant};
 
 /// Longest name kept (in characters).
@@ -195,9 +196,7 @@ impl Host {
         let token = match id {
             Some(_) => {
                 let mut t = [0u8; TOKEN_BYTES];
-                getrandom::fill(&mut t).map_err(|e| {
-                    CoreError::Invalid(format!("no random numbers from the system: {e}"))
-                })?;
+                getrandom::fill(&mut t).map_err(|e| LiveError::no_random("", e))?;
                 Some(t)
             }
             None => None,
@@ -367,9 +366,7 @@ impl Host {
             // The pen comes back to its holder, on this connection, with a
             // new token (the old one is spent).
             let mut t = [0u8; TOKEN_BYTES];
-            getrandom::fill(&mut t).map_err(|e| {
-                CoreError::Invalid(format!("no random numbers from the system: {e}"))
-            })?;
+            getrandom::fill(&mut t).map_err(|e| LiveError::no_random("", e))?;
             hub.people.void_token();
             hub.people.token = Some(t);
             hub.people.pen = Some(client);
