@@ -83,7 +83,12 @@ pub struct ModelArgs {
     pub margin: Option<String>,
     /// The margin map's thresholds in mm: red under the first, yellow
     /// under the second
-    #[arg(long, value_name = "NEAR,FAR", default_value = "5,10", requires = "margin")]
+    #[arg(
+        long,
+        value_name = "NEAR,FAR",
+        default_value = "5,10",
+        requires = "margin"
+    )]
     #[serde(default = "default_margin_mm")]
     pub margin_mm: String,
 }
@@ -112,7 +117,9 @@ pub(super) fn margin_request(
         anyhow::bail!("--margin-mm takes two distances in mm: NEAR,FAR");
     };
     if !(near > 0.0 && near <= far && far.is_finite()) {
-        anyhow::bail!("--margin-mm {mm}: give two positive distances, the first not above the second (e.g. 5,10)");
+        anyhow::bail!(
+            "--margin-mm {mm}: give two positive distances, the first not above the second (e.g. 5,10)"
+        );
     }
     Ok(Some(stratum_core::convert::MarginRequest {
         thresholds_mm: [near, far],

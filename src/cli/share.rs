@@ -43,7 +43,12 @@ pub struct ShareArgs {
     #[arg(long, value_name = "A,B")]
     margin: Option<String>,
     /// The margin's thresholds in mm: red under the first, yellow under the second
-    #[arg(long, value_name = "NEAR,FAR", default_value = "5,10", requires = "margin")]
+    #[arg(
+        long,
+        value_name = "NEAR,FAR",
+        default_value = "5,10",
+        requires = "margin"
+    )]
     margin_mm: String,
 }
 

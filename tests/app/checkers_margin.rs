@@ -49,7 +49,9 @@ fn a_margin_obj_imports_into_blender_with_its_vertex_colours() {
     // Red (the margin's near band): red well above green and blue, in
     // whichever colour space Blender keeps them.
     assert!(
-        liver.iter().any(|c| c[0] > 0.5 && c[1] < 0.25 && c[2] < 0.25),
+        liver
+            .iter()
+            .any(|c| c[0] > 0.5 && c[1] < 0.25 && c[2] < 0.25),
         "{liver:?}"
     );
     // Yellow: red and green high, blue low.
@@ -159,7 +161,10 @@ fn two_balls(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// the legend and the list).
 fn margin_pixels(img: &image::RgbImage) -> [usize; 2] {
     let mut n = [0, 0];
-    for (_, _, p) in img.enumerate_pixels().filter(|(_, y, _)| (100..600).contains(y)) {
+    for (_, _, p) in img
+        .enumerate_pixels()
+        .filter(|(_, y, _)| (100..600).contains(y))
+    {
         let [r, g, b] = p.0.map(i32::from);
         if r > 120 && g < r / 3 && b < r / 3 {
             n[0] += 1;

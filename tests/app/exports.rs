@@ -230,7 +230,10 @@ fn glb_colours(path: &std::path::Path, name: &str) -> Option<Vec<[f32; 3]>> {
         .find(|m| m["name"] == name)
         .unwrap();
     let a = &json["accessors"][mesh["primitives"][0]["attributes"]["COLOR_0"].as_u64()? as usize];
-    assert_eq!((&a["type"], &a["componentType"]), (&"VEC3".into(), &5126.into()));
+    assert_eq!(
+        (&a["type"], &a["componentType"]),
+        (&"VEC3".into(), &5126.into())
+    );
     let v = &json["bufferViews"][a["bufferView"].as_u64().unwrap() as usize];
     let off = v["byteOffset"].as_u64().unwrap_or(0) as usize;
     let n = a["count"].as_u64().unwrap() as usize;
@@ -311,5 +314,8 @@ fn export_writes_the_margin_map_on_screen_as_vertex_colours() {
     };
     let (near, mid, far) = (count(NEAR), count(MID), count(own));
     assert_eq!(near + mid + far, colours.len(), "other colours");
-    assert!(near > 0 && mid > 0 && far > near + mid, "{near} {mid} {far}");
+    assert!(
+        near > 0 && mid > 0 && far > near + mid,
+        "{near} {mid} {far}"
+    );
 }
