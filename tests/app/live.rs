@@ -150,7 +150,7 @@ fn coloured(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
         .count()
 }
 
-fn playwright() -> Option<PathBuf> {
+pub(crate) fn playwright() -> Option<PathBuf> {
     let p = std::env::var_os("STRATUM_PLAYWRIGHT_CORE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

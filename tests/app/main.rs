@@ -36,6 +36,7 @@ mod xr;
 mod xr_avatars;
 mod xr_brush;
 mod xr_input;
+mod xr_live;
 mod xr_panel;
 mod xr_pointer;
 mod xr_surgery;

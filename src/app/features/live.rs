@@ -13,6 +13,7 @@ use std::sync::mpsc::Receiver;
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use bevy_mod_xr::session::XrState;
 use stratum_core::document::Edit;
 use stratum_core::export::ExportSegment;
 use stratum_core::live::page::{browser_model, live_page};
@@ -22,12 +23,14 @@ use stratum_core::live::{Event, Host, HostOptions};
 use crate::app::features::clip::ClipSettings;
 use crate::app::state::document::ApplyEdit;
 use crate::app::state::segments::{Segment, SegmentSurface};
-use crate::app::state::space::{AnatomyPose, world_to_lps};
+use crate::app::state::space::AnatomyPose;
 use crate::app::state::study::{NewStudy, Study};
 use crate::app::state::viewport::OrbitCamera;
+use crate::app::xr::rig::XrInput;
 
 mod avatars;
 mod surfaces;
+pub mod view;
 mod viewers;
 
 pub struct LivePlugin;
@@ -35,13 +38,25 @@ pub struct LivePlugin;
 impl Plugin for LivePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LiveShare>()
+            .add_message::<LiveAction>()
             .add_systems(
                 EguiPrimaryContextPass,
                 (live_panel, viewers::viewer_markers),
             )
-            .add_systems(Update, (live_sync, surfaces::send_surfaces))
+            .add_systems(
+                Update,
+                (live_actions, live_sync, surfaces::send_surfaces).chain(),
+            )
             .add_systems(Update, (avatars::show_avatars, avatars::send_avatar));
     }
+}
+
+/// Start or stop sharing: the desktop panel's buttons and the wrist
+/// panel's send the same.
+#[derive(Message, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveAction {
+    Start,
+    Stop,
 }
 
 /// The session, while one runs, and the panel's state.
@@ -68,6 +83,28 @@ impl LiveShare {
     /// How many follow, while a session runs.
     pub fn followers(&self) -> Option<usize> {
         self.running.as_ref().map(|r| r.host.followers())
+    }
+
+    /// The follower's and the presenter's links, while a session runs.
+    pub fn links(&self) -> Option<(&str, &str)> {
+        self.running
+            .as_ref()
+            .map(|r| (r.follow.as_str(), r.present.as_str()))
+    }
+
+    /// The host, while a session runs (its participants, raised hands).
+    pub fn host(&self) -> Option<&Host> {
+        self.running.as_ref().map(|r| &r.host)
+    }
+
+    /// Why the last start failed, if it did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Opens the desktop's panel (its QR code for the room).
+    pub fn show_panel(&mut self) {
+        self.open = true;
     }
 
     fn stop(&mut self, study: Option<&mut Study>) {
@@ -137,8 +174,8 @@ fn start(
 fn live_panel(
     mut contexts: EguiContexts,
     mut live: ResMut<LiveShare>,
-    mut study: Option<ResMut<Study>>,
-    segments: Query<(&Segment, Option<&SegmentSurface>)>,
+    study: Option<Res<Study>>,
+    mut actions: MessageWriter<LiveAction>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let label = match live.followers() {
@@ -200,20 +237,84 @@ fn live_panel(
                 }
             }
         });
-    if start_now && let Some(s) = study.as_deref_mut() {
-        match start(s, &segments) {
-            Ok(r) => {
-                live.running = Some(r);
-                live.error = None;
-            }
-            Err(e) => live.error = Some(e),
-        }
+    if start_now {
+        actions.write(LiveAction::Start);
     }
     if stop_now {
-        live.stop(study.as_deref_mut());
+        actions.write(LiveAction::Stop);
     }
     live.open = open;
     Ok(())
+}
+
+/// What followers see of this app: its camera (in a headset, the head),
+/// the model's pose, the clip planes.
+#[derive(bevy::ecs::system::SystemParam)]
+struct PresenterView<'w, 's> {
+    camera: Query<'w, 's, &'static OrbitCamera>,
+    pose: Res<'w, AnatomyPose>,
+    clip: Res<'w, ClipSettings>,
+    xr_state: Option<Res<'w, XrState>>,
+    xr_input: Option<Res<'w, XrInput>>,
+}
+
+impl PresenterView<'_, '_> {
+    /// The head's pose in the world, while a headset session tracks it.
+    fn head(&self) -> Option<Transform> {
+        let input = self.xr_input.as_deref()?;
+        (self.xr_state.as_deref() == Some(&XrState::Running) && input.head_valid)
+            .then_some(input.cur.head)
+    }
+
+    /// The view events now, about the browsers' model's `centre` (LPS mm).
+    fn events(&self, centre: [f64; 3]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut pose = *self.pose;
+        if let Some(mut head) = self.head() {
+            // The headset's room moved as one so that the anatomy's centre
+            // stays where the browsers' model has it: the same picture,
+            // and a follower who looks around freely orbits the model, not
+            // the room's origin.
+            let shift = view::room_shift(&pose, centre);
+            pose.0.translation -= shift;
+            head.translation -= shift;
+            events.push(view::head_event(&head, &pose, centre));
+        } else if let Ok(cam) = self.camera.single() {
+            events.push(view::orbit_event(cam));
+        }
+        events.push(view::pose_event(&pose, centre));
+        events.push(view::clip_event(&self.clip));
+        events
+    }
+}
+
+/// Starts and stops the session as the panels ask.
+fn live_actions(
+    mut actions: MessageReader<LiveAction>,
+    mut live: ResMut<LiveShare>,
+    mut study: Option<ResMut<Study>>,
+    segments: Query<(&Segment, Option<&SegmentSurface>)>,
+) {
+    for a in actions.read() {
+        match a {
+            LiveAction::Start if live.running.is_none() => {
+                let Some(s) = study.as_deref_mut() else {
+                    live.error = Some("open a study first".into());
+                    continue;
+                };
+                match start(s, &segments) {
+                    Ok(r) => {
+                        info!("live: sharing started");
+                        live.running = Some(r);
+                        live.error = None;
+                    }
+                    Err(e) => live.error = Some(e),
+                }
+            }
+            LiveAction::Stop => live.stop(study.as_deref_mut()),
+            LiveAction::Start => {}
+        }
+    }
 }
 
 /// The link as a QR code (dark modules on white, a quiet zone around).
@@ -248,13 +349,12 @@ fn qr_texture(ctx: &egui::Context, link: &str) -> egui::TextureHandle {
 }
 
 /// Sends the view as it changes (at most 30 times a second), applies what
-/// a presenter's browser asked, and ends the session with its study.
+/// a presenter's browser asked, and ends the session with its study. In a
+/// headset the camera is the presenter's eyes.
 fn live_sync(
     mut live: ResMut<LiveShare>,
     mut new_study: NewStudy,
-    camera: Query<&OrbitCamera>,
-    pose: Res<AnatomyPose>,
-    clip: Res<ClipSettings>,
+    view: PresenterView,
     time: Res<Time<Real>>,
     mut apply: MessageWriter<ApplyEdit>,
 ) {
@@ -274,18 +374,7 @@ fn live_sync(
     if now - r.last_send < 1.0 / 30.0 {
         return;
     }
-    let mut events = Vec::new();
-    if let Ok(cam) = camera.single() {
-        events.push(Event::Camera {
-            target: world_to_lps(cam.focus),
-            azimuth_deg: cam.yaw.to_degrees() as f64,
-            polar_deg: 90.0 + cam.pitch.to_degrees() as f64,
-            distance_mm: cam.distance as f64 * 1000.0,
-            fov_deg: 45.0,
-        });
-    }
-    events.push(pose_event(&pose, r.centre));
-    events.push(clip_event(&clip));
+    let events = view.events(r.centre);
     for e in events {
         if !r.sent.contains(&e) {
             let _ = r.host.view(e.clone());
@@ -293,44 +382,5 @@ fn live_sync(
             r.sent.push(e);
             r.last_send = now;
         }
-    }
-}
-
-/// The clip planes that cut, as followers apply them.
-pub fn clip_event(clip: &ClipSettings) -> Event {
-    Event::Clip {
-        planes: clip
-            .slots
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| stratum_core::live::ClipPlane::from_view(&s.plane))
-            .collect(),
-    }
-}
-
-/// The app's pose (a world transform; the world is LPS turned to +Y up, in
-/// metres) as the protocol's: a rotation in LPS about the anatomy's centre,
-/// then a translation in millimetres.
-fn pose_event(pose: &AnatomyPose, centre: [f64; 3]) -> Event {
-    let q = pose.0.rotation;
-    // World (X, Y, Z) = LPS (x, z, -y): a rotation's axis maps back the same way.
-    let rotation = [q.x as f64, -(q.z as f64), q.y as f64, q.w as f64];
-    // x' = R x + t0 (LPS) = R (x - c) + c + t, so t = t0 + R c - c.
-    let t0 = world_to_lps(pose.0.translation);
-    let c = Vec3::new(centre[0] as f32, centre[1] as f32, centre[2] as f32);
-    let rl = Quat::from_xyzw(
-        rotation[0] as f32,
-        rotation[1] as f32,
-        rotation[2] as f32,
-        rotation[3] as f32,
-    );
-    let rc = rl * c;
-    Event::Pose {
-        rotation,
-        translation: [
-            t0[0] + (rc.x - c.x) as f64,
-            t0[1] + (rc.y - c.y) as f64,
-            t0[2] + (rc.z - c.z) as f64,
-        ],
     }
 }

@@ -21,6 +21,7 @@ pub mod pointer;
 pub mod reslice;
 pub mod rig;
 pub mod ruler_labels;
+pub mod share_panel;
 pub mod surgery_panel;
 pub mod trace;
 

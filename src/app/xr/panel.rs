@@ -22,6 +22,7 @@ use super::input::{Hand, ResliceAction};
 use super::pointer::{LaserPointer, PanelQuad};
 use super::reslice::XrReslice;
 use super::rig::{HandReadout, RigSet, XrInput};
+use super::share_panel::{PanelShare, share_section};
 use super::surgery_panel::{PanelSurgery, XrSurgeryChoice, surgery_section};
 use crate::app::actions::ClipAction;
 use crate::app::actions::RulerAction;
@@ -99,6 +100,8 @@ pub enum PanelPage {
     Model,
     /// Distances, the margin map and the resection (`surgery_panel`).
     Distances,
+    /// Share live (`share_panel`).
+    Share,
 }
 
 impl Default for WorldPanel {
@@ -286,6 +289,7 @@ fn draw_panel(
     mut out: PanelOutputs,
     mut brush: PanelBrush,
     mut surgery: PanelSurgery,
+    mut share: PanelShare,
 ) {
     let Ok(mut ctx) = ctx.single_mut() else {
         return;
@@ -349,6 +353,7 @@ fn draw_panel(
                 for (p, label) in [
                     (PanelPage::Model, "Model"),
                     (PanelPage::Distances, "Distances"),
+                    (PanelPage::Share, "Share"),
                 ] {
                     let r = ui.selectable_label(page == p, label);
                     note(&format!("page {}", label.to_lowercase()), &r);
@@ -359,6 +364,8 @@ fn draw_panel(
             });
             if page == PanelPage::Distances {
                 surgery_section(ui, &rows, &mut surgery, &mut note);
+            } else if page == PanelPage::Share {
+                share_section(ui, &mut share, &mut note);
             } else {
                 ui.label(egui::RichText::new("Structures").strong());
                 egui::ScrollArea::vertical()

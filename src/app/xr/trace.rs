@@ -297,6 +297,11 @@ fn write_trace(
     let p = pose.0;
     let line = serde_json::json!({
         "t": (t * 1000.0).round() / 1000.0,
+        // The wall clock, to time this app against another process (a
+        // browser following it live).
+        "unix_ms": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e4).round() / 10.0),
         "frame": trace.frame,
         "xr_state": state.map(|s| format!("{:?}", *s)),
         "session_state": status.session_state,
@@ -334,6 +339,13 @@ fn write_trace(
             "touch_error": extra.touch.error,
         },
         "surgery": surgery_json(&extra, &segments),
+        // The link carries the session's key: a trace is the developer's
+        // own file, asked for with --xr-trace.
+        "live": {
+            "follow": extra.live.links().map(|(f, _)| f),
+            "following": extra.live.followers(),
+            "error": extra.live.error(),
+        },
         "panel_shots": extra.shots.saved.load(Ordering::Relaxed),
         "doc": doc_json(&mut extra),
     });
@@ -355,6 +367,7 @@ struct TraceExtra<'w, 's> {
     choice: Res<'w, XrSurgeryChoice>,
     coloured: Query<'w, 's, &'static Segment, With<MarginColoured>>,
     shots: Res<'w, PanelShots>,
+    live: Res<'w, crate::app::features::live::LiveShare>,
     /// The label map's hash at a document generation (hashed once per change).
     hashed: Local<'s, Option<(u64, u64)>>,
 }

@@ -137,6 +137,14 @@ impl AvatarPose {
     }
 }
 
+fn unit_scale() -> f64 {
+    1.0
+}
+
+fn is_unit_scale(s: &f64) -> bool {
+    *s == 1.0
+}
+
 /// A JSON event. View events come from the presenter (the app, or the
 /// presenter's browser); table and scene events from the host; `visible`,
 /// `opacity`, `undo` and `redo` are what a presenter's browser asks the
@@ -155,11 +163,15 @@ pub enum Event {
         distance_mm: f64,
         fov_deg: f64,
     },
-    /// The model's pose: a rotation (unit quaternion x, y, z, w in LPS)
-    /// about the anatomy's centre, then a translation (LPS mm).
+    /// The model's pose: a uniform scale and a rotation (unit quaternion
+    /// x, y, z, w in LPS) about the anatomy's centre, then a translation
+    /// (LPS mm). The scale is a headset presenter's (a model held at
+    /// twice life size); 1 is left out of the JSON.
     Pose {
         rotation: [f64; 4],
         translation: [f64; 3],
+        #[serde(default = "unit_scale", skip_serializing_if = "is_unit_scale")]
+        scale: f64,
     },
     Clip {
         planes: Vec<ClipPlane>,
@@ -323,7 +335,8 @@ impl Event {
             Event::Pose {
                 rotation,
                 translation,
-            } => ok(rotation) && ok(translation),
+                scale,
+            } => ok(rotation) && ok(translation) && scale.is_finite() && *scale > 0.0,
             Event::Clip { planes } => planes
                 .iter()
                 .all(|p| ok(&p.normal) && p.offset_mm.is_finite()),

@@ -87,7 +87,7 @@ self.ModelViewerElement = {
 <button id="follow" hidden>Follow the presenter</button><button id="hand" hidden>Raise hand</button>
 <span id="viewers"></span><span id="hands"></span></header>
 <model-viewer id="mv" camera-controls touch-action="pan-y" interpolation-decay="40"
-  min-camera-orbit="auto 0deg 0m" max-camera-orbit="auto 180deg 100m"
+  min-camera-orbit="auto 0deg 0m" max-camera-orbit="auto 180deg 100m" max-field-of-view="110deg" interaction-prompt="none"
   alt="The presenter's 3D model"><div slot="hotspot-laser" class="laser" data-position="0 0 0" hidden></div></model-viewer>
 <div id="rulers"></div>
 <div id="list"></div>
@@ -219,10 +219,12 @@ const apply = {
     if (!anatomy) return;
     const [x, y, z, w] = e.rotation;
     const q = anatomy.quaternion.clone().set(x, y, z, w).normalize();
+    const s = e.scale || 1;
     const m = base.clone().makeRotationFromQuaternion(q);
-    // About the anatomy's centre, then moved: x' = R (x - c) + c + t.
+    m.multiply(base.clone().makeScale(s, s, s));
+    // About the anatomy's centre, then moved: x' = s R (x - c) + c + t.
     const c = anatomy.position.clone().set(...centre);
-    const rc = c.clone().applyQuaternion(q);
+    const rc = c.clone().applyQuaternion(q).multiplyScalar(s);
     m.setPosition(c.x + e.translation[0] - rc.x, c.y + e.translation[1] - rc.y, c.z + e.translation[2] - rc.z);
     anatomy.matrix.copy(base).multiply(m);
     anatomy.matrixWorldNeedsUpdate = true;

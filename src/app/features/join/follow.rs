@@ -46,6 +46,7 @@ pub(super) fn follow_presenter(
     if let Some(Event::Pose {
         rotation,
         translation,
+        scale,
     }) = s.follower.view.get("pose")
     {
         // The inverse of the Share live panel's mapping (world axes X, Y, Z
@@ -54,7 +55,7 @@ pub(super) fn follow_presenter(
         let r = rotation.map(|v| v as f32);
         let lps = Quat::from_xyzw(r[0], r[1], r[2], r[3]).normalize();
         let c = Vec3::new(s.centre[0] as f32, s.centre[1] as f32, s.centre[2] as f32);
-        let rc = lps * c;
+        let rc = lps * c * *scale as f32;
         let t0 = [
             translation[0] - (rc.x - c.x) as f64,
             translation[1] - (rc.y - c.y) as f64,
@@ -62,6 +63,7 @@ pub(super) fn follow_presenter(
         ];
         pose.0.rotation = Quat::from_xyzw(r[0], r[2], -r[1], r[3]).normalize();
         pose.0.translation = lps_to_world(t0);
+        pose.0.scale = Vec3::splat(*scale as f32);
     }
     if let Some(Event::Clip { planes }) = s.follower.view.get("clip") {
         clip_actions.write_batch(follow_clip(&clip, planes));
