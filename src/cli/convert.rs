@@ -76,6 +76,55 @@ pub struct ModelArgs {
     /// the gaps between organs darker)
     #[arg(long, conflicts_with = "flat")]
     pub ao: bool,
+    /// With .obj or .glb: colour segment A by its distance to segment B (the
+    /// margin map: red under 5 mm, yellow under 10 mm), by name: A,B
+    #[arg(long, value_name = "A,B")]
+    #[serde(default)]
+    pub margin: Option<String>,
+    /// The margin map's thresholds in mm: red under the first, yellow
+    /// under the second
+    #[arg(
+        long,
+        value_name = "NEAR,FAR",
+        default_value = "5,10",
+        requires = "margin"
+    )]
+    #[serde(default = "default_margin_mm")]
+    pub margin_mm: String,
+}
+
+fn default_margin_mm() -> String {
+    "5,10".into()
+}
+
+/// `--margin A,B` with `--margin-mm NEAR,FAR` as the core takes them.
+pub(super) fn margin_request(
+    pair: Option<&str>,
+    mm: &str,
+) -> anyhow::Result<Option<stratum_core::convert::MarginRequest>> {
+    let Some(pair) = pair else {
+        return Ok(None);
+    };
+    let (a, b) = pair
+        .split_once(',')
+        .ok_or_else(|| anyhow::anyhow!("--margin takes two segments: A,B"))?;
+    let t: Vec<f32> = mm
+        .split(',')
+        .map(|s| s.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--margin-mm takes two distances in mm: NEAR,FAR"))?;
+    let [near, far] = t[..] else {
+        anyhow::bail!("--margin-mm takes two distances in mm: NEAR,FAR");
+    };
+    if !(near > 0.0 && near <= far && far.is_finite()) {
+        anyhow::bail!(
+            "--margin-mm {mm}: give two positive distances, the first not above the second (e.g. 5,10)"
+        );
+    }
+    Ok(Some(stratum_core::convert::MarginRequest {
+        thresholds_mm: [near, far],
+        ..stratum_core::convert::MarginRequest::new(a, b)
+    }))
 }
 
 impl ModelArgs {
@@ -115,6 +164,7 @@ impl ModelArgs {
             scan_texture: !self.flat,
             texture_window: self.texture_window,
             ambient_occlusion: self.ao,
+            margin: margin_request(self.margin.as_deref(), &self.margin_mm)?,
             ..Default::default()
         };
         opts.open.series = self.series.clone();

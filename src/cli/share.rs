@@ -38,6 +38,18 @@ pub struct ShareArgs {
     /// Fraction of triangles to remove (keeps the page small)
     #[arg(long, default_value_t = 0.9)]
     reduce: f64,
+    /// Colour structure A by its distance to structure B (red under 5 mm,
+    /// yellow under 10 mm), by name: A,B
+    #[arg(long, value_name = "A,B")]
+    margin: Option<String>,
+    /// The margin's thresholds in mm: red under the first, yellow under the second
+    #[arg(
+        long,
+        value_name = "NEAR,FAR",
+        default_value = "5,10",
+        requires = "margin"
+    )]
+    margin_mm: String,
 }
 
 pub fn share_cmd(a: ShareArgs) -> anyhow::Result<ExitCode> {
@@ -48,6 +60,7 @@ pub fn share_cmd(a: ShareArgs) -> anyhow::Result<ExitCode> {
     let mut opts = ConvertOptions {
         reduce: a.reduce,
         scan_texture: false,
+        margin: super::convert::margin_request(a.margin.as_deref(), &a.margin_mm)?,
         ..Default::default()
     };
     match (a.labels, a.model) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The program's path, or `None` after a visible skip (a failure under CI).
-fn checker(program: &str, why: &str) -> Option<PathBuf> {
+pub(crate) fn checker(program: &str, why: &str) -> Option<PathBuf> {
     let package = match program {
         "dciodvfy" => "dicom3tools",
         "node" => "nodejs",
@@ -21,7 +21,7 @@ fn checker(program: &str, why: &str) -> Option<PathBuf> {
     )
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -29,14 +29,14 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// `stratum convert` of the demo CT's organs into `out` (reduced to 20%,
 /// as the CLI tests do, to keep the checkers fast).
-fn convert_demo(out: &Path, extra: &[&str]) {
+pub(crate) fn convert_demo(out: &Path, extra: &[&str]) {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let o = run(Command::new(env!("CARGO_BIN_EXE_stratum"))
         .arg("convert")

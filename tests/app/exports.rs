@@ -216,3 +216,106 @@ fn file_share_writes_one_offline_page_with_what_the_clinician_typed() {
     let files: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
     assert_eq!(files.len(), 1, "one file, no temporary left");
 }
+
+/// The GLB's JSON and its mesh `name`'s COLOR_0 (linear RGB floats), if any.
+fn glb_colours(path: &std::path::Path, name: &str) -> Option<Vec<[f32; 3]>> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let json: serde_json::Value = serde_json::from_slice(&bytes[20..20 + len]).unwrap();
+    let bin = &bytes[20 + len + 8..];
+    let mesh = json["meshes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap();
+    let a = &json["accessors"][mesh["primitives"][0]["attributes"]["COLOR_0"].as_u64()? as usize];
+    assert_eq!(
+        (&a["type"], &a["componentType"]),
+        (&"VEC3".into(), &5126.into())
+    );
+    let v = &json["bufferViews"][a["bufferView"].as_u64().unwrap() as usize];
+    let off = v["byteOffset"].as_u64().unwrap_or(0) as usize;
+    let n = a["count"].as_u64().unwrap() as usize;
+    Some(
+        bin[off..off + n * 12]
+            .chunks_exact(12)
+            .map(|c| [0, 1, 2].map(|k| f32::from_le_bytes(c[4 * k..4 * k + 4].try_into().unwrap())))
+            .collect(),
+    )
+}
+
+/// File ▸ Export writes the margin map on screen (the Distances window's
+/// pair and thresholds) into the GLB: the coloured ball's vertices in red,
+/// yellow and its own colour, the other ball flat; with no margin shown,
+/// no vertex colours.
+#[test]
+fn export_writes_the_margin_map_on_screen_as_vertex_colours() {
+    use stratum::app::features::export::{ExportRequest, ExportSettings};
+    use stratum::app::features::margins::{MID, Margins, NEAR};
+    use stratum::app::features::surgery::SurgeryAction;
+    use stratum::app::state::study::StudyLoaded;
+    use stratum_core::export::Format;
+    let mut app = headless();
+    app.world_mut().insert_resource(two_ball_study(40));
+    app.world_mut().write_message(StudyLoaded);
+    run_until_idle(&mut app, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let export = |app: &mut App, name: &str| {
+        {
+            let mut s = app.world_mut().resource_mut::<ExportSettings>();
+            s.folder = out.to_string_lossy().into_owned();
+            s.name = name.into();
+            s.format = Format::Glb;
+            s.scan_texture = false;
+        }
+        app.world_mut().write_message(ExportRequest);
+        run_until_idle(app, Duration::from_secs(60));
+        assert!(errors(app).is_empty(), "{:?}", errors(app));
+        out.join(format!("{name}.glb"))
+    };
+    let plain = export(&mut app, "plain");
+    assert!(glb_colours(&plain, "left").is_none());
+    // "left" by its distance to "right", 3 mm apart at the nearest.
+    app.world_mut().write_message(SurgeryAction::Margin {
+        a: 1,
+        b: 2,
+        thresholds_mm: [4.0, 8.0],
+    });
+    let start = std::time::Instant::now();
+    loop {
+        app.update();
+        let m = app.world().resource::<Margins>();
+        if !m.measuring && m.shown.as_ref().is_some_and(|s| s.under_pct.is_some()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{m:?}");
+    }
+    let glb = export(&mut app, "margin");
+    let colours = glb_colours(&glb, "left").expect("vertex colours on the coloured ball");
+    assert!(glb_colours(&glb, "right").is_none());
+    let own = segments(&mut app)
+        .iter()
+        .find(|(s, _)| s.name == "left")
+        .unwrap()
+        .0
+        .colour;
+    let linear = |c: [u8; 3]| {
+        let l = Color::srgb_u8(c[0], c[1], c[2]).to_linear();
+        [l.red, l.green, l.blue]
+    };
+    let count = |c: [u8; 3]| {
+        let w = linear(c);
+        colours
+            .iter()
+            .filter(|v| (0..3).all(|k| (v[k] - w[k]).abs() < 1e-3))
+            .count()
+    };
+    let (near, mid, far) = (count(NEAR), count(MID), count(own));
+    assert_eq!(near + mid + far, colours.len(), "other colours");
+    assert!(
+        near > 0 && mid > 0 && far > near + mid,
+        "{near} {mid} {far}"
+    );
+}

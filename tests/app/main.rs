@@ -2,6 +2,7 @@
 
 mod batch;
 mod checkers;
+mod checkers_margin;
 mod checklist;
 #[path = "../support/checks.rs"]
 mod checks;

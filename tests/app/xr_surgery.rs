@@ -2,7 +2,9 @@
 //! (Monado with its remote driver): the Distances page picks two segments
 //! of the demo with its step buttons, measures their minimum distance (the
 //! desktop window's line, the same figure as `stratum measure`) and turns
-//! the margin map of the first to the second on and off.
+//! the margin map of the first to the second on and off; then turns clip
+//! plane 1 on and resects the first segment along it ("Resect From along
+//! plane 1"), whose parts' volumes are the desktop resection's.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,6 +44,45 @@ fn measured_by_the_cli(a: u64, b: u64) -> f64 {
         .and_then(|s| s.split(" mm").next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no distance in {text:?}"))
+}
+
+/// `stratum measure --resect` on the demo (the desktop's resection: the
+/// same core function on the same label map): the remnant (mL, % of the
+/// organ) and the part resected (mL) of label `organ` along a plane.
+fn resected_by_the_cli(organ: u64, point: &Value, normal: &Value) -> [f64; 3] {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let v = |x: &Value, k: usize| x[k].as_f64().expect("a plane in the trace");
+    let plane = format!(
+        "{},{},{},{},{},{}",
+        v(point, 0),
+        v(point, 1),
+        v(point, 2),
+        v(normal, 0),
+        v(normal, 1),
+        v(normal, 2)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_stratum"))
+        .arg("measure")
+        .arg(demo.join("example_ct.nii.gz"))
+        .arg("--labels")
+        .arg(demo.join("example_seg_fast_force_split.nii.gz"))
+        .arg("--names")
+        .arg(demo.join("labels_total_ct.tsv"))
+        .args(["--resect", &organ.to_string(), "--plane", &plane])
+        .output()
+        .expect("run stratum measure");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    // "liver: remnant 612.0 mL, 38.0% of 1610.5 mL (resected 998.5 mL)"
+    let line = text.lines().next().unwrap_or_default();
+    let number = |after: &str| -> f64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|s| s.split([' ', '%']).next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
+    };
+    [number("remnant "), number("mL, "), number("(resected ")]
 }
 
 #[test]
@@ -167,4 +208,64 @@ fn the_wrist_panel_measures_the_distance_and_shows_the_margin_map_of_the_pair_it
                 .as_array()
                 .is_some_and(|c| c.is_empty())
     });
+
+    // Resect From along clip plane 1 from the panel. Plane 1 on (through the
+    // study's centre); From stepped on to a segment the plane cuts.
+    click(&mut app, &mut rig, "plane 1");
+    let mut v = app.wait_for(
+        "plane 1 on and the resect button",
+        Duration::from_secs(120),
+        |v| {
+            v["planes"].as_array().is_some_and(|p| p.len() == 1)
+                && v["panel"]["widgets"]["surgery resect"].is_array()
+        },
+    );
+    let cut_by_plane = |v: &Value| {
+        let from = pair(v).0;
+        v["planes"][0]["cuts"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|n| n == from.as_str()))
+    };
+    for _ in 0..30 {
+        if cut_by_plane(&v) {
+            break;
+        }
+        let from = pair(&v).0;
+        click(&mut app, &mut rig, "surgery a next");
+        v = app.wait_for("From on the next segment", Duration::from_secs(120), |w| {
+            pair(w).0 != from && w["panel"]["widgets"]["surgery resect"].is_array()
+        });
+    }
+    assert!(
+        cut_by_plane(&v),
+        "plane 1 cuts none of the segments: {}",
+        v["planes"]
+    );
+    let organ = pair(&v).0;
+    let organ_id = v["surgery"]["pair_ids"][0].as_u64().unwrap();
+    let (point, normal) = (
+        v["planes"][0]["point_lps"].clone(),
+        v["planes"][0]["normal_lps"].clone(),
+    );
+    click(&mut app, &mut rig, "surgery resect");
+    let cut = app.wait_for("the resection", Duration::from_secs(180), |v| {
+        v["surgery"]["resection"]["organ"] == organ.as_str()
+    });
+    let remnant = f(&cut, &["surgery", "resection", "remnant_ml"]);
+    let pct = f(&cut, &["surgery", "resection", "remnant_pct"]);
+    let resected = remnant / (pct / 100.0) - remnant;
+    // The CLI prints one decimal.
+    let [cli_remnant, cli_pct, cli_resected] = resected_by_the_cli(organ_id, &point, &normal);
+    assert!(
+        (remnant - cli_remnant).abs() <= 0.051
+            && (pct - cli_pct).abs() <= 0.051
+            && (resected - cli_resected).abs() <= 0.11,
+        "the panel's resection of {organ}: remnant {remnant} mL ({pct}%), resected {resected} mL; \
+         the desktop's: {cli_remnant} mL ({cli_pct}%), {cli_resected} mL"
+    );
+    assert!(resected > 0.0 && remnant > 0.0, "{}", cut["surgery"]);
+    eprintln!(
+        "resected {organ} along plane 1 from the panel: remnant {remnant:.2} mL ({pct:.2}%), \
+         part cut away {resected:.2} mL; stratum measure --resect: {cli_remnant} mL ({cli_pct}%), {cli_resected} mL"
+    );
 }

@@ -55,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let scan = ExportOptions {
         scan: Some(ScanTexture::new(&opened.volume)),
+        ..Default::default()
     };
     let flat = ExportOptions::default();
     for (file, label, o) in [

@@ -1,6 +1,7 @@
 //! Export: writes the chosen segments' surfaces as OBJ (+MTL+PNG), STL, 3MF
 //! or GLB with the core exporters, or as a self-contained share page for a
-//! patient (File ▸ Share), in the background.
+//! patient (File ▸ Share), in the background; the margin map on screen goes
+//! into the OBJ, GLB and page as colours.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,9 +9,13 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use stratum_core::base::progress::Progress;
 use stratum_core::export::{
-    ExportOptions, ExportSegment, Format, ScanTexture, ShareOptions, export_with, write_share,
+    ExportOptions, ExportSegment, Format, MarginPaint, ScanTexture, ShareOptions, export_with,
+    write_share_with,
 };
 use stratum_core::mesh::SurfaceMesh;
+use stratum_core::segment::LabelMap;
+
+use crate::app::features::margins::{MID, Margins, NEAR};
 
 use crate::app::state::jobs::{JobDone, JobPlugin, Notices, spawn_job};
 use crate::app::state::segments::Segment;
@@ -103,6 +108,7 @@ fn start_export(
     settings: Res<ExportSettings>,
     segments: Query<(&Segment, &SegmentSurface)>,
     study: Option<Res<Study>>,
+    margins: Option<Res<Margins>>,
     mut notices: ResMut<Notices>,
 ) {
     if requests.read().last().is_none() {
@@ -114,6 +120,7 @@ fn start_export(
             .error("Nothing to export: build the 3D model of at least one visible segment first.");
         return;
     }
+    let margin = margin_shown(&parts, &segments, margins.as_deref(), study.as_deref());
     let path = settings.path();
     let reduce = settings.reduce;
     let scan = settings
@@ -133,6 +140,7 @@ fn start_export(
                 occlusion_mm: occlusion,
                 ..ScanTexture::new(v)
             }),
+            margin: margin.as_ref().map(MarginOnScreen::paint),
         };
         let files = export_with(&path, &segs, &opts)?;
         p.advance(1);
@@ -140,15 +148,61 @@ fn start_export(
     });
 }
 
-type Part = (String, [u8; 3], Arc<SurfaceMesh>, f64);
+/// A segment to write: name, colour, surface, volume (mL), id.
+type Part = (String, [u8; 3], Arc<SurfaceMesh>, f64, u16);
 
 /// The segments to write: visible ones (or all built ones).
 fn chosen_parts(segments: &Query<(&Segment, &SegmentSurface)>, visible_only: bool) -> Vec<Part> {
     segments
         .iter()
         .filter(|(s, _)| s.visible || !visible_only)
-        .map(|(s, m)| (s.name.clone(), s.colour, m.0.clone(), s.voxel_ml))
+        .map(|(s, m)| (s.name.clone(), s.colour, m.0.clone(), s.voxel_ml, s.id))
         .collect()
+}
+
+/// The margin map on screen (the Distances window's pair and thresholds),
+/// as an export job takes it: exports and the share page colour the same
+/// segment, measured again on the mesh as written.
+struct MarginOnScreen {
+    /// The coloured segment's place among the parts.
+    segment: usize,
+    labels: Arc<LabelMap>,
+    other: u16,
+    other_mesh: Arc<SurfaceMesh>,
+    thresholds_mm: [f32; 2],
+}
+
+impl MarginOnScreen {
+    fn paint(&self) -> MarginPaint<'_> {
+        MarginPaint {
+            segment: self.segment,
+            labels: &self.labels,
+            other: self.other,
+            other_mesh: &self.other_mesh,
+            thresholds_mm: self.thresholds_mm,
+            colours: [NEAR, MID],
+        }
+    }
+}
+
+/// The margin map shown, if its coloured segment is among the parts and
+/// the other segment has a surface.
+fn margin_shown(
+    parts: &[Part],
+    segments: &Query<(&Segment, &SegmentSurface)>,
+    margins: Option<&Margins>,
+    study: Option<&Study>,
+) -> Option<MarginOnScreen> {
+    let shown = margins?.shown.as_ref()?;
+    let segment = parts.iter().position(|p| p.4 == shown.a)?;
+    let (_, other) = segments.iter().find(|(s, _)| s.id == shown.b)?;
+    Some(MarginOnScreen {
+        segment,
+        labels: study?.doc.labels().clone(),
+        other: shown.b,
+        other_mesh: other.0.clone(),
+        thresholds_mm: shown.thresholds_mm,
+    })
 }
 
 /// Copies of the meshes with `reduce` of their triangles removed.
@@ -159,7 +213,7 @@ fn reduce_all(
 ) -> Result<Vec<SurfaceMesh>, stratum_core::base::error::CoreError> {
     parts
         .iter()
-        .map(|(_, _, m, _)| {
+        .map(|(_, _, m, _, _)| {
             p.check()?;
             let mut m = (**m).clone();
             if reduce > 0.0 {
@@ -180,7 +234,7 @@ fn export_segments<'a>(parts: &'a [Part], meshes: &'a [SurfaceMesh]) -> Vec<Expo
     parts
         .iter()
         .zip(meshes)
-        .map(|((name, colour, _, _), mesh)| ExportSegment {
+        .map(|((name, colour, _, _, _), mesh)| ExportSegment {
             name,
             colour: *colour,
             mesh,
@@ -195,6 +249,8 @@ fn start_share(
     mut requests: MessageReader<ShareRequest>,
     settings: Res<ExportSettings>,
     segments: Query<(&Segment, &SegmentSurface)>,
+    study: Option<Res<Study>>,
+    margins: Option<Res<Margins>>,
     mut notices: ResMut<Notices>,
 ) {
     if requests.read().last().is_none() {
@@ -206,6 +262,7 @@ fn start_share(
             .error("Nothing to share: build the 3D model of at least one visible segment first.");
         return;
     }
+    let margin = margin_shown(&parts, &segments, margins.as_deref(), study.as_deref());
     let path = settings.share_path();
     let reduce = settings.share_reduce;
     let page = ShareOptions {
@@ -223,7 +280,8 @@ fn start_share(
             stratum_core::base::atomic::create_folder(stratum_core::base::atomic::parent_dir(
                 &path,
             ))?;
-            write_share(&path, &segs, &volumes, &page)?;
+            let paint = margin.as_ref().map(MarginOnScreen::paint);
+            write_share_with(&path, &segs, &volumes, &page, paint.as_ref())?;
             p.advance(1);
             Ok(Exported(vec![path]))
         },

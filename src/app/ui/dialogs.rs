@@ -175,6 +175,7 @@ pub(super) fn export_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
             let mut keep = (1.0 - p.export.reduce) * 100.0;
             ui.add(egui::Slider::new(&mut keep, 5.0..=100.0).text("% triangles kept"));
             p.export.reduce = 1.0 - keep / 100.0;
+            margin_note(ui, p, matches!(p.export.format, Format::Obj | Format::Glb));
             ui.label(format!("Writes {}", p.export.path().display()));
             ui.label(match p.export.format {
                 Format::Glb => {
@@ -229,6 +230,7 @@ pub(super) fn share_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
             let mut keep = (1.0 - p.export.share_reduce) * 100.0;
             ui.add(egui::Slider::new(&mut keep, 2.0..=100.0).text("% triangles kept"));
             p.export.share_reduce = 1.0 - keep / 100.0;
+            margin_note(ui, p, true);
             ui.label(format!("Writes {}", p.export.share_path().display()));
             ui.weak("No patient data is written; only what you type above.");
             if ui.button("Write the page").clicked() {
@@ -240,6 +242,21 @@ pub(super) fn share_dialog(ctx: &egui::Context, p: &mut DialogsUi) {
         keep_open = false;
     }
     p.export.share_open = keep_open;
+}
+
+/// Whether the margin map on screen goes into the file as colours.
+fn margin_note(ui: &mut egui::Ui, p: &DialogsUi, coloured: bool) {
+    let Some(m) = p.margins.as_ref().and_then(|m| m.shown.as_ref()) else {
+        return;
+    };
+    let [near, far] = m.thresholds_mm;
+    if coloured {
+        ui.label(format!(
+            "The margin map on screen is written as colours: red under {near} mm, yellow under {far} mm."
+        ));
+    } else {
+        ui.weak("STL and 3MF carry no colour per point: the margin map is not written.");
+    }
 }
 
 /// Where an export or share page goes, and which segments: both dialogs.

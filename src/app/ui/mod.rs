@@ -221,6 +221,7 @@ pub struct DialogsUi<'w, 's> {
     open_dialog: ResMut<'w, OpenDialog>,
     series_choice: ResMut<'w, SeriesChoice>,
     edit: edit::SessionUi<'w, 's>,
+    margins: Option<Res<'w, crate::app::features::margins::Margins>>,
 }
 
 const OK: egui::Color32 = egui::Color32::from_rgb(90, 190, 110);

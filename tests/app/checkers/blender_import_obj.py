@@ -2,7 +2,8 @@
 # JSON on a line starting with "STRATUM ", what the test checks: each mesh
 # object's name, vertex count and bounding box (Blender units, which are the
 # file's own numbers: millimetres), and whether its material's base colour
-# comes from an image texture that Blender could load.
+# comes from an image texture that Blender could load, and the distinct
+# vertex colours it read (OBJ's `v x y z r g b`; as Blender stores them).
 # Usage: blender -b --factory-startup --python-exit-code 1 --python THIS -- FILE.obj
 import json
 import sys
@@ -34,6 +35,11 @@ for ob in bpy.context.scene.objects:
                 textured = True
                 # Non-zero only when Blender found and decoded the PNG.
                 image_size = list(node.image.size)
+    colours = set()
+    if len(ob.data.color_attributes) > 0:
+        attr = ob.data.color_attributes[0]
+        for d in attr.data:
+            colours.add(tuple(round(c, 3) for c in d.color[:3]))
     objects.append(
         {
             "name": ob.name,
@@ -44,6 +50,7 @@ for ob in bpy.context.scene.objects:
             "hi": hi,
             "textured": textured,
             "image_size": image_size,
+            "colours": sorted(colours)[:16],
         }
     )
 print("STRATUM " + json.dumps({"objects": objects}))

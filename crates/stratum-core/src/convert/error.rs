@@ -44,4 +44,22 @@ pub enum ConvertError {
     /// The live session's document has no visible segment with voxels.
     #[error("no visible segment has voxels: nothing to show")]
     NoVisibleVoxels,
+
+    /// A margin map asked of a format that carries no colours.
+    #[error(
+        "{}: a margin map is written into .obj and .glb files (and the share page), not .{extension}",
+        .output.display()
+    )]
+    MarginFormat {
+        output: PathBuf,
+        extension: &'static str,
+    },
+
+    /// `--margin A,B` named a segment that is not there.
+    #[error("--margin: no segment {name:?} (there are {there}); name two segments: A,B")]
+    MarginSegment { name: String, there: String },
+
+    /// `--margin A,A`.
+    #[error("--margin {0},{0}: name two different segments")]
+    MarginSame(String),
 }

@@ -21,12 +21,15 @@ use error::ConvertError;
 mod dicom;
 pub mod error;
 mod live;
+mod margin;
 mod meshes;
 mod segments;
 mod share;
 
 pub use dicom::{DicomOutput, convert_dicom, dicom_output};
 pub use live::{LiveStart, browser_meshes, live_from_scan, live_from_session};
+pub use margin::MarginRequest;
+use margin::MarginSource;
 use meshes::meshed_from_scan;
 pub use meshes::{build_meshes, build_meshes_owned};
 use segments::keep_largest_each;
@@ -74,6 +77,9 @@ pub struct ConvertOptions {
     pub texture_window: Option<(f64, f64)>,
     /// The scan texture also carries baked ambient occlusion.
     pub ambient_occlusion: bool,
+    /// OBJ, GLB and the share page: one segment coloured by its distance
+    /// to another (the margin map).
+    pub margin: Option<MarginRequest>,
     pub open: OpenOptions,
 }
 
@@ -90,6 +96,7 @@ impl Default for ConvertOptions {
             scan_texture: true,
             texture_window: None,
             ambient_occlusion: false,
+            margin: None,
             open: OpenOptions::new(),
         }
     }
@@ -175,6 +182,19 @@ pub fn convert_volume(
     if opts.largest {
         keep_largest_each(&mut segments);
     }
+    let margin = match (&opts.margin, format) {
+        (Some(req), crate::export::Format::Obj | crate::export::Format::Glb) => {
+            Some(MarginSource::new(req, &segments)?)
+        }
+        (Some(_), _) => {
+            return Err(ConvertError::MarginFormat {
+                output: output.to_path_buf(),
+                extension: format.extension(),
+            }
+            .into());
+        }
+        (None, _) => None,
+    };
     if segments.iter().all(|(_, m, _)| m.count() == 0) {
         return Err(ConvertError::EmptyRange.into());
     }
@@ -204,7 +224,8 @@ pub fn convert_volume(
     let files = if opts.split && format == crate::export::Format::Stl {
         crate::export::write_stl_each(output, &parts)?
     } else {
-        export_with(output, &parts, &ExportOptions { scan })?
+        let margin = margin.as_ref().map(|m| m.paint(&results)).transpose()?;
+        export_with(output, &parts, &ExportOptions { scan, margin })?
     };
     progress.advance(1);
     Ok((results, files))

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::error::ConvertError;
+use super::margin::MarginSource;
 use super::meshes::meshed_from_scan;
 use super::{ConvertOptions, ConvertSegment, SegmentResult, build_meshes, segments_for};
 use crate::base::error::Result;
@@ -30,11 +31,16 @@ pub fn share(
     if segments.iter().all(|(_, m, _)| m.count() == 0) {
         return Err(ConvertError::NothingToShow.into());
     }
+    let margin = opts
+        .margin
+        .as_ref()
+        .map(|m| MarginSource::new(m, &segments))
+        .transpose()?;
     let results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     // The page takes no texture: the scan and masks are done with.
     drop(segments);
     drop(volume);
-    write_page(output, &results, page, progress)?;
+    write_page(output, &results, page, margin.as_ref(), progress)?;
     Ok(results)
 }
 
@@ -92,6 +98,11 @@ pub fn share_session(
     if segments.is_empty() {
         return Err(ConvertError::SessionEmpty(session.to_path_buf()).into());
     }
+    let margin = opts
+        .margin
+        .as_ref()
+        .map(|m| MarginSource::new(m, &segments))
+        .transpose()?;
     let mut results = build_meshes(&segments, volume.as_ref(), opts, progress)?;
     drop(segments);
     drop(volume);
@@ -99,7 +110,7 @@ pub fn share_session(
     for (r, c) in results.iter_mut().zip(colours) {
         r.colour = c;
     }
-    write_page(output, &results, page, progress)?;
+    write_page(output, &results, page, margin.as_ref(), progress)?;
     Ok(results)
 }
 
@@ -119,12 +130,14 @@ fn write_page(
     output: &Path,
     results: &[SegmentResult],
     page: &crate::export::ShareOptions,
+    margin: Option<&MarginSource>,
     progress: &Progress,
 ) -> Result<()> {
     let parts: Vec<ExportSegment<'_>> = results.iter().map(SegmentResult::part).collect();
     let ml: Vec<f64> = results.iter().map(|r| r.voxel_volume_ml).collect();
+    let margin = margin.map(|m| m.paint(results)).transpose()?;
     progress.begin("writing", 1);
-    crate::export::write_share(output, &parts, &ml, page)?;
+    crate::export::write_share_with(output, &parts, &ml, page, margin.as_ref())?;
     progress.advance(1);
     Ok(())
 }

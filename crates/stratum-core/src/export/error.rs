@@ -28,4 +28,15 @@ pub enum ExportError {
         "{triangles} triangles are too many for a scan texture (at most {max}): reduce the model, or export flat colours"
     )]
     TooManyForTexture { triangles: usize, max: usize },
+
+    /// The margin map names a segment that is not exported.
+    #[error(
+        "the margin map colours segment {number} of {exported} exported: choose one of the exported segments"
+    )]
+    MarginSegment { number: usize, exported: usize },
+
+    #[error(
+        "margin thresholds {near} and {far} mm: give two positive distances, the first not above the second (e.g. 5 and 10)"
+    )]
+    MarginThresholds { near: f32, far: f32 },
 }

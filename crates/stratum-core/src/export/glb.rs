@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::margin::Painted;
 use super::texture::{Atlas, atlas_png};
 use super::{ExportSegment, unique_names};
 use crate::base::atomic::write_bytes_atomic;
@@ -89,15 +90,18 @@ pub(super) fn glb_container(
 /// texture (embedded PNG).
 #[tracing::instrument(level = "info", skip_all)]
 pub fn write_glb(path: &Path, segments: &[ExportSegment<'_>], atlas: Option<&Atlas>) -> Result<()> {
-    let bytes = glb_bytes(path, segments, atlas)?;
+    let bytes = glb_bytes(path, segments, atlas, None)?;
     write_bytes_atomic(path, &bytes)
 }
 
-/// The bytes [`write_glb`] writes (`path` names the file in errors).
+/// The bytes [`write_glb`] writes (`path` names the file in errors), with
+/// a margin map: flat, the coloured segment's vertices carry its colours
+/// (COLOR_0, linear, under a white material); textured, the atlas does.
 pub(crate) fn glb_bytes(
     path: &Path,
     segments: &[ExportSegment<'_>],
     atlas: Option<&Atlas>,
+    painted: Option<&Painted>,
 ) -> Result<Vec<u8>> {
     use gltf::json;
     use json::validation::Checked::Valid;
@@ -251,6 +255,26 @@ pub(crate) fn glb_bytes(
             );
             attributes.insert(Valid(json::mesh::Semantic::TexCoords(0)), ta);
         }
+        let vertex_colours = match atlas {
+            Some(_) => None,
+            None => Painted::colours_of(painted, k),
+        };
+        if let Some(vc) = &vertex_colours {
+            let linear: Vec<[f32; 3]> = vc
+                .iter()
+                .map(|c| c.map(|v| srgb_to_linear(v as f32 / 255.0)))
+                .collect();
+            let cv = view(&mut root, &mut bin, meshopt::typed_to_bytes(&linear), array);
+            let ca = accessor(
+                &mut root,
+                cv,
+                linear.len(),
+                json::accessor::ComponentType::F32,
+                json::accessor::Type::Vec3,
+                None,
+            );
+            attributes.insert(Valid(json::mesh::Semantic::Colors(0)), ca);
+        }
         let indices = indices.map(|ix| {
             let iv = view(
                 &mut root,
@@ -267,10 +291,10 @@ pub(crate) fn glb_bytes(
                 None,
             )
         });
-        // The texture already holds the colour blended with the scan.
-        let c = match texture {
-            Some(_) => [1.0; 3],
-            None => s.colour.map(|v| srgb_to_linear(v as f32 / 255.0)),
+        // The texture (or the vertex colours) already hold the colour.
+        let c = match (texture, &vertex_colours) {
+            (Some(_), _) | (_, Some(_)) => [1.0; 3],
+            _ => s.colour.map(|v| srgb_to_linear(v as f32 / 255.0)),
         };
         let material = root.push(json::Material {
             name: Some(name.clone()),

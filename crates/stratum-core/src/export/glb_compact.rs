@@ -2,7 +2,8 @@
 //! one node per segment under the LPS root node), its geometry quantized
 //! (KHR_mesh_quantization: 16-bit positions, 8-bit octahedral normals) and
 //! compressed with meshoptimizer (EXT_meshopt_compression), some 7x smaller
-//! than the plain export. Flat colours only: the page has no texture.
+//! than the plain export. Flat colours (and a margin map's vertex colours):
+//! the page has no texture.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use super::glb::{
     GLB_NOTE, anatomy_centre, glb_container, glb_root_transform, joint_bounds, srgb_to_linear,
 };
+use super::margin::Painted;
 use super::{ExportSegment, unique_names};
 use crate::base::error::{CoreError, Result};
 
@@ -23,6 +25,8 @@ const STEPS: f64 = 65535.0;
 struct Vertex {
     p: [f32; 3],
     n: [f32; 3],
+    /// The margin map's colour (linear RGBA bytes), on the coloured segment.
+    c: [u8; 4],
 }
 
 /// The JSON and BIN chunk being built, with the fallback buffer's length:
@@ -100,6 +104,17 @@ fn grid(segments: &[ExportSegment<'_>]) -> ([f64; 3], f64) {
 /// in errors). The scene graph, names and materials match
 /// [`super::write_glb`]'s, so a viewer's tap returns the same names.
 pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> Result<Vec<u8>> {
+    glb_compact_painted(path, segments, None)
+}
+
+/// [`glb_compact_bytes`] with a margin map: the coloured segment's
+/// vertices carry its colours (COLOR_0, normalized linear bytes) under a
+/// white material.
+pub(crate) fn glb_compact_painted(
+    path: &Path,
+    segments: &[ExportSegment<'_>],
+    painted: Option<&Painted>,
+) -> Result<Vec<u8>> {
     let write_err = |reason: String| CoreError::Write {
         path: path.to_path_buf(),
         reason,
@@ -112,8 +127,13 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
         fallback_len: 0,
     };
     let (mut meshes, mut materials, mut nodes) = (Vec::new(), Vec::new(), Vec::new());
-    for (s, name) in segments.iter().zip(unique_names(segments)) {
+    for (k, (s, name)) in segments.iter().zip(unique_names(segments)).enumerate() {
         let m = s.mesh;
+        let vertex_colours = Painted::colours_of(painted, k);
+        let linear = |c: [u8; 3]| {
+            let l = c.map(|v| (srgb_to_linear(v as f32 / 255.0) * 255.0).round() as u8);
+            [l[0], l[1], l[2], 255]
+        };
         let mut normals = m.normals.clone();
         if normals.len() != m.positions.len() {
             let mut c = m.clone();
@@ -124,7 +144,15 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
             .positions
             .iter()
             .zip(&normals)
-            .map(|(&p, &n)| Vertex { p, n })
+            .enumerate()
+            .map(|(i, (&p, &n))| Vertex {
+                p,
+                n,
+                c: vertex_colours
+                    .as_ref()
+                    .and_then(|vc| vc.get(i))
+                    .map_or([255; 4], |&c| linear(c)),
+            })
             .collect();
         // Cache then fetch order: what makes meshopt's codecs compact.
         let mut indices = meshopt::optimize_vertex_cache(&m.indices, vertices.len());
@@ -161,6 +189,17 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
             "bufferView": nv, "componentType": 5120, "normalized": true,
             "count": oct.len(), "type": "VEC3",
         }));
+        let mut attributes = json!({ "POSITION": pa, "NORMAL": na });
+        if vertex_colours.is_some() {
+            let rgba: Vec<[u8; 4]> = vertices.iter().map(|v| v.c).collect();
+            let encoded =
+                meshopt::encode_vertex_buffer_level(&rgba, 2, Some(0)).map_err(meshopt_err)?;
+            let cv = b.view(&encoded, rgba.len(), 4, "ATTRIBUTES", "NONE", 34962);
+            attributes["COLOR_0"] = json!(b.accessor(json!({
+                "bufferView": cv, "componentType": 5121, "normalized": true,
+                "count": rgba.len(), "type": "VEC4",
+            })));
+        }
         let wide = vertices.len() > u16::MAX as usize;
         let encoded =
             meshopt::encode_index_buffer(&indices, vertices.len()).map_err(meshopt_err)?;
@@ -176,7 +215,10 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
             "bufferView": iv, "componentType": if wide { 5125 } else { 5123 },
             "count": indices.len(), "type": "SCALAR",
         }));
-        let c = s.colour.map(|v| srgb_to_linear(v as f32 / 255.0));
+        let c = match vertex_colours {
+            Some(_) => [1.0; 3],
+            None => s.colour.map(|v| srgb_to_linear(v as f32 / 255.0)),
+        };
         materials.push(json!({
             "name": name,
             "pbrMetallicRoughness": {
@@ -187,7 +229,7 @@ pub(crate) fn glb_compact_bytes(path: &Path, segments: &[ExportSegment<'_>]) -> 
         meshes.push(json!({
             "name": name,
             "primitives": [{
-                "attributes": { "POSITION": pa, "NORMAL": na },
+                "attributes": attributes,
                 "indices": ia, "material": materials.len() - 1, "mode": 4,
             }],
         }));

@@ -15,6 +15,7 @@ mod ao;
 pub mod error;
 mod glb;
 mod glb_compact;
+mod margin;
 mod obj;
 mod share;
 mod stl;
@@ -22,19 +23,23 @@ mod texture;
 mod threemf;
 
 pub use glb::{GLB_NOTE, glb_root_transform, write_glb};
+pub use margin::{MARGIN_COLOURS, MARGIN_THRESHOLDS_MM, MarginPaint};
 pub use obj::write_obj;
-pub use share::{ShareOptions, plain_name, write_share};
+pub use share::{ShareOptions, plain_name, write_share, write_share_with};
 pub(crate) use share::{half_extent_m, share_script};
 pub use stl::{stl_bytes, write_stl};
 pub use texture::{AO_REACH_MM, Atlas, ScanTexture, atlas_png, bake_atlas};
 pub use threemf::write_3mf;
 pub(crate) use {glb::anatomy_centre, glb_compact::glb_compact_bytes};
 
-/// How the surfaces are coloured where the format has a texture (OBJ, GLB).
+/// How the surfaces are coloured where the format can (OBJ, GLB).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExportOptions<'a> {
     /// Texture the surfaces with the scan; `None`: flat segment colours.
     pub scan: Option<ScanTexture<'a>>,
+    /// Colour one segment by its distance to another (OBJ and GLB: vertex
+    /// colours, and in the scan texture; STL and 3MF stay flat).
+    pub margin: Option<MarginPaint<'a>>,
 }
 
 /// One segment's mesh with its display name and colour.
@@ -101,14 +106,36 @@ pub fn export_with(
         return Err(ExportError::NoMesh { verb: "export" }.into());
     }
     let format = Format::from_path(path)?;
+    let painted = match (format, &opts.margin) {
+        (Format::Obj | Format::Glb, Some(m)) => {
+            let t = std::time::Instant::now();
+            let p = margin::paint(segments, m, &crate::base::progress::Progress::new())?;
+            tracing::info!(
+                "margin map of {} on {} vertices in {:.0} ms",
+                segments[p.segment].name,
+                p.distances.len(),
+                t.elapsed().as_secs_f64() * 1000.0
+            );
+            Some(p)
+        }
+        _ => None,
+    };
     let atlas = match (format, &opts.scan) {
-        (Format::Obj | Format::Glb, Some(tex)) => Some(bake_atlas(segments, tex)?),
+        (Format::Obj | Format::Glb, Some(tex)) => Some(texture::bake_atlas_painted(
+            segments,
+            tex,
+            painted.as_ref(),
+        )?),
         _ => None,
     };
     match format {
         Format::Stl => write_stl(path, segments).map(|()| vec![path.to_path_buf()]),
-        Format::Obj => write_obj(path, segments, atlas.as_ref()),
-        Format::Glb => write_glb(path, segments, atlas.as_ref()).map(|()| vec![path.to_path_buf()]),
+        Format::Obj => obj::write_obj_painted(path, segments, atlas.as_ref(), painted.as_ref()),
+        Format::Glb => {
+            let bytes = glb::glb_bytes(path, segments, atlas.as_ref(), painted.as_ref())?;
+            crate::base::atomic::write_bytes_atomic(path, &bytes)?;
+            Ok(vec![path.to_path_buf()])
+        }
         Format::ThreeMf => write_3mf(path, segments).map(|()| vec![path.to_path_buf()]),
     }
 }

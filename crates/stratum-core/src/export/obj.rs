@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::margin::Painted;
 use super::texture::{Atlas, atlas_png};
 use super::{ExportSegment, UNITS_NOTE, unique_names};
 use crate::base::atomic::write_bytes_atomic;
@@ -10,11 +11,24 @@ use crate::base::error::{CoreError, Result};
 /// OBJ + MTL + PNG: each segment a named object with its own material,
 /// all textured by one PNG: the scan atlas when given, else a small grid
 /// of flat colour cells, one per segment.
-#[tracing::instrument(level = "info", skip_all)]
 pub fn write_obj(
     path: &Path,
     segments: &[ExportSegment<'_>],
     atlas: Option<&Atlas>,
+) -> Result<Vec<PathBuf>> {
+    write_obj_painted(path, segments, atlas, None)
+}
+
+/// [`write_obj`] with a margin map: the vertices carry colours as
+/// `v x y z r g b` (sRGB 0..1, which MeshLab shows and Blender imports as
+/// a colour attribute): the coloured segment's margin colours, the others
+/// their flat colour; a scan atlas carries the margin too.
+#[tracing::instrument(level = "info", skip_all)]
+pub(crate) fn write_obj_painted(
+    path: &Path,
+    segments: &[ExportSegment<'_>],
+    atlas: Option<&Atlas>,
+    painted: Option<&Painted>,
 ) -> Result<Vec<PathBuf>> {
     use obj_exporter::{Geometry, ObjSet, Object, Primitive, Shape, TVertex, Vertex};
     let stem = path
@@ -113,11 +127,27 @@ pub fn write_obj(
     let body = String::from_utf8_lossy(&body);
     let mut text = format!("# Stratum OBJ export; {UNITS_NOTE}\nmtllib {stem}.mtl\n");
     let mut k = 0;
+    // The vertex colours of the object being written, and its next vertex.
+    let (mut colours, mut v) = (None, 0);
     for line in body.lines() {
         text.push_str(line);
+        if line.starts_with("v ")
+            && let Some(c) = colours.as_ref().and_then(|c: &Vec<[u8; 3]>| c.get(v))
+        {
+            let f = c.map(|x| x as f64 / 255.0);
+            text.push_str(&format!(" {:.4} {:.4} {:.4}", f[0], f[1], f[2]));
+            v += 1;
+        }
         text.push('\n');
         if line.starts_with("o ") && k < names.len() {
             text.push_str(&format!("usemtl {}\n", names[k]));
+            // Readers (tobj, Blender) take colours for all vertices or
+            // none: the other segments' vertices carry their flat colour.
+            colours = painted.map(|p| {
+                Painted::colours_of(Some(p), k)
+                    .unwrap_or_else(|| vec![segments[k].colour; segments[k].mesh.positions.len()])
+            });
+            v = 0;
             k += 1;
         }
     }

@@ -13,7 +13,8 @@ use std::path::Path;
 use base64::Engine;
 
 use super::error::ExportError;
-use super::glb_compact::glb_compact_bytes;
+use super::glb_compact::glb_compact_painted;
+use super::margin::MarginPaint;
 use super::{ExportSegment, unique_names};
 use crate::base::atomic::write_bytes_atomic;
 use crate::base::error::{CoreError, Result};
@@ -77,6 +78,11 @@ pub fn plain_name(name: &str) -> String {
     }
 }
 
+/// A colour as CSS writes it.
+fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -88,19 +94,34 @@ fn html_escape(s: &str) -> String {
 
 /// Writes the share page for `segments` (flat colours) with each one's
 /// volume in mL (`volumes_ml`, in the same order).
-#[tracing::instrument(level = "info", skip_all)]
 pub fn write_share(
     path: &Path,
     segments: &[ExportSegment<'_>],
     volumes_ml: &[f64],
     opts: &ShareOptions,
 ) -> Result<()> {
+    write_share_with(path, segments, volumes_ml, opts, None)
+}
+
+/// [`write_share`] with a margin map: one segment's surface coloured by
+/// its distance to another (vertex colours, measured on the page's mesh).
+#[tracing::instrument(level = "info", skip_all)]
+pub fn write_share_with(
+    path: &Path,
+    segments: &[ExportSegment<'_>],
+    volumes_ml: &[f64],
+    opts: &ShareOptions,
+    margin: Option<&MarginPaint<'_>>,
+) -> Result<()> {
     if segments.is_empty() {
         return Err(ExportError::NoMesh { verb: "share" }.into());
     }
     let viewer = share_script(install::MODEL_VIEWER_JS)?;
     let decoder = share_script(install::MESHOPT_DECODER_JS)?;
-    let glb = glb_compact_bytes(path, segments)?;
+    let painted = margin
+        .map(|m| super::margin::paint(segments, m, &crate::base::progress::Progress::new()))
+        .transpose()?;
+    let glb = glb_compact_painted(path, segments, painted.as_ref())?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&glb);
     // Material names are the GLB's (unique) segment names: what a tap returns.
     let info: Vec<serde_json::Value> = segments
@@ -112,7 +133,7 @@ pub fn write_share(
                 "key": key,
                 "name": plain_name(s.name),
                 "ml": (ml * 10.0).round() / 10.0,
-                "colour": format!("#{:02x}{:02x}{:02x}", s.colour[0], s.colour[1], s.colour[2]),
+                "colour": hex(s.colour),
             })
         })
         .collect();
@@ -128,7 +149,29 @@ pub fn write_share(
     } else {
         opts.title.clone()
     };
+    // Say what the colours mean, in the page's plain words.
+    let legend = match (margin, &painted) {
+        (Some(m), Some(p)) => {
+            let other = m
+                .labels
+                .segments
+                .iter()
+                .find(|s| s.id == m.other)
+                .map_or_else(|| "the other structure".into(), |s| plain_name(&s.name));
+            format!(
+                "<p class=\"margin\">{} is coloured by its distance to {}: <span class=\"swatch\" style=\"background:{}\"></span>red under {} mm, <span class=\"swatch\" style=\"background:{}\"></span>yellow under {} mm.</p>",
+                html_escape(&plain_name(segments[p.segment].name)),
+                html_escape(&other),
+                hex(p.colours[0]),
+                p.thresholds_mm[0],
+                hex(p.colours[1]),
+                p.thresholds_mm[1],
+            )
+        }
+        _ => String::new(),
+    };
     let html = PAGE
+        .replace("{{MARGIN}}", &legend)
         .replace("{{TITLE}}", &html_escape(&title))
         .replace("{{NOTE}}", &html_escape(&opts.note))
         .replace("{{INFO}}", &info)
@@ -165,7 +208,7 @@ model-viewer{width:100%;height:70vh;background:#fff}
 #picked{display:block;min-height:1.5em;padding:6px 16px;font-weight:600}
 #cutbar{padding:0 16px 8px;display:flex;gap:.6em;align-items:center;flex-wrap:wrap}
 #depth{flex:1;min-width:8em;max-width:24em}
-#list{padding:0 16px 16px;columns:14em}label{display:block}#cutbar label{display:inline}
+#list{padding:0 16px 16px;columns:14em}p.margin{padding:0 16px;margin:0 0 8px}label{display:block}#cutbar label{display:inline}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em}
 </style>
 <script type="text/plain" id="meshopt-decoder">{{DECODER}}</script>
@@ -184,6 +227,7 @@ self.ModelViewerElement = {
 <model-viewer id="mv" camera-controls touch-action="pan-y" ar ar-modes="webxr scene-viewer quick-look"
   alt="3D model of the structures listed below" src="data:model/gltf-binary;base64,{{GLB}}"></model-viewer>
 <output id="picked">Tap a structure to see its name.</output>
+{{MARGIN}}
 <div id="cutbar"><label for="cut">Cut away</label>
 <select id="cut"><option value="">nothing</option><option value="top">from the top</option>
 <option value="front">from the front</option><option value="side">from the side</option></select>

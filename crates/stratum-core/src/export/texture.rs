@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use super::ExportSegment;
 use super::ao::vertex_openness;
 use super::error::ExportError;
+use super::margin::Painted;
 use crate::base::error::Result;
 use crate::image::view::{Window, WindowPreset, auto_window_range};
 use crate::image::volume::Volume;
@@ -101,8 +102,20 @@ fn chart(c: usize, half: usize) -> [[f32; 2]; 3] {
 
 /// Bakes the atlas for `segments` (their meshes' normals are used when
 /// present, else computed).
-#[tracing::instrument(level = "info", skip_all)]
 pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Result<Atlas> {
+    bake_atlas_painted(segments, tex, None)
+}
+
+/// [`bake_atlas`] with a margin map: the coloured segment's texels take the
+/// margin's colour of the distance interpolated across each triangle (so
+/// the thresholds are sharp lines, not smeared over a triangle) in place of
+/// the segment's flat colour.
+#[tracing::instrument(level = "info", skip_all)]
+pub(crate) fn bake_atlas_painted(
+    segments: &[ExportSegment<'_>],
+    tex: &ScanTexture<'_>,
+    painted: Option<&Painted>,
+) -> Result<Atlas> {
     let tris: usize = segments.iter().map(|s| s.mesh.triangle_count()).sum();
     let cells = tris.div_ceil(2).max(1);
     let c = tex.cell_px.max(8);
@@ -125,6 +138,8 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
         p: [[f32; 3]; 3],
         n: [[f32; 3]; 3],
         open: [f32; 3],
+        /// Each corner's margin distance, on the coloured segment.
+        margin: Option<[f32; 3]>,
     }
     let normals: Vec<std::borrow::Cow<'_, [[f32; 3]]>> = segments
         .iter()
@@ -165,6 +180,10 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
                     Some(o) => [0, 1, 2].map(|i| o[k][t[i] as usize]),
                     None => [1.0; 3],
                 },
+                margin: painted.filter(|m| m.segment == k).and_then(|m| {
+                    let d = [0, 1, 2].map(|i| m.distances.get(t[i] as usize).copied());
+                    Some([d[0]?, d[1]?, d[2]?])
+                }),
             });
         }
         uvs.push(seg_uv);
@@ -184,7 +203,11 @@ pub fn bake_atlas(segments: &[ExportSegment<'_>], tex: &ScanTexture<'_>) -> Resu
                         let Some(t) = all.get(g) else { continue };
                         let centre = [i as f32 + 0.5, j as f32 + 0.5];
                         let b = clamped_barycentric(centre, &charts[half]);
-                        let texel = shade(t.p, t.n, b, segments[t.seg].colour, tex);
+                        let colour = match (t.margin, painted) {
+                            (Some(d), Some(m)) => m.colour(b[0] * d[0] + b[1] * d[1] + b[2] * d[2]),
+                            _ => segments[t.seg].colour,
+                        };
+                        let texel = shade(t.p, t.n, b, colour, tex);
                         // Occluded points keep 30 % of their light: dark, never black.
                         let open = b[0] * t.open[0] + b[1] * t.open[1] + b[2] * t.open[2];
                         let light = 0.3 + 0.7 * open.clamp(0.0, 1.0);

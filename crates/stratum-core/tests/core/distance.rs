@@ -12,9 +12,9 @@ use stratum_core::planning::distance::{
 use stratum_core::segment::{LabelMap, Labels, Mask, Segment};
 
 /// A shape by its signed distance (mm, positive inside).
-type Shape = Box<dyn Fn([f64; 3]) -> f64>;
+pub(crate) type Shape = Box<dyn Fn([f64; 3]) -> f64>;
 
-fn ball(c: [f64; 3], r: f64) -> Shape {
+pub(crate) fn ball(c: [f64; 3], r: f64) -> Shape {
     Box::new(move |p| r - norm(sub(p, c)))
 }
 
@@ -31,12 +31,12 @@ fn tube(c: [f64; 3], dir: [f64; 3], r: f64) -> Shape {
 /// A scan whose intensity is the larger signed distance of the shapes
 /// (clamped), and a label map with label k + 1 where shape k is inside:
 /// meshed at level 0, each surface is the shape's own, to sub-voxel.
-struct Phantom {
-    scan: Volume,
-    labels: LabelMap,
+pub(crate) struct Phantom {
+    pub scan: Volume,
+    pub labels: LabelMap,
 }
 
-fn phantom(dim: (usize, usize, usize), spacing: [f64; 3], shapes: &[Shape]) -> Phantom {
+pub(crate) fn phantom(dim: (usize, usize, usize), spacing: [f64; 3], shapes: &[Shape]) -> Phantom {
     let geometry = Geometry {
         origin: [-20.0, -15.0, 10.0],
         spacing,
@@ -75,7 +75,7 @@ fn phantom(dim: (usize, usize, usize), spacing: [f64; 3], shapes: &[Shape]) -> P
 
 impl Phantom {
     /// Segment `id`'s surface as the app shows a segment from the scan.
-    fn mesh(&self, id: u16) -> SurfaceMesh {
+    pub(crate) fn mesh(&self, id: u16) -> SurfaceMesh {
         let mask = Mask {
             data: match &self.labels.labels {
                 Labels::U8(a) => a.mapv(|v| u8::from(v as u16 == id)),
@@ -270,25 +270,25 @@ fn distances_that_cannot_be_measured_say_why() {
     let _ = margin_map(&p2.labels, 1, &bad, &good, 10.0, &Progress::new());
 }
 
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+pub(crate) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
-fn add(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+pub(crate) fn add(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
-fn scale(a: [f64; 3], s: f64) -> [f64; 3] {
+pub(crate) fn scale(a: [f64; 3], s: f64) -> [f64; 3] {
     a.map(|c| c * s)
 }
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
-fn norm(a: [f64; 3]) -> f64 {
+pub(crate) fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
-fn unit(a: [f64; 3]) -> [f64; 3] {
+pub(crate) fn unit(a: [f64; 3]) -> [f64; 3] {
     scale(a, 1.0 / norm(a))
 }
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],

@@ -207,6 +207,7 @@ fn textured_obj_and_glb_carry_the_atlas() {
     }];
     let opts = ExportOptions {
         scan: Some(ScanTexture::new(&ct)),
+        ..Default::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let obj = dir.path().join("ball.obj");

@@ -16,6 +16,7 @@ mod distance;
 mod document;
 mod edit_brush;
 mod edit_history;
+mod export_margin;
 mod export_texture;
 mod exports;
 mod fitness;

@@ -37,11 +37,18 @@ fn page_glb(html: &str) -> Vec<u8> {
 
 /// One decoded mesh of the page's GLB: name, LPS mm positions (through the
 /// node's dequantizing transform), indices, unit normals.
-struct Decoded {
-    name: String,
-    positions: Vec<[f64; 3]>,
-    indices: Vec<u32>,
-    normals: Vec<[f64; 3]>,
+pub(crate) struct Decoded {
+    pub name: String,
+    pub positions: Vec<[f64; 3]>,
+    pub indices: Vec<u32>,
+    pub normals: Vec<[f64; 3]>,
+    /// COLOR_0 (normalized linear bytes, RGBA), where the mesh has it.
+    pub colours: Option<Vec<[u8; 4]>>,
+}
+
+/// [`decode`] of the model inlined in a share page.
+pub(crate) fn decode_page(html: &str) -> (Value, Vec<Decoded>) {
+    decode(&page_glb(html))
 }
 
 /// Decodes every segment mesh with meshoptimizer's own decoders, reading
@@ -95,6 +102,15 @@ fn decode(glb: &[u8]) -> (Value, Vec<Decoded>) {
             .iter()
             .map(|v| [0, 1, 2].map(|k| v[k] as f64 / 127.0))
             .collect();
+        let colours = prim["attributes"].get("COLOR_0").map(|c| {
+            let a = &json["accessors"][c.as_u64().unwrap() as usize];
+            assert_eq!(
+                (&a["componentType"], &a["normalized"], &a["type"]),
+                (&Value::from(5121), &Value::from(true), &Value::from("VEC4"))
+            );
+            let (bytes, count, _) = view(c);
+            meshopt::decode_vertex_buffer::<[u8; 4]>(bytes, count).unwrap()
+        });
         let (bytes, count, ext) = view(&prim["indices"]);
         assert_eq!(ext["mode"], "TRIANGLES");
         let indices = match ext["byteStride"].as_u64() {
@@ -110,6 +126,7 @@ fn decode(glb: &[u8]) -> (Value, Vec<Decoded>) {
             positions,
             indices,
             normals,
+            colours,
         });
     }
     (json, out)
