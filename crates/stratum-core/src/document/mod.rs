@@ -19,7 +19,7 @@ pub mod soft;
 mod state;
 mod stroke;
 mod tool;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

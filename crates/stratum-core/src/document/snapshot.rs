@@ -3,12 +3,11 @@
 //! each segment's properties, the history, and the scan brushes read), read
 //! back with every length and value checked.
 
-use std::collections::BTreeMap;
 
 use ndarray::Array3;
 
-use super::wire::{decode_recipe, encode_recipe, f64_, f64_from};
-use super::{DocumentState, SegmentProps};
+use super::wire::{decode_props, encode_props, f64_, f64_from};
+use super::DocumentState;
 use crate::base::error::{CoreError, Result};
 use crate::edit::HistorySnapshot;
 use crate::edit::codec::{Dec, Enc};
@@ -50,12 +49,7 @@ impl DocumentState {
             s.colour.iter().for_each(|c| e.u8(*c));
             e.u8(s.visible as u8);
         }
-        e.usize(self.props.len());
-        for (id, p) in &self.props {
-            e.u16(*id);
-            e.u32(p.opacity.to_bits());
-            encode_recipe(&p.recipe, &mut e);
-        }
+        encode_props(&self.props, &mut e);
         e.bytes(&self.history.to_bytes());
         e.0
     }
@@ -93,17 +87,7 @@ impl DocumentState {
                 visible,
             });
         }
-        let count = d.len(2)?;
-        let mut props = BTreeMap::new();
-        for _ in 0..count {
-            let id = d.u16()?;
-            let opacity = f32::from_bits(d.u32()?);
-            if !(0.0..=1.0).contains(&opacity) {
-                return Err(d.damaged("an opacity outside 0 to 1"));
-            }
-            let recipe = decode_recipe(&mut d, dim)?;
-            props.insert(id, SegmentProps { opacity, recipe });
-        }
+        let props = decode_props(&mut d, dim)?;
         let history = HistorySnapshot::from_bytes(d.bytes()?)?;
         if !d.is_done() {
             return Err(d.damaged("bytes after the snapshot"));

@@ -2,11 +2,12 @@
 //! endian; masks as their set voxels' box, deflated), read back with every
 //! length and value checked.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ndarray::Array3;
 
-use super::SurfaceRecipe;
+use super::{SegmentProps, SurfaceRecipe};
 use super::edit::{EDIT_FORMAT_VERSION, Edit, EditLog, FieldValue, ModelSegment, Target, WHAT};
 use crate::base::error::{CoreError, Result};
 use crate::edit::codec::{Dec, Enc};
@@ -523,4 +524,41 @@ pub(super) fn decode_recipe(d: &mut Dec, dim: (usize, usize, usize)) -> Result<S
         )?)),
         _ => return Err(d.damaged("an unknown surface recipe")),
     })
+}
+
+/// Every segment's properties (opacity, surface recipe): the one encoding
+/// of the document snapshot and of the autosave journal's properties
+/// record.
+pub(crate) fn encode_props(props: &BTreeMap<u16, SegmentProps>, e: &mut Enc) {
+    e.usize(props.len());
+    for (&id, p) in props {
+        e.u16(id);
+        e.u32(p.opacity.to_bits());
+        match &p.recipe {
+            // A level that is not a number builds no surface (and would
+            // not read back): from the voxels.
+            SurfaceRecipe::Level(l) if !l.is_finite() => encode_recipe(&SurfaceRecipe::Mask, e),
+            recipe => encode_recipe(recipe, e),
+        }
+    }
+}
+
+/// Reads what [`encode_props`] wrote, for a label map of `dim`.
+pub(crate) fn decode_props(
+    d: &mut Dec,
+    dim: (usize, usize, usize),
+) -> Result<BTreeMap<u16, SegmentProps>> {
+    // An entry is at least an id, an opacity and a recipe's tag.
+    let count = d.len(7)?;
+    let mut props = BTreeMap::new();
+    for _ in 0..count {
+        let id = d.u16()?;
+        let opacity = f32::from_bits(d.u32()?);
+        if !(0.0..=1.0).contains(&opacity) {
+            return Err(d.damaged("an opacity outside 0 to 1"));
+        }
+        let recipe = decode_recipe(d, dim)?;
+        props.insert(id, SegmentProps { opacity, recipe });
+    }
+    Ok(props)
 }

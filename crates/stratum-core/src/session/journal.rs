@@ -28,6 +28,7 @@ use super::{
 use crate::base::atomic::write_bytes_atomic;
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
+use crate::document::wire::{decode_props, encode_props};
 use crate::document::{DocumentState, Observer, SegmentProps, SurfaceRecipe, soft};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::history::apply_step;
@@ -248,47 +249,18 @@ impl Observer for JournalObserver {
 }
 
 /// A properties record: every segment's opacity and surface recipe (the
-/// last one recorded is restored).
+/// last one recorded is restored), in the document snapshot's encoding.
 fn props_record(props: &BTreeMap<u16, SegmentProps>) -> Vec<u8> {
     let mut e = Enc::default();
     e.u8(REC_PROPS);
-    e.usize(props.len());
-    for (&id, p) in props {
-        e.u16(id);
-        e.u32(p.opacity.to_bits());
-        match &p.recipe {
-            SurfaceRecipe::Mask => e.u8(0),
-            SurfaceRecipe::Level(l) if l.is_finite() => {
-                e.u8(1);
-                e.u64(l.to_bits());
-            }
-            // A level that is not a number builds no surface: from the voxels.
-            SurfaceRecipe::Level(_) => e.u8(0),
-            SurfaceRecipe::Soft(f) => {
-                e.u8(2);
-                soft::encode_field(f, &mut e);
-            }
-        }
-    }
+    encode_props(props, &mut e);
     e.0
 }
 
 /// Reads a properties record for a label map of `dims`.
 fn read_props(payload: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, SegmentProps>> {
     let mut d = Dec::new(payload, "an autosave properties record");
-    let n = d.len(7)?;
-    let mut out = BTreeMap::new();
-    for _ in 0..n {
-        let id = d.u16()?;
-        let opacity = f32::from_bits(d.u32()?);
-        let recipe = match d.u8()? {
-            0 => SurfaceRecipe::Mask,
-            1 => SurfaceRecipe::Level(f64::from_bits(d.u64()?)),
-            2 => SurfaceRecipe::Soft(Arc::new(soft::decode_field(&mut d, dims)?)),
-            _ => return Err(d.damaged("an unknown surface recipe")),
-        };
-        out.insert(id, SegmentProps { opacity, recipe });
-    }
+    let out = decode_props(&mut d, (dims[0], dims[1], dims[2]))?;
     if !d.is_done() {
         return Err(d.damaged("bytes after the last segment"));
     }
