@@ -3,11 +3,10 @@
 //! each segment's properties, the history, and the scan brushes read), read
 //! back with every length and value checked.
 
-
 use ndarray::Array3;
 
-use super::wire::{decode_props, encode_props, f64_, f64_from};
 use super::DocumentState;
+use super::wire::{decode_props, encode_props, f64_, f64_from};
 use crate::base::error::{CoreError, Result};
 use crate::edit::HistorySnapshot;
 use crate::edit::codec::{Dec, Enc};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use ndarray::Array3;
 
-use super::{SegmentProps, SurfaceRecipe};
 use super::edit::{EDIT_FORMAT_VERSION, Edit, EditLog, FieldValue, ModelSegment, Target, WHAT};
+use super::{SegmentProps, SurfaceRecipe};
 use crate::base::error::{CoreError, Result};
 use crate::edit::codec::{Dec, Enc};
 use crate::edit::diff::{pack, unpack};
