@@ -158,38 +158,62 @@ fn threemf_opens_in_prusaslicer_with_one_object_per_segment() {
     );
 }
 
+/// The Khronos glTF validator (node and npm's gltf-validator, which
+/// scripts/setup.sh installs).
+pub(crate) struct GltfValidator {
+    node: PathBuf,
+    modules: PathBuf,
+}
+
+impl GltfValidator {
+    /// The validator, or `None` having said what is missing (`what` names
+    /// the file it would check).
+    pub(crate) fn find(what: &str) -> Option<GltfValidator> {
+        let node = checker("node", what)?;
+        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/npm/node_modules");
+        if !modules.join("gltf-validator/package.json").exists() {
+            crate::checks::skip(
+                &format!(
+                    "npm gltf-validator is not in {}, so the GLB is not checked",
+                    modules.display()
+                ),
+                "scripts/setup.sh",
+            );
+            return None;
+        }
+        Some(GltfValidator { node, modules })
+    }
+
+    /// The validator's report on `file` (a GLB or a share page), which has
+    /// no error and no warning.
+    pub(crate) fn clean(&self, file: &Path) -> serde_json::Value {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/app/checkers/validate_gltf.js");
+        let o = run(Command::new(&self.node)
+            .arg(&script)
+            .arg(file)
+            .env("NODE_PATH", &self.modules));
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        assert_eq!(report["errors"], 0, "{report:#}");
+        assert_eq!(report["warnings"], 0, "{report:#}");
+        report
+    }
+}
+
 /// The Khronos glTF validator finds no error or warning in the GLB, nor in
 /// the share page's compressed one (it cannot decode EXT_meshopt_compression
 /// and says so as information, but checks everything else).
 #[test]
 fn glb_has_no_error_in_the_khronos_validator() {
-    let Some(node) = checker("node", "the GLB (glTF validator)") else {
+    let Some(validator) = GltfValidator::find("the GLB (glTF validator)") else {
         return;
     };
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/npm/node_modules");
-    if !modules.join("gltf-validator/package.json").exists() {
-        crate::checks::skip(
-            &format!(
-                "npm gltf-validator is not in {}, so the GLB is not checked",
-                modules.display()
-            ),
-            "scripts/setup.sh",
-        );
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("organs.glb");
     convert_demo(&path, &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/app/checkers/validate_gltf.js");
-    let o = run(Command::new(&node)
-        .arg(&script)
-        .arg(&path)
-        .env("NODE_PATH", &modules));
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
-    assert_eq!(report["errors"], 0, "{report:#}");
-    assert_eq!(report["warnings"], 0, "{report:#}");
+    validator.clean(&path);
     let page = dir.path().join("explain.html");
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let o = run(Command::new(env!("CARGO_BIN_EXE_stratum"))
@@ -200,15 +224,7 @@ fn glb_has_no_error_in_the_khronos_validator() {
         .arg("-o")
         .arg(&page));
     assert!(o.status.success(), "{}", text(&o));
-    let o = run(Command::new(&node)
-        .arg(&script)
-        .arg(&page)
-        .env("NODE_PATH", &modules));
-    assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
-    assert_eq!(report["errors"], 0, "{report:#}");
-    assert_eq!(report["warnings"], 0, "{report:#}");
+    let report = validator.clean(&page);
     assert!(
         report["messages"]
             .to_string()
