@@ -150,7 +150,7 @@ fn coloured(img: &image::RgbImage, rows: std::ops::Range<u32>) -> usize {
         .count()
 }
 
-pub(crate) fn playwright() -> Option<PathBuf> {
+fn playwright() -> Option<PathBuf> {
     let p = std::env::var_os("STRATUM_PLAYWRIGHT_CORE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -167,16 +167,32 @@ pub(crate) fn playwright() -> Option<PathBuf> {
     }
 }
 
+/// What drives the live page in a browser: node, the system's Chromium,
+/// playwright-core.
+pub(crate) struct Browser {
+    pub(crate) node: PathBuf,
+    pub(crate) chromium: PathBuf,
+    pub(crate) playwright: PathBuf,
+}
+
+/// The browser tools, or `None` having said which is missing.
+pub(crate) fn browser() -> Option<Browser> {
+    let install = "scripts/setup.sh, or apt-get install chromium nodejs";
+    Some(Browser {
+        node: crate::checks::program("node", "the live page in Chromium", install)?,
+        chromium: crate::checks::program("chromium", "the live page", install)?,
+        playwright: playwright()?,
+    })
+}
+
 #[test]
 fn a_browser_follows_a_stratum_live_host_and_its_picture_changes_with_the_presenter() {
-    let install = "scripts/setup.sh, or apt-get install chromium nodejs";
-    let Some(node) = crate::checks::program("node", "the live page in Chromium", install) else {
-        return;
-    };
-    let Some(chromium) = crate::checks::program("chromium", "the live page", install) else {
-        return;
-    };
-    let Some(pw) = playwright() else {
+    let Some(Browser {
+        node,
+        chromium,
+        playwright: pw,
+    }) = browser()
+    else {
         return;
     };
     let sessions = tempfile::tempdir().unwrap();

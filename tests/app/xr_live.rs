@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::live::{KillOnDrop, playwright};
+use crate::live::{Browser, KillOnDrop, browser};
 use crate::xr::{Display, f, skip, v3};
 use crate::xr_panel::{click, start_with_panel_up};
 use crate::xr_remote::{Buttons, Hand, Pose, Quat};
@@ -59,14 +59,12 @@ fn a_browser_follows_a_presenter_in_a_headset_and_the_model_turns_as_the_grip_tu
     if skip() {
         return;
     }
-    let install = "scripts/setup.sh, or apt-get install chromium nodejs";
-    let Some(node) = crate::checks::program("node", "the live page in Chromium", install) else {
-        return;
-    };
-    let Some(chromium) = crate::checks::program("chromium", "the live page", install) else {
-        return;
-    };
-    let Some(pw) = playwright() else {
+    let Some(Browser {
+        node,
+        chromium,
+        playwright: pw,
+    }) = browser()
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
