@@ -116,7 +116,10 @@ impl Plugin for SculptPlugin {
     }
 }
 
-/// Brush actions become the document's stroke edits on the selected segment.
+/// Brush actions become the document's stroke edits on the selected segment,
+/// applied as they come: a drag is a stroke begun (`Edit::stroke_begin`,
+/// the same edit a whole `BrushStroke` run as a tool begins with), then one
+/// `StrokeTo` per sample, so the surface follows the hand, then its end.
 fn apply_brush_actions(
     mut actions: MessageReader<BrushAction>,
     settings: Res<BrushSettings>,
@@ -147,18 +150,14 @@ fn apply_brush_actions(
                     continue;
                 };
                 refused.0 = false;
-                Edit::StrokeBegin {
-                    segment: seg.id,
-                    brush: brush_for(
-                        action.tool,
-                        action.plane,
-                        action.point,
-                        &settings,
-                        &study.volume,
-                    ),
-                    point: action.point,
-                    name: format!("{} {}", action.tool.name(), seg.name),
-                }
+                let brush = brush_for(
+                    action.tool,
+                    action.plane,
+                    action.point,
+                    &settings,
+                    &study.volume,
+                );
+                Edit::stroke_begin(action.tool.name(), (seg.id, &seg.name), brush, action.point)
             }
             StrokePhase::Sample if stroking => Edit::StrokeTo {
                 point: action.point,

@@ -125,6 +125,26 @@ pub enum FieldValue {
 }
 
 impl Edit {
+    /// The edit that begins a stroke of the brush tool named `tool`
+    /// ("Paint", "Add", "Smooth"...) on segment `segment` = (id, name) at
+    /// `point`: the one place a stroke's history step is named, for a
+    /// drag (which then sends [`Edit::StrokeTo`] sample by sample as the
+    /// hand moves, so the surface follows it) and for a whole
+    /// [`BrushStroke`](crate::edit::BrushStroke) run as a tool.
+    pub fn stroke_begin(
+        tool: &str,
+        (segment, name): (u16, &str),
+        brush: Brush,
+        point: [f64; 3],
+    ) -> Edit {
+        Edit::StrokeBegin {
+            segment,
+            brush,
+            point,
+            name: format!("{tool} {name}"),
+        }
+    }
+
     pub fn rename(id: u16, name: impl Into<String>) -> Edit {
         Edit::SetField {
             id,

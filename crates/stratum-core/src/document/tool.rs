@@ -32,19 +32,14 @@ pub fn tool_edits(
 ) -> Result<ToolEdits> {
     let chosen = || on.ok_or_else(|| CoreError::NoSegmentChosen { tool: tool.name() });
     if let Some((brush, points)) = tool.stroke() {
-        let (segment, name) = chosen()?;
+        let on = chosen()?;
         let Some((first, rest)) = points.split_first() else {
             return Ok(ToolEdits {
                 edits: Vec::new(),
                 note: None,
             });
         };
-        let mut edits = vec![Edit::StrokeBegin {
-            segment,
-            brush,
-            point: *first,
-            name: format!("{} {name}", tool.name()),
-        }];
+        let mut edits = vec![Edit::stroke_begin(&tool.name(), on, brush, *first)];
         edits.extend(rest.iter().map(|p| Edit::StrokeTo { point: *p }));
         edits.push(Edit::StrokeEnd);
         return Ok(ToolEdits { edits, note: None });

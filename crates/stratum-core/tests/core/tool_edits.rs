@@ -184,15 +184,23 @@ fn a_brush_stroke_as_a_tool_paints_what_the_same_drag_paints() {
     };
     let mut as_tool = ball_doc();
     run(&mut as_tool, &tool, Some((1, "ball")));
+    // A drag begins with the same edit as the tool (the app's drag and
+    // `tool_edits` both make it with `Edit::stroke_begin`), then sends
+    // its samples one by one.
+    let edits = tool_edits(
+        &tool,
+        &v,
+        ball_doc().labels(),
+        Some((1, "ball")),
+        &Progress::new(),
+    )
+    .unwrap()
+    .edits;
+    let begin = Edit::stroke_begin("Paint", (1, "ball"), brush, points[0]);
+    assert_eq!(edits.first(), Some(&begin));
+    assert_eq!(edits.len(), points.len() + 1);
     let mut dragged = ball_doc();
-    dragged
-        .apply(Edit::StrokeBegin {
-            segment: 1,
-            brush,
-            point: points[0],
-            name: "Paint ball".into(),
-        })
-        .unwrap();
+    dragged.apply(begin).unwrap();
     for p in &points[1..] {
         dragged.apply(Edit::StrokeTo { point: *p }).unwrap();
     }
@@ -200,6 +208,8 @@ fn a_brush_stroke_as_a_tool_paints_what_the_same_drag_paints() {
     assert_eq!(as_tool.labels(), dragged.labels());
     let steps: Vec<String> = as_tool.steps().map(|s| s.name.to_string()).collect();
     assert_eq!(steps, ["Paint ball"]);
+    let dragged_steps: Vec<String> = dragged.steps().map(|s| s.name.to_string()).collect();
+    assert_eq!(dragged_steps, steps);
     // With no other segment in the way, the tool's own mask is the same.
     let ball = ball_doc().labels().mask(1);
     let alone = tool.apply(&v, &ball, &Progress::new()).unwrap();
