@@ -31,6 +31,8 @@ fn main() -> ExitCode {
             clip: g.clip,
             rulers: g.ruler,
             margin: g.margin,
+            cut_points: g.cut_point,
+            margin_shell: g.margin_shell,
             screenshot: g.screenshot,
             preset: g.preset,
             render: g.render.unwrap_or_default(),

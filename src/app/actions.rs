@@ -270,6 +270,15 @@ impl BrushTool {
         }
     }
 
+    /// The tool a slice view uses for this one (add paints, remove erases).
+    pub fn in_2d(self) -> BrushTool {
+        match self {
+            BrushTool::Add => BrushTool::Paint,
+            BrushTool::Remove => BrushTool::Erase,
+            t => t,
+        }
+    }
+
     /// True when the tool puts voxels into the segment.
     pub fn adds(self) -> bool {
         matches!(self, BrushTool::Paint | BrushTool::Add)

@@ -24,7 +24,7 @@ use features::{
     sculpt, segmentation, segments, session, slices, volume,
 };
 use state::{jobs, space};
-use view::{camera, sculpt_view};
+use view::{camera, sculpt_view, surgery_view};
 
 /// The pipeline plugins: everything that works without a window or a GPU
 /// (the headless tests build an app from these and `MinimalPlugins`).
@@ -55,6 +55,7 @@ impl PluginGroup for PipelinePlugins {
             .add(features::dicom_export::DicomExportPlugin)
             .add(realign::RealignPlugin)
             .add(features::surgery::SurgeryPlugin)
+            .add(features::surgery_cut::SurgeryCutPlugin)
             .add(features::margins::MarginsPlugin)
             .add(features::join::JoinPlugin)
             .add(features::avatars::AvatarsPlugin)
@@ -72,6 +73,7 @@ impl PluginGroup for ViewPlugins {
             .add(volume::VolumeRenderPlugin)
             .add(camera::CameraPlugin)
             .add(sculpt_view::SculptViewPlugin)
+            .add(surgery_view::SurgeryViewPlugin)
             .add(ui::UiPlugin)
             .add(ui::pacs::PacsUiPlugin)
             .add(ui::surgery::SurgeryPanelPlugin)
@@ -101,6 +103,11 @@ pub struct GuiOptions {
     pub rulers: Vec<([f64; 3], [f64; 3])>,
     /// `--margin A,B`: segment A coloured by its distance to B on load.
     pub margin: Option<(String, String)>,
+    /// `--cut-point`: points of a curved cut to start with (LPS mm).
+    pub cut_points: Vec<[f64; 3]>,
+    /// `--margin-shell NAME[:MM]`: the safety margin around a segment,
+    /// shown once the study has it.
+    pub margin_shell: Option<(String, f64)>,
     pub screenshot: Option<PathBuf>,
     pub width: u32,
     pub height: u32,
@@ -181,6 +188,17 @@ pub fn run(opts: GuiOptions) -> AppExit {
         .insert_resource(opts.render)
         .insert_resource(camera::Turntable(opts.turntable))
         .insert_resource(features::margins::MarginOnLoad(opts.margin.clone()))
+        .insert_resource(features::surgery_cut::MarginShellOnLoad(
+            opts.margin_shell.clone(),
+        ))
+        .add_systems(Startup, {
+            let points = opts.cut_points.clone();
+            move |mut actions: MessageWriter<features::surgery_cut::CutPointAction>| {
+                for p in &points {
+                    actions.write(features::surgery_cut::CutPointAction::Point(*p));
+                }
+            }
+        })
         .add_systems(Startup, {
             let rulers = opts.rulers.clone();
             move |mut actions: MessageWriter<crate::app::actions::RulerAction>| {

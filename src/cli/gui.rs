@@ -40,6 +40,15 @@ pub struct GuiArgs {
     /// built (the margin map: red under 5 mm, yellow under 10), "A,B" by name
     #[arg(long, value_name = "A,B", value_parser = parse_pair)]
     pub margin: Option<(String, String)>,
+    /// A point of a curved cut, "L,P,S" in mm (repeat it: from three points
+    /// the smooth surface through them is drawn; Distances & resection ▸
+    /// a curved surface cuts along it)
+    #[arg(long, value_name = "L,P,S", value_parser = parse_point)]
+    pub cut_point: Vec<[f64; 3]>,
+    /// Show the safety margin around a segment (e.g. a lesion) as a
+    /// translucent shell, "NAME" (10 mm) or "NAME:MM"
+    #[arg(long, value_name = "NAME[:MM]", value_parser = parse_shell)]
+    pub margin_shell: Option<(String, f64)>,
     /// Once the study is loaded and its surfaces built, save the window as a
     /// PNG here and exit (for checks and documentation)
     #[arg(long, value_name = "PNG")]
@@ -106,21 +115,40 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_point(p: &str) -> Result<[f64; 3], String> {
+    let v: Vec<f64> = p
+        .split(',')
+        .map(|x| match x.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(format!("{x:?} is not a number")),
+        })
+        .collect::<Result<_, _>>()?;
+    v.try_into()
+        .map_err(|_| format!("{p:?}: a point is three numbers L,P,S"))
+}
+
 fn parse_ruler(s: &str) -> Result<([f64; 3], [f64; 3]), String> {
-    let point = |p: &str| -> Result<[f64; 3], String> {
-        let v: Vec<f64> = p
-            .split(',')
-            .map(|x| {
-                x.trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("{x:?} is not a number"))
-            })
-            .collect::<Result<_, _>>()?;
-        v.try_into()
-            .map_err(|_| format!("{p:?}: a point is three numbers L,P,S"))
-    };
     let (a, b) = s.split_once(':').ok_or("expected L,P,S:L,P,S")?;
-    Ok((point(a)?, point(b)?))
+    Ok((parse_point(a)?, parse_point(b)?))
+}
+
+fn parse_shell(s: &str) -> Result<(String, f64), String> {
+    let (name, mm) = match s.rsplit_once(':') {
+        Some((n, mm)) => {
+            let mm = mm
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| format!("{mm:?}: a margin is 0 mm or more"))?;
+            (n, mm)
+        }
+        None => (s, 10.0),
+    };
+    if name.trim().is_empty() {
+        return Err(format!("{s:?}: a segment name, \"NAME\" or \"NAME:MM\""));
+    }
+    Ok((name.trim().to_string(), mm))
 }
 
 pub(super) fn parse_size(s: &str) -> Result<(u32, u32), String> {

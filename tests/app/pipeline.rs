@@ -22,6 +22,7 @@ mod modify_tools;
 pub(crate) mod realign;
 mod segmentation;
 mod surgery;
+mod surgery_cut;
 mod tools;
 
 pub(crate) fn headless() -> App {

@@ -3,7 +3,8 @@
 //! anatomy puts voxels into the selected segment (through the desktop's
 //! stroke edits), and Undo on the panel gives the label map back bit for bit;
 //! a flick of the left thumbstick redoes and undoes it. The ball meeting
-//! the segment's surface sends the controller a haptic pulse.
+//! the segment's surface sends the controller a haptic pulse. With the
+//! slice in space shown, a stroke begun on it paints a disc in that slice.
 
 use std::time::Duration;
 
@@ -168,4 +169,94 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
     }
     let last = app.wait_for("a trace line", Duration::from_secs(60), |_| true);
     assert_eq!(last["doc"]["hash"], hash0, "one step per flick");
+
+    // The slice in space (the panel's Scan slice): a stroke begun with the
+    // ball on it paints the slice views' disc in that slice, Add as Paint.
+    rig.set_hand(
+        Hand::Right,
+        Pose::at(RIGHT_AT[0], RIGHT_AT[1], RIGHT_AT[2]),
+        Buttons::default(),
+    );
+    rig.send().unwrap();
+    click(&mut app, &mut rig, "scan slice");
+    let shown = app.wait_for("the slice in space", Duration::from_secs(120), |v| {
+        v["reslice"]["centre"].is_array()
+    });
+    let (q, n) = (
+        v3(&shown["reslice"]["centre"]),
+        v3(&shown["reslice"]["normal"]),
+    );
+    // A direction in the slice's plane, across the hand's path.
+    let cross = |a: [f64; 3], b: [f64; 3]| {
+        [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ]
+    };
+    let mut along = cross(n, [0.0, 1.0, 0.0]);
+    if along.iter().map(|c| c * c).sum::<f64>() < 0.01 {
+        along = cross(n, [1.0, 0.0, 0.0]);
+    }
+    let l = along.iter().map(|c| c * c).sum::<f64>().sqrt();
+    let along = along.map(|c| c / l);
+    // The tip 4 cm ahead of the grip along -z: the grip 4 cm behind the
+    // point on the slice.
+    let tip_at = |s: f64| {
+        let p: [f64; 3] = std::array::from_fn(|k| q[k] + along[k] * s);
+        Pose::at(p[0] as f32, p[1] as f32, (p[2] + 0.04) as f32)
+    };
+    let (n2, steps2) = (count(&shown, &name), shown["doc"]["steps"].clone());
+    rig.set_hand(Hand::Right, tip_at(-0.03), Buttons::default());
+    rig.send().unwrap();
+    // The right grip where `tip_at(s)` put it.
+    let grip_at = |v: &Value, s: f64| {
+        (0..3).all(|k| {
+            let want = q[k] + along[k] * s + if k == 2 { 0.04 } else { 0.0 };
+            (f(v, &["hands", "1", "grip", &k.to_string()]) - want).abs() < 1e-3
+        })
+    };
+    app.wait_for("the hand at the slice", Duration::from_secs(120), |v| {
+        grip_at(v, -0.03)
+    });
+    rig.set_hand(Hand::Right, tip_at(-0.03), pull);
+    rig.send().unwrap();
+    let begun = app.wait_for("a stroke on the slice", Duration::from_secs(120), |v| {
+        v["brush"]["stroking"] == true
+    });
+    assert_eq!(begun["brush"]["on_slice"], true, "{}", begun["brush"]);
+    for k in 1..=6 {
+        let s = -0.03 + 0.01 * k as f64;
+        rig.set_hand(Hand::Right, tip_at(s), pull);
+        rig.send().unwrap();
+        app.wait_for("the hand along the slice", Duration::from_secs(120), |v| {
+            grip_at(v, s)
+        });
+    }
+    rig.set_hand(Hand::Right, tip_at(0.03), Buttons::default());
+    rig.send().unwrap();
+    let disc = app.wait_for(
+        "the slice stroke's history step",
+        Duration::from_secs(180),
+        |v| v["brush"]["stroking"] == false && v["doc"]["steps"] != steps2,
+    );
+    assert_eq!(
+        disc["doc"]["steps"][0].as_str().unwrap_or_default(),
+        format!("Paint {name}")
+    );
+    let n3 = count(&disc, &name);
+    assert!(n3 > n2, "{name}: {n2} -> {n3} voxels");
+    // One slice thick: at most the disc swept 6 cm (a band of the
+    // diameter, two half discs) one voxel deep, far below the ball's
+    // capsule over the same path.
+    let d = f(&disc, &["brush", "diameter_mm"]);
+    let sp = v3(&disc["doc"]["spacing"]);
+    let thickest = sp.iter().copied().fold(0.0, f64::max);
+    let band_mm3 = (d * 60.0 + std::f64::consts::PI * (d / 2.0).powi(2)) * thickest;
+    let voxel_mm3 = f(&disc, &["doc", "voxel_mm3"]);
+    assert!(
+        (n3 - n2) as f64 * voxel_mm3 <= band_mm3 * 1.2,
+        "{} voxels of {voxel_mm3} mm3 beyond a band of {band_mm3} mm3",
+        n3 - n2
+    );
 }

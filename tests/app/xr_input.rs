@@ -467,6 +467,94 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
 }
 
 #[test]
+fn a_stroke_begun_on_the_slice_in_space_paints_a_disc_in_that_slice() {
+    use stratum::app::actions::{BrushAction, BrushTool, StrokePhase};
+    use stratum::app::xr::input::brush_tip;
+    use stratum::app::xr::quad::QuadPlane;
+    use stratum_core::image::view::Plane;
+    let pose = AnatomyPose::default();
+    let left = hand_at(Vec3::new(-0.2, 1.1, -0.4));
+    let at = |p: Vec3, trigger: f32| HandSnapshot {
+        trigger,
+        ..hand_at(p)
+    };
+    let (p0, p1) = (Vec3::new(0.1, 1.0, -0.4), Vec3::new(0.13, 1.02, -0.42));
+    let tip = |p: Vec3| pose.world_to_lps(brush_tip(&at(p, 0.0).aim));
+    let t0 = tip(p0);
+    // An axial slice 1 mm below the tip (LPS z), 100 mm square around it.
+    let quad = QuadPlane {
+        plane: Plane::Axial,
+        corner: [t0[0] - 50.0, t0[1] - 50.0, t0[2] - 1.0],
+        u: [100.0, 0.0, 0.0],
+        v: [0.0, 100.0, 0.0],
+    };
+    let brushing = InputContext {
+        pose,
+        brush: Some(BrushTool::Add),
+        brush_radius_mm: 4.0,
+        reslice: Some(quad),
+        ..default()
+    };
+    let strokes = |a: &[XrAction]| -> Vec<BrushAction> {
+        a.iter()
+            .filter_map(|x| match x {
+                XrAction::Brush(b) => Some(*b),
+                _ => None,
+            })
+            .collect()
+    };
+    let on_slice = |p: [f64; 3]| [p[0], p[1], t0[2] - 1.0];
+    let mut g = XrGestures::default();
+    let (idle, pulled) = (snapshot(left, at(p0, 0.0)), snapshot(left, at(p0, 1.0)));
+    let s = strokes(&g.map(&idle, &pulled, &brushing));
+    assert_eq!(s.len(), 1);
+    // Add on the slice is the slice views' Paint, in the axial plane, at
+    // the tip moved square onto the slice.
+    assert_eq!(s[0].phase, StrokePhase::Begin);
+    assert_eq!(s[0].tool, BrushTool::Paint);
+    assert_eq!(s[0].plane, Some(Plane::Axial));
+    let d = (0..3)
+        .map(|k| (s[0].point[k] - on_slice(t0)[k]).abs())
+        .fold(0.0, f64::max);
+    assert!(d < 1e-9, "{:?}", s[0].point);
+    // The hand moves off the plane (2 cm up): the samples stay on it.
+    let moved = snapshot(left, at(p1, 1.0));
+    let s = strokes(&g.map(&pulled, &moved, &brushing));
+    assert_eq!(s[0].phase, StrokePhase::Sample);
+    assert_eq!(s[0].plane, Some(Plane::Axial));
+    assert!((s[0].point[2] - (t0[2] - 1.0)).abs() < 1e-9);
+    assert!((s[0].point[0] - tip(p1)[0]).abs() < 1e-9);
+    let released = snapshot(left, at(p1, 0.0));
+    let s = strokes(&g.map(&moved, &released, &brushing));
+    assert_eq!(s[0].phase, StrokePhase::End);
+    assert_eq!(s[0].plane, Some(Plane::Axial));
+    assert_eq!(g.stroke_on, None);
+    // Begun away from the slice (the ball does not reach it): the 3D ball.
+    let far = InputContext {
+        reslice: Some(QuadPlane {
+            corner: [quad.corner[0], quad.corner[1], t0[2] - 9.0],
+            ..quad
+        }),
+        ..brushing
+    };
+    let mut g = XrGestures::default();
+    let s = strokes(&g.map(&idle, &pulled, &far));
+    assert_eq!(s[0].tool, BrushTool::Add);
+    assert_eq!(s[0].plane, None);
+    assert_eq!(s[0].point, t0);
+    // Beside the quad (past its edge) is not on it either.
+    let beside = InputContext {
+        reslice: Some(QuadPlane {
+            corner: [t0[0] + 1.0, quad.corner[1], quad.corner[2]],
+            ..quad
+        }),
+        ..brushing
+    };
+    let mut g = XrGestures::default();
+    assert_eq!(strokes(&g.map(&idle, &pulled, &beside))[0].plane, None);
+}
+
+#[test]
 fn a_flick_of_the_left_thumbstick_undoes_and_the_other_way_redoes_once_per_flick() {
     let mut g = XrGestures::default();
     let pose = AnatomyPose::default();

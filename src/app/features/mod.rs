@@ -26,4 +26,5 @@ pub mod session;
 pub mod session_view;
 pub mod slices;
 pub mod surgery;
+pub mod surgery_cut;
 pub mod volume;

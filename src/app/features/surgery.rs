@@ -1,8 +1,10 @@
 //! Rehearsing a resection: the minimum distance between two segments (a
 //! ruler between the closest points of their surfaces) and a virtual
-//! resection of a segment along a clip plane (the part cut away becomes a
-//! segment, one undoable step; the remnant's volume and share are shown).
-//! The desktop window and any other input send [`SurgeryAction`]s.
+//! resection of a segment along a clip plane, a smooth surface through
+//! points placed on the model, or a safety margin around a lesion (the part
+//! cut away becomes a segment, one undoable step; the remnant's volume and
+//! share are shown). The desktop window and any other input send
+//! [`SurgeryAction`]s; the points and the margin's shell are `surgery_cut`'s.
 
 use std::time::Instant;
 
@@ -13,6 +15,7 @@ use stratum_core::planning::resect::{Cut, resect};
 
 use crate::app::features::clip::ClipSettings;
 use crate::app::features::measurements::{Ruler, Rulers};
+use crate::app::features::surgery_cut::CutPoints;
 use crate::app::state::document::{DocEdit, SegmentIndex};
 use crate::app::state::segments::{Segment, SegmentSurface};
 
@@ -38,6 +41,17 @@ pub enum SurgeryAction {
     },
     /// Back to the segment's own colour.
     HideMargin,
+    /// Cut segment `organ` along the smooth surface through the points
+    /// placed on the model ([`CutPoints`]); the smaller part is cut away,
+    /// the larger with `larger`.
+    ResectAlongPoints {
+        organ: u16,
+        lesion: Option<u16>,
+        larger: bool,
+    },
+    /// Cut away everything of segment `organ` within `mm` of segment
+    /// `lesion`'s surface (a safety margin around the lesion).
+    ResectMargin { organ: u16, lesion: u16, mm: f64 },
 }
 
 /// The last distance measured.
@@ -75,15 +89,24 @@ impl Plugin for SurgeryPlugin {
     }
 }
 
+/// What a cut can run along: the clip planes and the points placed on
+/// the model.
+#[derive(bevy::ecs::system::SystemParam)]
+struct CutSources<'w> {
+    clip: Res<'w, ClipSettings>,
+    points: Res<'w, CutPoints>,
+}
+
 fn run_surgery(
     mut actions: MessageReader<SurgeryAction>,
     segments: Query<(&Segment, Option<&SegmentSurface>)>,
     index: Res<SegmentIndex>,
-    clip: Res<ClipSettings>,
+    cuts: CutSources,
     mut rulers: ResMut<Rulers>,
     mut surgery: ResMut<Surgery>,
     mut doc: DocEdit,
 ) {
+    let CutSources { clip, points } = cuts;
     for action in actions.read() {
         match *action {
             SurgeryAction::Distance { a, b } => {
@@ -134,41 +157,138 @@ fn run_surgery(
                         .error("Resect: turn a clip plane on and place it where to cut");
                     continue;
                 };
-                let Some(study) = doc.study() else { continue };
-                let Some(name) = study.doc.segment(organ).map(|s| s.name.clone()) else {
-                    doc.notices().error("Resect: pick the segment to cut");
-                    continue;
-                };
                 let cut = Cut::Plane {
                     point: slot.plane.point,
                     normal: slot.plane.normal,
                 };
-                let t = Instant::now();
-                let made = resect(study.doc.labels(), organ, &cut, lesion, &Progress::new());
-                let recipe = study.doc.recipe(organ);
-                match made {
-                    Ok(r) if r.resected.count() == 0 => doc.notices().info(format!(
-                        "The plane does not cut {name}: move it through the segment"
-                    )),
-                    Ok(r) => {
-                        let edit = r.edit(&name, &format!("{name} resected"), recipe);
-                        if doc.apply("Resect", edit).is_some() {
-                            let ms = t.elapsed().as_secs_f64() * 1000.0;
-                            info!("resect {name}: {} ({ms:.0} ms)", r.summary());
-                            surgery.resection = Some(MadeResection {
-                                organ: name,
-                                remnant_ml: r.remnant_ml,
-                                remnant_pct: r.remnant_pct,
-                                summary: r.summary(),
-                                ms,
-                            });
-                        }
-                    }
-                    Err(e) => doc.notices().error(format!("Resect {name}: {e}")),
+                make_cut(&mut doc, &mut surgery, organ, lesion, &[cut], "The plane");
+            }
+            SurgeryAction::ResectAlongPoints {
+                organ,
+                lesion,
+                larger,
+            } => {
+                let Some(normal) = points.normal() else {
+                    doc.notices().error(format!(
+                        "Resect: place at least {} points on the model where to cut (placed {})",
+                        CutPoints::MIN,
+                        points.points.len()
+                    ));
+                    continue;
+                };
+                // Both sides, the smaller part first (or the larger first).
+                let side = |towards: [f64; 3]| Cut::Surface {
+                    points: points.points.clone(),
+                    towards,
+                };
+                let sides = [side(normal), side(normal.map(|c| -c))];
+                let pick = if larger { Pick::Larger } else { Pick::Smaller };
+                make_cut_pick(
+                    &mut doc,
+                    &mut surgery,
+                    organ,
+                    lesion,
+                    &sides,
+                    pick,
+                    "The surface",
+                );
+            }
+            SurgeryAction::ResectMargin { organ, lesion, mm } => {
+                if organ == lesion {
+                    doc.notices().error(
+                        "Resect a margin: pick the organ to cut and, apart from it, the lesion",
+                    );
+                    continue;
                 }
+                let cut = Cut::Margin { around: lesion, mm };
+                make_cut(
+                    &mut doc,
+                    &mut surgery,
+                    organ,
+                    Some(lesion),
+                    &[cut],
+                    "The margin",
+                );
             }
             // The margins feature shows those.
             SurgeryAction::Margin { .. } | SurgeryAction::HideMargin => {}
         }
+    }
+}
+
+/// Which of a cut's two sides to cut away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pick {
+    /// The only one given.
+    First,
+    Smaller,
+    Larger,
+}
+
+fn make_cut(
+    doc: &mut DocEdit,
+    surgery: &mut Surgery,
+    organ: u16,
+    lesion: Option<u16>,
+    cuts: &[Cut],
+    what: &str,
+) {
+    make_cut_pick(doc, surgery, organ, lesion, cuts, Pick::First, what);
+}
+
+/// Cuts segment `organ` along `cuts[0]` (or, for two sides of one cut, the
+/// side `pick` says) and applies the part cut away as a new segment.
+fn make_cut_pick(
+    doc: &mut DocEdit,
+    surgery: &mut Surgery,
+    organ: u16,
+    lesion: Option<u16>,
+    cuts: &[Cut],
+    pick: Pick,
+    what: &str,
+) {
+    let Some(study) = doc.study() else { return };
+    let Some(name) = study.doc.segment(organ).map(|s| s.name.clone()) else {
+        doc.notices().error("Resect: pick the segment to cut");
+        return;
+    };
+    let lesion = lesion.filter(|l| *l != organ);
+    let t = Instant::now();
+    let labels = study.doc.labels();
+    let made = match pick {
+        Pick::First => resect(labels, organ, &cuts[0], lesion, &Progress::new()),
+        Pick::Smaller | Pick::Larger => {
+            resect(labels, organ, &cuts[0], lesion, &Progress::new()).and_then(|a| {
+                // The far side of a cut is the rest of the organ: cut
+                // along the other side only when that is the one wanted.
+                let small = a.resected_ml <= a.remnant_ml;
+                if small == (pick == Pick::Smaller) {
+                    Ok(a)
+                } else {
+                    resect(labels, organ, &cuts[1], lesion, &Progress::new())
+                }
+            })
+        }
+    };
+    let recipe = study.doc.recipe(organ);
+    match made {
+        Ok(r) if r.resected.count() == 0 => doc.notices().info(format!(
+            "{what} does not cut {name}: move it through the segment"
+        )),
+        Ok(r) => {
+            let edit = r.edit(&name, &format!("{name} resected"), recipe);
+            if doc.apply("Resect", edit).is_some() {
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                info!("resect {name}: {} ({ms:.0} ms)", r.summary());
+                surgery.resection = Some(MadeResection {
+                    organ: name,
+                    remnant_ml: r.remnant_ml,
+                    remnant_pct: r.remnant_pct,
+                    summary: r.summary(),
+                    ms,
+                });
+            }
+        }
+        Err(e) => doc.notices().error(format!("Resect {name}: {e}")),
     }
 }

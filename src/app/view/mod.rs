@@ -3,3 +3,4 @@
 
 pub mod camera;
 pub mod sculpt_view;
+pub mod surgery_view;

@@ -15,6 +15,7 @@ use crate::app::actions::ViewAction;
 use crate::app::actions::{BrushAction, BrushTool, StrokePhase};
 use crate::app::features::clip::MAX_PLANES;
 use crate::app::state::space::{AnatomyPose, SCALE_RANGE};
+use crate::app::xr::quad::QuadPlane;
 
 /// Left or right controller (index into [`XrSnapshot::hands`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,6 +115,11 @@ pub struct InputContext {
     /// the ball at the controller's tip instead of picking, and the right
     /// thumbstick's up and down change its size instead of the slice.
     pub brush: Option<BrushTool>,
+    /// The brush ball's radius (mm): a stroke begun with the ball on the
+    /// slice in space paints in that slice.
+    pub brush_radius_mm: f64,
+    /// The slice in space, while it is shown.
+    pub reslice: Option<QuadPlane>,
 }
 
 /// One output of the mapper, in the order it should be written.
@@ -177,6 +183,9 @@ pub struct XrGestures {
     pub slice_travel: f32,
     /// The right hand strokes the brush (its trigger is held).
     pub stroking: bool,
+    /// The stroke paints in the slice in space (it began on it): its
+    /// samples are moved onto that plane, a disc in that slice.
+    pub stroke_on: Option<QuadPlane>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -222,29 +231,33 @@ impl XrGestures {
         let Some(tool) = ctx.brush else {
             if self.stroking {
                 self.stroking = false;
+                let on = self.stroke_on.take();
                 out.push(XrAction::Brush(BrushAction {
                     phase: StrokePhase::End,
                     tool: BrushTool::Add,
-                    point: point(p),
-                    plane: None,
+                    point: on.map_or(point(p), |q| q.project(point(p)).0),
+                    plane: on.map(|q| q.plane),
                 }));
             }
             return;
         };
-        let action = |phase, h: &HandSnapshot| {
+        // On the slice in space: the slice views' 2D tool, in its plane.
+        let action = |phase, h: &HandSnapshot, on: Option<QuadPlane>| {
             XrAction::Brush(BrushAction {
                 phase,
-                tool,
-                point: point(h),
-                plane: None,
+                tool: if on.is_some() { tool.in_2d() } else { tool },
+                point: on.map_or(point(h), |q| q.project(point(h)).0),
+                plane: on.map(|q| q.plane),
             })
         };
         if self.stroking {
+            let on = self.stroke_on;
             if !c.tracked || c.trigger < TRIGGER_RELEASE {
                 self.stroking = false;
-                out.push(action(StrokePhase::End, if c.tracked { c } else { p }));
+                self.stroke_on = None;
+                out.push(action(StrokePhase::End, if c.tracked { c } else { p }, on));
             } else if brush_tip(&c.aim) != brush_tip(&p.aim) {
-                out.push(action(StrokePhase::Sample, c));
+                out.push(action(StrokePhase::Sample, c, on));
             }
         } else if c.tracked
             && !ctx.on_panel[Hand::Right as usize]
@@ -252,7 +265,10 @@ impl XrGestures {
             && p.trigger < TRIGGER_AT
         {
             self.stroking = true;
-            out.push(action(StrokePhase::Begin, c));
+            self.stroke_on = ctx
+                .reslice
+                .filter(|q| q.reach(point(c), ctx.brush_radius_mm).is_some());
+            out.push(action(StrokePhase::Begin, c, self.stroke_on));
         }
     }
 

@@ -18,6 +18,7 @@ pub mod input;
 pub mod label;
 pub mod panel;
 pub mod pointer;
+pub mod quad;
 pub mod reslice;
 pub mod rig;
 pub mod ruler_labels;

@@ -12,6 +12,7 @@ use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use stratum_core::image::view::{Overlay, Plane, render_slice};
 
 use super::input::ResliceAction;
+use super::quad::QuadPlane;
 use crate::app::state::crosshair::SliceState;
 use crate::app::state::space::PatientSpace;
 use crate::app::state::study::Study;
@@ -33,6 +34,9 @@ pub struct XrReslice {
     pub plane: Plane,
     /// What the quad shows now: plane, slice, window, study.
     shown: Option<(Plane, usize, i64, i64, usize)>,
+    /// Where the quad is (LPS mm) while it is shown: a stroke begun on it
+    /// paints in its slice.
+    pub quad: Option<QuadPlane>,
 }
 
 impl Default for XrReslice {
@@ -41,6 +45,7 @@ impl Default for XrReslice {
             on: false,
             plane: Plane::Axial,
             shown: None,
+            quad: None,
         }
     }
 }
@@ -95,6 +100,7 @@ fn update_quad(
     mut assets: QuadAssets,
 ) {
     let (Some(study), true) = (study, reslice.on) else {
+        reslice.quad = None;
         for (_, mut v) in &mut quad {
             *v = Visibility::Hidden;
         }
@@ -153,6 +159,18 @@ fn update_quad(
     };
     let (r, b) = (pw.saturating_sub(1), ph.saturating_sub(1));
     let positions = vec![corner(0, 0), corner(r, 0), corner(0, b), corner(r, b)];
+    let at = |col, row| {
+        let i = layout.to_index(col, row, slice);
+        g.index_to_lps([i[0] as f64, i[1] as f64, i[2] as f64])
+    };
+    let o = at(0, 0);
+    let (pu, pv) = (at(r, 0), at(0, b));
+    reslice.quad = Some(QuadPlane {
+        plane: reslice.plane,
+        corner: o,
+        u: std::array::from_fn(|k| pu[k] - o[k]),
+        v: std::array::from_fn(|k| pv[k] - o[k]),
+    });
     let (u0, u1) = (0.5 / pw as f32, 1.0 - 0.5 / pw as f32);
     let (v0, v1) = (0.5 / ph as f32, 1.0 - 0.5 / ph as f32);
     let uvs = vec![[u0, v0], [u1, v0], [u0, v1], [u1, v1]];

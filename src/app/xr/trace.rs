@@ -197,6 +197,7 @@ struct TraceScene<'w> {
     table: Res<'w, XrTable>,
     clip: Res<'w, ClipSettings>,
     readout: Res<'w, HandReadout>,
+    reslice: Res<'w, crate::app::xr::reslice::XrReslice>,
 }
 
 fn write_trace(
@@ -219,6 +220,7 @@ fn write_trace(
         table,
         clip,
         readout,
+        reslice,
     } = scene;
     trace.frame += 1;
     let t = trace.t0.elapsed().as_secs_f64();
@@ -333,11 +335,28 @@ fn write_trace(
             "tool": extra.brush.tool.in_3d().name(),
             "diameter_mm": extra.brush.diameter_mm,
             "stroking": input.gestures.stroking,
+            "on_slice": input.gestures.stroke_on.is_some(),
             "segment": extra.tools.selected.and_then(|e| segments.get(e).ok()).map(|(_, s, _)| s.name.clone()),
             "touching": extra.touch.touching,
             "touch_pulses": extra.touch.pulses,
             "touch_error": extra.touch.error,
         },
+        // The slice in space: its plane, and its centre and normal in the
+        // world (where a hand must put the brush to paint on it).
+        "reslice": reslice.quad.map(|q| {
+            let at = |k: f64, l: f64| -> [f64; 3] {
+                std::array::from_fn(|i| q.corner[i] + k * q.u[i] + l * q.v[i])
+            };
+            let centre = pose.lps_to_world(at(0.5, 0.5));
+            let n = (pose.lps_to_world(at(1.0, 0.5)) - centre)
+                .cross(pose.lps_to_world(at(0.5, 1.0)) - centre)
+                .normalize_or_zero();
+            serde_json::json!({
+                "plane": format!("{:?}", q.plane),
+                "centre": v3(centre),
+                "normal": v3(n),
+            })
+        }),
         "surgery": surgery_json(&extra, &segments),
         // The link carries the session's key: a trace is the developer's
         // own file, asked for with --xr-trace.
@@ -407,6 +426,7 @@ fn doc_json(extra: &mut TraceExtra) -> serde_json::Value {
     serde_json::json!({
         "generation": generation,
         "voxel_mm3": doc.labels().geometry.spacing.iter().product::<f64>(),
+        "spacing": doc.labels().geometry.spacing,
         "hash": format!("{hash:016x}"),
         "counts": counts,
         "steps": done.iter().rev().take(5).collect::<Vec<_>>(),

@@ -27,7 +27,7 @@ use stratum_core::{image::volume::Geometry, image::volume::Volume, image::volume
 use super::{errors, headless, publish, run_until_idle, segments, study_of};
 
 /// Two balls 5 mm apart on a 1 mm grid: "near" (r 8) and "far" (r 6).
-fn two_balls() -> Study {
+pub(super) fn two_balls() -> Study {
     let n = 40;
     let g = Geometry::default();
     let balls = [([12.0, 20.0, 20.0], 8.0), ([31.0, 20.0, 20.0], 6.0)];

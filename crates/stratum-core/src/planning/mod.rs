@@ -4,3 +4,4 @@
 pub mod distance;
 pub mod measure;
 pub mod resect;
+pub mod shell;

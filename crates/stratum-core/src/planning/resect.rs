@@ -386,6 +386,30 @@ impl Spline {
         dot(d, self.n) - h
     }
 
+    /// The points' extent in plane coordinates (u, v) around their
+    /// centre: the lowest and the highest of each.
+    pub fn extent(&self) -> ([f64; 2], [f64; 2]) {
+        self.knots.iter().fold(
+            ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]),
+            |(lo, hi), k| {
+                (
+                    [lo[0].min(k[0]), lo[1].min(k[1])],
+                    [hi[0].max(k[0]), hi[1].max(k[1])],
+                )
+            },
+        )
+    }
+
+    /// The unit normal of the points' plane, pointing to the side cut away.
+    pub fn normal(&self) -> [f64; 3] {
+        self.n
+    }
+
+    /// The centre of the points (LPS mm).
+    pub fn centre(&self) -> [f64; 3] {
+        self.centre
+    }
+
     /// The surface's point above plane coordinates (u, v) around the
     /// points' centre, for drawing it.
     pub fn point(&self, pu: f64, pv: f64) -> [f64; 3] {

@@ -3,10 +3,12 @@
 //! margin around a lesion, and the cut as an undoable document edit.
 
 use ndarray::Array3;
+use stratum_core::base::error::CoreError;
 use stratum_core::base::progress::Progress;
 use stratum_core::document::{Document, Edit, SurfaceRecipe};
 use stratum_core::image::volume::Geometry;
-use stratum_core::planning::resect::{Cut, resect};
+use stratum_core::planning::resect::{Cut, Spline, resect};
+use stratum_core::planning::shell::{margin_shell, surface_patch};
 use stratum_core::segment::{LabelMap, Labels, Segment};
 
 use crate::fixtures::{in_box, in_open_ball};
@@ -365,4 +367,96 @@ fn cuts_that_cannot_be_made_say_why() {
     };
     assert!(resect(&map, 9, &ok, None, &p).is_err());
     assert!(resect(&map, 1, &ok, Some(1), &p).is_err());
+}
+
+#[test]
+fn the_safety_margin_is_drawn_as_a_closed_shell_where_the_margin_cut_runs() {
+    let c = [-5.0, -3.0, 25.0];
+    // The grid holds the whole shell (the scan's edge would close it flat);
+    // the organ fills the rest of it.
+    let organ = in_box([-31.0, -26.0, 4.0], [20.0, 25.0, 55.0]);
+    let map = labels((60, 60, 60), [0.75; 3], &[&in_open_ball(c, 6.0), &organ]);
+    let shell = margin_shell(&map, 1, 5.0, &Progress::new()).unwrap();
+    assert!(shell.topology().is_watertight());
+    assert!(shell.triangle_count() > 500);
+    // Every vertex lies on the 11 mm sphere, within a voxel.
+    for p in &shell.positions {
+        let r = (0..3)
+            .map(|k| (f64::from(p[k]) - c[k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (r - 11.0).abs() < 0.75,
+            "a vertex {r:.2} mm from the centre"
+        );
+    }
+    // It holds what a margin cut takes, with the lesion (within 2%).
+    let cut = resect(
+        &map,
+        2,
+        &Cut::Margin { around: 1, mm: 5.0 },
+        Some(1),
+        &Progress::new(),
+    )
+    .unwrap();
+    let inside = cut.resected_ml + cut.lesion_ml.unwrap();
+    let ml = shell.volume_mm3() / 1000.0;
+    assert!(within(ml, inside, 0.02), "{ml} mL vs {inside} mL");
+    // Outward normals: the first vertex's normal points away from the centre.
+    let (p, n) = (shell.positions[0], shell.normals[0]);
+    let out: f64 = (0..3)
+        .map(|k| (f64::from(p[k]) - c[k]) * f64::from(n[k]))
+        .sum();
+    assert!(out > 0.0);
+    // Bad margins and segments say why.
+    assert!(matches!(
+        margin_shell(&map, 1, -1.0, &Progress::new()),
+        Err(CoreError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        margin_shell(&map, 7, 5.0, &Progress::new()),
+        Err(CoreError::NoSuchSegment { id: 7 })
+    ));
+}
+
+#[test]
+fn the_cutting_surface_is_drawn_through_its_points_and_past_them() {
+    let point = [-7.3, -4.1, 28.2];
+    let normal = [0.0, 0.6, 0.8];
+    let e1 = [1.0, 0.0, 0.0];
+    let e2 = [0.0, 0.8, -0.6];
+    let points: Vec<[f64; 3]> = [(-20.0, 3.0), (14.0, -11.0), (2.0, 25.0), (9.0, 9.0)]
+        .iter()
+        .map(|(a, b)| std::array::from_fn(|k| point[k] + a * e1[k] + b * e2[k]))
+        .collect();
+    let spline = Spline::fit(&points, normal).unwrap();
+    let n = spline.normal();
+    assert!((0..3).map(|k| n[k] * normal[k]).sum::<f64>() > 0.999);
+    let patch = surface_patch(&spline, 8, 5.0);
+    assert_eq!(patch.len(), 81);
+    // Points on a plane: the patch is that plane.
+    for p in &patch {
+        let h: f64 = (0..3).map(|k| (p[k] - point[k]) * normal[k]).sum();
+        assert!(h.abs() < 1e-6, "{h}");
+    }
+    // Row by row: the first row runs along the surface's in-plane axis
+    // u, the first column along v; each spans the points' extent along it
+    // and 5 mm beyond on both sides.
+    let sub = |a: [f64; 3], b: [f64; 3]| -> [f64; 3] { std::array::from_fn(|k| a[k] - b[k]) };
+    let dot = |a: [f64; 3], b: [f64; 3]| -> f64 { (0..3).map(|k| a[k] * b[k]).sum() };
+    let len = |a: [f64; 3]| dot(a, a).sqrt();
+    let (du, dv) = (sub(patch[8], patch[0]), sub(patch[72], patch[0]));
+    let (u, v) = (du.map(|c| c / len(du)), dv.map(|c| c / len(dv)));
+    assert!(dot(u, v).abs() < 1e-9 && dot(u, normal).abs() < 1e-6);
+    for (axis, width) in [(u, len(du)), (v, len(dv))] {
+        let along: Vec<f64> = points.iter().map(|p| dot(*p, axis)).collect();
+        let lo = along.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = along.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            (width - (hi - lo + 10.0)).abs() < 1e-6,
+            "{width} vs {}",
+            hi - lo
+        );
+        assert!((dot(patch[0], axis) - (lo - 5.0)).abs() < 1e-6);
+    }
 }

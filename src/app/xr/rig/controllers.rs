@@ -272,6 +272,7 @@ pub(super) struct GestureContext<'w> {
     clip: Res<'w, ClipSettings>,
     rulers: Res<'w, Rulers>,
     panel: Res<'w, WorldPanel>,
+    reslice: Res<'w, crate::app::xr::reslice::XrReslice>,
 }
 
 /// Where the controllers' actions go, each kind to its own message.
@@ -299,6 +300,8 @@ pub(super) fn map_input(
         ruler_mode: context.rulers.placing,
         on_panel: [false, context.panel.pointer.owns_trigger()],
         brush: brush.settings.active.then(|| brush.settings.tool.in_3d()),
+        brush_radius_mm: brush.settings.diameter_mm / 2.0,
+        reslice: context.reslice.quad,
     };
     let (prev, cur) = (input.prev, input.cur);
     let actions = input.gestures.map(&prev, &cur, &ctx);
