@@ -2,11 +2,14 @@
 //! bytes: the file is read whole into a buffer each thread keeps (no
 //! allocation, so no fresh pages to fault in per file), its elements are
 //! walked only as far as the Pixel Data, and the frames are converted from
-//! there. Loading the 300-file phantom this way does no more than the
-//! copy out of the page cache and the conversion; a layout this walker does
-//! not follow (no "DICM" preamble, encapsulated or big-endian data, an
-//! undefined-length UN) returns `None` and the file goes through
-//! dicom-object's parser and decoder instead.
+//! there; or, for a single 16-bit frame at the end of the file (the usual
+//! CT), only the elements before it are read, and the pixels go straight
+//! into the volume's slice ([`read_pixels_into`]). Loading the 300-file
+//! phantom this way does no more than the copy out of the page cache and
+//! the conversion; a layout this walker does not follow (no "DICM"
+//! preamble, encapsulated or big-endian data, an undefined-length UN)
+//! returns `None` and the file goes through dicom-object's parser and
+//! decoder instead.
 
 use std::cell::RefCell;
 use std::io::Read;
