@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::frame::{NATIVE_LE, Shape, decode_frame_into, decode_slice_into, open};
 use super::header::transfer_syntax_name;
-use super::rescale::{Layout, Store, convert};
+use super::rescale::{Layout, Store, convert, convert_in_place, converts_in_place};
 use super::scan::{Series, SliceRef};
 use super::subset::Subset;
 use crate::base::error::{CoreError, Result};
@@ -357,6 +357,25 @@ fn decode_all<T: Store>(
             if header.mosaic.is_none()
                 && let Some(explicit) = native_le(&header.transfer_syntax)
             {
+                // A single-frame file of 16-bit samples into a 16-bit volume
+                // (the usual CT): its pixels are read from the page cache
+                // straight into the volume's slice and rescaled there.
+                let layout = native_layout(header);
+                if let [(s, out, z)] = jobs.as_mut_slice()
+                    && s.frame == 0
+                    && converts_in_place::<T>(layout, s)
+                    && let Some(words) = T::words(out)
+                {
+                    let bytes = bytemuck::cast_slice_mut(words);
+                    if super::native::read_pixels_into(path, explicit, bytes)
+                        .map_err(|e| CoreError::io(path, e))?
+                    {
+                        convert_in_place(layout, s, out)?;
+                        seen(*z, out);
+                        progress.advance(1);
+                        return Ok(());
+                    }
+                }
                 // Straight from the file's bytes; None: a layout left to the decoder.
                 let done = super::native::with_file_bytes(path, |bytes| {
                     let pixels = &bytes[super::native::pixel_data_range(bytes, explicit)?];
@@ -417,11 +436,7 @@ fn decode_native<T: Store>(
     progress: &Progress,
 ) -> Result<()> {
     let bits_allocated = header.bits_allocated;
-    let layout = Layout {
-        bits_allocated,
-        bits_stored: header.bits_stored.clamp(1, bits_allocated.max(1)),
-        signed: header.pixel_representation == 1,
-    };
+    let layout = native_layout(header);
     for (s, out, z) in jobs.iter_mut() {
         progress.check()?;
         let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
@@ -442,6 +457,16 @@ fn decode_native<T: Store>(
         progress.advance(1);
     }
     Ok(())
+}
+
+/// The sample layout of an uncompressed file, as its header (from the scan) says.
+fn native_layout(header: &super::header::ImageHeader) -> Layout {
+    let bits_allocated = header.bits_allocated;
+    Layout {
+        bits_allocated,
+        bits_stored: header.bits_stored.clamp(1, bits_allocated.max(1)),
+        signed: header.pixel_representation == 1,
+    }
 }
 
 fn decode_one_f64(series: &Series, s: &SliceRef, rows: usize, cols: usize) -> Result<Vec<f32>> {

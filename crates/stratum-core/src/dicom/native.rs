@@ -2,11 +2,14 @@
 //! bytes: the file is read whole into a buffer each thread keeps (no
 //! allocation, so no fresh pages to fault in per file), its elements are
 //! walked only as far as the Pixel Data, and the frames are converted from
-//! there. Loading the 300-file phantom this way does no more than the
-//! copy out of the page cache and the conversion; a layout this walker does
-//! not follow (no "DICM" preamble, encapsulated or big-endian data, an
-//! undefined-length UN) returns `None` and the file goes through
-//! dicom-object's parser and decoder instead.
+//! there; or, for a single 16-bit frame at the end of the file (the usual
+//! CT), only the elements before it are read, and the pixels go straight
+//! into the volume's slice ([`read_pixels_into`]). Loading the 300-file
+//! phantom this way does no more than the copy out of the page cache and
+//! the conversion; a layout this walker does not follow (no "DICM"
+//! preamble, encapsulated or big-endian data, an undefined-length UN)
+//! returns `None` and the file goes through dicom-object's parser and
+//! decoder instead.
 
 use std::cell::RefCell;
 use std::io::Read;
@@ -109,6 +112,51 @@ fn header(b: &[u8], p: usize, explicit: bool) -> Option<Header> {
 /// The byte range of the top-level Pixel Data value of a whole DICOM file
 /// in `file`, whose data set is little endian, explicit VR when `explicit`.
 pub(super) fn pixel_data_range(file: &[u8], explicit: bool) -> Option<Range<usize>> {
+    let r = pixel_data_at(file, explicit)?;
+    (r.end <= file.len()).then_some(r)
+}
+
+/// Reads the uncompressed pixel bytes of the file at `path` straight into
+/// `dest` when they are its last element and exactly `dest.len()` bytes
+/// long (the usual single-frame image): the elements before them are read
+/// into this thread's buffer and walked, then the pixels go from the page
+/// cache to `dest` with no copy between. `Ok(false)`: another layout, or a
+/// file shorter than it said; `dest` is then to be filled another way.
+pub(super) fn read_pixels_into(
+    path: &Path,
+    explicit: bool,
+    dest: &mut [u8],
+) -> std::io::Result<bool> {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let Some(head) = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_sub(dest.len()))
+        .filter(|&h| h > 132)
+    else {
+        return Ok(false);
+    };
+    FILE_BYTES.with(|b| {
+        let mut buf = b.borrow_mut();
+        buf.clear();
+        buf.resize(head, 0);
+        let read = file.read_exact(&mut buf).and_then(|()| {
+            if pixel_data_at(&buf, explicit) != Some(head..head + dest.len()) {
+                return Ok(false);
+            }
+            file.read_exact(dest).map(|()| true)
+        });
+        match read {
+            // Cut since its length was taken: left to the decoder, which says so.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            other => other,
+        }
+    })
+}
+
+/// The Pixel Data value's range as its header states it (possibly past
+/// the end of `file`, which may be the elements before it only).
+fn pixel_data_at(file: &[u8], explicit: bool) -> Option<Range<usize>> {
     if file.get(128..132)? != b"DICM" {
         return None;
     }
@@ -131,8 +179,7 @@ pub(super) fn pixel_data_range(file: &[u8], explicit: bool) -> Option<Range<usiz
             if h.len == UNDEFINED {
                 return None; // encapsulated: compressed frames
             }
-            let end = value.checked_add(h.len as usize)?;
-            return (end <= file.len()).then_some(value..end);
+            return Some(value..value.checked_add(h.len as usize)?);
         }
         p = if h.len == UNDEFINED {
             if h.unknown {
@@ -232,6 +279,41 @@ mod tests {
         let f = file(&body);
         let r = pixel_data_range(&f, true).expect("found");
         assert_eq!(&f[r], &[10, 0, 20, 0]);
+    }
+
+    /// The pixels are read straight into the destination only when they
+    /// are the file's last element and exactly as long as it; any other
+    /// layout, or a file shorter than that, says no and leaves the
+    /// destination to the other paths.
+    #[test]
+    fn pixels_are_read_straight_into_the_destination_only_when_last_and_exact() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).expect("write");
+            p
+        };
+        let pixels: Vec<u8> = (0..64u8).collect();
+        let mut body = el((0x0008, 0x0060), b"CS", b"CT");
+        body.extend(el((0x7FE0, 0x0010), b"OW", &pixels));
+        let last = write("last.dcm", &file(&body));
+        let mut dest = vec![0u8; 64];
+        assert!(read_pixels_into(&last, true, &mut dest).expect("read"));
+        assert_eq!(dest, pixels);
+        // Another length than the destination's.
+        let mut other = vec![0u8; 62];
+        assert!(!read_pixels_into(&last, true, &mut other).expect("read"));
+        // An element after the pixels (trailing padding).
+        let mut trailing = body.clone();
+        trailing.extend(el((0xFFFC, 0xFFFC), b"OB", &[0, 0]));
+        let trailing = write("trailing.dcm", &file(&trailing));
+        assert!(!read_pixels_into(&trailing, true, &mut [0u8; 64]).expect("read"));
+        // No preamble, and a file shorter than the pixels.
+        let bare = write("bare.dcm", &body);
+        assert!(!read_pixels_into(&bare, true, &mut [0u8; 64]).expect("read"));
+        assert!(!read_pixels_into(&last, true, &mut [0u8; 4096]).expect("read"));
+        // A missing file is an I/O error, as before.
+        assert!(read_pixels_into(&dir.path().join("none.dcm"), true, &mut dest).is_err());
     }
 
     #[test]
