@@ -69,19 +69,8 @@ fn main() -> anyhow::Result<()> {
         let s = scan(&path, &progress)?;
         let series = s.largest().ok_or_else(|| anyhow::anyhow!("no series"))?;
         let early = DecodeProfiles::for_modality(&series.modality);
-        let cols = series.columns as usize;
-        let visit = |z: usize, data: &[i16]| {
-            if let Some(e) = &early {
-                e.slice(z, data, cols);
-            }
-        };
-        let visit: SliceVisitor = &visit;
-        let loaded = load_series_visiting(
-            series,
-            &Subset::default(),
-            early.is_some().then_some(visit),
-            &progress,
-        )?;
+        let visit = early.as_ref().map(|e| e as &dyn SliceVisitor<i16>);
+        let loaded = load_series_visiting(series, &Subset::default(), visit, &progress)?;
         let (t_check, c_check) = (Instant::now(), cpu_seconds());
         let m = detect_motion_with(&loaded.volume, Some(&loaded.positions), early, &progress)?;
         check_only.push(t_check.elapsed().as_secs_f64());

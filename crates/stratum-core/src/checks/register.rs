@@ -7,11 +7,13 @@
 use ndarray::Array3;
 
 mod profiles;
+mod shift;
 mod turn;
 
 use crate::image::volume::VoxelType;
 use profiles::contiguous;
-pub use profiles::{Profiles, profiles, shift_1d, slice_profiles_i16, window_i16};
+pub use profiles::{Profiles, SliceSums, profiles, shift_1d, slice_profiles_i16, window_i16};
+use shift::shift_only;
 pub use turn::register_turn;
 
 /// Intensities are clamped to a window (air to dense bone for CT) and
@@ -79,8 +81,15 @@ fn image_of<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> I
         for (l, v) in line.iter_mut().zip(contiguous(row, &mut copy)) {
             *l = ((v.to_f32() - w.lo) * scale).clamp(0.0, SCALE) * norm;
         }
-        for (o, block) in out.iter_mut().zip(line.chunks_exact(f)) {
-            *o += block.iter().sum::<f32>();
+        match f {
+            1 => add_blocks::<1>(out, &line),
+            2 => add_blocks::<2>(out, &line),
+            4 => add_blocks::<4>(out, &line),
+            _ => {
+                for (o, block) in out.iter_mut().zip(line.chunks_exact(f)) {
+                    *o += block.iter().sum::<f32>();
+                }
+            }
         }
     }
     Image {
@@ -88,6 +97,22 @@ fn image_of<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> I
         w: ow,
         h: oh,
         px: [px[0] * f as f64, px[1] * f as f64],
+    }
+}
+
+/// Adds each block of `F` levels of `line` to its pixel of `out`: the
+/// same sums as a block size known only at run time, in a loop that
+/// vectorises (that one summed a pixel at a time, and was most of the
+/// time of making a slice image).
+#[inline(always)]
+fn add_blocks<const F: usize>(out: &mut [f32], line: &[f32]) {
+    for (o, block) in out.iter_mut().zip(line.chunks_exact(F)) {
+        // In order from the first, as `Iterator::sum` adds them.
+        let mut sum = -0.0f32;
+        for &v in block {
+            sum += v;
+        }
+        *o += sum;
     }
 }
 
@@ -118,14 +143,18 @@ impl Image {
     fn half(&self) -> Image {
         let (w, h) = (self.w / 2, self.h / 2);
         let mut data = vec![0f32; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let i = 2 * y * self.w + 2 * x;
-                data[y * w + x] = 0.25
-                    * (self.data[i]
-                        + self.data[i + 1]
-                        + self.data[i + self.w]
-                        + self.data[i + self.w + 1]);
+        // Row by row, two of `self` to one, in a loop that vectorises.
+        for (out, pair) in data
+            .chunks_exact_mut(w.max(1))
+            .zip(self.data.chunks_exact(2 * self.w.max(1)))
+        {
+            let (upper, lower) = pair.split_at(self.w);
+            for ((o, a), b) in out
+                .iter_mut()
+                .zip(upper.chunks_exact(2))
+                .zip(lower.chunks_exact(2))
+            {
+                *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);
             }
         }
         Image {
@@ -283,56 +312,26 @@ fn over_shift<A: Send + Default + std::ops::Add<Output = A>>(
         .fold(A::default(), |a, b| a + b)
 }
 
-/// Sums of a least-squares step: the normal matrix, the right side, the
-/// squared error and the pixel count.
+/// The squared error over an overlap and its pixel count.
 #[derive(Clone, Copy, Default)]
-struct Sums([f64; 7], usize);
+struct Sums(f64, usize);
 
 impl std::ops::Add for Sums {
     type Output = Sums;
     fn add(self, o: Sums) -> Sums {
-        Sums(std::array::from_fn(|k| self.0[k] + o.0[k]), self.1 + o.1)
+        Sums(self.0 + o.0, self.1 + o.1)
     }
-}
-
-/// Inverse-compositional Gauss-Newton for a shift: the fixed image's
-/// gradient makes the normal matrix, so an iteration costs one bilinear
-/// sample per pixel.
-fn shift_only(f: &Image, m: &Image, mut t: [f64; 2]) -> [f64; 2] {
-    let (sx, sy) = (0.5 / f.px[0] as f32, 0.5 / f.px[1] as f32);
-    for _ in 0..MAX_ITERATIONS {
-        let s = over_shift(f, m, t, |x, y, fv, mv| {
-            let i = y * f.w + x;
-            let gx = ((f.data[i + 1] - f.data[i - 1]) * sx) as f64;
-            let gy = ((f.data[i + f.w] - f.data[i - f.w]) * sy) as f64;
-            let r = (mv - fv) as f64;
-            Sums([gx * gx, gx * gy, gy * gy, gx * r, gy * r, 0.0, 0.0], 1)
-        });
-        let [hxx, hxy, hyy, bx, by, ..] = s.0;
-        let det = hxx * hyy - hxy * hxy;
-        if s.1 == 0 || det.abs() <= 1e-12 * (hxx * hyy).abs().max(1e-300) {
-            break;
-        }
-        let d = [(bx * hyy - by * hxy) / det, (hxx * by - hxy * bx) / det];
-        let limit = 2.0 * f.px[0].max(f.px[1]);
-        t[0] -= d[0].clamp(-limit, limit);
-        t[1] -= d[1].clamp(-limit, limit);
-        if d[0].abs() + d[1].abs() < 1e-3 * f.px[0].min(f.px[1]) {
-            break;
-        }
-    }
-    t
 }
 
 fn shifted_rms(f: &Image, m: &Image, t: [f64; 2]) -> f64 {
     let s = over_shift(f, m, t, |_, _, fv, mv| {
         let d = (mv - fv) as f64;
-        Sums([d * d, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 1)
+        Sums(d * d, 1)
     });
     if s.1 == 0 {
         0.0
     } else {
-        (s.0[0] / s.1 as f64).sqrt()
+        (s.0 / s.1 as f64).sqrt()
     }
 }
 

@@ -43,20 +43,38 @@ pub fn load_series_subset(
     load_series_visiting(series, subset, None, progress)
 }
 
-/// Sees each slice of a 16-bit volume as soon as it is decoded, on the
-/// thread that decoded it: its index in the volume and its voxels
-/// (row-major), while they are still in cache.
-pub type SliceVisitor<'a> = &'a (dyn Fn(usize, &[i16]) + Sync);
+/// Sees the slices of a volume of `T` as they are decoded, on the thread
+/// that decodes each, a band of rows at a time as soon as the band is
+/// written, while it is still in the core's first cache: how the motion
+/// check takes its profiles without a second pass over the voxels.
+pub trait SliceVisitor<T>: Sync {
+    /// What sees the rows of slice `z` (its index in the volume), `ny`
+    /// rows of `nx` voxels.
+    fn begin(&self, z: usize, ny: usize, nx: usize) -> Box<dyn RowVisitor<T> + '_>;
+}
+
+/// One slice's rows as they are decoded (see [`SliceVisitor`]).
+pub trait RowVisitor<T> {
+    /// The slice's next rows: whole rows, row-major, in order.
+    fn rows(&mut self, data: &[T]);
+    /// Every row of the slice has been seen (not called where decoding
+    /// the slice failed).
+    fn done(self: Box<Self>);
+}
+
+/// Voxels a band handed to a [`SliceVisitor`] holds at most (a row at
+/// least): 16 KiB of 16-bit voxels, which with the stored samples they
+/// came from fit the core's first cache.
+const BAND_VOXELS: usize = 8192;
 
 /// [`load_series_subset`], showing `visit` each slice as it is decoded
 /// when the voxels are 16-bit and the slices are the series' own (no
-/// downsampling): how the motion check takes its profiles without a
-/// second pass over the voxels.
+/// downsampling).
 #[tracing::instrument(level = "info", name = "load_series", skip_all)]
 pub fn load_series_visiting(
     series: &Series,
     subset: &Subset,
-    visit: Option<SliceVisitor<'_>>,
+    visit: Option<&dyn SliceVisitor<i16>>,
     progress: &Progress,
 ) -> Result<LoadedSeries> {
     if let Some(p) = series
@@ -319,7 +337,16 @@ fn choose_type(series: &Series, slices: &[SliceRef]) -> Kind {
 }
 
 /// Sees each decoded slice of type `T` (see [`SliceVisitor`]).
-type Visit<'a, T> = Option<&'a (dyn Fn(usize, &[T]) + Sync)>;
+type Visit<'a, T> = Option<&'a dyn SliceVisitor<T>>;
+
+/// Shows `visit` slice `z` (`nx` voxels to a row), decoded whole.
+fn show_whole<T>(visit: Visit<'_, T>, z: usize, out: &[T], nx: usize) {
+    if let Some(v) = visit {
+        let mut rows = v.begin(z, out.len() / nx.max(1), nx);
+        rows.rows(out);
+        rows.done();
+    }
+}
 
 fn decode_all<T: Store>(
     series: &Series,
@@ -334,11 +361,6 @@ fn decode_all<T: Store>(
     let Shape { rows, cols, .. } = shape;
     let plane = rows * cols;
     let mut data: Vec<T> = crate::base::pages::zeroed(plane * slices.len());
-    let seen = |z: usize, out: &[T]| {
-        if let Some(v) = visit {
-            v(z, out);
-        }
-    };
     // Hand each file the output planes of its frames, so a multi-frame file
     // is opened once and every plane is written by exactly one task.
     let mut per_file: Vec<Vec<(&SliceRef, &mut [T], usize)>> =
@@ -371,7 +393,7 @@ fn decode_all<T: Store>(
                         .map_err(|e| CoreError::io(path, e))?
                     {
                         convert_in_place(layout, s, out)?;
-                        seen(*z, out);
+                        show_whole(visit, *z, out, cols);
                         progress.advance(1);
                         return Ok(());
                     }
@@ -380,7 +402,7 @@ fn decode_all<T: Store>(
                 let done = super::native::with_file_bytes(path, |bytes| {
                     let pixels = &bytes[super::native::pixel_data_range(bytes, explicit)?];
                     Some(decode_native(
-                        pixels, header, path, &mut jobs, &seen, progress,
+                        pixels, header, path, &mut jobs, visit, cols, progress,
                     ))
                 })
                 .map_err(|e| CoreError::io(path, e))?;
@@ -399,7 +421,7 @@ fn decode_all<T: Store>(
                 decode_frame_into(&obj, path, &stored, &mut whole)?;
                 for (s, out, z) in jobs {
                     m.copy_tile(&whole, header.columns as usize, s.frame, out);
-                    seen(z, out);
+                    show_whole(visit, z, out, cols);
                     progress.advance(1);
                 }
                 return Ok(());
@@ -407,7 +429,7 @@ fn decode_all<T: Store>(
             for (s, out, z) in jobs {
                 progress.check()?;
                 decode_frame_into(&obj, path, s, out)?;
-                seen(z, out);
+                show_whole(visit, z, out, cols);
                 progress.advance(1);
             }
             Ok(())
@@ -426,20 +448,24 @@ fn native_le(ts: &str) -> Option<bool> {
 }
 
 /// Converts the frames of `jobs` from one file's uncompressed pixel bytes,
-/// laid out as its header (from the scan) says.
+/// laid out as its header (from the scan) says; a band of rows (of
+/// `cols` voxels) at a time where `visit` sees them.
 fn decode_native<T: Store>(
     pixels: &[u8],
     header: &super::header::ImageHeader,
     path: &Path,
     jobs: &mut [(&SliceRef, &mut [T], usize)],
-    seen: &impl Fn(usize, &[T]),
+    visit: Visit<'_, T>,
+    cols: usize,
     progress: &Progress,
 ) -> Result<()> {
     let bits_allocated = header.bits_allocated;
     let layout = native_layout(header);
+    let band = (BAND_VOXELS / cols.max(1)).max(1) * cols.max(1);
     for (s, out, z) in jobs.iter_mut() {
         progress.check()?;
-        let frame_bytes = out.len() * (bits_allocated as usize).div_ceil(8);
+        let sample = (bits_allocated as usize).div_ceil(8);
+        let frame_bytes = out.len() * sample;
         let start = frame_bytes * s.frame as usize;
         let frame = pixels
             .get(start..start + frame_bytes)
@@ -452,8 +478,20 @@ fn decode_native<T: Store>(
                     start + frame_bytes
                 ),
             })?;
-        convert(frame, layout, s, out, path)?;
-        seen(*z, out);
+        match visit {
+            Some(v) if sample > 0 => {
+                let mut rows = v.begin(*z, out.len() / cols.max(1), cols);
+                for (o, b) in out.chunks_mut(band).zip(frame.chunks(band * sample)) {
+                    convert(b, layout, s, o, path)?;
+                    rows.rows(o);
+                }
+                rows.done();
+            }
+            _ => {
+                convert(frame, layout, s, out, path)?;
+                show_whole(visit, *z, out, cols);
+            }
+        }
         progress.advance(1);
     }
     Ok(())

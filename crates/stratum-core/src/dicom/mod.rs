@@ -15,7 +15,7 @@ pub mod synth;
 
 pub use header::{ImageHeader, read_header};
 pub use load::{
-    LoadedSeries, SliceVisitor, decode_frame_values, load_series, load_series_subset,
+    LoadedSeries, RowVisitor, SliceVisitor, decode_frame_values, load_series, load_series_subset,
     load_series_visiting,
 };
 pub use scan::{Scan, Series, SliceRef, scan};

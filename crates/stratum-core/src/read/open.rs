@@ -88,14 +88,8 @@ pub fn inspect_series_with(
     let mut report = check_series(series, CheckOptions { resample });
     // The motion check's profiles are taken as the slices are decoded.
     let early = motion::DecodeProfiles::for_modality(&series.modality);
-    let cols = series.columns as usize;
-    let visit = |z: usize, data: &[i16]| {
-        if let Some(e) = &early {
-            e.slice(z, data, cols);
-        }
-    };
-    let visit: SliceVisitor = &visit;
-    let loaded = load_series_visiting(series, subset, early.is_some().then_some(visit), progress);
+    let visit = early.as_ref().map(|e| e as &dyn SliceVisitor<i16>);
+    let loaded = load_series_visiting(series, subset, visit, progress);
     note_load(&mut report, loaded.as_ref());
     let loaded = match loaded {
         Ok(l) => l,

@@ -4,14 +4,18 @@
 use std::sync::Mutex;
 
 use super::CT_WINDOW;
-use crate::checks::register::{self, Profiles};
+use crate::checks::register::{self, Profiles, SliceSums};
+use crate::dicom::{RowVisitor, SliceVisitor};
 use crate::image::volume::{Volume, Voxels};
 
 /// The check's first pass, made while a CT series is decoded: each
-/// slice's profiles are summed by the thread that has just decoded it,
-/// while its voxels are still in cache, so the check reads no voxel again
-/// (a second pass over a 512 x 512 x 300 scan was most of its time). Other
-/// scans' window comes from their voxels, so they get no early profiles.
+/// slice's profiles are summed by the thread that decodes it, a band of
+/// rows at a time as the loader writes them ([`SliceVisitor`]), while the
+/// band is still in the core's first cache, so the check reads no voxel
+/// again (a second pass over a 512 x 512 x 300 scan was most of its time,
+/// and a whole slice read back after decoding had already left the
+/// cache). Other scans' window comes from their voxels, so they get no
+/// early profiles.
 #[derive(Debug)]
 pub struct DecodeProfiles {
     window: (i16, i16),
@@ -30,12 +34,16 @@ impl DecodeProfiles {
         })
     }
 
-    /// Takes slice `z` (`data`: its voxels, row-major, `nx` to a row).
+    /// Takes slice `z` whole (`data`: its voxels, row-major, `nx` to a row).
     pub fn slice(&self, z: usize, data: &[i16], nx: usize) {
         if nx == 0 {
             return;
         }
         let p = register::slice_profiles_i16(data, data.len() / nx, nx, self.window);
+        self.take(z, p);
+    }
+
+    fn take(&self, z: usize, p: Profiles) {
         if let Ok(mut got) = self.got.lock() {
             got.push((z, p));
         }
@@ -59,5 +67,32 @@ impl DecodeProfiles {
                 *z == i && p.cols.len() == nx && p.rows.len() == ny.div_ceil(p.row_step.max(1))
             });
         fits.then(|| got.into_iter().map(|(_, p)| p).collect())
+    }
+}
+
+impl SliceVisitor<i16> for DecodeProfiles {
+    fn begin(&self, z: usize, ny: usize, nx: usize) -> Box<dyn RowVisitor<i16> + '_> {
+        Box::new(Bands {
+            owner: self,
+            z,
+            sums: SliceSums::new(ny, nx, self.window),
+        })
+    }
+}
+
+/// One slice's profiles, summed band by band as it is decoded.
+struct Bands<'a> {
+    owner: &'a DecodeProfiles,
+    z: usize,
+    sums: SliceSums,
+}
+
+impl RowVisitor<i16> for Bands<'_> {
+    fn rows(&mut self, data: &[i16]) {
+        self.sums.add(data);
+    }
+
+    fn done(self: Box<Self>) {
+        self.owner.take(self.z, self.sums.finish());
     }
 }

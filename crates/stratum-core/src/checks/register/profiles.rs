@@ -88,75 +88,171 @@ fn profiles_i16(a: &Array3<i16>, lo: i16, hi: i16) -> Vec<Profiles> {
         .collect()
 }
 
-/// One slice's profiles (`ny` rows of `nx` voxels, row-major), the same
-/// sums as [`profiles_with`] makes for 16-bit voxels whose window lies in
-/// their range: each value clamped and offset in 16 bits (eight to a
-/// vector on any x86-64), the column sums kept in 16 bits for as many rows
-/// as cannot overflow them, then added to wide ones. Exact, so the
-/// profiles are the same integers. Also called by the loader on each slice
-/// it has just decoded, while the slice is still in cache.
+/// One slice's profiles (`ny` rows of `nx` voxels, row-major): its rows
+/// in one band (see [`SliceSums`]).
 pub fn slice_profiles_i16(data: &[i16], ny: usize, nx: usize, window: (i16, i16)) -> Profiles {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { slice_profiles_i16_avx2(data, ny, nx, window) };
-    }
-    sums_i16(data, ny, nx, window)
+    let mut sums = SliceSums::new(ny, nx, window);
+    sums.add(data);
+    sums.finish()
 }
 
-/// [`sums_i16`] compiled for AVX2: sixteen lanes to a vector instead of
-/// the baseline's four (it widens to 32 bits for the row sums), which
-/// more than halves the time the loader spends on the profiles. The same
-/// integer arithmetic, so the same sums.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn slice_profiles_i16_avx2(
-    data: &[i16],
-    ny: usize,
+/// The profiles of one 16-bit slice, summed a band of rows at a time: the
+/// loader hands each band over as soon as it has decoded it, while it is
+/// still in the core's first cache (a whole 512 x 512 slice has left it).
+/// The same sums as [`profiles_with`] makes for 16-bit voxels whose window
+/// lies in their range: each value clamped and offset in 16 bits (eight to
+/// a vector on any x86-64, sixteen with AVX2), the column sums kept in 16
+/// bits for as many rows as cannot overflow them, then added to wide ones.
+/// Exact, so the profiles are the same integers however the rows are cut
+/// into bands.
+#[derive(Clone, Debug)]
+pub struct SliceSums {
     nx: usize,
+    ny: usize,
     window: (i16, i16),
-) -> Profiles {
-    sums_i16(data, ny, nx, window)
+    row_step: usize,
+    /// Rows the column sums can take in 16 bits before they are flushed.
+    block: usize,
+    cols: Vec<u64>,
+    part: Vec<u16>,
+    in_part: usize,
+    rows: Vec<f32>,
+    /// Rows seen so far (summed or stepped over).
+    seen: usize,
+    /// A row's sum fits ROW_LANES lanes of 16 bits.
+    narrow_rows: bool,
 }
 
-#[inline(always)]
-fn sums_i16(data: &[i16], ny: usize, nx: usize, (lo, hi): (i16, i16)) -> Profiles {
-    let row_step = row_step(nx, ny);
-    let span = (hi as i32 - lo as i32).max(1) as u32;
-    let block = (u16::MAX as u32 / span).max(1) as usize;
-    let mut cols = vec![0u64; nx];
-    let mut part = vec![0u16; nx];
-    let mut in_part = 0;
-    let mut rows = Vec::with_capacity(ny / row_step + 1);
-    for r in data.chunks_exact(nx.max(1)).take(ny).step_by(row_step) {
-        // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
-        let mut sum = 0u32;
-        for (p, &v) in part.iter_mut().zip(r) {
+/// Lanes of a row's sum in 16 bits: two AVX2 vectors.
+const ROW_LANES: usize = 32;
+
+impl SliceSums {
+    /// For a slice of `ny` rows of `nx` voxels, clamped to `window`.
+    pub fn new(ny: usize, nx: usize, window: (i16, i16)) -> SliceSums {
+        let row_step = row_step(nx, ny);
+        let span = (window.1 as i32 - window.0 as i32).max(1) as u32;
+        SliceSums {
+            nx,
+            ny,
+            window,
+            row_step,
+            block: (u16::MAX as u32 / span).max(1) as usize,
+            cols: vec![0; nx],
+            part: vec![0; nx],
+            in_part: 0,
+            rows: Vec::with_capacity(ny / row_step + 1),
+            seen: 0,
+            narrow_rows: (nx.div_ceil(ROW_LANES) as u64) * (span as u64) <= u16::MAX as u64,
+        }
+    }
+
+    /// The slice's next rows (whole rows, row-major, in order); rows past
+    /// the slice's `ny` are not counted.
+    pub fn add(&mut self, data: &[i16]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.add_avx2(data) };
+        }
+        self.add_rows(data)
+    }
+
+    /// [`Self::add_rows`] compiled for AVX2: sixteen lanes to a vector
+    /// instead of the baseline's four (it widens to 32 bits for the row
+    /// sums), which more than halves the time the loader spends on the
+    /// profiles. The same integer arithmetic, so the same sums.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_avx2(&mut self, data: &[i16]) {
+        self.add_rows(data)
+    }
+
+    #[inline(always)]
+    fn add_rows(&mut self, data: &[i16]) {
+        let (lo, hi) = self.window;
+        if self.nx == 0 {
+            return;
+        }
+        for r in data.chunks_exact(self.nx) {
+            if self.seen >= self.ny {
+                break;
+            }
+            self.seen += 1;
+            if !(self.seen - 1).is_multiple_of(self.row_step) {
+                continue;
+            }
             // max/min, not clamp: clamp's check of its bounds in the loop
             // keeps it from vectorising.
-            let l = v.max(lo).min(hi).wrapping_sub(lo) as u16;
-            *p = p.wrapping_add(l);
-            sum = sum.wrapping_add(l as u32);
-        }
-        rows.push(sum as f32);
-        in_part += 1;
-        if in_part == block {
-            for (c, p) in cols.iter_mut().zip(part.iter_mut()) {
-                *c += *p as u64;
-                *p = 0;
+            let level = |v: i16| v.max(lo).min(hi).wrapping_sub(lo) as u16;
+            let sum = if self.narrow_rows {
+                // The row's sum in ROW_LANES lanes of 16 bits, which
+                // cannot overflow (see `new`), widened once at the end.
+                let mut lanes = [0u16; ROW_LANES];
+                let (ps, vs) = (
+                    self.part.chunks_exact_mut(ROW_LANES),
+                    r.chunks_exact(ROW_LANES),
+                );
+                let mut tail = 0u32;
+                for (&v, p) in vs.remainder().iter().zip(ps.into_remainder()) {
+                    let l = level(v);
+                    *p = p.wrapping_add(l);
+                    tail += l as u32;
+                }
+                let (ps, vs) = (
+                    self.part.chunks_exact_mut(ROW_LANES),
+                    r.chunks_exact(ROW_LANES),
+                );
+                for (ps, vs) in ps.zip(vs) {
+                    for k in 0..ROW_LANES {
+                        let l = level(vs[k]);
+                        ps[k] = ps[k].wrapping_add(l);
+                        lanes[k] = lanes[k].wrapping_add(l);
+                    }
+                }
+                lanes.iter().map(|&l| l as u32).sum::<u32>() + tail
+            } else {
+                // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
+                let mut sum = 0u32;
+                for (p, &v) in self.part.iter_mut().zip(r) {
+                    let l = level(v);
+                    *p = p.wrapping_add(l);
+                    sum = sum.wrapping_add(l as u32);
+                }
+                sum
+            };
+            self.rows.push(sum as f32);
+            self.in_part += 1;
+            if self.in_part == self.block {
+                self.flush();
             }
-            in_part = 0;
         }
     }
-    Profiles {
-        cols: cols
-            .iter()
-            .zip(&part)
-            .map(|(c, p)| (c + *p as u64) as f32)
-            .collect(),
-        rows,
-        row_step,
+
+    fn flush(&mut self) {
+        for (c, p) in self.cols.iter_mut().zip(self.part.iter_mut()) {
+            *c += *p as u64;
+            *p = 0;
+        }
+        self.in_part = 0;
     }
+
+    /// The profiles of the rows seen.
+    pub fn finish(mut self) -> Profiles {
+        self.flush();
+        Profiles {
+            cols: self.cols.iter().map(|&c| c as f32).collect(),
+            rows: self.rows,
+            row_step: self.row_step,
+        }
+    }
+}
+
+/// [`slice_profiles_i16`] with the baseline build's loop, whatever the CPU.
+#[cfg(test)]
+fn sums_i16(data: &[i16], ny: usize, nx: usize, window: (i16, i16)) -> Profiles {
+    let mut sums = SliceSums::new(ny, nx, window);
+    sums.add_rows(data);
+    sums.finish()
 }
 
 fn profiles_with<T: VoxelType>(
@@ -255,15 +351,28 @@ pub fn shift_1d(p: &[f32], q: &[f32], max: usize) -> f64 {
     let r = (max / 4 + 1).min(pc.len() / 2) as isize;
     let mut best = (f64::INFINITY, 0isize);
     for k in -r..=r {
-        let (mut e, mut m) = (0.0f64, 0usize);
-        for (x, &pv) in pc.iter().enumerate() {
-            let xq = x as isize + k;
-            if xq >= 0 && (xq as usize) < qc.len() {
-                let d = (qc[xq as usize] - pv) as f64;
-                e += d * d;
-                m += 1;
+        // The samples x of `pc` whose x + k lies in `qc`, summed in four
+        // lanes (one sum in order waited on each add).
+        let lo = (-k).max(0) as usize;
+        let hi = (qc.len() as isize - k).clamp(0, pc.len() as isize) as usize;
+        let m = hi.saturating_sub(lo);
+        let mut lanes = [0.0f64; 4];
+        if m > 0 {
+            let at = (lo as isize + k) as usize;
+            let (ps, qs) = (pc[lo..hi].chunks_exact(4), qc[at..at + m].chunks_exact(4));
+            let tail = (ps.remainder(), qs.remainder());
+            for (ps, qs) in ps.zip(qs) {
+                for l in 0..4 {
+                    let d = (qs[l] - ps[l]) as f64;
+                    lanes[l] += d * d;
+                }
+            }
+            for (&pv, &qv) in tail.0.iter().zip(tail.1) {
+                let d = (qv - pv) as f64;
+                lanes[0] += d * d;
             }
         }
+        let e: f64 = lanes.iter().sum();
         // The same overlap-normalised error for every k; ties keep the smallest |k|.
         let e = e / m.max(1) as f64;
         if e < best.0 - 1e-9 * e.abs() || (e <= best.0 && k.abs() < best.1.abs()) {
@@ -317,6 +426,17 @@ mod tests {
                     let data = slice.as_slice().unwrap();
                     let any = sums_i16(data, ny, nx, (lo as i16, hi as i16));
                     assert_eq!((&w.rows, &w.cols), (&any.rows, &any.cols));
+                    // Handed over in bands of rows, as the loader does:
+                    // odd sizes, so bands start on rows that are stepped over.
+                    for band in [1, 7, 64, ny] {
+                        let mut sums = SliceSums::new(ny, nx, (lo as i16, hi as i16));
+                        for rows in data.chunks(band * nx) {
+                            sums.add(rows);
+                        }
+                        let banded = sums.finish();
+                        assert_eq!(banded.row_step, w.row_step);
+                        assert_eq!((&w.rows, &w.cols), (&banded.rows, &banded.cols), "{band}");
+                    }
                 }
                 for (w, n) in wide.iter().zip(&narrow) {
                     assert_eq!(w.row_step, n.row_step);
