@@ -152,16 +152,7 @@ fn margin_on_load(
     let Some((a, b)) = &on_load.0 else {
         return;
     };
-    // As typed on a command line: any case, "_" for a space.
-    let norm = |n: &str| n.trim().replace('_', " ").to_lowercase();
-    let id = |n: &str| {
-        study
-            .doc
-            .segments()
-            .iter()
-            .find(|s| norm(&s.name) == norm(n))
-            .map(|s| s.id)
-    };
+    let id = |n: &str| study.segment_typed(n);
     match (id(a), id(b)) {
         (Some(a), Some(b)) if a != b => {
             out.write(SurgeryAction::Margin {

@@ -107,16 +107,9 @@ fn margin_shell_on_load(
     let Some((name, mm)) = on_load.0.take() else {
         return;
     };
-    // As typed on a command line: any case, "_" for a space.
-    let norm = |n: &str| n.trim().replace('_', " ").to_lowercase();
-    match study
-        .doc
-        .segments()
-        .iter()
-        .find(|s| norm(&s.name) == norm(&name))
-    {
-        Some(s) => {
-            out.write(MarginShellAction::Show { lesion: s.id, mm });
+    match study.segment_typed(&name) {
+        Some(lesion) => {
+            out.write(MarginShellAction::Show { lesion, mm });
         }
         None => notices.error(format!(
             "--margin-shell: the study has no segment named {name:?}"

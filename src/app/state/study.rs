@@ -26,6 +26,20 @@ pub struct Study {
     pub auto_window: (f64, f64),
 }
 
+impl Study {
+    /// The segment named `name` as typed on a command line: any case, "_"
+    /// for a space ("small_bowel" is "Small bowel").
+    pub fn segment_typed(&self, name: &str) -> Option<u16> {
+        let norm = |n: &str| n.trim().replace('_', " ").to_lowercase();
+        let name = norm(name);
+        self.doc
+            .segments()
+            .iter()
+            .find(|s| norm(&s.name) == name)
+            .map(|s| s.id)
+    }
+}
+
 /// Sent when a new study replaced the old one: its segments are the
 /// document's.
 #[derive(Message, Clone, Copy, Debug, Default)]

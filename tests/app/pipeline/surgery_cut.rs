@@ -13,27 +13,31 @@ use stratum::app::features::surgery_cut::{
 };
 use stratum::app::state::space::AnatomyPose;
 use stratum::app::state::study::Study;
+use stratum_core::segment::LabelMap;
 
 use super::surgery::two_balls;
 use super::{errors, headless, publish, run_until_idle};
 
-/// The voxels of segment `id` whose centre satisfies `f` (LPS mm).
-fn count(app: &App, id: u16, f: impl Fn([f64; 3]) -> bool) -> u64 {
-    let labels = app.world().resource::<Study>().doc.labels().clone();
+/// The voxel centres (LPS mm) of segment `id` of `labels`.
+fn centres(labels: &LabelMap, id: u16) -> Vec<[f64; 3]> {
     let (nz, ny, nx) = labels.dim();
-    let mut n = 0;
+    let mut v = Vec::new();
     for z in 0..nz {
         for y in 0..ny {
             for x in 0..nx {
-                if labels.get(z, y, x) == id
-                    && f(labels.geometry.index_to_lps([x as f64, y as f64, z as f64]))
-                {
-                    n += 1;
+                if labels.get(z, y, x) == id {
+                    v.push(labels.geometry.index_to_lps([x as f64, y as f64, z as f64]));
                 }
             }
         }
     }
-    n
+    v
+}
+
+/// The voxels of segment `id` whose centre satisfies `f` (LPS mm).
+fn count(app: &App, id: u16, f: impl Fn([f64; 3]) -> bool) -> u64 {
+    let labels = app.world().resource::<Study>().doc.labels();
+    centres(labels, id).into_iter().filter(|p| f(*p)).count() as u64
 }
 
 fn step(app: &mut App) {
@@ -104,21 +108,7 @@ fn a_curved_cut_through_clicked_points_takes_the_chosen_part_away_and_undo_takes
     // half a percent.
     let r = app.world().resource::<Surgery>().resection.clone().unwrap();
     let kept = |x: f64| (14.3 - (x - 0.5)).clamp(0.0, 1.0);
-    let remnant: f64 = {
-        let labels = before.clone();
-        let (nz, ny, nx) = labels.dim();
-        let mut v = 0.0;
-        for z in 0..nz {
-            for y in 0..ny {
-                for x in 0..nx {
-                    if labels.get(z, y, x) == 1 {
-                        v += kept(x as f64);
-                    }
-                }
-            }
-        }
-        v
-    };
+    let remnant: f64 = centres(&before, 1).iter().map(|p| kept(p[0])).sum();
     let pct = 100.0 * remnant / (cap + rest) as f64;
     assert!(
         (r.remnant_pct - pct).abs() < 0.5,
@@ -195,21 +185,7 @@ fn a_safety_margin_is_shown_as_a_shell_and_cut_away_from_the_organ() {
     assert_eq!(q.iter(app.world()).count(), 1);
     // The cut, 8 mm around "far": the voxels of "near" within that margin
     // of "far"'s voxel centres (less half a voxel, as the core counts).
-    let far: Vec<[f64; 3]> = {
-        let labels = app.world().resource::<Study>().doc.labels().clone();
-        let (nz, ny, nx) = labels.dim();
-        let mut v = Vec::new();
-        for z in 0..nz {
-            for y in 0..ny {
-                for x in 0..nx {
-                    if labels.get(z, y, x) == 2 {
-                        v.push([x as f64, y as f64, z as f64]);
-                    }
-                }
-            }
-        }
-        v
-    };
+    let far = centres(app.world().resource::<Study>().doc.labels(), 2);
     let within = count(&app, 1, |p| {
         far.iter()
             .map(|f| (0..3).map(|k| (p[k] - f[k]).powi(2)).sum::<f64>())
