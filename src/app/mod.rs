@@ -97,8 +97,9 @@ pub struct GuiOptions {
     pub labels: Option<(PathBuf, Option<PathBuf>)>,
     /// Start with the 3D view turning.
     pub turntable: bool,
-    /// Clip planes to start with (at most three), through the study centre.
-    pub clip: Vec<crate::app::actions::ClipKind>,
+    /// Clip planes to start with (at most three), each this far (mm) from
+    /// the study centre along its normal.
+    pub clip: Vec<(crate::app::actions::ClipKind, f64)>,
     /// Rulers to start with (LPS mm end points).
     pub rulers: Vec<([f64; 3], [f64; 3])>,
     /// `--margin A,B`: segment A coloured by its distance to B on load.
@@ -211,8 +212,25 @@ pub fn run(opts: GuiOptions) -> AppExit {
         .add_systems(Startup, {
             let kinds = opts.clip.clone();
             move |mut actions: MessageWriter<crate::app::actions::ClipAction>| {
-                for (index, kind) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
+                for (index, (kind, _)) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
                     actions.write(crate::app::actions::ClipAction::Orient { index, kind: *kind });
+                }
+            }
+        })
+        .add_systems(Update, {
+            // The offsets once the first study is open (its centre known).
+            let kinds = opts.clip.clone();
+            move |study: Option<Res<crate::app::state::study::Study>>,
+                  mut done: Local<bool>,
+                  mut actions: MessageWriter<crate::app::actions::ClipAction>| {
+                if *done || study.is_none() {
+                    return;
+                }
+                *done = true;
+                for (index, (_, mm)) in kinds.iter().take(clip::MAX_PLANES).enumerate() {
+                    if *mm != 0.0 {
+                        actions.write(crate::app::actions::ClipAction::Offset { index, mm: *mm });
+                    }
                 }
             }
         })

@@ -30,9 +30,11 @@ pub struct GuiArgs {
     #[arg(long)]
     pub turntable: bool,
     /// Start with a clip plane through the study centre: axial (cuts the top
-    /// away), coronal (the front), sagittal (the left) or oblique; up to three
-    #[arg(long, value_name = "PLANE", value_parser = parse_clip)]
-    pub clip: Vec<stratum::app::actions::ClipKind>,
+    /// away), coronal (the front), sagittal (the left) or oblique; ":MM"
+    /// moves it that far towards the part it cuts away (negative: deeper),
+    /// e.g. coronal:-40; up to three
+    #[arg(long, value_name = "PLANE[:MM]", value_parser = parse_clip)]
+    pub clip: Vec<(stratum::app::actions::ClipKind, f64)>,
     /// Start with a ruler between two LPS points in mm, "L,P,S:L,P,S"
     #[arg(long, value_name = "A:B", value_parser = parse_ruler)]
     pub ruler: Vec<([f64; 3], [f64; 3])>,
@@ -82,9 +84,24 @@ pub struct GuiArgs {
     pub size: (u32, u32),
 }
 
-fn parse_clip(s: &str) -> Result<stratum::app::actions::ClipKind, String> {
-    stratum::app::actions::ClipKind::parse(s)
-        .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique"))
+fn parse_clip(s: &str) -> Result<(stratum::app::actions::ClipKind, f64), String> {
+    let (kind, mm) = match s.split_once(':') {
+        Some((kind, mm)) => {
+            let mm = mm
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    format!("{s:?}: the offset after ':' is millimetres, e.g. coronal:-40")
+                })?;
+            (kind, mm)
+        }
+        None => (s, 0.0),
+    };
+    let kind = stratum::app::actions::ClipKind::parse(kind)
+        .ok_or_else(|| format!("{s:?}: use axial, coronal, sagittal or oblique, optionally :MM"))?;
+    Ok((kind, mm))
 }
 
 fn parse_render(s: &str) -> Result<stratum::app::features::volume::RenderOnLoad, String> {

@@ -273,6 +273,19 @@ fn convert_explains_bad_options() {
 }
 
 #[test]
+fn the_window_explains_a_bad_clip_plane_before_it_opens() {
+    for (arg, says) in [
+        ("coronal:deep", "the offset after ':' is millimetres"),
+        ("frontal", "use axial, coronal, sagittal or oblique"),
+        ("coronal:inf", "the offset after ':' is millimetres"),
+    ] {
+        let o = stratum(&["--clip", arg]);
+        assert_eq!(o.status.code(), Some(2), "{arg}: {}", text(&o));
+        assert!(text(&o).contains(says), "{arg}: {}", text(&o));
+    }
+}
+
+#[test]
 fn models_lists_the_shipped_model_and_the_runtime() {
     let o = stratum(&["models"]);
     let t = text(&o);

@@ -65,9 +65,17 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
     app.wait_for("the stroke to begin", Duration::from_secs(120), |v| {
         v["brush"]["stroking"] == true
     });
+    // 8 cm in STRATUM_XR_STROKE_STEPS samples (8 unless set: the VR
+    // brush benchmark, bench/xr-stroke.sh, asks for more, finer ones).
+    let steps: u32 = std::env::var("STRATUM_XR_STROKE_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n >= 2)
+        .unwrap_or(8);
+    let began = app.seen;
     let mut update_ms = Vec::new();
-    for k in 1..=8 {
-        let dx = -0.04 + 0.01 * k as f64;
+    for k in 1..=steps {
+        let dx = -0.04 + 0.08 * f64::from(k) / f64::from(steps);
         rig.set_hand(Hand::Right, at(dx), pull);
         rig.send().unwrap();
         let v = app.wait_for("the hand along the stroke", Duration::from_secs(120), |v| {
@@ -96,6 +104,47 @@ fn a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_rest
         n1 - n0
     );
     eprintln!("update_ms while stroking: {update_ms:?}");
+    // Each sample of the stroke, timed from its edit to its chunk meshes:
+    // every one remeshed a chunk at least (the surface follows the hand),
+    // the first turned the surface into chunks.
+    let samples: Vec<Value> = app
+        .lines()
+        .iter()
+        .filter(|v| v["frame"].as_f64().is_some_and(|n| n > began))
+        .flat_map(|v| {
+            v["brush"]["samples"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        samples.len() as u32 >= steps / 2,
+        "{} samples timed for {steps} steps",
+        samples.len()
+    );
+    assert!(
+        samples.iter().all(|s| s["chunks"].as_u64() >= Some(1)),
+        "{samples:?}"
+    );
+    assert_eq!(samples[0]["first"], true, "{samples:?}");
+    let ms = |key: &str| -> Vec<f64> {
+        let mut v: Vec<f64> = samples[1..].iter().map(|s| f(s, &[key])).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let p95 = |v: &[f64]| {
+        v.get((v.len() * 95).div_ceil(100).saturating_sub(1))
+            .copied()
+    };
+    let (wall, cpu) = (ms("wall_ms"), ms("cpu_ms"));
+    eprintln!(
+        "brush sample to chunk meshes: {} samples after the first; wall p95 {:?} ms, cpu p95 {:?} ms; first {}; wall {wall:?}; cpu {cpu:?}",
+        wall.len(),
+        p95(&wall),
+        p95(&cpu),
+        samples[0]
+    );
     // The brush's touch: the ball (trigger released) 3 cm above the painted
     // capsule touches nothing; brought down to 6 mm above its axis it
     // reaches the capsule's surface, and the runtime takes a pulse.

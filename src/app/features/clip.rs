@@ -158,6 +158,7 @@ impl Plugin for ClipPlugin {
                     apply_actions,
                     update_scan_texture.run_if(resource_exists::<Study>),
                     update_clip_uniforms,
+                    update_overlay_clip,
                 )
                     .chain(),
             );
@@ -351,6 +352,50 @@ impl ExemptionsChanged<'_, '_> {
     }
 }
 
+/// The active planes in the world, and the mask of the slots they are in.
+fn world_planes(clip: &ClipSettings, pose: &AnatomyPose) -> ([Vec4; MAX_PLANES], u8) {
+    let mut planes = [Vec4::ZERO; MAX_PLANES];
+    for (i, plane) in clip.active() {
+        planes[i] = world_plane(pose, plane);
+    }
+    (planes, clip.active().fold(0, |m, (i, _)| m | 1 << i))
+}
+
+/// A see-through surface drawn with the segments' material that is not a
+/// segment (the safety-margin shell): every active plane cuts it, and
+/// where a plane opens it no cut face is drawn, so what lies inside it
+/// stays in view.
+#[derive(Component, Clone, Copy, Debug)]
+pub struct ClippedOverlay;
+
+/// The mask bit that leaves the cut face out (clip.wgsl).
+pub const NO_CUT_FACE: u32 = 1 << 3;
+
+/// Puts the planes into each overlay's material.
+fn update_overlay_clip(
+    clip: Res<ClipSettings>,
+    pose: Res<AnatomyPose>,
+    overlays: Query<Ref<MeshMaterial3d<SegmentMaterial>>, With<ClippedOverlay>>,
+    mut materials: ResMut<Assets<SegmentMaterial>>,
+) {
+    let force = clip.is_changed() || pose.is_changed();
+    let (planes, mask) = world_planes(&clip, &pose);
+    for handle in &overlays {
+        if !force && !handle.is_changed() {
+            continue;
+        }
+        let Some(mut m) = materials.get_mut(&handle.0) else {
+            continue;
+        };
+        m.extension.clip.planes = planes;
+        m.extension.clip.mask = if mask == 0 {
+            0
+        } else {
+            u32::from(mask) | NO_CUT_FACE
+        };
+    }
+}
+
 /// Puts the planes, the scan and each segment's colour into its material.
 fn update_clip_uniforms(
     clip: Res<ClipSettings>,
@@ -366,15 +411,8 @@ fn update_clip_uniforms(
     // (and, without a plane, nothing in the uniform depends on the pose).
     let posed = pose.is_changed() && clip.active().next().is_some();
     let global = clip.is_changed() || scan.is_changed() || any_removed || posed;
-    let planes = {
-        let mut p = [Vec4::ZERO; MAX_PLANES];
-        for (i, plane) in clip.active() {
-            p[i] = world_plane(&pose, plane);
-        }
-        p
-    };
+    let (planes, mask) = world_planes(&clip, &pose);
     let tex_from_world = scan.tex_from_model * pose.0.compute_affine().inverse();
-    let mask: u8 = clip.active().fold(0, |m, (i, _)| m | 1 << i);
     let force = global || mask != *last_mask;
     *last_mask = mask;
     for (seg, handle, exempt) in &segments {

@@ -28,7 +28,8 @@ struct Clip {
     tex_from_world: mat4x4<f32>,
     // Linear RGB of the segment; a = how much of it tints the cut face.
     colour: vec4<f32>,
-    // Bit i set: plane i cuts this segment.
+    // Bit i set (0-2): plane i cuts this segment. Bit 3: draw no cut face
+    // (a see-through overlay such as the margin shell).
     mask: u32,
 }
 
@@ -54,7 +55,7 @@ fn fragment(
     let out = deferred_output(in, pbr_input);
 #else
     var out: FragmentOutput;
-    if (!is_front && clip.mask != 0u) {
+    if (!is_front && (clip.mask & 7u) != 0u && (clip.mask & 8u) == 0u) {
         // The view ray enters the kept region where it crosses the last
         // active plane it passes from the cut side: that point is on the cut face.
         let eye = view.world_position;

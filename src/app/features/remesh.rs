@@ -5,7 +5,8 @@
 //! (the usual smoothed, reduced recipe) arrives, the chunks go and the full
 //! mesh shows again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology};
@@ -52,20 +53,64 @@ pub struct LiveSurface {
     pub pending: u32,
 }
 
+/// How long each brush sample took from its edit to its chunk meshes: the
+/// wall time from the edit's start to the last chunk mesh made, what the
+/// hand waits for (the stamp and the chunk meshing run on several threads,
+/// so no one thread's CPU time would say it; on a busy machine it counts
+/// other processes' turns too). The XR trace reads it; the last
+/// [`SampleTimes::KEPT`] are kept.
+#[derive(Resource, Default)]
+pub struct SampleTimes {
+    /// Samples timed since the start.
+    pub count: u64,
+    pub recent: VecDeque<SampleTime>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SampleTime {
+    /// Its number (`SampleTimes::count` after it).
+    pub seq: u64,
+    pub wall: Duration,
+    /// Chunk meshes made for it.
+    pub chunks: usize,
+    /// The stroke's first sample on a segment shown whole: all its bricks
+    /// became chunks.
+    pub first: bool,
+}
+
+impl SampleTimes {
+    pub const KEPT: usize = 256;
+
+    fn push(&mut self, applied: Instant, chunks: usize, first: bool) {
+        self.count += 1;
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(SampleTime {
+            seq: self.count,
+            wall: applied.elapsed(),
+            chunks,
+            first,
+        });
+    }
+}
+
 pub struct RemeshPlugin;
 
 impl Plugin for RemeshPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<LiveSurfaces>().add_systems(
-            Update,
-            (
-                remesh_chunks.run_if(resource_exists::<Study>),
-                count_rebuilds.run_if(resource_exists::<Study>),
-                retire_chunks,
-            )
-                .chain()
-                .after(SegmentsSet),
-        );
+        app.init_resource::<LiveSurfaces>()
+            .init_resource::<SampleTimes>()
+            .add_systems(
+                Update,
+                (
+                    remesh_chunks.run_if(resource_exists::<Study>),
+                    count_rebuilds.run_if(resource_exists::<Study>),
+                    retire_chunks,
+                )
+                    .chain()
+                    .after(SegmentsSet),
+            );
     }
 }
 
@@ -94,10 +139,15 @@ fn remesh_chunks(
     mut changes: MessageReader<DocumentChanged>,
     study: Res<Study>,
     mut live: ResMut<LiveSurfaces>,
+    mut times: ResMut<SampleTimes>,
     mut w: ChunkWorld,
 ) {
     let labels = &**study.doc.labels();
-    for DocumentChanged { change, .. } in changes.read() {
+    for DocumentChanged {
+        change, applied, ..
+    } in changes.read()
+    {
+        let (mut made, mut first) = (0, false);
         for &id in &change.voxels {
             // Other changes are rebuilt whole; a segment already shown as
             // chunks follows them at once too.
@@ -117,6 +167,7 @@ fn remesh_chunks(
             let bricks: Vec<BrickId> = match live.segments.get_mut(&id) {
                 Some(s) => s.surface.update(labels, change.region),
                 None => {
+                    first = true;
                     let surface = ChunkedSurface::build(labels, id);
                     let bricks = surface.grid().all().collect();
                     w.commands.entity(e).remove::<Mesh3d>();
@@ -155,7 +206,11 @@ fn remesh_chunks(
                     ))
                     .id();
                 entry.chunks.insert(brick, entity);
+                made += 1;
             }
+        }
+        if change.live {
+            times.push(*applied, made, first);
         }
     }
 }

@@ -149,6 +149,7 @@ fn follow_changes(
     for DocumentChanged {
         change,
         from_history,
+        ..
     } in changes.read()
     {
         for id in &change.removed {

@@ -10,6 +10,7 @@ use stratum_core::planning::resect::Spline;
 use stratum_core::planning::shell::{margin_shell, surface_patch};
 
 use crate::app::actions::ViewAction;
+use crate::app::features::clip::{ClipExtension, ClippedOverlay, SegmentMaterial};
 use crate::app::features::meshing::to_bevy_mesh;
 use crate::app::state::document::DocumentChanged;
 use crate::app::state::jobs::Notices;
@@ -192,7 +193,7 @@ struct ShellTargets<'w, 's> {
     meshes: ResMut<'w, Assets<Mesh>>,
     /// Absent without rendering (headless): the shell is measured and
     /// placed, not drawn.
-    materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    materials: Option<ResMut<'w, Assets<SegmentMaterial>>>,
 }
 
 fn show_margin_shell(
@@ -255,16 +256,23 @@ fn show_margin_shell(
             ChildOf(root),
         ));
         // Translucent, both faces: the lesion shows through it, and the
-        // shell's inside where a clip plane opens it.
+        // shell's inside where a clip plane opens it (the planes cut it as
+        // they cut the segments, without a cut face).
         if let Some(materials) = to.materials.as_mut() {
-            e.insert(MeshMaterial3d(materials.add(StandardMaterial {
-                base_color: Color::srgba(1.0, 0.85, 0.2, 0.28),
-                alpha_mode: AlphaMode::Blend,
-                double_sided: true,
-                cull_mode: None,
-                perceptual_roughness: 0.8,
-                ..default()
-            })));
+            e.insert((
+                ClippedOverlay,
+                MeshMaterial3d(materials.add(SegmentMaterial {
+                    base: StandardMaterial {
+                        base_color: Color::srgba(1.0, 0.85, 0.2, 0.28),
+                        alpha_mode: AlphaMode::Blend,
+                        double_sided: true,
+                        cull_mode: None,
+                        perceptual_roughness: 0.8,
+                        ..default()
+                    },
+                    extension: ClipExtension::default(),
+                })),
+            ));
         }
     }
 }

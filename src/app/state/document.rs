@@ -4,6 +4,8 @@
 //! history only produce edits; the segment entities, the surfaces, the
 //! slice views and the autosave react to the changes.
 
+use std::time::Instant;
+
 use bevy::ecs::system::SystemParam;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
@@ -19,6 +21,9 @@ pub struct DocumentChanged {
     pub change: Change,
     /// An undo or a redo: segments that come back are not selected anew.
     pub from_history: bool,
+    /// When the edit began to be applied (where a brush sample's time to
+    /// its chunk meshes starts).
+    pub applied: Instant,
 }
 
 /// Applies edits to the open study's document, reports a refused one to
@@ -36,12 +41,14 @@ impl DocEdit<'_> {
     pub fn apply(&mut self, what: &str, edit: Edit) -> Option<Change> {
         let study = self.study.as_mut()?;
         let from_history = matches!(edit, Edit::Undo | Edit::Redo);
+        let applied = Instant::now();
         match study.doc.apply(edit) {
             Ok(change) => {
                 if !change.is_empty() {
                     self.changed.write(DocumentChanged {
                         change: change.clone(),
                         from_history,
+                        applied,
                     });
                 }
                 Some(change)

@@ -224,6 +224,7 @@ fn write_trace(
     } = scene;
     trace.frame += 1;
     let t = trace.t0.elapsed().as_secs_f64();
+    let samples = sample_times_json(&mut extra);
     // Bounds of each surface in LPS (cached per mesh).
     let mut meshed = 0;
     let mut live = Vec::new();
@@ -340,6 +341,7 @@ fn write_trace(
             "touching": extra.touch.touching,
             "touch_pulses": extra.touch.pulses,
             "touch_error": extra.touch.error,
+            "samples": samples,
         },
         // The slice in space: its plane, and its centre and normal in the
         // world (where a hand must put the brush to paint on it).
@@ -389,6 +391,30 @@ struct TraceExtra<'w, 's> {
     live: Res<'w, crate::app::features::live::LiveShare>,
     /// The label map's hash at a document generation (hashed once per change).
     hashed: Local<'s, Option<(u64, u64)>>,
+    sample_times: Res<'w, crate::app::features::remesh::SampleTimes>,
+    /// The last brush sample the trace reported.
+    samples_seen: Local<'s, u64>,
+}
+
+/// The brush samples timed since the last line: from the edit to the chunk
+/// meshes (wall milliseconds), the chunks made, the stroke's first.
+fn sample_times_json(extra: &mut TraceExtra) -> Vec<serde_json::Value> {
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let seen = *extra.samples_seen;
+    *extra.samples_seen = extra.sample_times.count;
+    extra
+        .sample_times
+        .recent
+        .iter()
+        .filter(|s| s.seq > seen)
+        .map(|s| {
+            serde_json::json!({
+                "wall_ms": ms(s.wall),
+                "chunks": s.chunks,
+                "first": s.first,
+            })
+        })
+        .collect()
 }
 
 /// The document: its generation, a hash of the label map (a test compares

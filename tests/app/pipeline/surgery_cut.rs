@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use stratum::app::actions::{HistoryAction, ViewAction};
+use stratum::app::actions::{ClipAction, ClipKind, HistoryAction, ViewAction};
+use stratum::app::features::clip::{ClipSettings, NO_CUT_FACE, SegmentMaterial, world_plane};
 use stratum::app::features::surgery::{Surgery, SurgeryAction};
 use stratum::app::features::surgery_cut::{
     CutPointAction, CutPoints, MarginShell, MarginShellAction, MarginShellMesh,
@@ -183,6 +184,44 @@ fn a_safety_margin_is_shown_as_a_shell_and_cut_away_from_the_organ() {
         .world_mut()
         .query_filtered::<Entity, With<MarginShellMesh>>();
     assert_eq!(q.iter(app.world()).count(), 1);
+    // A clip plane cuts the shell as it cuts the segments, without the
+    // cut face (the lesion inside stays in view); off, nothing cuts it.
+    let shell_clip = |app: &mut App| {
+        let mut q = app
+            .world_mut()
+            .query_filtered::<&MeshMaterial3d<SegmentMaterial>, With<MarginShellMesh>>();
+        let handle = q
+            .single(app.world())
+            .expect("the shell's material")
+            .0
+            .clone();
+        let m = app.world().resource::<Assets<SegmentMaterial>>();
+        m.get(&handle).expect("in the assets").extension.clip
+    };
+    assert_eq!(shell_clip(&mut app).mask, 0);
+    app.world_mut().write_message(ClipAction::Orient {
+        index: 1,
+        kind: ClipKind::Sagittal,
+    });
+    app.world_mut()
+        .write_message(ClipAction::Enable { index: 1, on: true });
+    step(&mut app);
+    let clip = shell_clip(&mut app);
+    assert_eq!(clip.mask, (1 << 1) | NO_CUT_FACE);
+    let want = world_plane(
+        app.world().resource::<AnatomyPose>(),
+        &app.world().resource::<ClipSettings>().slots[1].plane,
+    );
+    assert!(
+        (clip.planes[1] - want).abs().max_element() < 1e-6,
+        "{clip:?}"
+    );
+    app.world_mut().write_message(ClipAction::Enable {
+        index: 1,
+        on: false,
+    });
+    step(&mut app);
+    assert_eq!(shell_clip(&mut app).mask, 0);
     // The cut, 8 mm around "far": the voxels of "near" within that margin
     // of "far"'s voxel centres (less half a voxel, as the core counts).
     let far = centres(app.world().resource::<Study>().doc.labels(), 2);
