@@ -29,8 +29,8 @@ STRATUM_XR_RUNTIME_JSON="${STRATUM_XR_RUNTIME_JSON:-$(scripts/xr-runtime.sh | ta
 export STRATUM_XR_RUNTIME_JSON STRATUM_XR_STROKE_STEPS="$STEPS"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-"$bin" xr_brush --exact --nocapture --test-threads 1 \
-    a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_restores_it \
+"$bin" --exact --nocapture \
+    xr_brush::a_trigger_stroke_paints_the_selected_segment_and_undo_on_the_wrist_panel_restores_it \
     >"$work/test.log" 2>&1 &
 test_pid=$!
 # The app the test started, and its trace (its --xr-trace argument).
@@ -52,6 +52,8 @@ def lines(path):
 end = time.time() + 1200
 found = None
 while time.time() < end and not found:
+    if not os.path.exists(f"/proc/{test_pid}"):
+        sys.exit("the test ended without starting the app")
     found = app()
     time.sleep(0.2)
 if not found:

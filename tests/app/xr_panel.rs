@@ -16,7 +16,7 @@ use crate::xr_remote::{Buttons, Hand, Pose, Quat, RemoteRig};
 pub(crate) const RIGHT_AT: [f32; 3] = [0.25, 1.25, -0.2];
 
 /// The turn that points a controller's -Z (its aim) from `from` at `to`.
-fn aim(from: [f32; 3], to: [f64; 3]) -> Quat {
+pub(crate) fn aim(from: [f32; 3], to: [f64; 3]) -> Quat {
     let d = [0, 1, 2].map(|i| to[i] as f32 - from[i]);
     let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
     let d = d.map(|c| c / n);

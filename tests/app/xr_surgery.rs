@@ -4,7 +4,9 @@
 //! desktop window's line, the same figure as `stratum measure`) and turns
 //! the margin map of the first to the second on and off; then turns clip
 //! plane 1 on and resects the first segment along it ("Resect From along
-//! plane 1"), whose parts' volumes are the desktop resection's.
+//! plane 1"), whose parts' volumes are the desktop resection's; undone,
+//! the same cut is made along a surface through points placed with the
+//! trigger on the model.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,8 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 use stratum::app::features::margins::{MID, NEAR};
 
-use crate::xr::{Display, f, skip};
-use crate::xr_panel::{click, start_with_panel_up};
+use crate::xr::{Display, RunningApp, f, skip, v3};
+use crate::xr_panel::{aim, click, start_with_panel_up};
+use crate::xr_remote::{Buttons, Hand, Pose, RemoteRig};
 
 /// The names of the pair the panel has picked.
 fn pair(v: &Value) -> (String, String) {
@@ -247,6 +250,7 @@ fn the_wrist_panel_measures_the_distance_and_shows_the_margin_map_of_the_pair_it
         v["planes"][0]["point_lps"].clone(),
         v["planes"][0]["normal_lps"].clone(),
     );
+    let hash_before = v["doc"]["hash"].clone();
     click(&mut app, &mut rig, "surgery resect");
     let cut = app.wait_for("the resection", Duration::from_secs(180), |v| {
         v["surgery"]["resection"]["organ"] == organ.as_str()
@@ -267,5 +271,143 @@ fn the_wrist_panel_measures_the_distance_and_shows_the_margin_map_of_the_pair_it
     eprintln!(
         "resected {organ} along plane 1 from the panel: remnant {remnant:.2} mL ({pct:.2}%), \
          part cut away {resected:.2} mL; stratum measure --resect: {cli_remnant} mL ({cli_pct}%), {cli_resected} mL"
+    );
+    curved_cut_through_points_placed_with_the_trigger(&mut app, &mut rig, &cut, &hash_before);
+}
+
+/// The plane's resection undone (the label map as before, bit for bit),
+/// then "Place cut points" and four trigger pulls along rays that lie in
+/// plane 1: every point lands on the plane, so the surface through them is
+/// the plane, and "Resect along the points" cuts the same smaller part
+/// the plane does. Voxel centres may lie on the plane itself (the demo's
+/// centre is on one), where the two cuts may choose differently; so the
+/// part is checked between the plane's cuts moved half a voxel (1.5 mm)
+/// either way, which no voxel centre can lie between.
+fn curved_cut_through_points_placed_with_the_trigger(
+    app: &mut RunningApp,
+    rig: &mut RemoteRig,
+    cut: &Value,
+    hash_before: &Value,
+) {
+    let organ = cut["surgery"]["resection"]["organ"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let organ_id = cut["surgery"]["pair_ids"][0].as_u64().unwrap();
+    let plane = cut["planes"][0].clone();
+    click(app, rig, "page model");
+    app.wait_for("the Model page", Duration::from_secs(120), |v| {
+        v["panel"]["widgets"]["undo"].is_array()
+    });
+    click(app, rig, "undo");
+    app.wait_for("the resection undone", Duration::from_secs(180), |v| {
+        v["doc"]["hash"] == *hash_before
+    });
+    click(app, rig, "page distances");
+    app.wait_for("the cut point buttons", Duration::from_secs(120), |v| {
+        v["panel"]["widgets"]["surgery points"].is_array()
+            && v["surgery"]["pair"][0] == organ.as_str()
+    });
+    click(app, rig, "surgery points");
+    let placing = app.wait_for("placing cut points", Duration::from_secs(120), |v| {
+        v["surgery"]["cut_points"]["placing"] == true
+    });
+    // Plane 1 in the world: kept where n . p <= d.
+    let w = v3(&plane["world"]);
+    let d = f(&plane, &["world", "3"]);
+    let c = v3(&placing["anatomy_centre"]);
+    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let on =
+        |p: [f64; 3], k: f64, q: [f64; 3]| std::array::from_fn::<f64, 3, _>(|i| p[i] + k * q[i]);
+    let unit = |a: [f64; 3]| {
+        let n = dot(a, a).sqrt();
+        a.map(|x| x / n)
+    };
+    let p0 = on(c, d - dot(w, c), w);
+    // Towards the viewer within the plane, and across it.
+    let head = [0.0, 1.6, 0.0];
+    let mut u = on(on(head, -1.0, c), -dot(on(head, -1.0, c), w), w);
+    if dot(u, u).sqrt() < 0.05 {
+        u = on([1.0, 0.0, 0.0], -w[0], w);
+    }
+    let u = unit(u);
+    let x = unit([
+        w[1] * u[2] - w[2] * u[1],
+        w[2] * u[0] - w[0] * u[2],
+        w[0] * u[1] - w[1] * u[0],
+    ]);
+    // The left hand (and the panel on its wrist) out of the rays' way.
+    rig.set_hand(Hand::Left, Pose::at(-0.7, 0.9, 0.3), Buttons::default());
+    let pull = Buttons {
+        trigger: 1.0,
+        ..Buttons::default()
+    };
+    for (k, s) in [-0.04, -0.012, 0.015, 0.035].into_iter().enumerate() {
+        let hand = on(on(p0, 0.4, u), s, x);
+        let from = hand.map(|v| v as f32);
+        let pose = Pose::at(from[0], from[1], from[2]).rotated(aim(from, on(hand, -1.0, u)));
+        rig.set_hand(Hand::Right, pose, Buttons::default());
+        rig.send().unwrap();
+        app.wait_for(
+            "the hand at the ray's start",
+            Duration::from_secs(120),
+            |v| {
+                (f(v, &["hands", "1", "grip", "0"]) - hand[0]).abs() < 1e-3
+                    && v["hands"][1]["trigger"].as_f64() == Some(0.0)
+            },
+        );
+        rig.set_hand(Hand::Right, pose, pull);
+        rig.send().unwrap();
+        app.wait_for("a cut point placed", Duration::from_secs(120), |v| {
+            v["surgery"]["cut_points"]["points"]
+                .as_array()
+                .is_some_and(|p| p.len() > k)
+        });
+    }
+    rig.set_hand(Hand::Left, Pose::at(0.0, 1.38, -0.45), Buttons::default());
+    rig.send().unwrap();
+    let placed = app.wait_for(
+        "the surface through the points",
+        Duration::from_secs(120),
+        |v| v["surgery"]["cut_points"]["surface"] == true,
+    );
+    let (pl, nl) = (v3(&plane["point_lps"]), v3(&plane["normal_lps"]));
+    let points = placed["surgery"]["cut_points"]["points"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(points.len(), 4, "{points:?}");
+    for p in &points {
+        let off = dot(on(v3(p), -1.0, pl), nl);
+        assert!(off.abs() < 0.01, "a point {off} mm off plane 1: {p}");
+    }
+    click(app, rig, "surgery resect points");
+    let curved = app.wait_for(
+        "the resection along the points",
+        Duration::from_secs(180),
+        |v| {
+            v["doc"]["hash"] != *hash_before && v["surgery"]["resection"]["organ"] == organ.as_str()
+        },
+    );
+    let remnant = f(&curved, &["surgery", "resection", "remnant_ml"]);
+    let pct = f(&curved, &["surgery", "resection", "remnant_pct"]);
+    let resected = remnant / (pct / 100.0) - remnant;
+    assert!(pct >= 50.0, "the smaller part goes: {}", curved["surgery"]);
+    let smaller = |shift: f64| {
+        let point = serde_json::json!(on(pl, shift, nl));
+        let [r, _, cut] = resected_by_the_cli(organ_id, &point, &plane["normal_lps"]);
+        r.min(cut)
+    };
+    let (lo, hi) = {
+        let (a, b) = (smaller(-1.5), smaller(1.5));
+        (a.min(b) - 0.06, a.max(b) + 0.06)
+    };
+    assert!(
+        (lo..=hi).contains(&resected),
+        "cut away along the points: {resected} mL; along plane 1 moved 1.5 mm either way: {lo}-{hi} mL"
+    );
+    eprintln!(
+        "resected {organ} along 4 points placed with the trigger on plane 1: remnant {remnant:.2} mL ({pct:.2}%), \
+         part cut away {resected:.2} mL; along the plane moved 1.5 mm either way: {lo:.2}-{hi:.2} mL"
     );
 }

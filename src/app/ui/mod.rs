@@ -71,6 +71,7 @@ impl Plugin for UiPlugin {
                     menu_system,
                     study_system,
                     right_panel_system,
+                    slice_view::mark_touched_slices,
                     slices_system,
                     dialogs_system,
                 )

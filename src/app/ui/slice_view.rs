@@ -7,13 +7,15 @@
 
 use bevy::prelude::*;
 use bevy_egui::egui;
-use stratum_core::image::view::{ClipPlane, Overlay, Plane, render_slice};
+use stratum_core::edit::bricks::Region;
+use stratum_core::image::view::{ClipPlane, Overlay, Plane, SliceLayout, render_slice};
 
 use crate::app::actions::{BrushAction, RulerAction, StrokePhase};
 use crate::app::features::measurements::Rulers;
 use crate::app::features::sculpt::BrushSettings;
 use crate::app::features::segmentation::SegmentCommand;
 use crate::app::state::crosshair::SliceState;
+use crate::app::state::document::DocumentChanged;
 use crate::app::state::segments::{Segment, SegmentSurface, ToolSettings};
 use crate::app::state::study::Study;
 
@@ -21,6 +23,10 @@ use crate::app::state::study::Study;
 #[derive(Resource, Default)]
 pub struct SliceTextures {
     views: Vec<(Plane, egui::TextureHandle, u64)>,
+    /// Per plane (in `Plane::ALL`'s order): bumped by each edit that
+    /// changed a voxel of the slice the view shows, so a brush stroke
+    /// elsewhere (a sample every frame in VR) does not redraw it.
+    touched: [u64; 3],
     /// Per plane: the key it was cut for, and per surface its colour and
     /// contour segments in display coordinates (col, row).
     contours: Vec<(Plane, u64, Vec<Contour>)>,
@@ -87,7 +93,8 @@ pub fn update_textures(
             slice,
             state.window.center.to_bits(),
             state.window.width.to_bits(),
-            study.doc.generation(),
+            std::sync::Arc::as_ptr(study.doc.labels()) as usize,
+            textures.touched[plane as usize],
             colours,
             preview.map(|(a, b, c)| (a.to_bits(), b.to_bits(), c)),
             preview_mask.map(|m| std::sync::Arc::as_ptr(m) as usize),
@@ -117,6 +124,59 @@ pub fn update_textures(
             textures.views.push((plane, handle, key));
         }
     }
+}
+
+/// Marks the views whose shown slice an edit changed (`SliceTextures::
+/// touched`): each change's box of voxels against the slice. A new
+/// generation that no change explains (a session opened, a table edit
+/// sealed) marks them all.
+pub fn mark_touched_slices(
+    mut changes: MessageReader<DocumentChanged>,
+    study: Option<Res<Study>>,
+    state: Res<SliceState>,
+    mut textures: ResMut<SliceTextures>,
+    mut last: Local<Option<u64>>,
+) {
+    let Some(study) = study else {
+        changes.clear();
+        return;
+    };
+    let generation = study.doc.generation();
+    let fits = state.fits(study.volume.dim());
+    let mut n = 0;
+    for DocumentChanged { change, .. } in changes.read() {
+        n += 1;
+        let r = change.region;
+        let whole = r.is_empty() || !fits;
+        for plane in Plane::ALL {
+            let Some(layout) = state.layout(plane).filter(|_| !whole) else {
+                textures.touched[plane as usize] += 1;
+                continue;
+            };
+            if touches(&layout, layout.from_index(state.crosshair)[2], &r) {
+                textures.touched[plane as usize] += 1;
+            }
+        }
+    }
+    if last.is_some_and(|g| g + n != generation) {
+        for t in &mut textures.touched {
+            *t += 1;
+        }
+    }
+    *last = Some(generation);
+}
+
+/// Whether the box `r` (z, y, x) of a change holds voxels of `slice`.
+fn touches(layout: &SliceLayout, slice: usize, r: &Region) -> bool {
+    // The slices of the box's corners (x, y, z): one axis decides.
+    let (mut lo, mut hi) = (usize::MAX, 0);
+    for c in 0..8 {
+        let pick = |a: usize, bit: usize| if c & bit == 0 { r.lo[a] } else { r.hi[a] - 1 };
+        let k = layout.from_index([pick(2, 1), pick(1, 2), pick(0, 4)])[2];
+        lo = lo.min(k);
+        hi = hi.max(k);
+    }
+    (lo..=hi).contains(&slice)
 }
 
 /// Cuts the built surfaces with the slice planes shown (only when the slice
@@ -477,5 +537,53 @@ pub fn slice_brush(
     {
         events.push(action(StrokePhase::Begin, p));
         events.push(action(StrokePhase::End, p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stratum_core::edit::bricks::Region;
+    use stratum_core::image::view::{Plane, SliceLayout};
+    use stratum_core::image::volume::Geometry;
+
+    use super::touches;
+
+    #[test]
+    fn a_change_touches_the_views_whose_slice_its_box_holds() {
+        // 40 x 30 x 20 voxels (x, y, z), axial slices along z.
+        let g = Geometry::default();
+        let dim = (20, 30, 40);
+        // A box of z 5..8, y 10..12, x 0..40.
+        let r = Region::new([5, 10, 0], [8, 12, 40]);
+        for (plane, inside, outside) in [
+            (Plane::Axial, 5, 8),
+            (Plane::Coronal, 11, 12),
+            (Plane::Sagittal, 39, 0),
+        ] {
+            let layout = SliceLayout::new(plane, dim, &g);
+            // The view's own slice numbering (a flipped axis counts back).
+            let shown = |v: [usize; 3]| layout.from_index(v)[2];
+            let at = |k: usize| match plane {
+                Plane::Axial => [0, 0, k],
+                Plane::Coronal => [0, k, 0],
+                Plane::Sagittal => [k, 0, 0],
+            };
+            assert!(
+                touches(&layout, shown(at(inside)), &r),
+                "{plane:?} {inside}"
+            );
+            if plane != Plane::Sagittal {
+                assert!(
+                    !touches(&layout, shown(at(outside)), &r),
+                    "{plane:?} {outside}"
+                );
+            }
+        }
+        // A sagittal view's slice outside a box narrower in x.
+        let narrow = Region::new([0, 0, 3], [20, 30, 6]);
+        let layout = SliceLayout::new(Plane::Sagittal, dim, &g);
+        assert!(touches(&layout, layout.from_index([4, 0, 0])[2], &narrow));
+        assert!(!touches(&layout, layout.from_index([6, 0, 0])[2], &narrow));
+        assert!(!touches(&layout, layout.from_index([2, 0, 0])[2], &narrow));
     }
 }

@@ -1,9 +1,11 @@
 //! The wrist panel's "Distances" page: rehearsing a resection in the
 //! headset. Two segments picked with step buttons (a laser is poor at
 //! combo boxes), their minimum distance, the margin map of the first to the
-//! second, and a resection of the first along a clip plane with the
-//! remnant's volume and share. It sends the desktop window's
-//! `SurgeryAction`s and reads the same results, so both show the same.
+//! second, and a resection of the first along a clip plane, or along a
+//! curved surface through points placed with the trigger on the model,
+//! with the remnant's volume and share. It sends the desktop window's
+//! `SurgeryAction`s and `CutPointAction`s and reads the same results, so
+//! both show the same.
 
 use bevy::prelude::*;
 use bevy_egui::egui;
@@ -11,6 +13,7 @@ use bevy_egui::egui;
 use crate::app::features::clip::ClipSettings;
 use crate::app::features::margins::{MID, Margins, NEAR};
 use crate::app::features::surgery::{Surgery, SurgeryAction};
+use crate::app::features::surgery_cut::{CutPointAction, CutPoints};
 use crate::app::state::segments::Segment;
 
 /// The margin map's thresholds from the wrist panel (mm): the desktop
@@ -34,7 +37,9 @@ pub struct PanelSurgery<'w> {
     surgery: Res<'w, Surgery>,
     margins: Res<'w, Margins>,
     clip: Res<'w, ClipSettings>,
+    points: Res<'w, CutPoints>,
     out: MessageWriter<'w, SurgeryAction>,
+    point_out: MessageWriter<'w, CutPointAction>,
 }
 
 /// The segment after (`step` 1) or before (-1) `current` in `ids`, never
@@ -233,6 +238,7 @@ fn resection_rows(
             ui.label(egui::RichText::new("Turn a clip plane on to resect along it").weak());
         }
     }
+    curved_rows(ui, organ, organ_name, p, note);
     if let Some(r) = &p.surgery.resection {
         ui.label(
             egui::RichText::new(format!(
@@ -241,6 +247,58 @@ fn resection_rows(
             ))
             .color(egui::Color32::from_rgb(140, 220, 160)),
         );
+    }
+}
+
+/// A curved cut: "Place cut points" makes the trigger on the model place
+/// a point (the aim ray's hit, as a ruler end), the surface through them
+/// is drawn as on the desktop, and the first segment is cut along it (the
+/// smaller part away).
+fn curved_rows(
+    ui: &mut egui::Ui,
+    organ: Option<u16>,
+    organ_name: &str,
+    p: &mut PanelSurgery,
+    note: &mut impl FnMut(&str, &egui::Response),
+) {
+    let placing = p.points.placing;
+    let n = p.points.points.len();
+    ui.horizontal(|ui| {
+        let r = ui.add(egui::Button::selectable(placing, "Place cut points"));
+        note("surgery points", &r);
+        if r.clicked() {
+            p.point_out.write(CutPointAction::Place(!placing));
+        }
+        let r = ui.add_enabled(n > 0, egui::Button::new("Remove last"));
+        note("surgery points remove", &r);
+        if r.clicked() {
+            p.point_out.write(CutPointAction::RemoveLast);
+        }
+        let r = ui.add_enabled(n > 0, egui::Button::new("Clear"));
+        note("surgery points clear", &r);
+        if r.clicked() {
+            p.point_out.write(CutPointAction::Clear);
+        }
+    });
+    let status = match (&p.points.problem, n) {
+        (Some(problem), _) => problem.clone(),
+        (None, n) if n < CutPoints::MIN => format!(
+            "{n} of {} points: pull the trigger at the model where to cut",
+            CutPoints::MIN
+        ),
+        (None, n) => format!("{n} points, the surface through them drawn"),
+    };
+    ui.label(egui::RichText::new(status).weak());
+    if let (Some(organ), Some(_)) = (organ, &p.points.patch) {
+        let r = ui.button(format!("Resect {organ_name} along the points"));
+        note("surgery resect points", &r);
+        if r.clicked() {
+            p.out.write(SurgeryAction::ResectAlongPoints {
+                organ,
+                lesion: None,
+                larger: false,
+            });
+        }
     }
 }
 

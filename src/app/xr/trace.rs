@@ -25,7 +25,7 @@ use super::XrStatus;
 use super::panel::{PanelImage, WorldPanel};
 use super::rig::{HandReadout, XrInput, XrTable};
 use super::surgery_panel::XrSurgeryChoice;
-use crate::app::features::clip::ClipSettings;
+use crate::app::features::clip::{ClipSettings, world_plane};
 use crate::app::features::margins::Margins;
 use crate::app::features::measurements::Rulers;
 use crate::app::features::screenshot::ShotTarget;
@@ -275,6 +275,7 @@ fn write_trace(
                 "held": input.gestures.held.is_some_and(|h| h.index == i),
                 "point_lps": s.plane.point,
                 "normal_lps": s.plane.normal,
+                "world": world_plane(&pose, &s.plane).to_array(),
                 "cuts": cuts,
             })
         })
@@ -384,6 +385,7 @@ struct TraceExtra<'w, 's> {
     touch: Res<'w, crate::app::xr::haptics::BrushTouch>,
     study: Option<Res<'w, Study>>,
     surgery: Res<'w, Surgery>,
+    cut_points: Res<'w, crate::app::features::surgery_cut::CutPoints>,
     margins: Res<'w, Margins>,
     choice: Res<'w, XrSurgeryChoice>,
     coloured: Query<'w, 's, &'static Segment, With<MarginColoured>>,
@@ -561,6 +563,11 @@ fn surgery_json(
         "margin_measured": m.measured,
         "margin_painted": m.painted,
         "coloured": extra.coloured.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "cut_points": {
+            "placing": extra.cut_points.placing,
+            "points": extra.cut_points.points,
+            "surface": extra.cut_points.patch.is_some(),
+        },
         "resection": extra.surgery.resection.as_ref().map(|r| serde_json::json!({
             "organ": r.organ,
             "remnant_ml": r.remnant_ml,
