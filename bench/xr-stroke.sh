@@ -35,7 +35,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 test_pid=$!
 # The app the test started, and its trace (its --xr-trace argument).
 python3 - "$work" "$test_pid" <<'PY'
-import json, os, subprocess, sys, time
+import json, subprocess, sys, time
 work, test_pid = sys.argv[1], int(sys.argv[2])
 def app():
     out = subprocess.run(["pgrep", "-P", str(test_pid)], capture_output=True, text=True).stdout.split()
@@ -44,6 +44,11 @@ def app():
         if b"--xr-trace" in args:
             return pid, args[args.index(b"--xr-trace") + 1].decode()
     return None
+def alive(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 def lines(path):
     try:
         return [json.loads(l) for l in open(path) if l.strip()]
@@ -52,7 +57,7 @@ def lines(path):
 end = time.time() + 1200
 found = None
 while time.time() < end and not found:
-    if not os.path.exists(f"/proc/{test_pid}"):
+    if not alive(test_pid):
         sys.exit("the test ended without starting the app")
     found = app()
     time.sleep(0.2)
@@ -63,7 +68,7 @@ while time.time() < end:
     l = lines(trace)
     if l and l[-1]["brush"]["stroking"]:
         break
-    if not os.path.exists(f"/proc/{test_pid}"):
+    if not alive(test_pid):
         sys.exit("the test ended before the stroke began")
     time.sleep(0.05)
 else:
@@ -71,7 +76,7 @@ else:
 perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,32768",
                          "-p", pid, "-o", f"{work}/perf.data"], stderr=subprocess.DEVNULL)
 frame0 = lines(trace)[-1]["frame"]
-while True:
+while alive(test_pid):
     l = lines(trace)
     if l and not l[-1]["brush"]["stroking"]:
         break

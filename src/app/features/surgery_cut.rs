@@ -47,6 +47,19 @@ impl CutPoints {
         self.spline.as_ref().map(Spline::normal)
     }
 
+    /// What the points give so far, in words: the fitting's problem, how
+    /// many more are needed (`how` says how to place one: "click on the
+    /// model"), or that the surface through them is drawn.
+    pub fn status(&self, how: &str) -> String {
+        match (&self.problem, self.points.len()) {
+            (Some(p), _) => p.clone(),
+            (None, n) if n < Self::MIN => {
+                format!("{n} of at least {} points: {how} where to cut", Self::MIN)
+            }
+            (None, n) => format!("{n} points: the surface through them is drawn in 3D"),
+        }
+    }
+
     fn refit(&mut self) {
         self.spline = None;
         self.patch = None;

@@ -369,14 +369,7 @@ fn surface_cut(
             cut.point_out.write(CutPointAction::Clear);
         }
     });
-    let status = match (&cut.points.problem, n) {
-        (Some(p), _) => p.clone(),
-        (None, n) if n < CutPoints::MIN => format!(
-            "{n} of at least {} points: click on the model where to cut",
-            CutPoints::MIN
-        ),
-        (None, n) => format!("{n} points: the surface through them is drawn in 3D"),
-    };
+    let status = cut.points.status("click on the model");
     ui.label(egui::RichText::new(status).weak());
     ui.horizontal(|ui| {
         ui.label("cut away");

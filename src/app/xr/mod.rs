@@ -17,6 +17,7 @@ pub mod haptics;
 pub mod input;
 pub mod label;
 pub mod panel;
+pub mod panel_shots;
 pub mod pointer;
 pub mod quad;
 pub mod reslice;

@@ -280,14 +280,7 @@ fn curved_rows(
             p.point_out.write(CutPointAction::Clear);
         }
     });
-    let status = match (&p.points.problem, n) {
-        (Some(problem), _) => problem.clone(),
-        (None, n) if n < CutPoints::MIN => format!(
-            "{n} of {} points: pull the trigger at the model where to cut",
-            CutPoints::MIN
-        ),
-        (None, n) => format!("{n} points, the surface through them drawn"),
-    };
+    let status = p.points.status("pull the trigger at the model");
     ui.label(egui::RichText::new(status).weak());
     if let (Some(organ), Some(_)) = (organ, &p.points.patch) {
         let r = ui.button(format!("Resect {organ_name} along the points"));

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::render::{Render, RenderApp};
 use bevy_mod_openxr::init::should_run_frame_loop;
 use bevy_mod_openxr::render::XR_TEXTURE_INDEX;
@@ -22,7 +21,8 @@ use bevy_mod_xr::camera::XrCamera;
 use bevy_mod_xr::session::{XrRenderSystems, XrState};
 
 use super::XrStatus;
-use super::panel::{PanelImage, WorldPanel};
+use super::panel::WorldPanel;
+use super::panel_shots::{PanelShots, shoot_panel};
 use super::rig::{HandReadout, XrInput, XrTable};
 use super::surgery_panel::XrSurgeryChoice;
 use crate::app::features::clip::{ClipSettings, world_plane};
@@ -101,13 +101,7 @@ impl Plugin for TracePlugin {
                         frame: 0,
                         bounds: HashMap::new(),
                     })
-                    .insert_resource(PanelShots {
-                        path: path.with_extension("panel.png"),
-                        key: 0,
-                        stable: 0,
-                        shot: None,
-                        saved: Arc::default(),
-                    })
+                    .insert_resource(PanelShots::new(path.with_extension("panel.png")))
                     .add_systems(Last, (shoot_panel, write_trace.after(end_frame)));
                 }
                 Err(e) => error!("cannot write the XR trace to {}: {e}", path.display()),
@@ -368,7 +362,7 @@ fn write_trace(
             "following": extra.live.followers(),
             "error": extra.live.error(),
         },
-        "panel_shots": extra.shots.saved.load(Ordering::Relaxed),
+        "panel_shots": extra.shots.saved(),
         "doc": doc_json(&mut extra),
     });
     let _ = writeln!(trace.out, "{line}");
@@ -459,72 +453,6 @@ fn doc_json(extra: &mut TraceExtra) -> serde_json::Value {
         "counts": counts,
         "steps": done.iter().rev().take(5).collect::<Vec<_>>(),
     })
-}
-
-/// With the trace, the wrist panel's picture is saved beside it
-/// (`FILE.panel.png`) each time the panel has looked the same for
-/// [`SHOT_AFTER_FRAMES`] frames after a change, so a test (or a developer)
-/// can look at what the headset shows on it; `panel_shots` in the trace
-/// counts the pictures saved.
-#[derive(Resource)]
-struct PanelShots {
-    path: PathBuf,
-    /// What the panel showed last frame (hashed).
-    key: u64,
-    /// Frames it has shown that.
-    stable: u32,
-    /// What the last picture showed.
-    shot: Option<u64>,
-    saved: Arc<AtomicU64>,
-}
-
-const SHOT_AFTER_FRAMES: u32 = 30;
-
-fn shoot_panel(
-    mut commands: Commands,
-    mut shots: ResMut<PanelShots>,
-    panel: Res<WorldPanel>,
-    image: Option<Res<PanelImage>>,
-    choice: Res<XrSurgeryChoice>,
-    margins: Res<Margins>,
-    surgery: Res<Surgery>,
-) {
-    use std::hash::{Hash, Hasher};
-    let Some(image) = image else { return };
-    if !panel.visible() {
-        return;
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for (name, at) in &panel.widgets {
-        name.hash(&mut h);
-        at.map(|v| v.round() as i32).hash(&mut h);
-    }
-    format!("{:?}", panel.page).hash(&mut h);
-    choice.readout.hash(&mut h);
-    (margins.painted, margins.measuring).hash(&mut h);
-    surgery
-        .resection
-        .as_ref()
-        .map(|r| r.remnant_ml.to_bits())
-        .hash(&mut h);
-    let key = h.finish();
-    if key != shots.key {
-        shots.key = key;
-        shots.stable = 0;
-        return;
-    }
-    shots.stable += 1;
-    if shots.stable < SHOT_AFTER_FRAMES || shots.shot == Some(key) {
-        return;
-    }
-    shots.shot = Some(key);
-    let saved = shots.saved.clone();
-    commands
-        .spawn(Screenshot::image(image.0.clone()))
-        .observe(save_to_disk(shots.path.clone()))
-        .observe(move |_: On<ScreenshotCaptured>| {
-            saved.fetch_add(1, Ordering::Relaxed);
-        });
 }
 
 /// Rehearsing a resection: the wrist panel's page and pair (by name), its
