@@ -3,6 +3,7 @@
 //! `reslice` keeps it up to date; the controller map (`input`) reads it.
 
 use stratum_core::image::view::Plane;
+use stratum_core::image::volume::{dot, sub};
 
 /// The slice shown in space, in LPS mm: the plane it is a slice of, a
 /// corner and its two edges (the quad is `corner + s u + t v` for s, t in
@@ -27,23 +28,23 @@ impl QuadPlane {
             u[2] * v[0] - u[0] * v[2],
             u[0] * v[1] - u[1] * v[0],
         ];
-        let len = dot3(n, n).sqrt();
+        let len = dot(n, n).sqrt();
         if len > 0.0 { n.map(|c| c / len) } else { n }
     }
 
     /// `p` (LPS mm) moved square onto the plane, and how far it was from it.
     pub fn project(&self, p: [f64; 3]) -> ([f64; 3], f64) {
         let n = self.normal();
-        let h = dot3(sub3(p, self.corner), n);
+        let h = dot(sub(p, self.corner), n);
         (std::array::from_fn(|k| p[k] - h * n[k]), h.abs())
     }
 
     /// Whether a point on the plane lies on the quad.
     fn holds(&self, on_plane: [f64; 3]) -> bool {
-        let d = sub3(on_plane, self.corner);
+        let d = sub(on_plane, self.corner);
         let inside = |e: [f64; 3]| {
-            let l = dot3(e, e);
-            l > 0.0 && (0.0..=1.0).contains(&(dot3(d, e) / l))
+            let l = dot(e, e);
+            l > 0.0 && (0.0..=1.0).contains(&(dot(d, e) / l))
         };
         inside(self.u) && inside(self.v)
     }
@@ -54,12 +55,4 @@ impl QuadPlane {
         let (q, h) = self.project(p);
         (h <= radius_mm + QUAD_REACH_MM && self.holds(q)).then_some(q)
     }
-}
-
-fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn sub3(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }

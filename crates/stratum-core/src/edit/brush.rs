@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::bricks::Region;
 use crate::base::error::{CoreError, Result};
-use crate::image::volume::{Geometry, Volume, Voxels};
+use crate::image::volume::{Geometry, Volume, Voxels, dot};
 use crate::segment::{LabelMap, LabelValue, Labels};
 
 /// The index plane a slice view shows: the axis held constant.
@@ -379,11 +379,6 @@ impl Capsule {
 #[inline]
 fn mat(step: &[[f64; 3]; 3], d: [f64; 3]) -> [f64; 3] {
     std::array::from_fn(|c| step[0][c] * d[0] + step[1][c] * d[1] + step[2][c] * d[2])
-}
-
-#[inline]
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 /// One brush application: the capsule and the rules for which voxels change.

@@ -318,24 +318,29 @@ impl Volume {
     }
 }
 
-// Small vector helpers shared by the geometry code.
-pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+// Small vector helpers shared by the geometry code (the app's too).
+#[inline]
+pub fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
-pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+#[inline]
+pub fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
         a[0] * b[1] - a[1] * b[0],
     ]
 }
-pub(crate) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+#[inline]
+pub fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
-pub(crate) fn norm(a: [f64; 3]) -> f64 {
+#[inline]
+pub fn norm(a: [f64; 3]) -> f64 {
     dot(a, a).sqrt()
 }
-pub(crate) fn normalize(a: [f64; 3]) -> [f64; 3] {
+#[inline]
+pub fn normalize(a: [f64; 3]) -> [f64; 3] {
     let n = norm(a);
     if n == 0.0 {
         a

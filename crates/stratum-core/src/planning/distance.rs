@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
-use crate::image::volume::Geometry;
+use crate::image::volume::{Geometry, dot, sub};
 use crate::mesh::SurfaceMesh;
 use crate::segment::{LabelMap, Labels, distance_transform_sq};
 
@@ -548,14 +548,6 @@ fn dist(p: [f32; 3], q: [f32; 3]) -> f32 {
 
 fn dist64(p: [f64; 3], q: [f64; 3]) -> f64 {
     ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 fn along(a: [f64; 3], d: [f64; 3], t: f64) -> [f64; 3] {

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::base::error::{CoreError, Result};
 use crate::base::progress::Progress;
 use crate::document::{Edit, SurfaceRecipe, Target};
+use crate::image::volume::{cross, dot, sub};
 use crate::planning::distance::{DistanceField, segment_bounds};
 use crate::segment::{LabelMap, Mask};
 
@@ -505,22 +506,6 @@ fn symmetric_eigen(mut m: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
     // Column k of v is the eigenvector of m[k][k].
     let vectors = [0, 1, 2].map(|k| unit([v[0][k], v[1][k], v[2][k]]).unwrap_or([0.0; 3]));
     ([m[0][0], m[1][1], m[2][2]], vectors)
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
 }
 
 fn unit(a: [f64; 3]) -> Option<[f64; 3]> {
