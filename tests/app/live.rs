@@ -27,20 +27,17 @@ impl Drop for KillOnDrop {
 /// front erased, is undone (the presenter redoes it); and the ball's centre
 /// (LPS mm).
 fn resected_demo_session(dir: &Path) -> (PathBuf, [f64; 3]) {
-    use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
+    use stratum_core::convert::{ConvertOptions, live_from_scan};
     use stratum_core::document::Edit;
     use stratum_core::edit::{Brush, BrushAction, BrushShape};
     use stratum_core::session::{ScanRef, SessionData, save_session};
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let ct = demo.join("example_ct.nii.gz");
-    let opts = ConvertOptions {
-        source: SegmentSource::Labels {
-            path: demo.join("example_seg_fast_force_split.nii.gz"),
-            names: Some(demo.join("labels_total_ct.tsv")),
-        },
-        reduce: 0.9,
-        ..Default::default()
-    };
+    let opts = ConvertOptions::labels(
+        demo.join("example_seg_fast_force_split.nii.gz"),
+        Some(demo.join("labels_total_ct.tsv")),
+        0.9,
+    );
     let mut doc = live_from_scan(&ct, &opts, &stratum_core::base::progress::Progress::new())
         .unwrap()
         .doc;

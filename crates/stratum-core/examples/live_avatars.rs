@@ -10,11 +10,11 @@
 //! xvfb-run -a -s "-screen 0 1280x800x24" stratum join LINK --name Viewer \
 //!     --screenshot docs/live-avatars.png
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use stratum_core::base::install::demo_study;
 use stratum_core::base::progress::Progress;
-use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
+use stratum_core::convert::{ConvertOptions, live_from_scan};
 use stratum_core::live::page::live_page;
 use stratum_core::live::server::{Connection, Server};
 use stratum_core::live::{AvatarPose, Event, Follower, Host, HostOptions, keys_from_link};
@@ -46,16 +46,9 @@ fn standing(centre: [f64; 3], side: f64) -> [AvatarPose; 3] {
 
 fn main() -> anyhow::Result<()> {
     let seconds: f64 = std::env::args().nth(1).map_or(Ok(120.0), |v| v.parse())?;
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
-    let opts = ConvertOptions {
-        source: SegmentSource::Labels {
-            path: demo.join("example_seg_fast_force_split.nii.gz"),
-            names: Some(demo.join("labels_total_ct.tsv")),
-        },
-        reduce: 0.9,
-        ..Default::default()
-    };
-    let start = live_from_scan(&demo.join("example_ct.nii.gz"), &opts, &Progress::new())?;
+    let demo = demo_study()?;
+    let opts = ConvertOptions::labels(demo.labels, Some(demo.names), 0.9);
+    let start = live_from_scan(&demo.ct, &opts, &Progress::new())?;
     let centre = match &start.scene {
         Event::Scene { centre_mm, .. } => *centre_mm,
         _ => anyhow::bail!("no scene"),

@@ -6,11 +6,11 @@
 //!
 //! cargo run --release -p stratum-core --example live_bench
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use stratum_core::base::install::demo_study;
 use stratum_core::base::progress::Progress;
-use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
+use stratum_core::convert::{ConvertOptions, live_from_scan};
 use stratum_core::document::Edit;
 use stratum_core::edit::{Brush, BrushAction, BrushShape};
 use stratum_core::live::page::live_page;
@@ -21,17 +21,10 @@ use stratum_core::live::{Follower, Host, HostOptions, Update, keys_from_link};
 type EditsAt<'a> = Box<dyn Fn(usize) -> Vec<Edit> + 'a>;
 
 fn main() -> anyhow::Result<()> {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
-    let opts = ConvertOptions {
-        source: SegmentSource::Labels {
-            path: demo.join("example_seg_fast_force_split.nii.gz"),
-            names: Some(demo.join("labels_total_ct.tsv")),
-        },
-        reduce: 0.9,
-        ..Default::default()
-    };
+    let demo = demo_study()?;
+    let opts = ConvertOptions::labels(demo.labels, Some(demo.names), 0.9);
     let t = Instant::now();
-    let start = live_from_scan(&demo.join("example_ct.nii.gz"), &opts, &Progress::new())?;
+    let start = live_from_scan(&demo.ct, &opts, &Progress::new())?;
     println!(
         "load + mesh + browser model: {:.1} s",
         t.elapsed().as_secs_f64()

@@ -12,12 +12,12 @@
 //!
 //! cargo run --release -p stratum-core --example live_load [-- VIEWERS SECONDS]
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use stratum_core::base::install::demo_study;
 use stratum_core::base::progress::Progress;
-use stratum_core::convert::{ConvertOptions, SegmentSource, live_from_scan};
+use stratum_core::convert::{ConvertOptions, live_from_scan};
 use stratum_core::document::Edit;
 use stratum_core::edit::{Brush, BrushAction, BrushShape};
 use stratum_core::live::crypto;
@@ -62,16 +62,9 @@ fn main() -> anyhow::Result<()> {
     }
     let viewers: usize = args.get(1).map_or(Ok(30), |v| v.parse())?;
     let seconds: f64 = args.get(2).map_or(Ok(20.0), |v| v.parse())?;
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo");
-    let opts = ConvertOptions {
-        source: SegmentSource::Labels {
-            path: demo.join("example_seg_fast_force_split.nii.gz"),
-            names: Some(demo.join("labels_total_ct.tsv")),
-        },
-        reduce: 0.9,
-        ..Default::default()
-    };
-    let start = live_from_scan(&demo.join("example_ct.nii.gz"), &opts, &Progress::new())?;
+    let demo = demo_study()?;
+    let opts = ConvertOptions::labels(demo.labels, Some(demo.names), 0.9);
+    let start = live_from_scan(&demo.ct, &opts, &Progress::new())?;
     let mut doc = start.doc;
     let host = Host::start(&mut doc, &HostOptions::default())?;
     host.set_model(&start.model, start.scene);

@@ -102,6 +102,18 @@ impl Default for ConvertOptions {
     }
 }
 
+impl ConvertOptions {
+    /// The segments of a label map (named from a TSV of id<TAB>name),
+    /// their surfaces reduced by `reduce` (0..1); the rest as by default.
+    pub fn labels(path: PathBuf, names: Option<PathBuf>, reduce: f64) -> Self {
+        ConvertOptions {
+            source: SegmentSource::Labels { path, names },
+            reduce,
+            ..Default::default()
+        }
+    }
+}
+
 /// What was built for one segment.
 #[derive(Clone, Debug, Serialize)]
 pub struct SegmentResult {
