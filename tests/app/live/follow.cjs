@@ -17,28 +17,9 @@ const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 const [follow, present, out, json] = process.argv.slice(2);
 const {ball} = JSON.parse(json);
 const fail = m => { throw new Error(m); };
-// Where the run is, on stderr (a run that takes too long says where).
-const started = Date.now();
-const step = what => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
-// The model area only (a locator's screenshot waits for the element to be
-// still, which a <model-viewer> never is).
-async function shot(page, name) {
-  const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
-  await page.screenshot({path: `${out}/${name}.png`, clip: box, timeout: 180000});
-}
-// The same once the picture has settled: two pictures in a row alike (a
-// loaded machine may still be drawing the last change after a fixed wait).
-async function settledShot(page, name) {
-  const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
-  let last = null;
-  for (let i = 0; i < 15; i++) {
-    const now = await page.screenshot({clip: box, timeout: 180000});
-    if (last && now.equals(last)) break;
-    last = now;
-    await page.waitForTimeout(400);
-  }
-  await shot(page, name);
-}
+const {step, shot: shotAt, settledShot: settledAt} = require('./shots.cjs');
+const shot = (page, name) => shotAt(page, `${out}/${name}.png`);
+const settledShot = (page, name) => settledAt(page, `${out}/${name}.png`);
 
 (async () => {
   const browser = await chromium.launch({

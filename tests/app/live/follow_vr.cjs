@@ -13,21 +13,8 @@ const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 const readline = require('readline');
 const [follow, out] = process.argv.slice(2);
 const fail = m => { throw new Error(m); };
-const started = Date.now();
-const step = what => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
-
-async function shot(page, name) {
-  const box = await page.evaluate(() => { const r = document.getElementById('mv').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; });
-  // Settled: two pictures alike in a row (software WebGL on loaded cores).
-  let last = null;
-  for (let i = 0; i < 15; i++) {
-    const now = await page.screenshot({clip: box, timeout: 180000});
-    if (last && now.equals(last)) break;
-    last = now;
-    await page.waitForTimeout(400);
-  }
-  await page.screenshot({path: `${out}/${name}.png`, clip: box, timeout: 180000});
-}
+const {step, settledShot} = require('./shots.cjs');
+const shot = (page, name) => settledShot(page, `${out}/${name}.png`);
 
 (async () => {
   const browser = await chromium.launch({
