@@ -127,9 +127,9 @@ pub fn update_textures(
 }
 
 /// Marks the views whose shown slice an edit changed (`SliceTextures::
-/// touched`): each change's box of voxels against the slice. A new
-/// generation that no change explains (a session opened, a table edit
-/// sealed) marks them all.
+/// touched`): each brush sample's box of voxels against the slice; any
+/// other change, or a new generation that no change explains (a session
+/// opened, a table edit sealed), marks them all.
 pub fn mark_touched_slices(
     mut changes: MessageReader<DocumentChanged>,
     study: Option<Res<Study>>,
@@ -146,8 +146,10 @@ pub fn mark_touched_slices(
     let mut n = 0;
     for DocumentChanged { change, .. } in changes.read() {
         n += 1;
+        // A stroke sample's box is exact (the chunk remesh stands on it);
+        // any other change redraws all three views.
         let r = change.region;
-        let whole = r.is_empty() || !fits;
+        let whole = !change.live || r.is_empty() || !fits;
         for plane in Plane::ALL {
             let Some(layout) = state.layout(plane).filter(|_| !whole) else {
                 textures.touched[plane as usize] += 1;
