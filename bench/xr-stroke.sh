@@ -10,7 +10,7 @@
 #     passes through `stratum::app`, on any thread, the chunk remesh included);
 #   - each brush sample's time from its edit to its chunk meshes (the trace's
 #     brush.samples, wall time), p50 and p95.
-#   bench/xr-stroke.sh [STEPS]
+#   bench/xr-stroke.sh [STEPS]        (KEEP=DIR: keep perf script's text there)
 # Builds as scripts/test.sh does (same flags, same target directory); needs
 # perf (Debian linux-perf), Xvfb and the XR runtime (scripts/xr-runtime.sh).
 set -euo pipefail
@@ -90,5 +90,7 @@ wait "$test_pid" || { cat "$work/test.log"; echo "xr_brush failed" >&2; exit 1; 
 grep -E "update_ms while stroking|brush sample to chunk meshes" "$work/test.log"
 frames=$(cat "$work/frames")
 echo "frames while stroking: $frames (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-perf script --no-inline -i "$work/perf.data" -F comm,tid,period,ip,sym 2>/dev/null |
-    python3 bench/perf_stratum.py "$frames"
+perf script --no-inline -i "$work/perf.data" -F comm,tid,period,ip,sym 2>/dev/null >"$work/perf.txt"
+python3 bench/perf_stratum.py "$frames" <"$work/perf.txt"
+# KEEP=DIR keeps the samples (perf script's text) for a closer look.
+[ -z "${KEEP:-}" ] || cp "$work/perf.txt" "$KEEP/"
