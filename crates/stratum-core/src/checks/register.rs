@@ -10,7 +10,7 @@ mod shift;
 mod turn;
 
 use image::half_row;
-pub use image::{coarse_pyramid, pyramid, slice_image};
+pub use image::{coarse_pyramid, slice_image};
 pub use profiles::{
     Profiles, SliceSums, coarse_1d, profiles, shift_1d, shift_1d_with, slice_profiles_i16,
     window_i16,
@@ -131,7 +131,7 @@ pub enum Detail {
 /// The side of the coarse level a shift stops at (see [`Detail::Coarse`]).
 pub const COARSE_SIDE: usize = 128;
 
-/// Aligns `moving` to `fixed` (pyramids of the same size, see [`pyramid`])
+/// Aligns `moving` to `fixed` (pyramids of the same size, see [`image::pyramid`])
 /// by a pure shift, `moving(u + shift) ≈ fixed(u)` in mm, starting at
 /// `init` (mm) on the coarsest level and going as fine as `detail` says.
 pub fn register_shift(
@@ -246,6 +246,7 @@ pub(super) const MAX_ITERATIONS: usize = 12;
 
 #[cfg(test)]
 mod tests {
+    use super::image::pyramid;
     use super::*;
 
     /// A soft ellipse with a bright disc in it, centred at (cx, cy), at

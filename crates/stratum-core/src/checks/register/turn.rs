@@ -7,7 +7,7 @@ use super::{Image, MAX_ITERATIONS, Rigid};
 use crate::image::volume::invert3;
 
 /// Aligns `moving` to `fixed` (pyramids of the same size, see
-/// [`super::pyramid`]) by a shift and a turn: `moving(W(u)) ≈ fixed(u)`
+/// [`super::image::pyramid`]) by a shift and a turn: `moving(W(u)) ≈ fixed(u)`
 /// with `W(u) = R(angle)(u - centre) + centre + shift`, in mm. Starts at
 /// the shift `init` (mm; the pair's pure shift, which the turn then
 /// needs only a few steps from) and no turn.
