@@ -16,22 +16,24 @@
 //! shift and can be corrected; a turn, or a difference no in-plane shift
 //! removes, is reported as motion that cannot be corrected.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 mod blocks;
 mod early;
+mod jumps;
 mod words;
 
 use blocks::{Boundary, Candidate, candidates};
 pub use early::DecodeProfiles;
+use jumps::{drift, register_jumps};
 use words::describe;
 pub use words::{add_to_report, patient_words};
 
 use super::realign::{Realignment, SliceShift};
-use super::register::{self, Image, Profiles, Window};
+use super::register::{self, Profiles, Window};
 use crate::base::error::Result;
 use crate::base::progress::Progress;
 use crate::image::volume::{Volume, dot, sub};
@@ -184,14 +186,28 @@ fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) ->
         (MAX_SHIFT_MM / px[0]).ceil() as usize,
         (MAX_SHIFT_MM / px[1]).ceil() as usize,
     ];
+    // Each profile's coarse copy, made once for its two pairs.
+    let coarse: Vec<[Vec<f32>; 2]> = profiles
+        .par_iter()
+        .map(|p| [register::coarse_1d(&p.cols), register::coarse_1d(&p.rows)])
+        .collect();
+    let shift = |p: &[f32], q: &[f32], pc: &[f32], qc: &[f32], max: usize| {
+        if p.len() == q.len() {
+            register::shift_1d_with(p, q, pc, qc, max)
+        } else {
+            register::shift_1d(p, q, max)
+        }
+    };
     let raw: Vec<[f64; 2]> = profiles
         .par_windows(2)
-        .map(|w| {
+        .zip(coarse.par_windows(2))
+        .map(|(w, c)| {
+            let step = w[0].row_step.max(1);
             [
-                register::shift_1d(&w[0].cols, &w[1].cols, max[0]) * px[0],
-                register::shift_1d(&w[0].rows, &w[1].rows, max[1] / w[0].row_step.max(1))
+                shift(&w[0].cols, &w[1].cols, &c[0][0], &c[1][0], max[0]) * px[0],
+                shift(&w[0].rows, &w[1].rows, &c[0][1], &c[1][1], max[1] / step)
                     * px[1]
-                    * w[0].row_step.max(1) as f64,
+                    * step as f64,
             ]
         })
         .collect();
@@ -262,80 +278,6 @@ fn centre(profiles: &[Profiles], px: [f64; 2], z: usize) -> [f64; 2] {
     ]
 }
 
-/// The 2D registrations the boundaries at `jumps` need: each jump's pair
-/// as a pure shift and with a turn, its neighbours' pairs as pure shifts. Every
-/// slice image is made once and every registration runs on its own, so
-/// they spread over the threads a few large tasks at a time (small
-/// parallel loops inside each cost more in wake-ups than they save).
-#[tracing::instrument(level = "info", skip_all)]
-fn register_jumps(
-    volume: &Volume,
-    window: Window,
-    px: [f64; 2],
-    profiles: &[Profiles],
-    pairs: &Pairs,
-    jumps: &[usize],
-) -> (HashMap<usize, PairShift>, HashMap<usize, register::Rigid>) {
-    let n = pairs.raw.len();
-    let mut shift_pairs = BTreeSet::new();
-    for &k in jumps {
-        shift_pairs.insert(k);
-        shift_pairs.extend(neighbours(k, jumps, n));
-    }
-    let slices: BTreeSet<usize> = shift_pairs.iter().flat_map(|&k| [k, k + 1]).collect();
-    let span = tracing::info_span!("motion_images", slices = slices.len()).entered();
-    let images: HashMap<usize, Vec<Image>> = slices
-        .into_par_iter()
-        .map(|z| {
-            let base =
-                crate::with_voxels!(&volume.voxels, a => register::slice_image(a, z, window, px));
-            (z, register::pyramid(base))
-        })
-        .collect();
-    drop(span);
-    // A jump's pair: its shift in full, then the turn from there (one task,
-    // so the turn starts from the pair's shift). Its neighbours give only
-    // the anatomy's drift and how well slices align here: a shift at the
-    // coarse level does, refined where it is large enough to matter.
-    let mut tasks: Vec<(usize, bool)> = shift_pairs
-        .iter()
-        .map(|&k| (k, jumps.contains(&k)))
-        .collect();
-    // The long ones first, so they spread over the threads.
-    tasks.sort_by_key(|&(_, rotate)| !rotate);
-    let done: Vec<(usize, PairShift, Option<register::Rigid>)> = tasks
-        .into_par_iter()
-        // One registration a task, so the long ones (with a turn) spread.
-        .with_max_len(1)
-        .map(|(k, rotate)| {
-            let _span = tracing::info_span!("motion_register", k, rotate).entered();
-            let (f, m) = (&images[&k], &images[&(k + 1)]);
-            let detail = if rotate {
-                register::Detail::Full
-            } else {
-                register::Detail::Coarse {
-                    refine_mm: REFINE_MM,
-                }
-            };
-            let shift = register::register_shift(f, m, pairs.raw[k], detail);
-            // Only the pairs right beside a jump say how well slices align.
-            let beside = jumps.iter().any(|&j| j.abs_diff(k) == 1);
-            let rms_after = beside.then(|| register::shift_rms(f, m, shift));
-            let turn =
-                rotate.then(|| register::register_turn(f, m, centre(profiles, px, k), shift));
-            (k, PairShift { shift, rms_after }, turn)
-        })
-        .collect();
-    let (mut shifts, mut turns) = (HashMap::new(), HashMap::new());
-    for (k, shift, turn) in done {
-        shifts.insert(k, shift);
-        if let Some(t) = turn {
-            turns.insert(k, t);
-        }
-    }
-    (shifts, turns)
-}
-
 impl Context<'_> {
     fn centre(&self, z: usize) -> [f64; 2] {
         centre(self.profiles, self.px, z)
@@ -349,17 +291,7 @@ impl Context<'_> {
         // The anatomy's drift across the boundary: the median of what its
         // neighbours moved (their geometric part taken off, this pair's
         // put on, as in its raw shift).
-        let drift: [f64; 2] = std::array::from_fn(|a| {
-            if refs.is_empty() {
-                return -self.geometric[k][a];
-            }
-            let mut v: Vec<f64> = refs
-                .iter()
-                .zip(&neighbours)
-                .map(|(r, &p)| r.shift[a] + self.geometric[p][a])
-                .collect();
-            median(&mut v) - self.geometric[k][a]
-        });
+        let drift = drift(k, &neighbours, |p| self.shifts[&p].shift, self.geometric);
         // Its immediate neighbours say how well slices align here.
         let typical_rms = refs
             .iter()
@@ -466,7 +398,7 @@ pub fn detect_motion_with(
         })
         .collect();
     progress.check()?;
-    let (shifts, turns) = register_jumps(volume, window, px, &profiles, &pairs, &jumps);
+    let (shifts, turns) = register_jumps(volume, window, px, &profiles, &pairs, &geometric, &jumps);
     let ctx = Context {
         volume,
         px,

@@ -4,17 +4,19 @@
 //! shift between two profiles, and a small rigid in-plane registration of
 //! two slices (Gauss-Newton on clamped intensities, coarse to fine).
 
-use ndarray::Array3;
-
+mod image;
 mod profiles;
 mod shift;
 mod turn;
 
-use crate::image::volume::VoxelType;
-use profiles::contiguous;
-pub use profiles::{Profiles, SliceSums, profiles, shift_1d, slice_profiles_i16, window_i16};
+use image::half_row;
+pub use image::{coarse_pyramid, slice_image};
+pub use profiles::{
+    Profiles, SliceSums, coarse_1d, profiles, shift_1d, shift_1d_with, slice_profiles_i16,
+    window_i16,
+};
 use shift::shift_only;
-pub use turn::register_turn;
+pub use turn::{register_turn, register_turn_coarse};
 
 /// Intensities are clamped to a window (air to dense bone for CT) and
 /// scaled to 0..=SCALE so the sums stay integers (exact, and vectorised).
@@ -40,95 +42,6 @@ impl Window {
 /// shift exact to a few hundredths of a millimetre and costs a quarter.
 pub const WORK_SIDE: usize = 256;
 
-/// One slice as clamped, scaled intensities, averaged over blocks so no
-/// side exceeds [`WORK_SIDE`]; `px` is the slice's pixel size (mm).
-pub fn slice_image<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> Image {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { slice_image_avx2(a, z, w, px) };
-    }
-    image_of(a, z, w, px)
-}
-
-/// [`image_of`] compiled for AVX2 (eight lanes to a vector instead of
-/// four): the same arithmetic, no fused steps, so the same image.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn slice_image_avx2<T: VoxelType>(
-    a: &Array3<T>,
-    z: usize,
-    w: Window,
-    px: [f64; 2],
-) -> Image {
-    image_of(a, z, w, px)
-}
-
-#[inline(always)]
-fn image_of<T: VoxelType>(a: &Array3<T>, z: usize, w: Window, px: [f64; 2]) -> Image {
-    let scale = w.level();
-    let slice = a.index_axis(ndarray::Axis(0), z);
-    let (h, wd) = slice.dim();
-    let f = h.max(wd).div_ceil(WORK_SIDE).max(1);
-    let (oh, ow) = ((h / f).max(1), (wd / f).max(1));
-    let mut data = vec![0f32; oh * ow];
-    let norm = 1.0 / (f * f) as f32;
-    let mut copy: Vec<T> = Vec::new();
-    let mut line = vec![0f32; wd];
-    for (y, row) in slice.outer_iter().enumerate().take(oh * f) {
-        let out = &mut data[(y / f) * ow..(y / f + 1) * ow];
-        // The row's levels first (a loop that vectorises), then the blocks.
-        for (l, v) in line.iter_mut().zip(contiguous(row, &mut copy)) {
-            *l = ((v.to_f32() - w.lo) * scale).clamp(0.0, SCALE) * norm;
-        }
-        match f {
-            1 => add_blocks::<1>(out, &line),
-            2 => add_blocks::<2>(out, &line),
-            4 => add_blocks::<4>(out, &line),
-            _ => {
-                for (o, block) in out.iter_mut().zip(line.chunks_exact(f)) {
-                    *o += block.iter().sum::<f32>();
-                }
-            }
-        }
-    }
-    Image {
-        data,
-        w: ow,
-        h: oh,
-        px: [px[0] * f as f64, px[1] * f as f64],
-    }
-}
-
-/// Adds each block of `F` levels of `line` to its pixel of `out`: the
-/// same sums as a block size known only at run time, in a loop that
-/// vectorises (that one summed a pixel at a time, and was most of the
-/// time of making a slice image).
-#[inline(always)]
-fn add_blocks<const F: usize>(out: &mut [f32], line: &[f32]) {
-    for (o, block) in out.iter_mut().zip(line.chunks_exact(F)) {
-        // In order from the first, as `Iterator::sum` adds them.
-        let mut sum = -0.0f32;
-        for &v in block {
-            sum += v;
-        }
-        *o += sum;
-    }
-}
-
-/// An image and its halvings down to about 64 pixels across.
-pub fn pyramid(base: Image) -> Vec<Image> {
-    let mut levels = vec![base];
-    while let Some(last) = levels.last() {
-        if last.w.min(last.h) < 128 {
-            break;
-        }
-        let next = last.half();
-        levels.push(next);
-    }
-    levels
-}
-
 /// A slice image with its size and pixel size (mm: along x, along y).
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -142,21 +55,13 @@ impl Image {
     /// Half the size, each pixel the mean of a 2 x 2 block.
     fn half(&self) -> Image {
         let (w, h) = (self.w / 2, self.h / 2);
-        let mut data = vec![0f32; w * h];
+        let mut data = Vec::with_capacity(w * h);
         // Row by row, two of `self` to one, in a loop that vectorises.
-        for (out, pair) in data
-            .chunks_exact_mut(w.max(1))
-            .zip(self.data.chunks_exact(2 * self.w.max(1)))
-        {
+        for pair in self.data.chunks_exact(2 * self.w.max(1)).take(h) {
             let (upper, lower) = pair.split_at(self.w);
-            for ((o, a), b) in out
-                .iter_mut()
-                .zip(upper.chunks_exact(2))
-                .zip(lower.chunks_exact(2))
-            {
-                *o = 0.25 * (a[0] + a[1] + b[0] + b[1]);
-            }
+            half_row(&mut data, upper, lower, w);
         }
+        data.resize(w * h, 0.0);
         Image {
             data,
             w,
@@ -226,7 +131,7 @@ pub enum Detail {
 /// The side of the coarse level a shift stops at (see [`Detail::Coarse`]).
 pub const COARSE_SIDE: usize = 128;
 
-/// Aligns `moving` to `fixed` (pyramids of the same size, see [`pyramid`])
+/// Aligns `moving` to `fixed` (pyramids of the same size, see [`image::pyramid`])
 /// by a pure shift, `moving(u + shift) ≈ fixed(u)` in mm, starting at
 /// `init` (mm) on the coarsest level and going as fine as `detail` says.
 pub fn register_shift(
@@ -341,6 +246,7 @@ pub(super) const MAX_ITERATIONS: usize = 12;
 
 #[cfg(test)]
 mod tests {
+    use super::image::pyramid;
     use super::*;
 
     /// A soft ellipse with a bright disc in it, centred at (cx, cy), at

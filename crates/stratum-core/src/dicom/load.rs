@@ -392,8 +392,21 @@ fn decode_all<T: Store>(
                     if super::native::read_pixels_into(path, explicit, bytes)
                         .map_err(|e| CoreError::io(path, e))?
                     {
-                        convert_in_place(layout, s, out)?;
-                        show_whole(visit, *z, out, cols);
+                        match visit {
+                            // Rescaled a band of rows at a time, each shown
+                            // to `visit` while it is in the core's first
+                            // cache (a whole slice read back has left it).
+                            Some(v) => {
+                                let band = (BAND_VOXELS / cols.max(1)).max(1) * cols.max(1);
+                                let mut rows = v.begin(*z, out.len() / cols.max(1), cols);
+                                for o in out.chunks_mut(band) {
+                                    convert_in_place(layout, s, o)?;
+                                    rows.rows(o);
+                                }
+                                rows.done();
+                            }
+                            None => convert_in_place(layout, s, out)?,
+                        }
                         progress.advance(1);
                         return Ok(());
                     }

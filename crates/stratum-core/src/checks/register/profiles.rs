@@ -289,6 +289,7 @@ fn profiles_with<T: VoxelType>(
 /// sum of slope times residual and of slope squared. Every read has the
 /// same fraction, so the loop needs no lookup of its own, and it keeps
 /// four lanes of sums, which vectorise (one sum in order does not).
+#[inline(always)]
 fn step_sums(p: &[f32], q: &[f32], d: f64) -> (f64, f64) {
     let n = p.len().min(q.len());
     if n < 2 || !d.is_finite() {
@@ -343,11 +344,41 @@ fn step_sums(p: &[f32], q: &[f32], d: f64) -> (f64, f64) {
 /// `max` samples, then Gauss-Newton with linear interpolation.
 pub fn shift_1d(p: &[f32], q: &[f32], max: usize) -> f64 {
     let n = p.len().min(q.len());
+    shift_1d_with(p, q, &coarse_1d(&p[..n]), &coarse_1d(&q[..n]), max)
+}
+
+/// The 4x coarser copy of a profile that [`shift_1d`] searches first.
+pub fn coarse_1d(v: &[f32]) -> Vec<f32> {
+    v.chunks(4).map(|c| c.iter().sum()).collect()
+}
+
+/// [`shift_1d`] with the coarse copies of `p` and `q` (each as long as
+/// the shorter of them), made once per profile where one is compared
+/// with two neighbours.
+pub fn shift_1d_with(p: &[f32], q: &[f32], pc: &[f32], qc: &[f32], max: usize) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { shift_1d_avx2(p, q, pc, qc, max) };
+    }
+    shift_1d_of(p, q, pc, qc, max)
+}
+
+/// [`shift_1d_of`] compiled for AVX2 (its four lanes of f64 sums in one
+/// vector instead of two): the same arithmetic, no fused steps, so the
+/// same shift.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shift_1d_avx2(p: &[f32], q: &[f32], pc: &[f32], qc: &[f32], max: usize) -> f64 {
+    shift_1d_of(p, q, pc, qc, max)
+}
+
+#[inline(always)]
+fn shift_1d_of(p: &[f32], q: &[f32], pc: &[f32], qc: &[f32], max: usize) -> f64 {
+    let n = p.len().min(q.len());
     if n < 8 {
         return 0.0;
     }
-    let coarse = |v: &[f32]| -> Vec<f32> { v.chunks(4).map(|c| c.iter().sum()).collect() };
-    let (pc, qc) = (coarse(&p[..n]), coarse(&q[..n]));
     let r = (max / 4 + 1).min(pc.len() / 2) as isize;
     let mut best = (f64::INFINITY, 0isize);
     for k in -r..=r {

@@ -7,20 +7,74 @@ use super::{Image, MAX_ITERATIONS, Rigid};
 use crate::image::volume::invert3;
 
 /// Aligns `moving` to `fixed` (pyramids of the same size, see
-/// [`super::pyramid`]) by a shift and a turn: `moving(W(u)) ≈ fixed(u)`
+/// [`super::image::pyramid`]) by a shift and a turn: `moving(W(u)) ≈ fixed(u)`
 /// with `W(u) = R(angle)(u - centre) + centre + shift`, in mm. Starts at
 /// the shift `init` (mm; the pair's pure shift, which the turn then
 /// needs only a few steps from) and no turn.
 pub fn register_turn(fixed: &[Image], moving: &[Image], centre: [f64; 2], init: [f64; 2]) -> Rigid {
+    // The turn is found on the coarser levels (a tenth of a degree needs
+    // no finer pixels) and judged on the finest.
+    turn_from(
+        fixed,
+        moving,
+        centre,
+        init,
+        usize::from(fixed.len() > 1),
+        FINE,
+    )
+}
+
+/// [`register_turn`] on a pyramid's coarse levels only (see
+/// [`super::coarse_pyramid`]): the turn found on all of them, the finest
+/// of them included, and judged there; to a hundredth of a pixel and a
+/// twentieth of a degree (`COARSE`), which is what telling a turn from
+/// none needs (a turn is judged against a whole degree): on a noisy slice
+/// the tighter bound of [`register_turn`] keeps it stepping to the last
+/// iteration.
+pub fn register_turn_coarse(
+    fixed: &[Image],
+    moving: &[Image],
+    centre: [f64; 2],
+    init: [f64; 2],
+) -> Rigid {
+    turn_from(fixed, moving, centre, init, 0, COARSE)
+}
+
+/// When a level's Gauss-Newton stops: the last step's shift under
+/// `pixels` of a pixel (x and y added) and its turn under `radians`.
+#[derive(Clone, Copy)]
+struct Converged {
+    pixels: f64,
+    radians: f64,
+}
+
+/// A thousandth of a pixel, a hundredth of a degree (a tighter bound
+/// only kept noisy slices iterating).
+const FINE: Converged = Converged {
+    pixels: 1e-3,
+    radians: 1.7e-4,
+};
+/// A hundredth of a pixel, a twentieth of a degree (see
+/// [`register_turn_coarse`]).
+const COARSE: Converged = Converged {
+    pixels: 1e-2,
+    radians: 8.7e-4,
+};
+
+fn turn_from(
+    fixed: &[Image],
+    moving: &[Image],
+    centre: [f64; 2],
+    init: [f64; 2],
+    skip: usize,
+    stop: Converged,
+) -> Rigid {
     let (Some(f), Some(m)) = (fixed.first(), moving.first()) else {
         return Rigid::default();
     };
-    // The turn is found on the coarser levels (a tenth of a degree needs
-    // no finer pixels) and judged on the finest.
     let mut p = [init[0], init[1], 0.0];
-    let skip = usize::from(fixed.len() > 1);
     for (f, m) in fixed.iter().zip(moving).skip(skip).rev() {
-        p = turn_level(f, m, centre, p);
+        p = turn_level(f, m, centre, p, stop);
     }
     Rigid {
         shift: [p[0], p[1]],
@@ -155,7 +209,13 @@ fn steepest(f: &Image, centre: [f64; 2]) -> Option<(Vec<Pixel>, [[f64; 3]; 3])> 
 /// d's shift turned by the new angle. It stops where the residual is
 /// orthogonal to the steepest-descent rows, the same optimum as the
 /// forward form's once the slices align.
-fn turn_level(f: &Image, m: &Image, centre: [f64; 2], mut p: [f64; 3]) -> [f64; 3] {
+fn turn_level(
+    f: &Image,
+    m: &Image,
+    centre: [f64; 2],
+    mut p: [f64; 3],
+    stop: Converged,
+) -> [f64; 3] {
     let Some((pixels, inv)) = steepest(f, centre) else {
         return p;
     };
@@ -191,10 +251,9 @@ fn turn_level(f: &Image, m: &Image, centre: [f64; 2], mut p: [f64; 3]) -> [f64; 
         let (s, c) = p[2].sin_cos();
         p[0] -= c * dx - s * dy;
         p[1] -= s * dx + c * dy;
-        // Converged: a thousandth of a pixel, a hundredth of a degree (a
-        // turn is judged against a whole degree; a tighter bound only kept
-        // noisy slices iterating).
-        if d[0].abs() + d[1].abs() < 1e-3 * f.px[0].min(f.px[1]) && d[2].abs() < 1.7e-4 {
+        // Converged (see `FINE`: a turn is judged against a whole degree).
+        if d[0].abs() + d[1].abs() < stop.pixels * f.px[0].min(f.px[1]) && d[2].abs() < stop.radians
+        {
             break;
         }
     }
