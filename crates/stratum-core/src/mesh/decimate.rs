@@ -18,8 +18,8 @@ struct Chunking {
     /// ~100 bytes a triangle) in the processor's caches, where one pass
     /// over a million triangles works from main memory. On the 0.95
     /// M-triangle phantom surface, one thread simplifies its 8 chunks and
-    /// the seams in about 0.6x the time of a single pass (BENCHMARKS.md,
-    /// issue 33).
+    /// the seams in 0.65-0.75x the time of a single pass (BENCHMARKS.md,
+    /// issue 33, session 2).
     size: usize,
 }
 
