@@ -1,6 +1,6 @@
 //! Decimation with meshoptimizer that keeps a closed surface closed: in
-//! parallel chunks with locked borders, then one pass over the seams, and
-//! the volume given back afterwards (see [`decimate_keeping_volume`]).
+//! chunks with locked borders (in parallel), then one pass over the seams,
+//! and the volume given back afterwards (see [`decimate_keeping_volume`]).
 
 use rayon::prelude::*;
 
@@ -8,8 +8,27 @@ use super::SurfaceMesh;
 use super::constrain::{VoxelBox, restore_volume};
 use crate::image::volume::Geometry;
 
-/// Below this many triangles a single pass is as fast as chunks and seams.
-const CHUNKED_FROM: usize = 100_000;
+/// When a mesh is simplified in chunks, and how large they are.
+#[derive(Clone, Copy, Debug)]
+struct Chunking {
+    /// Below this many triangles, one pass (as fast as chunks and seams).
+    from: usize,
+    /// Triangles of a chunk, on any number of threads: about this many
+    /// keep meshoptimizer's tables (quadrics, adjacency, collapse lists;
+    /// ~100 bytes a triangle) in the processor's caches, where one pass
+    /// over a million triangles works from main memory. On the 0.95
+    /// M-triangle phantom surface, one thread simplifies its 8 chunks and
+    /// the seams in 0.65-0.75x the time of a single pass (BENCHMARKS.md,
+    /// issue 33, session 2).
+    size: usize,
+}
+
+impl Chunking {
+    const DEFAULT: Chunking = Chunking {
+        from: 100_000,
+        size: 120_000,
+    };
+}
 
 impl SurfaceMesh {
     /// Decimates to about `keep_ratio` of the triangles with meshoptimizer,
@@ -18,24 +37,38 @@ impl SurfaceMesh {
     /// would open or pinch it (thin structures), a gentler ratio is tried,
     /// and the mesh is left as it was if none keeps it watertight.
     ///
-    /// With several threads, a large mesh is simplified as one chunk of
-    /// consecutive triangles per thread (marching cubes lists them slab by
-    /// slab, so a chunk is a slab of the surface), each with its border
-    /// locked (meshoptimizer's `LockBorder`: the seams between chunks stay
-    /// where they are, so the chunks still fit together), then the joined
-    /// mesh once more to the target, which simplifies the seams. The second
-    /// pass may move the surface only by what the first left of the error
-    /// budget, so the bound holds for the two together.
+    /// A large mesh is simplified in chunks of consecutive triangles
+    /// (120,000 triangles, and at least one per thread; marching cubes
+    /// lists them slab by slab, so a chunk is a slab of the surface), in
+    /// parallel, each with its border locked (meshoptimizer's `LockBorder`:
+    /// the seams between chunks stay where they are, so the chunks still fit
+    /// together), then the joined mesh once more to the target, which
+    /// simplifies the seams. A chunk stops short of its share of the target
+    /// by one triangle per seam vertex it has, so that its inside is not
+    /// simplified further to make up for the seams left whole, and the
+    /// second pass has the seams to remove. The second pass may move the
+    /// surface only by what the first left of the error budget, so the
+    /// bound holds for the two together.
     #[tracing::instrument(level = "info", skip_all, fields(triangles = self.indices.len() / 3))]
     pub fn decimate(&mut self, keep_ratio: f64, max_error_mm: f32) {
+        self.decimate_in(keep_ratio, max_error_mm, Chunking::DEFAULT);
+    }
+
+    /// [`Self::decimate`] with the chunks' sizes given (tests use small ones).
+    fn decimate_in(&mut self, keep_ratio: f64, max_error_mm: f32, chunking: Chunking) {
         if keep_ratio >= 1.0 || self.indices.is_empty() {
             return;
         }
-        let closed = self.topology().is_watertight();
+        // Whether the input was closed matters only when a result is not:
+        // the check of the whole input (a tenth of the work on a large
+        // surface) waits for that.
+        let mut closed = None;
         let mut keep = keep_ratio.max(0.0);
         for _ in 0..5 {
-            let candidate = self.simplified(keep, max_error_mm);
-            if !closed || candidate.topology().is_watertight() {
+            let candidate = self.simplified(keep, max_error_mm, chunking);
+            if candidate.topology().is_watertight()
+                || !*closed.get_or_insert_with(|| self.topology().is_watertight())
+            {
                 *self = candidate;
                 return;
             }
@@ -44,7 +77,7 @@ impl SurfaceMesh {
     }
 
     #[tracing::instrument(level = "info", skip_all)]
-    fn simplified(&self, keep_ratio: f64, max_error_mm: f32) -> SurfaceMesh {
+    fn simplified(&self, keep_ratio: f64, max_error_mm: f32, chunking: Chunking) -> SurfaceMesh {
         use meshopt::SimplifyOptions as O;
         let triangles = self.indices.len() / 3;
         let target = (triangles as f64 * keep_ratio) as usize * 3;
@@ -52,16 +85,25 @@ impl SurfaceMesh {
         let Ok(adapter) = meshopt::VertexDataAdapter::new(bytes, 12, 0) else {
             return self.clone();
         };
-        let chunks = rayon::current_num_threads();
-        let mut indices = if chunks > 1 && triangles >= CHUNKED_FROM {
+        let chunks = if triangles < chunking.from {
+            1
+        } else {
+            triangles
+                .div_ceil(chunking.size)
+                .max(rayon::current_num_threads())
+        };
+        let mut indices = if chunks > 1 {
             let per = triangles.div_ceil(chunks) * 3;
+            let seams = seam_vertices(&self.indices, per, self.positions.len());
             let parts: Vec<(Vec<u32>, f32)> = self
                 .indices
                 .par_chunks(per)
-                .map(|c| {
+                .zip(seams)
+                .map(|(c, seam)| {
                     let _span =
                         tracing::info_span!("simplify_chunk", triangles = c.len() / 3).entered();
-                    let t = ((c.len() / 3) as f64 * keep_ratio) as usize * 3;
+                    let own = ((c.len() / 3) as f64 * keep_ratio) as usize;
+                    let t = (own + seam).min(c.len() / 3) * 3;
                     let mut error = 0.0;
                     let r = meshopt::simplify(
                         c,
@@ -108,6 +150,43 @@ impl SurfaceMesh {
             indices,
         }
     }
+}
+
+/// For each chunk of `per` indices, how many of its vertices another chunk
+/// uses too (its seam vertices, which `LockBorder` keeps).
+fn seam_vertices(indices: &[u32], per: usize, vertices: usize) -> Vec<usize> {
+    const NONE: u32 = u32::MAX;
+    // The first chunk to use each vertex, and whether a later one does too.
+    let mut first = vec![NONE; vertices];
+    let mut shared = vec![false; vertices];
+    for (ci, c) in indices.chunks(per).enumerate() {
+        for &v in c {
+            let f = &mut first[v as usize];
+            if *f == NONE {
+                *f = ci as u32;
+            } else if *f != ci as u32 {
+                shared[v as usize] = true;
+            }
+        }
+    }
+    // Each chunk's shared vertices, each counted once (`first` reused as
+    // the last chunk that counted the vertex).
+    first.fill(NONE);
+    indices
+        .chunks(per)
+        .enumerate()
+        .map(|(ci, c)| {
+            let mut n = 0;
+            for &v in c {
+                let v = v as usize;
+                if shared[v] && first[v] != ci as u32 {
+                    first[v] = ci as u32;
+                    n += 1;
+                }
+            }
+            n
+        })
+        .collect()
 }
 
 /// Removes pairs of triangles on the same three vertices with opposite
@@ -173,6 +252,75 @@ pub(crate) fn decimate_keeping_volume(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seam_vertices_are_those_of_two_chunks_counted_once_a_chunk() {
+        // Chunks of two triangles: {0,1,2 | 2,3,0} and {2,4,5 | 5,4,6}; then {6,7,8}.
+        let idx = [0, 1, 2, 2, 3, 0, 2, 4, 5, 5, 4, 6, 6, 7, 8];
+        // Vertex 2 is in chunks 0 and 1, vertex 6 in chunks 1 and 2.
+        assert_eq!(seam_vertices(&idx, 6, 9), vec![1, 2, 1]);
+        assert_eq!(seam_vertices(&idx, 15, 9), vec![0]);
+    }
+
+    /// The chunked path on a ball small enough for a unit test: chunks of
+    /// 1,000 triangles (ten or more, with their seams), as a million-
+    /// triangle surface is cut in chunks of 120,000.
+    #[test]
+    fn chunks_and_seams_keep_a_ball_closed_and_within_the_bound() {
+        use crate::base::progress::Progress;
+        use crate::mesh::{SurfaceOptions, mask_surface};
+        use crate::segment::Mask;
+        let (n, r, c) = (44usize, 18.0f64, 21.5f64);
+        let data = ndarray::Array3::from_shape_fn((n, n, n), |(z, y, x)| {
+            let d = [x, y, z].map(|v| v as f64 - c);
+            u8::from((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() <= r)
+        });
+        let mask = Mask {
+            data,
+            geometry: Geometry::default(),
+        };
+        let opts = SurfaceOptions {
+            keep_ratio: 1.0,
+            ..SurfaceOptions::default()
+        };
+        let full = mask_surface(&mask, &opts, &Progress::new()).unwrap();
+        assert!(full.topology().is_watertight());
+        let before = full.triangle_count();
+        // The distance of the farthest vertex from the ball's surface.
+        let worst = |m: &SurfaceMesh| {
+            let centre = mask.geometry.index_to_lps([c, c, c]);
+            m.positions
+                .iter()
+                .map(|p| {
+                    let d = [0, 1, 2].map(|k| p[k] as f64 - centre[k]);
+                    ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() - r).abs()
+                })
+                .fold(0.0, f64::max)
+        };
+        let max_error = 0.5f32;
+        let chunking = Chunking {
+            from: 1,
+            size: 1_000,
+        };
+        assert!(before > 8 * chunking.size, "{before} triangles");
+        let mut mesh = full.clone();
+        mesh.decimate_in(0.1, max_error, chunking);
+        let after = mesh.triangle_count();
+        assert!(mesh.topology().is_watertight(), "{:?}", mesh.topology());
+        assert!(after <= before / 5, "{before} -> {after} triangles");
+        assert!(
+            worst(&mesh) <= worst(&full) + f64::from(max_error) + 1e-3,
+            "{} mm from the ball, {} before",
+            worst(&mesh),
+            worst(&full)
+        );
+        let (v0, v1) = (full.volume_mm3(), mesh.volume_mm3());
+        assert!((v1 - v0).abs() / v0 < 0.03, "{v0} -> {v1} mm³");
+        // One pass over the whole gives a mesh of the same size.
+        let mut one = full.clone();
+        one.decimate_in(0.1, max_error, Chunking::DEFAULT);
+        assert!(after.abs_diff(one.triangle_count()) <= before / 50);
+    }
 
     #[test]
     fn flat_pillows_are_removed_and_the_rest_kept() {

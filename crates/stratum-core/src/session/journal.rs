@@ -136,7 +136,7 @@ impl Journal {
             std::thread::Builder::new()
                 .name("stratum-journal".into())
                 .spawn(move || {
-                    if let Err(e) = run(&dir, &base, &meta, rx) {
+                    if let Err(e) = run(&dir, base, &meta, rx) {
                         tracing::warn!("autosave stopped: {e}");
                         *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                     }
@@ -269,9 +269,13 @@ fn read_props(payload: &[u8], dims: [usize; 3]) -> Result<BTreeMap<u16, SegmentP
 
 /// The journal thread: base files, the record file's header, the marker
 /// file, then one framed, synced record per message.
-fn run(dir: &Path, base: &SessionData, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
+fn run(dir: &Path, base: SessionData, meta: &Meta, rx: mpsc::Receiver<Msg>) -> Result<()> {
     write_labels_nifti(&dir.join(BASE_LABELS), &base.document.labels)?;
     write_bytes_atomic(&dir.join(BASE_HISTORY), &base.document.history.to_bytes())?;
+    // The base is a copy of the label map (a byte a voxel, 79 MB for a
+    // 512 x 512 x 300 scan) that nothing reads once written: the thread
+    // lives as long as the session, so it is freed here, not at its end.
+    drop(base);
     let mut header = MAGIC.to_vec();
     header.extend_from_slice(&JOURNAL_FORMAT_VERSION.to_le_bytes());
     write_bytes_atomic(&dir.join(RECORDS), &header)?;
