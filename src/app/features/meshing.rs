@@ -15,8 +15,10 @@ use bevy::prelude::*;
 use rayon::prelude::*;
 use stratum_core::document::SurfaceRecipe;
 use stratum_core::mesh::{
-    SurfaceMesh, SurfaceOptions, intensity_surface, mask_surface, soft_surface,
+    SurfaceMesh, SurfaceOptions, finish_intensity_mesh, intensity_mesh_bits, mask_surface,
+    soft_surface,
 };
+use stratum_core::segment::BitMask;
 use stratum_core::{base::error::CoreError, base::progress::Progress};
 
 use crate::app::features::clip::{ClipExtension, SegmentMaterial};
@@ -172,24 +174,40 @@ fn start_meshing(
 
 /// One segment's surface: from the scan's intensities at its level, or
 /// from its model's probabilities, when it has them (and the smooth
-/// surface is asked for), else from its mask.
+/// surface is asked for), else from its mask. `None` for an empty segment.
+/// The intensities are read through the segment's voxels as bits (a
+/// byte mask would be another buffer of the label map's size, held while
+/// the surface is built).
 fn surface_of(
-    mask: &stratum_core::segment::Mask,
+    labels: &stratum_core::segment::LabelMap,
+    id: u16,
     volume: Option<&stratum_core::image::volume::Volume>,
     from: &SurfaceRecipe,
     opts: &SurfaceOptions,
     progress: &Progress,
-) -> Result<SurfaceMesh, CoreError> {
-    if opts.presmooth_mm.is_some() {
-        match (volume, from) {
-            (Some(v), SurfaceRecipe::Level(l)) => {
-                return intensity_surface(v, mask, *l, opts, progress);
-            }
-            (_, SurfaceRecipe::Soft(field)) => return soft_surface(field, mask, opts, progress),
-            _ => {}
+) -> Result<Option<SurfaceMesh>, CoreError> {
+    if opts.presmooth_mm.is_some()
+        && let (Some(v), SurfaceRecipe::Level(l)) = (volume, from)
+    {
+        let bits = BitMask::of_label(labels, id);
+        if bits.count() == 0 {
+            return Ok(None);
         }
+        let (mut mesh, noise) = intensity_mesh_bits(v, &bits, *l, progress)?;
+        finish_intensity_mesh(&mut mesh, noise, &bits.geometry, opts);
+        progress.advance(1);
+        return Ok(Some(mesh));
     }
-    mask_surface(mask, opts, progress)
+    let mask = labels.mask(id);
+    if mask.count() == 0 {
+        return Ok(None);
+    }
+    if opts.presmooth_mm.is_some()
+        && let SurfaceRecipe::Soft(field) = from
+    {
+        return soft_surface(field, &mask, opts, progress).map(Some);
+    }
+    mask_surface(&mask, opts, progress).map(Some)
 }
 
 /// Builds the surfaces of the segments `ids` (each with what else it is
@@ -202,9 +220,9 @@ pub fn build(
     progress: &Progress,
 ) -> Result<MeshBatch, CoreError> {
     if let [(id, from)] = ids {
-        let mesh = surface_of(&labels.mask(*id), volume, from, opts, progress)?;
+        let mesh = surface_of(labels, *id, volume, from, opts, progress)?;
         return Ok(MeshBatch {
-            meshes: vec![(*id, mesh)],
+            meshes: mesh.map(|m| (*id, m)).into_iter().collect(),
         });
     }
     progress.begin("building surfaces", ids.len() as u64);
@@ -212,15 +230,8 @@ pub fn build(
         .par_iter()
         .map(|(id, from)| {
             progress.check()?;
-            let mask = labels.mask(*id);
-            let out = if mask.count() == 0 {
-                None
-            } else {
-                Some((
-                    *id,
-                    surface_of(&mask, volume, from, opts, &Progress::new())?,
-                ))
-            };
+            let out =
+                surface_of(labels, *id, volume, from, opts, &Progress::new())?.map(|m| (*id, m));
             progress.advance(1);
             Ok(out)
         })

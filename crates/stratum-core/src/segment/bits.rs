@@ -152,6 +152,28 @@ impl BitMask {
         out
     }
 
+    /// The voxels of segment `id` of `labels`, one bit each: what
+    /// [`LabelMap::mask`](super::LabelMap::mask) gives in a byte per voxel,
+    /// at an eighth of its size (the app meshes a segment from this instead
+    /// of a byte copy of the label map's size).
+    pub fn of_label(labels: &super::LabelMap, id: u16) -> Self {
+        let mut out = BitMask::empty(labels.dim(), labels.geometry);
+        let (ny, rw) = (out.dim.1, out.row_words);
+        out.planes_mut().enumerate().for_each(|(z, plane)| {
+            for (y, row) in plane.chunks_mut(rw).enumerate().take(ny) {
+                match &labels.labels {
+                    super::Labels::U8(a) => {
+                        crate::mesh::bits_where(a.slice(s![z, y, ..]), row, |v| u16::from(v) == id)
+                    }
+                    super::Labels::U16(a) => {
+                        crate::mesh::bits_where(a.slice(s![z, y, ..]), row, |v| v == id)
+                    }
+                }
+            }
+        });
+        out
+    }
+
     /// Voxels of `volume` with `lo <= value <= hi`, as [`super::threshold_mask`].
     #[tracing::instrument(level = "info", skip_all)]
     pub fn threshold(volume: &Volume, lo: f64, hi: f64) -> Self {
@@ -403,5 +425,34 @@ impl crate::mesh::InsideRows for BitBox<'_> {
         {
             *last &= (1u64 << (nx % 64)) - 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BitMask;
+    use crate::image::volume::Geometry;
+    use crate::segment::LabelMap;
+
+    #[test]
+    fn a_label_as_bits_is_its_byte_mask_as_bits() {
+        // 70 voxels to a row: a word and a part of one.
+        let mut labels = LabelMap::empty((3, 4, 70), Geometry::default());
+        for (i, (z, y, x)) in [(0, 0, 0), (0, 3, 69), (1, 2, 63), (1, 2, 64), (2, 1, 5)]
+            .into_iter()
+            .enumerate()
+        {
+            labels.set(z, y, x, if i % 2 == 0 { 3 } else { 7 });
+        }
+        for id in [3, 7, 9] {
+            let bits = BitMask::of_label(&labels, id);
+            assert_eq!(bits.to_mask().data, labels.mask(id).data, "label {id}");
+        }
+        // Past 255 the map holds 16 bits a voxel.
+        labels.ensure_fits(300);
+        labels.set(2, 3, 40, 300);
+        assert_eq!(BitMask::of_label(&labels, 300).count(), 1);
+        assert!(BitMask::of_label(&labels, 300).get(2, 3, 40));
+        assert_eq!(BitMask::of_label(&labels, 7).count(), 2);
     }
 }
