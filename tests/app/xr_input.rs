@@ -3,6 +3,7 @@
 //! returns are applied the way the app applies them.
 
 use bevy::prelude::*;
+use stratum::app::actions::BrushAction;
 use stratum::app::actions::ClipAction;
 use stratum::app::actions::HistoryAction;
 use stratum::app::actions::PoseAction;
@@ -40,6 +41,16 @@ fn apply(pose: &mut AnatomyPose, home: AnatomyPose, actions: &[XrAction]) {
             _ => {}
         }
     }
+}
+
+/// The brush actions among `a`.
+fn strokes(a: &[XrAction]) -> Vec<BrushAction> {
+    a.iter()
+        .filter_map(|x| match x {
+            XrAction::Brush(b) => Some(*b),
+            _ => None,
+        })
+        .collect()
 }
 
 fn ctx(pose: AnatomyPose) -> InputContext {
@@ -382,7 +393,7 @@ fn the_right_thumbstick_moves_and_switches_the_slice_in_space() {
 
 #[test]
 fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_sizes_it() {
-    use stratum::app::actions::{BrushAction, BrushTool, StrokePhase};
+    use stratum::app::actions::{BrushTool, StrokePhase};
     use stratum::app::xr::input::{BRUSH_AHEAD_M, brush_tip};
     let mut g = XrGestures::default();
     let pose = AnatomyPose::default();
@@ -403,14 +414,6 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
     );
     let idle = snapshot(left, at(p0, 0.0));
     let pulled = snapshot(left, at(p0, 1.0));
-    let strokes = |a: &[XrAction]| -> Vec<BrushAction> {
-        a.iter()
-            .filter_map(|x| match x {
-                XrAction::Brush(b) => Some(*b),
-                _ => None,
-            })
-            .collect()
-    };
     // The pull begins a stroke at the tip, 4 cm ahead of the controller,
     // and picks nothing.
     let a = g.map(&idle, &pulled, &brushing);
@@ -468,7 +471,7 @@ fn brushing_the_right_trigger_strokes_the_ball_at_the_tip_and_the_thumbstick_siz
 
 #[test]
 fn a_stroke_begun_on_the_slice_in_space_paints_a_disc_in_that_slice() {
-    use stratum::app::actions::{BrushAction, BrushTool, StrokePhase};
+    use stratum::app::actions::{BrushTool, StrokePhase};
     use stratum::app::xr::input::brush_tip;
     use stratum::app::xr::quad::QuadPlane;
     use stratum_core::image::view::Plane;
@@ -494,14 +497,6 @@ fn a_stroke_begun_on_the_slice_in_space_paints_a_disc_in_that_slice() {
         brush_radius_mm: 4.0,
         reslice: Some(quad),
         ..default()
-    };
-    let strokes = |a: &[XrAction]| -> Vec<BrushAction> {
-        a.iter()
-            .filter_map(|x| match x {
-                XrAction::Brush(b) => Some(*b),
-                _ => None,
-            })
-            .collect()
     };
     let on_slice = |p: [f64; 3]| [p[0], p[1], t0[2] - 1.0];
     let mut g = XrGestures::default();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use stratum::app::features::margins::{MID, NEAR};
+use stratum_core::image::volume::{cross, dot, norm, normalize, sub};
 
 use crate::xr::{Display, RunningApp, f, skip, v3};
 use crate::xr_panel::{aim, click, start_with_panel_up};
@@ -316,26 +317,17 @@ fn curved_cut_through_points_placed_with_the_trigger(
     let w = v3(&plane["world"]);
     let d = f(&plane, &["world", "3"]);
     let c = v3(&placing["anatomy_centre"]);
-    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     let on =
         |p: [f64; 3], k: f64, q: [f64; 3]| std::array::from_fn::<f64, 3, _>(|i| p[i] + k * q[i]);
-    let unit = |a: [f64; 3]| {
-        let n = dot(a, a).sqrt();
-        a.map(|x| x / n)
-    };
     let p0 = on(c, d - dot(w, c), w);
     // Towards the viewer within the plane, and across it.
     let head = [0.0, 1.6, 0.0];
-    let mut u = on(on(head, -1.0, c), -dot(on(head, -1.0, c), w), w);
-    if dot(u, u).sqrt() < 0.05 {
+    let mut u = on(sub(head, c), -dot(sub(head, c), w), w);
+    if norm(u) < 0.05 {
         u = on([1.0, 0.0, 0.0], -w[0], w);
     }
-    let u = unit(u);
-    let x = unit([
-        w[1] * u[2] - w[2] * u[1],
-        w[2] * u[0] - w[0] * u[2],
-        w[0] * u[1] - w[1] * u[0],
-    ]);
+    let u = normalize(u);
+    let x = normalize(cross(w, u));
     // The left hand (and the panel on its wrist) out of the rays' way.
     rig.set_hand(Hand::Left, Pose::at(-0.7, 0.9, 0.3), Buttons::default());
     let pull = Buttons {
@@ -378,7 +370,7 @@ fn curved_cut_through_points_placed_with_the_trigger(
         .clone();
     assert_eq!(points.len(), 4, "{points:?}");
     for p in &points {
-        let off = dot(on(v3(p), -1.0, pl), nl);
+        let off = dot(sub(v3(p), pl), nl);
         assert!(off.abs() < 0.01, "a point {off} mm off plane 1: {p}");
     }
     click(app, rig, "surgery resect points");

@@ -41,6 +41,15 @@ fn count(app: &App, id: u16, f: impl Fn([f64; 3]) -> bool) -> u64 {
     centres(labels, id).into_iter().filter(|p| f(*p)).count() as u64
 }
 
+/// The voxels of the part a resection cut away from "near".
+fn cut_away(app: &App) -> u64 {
+    let doc = &app.world().resource::<Study>().doc;
+    let cut = doc
+        .segment_named("near resected")
+        .expect("the part cut away");
+    doc.voxel_count(cut.id)
+}
+
 fn step(app: &mut App) {
     app.update();
     app.update();
@@ -96,14 +105,8 @@ fn a_curved_cut_through_clicked_points_takes_the_chosen_part_away_and_undo_takes
         });
     step(&mut app);
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
-    {
-        let doc = &app.world().resource::<Study>().doc;
-        let cut = doc
-            .segment_named("near resected")
-            .expect("the part cut away");
-        assert_eq!(doc.voxel_count(cut.id), cap);
-        assert_eq!(doc.voxel_count(1), rest);
-    }
+    assert_eq!(cut_away(&app), cap);
+    assert_eq!(app.world().resource::<Study>().doc.voxel_count(1), rest);
     // The remnant's share counts the part of each voxel the cut crosses
     // (the core samples it 4 x 4 x 4): against the exact shares, within
     // half a percent.
@@ -127,12 +130,8 @@ fn a_curved_cut_through_clicked_points_takes_the_chosen_part_away_and_undo_takes
             larger: true,
         });
     step(&mut app);
-    let doc = &app.world().resource::<Study>().doc;
-    let cut = doc
-        .segment_named("near resected")
-        .expect("the part cut away");
-    assert_eq!(doc.voxel_count(cut.id), rest);
-    assert_eq!(doc.voxel_count(1), cap);
+    assert_eq!(cut_away(&app), rest);
+    assert_eq!(app.world().resource::<Study>().doc.voxel_count(1), cap);
 }
 
 #[test]
@@ -245,11 +244,7 @@ fn a_safety_margin_is_shown_as_a_shell_and_cut_away_from_the_organ() {
     });
     step(&mut app);
     assert!(errors(&app).is_empty(), "{:?}", errors(&app));
-    let doc = &app.world().resource::<Study>().doc;
-    let cut = doc
-        .segment_named("near resected")
-        .expect("the part cut away");
-    assert_eq!(doc.voxel_count(cut.id), within);
+    assert_eq!(cut_away(&app), within);
     app.world_mut().write_message(MarginShellAction::Hide);
     step(&mut app);
     let mut q = app
