@@ -180,6 +180,21 @@ pub struct JobsPlugin;
 
 impl Plugin for JobsPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Notices>();
+        app.init_resource::<Notices>()
+            .add_systems(Last, release_freed_memory);
     }
+}
+
+/// Once the last running job has ended and its result was taken in, gives
+/// the pages its buffers freed back to the system ([`super::heap`]): one
+/// trim per burst of background work, on a pool thread (it takes
+/// milliseconds: not the frame's, which a headset would drop).
+fn release_freed_memory(jobs: Query<(), With<JobInfo>>, mut busy: Local<bool>) {
+    let now = !jobs.is_empty();
+    if *busy && !now {
+        AsyncComputeTaskPool::get()
+            .spawn(async { super::heap::trim() })
+            .detach();
+    }
+    *busy = now;
 }

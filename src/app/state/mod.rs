@@ -4,6 +4,7 @@
 
 pub mod crosshair;
 pub mod document;
+pub mod heap;
 pub mod jobs;
 pub mod segments;
 pub mod space;
