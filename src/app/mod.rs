@@ -128,8 +128,9 @@ pub struct GuiOptions {
 
 /// Runs the desktop app until its window closes.
 pub fn run(opts: GuiOptions) -> AppExit {
-    // Before Bevy's threads start (see state::heap).
-    state::heap::cap_arenas();
+    // Before Bevy's threads start: one malloc arena per core, so what the
+    // jobs' threads free is reused by the renderer's (memory::cap_arenas).
+    stratum_core::base::memory::cap_arenas();
     // Beyond the core's scan, label map and meshes, the app keeps an 8-bit
     // slice texture (1 byte a voxel) and, for volume rendering, a 16-bit
     // copy (2): host memory on software renderers and unified-memory

@@ -186,14 +186,14 @@ impl Plugin for JobsPlugin {
 }
 
 /// Once the last running job has ended and its result was taken in, gives
-/// the pages its buffers freed back to the system ([`super::heap`]): one
-/// trim per burst of background work, on a pool thread (it takes
+/// the pages its buffers freed back to the system (`memory::trim_heap`):
+/// one trim per burst of background work, on a pool thread (it takes
 /// milliseconds: not the frame's, which a headset would drop).
 fn release_freed_memory(jobs: Query<(), With<JobInfo>>, mut busy: Local<bool>) {
     let now = !jobs.is_empty();
     if *busy && !now {
         AsyncComputeTaskPool::get()
-            .spawn(async { super::heap::trim() })
+            .spawn(async { stratum_core::base::memory::trim_heap() })
             .detach();
     }
     *busy = now;

@@ -4,7 +4,6 @@
 
 pub mod crosshair;
 pub mod document;
-pub mod heap;
 pub mod jobs;
 pub mod segments;
 pub mod space;

@@ -230,6 +230,48 @@ pub fn return_large_frees() {
     }
 }
 
+/// Caps glibc's malloc arenas at one per core (2 to 8), for the desktop
+/// app. glibc gives each thread that meets contention an arena of its own
+/// (up to 8 per core) and keeps what is freed there for that arena: the
+/// buffers a study's jobs freed on the task pools' threads stayed resident
+/// while the renderer's threads allocated anew (the 512x512x300 phantom's
+/// bone surface: 874-904 MB peak, 780 MB with 4 arenas; BENCHMARKS.md,
+/// issue 33). Call before any thread starts: arenas are handed out as
+/// threads first allocate. An `arena_max` the user set in
+/// `GLIBC_TUNABLES` wins. Process-wide, like [`return_large_frees`]. No-op
+/// elsewhere.
+pub fn cap_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.arena_max")) {
+            return;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = cores.clamp(2, 8) as libc::c_int;
+        // SAFETY: mallopt only sets an allocator parameter; any value is valid.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
+/// Hands the heap's free pages back to the system (`malloc_trim`:
+/// milliseconds for hundreds of megabytes, safe beside other threads'
+/// allocations). The app calls it once a burst of background jobs has
+/// ended. No-op elsewhere.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let t = std::time::Instant::now();
+        // SAFETY: malloc_trim only walks glibc's own free lists, each arena
+        // under its lock.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        tracing::debug!("heap trimmed in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
