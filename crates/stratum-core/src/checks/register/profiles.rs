@@ -100,11 +100,13 @@ pub fn slice_profiles_i16(data: &[i16], ny: usize, nx: usize, window: (i16, i16)
 /// loader hands each band over as soon as it has decoded it, while it is
 /// still in the core's first cache (a whole 512 x 512 slice has left it).
 /// The same sums as [`profiles_with`] makes for 16-bit voxels whose window
-/// lies in their range: each value clamped and offset in 16 bits (eight to
-/// a vector on any x86-64, sixteen with AVX2), the column sums kept in 16
-/// bits for as many rows as cannot overflow them, then added to wide ones.
-/// Exact, so the profiles are the same integers however the rows are cut
-/// into bands.
+/// lies in their range: each value clamped in 16 bits (eight to a vector
+/// on any x86-64, sixteen with AVX2), the column sums kept in 16 bits for
+/// as many rows as cannot overflow them, then added to wide ones. The
+/// window's floor is taken off once per sum rather than once per value:
+/// 16-bit sums wrap, and a sum known to lie in 0..2^16 is exact once the
+/// floor times the count of values is taken off it. Exact, so the
+/// profiles are the same integers however the rows are cut into bands.
 #[derive(Clone, Debug)]
 pub struct SliceSums {
     nx: usize,
@@ -113,12 +115,19 @@ pub struct SliceSums {
     row_step: usize,
     /// Rows the column sums can take in 16 bits before they are flushed.
     block: usize,
-    cols: Vec<u64>,
+    /// The column sums, where every one of them is an integer under 2^24
+    /// (exact in f32: the profile itself, no conversion at the end).
+    cols: Vec<f32>,
+    /// The column sums otherwise (`cols` is then empty).
+    wide: Vec<u64>,
+    /// Clamped values added without their floor (see above), wrapping.
     part: Vec<u16>,
     in_part: usize,
     rows: Vec<f32>,
     /// Rows seen so far (summed or stepped over).
     seen: usize,
+    /// The next row to sum.
+    next: usize,
     /// A row's sum fits ROW_LANES lanes of 16 bits.
     narrow_rows: bool,
 }
@@ -131,17 +140,20 @@ impl SliceSums {
     pub fn new(ny: usize, nx: usize, window: (i16, i16)) -> SliceSums {
         let row_step = row_step(nx, ny);
         let span = (window.1 as i32 - window.0 as i32).max(1) as u32;
+        let exact_f32 = (ny.div_ceil(row_step) as u64).saturating_mul(span as u64) < 1 << 24;
         SliceSums {
             nx,
             ny,
             window,
             row_step,
             block: (u16::MAX as u32 / span).max(1) as usize,
-            cols: vec![0; nx],
+            cols: if exact_f32 { vec![0.0; nx] } else { Vec::new() },
+            wide: if exact_f32 { Vec::new() } else { vec![0; nx] },
             part: vec![0; nx],
             in_part: 0,
             rows: Vec::with_capacity(ny / row_step + 1),
             seen: 0,
+            next: 0,
             narrow_rows: (nx.div_ceil(ROW_LANES) as u64) * (span as u64) <= u16::MAX as u64,
         }
     }
@@ -169,7 +181,6 @@ impl SliceSums {
 
     #[inline(always)]
     fn add_rows(&mut self, data: &[i16]) {
-        let (lo, hi) = self.window;
         if self.nx == 0 {
             return;
         }
@@ -178,60 +189,86 @@ impl SliceSums {
                 break;
             }
             self.seen += 1;
-            if !(self.seen - 1).is_multiple_of(self.row_step) {
-                continue;
-            }
-            // max/min, not clamp: clamp's check of its bounds in the loop
-            // keeps it from vectorising.
-            let level = |v: i16| v.max(lo).min(hi).wrapping_sub(lo) as u16;
-            let sum = if self.narrow_rows {
-                // The row's sum in ROW_LANES lanes of 16 bits, which
-                // cannot overflow (see `new`), widened once at the end.
-                let mut lanes = [0u16; ROW_LANES];
-                let (ps, vs) = (
-                    self.part.chunks_exact_mut(ROW_LANES),
-                    r.chunks_exact(ROW_LANES),
-                );
-                let mut tail = 0u32;
-                for (&v, p) in vs.remainder().iter().zip(ps.into_remainder()) {
-                    let l = level(v);
-                    *p = p.wrapping_add(l);
-                    tail += l as u32;
-                }
-                let (ps, vs) = (
-                    self.part.chunks_exact_mut(ROW_LANES),
-                    r.chunks_exact(ROW_LANES),
-                );
-                for (ps, vs) in ps.zip(vs) {
-                    for k in 0..ROW_LANES {
-                        let l = level(vs[k]);
-                        ps[k] = ps[k].wrapping_add(l);
-                        lanes[k] = lanes[k].wrapping_add(l);
-                    }
-                }
-                lanes.iter().map(|&l| l as u32).sum::<u32>() + tail
-            } else {
-                // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
-                let mut sum = 0u32;
-                for (p, &v) in self.part.iter_mut().zip(r) {
-                    let l = level(v);
-                    *p = p.wrapping_add(l);
-                    sum = sum.wrapping_add(l as u32);
-                }
-                sum
-            };
-            self.rows.push(sum as f32);
-            self.in_part += 1;
-            if self.in_part == self.block {
-                self.flush();
+            // The rows to sum counted ahead: a remainder by the step at
+            // run time was a division per row.
+            if self.seen - 1 == self.next {
+                self.next += self.row_step;
+                self.sum_row(r);
             }
         }
     }
 
+    /// The row sums of ROW_LANES lanes that each took `count` values
+    /// without the floor (`lo`), widened: each lane's sum lies in
+    /// 0..2^16 (see `new`), so taking the floor off in 16 bits is exact.
+    #[inline(always)]
+    fn lane_sum(lanes: &[u16; ROW_LANES], count: usize, lo: i16) -> u32 {
+        let floor = (count as u16).wrapping_mul(lo as u16);
+        lanes.iter().map(|&l| l.wrapping_sub(floor) as u32).sum()
+    }
+
+    /// One row.
+    #[inline(always)]
+    fn sum_row(&mut self, r: &[i16]) {
+        let (lo, hi) = self.window;
+        // max/min, not clamp: clamp's check of its bounds in the loop
+        // keeps it from vectorising.
+        let clamped = |v: i16| v.max(lo).min(hi) as u16;
+        let level = |v: i16| v.max(lo).min(hi).wrapping_sub(lo) as u16;
+        let sum = if self.narrow_rows {
+            // The row's sum in ROW_LANES lanes of 16 bits, which
+            // cannot overflow (see `new`), widened once at the end.
+            let mut lanes = [0u16; ROW_LANES];
+            let (ps, vs) = (
+                self.part.chunks_exact_mut(ROW_LANES),
+                r.chunks_exact(ROW_LANES),
+            );
+            let mut tail = 0u32;
+            for (&v, p) in vs.remainder().iter().zip(ps.into_remainder()) {
+                *p = p.wrapping_add(clamped(v));
+                tail += level(v) as u32;
+            }
+            let (ps, vs) = (
+                self.part.chunks_exact_mut(ROW_LANES),
+                r.chunks_exact(ROW_LANES),
+            );
+            for (ps, vs) in ps.zip(vs) {
+                for k in 0..ROW_LANES {
+                    let c = clamped(vs[k]);
+                    ps[k] = ps[k].wrapping_add(c);
+                    lanes[k] = lanes[k].wrapping_add(c);
+                }
+            }
+            Self::lane_sum(&lanes, self.nx / ROW_LANES, lo) + tail
+        } else {
+            // nx < 2^16 values below 2^16 each: no overflow in 32 bits.
+            let mut sum = 0u32;
+            for (p, &v) in self.part.iter_mut().zip(r) {
+                *p = p.wrapping_add(clamped(v));
+                sum = sum.wrapping_add(level(v) as u32);
+            }
+            sum
+        };
+        self.rows.push(sum as f32);
+        self.in_part += 1;
+        if self.in_part == self.block {
+            self.flush();
+        }
+    }
+
+    /// Adds the 16-bit column sums, their floor taken off, to the wide ones.
     fn flush(&mut self) {
-        for (c, p) in self.cols.iter_mut().zip(self.part.iter_mut()) {
-            *c += *p as u64;
-            *p = 0;
+        let floor = (self.in_part as u16).wrapping_mul(self.window.0 as u16);
+        if self.wide.is_empty() {
+            for (c, p) in self.cols.iter_mut().zip(self.part.iter_mut()) {
+                *c += p.wrapping_sub(floor) as f32;
+                *p = 0;
+            }
+        } else {
+            for (c, p) in self.wide.iter_mut().zip(self.part.iter_mut()) {
+                *c += p.wrapping_sub(floor) as u64;
+                *p = 0;
+            }
         }
         self.in_part = 0;
     }
@@ -239,8 +276,13 @@ impl SliceSums {
     /// The profiles of the rows seen.
     pub fn finish(mut self) -> Profiles {
         self.flush();
+        let cols = if self.wide.is_empty() {
+            self.cols
+        } else {
+            self.wide.iter().map(|&c| c as f32).collect()
+        };
         Profiles {
-            cols: self.cols.iter().map(|&c| c as f32).collect(),
+            cols,
             rows: self.rows,
             row_step: self.row_step,
         }
@@ -434,7 +476,8 @@ mod tests {
         // Values over the whole i16 range, rows enough to flush the 16-bit
         // column sums several times, slices read every row and every other.
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        for (nz, ny, nx) in [(3, 90, 70), (2, 420, 400)] {
+        // 1100 rows of the whole range: column sums past 2^24, kept in 64 bits.
+        for (nz, ny, nx) in [(3, 90, 70), (2, 420, 400), (2, 1100, 20)] {
             let data: Vec<i16> = (0..nz * ny * nx)
                 .map(|_| {
                     state ^= state << 13;
