@@ -82,7 +82,12 @@ pub(super) fn neighbours(mesh: &SurfaceMesh) -> Rows {
     let parts = rayon::current_num_threads() * 8;
     let n = vertex_count(mesh);
     let block = n.div_ceil(parts).max(1 << 14);
-    neighbours_in(mesh, n, block, mesh.triangle_count().div_ceil(parts).max(1 << 14))
+    neighbours_in(
+        mesh,
+        n,
+        block,
+        mesh.triangle_count().div_ceil(parts).max(1 << 14),
+    )
 }
 
 /// [`neighbours`] of the `n` vertices in blocks of `block` vertices, from
@@ -343,7 +348,10 @@ mod tests {
         assert_eq!(want.len(), 300);
         for (block, run) in [(1, 1), (7, 13), (64, 700), (300, 5), (1000, 1000)] {
             let got = neighbours_in(&mesh, vertex_count(&mesh), block, run);
-            assert_eq!(got.offsets, want.offsets, "blocks of {block}, runs of {run}");
+            assert_eq!(
+                got.offsets, want.offsets,
+                "blocks of {block}, runs of {run}"
+            );
             assert_eq!(got.items, want.items, "blocks of {block}, runs of {run}");
         }
         assert_eq!(neighbours(&mesh).items, want.items);
