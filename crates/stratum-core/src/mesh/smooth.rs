@@ -29,15 +29,11 @@ pub(super) fn taubin_steps(
     keep: impl Fn(usize, [f32; 3]) -> [f32; 3] + Sync,
 ) {
     let (offsets, nbrs) = laplacian_adjacency(mesh);
-    // Positions padded to four lanes while smoothing: a neighbour is one
-    // 16-byte load and one vector add instead of three of each (the same
-    // arithmetic per coordinate, in the same order).
-    let mut cur: Vec<[f32; 4]> = mesh
-        .positions
-        .par_iter()
-        .map(|p| [p[0], p[1], p[2], 0.0])
-        .collect();
-    let mut next = vec![[0f32; 4]; cur.len()];
+    // The first pass reads the mesh's own positions and writes fresh pages,
+    // first touched on every thread (a copy of the positions up front was
+    // a serial pass over them).
+    let mut cur = std::mem::take(&mut mesh.positions);
+    let mut next = vec![[0f32; 3]; cur.len()];
     for _ in 0..iterations {
         for factor in [lambda, mu] {
             next.par_iter_mut().enumerate().for_each(|(i, out)| {
@@ -47,20 +43,19 @@ pub(super) fn taubin_steps(
                     *out = p;
                     return;
                 }
-                let mut avg = [0f32; 4];
+                let mut avg = [0f32; 3];
                 for &j in &nbrs[s..e] {
                     let q = cur[j as usize];
-                    for c in 0..4 {
-                        avg[c] += q[c];
-                    }
+                    avg[0] += q[0];
+                    avg[1] += q[1];
+                    avg[2] += q[2];
                 }
                 let k = 1.0 / (e - s) as f32;
-                let [x, y, z] = keep(i, [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c])));
-                *out = [x, y, z, 0.0];
+                *out = keep(i, [0, 1, 2].map(|c| p[c] + factor * (avg[c] * k - p[c])));
             });
             std::mem::swap(&mut cur, &mut next);
         }
     }
-    mesh.positions = cur.par_iter().map(|p| [p[0], p[1], p[2]]).collect();
+    mesh.positions = cur;
     mesh.normals.clear();
 }
