@@ -45,7 +45,6 @@ pub fn mask_marching_cubes(mask: ArrayView3<u8>) -> (Vec<[f32; 3]>, Vec<u32>) {
 
 fn extract<F: Field>(field: &F) -> (Vec<[f32; 3]>, Vec<u32>) {
     use rayon::prelude::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let (nz, ny, nx) = field.dim();
     let g = Grid { ny, nx, field };
     // Cube layers 0..nz+1 of the padded grid, in slabs.
@@ -55,55 +54,8 @@ fn extract<F: Field>(field: &F) -> (Vec<[f32; 3]>, Vec<u32>) {
         .map(|k| (k * layers / slabs, (k + 1) * layers / slabs))
         .filter(|(a, b)| b > a)
         .collect();
-    // One worker per thread takes slabs in turn (the dense ones take longer)
-    // and keeps its plane-sized slots from one slab to the next: fresh ones
-    // per slab were 5 MB of page faults each, on every slab.
-    let next = AtomicUsize::new(0);
-    let plane = (ny + 2) * (nx + 2);
-    let workers = rayon::current_num_threads().min(bounds.len());
-    let mut parts: Vec<(usize, Slab)> = (0..workers)
-        .into_par_iter()
-        .flat_map_iter(|_| {
-            let mut slots = Slots::new(plane);
-            let mut done = Vec::new();
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(z0, z1)) = bounds.get(k) else {
-                    break;
-                };
-                done.push((k, g.slab(z0, z1, &mut slots)));
-            }
-            done
-        })
-        .collect();
-    parts.sort_unstable_by_key(|&(k, _)| k);
-    weld(parts.into_iter().map(|(_, slab)| slab).collect())
-}
-
-/// A slab's vertex ids of the crossed edges of its lower and upper grid
-/// layers (x and y edges) and between them (z edges), by padded grid
-/// point, NONE where unset; and the points set, so they are cleared at the
-/// cost of what was used. All NONE between slabs.
-struct Slots {
-    lo_xy: Vec<[u32; 2]>,
-    hi_xy: Vec<[u32; 2]>,
-    zed: Vec<u32>,
-    touched_lo: Vec<usize>,
-    touched_hi: Vec<usize>,
-    touched_z: Vec<usize>,
-}
-
-impl Slots {
-    fn new(plane: usize) -> Self {
-        Slots {
-            lo_xy: vec![[NONE; 2]; plane],
-            hi_xy: vec![[NONE; 2]; plane],
-            zed: vec![NONE; plane],
-            touched_lo: Vec::new(),
-            touched_hi: Vec::new(),
-            touched_z: Vec::new(),
-        }
-    }
+    let parts: Vec<Slab> = bounds.par_iter().map(|&(z0, z1)| g.slab(z0, z1)).collect();
+    weld(parts)
 }
 
 /// Joins the slabs. Slab k's first `shared` vertices are, in the same
@@ -461,22 +413,20 @@ fn pair(row: &[u64], x: usize) -> usize {
 }
 
 impl<F: Field> Grid<'_, F> {
-    fn slab(&self, z0: usize, z1: usize, slots: &mut Slots) -> Slab {
+    fn slab(&self, z0: usize, z1: usize) -> Slab {
         let table = table();
         let edge_info = edge_infos();
         let field = self.field;
         let (px, py) = (self.nx + 2, self.ny + 2);
-        debug_assert_eq!(slots.zed.len(), py * px);
+        let plane = py * px;
         let mut positions: Vec<[f32; 3]> = Vec::new();
         let mut indices: Vec<u32> = Vec::new();
-        let Slots {
-            lo_xy,
-            hi_xy,
-            zed,
-            touched_lo,
-            touched_hi,
-            touched_z,
-        } = slots;
+        let mut lo_xy = vec![[NONE; 2]; plane];
+        let mut hi_xy = vec![[NONE; 2]; plane];
+        let mut zed = vec![NONE; plane];
+        // Slots written per layer, so clearing costs what was used, not a plane.
+        let (mut touched_lo, mut touched_hi, mut touched_z): (Vec<usize>, Vec<usize>, Vec<usize>) =
+            (Vec::new(), Vec::new(), Vec::new());
         let words = px.div_ceil(64);
         let mut bits_lo = vec![0u64; py * words];
         let mut bits_hi = vec![0u64; py * words];
@@ -548,9 +498,9 @@ impl<F: Field> Grid<'_, F> {
                         let gy = y + ca[1];
                         let i = gy * px + gx;
                         let (slot, touched): (&mut u32, &mut Vec<usize>) = match (axis, ca[2]) {
-                            (2, _) => (&mut zed[i], &mut *touched_z),
-                            (k, 0) => (&mut lo_xy[i][k], &mut *touched_lo),
-                            (k, _) => (&mut hi_xy[i][k], &mut *touched_hi),
+                            (2, _) => (&mut zed[i], &mut touched_z),
+                            (k, 0) => (&mut lo_xy[i][k], &mut touched_lo),
+                            (k, _) => (&mut hi_xy[i][k], &mut touched_hi),
                         };
                         if *slot == NONE {
                             touched.push(i);
@@ -591,11 +541,11 @@ impl<F: Field> Grid<'_, F> {
                 }
             }
             std::mem::swap(&mut bits_lo, &mut bits_hi);
-            std::mem::swap(lo_xy, hi_xy);
+            std::mem::swap(&mut lo_xy, &mut hi_xy);
             for i in touched_lo.drain(..) {
                 hi_xy[i] = [NONE; 2];
             }
-            std::mem::swap(touched_lo, touched_hi);
+            std::mem::swap(&mut touched_lo, &mut touched_hi);
         }
         // After the last swap, the top layer's bits and x/y edges are in
         // bits_lo and lo_xy.
@@ -605,14 +555,6 @@ impl<F: Field> Grid<'_, F> {
             debug_assert_ne!(id, NONE, "a crossed edge of the top layer has a vertex");
             top.push(id);
         });
-        // The slots back to NONE for the next slab.
-        for i in touched_lo.drain(..) {
-            lo_xy[i] = [NONE; 2];
-        }
-        for i in touched_z.drain(..) {
-            zed[i] = NONE;
-        }
-        debug_assert!(touched_hi.is_empty());
         // Grown by doubling: up to twice the mesh until joined, else.
         positions.shrink_to_fit();
         indices.shrink_to_fit();

@@ -188,31 +188,21 @@ impl SurfaceMesh {
                 (lo, sum)
             })
             .collect();
-        // Added up by blocks of vertices in parallel, each from the runs
-        // whose span meets it, in run order (the sums of a serial pass),
-        // and made unit there.
         let mut n = vec![[0f32; 3]; self.positions.len()];
-        let block = n.len().div_ceil(runs).max(4096);
-        n.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-            let v0 = b * block;
-            let v1 = v0 + out.len();
-            for (lo, sum) in &sums {
-                let (a, z) = (v0.max(*lo), v1.min(lo + sum.len()));
-                for v in a..z {
-                    let (o, s) = (&mut out[v - v0], sum[v - lo]);
-                    o[0] += s[0];
-                    o[1] += s[1];
-                    o[2] += s[2];
-                }
+        for (lo, sum) in sums {
+            for (v, s) in n[lo..].iter_mut().zip(sum) {
+                v[0] += s[0];
+                v[1] += s[1];
+                v[2] += s[2];
             }
-            for v in out {
-                let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                *v = if l > 0.0 {
-                    [v[0] / l, v[1] / l, v[2] / l]
-                } else {
-                    [0.0, 0.0, 1.0]
-                };
-            }
+        }
+        n.par_iter_mut().for_each(|v| {
+            let l = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            *v = if l > 0.0 {
+                [v[0] / l, v[1] / l, v[2] / l]
+            } else {
+                [0.0, 0.0, 1.0]
+            };
         });
         self.normals = n;
     }
@@ -298,22 +288,18 @@ pub fn iso_surface(volume: &Volume, level: f64, progress: &Progress) -> Result<S
         if a.is_empty() {
             return Err(MeshError::EmptyVolume.into());
         }
-        // By slices in parallel: each slice's face voxels (all of the
-        // first and last, the border rows and columns of the others; the
-        // columns are strided, a cache line a voxel).
-        let lo = (0..nz)
-            .into_par_iter()
-            .map(|z| {
-                let plane = a.slice(s![z, .., ..]);
-                if z == 0 || z == nz - 1 {
-                    plane.iter().fold(level, |lo, v| lo.min(v.to_f64()))
-                } else {
-                    let rows = plane.slice(s![0, ..]).into_iter().chain(plane.slice(s![ny - 1, ..]));
-                    let cols = plane.slice(s![.., 0]).into_iter().chain(plane.slice(s![.., nx - 1]));
-                    rows.chain(cols).fold(level, |lo, v| lo.min(v.to_f64()))
-                }
-            })
-            .reduce(|| level, f64::min);
+        let faces = [
+            a.slice(s![0, .., ..]),
+            a.slice(s![nz - 1, .., ..]),
+            a.slice(s![.., 0, ..]),
+            a.slice(s![.., ny - 1, ..]),
+            a.slice(s![.., .., 0]),
+            a.slice(s![.., .., nx - 1]),
+        ];
+        let lo = faces
+            .iter()
+            .flat_map(|f| f.iter())
+            .fold(level, |lo, v| lo.min(v.to_f64()));
         marching_cubes(a.view(), level as f32, (lo - 1.0) as f32)
     });
     to_lps(&mut positions, &volume.geometry, [0, 0, 0]);
