@@ -66,33 +66,127 @@ pub(super) fn half_edges(mesh: &SurfaceMesh) -> Rows {
     Rows::group(vertex_count(mesh), triangle_edges(&mesh.indices))
 }
 
-/// Vertex neighbours (either direction), each row sorted and without repeats.
+/// Vertex neighbours (either direction), each row sorted and without repeats:
+/// row `v` holds the other two corners of every triangle corner at `v`.
+///
+/// Built on every thread, in three steps that each split the work
+/// (the serial counting sort of every edge was most of the smoothing's
+/// set-up, and what kept its second thread idle):
+/// 1. each run of triangles sorts its corners into buckets of vertex blocks;
+/// 2. each vertex block gathers its corners from every run (in run order),
+///    groups them by vertex and writes its rows, sorted and deduplicated;
+/// 3. the blocks' rows are joined.
+///
+/// The rows are sets, so they do not depend on how the work was split.
 pub(super) fn neighbours(mesh: &SurfaceMesh) -> Rows {
-    let both = triangle_edges(&mesh.indices).flat_map(|(a, b)| [(a, b), (b, a)]);
-    let Rows { offsets, mut items } = Rows::group(vertex_count(mesh), both);
-    // Sort and deduplicate each row, compacting in place (a row only moves left).
-    let n = offsets.len() - 1;
-    let mut out_offsets = vec![0u32; n + 1];
-    let mut w = 0usize;
-    for v in 0..n {
-        let (s, e) = (offsets[v] as usize, offsets[v + 1] as usize);
-        items[s..e].sort_unstable();
-        let mut last = None;
-        for r in s..e {
-            let x = items[r];
-            if last != Some(x) {
-                items[w] = x;
-                w += 1;
-                last = Some(x);
+    let parts = rayon::current_num_threads() * 8;
+    let n = vertex_count(mesh);
+    let block = n.div_ceil(parts).max(1 << 14);
+    neighbours_in(
+        mesh,
+        n,
+        block,
+        mesh.triangle_count().div_ceil(parts).max(1 << 14),
+    )
+}
+
+/// [`neighbours`] of the `n` vertices in blocks of `block` vertices, from
+/// runs of `run` triangles.
+fn neighbours_in(mesh: &SurfaceMesh, n: usize, block: usize, run: usize) -> Rows {
+    let indices = &mesh.indices[..mesh.indices.len() / 3 * 3];
+    let blocks = n.div_ceil(block).max(1);
+    let per_run = run * 3;
+    // 1. Per run of triangles: its corner ids (3 t + k), bucketed by the
+    //    block of their vertex, with the buckets' offsets.
+    let runs: Vec<(Vec<u32>, Vec<u32>)> = indices
+        .par_chunks(per_run)
+        .enumerate()
+        .map(|(r, run)| {
+            let first = (r * per_run) as u32;
+            let mut offsets = vec![0u32; blocks + 1];
+            for &v in run {
+                offsets[v as usize / block + 1] += 1;
             }
+            for b in 0..blocks {
+                offsets[b + 1] += offsets[b];
+            }
+            let mut cursor = offsets.clone();
+            let mut corners = vec![0u32; run.len()];
+            for (k, &v) in run.iter().enumerate() {
+                let c = &mut cursor[v as usize / block];
+                corners[*c as usize] = first + k as u32;
+                *c += 1;
+            }
+            (offsets, corners)
+        })
+        .collect();
+    // 2. Per block of vertices: its rows' lengths and items.
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            let v0 = b * block;
+            let len = block.min(n - v0);
+            let mut offsets = vec![0u32; len + 1];
+            let bucket = |r| bucket_of(r, b);
+            for &c in runs.iter().flat_map(bucket) {
+                offsets[indices[c as usize] as usize - v0 + 1] += 1;
+            }
+            for v in 0..len {
+                offsets[v + 1] += offsets[v];
+            }
+            let mut cursor = offsets.clone();
+            let mut corners = vec![0u32; offsets[len] as usize];
+            for &c in runs.iter().flat_map(bucket) {
+                let s = &mut cursor[indices[c as usize] as usize - v0];
+                corners[*s as usize] = c;
+                *s += 1;
+            }
+            let mut lens = Vec::with_capacity(len);
+            let mut items = Vec::with_capacity(corners.len());
+            let mut row = Vec::new();
+            for v in 0..len {
+                row.clear();
+                for &c in &corners[offsets[v] as usize..offsets[v + 1] as usize] {
+                    let (t, k) = (c as usize / 3 * 3, c as usize % 3);
+                    row.push(indices[t + (k + 1) % 3]);
+                    row.push(indices[t + (k + 2) % 3]);
+                }
+                row.sort_unstable();
+                row.dedup();
+                lens.push(row.len() as u32);
+                items.extend_from_slice(&row);
+            }
+            (lens, items)
+        })
+        .collect();
+    // 3. Joined: the offsets, then every block's items copied in parallel.
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0u32);
+    let mut total = 0u32;
+    for (lens, _) in &parts {
+        for &l in lens {
+            total += l;
+            offsets.push(total);
         }
-        out_offsets[v + 1] = w as u32;
     }
-    items.truncate(w);
-    Rows {
-        offsets: out_offsets,
-        items,
+    let mut items = vec![0u32; total as usize];
+    let mut outs = Vec::with_capacity(parts.len());
+    let mut rest = items.as_mut_slice();
+    for (_, part) in &parts {
+        let (out, tail) = rest.split_at_mut(part.len());
+        outs.push(out);
+        rest = tail;
     }
+    outs.into_par_iter()
+        .zip(&parts)
+        .for_each(|(out, (_, part))| out.copy_from_slice(part));
+    Rows { offsets, items }
+}
+
+/// Bucket `b` of a run's `(offsets, corners)`.
+fn bucket_of(run: &(Vec<u32>, Vec<u32>), b: usize) -> &[u32] {
+    let (offsets, corners) = run;
+    &corners[offsets[b] as usize..offsets[b + 1] as usize]
 }
 
 /// Edge statistics from the directed edges: an undirected edge {a, b} is
@@ -213,6 +307,56 @@ mod tests {
             };
             assert_eq!(topology(&mesh), by_sorting(&mesh), "{:?}", mesh.indices);
         }
+    }
+
+    /// The old definition: every edge both ways, grouped, each row sorted
+    /// and deduplicated.
+    fn neighbours_by_grouping(mesh: &SurfaceMesh) -> Rows {
+        let both = triangle_edges(&mesh.indices).flat_map(|(a, b)| [(a, b), (b, a)]);
+        let rows = Rows::group(vertex_count(mesh), both);
+        let mut offsets = vec![0u32];
+        let mut items = Vec::new();
+        for v in 0..rows.len() {
+            let mut row = rows.row(v).to_vec();
+            row.sort_unstable();
+            row.dedup();
+            items.extend(row);
+            offsets.push(items.len() as u32);
+        }
+        Rows { offsets, items }
+    }
+
+    #[test]
+    fn neighbours_in_blocks_equal_the_grouped_definition() {
+        // Random triangles over 300 vertices (repeated corners, unused
+        // vertices, a trailing partial triangle), split every way.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m) as u32
+        };
+        let mut indices: Vec<u32> = (0..3 * 700).map(|_| next(290)).collect();
+        indices.extend([3, 3, 7, 5]);
+        let mesh = SurfaceMesh {
+            positions: vec![[0.0; 3]; 300],
+            normals: Vec::new(),
+            indices,
+        };
+        let want = neighbours_by_grouping(&mesh);
+        assert_eq!(want.len(), 300);
+        for (block, run) in [(1, 1), (7, 13), (64, 700), (300, 5), (1000, 1000)] {
+            let got = neighbours_in(&mesh, vertex_count(&mesh), block, run);
+            assert_eq!(
+                got.offsets, want.offsets,
+                "blocks of {block}, runs of {run}"
+            );
+            assert_eq!(got.items, want.items, "blocks of {block}, runs of {run}");
+        }
+        assert_eq!(neighbours(&mesh).items, want.items);
+        let empty = SurfaceMesh::default();
+        assert_eq!(neighbours(&empty).offsets, vec![0]);
     }
 
     #[test]

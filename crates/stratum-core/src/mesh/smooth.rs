@@ -29,8 +29,11 @@ pub(super) fn taubin_steps(
     keep: impl Fn(usize, [f32; 3]) -> [f32; 3] + Sync,
 ) {
     let (offsets, nbrs) = laplacian_adjacency(mesh);
-    let mut cur = mesh.positions.clone();
-    let mut next = cur.clone();
+    // The first pass reads the mesh's own positions and writes fresh pages,
+    // first touched on every thread (a copy of the positions up front was
+    // a serial pass over them).
+    let mut cur = std::mem::take(&mut mesh.positions);
+    let mut next = vec![[0f32; 3]; cur.len()];
     for _ in 0..iterations {
         for factor in [lambda, mu] {
             next.par_iter_mut().enumerate().for_each(|(i, out)| {
