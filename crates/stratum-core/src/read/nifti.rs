@@ -143,6 +143,15 @@ fn check_size(path: &Path) -> Result<()> {
             datatype.size_of() * 8
         )));
     }
+    // The reader sizes the data as `bitpix as usize / 8`: a negative bitpix
+    // (with a datatype it does not know, so the check above passes) asked
+    // it for 2^61 bytes (fuzz/nifti).
+    if header.bitpix <= 0 {
+        return Err(err(format!(
+            "bitpix is {}; a voxel needs a positive number of bits, so the header is damaged",
+            header.bitpix
+        )));
+    }
     // The reader loads every volume of a 4D+ file.
     let voxels = dims
         .iter()

@@ -161,6 +161,17 @@ fn a_nifti_whose_bitpix_disagrees_with_its_datatype_is_a_clear_error() {
 }
 
 #[test]
+fn a_nifti_with_a_negative_bitpix_is_a_clear_error() {
+    // nifti 0.18 sizes the data as bitpix / 8 after a cast to usize, so a
+    // negative bitpix with an unknown datatype asked for 2^61 bytes (an
+    // abort under the sanitizer: fuzz/nifti, found by CI).
+    let path = data("nifti-negative-bitpix.nii");
+    let err = stratum_core::read::nifti::load_nifti(&path, &Progress::new()).unwrap_err();
+    assert!(matches!(err, CoreError::Nifti { .. }), "{err}");
+    assert!(err.to_string().contains("bitpix is -"), "{err}");
+}
+
+#[test]
 fn real_files_still_pass_the_meta_length_walk() {
     // The walk must accept every encoding the readers take: explicit and
     // implicit little endian, big endian, encapsulated fragments, enhanced
