@@ -10,7 +10,7 @@ mod shift;
 mod turn;
 
 use image::half_row;
-pub use image::{coarse_pyramid, slice_image};
+pub use image::{coarse_pyramid, pyramid, slice_image};
 pub use profiles::{
     Profiles, SliceSums, coarse_1d, profiles, shift_1d, shift_1d_with, slice_profiles_i16,
     window_i16,

@@ -389,9 +389,18 @@ pub fn shift_1d(p: &[f32], q: &[f32], max: usize) -> f64 {
     shift_1d_with(p, q, &coarse_1d(&p[..n]), &coarse_1d(&q[..n]), max)
 }
 
-/// The 4x coarser copy of a profile that [`shift_1d`] searches first.
+/// The 4x coarser copy of a profile that [`shift_1d`] searches first:
+/// each four samples added in order (a last shorter group likewise),
+/// whole groups in a loop with no length to check per group.
 pub fn coarse_1d(v: &[f32]) -> Vec<f32> {
-    v.chunks(4).map(|c| c.iter().sum()).collect()
+    let groups = v.chunks_exact(4);
+    let rest = groups.remainder();
+    let mut out = Vec::with_capacity(v.len().div_ceil(4));
+    out.extend(groups.map(|c| c[0] + c[1] + c[2] + c[3]));
+    if !rest.is_empty() {
+        out.push(rest.iter().sum());
+    }
+    out
 }
 
 /// [`shift_1d`] with the coarse copies of `p` and `q` (each as long as
