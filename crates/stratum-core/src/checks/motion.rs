@@ -186,9 +186,10 @@ fn measure_pairs(profiles: &[Profiles], px: [f64; 2], geometric: &[[f64; 2]]) ->
         (MAX_SHIFT_MM / px[0]).ceil() as usize,
         (MAX_SHIFT_MM / px[1]).ceil() as usize,
     ];
-    // Each profile's coarse copy, made once for its two pairs.
+    // Each profile's coarse copy, made once for its two pairs: a few
+    // tens of microseconds in all, less than waking a thread for them.
     let coarse: Vec<[Vec<f32>; 2]> = profiles
-        .par_iter()
+        .iter()
         .map(|p| [register::coarse_1d(&p.cols), register::coarse_1d(&p.rows)])
         .collect();
     let shift = |p: &[f32], q: &[f32], pc: &[f32], qc: &[f32], max: usize| {

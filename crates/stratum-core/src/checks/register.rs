@@ -5,16 +5,15 @@
 //! two slices (Gauss-Newton on clamped intensities, coarse to fine).
 
 mod image;
+mod profile_shift;
 mod profiles;
 mod shift;
 mod turn;
 
 use image::half_row;
-pub use image::{coarse_pyramid, slice_image};
-pub use profiles::{
-    Profiles, SliceSums, coarse_1d, profiles, shift_1d, shift_1d_with, slice_profiles_i16,
-    window_i16,
-};
+pub use image::{coarse_pyramid, pyramid, slice_image};
+pub use profile_shift::{coarse_1d, shift_1d, shift_1d_with};
+pub use profiles::{Profiles, SliceSums, profiles, slice_profiles_i16, window_i16};
 use shift::shift_only;
 pub use turn::{register_turn, register_turn_coarse};
 

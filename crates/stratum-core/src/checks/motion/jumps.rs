@@ -43,6 +43,31 @@ pub(super) fn drift(
     })
 }
 
+/// The pairs in runs of consecutive ones (a jump's pair and its
+/// neighbours on both sides), each cut into stretches of at most
+/// `STRETCH` pairs: the coarse stage goes along a stretch one slice at a
+/// time, so a slice's coarse levels are made once for its two pairs and
+/// at most two slices' are held at a time by each thread. Holding every
+/// slice's at once (16 slices for two jumps, 1.3 MB) was new memory from
+/// the system at every check, a page fault for each 4 KiB: a fifth of
+/// the check's time after decoding. Cutting a run costs one slice's
+/// coarse levels made twice, and lets both threads share a lone jump's.
+fn stretches(pairs: &BTreeSet<usize>) -> Vec<Vec<usize>> {
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    for &k in pairs {
+        match runs.last_mut() {
+            Some(run) if run.last().map(|&l| l + 1) == Some(k) && run.len() < STRETCH => {
+                run.push(k)
+            }
+            _ => runs.push(vec![k]),
+        }
+    }
+    runs
+}
+
+/// The longest stretch of pairs (see [`stretches`]).
+const STRETCH: usize = 4;
+
 /// The 2D registrations the boundaries at `jumps` need: each jump's pair
 /// as a pure shift and with a turn, its neighbours' pairs as pure shifts.
 /// First on the coarse levels only ([`register::coarse_pyramid`]: no
@@ -51,10 +76,10 @@ pub(super) fn drift(
 /// the others as in full: their pair's shift down to the finest level and
 /// the turn from it, the pairs beside judged on the finest level, the
 /// neighbours refined there where their shift is large enough
-/// (`REFINE_MM`). Every slice image is made once and every registration
-/// runs on its own, so they spread over the threads a few large tasks at
-/// a time (small parallel loops inside each cost more in wake-ups than
-/// they save).
+/// (`REFINE_MM`). The coarse stage goes along [`stretches`] of pairs,
+/// one task each; the finest, one registration a task. They spread over
+/// the threads a few large tasks at a time (small parallel loops inside
+/// each cost more in wake-ups than they save).
 #[tracing::instrument(level = "info", skip_all)]
 pub(super) fn register_jumps(
     volume: &Volume,
@@ -71,34 +96,33 @@ pub(super) fn register_jumps(
         shift_pairs.insert(k);
         shift_pairs.extend(neighbours(k, jumps, n));
     }
-    let slices: BTreeSet<usize> = shift_pairs.iter().flat_map(|&k| [k, k + 1]).collect();
-    let span = tracing::info_span!("motion_images", slices = slices.len()).entered();
-    let mut coarse: HashMap<usize, (usize, Vec<Image>)> = slices
-        .into_par_iter()
-        .map(|z| {
-            let c = crate::with_voxels!(&volume.voxels, a => register::coarse_pyramid(a, z, window, px));
-            (z, c)
-        })
-        .collect();
-    drop(span);
-    // The coarse levels: every pair's shift, and each jump's turn from it.
-    let mut tasks: Vec<(usize, bool)> = shift_pairs
-        .iter()
-        .map(|&k| (k, jumps.contains(&k)))
-        .collect();
-    // The long ones first, so they spread over the threads.
-    tasks.sort_by_key(|&(_, rotate)| !rotate);
-    let done: Vec<(usize, [f64; 2], Option<register::Rigid>)> = tasks
+    let coarse_of = |z: usize| {
+        crate::with_voxels!(&volume.voxels, a => register::coarse_pyramid(a, z, window, px)).1
+    };
+    // The coarse levels: every pair's shift, and each jump's turn from it,
+    // a stretch of consecutive pairs at a time.
+    let stretches = stretches(&shift_pairs);
+    let done: Vec<(usize, [f64; 2], Option<register::Rigid>)> = stretches
         .par_iter()
-        // One registration a task, so the long ones (with a turn) spread.
+        // One stretch a task, so they spread over the threads.
         .with_max_len(1)
-        .map(|&(k, rotate)| {
-            let _span = tracing::info_span!("motion_coarse", k, rotate).entered();
-            let (f, m) = (&coarse[&k].1, &coarse[&(k + 1)].1);
-            let shift = register::register_shift(f, m, pairs.raw[k], register::Detail::Full);
-            let turn = rotate
-                .then(|| register::register_turn_coarse(f, m, centre(profiles, px, k), shift));
-            (k, shift, turn)
+        .flat_map_iter(|stretch| {
+            let _span = tracing::info_span!("motion_coarse", first = stretch[0]).entered();
+            let mut out = Vec::with_capacity(stretch.len());
+            let mut fixed = coarse_of(stretch[0]);
+            for &k in stretch {
+                let moving = coarse_of(k + 1);
+                let rotate = jumps.contains(&k);
+                let (f, m) = (&fixed, &moving);
+                let shift = register::register_shift(f, m, pairs.raw[k], register::Detail::Full);
+                let turn = rotate
+                    .then(|| register::register_turn_coarse(f, m, centre(profiles, px, k), shift));
+                out.push((k, shift, turn));
+                // Its pyramid is the next pair's fixed one; the old one's
+                // memory goes to the next slice's.
+                fixed = moving;
+            }
+            out
         })
         .collect();
     let coarse_shift: HashMap<usize, [f64; 2]> = done.iter().map(|&(k, s, _)| (k, s)).collect();
@@ -145,35 +169,20 @@ pub(super) fn register_jumps(
         .copied()
         .filter(|&k| needs_finest(k))
         .collect();
-    let finest: BTreeSet<usize> = fine
-        .iter()
-        .flat_map(|&k| [k, k + 1])
-        .filter(|z| coarse[z].0 > 0)
-        .collect();
-    let span = tracing::info_span!("motion_images_finest", slices = finest.len()).entered();
-    let made: Vec<(usize, Image)> = finest
+    // Their slices' whole pyramids (the finest level and those under it;
+    // made from the slice image, the same coarse levels to the bit).
+    let slices: BTreeSet<usize> = fine.iter().flat_map(|&k| [k, k + 1]).collect();
+    let span = tracing::info_span!("motion_images_finest", slices = slices.len()).entered();
+    let whole: HashMap<usize, Vec<Image>> = slices
         .into_par_iter()
         .map(|z| {
             let base =
                 crate::with_voxels!(&volume.voxels, a => register::slice_image(a, z, window, px));
-            (z, base)
+            (z, register::pyramid(base))
         })
         .collect();
     drop(span);
-    // Whole pyramids: the finest level over the coarse ones (or the
-    // coarse ones alone, where the slice image is itself that small).
-    let mut whole: HashMap<usize, Vec<Image>> = HashMap::new();
-    for (z, base) in made {
-        if let Some((_, levels)) = coarse.remove(&z) {
-            whole.insert(z, std::iter::once(base).chain(levels).collect());
-        }
-    }
-    let pyramid_of = |z: usize| -> &[Image] {
-        match whole.get(&z) {
-            Some(p) => p,
-            None => &coarse[&z].1,
-        }
-    };
+    let pyramid_of = |z: usize| -> &[Image] { &whole[&z] };
     // The other neighbours keep their shift from the coarse levels.
     let mut tasks: Vec<(usize, bool)> = fine.iter().map(|&k| (k, moved.contains(&k))).collect();
     tasks.sort_by_key(|&(_, rotate)| !rotate);
@@ -209,4 +218,31 @@ pub(super) fn register_jumps(
         }
     }
     (shifts, turns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_go_in_stretches_of_consecutive_ones_cut_at_the_longest() {
+        // A lone jump's seven pairs, a run of three, one alone at 0, and
+        // two runs that touch end to start.
+        let pairs: BTreeSet<usize> = [0, 18, 19, 20, 21, 22, 23, 24, 40, 41, 42, 50, 51]
+            .into_iter()
+            .chain(52..=58)
+            .collect();
+        let got = stretches(&pairs);
+        let want: Vec<Vec<usize>> = vec![
+            vec![0],
+            vec![18, 19, 20, 21],
+            vec![22, 23, 24],
+            vec![40, 41, 42],
+            vec![50, 51, 52, 53],
+            vec![54, 55, 56, 57],
+            vec![58],
+        ];
+        assert_eq!(got, want);
+        assert!(stretches(&BTreeSet::new()).is_empty());
+    }
 }

@@ -1,7 +1,7 @@
 //! The turn between two slices: inverse-compositional Gauss-Newton for a
-//! shift and a turn, whose fixed image's gradients, steepest-descent rows
-//! and normal matrix are made once per level, so an iteration costs one
-//! bilinear sample and three sums per pixel that has a gradient.
+//! shift and a turn, whose fixed image's normal matrix is made once per
+//! level, so an iteration costs the pixel's gradient (a few subtractions),
+//! one bilinear sample and three sums per pixel that has a gradient.
 
 use super::{Image, MAX_ITERATIONS, Rigid};
 use crate::image::volume::invert3;
@@ -160,47 +160,73 @@ fn rms_still(f: &Image, m: &Image) -> f64 {
     if n == 0 { 0.0 } else { (e / n as f64).sqrt() }
 }
 
-/// A pixel of the fixed image with a gradient, and its steepest-descent
-/// row: the gradient (per mm) times the warp's derivative at no motion,
-/// by the shift along x, along y, and by the turn.
-struct Pixel {
-    x: u32,
-    y: u32,
-    sd: [f32; 3],
+/// The fixed image's steepest-descent rows, read in place: a pixel's
+/// gradient (per mm) times the warp's derivative at no motion, by the
+/// shift along x, along y, and by the turn; `None` for a flat pixel (as
+/// the air around the body), which adds nothing to either side of the
+/// normal equations. Made again at each step rather than kept in a list
+/// (a 128-pixel level's list was a third of a megabyte of new pages for
+/// each turn, and a few subtractions a pixel cost less than reading it).
+struct Steepest<'a> {
+    f: &'a Image,
+    /// The gradient's factors along x and y (half a pixel's inverse).
+    s: [f32; 2],
+    /// Each column's distance from the centre along x (mm).
+    du: Vec<f32>,
+    centre_y: f64,
 }
 
-/// The pixels of `f` that move the fit (a flat pixel, as the air around
-/// the body, adds nothing to either side of the normal equations) and the
-/// inverse of the normal matrix, which the inverse-compositional form
-/// keeps for every step; `None` for an image with no structure.
-fn steepest(f: &Image, centre: [f64; 2]) -> Option<(Vec<Pixel>, [[f64; 3]; 3])> {
-    let (sx, sy) = (0.5 / f.px[0] as f32, 0.5 / f.px[1] as f32);
-    let mut pixels = Vec::new();
-    let mut h = [[0.0f64; 3]; 3];
-    for y in 1..f.h.saturating_sub(1) {
-        let dv = (y as f64 * f.px[1] - centre[1]) as f32;
-        for x in 1..f.w.saturating_sub(1) {
-            let i = y * f.w + x;
-            let gu = (f.data[i + 1] - f.data[i - 1]) * sx;
-            let gv = (f.data[i + f.w] - f.data[i - f.w]) * sy;
-            if gu == 0.0 && gv == 0.0 {
-                continue;
-            }
-            let du = (x as f64 * f.px[0] - centre[0]) as f32;
-            let sd = [gu, gv, gv * du - gu * dv];
-            for (r, row) in h.iter_mut().enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v += sd[r] as f64 * sd[c] as f64;
-                }
-            }
-            pixels.push(Pixel {
-                x: x as u32,
-                y: y as u32,
-                sd,
-            });
+impl<'a> Steepest<'a> {
+    fn new(f: &'a Image, centre: [f64; 2]) -> Steepest<'a> {
+        Steepest {
+            f,
+            s: [0.5 / f.px[0] as f32, 0.5 / f.px[1] as f32],
+            du: (0..f.w)
+                .map(|x| (x as f64 * f.px[0] - centre[0]) as f32)
+                .collect(),
+            centre_y: centre[1],
         }
     }
-    Some((pixels, invert3(&h)?))
+
+    /// Row `y`'s distance from the centre along y (mm).
+    #[inline]
+    fn dv(&self, y: usize) -> f32 {
+        (y as f64 * self.f.px[1] - self.centre_y) as f32
+    }
+
+    /// The steepest-descent row of pixel (x, y), inside the border.
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize, dv: f32) -> Option<[f32; 3]> {
+        let (d, w) = (&self.f.data, self.f.w);
+        let i = y * w + x;
+        let gu = (d[i + 1] - d[i - 1]) * self.s[0];
+        let gv = (d[i + w] - d[i - w]) * self.s[1];
+        if gu == 0.0 && gv == 0.0 {
+            return None;
+        }
+        Some([gu, gv, gv * self.du[x] - gu * dv])
+    }
+
+    /// The inverse of the normal matrix, which the inverse-compositional
+    /// form keeps for every step; `None` for an image with no structure.
+    fn inverse_normal(&self) -> Option<[[f64; 3]; 3]> {
+        let f = self.f;
+        let mut h = [[0.0f64; 3]; 3];
+        for y in 1..f.h.saturating_sub(1) {
+            let dv = self.dv(y);
+            for x in 1..f.w.saturating_sub(1) {
+                let Some(sd) = self.at(x, y, dv) else {
+                    continue;
+                };
+                for (r, row) in h.iter_mut().enumerate() {
+                    for (c, v) in row.iter_mut().enumerate() {
+                        *v += sd[r] as f64 * sd[c] as f64;
+                    }
+                }
+            }
+        }
+        invert3(&h)
+    }
 }
 
 /// Inverse-compositional Gauss-Newton on one level: each step `d` solves
@@ -216,27 +242,30 @@ fn turn_level(
     mut p: [f64; 3],
     stop: Converged,
 ) -> [f64; 3] {
-    let Some((pixels, inv)) = steepest(f, centre) else {
+    let steepest = Steepest::new(f, centre);
+    let Some(inv) = steepest.inverse_normal() else {
         return p;
     };
-    let mut rows = vec![[0.0f64; 4]; f.h];
     for _ in 0..MAX_ITERATIONS {
         let sc = p[2].sin_cos();
-        for (y, r) in rows.iter_mut().enumerate() {
-            *r = row_warp(f, m, y, centre, p, sc);
-        }
         let (mut b, mut n) = ([0.0f64; 3], 0usize);
-        for q in &pixels {
-            let [bu, bv, su, sv] = rows[q.y as usize];
-            let xf = q.x as f64;
-            let Some(mv) = m.value(bu + su * xf, bv + sv * xf) else {
-                continue;
-            };
-            let r = mv - f.data[q.y as usize * f.w + q.x as usize] as f64;
-            b[0] += q.sd[0] as f64 * r;
-            b[1] += q.sd[1] as f64 * r;
-            b[2] += q.sd[2] as f64 * r;
-            n += 1;
+        for y in 1..f.h.saturating_sub(1) {
+            let [bu, bv, su, sv] = row_warp(f, m, y, centre, p, sc);
+            let dv = steepest.dv(y);
+            for x in 1..f.w.saturating_sub(1) {
+                let Some(sd) = steepest.at(x, y, dv) else {
+                    continue;
+                };
+                let xf = x as f64;
+                let Some(mv) = m.value(bu + su * xf, bv + sv * xf) else {
+                    continue;
+                };
+                let r = mv - f.data[y * f.w + x] as f64;
+                b[0] += sd[0] as f64 * r;
+                b[1] += sd[1] as f64 * r;
+                b[2] += sd[2] as f64 * r;
+                n += 1;
+            }
         }
         if n == 0 {
             break;
