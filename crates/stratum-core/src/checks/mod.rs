@@ -289,7 +289,17 @@ pub fn check_series(series: &Series, opts: CheckOptions) -> SeriesReport {
             }
             _ => String::new(),
         };
-        if stack.is_tilted() {
+        if stack.is_implausible() {
+            r.push(
+                Orientation,
+                "tilt",
+                Status::Error,
+                format!(
+                    "the slices are stacked {:.1}° away from their normal{tag_note}, further than any gantry tilts: the slice positions or orientation in the headers are damaged, so the series is not put on a grid",
+                    stack.tilt_deg
+                ),
+            );
+        } else if stack.is_tilted() {
             let action = if opts.resample {
                 "corrected by resampling onto an orthogonal grid"
             } else {

@@ -137,6 +137,35 @@ fn gantry_tilt_is_measured_from_geometry_and_corrected() {
 }
 
 #[test]
+fn a_stack_tilted_further_than_any_gantry_is_damaged_not_resampled() {
+    // Slices stacked 60 degrees from their normal: no gantry tilts that
+    // far, so the headers are damaged. A fuzzed folder at 89.99 degrees
+    // was "corrected" onto a grid of 150,230 rows (fuzz/dicom_folder).
+    let (dir, _) = make(SynthOptions {
+        tilt_deg: 60.0,
+        ..SynthOptions::default()
+    });
+    let s = scan(dir.path(), &Progress::new()).unwrap();
+    let (report, volume) = inspect_series(&s.series[0], true, &Progress::new());
+    let c = report.get("tilt").unwrap();
+    assert_eq!(c.status, Status::Error, "{}", c.message);
+    assert!(
+        c.message.contains("60.0°") && c.message.contains("damaged"),
+        "{}",
+        c.message
+    );
+    let err = volume.unwrap_err();
+    assert!(
+        matches!(err, stratum_core::base::error::CoreError::NotAVolume(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("stacked 60.0°"), "{err}");
+    // Without resampling the slices still open where the headers put them.
+    let (_, raw) = inspect_series(&s.series[0], false, &Progress::new());
+    assert!(!raw.unwrap().geometry.is_orthogonal());
+}
+
+#[test]
 fn uneven_spacing_is_reported_and_resampled_uniformly() {
     let (dir, _) = make(SynthOptions {
         jitter: 0.3,
