@@ -8,7 +8,7 @@
 # committed one (minimise with `cargo fuzz cmin` before committing any).
 # Crashes land in fuzz/artifacts/TARGET/ and make the script fail.
 # Limits: 2 GiB RSS and 2 GiB per allocation (the loaders refuse anything
-# bigger than STRATUM_MEMORY_LIMIT, 768M here, before allocating it), 10 s
+# bigger than STRATUM_MEMORY_LIMIT, 64M here, before allocating it), 10 s
 # per input. Runs at nice 19 (STRATUM_FUZZ_NICE) with one job, so builds
 # keep the CPU; the 10 s limit is wall-clock, so a long run on a busy machine
 # wants STRATUM_FUZZ_NICE=0.
@@ -28,7 +28,9 @@ command -v cargo-fuzz >/dev/null || {
 }
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${STRATUM_FUZZ_TARGET_DIR:-$HOME/.cache/stratum/fuzz-target}"
-export STRATUM_MEMORY_LIMIT="${STRATUM_MEMORY_LIMIT:-768M}"
+# 64M: what the loaders let through must stay inside the 10 s an input
+# may take under the sanitizer (fuzz/src/lib.rs, FUZZ_MEMORY_LIMIT).
+export STRATUM_MEMORY_LIMIT="${STRATUM_MEMORY_LIMIT:-64M}"
 # The C/C++ codecs (CharLS, built by charls-sys with cmake) get the same
 # address sanitizer and coverage as the Rust code when a clang of rustc's own
 # LLVM major version is there (its instrumentation matches rustc's ASan

@@ -66,7 +66,11 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 /// Memory budget the targets run under: the loaders must refuse anything
 /// larger before allocating it (libFuzzer's -malloc_limit_mb, set to 2048
 /// by scripts/fuzz.sh, turns a bigger allocation into a crash report).
-pub const FUZZ_MEMORY_LIMIT: &str = "768M";
+/// Small enough that what it lets through stays well inside the 10 s an
+/// input may take: under the sanitizer a resample fills about 4 M voxels
+/// a second on one core, and 64 MiB holds a grid of at most about 18 M
+/// (768 MiB let a damaged folder's grid of 77 M voxels through, 20 s).
+pub const FUZZ_MEMORY_LIMIT: &str = "64M";
 
 /// Called once before the first input (no other thread runs yet).
 ///
