@@ -243,6 +243,17 @@ fn shifted_rms(f: &Image, m: &Image, t: [f64; 2]) -> f64 {
 /// from a good start; a turn that noise keeps moving stops here.
 pub(super) const MAX_ITERATIONS: usize = 12;
 
+/// The unit tests' inputs: xorshift64 from `state`, a u64 a call.
+#[cfg(test)]
+fn test_values(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::image::pyramid;

@@ -222,7 +222,7 @@ mod tests {
     fn the_coarse_levels_made_alone_are_the_whole_pyramids_levels() {
         // Bit for bit, for slices whose image is halved (c = 1) or is the
         // coarse level itself (c = 0), odd sizes and block sizes of 1, 2, 4.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = super::super::test_values(0x9e37_79b9_7f4a_7c15);
         let w = Window {
             lo: -950.0,
             hi: 1500.0,
@@ -236,12 +236,7 @@ mod tests {
             (700, 1024),
         ] {
             let data: Vec<i16> = (0..2 * ny * nx)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) % 3000) as i16 - 1100
-                })
+                .map(|_| ((next() >> 40) % 3000) as i16 - 1100)
                 .collect();
             let a = Array3::from_shape_vec((2, ny, nx), data).unwrap();
             let px = [0.7, 0.6];

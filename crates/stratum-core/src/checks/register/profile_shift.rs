@@ -262,13 +262,8 @@ mod tests {
     fn the_vector_lanes_of_a_step_are_the_plain_ones_to_the_bit() {
         // Profile-like values (sums of thousands of levels), lengths of
         // whole groups, fractions across the cell and at its ends.
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32
-        };
+        let mut values = super::super::test_values(0x853c_49e6_748f_ea9b);
+        let mut next = || (values() >> 40) as f32;
         for n in [4, 8, 64, 128, 512] {
             let p: Vec<f32> = (0..n).map(|_| next()).collect();
             let q: Vec<f32> = (0..n + 1).map(|_| next()).collect();

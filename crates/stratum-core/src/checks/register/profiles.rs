@@ -334,16 +334,11 @@ mod tests {
     fn profiles_in_16_bit_lanes_are_the_wide_sums_exactly() {
         // Values over the whole i16 range, rows enough to flush the 16-bit
         // column sums several times, slices read every row and every other.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = super::super::test_values(0x2545_f491_4f6c_dd1d);
         // 1100 rows of the whole range: column sums past 2^24, kept in 64 bits.
         for (nz, ny, nx) in [(3, 90, 70), (2, 420, 400), (2, 1100, 20)] {
             let data: Vec<i16> = (0..nz * ny * nx)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 48) as u16 as i16
-                })
+                .map(|_| (next() >> 48) as u16 as i16)
                 .collect();
             let a = Array3::from_shape_vec((nz, ny, nx), data).unwrap();
             for (lo, hi) in [(-950, 1500), (-32768, 32767), (100, 100), (-5, 3000)] {

@@ -192,13 +192,8 @@ mod tests {
         // Gradients and residuals as a level has them (signed, a few
         // thousand at most), lengths with and without a rest, lanes that
         // already hold sums.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / 4096.0 - 2048.0) * 1.37
-        };
+        let mut values = super::super::test_values(0x2545_f491_4f6c_dd1d);
+        let mut next = || ((values() >> 40) as f32 / 4096.0 - 2048.0) * 1.37;
         for n in [0, 1, 3, 4, 7, 64, 125, 128, 255] {
             let a: Vec<f32> = (0..n).map(|_| next()).collect();
             let b: Vec<f32> = (0..n).map(|_| next()).collect();
